@@ -1,0 +1,66 @@
+package order
+
+import (
+	"time"
+
+	"storefront.dev/shared/money"
+)
+
+// Order statuses.
+const (
+	StatusPending   = "pending"
+	StatusConfirmed = "confirmed"
+	StatusCancelled = "cancelled"
+)
+
+// Line is one priced line of an order. Prices come from the product service.
+type Line struct {
+	ProductID int64       `json:"product_id"`
+	Name      string      `json:"name"`
+	Quantity  int         `json:"quantity"`
+	UnitPrice money.Money `json:"unit_price"`
+}
+
+// Address is a shipping address copied into the order when it is placed.
+type Address struct {
+	Name       string `json:"name"`
+	Line1      string `json:"line1"`
+	Line2      string `json:"line2,omitempty"`
+	City       string `json:"city"`
+	PostalCode string `json:"postal_code"`
+	Country    string `json:"country"`
+}
+
+// CreateRequest is the body of POST /orders. Reference makes the call
+// idempotent.
+type CreateRequest struct {
+	Reference       string      `json:"reference"`
+	UserID          string      `json:"user_id"`
+	Items           []Line      `json:"items"`
+	Total           money.Money `json:"total"`
+	PaymentID       string      `json:"payment_id"`
+	ReservationID   string      `json:"reservation_id"`
+	ShippingAddress *Address    `json:"shipping_address,omitempty"`
+}
+
+// Order is the order service's record of a purchase.
+type Order struct {
+	ID              string      `json:"id"`
+	Reference       string      `json:"reference"`
+	UserID          string      `json:"user_id"`
+	Status          string      `json:"status"`
+	Items           []Line      `json:"items"`
+	Total           money.Money `json:"total"`
+	PaymentID       string      `json:"payment_id"`
+	ReservationID   string      `json:"reservation_id"`
+	ShippingAddress *Address    `json:"shipping_address,omitempty"`
+	CreatedAt       time.Time   `json:"created_at"`
+	UpdatedAt       time.Time   `json:"updated_at"`
+}
+
+// Page is one page of a user's orders, newest first.
+type Page struct {
+	Items []Order `json:"items"`
+	// NextCursor is empty on the last page.
+	NextCursor string `json:"next_cursor,omitempty"`
+}
