@@ -1,0 +1,105 @@
+package idempotency
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"time"
+
+	cache "github.com/patrickmn/go-cache"
+)
+
+// Record is what a Store keeps for one key: an in-flight marker until the
+// first request finishes, then its response.
+type Record struct {
+	// Fingerprint identifies the request body that took the key.
+	Fingerprint string
+	// Done is false while the first request is in flight.
+	Done bool
+	// Status, ContentType, Location and Body are the stored response when
+	// Done.
+	Status      int
+	ContentType string
+	Location    string
+	Body        []byte
+	// CreatedAt is when the record was written, by the Manager's clock; the
+	// Manager decides expiry from it.
+	CreatedAt time.Time
+}
+
+// Store keeps records by key. Its operations are the primitives of a shared
+// key-value store (SET NX PX, SET PX, DEL) so that replicas can share it. The
+// ttl a Store receives only reclaims space; it is longer than the lifetime the
+// Manager enforces itself.
+type Store interface {
+	// Reserve atomically creates an in-flight record for key if none exists;
+	// it returns (existing, false, nil) when a record is already there.
+	Reserve(ctx context.Context, key string, rec Record, ttl time.Duration) (existing Record, created bool, err error)
+	// Complete replaces the record of key.
+	Complete(ctx context.Context, key string, rec Record, ttl time.Duration) error
+	// Release deletes the record of key.
+	Release(ctx context.Context, key string) error
+}
+
+// MemoryStore is a Store in process memory, for a single replica.
+type MemoryStore struct {
+	c *cache.Cache
+}
+
+// Interface guard.
+var _ Store = (*MemoryStore)(nil)
+
+// DefaultCleanupInterval is how often a MemoryStore drops expired records.
+const DefaultCleanupInterval = time.Minute
+
+// NewMemoryStore returns an empty MemoryStore that drops expired records
+// every cleanupInterval (DefaultCleanupInterval when not positive).
+func NewMemoryStore(cleanupInterval time.Duration) *MemoryStore {
+	if cleanupInterval <= 0 {
+		cleanupInterval = DefaultCleanupInterval
+	}
+	return &MemoryStore{c: cache.New(cache.NoExpiration, cleanupInterval)}
+}
+
+// errNoTTL guards against go-cache reading a zero ttl as "never expire".
+var errNoTTL = errors.New("idempotency: store ttl must be positive")
+
+// Reserve implements Store with go-cache's atomic Add.
+func (s *MemoryStore) Reserve(_ context.Context, key string, rec Record, ttl time.Duration) (Record, bool, error) {
+	if ttl <= 0 {
+		return Record{}, false, errNoTTL
+	}
+	// Add fails when the key exists; the record may be released before Get
+	// reads it, in which case Add is tried again.
+	for range 8 {
+		if err := s.c.Add(key, clone(rec), ttl); err == nil {
+			return Record{}, true, nil
+		}
+		if x, ok := s.c.Get(key); ok {
+			return clone(x.(Record)), false, nil
+		}
+	}
+	return Record{}, false, errors.New("idempotency: key kept changing during reserve")
+}
+
+// Complete implements Store.
+func (s *MemoryStore) Complete(_ context.Context, key string, rec Record, ttl time.Duration) error {
+	if ttl <= 0 {
+		return errNoTTL
+	}
+	s.c.Set(key, clone(rec), ttl)
+	return nil
+}
+
+// Release implements Store.
+func (s *MemoryStore) Release(_ context.Context, key string) error {
+	s.c.Delete(key)
+	return nil
+}
+
+// clone copies the body so that neither the caller nor the store can change
+// a response the other holds: a replay must be byte for byte the original.
+func clone(r Record) Record {
+	r.Body = bytes.Clone(r.Body)
+	return r
+}
