@@ -1,0 +1,50 @@
+# Every target loops over the workspace's modules; each module is also
+# buildable and testable on its own with GOWORK=off.
+MODULES   := shared bff-web bff-mobile deploy
+BIN       := $(CURDIR)/bin
+GO        ?= go
+TESTFLAGS ?= -race -count=1
+FUZZTIME  ?= 10s
+
+.PHONY: all build test test-standalone lint fmt run bench bench-soak fuzz tidy clean
+
+all: lint test
+
+build:
+	@mkdir -p $(BIN)
+	cd bff-web && $(GO) build -o $(BIN)/bff-web .
+	cd bff-mobile && $(GO) build -o $(BIN)/bff-mobile .
+	cd deploy && $(GO) build -o $(BIN)/sandbox ./sandbox
+
+## test: every module's tests with the race detector.
+test:
+	@set -e; for m in $(MODULES); do echo "== $$m"; (cd $$m && $(GO) test $(TESTFLAGS) ./...); done
+
+## test-standalone: build and vet each BFF alone, as its own deployment would.
+test-standalone:
+	@set -e; for m in bff-web bff-mobile; do echo "== $$m (GOWORK=off)"; (cd $$m && GOWORK=off $(GO) build ./... && GOWORK=off $(GO) vet ./...); done
+
+lint:
+	@set -e; for m in $(MODULES); do echo "== $$m"; (cd $$m && $(GO) vet ./...); done
+	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+fmt:
+	gofmt -w $(MODULES)
+
+## run: the sandbox and both BFFs in the foreground; Ctrl-C stops all three.
+run: build
+	@./deploy/run.sh $(BIN)
+
+## fuzz: each fuzz target for FUZZTIME (default 10s).
+fuzz:
+	@./deploy/fuzz.sh $(FUZZTIME)
+
+## bench: the in-process benchmarks of the client layer and the order flow.
+bench:
+	cd shared && $(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./upstream/ ./orderflow/ ./auth/
+
+tidy:
+	@set -e; for m in $(MODULES); do (cd $$m && $(GO) mod tidy); done
+
+clean:
+	rm -rf $(BIN)

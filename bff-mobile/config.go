@@ -1,0 +1,34 @@
+package main
+
+import (
+	"fmt"
+
+	"storefront.dev/shared/config"
+)
+
+// Config is every setting of bff-mobile; defaultConfig states the defaults.
+type Config struct {
+	// Addr is BFF_MOBILE_ADDR, where the server listens; default :8090.
+	Addr string
+	// Base holds the settings shared with bff-web (upstreams, limits, auth,
+	// order flow, idempotency).
+	config.Base
+}
+
+func defaultConfig() Config {
+	return Config{Addr: ":8090", Base: config.DefaultBase()}
+}
+
+func loadConfig(getenv func(string) string) (Config, error) {
+	cfg := defaultConfig()
+	l := config.NewLoader(getenv)
+	l.String(&cfg.Addr, "BFF_MOBILE_ADDR")
+	cfg.Base.Load(l)
+	if err := l.Err(); err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	if err := cfg.Base.Validate(); err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	return cfg, nil
+}

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"storefront.dev/shared/httpserver/servertest"
+	"storefront.dev/shared/upstream/upstreamtest"
+)
+
+// stack is a sandbox and a bff-mobile started through run, on port 0.
+type stack struct {
+	rt    *upstreamtest.Running
+	clock *upstreamtest.ManualClock
+	base  string
+}
+
+// startStack starts the sandbox and bff-mobile; extra overrides settings.
+func startStack(t *testing.T, extra ...string) *stack {
+	t.Helper()
+	clock := upstreamtest.NewManualClock(time.Now())
+	rt := upstreamtest.Start(t, upstreamtest.Config{Clock: clock})
+	env := servertest.UpstreamEnv(rt)
+	env["BFF_MOBILE_ADDR"] = "127.0.0.1:0"
+	for i := 0; i+1 < len(extra); i += 2 {
+		env[extra[i]] = extra[i+1]
+	}
+	return &stack{rt: rt, clock: clock, base: servertest.Start(t, run, env)}
+}
+
+// login returns a bearer header value for the seeded user.
+func (s *stack) login(t *testing.T, email, password string) string {
+	t.Helper()
+	r := servertest.Do(t, "POST", s.base+"/v1/auth/token", map[string]string{"email": email, "password": password})
+	if r.Status != 200 {
+		t.Fatalf("login %s: status %d, body %s", email, r.Status, r.Body)
+	}
+	var tok tokenView
+	r.JSON(t, &tok)
+	if tok.AccessToken == "" || tok.TokenType != "Bearer" || tok.ExpiresIn <= 0 {
+		t.Fatalf("login %s: got %+v, want a bearer token", email, tok)
+	}
+	return "Bearer " + tok.AccessToken
+}
+
+var keySeq atomic.Int64
+
+func newKey() string { return fmt.Sprintf("key-%d-%d", time.Now().UnixNano(), keySeq.Add(1)) }
+
+// order posts an order with a fresh Idempotency-Key.
+func (s *stack) order(t *testing.T, auth string, body any) servertest.Response {
+	t.Helper()
+	return servertest.Do(t, "POST", s.base+"/v1/orders", body, "Authorization", auth, "Idempotency-Key", newKey())
+}
+
+// checkInvariants fails the test for every invariant of DESIGN.md the
+// sandbox's state breaks.
+func (s *stack) checkInvariants(t *testing.T) upstreamtest.State {
+	t.Helper()
+	st, err := s.rt.FetchState(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, err := range st.Invariants() {
+		t.Errorf("invariant: %v", err)
+	}
+	return st
+}
+
+func line(id int64, qty int) map[string]any { return map[string]any{"product_id": id, "quantity": qty} }
+
+func orderBody(token string, lines ...map[string]any) map[string]any {
+	return map[string]any{"items": lines, "payment_token": token}
+}

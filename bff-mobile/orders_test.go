@@ -1,0 +1,62 @@
+package main
+
+import (
+	"testing"
+
+	"storefront.dev/shared/httpserver/servertest"
+)
+
+func TestPlaceOrderAndReadIt(t *testing.T) {
+	s := startStack(t)
+	ada := s.login(t, "ada@example.com", "correct-horse")
+
+	r := s.order(t, ada, orderBody("tok_visa", line(1, 2), line(3, 1)))
+	if r.Status != 201 {
+		t.Fatalf("POST /v1/orders: status %d, body %s", r.Status, r.Body)
+	}
+	var placed orderView
+	r.JSON(t, &placed)
+	if placed.ID == "" || placed.Status != "confirmed" || placed.ItemCount != 3 || placed.Total.Amount <= 0 || placed.Total.Currency != "EUR" {
+		t.Fatalf("placed order = %+v, want a confirmed order of 3 items", placed)
+	}
+	if got, want := r.Header.Get("Location"), "/v1/orders/"+placed.ID; got != want {
+		t.Errorf("Location = %q, want %q", got, want)
+	}
+
+	got := servertest.Do(t, "GET", s.base+"/v1/orders/"+placed.ID, nil, "Authorization", ada)
+	if got.Status != 200 {
+		t.Fatalf("GET order: status %d, body %s", got.Status, got.Body)
+	}
+	var read orderView
+	got.JSON(t, &read)
+	if read != placed {
+		t.Errorf("GET order = %+v, want %+v", read, placed)
+	}
+
+	list := servertest.Do(t, "GET", s.base+"/v1/orders?limit=10", nil, "Authorization", ada)
+	var page orderListView
+	list.JSON(t, &page)
+	if list.Status != 200 || len(page.Items) != 1 || page.Items[0] != placed {
+		t.Errorf("GET orders: status %d, items %+v, want [%+v]", list.Status, page.Items, placed)
+	}
+
+	st := s.checkInvariants(t)
+	var captured int
+	for _, p := range st.Payment.Payments {
+		if p.Status == "captured" {
+			captured++
+			if p.Amount != placed.Total {
+				t.Errorf("captured %v, want %v", p.Amount, placed.Total)
+			}
+		}
+	}
+	if captured != 1 {
+		t.Errorf("captured payments = %d, want 1", captured)
+	}
+
+	grace := s.login(t, "grace@example.com", "battery-staple")
+	other := servertest.Do(t, "GET", s.base+"/v1/orders/"+placed.ID, nil, "Authorization", grace)
+	if p := other.Problem(t); other.Status != 404 || p["code"] != "not_found" {
+		t.Errorf("another user's order: status %d, problem %v, want 404 not_found", other.Status, p)
+	}
+}

@@ -1,0 +1,42 @@
+package main
+
+import (
+	"time"
+
+	"storefront.dev/shared/money"
+	"storefront.dev/shared/orderflow"
+	"storefront.dev/shared/upstream/order"
+)
+
+// tokenView is the answer of POST /v1/auth/token.
+type tokenView struct {
+	AccessToken string `json:"access_token"`
+	TokenType   string `json:"token_type"`
+	ExpiresIn   int    `json:"expires_in"`
+}
+
+// orderView is an order as a phone lists it: no lines, no addresses.
+type orderView struct {
+	ID        string      `json:"id"`
+	Status    string      `json:"status"`
+	Total     money.Money `json:"total"`
+	ItemCount int         `json:"item_count"`
+	CreatedAt time.Time   `json:"created_at"`
+}
+
+type orderListView struct {
+	Items      []orderView `json:"items"`
+	NextCursor string      `json:"next_cursor,omitempty"`
+}
+
+func newOrderView(o order.Order) orderView {
+	n := 0
+	for _, l := range o.Items {
+		n += l.Quantity
+	}
+	return orderView{ID: o.ID, Status: o.Status, Total: o.Total, ItemCount: n, CreatedAt: o.CreatedAt}
+}
+
+func placedOrderView(r orderflow.Result) (any, string) {
+	return newOrderView(r.Order), "/v1/orders/" + r.Order.ID
+}

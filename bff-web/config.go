@@ -1,0 +1,100 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"storefront.dev/shared/config"
+)
+
+// Config is every setting of bff-web; defaultConfig states the defaults.
+type Config struct {
+	// Addr is BFF_WEB_ADDR, where the server listens; default :8080.
+	Addr string
+	// Session configures the browser session cookie.
+	Session Session
+	// AllowedOrigins is BFF_ALLOWED_ORIGINS, the comma-separated origins of the
+	// SPA ("https://shop.example.com") that may call the API with
+	// credentials; default none. A cookie-authenticated write whose Origin
+	// header is present must come from this list or from the BFF's own origin.
+	AllowedOrigins []string
+	// Base holds the settings shared with bff-mobile (upstreams, limits,
+	// auth, order flow, idempotency).
+	config.Base
+}
+
+// Session configures the session and CSRF cookies.
+type Session struct {
+	// CookieName is BFF_COOKIE_NAME; default sf_session.
+	CookieName string
+	// CSRFCookieName is BFF_CSRF_COOKIE_NAME, the cookie holding the CSRF token
+	// that cookie-authenticated writes echo in X-CSRF-Token; default sf_csrf.
+	CSRFCookieName string
+	// Secure is BFF_COOKIE_SECURE: mark cookies Secure (HTTPS only). Default
+	// true; set false only for plain-HTTP local runs.
+	Secure bool
+	// SameSite is BFF_COOKIE_SAMESITE: Lax, Strict or None; default Lax.
+	// None requires Secure.
+	SameSite string
+	// Path is BFF_COOKIE_PATH, the path the cookies are scoped to; default /api.
+	Path string
+}
+
+func defaultConfig() Config {
+	return Config{
+		Addr: ":8080",
+		Session: Session{
+			CookieName:     "sf_session",
+			CSRFCookieName: "sf_csrf",
+			Secure:         true,
+			SameSite:       "Lax",
+			Path:           "/api",
+		},
+		Base: config.DefaultBase(),
+	}
+}
+
+func loadConfig(getenv func(string) string) (Config, error) {
+	cfg := defaultConfig()
+	l := config.NewLoader(getenv)
+	l.String(&cfg.Addr, "BFF_WEB_ADDR")
+	l.String(&cfg.Session.CookieName, "BFF_COOKIE_NAME")
+	l.String(&cfg.Session.CSRFCookieName, "BFF_CSRF_COOKIE_NAME")
+	l.Bool(&cfg.Session.Secure, "BFF_COOKIE_SECURE")
+	l.String(&cfg.Session.SameSite, "BFF_COOKIE_SAMESITE")
+	l.String(&cfg.Session.Path, "BFF_COOKIE_PATH")
+	l.List(&cfg.AllowedOrigins, "BFF_ALLOWED_ORIGINS")
+	cfg.Base.Load(l)
+	if err := l.Err(); err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	if err := cfg.validate(); err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	return cfg, nil
+}
+
+func (c Config) validate() error {
+	errs := []error{c.Base.Validate()}
+	switch strings.ToLower(c.Session.SameSite) {
+	case "lax", "strict":
+	case "none":
+		if !c.Session.Secure {
+			errs = append(errs, errors.New("BFF_COOKIE_SAMESITE=None requires BFF_COOKIE_SECURE=true"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("BFF_COOKIE_SAMESITE=%q: want Lax, Strict or None", c.Session.SameSite))
+	}
+	if c.Session.CookieName == "" || c.Session.CSRFCookieName == "" || !strings.HasPrefix(c.Session.Path, "/") {
+		errs = append(errs, errors.New("BFF_COOKIE_NAME, BFF_CSRF_COOKIE_NAME and an absolute BFF_COOKIE_PATH are required"))
+	}
+	for _, o := range c.AllowedOrigins {
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" {
+			errs = append(errs, fmt.Errorf("BFF_ALLOWED_ORIGINS: %q is not an origin such as https://shop.example.com", o))
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,156 @@
+package main
+
+import (
+	"time"
+
+	"storefront.dev/shared/money"
+	"storefront.dev/shared/orderflow"
+	"storefront.dev/shared/upstream/order"
+	"storefront.dev/shared/upstream/payment"
+	"storefront.dev/shared/upstream/product"
+	"storefront.dev/shared/upstream/user"
+)
+
+// sessionView is the answer of POST /api/session.
+type sessionView struct {
+	User      profileView `json:"user"`
+	CSRFToken string      `json:"csrf_token"`
+	ExpiresAt time.Time   `json:"expires_at"`
+}
+
+type profileView struct {
+	ID          string           `json:"id"`
+	Email       string           `json:"email"`
+	Name        string           `json:"name"`
+	Addresses   []user.Address   `json:"addresses"`
+	Preferences user.Preferences `json:"preferences"`
+}
+
+func newProfileView(u user.User) profileView {
+	addrs := u.Addresses
+	if addrs == nil {
+		addrs = []user.Address{}
+	}
+	return profileView{ID: u.ID, Email: u.Email, Name: u.Name, Addresses: addrs, Preferences: u.Preferences}
+}
+
+type imageView struct {
+	URL string `json:"url"`
+	Alt string `json:"alt"`
+}
+
+type lineView struct {
+	ProductID int64       `json:"product_id"`
+	Name      string      `json:"name"`
+	Image     *imageView  `json:"image,omitempty"`
+	Quantity  int         `json:"quantity"`
+	UnitPrice money.Money `json:"unit_price"`
+	LineTotal money.Money `json:"line_total"`
+}
+
+type paymentView struct {
+	ID     string         `json:"id"`
+	Status string         `json:"status"`
+	Method payment.Method `json:"method"`
+}
+
+type totalsView struct {
+	ItemCount int         `json:"item_count"`
+	Subtotal  money.Money `json:"subtotal"`
+	Shipping  money.Money `json:"shipping"`
+	Total     money.Money `json:"total"`
+}
+
+// orderView is the order page: every line with its product's name, image
+// and price, the payment, the shipping address and the totals. Parts whose
+// upstream failed are left out and named in Degraded.
+type orderView struct {
+	ID              string         `json:"id"`
+	Status          string         `json:"status"`
+	CreatedAt       time.Time      `json:"created_at"`
+	Lines           []lineView     `json:"lines"`
+	Payment         *paymentView   `json:"payment,omitempty"`
+	ShippingAddress *order.Address `json:"shipping_address,omitempty"`
+	Totals          totalsView     `json:"totals"`
+	Degraded        []string       `json:"degraded,omitempty"`
+}
+
+// newOrderView builds the order page. products may miss some or all lines
+// (their images are then left out); pay may be nil.
+func newOrderView(o order.Order, products map[int64]product.Product, pay *payment.Payment) orderView {
+	v := orderView{
+		ID:              o.ID,
+		Status:          o.Status,
+		CreatedAt:       o.CreatedAt,
+		Lines:           make([]lineView, 0, len(o.Items)),
+		ShippingAddress: o.ShippingAddress,
+		Totals:          totalsView{Total: o.Total, Shipping: money.New(0, o.Total.Currency)},
+	}
+	subtotal := money.New(0, o.Total.Currency)
+	for _, l := range o.Items {
+		lt := l.UnitPrice.Times(l.Quantity)
+		subtotal.Amount += lt.Amount
+		lv := lineView{ProductID: l.ProductID, Name: l.Name, Quantity: l.Quantity, UnitPrice: l.UnitPrice, LineTotal: lt}
+		if p, ok := products[l.ProductID]; ok {
+			lv.Image = mainImage(p)
+		}
+		v.Totals.ItemCount += l.Quantity
+		v.Lines = append(v.Lines, lv)
+	}
+	v.Totals.Subtotal = subtotal
+	if pay != nil {
+		v.Payment = &paymentView{ID: pay.ID, Status: pay.Status, Method: pay.Method}
+	}
+	return v
+}
+
+// orderSummaryView is one row of the order history.
+type orderSummaryView struct {
+	ID         string      `json:"id"`
+	Status     string      `json:"status"`
+	CreatedAt  time.Time   `json:"created_at"`
+	Total      money.Money `json:"total"`
+	ItemCount  int         `json:"item_count"`
+	Thumbnails []imageView `json:"thumbnails"`
+}
+
+type orderListView struct {
+	Items      []orderSummaryView `json:"items"`
+	NextCursor string             `json:"next_cursor,omitempty"`
+	Degraded   []string           `json:"degraded,omitempty"`
+}
+
+// maxThumbnails bounds the pictures shown per history row.
+const maxThumbnails = 4
+
+func newOrderSummary(o order.Order, products map[int64]product.Product) orderSummaryView {
+	s := orderSummaryView{ID: o.ID, Status: o.Status, CreatedAt: o.CreatedAt, Total: o.Total, Thumbnails: []imageView{}}
+	for _, l := range o.Items {
+		s.ItemCount += l.Quantity
+		if p, ok := products[l.ProductID]; ok && len(s.Thumbnails) < maxThumbnails {
+			if img := thumbnail(p); img != nil {
+				s.Thumbnails = append(s.Thumbnails, *img)
+			}
+		}
+	}
+	return s
+}
+
+func placedOrderView(r orderflow.Result) (any, string) {
+	return newOrderView(r.Order, r.Products, &r.Payment), "/api/orders/" + r.Order.ID
+}
+
+func imageOfKind(p product.Product, kind string) *imageView {
+	for _, img := range p.Images {
+		if img.Kind == kind {
+			return &imageView{URL: img.URL, Alt: img.Alt}
+		}
+	}
+	if len(p.Images) > 0 {
+		return &imageView{URL: p.Images[0].URL, Alt: p.Images[0].Alt}
+	}
+	return nil
+}
+
+func mainImage(p product.Product) *imageView { return imageOfKind(p, "main") }
+func thumbnail(p product.Product) *imageView { return imageOfKind(p, "thumbnail") }

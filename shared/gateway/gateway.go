@@ -1,0 +1,147 @@
+// Package gateway assembles what both BFFs serve from: the logger, the
+// metrics, the five typed clients, the token verifier, the order flow, the
+// idempotency manager and the HTTP server with its shared middleware. A BFF
+// adds only its routes and its views.
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"storefront.dev/shared/auth"
+	"storefront.dev/shared/config"
+	"storefront.dev/shared/httpserver"
+	"storefront.dev/shared/idempotency"
+	"storefront.dev/shared/orderflow"
+	"storefront.dev/shared/telemetry"
+	"storefront.dev/shared/upstream"
+	"storefront.dev/shared/upstream/notification"
+	"storefront.dev/shared/upstream/order"
+	"storefront.dev/shared/upstream/payment"
+	"storefront.dev/shared/upstream/product"
+	"storefront.dev/shared/upstream/user"
+)
+
+// Gateway is the assembled core of a BFF.
+type Gateway struct {
+	Logger  *slog.Logger
+	Metrics *telemetry.Metrics
+	Server  *httpserver.Server
+
+	Products      *product.Client
+	Orders        *order.Client
+	Payments      *payment.Client
+	Users         *user.Client
+	Notifications *notification.Client
+
+	Verifier    *auth.Verifier
+	Flow        *orderflow.Flow
+	Idempotency *idempotency.Manager
+
+	services []*upstream.Service
+}
+
+// New builds a Gateway named name from the shared settings; logs go to stdout
+// as JSON.
+func New(name string, cfg config.Base, stdout io.Writer) (*Gateway, error) {
+	level, err := cfg.SlogLevel()
+	if err != nil {
+		return nil, err
+	}
+	logger := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: level})).With("app", name)
+	metrics := telemetry.NewMetrics()
+	g := &Gateway{Logger: logger, Metrics: metrics}
+
+	newService := func(svc string, urls []string) (*upstream.Service, error) {
+		s, err := upstream.NewService(svc, urls,
+			upstream.WithTimeout(cfg.Upstreams.CallTimeout),
+			upstream.WithRetries(cfg.Upstreams.Retries),
+			upstream.WithObserver(metrics),
+			upstream.WithHeaders(propagateRequestID),
+		)
+		if err != nil {
+			return nil, fmt.Errorf("%s upstream: %w", svc, err)
+		}
+		g.services = append(g.services, s)
+		return s, nil
+	}
+	ps, err := newService("product", cfg.Upstreams.Product)
+	if err != nil {
+		return nil, err
+	}
+	os, err := newService("order", cfg.Upstreams.Order)
+	if err != nil {
+		return nil, err
+	}
+	pay, err := newService("payment", cfg.Upstreams.Payment)
+	if err != nil {
+		return nil, err
+	}
+	us, err := newService("user", cfg.Upstreams.User)
+	if err != nil {
+		return nil, err
+	}
+	ns, err := newService("notification", cfg.Upstreams.Notification)
+	if err != nil {
+		return nil, err
+	}
+	g.Products, g.Orders, g.Payments = product.New(ps), order.New(os), payment.New(pay)
+	g.Users, g.Notifications = user.New(us), notification.New(ns)
+
+	g.Verifier = auth.NewVerifier(g.Users,
+		auth.WithIssuer(cfg.Auth.Issuer),
+		auth.WithAudience(cfg.Auth.Audience),
+		auth.WithLeeway(cfg.Auth.Leeway),
+	)
+	g.Flow = orderflow.New(orderflow.Deps{
+		Catalog:  g.Products,
+		Payments: g.Payments,
+		Orders:   g.Orders,
+		Profiles: g.Users,
+		Notifier: g.Notifications,
+	},
+		orderflow.WithTimeout(cfg.Order.Timeout),
+		orderflow.WithCompensationBudget(cfg.Order.CompensationBudget),
+		orderflow.WithLogger(logger),
+		orderflow.WithObserver(metrics),
+	)
+	g.Idempotency = idempotency.New(idempotency.NewMemoryStore(time.Minute), idempotency.WithRecordTTL(cfg.IdempotencyTTL))
+
+	g.Server = httpserver.New(httpserver.Config{
+		Name:            name,
+		BodyLimit:       cfg.HTTP.BodyLimit,
+		HeaderLimit:     cfg.HTTP.HeaderLimit,
+		ReadTimeout:     cfg.HTTP.ReadTimeout,
+		WriteTimeout:    cfg.HTTP.WriteTimeout,
+		IdleTimeout:     cfg.HTTP.IdleTimeout,
+		ShutdownTimeout: cfg.HTTP.ShutdownTimeout,
+		HSTS:            cfg.HTTP.HSTS,
+	}, logger, metrics)
+	g.Server.Health(g.checks()...)
+	return g, nil
+}
+
+// checks are the readiness probes: every upstream answers and the token
+// keys are loaded.
+func (g *Gateway) checks() []httpserver.Check {
+	var checks []httpserver.Check
+	for _, s := range g.services {
+		checks = append(checks, httpserver.Check{Name: s.Name(), Fn: s.Ping})
+	}
+	return append(checks, httpserver.Check{Name: "jwks", Fn: g.Verifier.Ready})
+}
+
+// Serve serves until ctx ends, then drains requests and the notification
+// queue.
+func (g *Gateway) Serve(ctx context.Context, addr string) error {
+	return g.Server.Serve(ctx, addr, g.Flow.Close)
+}
+
+func propagateRequestID(ctx context.Context, set func(k, v string)) {
+	if id := httpserver.RequestID(ctx); id != "" {
+		set(httpserver.HeaderRequestID, id)
+	}
+}

@@ -1,0 +1,58 @@
+package httpserver
+
+import (
+	"context"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+
+	"storefront.dev/shared/auth"
+	"storefront.dev/shared/problem"
+)
+
+// TokenVerifier checks a bearer token and returns its claims.
+type TokenVerifier interface {
+	Verify(ctx context.Context, token string) (auth.Claims, error)
+}
+
+type userKey struct{}
+
+// RequireUser verifies the request's token, taken from "Authorization:
+// Bearer" or, when cookie is not empty, from that cookie, and makes its
+// subject the request's user. Anything else is a 401 problem.
+func RequireUser(v TokenVerifier, cookie string) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		token, ok := bearer(c.Get(fiber.HeaderAuthorization))
+		if !ok && cookie != "" {
+			token = c.Cookies(cookie)
+		}
+		if token == "" {
+			c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="storefront"`)
+			return problem.New(problem.CodeUnauthenticated, "A bearer token is required.")
+		}
+		claims, err := v.Verify(c.UserContext(), strings.Clone(token))
+		if err != nil {
+			c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="storefront", error="invalid_token"`)
+			return err
+		}
+		c.Locals(userKey{}, claims.Subject)
+		return c.Next()
+	}
+}
+
+// bearer extracts the token of an "Authorization: Bearer <token>" header.
+func bearer(h string) (string, bool) {
+	const scheme = "bearer "
+	if len(h) <= len(scheme) || !strings.EqualFold(h[:len(scheme)], scheme) {
+		return "", false
+	}
+	t := strings.TrimSpace(h[len(scheme):])
+	return t, t != ""
+}
+
+// UserID is the authenticated user of the request (the token's subject), or
+// "" on a route without RequireUser.
+func UserID(c *fiber.Ctx) string {
+	id, _ := c.Locals(userKey{}).(string)
+	return id
+}

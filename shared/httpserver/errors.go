@@ -1,0 +1,66 @@
+package httpserver
+
+import (
+	"errors"
+
+	json "github.com/goccy/go-json"
+	"github.com/gofiber/fiber/v2"
+
+	"storefront.dev/shared/problem"
+)
+
+// errLogged marks a cause that was already logged where it happened.
+var errLogged = errors.New("logged")
+
+// fiberCodes maps Fiber's own errors (unknown route, body too large, ...) to
+// problem codes.
+var fiberCodes = map[int]problem.Code{
+	fiber.StatusBadRequest:            problem.CodeInvalid,
+	fiber.StatusNotFound:              problem.CodeNotFound,
+	fiber.StatusMethodNotAllowed:      problem.CodeMethodNotAllowed,
+	fiber.StatusRequestEntityTooLarge: problem.CodeTooLarge,
+	fiber.StatusUnsupportedMediaType:  problem.CodeUnsupportedMedia,
+	fiber.StatusRequestTimeout:        problem.CodeTimeout,
+}
+
+// handleError writes err as problem+json. It is Fiber's ErrorHandler and is
+// also called by the observe middleware, so every error is written once, in
+// one place, and logged once when it is the server's fault.
+func (s *Server) handleError(c *fiber.Ctx, err error) error {
+	var p *problem.Error
+	var ferr *fiber.Error
+	switch {
+	case errors.As(err, &p):
+	case errors.As(err, &ferr):
+		code, ok := fiberCodes[ferr.Code]
+		if !ok {
+			code = problem.CodeInternal
+		}
+		p = &problem.Error{Code: code}
+		if code != problem.CodeInternal {
+			p.Detail = ferr.Message
+		}
+	default:
+		p = problem.From(err)
+	}
+	if p.Status() >= 500 && !errors.Is(p.Err, errLogged) {
+		s.logger.Error("request failed", "request_id", requestIDOf(c), "route", c.Route().Path,
+			"status", p.Status(), "code", string(p.Code), "err", err)
+	}
+	return WriteProblem(c, p)
+}
+
+// WriteProblem writes p as an RFC 9457 problem document.
+func WriteProblem(c *fiber.Ctx, p *problem.Error) error {
+	body, err := json.Marshal(p.Document(c.Path()))
+	if err != nil {
+		return err
+	}
+	if p.RetryAfter > 0 {
+		secs := int(p.RetryAfter.Seconds() + 0.999)
+		c.Set(fiber.HeaderRetryAfter, itoa(secs))
+	}
+	c.Set(fiber.HeaderContentType, problem.ContentType)
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return c.Status(p.Status()).Send(body)
+}

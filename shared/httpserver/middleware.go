@@ -1,0 +1,126 @@
+package httpserver
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"runtime/debug"
+	"strconv"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"storefront.dev/shared/problem"
+)
+
+type ctxKey int
+
+const requestIDKey ctxKey = iota
+
+// HeaderRequestID carries the request id in and out.
+const HeaderRequestID = "X-Request-ID"
+
+// RequestID returns the request id stored in ctx by the middleware, or "".
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey).(string)
+	return id
+}
+
+// WithRequestID returns ctx carrying id, for work started outside a request.
+func WithRequestID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, requestIDKey, id)
+}
+
+// validRequestID accepts a caller's id only when it is short and plain, so a
+// client cannot inject arbitrary bytes into logs and upstream headers.
+func validRequestID(id string) bool {
+	if len(id) == 0 || len(id) > 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+func newRequestID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// requestID takes the caller's X-Request-ID when valid or makes one, echoes
+// it, and puts it in the request's user context.
+func requestID(c *fiber.Ctx) error {
+	id := c.Get(HeaderRequestID)
+	if validRequestID(id) {
+		id = string([]byte(id)) // own the bytes: fasthttp reuses the header buffer
+	} else {
+		id = newRequestID()
+	}
+	c.Set(HeaderRequestID, id)
+	c.Locals(requestIDKey, id)
+	c.SetUserContext(WithRequestID(c.UserContext(), id))
+	return c.Next()
+}
+
+func requestIDOf(c *fiber.Ctx) string {
+	id, _ := c.Locals(requestIDKey).(string)
+	return id
+}
+
+// recoverPanic turns a panic into a 500 problem carrying the request id,
+// logged once with its stack; the stack never reaches the client.
+func (s *Server) recoverPanic(c *fiber.Ctx) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.logger.Error("panic", "request_id", requestIDOf(c), "route", c.Route().Path,
+				"panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			err = &problem.Error{Code: problem.CodeInternal, Detail: "The request could not be completed.", Extensions: map[string]any{"request_id": requestIDOf(c)}, Err: errLogged}
+		}
+	}()
+	return c.Next()
+}
+
+// securityHeaders sets the headers every JSON answer carries.
+func securityHeaders(hsts bool) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		h := &c.Response().Header
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Cross-Origin-Resource-Policy", "same-origin")
+		if hsts {
+			h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+		}
+		return c.Next()
+	}
+}
+
+// observe logs and measures every request after its error has been written,
+// labelled by the route pattern (never the raw path, which would let clients
+// create unbounded label values).
+func (s *Server) observe(c *fiber.Ctx) error {
+	start := time.Now()
+	err := c.Next()
+	if err != nil {
+		if herr := s.handleError(c, err); herr != nil {
+			s.logger.Error("write error response", "err", herr)
+		}
+	}
+	status := c.Response().StatusCode()
+	route := c.Route().Path
+	if status == fiber.StatusNotFound && route == "/" {
+		route = "unmatched"
+	}
+	d := time.Since(start)
+	s.metrics.ObserveRequest(c.Method(), route, strconv.Itoa(status), d)
+	s.logger.Debug("request", "request_id", requestIDOf(c), "method", c.Method(), "route", route,
+		"status", status, "duration_ms", float64(d.Microseconds())/1000)
+	return nil
+}

@@ -1,0 +1,115 @@
+// Package telemetry holds the Prometheus metrics every BFF exposes at
+// /metrics. Each App gets its own registry so that tests can run several in
+// one process.
+package telemetry
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Metrics are the BFF's instruments.
+type Metrics struct {
+	// Registry is what /metrics serves.
+	Registry *prometheus.Registry
+
+	httpDuration     *prometheus.HistogramVec
+	upstreamDuration *prometheus.HistogramVec
+	breakerState     *prometheus.GaugeVec
+	cacheLookups     *prometheus.CounterVec
+	rateLimited      *prometheus.CounterVec
+	orders           *prometheus.CounterVec
+	notifications    *prometheus.CounterVec
+	degraded         *prometheus.CounterVec
+}
+
+// NewMetrics registers the instruments, plus the Go and process collectors,
+// in a new registry.
+func NewMetrics() *Metrics {
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		httpDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "bff_http_request_duration_seconds",
+			Help:    "Time to answer a request, by route and status.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"method", "route", "status"}),
+		upstreamDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "bff_upstream_call_duration_seconds",
+			Help:    "Time of one upstream call, by service, operation and outcome.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}, []string{"service", "op", "outcome"}),
+		breakerState: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "bff_upstream_breaker_state",
+			Help: "Circuit breaker state per upstream: 0 closed, 1 half-open, 2 open.",
+		}, []string{"service"}),
+		cacheLookups: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bff_cache_lookups_total",
+			Help: "Cache lookups by cache and result (hit, miss).",
+		}, []string{"cache", "result"}),
+		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bff_rate_limited_total",
+			Help: "Requests refused by a rate-limit policy.",
+		}, []string{"policy"}),
+		orders: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bff_orders_total",
+			Help: "Order attempts by outcome (placed, out_of_stock, declined, invalid, unavailable, timeout, error).",
+		}, []string{"outcome"}),
+		notifications: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bff_notifications_total",
+			Help: "Order notifications by outcome (sent, failed, dropped).",
+		}, []string{"outcome"}),
+		degraded: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bff_degraded_parts_total",
+			Help: "Optional parts of an aggregate left out because their upstream failed.",
+		}, []string{"part"}),
+	}
+	m.Registry.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.httpDuration, m.upstreamDuration, m.breakerState, m.cacheLookups,
+		m.rateLimited, m.orders, m.notifications, m.degraded,
+	)
+	return m
+}
+
+// ObserveRequest records one answered request.
+func (m *Metrics) ObserveRequest(method, route, status string, d time.Duration) {
+	m.httpDuration.WithLabelValues(method, route, status).Observe(d.Seconds())
+}
+
+// ObserveCall records one upstream call; it satisfies upstream.Observer.
+func (m *Metrics) ObserveCall(service, op, outcome string, d time.Duration) {
+	m.upstreamDuration.WithLabelValues(service, op, outcome).Observe(d.Seconds())
+}
+
+// ObserveBreaker records a breaker's new state ("closed", "half-open",
+// "open" as 0, 1, 2); it satisfies upstream.BreakerObserver.
+func (m *Metrics) ObserveBreaker(service, state string) {
+	v := map[string]float64{"closed": 0, "half-open": 1, "open": 2}[state]
+	m.breakerState.WithLabelValues(service).Set(v)
+}
+
+// CacheLookup records a cache hit or miss.
+func (m *Metrics) CacheLookup(cache string, hit bool) {
+	result := "miss"
+	if hit {
+		result = "hit"
+	}
+	m.cacheLookups.WithLabelValues(cache, result).Inc()
+}
+
+// RateLimited records a refused request.
+func (m *Metrics) RateLimited(policy string) { m.rateLimited.WithLabelValues(policy).Inc() }
+
+// OrderOutcome records the end of an order attempt.
+func (m *Metrics) OrderOutcome(outcome string) { m.orders.WithLabelValues(outcome).Inc() }
+
+// NotificationOutcome records the end of a notification's delivery.
+func (m *Metrics) NotificationOutcome(outcome string) {
+	m.notifications.WithLabelValues(outcome).Inc()
+}
+
+// Degraded records an optional part left out of an aggregate.
+func (m *Metrics) Degraded(part string) { m.degraded.WithLabelValues(part).Inc() }
