@@ -1,0 +1,25 @@
+// Package notification is the client of the notification service.
+package notification
+
+import (
+	"context"
+	"net/http"
+
+	"storefront.dev/shared/upstream"
+)
+
+// Client calls the notification service.
+type Client struct {
+	s *upstream.Service
+}
+
+// New returns a Client over s.
+func New(s *upstream.Service) *Client { return &Client{s: s} }
+
+// Send queues a notification. idempotencyKey, when not empty, makes a repeat
+// of the same send return the first receipt instead of notifying twice.
+func (c *Client) Send(ctx context.Context, r Request, idempotencyKey string) (Receipt, error) {
+	var rc Receipt
+	err := c.s.Do(ctx, upstream.Call{Op: "send", Method: http.MethodPost, Path: "/notifications", Body: r, IdempotencyKey: idempotencyKey}, &rc)
+	return rc, err
+}

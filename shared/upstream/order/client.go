@@ -1,0 +1,74 @@
+// Package order is the client of the order service: pending orders, their
+// confirmation or cancellation, and a user's order history.
+package order
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"storefront.dev/shared/upstream"
+)
+
+// Client calls the order service.
+type Client struct {
+	s *upstream.Service
+}
+
+// New returns a Client over s.
+func New(s *upstream.Service) *Client { return &Client{s: s} }
+
+// Create records a pending order. The request's Reference makes it
+// idempotent.
+func (c *Client) Create(ctx context.Context, r CreateRequest) (Order, error) {
+	var o Order
+	err := c.s.Do(ctx, upstream.Call{Op: "create", Method: http.MethodPost, Path: "/orders", Body: r}, &o)
+	return o, err
+}
+
+// Confirm marks a pending order confirmed.
+func (c *Client) Confirm(ctx context.Context, id string) (Order, error) {
+	return c.transition(ctx, "confirm", id)
+}
+
+// Cancel marks a pending or confirmed order cancelled.
+func (c *Client) Cancel(ctx context.Context, id string) (Order, error) {
+	return c.transition(ctx, "cancel", id)
+}
+
+func (c *Client) transition(ctx context.Context, op, id string) (Order, error) {
+	var o Order
+	err := c.s.Do(ctx, upstream.Call{Op: op, Method: http.MethodPost, Path: "/orders/" + url.PathEscape(id) + "/" + op}, &o)
+	return o, err
+}
+
+// Get returns one order.
+func (c *Client) Get(ctx context.Context, id string) (Order, error) {
+	var o Order
+	err := c.s.Do(ctx, upstream.Call{Op: "get", Method: http.MethodGet, Path: "/orders/" + url.PathEscape(id)}, &o)
+	return o, err
+}
+
+// ByReference finds the order created with ref, to learn the outcome of a
+// Create whose answer was lost.
+func (c *Client) ByReference(ctx context.Context, ref string) (Order, error) {
+	var o Order
+	err := c.s.Do(ctx, upstream.Call{Op: "lookup", Method: http.MethodGet, Path: "/orders/by-reference/" + url.PathEscape(ref)}, &o)
+	return o, err
+}
+
+// List returns one page of userID's orders, newest first. An empty cursor
+// starts at the newest; limit 0 takes the service default.
+func (c *Client) List(ctx context.Context, userID, cursor string, limit int) (Page, error) {
+	q := url.Values{"user_id": {userID}}
+	if cursor != "" {
+		q.Set("cursor", cursor)
+	}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	var p Page
+	err := c.s.Do(ctx, upstream.Call{Op: "list", Method: http.MethodGet, Path: "/orders", Query: q}, &p)
+	return p, err
+}

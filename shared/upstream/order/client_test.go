@@ -1,0 +1,175 @@
+package order_test
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"testing"
+	"time"
+
+	"storefront.dev/shared/money"
+	"storefront.dev/shared/upstream"
+	"storefront.dev/shared/upstream/order"
+	"storefront.dev/shared/upstream/upstreamtest"
+)
+
+type fixture struct {
+	clock  *upstreamtest.ManualClock
+	client *order.Client
+}
+
+func start(t *testing.T) fixture {
+	t.Helper()
+	clock := upstreamtest.NewManualClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
+	rt := upstreamtest.Start(t, upstreamtest.Config{Clock: clock})
+	s, err := upstream.NewService("order", []string{rt.OrderURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return fixture{clock: clock, client: order.New(s)}
+}
+
+func wantError(t *testing.T, err error, op string, kind upstream.Kind, status int, code string) {
+	t.Helper()
+	e, ok := upstream.As(err)
+	if !ok {
+		t.Fatalf("got error %v, want *upstream.Error", err)
+	}
+	if e.Service != "order" || e.Op != op || e.Kind != kind || e.Status != status || e.Code != code {
+		t.Errorf("got %s/%s kind %s status %d code %q, want order/%s %s %d %q", e.Service, e.Op, e.Kind, e.Status, e.Code, op, kind, status, code)
+	}
+}
+
+func request(ref, user string) order.CreateRequest {
+	return order.CreateRequest{
+		Reference: ref,
+		UserID:    user,
+		Items: []order.Line{
+			{ProductID: 1, Name: "One", Quantity: 2, UnitPrice: money.New(1000, "EUR")},
+			{ProductID: 4, Name: "Four", Quantity: 1, UnitPrice: money.New(250, "EUR")},
+		},
+		Total:         money.New(2250, "EUR"),
+		PaymentID:     "pay_" + ref,
+		ReservationID: "res_" + ref,
+		ShippingAddress: &order.Address{
+			Name: "Ada Lovelace", Line1: "12 St James's Square", City: "London", PostalCode: "SW1Y 4JH", Country: "GB",
+		},
+	}
+}
+
+func TestCreateConfirmCancel(t *testing.T) {
+	f := start(t)
+	ctx := context.Background()
+	req := request("ord-1", "usr_ada")
+	o, err := f.client.Create(ctx, req)
+	if err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	if o.ID == "" || o.Status != order.StatusPending || o.Total != req.Total || o.UserID != "usr_ada" ||
+		!reflect.DeepEqual(o.Items, req.Items) || o.ShippingAddress == nil || *o.ShippingAddress != *req.ShippingAddress {
+		t.Errorf("got %+v, want a pending order echoing %+v", o, req)
+	}
+	again, err := f.client.Create(ctx, req)
+	if err != nil || again.ID != o.ID {
+		t.Errorf("got %+v, %v repeating the reference, want order %s", again, err, o.ID)
+	}
+
+	confirmed, err := f.client.Confirm(ctx, o.ID)
+	if err != nil || confirmed.Status != order.StatusConfirmed {
+		t.Fatalf("got %+v, %v, want confirmed", confirmed, err)
+	}
+	cancelled, err := f.client.Cancel(ctx, o.ID)
+	if err != nil || cancelled.Status != order.StatusCancelled {
+		t.Fatalf("got %+v, %v, want cancelled", cancelled, err)
+	}
+	_, err = f.client.Confirm(ctx, o.ID)
+	wantError(t, err, "confirm", upstream.KindConflict, 409, "order_cancelled")
+
+	got, err := f.client.Get(ctx, o.ID)
+	if err != nil || got.Status != order.StatusCancelled {
+		t.Errorf("got %+v, %v, want the cancelled order", got, err)
+	}
+	byRef, err := f.client.ByReference(ctx, "ord-1")
+	if err != nil || byRef.ID != o.ID {
+		t.Errorf("got %+v, %v by reference, want order %s", byRef, err, o.ID)
+	}
+	_, err = f.client.ByReference(ctx, "a/b c")
+	wantError(t, err, "lookup", upstream.KindNotFound, 404, "not_found")
+	for _, op := range []struct {
+		name string
+		call func(context.Context, string) (order.Order, error)
+	}{{"get", f.client.Get}, {"confirm", f.client.Confirm}, {"cancel", f.client.Cancel}} {
+		_, err := op.call(ctx, "ord_missing")
+		wantError(t, err, op.name, upstream.KindNotFound, 404, "not_found")
+	}
+}
+
+func TestCreateInvalid(t *testing.T) {
+	mismatch := request("bad-total", "usr_ada")
+	mismatch.Total = money.New(1, "EUR")
+	noUser := request("no-user", "")
+	noItems := request("no-items", "usr_ada")
+	noItems.Items = nil
+	tests := []struct {
+		name   string
+		req    order.CreateRequest
+		status int
+		code   string
+	}{
+		{name: "total mismatch", req: mismatch, status: 422, code: "total_mismatch"},
+		{name: "no user", req: noUser, status: 400, code: "invalid_request"},
+		{name: "no items", req: noItems, status: 400, code: "invalid_request"},
+	}
+	f := start(t)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := f.client.Create(context.Background(), tt.req)
+			wantError(t, err, "create", upstream.KindInvalid, tt.status, tt.code)
+		})
+	}
+}
+
+func TestListNewestFirst(t *testing.T) {
+	f := start(t)
+	ctx := context.Background()
+	var want []string
+	for i := range 5 {
+		o, err := f.client.Create(ctx, request(fmt.Sprintf("list-%d", i), "usr_ada"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append([]string{o.ID}, want...)
+		f.clock.Advance(time.Second)
+	}
+	if _, err := f.client.Create(ctx, request("grace-1", "usr_grace")); err != nil {
+		t.Fatal(err)
+	}
+
+	var got []string
+	cursor := ""
+	for pages := 0; ; pages++ {
+		if pages > 5 {
+			t.Fatal("got more than 5 pages, want 3")
+		}
+		page, err := f.client.List(ctx, "usr_ada", cursor, 2)
+		if err != nil {
+			t.Fatalf("List: %v", err)
+		}
+		for _, o := range page.Items {
+			got = append(got, o.ID)
+		}
+		if page.NextCursor == "" {
+			break
+		}
+		cursor = page.NextCursor
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got orders %v, want %v (newest first, only Ada's)", got, want)
+	}
+
+	_, err := f.client.List(ctx, "", "", 0)
+	wantError(t, err, "list", upstream.KindInvalid, 400, "invalid_request")
+	_, err = f.client.List(ctx, "usr_ada", "bogus", 0)
+	wantError(t, err, "list", upstream.KindInvalid, 400, "invalid_request")
+}

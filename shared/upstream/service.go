@@ -1,0 +1,296 @@
+package upstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	json "github.com/goccy/go-json"
+	"github.com/sony/gobreaker/v2"
+)
+
+// maxInstances bounds the instance list so one call can track the instances
+// it tried in a bit set.
+const maxInstances = 64
+
+// Call is one request to a service.
+type Call struct {
+	// Op names the operation in errors and metrics ("reserve").
+	Op string
+	// Method is the HTTP method.
+	Method string
+	// Path is the request path with its segments already escaped
+	// (url.PathEscape); it is sent as is.
+	Path string
+	// Query is encoded into the URL when non-empty.
+	Query url.Values
+	// Body is sent as JSON when non-nil.
+	Body any
+	// IdempotencyKey is sent as the Idempotency-Key header when non-empty.
+	IdempotencyKey string
+}
+
+// Service is one upstream service: its instances, balanced round-robin with
+// the ones refusing connections left out for a cooldown, behind one circuit
+// breaker. It is safe for concurrent use.
+type Service struct {
+	name      string
+	cfg       config
+	instances []*instance
+	next      atomic.Uint64
+	breaker   *gobreaker.TwoStepCircuitBreaker[struct{}]
+}
+
+// NewService returns the service name reached at urls (base URLs such as
+// "http://10.0.0.7:8001", optionally with a path prefix). The defaults of
+// every option are documented on the option.
+func NewService(name string, urls []string, opts ...Option) (*Service, error) {
+	if name == "" {
+		return nil, errors.New("new service: empty name")
+	}
+	if len(urls) == 0 {
+		return nil, fmt.Errorf("new service %s: no instance url", name)
+	}
+	if len(urls) > maxInstances {
+		return nil, fmt.Errorf("new service %s: %d instance urls, at most %d", name, len(urls), maxInstances)
+	}
+	s := &Service{name: name, cfg: newConfig(opts)}
+	for _, raw := range urls {
+		inst, err := newInstance(raw, s.cfg)
+		if err != nil {
+			return nil, fmt.Errorf("new service %s: %w", name, err)
+		}
+		s.instances = append(s.instances, inst)
+	}
+	b := s.cfg.breaker
+	st := gobreaker.Settings{
+		Name:        name,
+		MaxRequests: b.HalfOpenRequests,
+		Interval:    b.Interval,
+		Timeout:     b.OpenTimeout,
+		ReadyToTrip: func(c gobreaker.Counts) bool {
+			return c.ConsecutiveFailures >= b.ConsecutiveFailures ||
+				(c.Requests >= b.MinRequests && float64(c.TotalFailures) >= b.FailureRatio*float64(c.Requests))
+		},
+		IsSuccessful: func(err error) bool { return !tripsBreaker(err) },
+		// A caller that gave up says nothing about the service.
+		IsExcluded: func(err error) bool { return errors.Is(err, context.Canceled) },
+	}
+	if bo, ok := s.cfg.observer.(BreakerObserver); ok {
+		st.OnStateChange = func(name string, _, to gobreaker.State) { bo.ObserveBreaker(name, to.String()) }
+	}
+	s.breaker = gobreaker.NewTwoStepCircuitBreaker[struct{}](st)
+	return s, nil
+}
+
+// Name returns the service's name.
+func (s *Service) Name() string { return s.name }
+
+// BreakerState returns the circuit breaker's state: "closed", "half-open" or
+// "open".
+func (s *Service) BreakerState() string { return s.breaker.State().String() }
+
+// Close closes the idle pooled connections; calls may still be made.
+func (s *Service) Close() {
+	for _, inst := range s.instances {
+		inst.client.CloseIdleConnections()
+	}
+}
+
+// Do sends c and decodes a 2xx JSON answer into out (nil out discards it).
+// Every failure is an *Error carrying the service, c.Op and the status. The
+// call ends at the context's deadline or after the timeout cap, whichever
+// is sooner; GET and HEAD are retried on transient failures while that
+// deadline leaves room.
+func (s *Service) Do(ctx context.Context, c Call, out any) error {
+	start := time.Now()
+	err := s.do(ctx, c, out)
+	if o := s.cfg.observer; o != nil {
+		outcome := "ok"
+		if err != nil {
+			outcome = KindOf(err).String()
+		}
+		o.ObserveCall(s.name, c.Op, outcome, time.Since(start))
+	}
+	return err
+}
+
+func (s *Service) do(ctx context.Context, c Call, out any) error {
+	if err := ctx.Err(); err != nil {
+		return &Error{Service: s.name, Op: c.Op, Kind: KindTimeout, NotSent: true, Err: err}
+	}
+	var body []byte
+	if c.Body != nil {
+		b, err := json.Marshal(c.Body)
+		if err != nil {
+			return &Error{Service: s.name, Op: c.Op, Kind: KindInvalid, NotSent: true, Err: fmt.Errorf("encode body: %w", err)}
+		}
+		body = b
+	}
+	deadline := time.Now().Add(s.cfg.timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	attempts := 1
+	if c.Method == http.MethodGet || c.Method == http.MethodHead {
+		attempts += s.cfg.retries
+	}
+	for attempt := 0; ; attempt++ {
+		err := s.attempt(ctx, deadline, c, body, out)
+		if err == nil || attempt+1 >= attempts || !retryable(err) {
+			return err
+		}
+		wait := s.backoff(attempt)
+		// A retry needs time for the wait and for an answer; one that would
+		// only run into the deadline would turn a clear 503 into a timeout.
+		if time.Until(deadline) < wait+s.cfg.backoff {
+			return err
+		}
+		if !sleep(ctx, wait) {
+			return err
+		}
+	}
+}
+
+// backoff is the wait before retry attempt+1: exponential with full jitter,
+// so that callers failing together do not retry together.
+func (s *Service) backoff(attempt int) time.Duration {
+	ceiling := s.cfg.backoff << min(attempt, 16)
+	return rand.N(ceiling) + 1
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// retryable reports whether a GET that failed with err may be tried again.
+// An open breaker is not: it would fail fast again.
+func retryable(err error) bool {
+	e, ok := As(err)
+	if !ok || !e.Transient() {
+		return false
+	}
+	return !errors.Is(e.Err, gobreaker.ErrOpenState) && !errors.Is(e.Err, gobreaker.ErrTooManyRequests) &&
+		!errors.Is(e.Err, context.Canceled)
+}
+
+// tripsBreaker reports whether err says the service is unwell: no answer or
+// a 5xx. Business answers (4xx) and undecodable 2xx bodies do not count.
+func tripsBreaker(err error) bool {
+	if err == nil {
+		return false
+	}
+	e, ok := As(err)
+	if !ok {
+		return true
+	}
+	if e.Status >= 500 {
+		return true
+	}
+	return e.Status == 0 && e.Transient()
+}
+
+// attempt makes one breaker-guarded try, failing over between instances
+// that refuse the connection.
+func (s *Service) attempt(ctx context.Context, deadline time.Time, c Call, body []byte, out any) error {
+	done, err := s.breaker.Allow()
+	if err != nil {
+		return &Error{Service: s.name, Op: c.Op, Kind: KindUnavailable, NotSent: true, Err: fmt.Errorf("circuit breaker: %w", err)}
+	}
+	err = s.send(ctx, deadline, c, body, out)
+	done(err)
+	return err
+}
+
+// send tries the instances in round-robin order, those in cooldown last, and
+// moves on only while the request certainly was not sent: a refused
+// connection. A service whose instances are all in cooldown is still tried,
+// because the breaker, not the health marks, decides when to fail fast;
+// otherwise one refused dial would black out a single-instance service for
+// the whole cooldown.
+func (s *Service) send(ctx context.Context, deadline time.Time, c Call, body []byte, out any) error {
+	n := len(s.instances)
+	start := int(s.next.Add(1) % uint64(n))
+	now := s.cfg.now()
+	var tried uint64
+	var err error
+	for pass := 0; pass < 2; pass++ {
+		for i := range n {
+			idx := (start + i) % n
+			inst := s.instances[idx]
+			if tried&(1<<idx) != 0 || inst.available(now) != (pass == 0) {
+				continue
+			}
+			tried |= 1 << idx
+			err = s.roundTrip(ctx, inst, deadline, c, body, out)
+			if !refused(err) {
+				return err
+			}
+			inst.coolDown(s.cfg.now().Add(s.cfg.cooldown))
+		}
+	}
+	return err
+}
+
+// Ping reports whether the service answers at all: any HTTP response from one
+// instance counts, a 404 included. It bypasses the breaker and the retries,
+// for readiness probes.
+func (s *Service) Ping(ctx context.Context) error {
+	const op = "ping"
+	if err := ctx.Err(); err != nil {
+		return &Error{Service: s.name, Op: op, Kind: KindTimeout, NotSent: true, Err: err}
+	}
+	deadline := time.Now().Add(s.cfg.timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	var err error
+	for _, inst := range s.instances {
+		if err = inst.ping(deadline); err == nil {
+			return nil
+		}
+	}
+	return transportError(s.name, op, deadline, err)
+}
+
+// instanceURL parses one base URL into the fasthttp address and the prefix
+// every request URI starts with.
+func instanceURL(raw string) (base, addr string, tls bool, err error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", "", false, fmt.Errorf("instance url %q: %w", raw, err)
+	}
+	switch u.Scheme {
+	case "http":
+	case "https":
+		tls = true
+	default:
+		return "", "", false, fmt.Errorf("instance url %q: scheme must be http or https", raw)
+	}
+	if u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return "", "", false, fmt.Errorf("instance url %q: want scheme://host[:port][/prefix]", raw)
+	}
+	addr = u.Host
+	if u.Port() == "" {
+		if tls {
+			addr += ":443"
+		} else {
+			addr += ":80"
+		}
+	}
+	base = u.Scheme + "://" + u.Host + strings.TrimSuffix(u.EscapedPath(), "/")
+	return base, addr, tls, nil
+}
