@@ -2,10 +2,14 @@ package servertest
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	json "github.com/goccy/go-json"
@@ -51,33 +55,84 @@ func (r Response) Problem(tb testing.TB) map[string]any {
 	return p
 }
 
+// Checker judges one exchange against a published contract: it returns an
+// error when the response, or a request the server accepted, is not what the
+// contract describes. Package contract implements it for OpenAPI documents.
+type Checker interface {
+	Check(req *http.Request, status int, header http.Header, body []byte) error
+}
+
+// ErrContract marks the errors of Send that come from the registered
+// Checker rather than from the transport.
+var ErrContract = errors.New("contract violated")
+
+var checker atomic.Pointer[Checker]
+
+// underTest holds the origins of the servers Start runs: only their
+// exchanges are checked, not those with a sandbox service or another BFF
+// a test calls for comparison.
+var underTest sync.Map
+
+// origin is the scheme and host of a URL, "" when it has none.
+func origin(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
+}
+
+// SetContract makes every later Do and Send to a server started by Start
+// check its exchange with c, so a response that drifts from the published
+// contract fails the test that received it; nil stops checking. A BFF's
+// TestMain sets it once for the whole test binary.
+func SetContract(c Checker) {
+	if c == nil {
+		checker.Store(nil)
+		return
+	}
+	checker.Store(&c)
+}
+
 // Do sends one request and fails the test on a transport error; body may be
 // nil, a string, []byte or a value to encode as JSON. headers are given as
-// name, value pairs.
+// name, value pairs. A contract violation (see SetContract) is reported as a
+// test error and the response is still returned, so the test's own checks
+// run too.
 func Do(tb testing.TB, method, url string, body any, headers ...string) Response {
 	tb.Helper()
 	r, err := Send(method, url, body, headers...)
+	if errors.Is(err, ErrContract) {
+		tb.Error(err)
+		return r
+	}
 	if err != nil {
 		tb.Fatal(err)
 	}
 	return r
 }
 
-// Send is Do for goroutines other than the test's: it returns the error.
+// Send is Do for goroutines other than the test's: it returns the error. A
+// contract violation is returned as an error wrapping ErrContract, together
+// with the response.
 func Send(method, url string, body any, headers ...string) (Response, error) {
-	var rd io.Reader
+	var raw []byte
 	switch b := body.(type) {
 	case nil:
 	case string:
-		rd = strings.NewReader(b)
+		raw = []byte(b)
 	case []byte:
-		rd = bytes.NewReader(b)
+		raw = b
 	default:
 		enc, err := json.Marshal(b)
 		if err != nil {
 			return Response{}, err
 		}
-		rd = bytes.NewReader(enc)
+		raw = enc
+	}
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(raw)
 	}
 	req, err := http.NewRequest(method, url, rd)
 	if err != nil {
@@ -98,5 +153,19 @@ func Send(method, url string, body any, headers ...string) (Response, error) {
 	if err != nil {
 		return Response{}, fmt.Errorf("%s %s: read body: %w", method, url, err)
 	}
-	return Response{Status: resp.StatusCode, Header: resp.Header, Body: b}, nil
+	r := Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+	if c := checker.Load(); c != nil && isUnderTest(req.URL) {
+		// The request as sent, with a fresh body: the checker may read it.
+		sent := req.Clone(req.Context())
+		sent.Body = io.NopCloser(bytes.NewReader(raw))
+		if err := (*c).Check(sent, r.Status, r.Header, r.Body); err != nil {
+			return r, fmt.Errorf("%w: %s %s: %w", ErrContract, method, url, err)
+		}
+	}
+	return r, nil
+}
+
+func isUnderTest(u *url.URL) bool {
+	_, ok := underTest.Load(u.Scheme + "://" + u.Host)
+	return ok
 }

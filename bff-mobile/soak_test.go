@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"math/rand/v2"
+	"sync"
+	"testing"
+
+	"storefront.dev/shared/httpserver/servertest"
+	"storefront.dev/shared/upstream/upstreamtest"
+)
+
+// TestSoak places a few hundred orders, eight at a time, with random lines,
+// random payment tokens and random faults switched on and off at random
+// steps, then checks every invariant and that exactly the 201 answers became
+// confirmed orders. The seed makes a failure reproducible.
+func TestSoak(t *testing.T) {
+	if testing.Short() {
+		t.Skip("soak skipped in -short mode")
+	}
+	const (
+		seed        = 20261127
+		orders      = 200
+		concurrency = 8
+		batch       = 25 // orders between fault changes
+	)
+	rng := rand.New(rand.NewPCG(seed, seed))
+	s := startStack(t, "ORDER_TIMEOUT", "500ms", "ORDER_COMPENSATION_BUDGET", "2s")
+	ada := s.login(t, "ada@example.com", "correct-horse")
+	grace := s.login(t, "grace@example.com", "battery-staple")
+	ctx := context.Background()
+	for id := int64(1); id <= 2; id++ {
+		if err := s.rt.SetStock(ctx, id, 3); err != nil { // scarce products make out-of-stock answers
+			t.Fatal(err)
+		}
+	}
+	tokens := []string{"tok_visa", "tok_visa", "tok_visa", "tok_mastercard", "tok_declined", "tok_insufficient_funds"}
+	kinds := []upstreamtest.Fault{
+		{Status: 503, Rate: 0.4},
+		{Status: 500, Rate: 0.3},
+		{LatencyMS: 700, Rate: 0.6},
+		{LatencyMS: 50, Rate: 0.5},
+		{Drop: true, Rate: 0.3},
+		{Drop: true, After: true, Rate: 0.4},
+	}
+
+	counts := map[int]int{}
+	for start := 0; start < orders; start += batch {
+		if err := s.rt.ClearFaults(ctx); err != nil {
+			t.Fatal(err)
+		}
+		// Every kind of fault comes round in turn, at a random step, with
+		// sometimes a second random one beside it.
+		for k := range 1 + rng.IntN(2) {
+			step := steps[rng.IntN(len(steps))]
+			f := kinds[(start/batch)%len(kinds)]
+			if k > 0 {
+				f = kinds[rng.IntN(len(kinds))]
+			}
+			f.Route = step.route
+			t.Logf("orders %d-%d: fault %+v", start, start+batch-1, f)
+			inject(t, s, step.service, f)
+		}
+		bodies := make([]map[string]any, batch)
+		users := make([]string, batch)
+		for i := range bodies {
+			var lines []map[string]any
+			for range 1 + rng.IntN(2) {
+				lines = append(lines, line(int64(1+rng.IntN(40)), 1+rng.IntN(3)))
+			}
+			bodies[i] = orderBody(tokens[rng.IntN(len(tokens))], lines...)
+			users[i] = []string{ada, grace}[rng.IntN(2)]
+		}
+		statuses := make([]int, batch)
+		errs := make([]error, batch)
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, concurrency)
+		for i := range bodies {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				r, err := servertest.Send("POST", s.base+"/v1/orders", bodies[i], "Authorization", users[i], "Idempotency-Key", newKey())
+				statuses[i], errs[i] = r.Status, err
+			}()
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch st := statuses[i]; st {
+			case 201, 402, 409, 503, 504:
+				counts[st]++
+			default:
+				t.Errorf("order %d: status %d, want one of 201, 402, 409, 503, 504", start+i, st)
+			}
+		}
+	}
+	t.Logf("soak statuses: %v", counts)
+	s.settle(t)
+	st := s.checkInvariants(t)
+	confirmed := 0
+	for _, o := range st.Order.Orders {
+		if o.Status == "confirmed" {
+			confirmed++
+		}
+	}
+	if confirmed != counts[201] {
+		t.Errorf("confirmed orders = %d, want one per 201 answer (%d)", confirmed, counts[201])
+	}
+	if counts[201] == 0 || counts[201] == orders {
+		t.Errorf("statuses %v: want a mix of successes and failures", counts)
+	}
+}

@@ -1,0 +1,539 @@
+package orderflow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http/httptest"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	"storefront.dev/shared/money"
+	"storefront.dev/shared/problem"
+	"storefront.dev/shared/upstream"
+	"storefront.dev/shared/upstream/order"
+	"storefront.dev/shared/upstream/payment"
+	"storefront.dev/shared/upstream/product"
+	"storefront.dev/shared/upstream/upstreamtest"
+)
+
+const ada = "usr_ada"
+
+func TestPlaceHappyPath(t *testing.T) {
+	obs := newOutcomes()
+	rt, _, f := startFlow(t, nil, WithObserver(obs))
+	ctx := context.Background()
+	before := rt.Sandbox.State()
+
+	in := visa(Item{ProductID: 3, Quantity: 2}, Item{ProductID: 1, Quantity: 1}, Item{ProductID: 3, Quantity: 1})
+	res, err := f.Place(ctx, ada, "happy-1", in)
+	if err != nil {
+		t.Fatalf("Place: %v", err)
+	}
+
+	p1, p3 := priceOf(t, rt.Sandbox, 1), priceOf(t, rt.Sandbox, 3)
+	wantTotal := money.New(p1*1+p3*3, "EUR")
+	if res.Order.Status != order.StatusConfirmed || res.Order.Total != wantTotal || res.Order.UserID != ada {
+		t.Errorf("order: got status %q total %v user %q, want %q %v %q", res.Order.Status, res.Order.Total, res.Order.UserID,
+			order.StatusConfirmed, wantTotal, ada)
+	}
+	wantLines := []order.Line{
+		{ProductID: 1, Name: res.Products[1].Name, Quantity: 1, UnitPrice: money.New(p1, "EUR")},
+		{ProductID: 3, Name: res.Products[3].Name, Quantity: 3, UnitPrice: money.New(p3, "EUR")},
+	}
+	if !reflect.DeepEqual(res.Order.Items, wantLines) || res.Products[1].Name == "" {
+		t.Errorf("order lines: got %+v, want %+v", res.Order.Items, wantLines)
+	}
+	if a := res.Order.ShippingAddress; a == nil || a.City != "London" {
+		t.Errorf("shipping address: got %+v, want Ada's default address in London", a)
+	}
+	if res.Payment.Status != payment.StatusCaptured || res.Payment.Amount != wantTotal || res.Payment.ID != res.Order.PaymentID {
+		t.Errorf("payment: got %s %v id %s, want captured %v id %s", res.Payment.Status, res.Payment.Amount, res.Payment.ID,
+			wantTotal, res.Order.PaymentID)
+	}
+
+	if err := f.Close(ctx); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	st, err := rt.FetchState(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkInvariants(t, st)
+	for _, id := range []int64{1, 3} {
+		b, a := stockOf(before, id), stockOf(st, id)
+		want := res.Order.Items[0].Quantity
+		if id == 3 {
+			want = res.Order.Items[1].Quantity
+		}
+		if a.Sold-b.Sold != want || b.Available-a.Available != want || a.Reserved != 0 {
+			t.Errorf("product %d: got sold +%d available -%d reserved %d, want +%d -%d 0",
+				id, a.Sold-b.Sold, b.Available-a.Available, a.Reserved, want, want)
+		}
+	}
+	if len(st.Product.Reservations) != 1 || st.Product.Reservations[0].Status != product.ReservationCommitted ||
+		st.Product.Reservations[0].ID != res.Order.ReservationID {
+		t.Errorf("reservations: got %+v, want one committed, %s", st.Product.Reservations, res.Order.ReservationID)
+	}
+	if n := st.Notification.Notifications; len(n) != 1 || n[0].Template != TemplateOrderConfirmed ||
+		n[0].UserID != ada || n[0].Data["order_id"] != res.Order.ID {
+		t.Errorf("notifications: got %+v, want one %s for order %s", n, TemplateOrderConfirmed, res.Order.ID)
+	}
+	if got := obs.ordered("confirmed"); got != 1 {
+		t.Errorf("order outcome confirmed: got %d, want 1", got)
+	}
+	if got := obs.notified(NotificationSent); got != 1 {
+		t.Errorf("notification outcome sent: got %d, want 1", got)
+	}
+}
+
+func TestPlaceSameReferenceTwice(t *testing.T) {
+	rt, _, f := startFlow(t, nil)
+	ctx := context.Background()
+	first, err := f.Place(ctx, ada, "twice", visa(Item{ProductID: 2, Quantity: 1}))
+	if err != nil {
+		t.Fatalf("first Place: %v", err)
+	}
+	second, err := f.Place(ctx, ada, "twice", visa(Item{ProductID: 2, Quantity: 1}))
+	if err != nil {
+		t.Fatalf("second Place: %v", err)
+	}
+	if second.Order.ID != first.Order.ID || second.Payment.ID != first.Payment.ID {
+		t.Errorf("second Place: got order %s payment %s, want %s %s", second.Order.ID, second.Payment.ID, first.Order.ID, first.Payment.ID)
+	}
+	st := rt.Sandbox.State()
+	if len(st.Order.Orders) != 1 || len(st.Payment.Payments) != 1 || stockOf(st, 2).Sold != 1 {
+		t.Errorf("state: got %d orders, %d payments, %d sold; want 1, 1, 1",
+			len(st.Order.Orders), len(st.Payment.Payments), stockOf(st, 2).Sold)
+	}
+	checkInvariants(t, st)
+}
+
+func TestPlaceInvalid(t *testing.T) {
+	line := Item{ProductID: 1, Quantity: 1}
+	many := make([]Item, MaxLines+1)
+	for i := range many {
+		many[i] = Item{ProductID: int64(i + 1), Quantity: 1}
+	}
+	tests := []struct {
+		name      string
+		in        Input
+		wantField string
+	}{
+		{"no lines", visa(), "items"},
+		{"51 lines", visa(many...), "items"},
+		{"quantity 0", visa(line, Item{ProductID: 2, Quantity: 0}), "items[1].quantity"},
+		{"quantity 100", visa(Item{ProductID: 2, Quantity: 100}), "items[0].quantity"},
+		{"merged quantity 100", visa(Item{ProductID: 2, Quantity: 99}, line, Item{ProductID: 2, Quantity: 1}), "items[2].quantity"},
+		{"product 0", visa(Item{ProductID: 0, Quantity: 1}), "items[0].product_id"},
+		{"unknown product", visa(line, Item{ProductID: 9999, Quantity: 1}, Item{ProductID: 8888, Quantity: 1}), "items[1].product_id"},
+		{"empty token", Input{Items: []Item{line}}, "payment_token"},
+		{"unknown token", Input{Items: []Item{line}, PaymentToken: "tok_bogus"}, "payment_token"},
+	}
+	q := startQuietSandbox(t, upstreamtest.Config{})
+	f := New(q.deps(t))
+	t.Cleanup(func() { _ = f.Close(context.Background()) })
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := f.Place(context.Background(), ada, "invalid-"+tt.name, tt.in)
+			var pe *problem.Error
+			if !errors.As(err, &pe) || pe.Code != problem.CodeInvalid || pe.Field != tt.wantField {
+				t.Fatalf("Place: got %v, want %s on field %q", err, problem.CodeInvalid, tt.wantField)
+			}
+		})
+	}
+	st := q.State()
+	checkInvariants(t, st)
+	if n := len(st.Order.Orders); n != 0 {
+		t.Errorf("orders: got %d, want 0", n)
+	}
+}
+
+func TestPlaceOutOfStock(t *testing.T) {
+	q := startQuietSandbox(t, upstreamtest.Config{})
+	f := New(q.deps(t))
+	t.Cleanup(func() { _ = f.Close(context.Background()) })
+	if err := q.SetStock(5, 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.SetStock(6, 0); err != nil {
+		t.Fatal(err)
+	}
+	_, err := f.Place(context.Background(), ada, "oos", visa(Item{ProductID: 6, Quantity: 1}, Item{ProductID: 4, Quantity: 1}, Item{ProductID: 5, Quantity: 3}))
+	var pe *problem.Error
+	if !errors.As(err, &pe) || pe.Code != problem.CodeOutOfStock {
+		t.Fatalf("Place: got %v, want %s", err, problem.CodeOutOfStock)
+	}
+	want := []upstream.UnavailableLine{{ProductID: 5, Requested: 3, Available: 2}, {ProductID: 6, Requested: 1, Available: 0}}
+	if got := pe.Extensions["unavailable"]; !reflect.DeepEqual(got, want) {
+		t.Errorf("unavailable: got %+v, want %+v", got, want)
+	}
+	st := q.State()
+	checkInvariants(t, st)
+	if n := len(st.Payment.Payments); n != 0 {
+		t.Errorf("payments: got %d, want none for an order out of stock", n)
+	}
+}
+
+func TestPlaceDeclined(t *testing.T) {
+	tests := []struct {
+		token      string
+		wantReason string
+	}{
+		{payment.TokenDeclined, payment.ReasonCardDeclined},
+		{payment.TokenInsufficientFunds, payment.ReasonInsufficientFunds},
+	}
+	for _, tt := range tests {
+		t.Run(tt.token, func(t *testing.T) {
+			q := startQuietSandbox(t, upstreamtest.Config{})
+			f := New(q.deps(t))
+			t.Cleanup(func() { _ = f.Close(context.Background()) })
+			before := stockOf(q.State(), 8)
+			_, err := f.Place(context.Background(), ada, "declined", Input{Items: []Item{{ProductID: 8, Quantity: 2}}, PaymentToken: tt.token})
+			var pe *problem.Error
+			if !errors.As(err, &pe) || pe.Code != problem.CodePaymentDeclined || pe.Extensions["reason"] != tt.wantReason {
+				t.Fatalf("Place: got %v (%+v), want %s with reason %s", err, pe, problem.CodePaymentDeclined, tt.wantReason)
+			}
+			st := q.State()
+			checkInvariants(t, st)
+			if after := stockOf(st, 8); after != before {
+				t.Errorf("stock: got %+v, want it unchanged %+v", after, before)
+			}
+			if r := st.Product.Reservations; len(r) != 1 || r[0].Status != product.ReservationReleased {
+				t.Errorf("reservations: got %+v, want one released", r)
+			}
+		})
+	}
+}
+
+func TestPlaceUpstreamDown(t *testing.T) {
+	closed := httptest.NewServer(nil)
+	closed.Close()
+	tests := []struct {
+		name    string
+		service string
+		route   string
+		down    bool // the service's URL refuses connections instead
+	}{
+		{name: "product 503", service: upstreamtest.ServiceProduct, route: "*"},
+		{name: "user 503", service: upstreamtest.ServiceUser, route: routeUser},
+		{name: "payment 503", service: upstreamtest.ServicePayment, route: "*"},
+		{name: "order 503", service: upstreamtest.ServiceOrder, route: routeCreate},
+		{name: "user unreachable", service: upstreamtest.ServiceUser, down: true},
+		{name: "order unreachable", service: upstreamtest.ServiceOrder, down: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			q := startQuietSandbox(t, upstreamtest.Config{})
+			if tt.down {
+				q.urls[tt.service] = closed.URL
+			} else {
+				q.fault(t, tt.service, upstreamtest.Fault{Route: tt.route, Status: 503})
+			}
+			// A payment service that answers 503 to everything cannot be
+			// asked whether the hold exists, so the read-back runs until its
+			// budget ends; keep that short.
+			f := New(q.deps(t), WithBackoff(time.Millisecond, 10*time.Millisecond), WithCompensationBudget(300*time.Millisecond))
+			t.Cleanup(func() { _ = f.Close(context.Background()) })
+			_, err := f.Place(context.Background(), ada, "down", visa(Item{ProductID: 9, Quantity: 1}))
+			var pe *problem.Error
+			if !errors.As(err, &pe) || pe.Code != problem.CodeUnavailable || pe.RetryAfter != 2*time.Second {
+				t.Fatalf("Place: got %v (%+v), want %s with Retry-After 2s", err, pe, problem.CodeUnavailable)
+			}
+			q.quiesce()
+			checkInvariants(t, q.State())
+		})
+	}
+}
+
+func TestPlaceDeadline(t *testing.T) {
+	tests := []struct {
+		name    string
+		timeout time.Duration // Flow's
+		ctxTime time.Duration // the caller's
+	}{
+		{"flow timeout", 200 * time.Millisecond, time.Minute},
+		{"caller deadline", time.Minute, 200 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			q := startQuietSandbox(t, upstreamtest.Config{})
+			q.fault(t, upstreamtest.ServicePayment, upstreamtest.Fault{Route: routeCapture, LatencyMS: 600})
+			f := New(q.deps(t), WithTimeout(tt.timeout))
+			t.Cleanup(func() { _ = f.Close(context.Background()) })
+			ctx, cancel := context.WithTimeout(context.Background(), tt.ctxTime)
+			defer cancel()
+			_, err := f.Place(ctx, ada, "slow", visa(Item{ProductID: 10, Quantity: 1}))
+			if got := codeOf(t, err); got != problem.CodeTimeout {
+				t.Fatalf("Place: got %v, want %s", err, problem.CodeTimeout)
+			}
+			q.quiesce()
+			st := q.State()
+			checkInvariants(t, st)
+			if p := st.Payment.Payments; len(p) != 1 || p[0].Status != payment.StatusVoided {
+				t.Errorf("payments: got %+v, want one voided", p)
+			}
+		})
+	}
+}
+
+// cancelOnCapture plays a client that goes away just as the payment is
+// being captured.
+type cancelOnCapture struct {
+	Payments
+	cancel context.CancelFunc
+}
+
+func (c cancelOnCapture) Capture(ctx context.Context, id string) (payment.Payment, error) {
+	c.cancel()
+	return c.Payments.Capture(ctx, id)
+}
+
+func TestPlaceClientGoneStillCompensates(t *testing.T) {
+	q := startQuietSandbox(t, upstreamtest.Config{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	d := q.deps(t)
+	d.Payments = cancelOnCapture{Payments: d.Payments, cancel: cancel}
+	f := New(d)
+	t.Cleanup(func() { _ = f.Close(context.Background()) })
+
+	_, err := f.Place(ctx, ada, "gone", visa(Item{ProductID: 11, Quantity: 2}))
+	if got := codeOf(t, err); got != problem.CodeTimeout {
+		t.Fatalf("Place: got %v, want %s", err, problem.CodeTimeout)
+	}
+	st := q.State()
+	checkInvariants(t, st)
+	if p := st.Payment.Payments; len(p) != 1 || p[0].Status != payment.StatusVoided {
+		t.Errorf("payments: got %+v, want one voided", p)
+	}
+	if o := st.Order.Orders; len(o) != 1 || o[0].Status != order.StatusCancelled {
+		t.Errorf("orders: got %+v, want one cancelled", o)
+	}
+}
+
+func TestPlaceFaults(t *testing.T) {
+	type step struct{ service, route string }
+	var (
+		reserve   = step{upstreamtest.ServiceProduct, routeReserve}
+		authorize = step{upstreamtest.ServicePayment, routeAuthorize}
+		create    = step{upstreamtest.ServiceOrder, routeCreate}
+		capture   = step{upstreamtest.ServicePayment, routeCapture}
+		confirm   = step{upstreamtest.ServiceOrder, routeConfirm}
+		commit    = step{upstreamtest.ServiceProduct, routeCommit}
+		notify    = step{upstreamtest.ServiceNotification, routeNotify}
+	)
+	// Each kind of fault comes with the flow's deadline to use against it.
+	// A slow answer takes 2 s against a 1.2 s deadline, so it lands after the
+	// flow gave up and compensated. The other faults answer at once, and
+	// their deadline is long so that a busy test machine cannot turn them
+	// into timeouts.
+	type faultKind struct {
+		fault    upstreamtest.Fault
+		deadline time.Duration
+	}
+	const relaxed = 10 * time.Second
+	var (
+		status503     = faultKind{upstreamtest.Fault{Status: 503}, relaxed}
+		status503Once = faultKind{upstreamtest.Fault{Status: 503, Count: 1}, relaxed}
+		slow          = faultKind{upstreamtest.Fault{LatencyMS: 2000}, 1200 * time.Millisecond}
+		slowOnce      = faultKind{upstreamtest.Fault{LatencyMS: 2000, Count: 1}, 1200 * time.Millisecond}
+		drop          = faultKind{upstreamtest.Fault{Drop: true}, relaxed}
+		dropOnce      = faultKind{upstreamtest.Fault{Drop: true, Count: 1}, relaxed}
+		dropAfter     = faultKind{upstreamtest.Fault{Drop: true, After: true}, relaxed}
+		dropAfterOnce = faultKind{upstreamtest.Fault{Drop: true, After: true, Count: 1}, relaxed}
+	)
+	const ok = problem.Code("")
+	tests := []struct {
+		name  string
+		step  step
+		fault faultKind
+		want  problem.Code
+		// advance moves the sandbox clock before the invariants are
+		// checked: only where a creating request was still in flight when
+		// the flow gave up, so what it created can only expire.
+		advance time.Duration
+		// notified is whether the order_confirmed notification is recorded.
+		notified bool
+	}{
+		{"reserve 503", reserve, status503, problem.CodeUnavailable, 0, false},
+		{"reserve 503 once", reserve, status503Once, ok, 0, true},
+		{"reserve slow", reserve, slow, problem.CodeTimeout, pastTTLs, false},
+		{"reserve slow once", reserve, slowOnce, ok, 0, true},
+		{"reserve drop", reserve, drop, problem.CodeUnavailable, 0, false},
+		{"reserve drop once", reserve, dropOnce, ok, 0, true},
+		{"reserve drop after", reserve, dropAfter, problem.CodeUnavailable, 0, false},
+		{"reserve drop after once", reserve, dropAfterOnce, ok, 0, true},
+
+		{"authorize 503", authorize, status503, problem.CodeUnavailable, 0, false},
+		{"authorize 503 once", authorize, status503Once, ok, 0, true},
+		{"authorize slow", authorize, slow, problem.CodeTimeout, pastTTLs, false},
+		{"authorize slow once", authorize, slowOnce, ok, 0, true},
+		{"authorize drop", authorize, drop, problem.CodeUnavailable, 0, false},
+		{"authorize drop once", authorize, dropOnce, ok, 0, true},
+		{"authorize drop after", authorize, dropAfter, problem.CodeUnavailable, 0, false},
+		{"authorize drop after once", authorize, dropAfterOnce, ok, 0, true},
+
+		// A create that lands late leaves a pending order with nothing held.
+		{"create 503", create, status503, problem.CodeUnavailable, 0, false},
+		{"create 503 once", create, status503Once, ok, 0, true},
+		{"create slow", create, slow, problem.CodeTimeout, 0, false},
+		{"create slow once", create, slowOnce, ok, 0, true},
+		{"create drop", create, drop, problem.CodeUnavailable, 0, false},
+		{"create drop once", create, dropOnce, ok, 0, true},
+		{"create drop after", create, dropAfter, problem.CodeUnavailable, 0, false},
+		{"create drop after once", create, dropAfterOnce, ok, 0, true},
+
+		{"capture 503", capture, status503, problem.CodeUnavailable, 0, false},
+		{"capture 503 once", capture, status503Once, ok, 0, true},
+		{"capture slow", capture, slow, problem.CodeTimeout, 0, false},
+		{"capture slow once", capture, slowOnce, ok, 0, true},
+		{"capture drop", capture, drop, problem.CodeUnavailable, 0, false},
+		{"capture drop once", capture, dropOnce, ok, 0, true},
+		{"capture drop after", capture, dropAfter, problem.CodeUnavailable, 0, false},
+		{"capture drop after once", capture, dropAfterOnce, ok, 0, true},
+
+		{"confirm 503", confirm, status503, problem.CodeUnavailable, 0, false},
+		{"confirm 503 once", confirm, status503Once, ok, 0, true},
+		{"confirm slow", confirm, slow, problem.CodeTimeout, 0, false},
+		{"confirm slow once", confirm, slowOnce, ok, 0, true},
+		{"confirm drop", confirm, drop, problem.CodeUnavailable, 0, false},
+		{"confirm drop once", confirm, dropOnce, ok, 0, true},
+		{"confirm drop after", confirm, dropAfter, problem.CodeUnavailable, 0, false},
+		{"confirm drop after once", confirm, dropAfterOnce, ok, 0, true},
+
+		{"commit 503", commit, status503, problem.CodeUnavailable, 0, false},
+		{"commit 503 once", commit, status503Once, ok, 0, true},
+		{"commit slow", commit, slow, problem.CodeTimeout, 0, false},
+		{"commit slow once", commit, slowOnce, ok, 0, true},
+		{"commit drop", commit, drop, problem.CodeUnavailable, 0, false},
+		{"commit drop once", commit, dropOnce, ok, 0, true},
+		// Every commit went through but no answer came back: the release
+		// that would undo it finds it committed, so the order stands.
+		{"commit drop after", commit, dropAfter, ok, 0, true},
+		{"commit drop after once", commit, dropAfterOnce, ok, 0, true},
+
+		// A notification never fails the order; a slow one still lands.
+		{"notify 503", notify, status503, ok, 0, false},
+		{"notify 503 once", notify, status503Once, ok, 0, true},
+		{"notify slow", notify, slow, ok, 0, true},
+		{"notify slow once", notify, slowOnce, ok, 0, true},
+		{"notify drop", notify, drop, ok, 0, false},
+		{"notify drop once", notify, dropOnce, ok, 0, true},
+		{"notify drop after", notify, dropAfter, ok, 0, true},
+		{"notify drop after once", notify, dropAfterOnce, ok, 0, true},
+	}
+	// The rows run concurrently rather than with t.Parallel: most of their
+	// time is spent waiting for injected latency to pass, which -parallel
+	// (GOMAXPROCS by default) would serialize. Only a few at a time start a
+	// sandbox and place their order, though, so that a burst of dials on a
+	// busy machine does not eat the deadlines.
+	var rows sync.WaitGroup
+	defer rows.Wait()
+	busy := make(chan struct{}, 6)
+	for _, tt := range tests {
+		rows.Go(func() {
+			t.Run(tt.name, func(t *testing.T) {
+				busy <- struct{}{}
+				done := sync.OnceFunc(func() { <-busy })
+				defer done()
+				q := startQuietSandbox(t, upstreamtest.Config{})
+				fault := tt.fault.fault
+				fault.Route = tt.step.route
+				q.fault(t, tt.step.service, fault)
+				f := New(q.deps(t),
+					WithTimeout(tt.fault.deadline),
+					WithCompensationBudget(3*time.Second),
+					WithBackoff(5*time.Millisecond, 50*time.Millisecond),
+					WithNotifyTimeout(200*time.Millisecond),
+					WithNotifyAttempts(3),
+				)
+				ctx := context.Background()
+				before := stockOf(q.State(), 12)
+
+				res, err := f.Place(ctx, ada, "fault", visa(Item{ProductID: 12, Quantity: 2}))
+				done()
+				if got := codeOf(t, err); got != tt.want {
+					t.Fatalf("Place: got %q (%v), want %q", got, err, tt.want)
+				}
+				if err := f.Close(ctx); err != nil {
+					t.Fatalf("Close: %v", err)
+				}
+				q.quiesce()
+				q.clock.Advance(tt.advance)
+				st := q.State()
+				checkInvariants(t, st)
+
+				wantSold := 0
+				var wantConfirmed []string
+				if tt.want == ok {
+					wantSold = 2
+					wantConfirmed = []string{res.Order.ID}
+				}
+				var confirmed []string
+				for _, o := range st.Order.Orders {
+					if o.Status == order.StatusConfirmed {
+						confirmed = append(confirmed, o.ID)
+					}
+				}
+				if !reflect.DeepEqual(confirmed, wantConfirmed) {
+					t.Errorf("confirmed orders: got %v, want %v", confirmed, wantConfirmed)
+				}
+				if after := stockOf(st, 12); after.Sold-before.Sold != wantSold || after.Reserved != 0 {
+					t.Errorf("stock: got sold +%d reserved %d, want +%d and 0", after.Sold-before.Sold, after.Reserved, wantSold)
+				}
+				if got := len(st.Notification.Notifications) == 1; got != tt.notified {
+					t.Errorf("notification recorded: got %v (%d), want %v", got, len(st.Notification.Notifications), tt.notified)
+				}
+			})
+		})
+	}
+}
+
+func TestPlaceConcurrentLastUnits(t *testing.T) {
+	const buyers, units = 200, 20
+	// The question here is oversell, not overload: 200 flows dialling at
+	// once on a busy test machine must not be turned away by a tripped
+	// breaker or a short deadline.
+	tolerant := []upstream.Option{
+		upstream.WithBreaker(upstream.BreakerSettings{ConsecutiveFailures: 1 << 20, MinRequests: 1 << 20}),
+		upstream.WithTimeout(30 * time.Second),
+		upstream.WithDialTimeout(10 * time.Second),
+	}
+	rt, _, f := startFlow(t, tolerant, WithTimeout(time.Minute))
+	if err := rt.Sandbox.SetStock(13, units); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	errs := make([]error, buyers)
+	var wg sync.WaitGroup
+	for i := range buyers {
+		wg.Go(func() {
+			_, errs[i] = f.Place(ctx, ada, fmt.Sprintf("last-units-%d", i), visa(Item{ProductID: 13, Quantity: 1}))
+		})
+	}
+	wg.Wait()
+	got := map[problem.Code]int{}
+	for _, err := range errs {
+		got[codeOf(t, err)]++
+	}
+	want := map[problem.Code]int{"": units, problem.CodeOutOfStock: buyers - units}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("outcomes: got %v, want %v", got, want)
+	}
+	if err := f.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st := rt.Sandbox.State()
+	checkInvariants(t, st)
+	if s := stockOf(st, 13); s.Sold != units || s.Available != 0 || s.Reserved != 0 {
+		t.Errorf("stock: got %+v, want %d sold, none available or reserved", s, units)
+	}
+	if n := len(st.Notification.Notifications); n != units {
+		t.Errorf("notifications: got %d, want %d", n, units)
+	}
+}

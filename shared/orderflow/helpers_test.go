@@ -1,0 +1,233 @@
+package orderflow
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	json "github.com/goccy/go-json"
+
+	"storefront.dev/shared/problem"
+	"storefront.dev/shared/upstream"
+	"storefront.dev/shared/upstream/notification"
+	"storefront.dev/shared/upstream/order"
+	"storefront.dev/shared/upstream/payment"
+	"storefront.dev/shared/upstream/product"
+	"storefront.dev/shared/upstream/upstreamtest"
+	"storefront.dev/shared/upstream/user"
+)
+
+// Routes of the sandbox the fault tests aim at.
+const (
+	routeReserve   = "POST /reservations"
+	routeCommit    = "POST /reservations/{id}/commit"
+	routeRelease   = "DELETE /reservations/{id}"
+	routeBatch     = "GET /products"
+	routeAuthorize = "POST /payments"
+	routeCapture   = "POST /payments/{id}/capture"
+	routeVoid      = "POST /payments/{id}/void"
+	routeRefund    = "POST /payments/{id}/refund"
+	routeCreate    = "POST /orders"
+	routeConfirm   = "POST /orders/{id}/confirm"
+	routeCancel    = "POST /orders/{id}/cancel"
+	routeUser      = "GET /users/{id}"
+	routeNotify    = "POST /notifications"
+)
+
+// pastTTLs is more than the sandbox's default reservation and hold TTLs.
+const pastTTLs = 11 * time.Minute
+
+// serviceOptions are the transport settings of every test client: the
+// defaults, but a breaker that reopens quickly, so that a test that trips it
+// waits milliseconds rather than the production 5 s.
+func serviceOptions() []upstream.Option {
+	return []upstream.Option{upstream.WithBreaker(upstream.BreakerSettings{OpenTimeout: 50 * time.Millisecond})}
+}
+
+// depsFor builds the real typed clients over the services at urls.
+func depsFor(tb testing.TB, productURL, orderURL, paymentURL, userURL, notificationURL string, opts ...upstream.Option) Deps {
+	tb.Helper()
+	svc := func(name, url string) *upstream.Service {
+		s, err := upstream.NewService(name, []string{url}, append(serviceOptions(), opts...)...)
+		if err != nil {
+			tb.Fatalf("NewService(%s): %v", name, err)
+		}
+		tb.Cleanup(s.Close)
+		return s
+	}
+	return Deps{
+		Catalog:  product.New(svc("product", productURL)),
+		Orders:   order.New(svc("order", orderURL)),
+		Payments: payment.New(svc("payment", paymentURL)),
+		Profiles: user.New(svc("user", userURL)),
+		Notifier: notification.New(svc("notification", notificationURL)),
+	}
+}
+
+// startFlow runs the sandbox with upstreamtest.Start and a Flow over it.
+func startFlow(tb testing.TB, svcOpts []upstream.Option, opts ...Option) (*upstreamtest.Running, *upstreamtest.ManualClock, *Flow) {
+	tb.Helper()
+	clock := upstreamtest.NewManualClock(time.Now())
+	rt := upstreamtest.Start(tb, upstreamtest.Config{Clock: clock})
+	f := New(depsFor(tb, rt.ProductURL, rt.OrderURL, rt.PaymentURL, rt.UserURL, rt.NotificationURL, svcOpts...), opts...)
+	tb.Cleanup(func() { _ = f.Close(context.Background()) })
+	return rt, clock, f
+}
+
+// quietSandbox serves the sandbox's real handlers like upstreamtest.Start,
+// and also counts the requests being handled. An injected latency lets a
+// request outlive the client that gave up on it, and its effect lands later;
+// judging the final state needs every such request to have landed first,
+// which quiesce waits for instead of sleeping.
+type quietSandbox struct {
+	*upstreamtest.Sandbox
+	clock *upstreamtest.ManualClock
+	urls  map[string]string
+
+	mu       sync.Mutex
+	idle     *sync.Cond
+	inflight int
+}
+
+func startQuietSandbox(tb testing.TB, cfg upstreamtest.Config) *quietSandbox {
+	tb.Helper()
+	clock := upstreamtest.NewManualClock(time.Now())
+	cfg.Clock = clock
+	q := &quietSandbox{Sandbox: upstreamtest.New(cfg), clock: clock, urls: map[string]string{}}
+	q.idle = sync.NewCond(&q.mu)
+	for _, name := range upstreamtest.Services {
+		h := q.Handler(name)
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			q.mu.Lock()
+			q.inflight++
+			q.mu.Unlock()
+			defer func() {
+				q.mu.Lock()
+				q.inflight--
+				q.idle.Broadcast()
+				q.mu.Unlock()
+			}()
+			h.ServeHTTP(w, r)
+		}))
+		tb.Cleanup(srv.Close)
+		q.urls[name] = srv.URL
+	}
+	return q
+}
+
+func (q *quietSandbox) deps(tb testing.TB) Deps {
+	return depsFor(tb, q.urls[upstreamtest.ServiceProduct], q.urls[upstreamtest.ServiceOrder],
+		q.urls[upstreamtest.ServicePayment], q.urls[upstreamtest.ServiceUser], q.urls[upstreamtest.ServiceNotification])
+}
+
+// quiesce waits until no request is being handled.
+func (q *quietSandbox) quiesce() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for q.inflight > 0 {
+		q.idle.Wait()
+	}
+}
+
+// fault injects f into service through the admin endpoint.
+func (q *quietSandbox) fault(tb testing.TB, service string, f upstreamtest.Fault) {
+	tb.Helper()
+	body, err := json.Marshal(f)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	resp, err := http.Post(q.urls[service]+"/__admin/faults", "application/json", bytes.NewReader(body))
+	if err != nil {
+		tb.Fatalf("inject fault: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		tb.Fatalf("inject fault %+v into %s: got status %d, want %d", f, service, resp.StatusCode, http.StatusCreated)
+	}
+}
+
+// checkInvariants fails the test with every violation of st.
+func checkInvariants(tb testing.TB, st upstreamtest.State) {
+	tb.Helper()
+	for _, err := range st.Invariants() {
+		tb.Errorf("invariant: %v", err)
+	}
+}
+
+// codeOf returns the problem code of err, or "" for nil.
+func codeOf(tb testing.TB, err error) problem.Code {
+	tb.Helper()
+	if err == nil {
+		return ""
+	}
+	var pe *problem.Error
+	if !errors.As(err, &pe) {
+		tb.Fatalf("got error %T %v, want a *problem.Error", err, err)
+	}
+	return pe.Code
+}
+
+// outcomes records what the flow tells its Observer.
+type outcomes struct {
+	mu            sync.Mutex
+	orders        map[string]int
+	notifications map[string]int
+}
+
+func newOutcomes() *outcomes {
+	return &outcomes{orders: map[string]int{}, notifications: map[string]int{}}
+}
+
+func (o *outcomes) OrderOutcome(s string) {
+	o.mu.Lock()
+	o.orders[s]++
+	o.mu.Unlock()
+}
+
+func (o *outcomes) NotificationOutcome(s string) {
+	o.mu.Lock()
+	o.notifications[s]++
+	o.mu.Unlock()
+}
+
+func (o *outcomes) notified(s string) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.notifications[s]
+}
+
+func (o *outcomes) ordered(s string) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.orders[s]
+}
+
+// stockOf returns the stock levels of id in st.
+func stockOf(st upstreamtest.State, id int64) upstreamtest.StockLevel {
+	for _, p := range st.Product.Products {
+		if p.ID == id {
+			return p
+		}
+	}
+	return upstreamtest.StockLevel{}
+}
+
+// priceOf returns the catalog price of id.
+func priceOf(tb testing.TB, s *upstreamtest.Sandbox, id int64) int64 {
+	tb.Helper()
+	rec := httptest.NewRecorder()
+	s.Handler(upstreamtest.ServiceProduct).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/products/"+strconv.FormatInt(id, 10), nil))
+	var p product.Product
+	if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil || rec.Code != http.StatusOK {
+		tb.Fatalf("GET /products/%d: status %d, %v", id, rec.Code, err)
+	}
+	return p.Price.Amount
+}
+
+func visa(items ...Item) Input { return Input{Items: items, PaymentToken: payment.TokenVisa} }

@@ -1,0 +1,383 @@
+package orderflow
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+	"sort"
+	"strconv"
+	"unicode/utf8"
+
+	json "github.com/goccy/go-json"
+
+	"storefront.dev/shared/problem"
+)
+
+// Limits of an order request.
+const (
+	// MaxLines is the most lines an order may have, after duplicates are merged.
+	MaxLines = 50
+	// MaxQuantity is the most units of one product an order may ask for.
+	MaxQuantity = 99
+	// MaxTokenLength bounds payment_token; real tokens are a few dozen bytes.
+	MaxTokenLength = 255
+)
+
+// maxScanDepth guards the JSON parser against pathological nesting. The
+// schema itself nests three levels (object, items array, item object); the
+// typed decoding below names the field of anything deeper, so this bound is
+// only there to keep a hostile body cheap to reject.
+const maxScanDepth = 32
+
+// Item is one line of an order request.
+type Item struct {
+	ProductID int64 `json:"product_id"`
+	Quantity  int   `json:"quantity"`
+}
+
+// Input is an order request body. The user is never part of it: it is the
+// token's subject.
+type Input struct {
+	Items        []Item `json:"items"`
+	PaymentToken string `json:"payment_token"`
+}
+
+// DecodeInput strictly decodes an order request body such as
+// {"items":[{"product_id":1,"quantity":2}],"payment_token":"tok_visa"} and
+// validates it as Place would.
+//
+// A "user_id" member is accepted and ignored, because the seed's clients still
+// send it and the user is the token's subject. Any other unknown or repeated
+// member, a wrong type, trailing data, an empty body, or nesting deeper than
+// the schema returns a *problem.Error: CodeMalformedJSON when the body is not
+// JSON, CodeInvalid naming the field ("items[1].quantity") otherwise.
+func DecodeInput(body []byte) (Input, error) {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 {
+		return Input{}, problem.New(problem.CodeMalformedJSON, "The request body is empty.")
+	}
+	dup, err := scanStructure(body)
+	if err != nil {
+		return Input{}, err
+	}
+	if !utf8.Valid(body) || !json.Valid(body) {
+		return Input{}, problem.New(problem.CodeMalformedJSON, "The request body is not valid JSON.")
+	}
+	if dup != "" {
+		return Input{}, problem.Invalid(dup, "The member %s appears more than once.", dup)
+	}
+	if body[0] != '{' {
+		return Input{}, problem.New(problem.CodeInvalid, "The request body must be a JSON object.")
+	}
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(body, &members); err != nil {
+		return Input{}, problem.Wrap(err, problem.CodeMalformedJSON, "The request body is not valid JSON.")
+	}
+	var in Input
+	sawItems, sawToken := false, false
+	for _, name := range sortedKeys(members) {
+		raw := members[name]
+		switch name {
+		case "items":
+			sawItems = true
+			items, err := decodeItems(raw)
+			if err != nil {
+				return Input{}, err
+			}
+			in.Items = items
+		case "payment_token":
+			sawToken = true
+			tok, err := decodeString(raw, "payment_token")
+			if err != nil {
+				return Input{}, err
+			}
+			in.PaymentToken = tok
+		case "user_id":
+			if !isScalar(raw) {
+				return Input{}, problem.Invalid("user_id", "user_id is ignored but must be a string or a number.")
+			}
+		default:
+			return Input{}, problem.Invalid(name, "Unknown member %s.", strconv.Quote(name))
+		}
+	}
+	if !sawItems {
+		return Input{}, problem.Invalid("items", "items is required.")
+	}
+	if !sawToken {
+		return Input{}, problem.Invalid("payment_token", "payment_token is required.")
+	}
+	if _, err := normalize(in); err != nil {
+		return Input{}, err
+	}
+	return in, nil
+}
+
+func decodeItems(raw json.RawMessage) ([]Item, error) {
+	if firstByte(raw) != '[' {
+		return nil, problem.Invalid("items", "items must be an array.")
+	}
+	var elems []json.RawMessage
+	if err := json.Unmarshal(raw, &elems); err != nil {
+		return nil, invalidCause(err, "items", "items must be an array.")
+	}
+	if len(elems) > MaxLines {
+		// Checked before the lines are decoded one by one.
+		return nil, problem.Invalid("items", "An order has at most %d lines.", MaxLines)
+	}
+	items := make([]Item, len(elems))
+	for i, el := range elems {
+		at := fmt.Sprintf("items[%d]", i)
+		if firstByte(el) != '{' {
+			return nil, problem.Invalid(at, "%s must be an object.", at)
+		}
+		var members map[string]json.RawMessage
+		if err := json.Unmarshal(el, &members); err != nil {
+			return nil, invalidCause(err, at, at+" must be an object.")
+		}
+		var sawID, sawQty bool
+		for _, name := range sortedKeys(members) {
+			field := at + "." + name
+			switch name {
+			case "product_id":
+				sawID = true
+				n, err := decodeInt(members[name], field)
+				if err != nil {
+					return nil, err
+				}
+				items[i].ProductID = n
+			case "quantity":
+				sawQty = true
+				n, err := decodeInt(members[name], field)
+				if err != nil {
+					return nil, err
+				}
+				if n < 1 || n > MaxQuantity {
+					return nil, problem.Invalid(field, "quantity must be between 1 and %d.", MaxQuantity)
+				}
+				items[i].Quantity = int(n)
+			default:
+				return nil, problem.Invalid(field, "Unknown member %s.", strconv.Quote(name))
+			}
+		}
+		if !sawID {
+			return nil, problem.Invalid(at+".product_id", "product_id is required.")
+		}
+		if !sawQty {
+			return nil, problem.Invalid(at+".quantity", "quantity is required.")
+		}
+	}
+	return items, nil
+}
+
+// decodeInt accepts only a JSON integer literal: "1.0", "1e2", a string or
+// null are type errors, so a client bug is reported instead of rounded.
+func decodeInt(raw json.RawMessage, field string) (int64, error) {
+	s := string(bytes.TrimSpace(raw))
+	digits := s
+	if len(digits) > 0 && digits[0] == '-' {
+		digits = digits[1:]
+	}
+	if digits == "" || !allDigits(digits) {
+		return 0, problem.Invalid(field, "%s must be an integer.", field)
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return 0, problem.Invalid(field, "%s is out of range.", field)
+	}
+	return n, nil
+}
+
+func decodeString(raw json.RawMessage, field string) (string, error) {
+	if firstByte(raw) != '"' {
+		return "", problem.Invalid(field, "%s must be a string.", field)
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", invalidCause(err, field, field+" must be a string.")
+	}
+	return s, nil
+}
+
+func invalidCause(err error, field, detail string) *problem.Error {
+	e := problem.Wrap(err, problem.CodeInvalid, detail)
+	e.Field = field
+	return e
+}
+
+func isScalar(raw json.RawMessage) bool {
+	switch firstByte(raw) {
+	case '{', '[', 't', 'f':
+		return false
+	}
+	return true
+}
+
+func firstByte(raw []byte) byte {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return 0
+	}
+	return raw[0]
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func sortedKeys(m map[string]json.RawMessage) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// scanStructure walks body once, without recursion, to bound its nesting and
+// to find a repeated member name, which a map-based decode would silently
+// collapse. It returns the path of the first repeated member. It is not a
+// validator: a syntax error it does not trip over is left to json.Valid.
+func scanStructure(body []byte) (dup string, err error) {
+	type frame struct {
+		object    bool
+		index     int
+		expectKey bool
+		keys      map[string]struct{}
+		key       string
+	}
+	var stack []frame
+	path := func() string {
+		var b []byte
+		for i, f := range stack {
+			if f.object {
+				if f.key == "" {
+					continue
+				}
+				if i > 0 {
+					b = append(b, '.')
+				}
+				b = append(b, f.key...)
+			} else {
+				b = append(b, '[')
+				b = strconv.AppendInt(b, int64(f.index), 10)
+				b = append(b, ']')
+			}
+		}
+		return string(b)
+	}
+	for i := 0; i < len(body); i++ {
+		switch c := body[i]; c {
+		case '{', '[':
+			if len(stack) >= maxScanDepth {
+				return "", problem.New(problem.CodeMalformedJSON, "The request body nests deeper than %d levels.", maxScanDepth)
+			}
+			stack = append(stack, frame{object: c == '{', expectKey: c == '{'})
+		case '}', ']':
+			if len(stack) > 0 {
+				stack = stack[:len(stack)-1]
+			}
+		case ',':
+			if n := len(stack); n > 0 {
+				if stack[n-1].object {
+					stack[n-1].expectKey = true
+				} else {
+					stack[n-1].index++
+				}
+			}
+		case '"':
+			end := stringEnd(body, i)
+			if end < 0 {
+				return "", problem.New(problem.CodeMalformedJSON, "The request body is not valid JSON.")
+			}
+			if n := len(stack); n > 0 && stack[n-1].object && stack[n-1].expectKey {
+				top := &stack[n-1]
+				top.expectKey = false
+				var name string
+				if json.Unmarshal(body[i:end+1], &name) != nil {
+					return "", problem.New(problem.CodeMalformedJSON, "The request body is not valid JSON.")
+				}
+				if top.keys == nil {
+					top.keys = map[string]struct{}{}
+				}
+				top.key = name
+				if _, seen := top.keys[name]; seen && dup == "" {
+					dup = path()
+				}
+				top.keys[name] = struct{}{}
+			}
+			i = end
+		}
+	}
+	return dup, nil
+}
+
+// stringEnd returns the index of the quote closing the string that opens at
+// body[start], or -1.
+func stringEnd(body []byte, start int) int {
+	for i := start + 1; i < len(body); i++ {
+		switch body[i] {
+		case '\\':
+			i++
+		case '"':
+			return i
+		}
+	}
+	return -1
+}
+
+// line is a validated, merged order line; first is the index of the line in
+// the request that introduced the product, so errors name what the client sent.
+type line struct {
+	ProductID int64
+	Quantity  int
+	first     int
+}
+
+// normalize validates in and returns its lines merged by product and sorted
+// by product id, the order in which every upstream sees them.
+func normalize(in Input) ([]line, error) {
+	if len(in.Items) == 0 || len(in.Items) > MaxLines {
+		return nil, problem.Invalid("items", "An order has 1 to %d lines.", MaxLines)
+	}
+	if in.PaymentToken == "" {
+		return nil, problem.Invalid("payment_token", "payment_token is required.")
+	}
+	if len(in.PaymentToken) > MaxTokenLength {
+		return nil, problem.Invalid("payment_token", "payment_token is longer than %d bytes.", MaxTokenLength)
+	}
+	byID := make(map[int64]int, len(in.Items))
+	lines := make([]line, 0, len(in.Items))
+	for i, it := range in.Items {
+		if it.ProductID <= 0 {
+			return nil, problem.Invalid(fmt.Sprintf("items[%d].product_id", i), "product_id must be a positive integer.")
+		}
+		if it.Quantity < 1 || it.Quantity > MaxQuantity {
+			return nil, problem.Invalid(fmt.Sprintf("items[%d].quantity", i), "quantity must be between 1 and %d.", MaxQuantity)
+		}
+		if j, ok := byID[it.ProductID]; ok {
+			lines[j].Quantity += it.Quantity
+			if lines[j].Quantity > MaxQuantity {
+				return nil, problem.Invalid(fmt.Sprintf("items[%d].quantity", i),
+					"The lines for product %d add up to more than %d units.", it.ProductID, MaxQuantity)
+			}
+			continue
+		}
+		byID[it.ProductID] = len(lines)
+		lines = append(lines, line{ProductID: it.ProductID, Quantity: it.Quantity, first: i})
+	}
+	slices.SortFunc(lines, func(a, b line) int {
+		switch {
+		case a.ProductID < b.ProductID:
+			return -1
+		case a.ProductID > b.ProductID:
+			return 1
+		}
+		return 0
+	})
+	return lines, nil
+}

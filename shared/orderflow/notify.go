@@ -1,0 +1,131 @@
+package orderflow
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+
+	"storefront.dev/shared/money"
+	"storefront.dev/shared/upstream/notification"
+)
+
+// TemplateOrderConfirmed is the notification template sent for a placed order.
+const TemplateOrderConfirmed = "order_confirmed"
+
+// Notification outcomes given to Observer.NotificationOutcome.
+const (
+	NotificationSent    = "sent"
+	NotificationFailed  = "failed"
+	NotificationDropped = "dropped"
+)
+
+// confirmation is one queued "order confirmed" notification.
+type confirmation struct {
+	userID  string
+	orderID string
+	total   money.Money
+}
+
+// outbox sends notifications off the request path: a bounded queue drained
+// by a few workers. It never blocks Place: a full queue drops and reports.
+type outbox struct {
+	send Notifier
+	cfg  *config
+
+	mu     sync.RWMutex // guards closed against a send on the closed queue
+	closed bool
+	queue  chan confirmation
+
+	workers sync.WaitGroup
+	// ctx ends when Close gives up waiting, to abort sends in flight.
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+func newOutbox(send Notifier, cfg *config) *outbox {
+	ctx, cancel := context.WithCancel(context.Background())
+	o := &outbox{send: send, cfg: cfg, queue: make(chan confirmation, cfg.notifyQueueSize), ctx: ctx, cancel: cancel}
+	for range cfg.notifyWorkers {
+		o.workers.Add(1)
+		go o.work()
+	}
+	return o
+}
+
+func (o *outbox) enqueue(c confirmation) {
+	o.mu.RLock()
+	defer o.mu.RUnlock()
+	if !o.closed {
+		select {
+		case o.queue <- c:
+			return
+		default:
+		}
+	}
+	o.cfg.observer.NotificationOutcome(NotificationDropped)
+	o.cfg.logger.LogAttrs(context.Background(), slog.LevelWarn, "order notification dropped",
+		slog.String("order_id", c.orderID), slog.Bool("closed", o.closed))
+}
+
+func (o *outbox) close(ctx context.Context) error {
+	o.mu.Lock()
+	if !o.closed {
+		o.closed = true
+		close(o.queue)
+	}
+	o.mu.Unlock()
+	drained := make(chan struct{})
+	go func() {
+		o.workers.Wait()
+		close(drained)
+	}()
+	select {
+	case <-drained:
+		o.cancel()
+		return nil
+	case <-ctx.Done():
+		o.cancel()
+		<-drained // workers drop what is left as soon as o.ctx ends
+		return ctx.Err()
+	}
+}
+
+func (o *outbox) work() {
+	defer o.workers.Done()
+	for c := range o.queue {
+		outcome := NotificationDropped
+		if o.ctx.Err() == nil {
+			outcome = o.deliver(c)
+		}
+		o.cfg.observer.NotificationOutcome(outcome)
+	}
+}
+
+// deliver sends c with retries. The idempotency key is derived from the order
+// id, so a retry after an ambiguous failure cannot notify twice.
+func (o *outbox) deliver(c confirmation) string {
+	req := notification.Request{
+		UserID:   c.userID,
+		Template: TemplateOrderConfirmed,
+		Data:     map[string]any{"order_id": c.orderID, "total": c.total},
+	}
+	key := TemplateOrderConfirmed + ":" + c.orderID
+	var err error
+	for attempt := 0; attempt < o.cfg.notifyAttempts; attempt++ {
+		if attempt > 0 && !sleep(o.ctx, o.cfg.pause(attempt)) {
+			break
+		}
+		ctx, cancel := context.WithTimeout(o.ctx, o.cfg.notifyTimeout)
+		_, err = o.send.Send(ctx, req, key)
+		cancel()
+		if err == nil {
+			return NotificationSent
+		}
+		if retry, _ := classify(err); !retry {
+			break
+		}
+	}
+	o.cfg.logger.LogAttrs(o.ctx, slog.LevelWarn, "order notification failed",
+		slog.String("order_id", c.orderID), slog.String("error", err.Error()))
+	return NotificationFailed
+}

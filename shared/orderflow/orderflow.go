@@ -1,0 +1,117 @@
+// Package orderflow places orders: a checkout saga over the product, payment,
+// order, user and notification services that either completes (stock sold,
+// money captured, order confirmed) or undoes what it did, so that no money is
+// taken without an order and no stock stays held for an order that failed.
+//
+// Every write carries a reference derived from the caller's, so an ambiguous
+// failure (a timeout, a dropped connection, a 5xx) is resolved by trying the
+// same call again, or by reading the outcome back, never by guessing.
+//
+// The package is plain Go: the HTTP edges decode the body with DecodeInput,
+// call Place with the authenticated user, and map the *problem.Error it
+// returns to a status.
+package orderflow
+
+import (
+	"context"
+
+	"storefront.dev/shared/upstream/notification"
+	"storefront.dev/shared/upstream/order"
+	"storefront.dev/shared/upstream/payment"
+	"storefront.dev/shared/upstream/product"
+	"storefront.dev/shared/upstream/user"
+)
+
+// Catalog prices products and holds stock for an order.
+type Catalog interface {
+	GetMany(ctx context.Context, ids []int64) (product.Batch, error)
+	Reserve(ctx context.Context, r product.ReserveRequest) (product.Reservation, error)
+	CommitReservation(ctx context.Context, id string) (product.Reservation, error)
+	ReleaseReservation(ctx context.Context, id string) (product.Reservation, error)
+	ReservationByReference(ctx context.Context, ref string) (product.Reservation, error)
+}
+
+// Payments holds, takes and gives back money.
+type Payments interface {
+	Authorize(ctx context.Context, r payment.AuthorizeRequest) (payment.Payment, error)
+	Capture(ctx context.Context, id string) (payment.Payment, error)
+	Void(ctx context.Context, id string) (payment.Payment, error)
+	Refund(ctx context.Context, id string) (payment.Payment, error)
+	ByReference(ctx context.Context, ref string) (payment.Payment, error)
+}
+
+// Orders records orders.
+type Orders interface {
+	Create(ctx context.Context, r order.CreateRequest) (order.Order, error)
+	Confirm(ctx context.Context, id string) (order.Order, error)
+	Cancel(ctx context.Context, id string) (order.Order, error)
+	ByReference(ctx context.Context, ref string) (order.Order, error)
+}
+
+// Profiles reads the buyer's profile, for the shipping address.
+type Profiles interface {
+	Get(ctx context.Context, id string) (user.User, error)
+}
+
+// Notifier tells the buyer that the order is confirmed.
+type Notifier interface {
+	Send(ctx context.Context, r notification.Request, idempotencyKey string) (notification.Receipt, error)
+}
+
+// Deps are the services a Flow talks to. All are required. Their errors are
+// expected to be *upstream.Error, which tells a definitive answer from an
+// ambiguous one; any other error is treated as ambiguous.
+type Deps struct {
+	Catalog  Catalog
+	Payments Payments
+	Orders   Orders
+	Profiles Profiles
+	Notifier Notifier
+}
+
+// Result is a placed order with what a rich view needs around it.
+type Result struct {
+	// Order is the confirmed order.
+	Order order.Order
+	// Payment is the captured payment.
+	Payment payment.Payment
+	// Products are the priced products of the order, by id.
+	Products map[int64]product.Product
+}
+
+// Flow places orders. It is safe for concurrent use; Close stops its
+// notification workers.
+type Flow struct {
+	deps   Deps
+	cfg    config
+	outbox *outbox
+}
+
+// New returns a Flow over d and starts its notification workers. It panics
+// when a dependency is missing, which is a wiring mistake, not a runtime
+// condition.
+func New(d Deps, opts ...Option) *Flow {
+	if d.Catalog == nil || d.Payments == nil || d.Orders == nil || d.Profiles == nil || d.Notifier == nil {
+		panic("orderflow: New needs every dependency in Deps")
+	}
+	f := &Flow{deps: d, cfg: newConfig(opts)}
+	f.outbox = newOutbox(d.Notifier, &f.cfg)
+	return f
+}
+
+// Close stops accepting notifications and sends those already queued until
+// ctx ends; what is still queued then is dropped and reported. It returns
+// ctx's error when the queue could not be drained in time. Place keeps
+// working after Close, without notifications.
+func (f *Flow) Close(ctx context.Context) error {
+	return f.outbox.close(ctx)
+}
+
+// Interface guards: the typed clients are what New is given in production.
+var (
+	_ Catalog  = (*product.Client)(nil)
+	_ Payments = (*payment.Client)(nil)
+	_ Orders   = (*order.Client)(nil)
+	_ Profiles = (*user.Client)(nil)
+	_ Notifier = (*notification.Client)(nil)
+)

@@ -1,0 +1,181 @@
+package orderflow
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"storefront.dev/shared/problem"
+	"storefront.dev/shared/upstream/order"
+	"storefront.dev/shared/upstream/payment"
+	"storefront.dev/shared/upstream/upstreamtest"
+)
+
+// TestPlaceSoak places a few hundred random orders, eight at a time, while
+// every service misbehaves at random, and then checks that the system as a
+// whole is consistent: the invariants hold, and exactly the orders Place
+// reported as placed are confirmed and sold.
+func TestPlaceSoak(t *testing.T) {
+	const (
+		seed    = 20240611
+		orders  = 300
+		workers = 8
+		scarce  = 5 // products 1..scarce have little stock, so some orders run out
+	)
+	if testing.Short() {
+		t.Skip("soak test")
+	}
+	rng := rand.New(rand.NewPCG(seed, seed))
+	q := startQuietSandbox(t, upstreamtest.Config{Seed: seed})
+	for id := int64(1); id <= 40; id++ {
+		stock := 100
+		if id <= scarce {
+			stock = 15
+		}
+		if err := q.SetStock(id, stock); err != nil {
+			t.Fatal(err)
+		}
+	}
+	faults := []struct {
+		service string
+		fault   upstreamtest.Fault
+	}{
+		{upstreamtest.ServiceProduct, upstreamtest.Fault{Route: routeBatch, Status: 503, Rate: 0.03}},
+		{upstreamtest.ServiceProduct, upstreamtest.Fault{Route: routeReserve, Status: 503, Rate: 0.03}},
+		{upstreamtest.ServiceProduct, upstreamtest.Fault{Route: routeReserve, Drop: true, After: true, Rate: 0.03}},
+		{upstreamtest.ServiceProduct, upstreamtest.Fault{Route: routeReserve, LatencyMS: 250, Rate: 0.02}},
+		{upstreamtest.ServiceProduct, upstreamtest.Fault{Route: routeCommit, Status: 503, Rate: 0.03}},
+		{upstreamtest.ServiceProduct, upstreamtest.Fault{Route: routeCommit, Drop: true, After: true, Rate: 0.03}},
+		{upstreamtest.ServiceProduct, upstreamtest.Fault{Route: routeRelease, Status: 503, Rate: 0.1}},
+		{upstreamtest.ServicePayment, upstreamtest.Fault{Route: routeAuthorize, Drop: true, Rate: 0.02}},
+		{upstreamtest.ServicePayment, upstreamtest.Fault{Route: routeAuthorize, Drop: true, After: true, Rate: 0.02}},
+		{upstreamtest.ServicePayment, upstreamtest.Fault{Route: routeCapture, Status: 503, Rate: 0.03}},
+		{upstreamtest.ServicePayment, upstreamtest.Fault{Route: routeCapture, Drop: true, After: true, Rate: 0.03}},
+		{upstreamtest.ServicePayment, upstreamtest.Fault{Route: routeCapture, LatencyMS: 250, Rate: 0.02}},
+		{upstreamtest.ServicePayment, upstreamtest.Fault{Route: routeVoid, Status: 503, Rate: 0.1}},
+		{upstreamtest.ServicePayment, upstreamtest.Fault{Route: routeRefund, Drop: true, After: true, Rate: 0.05}},
+		{upstreamtest.ServiceOrder, upstreamtest.Fault{Route: routeCreate, Status: 503, Rate: 0.02}},
+		{upstreamtest.ServiceOrder, upstreamtest.Fault{Route: routeCreate, Drop: true, After: true, Rate: 0.03}},
+		{upstreamtest.ServiceOrder, upstreamtest.Fault{Route: routeConfirm, Status: 503, Rate: 0.03}},
+		{upstreamtest.ServiceOrder, upstreamtest.Fault{Route: routeConfirm, Drop: true, Rate: 0.02}},
+		{upstreamtest.ServiceOrder, upstreamtest.Fault{Route: routeCancel, Status: 503, Rate: 0.1}},
+		{upstreamtest.ServiceUser, upstreamtest.Fault{Route: routeUser, Status: 503, Rate: 0.03}},
+		{upstreamtest.ServiceNotification, upstreamtest.Fault{Route: routeNotify, Status: 503, Rate: 0.2}},
+		{upstreamtest.ServiceNotification, upstreamtest.Fault{Route: routeNotify, Drop: true, After: true, Rate: 0.05}},
+	}
+	for _, f := range faults {
+		q.fault(t, f.service, f.fault)
+	}
+	// Bursts of a few faults in a row on one route, injected as orders are
+	// handed out, outlast the retries of whichever flows meet them, so that
+	// flows fail at every step and compensate.
+	burstRoutes := []struct{ service, route string }{
+		{upstreamtest.ServiceProduct, routeReserve}, {upstreamtest.ServicePayment, routeAuthorize},
+		{upstreamtest.ServiceOrder, routeCreate}, {upstreamtest.ServicePayment, routeCapture},
+		{upstreamtest.ServiceOrder, routeConfirm}, {upstreamtest.ServiceProduct, routeCommit},
+		{upstreamtest.ServicePayment, routeVoid}, {upstreamtest.ServicePayment, routeRefund},
+		{upstreamtest.ServiceProduct, routeRelease}, {upstreamtest.ServiceOrder, routeCancel},
+	}
+	burstKinds := []upstreamtest.Fault{{Status: 503}, {Status: 500}, {Drop: true}, {Drop: true, After: true},
+		{Status: 503, After: true}, {LatencyMS: 500}}
+	obs := newOutcomes()
+	f := New(q.deps(t),
+		WithTimeout(2*time.Second),
+		WithCompensationBudget(5*time.Second),
+		WithBackoff(2*time.Millisecond, 50*time.Millisecond),
+		WithNotifyTimeout(300*time.Millisecond),
+		WithObserver(obs),
+	)
+
+	// Inputs are drawn up front so that they do not depend on scheduling.
+	tokens := []string{payment.TokenVisa, payment.TokenVisa, payment.TokenVisa, payment.TokenVisa, payment.TokenMastercard,
+		payment.TokenMastercard, payment.TokenDeclined, payment.TokenInsufficientFunds}
+	inputs := make([]Input, orders)
+	for i := range inputs {
+		items := make([]Item, 1+rng.IntN(3))
+		for j := range items {
+			id := 1 + rng.Int64N(40)
+			if rng.IntN(12) == 0 {
+				id = 1 + rng.Int64N(scarce)
+			}
+			items[j] = Item{ProductID: id, Quantity: 1 + rng.IntN(3)}
+		}
+		inputs[i] = Input{Items: items, PaymentToken: tokens[rng.IntN(len(tokens))]}
+	}
+
+	before := q.State()
+	results := make([]Result, orders)
+	errs := make([]error, orders)
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for i := range next {
+				results[i], errs[i] = f.Place(context.Background(), ada, fmt.Sprintf("soak-%d", i), inputs[i])
+			}
+		})
+	}
+	for i := range orders {
+		if rng.IntN(8) == 0 {
+			r := burstRoutes[rng.IntN(len(burstRoutes))]
+			fault := burstKinds[rng.IntN(len(burstKinds))]
+			fault.Route, fault.Count = r.route, 2+rng.IntN(5)
+			q.fault(t, r.service, fault)
+		}
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if err := f.Close(context.Background()); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	q.quiesce()
+	// Creating requests that were still in flight when their flow gave up
+	// (the injected latencies) can only expire.
+	q.clock.Advance(pastTTLs)
+	st := q.State()
+	checkInvariants(t, st)
+
+	allowed := map[problem.Code]bool{"": true, problem.CodeOutOfStock: true, problem.CodePaymentDeclined: true,
+		problem.CodeUnavailable: true, problem.CodeTimeout: true}
+	codes := map[problem.Code]int{}
+	placed := map[string]bool{}
+	wantSold := map[int64]int{}
+	for i, err := range errs {
+		c := codeOf(t, err)
+		codes[c]++
+		if !allowed[c] {
+			t.Errorf("order %d: got %v, want one of %v", i, err, allowed)
+		}
+		if err == nil {
+			placed[results[i].Order.ID] = true
+			for _, l := range results[i].Order.Items {
+				wantSold[l.ProductID] += l.Quantity
+			}
+		}
+	}
+	confirmed := map[string]bool{}
+	for _, o := range st.Order.Orders {
+		if o.Status == order.StatusConfirmed {
+			confirmed[o.ID] = true
+		}
+	}
+	if len(confirmed) != len(placed) {
+		t.Errorf("confirmed orders: got %d, want the %d Place reported", len(confirmed), len(placed))
+	}
+	for id := range placed {
+		if !confirmed[id] {
+			t.Errorf("order %s: Place reported it placed, but it is not confirmed", id)
+		}
+	}
+	for _, p := range st.Product.Products {
+		if sold := p.Sold - stockOf(before, p.ID).Sold; sold != wantSold[p.ID] {
+			t.Errorf("product %d: got %d sold, want %d from the placed orders", p.ID, sold, wantSold[p.ID])
+		}
+	}
+	t.Logf("outcomes: %v; notifications: sent %d, failed %d, dropped %d", codes,
+		obs.notified(NotificationSent), obs.notified(NotificationFailed), obs.notified(NotificationDropped))
+}
