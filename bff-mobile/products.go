@@ -1,0 +1,142 @@
+package main
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/gofiber/fiber/v2"
+
+	"storefront.dev/shared/catalog"
+	"storefront.dev/shared/httpserver"
+	"storefront.dev/shared/money"
+	"storefront.dev/shared/problem"
+	"storefront.dev/shared/upstream/product"
+)
+
+// catalogReader is the part of the catalog cache the product routes use.
+type catalogReader interface {
+	Product(ctx context.Context, id int64) (product.Product, error)
+	Page(ctx context.Context, p product.ListParams) (product.Page, error)
+}
+
+// handleListProducts pages through the catalog, optionally one category,
+// with the BFF's own opaque cursor.
+func handleListProducts(cat catalogReader) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		pg, err := httpserver.ParsePage(c)
+		if err != nil {
+			return err
+		}
+		params, err := catalog.ListParams(strings.Clone(c.Query("category")), pg.Cursor, pg.Limit)
+		if err != nil {
+			return err
+		}
+		page, err := cat.Page(c.UserContext(), params)
+		if err != nil {
+			return httpserver.FromUpstream(err, "Products")
+		}
+		out := productListView{Items: make([]productSummaryView, 0, len(page.Items)), NextCursor: catalog.NextCursor(params.Category, page.NextCursor)}
+		for _, p := range page.Items {
+			out.Items = append(out.Items, newProductSummary(p))
+		}
+		c.Set(fiber.HeaderCacheControl, "no-cache")
+		return c.JSON(out)
+	}
+}
+
+// handleGetProduct shows one product.
+func handleGetProduct(cat catalogReader) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		id, err := productID(c)
+		if err != nil {
+			return err
+		}
+		p, err := cat.Product(c.UserContext(), id)
+		if err != nil {
+			return httpserver.FromUpstream(err, "Product")
+		}
+		c.Set(fiber.HeaderCacheControl, "no-cache")
+		return c.JSON(newProductDetail(p))
+	}
+}
+
+// productID reads the {id} of a product route: a positive integer.
+func productID(c *fiber.Ctx) (int64, error) {
+	id, err := strconv.ParseInt(c.Params("id"), 10, 64)
+	if err != nil || id < 1 {
+		return 0, problem.Invalid("id", "The product id must be a positive integer.")
+	}
+	return id, nil
+}
+
+// productSummaryView is a product as a phone lists it.
+type productSummaryView struct {
+	ID        int64       `json:"id"`
+	Name      string      `json:"name"`
+	Price     money.Money `json:"price"`
+	Thumbnail string      `json:"thumbnail,omitempty"`
+	InStock   bool        `json:"in_stock"`
+}
+
+type productListView struct {
+	Items      []productSummaryView `json:"items"`
+	NextCursor string               `json:"next_cursor,omitempty"`
+}
+
+// productDetailView is the product screen: the list row and a short
+// description.
+type productDetailView struct {
+	productSummaryView
+	Description string `json:"description"`
+}
+
+func newProductSummary(p product.Product) productSummaryView {
+	return productSummaryView{ID: p.ID, Name: p.Name, Price: p.Price, Thumbnail: thumbnailURL(p), InStock: p.Stock > 0}
+}
+
+func newProductDetail(p product.Product) productDetailView {
+	return productDetailView{productSummaryView: newProductSummary(p), Description: shortDescription(p.Description)}
+}
+
+// thumbnailURL is the picture of kind thumbnail, else the first one.
+func thumbnailURL(p product.Product) string {
+	for _, img := range p.Images {
+		if img.Kind == "thumbnail" {
+			return img.URL
+		}
+	}
+	if len(p.Images) > 0 {
+		return p.Images[0].URL
+	}
+	return ""
+}
+
+// maxDescription bounds the description a phone shows, in characters.
+const maxDescription = 140
+
+// shortDescription is the description's first sentence, cut at a word
+// boundary with an ellipsis when it is longer than maxDescription.
+func shortDescription(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.Index(s, ". "); i >= 0 {
+		s = s[:i+1]
+	}
+	if utf8.RuneCountInString(s) <= maxDescription {
+		return s
+	}
+	// Keep room for the ellipsis.
+	cut, n := s, 0
+	for i := range s {
+		if n == maxDescription-1 {
+			cut = s[:i]
+			break
+		}
+		n++
+	}
+	if sp := strings.LastIndexByte(cut, ' '); sp > 0 {
+		cut = cut[:sp]
+	}
+	return strings.TrimRight(cut, " ,;:") + "…"
+}

@@ -1,0 +1,485 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"io"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	json "github.com/goccy/go-json"
+	"github.com/valyala/fasthttp"
+
+	"storefront.dev/shared/httpserver/servertest"
+	"storefront.dev/shared/upstream/product"
+	"storefront.dev/shared/upstream/upstreamtest"
+)
+
+// identity asks for an uncompressed answer, so that bodies and ETags are
+// the identity ones (Go's client would otherwise ask for gzip on its own).
+var identity = []string{"Accept-Encoding", "identity"}
+
+func TestProductViews(t *testing.T) {
+	s := startStack(t)
+	tests := []struct {
+		name, path, golden string
+	}{
+		{"list", "/v1/products?limit=3", "products_list.json"},
+		{"list of a category", "/v1/products?category=toys&limit=2", "products_list_toys.json"},
+		{"detail", "/v1/products/2", "product_detail.json"},
+		{"detail out of stock", "/v1/products/8", "product_detail_out_of_stock.json"},
+	}
+	if err := s.rt.SetStock(context.Background(), 8, 0); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := servertest.Do(t, "GET", s.base+tt.path, nil, identity...)
+			if r.Status != 200 {
+				t.Fatalf("status %d, body %s", r.Status, r.Body)
+			}
+			checkGolden(t, tt.golden, r.Body)
+		})
+	}
+}
+
+func TestShortDescription(t *testing.T) {
+	long := strings.Repeat("word ", 40) + "end. Second sentence."
+	tests := []struct {
+		name, in, want string
+	}{
+		{"first sentence", "A thorough tour of Go. Printed on paper.", "A thorough tour of Go."},
+		{"one sentence", "Weighs to the gram.", "Weighs to the gram."},
+		{"decimal point kept", "Boils 1.5 litres. Fast.", "Boils 1.5 litres."},
+		{"long cut at a word", long, strings.TrimSpace(strings.Repeat("word ", 27)) + "…"},
+		{"empty", "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := shortDescription(tt.in)
+			if got != tt.want {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+			if n := len([]rune(got)); n > maxDescription {
+				t.Errorf("got %d characters, want at most %d", n, maxDescription)
+			}
+		})
+	}
+}
+
+// sandboxCatalog lists the product service's catalog directly, bypassing
+// the BFF, as the reference the BFF's pages are compared with.
+func sandboxCatalog(t *testing.T, s *stack, category string) []int64 {
+	t.Helper()
+	resp, err := http.Get(s.rt.ProductURL + "/products?limit=100&category=" + category)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var page product.Page
+	if err := json.NewDecoder(resp.Body).Decode(&page); err != nil {
+		t.Fatal(err)
+	}
+	if page.NextCursor != "" {
+		t.Fatal("the sandbox's catalog does not fit one page of 100")
+	}
+	ids := make([]int64, len(page.Items))
+	for i, p := range page.Items {
+		ids[i] = p.ID
+	}
+	return ids
+}
+
+func TestPaginationWalksTheCatalog(t *testing.T) {
+	s := startStack(t)
+	tests := []struct {
+		name, category string
+		limit          string
+	}{
+		{"whole catalog", "", "7"},
+		{"one category", "kitchen", "3"},
+		{"page size of the category", "books", "8"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			want := sandboxCatalog(t, s, tt.category)
+			var got []int64
+			cursor := ""
+			for pages := 0; ; pages++ {
+				if pages > len(want) {
+					t.Fatalf("got more than %d pages, want the cursor to end", len(want))
+				}
+				url := s.base + "/v1/products?limit=" + tt.limit + "&category=" + tt.category + "&cursor=" + cursor
+				r := servertest.Do(t, "GET", url, nil)
+				if r.Status != 200 {
+					t.Fatalf("page %d: status %d, body %s", pages, r.Status, r.Body)
+				}
+				var page productListView
+				r.JSON(t, &page)
+				for _, p := range page.Items {
+					got = append(got, p.ID)
+				}
+				if page.NextCursor == "" {
+					break
+				}
+				if strings.Contains(page.NextCursor, "=") {
+					t.Errorf("cursor %q is not URL-safe unpadded base64", page.NextCursor)
+				}
+				cursor = page.NextCursor
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("walked ids %v, want the catalog's %v (no duplicates, no gaps)", got, want)
+			}
+		})
+	}
+}
+
+func TestProductInputsAndFailures(t *testing.T) {
+	s := startStack(t)
+	tests := []struct {
+		name, path string
+		status     int
+		code       string
+		field      string
+	}{
+		{"unknown product", "/v1/products/9999", 404, "not_found", ""},
+		{"id not a number", "/v1/products/abc", 400, "invalid_request", "id"},
+		{"id zero", "/v1/products/0", 400, "invalid_request", "id"},
+		{"limit too large", "/v1/products?limit=51", 400, "invalid_request", "limit"},
+		{"limit zero", "/v1/products?limit=0", 400, "invalid_request", "limit"},
+		{"forged cursor", "/v1/products?cursor=cDE6NA", 400, "invalid_request", "cursor"},
+		{"bad category", "/v1/products?category=Books", 400, "invalid_request", "category"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := servertest.Do(t, "GET", s.base+tt.path, nil)
+			if r.Status != tt.status {
+				t.Fatalf("status %d, want %d; body %s", r.Status, tt.status, r.Body)
+			}
+			if p := r.Problem(t); p["code"] != tt.code || (tt.field != "" && p["field"] != tt.field) {
+				t.Errorf("problem %v, want code %s field %q", p, tt.code, tt.field)
+			}
+		})
+	}
+
+	// A cursor of one category is refused in another.
+	first := servertest.Do(t, "GET", s.base+"/v1/products?category=books&limit=2", nil)
+	var page productListView
+	first.JSON(t, &page)
+	other := servertest.Do(t, "GET", s.base+"/v1/products?category=toys&cursor="+page.NextCursor, nil)
+	if p := other.Problem(t); other.Status != 400 || p["field"] != "cursor" {
+		t.Errorf("cursor of books used for toys: status %d problem %v, want 400 on cursor", other.Status, p)
+	}
+}
+
+func TestProductServiceDownIs503(t *testing.T) {
+	s := startStack(t)
+	inject(t, s, "product", upstreamtest.Fault{Route: "*", Status: 503})
+	for _, path := range []string{"/v1/products/4", "/v1/products?limit=5"} {
+		r := servertest.Do(t, "GET", s.base+path, nil)
+		if p := r.Problem(t); r.Status != 503 || p["code"] != "upstream_unavailable" || r.Header.Get("Retry-After") == "" {
+			t.Errorf("GET %s: status %d problem %v retry-after %q, want 503 upstream_unavailable with Retry-After",
+				path, r.Status, p, r.Header.Get("Retry-After"))
+		}
+	}
+}
+
+// TestETagRoundTrip: every GET answer carries a strong ETag; sending it
+// back gets a bodiless 304 until the data changes, in the identity and the
+// gzip encoding alike.
+func TestETagRoundTrip(t *testing.T) {
+	// Stock read fresh on every request, so that a change shows at once.
+	s := startStack(t, "CACHE_STOCK_TTL", "0s")
+	ada := s.login(t, "ada@example.com", "correct-horse")
+	placed := s.order(t, ada, orderBody("tok_visa", line(5, 1)))
+	var o orderView
+	placed.JSON(t, &o)
+
+	tests := []struct {
+		name   string
+		path   string
+		auth   []string
+		change func(t *testing.T)
+	}{
+		{
+			name: "product", path: "/v1/products/12",
+			change: func(t *testing.T) {
+				if err := s.rt.SetStock(context.Background(), 12, 0); err != nil {
+					t.Fatal(err)
+				}
+			},
+		},
+		{
+			name: "product list", path: "/v1/products?category=outdoor&limit=3",
+			change: func(t *testing.T) {
+				if err := s.rt.SetStock(context.Background(), 25, 0); err != nil {
+					t.Fatal(err)
+				}
+			},
+		},
+		{
+			name: "order list", path: "/v1/orders", auth: []string{"Authorization", ada},
+			change: func(t *testing.T) {
+				if r := s.order(t, ada, orderBody("tok_visa", line(6, 1))); r.Status != 201 {
+					t.Fatalf("second order: status %d", r.Status)
+				}
+			},
+		},
+		{name: "order", path: "/v1/orders/" + o.ID, auth: []string{"Authorization", ada}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			url := s.base + tt.path
+			first := servertest.Do(t, "GET", url, nil, append(identity, tt.auth...)...)
+			etag := first.Header.Get("ETag")
+			if first.Status != 200 || len(etag) < 3 || !strings.HasPrefix(etag, `"`) || !strings.HasSuffix(etag, `"`) {
+				t.Fatalf("status %d ETag %q, want 200 with a strong ETag", first.Status, etag)
+			}
+			if cc := first.Header.Get("Cache-Control"); !strings.Contains(cc, "no-cache") {
+				t.Errorf("Cache-Control = %q, want revalidation (no-cache)", cc)
+			}
+
+			zipped := servertest.Do(t, "GET", url, nil, append([]string{"Accept-Encoding", "gzip"}, tt.auth...)...)
+			zipTag := zipped.Header.Get("ETag")
+			if zipped.Header.Get("Content-Encoding") == "gzip" && zipTag != strings.TrimSuffix(etag, `"`)+`-gzip"` {
+				t.Errorf("gzip ETag %q, want %q with -gzip", zipTag, etag)
+			}
+
+			for _, held := range []struct{ tag, encoding string }{
+				{etag, "identity"},
+				{zipTag, "gzip"},
+				{`"other", ` + etag, "identity"},
+				{"W/" + etag, "identity"},
+				{"*", "identity"},
+			} {
+				r := servertest.Do(t, "GET", url, nil, append([]string{"If-None-Match", held.tag, "Accept-Encoding", held.encoding}, tt.auth...)...)
+				if r.Status != 304 || len(r.Body) != 0 {
+					t.Errorf("If-None-Match %s: status %d body %q, want 304 without a body", held.tag, r.Status, r.Body)
+				}
+				if got := r.Header.Get("ETag"); got == "" {
+					t.Errorf("If-None-Match %s: 304 without an ETag", held.tag)
+				}
+			}
+			stale := servertest.Do(t, "GET", url, nil, append([]string{"If-None-Match", `"not-this-one"`, "Accept-Encoding", "identity"}, tt.auth...)...)
+			if stale.Status != 200 || stale.Header.Get("ETag") != etag {
+				t.Errorf("other tag: status %d ETag %q, want 200 with %s", stale.Status, stale.Header.Get("ETag"), etag)
+			}
+
+			if tt.change == nil {
+				return
+			}
+			tt.change(t)
+			changed := servertest.Do(t, "GET", url, nil, append([]string{"If-None-Match", etag, "Accept-Encoding", "identity"}, tt.auth...)...)
+			if changed.Status != 200 || changed.Header.Get("ETag") == etag || bytes.Equal(changed.Body, first.Body) {
+				t.Errorf("after a change: status %d ETag %q, want 200 with a new body and ETag", changed.Status, changed.Header.Get("ETag"))
+			}
+		})
+	}
+}
+
+func TestCompressionNegotiated(t *testing.T) {
+	s := startStack(t)
+	plain := servertest.Do(t, "GET", s.base+"/v1/products?limit=20", nil, identity...)
+	if plain.Header.Get("Content-Encoding") != "" {
+		t.Fatalf("identity asked, got Content-Encoding %q", plain.Header.Get("Content-Encoding"))
+	}
+	decoders := map[string]func([]byte) ([]byte, error){
+		"gzip": func(b []byte) ([]byte, error) {
+			zr, err := gzip.NewReader(bytes.NewReader(b))
+			if err != nil {
+				return nil, err
+			}
+			return io.ReadAll(zr)
+		},
+		"br": func(b []byte) ([]byte, error) { return fasthttp.AppendUnbrotliBytes(nil, b) },
+	}
+	tests := []struct{ accept, want string }{
+		{"gzip", "gzip"},
+		{"gzip, deflate, br", "br"},
+		{"br;q=0, gzip", "gzip"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.accept, func(t *testing.T) {
+			r := servertest.Do(t, "GET", s.base+"/v1/products?limit=20", nil, "Accept-Encoding", tt.accept)
+			if got := r.Header.Get("Content-Encoding"); got != tt.want {
+				t.Fatalf("Content-Encoding = %q, want %q", got, tt.want)
+			}
+			if !strings.Contains(r.Header.Get("Vary"), "Accept-Encoding") {
+				t.Errorf("Vary = %q, want Accept-Encoding", r.Header.Get("Vary"))
+			}
+			body, err := decoders[tt.want](r.Body)
+			if err != nil {
+				t.Fatalf("decode %s: %v", tt.want, err)
+			}
+			if !bytes.Equal(body, plain.Body) {
+				t.Errorf("decoded body differs from the identity one")
+			}
+			t.Logf("%s: %d bytes encoded, %d identity", tt.want, len(r.Body), len(plain.Body))
+		})
+	}
+}
+
+// TestBurstOfReadsForColdProduct: a hundred phones opening the same product
+// at once cost the product service one request.
+func TestBurstOfReadsForColdProduct(t *testing.T) {
+	// A stock TTL longer than any test run: the count must not depend on
+	// how long the burst takes.
+	s := startStack(t, "CACHE_STOCK_TTL", "1m")
+	before := productRequests(t, s)
+	const readers = 100
+	var wg sync.WaitGroup
+	statuses := make(chan int, readers)
+	start := make(chan struct{})
+	for range readers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			r, err := servertest.Send("GET", s.base+"/v1/products/9", nil)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			statuses <- r.Status
+		}()
+	}
+	close(start)
+	wg.Wait()
+	close(statuses)
+	for st := range statuses {
+		if st != 200 {
+			t.Errorf("status %d, want 200", st)
+		}
+	}
+	if got := productRequests(t, s) - before; got != 1 {
+		t.Errorf("got %d upstream GET /products/{id}, want 1 for %d concurrent reads", got, readers)
+	}
+}
+
+func productRequests(t *testing.T, s *stack) int {
+	t.Helper()
+	st, err := s.rt.FetchState(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Product.Requests["GET /products/{id}"]
+}
+
+// TestListIsAThirdOfWebBytes serves the same catalog page from both BFFs:
+// the phone's must weigh at most a third of the browser's.
+func TestListIsAThirdOfWebBytes(t *testing.T) {
+	s := startStack(t)
+	web := startWeb(t, s.rt)
+	const path = "?limit=20"
+	mobile := servertest.Do(t, "GET", s.base+"/v1/products"+path, nil, identity...)
+	rich := fetch(t, web+"/api/products"+path, identity...)
+	if mobile.Status != 200 || rich.Status != 200 {
+		t.Fatalf("statuses %d and %d, want 200", mobile.Status, rich.Status)
+	}
+	var m productListView
+	mobile.JSON(t, &m)
+	var w struct {
+		Items []struct {
+			ID int64 `json:"id"`
+		} `json:"items"`
+	}
+	rich.JSON(t, &w)
+	if len(m.Items) != 20 || len(w.Items) != len(m.Items) {
+		t.Fatalf("got %d and %d items, want 20 of each", len(m.Items), len(w.Items))
+	}
+	for i := range m.Items {
+		if m.Items[i].ID != w.Items[i].ID {
+			t.Fatalf("item %d: ids %d and %d, want the same products", i, m.Items[i].ID, w.Items[i].ID)
+		}
+	}
+	mz := servertest.Do(t, "GET", s.base+"/v1/products"+path, nil, "Accept-Encoding", "gzip")
+	wz := fetch(t, web+"/api/products"+path, "Accept-Encoding", "gzip")
+	t.Logf("20 products: bff-mobile %d bytes (%d gzip), bff-web %d bytes (%d as sent, encoding %q), ratio %.3f",
+		len(mobile.Body), len(mz.Body), len(rich.Body), len(wz.Body), wz.Header.Get("Content-Encoding"),
+		float64(len(mobile.Body))/float64(len(rich.Body)))
+	if 3*len(mobile.Body) > len(rich.Body) {
+		t.Errorf("mobile page %d bytes, web page %d: want at most a third", len(mobile.Body), len(rich.Body))
+	}
+}
+
+// fetch GETs url outside servertest, whose contract checks are this BFF's:
+// for bff-web's answers.
+func fetch(t *testing.T, url string, headers ...string) servertest.Response {
+	t.Helper()
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return servertest.Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+}
+
+// startWeb builds bff-web and runs it against the same sandbox, for the
+// comparisons only both BFFs together can make. It skips without a Go
+// toolchain on PATH.
+func startWeb(t *testing.T, rt *upstreamtest.Running) string {
+	t.Helper()
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command to build bff-web with")
+	}
+	bin := filepath.Join(t.TempDir(), "bff-web")
+	build := exec.Command(goBin, "build", "-o", bin, ".")
+	build.Dir = filepath.Join("..", "bff-web")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build bff-web: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin)
+	for k, v := range servertest.UpstreamEnv(rt) {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	cmd.Env = append(cmd.Env, "BFF_WEB_ADDR=127.0.0.1:0", "BFF_COOKIE_SECURE=false")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	urlc := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			var line struct{ Msg, URL string }
+			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "listening" {
+				urlc <- line.URL
+			}
+		}
+	}()
+	select {
+	case url := <-urlc:
+		servertest.WaitReady(t, url)
+		return url
+	case <-time.After(20 * time.Second):
+		t.Fatal("bff-web did not log a listening address within 20s")
+		return ""
+	}
+}

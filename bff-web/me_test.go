@@ -1,0 +1,123 @@
+package main
+
+import (
+	"reflect"
+	"testing"
+
+	"storefront.dev/shared/httpserver/servertest"
+	"storefront.dev/shared/upstream/upstreamtest"
+)
+
+func TestMe(t *testing.T) {
+	s := startStack(t)
+	ada := s.login(t, "ada@example.com", "correct-horse")
+	for _, body := range []map[string]any{
+		orderBody("tok_visa", line(1, 1), line(9, 2)),
+		orderBody("tok_visa", line(17, 1)),
+	} {
+		if r := s.order(t, ada, body); r.Status != 201 {
+			t.Fatalf("order: status %d, body %s", r.Status, r.Body)
+		}
+	}
+	r := servertest.Do(t, "GET", s.base+"/api/me", nil, ada.headers(false)...)
+	if r.Status != 200 {
+		t.Fatalf("status %d, body %s", r.Status, r.Body)
+	}
+	if cc := r.Header.Get("Cache-Control"); cc != "no-store" {
+		t.Errorf("Cache-Control = %q, want no-store", cc)
+	}
+	checkGolden(t, "me.json", r.Body)
+
+	var me meView
+	r.JSON(t, &me)
+	if len(me.RecentOrders) != 2 || len(me.RecentOrders[0].Thumbnails) != 1 || len(me.RecentOrders[1].Thumbnails) != 2 {
+		t.Errorf("recent orders %+v, want the two orders, newest first, with their thumbnails", me.RecentOrders)
+	}
+}
+
+// TestMeShowsOnlyTheCallersData: the account page is the caller's own,
+// whoever asked before.
+func TestMeShowsOnlyTheCallersData(t *testing.T) {
+	s := startStack(t)
+	ada := s.login(t, "ada@example.com", "correct-horse")
+	grace := s.login(t, "grace@example.com", "battery-staple")
+	if r := s.order(t, ada, orderBody("tok_visa", line(3, 1))); r.Status != 201 {
+		t.Fatalf("order: status %d", r.Status)
+	}
+	tests := []struct {
+		name   string
+		ss     session
+		email  string
+		orders int
+	}{
+		{"ada", ada, "ada@example.com", 1},
+		{"grace", grace, "grace@example.com", 0},
+		{"ada again", ada, "ada@example.com", 1},
+	}
+	for _, tt := range tests {
+		r := servertest.Do(t, "GET", s.base+"/api/me", nil, tt.ss.headers(false)...)
+		var me meView
+		r.JSON(t, &me)
+		if r.Status != 200 || me.User.Email != tt.email || len(me.RecentOrders) != tt.orders {
+			t.Errorf("%s: status %d user %s with %d orders, want %s with %d", tt.name, r.Status, me.User.Email, len(me.RecentOrders), tt.email, tt.orders)
+		}
+	}
+	anon := servertest.Do(t, "GET", s.base+"/api/me", nil)
+	if p := anon.Problem(t); anon.Status != 401 || p["code"] != "unauthenticated" {
+		t.Errorf("anonymous: status %d problem %v, want 401", anon.Status, p)
+	}
+}
+
+// TestMeFailures: the recent orders and their thumbnails are optional, the
+// profile is required.
+func TestMeFailures(t *testing.T) {
+	tests := []struct {
+		name     string
+		service  string
+		fault    upstreamtest.Fault
+		status   int
+		code     string
+		degraded []string
+		orders   int
+	}{
+		{"orders down", "order", upstreamtest.Fault{Route: "GET /orders", Status: 503}, 200, "", []string{"orders"}, 0},
+		{"orders slow", "order", upstreamtest.Fault{Route: "GET /orders", LatencyMS: 1500}, 200, "", []string{"orders"}, 0},
+		{"thumbnails down", "product", upstreamtest.Fault{Route: "GET /products", Status: 503}, 200, "", []string{"thumbnails"}, 1},
+		{"profile down", "user", upstreamtest.Fault{Route: "GET /users/{id}", Status: 503}, 503, "upstream_unavailable", nil, 0},
+		{"profile slow", "user", upstreamtest.Fault{Route: "GET /users/{id}", LatencyMS: 1500}, 504, "deadline_exceeded", nil, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s := startStack(t, "VIEW_TIMEOUT", "500ms")
+			ada := s.login(t, "ada@example.com", "correct-horse")
+			if r := s.order(t, ada, orderBody("tok_visa", line(2, 1))); r.Status != 201 {
+				t.Fatalf("order: status %d", r.Status)
+			}
+			inject(t, s, tt.service, tt.fault)
+			r := servertest.Do(t, "GET", s.base+"/api/me", nil, ada.headers(false)...)
+			if r.Status != tt.status {
+				t.Fatalf("status %d, want %d; body %s", r.Status, tt.status, r.Body)
+			}
+			if tt.status != 200 {
+				if p := r.Problem(t); p["code"] != tt.code {
+					t.Errorf("problem %v, want code %s", p, tt.code)
+				}
+				return
+			}
+			var me meView
+			r.JSON(t, &me)
+			if me.User.ID != "usr_ada" || len(me.RecentOrders) != tt.orders || !reflect.DeepEqual(me.Degraded, tt.degraded) {
+				t.Errorf("page %+v, want Ada with %d orders, degraded %v", me, tt.orders, tt.degraded)
+			}
+			for _, o := range me.RecentOrders {
+				if len(o.Thumbnails) != 0 {
+					t.Errorf("order %s has thumbnails %v while the product service is down", o.ID, o.Thumbnails)
+				}
+			}
+			if got := metric(t, s, `bff_degraded_parts_total{part="`+tt.degraded[0]+`"}`); got != "1" {
+				t.Errorf("degraded metric = %q, want 1", got)
+			}
+		})
+	}
+}

@@ -1,0 +1,370 @@
+// Package catalog caches the product service's public catalog in process
+// (go-cache): single products, batches and catalog pages. Concurrent misses
+// for the same data share one upstream call (singleflight), so a burst of
+// reads for a cold product costs the product service one request.
+//
+// Only public catalog data is ever held: no entry is keyed by or derived
+// from a user, so one user's private data cannot reach another. Orders,
+// profiles and payments are never cached.
+//
+// Stock changes with every order, so it has its own, much shorter bound than
+// the rest of a product: a read that shows availability never gets a stock
+// figure older than the stock TTL, while names, prices and pictures may be
+// as old as the product TTL.
+package catalog
+
+import (
+	"context"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	gocache "github.com/patrickmn/go-cache"
+	"golang.org/x/sync/singleflight"
+
+	"storefront.dev/shared/upstream"
+	"storefront.dev/shared/upstream/product"
+)
+
+// Source is the product service's read API the cache fronts; the product
+// client implements it. Its calls must end by themselves (the client caps
+// each at its call timeout): a coalesced fetch does not stop when the
+// request that started it goes away, since others are waiting for it.
+type Source interface {
+	Get(ctx context.Context, id int64) (product.Product, error)
+	GetMany(ctx context.Context, ids []int64) (product.Batch, error)
+	List(ctx context.Context, p product.ListParams) (product.Page, error)
+}
+
+// The cache names reported to the Observer.
+const (
+	CacheProducts = "products"
+	CachePages    = "catalog_pages"
+)
+
+// service names the upstream in the errors the cache makes itself.
+const service = "product"
+
+// Cache serves catalog reads from memory, asking the Source only for what is
+// missing or too old. It is safe for concurrent use. The products it returns
+// share their slices and maps with the cache and other callers: read them,
+// never modify them.
+type Cache struct {
+	src   Source
+	cfg   config
+	items *gocache.Cache
+	group singleflight.Group
+}
+
+// productEntry is a product and when it was asked for; the stock it carries
+// is at least that recent.
+type productEntry struct {
+	p       product.Product
+	fetched time.Time
+}
+
+// pageEntry is the membership of one catalog page.
+type pageEntry struct {
+	ids  []int64
+	next string
+	// fetched is when the page was asked for.
+	fetched time.Time
+}
+
+// New returns a Cache in front of src.
+func New(src Source, opts ...Option) *Cache {
+	cfg := newConfig(opts)
+	// Entries carry their own age, checked against cfg.now; go-cache's
+	// expiry only frees their memory.
+	cleanup := max(cfg.productTTL, cfg.listTTL, time.Second)
+	return &Cache{src: src, cfg: cfg, items: gocache.New(gocache.NoExpiration, cleanup)}
+}
+
+// Product returns the product with id, its stock no older than the stock
+// TTL. A missing product is the Source's error (KindNotFound).
+func (c *Cache) Product(ctx context.Context, id int64) (product.Product, error) {
+	key := productKey(id)
+	if p, ok := c.cachedProduct(key, c.cfg.stockTTL); ok {
+		c.observe(CacheProducts, true)
+		return p, nil
+	}
+	c.observe(CacheProducts, false)
+	v, err := c.flight(ctx, "get", key, func(ctx context.Context) (any, error) {
+		// A flight that ended just before this one began has filled the
+		// cache: the burst it served must not cost a second call.
+		if p, ok := c.cachedProduct(key, c.cfg.stockTTL); ok {
+			return p, nil
+		}
+		start := c.cfg.now()
+		p, err := c.src.Get(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		c.putProduct(p, start)
+		return p, nil
+	})
+	if err != nil {
+		return product.Product{}, err
+	}
+	return v.(product.Product), nil
+}
+
+// Products returns the products with ids, once each in the order first
+// asked, and the ids the catalog does not hold; every stock figure is no
+// older than the stock TTL. The products not cached fresh are fetched in one
+// batch.
+func (c *Cache) Products(ctx context.Context, ids []int64) (product.Batch, error) {
+	return c.batch(ctx, ids, c.cfg.stockTTL, "get_many")
+}
+
+// Details is Products for screens that show no availability (the pictures
+// and names of past orders): entries up to the product TTL old serve it, so
+// the Stock of every product returned is zero rather than a stale figure.
+func (c *Cache) Details(ctx context.Context, ids []int64) (product.Batch, error) {
+	b, err := c.batch(ctx, ids, c.cfg.productTTL, "get_many")
+	if err != nil {
+		return product.Batch{}, err
+	}
+	for i := range b.Items {
+		b.Items[i].Stock = 0
+	}
+	return b, nil
+}
+
+// Page returns one page of the catalog. Which products a page holds is
+// served for the list TTL; their stock, like Products', is no older than the
+// stock TTL.
+func (c *Cache) Page(ctx context.Context, p product.ListParams) (product.Page, error) {
+	key := pageKey(p)
+	if e, ok := c.cachedPage(key); ok {
+		c.observe(CachePages, true)
+		return c.pageOf(ctx, e)
+	}
+	c.observe(CachePages, false)
+	v, err := c.flight(ctx, "list", key, func(ctx context.Context) (any, error) {
+		if e, ok := c.cachedPage(key); ok {
+			return c.pageOf(ctx, e)
+		}
+		start := c.cfg.now()
+		page, err := c.src.List(ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		e := pageEntry{ids: make([]int64, len(page.Items)), next: page.NextCursor, fetched: start}
+		for i, it := range page.Items {
+			e.ids[i] = it.ID
+			c.putProduct(it, start)
+		}
+		c.put(key, e, c.cfg.listTTL)
+		return page, nil
+	})
+	if err != nil {
+		return product.Page{}, err
+	}
+	return v.(product.Page), nil
+}
+
+// pageOf assembles a cached page from its products. A product gone from the
+// catalog since the page was listed is left out.
+func (c *Cache) pageOf(ctx context.Context, e pageEntry) (product.Page, error) {
+	b, err := c.batch(ctx, e.ids, c.cfg.stockTTL, "list")
+	if err != nil {
+		return product.Page{}, err
+	}
+	return product.Page{Items: b.Items, NextCursor: e.next}, nil
+}
+
+// batch serves ids from entries younger than maxAge and fetches the rest in
+// one call. It runs on every catalog page, so the all-hits path allocates
+// only the answer.
+func (c *Cache) batch(ctx context.Context, ids []int64, maxAge time.Duration, op string) (product.Batch, error) {
+	now := c.cfg.now()
+	slots := make([]product.Product, len(ids))
+	filled := make([]bool, len(ids))
+	first := firstOccurrences(ids)
+	var stale []int64 // in the order asked, once each
+	var hits int
+	for i, id := range ids {
+		if !first[i] {
+			continue
+		}
+		if p, ok := c.cachedProductAt(productKey(id), maxAge, now); ok {
+			c.observe(CacheProducts, true)
+			slots[i], filled[i] = p, true
+			hits++
+			continue
+		}
+		c.observe(CacheProducts, false)
+		stale = append(stale, id)
+	}
+	out := product.Batch{Items: make([]product.Product, 0, hits+len(stale))}
+	var fetched map[int64]product.Product
+	if len(stale) > 0 {
+		sorted := slices.Sorted(slices.Values(stale))
+		v, err := c.flight(ctx, op, batchKey(sorted), func(ctx context.Context) (any, error) {
+			return c.fetchMany(ctx, sorted, maxAge)
+		})
+		if err != nil {
+			return product.Batch{}, err
+		}
+		got := v.(product.Batch)
+		fetched = make(map[int64]product.Product, len(got.Items))
+		for _, p := range got.Items {
+			fetched[p.ID] = p
+		}
+		out.Missing = got.Missing
+	}
+	for i, id := range ids {
+		switch {
+		case filled[i]:
+			out.Items = append(out.Items, slots[i])
+		case fetched != nil && first[i]:
+			if p, ok := fetched[id]; ok {
+				out.Items = append(out.Items, p)
+			}
+		}
+	}
+	return out, nil
+}
+
+// firstOccurrences reports, for each position, whether its id appears
+// there first. Batches are mostly page sized, where a scan beats a map.
+func firstOccurrences(ids []int64) []bool {
+	first := make([]bool, len(ids))
+	if len(ids) <= 64 {
+		for i, id := range ids {
+			first[i] = !slices.Contains(ids[:i], id)
+		}
+		return first
+	}
+	seen := make(map[int64]bool, len(ids))
+	for i, id := range ids {
+		first[i] = !seen[id]
+		seen[id] = true
+	}
+	return first
+}
+
+// fetchMany asks the Source for the ids a concurrent flight has not just
+// cached, and caches what it gets.
+func (c *Cache) fetchMany(ctx context.Context, ids []int64, maxAge time.Duration) (product.Batch, error) {
+	out := product.Batch{Items: make([]product.Product, 0, len(ids))}
+	var ask []int64
+	for _, id := range ids {
+		if p, ok := c.cachedProduct(productKey(id), maxAge); ok {
+			out.Items = append(out.Items, p)
+		} else {
+			ask = append(ask, id)
+		}
+	}
+	if len(ask) == 0 {
+		return out, nil
+	}
+	start := c.cfg.now()
+	b, err := c.src.GetMany(ctx, ask)
+	if err != nil {
+		return product.Batch{}, err
+	}
+	for _, p := range b.Items {
+		c.putProduct(p, start)
+	}
+	out.Items = append(out.Items, b.Items...)
+	out.Missing = b.Missing
+	return out, nil
+}
+
+// flight runs fn once for every concurrent caller with the same key. fn runs
+// detached from the caller's cancellation, so that the first caller giving
+// up does not fail the others; each caller still stops waiting at its own
+// deadline, with a timeout error like the client's.
+func (c *Cache) flight(ctx context.Context, op, key string, fn func(context.Context) (any, error)) (any, error) {
+	detached := context.WithoutCancel(ctx)
+	ch := c.group.DoChan(key, func() (any, error) { return fn(detached) })
+	select {
+	case r := <-ch:
+		return r.Val, r.Err
+	case <-ctx.Done():
+		return nil, &upstream.Error{Service: service, Op: op, Kind: upstream.KindTimeout, Err: ctx.Err()}
+	}
+}
+
+func (c *Cache) cachedProduct(key string, maxAge time.Duration) (product.Product, bool) {
+	return c.cachedProductAt(key, maxAge, c.cfg.now())
+}
+
+// cachedProductAt returns the entry under key if it is younger than maxAge
+// at now.
+func (c *Cache) cachedProductAt(key string, maxAge time.Duration, now time.Time) (product.Product, bool) {
+	v, ok := c.items.Get(key)
+	if !ok {
+		return product.Product{}, false
+	}
+	e := v.(productEntry)
+	if now.Sub(e.fetched) >= maxAge {
+		return product.Product{}, false
+	}
+	return e.p, true
+}
+
+func (c *Cache) cachedPage(key string) (pageEntry, bool) {
+	v, ok := c.items.Get(key)
+	if !ok {
+		return pageEntry{}, false
+	}
+	e := v.(pageEntry)
+	return e, c.younger(e.fetched, c.cfg.listTTL)
+}
+
+// younger reports whether something fetched at t is younger than maxAge.
+func (c *Cache) younger(t time.Time, maxAge time.Duration) bool {
+	return c.cfg.now().Sub(t) < maxAge
+}
+
+func (c *Cache) putProduct(p product.Product, fetched time.Time) {
+	c.put(productKey(p.ID), productEntry{p: p, fetched: fetched}, c.cfg.productTTL)
+}
+
+// put stores v unless ttl is zero or the cache is full; replacing an entry
+// is always allowed, since it does not grow the cache.
+func (c *Cache) put(key string, v any, ttl time.Duration) {
+	if ttl <= 0 {
+		return
+	}
+	if c.items.ItemCount() >= c.cfg.maxItems {
+		if _, ok := c.items.Get(key); !ok {
+			return
+		}
+	}
+	// go-cache frees the memory a while after the entry is too old for any
+	// read, whatever clock the cache reads.
+	c.items.Set(key, v, ttl+time.Second)
+}
+
+func (c *Cache) observe(cache string, hit bool) {
+	if c.cfg.observer != nil {
+		c.cfg.observer.CacheLookup(cache, hit)
+	}
+}
+
+// Len is the number of entries held, products and pages together, expired
+// ones included until they are swept.
+func (c *Cache) Len() int { return c.items.ItemCount() }
+
+func productKey(id int64) string { return "p:" + strconv.FormatInt(id, 10) }
+
+func pageKey(p product.ListParams) string {
+	return "l:" + p.Category + "\x00" + p.Cursor + "\x00" + strconv.Itoa(p.Limit)
+}
+
+func batchKey(sorted []int64) string {
+	var sb strings.Builder
+	sb.WriteString("m:")
+	for i, id := range sorted {
+		if i > 0 {
+			sb.WriteByte(',')
+		}
+		sb.WriteString(strconv.FormatInt(id, 10))
+	}
+	return sb.String()
+}

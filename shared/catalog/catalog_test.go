@@ -1,0 +1,389 @@
+package catalog_test
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	"storefront.dev/shared/catalog"
+	"storefront.dev/shared/upstream"
+	"storefront.dev/shared/upstream/product"
+	"storefront.dev/shared/upstream/upstreamtest"
+)
+
+// Route patterns of the sandbox's product service, as its counters name them.
+const (
+	routeGet  = "GET /products/{id}"
+	routeList = "GET /products" // the batch read and the listing share it
+)
+
+type fixture struct {
+	rt    *upstreamtest.Running
+	clock *upstreamtest.ManualClock
+	cache *catalog.Cache
+	seen  *lookups
+}
+
+// start serves the sandbox and puts a cache, on a clock of its own, in front
+// of a real product client.
+func start(t *testing.T, opts ...catalog.Option) fixture {
+	t.Helper()
+	rt, client := startSource(t)
+	clock := upstreamtest.NewManualClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
+	seen := &lookups{counts: map[string]int{}}
+	opts = append([]catalog.Option{catalog.WithClock(clock.Now), catalog.WithObserver(seen)}, opts...)
+	return fixture{rt: rt, clock: clock, cache: catalog.New(client, opts...), seen: seen}
+}
+
+// startSource serves the sandbox and returns a product client of it.
+func startSource(tb testing.TB) (*upstreamtest.Running, *product.Client) {
+	tb.Helper()
+	rt := upstreamtest.Start(tb, upstreamtest.Config{})
+	s, err := upstream.NewService("product", []string{rt.ProductURL})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(s.Close)
+	return rt, product.New(s)
+}
+
+// requests returns how many requests the product service received on route.
+func (f fixture) requests(t *testing.T, route string) int {
+	t.Helper()
+	st, err := f.rt.FetchState(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Product.Requests[route]
+}
+
+func (f fixture) setStock(t *testing.T, id int64, n int) {
+	t.Helper()
+	if err := f.rt.SetStock(context.Background(), id, n); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// lookups is an Observer counting "cache/hit" and "cache/miss".
+type lookups struct {
+	mu     sync.Mutex
+	counts map[string]int
+}
+
+func (l *lookups) CacheLookup(cache string, hit bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	result := "miss"
+	if hit {
+		result = "hit"
+	}
+	l.counts[cache+"/"+result]++
+}
+
+func (l *lookups) get(key string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.counts[key]
+}
+
+func ids(ps []product.Product) []int64 {
+	out := make([]int64, len(ps))
+	for i, p := range ps {
+		out[i] = p.ID
+	}
+	return out
+}
+
+func TestBurstForColdProductMakesOneCall(t *testing.T) {
+	f := start(t)
+	const readers = 100
+	type result struct {
+		p   product.Product
+		err error
+	}
+	results := make(chan result, readers)
+	var ready sync.WaitGroup
+	ready.Add(readers)
+	gate := make(chan struct{})
+	for range readers {
+		go func() {
+			ready.Done()
+			<-gate
+			p, err := f.cache.Product(context.Background(), 7)
+			results <- result{p, err}
+		}()
+	}
+	ready.Wait()
+	close(gate)
+	for range readers {
+		r := <-results
+		if r.err != nil || r.p.ID != 7 || r.p.Name == "" {
+			t.Fatalf("got %+v, %v, want product 7", r.p, r.err)
+		}
+	}
+	if got := f.requests(t, routeGet); got != 1 {
+		t.Errorf("got %d upstream GET /products/{id}, want 1 for a burst of %d", got, readers)
+	}
+	if got := f.seen.get("products/hit") + f.seen.get("products/miss"); got != readers {
+		t.Errorf("got %d lookups observed, want %d", got, readers)
+	}
+}
+
+func TestStockIsNeverOlderThanStockTTL(t *testing.T) {
+	f := start(t, catalog.WithStockTTL(2*time.Second), catalog.WithProductTTL(time.Minute))
+	ctx := context.Background()
+	f.setStock(t, 3, 10)
+	if p, err := f.cache.Product(ctx, 3); err != nil || p.Stock != 10 {
+		t.Fatalf("got stock %d, %v, want 10", p.Stock, err)
+	}
+	f.setStock(t, 3, 4)
+
+	steps := []struct {
+		advance   time.Duration
+		wantStock int
+		wantCalls int
+	}{
+		{advance: 1999 * time.Millisecond, wantStock: 10, wantCalls: 1}, // still within the stock TTL
+		{advance: time.Millisecond, wantStock: 4, wantCalls: 2},         // exactly the TTL: asked again
+		{advance: time.Second, wantStock: 4, wantCalls: 2},
+	}
+	for i, s := range steps {
+		f.clock.Advance(s.advance)
+		p, err := f.cache.Product(ctx, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Stock != s.wantStock {
+			t.Errorf("step %d: got stock %d, want %d", i, p.Stock, s.wantStock)
+		}
+		if got := f.requests(t, routeGet); got != s.wantCalls {
+			t.Errorf("step %d: got %d upstream calls, want %d", i, got, s.wantCalls)
+		}
+	}
+}
+
+func TestDetailsServeUpToProductTTLWithoutStock(t *testing.T) {
+	f := start(t, catalog.WithStockTTL(time.Second), catalog.WithProductTTL(time.Minute))
+	ctx := context.Background()
+	if _, err := f.cache.Products(ctx, []int64{1, 2}); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(30 * time.Second)
+	b, err := f.cache.Details(ctx, []int64{2, 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(b.Items); !reflect.DeepEqual(got, []int64{2, 1}) {
+		t.Errorf("got ids %v, want [2 1]", got)
+	}
+	for _, p := range b.Items {
+		if p.Stock != 0 || p.Name == "" {
+			t.Errorf("product %d: got stock %d name %q, want stock 0 and a name", p.ID, p.Stock, p.Name)
+		}
+	}
+	if got := f.requests(t, routeList); got != 1 {
+		t.Errorf("got %d batch calls, want 1 (details served from memory)", got)
+	}
+	// The details did not clear the stock of the cached entries.
+	if p, err := f.cache.Products(ctx, []int64{1}); err != nil || p.Items[0].Stock == 0 {
+		t.Errorf("got %+v, %v, want product 1 with its stock", p, err)
+	}
+	f.clock.Advance(time.Minute)
+	if _, err := f.cache.Details(ctx, []int64{1, 2}); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.requests(t, routeList); got != 3 {
+		t.Errorf("got %d batch calls, want 3 once the product TTL passed", got)
+	}
+}
+
+func TestProductsFetchesOnlyMissesInOneBatch(t *testing.T) {
+	f := start(t)
+	ctx := context.Background()
+	for _, id := range []int64{1, 2} {
+		if _, err := f.cache.Product(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := f.cache.Products(ctx, []int64{3, 1, 9999, 4, 2, 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := ids(b.Items), []int64{3, 1, 4, 2}; !reflect.DeepEqual(got, want) {
+		t.Errorf("got ids %v, want %v", got, want)
+	}
+	if want := []int64{9999}; !reflect.DeepEqual(b.Missing, want) {
+		t.Errorf("got missing %v, want %v", b.Missing, want)
+	}
+	if got := f.requests(t, routeList); got != 1 {
+		t.Errorf("got %d batch calls, want 1", got)
+	}
+	if _, err := f.cache.Products(ctx, []int64{4, 3, 2, 1}); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.requests(t, routeList); got != 1 {
+		t.Errorf("got %d batch calls after a warm read, want still 1", got)
+	}
+	if got := f.seen.get("products/miss"); got != 5 {
+		t.Errorf("got %d product misses observed, want 5 (1, 2, then 3, 9999, 4)", got)
+	}
+}
+
+func TestPageCachesMembershipAndRefreshesStock(t *testing.T) {
+	f := start(t, catalog.WithStockTTL(time.Second), catalog.WithListTTL(10*time.Second))
+	ctx := context.Background()
+	params := product.ListParams{Category: "kitchen", Limit: 3}
+	first, err := f.cache.Page(ctx, params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(first.Items) != 3 || first.NextCursor == "" {
+		t.Fatalf("got %d items, next %q, want 3 and a cursor", len(first.Items), first.NextCursor)
+	}
+	f.setStock(t, first.Items[0].ID, 0)
+
+	steps := []struct {
+		name               string
+		advance            time.Duration
+		wantList, wantMany int
+		wantFirstStock     bool // whether the first item still shows its old stock
+	}{
+		{"warm", 0, 1, 0, true},
+		{"stock too old", time.Second, 1, 1, false},
+		{"page too old", 10 * time.Second, 2, 1, false},
+	}
+	for _, s := range steps {
+		f.clock.Advance(s.advance)
+		page, err := f.cache.Page(ctx, params)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := ids(page.Items), ids(first.Items); !reflect.DeepEqual(got, want) || page.NextCursor != first.NextCursor {
+			t.Errorf("%s: got ids %v next %q, want %v %q", s.name, got, page.NextCursor, want, first.NextCursor)
+		}
+		if old := page.Items[0].Stock == first.Items[0].Stock; old != s.wantFirstStock {
+			t.Errorf("%s: got stock %d of the first item, old one served = %v, want %v", s.name, page.Items[0].Stock, old, s.wantFirstStock)
+		}
+		st, err := f.rt.FetchState(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Listing and batch share a route; the batch total is the rest.
+		if got := st.Product.Requests[routeList]; got != s.wantList+s.wantMany {
+			t.Errorf("%s: got %d calls on GET /products, want %d listings and %d batches", s.name, got, s.wantList, s.wantMany)
+		}
+	}
+	if got := f.seen.get("catalog_pages/hit"); got != 2 {
+		t.Errorf("got %d page hits, want 2", got)
+	}
+}
+
+func TestFailuresAreNotCached(t *testing.T) {
+	f := start(t)
+	ctx := context.Background()
+	if err := f.rt.InjectFault(ctx, "product", upstreamtest.Fault{Route: routeGet, Status: 503}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := f.cache.Product(ctx, 5)
+	if k := upstream.KindOf(err); k != upstream.KindUnavailable {
+		t.Fatalf("got %v (kind %s), want unavailable", err, k)
+	}
+	if err := f.rt.ClearFaults(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := f.cache.Product(ctx, 5); err != nil || p.ID != 5 {
+		t.Errorf("got %+v, %v after the fault cleared, want product 5", p, err)
+	}
+	_, err = f.cache.Product(ctx, 9999)
+	if k := upstream.KindOf(err); k != upstream.KindNotFound {
+		t.Errorf("got %v, want not found", err)
+	}
+}
+
+// TestCallerGivingUpDoesNotCancelTheFetch: a reader whose deadline passes
+// gets a timeout, but the fetch it started completes for everyone else.
+func TestCallerGivingUpDoesNotCancelTheFetch(t *testing.T) {
+	f := start(t)
+	ctx := context.Background()
+	if err := f.rt.InjectFault(ctx, "product", upstreamtest.Fault{Route: routeGet, LatencyMS: 300}); err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	_, err := f.cache.Product(short, 8)
+	var ue *upstream.Error
+	if !errors.As(err, &ue) || ue.Kind != upstream.KindTimeout || ue.Service != "product" {
+		t.Fatalf("got %v, want a product timeout", err)
+	}
+	// This read joins the fetch still in flight, or finds its result.
+	if p, err := f.cache.Product(ctx, 8); err != nil || p.ID != 8 {
+		t.Fatalf("got %+v, %v, want product 8", p, err)
+	}
+	if got := f.requests(t, routeGet); got != 1 {
+		t.Errorf("got %d upstream calls, want 1", got)
+	}
+}
+
+func TestMaxItemsBoundsTheCache(t *testing.T) {
+	f := start(t, catalog.WithMaxItems(2))
+	ctx := context.Background()
+	b, err := f.cache.Products(ctx, []int64{1, 2, 3})
+	if err != nil || len(b.Items) != 3 {
+		t.Fatalf("got %+v, %v, want 3 products even when full", b, err)
+	}
+	if got := f.cache.Len(); got != 2 {
+		t.Errorf("got %d entries, want 2", got)
+	}
+	// The entries held are served; the one refused is fetched again.
+	if _, err := f.cache.Products(ctx, []int64{1, 2, 3}); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.requests(t, routeList); got != 2 {
+		t.Errorf("got %d batch calls, want 2", got)
+	}
+}
+
+func TestZeroTTLsCacheNothing(t *testing.T) {
+	f := start(t, catalog.WithProductTTL(0), catalog.WithListTTL(0))
+	ctx := context.Background()
+	for range 2 {
+		if _, err := f.cache.Product(ctx, 1); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.cache.Page(ctx, product.ListParams{Limit: 2}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := f.cache.Len(); got != 0 {
+		t.Errorf("got %d entries, want 0", got)
+	}
+	if got := f.requests(t, routeGet); got != 2 {
+		t.Errorf("got %d product calls, want 2", got)
+	}
+}
+
+func TestProductsLongBatchWithDuplicates(t *testing.T) {
+	f := start(t)
+	var asked, want []int64
+	for id := int64(40); id >= 1; id-- {
+		asked = append(asked, id, id)
+		want = append(want, id)
+	}
+	asked = append(asked, 9999)
+	b, err := f.cache.Products(context.Background(), asked)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(b.Items); !reflect.DeepEqual(got, want) {
+		t.Errorf("got ids %v, want %v", got, want)
+	}
+	if !reflect.DeepEqual(b.Missing, []int64{9999}) {
+		t.Errorf("got missing %v, want [9999]", b.Missing)
+	}
+	if got := f.requests(t, routeList); got != 1 {
+		t.Errorf("got %d batch calls, want 1", got)
+	}
+}

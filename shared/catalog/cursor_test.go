@@ -1,0 +1,63 @@
+package catalog_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"storefront.dev/shared/catalog"
+	"storefront.dev/shared/problem"
+)
+
+func TestCursorRoundTrip(t *testing.T) {
+	tests := []struct {
+		name     string
+		category string
+		next     string
+	}{
+		{"whole catalog", "", "cDE6MjA"},
+		{"one category", "books", "cDE6NA"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cur := catalog.NextCursor(tt.category, tt.next)
+			if cur == "" || strings.Contains(cur, tt.next) {
+				t.Fatalf("got cursor %q, want an opaque non-empty cursor", cur)
+			}
+			p, err := catalog.ListParams(tt.category, cur, 7)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Category != tt.category || p.Cursor != tt.next || p.Limit != 7 {
+				t.Errorf("got %+v, want category %q cursor %q limit 7", p, tt.category, tt.next)
+			}
+		})
+	}
+	if got := catalog.NextCursor("books", ""); got != "" {
+		t.Errorf("got %q for the last page, want no cursor", got)
+	}
+}
+
+func TestListParamsRejects(t *testing.T) {
+	tests := []struct {
+		name, category, cursor, field string
+	}{
+		{"cursor of another category", "toys", catalog.NextCursor("books", "cDE6NA"), "cursor"},
+		{"cursor of the whole catalog in a category", "toys", catalog.NextCursor("", "cDE6NA"), "cursor"},
+		{"not base64", "", "!!!", "cursor"},
+		{"foreign base64", "", "aGVsbG8", "cursor"},
+		{"upstream cursor passed through", "", "cDE6NA", "cursor"},
+		{"uppercase category", "Books", "", "category"},
+		{"category with a space", "home garden", "", "category"},
+		{"category too long", strings.Repeat("a", catalog.MaxCategoryLen+1), "", "category"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := catalog.ListParams(tt.category, tt.cursor, 20)
+			var p *problem.Error
+			if !errors.As(err, &p) || p.Code != problem.CodeInvalid || p.Field != tt.field {
+				t.Errorf("got %v, want an invalid_request on %s", err, tt.field)
+			}
+		})
+	}
+}
