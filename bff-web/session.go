@@ -95,14 +95,16 @@ func newCSRFToken() string {
 // csrfProtect guards cookie-authenticated writes with a double-submit
 // token: the X-CSRF-Token header must equal the CSRF cookie, which another
 // site can neither read nor set. When the browser sends Origin it must be
-// the BFF's own or an allowed one. Requests carrying a bearer token are not
-// subject to it: a browser never attaches one by itself.
+// the BFF's own or an allowed one. Requests authenticated by a bearer token
+// are not subject to it: a browser never attaches one by itself. Any other
+// Authorization header does not exempt a request, since the cookie is then
+// what authenticates it.
 func csrfProtect(s Session, allowed []string) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		if c.Get(fiber.HeaderAuthorization) != "" || c.Cookies(s.CookieName) == "" {
+		if _, ok := httpserver.BearerToken(c); ok || c.Cookies(s.CookieName) == "" {
 			return c.Next()
 		}
-		if origin := c.Get(fiber.HeaderOrigin); origin != "" && origin != c.BaseURL() && !slices.Contains(allowed, origin) {
+		if !trustedOrigin(c, allowed) {
 			return problem.New(problem.CodeForbidden, "Cross-site request refused.")
 		}
 		want, got := c.Cookies(s.CSRFCookieName), c.Get(HeaderCSRF)
@@ -111,6 +113,30 @@ func csrfProtect(s Session, allowed []string) fiber.Handler {
 		}
 		return c.Next()
 	}
+}
+
+// originGuard refuses a request whose Origin, when the browser sends one,
+// is neither the BFF's own nor an allowed one. It guards the session routes,
+// which no CSRF token can protect since they create or end the session: a
+// page elsewhere could otherwise log the browser into the attacker's
+// account (a JSON body also fits in a text/plain form, which needs no
+// preflight) or log the user out.
+func originGuard(allowed []string) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		if !trustedOrigin(c, allowed) {
+			return problem.New(problem.CodeForbidden, "Cross-site request refused.")
+		}
+		return c.Next()
+	}
+}
+
+// trustedOrigin reports whether the request has no Origin or comes from the
+// BFF's own origin or an allowed one. Browsers send Origin on every
+// cross-origin POST and DELETE, and "null" from sandboxed or opaque
+// contexts, which is never trusted.
+func trustedOrigin(c *fiber.Ctx, allowed []string) bool {
+	origin := c.Get(fiber.HeaderOrigin)
+	return origin == "" || origin == c.BaseURL() || slices.Contains(allowed, origin)
 }
 
 var _ httpserver.TokenVerifier = (*auth.Verifier)(nil)

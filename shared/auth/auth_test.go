@@ -205,8 +205,14 @@ func TestVerifyRefusesAttacks(t *testing.T) {
 	valid := sign(t, jwt.SigningMethodRS256, "k1", claims(nil), k1)
 	parts := strings.Split(valid, ".")
 	otherPayload := strings.Split(sign(t, jwt.SigningMethodRS256, "k1", claims(func(c jwt.MapClaims) { c["sub"] = "usr_grace" }), k2), ".")[1]
+	// Swap one character of the signature for another base64url letter, so
+	// that it still decodes but no longer verifies.
 	flipped := []byte(parts[2])
-	flipped[10] ^= 'A' ^ 'B'
+	if flipped[10] == 'A' {
+		flipped[10] = 'B'
+	} else {
+		flipped[10] = 'A'
+	}
 	if flipped[10] == parts[2][10] {
 		t.Fatal("signature not changed")
 	}

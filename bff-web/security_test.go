@@ -1,0 +1,301 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"storefront.dev/shared/httpserver/servertest"
+	"storefront.dev/shared/upstream/upstreamtest"
+)
+
+// spaOrigin is the SPA origin the security tests allow.
+const spaOrigin = "https://shop.example.com"
+
+func (s *stack) orders(t *testing.T) int {
+	t.Helper()
+	st, err := s.rt.FetchState(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(st.Order.Orders)
+}
+
+// cookieHeader is the Cookie header of ss without its CSRF token header.
+func (ss session) cookieHeader() string { return ss.headers(false)[1] }
+
+// TestCSRFAttacks sends cookie-authenticated orders with and without the CSRF
+// token and from several origins: each refused one is a 403 that places
+// nothing, each accepted one places exactly one order.
+func TestCSRFAttacks(t *testing.T) {
+	s := startStack(t, "BFF_ALLOWED_ORIGINS", spaOrigin)
+	ada := s.login(t, upstreamtest.Ada.Email, upstreamtest.Ada.Password)
+	grace := s.login(t, upstreamtest.Grace.Email, upstreamtest.Grace.Password)
+	bearer := servertest.Do(t, "POST", s.base+"/api/session", map[string]string{"email": upstreamtest.Ada.Email, "password": upstreamtest.Ada.Password})
+	var token string
+	for _, c := range (&http.Response{Header: bearer.Header}).Cookies() {
+		if c.Name == "sf_session" {
+			token = c.Value
+		}
+	}
+	tests := []struct {
+		name    string
+		headers []string
+		status  int
+		places  int
+	}{
+		{"cookie without the token", []string{"Cookie", ada.cookieHeader()}, 403, 0},
+		{"wrong token", []string{"Cookie", ada.cookieHeader(), HeaderCSRF, "not-the-token"}, 403, 0},
+		{"another session's token", []string{"Cookie", ada.cookieHeader(), HeaderCSRF, grace.csrf}, 403, 0},
+		{"token in the header only", []string{"Cookie", "sf_session=" + token, HeaderCSRF, ada.csrf}, 403, 0},
+		{"non-bearer Authorization does not exempt", []string{"Cookie", ada.cookieHeader(), "Authorization", "Basic YTpi"}, 403, 0},
+		{"token from a foreign origin", append(ada.headers(true), "Origin", "https://evil.example"), 403, 0},
+		{"token from an opaque origin", append(ada.headers(true), "Origin", "null"), 403, 0},
+		{"token from a look-alike origin", append(ada.headers(true), "Origin", spaOrigin+".evil.example"), 403, 0},
+		{"bogus bearer beside the cookie", []string{"Cookie", ada.cookieHeader(), "Authorization", "Bearer forged"}, 401, 0},
+		{"token", ada.headers(true), 201, 1},
+		{"token from the allowed origin", append(ada.headers(true), "Origin", spaOrigin), 201, 1},
+		{"token from the BFF's own origin", append(ada.headers(true), "Origin", s.base), 201, 1},
+		{"bearer token without cookies", []string{"Authorization", "Bearer " + token}, 201, 1},
+	}
+	placed := s.orders(t)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := servertest.Do(t, "POST", s.base+"/api/orders", orderBody("tok_visa", line(6, 1)), tt.headers...)
+			if r.Status != tt.status {
+				t.Fatalf("got status %d, want %d; body %s", r.Status, tt.status, r.Body)
+			}
+			if tt.status == 403 {
+				if p := r.Problem(t); p["code"] != "forbidden" {
+					t.Errorf("got problem %v, want forbidden", p)
+				}
+			}
+			placed += tt.places
+			if got := s.orders(t); got != placed {
+				t.Errorf("got %d orders in the sandbox, want %d", got, placed)
+			}
+		})
+	}
+	s.checkInvariants(t)
+}
+
+// TestLoginCSRF posts credentials the way a page elsewhere could, as a
+// text/plain form that needs no preflight: refused, and no cookie is set.
+// The SPA's own logins pass.
+func TestLoginCSRF(t *testing.T) {
+	s := startStack(t, "BFF_ALLOWED_ORIGINS", spaOrigin)
+	body := `{"email":"ada@example.com","password":"correct-horse"}`
+	tests := []struct {
+		name, origin, contentType string
+		status                    int
+	}{
+		{"form from a foreign origin", "https://evil.example", "text/plain", 403},
+		{"form from an opaque origin", "null", "text/plain", 403},
+		{"JSON from a foreign origin", "https://evil.example", "application/json", 403},
+		{"JSON from the allowed origin", spaOrigin, "application/json", 200},
+		{"JSON without an origin", "", "application/json", 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := servertest.Do(t, "POST", s.base+"/api/session", body, "Content-Type", tt.contentType, "Origin", tt.origin)
+			if r.Status != tt.status {
+				t.Fatalf("got status %d, want %d; body %s", r.Status, tt.status, r.Body)
+			}
+			if cookies := r.Header.Values("Set-Cookie"); tt.status != 200 && len(cookies) != 0 {
+				t.Errorf("got cookies %v on a refused login", cookies)
+			}
+		})
+	}
+	r := servertest.Do(t, "DELETE", s.base+"/api/session", nil, "Origin", "https://evil.example")
+	if r.Status != 403 || len(r.Header.Values("Set-Cookie")) != 0 {
+		t.Errorf("cross-site logout: got status %d cookies %v, want 403 and none", r.Status, r.Header.Values("Set-Cookie"))
+	}
+}
+
+// TestCORS checks the grants: a preflight and a credentialed request from
+// the allowed origin pass with what the SPA needs; an unknown origin, or
+// any origin when none is configured, gets no grant at all, and its
+// preflight finds no route.
+func TestCORS(t *testing.T) {
+	configured := startStack(t, "BFF_ALLOWED_ORIGINS", spaOrigin+",http://127.0.0.1:5173")
+	unconfigured := startStack(t)
+	login := map[string]string{"email": upstreamtest.Ada.Email, "password": upstreamtest.Ada.Password}
+	tests := []struct {
+		name   string
+		base   string
+		method string
+		path   string
+		body   any
+		origin string
+		status int
+		grant  bool
+	}{
+		{"preflight from the SPA", configured.base, "OPTIONS", "/api/orders", nil, spaOrigin, 204, true},
+		{"preflight from the second SPA origin", configured.base, "OPTIONS", "/api/orders", nil, "http://127.0.0.1:5173", 204, true},
+		{"login from the SPA", configured.base, "POST", "/api/session", login, spaOrigin, 200, true},
+		{"read from the SPA", configured.base, "GET", "/api/products", nil, spaOrigin, 200, true},
+		{"preflight from elsewhere", configured.base, "OPTIONS", "/api/orders", nil, "https://evil.example", 405, false},
+		{"preflight from a look-alike", configured.base, "OPTIONS", "/api/orders", nil, "https://shop.example.com.evil.example", 405, false},
+		{"preflight from another scheme", configured.base, "OPTIONS", "/api/orders", nil, "http://shop.example.com", 405, false},
+		{"read from elsewhere", configured.base, "GET", "/api/products", nil, "https://evil.example", 200, false},
+		{"read from an opaque origin", configured.base, "GET", "/api/products", nil, "null", 200, false},
+		{"preflight with no origin configured", unconfigured.base, "OPTIONS", "/api/orders", nil, spaOrigin, 405, false},
+		{"read with no origin configured", unconfigured.base, "GET", "/api/products", nil, "https://evil.example", 200, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var r servertest.Response
+			if tt.method == "OPTIONS" {
+				r = preflight(t, tt.base+tt.path, tt.origin)
+			} else {
+				r = servertest.Do(t, tt.method, tt.base+tt.path, tt.body, "Origin", tt.origin)
+			}
+			if r.Status != tt.status {
+				t.Fatalf("got status %d, want %d; body %s", r.Status, tt.status, r.Body)
+			}
+			h := r.Header
+			if !strings.Contains(h.Get("Vary"), "Origin") {
+				t.Errorf("got Vary %q, want Origin in it so caches keep grants apart", h.Get("Vary"))
+			}
+			if !tt.grant {
+				for name := range h {
+					if strings.HasPrefix(name, "Access-Control-") {
+						t.Errorf("got %s %q, want no Access-Control header", name, h.Get(name))
+					}
+				}
+				return
+			}
+			if got := h.Get("Access-Control-Allow-Origin"); got != tt.origin {
+				t.Errorf("got Access-Control-Allow-Origin %q, want %q", got, tt.origin)
+			}
+			if got := h.Get("Access-Control-Allow-Credentials"); got != "true" {
+				t.Errorf("got Access-Control-Allow-Credentials %q, want true", got)
+			}
+			want := map[string][]string{
+				"Access-Control-Allow-Methods":  {"POST", "GET", "DELETE"},
+				"Access-Control-Allow-Headers":  {"Content-Type", "X-CSRF-Token", "Idempotency-Key"},
+				"Access-Control-Expose-Headers": {"Location", "Retry-After", "RateLimit", "RateLimit-Policy", "X-Request-ID"},
+			}
+			if tt.method != "OPTIONS" {
+				want = map[string][]string{"Access-Control-Expose-Headers": want["Access-Control-Expose-Headers"]}
+			}
+			for name, values := range want {
+				for _, v := range values {
+					if !strings.Contains(strings.ToLower(h.Get(name)), strings.ToLower(v)) {
+						t.Errorf("got %s %q, want %s in it", name, h.Get(name), v)
+					}
+				}
+			}
+		})
+	}
+}
+
+// preflight sends the CORS preflight a browser sends before a credentialed
+// JSON POST. It bypasses servertest's contract check: a preflight is part
+// of the CORS protocol, not an operation of the published API.
+func preflight(t *testing.T, url, origin string) servertest.Response {
+	t.Helper()
+	req, err := http.NewRequest("OPTIONS", url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Origin", origin)
+	req.Header.Set("Access-Control-Request-Method", "POST")
+	req.Header.Set("Access-Control-Request-Headers", "content-type,x-csrf-token,idempotency-key")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return servertest.Response{Status: resp.StatusCode, Header: resp.Header, Body: body}
+}
+
+// TestSessionCookieTokenAttacks puts attack tokens in the session cookie:
+// each read is a 401 problem.
+func TestSessionCookieTokenAttacks(t *testing.T) {
+	s := startStack(t)
+	kid, key := s.rt.Sandbox.SigningKey()
+	attacker, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	claims := func(edit func(jwt.MapClaims)) jwt.MapClaims {
+		c := jwt.MapClaims{"sub": upstreamtest.Ada.ID, "iss": "https://user.storefront.dev", "aud": "storefront-bff",
+			"exp": now.Add(15 * time.Minute).Unix(), "iat": now.Unix()}
+		if edit != nil {
+			edit(c)
+		}
+		return c
+	}
+	sign := func(method jwt.SigningMethod, c jwt.MapClaims, k any) string {
+		tok := jwt.NewWithClaims(method, c)
+		tok.Header["kid"] = kid
+		out, err := tok.SignedString(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	valid := sign(jwt.SigningMethodRS256, claims(nil), key)
+	parts := strings.Split(valid, ".")
+	forgedSub := strings.Split(sign(jwt.SigningMethodRS256, claims(func(c jwt.MapClaims) { c["sub"] = upstreamtest.Grace.ID }), attacker), ".")[1]
+	tests := []struct {
+		name, token string
+		status      int
+	}{
+		{"alg none", sign(jwt.SigningMethodNone, claims(nil), jwt.UnsafeAllowNoneSignatureType), 401},
+		{"signed by another key", sign(jwt.SigningMethodRS256, claims(nil), attacker), 401},
+		{"expired", sign(jwt.SigningMethodRS256, claims(func(c jwt.MapClaims) {
+			c["exp"] = now.Add(-time.Hour).Unix()
+			c["iat"] = now.Add(-2 * time.Hour).Unix()
+		}), key), 401},
+		{"wrong audience", sign(jwt.SigningMethodRS256, claims(func(c jwt.MapClaims) { c["aud"] = "another-api" }), key), 401},
+		{"tampered payload", parts[0] + "." + forgedSub + "." + parts[2], 401},
+		{"garbage", "garbage", 401},
+		{"valid", valid, 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := servertest.Do(t, "GET", s.base+"/api/orders", nil, "Cookie", "sf_session="+tt.token)
+			if r.Status != tt.status {
+				t.Fatalf("got status %d, want %d; body %s", r.Status, tt.status, r.Body)
+			}
+		})
+	}
+}
+
+// TestSessionCookieAttributes checks the cookies a login sets with the
+// default (secure) settings.
+func TestSessionCookieAttributes(t *testing.T) {
+	s := startStack(t, "BFF_COOKIE_SECURE", "true")
+	r := servertest.Do(t, "POST", s.base+"/api/session", map[string]string{"email": upstreamtest.Ada.Email, "password": upstreamtest.Ada.Password})
+	if r.Status != 200 {
+		t.Fatalf("login: status %d", r.Status)
+	}
+	cookies := (&http.Response{Header: r.Header}).Cookies()
+	if len(cookies) != 2 {
+		t.Fatalf("got cookies %v, want the session and CSRF cookies", cookies)
+	}
+	for _, c := range cookies {
+		httpOnly := c.Name == "sf_session"
+		if !c.Secure || c.HttpOnly != httpOnly || c.SameSite != http.SameSiteLaxMode || c.Path != "/api" || c.Expires.IsZero() {
+			t.Errorf("cookie %s: secure %v httpOnly %v sameSite %v path %q expires %v; want Secure, HttpOnly %v, Lax, /api, an expiry",
+				c.Name, c.Secure, c.HttpOnly, c.SameSite, c.Path, c.Expires, httpOnly)
+		}
+	}
+	if got := r.Header.Get("Cache-Control"); got != "no-store" {
+		t.Errorf("got Cache-Control %q on the login answer, want no-store", got)
+	}
+}

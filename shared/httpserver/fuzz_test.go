@@ -1,0 +1,78 @@
+package httpserver_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"storefront.dev/shared/httpserver"
+	"storefront.dev/shared/problem"
+)
+
+// wantClientProblem fails unless err is a *problem.Error with a 4xx status:
+// hostile input may be refused, never answered with a 5xx.
+func wantClientProblem(t *testing.T, err error) *problem.Error {
+	t.Helper()
+	var p *problem.Error
+	if !errors.As(err, &p) {
+		t.Fatalf("got error %v, want a *problem.Error", err)
+	}
+	if s := p.Status(); s < 400 || s > 499 {
+		t.Fatalf("got status %d (%v), want a 4xx", s, err)
+	}
+	return p
+}
+
+// FuzzPageOf feeds the cursor and limit decoder arbitrary query values: it
+// never panics, refuses with a 400 naming the parameter, and what it
+// accepts is a cursor of URL-safe base64 characters within the bound and a
+// limit within 1..MaxLimit.
+func FuzzPageOf(f *testing.F) {
+	f.Add("", "")
+	f.Add("YzEAAG5leHQ", "20")
+	f.Add(strings.Repeat("A", 300), "50")
+	f.Add("abc\"';--", "-1")
+	f.Add("Zm9v==", "+7")
+	f.Fuzz(func(t *testing.T, cursor, limit string) {
+		p, err := httpserver.PageOf(cursor, limit)
+		if err != nil {
+			pe := wantClientProblem(t, err)
+			if pe.Field != "cursor" && pe.Field != "limit" {
+				t.Fatalf("got field %q, want cursor or limit", pe.Field)
+			}
+			return
+		}
+		if p.Limit < 1 || p.Limit > httpserver.MaxLimit {
+			t.Fatalf("accepted limit %d", p.Limit)
+		}
+		if p.Cursor != cursor || len(p.Cursor) > httpserver.MaxCursorLength {
+			t.Fatalf("accepted cursor %q from %q", p.Cursor, cursor)
+		}
+		if i := strings.IndexFunc(p.Cursor, func(r rune) bool {
+			return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '=')
+		}); i >= 0 {
+			t.Fatalf("accepted cursor %q with %q", p.Cursor, p.Cursor[i])
+		}
+	})
+}
+
+// FuzzDecodeCredentials feeds the login body decoder (DecodeStrict
+// underneath) arbitrary bytes: it never panics, refuses with a 400, and what
+// it accepts has both members within their bounds.
+func FuzzDecodeCredentials(f *testing.F) {
+	f.Add([]byte(`{"email":"ada@example.com","password":"correct-horse"}`))
+	f.Add([]byte(`{"email":"a","email":"b","password":"p"}`))
+	f.Add([]byte(`{"email":"a","password":"p"} trailing`))
+	f.Add([]byte(strings.Repeat(`{"a":`, 50)))
+	f.Add([]byte(`{"email":1,"password":null}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		cr, err := httpserver.DecodeCredentials(body)
+		if err != nil {
+			wantClientProblem(t, err)
+			return
+		}
+		if strings.TrimSpace(cr.Email) == "" || len(cr.Email) > 254 || cr.Password == "" || len(cr.Password) > 256 {
+			t.Fatalf("accepted %+v from %q", cr, body)
+		}
+	})
+}

@@ -1,0 +1,108 @@
+package httpserver_test
+
+import (
+	"bytes"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+
+	json "github.com/goccy/go-json"
+
+	"storefront.dev/shared/httpserver"
+	"storefront.dev/shared/telemetry"
+)
+
+// logBuffer collects the server's JSON log lines.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+// entries returns the decoded log lines whose msg is msg.
+func (l *logBuffer) entries(t *testing.T, msg string) []map[string]any {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(l.buf.String()), "\n") {
+		if line == "" {
+			continue
+		}
+		var e map[string]any
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		if e["msg"] == msg {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// testServer is a Server listening on 127.0.0.1 with its logs and metrics.
+type testServer struct {
+	*httpserver.Server
+	base    string
+	logs    *logBuffer
+	metrics *telemetry.Metrics
+}
+
+// newServer returns a Server on which the test adds routes before calling
+// start.
+func newServer(t *testing.T, cfg httpserver.Config) *testServer {
+	t.Helper()
+	logs := &logBuffer{}
+	metrics := telemetry.NewMetrics()
+	cfg.Name = "test"
+	s := httpserver.New(cfg, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})), metrics)
+	return &testServer{Server: s, logs: logs, metrics: metrics}
+}
+
+// start serves on a fresh port until the test ends.
+func (s *testServer) start(t *testing.T) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.App.Listener(ln) }()
+	t.Cleanup(func() {
+		if err := s.App.Shutdown(); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+		<-done
+	})
+	s.base = "http://" + ln.Addr().String()
+}
+
+// counter returns the value of the counter name with the given label value,
+// or 0 when it was never incremented.
+func (s *testServer) counter(t *testing.T, name, label, value string) float64 {
+	t.Helper()
+	families, err := s.metrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == label && l.GetValue() == value {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
+}

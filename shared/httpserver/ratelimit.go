@@ -1,0 +1,87 @@
+package httpserver
+
+import (
+	"context"
+	"net/netip"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+
+	"storefront.dev/shared/problem"
+	"storefront.dev/shared/ratelimit"
+)
+
+// Rate-limit fields of draft-ietf-httpapi-ratelimit-headers.
+const (
+	HeaderRateLimitPolicy = "RateLimit-Policy"
+	HeaderRateLimit       = "RateLimit"
+)
+
+// Limiter decides whether one more request of a caller fits a policy;
+// ratelimit.Memory is one.
+type Limiter interface {
+	Take(ctx context.Context, p ratelimit.Policy, key string) (ratelimit.Decision, error)
+}
+
+// Limits are the rate-limit middleware a BFF mounts on its routes.
+type Limits struct {
+	// Default goes on every API route without a stricter policy.
+	Default fiber.Handler
+	// Login goes on the routes that check a password.
+	Login fiber.Handler
+	// Orders goes on order creation.
+	Orders fiber.Handler
+}
+
+// RateLimit returns middleware that meters each caller under p: the
+// authenticated user when a RequireUser before it identified one, the client
+// address otherwise. Every answer of the route carries the RateLimit-Policy
+// and RateLimit fields; a request over the quota is refused with a 429
+// problem and Retry-After, and counted. When the limiter fails the request
+// goes through: a broken shared store must not take the API down with it.
+// A policy that limits nothing returns a middleware that does nothing.
+func (s *Server) RateLimit(l Limiter, p ratelimit.Policy) fiber.Handler {
+	if l == nil || !p.Enabled() {
+		return func(c *fiber.Ctx) error { return c.Next() }
+	}
+	policyField := p.Field()
+	return func(c *fiber.Ctx) error {
+		key := "ip:" + s.ClientIP(c)
+		if user := UserID(c); user != "" {
+			key = "user:" + user
+		}
+		d, err := l.Take(c.UserContext(), p, key)
+		if err != nil {
+			s.logger.Warn("rate limit not applied", "request_id", requestIDOf(c), "policy", p.Name, "err", err)
+			return c.Next()
+		}
+		c.Set(HeaderRateLimitPolicy, policyField)
+		c.Set(HeaderRateLimit, d.Field(p))
+		if !d.Allowed {
+			s.metrics.RateLimited(p.Name)
+			return &problem.Error{
+				Code:       problem.CodeRateLimited,
+				Detail:     "Too many requests; retry after the time in Retry-After.",
+				RetryAfter: d.RetryAfter,
+			}
+		}
+		return c.Next()
+	}
+}
+
+// ClientIP is the address rate limits are keyed by when no user is known:
+// the connection's peer, or, when the server trusts a proxy header, the
+// last address in it, the one the proxy in front of the BFF appended (the
+// ones before it are whatever the client claimed).
+func (s *Server) ClientIP(c *fiber.Ctx) string {
+	if s.cfg.ClientIPHeader != "" {
+		h := c.Get(s.cfg.ClientIPHeader)
+		if i := strings.LastIndexByte(h, ','); i >= 0 {
+			h = h[i+1:]
+		}
+		if a, err := netip.ParseAddr(strings.TrimSpace(h)); err == nil {
+			return a.Unmap().String()
+		}
+	}
+	return c.Context().RemoteIP().String()
+}

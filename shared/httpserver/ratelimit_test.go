@@ -1,0 +1,166 @@
+package httpserver_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"storefront.dev/shared/auth"
+	"storefront.dev/shared/httpserver"
+	"storefront.dev/shared/httpserver/servertest"
+	"storefront.dev/shared/ratelimit"
+)
+
+// subjectVerifier accepts any token and makes it the subject, so a test
+// picks its user by the token it sends.
+type subjectVerifier struct{}
+
+func (subjectVerifier) Verify(_ context.Context, token string) (auth.Claims, error) {
+	return auth.Claims{Subject: token}, nil
+}
+
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// limitedServer serves GET /anon and GET /me (authenticated) under one
+// policy of 2 requests per 10s.
+func limitedServer(t *testing.T, cfg httpserver.Config, l httpserver.Limiter) (*testServer, ratelimit.Policy) {
+	t.Helper()
+	p := ratelimit.Policy{Name: "tight", Quota: 2, Window: 10 * time.Second}
+	s := newServer(t, cfg)
+	limit := s.RateLimit(l, p)
+	ok := func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"user": httpserver.UserID(c)}) }
+	s.App.Get("/anon", limit, ok)
+	s.App.Get("/me", httpserver.RequireUser(subjectVerifier{}, ""), limit, ok)
+	s.start(t)
+	return s, p
+}
+
+func TestRateLimitAnswers(t *testing.T) {
+	clk := &clock{now: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	s, _ := limitedServer(t, httpserver.Config{}, ratelimit.NewMemory(ratelimit.WithClock(clk.Now)))
+	ada := []string{"Authorization", "Bearer usr_ada"}
+	grace := []string{"Authorization", "Bearer usr_grace"}
+	steps := []struct {
+		name       string
+		path       string
+		headers    []string
+		advance    time.Duration
+		status     int
+		rateLimit  string
+		retryAfter string
+	}{
+		{"ada's first", "/me", ada, 0, 200, `"tight";r=1;t=5`, ""},
+		{"ada's second", "/me", ada, 0, 200, `"tight";r=0;t=10`, ""},
+		{"ada's third is over", "/me", ada, 0, 429, `"tight";r=0;t=10`, "5"},
+		{"grace is unaffected", "/me", grace, 0, 200, `"tight";r=1;t=5`, ""},
+		{"anonymous callers are counted apart", "/anon", nil, 0, 200, `"tight";r=1;t=5`, ""},
+		{"ada still refused 4s later", "/me", ada, 4 * time.Second, 429, `"tight";r=0;t=6`, "1"},
+		{"ada after Retry-After", "/me", ada, time.Second, 200, `"tight";r=0;t=10`, ""},
+	}
+	for _, st := range steps {
+		clk.Advance(st.advance)
+		r := servertest.Do(t, "GET", s.base+st.path, nil, st.headers...)
+		if r.Status != st.status {
+			t.Fatalf("%s: got status %d, want %d; body %s", st.name, r.Status, st.status, r.Body)
+		}
+		if got := r.Header.Get("RateLimit-Policy"); got != `"tight";q=2;w=10` {
+			t.Errorf("%s: got RateLimit-Policy %q, want %q", st.name, got, `"tight";q=2;w=10`)
+		}
+		if got := r.Header.Get("RateLimit"); got != st.rateLimit {
+			t.Errorf("%s: got RateLimit %q, want %q", st.name, got, st.rateLimit)
+		}
+		if got := r.Header.Get("Retry-After"); got != st.retryAfter {
+			t.Errorf("%s: got Retry-After %q, want %q", st.name, got, st.retryAfter)
+		}
+		if st.status == 429 {
+			if p := r.Problem(t); p["code"] != "rate_limited" || p["status"] != float64(429) {
+				t.Errorf("%s: got problem %v, want rate_limited 429", st.name, p)
+			}
+		}
+	}
+	if got := s.counter(t, "bff_rate_limited_total", "policy", "tight"); got != 2 {
+		t.Errorf("got %v rejections counted, want 2", got)
+	}
+}
+
+// TestRateLimitClientAddress checks which address an anonymous caller is
+// counted by: the connection's, unless a trusted proxy header is configured,
+// and then the last address of that header, which a client cannot forge.
+func TestRateLimitClientAddress(t *testing.T) {
+	tests := []struct {
+		name   string
+		header string
+		first  string // X-Forwarded-For of the two requests that spend the quota
+		third  string // X-Forwarded-For of the third request
+		status int
+	}{
+		{"header ignored by default", "", "203.0.113.1", "203.0.113.2", 429},
+		{"another proxied client", "X-Forwarded-For", "203.0.113.1", "203.0.113.2", 200},
+		{"same proxied client", "X-Forwarded-For", "203.0.113.1", "203.0.113.1", 429},
+		{"forged first hop does not escape", "X-Forwarded-For", "198.51.100.7, 203.0.113.1", "10.9.9.9, 203.0.113.1", 429},
+		{"last hop decides", "X-Forwarded-For", "203.0.113.1, 198.51.100.7", "203.0.113.1, 198.51.100.8", 200},
+		{"garbage falls back to the peer", "X-Forwarded-For", "not-an-ip", "still-not", 429},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, _ := limitedServer(t, httpserver.Config{ClientIPHeader: tt.header}, ratelimit.NewMemory())
+			for range 2 {
+				if r := servertest.Do(t, "GET", s.base+"/anon", nil, "X-Forwarded-For", tt.first); r.Status != 200 {
+					t.Fatalf("got status %d spending the quota, want 200", r.Status)
+				}
+			}
+			if r := servertest.Do(t, "GET", s.base+"/anon", nil, "X-Forwarded-For", tt.third); r.Status != tt.status {
+				t.Errorf("got status %d, want %d", r.Status, tt.status)
+			}
+		})
+	}
+}
+
+type failingLimiter struct{}
+
+func (failingLimiter) Take(context.Context, ratelimit.Policy, string) (ratelimit.Decision, error) {
+	return ratelimit.Decision{}, errors.New("store unreachable")
+}
+
+func TestRateLimitFailsOpen(t *testing.T) {
+	s, _ := limitedServer(t, httpserver.Config{}, failingLimiter{})
+	for i := range 5 {
+		r := servertest.Do(t, "GET", s.base+"/anon", nil)
+		if r.Status != 200 || r.Header.Get("RateLimit") != "" {
+			t.Fatalf("request %d: got status %d RateLimit %q, want 200 without fields", i, r.Status, r.Header.Get("RateLimit"))
+		}
+	}
+	if got := len(s.logs.entries(t, "rate limit not applied")); got != 5 {
+		t.Errorf("got %d warnings, want 5", got)
+	}
+}
+
+func TestRateLimitDisabledPolicy(t *testing.T) {
+	s := newServer(t, httpserver.Config{})
+	s.App.Get("/free", s.RateLimit(ratelimit.NewMemory(), ratelimit.Policy{Name: "off"}), func(c *fiber.Ctx) error { return c.SendStatus(204) })
+	s.start(t)
+	for i := range 20 {
+		if r := servertest.Do(t, "GET", s.base+"/free", nil); r.Status != 204 || r.Header.Get("RateLimit-Policy") != "" {
+			t.Fatalf("request %d: got %d with RateLimit-Policy %q, want 204 without", i, r.Status, r.Header.Get("RateLimit-Policy"))
+		}
+	}
+}

@@ -1,0 +1,279 @@
+package httpserver_test
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"storefront.dev/shared/httpserver"
+	"storefront.dev/shared/httpserver/servertest"
+)
+
+// hostileServer serves routes that use each input check of the package.
+func hostileServer(t *testing.T, cfg httpserver.Config) *testServer {
+	t.Helper()
+	s := newServer(t, cfg)
+	type item struct {
+		ID  int    `json:"id"`
+		Tag string `json:"tag"`
+	}
+	s.App.Post("/echo", func(c *fiber.Ctx) error {
+		var in struct {
+			Name  string `json:"name"`
+			Items []item `json:"items"`
+		}
+		if err := httpserver.DecodeStrict(c.Body(), &in); err != nil {
+			return err
+		}
+		return c.JSON(in)
+	})
+	s.App.Get("/items/:id", func(c *fiber.Ctx) error {
+		id, err := httpserver.PathID(c, "id")
+		if err != nil {
+			return err
+		}
+		return c.JSON(fiber.Map{"id": id})
+	})
+	s.App.Get("/page", func(c *fiber.Ctx) error {
+		p, err := httpserver.ParsePage(c)
+		if err != nil {
+			return err
+		}
+		return c.JSON(p)
+	})
+	s.start(t)
+	return s
+}
+
+// TestHostileInput sends malformed bodies, paths, queries and oversized
+// requests: each gets its 4xx problem naming what is wrong, with the
+// headers every answer carries.
+func TestHostileInput(t *testing.T) {
+	s := hostileServer(t, httpserver.Config{BodyLimit: 1024, HeaderLimit: 4096})
+	deep := strings.Repeat(`{"a":`, 40) + "1" + strings.Repeat("}", 40)
+	tests := []struct {
+		name    string
+		method  string
+		path    string
+		body    any
+		headers []string
+		status  int
+		code    string
+		field   string
+		detail  string
+	}{
+		{"body over the limit", "POST", "/echo", `{"name":"` + strings.Repeat("x", 2000) + `"}`, nil, 413, "payload_too_large", "", ""},
+		{"headers over the limit", "GET", "/page", nil, []string{"X-Padding", strings.Repeat("p", 5000)}, 431, "headers_too_large", "", ""},
+		{"empty body", "POST", "/echo", "", nil, 400, "malformed_json", "", "empty"},
+		{"not JSON", "POST", "/echo", `name=ada`, nil, 400, "malformed_json", "", "not valid JSON"},
+		{"truncated", "POST", "/echo", `{"name":"ada"`, nil, 400, "malformed_json", "", "not valid JSON"},
+		{"wrong type", "POST", "/echo", `{"name":42}`, nil, 400, "malformed_json", "name", `Wrong type for "name"`},
+		{"wrong type nested", "POST", "/echo", `{"items":[{"id":"7"}]}`, nil, 400, "malformed_json", "items[0].id", `Wrong type for "items[0].id": expected int`},
+		{"unknown member", "POST", "/echo", `{"name":"ada","admin":true}`, nil, 400, "malformed_json", "", `unknown field "admin"`},
+		{"duplicate member", "POST", "/echo", `{"name":"ada","name":"grace"}`, nil, 400, "malformed_json", "name", `"name" appears more than once`},
+		{"duplicate nested member", "POST", "/echo", `{"items":[{"id":1},{"id":2,"id":3}]}`, nil, 400, "malformed_json", "items[1].id", `"id" appears more than once`},
+		{"trailing data", "POST", "/echo", `{"name":"ada"} {"name":"grace"}`, nil, 400, "malformed_json", "", "data after the JSON object"},
+		{"deep nesting", "POST", "/echo", deep, nil, 400, "malformed_json", "", "nests deeper than 16 levels"},
+		{"deep arrays", "POST", "/echo", strings.Repeat("[", 500), nil, 400, "malformed_json", "", "nests deeper"},
+		{"id with a space", "GET", "/items/a%20b", nil, nil, 400, "invalid_request", "id", "letters, digits"},
+		{"id with traversal", "GET", "/items/..%2F..%2Fadmin", nil, nil, 400, "invalid_request", "id", "letters, digits"},
+		{"id with a quote", "GET", "/items/a'b", nil, nil, 400, "invalid_request", "id", "letters, digits"},
+		{"id too long", "GET", "/items/" + strings.Repeat("a", 65), nil, nil, 400, "invalid_request", "id", "1 to 64"},
+		{"limit zero", "GET", "/page?limit=0", nil, nil, 400, "invalid_request", "limit", "1 to 50"},
+		{"limit too large", "GET", "/page?limit=51", nil, nil, 400, "invalid_request", "limit", "1 to 50"},
+		{"limit not a number", "GET", "/page?limit=ten", nil, nil, 400, "invalid_request", "limit", "1 to 50"},
+		{"cursor with bad characters", "GET", "/page?cursor=abc%22%3Bdrop", nil, nil, 400, "invalid_request", "cursor", "not valid"},
+		{"cursor too long", "GET", "/page?cursor=" + strings.Repeat("A", 257), nil, nil, 400, "invalid_request", "cursor", "not valid"},
+		{"unknown route", "GET", "/admin", nil, nil, 404, "not_found", "", ""},
+		{"wrong method", "DELETE", "/echo", nil, nil, 405, "method_not_allowed", "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := servertest.Do(t, tt.method, s.base+tt.path, tt.body, tt.headers...)
+			if r.Status != tt.status {
+				t.Fatalf("got status %d, want %d; body %s", r.Status, tt.status, r.Body)
+			}
+			p := r.Problem(t)
+			if p["code"] != tt.code || p["status"] != float64(tt.status) {
+				t.Errorf("got problem %v, want code %s status %d", p, tt.code, tt.status)
+			}
+			if got, _ := p["field"].(string); got != tt.field {
+				t.Errorf("got field %q, want %q", got, tt.field)
+			}
+			if got, _ := p["detail"].(string); !strings.Contains(got, tt.detail) {
+				t.Errorf("got detail %q, want it to contain %q", got, tt.detail)
+			}
+			for _, h := range []string{"X-Content-Type-Options", "Content-Security-Policy", "Referrer-Policy", "X-Request-Id"} {
+				if r.Header.Get(h) == "" {
+					t.Errorf("got no %s header on a %d", h, r.Status)
+				}
+			}
+		})
+	}
+	// Refusals are the client's fault: nothing is logged as a failure.
+	if got := s.logs.entries(t, "request failed"); len(got) != 0 {
+		t.Errorf("got %d failures logged, want 0: %v", len(got), got)
+	}
+}
+
+// TestValidInputPasses is the other side of TestHostileInput: input at the
+// limits is accepted.
+func TestValidInputPasses(t *testing.T) {
+	s := hostileServer(t, httpserver.Config{BodyLimit: 1024, HeaderLimit: 4096})
+	tests := []struct {
+		name   string
+		method string
+		path   string
+		body   any
+	}{
+		{"body", "POST", "/echo", `{"name":"ada","items":[{"id":1,"tag":"a"},{"id":2,"tag":"a"}]}`},
+		{"same member name in sibling objects", "POST", "/echo", `{"items":[{"id":1},{"id":1}]}`},
+		{"body just under the limit", "POST", "/echo", `{"name":"` + strings.Repeat("x", 1000) + `"}`},
+		{"id of 64 characters", "GET", "/items/" + strings.Repeat("a", 64), nil},
+		{"id with - and _", "GET", "/items/ord_1-a", nil},
+		{"page", "GET", "/page?limit=50&cursor=" + strings.Repeat("A", 256), nil},
+		{"default page", "GET", "/page", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if r := servertest.Do(t, tt.method, s.base+tt.path, tt.body); r.Status != 200 {
+				t.Errorf("got status %d, want 200; body %s", r.Status, r.Body)
+			}
+		})
+	}
+}
+
+func TestSecurityHeaders(t *testing.T) {
+	want := map[string]string{
+		"X-Content-Type-Options":  "nosniff",
+		"Referrer-Policy":         "no-referrer",
+		"Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+		"X-Frame-Options":         "DENY",
+	}
+	for _, hsts := range []bool{false, true} {
+		s := hostileServer(t, httpserver.Config{HSTS: hsts})
+		for _, path := range []string{"/page", "/items/bad%20id", "/nowhere"} {
+			r := servertest.Do(t, "GET", s.base+path, nil)
+			for h, v := range want {
+				if got := r.Header.Get(h); got != v {
+					t.Errorf("HSTS %v, GET %s: got %s %q, want %q", hsts, path, h, got, v)
+				}
+			}
+			got := r.Header.Get("Strict-Transport-Security")
+			if hsts != (got == "max-age=63072000; includeSubDomains") || !hsts && got != "" {
+				t.Errorf("HSTS %v, GET %s: got Strict-Transport-Security %q", hsts, path, got)
+			}
+		}
+	}
+}
+
+// TestPanicBecomesProblem checks that a panicking handler answers a 500
+// problem carrying the request id and nothing of the panic, and is logged
+// once, with its stack.
+func TestPanicBecomesProblem(t *testing.T) {
+	s := newServer(t, httpserver.Config{})
+	const secret = "db password is hunter2"
+	s.App.Get("/boom", func(*fiber.Ctx) error { panic(secret) })
+	s.start(t)
+
+	r := servertest.Do(t, "GET", s.base+"/boom", nil, "X-Request-ID", "req-panic-1")
+	if r.Status != 500 {
+		t.Fatalf("got status %d, want 500", r.Status)
+	}
+	p := r.Problem(t)
+	if p["code"] != "internal" || p["request_id"] != "req-panic-1" || r.Header.Get("X-Request-Id") != "req-panic-1" {
+		t.Errorf("got problem %v and X-Request-ID %q, want internal with request_id req-panic-1", p, r.Header.Get("X-Request-Id"))
+	}
+	for _, leak := range []string{secret, "goroutine", ".go:"} {
+		if strings.Contains(string(r.Body), leak) {
+			t.Errorf("body %s reveals %q", r.Body, leak)
+		}
+	}
+	panics := s.logs.entries(t, "panic")
+	if len(panics) != 1 {
+		t.Fatalf("got %d panic log entries, want 1", len(panics))
+	}
+	if panics[0]["panic"] != secret || panics[0]["request_id"] != "req-panic-1" || !strings.Contains(panics[0]["stack"].(string), "goroutine") {
+		t.Errorf("got panic log %v, want the panic, the request id and the stack", panics[0])
+	}
+	if got := s.logs.entries(t, "request failed"); len(got) != 0 {
+		t.Errorf("got the panic logged again as %v", got)
+	}
+	// The server lives on.
+	if r := servertest.Do(t, "GET", s.base+"/metrics", nil); r.Status != 200 {
+		t.Errorf("after the panic: GET /metrics status %d, want 200", r.Status)
+	}
+}
+
+// TestMetricLabelsSurviveConnectionReuse sends requests of two methods over
+// one kept-alive connection: each is counted under its own method, however
+// fasthttp reuses its buffers between them.
+func TestMetricLabelsSurviveConnectionReuse(t *testing.T) {
+	s := hostileServer(t, httpserver.Config{})
+	for range 3 {
+		servertest.Do(t, "POST", s.base+"/echo", `{"name":"ada"}`)
+		servertest.Do(t, "GET", s.base+"/page", nil)
+	}
+	families, err := s.metrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]uint64{}
+	for _, f := range families {
+		if f.GetName() != "bff_http_request_duration_seconds" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			var method, route string
+			for _, l := range m.GetLabel() {
+				switch l.GetName() {
+				case "method":
+					method = l.GetValue()
+				case "route":
+					route = l.GetValue()
+				}
+			}
+			got[method+" "+route] += m.GetHistogram().GetSampleCount()
+		}
+	}
+	want := map[string]uint64{"POST /echo": 3, "GET /page": 3}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got requests by method and route %v, want %v", got, want)
+	}
+}
+
+// TestSlowClientGetsRequestTimeout sends half a request and stops: the
+// server gives up after its read timeout with a 408 problem (the client's
+// slowness, not a 504 of ours) and closes the connection.
+func TestSlowClientGetsRequestTimeout(t *testing.T) {
+	s := hostileServer(t, httpserver.Config{ReadTimeout: 200 * time.Millisecond})
+	conn, err := net.Dial("tcp", strings.TrimPrefix(s.base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write([]byte("GET /page HTTP/1.1\r\nHost: x\r\nX-Slow: ")); err != nil {
+		t.Fatal(err)
+	}
+	// A bound on the test, not a timing assertion: the server answers
+	// after its own 200ms.
+	if err := conn.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("read the answer: %v", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 408 || !resp.Close || !strings.Contains(string(body), `"code":"request_timeout"`) {
+		t.Errorf("got %d (close %v) %s, want a 408 request_timeout problem and the connection closed", resp.StatusCode, resp.Close, body)
+	}
+}
