@@ -6,8 +6,10 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +23,8 @@ type RunFunc func(ctx context.Context, getenv func(string) string, stdout io.Wri
 // Start calls run with env (unset names read as ""), waits for the "listening"
 // log line, polls /readyz until it answers 200, and returns the base URL.
 // Cleanup cancels run's context and fails the test if run returns an error.
+// Until then, Do and Send check the exchanges with this server against the
+// contract set by SetContract.
 func Start(tb testing.TB, run RunFunc, env map[string]string) string {
 	tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -36,7 +40,11 @@ func Start(tb testing.TB, run RunFunc, env map[string]string) string {
 		sc := bufio.NewScanner(pr)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		sent := false
+		echo := os.Getenv("SERVERTEST_LOGS") != "" // for debugging a failing test
 		for sc.Scan() {
+			if echo {
+				fmt.Fprintf(os.Stderr, "%s\n", sc.Bytes())
+			}
 			if sent {
 				continue // keep draining so run never blocks on its log
 			}
@@ -59,6 +67,7 @@ func Start(tb testing.TB, run RunFunc, env map[string]string) string {
 		tb.Fatal("run did not log a listening address within 10s")
 	}
 	tb.Cleanup(func() {
+		underTest.Delete(origin(base))
 		cancel()
 		select {
 		case err := <-done:
@@ -70,6 +79,7 @@ func Start(tb testing.TB, run RunFunc, env map[string]string) string {
 		}
 	})
 	WaitReady(tb, base)
+	underTest.Store(origin(base), true)
 	return base
 }
 
