@@ -46,7 +46,7 @@ func TestFaultAtEachStep(t *testing.T) {
 		for _, kind := range faultKinds {
 			t.Run(fmt.Sprintf("%s/%s", step.name, kind.name), func(t *testing.T) {
 				t.Parallel()
-				s := startStack(t, "ORDER_TIMEOUT", "500ms", "ORDER_COMPENSATION_BUDGET", "2s")
+				s := startStack(t, "ORDER_TIMEOUT", "500ms", "ORDER_COMPENSATION_BUDGET", "2s", "UPSTREAM_BREAKER_OPEN_TIMEOUT", "500ms")
 				ada := s.login(t, "ada@example.com", "correct-horse")
 				f := kind.fault
 				f.Route = step.route
@@ -110,7 +110,10 @@ func TestTransientFaultIsRetried(t *testing.T) {
 }
 
 func TestConcurrentOrdersNeverOversell(t *testing.T) {
-	s := startStack(t)
+	// The burst is about overselling, not about overload: on a small shared
+	// machine 200 checkouts at once can be slow enough to time out and trip
+	// the breakers, so they get room here.
+	s := startStack(t, "ORDER_TIMEOUT", "60s", "UPSTREAM_CALL_TIMEOUT", "30s", "UPSTREAM_BREAKER_FAILURES", "100000")
 	ada := s.login(t, "ada@example.com", "correct-horse")
 	const units, buyers = 20, 200
 	if err := s.rt.SetStock(context.Background(), 7, units); err != nil {

@@ -1,18 +1,32 @@
 package main
 
 import (
+	"github.com/gofiber/fiber/v2/middleware/compress"
+
 	"storefront.dev/shared/gateway"
 	"storefront.dev/shared/httpserver"
 )
 
-// routes lists every endpoint of bff-mobile.
-func routes(g *gateway.Gateway) {
+// routes lists every endpoint of bff-mobile. Rate limits come after
+// authentication, so that they count per user; anonymous routes count per
+// client address.
+func routes(g *gateway.Gateway, cfg Config) {
 	app := g.Server.App
 	authed := httpserver.RequireUser(g.Verifier, "")
+	limit := g.Limits
+	// Every /v1 answer is compressed when the phone accepts it; every GET
+	// answer carries a strong ETag and honours If-None-Match, under one
+	// deadline for its upstream calls.
+	app.Use("/v1", encodedETag, compress.New(), conditionalGET, viewDeadline(cfg.ViewTimeout))
 
-	app.Post("/v1/auth/token", handleToken(g.Users))
+	app.Post("/v1/auth/token", limit.Login, handleToken(g.Users))
 
-	app.Post("/v1/orders", authed, httpserver.PlaceOrder(g.Flow, g.Idempotency, true, placedOrderView))
-	app.Get("/v1/orders", authed, handleListOrders(g.Orders))
-	app.Get("/v1/orders/:id", authed, handleGetOrder(g.Orders))
+	app.Post("/v1/orders", authed, limit.Orders, httpserver.PlaceOrder(g.Flow, g.Idempotency, true, placedOrderView))
+	app.Get("/v1/orders", authed, limit.Default, handleListOrders(g.Orders))
+	app.Get("/v1/orders/:id", authed, limit.Default, handleGetOrder(g.Orders))
+
+	app.Get("/v1/products", limit.Default, handleListProducts(g.Catalog))
+	app.Get("/v1/products/:id", limit.Default, handleGetProduct(g.Catalog))
+
+	app.Get("/openapi.json", handleOpenAPI(openAPIDocument))
 }

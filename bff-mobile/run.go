@@ -18,6 +18,6 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return err
 	}
-	routes(g)
+	routes(g, cfg)
 	return g.Serve(ctx, cfg.Addr)
 }

@@ -25,7 +25,7 @@ func TestSoak(t *testing.T) {
 		batch       = 25 // orders between fault changes
 	)
 	rng := rand.New(rand.NewPCG(seed, seed))
-	s := startStack(t, "ORDER_TIMEOUT", "500ms", "ORDER_COMPENSATION_BUDGET", "2s")
+	s := startStack(t, "ORDER_TIMEOUT", "500ms", "ORDER_COMPENSATION_BUDGET", "2s", "UPSTREAM_BREAKER_OPEN_TIMEOUT", "500ms")
 	ada := s.login(t, "ada@example.com", "correct-horse")
 	grace := s.login(t, "grace@example.com", "battery-staple")
 	ctx := context.Background()

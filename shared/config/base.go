@@ -25,6 +25,14 @@ type Base struct {
 	// IdempotencyTTL is IDEMPOTENCY_TTL, how long a stored response is
 	// replayed for the same Idempotency-Key; default 24h.
 	IdempotencyTTL time.Duration
+	// Cache tunes the catalog cache.
+	Cache Cache
+	// ViewTimeout is VIEW_TIMEOUT, the deadline of one screen read (GET of
+	// products, a profile, an order page), all its upstream calls
+	// included; default 3s.
+	ViewTimeout time.Duration
+	// RateLimit are the per-caller request quotas.
+	RateLimit RateLimit
 }
 
 // HTTP are the server's limits against large and slow clients.
@@ -55,6 +63,47 @@ type Auth struct {
 	Audience string
 	// Leeway is AUTH_LEEWAY, the clock skew allowed on exp/nbf/iat; default 30s.
 	Leeway time.Duration
+	// JWKSRefreshInterval is AUTH_JWKS_REFRESH_INTERVAL, the least time
+	// between two key-set fetches caused by tokens naming an unknown kid, so
+	// a flood of made-up kids costs the user service one request per
+	// interval; default 10s.
+	JWKSRefreshInterval time.Duration
+	// MaxTokenBytes is AUTH_MAX_TOKEN_BYTES: longer tokens are refused before
+	// any decoding; default 8192.
+	MaxTokenBytes int
+}
+
+// RateLimit are the token-bucket quotas applied per caller: the token's
+// subject on authenticated routes, the client address elsewhere. A quota of
+// Requests per Window lets a caller send Requests at once, then one every
+// Window/Requests.
+type RateLimit struct {
+	// Default guards every route without a policy of its own:
+	// RATE_LIMIT_DEFAULT_REQUESTS per RATE_LIMIT_DEFAULT_WINDOW; default 300
+	// per 1m.
+	Default Quota
+	// Login guards the routes that check a password, per client address,
+	// against brute force: RATE_LIMIT_LOGIN_REQUESTS per
+	// RATE_LIMIT_LOGIN_WINDOW; default 10 per 1m.
+	Login Quota
+	// Orders guards order creation, per user: RATE_LIMIT_ORDER_REQUESTS per
+	// RATE_LIMIT_ORDER_WINDOW; default 10 per 1m.
+	Orders Quota
+	// ClientIPHeader is RATE_LIMIT_CLIENT_IP_HEADER, a header set by a
+	// trusted reverse proxy ("X-Forwarded-For", "X-Real-IP") whose last
+	// address is taken as the client's. Default none: the connection's peer
+	// address, because any client can send such a header to a BFF reachable
+	// directly.
+	ClientIPHeader string
+	// MaxKeys is RATE_LIMIT_MAX_KEYS, the most callers remembered per policy
+	// (idle ones are forgotten first); default 100000.
+	MaxKeys int
+}
+
+// Quota is Requests per Window; zero Requests turns the policy off.
+type Quota struct {
+	Requests int
+	Window   time.Duration
 }
 
 // Order tunes the checkout saga.
@@ -80,9 +129,23 @@ func DefaultBase() Base {
 			IdleTimeout:     60 * time.Second,
 			ShutdownTimeout: 15 * time.Second,
 		},
-		Auth:           Auth{Issuer: "https://user.storefront.dev", Audience: "storefront-bff", Leeway: 30 * time.Second},
+		Auth: Auth{
+			Issuer:              "https://user.storefront.dev",
+			Audience:            "storefront-bff",
+			Leeway:              30 * time.Second,
+			JWKSRefreshInterval: 10 * time.Second,
+			MaxTokenBytes:       8 << 10,
+		},
 		Order:          Order{Timeout: 8 * time.Second, CompensationBudget: 10 * time.Second},
 		IdempotencyTTL: 24 * time.Hour,
+		Cache:          DefaultCache(),
+		ViewTimeout:    3 * time.Second,
+		RateLimit: RateLimit{
+			Default: Quota{Requests: 300, Window: time.Minute},
+			Login:   Quota{Requests: 10, Window: time.Minute},
+			Orders:  Quota{Requests: 10, Window: time.Minute},
+			MaxKeys: 100_000,
+		},
 	}
 }
 
@@ -100,14 +163,56 @@ func (b *Base) Load(l *Loader) {
 	l.String(&b.Auth.Issuer, "AUTH_ISSUER")
 	l.String(&b.Auth.Audience, "AUTH_AUDIENCE")
 	l.Duration(&b.Auth.Leeway, "AUTH_LEEWAY")
+	l.Duration(&b.Auth.JWKSRefreshInterval, "AUTH_JWKS_REFRESH_INTERVAL")
+	l.Int(&b.Auth.MaxTokenBytes, "AUTH_MAX_TOKEN_BYTES")
 	l.Duration(&b.Order.Timeout, "ORDER_TIMEOUT")
 	l.Duration(&b.Order.CompensationBudget, "ORDER_COMPENSATION_BUDGET")
 	l.Duration(&b.IdempotencyTTL, "IDEMPOTENCY_TTL")
+	b.Cache.Load(l)
+	l.Duration(&b.ViewTimeout, "VIEW_TIMEOUT")
+	b.RateLimit.Load(l)
+}
+
+// Load reads the rate-limit settings.
+func (r *RateLimit) Load(l *Loader) {
+	l.Int(&r.Default.Requests, "RATE_LIMIT_DEFAULT_REQUESTS")
+	l.Duration(&r.Default.Window, "RATE_LIMIT_DEFAULT_WINDOW")
+	l.Int(&r.Login.Requests, "RATE_LIMIT_LOGIN_REQUESTS")
+	l.Duration(&r.Login.Window, "RATE_LIMIT_LOGIN_WINDOW")
+	l.Int(&r.Orders.Requests, "RATE_LIMIT_ORDER_REQUESTS")
+	l.Duration(&r.Orders.Window, "RATE_LIMIT_ORDER_WINDOW")
+	l.String(&r.ClientIPHeader, "RATE_LIMIT_CLIENT_IP_HEADER")
+	l.Int(&r.MaxKeys, "RATE_LIMIT_MAX_KEYS")
+}
+
+// Validate reports rate-limit settings that cannot work.
+func (r RateLimit) Validate() error {
+	var errs []error
+	for _, q := range []struct {
+		name string
+		q    Quota
+	}{{"DEFAULT", r.Default}, {"LOGIN", r.Login}, {"ORDER", r.Orders}} {
+		switch {
+		case q.q.Requests < 0:
+			errs = append(errs, fmt.Errorf("RATE_LIMIT_%s_REQUESTS must not be negative", q.name))
+		case q.q.Requests > 0 && (q.q.Window < time.Second || q.q.Window%time.Second != 0):
+			errs = append(errs, fmt.Errorf("RATE_LIMIT_%s_WINDOW=%v: want a whole number of seconds such as 1m", q.name, q.q.Window))
+		}
+	}
+	if r.MaxKeys <= 0 {
+		errs = append(errs, errors.New("RATE_LIMIT_MAX_KEYS must be positive"))
+	}
+	if strings.ContainsFunc(r.ClientIPHeader, func(c rune) bool {
+		return !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_')
+	}) {
+		errs = append(errs, fmt.Errorf("RATE_LIMIT_CLIENT_IP_HEADER=%q is not a header name", r.ClientIPHeader))
+	}
+	return errors.Join(errs...)
 }
 
 // Validate reports settings that cannot work.
 func (b Base) Validate() error {
-	errs := []error{b.Upstreams.Validate()}
+	errs := []error{b.Upstreams.Validate(), b.Cache.Validate()}
 	if _, err := b.SlogLevel(); err != nil {
 		errs = append(errs, err)
 	}
@@ -117,12 +222,24 @@ func (b Base) Validate() error {
 	if b.Auth.Issuer == "" || b.Auth.Audience == "" {
 		errs = append(errs, errors.New("AUTH_ISSUER and AUTH_AUDIENCE must be set"))
 	}
+	if b.Auth.JWKSRefreshInterval <= 0 || b.Auth.MaxTokenBytes <= 0 {
+		errs = append(errs, errors.New("AUTH_JWKS_REFRESH_INTERVAL and AUTH_MAX_TOKEN_BYTES must be positive"))
+	}
 	if b.Order.Timeout <= 0 || b.Order.CompensationBudget <= 0 {
 		errs = append(errs, errors.New("ORDER_TIMEOUT and ORDER_COMPENSATION_BUDGET must be positive"))
+	}
+	if b.Order.CompensationBudget <= b.Upstreams.BreakerOpenTimeout {
+		// An undo (a refund, a void) must outlast an open breaker, or a
+		// burst of failures could leave money held with no order.
+		errs = append(errs, errors.New("ORDER_COMPENSATION_BUDGET must be longer than UPSTREAM_BREAKER_OPEN_TIMEOUT"))
 	}
 	if b.IdempotencyTTL <= 0 {
 		errs = append(errs, errors.New("IDEMPOTENCY_TTL must be positive"))
 	}
+	if b.ViewTimeout <= 0 {
+		errs = append(errs, errors.New("VIEW_TIMEOUT must be positive"))
+	}
+	errs = append(errs, b.RateLimit.Validate())
 	return errors.Join(errs...)
 }
 

@@ -139,6 +139,15 @@ type Upstreams struct {
 	// Retries is UPSTREAM_GET_RETRIES, how often a failed safe read is
 	// retried with backoff; default 2.
 	Retries int
+	// BreakerFailures is UPSTREAM_BREAKER_FAILURES, the consecutive
+	// failures (transport errors, 5xx) that open a service's circuit
+	// breaker; it also opens when half of at least 20 calls in 10s fail.
+	// Default 5.
+	BreakerFailures int
+	// BreakerOpenTimeout is UPSTREAM_BREAKER_OPEN_TIMEOUT, how long an open
+	// breaker fails calls fast before letting a trial call through;
+	// default 5s.
+	BreakerOpenTimeout time.Duration
 }
 
 // DefaultUpstreams are the sandbox's addresses.
@@ -151,6 +160,9 @@ func DefaultUpstreams() Upstreams {
 		Notification: []string{"http://127.0.0.1:8005"},
 		CallTimeout:  2 * time.Second,
 		Retries:      2,
+
+		BreakerFailures:    5,
+		BreakerOpenTimeout: 5 * time.Second,
 	}
 }
 
@@ -163,6 +175,8 @@ func (u *Upstreams) Load(l *Loader) {
 	l.URLs(&u.Notification, "UPSTREAM_NOTIFICATION_URLS")
 	l.Duration(&u.CallTimeout, "UPSTREAM_CALL_TIMEOUT")
 	l.Int(&u.Retries, "UPSTREAM_GET_RETRIES")
+	l.Int(&u.BreakerFailures, "UPSTREAM_BREAKER_FAILURES")
+	l.Duration(&u.BreakerOpenTimeout, "UPSTREAM_BREAKER_OPEN_TIMEOUT")
 }
 
 // Validate reports settings that cannot work.
@@ -175,6 +189,9 @@ func (u Upstreams) Validate() error {
 	}
 	if u.CallTimeout <= 0 {
 		errs = append(errs, errors.New("UPSTREAM_CALL_TIMEOUT must be positive"))
+	}
+	if u.BreakerFailures < 1 || u.BreakerOpenTimeout <= 0 {
+		errs = append(errs, errors.New("UPSTREAM_BREAKER_FAILURES and UPSTREAM_BREAKER_OPEN_TIMEOUT must be positive"))
 	}
 	if u.Retries < 0 {
 		errs = append(errs, errors.New("UPSTREAM_GET_RETRIES must not be negative"))

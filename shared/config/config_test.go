@@ -72,6 +72,7 @@ func TestValidate(t *testing.T) {
 		{"no issuer", func(b *Base) { b.Auth.Issuer = "" }, "AUTH_ISSUER"},
 		{"zero order timeout", func(b *Base) { b.Order.Timeout = 0 }, "ORDER_TIMEOUT"},
 		{"zero idempotency ttl", func(b *Base) { b.IdempotencyTTL = 0 }, "IDEMPOTENCY_TTL"},
+		{"undo shorter than an open breaker", func(b *Base) { b.Order.CompensationBudget = b.Upstreams.BreakerOpenTimeout }, "ORDER_COMPENSATION_BUDGET must be longer"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -12,10 +12,12 @@ import (
 	"time"
 
 	"storefront.dev/shared/auth"
+	"storefront.dev/shared/catalog"
 	"storefront.dev/shared/config"
 	"storefront.dev/shared/httpserver"
 	"storefront.dev/shared/idempotency"
 	"storefront.dev/shared/orderflow"
+	"storefront.dev/shared/ratelimit"
 	"storefront.dev/shared/telemetry"
 	"storefront.dev/shared/upstream"
 	"storefront.dev/shared/upstream/notification"
@@ -41,6 +43,13 @@ type Gateway struct {
 	Flow        *orderflow.Flow
 	Idempotency *idempotency.Manager
 
+	// RateLimits holds the buckets of every rate-limit policy; Limits are
+	// the middleware a BFF mounts, one per policy.
+	RateLimits *ratelimit.Memory
+	Limits     httpserver.Limits
+	// Catalog serves public catalog reads from memory in front of Products.
+	Catalog *catalog.Cache
+
 	services []*upstream.Service
 }
 
@@ -59,6 +68,10 @@ func New(name string, cfg config.Base, stdout io.Writer) (*Gateway, error) {
 		s, err := upstream.NewService(svc, urls,
 			upstream.WithTimeout(cfg.Upstreams.CallTimeout),
 			upstream.WithRetries(cfg.Upstreams.Retries),
+			upstream.WithBreaker(upstream.BreakerSettings{
+				ConsecutiveFailures: uint32(cfg.Upstreams.BreakerFailures),
+				OpenTimeout:         cfg.Upstreams.BreakerOpenTimeout,
+			}),
 			upstream.WithObserver(metrics),
 			upstream.WithHeaders(propagateRequestID),
 		)
@@ -90,11 +103,20 @@ func New(name string, cfg config.Base, stdout io.Writer) (*Gateway, error) {
 	}
 	g.Products, g.Orders, g.Payments = product.New(ps), order.New(os), payment.New(pay)
 	g.Users, g.Notifications = user.New(us), notification.New(ns)
+	g.Catalog = catalog.New(g.Products,
+		catalog.WithProductTTL(cfg.Cache.ProductTTL),
+		catalog.WithStockTTL(cfg.Cache.StockTTL),
+		catalog.WithListTTL(cfg.Cache.ListTTL),
+		catalog.WithMaxItems(cfg.Cache.MaxItems),
+		catalog.WithObserver(metrics),
+	)
 
 	g.Verifier = auth.NewVerifier(g.Users,
 		auth.WithIssuer(cfg.Auth.Issuer),
 		auth.WithAudience(cfg.Auth.Audience),
 		auth.WithLeeway(cfg.Auth.Leeway),
+		auth.WithRefreshInterval(cfg.Auth.JWKSRefreshInterval),
+		auth.WithMaxTokenSize(cfg.Auth.MaxTokenBytes),
 	)
 	g.Flow = orderflow.New(orderflow.Deps{
 		Catalog:  g.Products,
@@ -119,8 +141,18 @@ func New(name string, cfg config.Base, stdout io.Writer) (*Gateway, error) {
 		IdleTimeout:     cfg.HTTP.IdleTimeout,
 		ShutdownTimeout: cfg.HTTP.ShutdownTimeout,
 		HSTS:            cfg.HTTP.HSTS,
+		ClientIPHeader:  cfg.RateLimit.ClientIPHeader,
 	}, logger, metrics)
 	g.Server.Health(g.checks()...)
+	g.RateLimits = ratelimit.NewMemory(ratelimit.WithMaxKeys(cfg.RateLimit.MaxKeys))
+	policy := func(name string, q config.Quota) ratelimit.Policy {
+		return ratelimit.Policy{Name: name, Quota: q.Requests, Window: q.Window}
+	}
+	g.Limits = httpserver.Limits{
+		Default: g.Server.RateLimit(g.RateLimits, policy("default", cfg.RateLimit.Default)),
+		Login:   g.Server.RateLimit(g.RateLimits, policy("login", cfg.RateLimit.Login)),
+		Orders:  g.Server.RateLimit(g.RateLimits, policy("orders", cfg.RateLimit.Orders)),
+	}
 	return g, nil
 }
 

@@ -40,6 +40,13 @@ func RequireUser(v TokenVerifier, cookie string) fiber.Handler {
 	}
 }
 
+// BearerToken returns the token of the request's "Authorization: Bearer"
+// header, if it has one. It is what RequireUser prefers over the cookie, so
+// a write that carries it is not cookie-authenticated.
+func BearerToken(c *fiber.Ctx) (string, bool) {
+	return bearer(c.Get(fiber.HeaderAuthorization))
+}
+
 // bearer extracts the token of an "Authorization: Bearer <token>" header.
 func bearer(h string) (string, bool) {
 	const scheme = "bearer "

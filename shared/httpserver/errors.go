@@ -2,6 +2,7 @@ package httpserver
 
 import (
 	"errors"
+	"time"
 
 	json "github.com/goccy/go-json"
 	"github.com/gofiber/fiber/v2"
@@ -15,18 +16,30 @@ var errLogged = errors.New("logged")
 // fiberCodes maps Fiber's own errors (unknown route, body too large, ...) to
 // problem codes.
 var fiberCodes = map[int]problem.Code{
-	fiber.StatusBadRequest:            problem.CodeInvalid,
-	fiber.StatusNotFound:              problem.CodeNotFound,
-	fiber.StatusMethodNotAllowed:      problem.CodeMethodNotAllowed,
-	fiber.StatusRequestEntityTooLarge: problem.CodeTooLarge,
-	fiber.StatusUnsupportedMediaType:  problem.CodeUnsupportedMedia,
-	fiber.StatusRequestTimeout:        problem.CodeTimeout,
+	fiber.StatusBadRequest:                  problem.CodeInvalid,
+	fiber.StatusNotFound:                    problem.CodeNotFound,
+	fiber.StatusMethodNotAllowed:            problem.CodeMethodNotAllowed,
+	fiber.StatusRequestEntityTooLarge:       problem.CodeTooLarge,
+	fiber.StatusRequestHeaderFieldsTooLarge: problem.CodeHeadersTooLarge,
+	fiber.StatusUnsupportedMediaType:        problem.CodeUnsupportedMedia,
+	// A client too slow to send its request: not one of our deadlines
+	// running out, which CodeTimeout (504) means.
+	fiber.StatusRequestTimeout: problem.CodeRequestTimeout,
 }
 
 // handleError writes err as problem+json. It is Fiber's ErrorHandler and is
 // also called by the observe middleware, so every error is written once, in
 // one place, and logged once when it is the server's fault.
 func (s *Server) handleError(c *fiber.Ctx, err error) error {
+	if requestIDOf(c) == "" {
+		// The request was refused while being read (too large, malformed),
+		// before any middleware ran: it still gets an id and the headers
+		// every answer carries.
+		id := newRequestID()
+		c.Locals(requestIDKey, id)
+		c.Set(HeaderRequestID, id)
+		setSecurityHeaders(c, s.cfg.HSTS)
+	}
 	var p *problem.Error
 	var ferr *fiber.Error
 	switch {
@@ -57,8 +70,10 @@ func WriteProblem(c *fiber.Ctx, p *problem.Error) error {
 		return err
 	}
 	if p.RetryAfter > 0 {
-		secs := int(p.RetryAfter.Seconds() + 0.999)
-		c.Set(fiber.HeaderRetryAfter, itoa(secs))
+		// Rounded up: a client retrying after a rounded-down delay would
+		// arrive too early.
+		secs := (p.RetryAfter + time.Second - 1) / time.Second
+		c.Set(fiber.HeaderRetryAfter, itoa(int(secs)))
 	}
 	c.Set(fiber.HeaderContentType, problem.ContentType)
 	c.Set(fiber.HeaderCacheControl, "no-store")

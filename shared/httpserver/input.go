@@ -35,11 +35,19 @@ func DecodeCredentials(body []byte) (Credentials, error) {
 	return cr, nil
 }
 
-// DecodeStrict decodes one JSON value into v, refusing unknown members,
-// wrong types and trailing data, each as a 400 problem naming the problem.
+// MaxJSONDepth bounds the nesting of a body DecodeStrict accepts; the
+// bodies the BFFs take nest two or three levels.
+const MaxJSONDepth = 16
+
+// DecodeStrict decodes one JSON value into v, refusing unknown or repeated
+// members, wrong types, trailing data and nesting deeper than MaxJSONDepth,
+// each as a 400 problem naming the problem.
 func DecodeStrict(body []byte, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return problem.New(problem.CodeMalformedJSON, "The request body is empty; a JSON object is expected.")
+	}
+	if err := checkStructure(body); err != nil {
+		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
@@ -56,7 +64,7 @@ func DecodeStrict(body []byte, v any) error {
 func malformed(err error) *problem.Error {
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
-		field := te.Field
+		field := fieldPath(te.Field)
 		return &problem.Error{Code: problem.CodeMalformedJSON, Field: field, Detail: "Wrong type for " + quoteField(field) + ": expected " + te.Type.String() + ".", Err: err}
 	}
 	msg := err.Error()
@@ -64,6 +72,97 @@ func malformed(err error) *problem.Error {
 		return &problem.Error{Code: problem.CodeMalformedJSON, Detail: "The body has an " + msg[i:] + ".", Err: err}
 	}
 	return &problem.Error{Code: problem.CodeMalformedJSON, Detail: "The request body is not valid JSON.", Err: err}
+}
+
+// checkStructure walks body's tokens once, without recursion, to refuse
+// what decoding into a struct would silently accept: a repeated member,
+// which the last occurrence would win, and pathological nesting. Syntax
+// errors are left to the decoder, which describes them.
+func checkStructure(body []byte) error {
+	type frame struct {
+		object  bool
+		wantKey bool
+		key     string
+		index   int
+		keys    map[string]struct{}
+	}
+	var stack []frame
+	path := func() string {
+		var b strings.Builder
+		for _, f := range stack {
+			switch {
+			case !f.object:
+				b.WriteString("[" + strconv.Itoa(f.index) + "]")
+			case b.Len() > 0:
+				b.WriteString("." + f.key)
+			default:
+				b.WriteString(f.key)
+			}
+		}
+		return b.String()
+	}
+	valueDone := func() {
+		if n := len(stack); n > 0 {
+			if top := &stack[n-1]; top.object {
+				top.wantKey = true
+			} else {
+				top.index++
+			}
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil
+		}
+		switch t := tok.(type) {
+		case json.Delim:
+			switch t {
+			case '{', '[':
+				if len(stack) == MaxJSONDepth {
+					return problem.New(problem.CodeMalformedJSON, "The request body nests deeper than %d levels.", MaxJSONDepth)
+				}
+				stack = append(stack, frame{object: t == '{', wantKey: t == '{'})
+			default:
+				stack = stack[:len(stack)-1]
+				valueDone()
+			}
+		case string:
+			if n := len(stack); n > 0 && stack[n-1].object && stack[n-1].wantKey {
+				top := &stack[n-1]
+				top.key, top.wantKey = t, false
+				if _, seen := top.keys[t]; seen {
+					return &problem.Error{Code: problem.CodeMalformedJSON, Field: path(), Detail: "The member " + strconv.Quote(t) + " appears more than once."}
+				}
+				if top.keys == nil {
+					top.keys = map[string]struct{}{}
+				}
+				top.keys[t] = struct{}{}
+				continue
+			}
+			valueDone()
+		default:
+			valueDone()
+		}
+	}
+}
+
+// fieldPath writes the decoder's "items.0.id" the way every other problem
+// names a field: "items[0].id".
+func fieldPath(f string) string {
+	var b strings.Builder
+	for i, seg := range strings.Split(f, ".") {
+		switch {
+		case seg != "" && strings.Trim(seg, "0123456789") == "":
+			b.WriteString("[" + seg + "]")
+		case i > 0:
+			b.WriteString("." + seg)
+		default:
+			b.WriteString(seg)
+		}
+	}
+	return b.String()
 }
 
 func quoteField(f string) string {
@@ -102,20 +201,28 @@ const (
 	MaxLimit     = 50
 )
 
-// ParsePage reads ?cursor= and ?limit=. The cursor is opaque but must look
-// like one (URL-safe base64, at most 256 characters); the limit is 1..50,
-// default 20.
+// MaxCursorLength bounds the cursor a client may send back.
+const MaxCursorLength = 256
+
+// ParsePage reads ?cursor= and ?limit= as PageOf validates them.
 func ParsePage(c *fiber.Ctx) (Page, error) {
+	return PageOf(c.Query("cursor"), c.Query("limit"))
+}
+
+// PageOf validates a page request. The cursor is opaque but must look like
+// one (URL-safe base64, at most MaxCursorLength characters); the limit is
+// 1..MaxLimit, DefaultLimit when empty. Errors are 400 problems naming the
+// parameter; the Page owns its strings.
+func PageOf(cur, limit string) (Page, error) {
 	p := Page{Limit: DefaultLimit}
-	if raw := c.Query("limit"); raw != "" {
-		n, err := strconv.Atoi(raw)
+	if limit != "" {
+		n, err := strconv.Atoi(limit)
 		if err != nil || n < 1 || n > MaxLimit {
 			return Page{}, problem.Invalid("limit", "limit must be an integer from 1 to %d.", MaxLimit)
 		}
 		p.Limit = n
 	}
-	cur := c.Query("cursor")
-	if len(cur) > 256 {
+	if len(cur) > MaxCursorLength {
 		return Page{}, problem.Invalid("cursor", "The cursor is not valid.")
 	}
 	for i := 0; i < len(cur); i++ {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -89,16 +90,20 @@ func (s *Server) recoverPanic(c *fiber.Ctx) (err error) {
 // securityHeaders sets the headers every JSON answer carries.
 func securityHeaders(hsts bool) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		h := &c.Response().Header
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "no-referrer")
-		h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("Cross-Origin-Resource-Policy", "same-origin")
-		if hsts {
-			h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
-		}
+		setSecurityHeaders(c, hsts)
 		return c.Next()
+	}
+}
+
+func setSecurityHeaders(c *fiber.Ctx, hsts bool) {
+	h := &c.Response().Header
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Cross-Origin-Resource-Policy", "same-origin")
+	if hsts {
+		h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
 	}
 }
 
@@ -119,8 +124,11 @@ func (s *Server) observe(c *fiber.Ctx) error {
 		route = "unmatched"
 	}
 	d := time.Since(start)
-	s.metrics.ObserveRequest(c.Method(), route, strconv.Itoa(status), d)
-	s.logger.Debug("request", "request_id", requestIDOf(c), "method", c.Method(), "route", route,
+	// The metric keeps its label values: the method must not be a view of
+	// fasthttp's buffer, which the next request on the connection rewrites.
+	method := strings.Clone(c.Method())
+	s.metrics.ObserveRequest(method, route, strconv.Itoa(status), d)
+	s.logger.Debug("request", "request_id", requestIDOf(c), "method", method, "route", route,
 		"status", status, "duration_ms", float64(d.Microseconds())/1000)
 	return nil
 }

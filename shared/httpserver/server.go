@@ -39,6 +39,10 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// HSTS sends Strict-Transport-Security; default off (turn on behind TLS).
 	HSTS bool
+	// ClientIPHeader names a header set by a trusted reverse proxy whose last
+	// address is the client's, for rate limits keyed by address; default
+	// none (the connection's peer address).
+	ClientIPHeader string
 }
 
 func (c Config) withDefaults() Config {

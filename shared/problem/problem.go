@@ -29,6 +29,8 @@ const (
 	CodeIdempotencyBusy    Code = "idempotency_key_in_use"
 	CodeIdempotencyReused  Code = "idempotency_key_reused"
 	CodeTooLarge           Code = "payload_too_large"
+	CodeHeadersTooLarge    Code = "headers_too_large"
+	CodeRequestTimeout     Code = "request_timeout"
 	CodeUnsupportedMedia   Code = "unsupported_media_type"
 	CodeRateLimited        Code = "rate_limited"
 	CodeUnavailable        Code = "upstream_unavailable"
@@ -51,6 +53,8 @@ var statuses = map[Code]int{
 	CodeIdempotencyBusy:    http.StatusConflict,
 	CodeIdempotencyReused:  http.StatusUnprocessableEntity,
 	CodeTooLarge:           http.StatusRequestEntityTooLarge,
+	CodeHeadersTooLarge:    http.StatusRequestHeaderFieldsTooLarge,
+	CodeRequestTimeout:     http.StatusRequestTimeout,
 	CodeUnsupportedMedia:   http.StatusUnsupportedMediaType,
 	CodeRateLimited:        http.StatusTooManyRequests,
 	CodeUnavailable:        http.StatusServiceUnavailable,
@@ -73,6 +77,8 @@ var titles = map[Code]string{
 	CodeIdempotencyBusy:    "Request with this Idempotency-Key is still being processed",
 	CodeIdempotencyReused:  "Idempotency-Key reused with a different request",
 	CodeTooLarge:           "Payload too large",
+	CodeHeadersTooLarge:    "Request header fields too large",
+	CodeRequestTimeout:     "Request not received in time",
 	CodeUnsupportedMedia:   "Unsupported media type",
 	CodeRateLimited:        "Too many requests",
 	CodeUnavailable:        "Service temporarily unavailable",

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"storefront.dev/shared/httpserver/servertest"
+	"storefront.dev/shared/upstream/upstreamtest"
+)
+
+// stack is a sandbox and a bff-web started through run, on port 0.
+type stack struct {
+	rt    *upstreamtest.Running
+	clock *upstreamtest.ManualClock
+	base  string
+}
+
+func startStack(t *testing.T, extra ...string) *stack {
+	t.Helper()
+	clock := upstreamtest.NewManualClock(time.Now())
+	rt := upstreamtest.Start(t, upstreamtest.Config{Clock: clock})
+	env := servertest.UpstreamEnv(rt)
+	env["BFF_WEB_ADDR"] = "127.0.0.1:0"
+	// Tests send hundreds of requests from one user and one address in a
+	// moment; the rate-limit tests pass their own quotas in extra.
+	for _, q := range []string{"RATE_LIMIT_DEFAULT_REQUESTS", "RATE_LIMIT_LOGIN_REQUESTS", "RATE_LIMIT_ORDER_REQUESTS"} {
+		env[q] = "100000"
+	}
+	env["BFF_COOKIE_SECURE"] = "false"
+	for i := 0; i+1 < len(extra); i += 2 {
+		env[extra[i]] = extra[i+1]
+	}
+	return &stack{rt: rt, clock: clock, base: servertest.Start(t, run, env)}
+}
+
+// session is a logged-in browser: its cookies and CSRF token.
+type session struct {
+	cookies []*http.Cookie
+	csrf    string
+	view    sessionView
+}
+
+// headers returns the Cookie header and, for writes, the CSRF header.
+func (ss session) headers(write bool) []string {
+	var parts []string
+	for _, c := range ss.cookies {
+		parts = append(parts, c.Name+"="+c.Value)
+	}
+	h := []string{"Cookie", strings.Join(parts, "; ")}
+	if write {
+		h = append(h, HeaderCSRF, ss.csrf)
+	}
+	return h
+}
+
+func (s *stack) login(t *testing.T, email, password string) session {
+	t.Helper()
+	r := servertest.Do(t, "POST", s.base+"/api/session", map[string]string{"email": email, "password": password})
+	if r.Status != 200 {
+		t.Fatalf("login %s: status %d, body %s", email, r.Status, r.Body)
+	}
+	var ss session
+	r.JSON(t, &ss.view)
+	ss.cookies = (&http.Response{Header: r.Header}).Cookies()
+	ss.csrf = ss.view.CSRFToken
+	if len(ss.cookies) != 2 || ss.csrf == "" {
+		t.Fatalf("login %s: cookies %v, csrf %q; want session and CSRF cookies", email, ss.cookies, ss.csrf)
+	}
+	return ss
+}
+
+var keySeq atomic.Int64
+
+func newKey() string { return fmt.Sprintf("key-%d-%d", time.Now().UnixNano(), keySeq.Add(1)) }
+
+func (s *stack) order(t *testing.T, ss session, body any, extra ...string) servertest.Response {
+	t.Helper()
+	return servertest.Do(t, "POST", s.base+"/api/orders", body, append(ss.headers(true), extra...)...)
+}
+
+func (s *stack) checkInvariants(t *testing.T) upstreamtest.State {
+	t.Helper()
+	st, err := s.rt.FetchState(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, err := range st.Invariants() {
+		t.Errorf("invariant: %v", err)
+	}
+	return st
+}
+
+// settle waits for requests sleeping in an injected latency to land, then
+// moves the sandbox clock past every TTL.
+func (s *stack) settle(t *testing.T) {
+	t.Helper()
+	if err := s.rt.ClearFaults(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	s.rt.Sandbox.WaitIdle()
+	s.clock.Advance(11 * time.Minute)
+}
+
+func inject(t *testing.T, s *stack, service string, f upstreamtest.Fault) {
+	t.Helper()
+	if err := s.rt.InjectFault(context.Background(), service, f); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func line(id int64, qty int) map[string]any { return map[string]any{"product_id": id, "quantity": qty} }
+
+func orderBody(token string, lines ...map[string]any) map[string]any {
+	return map[string]any{"items": lines, "payment_token": token}
+}

@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"reflect"
+	"testing"
+
+	"storefront.dev/shared/httpserver/servertest"
+	"storefront.dev/shared/upstream/upstreamtest"
+)
+
+func TestSessionAndRichOrder(t *testing.T) {
+	s := startStack(t)
+	ada := s.login(t, "ada@example.com", "correct-horse")
+	if ada.view.User.ID != "usr_ada" || ada.view.User.Email != "ada@example.com" || len(ada.view.User.Addresses) == 0 {
+		t.Errorf("session profile = %+v, want Ada with addresses", ada.view.User)
+	}
+	for _, c := range ada.cookies {
+		if c.Path != "/api" || c.SameSite != 2 /* Lax */ {
+			t.Errorf("cookie %s: path %q samesite %v, want /api and Lax", c.Name, c.Path, c.SameSite)
+		}
+		if c.Name == "sf_session" && !c.HttpOnly {
+			t.Error("session cookie is not HttpOnly")
+		}
+	}
+
+	r := s.order(t, ada, orderBody("tok_visa", line(1, 2), line(3, 1), line(1, 1)))
+	if r.Status != 201 {
+		t.Fatalf("POST /api/orders: status %d, body %s", r.Status, r.Body)
+	}
+	var placed orderView
+	r.JSON(t, &placed)
+	if placed.Status != "confirmed" || len(placed.Lines) != 2 || placed.Totals.ItemCount != 4 {
+		t.Fatalf("placed = %+v, want confirmed with 2 merged lines of 4 items", placed)
+	}
+	var sum int64
+	for _, l := range placed.Lines {
+		if l.Name == "" || l.Image == nil || l.Image.URL == "" || l.UnitPrice.Amount <= 0 || l.LineTotal.Amount != l.UnitPrice.Amount*int64(l.Quantity) {
+			t.Errorf("line %+v: want name, image, price and line total", l)
+		}
+		sum += l.LineTotal.Amount
+	}
+	if placed.Totals.Subtotal.Amount != sum || placed.Totals.Total.Amount != sum {
+		t.Errorf("totals %+v, want subtotal and total %d", placed.Totals, sum)
+	}
+	if placed.Payment == nil || placed.Payment.Status != "captured" || placed.Payment.Method.Brand != "visa" {
+		t.Errorf("payment = %+v, want captured visa", placed.Payment)
+	}
+	if placed.ShippingAddress == nil || placed.ShippingAddress.City == "" {
+		t.Errorf("shipping address = %+v, want Ada's default address", placed.ShippingAddress)
+	}
+
+	got := servertest.Do(t, "GET", s.base+"/api/orders/"+placed.ID, nil, ada.headers(false)...)
+	var read orderView
+	got.JSON(t, &read)
+	if got.Status != 200 || !reflect.DeepEqual(read, placed) {
+		t.Errorf("GET order: status %d\n got %+v\nwant %+v", got.Status, read, placed)
+	}
+
+	list := servertest.Do(t, "GET", s.base+"/api/orders", nil, ada.headers(false)...)
+	var page orderListView
+	list.JSON(t, &page)
+	if list.Status != 200 || len(page.Items) != 1 || page.Items[0].ID != placed.ID || len(page.Items[0].Thumbnails) != 2 {
+		t.Errorf("GET orders: status %d page %+v, want the order with 2 thumbnails", list.Status, page)
+	}
+
+	grace := s.login(t, "grace@example.com", "battery-staple")
+	other := servertest.Do(t, "GET", s.base+"/api/orders/"+placed.ID, nil, grace.headers(false)...)
+	if p := other.Problem(t); other.Status != 404 || p["code"] != "not_found" {
+		t.Errorf("another user's order: status %d problem %v, want 404", other.Status, p)
+	}
+
+	out := servertest.Do(t, "DELETE", s.base+"/api/session", nil, ada.headers(false)...)
+	if out.Status != 204 || len(out.Header.Values("Set-Cookie")) != 2 {
+		t.Errorf("DELETE /api/session: status %d cookies %v, want 204 clearing both", out.Status, out.Header.Values("Set-Cookie"))
+	}
+	s.checkInvariants(t)
+}
+
+func TestOrderPageMarksDegradedParts(t *testing.T) {
+	s := startStack(t)
+	ada := s.login(t, "ada@example.com", "correct-horse")
+	r := s.order(t, ada, orderBody("tok_visa", line(2, 1)))
+	var placed orderView
+	r.JSON(t, &placed)
+	inject(t, s, "payment", upstreamtest.Fault{Route: "GET /payments/{id}", Status: 503})
+	got := servertest.Do(t, "GET", s.base+"/api/orders/"+placed.ID, nil, ada.headers(false)...)
+	var v orderView
+	got.JSON(t, &v)
+	if got.Status != 200 || v.Payment != nil || !reflect.DeepEqual(v.Degraded, []string{"payment"}) || len(v.Lines) != 1 {
+		t.Errorf("with payment down: status %d view %+v, want 200 with degraded [payment]", got.Status, v)
+	}
+	if err := s.rt.ClearFaults(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	inject(t, s, "order", upstreamtest.Fault{Route: "GET /orders/{id}", Status: 503})
+	down := servertest.Do(t, "GET", s.base+"/api/orders/"+placed.ID, nil, ada.headers(false)...)
+	if p := down.Problem(t); down.Status != 503 || p["code"] != "upstream_unavailable" {
+		t.Errorf("with the order service down: status %d problem %v, want 503", down.Status, p)
+	}
+}
+
+func TestCSRF(t *testing.T) {
+	s := startStack(t, "BFF_ALLOWED_ORIGINS", "https://shop.example")
+	ada := s.login(t, "ada@example.com", "correct-horse")
+	body := orderBody("tok_visa", line(1, 1))
+	cases := []struct {
+		name    string
+		headers []string
+		want    int
+	}{
+		{"cookie without token", ada.headers(false), 403},
+		{"cookie with wrong token", append(ada.headers(false), HeaderCSRF, "forged"), 403},
+		{"cookie and token from a foreign origin", append(ada.headers(true), "Origin", "https://evil.example"), 403},
+		{"cookie and token", ada.headers(true), 201},
+		{"cookie and token from the allowed origin", append(ada.headers(true), "Origin", "https://shop.example"), 201},
+	}
+	want201 := 0
+	for _, tc := range cases {
+		r := servertest.Do(t, "POST", s.base+"/api/orders", body, tc.headers...)
+		if r.Status != tc.want {
+			t.Errorf("%s: status %d, want %d; body %s", tc.name, r.Status, tc.want, r.Body)
+		}
+		if tc.want == 201 {
+			want201++
+		}
+	}
+	st := s.checkInvariants(t)
+	if len(st.Order.Orders) != want201 {
+		t.Errorf("orders = %d, want %d (none from the refused requests)", len(st.Order.Orders), want201)
+	}
+}
