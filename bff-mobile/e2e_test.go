@@ -80,3 +80,7 @@ func line(id int64, qty int) map[string]any { return map[string]any{"product_id"
 func orderBody(token string, lines ...map[string]any) map[string]any {
 	return map[string]any{"items": lines, "payment_token": token}
 }
+
+func TestReadyzTurnsReady(t *testing.T) {
+	servertest.CheckReadyzTurnsReady(t, run, "BFF_MOBILE_ADDR")
+}

@@ -19,9 +19,10 @@ type orderReader interface {
 	List(ctx context.Context, userID, cursor string, limit int) (order.Page, error)
 }
 
-// productBatch reads many products in one call.
+// productBatch reads many products' names and pictures in one call; the
+// catalog cache serves it, since order pages show no stock.
 type productBatch interface {
-	GetMany(ctx context.Context, ids []int64) (product.Batch, error)
+	Details(ctx context.Context, ids []int64) (product.Batch, error)
 }
 
 // paymentReader reads one payment.
@@ -32,7 +33,7 @@ type paymentReader interface {
 // handleGetOrder shows the order page. The order is required; its products
 // (for images) and its payment are fetched concurrently and are optional.
 // Another user's order is a 404, exactly like a missing one.
-func handleGetOrder(orders orderReader, products productBatch, payments paymentReader) fiber.Handler {
+func handleGetOrder(orders orderReader, products productBatch, payments paymentReader, metrics degradedCounter) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		id, err := httpserver.PathID(c, "id")
 		if err != nil {
@@ -67,6 +68,9 @@ func handleGetOrder(orders orderReader, products productBatch, payments paymentR
 		} else {
 			degraded = append(degraded, "payment")
 		}
+		for _, part := range degraded {
+			metrics.Degraded(part)
+		}
 		v := newOrderView(o, prods, payp)
 		v.Degraded = degraded
 		return c.JSON(v)
@@ -75,7 +79,7 @@ func handleGetOrder(orders orderReader, products productBatch, payments paymentR
 
 // handleListOrders pages through the user's orders, newest first, with
 // thumbnails fetched in one batch for the whole page.
-func handleListOrders(orders orderReader, products productBatch) fiber.Handler {
+func handleListOrders(orders orderReader, products productBatch, metrics degradedCounter) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		pg, err := httpserver.ParsePage(c)
 		if err != nil {
@@ -90,6 +94,7 @@ func handleListOrders(orders orderReader, products productBatch) fiber.Handler {
 		prods, err := productsOf(ctx, products, page.Items)
 		if err != nil {
 			out.Degraded = []string{"thumbnails"}
+			metrics.Degraded("thumbnails")
 		}
 		for _, o := range page.Items {
 			out.Items = append(out.Items, newOrderSummary(o, prods))
@@ -113,7 +118,7 @@ func productsOf(ctx context.Context, products productBatch, orders []order.Order
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	b, err := products.GetMany(ctx, ids)
+	b, err := products.Details(ctx, ids)
 	if err != nil {
 		return nil, err
 	}

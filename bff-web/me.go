@@ -7,7 +7,6 @@ import (
 
 	"storefront.dev/shared/httpserver"
 	"storefront.dev/shared/upstream/order"
-	"storefront.dev/shared/upstream/product"
 	"storefront.dev/shared/upstream/user"
 )
 
@@ -19,11 +18,6 @@ type profileReader interface {
 // orderLister lists a user's orders, newest first.
 type orderLister interface {
 	List(ctx context.Context, userID, cursor string, limit int) (order.Page, error)
-}
-
-// detailsReader reads products' catalog data when their stock is not shown.
-type detailsReader interface {
-	Details(ctx context.Context, ids []int64) (product.Batch, error)
 }
 
 // recentOrderCount is how many orders the account page shows.
@@ -42,7 +36,7 @@ type meView struct {
 // their products form one chain that runs concurrently with the profile,
 // so the page takes as long as the slower of the two. Nothing here is
 // cached: it is the caller's own data.
-func handleMe(users profileReader, orders orderLister, products detailsReader, degraded degradedCounter) fiber.Handler {
+func handleMe(users profileReader, orders orderLister, products productBatch, degraded degradedCounter) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		// A failed profile fails the page: the order chain is then stopped.
 		ctx, cancel := context.WithCancel(c.UserContext())
@@ -75,13 +69,13 @@ func handleMe(users profileReader, orders orderLister, products detailsReader, d
 // recentOrders returns the user's last orders with thumbnails, and the
 // parts it could not read: "orders" (then there are none to show) or
 // "thumbnails" (the orders are shown without pictures).
-func recentOrders(ctx context.Context, orders orderLister, products detailsReader, uid string) ([]orderSummaryView, []string) {
+func recentOrders(ctx context.Context, orders orderLister, products productBatch, uid string) ([]orderSummaryView, []string) {
 	out := []orderSummaryView{}
 	page, err := orders.List(ctx, uid, "", recentOrderCount)
 	if err != nil {
 		return out, []string{"orders"}
 	}
-	prods, err := productsOf(ctx, detailsBatch{products}, page.Items)
+	prods, err := productsOf(ctx, products, page.Items)
 	var missing []string
 	if err != nil {
 		missing = []string{"thumbnails"}
@@ -90,12 +84,4 @@ func recentOrders(ctx context.Context, orders orderLister, products detailsReade
 		out = append(out, newOrderSummary(o, prods))
 	}
 	return out, missing
-}
-
-// detailsBatch lets the order views read thumbnails through the catalog
-// cache: pictures do not need current stock.
-type detailsBatch struct{ r detailsReader }
-
-func (d detailsBatch) GetMany(ctx context.Context, ids []int64) (product.Batch, error) {
-	return d.r.Details(ctx, ids)
 }

@@ -25,8 +25,8 @@ func routes(g *gateway.Gateway, cfg Config) {
 	api.Delete("/session", sameOrigin, handleLogout(cfg.Session))
 
 	api.Post("/orders", csrf, authed, limit.Orders, httpserver.PlaceOrder(g.Flow, g.Idempotency, false, placedOrderView))
-	api.Get("/orders", authed, limit.Default, handleListOrders(g.Orders, g.Products))
-	api.Get("/orders/:id", authed, limit.Default, handleGetOrder(g.Orders, g.Products, g.Payments))
+	api.Get("/orders", authed, limit.Default, handleListOrders(g.Orders, g.Catalog, g.Metrics))
+	api.Get("/orders/:id", authed, limit.Default, handleGetOrder(g.Orders, g.Catalog, g.Payments, g.Metrics))
 
 	view := viewDeadline(cfg.ViewTimeout)
 	api.Get("/me", authed, limit.Default, view, handleMe(g.Users, g.Orders, g.Catalog, g.Metrics))

@@ -27,6 +27,14 @@ type RunFunc func(ctx context.Context, getenv func(string) string, stdout io.Wri
 // contract set by SetContract.
 func Start(tb testing.TB, run RunFunc, env map[string]string) string {
 	tb.Helper()
+	base := Launch(tb, run, env)
+	WaitReady(tb, base)
+	return base
+}
+
+// Launch is Start without waiting for readiness, for tests of /readyz itself.
+func Launch(tb testing.TB, run RunFunc, env map[string]string) string {
+	tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
@@ -78,7 +86,6 @@ func Start(tb testing.TB, run RunFunc, env map[string]string) string {
 			tb.Errorf("run did not return within 20s of cancellation")
 		}
 	})
-	WaitReady(tb, base)
 	underTest.Store(origin(base), true)
 	return base
 }
