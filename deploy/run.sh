@@ -46,5 +46,7 @@ cat <<'TXT'
       -H "Idempotency-Key: $(date +%s%N)" \
       -d '{"items":[{"product_id":1,"quantity":1}],"payment_token":"tok_visa"}'
 
+  The web session (cookie and CSRF token) is shown in README.md, "Calling bff-web".
+
 TXT
 wait -n
