@@ -6,7 +6,7 @@ GO        ?= go
 TESTFLAGS ?= -race -count=1
 FUZZTIME  ?= 10s
 
-.PHONY: all build test test-standalone lint fmt run bench bench-soak fuzz tidy clean
+.PHONY: all build test test-standalone test-browser lint fmt run bench bench-soak bench-ci bench-go fuzz tidy clean
 
 all: lint test
 
@@ -15,6 +15,7 @@ build:
 	cd bff-web && $(GO) build -o $(BIN)/bff-web .
 	cd bff-mobile && $(GO) build -o $(BIN)/bff-mobile .
 	cd deploy && $(GO) build -o $(BIN)/sandbox ./sandbox
+	cd deploy && $(GO) build -o $(BIN)/bench ./bench
 
 ## test: every module's tests with the race detector.
 test:
@@ -35,13 +36,32 @@ fmt:
 run: build
 	@./deploy/run.sh $(BIN)
 
+## test-browser: the real-browser test of bff-web (needs chromium).
+test-browser:
+	cd bff-web && $(GO) test $(TESTFLAGS) -run 'TestBrowser' -v .
+
 ## fuzz: each fuzz target for FUZZTIME (default 10s).
 fuzz:
 	@./deploy/fuzz.sh $(FUZZTIME)
 
-## bench: the in-process benchmarks of the client layer and the order flow.
-bench:
-	cd shared && $(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./upstream/ ./orderflow/ ./auth/
+## bench: the load benchmark. Starts the sandbox and both BFFs on free
+## loopback ports and drives each endpoint for BENCH_DURATION (5s) at
+## BENCH_CONNS (64) connections; README.md "Reading make bench" explains the table.
+bench: build
+	$(BIN)/bench -bin $(BIN)
+
+## bench-soak: each endpoint for BENCH_SOAK (60s), with the BFF's RSS over time.
+BENCH_SOAK ?= 60s
+bench-soak: build
+	$(BIN)/bench -bin $(BIN) -soak $(BENCH_SOAK)
+
+## bench-ci: one second per endpoint; fails on any error or skipped endpoint.
+bench-ci: build
+	$(BIN)/bench -bin $(BIN) -ci
+
+## bench-go: the in-process benchmarks of the client layer and the order flow.
+bench-go:
+	cd shared && $(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./upstream/ ./orderflow/ ./auth/ ./ratelimit/
 
 tidy:
 	@set -e; for m in $(MODULES); do (cd $$m && $(GO) mod tidy); done

@@ -1,0 +1,257 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"storefront.dev/shared/upstream/upstreamtest"
+)
+
+// endpointKeys name the measured endpoints for -only, in the order they run.
+// The direct baseline runs first so that every efficiency divides by a
+// figure from the same run.
+var endpointKeys = []string{"direct", "mobile-product", "mobile-product-nocache", "web-product",
+	"web-product-nocache", "web-order", "mobile-place"}
+
+func knownKey(k string) bool { return slices.Contains(endpointKeys, k) }
+
+// endpoint is a target with its -only key.
+type endpoint struct {
+	Key string
+	target
+}
+
+// catalogSize is how many products the cache-off rows spread their reads
+// over (the sandbox seeds at least 40), so that concurrent reads seldom ask
+// for the same product and request coalescing, which no setting turns off,
+// lets most of them reach the product service.
+const catalogSize = 40
+
+// endpoints returns every measured endpoint, in endpointKeys order.
+func endpoints(st *stack, fx fixtures, productID int64) []endpoint {
+	bearer := [][2]string{{"Authorization", "Bearer " + fx.Token}}
+	one := func(prefix string) []string { return []string{prefix + strconv.FormatInt(productID, 10)} }
+	spread := func(prefix string) []string {
+		paths := make([]string, catalogSize)
+		for i := range paths {
+			paths[i] = prefix + strconv.Itoa(i+1)
+		}
+		return paths
+	}
+	get := func(server, name string, paths []string) target {
+		addr := st.Sandbox[upstreamtest.ServiceProduct]
+		if b, ok := st.BFFs[server]; ok {
+			addr = b.Addr
+		}
+		return target{Name: name, Server: server, Addr: addr, Method: "GET", Paths: paths}
+	}
+
+	direct := get("sandbox", "GET /products/{id} (direct)", one("/products/"))
+	direct.Direct = true
+	// The cached product page is not held to the efficiency target: it
+	// makes almost no upstream call by design.
+	webProduct := get("bff-web", "GET /api/products/{id}", one("/api/products/"))
+	webProductNoCache := get("bff-web-nocache", "GET /api/products/{id} (cache off)", spread("/api/products/"))
+	webProductNoCache.Aggregate = true
+	webOrder := get("bff-web", "GET /api/orders/{id}", []string{"/api/orders/" + fx.OrderID})
+	webOrder.Header, webOrder.Aggregate = bearer, true
+	place := get("bff-mobile", "POST /v1/orders", []string{"/v1/orders"})
+	place.Method, place.Header, place.Body, place.UniqueKey = "POST", bearer, orderBody(productID), true
+
+	return []endpoint{
+		{"direct", direct},
+		{"mobile-product", get("bff-mobile", "GET /v1/products/{id}", one("/v1/products/"))},
+		{"mobile-product-nocache", get("bff-mobile-nocache", "GET /v1/products/{id} (cache off)", spread("/v1/products/"))},
+		{"web-product", webProduct},
+		{"web-product-nocache", webProductNoCache},
+		{"web-order", webOrder},
+		{"mobile-place", place},
+	}
+}
+
+// row is one endpoint's line of the report.
+type row struct {
+	target
+	// Skipped says why the endpoint was not measured; empty when it was.
+	Skipped string
+	Result  loadResult
+	// Calls are the upstream requests made during the run, by "service route".
+	Calls counts
+	// PeakRSS is the highest VmRSS sampled during the run and HWM the
+	// process's VmHWM after it, in bytes; -1 when unknown or not a BFF.
+	PeakRSS, HWM int64
+	RSS          []rssSample
+	// CPU is the CPU time each process used during the run, in cores.
+	CPU []cpuShare
+	// BaseRPS is the direct baseline's req/s, measured again just before
+	// this row; 0 when it was not.
+	BaseRPS float64
+}
+
+// CallsPerRequest is upstream requests per measured request.
+func (r row) CallsPerRequest() float64 {
+	if r.Result.Requests == 0 {
+		return 0
+	}
+	return float64(r.Calls.total()) / float64(r.Result.Requests)
+}
+
+// run starts the stack, measures every endpoint and prints the report to
+// stdout. It fails when an endpoint had errors, or in CI mode was skipped.
+func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
+	cfg, err := loadConfig(args, getenvFrom(environ), stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if cfg.LogDir == "" {
+		if cfg.LogDir, err = os.MkdirTemp("", "storefront-bench-"); err != nil {
+			return err
+		}
+	} else if err := os.MkdirAll(cfg.LogDir, 0o755); err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "bench: starting the sandbox and the BFFs (logs in %s)\n", cfg.LogDir)
+	st, err := startStack(ctx, cfg.Bin, cfg.LogDir, environ)
+	if err != nil {
+		return err
+	}
+	defer st.stop()
+	fmt.Fprintf(stderr, "bench: %-18s pid %-7d product service %s\n", "sandbox", st.SandboxProc.pid(), st.Sandbox[upstreamtest.ServiceProduct])
+	for _, b := range bffs {
+		p := st.BFFs[b.name]
+		fmt.Fprintf(stderr, "bench: %-18s pid %-7d %s\n", b.name, p.pid(), p.Addr)
+	}
+
+	runID := strconv.FormatInt(time.Now().UnixNano(), 36)
+	a := newAdmin()
+	fx, err := a.prepare(ctx, st, cfg.ProductID, "bench-"+runID+"-")
+	if err != nil {
+		return err
+	}
+	pids := map[string]int{"sandbox": st.SandboxProc.pid()}
+	for name, b := range st.BFFs {
+		pids[name] = b.pid()
+	}
+
+	var (
+		rows []row
+		base *target
+	)
+	for i, ep := range endpoints(st, fx, cfg.ProductID) {
+		if ctx.Err() != nil {
+			break
+		}
+		if len(cfg.Only) > 0 && !ep.Direct && !slices.Contains(cfg.Only, ep.Key) {
+			continue
+		}
+		fmt.Fprintf(stderr, "bench: %s for %s at %d connections\n", ep.Name, cfg.Duration, cfg.Conns)
+		r, err := measure(ctx, a, st, ep.target, base, cfg, pids, fmt.Sprintf("bench-%s-%d-", runID, i))
+		if err != nil {
+			return err
+		}
+		if ep.Direct && r.Skipped == "" {
+			base = &ep.target
+		}
+		rows = append(rows, r)
+		if err := st.check(); err != nil {
+			writeReport(stdout, cfg, rows)
+			return err
+		}
+	}
+	writeReport(stdout, cfg, rows)
+	if ctx.Err() != nil {
+		return errors.New("interrupted; the figures above are partial")
+	}
+	return verdict(rows, cfg.CI)
+}
+
+// measure drives one endpoint and reads what it cost upstream and in
+// memory. Unless base is nil, the baseline is driven again first, for half
+// the duration, so that the efficiency divides by a figure taken under the
+// same machine load: on a shared machine the load changes within a run.
+func measure(ctx context.Context, a *admin, st *stack, t target, base *target, cfg config, pids map[string]int, keyPrefix string) (row, error) {
+	r := row{target: t, PeakRSS: -1, HWM: -1}
+	l := newLoader(t.Addr, cfg.Conns, cfg.Timeout)
+	defer l.close()
+	if err := l.probe(t, keyPrefix); errors.Is(err, errRouteMissing) {
+		r.Skipped = err.Error()
+		return r, nil
+	}
+	if base != nil {
+		bl := newLoader(base.Addr, cfg.Conns, cfg.Timeout)
+		r.BaseRPS = bl.run(ctx, *base, cfg.Conns, max(cfg.Duration/2, 500*time.Millisecond), "").RPS()
+		bl.close()
+	}
+	// The counters are read to the end even after a Ctrl-C, so that a
+	// partial run still reports what it measured.
+	const poll, patience = 100 * time.Millisecond, 10 * time.Second
+	before, err := a.quietCounts(context.WithoutCancel(ctx), st.Sandbox, poll, patience)
+	if err != nil {
+		return r, err
+	}
+	bffPID := 0
+	if !t.Direct {
+		bffPID = pids[t.Server]
+	}
+	cpu := startCPU(map[string]int{"sandbox": pids["sandbox"], t.Server: pids[t.Server], "bench": os.Getpid()})
+	sampler := sampleRSS(bffPID, 50*time.Millisecond)
+	r.Result = l.run(ctx, t, cfg.Conns, cfg.Duration, keyPrefix)
+	r.PeakRSS, r.HWM, r.RSS = sampler.finish()
+	r.CPU = cpu.finish(r.Result.Elapsed)
+	after, err := a.quietCounts(context.WithoutCancel(ctx), st.Sandbox, poll, patience)
+	if err != nil {
+		return r, err
+	}
+	r.Calls = after.sub(before)
+	if t.Direct {
+		r.BaseRPS = r.Result.RPS()
+	}
+	return r, nil
+}
+
+// verdict fails a run with errors, and in CI mode one that skipped an
+// endpoint: a route gone missing is a regression there.
+func verdict(rows []row, ci bool) error {
+	var failed, skipped []string
+	for _, r := range rows {
+		switch {
+		case r.Skipped != "":
+			skipped = append(skipped, r.Name)
+		case r.Result.Errors > 0:
+			failed = append(failed, r.Name)
+		}
+	}
+	var errs []error
+	if len(failed) > 0 {
+		errs = append(errs, fmt.Errorf("errors on %s", strings.Join(failed, ", ")))
+	}
+	if ci && len(skipped) > 0 {
+		errs = append(errs, fmt.Errorf("skipped %s", strings.Join(skipped, ", ")))
+	}
+	return errors.Join(errs...)
+}
+
+// getenvFrom looks names up in an environ list; the last entry wins, as in
+// the process environment.
+func getenvFrom(environ []string) func(string) string {
+	return func(name string) string {
+		v := ""
+		for _, kv := range environ {
+			if k, val, ok := strings.Cut(kv, "="); ok && k == name {
+				v = val
+			}
+		}
+		return v
+	}
+}

@@ -1,0 +1,230 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// target is one endpoint under load.
+type target struct {
+	// Name is the row label, e.g. "GET /v1/products/{id}".
+	Name string
+	// Server names the process that answers: "sandbox" or one of bffs.
+	Server string
+	// Addr is host:port of the server.
+	Addr string
+	// Method is the request's method.
+	Method string
+	// Paths are the request targets, query included; the workers take them
+	// in turn.
+	Paths []string
+	// Header holds name, value pairs sent with every request.
+	Header [][2]string
+	// Body is sent as application/json when not empty.
+	Body []byte
+	// UniqueKey gives every request its own Idempotency-Key, so that each
+	// one is a new write rather than a replay of the first.
+	UniqueKey bool
+	// Aggregate marks an endpoint that combines several upstream calls,
+	// which the efficiency target applies to.
+	Aggregate bool
+	// Direct marks the upstream baseline that efficiencies divide by.
+	Direct bool
+}
+
+// loadResult is what one closed-loop run measured at the client.
+type loadResult struct {
+	Requests  uint64         // completed requests, failures included
+	Errors    uint64         // non-2xx answers plus transport failures
+	Statuses  map[int]uint64 // count per non-2xx status
+	Transport uint64         // requests that got no HTTP answer
+	// FirstError describes the first failure, for the report.
+	FirstError string
+	Bytes      uint64        // response body bytes over the 2xx answers
+	Elapsed    time.Duration // from the first request to the last answer
+	Latency    *histogram
+}
+
+// RPS is completed requests per second of the run.
+func (r loadResult) RPS() float64 {
+	if r.Elapsed <= 0 {
+		return 0
+	}
+	return float64(r.Requests) / r.Elapsed.Seconds()
+}
+
+// errRouteMissing reports that the server does not serve the target's
+// route (yet), which the report shows as skipped instead of failing.
+var errRouteMissing = errors.New("route not served")
+
+// loader drives requests over a pool of kept-alive connections to one
+// server. fasthttp rather than net/http keeps the generator's own CPU cost
+// low: it shares the machine with the processes it measures.
+type loader struct {
+	client  *fasthttp.HostClient
+	timeout time.Duration
+}
+
+func newLoader(addr string, conns int, timeout time.Duration) *loader {
+	return &loader{
+		client: &fasthttp.HostClient{
+			Addr:                          addr,
+			MaxConns:                      conns,
+			ReadTimeout:                   timeout,
+			WriteTimeout:                  timeout,
+			MaxIdleConnDuration:           time.Minute,
+			NoDefaultUserAgentHeader:      true,
+			DisableHeaderNamesNormalizing: true,
+			MaxResponseBodySize:           64 << 20,
+		},
+		timeout: timeout,
+	}
+}
+
+func (l *loader) close() { l.client.CloseIdleConnections() }
+
+// newRequest builds the request every worker sends, path and
+// Idempotency-Key aside.
+func newRequest(t target) *fasthttp.Request {
+	req := fasthttp.AcquireRequest()
+	req.SetRequestURI(t.Paths[0])
+	req.Header.SetHost(t.Addr)
+	req.Header.SetMethod(t.Method)
+	for _, h := range t.Header {
+		req.Header.Set(h[0], h[1])
+	}
+	if len(t.Body) > 0 {
+		req.Header.SetContentType("application/json")
+		req.SetBody(t.Body)
+	}
+	return req
+}
+
+// probe sends one request and reports errRouteMissing on a 404 or 405, so
+// that an endpoint not built yet is skipped rather than measured as errors.
+func (l *loader) probe(t target, keyPrefix string) error {
+	req := newRequest(t)
+	defer fasthttp.ReleaseRequest(req)
+	if t.UniqueKey {
+		req.Header.Set("Idempotency-Key", keyPrefix+"probe")
+	}
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseResponse(resp)
+	if err := l.client.DoTimeout(req, resp, l.timeout); err != nil {
+		return fmt.Errorf("probe %s: %w", t.Name, err)
+	}
+	switch resp.StatusCode() {
+	case fasthttp.StatusNotFound, fasthttp.StatusMethodNotAllowed:
+		return fmt.Errorf("%w: %s answered %d", errRouteMissing, t.Name, resp.StatusCode())
+	}
+	return nil
+}
+
+// run keeps conns requests in flight, each worker sending its next request
+// as soon as the last is answered, until d has passed or ctx ends. A closed
+// loop measures the latency at the throughput the server sustains with
+// that many connections, which is what the targets are stated for.
+func (l *loader) run(ctx context.Context, t target, conns int, d time.Duration, keyPrefix string) loadResult {
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		total = loadResult{Statuses: map[int]uint64{}, Latency: &histogram{}}
+	)
+	start := time.Now()
+	end := start.Add(d)
+	for w := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := l.worker(ctx, t, end, keyPrefix+strconv.Itoa(w)+"-", w)
+			mu.Lock()
+			defer mu.Unlock()
+			total.Requests += r.Requests
+			total.Errors += r.Errors
+			total.Transport += r.Transport
+			total.Bytes += r.Bytes
+			for s, n := range r.Statuses {
+				total.Statuses[s] += n
+			}
+			if total.FirstError == "" {
+				total.FirstError = r.FirstError
+			}
+			total.Latency.merge(r.Latency)
+		}()
+	}
+	wg.Wait()
+	total.Elapsed = time.Since(start)
+	return total
+}
+
+// worker sends requests one after another; offset staggers the workers'
+// walk over the target's paths.
+func (l *loader) worker(ctx context.Context, t target, end time.Time, keyPrefix string, offset int) loadResult {
+	r := loadResult{Statuses: map[int]uint64{}, Latency: &histogram{}}
+	req := newRequest(t)
+	defer fasthttp.ReleaseRequest(req)
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseResponse(resp)
+	key := []byte(keyPrefix)
+	for seq := 0; ctx.Err() == nil && time.Now().Before(end); seq++ {
+		if len(t.Paths) > 1 {
+			req.SetRequestURI(t.Paths[(offset+seq)%len(t.Paths)])
+		}
+		if t.UniqueKey {
+			key = strconv.AppendInt(key[:len(keyPrefix)], int64(seq), 10)
+			req.Header.SetBytesV("Idempotency-Key", key)
+		}
+		began := time.Now()
+		err := l.client.DoTimeout(req, resp, l.timeout)
+		r.Latency.record(time.Since(began))
+		r.Requests++
+		switch status := resp.StatusCode(); {
+		case err != nil:
+			r.Errors++
+			r.Transport++
+			if r.FirstError == "" {
+				r.FirstError = err.Error()
+			}
+		case status < 200 || status > 299:
+			r.Errors++
+			r.Statuses[status]++
+			if r.FirstError == "" {
+				r.FirstError = fmt.Sprintf("%d %s", status, clip(resp.Body(), 200))
+			}
+		default:
+			r.Bytes += uint64(len(resp.Body()))
+		}
+	}
+	return r
+}
+
+// clip copies at most n bytes of b into a string.
+func clip(b []byte, n int) string {
+	if len(b) > n {
+		return string(b[:n]) + "…"
+	}
+	return string(b)
+}
+
+// statusCounts lists a result's failures, e.g. "409×3 transport×1".
+func (r loadResult) statusCounts() string {
+	var s string
+	for _, code := range slices.Sorted(maps.Keys(r.Statuses)) {
+		s += fmt.Sprintf("%d×%d ", code, r.Statuses[code])
+	}
+	if r.Transport > 0 {
+		s += fmt.Sprintf("transport×%d ", r.Transport)
+	}
+	if s == "" {
+		return s
+	}
+	return s[:len(s)-1]
+}

@@ -1,0 +1,242 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"storefront.dev/shared/upstream/upstreamtest"
+)
+
+// sandboxAddrEnv are the sandbox's listen-address settings per service, and
+// upstreamURLEnv the BFFs' instance-list settings.
+var (
+	sandboxAddrEnv = map[string]string{
+		upstreamtest.ServiceProduct:      "SANDBOX_PRODUCT_ADDR",
+		upstreamtest.ServiceOrder:        "SANDBOX_ORDER_ADDR",
+		upstreamtest.ServicePayment:      "SANDBOX_PAYMENT_ADDR",
+		upstreamtest.ServiceUser:         "SANDBOX_USER_ADDR",
+		upstreamtest.ServiceNotification: "SANDBOX_NOTIFICATION_ADDR",
+	}
+	upstreamURLEnv = map[string]string{
+		upstreamtest.ServiceProduct:      "UPSTREAM_PRODUCT_URLS",
+		upstreamtest.ServiceOrder:        "UPSTREAM_ORDER_URLS",
+		upstreamtest.ServicePayment:      "UPSTREAM_PAYMENT_URLS",
+		upstreamtest.ServiceUser:         "UPSTREAM_USER_URLS",
+		upstreamtest.ServiceNotification: "UPSTREAM_NOTIFICATION_URLS",
+	}
+)
+
+// process is one started binary.
+type process struct {
+	name   string
+	cmd    *exec.Cmd
+	log    *os.File
+	exited chan struct{}
+	err    error // why it exited; read after exited is closed
+}
+
+func (p *process) pid() int { return p.cmd.Process.Pid }
+
+// stack is the sandbox and the BFFs, each on a free loopback port.
+type stack struct {
+	// Sandbox maps each service to its address, "127.0.0.1:PORT".
+	Sandbox map[string]string
+	// SandboxProc is the process serving all five.
+	SandboxProc *process
+	// BFFs maps each started BFF (see bffs) to its process and address.
+	BFFs map[string]*bffProcess
+	// LogDir holds each process's output.
+	LogDir string
+
+	procs []*process
+}
+
+// bffProcess is a started BFF.
+type bffProcess struct {
+	*process
+	Addr string
+}
+
+// bffs are the BFF processes the benchmark starts: both BFFs as deployed,
+// and both again with the catalog cache off, so that their product reads
+// reach the product service and the efficiency of the aggregation itself
+// shows.
+var bffs = []struct {
+	name, binary, addrEnv string
+	env                   []string
+}{
+	{"bff-web", "bff-web", "BFF_WEB_ADDR", nil},
+	{"bff-mobile", "bff-mobile", "BFF_MOBILE_ADDR", nil},
+	{"bff-web-nocache", "bff-web", "BFF_WEB_ADDR", cacheOff},
+	{"bff-mobile-nocache", "bff-mobile", "BFF_MOBILE_ADDR", cacheOff},
+}
+
+var cacheOff = []string{"CACHE_PRODUCT_TTL=0s", "CACHE_STOCK_TTL=0s", "CACHE_LIST_TTL=0s"}
+
+// bffEnv is added to every BFF's environment: warn-level logs, so that
+// logging does not weigh on what is measured, and rate limits so high they
+// never refuse, so that the limiter's cost is measured but one benchmark
+// user is not throttled as a real one would be.
+var bffEnv = []string{
+	"LOG_LEVEL=warn", "SHUTDOWN_TIMEOUT=5s", "BFF_COOKIE_SECURE=false",
+	"RATE_LIMIT_DEFAULT_REQUESTS=1000000000", "RATE_LIMIT_DEFAULT_WINDOW=1s",
+	"RATE_LIMIT_LOGIN_REQUESTS=1000000000", "RATE_LIMIT_LOGIN_WINDOW=1s",
+	"RATE_LIMIT_ORDER_REQUESTS=1000000000", "RATE_LIMIT_ORDER_WINDOW=1s",
+}
+
+// startStack starts bin/sandbox and the BFFs with environ plus the
+// addresses it chose, and waits until every BFF is ready.
+func startStack(ctx context.Context, bin, logDir string, environ []string) (st *stack, err error) {
+	addrs, err := freePorts(len(upstreamtest.Services) + len(bffs))
+	if err != nil {
+		return nil, err
+	}
+	st = &stack{Sandbox: map[string]string{}, BFFs: map[string]*bffProcess{}, LogDir: logDir}
+	defer func() {
+		if err != nil {
+			st.stop()
+			st = nil
+		}
+	}()
+
+	sandboxEnv := slices.Clone(environ)
+	common := slices.Concat(environ, bffEnv)
+	for i, name := range upstreamtest.Services {
+		st.Sandbox[name] = addrs[i]
+		sandboxEnv = append(sandboxEnv, sandboxAddrEnv[name]+"="+addrs[i])
+		common = append(common, upstreamURLEnv[name]+"=http://"+addrs[i])
+	}
+	if st.SandboxProc, err = st.start("sandbox", filepath.Join(bin, "sandbox"), sandboxEnv); err != nil {
+		return nil, err
+	}
+	for _, name := range upstreamtest.Services {
+		if err := waitReady(ctx, st.SandboxProc, "http://"+st.Sandbox[name]+"/__admin/faults"); err != nil {
+			return nil, err
+		}
+	}
+
+	for i, b := range bffs {
+		addr := addrs[len(upstreamtest.Services)+i]
+		env := slices.Concat(common, b.env, []string{b.addrEnv + "=" + addr})
+		p, err := st.start(b.name, filepath.Join(bin, b.binary), env)
+		if err != nil {
+			return nil, err
+		}
+		st.BFFs[b.name] = &bffProcess{process: p, Addr: addr}
+	}
+	for _, b := range bffs {
+		p := st.BFFs[b.name]
+		if err := waitReady(ctx, p.process, "http://"+p.Addr+"/readyz"); err != nil {
+			return nil, err
+		}
+	}
+	return st, nil
+}
+
+// start runs path with its output in LogDir/NAME.log.
+func (st *stack) start(name, path string, env []string) (*process, error) {
+	log, err := os.Create(filepath.Join(st.LogDir, name+".log"))
+	if err != nil {
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	cmd := exec.Command(path)
+	cmd.Env = env
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.SysProcAttr = procAttr()
+	if err := cmd.Start(); err != nil {
+		log.Close()
+		return nil, fmt.Errorf("start %s (run make build first): %w", name, err)
+	}
+	p := &process{name: name, cmd: cmd, log: log, exited: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		close(p.exited)
+	}()
+	st.procs = append(st.procs, p)
+	return p, nil
+}
+
+// check reports a process that is no longer running, which would make
+// every later figure meaningless.
+func (st *stack) check() error {
+	for _, p := range st.procs {
+		select {
+		case <-p.exited:
+			return fmt.Errorf("%s exited (%v); see %s", p.name, p.err, p.log.Name())
+		default:
+		}
+	}
+	return nil
+}
+
+// stop sends SIGTERM to every process, BFFs first, and kills any still
+// running after the BFFs' drain time.
+func (st *stack) stop() {
+	for i := len(st.procs) - 1; i >= 0; i-- {
+		p := st.procs[i]
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.exited:
+		case <-time.After(10 * time.Second):
+			_ = p.cmd.Process.Kill()
+			<-p.exited
+		}
+		p.log.Close()
+	}
+	st.procs = nil
+}
+
+// waitReady polls url until it answers 200, p exits, ctx ends or 30 s pass.
+func waitReady(ctx context.Context, p *process, url string) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	client := &http.Client{Timeout: 2 * time.Second}
+	var last string
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := client.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			last = resp.Status
+		} else {
+			last = err.Error()
+		}
+		select {
+		case <-p.exited:
+			return fmt.Errorf("%s exited before %s answered (%v); see %s", p.name, url, p.err, p.log.Name())
+		case <-ctx.Done():
+			return fmt.Errorf("wait for %s: %w (last: %s)", url, context.Cause(ctx), strings.TrimSpace(last))
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// freePorts returns n distinct loopback addresses that were free a moment
+// ago. All are held open until the last is chosen, so none repeats.
+func freePorts(n int) ([]string, error) {
+	addrs := make([]string, 0, n)
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("free port: %w", err)
+		}
+		defer l.Close()
+		addrs = append(addrs, l.Addr().String())
+	}
+	return addrs, nil
+}
