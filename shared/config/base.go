@@ -25,6 +25,10 @@ type Base struct {
 	// IdempotencyTTL is IDEMPOTENCY_TTL, how long a stored response is
 	// replayed for the same Idempotency-Key; default 24h.
 	IdempotencyTTL time.Duration
+	// IdempotencyMaxRecords is IDEMPOTENCY_MAX_RECORDS, how many
+	// Idempotency-Keys one replica holds at once (about 1 KiB each); a new
+	// key beyond it is answered 503 until records expire. Default 100000.
+	IdempotencyMaxRecords int
 	// Cache tunes the catalog cache.
 	Cache Cache
 	// ViewTimeout is VIEW_TIMEOUT, the deadline of one screen read (GET of
@@ -136,10 +140,11 @@ func DefaultBase() Base {
 			JWKSRefreshInterval: 10 * time.Second,
 			MaxTokenBytes:       8 << 10,
 		},
-		Order:          Order{Timeout: 8 * time.Second, CompensationBudget: 10 * time.Second},
-		IdempotencyTTL: 24 * time.Hour,
-		Cache:          DefaultCache(),
-		ViewTimeout:    3 * time.Second,
+		Order:                 Order{Timeout: 8 * time.Second, CompensationBudget: 10 * time.Second},
+		IdempotencyTTL:        24 * time.Hour,
+		IdempotencyMaxRecords: 100000,
+		Cache:                 DefaultCache(),
+		ViewTimeout:           3 * time.Second,
 		RateLimit: RateLimit{
 			Default: Quota{Requests: 300, Window: time.Minute},
 			Login:   Quota{Requests: 10, Window: time.Minute},
@@ -168,6 +173,7 @@ func (b *Base) Load(l *Loader) {
 	l.Duration(&b.Order.Timeout, "ORDER_TIMEOUT")
 	l.Duration(&b.Order.CompensationBudget, "ORDER_COMPENSATION_BUDGET")
 	l.Duration(&b.IdempotencyTTL, "IDEMPOTENCY_TTL")
+	l.Int(&b.IdempotencyMaxRecords, "IDEMPOTENCY_MAX_RECORDS")
 	b.Cache.Load(l)
 	l.Duration(&b.ViewTimeout, "VIEW_TIMEOUT")
 	b.RateLimit.Load(l)
@@ -233,8 +239,8 @@ func (b Base) Validate() error {
 		// burst of failures could leave money held with no order.
 		errs = append(errs, errors.New("ORDER_COMPENSATION_BUDGET must be longer than UPSTREAM_BREAKER_OPEN_TIMEOUT"))
 	}
-	if b.IdempotencyTTL <= 0 {
-		errs = append(errs, errors.New("IDEMPOTENCY_TTL must be positive"))
+	if b.IdempotencyTTL <= 0 || b.IdempotencyMaxRecords <= 0 {
+		errs = append(errs, errors.New("IDEMPOTENCY_TTL and IDEMPOTENCY_MAX_RECORDS must be positive"))
 	}
 	if b.ViewTimeout <= 0 {
 		errs = append(errs, errors.New("VIEW_TIMEOUT must be positive"))

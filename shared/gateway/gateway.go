@@ -130,7 +130,7 @@ func New(name string, cfg config.Base, stdout io.Writer) (*Gateway, error) {
 		orderflow.WithLogger(logger),
 		orderflow.WithObserver(metrics),
 	)
-	g.Idempotency = idempotency.New(idempotency.NewMemoryStore(time.Minute), idempotency.WithRecordTTL(cfg.IdempotencyTTL))
+	g.Idempotency = idempotency.New(idempotency.NewMemoryStore(time.Minute, idempotency.MaxRecords(cfg.IdempotencyMaxRecords)), idempotency.WithRecordTTL(cfg.IdempotencyTTL))
 
 	g.Server = httpserver.New(httpserver.Config{
 		Name:            name,

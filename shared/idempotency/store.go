@@ -43,8 +43,21 @@ type Store interface {
 
 // MemoryStore is a Store in process memory, for a single replica.
 type MemoryStore struct {
-	c *cache.Cache
+	c   *cache.Cache
+	max int
 }
+
+// StoreOption configures a MemoryStore.
+type StoreOption func(*MemoryStore)
+
+// MaxRecords bounds how many keys a MemoryStore holds at once (a record
+// costs about 1 KiB). A key beyond the bound is refused, which the Manager
+// answers with a 503: evicting a live record instead would let a retry run
+// its request twice. Zero or less means no bound.
+func MaxRecords(n int) StoreOption { return func(s *MemoryStore) { s.max = n } }
+
+// ErrFull is returned by Reserve when a MemoryStore holds MaxRecords keys.
+var ErrFull = errors.New("idempotency: memory store is full")
 
 // Interface guard.
 var _ Store = (*MemoryStore)(nil)
@@ -53,12 +66,17 @@ var _ Store = (*MemoryStore)(nil)
 const DefaultCleanupInterval = time.Minute
 
 // NewMemoryStore returns an empty MemoryStore that drops expired records
-// every cleanupInterval (DefaultCleanupInterval when not positive).
-func NewMemoryStore(cleanupInterval time.Duration) *MemoryStore {
+// every cleanupInterval (DefaultCleanupInterval when not positive), unbounded
+// unless MaxRecords says otherwise.
+func NewMemoryStore(cleanupInterval time.Duration, opts ...StoreOption) *MemoryStore {
 	if cleanupInterval <= 0 {
 		cleanupInterval = DefaultCleanupInterval
 	}
-	return &MemoryStore{c: cache.New(cache.NoExpiration, cleanupInterval)}
+	s := &MemoryStore{c: cache.New(cache.NoExpiration, cleanupInterval)}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
 
 // errNoTTL guards against go-cache reading a zero ttl as "never expire".
@@ -68,6 +86,14 @@ var errNoTTL = errors.New("idempotency: store ttl must be positive")
 func (s *MemoryStore) Reserve(_ context.Context, key string, rec Record, ttl time.Duration) (Record, bool, error) {
 	if ttl <= 0 {
 		return Record{}, false, errNoTTL
+	}
+	// The bound is checked before Add, so concurrent reserves may pass it
+	// by a few records; it bounds memory, not an exact count.
+	if s.max > 0 && s.c.ItemCount() >= s.max {
+		if x, ok := s.c.Get(key); ok {
+			return clone(x.(Record)), false, nil
+		}
+		return Record{}, false, ErrFull
 	}
 	// Add fails when the key exists; the record may be released before Get
 	// reads it, in which case Add is tried again.

@@ -2,6 +2,7 @@ package idempotency_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -45,5 +46,29 @@ func TestMemoryStore(t *testing.T) {
 	}
 	if _, _, err := s.Reserve(ctx, "other", first, 0); err == nil {
 		t.Error("Reserve with ttl 0: got nil error, want one (go-cache would keep it forever)")
+	}
+}
+
+func TestMemoryStoreBound(t *testing.T) {
+	ctx := context.Background()
+	s := idempotency.NewMemoryStore(0, idempotency.MaxRecords(2))
+	for _, k := range []string{"a", "b"} {
+		if _, created, err := s.Reserve(ctx, k, idempotency.Record{Fingerprint: k}, time.Minute); err != nil || !created {
+			t.Fatalf("Reserve(%s) = created %v, %v; want a new record", k, created, err)
+		}
+	}
+	if _, _, err := s.Reserve(ctx, "c", idempotency.Record{}, time.Minute); !errors.Is(err, idempotency.ErrFull) {
+		t.Fatalf("third key: got %v, want ErrFull", err)
+	}
+	// A key already held is still answered when the store is full.
+	got, created, err := s.Reserve(ctx, "a", idempotency.Record{}, time.Minute)
+	if err != nil || created || got.Fingerprint != "a" {
+		t.Fatalf("held key when full: got %+v created %v err %v, want the existing record", got, created, err)
+	}
+	if err := s.Release(ctx, "b"); err != nil {
+		t.Fatal(err)
+	}
+	if _, created, err := s.Reserve(ctx, "c", idempotency.Record{}, time.Minute); err != nil || !created {
+		t.Fatalf("after a release: created %v, %v; want room again", created, err)
 	}
 }

@@ -40,7 +40,8 @@ type config struct {
 	retryAfter time.Duration
 	// notifyQueueSize bounds the notifications waiting for a worker. Default 1024.
 	notifyQueueSize int
-	// notifyWorkers is the number of goroutines sending notifications. Default 2.
+	// notifyWorkers is the number of goroutines sending notifications. Default 8:
+	// at two, a checkout burst outran them and the bounded queue dropped notifications.
 	notifyWorkers int
 	// notifyAttempts is the number of tries of one notification. Default 5.
 	notifyAttempts int
@@ -64,7 +65,7 @@ func newConfig(opts []Option) config {
 		maxBackoff:         time.Second,
 		retryAfter:         2 * time.Second,
 		notifyQueueSize:    1024,
-		notifyWorkers:      2,
+		notifyWorkers:      8,
 		notifyAttempts:     5,
 		notifyTimeout:      2 * time.Second,
 		logger:             slog.New(slog.DiscardHandler),
@@ -145,7 +146,7 @@ func WithNotifyQueueSize(n int) Option {
 }
 
 // WithNotifyWorkers sets how many goroutines send notifications. Values
-// below 1 are ignored. Default 2.
+// below 1 are ignored. Default 8.
 func WithNotifyWorkers(n int) Option {
 	return optionFunc(func(c *config) {
 		if n >= 1 {
