@@ -35,6 +35,10 @@ type Base struct {
 	// products, a profile, an order page), all its upstream calls
 	// included; default 3s.
 	ViewTimeout time.Duration
+	// PprofAddr is PPROF_ADDR: when set (e.g. 127.0.0.1:6060), Go's pprof
+	// profiles are served there, on a listener of their own, never on the
+	// public port. Default off.
+	PprofAddr string
 	// RateLimit are the per-caller request quotas.
 	RateLimit RateLimit
 }
@@ -174,6 +178,7 @@ func (b *Base) Load(l *Loader) {
 	l.Duration(&b.Order.CompensationBudget, "ORDER_COMPENSATION_BUDGET")
 	l.Duration(&b.IdempotencyTTL, "IDEMPOTENCY_TTL")
 	l.Int(&b.IdempotencyMaxRecords, "IDEMPOTENCY_MAX_RECORDS")
+	l.String(&b.PprofAddr, "PPROF_ADDR")
 	b.Cache.Load(l)
 	l.Duration(&b.ViewTimeout, "VIEW_TIMEOUT")
 	b.RateLimit.Load(l)

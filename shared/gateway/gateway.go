@@ -9,6 +9,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"storefront.dev/shared/auth"
@@ -50,7 +53,8 @@ type Gateway struct {
 	// Catalog serves public catalog reads from memory in front of Products.
 	Catalog *catalog.Cache
 
-	services []*upstream.Service
+	services  []*upstream.Service
+	pprofAddr string
 }
 
 // New builds a Gateway named name from the shared settings; logs go to stdout
@@ -62,7 +66,7 @@ func New(name string, cfg config.Base, stdout io.Writer) (*Gateway, error) {
 	}
 	logger := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: level})).With("app", name)
 	metrics := telemetry.NewMetrics()
-	g := &Gateway{Logger: logger, Metrics: metrics}
+	g := &Gateway{Logger: logger, Metrics: metrics, pprofAddr: cfg.PprofAddr}
 
 	newService := func(svc string, urls []string) (*upstream.Service, error) {
 		s, err := upstream.NewService(svc, urls,
@@ -169,7 +173,31 @@ func (g *Gateway) checks() []httpserver.Check {
 // Serve serves until ctx ends, then drains requests and the notification
 // queue.
 func (g *Gateway) Serve(ctx context.Context, addr string) error {
+	if g.pprofAddr != "" {
+		stop, err := servePprof(g.pprofAddr)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		g.Logger.Info("pprof listening", "addr", g.pprofAddr)
+	}
 	return g.Server.Serve(ctx, addr, g.Flow.Close)
+}
+
+// servePprof serves net/http/pprof's handlers on addr until stop is called.
+func servePprof(addr string) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("pprof listen on %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return func() { _ = srv.Close() }, nil
 }
 
 func propagateRequestID(ctx context.Context, set func(k, v string)) {

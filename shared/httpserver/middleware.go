@@ -5,9 +5,11 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -48,10 +50,19 @@ func validRequestID(id string) bool {
 	return true
 }
 
+// requestIDPrefix makes ids unique across processes; the counter makes them
+// unique within one, without a getrandom system call per request.
+var (
+	requestIDPrefix = func() string {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		return hex.EncodeToString(b[:])
+	}()
+	requestIDSeq atomic.Uint64
+)
+
 func newRequestID() string {
-	var b [12]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+	return requestIDPrefix + "-" + strconv.FormatUint(requestIDSeq.Add(1), 36)
 }
 
 // requestID takes the caller's X-Request-ID when valid or makes one, echoes
@@ -128,7 +139,11 @@ func (s *Server) observe(c *fiber.Ctx) error {
 	// fasthttp's buffer, which the next request on the connection rewrites.
 	method := strings.Clone(c.Method())
 	s.metrics.ObserveRequest(method, route, strconv.Itoa(status), d)
-	s.logger.Debug("request", "request_id", requestIDOf(c), "method", method, "route", route,
-		"status", status, "duration_ms", float64(d.Microseconds())/1000)
+	// Checked first: the arguments would otherwise be boxed on every request
+	// even with debug logging off.
+	if s.logger.Enabled(c.UserContext(), slog.LevelDebug) {
+		s.logger.Debug("request", "request_id", requestIDOf(c), "method", method, "route", route,
+			"status", status, "duration_ms", float64(d.Microseconds())/1000)
+	}
 	return nil
 }
