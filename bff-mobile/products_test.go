@@ -46,7 +46,7 @@ func TestProductViews(t *testing.T) {
 			if r.Status != 200 {
 				t.Fatalf("status %d, body %s", r.Status, r.Body)
 			}
-			checkGolden(t, tt.golden, r.Body)
+			servertest.CheckGolden(t, tt.golden, r.Body)
 		})
 	}
 }

@@ -26,7 +26,7 @@ func TestMe(t *testing.T) {
 	if cc := r.Header.Get("Cache-Control"); cc != "no-store" {
 		t.Errorf("Cache-Control = %q, want no-store", cc)
 	}
-	checkGolden(t, "me.json", r.Body)
+	servertest.CheckGolden(t, "me.json", r.Body)
 
 	var me meView
 	r.JSON(t, &me)

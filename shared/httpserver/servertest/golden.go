@@ -1,4 +1,4 @@
-package main
+package servertest
 
 import (
 	"bytes"
@@ -16,10 +16,10 @@ var update = flag.Bool("update", false, "rewrite the golden files under testdata
 // files hold their names instead.
 var volatile = map[string]bool{"created_at": true, "expires_at": true, "access_token": true}
 
-// checkGolden compares a JSON body with testdata/name, after replacing
+// CheckGolden compares a JSON body with testdata/name, after replacing
 // volatile members and indenting, so that a change of a view's shape or
-// content shows as a readable diff.
-func checkGolden(t *testing.T, name string, body []byte) {
+// content shows as a readable diff. go test -update rewrites the file.
+func CheckGolden(t *testing.T, name string, body []byte) {
 	t.Helper()
 	got := normalise(t, body)
 	path := filepath.Join("testdata", name)
