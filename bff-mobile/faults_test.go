@@ -119,26 +119,10 @@ func TestConcurrentOrdersNeverOversell(t *testing.T) {
 	if err := s.rt.SetStock(context.Background(), 7, units); err != nil {
 		t.Fatal(err)
 	}
-	type result struct {
-		status int
-		err    error
-	}
-	results := make(chan result, buyers)
-	for i := 0; i < buyers; i++ {
-		go func() {
-			r, err := servertest.Send("POST", s.base+"/v1/orders", orderBody("tok_visa", line(7, 1)),
-				"Authorization", ada, "Idempotency-Key", newKey())
-			results <- result{r.Status, err}
-		}()
-	}
-	counts := map[int]int{}
-	for i := 0; i < buyers; i++ {
-		r := <-results
-		if r.err != nil {
-			t.Fatal(r.err)
-		}
-		counts[r.status]++
-	}
+	counts := servertest.Statuses(servertest.Burst(t, buyers, func(int) (servertest.Response, error) {
+		return servertest.Send("POST", s.base+"/v1/orders", orderBody("tok_visa", line(7, 1)),
+			"Authorization", ada, "Idempotency-Key", newKey())
+	}))
 	if counts[201] != units || counts[409] != buyers-units {
 		t.Errorf("statuses = %v, want %d × 201 and %d × 409", counts, units, buyers-units)
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"testing"
-	"time"
 
 	"storefront.dev/shared/httpserver/servertest"
 	"storefront.dev/shared/upstream/upstreamtest"
@@ -53,31 +52,14 @@ func TestIdempotencyKeyConcurrent(t *testing.T) {
 	key := newKey()
 	body := orderBody("tok_visa", line(9, 1))
 	const n = 50
-	out := make(chan servertest.Response, n)
-	errs := make(chan error, n)
-	for i := 0; i < n; i++ {
-		go func() {
-			r, err := servertest.Send("POST", s.base+"/v1/orders", body, "Authorization", ada, "Idempotency-Key", key)
-			if err != nil {
-				errs <- err
-				return
-			}
-			out <- r
-		}()
-	}
+	rs := servertest.Burst(t, n, func(int) (servertest.Response, error) {
+		return servertest.Send("POST", s.base+"/v1/orders", body, "Authorization", ada, "Idempotency-Key", key)
+	})
+	statuses := servertest.Statuses(rs)
 	var created [][]byte
-	statuses := map[int]int{}
-	for i := 0; i < n; i++ {
-		select {
-		case err := <-errs:
-			t.Fatal(err)
-		case r := <-out:
-			statuses[r.Status]++
-			if r.Status == 201 {
-				created = append(created, r.Body)
-			}
-		case <-time.After(30 * time.Second):
-			t.Fatal("requests did not finish")
+	for _, r := range rs {
+		if r.Status == 201 {
+			created = append(created, r.Body)
 		}
 	}
 	if len(created) == 0 || statuses[201]+statuses[409] != n {

@@ -145,27 +145,9 @@ func TestConcurrentOrdersNeverOversell(t *testing.T) {
 	if err := s.rt.SetStock(context.Background(), 11, units); err != nil {
 		t.Fatal(err)
 	}
-	statuses := make(chan int, buyers)
-	errs := make(chan error, buyers)
-	for i := 0; i < buyers; i++ {
-		go func() {
-			r, err := servertest.Send("POST", s.base+"/api/orders", orderBody("tok_visa", line(11, 1)), ada.headers(true)...)
-			if err != nil {
-				errs <- err
-				return
-			}
-			statuses <- r.Status
-		}()
-	}
-	counts := map[int]int{}
-	for i := 0; i < buyers; i++ {
-		select {
-		case err := <-errs:
-			t.Fatal(err)
-		case st := <-statuses:
-			counts[st]++
-		}
-	}
+	counts := servertest.Statuses(servertest.Burst(t, buyers, func(int) (servertest.Response, error) {
+		return servertest.Send("POST", s.base+"/api/orders", orderBody("tok_visa", line(11, 1)), ada.headers(true)...)
+	}))
 	if counts[201] != units || counts[409] != buyers-units {
 		t.Errorf("statuses = %v, want %d × 201 and %d × 409", counts, units, buyers-units)
 	}
@@ -198,5 +180,44 @@ func TestOptionalIdempotencyKey(t *testing.T) {
 	st := s.checkInvariants(t)
 	if len(st.Order.Orders) != 2 {
 		t.Errorf("orders = %d, want 2", len(st.Order.Orders))
+	}
+}
+
+// TestIdempotencyKeyConcurrent sends 50 identical orders with one key at
+// once through the cookie session: one order, one capture, every 201 the
+// same body, the rest 409 while the first is in flight.
+func TestIdempotencyKeyConcurrent(t *testing.T) {
+	s := startStack(t)
+	ada := s.login(t, "ada@example.com", "correct-horse")
+	inject(t, s, "product", upstreamtest.Fault{Route: "POST /reservations", LatencyMS: 100, Count: 1})
+	key := newKey()
+	body := orderBody("tok_visa", line(9, 1))
+	rs := servertest.Burst(t, 50, func(int) (servertest.Response, error) {
+		return servertest.Send("POST", s.base+"/api/orders", body, append(ada.headers(true), "Idempotency-Key", key)...)
+	})
+	statuses := servertest.Statuses(rs)
+	var first []byte
+	for _, r := range rs {
+		if r.Status != 201 {
+			continue
+		}
+		if first == nil {
+			first = r.Body
+		} else if !bytes.Equal(r.Body, first) {
+			t.Errorf("201 bodies differ: %s vs %s", r.Body, first)
+		}
+	}
+	if first == nil || statuses[201]+statuses[409] != len(rs) {
+		t.Fatalf("statuses = %v, want only 201 and 409 with at least one 201", statuses)
+	}
+	st := s.checkInvariants(t)
+	captured := 0
+	for _, p := range st.Payment.Payments {
+		if p.Status == "captured" {
+			captured++
+		}
+	}
+	if len(st.Order.Orders) != 1 || captured != 1 {
+		t.Errorf("orders %d captured %d, want 1 and 1", len(st.Order.Orders), captured)
 	}
 }
