@@ -77,7 +77,7 @@ func New(name string, cfg config.Base, stdout io.Writer) (*Gateway, error) {
 				OpenTimeout:         cfg.Upstreams.BreakerOpenTimeout,
 			}),
 			upstream.WithObserver(metrics),
-			upstream.WithHeaders(propagateRequestID),
+			upstream.WithHeaders(httpserver.PropagateHeaders),
 		)
 		if err != nil {
 			return nil, fmt.Errorf("%s upstream: %w", svc, err)
@@ -198,10 +198,4 @@ func servePprof(addr string) (stop func(), err error) {
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	return func() { _ = srv.Close() }, nil
-}
-
-func propagateRequestID(ctx context.Context, set func(k, v string)) {
-	if id := httpserver.RequestID(ctx); id != "" {
-		set(httpserver.HeaderRequestID, id)
-	}
 }

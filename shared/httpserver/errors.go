@@ -57,7 +57,7 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 		p = problem.From(err)
 	}
 	if p.Status() >= 500 && !errors.Is(p.Err, errLogged) {
-		s.logger.Error("request failed", "request_id", requestIDOf(c), "route", c.Route().Path,
+		s.logger.Error("request failed", "request_id", requestIDOf(c), "trace_id", TraceID(c.UserContext()), "route", c.Route().Path,
 			"status", p.Status(), "code", string(p.Code), "err", err)
 	}
 	return WriteProblem(c, p)

@@ -90,7 +90,7 @@ func requestIDOf(c *fiber.Ctx) string {
 func (s *Server) recoverPanic(c *fiber.Ctx) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			s.logger.Error("panic", "request_id", requestIDOf(c), "route", c.Route().Path,
+			s.logger.Error("panic", "request_id", requestIDOf(c), "trace_id", TraceID(c.UserContext()), "route", c.Route().Path,
 				"panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 			err = &problem.Error{Code: problem.CodeInternal, Detail: "The request could not be completed.", Extensions: map[string]any{"request_id": requestIDOf(c)}, Err: errLogged}
 		}
@@ -142,7 +142,7 @@ func (s *Server) observe(c *fiber.Ctx) error {
 	// Checked first: the arguments would otherwise be boxed on every request
 	// even with debug logging off.
 	if s.logger.Enabled(c.UserContext(), slog.LevelDebug) {
-		s.logger.Debug("request", "request_id", requestIDOf(c), "method", method, "route", route,
+		s.logger.Debug("request", "request_id", requestIDOf(c), "trace_id", TraceID(c.UserContext()), "method", method, "route", route,
 			"status", status, "duration_ms", float64(d.Microseconds())/1000)
 	}
 	return nil

@@ -52,7 +52,7 @@ func (s *Server) RateLimit(l Limiter, p ratelimit.Policy) fiber.Handler {
 		}
 		d, err := l.Take(c.UserContext(), p, key)
 		if err != nil {
-			s.logger.Warn("rate limit not applied", "request_id", requestIDOf(c), "policy", p.Name, "err", err)
+			s.logger.Warn("rate limit not applied", "request_id", requestIDOf(c), "trace_id", TraceID(c.UserContext()), "policy", p.Name, "err", err)
 			return c.Next()
 		}
 		c.Set(HeaderRateLimitPolicy, policyField)

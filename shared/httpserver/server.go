@@ -96,7 +96,7 @@ func New(cfg Config, logger *slog.Logger, metrics *telemetry.Metrics) *Server {
 		StrictRouting: true,
 		CaseSensitive: true,
 	})
-	s.App.Use(requestID, s.observe, securityHeaders(cfg.HSTS), s.recoverPanic)
+	s.App.Use(requestID, traceContext, s.observe, securityHeaders(cfg.HSTS), s.recoverPanic)
 	s.App.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{})))
 	return s
 }
