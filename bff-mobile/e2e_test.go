@@ -23,6 +23,12 @@ func startStack(t *testing.T, extra ...string) *stack {
 	t.Helper()
 	clock := upstreamtest.NewManualClock(time.Now())
 	rt := upstreamtest.Start(t, upstreamtest.Config{Clock: clock})
+	return &stack{rt: rt, clock: clock, base: servertest.Start(t, run, stackEnv(rt, extra...))}
+}
+
+// stackEnv is the environment of a bff-mobile in front of rt; extra
+// overrides settings.
+func stackEnv(rt *upstreamtest.Running, extra ...string) map[string]string {
 	env := servertest.UpstreamEnv(rt)
 	env["BFF_MOBILE_ADDR"] = "127.0.0.1:0"
 	// Tests send hundreds of requests from one user and one address in a
@@ -33,7 +39,7 @@ func startStack(t *testing.T, extra ...string) *stack {
 	for i := 0; i+1 < len(extra); i += 2 {
 		env[extra[i]] = extra[i+1]
 	}
-	return &stack{rt: rt, clock: clock, base: servertest.Start(t, run, env)}
+	return env
 }
 
 // login returns a bearer header value for the seeded user.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"strings"
 	"time"
 )
@@ -27,8 +28,19 @@ type Base struct {
 	IdempotencyTTL time.Duration
 	// IdempotencyMaxRecords is IDEMPOTENCY_MAX_RECORDS, how many
 	// Idempotency-Keys one replica holds at once (about 1 KiB each); a new
-	// key beyond it is answered 503 until records expire. Default 100000.
+	// key beyond it is answered 503 until records expire. Without effect
+	// when RedisURL is set. Default 100000.
 	IdempotencyMaxRecords int
+	// RedisURL is REDIS_URL (redis://[user:password@]host:port[/db], or
+	// rediss:// for TLS): when set, idempotency records and rate-limit
+	// buckets live in that Redis, shared by every replica, instead of in
+	// each replica's memory. Required with more than one replica. Default
+	// empty: in memory.
+	RedisURL string
+	// RedisKeyPrefix is REDIS_KEY_PREFIX, put before every key the BFF
+	// writes, so that one Redis can serve several environments; default
+	// "sf:".
+	RedisKeyPrefix string
 	// Cache tunes the catalog cache.
 	Cache Cache
 	// ViewTimeout is VIEW_TIMEOUT, the deadline of one screen read (GET of
@@ -104,7 +116,8 @@ type RateLimit struct {
 	// directly.
 	ClientIPHeader string
 	// MaxKeys is RATE_LIMIT_MAX_KEYS, the most callers remembered per policy
-	// (idle ones are forgotten first); default 100000.
+	// (idle ones are forgotten first) in memory, without effect when
+	// RedisURL is set; default 100000.
 	MaxKeys int
 }
 
@@ -147,6 +160,7 @@ func DefaultBase() Base {
 		Order:                 Order{Timeout: 8 * time.Second, CompensationBudget: 10 * time.Second},
 		IdempotencyTTL:        24 * time.Hour,
 		IdempotencyMaxRecords: 100000,
+		RedisKeyPrefix:        "sf:",
 		Cache:                 DefaultCache(),
 		ViewTimeout:           3 * time.Second,
 		RateLimit: RateLimit{
@@ -179,6 +193,8 @@ func (b *Base) Load(l *Loader) {
 	l.Duration(&b.IdempotencyTTL, "IDEMPOTENCY_TTL")
 	l.Int(&b.IdempotencyMaxRecords, "IDEMPOTENCY_MAX_RECORDS")
 	l.String(&b.PprofAddr, "PPROF_ADDR")
+	l.String(&b.RedisURL, "REDIS_URL")
+	l.String(&b.RedisKeyPrefix, "REDIS_KEY_PREFIX")
 	b.Cache.Load(l)
 	l.Duration(&b.ViewTimeout, "VIEW_TIMEOUT")
 	b.RateLimit.Load(l)
@@ -249,6 +265,13 @@ func (b Base) Validate() error {
 	}
 	if b.ViewTimeout <= 0 {
 		errs = append(errs, errors.New("VIEW_TIMEOUT must be positive"))
+	}
+	if b.RedisURL != "" {
+		// The URL may hold a password: the error must not quote it.
+		if u, err := url.Parse(b.RedisURL); err != nil || u.Host == "" && u.Scheme != "unix" ||
+			u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix" {
+			errs = append(errs, errors.New("REDIS_URL: want redis://host:port, rediss://host:port or unix:///path"))
+		}
 	}
 	errs = append(errs, b.RateLimit.Validate())
 	return errors.Join(errs...)

@@ -19,6 +19,7 @@ func TestLoadBase(t *testing.T) {
 		"HTTP_HSTS":             "true",
 		"AUTH_LEEWAY":           "5s",
 		"ORDER_TIMEOUT":         "3s",
+		"REDIS_URL":             "redis://:secret@redis:6379/2",
 	}))
 	b.Load(l)
 	if err := l.Err(); err != nil {
@@ -35,6 +36,7 @@ func TestLoadBase(t *testing.T) {
 	want.HTTP.HSTS = true
 	want.Auth.Leeway = 5 * time.Second
 	want.Order.Timeout = 3 * time.Second
+	want.RedisURL = "redis://:secret@redis:6379/2"
 	if !reflect.DeepEqual(b, want) {
 		t.Errorf("got %+v\nwant %+v", b, want)
 	}
@@ -72,6 +74,9 @@ func TestValidate(t *testing.T) {
 		{"no issuer", func(b *Base) { b.Auth.Issuer = "" }, "AUTH_ISSUER"},
 		{"zero order timeout", func(b *Base) { b.Order.Timeout = 0 }, "ORDER_TIMEOUT"},
 		{"zero idempotency ttl", func(b *Base) { b.IdempotencyTTL = 0 }, "IDEMPOTENCY_TTL"},
+		{"redis url without a host", func(b *Base) { b.RedisURL = "redis:///0" }, "REDIS_URL"},
+		{"redis url of another scheme", func(b *Base) { b.RedisURL = "http://:secret@redis:6379" }, "REDIS_URL"},
+		{"redis address without a scheme", func(b *Base) { b.RedisURL = "redis:6379" }, "REDIS_URL"},
 		{"undo shorter than an open breaker", func(b *Base) { b.Order.CompensationBudget = b.Upstreams.BreakerOpenTimeout }, "ORDER_COMPENSATION_BUDGET must be longer"},
 	}
 	for _, tc := range cases {

@@ -1,11 +1,14 @@
 // Package gateway assembles what both BFFs serve from: the logger, the
 // metrics, the five typed clients, the token verifier, the order flow, the
 // idempotency manager and the HTTP server with its shared middleware. A BFF
-// adds only its routes and its views.
+// adds only its routes and its views. Idempotency records and rate-limit
+// buckets live in memory, or in Redis when REDIS_URL is set so that
+// replicas share them.
 package gateway
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,6 +17,8 @@ import (
 	"net/http/pprof"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"storefront.dev/shared/auth"
 	"storefront.dev/shared/catalog"
 	"storefront.dev/shared/config"
@@ -21,6 +26,7 @@ import (
 	"storefront.dev/shared/idempotency"
 	"storefront.dev/shared/orderflow"
 	"storefront.dev/shared/ratelimit"
+	"storefront.dev/shared/redisstore"
 	"storefront.dev/shared/telemetry"
 	"storefront.dev/shared/upstream"
 	"storefront.dev/shared/upstream/notification"
@@ -46,15 +52,17 @@ type Gateway struct {
 	Flow        *orderflow.Flow
 	Idempotency *idempotency.Manager
 
-	// RateLimits holds the buckets of every rate-limit policy; Limits are
-	// the middleware a BFF mounts, one per policy.
-	RateLimits *ratelimit.Memory
+	// RateLimits holds the buckets of every rate-limit policy, in memory or
+	// in Redis; Limits are the middleware a BFF mounts, one per policy.
+	RateLimits ratelimit.Store
 	Limits     httpserver.Limits
 	// Catalog serves public catalog reads from memory in front of Products.
 	Catalog *catalog.Cache
 
 	services  []*upstream.Service
 	pprofAddr string
+	// redis is the client of the shared store, nil without REDIS_URL.
+	redis *redis.Client
 }
 
 // New builds a Gateway named name from the shared settings; logs go to stdout
@@ -134,7 +142,25 @@ func New(name string, cfg config.Base, stdout io.Writer) (*Gateway, error) {
 		orderflow.WithLogger(logger),
 		orderflow.WithObserver(metrics),
 	)
-	g.Idempotency = idempotency.New(idempotency.NewMemoryStore(time.Minute, idempotency.MaxRecords(cfg.IdempotencyMaxRecords)), idempotency.WithRecordTTL(cfg.IdempotencyTTL))
+	var records idempotency.Store
+	if cfg.RedisURL == "" {
+		records = idempotency.NewMemoryStore(time.Minute, idempotency.MaxRecords(cfg.IdempotencyMaxRecords))
+		g.RateLimits = ratelimit.NewMemory(ratelimit.WithMaxKeys(cfg.RateLimit.MaxKeys))
+	} else {
+		opts, err := redis.ParseURL(cfg.RedisURL)
+		if err != nil {
+			// go-redis's message may quote the URL, password and all.
+			return nil, errors.New("REDIS_URL: not a Redis URL")
+		}
+		g.redis = redis.NewClient(opts)
+		// Each BFF has keys of its own: its replies differ from the other's,
+		// so one must never replay the other's, and its quotas are its own
+		// settings.
+		records = redisstore.NewIdempotency(g.redis, cfg.RedisKeyPrefix+"idem:"+name+":")
+		g.RateLimits = redisstore.NewRateLimit(g.redis, cfg.RedisKeyPrefix+"rl:"+name+":")
+		logger.Info("idempotency records and rate limits in redis", "addr", opts.Addr, "db", opts.DB)
+	}
+	g.Idempotency = idempotency.New(records, idempotency.WithRecordTTL(cfg.IdempotencyTTL))
 
 	g.Server = httpserver.New(httpserver.Config{
 		Name:            name,
@@ -148,7 +174,6 @@ func New(name string, cfg config.Base, stdout io.Writer) (*Gateway, error) {
 		ClientIPHeader:  cfg.RateLimit.ClientIPHeader,
 	}, logger, metrics)
 	g.Server.Health(g.checks()...)
-	g.RateLimits = ratelimit.NewMemory(ratelimit.WithMaxKeys(cfg.RateLimit.MaxKeys))
 	policy := func(name string, q config.Quota) ratelimit.Policy {
 		return ratelimit.Policy{Name: name, Quota: q.Requests, Window: q.Window}
 	}
@@ -160,18 +185,25 @@ func New(name string, cfg config.Base, stdout io.Writer) (*Gateway, error) {
 	return g, nil
 }
 
-// checks are the readiness probes: every upstream answers and the token
-// keys are loaded.
+// checks are the readiness probes: every upstream answers, the token keys
+// are loaded and the shared store, if any, answers PING: without it every
+// order would be refused with 503.
 func (g *Gateway) checks() []httpserver.Check {
 	var checks []httpserver.Check
 	for _, s := range g.services {
 		checks = append(checks, httpserver.Check{Name: s.Name(), Fn: s.Ping})
 	}
-	return append(checks, httpserver.Check{Name: "jwks", Fn: g.Verifier.Ready})
+	checks = append(checks, httpserver.Check{Name: "jwks", Fn: g.Verifier.Ready})
+	if g.redis != nil {
+		checks = append(checks, httpserver.Check{Name: "redis", Fn: func(ctx context.Context) error {
+			return g.redis.Ping(ctx).Err()
+		}})
+	}
+	return checks
 }
 
 // Serve serves until ctx ends, then drains requests and the notification
-// queue.
+// queue, and closes the Redis client last, once no request can use it.
 func (g *Gateway) Serve(ctx context.Context, addr string) error {
 	if g.pprofAddr != "" {
 		stop, err := servePprof(g.pprofAddr)
@@ -181,7 +213,16 @@ func (g *Gateway) Serve(ctx context.Context, addr string) error {
 		defer stop()
 		g.Logger.Info("pprof listening", "addr", g.pprofAddr)
 	}
-	return g.Server.Serve(ctx, addr, g.Flow.Close)
+	hooks := []func(context.Context) error{g.Flow.Close}
+	if g.redis != nil {
+		hooks = append(hooks, func(context.Context) error {
+			if err := g.redis.Close(); err != nil {
+				return fmt.Errorf("close redis client: %w", err)
+			}
+			return nil
+		})
+	}
+	return g.Server.Serve(ctx, addr, hooks...)
 }
 
 // servePprof serves net/http/pprof's handlers on addr until stop is called.

@@ -12,6 +12,8 @@ import (
 
 	"storefront.dev/shared/idempotency"
 	"storefront.dev/shared/problem"
+	"storefront.dev/shared/redisstore"
+	"storefront.dev/shared/redistest"
 )
 
 var start = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -33,9 +35,21 @@ func (c *clock) Advance(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
-func newManager(opts ...idempotency.Option) (*idempotency.Manager, *clock) {
+// forEachStore runs test against each Store: the Manager's guarantees must
+// not depend on which one keeps the records. newStore returns an empty one.
+func forEachStore(t *testing.T, test func(t *testing.T, newStore func() idempotency.Store)) {
+	t.Run("memory", func(t *testing.T) {
+		test(t, func() idempotency.Store { return idempotency.NewMemoryStore(0) })
+	})
+	t.Run("redis", func(t *testing.T) {
+		c := redistest.Client(t)
+		test(t, func() idempotency.Store { return redisstore.NewIdempotency(c, redistest.Prefix(t)) })
+	})
+}
+
+func newManager(store idempotency.Store, opts ...idempotency.Option) (*idempotency.Manager, *clock) {
 	clk := &clock{now: start}
-	return idempotency.New(idempotency.NewMemoryStore(0), append([]idempotency.Option{idempotency.WithClock(clk.Now)}, opts...)...), clk
+	return idempotency.New(store, append([]idempotency.Option{idempotency.WithClock(clk.Now)}, opts...)...), clk
 }
 
 const body = `{"items":[{"product_id":1,"quantity":1}],"payment_token":"tok_visa"}`
@@ -62,127 +76,139 @@ func wantCode(t *testing.T, err error, code problem.Code) {
 }
 
 func TestDoReplaysByteForByte(t *testing.T) {
-	m, _ := newManager()
-	fn, calls := counter(201)
-	ctx := context.Background()
-	first, replayed, err := m.Do(ctx, "usr_ada", "k1", []byte(body), fn)
-	if err != nil || replayed {
-		t.Fatalf("first Do: got replayed %v, err %v; want false, nil", replayed, err)
-	}
-	// The retry re-serialises the same document differently.
-	retryBody := `{ "payment_token": "tok_visa", "items": [ { "quantity": 1, "product_id": 1 } ] }`
-	for i := range 3 {
-		got, replayed, err := m.Do(ctx, "usr_ada", "k1", []byte(retryBody), fn)
-		if err != nil || !replayed {
-			t.Fatalf("retry %d: got replayed %v, err %v; want true, nil", i, replayed, err)
+	forEachStore(t, func(t *testing.T, newStore func() idempotency.Store) {
+		m, _ := newManager(newStore())
+		fn, calls := counter(201)
+		ctx := context.Background()
+		first, replayed, err := m.Do(ctx, "usr_ada", "k1", []byte(body), fn)
+		if err != nil || replayed {
+			t.Fatalf("first Do: got replayed %v, err %v; want false, nil", replayed, err)
 		}
-		if got.Status != first.Status || got.ContentType != first.ContentType || !bytes.Equal(got.Body, first.Body) {
-			t.Fatalf("retry %d: got %d %s %s, want %d %s %s", i, got.Status, got.ContentType, got.Body, first.Status, first.ContentType, first.Body)
+		// The retry re-serialises the same document differently.
+		retryBody := `{ "payment_token": "tok_visa", "items": [ { "quantity": 1, "product_id": 1 } ] }`
+		for i := range 3 {
+			got, replayed, err := m.Do(ctx, "usr_ada", "k1", []byte(retryBody), fn)
+			if err != nil || !replayed {
+				t.Fatalf("retry %d: got replayed %v, err %v; want true, nil", i, replayed, err)
+			}
+			if got.Status != first.Status || got.ContentType != first.ContentType || !bytes.Equal(got.Body, first.Body) {
+				t.Fatalf("retry %d: got %d %s %s, want %d %s %s", i, got.Status, got.ContentType, got.Body, first.Status, first.ContentType, first.Body)
+			}
 		}
-	}
-	if got := calls.Load(); got != 1 {
-		t.Errorf("got fn run %d times, want 1", got)
-	}
+		if got := calls.Load(); got != 1 {
+			t.Errorf("got fn run %d times, want 1", got)
+		}
+	})
 }
 
 func TestDoStoresClientErrors(t *testing.T) {
-	m, _ := newManager()
-	fn, calls := counter(402)
-	for range 2 {
-		if _, _, err := m.Do(context.Background(), "usr_ada", "k1", []byte(body), fn); err != nil {
-			t.Fatalf("Do: %v", err)
+	forEachStore(t, func(t *testing.T, newStore func() idempotency.Store) {
+		m, _ := newManager(newStore())
+		fn, calls := counter(402)
+		for range 2 {
+			if _, _, err := m.Do(context.Background(), "usr_ada", "k1", []byte(body), fn); err != nil {
+				t.Fatalf("Do: %v", err)
+			}
 		}
-	}
-	if got := calls.Load(); got != 1 {
-		t.Errorf("got fn run %d times for a 402, want 1 (a decline is an answer)", got)
-	}
+		if got := calls.Load(); got != 1 {
+			t.Errorf("got fn run %d times for a 402, want 1 (a decline is an answer)", got)
+		}
+	})
 }
 
 func TestDoKeysArePerScope(t *testing.T) {
-	m, _ := newManager()
-	fn, calls := counter(201)
-	for _, scope := range []string{"usr_ada", "usr_grace", "usr_ada:k", ""} {
-		if _, replayed, err := m.Do(context.Background(), scope, "k1", []byte(body), fn); err != nil || replayed {
-			t.Fatalf("Do in scope %q: got replayed %v, err %v; want a fresh run", scope, replayed, err)
+	forEachStore(t, func(t *testing.T, newStore func() idempotency.Store) {
+		m, _ := newManager(newStore())
+		fn, calls := counter(201)
+		for _, scope := range []string{"usr_ada", "usr_grace", "usr_ada:k", ""} {
+			if _, replayed, err := m.Do(context.Background(), scope, "k1", []byte(body), fn); err != nil || replayed {
+				t.Fatalf("Do in scope %q: got replayed %v, err %v; want a fresh run", scope, replayed, err)
+			}
 		}
-	}
-	// ("usr_ada:k", "1") must not read ("usr_ada", "k:1")'s record, and so on.
-	if _, replayed, err := m.Do(context.Background(), "usr_ada", "k:1", []byte(body), fn); err != nil || replayed {
-		t.Fatalf("got replayed %v, err %v; want a fresh run", replayed, err)
-	}
-	if got := calls.Load(); got != 5 {
-		t.Errorf("got fn run %d times, want 5", got)
-	}
+		// ("usr_ada:k", "1") must not read ("usr_ada", "k:1")'s record, and so on.
+		if _, replayed, err := m.Do(context.Background(), "usr_ada", "k:1", []byte(body), fn); err != nil || replayed {
+			t.Fatalf("got replayed %v, err %v; want a fresh run", replayed, err)
+		}
+		if got := calls.Load(); got != 5 {
+			t.Errorf("got fn run %d times, want 5", got)
+		}
+	})
 }
 
 func TestDoBusyWhileInFlight(t *testing.T) {
-	m, _ := newManager()
-	entered := make(chan struct{})
-	release := make(chan struct{})
-	done := make(chan error, 1)
-	go func() {
-		_, _, err := m.Do(context.Background(), "usr_ada", "k1", []byte(body), func(context.Context) idempotency.Response {
-			close(entered)
-			<-release
-			return idempotency.Response{Status: 201, Body: []byte(`{}`)}
-		})
-		done <- err
-	}()
-	<-entered
-	fn, calls := counter(201)
-	_, _, err := m.Do(context.Background(), "usr_ada", "k1", []byte(body), fn)
-	wantCode(t, err, problem.CodeIdempotencyBusy)
-	if p := problem.From(err); p.Status() != 409 || p.RetryAfter <= 0 {
-		t.Errorf("got status %d, Retry-After %v; want 409 with a Retry-After", p.Status(), p.RetryAfter)
-	}
-	// A different body while in flight is a reuse, not a retry.
-	_, _, err = m.Do(context.Background(), "usr_ada", "k1", []byte(`{"other":true}`), fn)
-	wantCode(t, err, problem.CodeIdempotencyReused)
-	close(release)
-	if err := <-done; err != nil {
-		t.Fatalf("first Do: %v", err)
-	}
-	if got := calls.Load(); got != 0 {
-		t.Errorf("got fn run %d times, want 0", got)
-	}
+	forEachStore(t, func(t *testing.T, newStore func() idempotency.Store) {
+		m, _ := newManager(newStore())
+		entered := make(chan struct{})
+		release := make(chan struct{})
+		done := make(chan error, 1)
+		go func() {
+			_, _, err := m.Do(context.Background(), "usr_ada", "k1", []byte(body), func(context.Context) idempotency.Response {
+				close(entered)
+				<-release
+				return idempotency.Response{Status: 201, Body: []byte(`{}`)}
+			})
+			done <- err
+		}()
+		<-entered
+		fn, calls := counter(201)
+		_, _, err := m.Do(context.Background(), "usr_ada", "k1", []byte(body), fn)
+		wantCode(t, err, problem.CodeIdempotencyBusy)
+		if p := problem.From(err); p.Status() != 409 || p.RetryAfter <= 0 {
+			t.Errorf("got status %d, Retry-After %v; want 409 with a Retry-After", p.Status(), p.RetryAfter)
+		}
+		// A different body while in flight is a reuse, not a retry.
+		_, _, err = m.Do(context.Background(), "usr_ada", "k1", []byte(`{"other":true}`), fn)
+		wantCode(t, err, problem.CodeIdempotencyReused)
+		close(release)
+		if err := <-done; err != nil {
+			t.Fatalf("first Do: %v", err)
+		}
+		if got := calls.Load(); got != 0 {
+			t.Errorf("got fn run %d times, want 0", got)
+		}
+	})
 }
 
 func TestDoReusedKeyWithOtherBody(t *testing.T) {
-	m, _ := newManager()
-	fn, _ := counter(201)
-	if _, _, err := m.Do(context.Background(), "usr_ada", "k1", []byte(body), fn); err != nil {
-		t.Fatal(err)
-	}
-	_, _, err := m.Do(context.Background(), "usr_ada", "k1", []byte(`{"items":[{"product_id":1,"quantity":2}],"payment_token":"tok_visa"}`), fn)
-	wantCode(t, err, problem.CodeIdempotencyReused)
-	if got := problem.From(err).Status(); got != 422 {
-		t.Errorf("got status %d, want 422", got)
-	}
+	forEachStore(t, func(t *testing.T, newStore func() idempotency.Store) {
+		m, _ := newManager(newStore())
+		fn, _ := counter(201)
+		if _, _, err := m.Do(context.Background(), "usr_ada", "k1", []byte(body), fn); err != nil {
+			t.Fatal(err)
+		}
+		_, _, err := m.Do(context.Background(), "usr_ada", "k1", []byte(`{"items":[{"product_id":1,"quantity":2}],"payment_token":"tok_visa"}`), fn)
+		wantCode(t, err, problem.CodeIdempotencyReused)
+		if got := problem.From(err).Status(); got != 422 {
+			t.Errorf("got status %d, want 422", got)
+		}
+	})
 }
 
 func TestDoRecordExpires(t *testing.T) {
-	m, clk := newManager()
-	fn, calls := counter(201)
-	ctx := context.Background()
-	if _, _, err := m.Do(ctx, "usr_ada", "k1", []byte(body), fn); err != nil {
-		t.Fatal(err)
-	}
-	clk.Advance(idempotency.DefaultRecordTTL - time.Second)
-	if _, replayed, err := m.Do(ctx, "usr_ada", "k1", []byte(body), fn); err != nil || !replayed {
-		t.Fatalf("just before the TTL: got replayed %v, err %v; want a replay", replayed, err)
-	}
-	clk.Advance(time.Second)
-	// Past the TTL the key is new again, even with another body.
-	got, replayed, err := m.Do(ctx, "usr_ada", "k1", []byte(`{"other":1}`), fn)
-	if err != nil || replayed {
-		t.Fatalf("after the TTL: got replayed %v, err %v; want a fresh run", replayed, err)
-	}
-	if string(got.Body) != `{"id":"ord_2", "note":"\u00e9 kept as sent"}` || calls.Load() != 2 {
-		t.Errorf("got body %s after %d runs, want the second run's", got.Body, calls.Load())
-	}
-	if _, replayed, err := m.Do(ctx, "usr_ada", "k1", []byte(`{"other":1}`), fn); err != nil || !replayed {
-		t.Errorf("after the new run: got replayed %v, err %v; want a replay", replayed, err)
-	}
+	forEachStore(t, func(t *testing.T, newStore func() idempotency.Store) {
+		m, clk := newManager(newStore())
+		fn, calls := counter(201)
+		ctx := context.Background()
+		if _, _, err := m.Do(ctx, "usr_ada", "k1", []byte(body), fn); err != nil {
+			t.Fatal(err)
+		}
+		clk.Advance(idempotency.DefaultRecordTTL - time.Second)
+		if _, replayed, err := m.Do(ctx, "usr_ada", "k1", []byte(body), fn); err != nil || !replayed {
+			t.Fatalf("just before the TTL: got replayed %v, err %v; want a replay", replayed, err)
+		}
+		clk.Advance(time.Second)
+		// Past the TTL the key is new again, even with another body.
+		got, replayed, err := m.Do(ctx, "usr_ada", "k1", []byte(`{"other":1}`), fn)
+		if err != nil || replayed {
+			t.Fatalf("after the TTL: got replayed %v, err %v; want a fresh run", replayed, err)
+		}
+		if string(got.Body) != `{"id":"ord_2", "note":"\u00e9 kept as sent"}` || calls.Load() != 2 {
+			t.Errorf("got body %s after %d runs, want the second run's", got.Body, calls.Load())
+		}
+		if _, replayed, err := m.Do(ctx, "usr_ada", "k1", []byte(`{"other":1}`), fn); err != nil || !replayed {
+			t.Errorf("after the new run: got replayed %v, err %v; want a replay", replayed, err)
+		}
+	})
 }
 
 // gateStore holds the first n Reserve calls that find a record until all n
@@ -208,146 +234,154 @@ func (s *gateStore) Reserve(ctx context.Context, key string, rec idempotency.Rec
 }
 
 func TestDoStuckRequestFreesKeyAfterLockTTL(t *testing.T) {
-	store := idempotency.NewMemoryStore(0)
-	clk := &clock{now: start}
-	m := idempotency.New(store, idempotency.WithClock(clk.Now))
-	// The first request hangs (its replica is wedged or gone) holding the key.
-	entered := make(chan struct{})
-	unblock := make(chan struct{})
-	stuckDone := make(chan struct{})
-	go func() {
-		defer close(stuckDone)
-		_, _, _ = m.Do(context.Background(), "usr_ada", "k1", []byte(body), func(context.Context) idempotency.Response {
-			close(entered)
-			<-unblock
-			return idempotency.Response{Status: 201, Body: []byte(`{"id":"ord_stuck"}`)}
-		})
-	}()
-	<-entered
-	defer func() { close(unblock); <-stuckDone }()
+	forEachStore(t, func(t *testing.T, newStore func() idempotency.Store) {
+		store := newStore()
+		clk := &clock{now: start}
+		m := idempotency.New(store, idempotency.WithClock(clk.Now))
+		// The first request hangs (its replica is wedged or gone) holding the key.
+		entered := make(chan struct{})
+		unblock := make(chan struct{})
+		stuckDone := make(chan struct{})
+		go func() {
+			defer close(stuckDone)
+			_, _, _ = m.Do(context.Background(), "usr_ada", "k1", []byte(body), func(context.Context) idempotency.Response {
+				close(entered)
+				<-unblock
+				return idempotency.Response{Status: 201, Body: []byte(`{"id":"ord_stuck"}`)}
+			})
+		}()
+		<-entered
+		defer func() { close(unblock); <-stuckDone }()
 
-	fn, calls := counter(201)
-	clk.Advance(idempotency.DefaultLockTTL - time.Second)
-	_, _, err := m.Do(context.Background(), "usr_ada", "k1", []byte(body), fn)
-	wantCode(t, err, problem.CodeIdempotencyBusy)
+		fn, calls := counter(201)
+		clk.Advance(idempotency.DefaultLockTTL - time.Second)
+		_, _, err := m.Do(context.Background(), "usr_ada", "k1", []byte(body), fn)
+		wantCode(t, err, problem.CodeIdempotencyBusy)
 
-	clk.Advance(time.Second)
-	// Many retries find the expired lock at once; exactly one runs. The
-	// gate holds each until all have seen the expired record, the worst
-	// interleaving.
-	const n = 20
-	gated := idempotency.New(&gateStore{Store: store, n: n, open: make(chan struct{})}, idempotency.WithClock(clk.Now))
-	var wg sync.WaitGroup
-	for range n {
-		wg.Go(func() {
-			_, _, err := gated.Do(context.Background(), "usr_ada", "k1", []byte(body), fn)
-			if err != nil && !isCode(err, problem.CodeIdempotencyBusy) {
-				t.Errorf("got error %v, want none or %s", err, problem.CodeIdempotencyBusy)
-			}
-		})
-	}
-	wg.Wait()
-	if got := calls.Load(); got != 1 {
-		t.Errorf("got fn run %d times, want 1", got)
-	}
+		clk.Advance(time.Second)
+		// Many retries find the expired lock at once; exactly one runs. The
+		// gate holds each until all have seen the expired record, the worst
+		// interleaving.
+		const n = 20
+		gated := idempotency.New(&gateStore{Store: store, n: n, open: make(chan struct{})}, idempotency.WithClock(clk.Now))
+		var wg sync.WaitGroup
+		for range n {
+			wg.Go(func() {
+				_, _, err := gated.Do(context.Background(), "usr_ada", "k1", []byte(body), fn)
+				if err != nil && !isCode(err, problem.CodeIdempotencyBusy) {
+					t.Errorf("got error %v, want none or %s", err, problem.CodeIdempotencyBusy)
+				}
+			})
+		}
+		wg.Wait()
+		if got := calls.Load(); got != 1 {
+			t.Errorf("got fn run %d times, want 1", got)
+		}
+	})
 }
 
 func TestDoServerErrorsAreNotStored(t *testing.T) {
-	tests := []struct {
-		name   string
-		status int
-	}{
-		{"500", 500},
-		{"503", 503},
-		{"no status", 0},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			m, _ := newManager()
-			failing, failed := counter(tt.status)
-			got, replayed, err := m.Do(context.Background(), "usr_ada", "k1", []byte(body), failing)
-			if err != nil || replayed || got.Status != tt.status {
-				t.Fatalf("got %d, replayed %v, err %v; want the %d passed through", got.Status, replayed, err, tt.status)
-			}
-			ok, succeeded := counter(201)
-			got, replayed, err = m.Do(context.Background(), "usr_ada", "k1", []byte(body), ok)
-			if err != nil || replayed || got.Status != 201 {
-				t.Fatalf("retry: got %d, replayed %v, err %v; want a fresh 201", got.Status, replayed, err)
-			}
-			if failed.Load() != 1 || succeeded.Load() != 1 {
-				t.Errorf("got %d failing and %d succeeding runs, want 1 and 1", failed.Load(), succeeded.Load())
-			}
-		})
-	}
+	forEachStore(t, func(t *testing.T, newStore func() idempotency.Store) {
+		tests := []struct {
+			name   string
+			status int
+		}{
+			{"500", 500},
+			{"503", 503},
+			{"no status", 0},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				m, _ := newManager(newStore())
+				failing, failed := counter(tt.status)
+				got, replayed, err := m.Do(context.Background(), "usr_ada", "k1", []byte(body), failing)
+				if err != nil || replayed || got.Status != tt.status {
+					t.Fatalf("got %d, replayed %v, err %v; want the %d passed through", got.Status, replayed, err, tt.status)
+				}
+				ok, succeeded := counter(201)
+				got, replayed, err = m.Do(context.Background(), "usr_ada", "k1", []byte(body), ok)
+				if err != nil || replayed || got.Status != 201 {
+					t.Fatalf("retry: got %d, replayed %v, err %v; want a fresh 201", got.Status, replayed, err)
+				}
+				if failed.Load() != 1 || succeeded.Load() != 1 {
+					t.Errorf("got %d failing and %d succeeding runs, want 1 and 1", failed.Load(), succeeded.Load())
+				}
+			})
+		}
+	})
 }
 
 func TestDoPanicReleasesKey(t *testing.T) {
-	m, _ := newManager()
-	func() {
-		defer func() {
-			if r := recover(); r != "boom" {
-				t.Errorf("got recover() = %v, want the panic to go on with boom", r)
-			}
+	forEachStore(t, func(t *testing.T, newStore func() idempotency.Store) {
+		m, _ := newManager(newStore())
+		func() {
+			defer func() {
+				if r := recover(); r != "boom" {
+					t.Errorf("got recover() = %v, want the panic to go on with boom", r)
+				}
+			}()
+			_, _, _ = m.Do(context.Background(), "usr_ada", "k1", []byte(body), func(context.Context) idempotency.Response {
+				panic("boom")
+			})
 		}()
-		_, _, _ = m.Do(context.Background(), "usr_ada", "k1", []byte(body), func(context.Context) idempotency.Response {
-			panic("boom")
-		})
-	}()
-	fn, calls := counter(201)
-	if _, replayed, err := m.Do(context.Background(), "usr_ada", "k1", []byte(body), fn); err != nil || replayed {
-		t.Fatalf("after the panic: got replayed %v, err %v; want a fresh run", replayed, err)
-	}
-	if calls.Load() != 1 {
-		t.Errorf("got fn run %d times, want 1", calls.Load())
-	}
+		fn, calls := counter(201)
+		if _, replayed, err := m.Do(context.Background(), "usr_ada", "k1", []byte(body), fn); err != nil || replayed {
+			t.Fatalf("after the panic: got replayed %v, err %v; want a fresh run", replayed, err)
+		}
+		if calls.Load() != 1 {
+			t.Errorf("got fn run %d times, want 1", calls.Load())
+		}
+	})
 }
 
 func TestDoConcurrentSameKey(t *testing.T) {
-	const n = 50
-	m, _ := newManager()
-	var answered atomic.Int64
-	halfway := make(chan struct{})
-	var calls atomic.Int64
-	fn := func(context.Context) idempotency.Response {
-		calls.Add(1)
-		// Hold the key until half the others have been answered, so that
-		// both the in-flight and the replay paths are taken.
-		<-halfway
-		return idempotency.Response{Status: 201, ContentType: "application/json", Body: []byte(`{"id":"ord_1"}`)}
-	}
-	var wg sync.WaitGroup
-	var ran, replays, busy atomic.Int64
-	for range n {
-		wg.Go(func() {
-			got, replayed, err := m.Do(context.Background(), "usr_ada", "k1", []byte(body), fn)
-			switch {
-			case err != nil:
-				if !isCode(err, problem.CodeIdempotencyBusy) {
-					t.Errorf("got error %v, want %s", err, problem.CodeIdempotencyBusy)
+	forEachStore(t, func(t *testing.T, newStore func() idempotency.Store) {
+		const n = 50
+		m, _ := newManager(newStore())
+		var answered atomic.Int64
+		halfway := make(chan struct{})
+		var calls atomic.Int64
+		fn := func(context.Context) idempotency.Response {
+			calls.Add(1)
+			// Hold the key until half the others have been answered, so that
+			// both the in-flight and the replay paths are taken.
+			<-halfway
+			return idempotency.Response{Status: 201, ContentType: "application/json", Body: []byte(`{"id":"ord_1"}`)}
+		}
+		var wg sync.WaitGroup
+		var ran, replays, busy atomic.Int64
+		for range n {
+			wg.Go(func() {
+				got, replayed, err := m.Do(context.Background(), "usr_ada", "k1", []byte(body), fn)
+				switch {
+				case err != nil:
+					if !isCode(err, problem.CodeIdempotencyBusy) {
+						t.Errorf("got error %v, want %s", err, problem.CodeIdempotencyBusy)
+					}
+					busy.Add(1)
+				case string(got.Body) != `{"id":"ord_1"}` || got.Status != 201:
+					t.Errorf("got %d %s, want the stored 201", got.Status, got.Body)
+				case replayed:
+					replays.Add(1)
+				default:
+					ran.Add(1)
 				}
-				busy.Add(1)
-			case string(got.Body) != `{"id":"ord_1"}` || got.Status != 201:
-				t.Errorf("got %d %s, want the stored 201", got.Status, got.Body)
-			case replayed:
-				replays.Add(1)
-			default:
-				ran.Add(1)
-			}
-			if answered.Add(1) == n/2 {
-				close(halfway)
-			}
-		})
-	}
-	wg.Wait()
-	if calls.Load() != 1 || ran.Load() != 1 {
-		t.Errorf("got fn run %d times and %d first responses, want 1 and 1", calls.Load(), ran.Load())
-	}
-	if busy.Load() < n/2 {
-		t.Errorf("got %d busy answers, want at least %d (they arrived while the key was held)", busy.Load(), n/2)
-	}
-	if total := ran.Load() + replays.Load() + busy.Load(); total != n {
-		t.Errorf("got %d answers, want %d", total, n)
-	}
+				if answered.Add(1) == n/2 {
+					close(halfway)
+				}
+			})
+		}
+		wg.Wait()
+		if calls.Load() != 1 || ran.Load() != 1 {
+			t.Errorf("got fn run %d times and %d first responses, want 1 and 1", calls.Load(), ran.Load())
+		}
+		if busy.Load() < n/2 {
+			t.Errorf("got %d busy answers, want at least %d (they arrived while the key was held)", busy.Load(), n/2)
+		}
+		if total := ran.Load() + replays.Load() + busy.Load(); total != n {
+			t.Errorf("got %d answers, want %d", total, n)
+		}
+	})
 }
 
 // failingStore fails every operation named in fail.
@@ -396,7 +430,7 @@ func TestDoStoreFailures(t *testing.T) {
 }
 
 func TestDoRefusesEmptyKey(t *testing.T) {
-	m, _ := newManager()
+	m, _ := newManager(idempotency.NewMemoryStore(0))
 	fn, _ := counter(201)
 	_, _, err := m.Do(context.Background(), "usr_ada", "", []byte(body), fn)
 	wantCode(t, err, problem.CodeIdempotencyInvalid)

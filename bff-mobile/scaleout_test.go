@@ -1,0 +1,135 @@
+package main
+
+import (
+	"bytes"
+	"net"
+	"strings"
+	"testing"
+
+	"storefront.dev/shared/httpserver/servertest"
+	"storefront.dev/shared/redistest"
+	"storefront.dev/shared/upstream/upstreamtest"
+)
+
+// startReplicas starts the sandbox and two bff-mobile replicas sharing one
+// Redis: s.base is replica A, the second result replica B.
+func startReplicas(t *testing.T, extra ...string) (*stack, string) {
+	t.Helper()
+	shared := append([]string{"REDIS_URL", redistest.URL(t), "REDIS_KEY_PREFIX", redistest.Prefix(t)}, extra...)
+	s := startStack(t, shared...)
+	return s, servertest.Start(t, run, stackEnv(s.rt, shared...))
+}
+
+// TestReplicasShareIdempotencyKeys sends one Idempotency-Key to replica A,
+// then to B, then to both at once: one order is placed, and B replays A's
+// answer byte for byte.
+func TestReplicasShareIdempotencyKeys(t *testing.T) {
+	s, b := startReplicas(t)
+	ada := s.login(t, upstreamtest.Ada.Email, upstreamtest.Ada.Password)
+	body := orderBody("tok_visa", line(8, 1))
+
+	key := newKey()
+	first := servertest.Do(t, "POST", s.base+"/v1/orders", body, "Authorization", ada, "Idempotency-Key", key)
+	if first.Status != 201 {
+		t.Fatalf("replica A: got status %d, want 201; body %s", first.Status, first.Body)
+	}
+	again := servertest.Do(t, "POST", b+"/v1/orders", body, "Authorization", ada, "Idempotency-Key", key)
+	if again.Status != 201 || !bytes.Equal(again.Body, first.Body) || again.Header.Get("Idempotent-Replayed") != "true" {
+		t.Errorf("replica B: got status %d, replayed %q, body %s; want 201, true and A's body %s",
+			again.Status, again.Header.Get("Idempotent-Replayed"), again.Body, first.Body)
+	}
+	if got, want := again.Header.Get("Location"), first.Header.Get("Location"); got != want {
+		t.Errorf("replica B: got Location %q, want A's %q", got, want)
+	}
+	reused := servertest.Do(t, "POST", b+"/v1/orders", orderBody("tok_visa", line(8, 2)), "Authorization", ada, "Idempotency-Key", key)
+	if p := reused.Problem(t); reused.Status != 422 || p["code"] != "idempotency_key_reused" {
+		t.Errorf("replica B, other body: got status %d, problem %v; want 422 idempotency_key_reused", reused.Status, p)
+	}
+
+	// A burst with a second key, alternating between the replicas while
+	// the first request is held in flight by a slow reservation.
+	inject(t, s, "product", upstreamtest.Fault{Route: "POST /reservations", LatencyMS: 100, Count: 1})
+	key2 := newKey()
+	const n = 40
+	rs := servertest.Burst(t, n, func(i int) (servertest.Response, error) {
+		base := s.base
+		if i%2 == 1 {
+			base = b
+		}
+		return servertest.Send("POST", base+"/v1/orders", body, "Authorization", ada, "Idempotency-Key", key2)
+	})
+	statuses := servertest.Statuses(rs)
+	var created [][]byte
+	for _, r := range rs {
+		if r.Status == 201 {
+			created = append(created, r.Body)
+		}
+	}
+	if len(created) == 0 || statuses[201]+statuses[409] != n {
+		t.Fatalf("burst over two replicas: got statuses %v, want only 201 and 409 with at least one 201", statuses)
+	}
+	for _, c := range created[1:] {
+		if !bytes.Equal(c, created[0]) {
+			t.Errorf("burst: 201 bodies differ: %s vs %s", c, created[0])
+		}
+	}
+	st := s.checkInvariants(t)
+	if got := len(st.Order.Orders); got != 2 {
+		t.Errorf("got %d orders in the sandbox, want 2 (one per key)", got)
+	}
+	if got := st.Order.Requests["POST /orders"]; got != 2 {
+		t.Errorf("got %d order creations sent upstream, want 2", got)
+	}
+}
+
+// TestReplicasShareOrderRateLimit spends ada's order quota across both
+// replicas: the quota is hers, not each replica's.
+func TestReplicasShareOrderRateLimit(t *testing.T) {
+	s, b := startReplicas(t, "RATE_LIMIT_ORDER_REQUESTS", "4", "RATE_LIMIT_ORDER_WINDOW", "1h")
+	ada := s.login(t, upstreamtest.Ada.Email, upstreamtest.Ada.Password)
+	for i, base := range []string{s.base, b, s.base, b} {
+		r := servertest.Do(t, "POST", base+"/v1/orders", orderBody("tok_visa", line(3, 1)), "Authorization", ada, "Idempotency-Key", newKey())
+		if r.Status != 201 {
+			t.Fatalf("order %d: got status %d, want 201; body %s", i+1, r.Status, r.Body)
+		}
+	}
+	for _, base := range []string{s.base, b} {
+		r := servertest.Do(t, "POST", base+"/v1/orders", orderBody("tok_visa", line(3, 1)), "Authorization", ada, "Idempotency-Key", newKey())
+		if r.Status != 429 || r.Header.Get("Retry-After") == "" || !strings.HasPrefix(r.Header.Get("RateLimit"), `"orders";r=0;`) {
+			t.Errorf("fifth order at %s: got status %d, Retry-After %q, RateLimit %q; want 429 with both",
+				base, r.Status, r.Header.Get("Retry-After"), r.Header.Get("RateLimit"))
+		}
+	}
+	if got := len(s.checkInvariants(t).Order.Orders); got != 4 {
+		t.Errorf("got %d orders in the sandbox, want 4", got)
+	}
+}
+
+// TestRedisReadiness: a replica whose Redis is gone is not ready, because
+// it could take no order.
+func TestRedisReadiness(t *testing.T) {
+	s, _ := startReplicas(t)
+	if r := servertest.Do(t, "GET", s.base+"/readyz", nil); r.Status != 200 {
+		t.Fatalf("with redis: got /readyz %d, want 200; body %s", r.Status, r.Body)
+	}
+	rt := upstreamtest.Start(t, upstreamtest.Config{})
+	// A port nothing listens on: the first free one, closed again.
+	dead := "redis://" + freeAddr(t)
+	base := servertest.Launch(t, run, stackEnv(rt, "REDIS_URL", dead))
+	r := servertest.Do(t, "GET", base+"/readyz", nil)
+	if p := r.Problem(t); r.Status != 503 || !strings.Contains(string(r.Body), `"redis"`) {
+		t.Errorf("without redis: got /readyz %d, problem %v; want 503 naming redis", r.Status, p)
+	}
+}
+
+// freeAddr returns a loopback address nothing listens on.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	return addr
+}

@@ -1,0 +1,318 @@
+package redisstore_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"storefront.dev/shared/idempotency"
+	"storefront.dev/shared/ratelimit"
+	"storefront.dev/shared/redisstore"
+	"storefront.dev/shared/redistest"
+)
+
+var start = time.Date(2030, 1, 2, 3, 4, 5, 123456789, time.UTC)
+
+// clock is a hand-moved time source.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+func TestIdempotencyStore(t *testing.T) {
+	ctx := context.Background()
+	c := redistest.Client(t)
+	prefix := redistest.Prefix(t)
+	s := redisstore.NewIdempotency(c, prefix)
+	first := idempotency.Record{Fingerprint: "f1", CreatedAt: start}
+
+	if _, created, err := s.Reserve(ctx, "k", first, time.Minute); err != nil || !created {
+		t.Fatalf("first Reserve: got created %v, err %v; want true, nil", created, err)
+	}
+	got, created, err := s.Reserve(ctx, "k", idempotency.Record{Fingerprint: "f2", CreatedAt: start.Add(time.Hour)}, time.Minute)
+	if err != nil || created || got.Fingerprint != "f1" || got.Done || !got.CreatedAt.Equal(start) {
+		t.Fatalf("second Reserve: got %+v, created %v, err %v; want the in-flight f1 record of %v", got, created, err, start)
+	}
+
+	// Any bytes, not only valid UTF-8, come back as they went in.
+	body := []byte("{\"id\":\"ord_1\"}\x00\xff\xfe \u00e9")
+	done := idempotency.Record{Fingerprint: "f1", Done: true, Status: 201, ContentType: "application/json",
+		Location: "/v1/orders/ord_1", Body: body, CreatedAt: start}
+	if err := s.Complete(ctx, "k", done, time.Hour); err != nil {
+		t.Fatalf("Complete: %v", err)
+	}
+	got, created, err = s.Reserve(ctx, "k", first, time.Minute)
+	if err != nil || created {
+		t.Fatalf("Reserve after Complete: created %v, err %v; want the stored record", created, err)
+	}
+	if !got.Done || got.Status != 201 || got.ContentType != done.ContentType || got.Location != done.Location ||
+		!bytes.Equal(got.Body, body) || got.CreatedAt.UnixNano() != start.UnixNano() {
+		t.Fatalf("after Complete: got %+v, want %+v", got, done)
+	}
+	// The key lives as long as Complete said, not as long as Reserve said.
+	if ttl := c.PTTL(ctx, prefix+"k").Val(); ttl <= time.Minute || ttl > time.Hour {
+		t.Errorf("got a TTL of %v after Complete, want (1m, 1h]", ttl)
+	}
+
+	if err := s.Release(ctx, "k"); err != nil {
+		t.Fatalf("Release: %v", err)
+	}
+	if _, created, err := s.Reserve(ctx, "k", first, time.Minute); err != nil || !created {
+		t.Errorf("Reserve after Release: got created %v, err %v; want true, nil", created, err)
+	}
+	if n := c.Exists(ctx, "k").Val(); n != 0 {
+		t.Errorf("got %d keys without the prefix, want every key under it", n)
+	}
+	if _, _, err := s.Reserve(ctx, "other", first, 0); err == nil {
+		t.Error("Reserve with ttl 0: got nil error, want one (the key would never expire)")
+	}
+	if err := s.Complete(ctx, "other", done, 0); err == nil {
+		t.Error("Complete with ttl 0: got nil error, want one")
+	}
+}
+
+func TestIdempotencyStoreConcurrentReserve(t *testing.T) {
+	c := redistest.Client(t)
+	// Requests race for one key: exactly one creates the record and every
+	// other gets the winner's, never an empty one.
+	a := redisstore.NewIdempotency(c, redistest.Prefix(t))
+	const n = 100
+	var created atomic.Int64
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			got, ok, err := a.Reserve(context.Background(), "k", idempotency.Record{Fingerprint: fmt.Sprint(i), CreatedAt: start}, time.Minute)
+			switch {
+			case err != nil:
+				t.Errorf("Reserve: %v", err)
+			case ok:
+				created.Add(1)
+			case got.Fingerprint == "":
+				t.Errorf("got an empty existing record, want the winner's")
+			}
+		})
+	}
+	wg.Wait()
+	if got := created.Load(); got != 1 {
+		t.Errorf("got %d Reserves creating the record, want 1", got)
+	}
+}
+
+func TestIdempotencyStoreUnavailable(t *testing.T) {
+	c := redistest.Client(t)
+	s := redisstore.NewIdempotency(c, redistest.Prefix(t))
+	_ = c.Close()
+	if _, _, err := s.Reserve(context.Background(), "k", idempotency.Record{CreatedAt: start}, time.Minute); err == nil {
+		t.Error("Reserve on a closed client: got nil error, want one")
+	}
+}
+
+func takeAll(t *testing.T, s ratelimit.Store, p ratelimit.Policy, key string) ratelimit.Decision {
+	t.Helper()
+	d, err := s.Take(context.Background(), p, key)
+	if err != nil {
+		t.Fatalf("Take(%s, %s): %v", p.Name, key, err)
+	}
+	return d
+}
+
+// same reports whether two decisions agree up to the microsecond
+// resolution of the Redis buckets; either side's rounding up may add one.
+func same(a, b ratelimit.Decision) bool {
+	near := func(x, y time.Duration) bool { return (x - y).Abs() <= time.Microsecond }
+	return a.Allowed == b.Allowed && a.Remaining == b.Remaining && near(a.Reset, b.Reset) && near(a.RetryAfter, b.RetryAfter)
+}
+
+func TestRateLimitMatchesMemory(t *testing.T) {
+	policies := []ratelimit.Policy{
+		{Name: "orders", Quota: 3, Window: 3 * time.Second},
+		{Name: "default", Quota: 7, Window: time.Minute},
+		{Name: "login", Quota: 1, Window: time.Second},
+	}
+	// Bursts, partial refills, and a long idle gap.
+	steps := []time.Duration{0, 0, 0, 0, 0, 0, 0, 0, 500 * time.Millisecond, 500 * time.Millisecond, 0, 0,
+		333 * time.Millisecond, 1700 * time.Millisecond, 0, 0, 0, 9 * time.Second, 0, time.Hour, 0, 0}
+	c := redistest.Client(t)
+	for _, p := range policies {
+		t.Run(p.Name, func(t *testing.T) {
+			clk := &clock{now: start}
+			mem := ratelimit.NewMemory(ratelimit.WithClock(clk.Now))
+			rds := redisstore.NewRateLimit(c, redistest.Prefix(t), redisstore.WithClock(clk.Now))
+			for i, adv := range steps {
+				clk.Advance(adv)
+				want := takeAll(t, mem, p, "user:ada")
+				if got := takeAll(t, rds, p, "user:ada"); !same(got, want) {
+					t.Errorf("step %d (after %v): got %+v, want %+v as Memory decides", i, adv, got, want)
+				}
+			}
+		})
+	}
+}
+
+func TestRateLimitTokenBucket(t *testing.T) {
+	p := ratelimit.Policy{Name: "orders", Quota: 3, Window: 3 * time.Second}
+	steps := []struct {
+		advance time.Duration
+		want    ratelimit.Decision
+	}{
+		{0, ratelimit.Decision{Allowed: true, Remaining: 2, Reset: time.Second}},
+		{0, ratelimit.Decision{Allowed: true, Remaining: 1, Reset: 2 * time.Second}},
+		{0, ratelimit.Decision{Allowed: true, Remaining: 0, Reset: 3 * time.Second}},
+		{0, ratelimit.Decision{Allowed: false, Remaining: 0, Reset: 3 * time.Second, RetryAfter: time.Second}},
+		{500 * time.Millisecond, ratelimit.Decision{Allowed: false, Remaining: 0, Reset: 2500 * time.Millisecond, RetryAfter: 500 * time.Millisecond}},
+		{500 * time.Millisecond, ratelimit.Decision{Allowed: true, Remaining: 0, Reset: 3 * time.Second}},
+		{3 * time.Second, ratelimit.Decision{Allowed: true, Remaining: 2, Reset: time.Second}},
+	}
+	c := redistest.Client(t)
+	prefix := redistest.Prefix(t)
+	clk := &clock{now: start}
+	s := redisstore.NewRateLimit(c, prefix, redisstore.WithClock(clk.Now))
+	for i, st := range steps {
+		clk.Advance(st.advance)
+		if got := takeAll(t, s, p, "user:ada"); got != st.want {
+			t.Errorf("step %d (after %v): got %+v, want %+v", i, st.advance, got, st.want)
+		}
+	}
+	// An idle bucket is full again after a window, so its key goes then.
+	keys := c.Keys(context.Background(), prefix+"*").Val()
+	if len(keys) != 1 {
+		t.Fatalf("got keys %v, want one bucket", keys)
+	}
+	if ttl := c.PTTL(context.Background(), keys[0]).Val(); ttl <= 0 || ttl > p.Window {
+		t.Errorf("got a bucket TTL of %v, want (0, %v]", ttl, p.Window)
+	}
+}
+
+func TestRateLimitSharedAcrossClients(t *testing.T) {
+	// Two replicas: two clients of one Redis, on the server's clock.
+	url := redistest.URL(t)
+	t.Setenv("REDIS_TEST_URL", url)
+	prefix := redistest.Prefix(t)
+	a := redisstore.NewRateLimit(redistest.Client(t), prefix)
+	b := redisstore.NewRateLimit(redistest.Client(t), prefix)
+	p := ratelimit.Policy{Name: "orders", Quota: 10, Window: time.Hour}
+	var allowed atomic.Int64
+	var wg sync.WaitGroup
+	for i := range 40 {
+		s := a
+		if i%2 == 1 {
+			s = b
+		}
+		wg.Go(func() {
+			d, err := s.Take(context.Background(), p, "user:ada")
+			if err != nil {
+				t.Errorf("Take: %v", err)
+			}
+			if d.Allowed {
+				allowed.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if got := allowed.Load(); got != 10 {
+		t.Errorf("got %d of 40 requests through two stores allowed, want 10", got)
+	}
+	// The 41st is refused with one token's worth of wait, on either.
+	for _, s := range []*redisstore.RateLimit{a, b} {
+		d := takeAll(t, s, p, "user:ada")
+		if d.Allowed || d.RetryAfter <= 0 || d.RetryAfter > p.Window/10 {
+			t.Errorf("over the quota: got %+v, want refused with RetryAfter in (0, %v]", d, p.Window/10)
+		}
+	}
+	// Another caller and another policy have buckets of their own.
+	if d := takeAll(t, a, p, "user:grace"); !d.Allowed || d.Remaining != 9 {
+		t.Errorf("another caller: got %+v, want allowed with 9 remaining", d)
+	}
+	other := ratelimit.Policy{Name: "default", Quota: 10, Window: time.Hour}
+	if d := takeAll(t, b, other, "user:ada"); !d.Allowed {
+		t.Errorf("another policy: got %+v, want allowed", d)
+	}
+}
+
+func TestRateLimitDisabledAndInvalidPolicies(t *testing.T) {
+	c := redistest.Client(t)
+	prefix := redistest.Prefix(t)
+	s := redisstore.NewRateLimit(c, prefix)
+	if d := takeAll(t, s, ratelimit.Policy{Name: "off"}, "k"); !d.Allowed {
+		t.Errorf("zero quota: got %+v, want allowed", d)
+	}
+	if keys := c.Keys(context.Background(), prefix+"*").Val(); len(keys) != 0 {
+		t.Errorf("got keys %v for a disabled policy, want none", keys)
+	}
+	if _, err := s.Take(context.Background(), ratelimit.Policy{Name: "x", Quota: 1, Window: 1500 * time.Millisecond}, "k"); !errors.Is(err, ratelimit.ErrPolicy) {
+		t.Errorf("fractional window: got %v, want ErrPolicy", err)
+	}
+}
+
+func BenchmarkTake(b *testing.B) {
+	p := ratelimit.Policy{Name: "default", Quota: 1 << 30, Window: time.Second}
+	c := redistest.Client(b)
+	for _, bc := range []struct {
+		name  string
+		store ratelimit.Store
+	}{
+		{"memory", ratelimit.NewMemory()},
+		{"redis", redisstore.NewRateLimit(c, redistest.Prefix(b))},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			var n atomic.Int64
+			b.RunParallel(func(pb *testing.PB) {
+				i := n.Add(1)
+				key := fmt.Sprintf("user:%d", i)
+				for pb.Next() {
+					if _, err := bc.store.Take(context.Background(), p, key); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		})
+	}
+}
+
+func BenchmarkReserveComplete(b *testing.B) {
+	c := redistest.Client(b)
+	body := bytes.Repeat([]byte("x"), 512)
+	for _, bc := range []struct {
+		name  string
+		store idempotency.Store
+	}{
+		{"memory", idempotency.NewMemoryStore(0)},
+		{"redis", redisstore.NewIdempotency(c, redistest.Prefix(b))},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			var n atomic.Int64
+			b.RunParallel(func(pb *testing.PB) {
+				ctx := context.Background()
+				for pb.Next() {
+					key := fmt.Sprintf("k%d", n.Add(1))
+					if _, _, err := bc.store.Reserve(ctx, key, idempotency.Record{Fingerprint: "f", CreatedAt: start}, time.Minute); err != nil {
+						b.Fatal(err)
+					}
+					done := idempotency.Record{Fingerprint: "f", Done: true, Status: 201, Body: body, CreatedAt: start}
+					if err := bc.store.Complete(ctx, key, done, time.Minute); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		})
+	}
+}
