@@ -200,12 +200,22 @@ func tripsBreaker(err error) bool {
 	if e.Status >= 500 {
 		return true
 	}
+	if e.NotSent && e.Kind == KindTimeout {
+		// The call's own deadline ran out before the request left: the
+		// caller was short of time, the service did nothing wrong.
+		return false
+	}
 	return e.Status == 0 && e.Transient()
 }
 
 // attempt makes one breaker-guarded try, failing over between instances
 // that refuse the connection.
 func (s *Service) attempt(ctx context.Context, deadline time.Time, c Call, body []byte, out any) error {
+	// A caller out of time says nothing about the service: it must not
+	// spend the breaker's trial call or count as its failure.
+	if !time.Now().Before(deadline) {
+		return &Error{Service: s.name, Op: c.Op, Kind: KindTimeout, NotSent: true, Err: context.DeadlineExceeded}
+	}
 	done, err := s.breaker.Allow()
 	if err != nil {
 		return &Error{Service: s.name, Op: c.Op, Kind: KindUnavailable, NotSent: true, Err: fmt.Errorf("circuit breaker: %w", err)}

@@ -523,3 +523,61 @@ func TestNewServiceRejectsBadConfig(t *testing.T) {
 		})
 	}
 }
+
+// TestPingLeavesTheConnectionClean pings a service whose 404 page is large,
+// then writes on the same pooled connection: the write must get its own
+// answer, not the rest of the ping's page.
+func TestPingLeavesTheConnectionClean(t *testing.T) {
+	page := strings.Repeat("x", 16<<10)
+	var posts atomic.Int32
+	u := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			posts.Add(1)
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte(`{"id":"r1"}`))
+			return
+		}
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = w.Write([]byte(page))
+	})
+	s := newService(t, []string{u}, upstream.WithMaxConnsPerInstance(1))
+	if err := s.Ping(context.Background()); err != nil {
+		t.Fatalf("Ping: %v", err)
+	}
+	var out struct{ ID string }
+	if err := s.Do(context.Background(), upstream.Call{Op: "reserve", Method: "POST", Path: "/x", Body: map[string]int{"n": 1}}, &out); err != nil || out.ID != "r1" {
+		t.Fatalf("POST after Ping: got %+v, %v; want r1", out, err)
+	}
+	if n := posts.Load(); n != 1 {
+		t.Errorf("server saw %d POSTs, want 1", n)
+	}
+}
+
+// TestCallerOutOfTimeLeavesBreakerClosed: calls whose deadline has already
+// passed fail as timeouts without sending, and never open the breaker.
+func TestCallerOutOfTimeLeavesBreakerClosed(t *testing.T) {
+	var hits atomic.Int32
+	u := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{}`))
+	})
+	s := newService(t, []string{u}, upstream.WithBreaker(upstream.BreakerSettings{ConsecutiveFailures: 2, OpenTimeout: time.Minute}))
+	for range 5 {
+		ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Millisecond))
+		err := s.Do(ctx, upstream.Call{Op: "get", Method: "GET", Path: "/x"}, nil)
+		cancel()
+		if e := asError(t, err); e.Kind != upstream.KindTimeout || !e.NotSent {
+			t.Fatalf("expired caller: got kind %s NotSent %v, want timeout, not sent", e.Kind, e.NotSent)
+		}
+	}
+	if got := s.BreakerState(); got != "closed" {
+		t.Errorf("breaker state after expired callers = %q, want closed", got)
+	}
+	if err := s.Do(context.Background(), upstream.Call{Op: "get", Method: "GET", Path: "/x"}, nil); err != nil {
+		t.Errorf("a normal call after them: %v", err)
+	}
+	if n := hits.Load(); n != 1 {
+		t.Errorf("server saw %d requests, want 1 (expired callers send nothing)", n)
+	}
+}

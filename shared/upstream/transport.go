@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -76,7 +77,9 @@ func (in *instance) ping(deadline time.Time) error {
 	defer fasthttp.ReleaseResponse(resp)
 	req.SetRequestURI(in.base + "/__health")
 	req.Header.SetMethod(http.MethodGet)
-	resp.SkipBody = true
+	// The body is read (and bounded by the response size limit), never
+	// skipped: a skipped body left on a pooled connection would be read as
+	// the answer to the next request on it.
 	return in.client.DoDeadline(req, resp, deadline)
 }
 
@@ -180,8 +183,19 @@ func transportError(service, op string, deadline time.Time, err error) *Error {
 		// Closed or reset after the connection was up: the request may have
 		// been written and processed.
 		e.Kind = KindServer
+		e.Err = withoutContents(err)
 	}
 	return e
+}
+
+// withoutContents drops the response bytes fasthttp quotes in its parse
+// errors ("..., contents: ..."), so that no upstream body reaches a log.
+func withoutContents(err error) error {
+	msg := err.Error()
+	if i := strings.Index(msg, "contents:"); i >= 0 {
+		return errors.New(strings.TrimRight(msg[:i], ", ") + " (response bytes withheld)")
+	}
+	return err
 }
 
 func isTimeout(err error) bool {
