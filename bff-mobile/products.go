@@ -29,7 +29,7 @@ func handleListProducts(cat catalogReader) fiber.Handler {
 		if err != nil {
 			return err
 		}
-		params, err := catalog.ListParams(strings.Clone(c.Query("category")), pg.Cursor, pg.Limit)
+		params, err := catalog.ListParams(c.Query("category"), pg.Cursor, pg.Limit)
 		if err != nil {
 			return err
 		}

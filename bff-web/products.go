@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"strconv"
-	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -37,7 +36,7 @@ func handleListProducts(cat catalogReader) fiber.Handler {
 		if err != nil {
 			return err
 		}
-		params, err := catalog.ListParams(strings.Clone(c.Query("category")), pg.Cursor, pg.Limit)
+		params, err := catalog.ListParams(c.Query("category"), pg.Cursor, pg.Limit)
 		if err != nil {
 			return err
 		}

@@ -24,11 +24,13 @@ func routes(g *gateway.Gateway, cfg Config) {
 	api.Post("/session", sameOrigin, limit.Login, handleLogin(g.Users, g.Verifier, cfg.Session))
 	api.Delete("/session", sameOrigin, handleLogout(cfg.Session))
 
-	api.Post("/orders", csrf, authed, limit.Orders, httpserver.PlaceOrder(g.Flow, g.Idempotency, false, placedOrderView))
-	api.Get("/orders", authed, limit.Default, handleListOrders(g.Orders, g.Catalog, g.Metrics))
-	api.Get("/orders/:id", authed, limit.Default, handleGetOrder(g.Orders, g.Catalog, g.Payments, g.Metrics))
-
+	// Every screen read has one deadline for all its upstream calls.
 	view := viewDeadline(cfg.ViewTimeout)
+
+	api.Post("/orders", csrf, authed, limit.Orders, httpserver.PlaceOrder(g.Flow, g.Idempotency, false, placedOrderView))
+	api.Get("/orders", authed, limit.Default, view, handleListOrders(g.Orders, g.Catalog, g.Metrics))
+	api.Get("/orders/:id", authed, limit.Default, view, handleGetOrder(g.Orders, g.Catalog, g.Payments, g.Metrics))
+
 	api.Get("/me", authed, limit.Default, view, handleMe(g.Users, g.Orders, g.Catalog, g.Metrics))
 	api.Get("/products", limit.Default, view, handleListProducts(g.Catalog))
 	api.Get("/products/:id", limit.Default, view, handleGetProduct(g.Catalog, g.Metrics))

@@ -156,7 +156,12 @@ func (c *Cache) Page(ctx context.Context, p product.ListParams) (product.Page, e
 			e.ids[i] = it.ID
 			c.putProduct(it, start)
 		}
-		c.put(key, e, c.cfg.listTTL)
+		// An empty page (an unknown category, the end of a listing) is not
+		// kept: anyone can ask for any category, and such pages would crowd
+		// real ones out of the bounded cache.
+		if len(page.Items) > 0 {
+			c.put(key, e, c.cfg.listTTL)
+		}
 		return page, nil
 	})
 	if err != nil {

@@ -34,7 +34,9 @@ func ListParams(category, cursor string, limit int) (product.ListParams, error) 
 	if err := validCategory(category); err != nil {
 		return product.ListParams{}, err
 	}
-	p := product.ListParams{Category: category, Limit: limit}
+	// A copy: the category may come from a request buffer, and a coalesced
+	// fetch can outlive the request that started it.
+	p := product.ListParams{Category: strings.Clone(category), Limit: limit}
 	if cursor == "" {
 		return p, nil
 	}

@@ -160,7 +160,15 @@ func New(name string, cfg config.Base, stdout io.Writer) (*Gateway, error) {
 		g.RateLimits = redisstore.NewRateLimit(g.redis, cfg.RedisKeyPrefix+"rl:"+name+":")
 		logger.Info("idempotency records and rate limits in redis", "addr", opts.Addr, "db", opts.DB)
 	}
-	g.Idempotency = idempotency.New(records, idempotency.WithRecordTTL(cfg.IdempotencyTTL))
+	g.Idempotency = idempotency.New(records,
+		idempotency.WithRecordTTL(cfg.IdempotencyTTL),
+		// A key is held longer than the longest checkout (its deadline, then
+		// up to four undo steps), so no live request loses its key to a retry.
+		idempotency.WithLockTTL(cfg.Order.Timeout+4*cfg.Order.CompensationBudget+30*time.Second),
+		idempotency.WithErrorHandler(func(ctx context.Context, op string, err error) {
+			logger.ErrorContext(ctx, "idempotency store", "op", op, "err", err)
+		}),
+	)
 
 	g.Server = httpserver.New(httpserver.Config{
 		Name:            name,
@@ -185,12 +193,17 @@ func New(name string, cfg config.Base, stdout io.Writer) (*Gateway, error) {
 	return g, nil
 }
 
-// checks are the readiness probes: every upstream answers, the token keys
-// are loaded and the shared store, if any, answers PING: without it every
-// order would be refused with 503.
+// checks are the readiness probes: every upstream a request needs answers,
+// the token keys are loaded and the shared store, if any, answers PING:
+// without it every order would be refused with 503. The notification
+// service is left out: it is best-effort, and its outage must not take
+// every replica out of the load balancer.
 func (g *Gateway) checks() []httpserver.Check {
 	var checks []httpserver.Check
 	for _, s := range g.services {
+		if s.Name() == "notification" {
+			continue
+		}
 		checks = append(checks, httpserver.Check{Name: s.Name(), Fn: s.Ping})
 	}
 	checks = append(checks, httpserver.Check{Name: "jwks", Fn: g.Verifier.Ready})

@@ -32,7 +32,11 @@ func RequireUser(v TokenVerifier, cookie string) fiber.Handler {
 		}
 		claims, err := v.Verify(c.UserContext(), strings.Clone(token))
 		if err != nil {
-			c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="storefront", error="invalid_token"`)
+			// Only a refused token is invalid_token: a client told so drops
+			// it, which a 503 (keys unreachable) must not make it do.
+			if p := problem.From(err); p.Code == problem.CodeUnauthenticated {
+				c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="storefront", error="invalid_token"`)
+			}
 			return err
 		}
 		c.Locals(userKey{}, claims.Subject)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -61,11 +62,29 @@ func DecodeStrict(body []byte, v any) error {
 	return nil
 }
 
+// jsonType names a Go kind the way a JSON client knows it, so that no Go
+// type name reaches a client.
+func jsonType(k reflect.Kind) string {
+	switch k {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	default:
+		return "an object"
+	}
+}
+
 func malformed(err error) *problem.Error {
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
 		field := fieldPath(te.Field)
-		return &problem.Error{Code: problem.CodeMalformedJSON, Field: field, Detail: "Wrong type for " + quoteField(field) + ": expected " + te.Type.String() + ".", Err: err}
+		return &problem.Error{Code: problem.CodeMalformedJSON, Field: field, Detail: "Wrong type for " + quoteField(field) + ": expected " + jsonType(te.Type.Kind()) + ".", Err: err}
 	}
 	msg := err.Error()
 	if i := strings.Index(msg, "unknown field "); i >= 0 {

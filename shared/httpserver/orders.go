@@ -40,7 +40,11 @@ func PlaceOrder(flow *orderflow.Flow, idem *idempotency.Manager, requireKey bool
 		}
 		path := c.Path()
 		place := func(ctx context.Context) (idempotency.Response, *problem.Error) {
-			res, err := flow.Place(ctx, userID, newReference(), in)
+			ref := idempotency.Reference(ctx)
+			if ref == "" {
+				ref = newReference()
+			}
+			res, err := flow.Place(ctx, userID, "chk_"+ref, in)
 			if err != nil {
 				p := problem.From(err)
 				b, _ := json.Marshal(p.Document(path))
@@ -95,5 +99,5 @@ func writeResponse(c *fiber.Ctx, r idempotency.Response) error {
 func newReference() string {
 	var b [12]byte
 	_, _ = rand.Read(b[:])
-	return "chk_" + hex.EncodeToString(b[:])
+	return hex.EncodeToString(b[:])
 }

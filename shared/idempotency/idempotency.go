@@ -10,6 +10,8 @@ package idempotency
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"strconv"
 	"time"
@@ -113,21 +115,31 @@ func (m *Manager) Do(ctx context.Context, scope, key string, body []byte, fn fun
 	}
 	sk := storeKey(scope, key)
 	fp := Fingerprint(body)
+	ref := ""
 	// A pass ends in a decision unless it frees an expired record, after
 	// which the key is reserved again; a third pass means the key is being
 	// fought over, which is what "busy" says.
 	for range 3 {
 		now := m.now()
-		rec := Record{Fingerprint: fp, CreatedAt: now}
+		if ref == "" {
+			ref = newReference()
+		}
+		rec := Record{Fingerprint: fp, CreatedAt: now, Reference: ref}
 		existing, created, err := m.store.Reserve(ctx, sk, rec, m.lockTTL+storeGrace)
 		if err != nil {
 			return Response{}, false, unavailable(fmt.Errorf("reserve idempotency key: %w", err))
 		}
 		if created {
-			return m.run(ctx, sk, fp, fn)
+			return m.run(context.WithValue(ctx, referenceKey{}, ref), sk, fp, fn)
 		}
 		if !m.expired(existing, now) {
 			return replay(existing, fp)
+		}
+		if !existing.Done && existing.Reference != "" && existing.Fingerprint == fp {
+			// Its first request died in flight, perhaps after its work was
+			// done: repeat that same work, which downstream deduplicates by
+			// its reference, rather than start a second one.
+			ref = existing.Reference
 		}
 		freed, err := m.free(ctx, sk, existing)
 		if err != nil {
@@ -138,6 +150,23 @@ func (m *Manager) Do(ctx context.Context, scope, key string, body []byte, fn fun
 		}
 	}
 	return Response{}, false, busy()
+}
+
+type referenceKey struct{}
+
+// Reference is the name of the work of the request ctx belongs to, inside
+// the fn of Do; "" elsewhere. It is random for a new key and inherited from
+// a first request that died in flight, so fn passes it downstream as the
+// idempotency reference of what it does.
+func Reference(ctx context.Context) string {
+	ref, _ := ctx.Value(referenceKey{}).(string)
+	return ref
+}
+
+func newReference() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 func replay(rec Record, fp string) (Response, bool, error) {

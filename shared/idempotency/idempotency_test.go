@@ -443,3 +443,44 @@ func BenchmarkFingerprint(b *testing.B) {
 		idempotency.Fingerprint(payload)
 	}
 }
+
+// TestDoInheritsTheReferenceOfADeadRequest: a request whose first try died
+// in flight (its replica crashed after doing the work, say) repeats that
+// same work under the same reference, which downstream deduplicates; a new
+// key, or the same key after a 5xx released it, gets a fresh reference.
+func TestDoInheritsTheReferenceOfADeadRequest(t *testing.T) {
+	forEachStore(t, func(t *testing.T, newStore func() idempotency.Store) {
+		store := newStore()
+		m, clk := newManager(store)
+		refOf := func(key string, status int) string {
+			var ref string
+			_, _, err := m.Do(context.Background(), "usr_ada", key, []byte(body), func(ctx context.Context) idempotency.Response {
+				ref = idempotency.Reference(ctx)
+				return idempotency.Response{Status: status, ContentType: "application/json", Body: []byte(`{}`)}
+			})
+			if err != nil {
+				t.Fatalf("Do(%s): %v", key, err)
+			}
+			return ref
+		}
+		a, b := refOf("fresh-1", 201), refOf("fresh-2", 201)
+		if a == "" || b == "" || a == b {
+			t.Fatalf("fresh keys got references %q and %q, want two different non-empty ones", a, b)
+		}
+		failed := refOf("flaky", 503)
+		if again := refOf("flaky", 201); again == "" || again == failed {
+			t.Errorf("after a released 5xx the retry got reference %q, want a fresh one (not %q)", again, failed)
+		}
+
+		// A first request reserved the key and died without settling it.
+		fp := idempotency.Fingerprint([]byte(body))
+		key := "7:usr_ada:dead" // the Manager's store key for (usr_ada, dead)
+		if _, created, err := store.Reserve(context.Background(), key, idempotency.Record{Fingerprint: fp, CreatedAt: clk.Now(), Reference: "ref-of-the-dead"}, time.Hour); err != nil || !created {
+			t.Fatalf("seed the dead request: created %v, %v", created, err)
+		}
+		clk.Advance(idempotency.DefaultLockTTL)
+		if got := refOf("dead", 201); got != "ref-of-the-dead" {
+			t.Errorf("taking over a dead request: reference %q, want the dead request's %q", got, "ref-of-the-dead")
+		}
+	})
+}

@@ -16,6 +16,11 @@ type Record struct {
 	Fingerprint string
 	// Done is false while the first request is in flight.
 	Done bool
+	// Reference names the work the key started (Reference(ctx) inside the
+	// Manager's fn). A request that takes over a key whose first request
+	// died in flight inherits it, so that the work it repeats is the same
+	// work, deduplicated downstream, not a second one.
+	Reference string
 	// Status, ContentType, Location and Body are the stored response when
 	// Done.
 	Status      int

@@ -102,6 +102,7 @@ var errNoTTL = errors.New("redisstore: idempotency ttl must be at least a millis
 type record struct {
 	Fingerprint string `json:"f"`
 	Done        bool   `json:"d,omitempty"`
+	Reference   string `json:"r,omitempty"`
 	Status      int    `json:"s,omitempty"`
 	ContentType string `json:"t,omitempty"`
 	Location    string `json:"l,omitempty"`
@@ -113,6 +114,7 @@ func encode(r idempotency.Record) ([]byte, error) {
 	b, err := json.Marshal(record{
 		Fingerprint: r.Fingerprint,
 		Done:        r.Done,
+		Reference:   r.Reference,
 		Status:      r.Status,
 		ContentType: r.ContentType,
 		Location:    r.Location,
@@ -133,6 +135,7 @@ func decode(s string) (idempotency.Record, error) {
 	return idempotency.Record{
 		Fingerprint: r.Fingerprint,
 		Done:        r.Done,
+		Reference:   r.Reference,
 		Status:      r.Status,
 		ContentType: r.ContentType,
 		Location:    r.Location,

@@ -9,10 +9,10 @@ import (
 	"storefront.dev/shared/upstream/upstreamtest"
 )
 
-// CheckReadyzTurnsReady starts a BFF through run while its notification
-// upstream is not listening yet, checks that /healthz answers but /readyz is
-// a 503 naming that upstream, then brings the upstream up on the address the
-// BFF was given and waits for /readyz to turn ready. addrVar is the BFF's
+// CheckReadyzTurnsReady starts a BFF through run while its payment upstream
+// is not listening yet, checks that /healthz answers but /readyz is a 503
+// naming that upstream, then brings the upstream up on the address the BFF
+// was given and waits for /readyz to turn ready. addrVar is the BFF's
 // listen-address setting.
 func CheckReadyzTurnsReady(t *testing.T, run RunFunc, addrVar string) {
 	t.Helper()
@@ -26,7 +26,7 @@ func CheckReadyzTurnsReady(t *testing.T, run RunFunc, addrVar string) {
 
 	env := UpstreamEnv(rt)
 	env[addrVar] = "127.0.0.1:0"
-	env["UPSTREAM_NOTIFICATION_URLS"] = "http://" + addr
+	env["UPSTREAM_PAYMENT_URLS"] = "http://" + addr
 	env["UPSTREAM_BREAKER_OPEN_TIMEOUT"] = "200ms"
 	base := Launch(t, run, env)
 
@@ -34,15 +34,15 @@ func CheckReadyzTurnsReady(t *testing.T, run RunFunc, addrVar string) {
 		t.Fatalf("/healthz: status %d, want 200 while an upstream is down", r.Status)
 	}
 	r := Do(t, "GET", base+"/readyz", nil)
-	if r.Status != http.StatusServiceUnavailable || !strings.Contains(string(r.Body), `"notification"`) {
-		t.Fatalf("/readyz with the notification service down: status %d body %s, want 503 naming it", r.Status, r.Body)
+	if r.Status != http.StatusServiceUnavailable || !strings.Contains(string(r.Body), `"payment"`) {
+		t.Fatalf("/readyz with the payment service down: status %d body %s, want 503 naming it", r.Status, r.Body)
 	}
 
 	ln, err = net.Listen("tcp", addr)
 	if err != nil {
 		t.Skipf("the freed port %s was taken meanwhile: %v", addr, err)
 	}
-	srv := &http.Server{Handler: rt.Sandbox.Handler(upstreamtest.ServiceNotification)}
+	srv := &http.Server{Handler: rt.Sandbox.Handler(upstreamtest.ServicePayment)}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 	WaitReady(t, base)
