@@ -127,6 +127,11 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Claims, error) {
 	if len(token) > v.cfg.maxTokenSize {
 		return Claims{}, unauthenticated(ErrTokenTooLong, "token too large")
 	}
+	if set := v.keys.Load(); set != nil && v.cfg.now().Sub(set.fetched) >= v.cfg.maxKeyAge {
+		// Throttled and shared like any refresh; on failure the old set
+		// stays in use rather than locking everyone out.
+		_ = v.refresh(ctx, false)
+	}
 	var sum [sha256.Size]byte
 	if v.tokens != nil {
 		sum = sha256.Sum256([]byte(token))
@@ -302,6 +307,7 @@ func (v *Verifier) refresh(ctx context.Context, force bool) error {
 			return nil, fmt.Errorf("fetch jwks: %w", err)
 		}
 		set := parseKeySet(jwks, v.cfg.algorithms)
+		set.fetched = now
 		if len(set.keys) == 0 {
 			errs := make([]error, 0, len(set.skipped))
 			for _, e := range set.skipped {

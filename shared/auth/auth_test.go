@@ -516,3 +516,27 @@ func BenchmarkVerify(b *testing.B) {
 		})
 	}
 }
+
+// TestVerifyWithdrawnKeyWithoutNewKid: the user service withdraws a leaked
+// key without publishing any new kid, so no unknown kid ever triggers a
+// refetch; tokens of the withdrawn key still stop passing once the key set
+// is older than the maximum key age.
+func TestVerifyWithdrawnKeyWithoutNewKid(t *testing.T) {
+	k1, _, ec := keys(t)
+	v, src, clk := setup(t)
+	leaked := sign(t, jwt.SigningMethodRS256, "k1", claims(nil), k1)
+	if _, err := v.Verify(context.Background(), leaked); err != nil {
+		t.Fatalf("Verify before the withdrawal: %v", err)
+	}
+	src.set(user.JWKS{Keys: []user.JWK{ecJWK("e1", &ec.PublicKey)}}, nil)
+	clk.Advance(auth.DefaultMaxKeyAge - time.Second)
+	if _, err := v.Verify(context.Background(), leaked); err != nil {
+		t.Fatalf("Verify within the key age: %v (the set is not refetched yet)", err)
+	}
+	clk.Advance(time.Second)
+	_, err := v.Verify(context.Background(), leaked)
+	wantProblem(t, err, problem.CodeUnauthenticated, "unknown key")
+	if got := src.fetches.Load(); got != 2 {
+		t.Errorf("got %d fetches, want 2 (the first and one when the set grew old)", got)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"math/big"
 	"slices"
+	"time"
 
 	"storefront.dev/shared/upstream/user"
 )
@@ -26,7 +27,9 @@ type publicKey struct {
 
 // keySet is an immutable snapshot of the JWKS.
 type keySet struct {
-	keys map[string]publicKey
+	// fetched is when the set was read from the key source.
+	fetched time.Time
+	keys    map[string]publicKey
 	// skipped says why a published key is not used, so a token naming it
 	// fails with the reason in its cause rather than a bare "unknown key".
 	skipped map[string]error

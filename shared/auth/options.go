@@ -18,6 +18,10 @@ const (
 	// triggered by unknown key ids, so a flood of made-up kids costs the user
 	// service at most one request per interval.
 	DefaultRefreshInterval = 10 * time.Second
+	// DefaultMaxKeyAge is how long a fetched key set is trusted before it
+	// is fetched again: a key withdrawn from the JWKS (a leaked one) stops
+	// being accepted within this time even if no new kid ever shows up.
+	DefaultMaxKeyAge = 5 * time.Minute
 	// DefaultMaxTokenSize bounds the work an attacker can ask for: longer
 	// tokens are refused before any decoding.
 	DefaultMaxTokenSize = 8 << 10
@@ -40,6 +44,7 @@ type config struct {
 	audience        string
 	leeway          time.Duration
 	refreshInterval time.Duration
+	maxKeyAge       time.Duration
 	maxTokenSize    int
 	algorithms      map[string][]string
 	now             func() time.Time
@@ -53,6 +58,7 @@ func newConfig(opts []Option) config {
 		audience:        DefaultAudience,
 		leeway:          DefaultLeeway,
 		refreshInterval: DefaultRefreshInterval,
+		maxKeyAge:       DefaultMaxKeyAge,
 		maxTokenSize:    DefaultMaxTokenSize,
 		algorithms:      map[string][]string{"RSA": {"RS256"}, "EC": {"ES256"}},
 		now:             time.Now,
@@ -93,6 +99,17 @@ func WithLeeway(d time.Duration) Option {
 // unknown key ids. Default DefaultRefreshInterval.
 func WithRefreshInterval(d time.Duration) Option {
 	return optionFunc(func(c *config) { c.refreshInterval = d })
+}
+
+// WithMaxKeyAge sets how long a fetched key set is trusted before the next
+// verification fetches it again (still at most once per refresh interval).
+// Default DefaultMaxKeyAge.
+func WithMaxKeyAge(d time.Duration) Option {
+	return optionFunc(func(c *config) {
+		if d > 0 {
+			c.maxKeyAge = d
+		}
+	})
 }
 
 // WithMaxTokenSize sets the longest token, in bytes, that is parsed at all.
