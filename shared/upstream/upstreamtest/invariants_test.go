@@ -105,6 +105,13 @@ func TestInvariantsReportViolations(t *testing.T) {
 			o.ID, o.Status = "ord_dup", order.StatusCancelled
 			st.Order.Orders = append(st.Order.Orders, o)
 		}, "share reference"},
+		{"units sold to nobody", func(st *upstreamtest.State) {
+			st.Order.Orders[0].Status = order.StatusCancelled
+			st.Payment.Payments[0].Status = payment.StatusRefunded
+		}, "belongs to 0 confirmed orders"},
+		{"confirmed order without a reservation", func(st *upstreamtest.State) {
+			st.Order.Orders[0].ReservationID = ""
+		}, "names no reservation"},
 		{"reservation left active", func(st *upstreamtest.State) {
 			st.Product.Reservations = append(st.Product.Reservations, product.Reservation{ID: "res_left", Status: product.ReservationActive})
 		}, "still active"},

@@ -27,8 +27,9 @@ type State struct {
 //   - no money without an order: every captured payment belongs to exactly
 //     one confirmed order, for the same amount; every confirmed order has
 //     its payment captured, for the same amount;
-//   - no oversell: every confirmed order's reservation, when it names one,
-//     is committed;
+//   - no oversell: every confirmed order names a reservation and it is
+//     committed; every committed reservation belongs to exactly one
+//     confirmed order (units sold to nobody are a leak);
 //   - no double orders: no two orders share a reference;
 //   - nothing left hanging: no reservation is active and no hold is
 //     authorized. Once the system is quiet every flow has finished, so this
@@ -39,27 +40,10 @@ func (s State) Invariants() []error {
 	var errs []error
 	report := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 
+	errs = append(errs, s.StockInvariants()...)
 	reservations := map[string]product.Reservation{}
-	activeUnits := map[int64]int{}
 	for _, r := range s.Product.Reservations {
 		reservations[r.ID] = r
-		if r.Status == product.ReservationActive {
-			for _, l := range r.Items {
-				activeUnits[l.ProductID] += l.Quantity
-			}
-		}
-	}
-	for _, p := range s.Product.Products {
-		if p.Available < 0 || p.Reserved < 0 || p.Sold < 0 {
-			report("product %d: negative stock: available %d, reserved %d, sold %d", p.ID, p.Available, p.Reserved, p.Sold)
-		}
-		if p.Initial != p.Available+p.Reserved+p.Sold {
-			report("product %d: stock not conserved: initial %d != available %d + reserved %d + sold %d",
-				p.ID, p.Initial, p.Available, p.Reserved, p.Sold)
-		}
-		if p.Reserved != activeUnits[p.ID] {
-			report("product %d: reserved %d but active reservations hold %d", p.ID, p.Reserved, activeUnits[p.ID])
-		}
 	}
 
 	payments := map[string]payment.Payment{}
@@ -67,6 +51,7 @@ func (s State) Invariants() []error {
 		payments[p.ID] = p
 	}
 	confirmedByPayment := map[string][]order.Order{}
+	confirmedByReservation := map[string]int{}
 	pendingByReservation := map[string]string{}
 	pendingByPayment := map[string]string{}
 	byReference := map[string]string{}
@@ -91,7 +76,10 @@ func (s State) Invariants() []error {
 			case p.Amount != o.Total:
 				report("confirmed order %s: total %s but payment %s captured %s", o.ID, o.Total, p.ID, p.Amount)
 			}
-			if o.ReservationID != "" {
+			confirmedByReservation[o.ReservationID]++
+			if o.ReservationID == "" {
+				report("confirmed order %s names no reservation: its units were never held", o.ID)
+			} else {
 				if r, ok := reservations[o.ReservationID]; !ok {
 					report("confirmed order %s: reservation %q does not exist", o.ID, o.ReservationID)
 				} else if r.Status != product.ReservationCommitted {
@@ -116,10 +104,44 @@ func (s State) Invariants() []error {
 		}
 	}
 	for _, r := range s.Product.Reservations {
+		if r.Status == product.ReservationCommitted && confirmedByReservation[r.ID] != 1 {
+			// Committed units are sold: to exactly one confirmed order.
+			report("committed reservation %s (reference %q) belongs to %d confirmed orders, want 1", r.ID, r.Reference, confirmedByReservation[r.ID])
+		}
 		if r.Status == product.ReservationActive {
 			report("reservation %s is still active (until %s)%s", r.ID, r.ExpiresAt, forOrder(pendingByReservation, r.ID))
 		}
 	}
+	return errs
+}
+
+// StockInvariants checks the product service alone: for each product,
+// initial == available + reserved + sold, none negative, and reserved equals
+// what the active reservations hold. Invariants includes it.
+func (s State) StockInvariants() []error {
+	var errs []error
+	report := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	activeUnits := map[int64]int{}
+	for _, r := range s.Product.Reservations {
+		if r.Status == product.ReservationActive {
+			for _, l := range r.Items {
+				activeUnits[l.ProductID] += l.Quantity
+			}
+		}
+	}
+	for _, p := range s.Product.Products {
+		if p.Available < 0 || p.Reserved < 0 || p.Sold < 0 {
+			report("product %d: negative stock: available %d, reserved %d, sold %d", p.ID, p.Available, p.Reserved, p.Sold)
+		}
+		if p.Initial != p.Available+p.Reserved+p.Sold {
+			report("product %d: stock not conserved: initial %d != available %d + reserved %d + sold %d",
+				p.ID, p.Initial, p.Available, p.Reserved, p.Sold)
+		}
+		if p.Reserved != activeUnits[p.ID] {
+			report("product %d: reserved %d but active reservations hold %d", p.ID, p.Reserved, activeUnits[p.ID])
+		}
+	}
+
 	return errs
 }
 
