@@ -99,34 +99,3 @@ func TestOrderPageMarksDegradedParts(t *testing.T) {
 		t.Errorf("with the order service down: status %d problem %v, want 503", down.Status, p)
 	}
 }
-
-func TestCSRF(t *testing.T) {
-	s := startStack(t, "BFF_ALLOWED_ORIGINS", "https://shop.example")
-	ada := s.login(t, "ada@example.com", "correct-horse")
-	body := orderBody("tok_visa", line(1, 1))
-	cases := []struct {
-		name    string
-		headers []string
-		want    int
-	}{
-		{"cookie without token", ada.headers(false), 403},
-		{"cookie with wrong token", append(ada.headers(false), HeaderCSRF, "forged"), 403},
-		{"cookie and token from a foreign origin", append(ada.headers(true), "Origin", "https://evil.example"), 403},
-		{"cookie and token", ada.headers(true), 201},
-		{"cookie and token from the allowed origin", append(ada.headers(true), "Origin", "https://shop.example"), 201},
-	}
-	want201 := 0
-	for _, tc := range cases {
-		r := servertest.Do(t, "POST", s.base+"/api/orders", body, tc.headers...)
-		if r.Status != tc.want {
-			t.Errorf("%s: status %d, want %d; body %s", tc.name, r.Status, tc.want, r.Body)
-		}
-		if tc.want == 201 {
-			want201++
-		}
-	}
-	st := s.checkInvariants(t)
-	if len(st.Order.Orders) != want201 {
-		t.Errorf("orders = %d, want %d (none from the refused requests)", len(st.Order.Orders), want201)
-	}
-}

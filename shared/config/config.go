@@ -51,18 +51,6 @@ func (l *Loader) Int(dst *int, name string) {
 	}
 }
 
-// Float sets *dst from name when it is set.
-func (l *Loader) Float(dst *float64, name string) {
-	if v, ok := l.lookup(name); ok {
-		f, err := strconv.ParseFloat(v, 64)
-		if err != nil {
-			l.fail(name, v, errors.New("not a number"))
-			return
-		}
-		*dst = f
-	}
-}
-
 // Bool sets *dst from name when it is set ("true", "false", "1", "0").
 func (l *Loader) Bool(dst *bool, name string) {
 	if v, ok := l.lookup(name); ok {

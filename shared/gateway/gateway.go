@@ -226,7 +226,14 @@ func (g *Gateway) Serve(ctx context.Context, addr string) error {
 		defer stop()
 		g.Logger.Info("pprof listening", "addr", g.pprofAddr)
 	}
-	hooks := []func(context.Context) error{g.Flow.Close}
+	// After the notification queue drains, nothing calls an upstream any
+	// more: their idle connections are closed.
+	hooks := []func(context.Context) error{g.Flow.Close, func(context.Context) error {
+		for _, s := range g.services {
+			s.Close()
+		}
+		return nil
+	}}
 	if g.redis != nil {
 		hooks = append(hooks, func(context.Context) error {
 			if err := g.redis.Close(); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
@@ -131,7 +132,10 @@ func (s *Server) observe(c *fiber.Ctx) error {
 	}
 	status := c.Response().StatusCode()
 	route := c.Route().Path
-	if status == fiber.StatusNotFound && route == "/" {
+	// Fiber's own 404 and 405 mean no route matched; Route() then names
+	// whatever prefix middleware ran ("/v1", "/api") or "/".
+	var fe *fiber.Error
+	if errors.As(err, &fe) && (fe.Code == fiber.StatusNotFound || fe.Code == fiber.StatusMethodNotAllowed) || status == fiber.StatusNotFound && route == "/" {
 		route = "unmatched"
 	}
 	d := time.Since(start)

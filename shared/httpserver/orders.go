@@ -53,8 +53,9 @@ func PlaceOrder(flow *orderflow.Flow, idem *idempotency.Manager, requireKey bool
 			v, loc := view(res)
 			b, err := json.Marshal(v)
 			if err != nil {
-				p := problem.Wrap(err, problem.CodeInternal, "The order was placed but could not be shown.")
-				return idempotency.Response{Status: p.Status(), ContentType: problem.ContentType}, p
+				// The order exists: answering 5xx would free the key and let
+				// a retry place a second one. Its id is the least to show.
+				b, _ = json.Marshal(map[string]string{"id": res.Order.ID})
 			}
 			return idempotency.Response{Status: fiber.StatusCreated, ContentType: fiber.MIMEApplicationJSON, Location: loc, Body: b}, nil
 		}

@@ -99,3 +99,37 @@ func TestTraceContextReachesUpstreams(t *testing.T) {
 		t.Error("TraceID outside a request is not empty")
 	}
 }
+
+// TestUnmatchedRoutesShareOneLabel: requests that match no route are counted
+// under "unmatched", not under the prefix of the middleware they passed.
+func TestUnmatchedRoutesShareOneLabel(t *testing.T) {
+	s := newServer(t, httpserver.Config{})
+	s.App.Use("/v1", func(c *fiber.Ctx) error { return c.Next() })
+	s.App.Get("/v1/known", func(c *fiber.Ctx) error { return c.SendString("ok") })
+	s.start(t)
+	for _, path := range []string{"/v1/nope", "/elsewhere"} {
+		if r := servertest.Do(t, "GET", s.base+path, nil); r.Status != 404 {
+			t.Fatalf("GET %s: status %d, want 404", path, r.Status)
+		}
+	}
+	families, err := s.metrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	routes := map[string]uint64{}
+	for _, f := range families {
+		if f.GetName() != "bff_http_request_duration_seconds" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "route" {
+					routes[l.GetValue()] += m.GetHistogram().GetSampleCount()
+				}
+			}
+		}
+	}
+	if routes["unmatched"] != 2 || routes["/v1"] != 0 {
+		t.Errorf("requests by route label = %v, want both under unmatched", routes)
+	}
+}
