@@ -13,7 +13,9 @@ import (
 // TestSoak places a few hundred orders, eight at a time, with random lines,
 // random payment tokens and random faults switched on and off at random
 // steps, then checks every invariant and that exactly the 201 answers became
-// confirmed orders. The seed makes a failure reproducible.
+// confirmed orders. The seed fixes the orders and which faults are switched
+// on; whether a rate-based fault fires still depends on the order in which
+// the concurrent requests arrive.
 func TestSoak(t *testing.T) {
 	if testing.Short() {
 		t.Skip("soak skipped in -short mode")
