@@ -7,7 +7,6 @@ import (
 
 	"storefront.dev/shared/httpserver"
 	"storefront.dev/shared/problem"
-	"storefront.dev/shared/upstream"
 	"storefront.dev/shared/upstream/order"
 	"storefront.dev/shared/upstream/user"
 )
@@ -26,10 +25,7 @@ func handleToken(users tokenIssuer) fiber.Handler {
 		}
 		tok, err := users.Token(c.UserContext(), creds.Email, creds.Password)
 		if err != nil {
-			if upstream.KindOf(err) == upstream.KindUnauthorized {
-				return problem.Wrap(err, problem.CodeUnauthenticated, "The email or password is wrong.")
-			}
-			return httpserver.FromUpstream(err, "User")
+			return httpserver.FromLogin(err)
 		}
 		c.Set(fiber.HeaderCacheControl, "no-store")
 		return c.JSON(tokenView{AccessToken: tok.AccessToken, TokenType: tok.TokenType, ExpiresIn: tok.ExpiresIn})

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -11,7 +10,6 @@ import (
 	"storefront.dev/shared/catalog"
 	"storefront.dev/shared/httpserver"
 	"storefront.dev/shared/money"
-	"storefront.dev/shared/problem"
 	"storefront.dev/shared/upstream/product"
 )
 
@@ -49,7 +47,7 @@ func handleListProducts(cat catalogReader) fiber.Handler {
 // handleGetProduct shows one product.
 func handleGetProduct(cat catalogReader) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		id, err := productID(c)
+		id, err := httpserver.PositiveID(c, "id")
 		if err != nil {
 			return err
 		}
@@ -60,15 +58,6 @@ func handleGetProduct(cat catalogReader) fiber.Handler {
 		c.Set(fiber.HeaderCacheControl, "no-cache")
 		return c.JSON(newProductDetail(p))
 	}
-}
-
-// productID reads the {id} of a product route: a positive integer.
-func productID(c *fiber.Ctx) (int64, error) {
-	id, err := strconv.ParseInt(c.Params("id"), 10, 64)
-	if err != nil || id < 1 {
-		return 0, problem.Invalid("id", "The product id must be a positive integer.")
-	}
-	return id, nil
 }
 
 // productSummaryView is a product as a phone lists it.

@@ -17,7 +17,7 @@ func routes(g *gateway.Gateway, cfg Config) {
 	// Every /v1 answer is compressed when the phone accepts it; every GET
 	// answer carries a strong ETag and honours If-None-Match, under one
 	// deadline for its upstream calls.
-	app.Use("/v1", encodedETag, compress.New(), conditionalGET, viewDeadline(cfg.ViewTimeout))
+	app.Use("/v1", encodedETag, compress.New(), conditionalGET, httpserver.ReadDeadline(cfg.ViewTimeout))
 
 	app.Post("/v1/auth/token", limit.Login, handleToken(g.Users))
 

@@ -2,14 +2,12 @@ package main
 
 import (
 	"context"
-	"strconv"
 
 	"github.com/gofiber/fiber/v2"
 
 	"storefront.dev/shared/catalog"
 	"storefront.dev/shared/httpserver"
 	"storefront.dev/shared/money"
-	"storefront.dev/shared/problem"
 	"storefront.dev/shared/upstream/product"
 )
 
@@ -58,7 +56,7 @@ func handleListProducts(cat catalogReader) fiber.Handler {
 // second stage needs the first one's category, so the two cannot overlap.
 func handleGetProduct(cat catalogReader, degraded degradedCounter) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		id, err := productID(c)
+		id, err := httpserver.PositiveID(c, "id")
 		if err != nil {
 			return err
 		}
@@ -81,15 +79,6 @@ func handleGetProduct(cat catalogReader, degraded degradedCounter) fiber.Handler
 		}
 		return c.JSON(out)
 	}
-}
-
-// productID reads the {id} of a product route: a positive integer.
-func productID(c *fiber.Ctx) (int64, error) {
-	id, err := strconv.ParseInt(c.Params("id"), 10, 64)
-	if err != nil || id < 1 {
-		return 0, problem.Invalid("id", "The product id must be a positive integer.")
-	}
-	return id, nil
 }
 
 // lowStock is the stock at or below which a card says so.

@@ -25,7 +25,7 @@ func routes(g *gateway.Gateway, cfg Config) {
 	api.Delete("/session", sameOrigin, handleLogout(cfg.Session))
 
 	// Every screen read has one deadline for all its upstream calls.
-	view := viewDeadline(cfg.ViewTimeout)
+	view := httpserver.ReadDeadline(cfg.ViewTimeout)
 
 	api.Post("/orders", csrf, authed, limit.Orders, httpserver.PlaceOrder(g.Flow, g.Idempotency, false, placedOrderView))
 	api.Get("/orders", authed, limit.Default, view, handleListOrders(g.Orders, g.Catalog, g.Metrics))

@@ -14,7 +14,6 @@ import (
 	"storefront.dev/shared/auth"
 	"storefront.dev/shared/httpserver"
 	"storefront.dev/shared/problem"
-	"storefront.dev/shared/upstream"
 	"storefront.dev/shared/upstream/user"
 )
 
@@ -39,10 +38,7 @@ func handleLogin(users sessionUsers, v httpserver.TokenVerifier, s Session) fibe
 		ctx := c.UserContext()
 		tok, err := users.Token(ctx, creds.Email, creds.Password)
 		if err != nil {
-			if upstream.KindOf(err) == upstream.KindUnauthorized {
-				return problem.Wrap(err, problem.CodeUnauthenticated, "The email or password is wrong.")
-			}
-			return httpserver.FromUpstream(err, "User")
+			return httpserver.FromLogin(err)
 		}
 		claims, err := v.Verify(ctx, tok.AccessToken)
 		if err != nil {

@@ -208,6 +208,16 @@ func PathID(c *fiber.Ctx, name string) (string, error) {
 	return strings.Clone(id), nil
 }
 
+// PositiveID returns the path parameter name as a positive integer id; any
+// other value is a 400 problem naming it.
+func PositiveID(c *fiber.Ctx, name string) (int64, error) {
+	id, err := strconv.ParseInt(c.Params(name), 10, 64)
+	if err != nil || id < 1 {
+		return 0, problem.Invalid(name, "The %s must be a positive integer.", name)
+	}
+	return id, nil
+}
+
 // Page is a validated cursor and limit.
 type Page struct {
 	Cursor string

@@ -26,3 +26,12 @@ func FromUpstream(err error, what string) *problem.Error {
 		return &problem.Error{Code: problem.CodeUnavailable, Detail: "The " + ue.Service + " service is unavailable.", RetryAfter: 2 * time.Second, Err: err}
 	}
 }
+
+// FromLogin turns a failed password check into the problem the client sees:
+// wrong credentials are a 401, anything else is FromUpstream's answer.
+func FromLogin(err error) *problem.Error {
+	if upstream.KindOf(err) == upstream.KindUnauthorized {
+		return problem.Wrap(err, problem.CodeUnauthenticated, "The email or password is wrong.")
+	}
+	return FromUpstream(err, "User")
+}
