@@ -343,8 +343,7 @@ func TestDoConcurrentSameKey(t *testing.T) {
 		var calls atomic.Int64
 		fn := func(context.Context) idempotency.Response {
 			calls.Add(1)
-			// Hold the key until half the others have been answered, so that
-			// both the in-flight and the replay paths are taken.
+			// Hold the key until half the others have been answered busy.
 			<-halfway
 			return idempotency.Response{Status: 201, ContentType: "application/json", Body: []byte(`{"id":"ord_1"}`)}
 		}
@@ -380,6 +379,19 @@ func TestDoConcurrentSameKey(t *testing.T) {
 		}
 		if total := ran.Load() + replays.Load() + busy.Load(); total != n {
 			t.Errorf("got %d answers, want %d", total, n)
+		}
+		// The key is settled now: a second burst gets the replay, every time.
+		for range n / 2 {
+			wg.Go(func() {
+				got, replayed, err := m.Do(context.Background(), "usr_ada", "k1", []byte(body), fn)
+				if err != nil || !replayed || got.Status != 201 || string(got.Body) != `{"id":"ord_1"}` {
+					t.Errorf("after the first finished: got %d %s replayed %v err %v, want the stored 201 replayed", got.Status, got.Body, replayed, err)
+				}
+			})
+		}
+		wg.Wait()
+		if calls.Load() != 1 {
+			t.Errorf("fn ran %d times in all, want 1", calls.Load())
 		}
 	})
 }
