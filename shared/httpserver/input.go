@@ -11,6 +11,7 @@ import (
 	json "github.com/goccy/go-json"
 	"github.com/gofiber/fiber/v2"
 
+	"storefront.dev/shared/jsonscan"
 	"storefront.dev/shared/problem"
 )
 
@@ -93,78 +94,20 @@ func malformed(err error) *problem.Error {
 	return &problem.Error{Code: problem.CodeMalformedJSON, Detail: "The request body is not valid JSON.", Err: err}
 }
 
-// checkStructure walks body's tokens once, without recursion, to refuse
-// what decoding into a struct would silently accept: a repeated member,
-// which the last occurrence would win, and pathological nesting. Syntax
-// errors are left to the decoder, which describes them.
+// checkStructure refuses what decoding into a struct would silently accept:
+// a repeated member, which the last occurrence would win, and pathological
+// nesting. Syntax errors are left to the decoder, which describes them.
 func checkStructure(body []byte) error {
-	type frame struct {
-		object  bool
-		wantKey bool
-		key     string
-		index   int
-		keys    map[string]struct{}
+	dup, err := jsonscan.Scan(body, MaxJSONDepth)
+	switch {
+	case errors.Is(err, jsonscan.ErrTooDeep):
+		return problem.New(problem.CodeMalformedJSON, "The request body nests deeper than %d levels.", MaxJSONDepth)
+	case err != nil:
+		return nil
+	case dup != nil:
+		return &problem.Error{Code: problem.CodeMalformedJSON, Field: dup.Path, Detail: "The member " + strconv.Quote(dup.Name) + " appears more than once."}
 	}
-	var stack []frame
-	path := func() string {
-		var b strings.Builder
-		for _, f := range stack {
-			switch {
-			case !f.object:
-				b.WriteString("[" + strconv.Itoa(f.index) + "]")
-			case b.Len() > 0:
-				b.WriteString("." + f.key)
-			default:
-				b.WriteString(f.key)
-			}
-		}
-		return b.String()
-	}
-	valueDone := func() {
-		if n := len(stack); n > 0 {
-			if top := &stack[n-1]; top.object {
-				top.wantKey = true
-			} else {
-				top.index++
-			}
-		}
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	for {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil
-		}
-		switch t := tok.(type) {
-		case json.Delim:
-			switch t {
-			case '{', '[':
-				if len(stack) == MaxJSONDepth {
-					return problem.New(problem.CodeMalformedJSON, "The request body nests deeper than %d levels.", MaxJSONDepth)
-				}
-				stack = append(stack, frame{object: t == '{', wantKey: t == '{'})
-			default:
-				stack = stack[:len(stack)-1]
-				valueDone()
-			}
-		case string:
-			if n := len(stack); n > 0 && stack[n-1].object && stack[n-1].wantKey {
-				top := &stack[n-1]
-				top.key, top.wantKey = t, false
-				if _, seen := top.keys[t]; seen {
-					return &problem.Error{Code: problem.CodeMalformedJSON, Field: path(), Detail: "The member " + strconv.Quote(t) + " appears more than once."}
-				}
-				if top.keys == nil {
-					top.keys = map[string]struct{}{}
-				}
-				top.keys[t] = struct{}{}
-				continue
-			}
-			valueDone()
-		default:
-			valueDone()
-		}
-	}
+	return nil
 }
 
 // fieldPath writes the decoder's "items.0.id" the way every other problem

@@ -2,6 +2,7 @@ package orderflow
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -10,6 +11,7 @@ import (
 
 	json "github.com/goccy/go-json"
 
+	"storefront.dev/shared/jsonscan"
 	"storefront.dev/shared/problem"
 )
 
@@ -56,15 +58,18 @@ func DecodeInput(body []byte) (Input, error) {
 	if len(body) == 0 {
 		return Input{}, problem.New(problem.CodeMalformedJSON, "The request body is empty.")
 	}
-	dup, err := scanStructure(body)
-	if err != nil {
-		return Input{}, err
+	dup, err := jsonscan.Scan(body, maxScanDepth)
+	switch {
+	case errors.Is(err, jsonscan.ErrTooDeep):
+		return Input{}, problem.New(problem.CodeMalformedJSON, "The request body nests deeper than %d levels.", maxScanDepth)
+	case err != nil:
+		return Input{}, problem.New(problem.CodeMalformedJSON, "The request body is not valid JSON.")
 	}
 	if !utf8.Valid(body) || !json.Valid(body) {
 		return Input{}, problem.New(problem.CodeMalformedJSON, "The request body is not valid JSON.")
 	}
-	if dup != "" {
-		return Input{}, problem.Invalid(dup, "The member %s appears more than once.", dup)
+	if dup != nil {
+		return Input{}, problem.Invalid(dup.Path, "The member %s appears more than once.", dup.Path)
 	}
 	if body[0] != '{' {
 		return Input{}, problem.New(problem.CodeInvalid, "The request body must be a JSON object.")
@@ -236,98 +241,6 @@ func sortedKeys(m map[string]json.RawMessage) []string {
 	}
 	sort.Strings(keys)
 	return keys
-}
-
-// scanStructure walks body once, without recursion, to bound its nesting and
-// to find a repeated member name, which a map-based decode would silently
-// collapse. It returns the path of the first repeated member. It is not a
-// validator: a syntax error it does not trip over is left to json.Valid.
-func scanStructure(body []byte) (dup string, err error) {
-	type frame struct {
-		object    bool
-		index     int
-		expectKey bool
-		keys      map[string]struct{}
-		key       string
-	}
-	var stack []frame
-	path := func() string {
-		var b []byte
-		for i, f := range stack {
-			if f.object {
-				if f.key == "" {
-					continue
-				}
-				if i > 0 {
-					b = append(b, '.')
-				}
-				b = append(b, f.key...)
-			} else {
-				b = append(b, '[')
-				b = strconv.AppendInt(b, int64(f.index), 10)
-				b = append(b, ']')
-			}
-		}
-		return string(b)
-	}
-	for i := 0; i < len(body); i++ {
-		switch c := body[i]; c {
-		case '{', '[':
-			if len(stack) >= maxScanDepth {
-				return "", problem.New(problem.CodeMalformedJSON, "The request body nests deeper than %d levels.", maxScanDepth)
-			}
-			stack = append(stack, frame{object: c == '{', expectKey: c == '{'})
-		case '}', ']':
-			if len(stack) > 0 {
-				stack = stack[:len(stack)-1]
-			}
-		case ',':
-			if n := len(stack); n > 0 {
-				if stack[n-1].object {
-					stack[n-1].expectKey = true
-				} else {
-					stack[n-1].index++
-				}
-			}
-		case '"':
-			end := stringEnd(body, i)
-			if end < 0 {
-				return "", problem.New(problem.CodeMalformedJSON, "The request body is not valid JSON.")
-			}
-			if n := len(stack); n > 0 && stack[n-1].object && stack[n-1].expectKey {
-				top := &stack[n-1]
-				top.expectKey = false
-				var name string
-				if json.Unmarshal(body[i:end+1], &name) != nil {
-					return "", problem.New(problem.CodeMalformedJSON, "The request body is not valid JSON.")
-				}
-				if top.keys == nil {
-					top.keys = map[string]struct{}{}
-				}
-				top.key = name
-				if _, seen := top.keys[name]; seen && dup == "" {
-					dup = path()
-				}
-				top.keys[name] = struct{}{}
-			}
-			i = end
-		}
-	}
-	return dup, nil
-}
-
-// stringEnd returns the index of the quote closing the string that opens at
-// body[start], or -1.
-func stringEnd(body []byte, start int) int {
-	for i := start + 1; i < len(body); i++ {
-		switch body[i] {
-		case '\\':
-			i++
-		case '"':
-			return i
-		}
-	}
-	return -1
 }
 
 // line is a validated, merged order line; first is the index of the line in

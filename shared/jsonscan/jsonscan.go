@@ -1,0 +1,119 @@
+// Package jsonscan checks the shape of a JSON body before it is decoded:
+// how deep it nests, and whether an object repeats a member name, which a
+// decoder would silently collapse (the last occurrence winning). It walks
+// the bytes once, without recursion, so a hostile body costs linear time
+// and constant stack. It is not a validator: syntax is the decoder's job.
+package jsonscan
+
+import (
+	"errors"
+	"strconv"
+
+	json "github.com/goccy/go-json"
+)
+
+// ErrTooDeep means the body nests deeper than the limit given to Scan.
+var ErrTooDeep = errors.New("jsonscan: nesting too deep")
+
+// ErrSyntax means a string in the body does not end or does not decode.
+var ErrSyntax = errors.New("jsonscan: malformed string")
+
+// Repeated names the first member that appears twice in one object.
+type Repeated struct {
+	// Path is where it is, in the form problems name fields: "items[1].quantity".
+	Path string
+	// Name is the member's name.
+	Name string
+}
+
+// Scan walks body and returns the first repeated member, if any (nil
+// otherwise), or ErrTooDeep when objects and arrays nest deeper than
+// maxDepth, or ErrSyntax for a string it cannot read.
+func Scan(body []byte, maxDepth int) (*Repeated, error) {
+	type frame struct {
+		object    bool
+		index     int
+		expectKey bool
+		keys      map[string]struct{}
+		key       string
+	}
+	var stack []frame
+	path := func() string {
+		var b []byte
+		for i, f := range stack {
+			if f.object {
+				if f.key == "" {
+					continue
+				}
+				if i > 0 {
+					b = append(b, '.')
+				}
+				b = append(b, f.key...)
+			} else {
+				b = append(b, '[')
+				b = strconv.AppendInt(b, int64(f.index), 10)
+				b = append(b, ']')
+			}
+		}
+		return string(b)
+	}
+	var dup *Repeated
+	for i := 0; i < len(body); i++ {
+		switch c := body[i]; c {
+		case '{', '[':
+			if len(stack) >= maxDepth {
+				return nil, ErrTooDeep
+			}
+			stack = append(stack, frame{object: c == '{', expectKey: c == '{'})
+		case '}', ']':
+			if len(stack) > 0 {
+				stack = stack[:len(stack)-1]
+			}
+		case ',':
+			if n := len(stack); n > 0 {
+				if stack[n-1].object {
+					stack[n-1].expectKey = true
+				} else {
+					stack[n-1].index++
+				}
+			}
+		case '"':
+			end := stringEnd(body, i)
+			if end < 0 {
+				return nil, ErrSyntax
+			}
+			if n := len(stack); n > 0 && stack[n-1].object && stack[n-1].expectKey {
+				top := &stack[n-1]
+				top.expectKey = false
+				var name string
+				if json.Unmarshal(body[i:end+1], &name) != nil {
+					return nil, ErrSyntax
+				}
+				if top.keys == nil {
+					top.keys = map[string]struct{}{}
+				}
+				top.key = name
+				if _, seen := top.keys[name]; seen && dup == nil {
+					dup = &Repeated{Path: path(), Name: name}
+				}
+				top.keys[name] = struct{}{}
+			}
+			i = end
+		}
+	}
+	return dup, nil
+}
+
+// stringEnd returns the index of the quote closing the string that opens at
+// body[start], or -1.
+func stringEnd(body []byte, start int) int {
+	for i := start + 1; i < len(body); i++ {
+		switch body[i] {
+		case '\\':
+			i++
+		case '"':
+			return i
+		}
+	}
+	return -1
+}
