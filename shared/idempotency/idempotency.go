@@ -130,7 +130,7 @@ func (m *Manager) Do(ctx context.Context, scope, key string, body []byte, fn fun
 			return Response{}, false, unavailable(fmt.Errorf("reserve idempotency key: %w", err))
 		}
 		if created {
-			return m.run(context.WithValue(ctx, referenceKey{}, ref), sk, fp, fn)
+			return m.run(context.WithValue(ctx, referenceKey{}, ref), sk, fp, now, fn)
 		}
 		if !m.expired(existing, now) {
 			return replay(existing, fp)
@@ -181,7 +181,7 @@ func replay(rec Record, fp string) (Response, bool, error) {
 }
 
 // run calls fn holding the key, then stores its response or frees the key.
-func (m *Manager) run(ctx context.Context, sk, fp string, fn func(context.Context) Response) (Response, bool, error) {
+func (m *Manager) run(ctx context.Context, sk, fp string, owner time.Time, fn func(context.Context) Response) (Response, bool, error) {
 	// The record must be settled even when the client has gone away.
 	bg := context.WithoutCancel(ctx)
 	settled := false
@@ -189,13 +189,13 @@ func (m *Manager) run(ctx context.Context, sk, fp string, fn func(context.Contex
 		// Reached without settling only when fn panicked or called
 		// runtime.Goexit; the panic goes on after the key is freed.
 		if !settled {
-			m.release(bg, sk)
+			m.release(bg, sk, owner)
 		}
 	}()
 	resp := fn(ctx)
 	settled = true
 	if resp.Status >= 500 || resp.Status < 100 {
-		m.release(bg, sk)
+		m.release(bg, sk, owner)
 		return resp, false, nil
 	}
 	done := Record{
@@ -207,7 +207,7 @@ func (m *Manager) run(ctx context.Context, sk, fp string, fn func(context.Contex
 		Body:        resp.Body,
 		CreatedAt:   m.now(),
 	}
-	if err := m.store.Complete(bg, sk, done, m.recordTTL+storeGrace); err != nil {
+	if err := m.store.Complete(bg, sk, owner, done, m.recordTTL+storeGrace); err != nil {
 		// The work is done and its outcome is the client's; failing now
 		// would hide it. The key stays in flight until its lock expires.
 		m.onError(ctx, "complete", fmt.Errorf("store idempotent response: %w", err))
@@ -215,8 +215,8 @@ func (m *Manager) run(ctx context.Context, sk, fp string, fn func(context.Contex
 	return resp, false, nil
 }
 
-func (m *Manager) release(ctx context.Context, sk string) {
-	if err := m.store.Release(ctx, sk); err != nil {
+func (m *Manager) release(ctx context.Context, sk string, owner time.Time) {
+	if err := m.store.Release(ctx, sk, owner); err != nil {
 		m.onError(ctx, "release", fmt.Errorf("release idempotency key: %w", err))
 	}
 }
@@ -230,21 +230,11 @@ func (m *Manager) expired(rec Record, now time.Time) bool {
 }
 
 // free deletes the expired record stale so that the key can be reserved
-// again. Several requests may find the same stale record; deleting it blindly
-// could delete the record a faster one has just reserved, so the right to
-// delete is itself reserved first, under a key naming this very record, and
-// only the request that wins it deletes. The others report busy, which is
-// true: the winner is about to run.
+// again. The delete is conditional on the record still being stale, so
+// several requests finding it at once delete it once and never delete the
+// record a faster one has just reserved.
 func (m *Manager) free(ctx context.Context, sk string, stale Record) (bool, error) {
-	claim := "free:" + strconv.FormatInt(stale.CreatedAt.UnixNano(), 10) + ":" + sk
-	_, won, err := m.store.Reserve(ctx, claim, Record{CreatedAt: m.now()}, m.lockTTL+storeGrace)
-	if err != nil {
-		return false, fmt.Errorf("claim expired idempotency record: %w", err)
-	}
-	if !won {
-		return false, nil
-	}
-	if err := m.store.Release(ctx, sk); err != nil {
+	if err := m.store.Release(ctx, sk, stale.CreatedAt); err != nil {
 		return false, fmt.Errorf("delete expired idempotency record: %w", err)
 	}
 	return true, nil

@@ -251,7 +251,13 @@ func TestDoStuckRequestFreesKeyAfterLockTTL(t *testing.T) {
 			})
 		}()
 		<-entered
-		defer func() { close(unblock); <-stuckDone }()
+		unblocked := false
+		defer func() {
+			if !unblocked {
+				close(unblock)
+				<-stuckDone
+			}
+		}()
 
 		fn, calls := counter(201)
 		clk.Advance(idempotency.DefaultLockTTL - time.Second)
@@ -276,6 +282,16 @@ func TestDoStuckRequestFreesKeyAfterLockTTL(t *testing.T) {
 		wg.Wait()
 		if got := calls.Load(); got != 1 {
 			t.Errorf("got fn run %d times, want 1", got)
+		}
+
+		// The stuck request finally finishes: it must not overwrite the
+		// record of the request that took its key over.
+		close(unblock)
+		<-stuckDone
+		unblocked = true
+		got, replayed, err := m.Do(context.Background(), "usr_ada", "k1", []byte(body), fn)
+		if err != nil || !replayed || string(got.Body) == `{"id":"ord_stuck"}` {
+			t.Errorf("after the stuck request ended: got %s replayed %v err %v, want the winner's stored response", got.Body, replayed, err)
 		}
 	})
 }
@@ -409,11 +425,11 @@ func (s failingStore) Reserve(ctx context.Context, key string, rec idempotency.R
 	return s.Store.Reserve(ctx, key, rec, ttl)
 }
 
-func (s failingStore) Complete(ctx context.Context, key string, rec idempotency.Record, ttl time.Duration) error {
+func (s failingStore) Complete(ctx context.Context, key string, owner time.Time, rec idempotency.Record, ttl time.Duration) error {
 	if s.fail["complete"] {
 		return errors.New("connection reset")
 	}
-	return s.Store.Complete(ctx, key, rec, ttl)
+	return s.Store.Complete(ctx, key, owner, rec, ttl)
 }
 
 func TestDoStoreFailures(t *testing.T) {

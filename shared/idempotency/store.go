@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	cache "github.com/patrickmn/go-cache"
@@ -32,24 +33,32 @@ type Record struct {
 	CreatedAt time.Time
 }
 
-// Store keeps records by key. Its operations are the primitives of a shared
-// key-value store (SET NX PX, SET PX, DEL) so that replicas can share it. The
+// Store keeps records by key. Its operations are those of a shared key-value
+// store (set-if-absent, compare-and-set, compare-and-delete, each with an
+// expiry) so that replicas can share it. The
 // ttl a Store receives only reclaims space; it is longer than the lifetime the
 // Manager enforces itself.
 type Store interface {
 	// Reserve atomically creates an in-flight record for key if none exists;
 	// it returns (existing, false, nil) when a record is already there.
 	Reserve(ctx context.Context, key string, rec Record, ttl time.Duration) (existing Record, created bool, err error)
-	// Complete replaces the record of key.
-	Complete(ctx context.Context, key string, rec Record, ttl time.Duration) error
-	// Release deletes the record of key.
-	Release(ctx context.Context, key string) error
+	// Complete replaces the record of key if it is still the in-flight
+	// record created at owner, the one the caller reserved; a request that
+	// outlived its lock, whose key another request has since taken, gets
+	// ErrNotOwner and overwrites nothing.
+	Complete(ctx context.Context, key string, owner time.Time, rec Record, ttl time.Duration) error
+	// Release deletes the record of key if it is still the one created at
+	// owner, and otherwise leaves the key alone and returns nil.
+	Release(ctx context.Context, key string, owner time.Time) error
 }
 
 // MemoryStore is a Store in process memory, for a single replica.
 type MemoryStore struct {
 	c   *cache.Cache
 	max int
+	// mu makes Complete's and Release's compare-and-write atomic; Reserve
+	// needs no lock: go-cache's Add fails when the key exists.
+	mu sync.Mutex
 }
 
 // StoreOption configures a MemoryStore.
@@ -63,6 +72,10 @@ func MaxRecords(n int) StoreOption { return func(s *MemoryStore) { s.max = n } }
 
 // ErrFull is returned by Reserve when a MemoryStore holds MaxRecords keys.
 var ErrFull = errors.New("idempotency: memory store is full")
+
+// ErrNotOwner is returned by Complete when the key no longer holds the
+// caller's in-flight record: its lock expired and another request took it.
+var ErrNotOwner = errors.New("idempotency: the key was taken over by another request")
 
 // Interface guard.
 var _ Store = (*MemoryStore)(nil)
@@ -114,18 +127,34 @@ func (s *MemoryStore) Reserve(_ context.Context, key string, rec Record, ttl tim
 }
 
 // Complete implements Store.
-func (s *MemoryStore) Complete(_ context.Context, key string, rec Record, ttl time.Duration) error {
+func (s *MemoryStore) Complete(_ context.Context, key string, owner time.Time, rec Record, ttl time.Duration) error {
 	if ttl <= 0 {
 		return errNoTTL
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.owns(key, owner) {
+		return ErrNotOwner
 	}
 	s.c.Set(key, clone(rec), ttl)
 	return nil
 }
 
 // Release implements Store.
-func (s *MemoryStore) Release(_ context.Context, key string) error {
-	s.c.Delete(key)
+func (s *MemoryStore) Release(_ context.Context, key string, owner time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.owns(key, owner) {
+		s.c.Delete(key)
+	}
 	return nil
+}
+
+// owns reports whether key holds the record created at owner. Called with
+// s.mu held.
+func (s *MemoryStore) owns(key string, owner time.Time) bool {
+	x, ok := s.c.Get(key)
+	return ok && x.(Record).CreatedAt.Equal(owner)
 }
 
 // clone copies the body so that neither the caller nor the store can change

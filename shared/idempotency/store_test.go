@@ -24,7 +24,7 @@ func TestMemoryStore(t *testing.T) {
 
 	body := []byte(`{"id":"ord_1"}`)
 	done := idempotency.Record{Fingerprint: "f1", Done: true, Status: 201, ContentType: "application/json", Body: body, CreatedAt: start}
-	if err := s.Complete(ctx, "k", done, time.Minute); err != nil {
+	if err := s.Complete(ctx, "k", start, done, time.Minute); err != nil {
 		t.Fatalf("Complete: %v", err)
 	}
 	body[2] = 'X' // the caller's buffer is reused; the stored copy must not change
@@ -38,7 +38,7 @@ func TestMemoryStore(t *testing.T) {
 		t.Errorf("got body %s after a reader changed its copy, want it unchanged", again.Body)
 	}
 
-	if err := s.Release(ctx, "k"); err != nil {
+	if err := s.Release(ctx, "k", start); err != nil {
 		t.Fatalf("Release: %v", err)
 	}
 	if _, created, err := s.Reserve(ctx, "k", first, time.Minute); err != nil || !created {
@@ -65,7 +65,7 @@ func TestMemoryStoreBound(t *testing.T) {
 	if err != nil || created || got.Fingerprint != "a" {
 		t.Fatalf("held key when full: got %+v created %v err %v, want the existing record", got, created, err)
 	}
-	if err := s.Release(ctx, "b"); err != nil {
+	if err := s.Release(ctx, "b", time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, created, err := s.Reserve(ctx, "c", idempotency.Record{}, time.Minute); err != nil || !created {

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	json "github.com/goccy/go-json"
@@ -67,8 +68,25 @@ func (s *Idempotency) Reserve(ctx context.Context, key string, rec idempotency.R
 	return got, false, nil
 }
 
+// ownedScript writes (ARGV[2] set: SET with PX ARGV[3]) or deletes (ARGV[2]
+// empty) KEYS[1] only while it holds the record created at ARGV[1], its
+// "c" member; it returns 1 when it acted. The creation time is stored as a
+// string because Lua numbers are doubles and would round nanoseconds.
+var ownedScript = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if not v then return 0 end
+local ok, r = pcall(cjson.decode, v)
+if not ok or r['c'] ~= ARGV[1] then return 0 end
+if ARGV[2] == '' then
+  redis.call('DEL', KEYS[1])
+else
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+end
+return 1
+`)
+
 // Complete implements idempotency.Store.
-func (s *Idempotency) Complete(ctx context.Context, key string, rec idempotency.Record, ttl time.Duration) error {
+func (s *Idempotency) Complete(ctx context.Context, key string, owner time.Time, rec idempotency.Record, ttl time.Duration) error {
 	if ttl < time.Millisecond {
 		return errNoTTL
 	}
@@ -76,26 +94,33 @@ func (s *Idempotency) Complete(ctx context.Context, key string, rec idempotency.
 	if err != nil {
 		return err
 	}
-	if err := s.client.Set(ctx, s.prefix+key, val, ttl).Err(); err != nil {
+	done, err := ownedScript.Run(ctx, s.client, []string{s.prefix + key}, stamp(owner), val, ttl.Milliseconds()).Int()
+	if err != nil {
 		return fmt.Errorf("redis complete: %w", err)
+	}
+	if done == 0 {
+		return idempotency.ErrNotOwner
 	}
 	return nil
 }
 
 // Release implements idempotency.Store.
-func (s *Idempotency) Release(ctx context.Context, key string) error {
-	if err := s.client.Del(ctx, s.prefix+key).Err(); err != nil {
+func (s *Idempotency) Release(ctx context.Context, key string, owner time.Time) error {
+	if err := ownedScript.Run(ctx, s.client, []string{s.prefix + key}, stamp(owner), "", 0).Err(); err != nil {
 		return fmt.Errorf("redis release: %w", err)
 	}
 	return nil
 }
+
+// stamp is a record's creation time as stored in its "c" member.
+func stamp(t time.Time) string { return strconv.FormatInt(t.UnixNano(), 10) }
 
 // errNoTTL guards against a record that would never expire: Redis keeps a
 // key set without PX forever.
 var errNoTTL = errors.New("redisstore: idempotency ttl must be at least a millisecond")
 
 // record is a Record as stored: short member names, and the creation time
-// in Unix nanoseconds, because the Manager names expired records by it and
+// in Unix nanoseconds (a string, for the Lua scripts), because the Manager names expired records by it and
 // a text time would have to survive a round trip through time zones. The
 // body is base64 in JSON, so a replay is byte for byte what was stored
 // whatever the bytes are.
@@ -107,7 +132,7 @@ type record struct {
 	ContentType string `json:"t,omitempty"`
 	Location    string `json:"l,omitempty"`
 	Body        []byte `json:"b,omitempty"`
-	CreatedAt   int64  `json:"c"`
+	CreatedAt   string `json:"c"`
 }
 
 func encode(r idempotency.Record) ([]byte, error) {
@@ -119,7 +144,7 @@ func encode(r idempotency.Record) ([]byte, error) {
 		ContentType: r.ContentType,
 		Location:    r.Location,
 		Body:        r.Body,
-		CreatedAt:   r.CreatedAt.UnixNano(),
+		CreatedAt:   stamp(r.CreatedAt),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("encode idempotency record: %w", err)
@@ -132,6 +157,10 @@ func decode(s string) (idempotency.Record, error) {
 	if err := json.Unmarshal([]byte(s), &r); err != nil {
 		return idempotency.Record{}, fmt.Errorf("decode idempotency record: %w", err)
 	}
+	created, err := strconv.ParseInt(r.CreatedAt, 10, 64)
+	if err != nil {
+		return idempotency.Record{}, fmt.Errorf("decode idempotency record: creation time %q: %w", r.CreatedAt, err)
+	}
 	return idempotency.Record{
 		Fingerprint: r.Fingerprint,
 		Done:        r.Done,
@@ -140,6 +169,6 @@ func decode(s string) (idempotency.Record, error) {
 		ContentType: r.ContentType,
 		Location:    r.Location,
 		Body:        r.Body,
-		CreatedAt:   time.Unix(0, r.CreatedAt).UTC(),
+		CreatedAt:   time.Unix(0, created).UTC(),
 	}, nil
 }

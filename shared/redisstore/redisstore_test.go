@@ -55,7 +55,7 @@ func TestIdempotencyStore(t *testing.T) {
 	body := []byte("{\"id\":\"ord_1\"}\x00\xff\xfe \u00e9")
 	done := idempotency.Record{Fingerprint: "f1", Done: true, Status: 201, ContentType: "application/json",
 		Location: "/v1/orders/ord_1", Body: body, CreatedAt: start}
-	if err := s.Complete(ctx, "k", done, time.Hour); err != nil {
+	if err := s.Complete(ctx, "k", start, done, time.Hour); err != nil {
 		t.Fatalf("Complete: %v", err)
 	}
 	got, created, err = s.Reserve(ctx, "k", first, time.Minute)
@@ -71,7 +71,7 @@ func TestIdempotencyStore(t *testing.T) {
 		t.Errorf("got a TTL of %v after Complete, want (1m, 1h]", ttl)
 	}
 
-	if err := s.Release(ctx, "k"); err != nil {
+	if err := s.Release(ctx, "k", start); err != nil {
 		t.Fatalf("Release: %v", err)
 	}
 	if _, created, err := s.Reserve(ctx, "k", first, time.Minute); err != nil || !created {
@@ -83,7 +83,7 @@ func TestIdempotencyStore(t *testing.T) {
 	if _, _, err := s.Reserve(ctx, "other", first, 0); err == nil {
 		t.Error("Reserve with ttl 0: got nil error, want one (the key would never expire)")
 	}
-	if err := s.Complete(ctx, "other", done, 0); err == nil {
+	if err := s.Complete(ctx, "other", start, done, 0); err == nil {
 		t.Error("Complete with ttl 0: got nil error, want one")
 	}
 }
@@ -308,7 +308,7 @@ func BenchmarkReserveComplete(b *testing.B) {
 						b.Fatal(err)
 					}
 					done := idempotency.Record{Fingerprint: "f", Done: true, Status: 201, Body: body, CreatedAt: start}
-					if err := bc.store.Complete(ctx, key, done, time.Minute); err != nil {
+					if err := bc.store.Complete(ctx, key, start, done, time.Minute); err != nil {
 						b.Fatal(err)
 					}
 				}
