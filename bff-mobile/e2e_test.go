@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"sync/atomic"
 	"testing"
@@ -65,20 +64,6 @@ func newKey() string { return fmt.Sprintf("key-%d-%d", time.Now().UnixNano(), ke
 func (s *stack) order(t *testing.T, auth string, body any) servertest.Response {
 	t.Helper()
 	return servertest.Do(t, "POST", s.base+"/v1/orders", body, "Authorization", auth, "Idempotency-Key", newKey())
-}
-
-// checkInvariants fails the test for every invariant of DESIGN.md the
-// sandbox's state breaks.
-func (s *stack) checkInvariants(t *testing.T) upstreamtest.State {
-	t.Helper()
-	st, err := s.rt.FetchState(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, err := range st.Invariants() {
-		t.Errorf("invariant: %v", err)
-	}
-	return st
 }
 
 func line(id int64, qty int) map[string]any { return map[string]any{"product_id": id, "quantity": qty} }

@@ -73,7 +73,7 @@ func TestFaultAtEachStep(t *testing.T) {
 				// A write that lands after the flow gave up holds stock or
 				// money until it expires: reserve and authorize, when slow.
 				s.settle(t, kind.fault.LatencyMS > 0 && (step.name == "reserve" || step.name == "authorize"))
-				st := s.checkInvariants(t)
+				st := s.rt.CheckInvariants(t)
 				var confirmed int
 				for _, o := range st.Order.Orders {
 					if o.Status == "confirmed" {
@@ -103,7 +103,7 @@ func TestTransientFaultIsRetried(t *testing.T) {
 				t.Fatalf("status %d, want 201 after one retried failure; body %s", r.Status, r.Body)
 			}
 			s.settle(t, false)
-			st := s.checkInvariants(t)
+			st := s.rt.CheckInvariants(t)
 			if n := len(st.Order.Orders); n != 1 {
 				t.Errorf("orders = %d, want 1", n)
 			}
@@ -128,7 +128,7 @@ func TestConcurrentOrdersNeverOversell(t *testing.T) {
 	if counts[201] != units || counts[409] != buyers-units {
 		t.Errorf("statuses = %v, want %d × 201 and %d × 409", counts, units, buyers-units)
 	}
-	st := s.checkInvariants(t)
+	st := s.rt.CheckInvariants(t)
 	for _, p := range st.Product.Products {
 		if p.ID == 7 && (p.Sold != units || p.Available != 0) {
 			t.Errorf("product 7: sold %d available %d, want %d and 0", p.Sold, p.Available, units)

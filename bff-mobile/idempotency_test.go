@@ -34,7 +34,7 @@ func TestIdempotencyKey(t *testing.T) {
 	if hers.Status != 201 || bytes.Equal(hers.Body, first.Body) {
 		t.Errorf("another user's same key: status %d body %s, want a new 201 order", hers.Status, hers.Body)
 	}
-	st := s.checkInvariants(t)
+	st := s.rt.CheckInvariants(t)
 	if n := len(st.Order.Orders); n != 2 {
 		t.Errorf("orders = %d, want 2 (one per user)", n)
 	}
@@ -75,7 +75,7 @@ func TestIdempotencyKeyConcurrent(t *testing.T) {
 	if again.Status != 201 || !bytes.Equal(again.Body, created[0]) {
 		t.Errorf("replay after the burst: status %d body %s", again.Status, again.Body)
 	}
-	st := s.checkInvariants(t)
+	st := s.rt.CheckInvariants(t)
 	captured := 0
 	for _, p := range st.Payment.Payments {
 		if p.Status == "captured" {

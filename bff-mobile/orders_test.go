@@ -40,7 +40,7 @@ func TestPlaceOrderAndReadIt(t *testing.T) {
 		t.Errorf("GET orders: status %d, items %+v, want [%+v]", list.Status, page.Items, placed)
 	}
 
-	st := s.checkInvariants(t)
+	st := s.rt.CheckInvariants(t)
 	var captured int
 	for _, p := range st.Payment.Payments {
 		if p.Status == "captured" {

@@ -125,7 +125,7 @@ func TestOrderOutcomes(t *testing.T) {
 				}
 			}
 			s.settle(t, tc.name == "deadline") // its authorization lands late
-			s.checkInvariants(t)
+			s.rt.CheckInvariants(t)
 		})
 	}
 }

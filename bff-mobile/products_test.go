@@ -19,7 +19,6 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"storefront.dev/shared/httpserver/servertest"
-	"storefront.dev/shared/upstream/product"
 	"storefront.dev/shared/upstream/upstreamtest"
 )
 
@@ -75,29 +74,6 @@ func TestShortDescription(t *testing.T) {
 	}
 }
 
-// sandboxCatalog lists the product service's catalog directly, bypassing
-// the BFF, as the reference the BFF's pages are compared with.
-func sandboxCatalog(t *testing.T, s *stack, category string) []int64 {
-	t.Helper()
-	resp, err := http.Get(s.rt.ProductURL + "/products?limit=100&category=" + category)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var page product.Page
-	if err := json.NewDecoder(resp.Body).Decode(&page); err != nil {
-		t.Fatal(err)
-	}
-	if page.NextCursor != "" {
-		t.Fatal("the sandbox's catalog does not fit one page of 100")
-	}
-	ids := make([]int64, len(page.Items))
-	for i, p := range page.Items {
-		ids[i] = p.ID
-	}
-	return ids
-}
-
 func TestPaginationWalksTheCatalog(t *testing.T) {
 	s := startStack(t)
 	tests := []struct {
@@ -110,7 +86,7 @@ func TestPaginationWalksTheCatalog(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			want := sandboxCatalog(t, s, tt.category)
+			want := s.rt.CatalogIDs(t, tt.category)
 			var got []int64
 			cursor := ""
 			for pages := 0; ; pages++ {

@@ -71,7 +71,7 @@ func TestOrderRateLimit(t *testing.T) {
 	if r.Status != 200 || !strings.HasPrefix(r.Header.Get("RateLimit-Policy"), `"default";`) {
 		t.Errorf("ada's reads: got status %d RateLimit-Policy %q, want 200 under the default policy", r.Status, r.Header.Get("RateLimit-Policy"))
 	}
-	st := s.checkInvariants(t)
+	st := s.rt.CheckInvariants(t)
 	if got := len(st.Order.Orders); got != 4 {
 		t.Errorf("got %d orders, want 4 (three of ada's, one of grace's)", got)
 	}

@@ -73,7 +73,7 @@ func TestReplicasShareIdempotencyKeys(t *testing.T) {
 			t.Errorf("burst: 201 bodies differ: %s vs %s", c, created[0])
 		}
 	}
-	st := s.checkInvariants(t)
+	st := s.rt.CheckInvariants(t)
 	if got := len(st.Order.Orders); got != 2 {
 		t.Errorf("got %d orders in the sandbox, want 2 (one per key)", got)
 	}
@@ -100,7 +100,7 @@ func TestReplicasShareOrderRateLimit(t *testing.T) {
 				base, r.Status, r.Header.Get("Retry-After"), r.Header.Get("RateLimit"))
 		}
 	}
-	if got := len(s.checkInvariants(t).Order.Orders); got != 4 {
+	if got := len(s.rt.CheckInvariants(t).Order.Orders); got != 4 {
 		t.Errorf("got %d orders in the sandbox, want 4", got)
 	}
 }

@@ -102,7 +102,7 @@ func TestSoak(t *testing.T) {
 	}
 	t.Logf("soak statuses: %v", counts)
 	s.settle(t, true) // random latency faults leave late writes behind
-	st := s.checkInvariants(t)
+	st := s.rt.CheckInvariants(t)
 	confirmed := 0
 	for _, o := range st.Order.Orders {
 		if o.Status == "confirmed" {

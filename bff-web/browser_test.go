@@ -111,7 +111,7 @@ func TestBrowserOrderFromAllowedOrigin(t *testing.T) {
 	if placed.Status != 201 || id == "" || placed.Location == "" {
 		t.Fatalf("order from the SPA: got %+v, want 201 with the order and its Location", placed)
 	}
-	st := s.checkInvariants(t)
+	st := s.rt.CheckInvariants(t)
 	if len(st.Order.Orders) != 1 || st.Order.Orders[0].ID != id || st.Order.Orders[0].UserID != upstreamtest.Ada.ID || st.Order.Orders[0].Status != order.StatusConfirmed {
 		t.Fatalf("sandbox orders: got %+v, want ada's confirmed order %s", st.Order.Orders, id)
 	}
@@ -131,7 +131,7 @@ func TestBrowserOrderFromAllowedOrigin(t *testing.T) {
 	if r := got["opaque"]; r.Error != "TypeError" || r.Status != 0 || r.Body != nil {
 		t.Errorf("no-cors read from a disallowed origin: got %+v, want it blocked (TypeError)", r)
 	}
-	st = s.checkInvariants(t)
+	st = s.rt.CheckInvariants(t)
 	if len(st.Order.Orders) != 1 {
 		t.Errorf("got %d orders after the hostile page, want 1", len(st.Order.Orders))
 	}

@@ -83,18 +83,6 @@ func (s *stack) order(t *testing.T, ss session, body any, extra ...string) serve
 	return servertest.Do(t, "POST", s.base+"/api/orders", body, append(ss.headers(true), extra...)...)
 }
 
-func (s *stack) checkInvariants(t *testing.T) upstreamtest.State {
-	t.Helper()
-	st, err := s.rt.FetchState(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, err := range st.Invariants() {
-		t.Errorf("invariant: %v", err)
-	}
-	return st
-}
-
 // settle waits for requests still sleeping in an injected latency to land
 // (the upstream processes them late, as a slow real service would). With
 // expire, it then moves the sandbox's clock past every TTL, for scenarios

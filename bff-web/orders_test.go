@@ -74,7 +74,7 @@ func TestSessionAndRichOrder(t *testing.T) {
 	if out.Status != 204 || len(out.Header.Values("Set-Cookie")) != 2 {
 		t.Errorf("DELETE /api/session: status %d cookies %v, want 204 clearing both", out.Status, out.Header.Values("Set-Cookie"))
 	}
-	s.checkInvariants(t)
+	s.rt.CheckInvariants(t)
 }
 
 func TestOrderPageMarksDegradedParts(t *testing.T) {

@@ -77,7 +77,7 @@ func TestOrderOutcomes(t *testing.T) {
 				}
 			}
 			s.settle(t, false)
-			s.checkInvariants(t)
+			s.rt.CheckInvariants(t)
 		})
 	}
 }
@@ -129,7 +129,7 @@ func TestFaultAtEachStep(t *testing.T) {
 					t.Fatalf("status %d, want %d; body %s", r.Status, want, r.Body)
 				}
 				s.settle(t, kind.fault.LatencyMS > 0 && (step.name == "reserve" || step.name == "authorize"))
-				s.checkInvariants(t)
+				s.rt.CheckInvariants(t)
 			})
 		}
 	}
@@ -151,7 +151,7 @@ func TestConcurrentOrdersNeverOversell(t *testing.T) {
 	if counts[201] != units || counts[409] != buyers-units {
 		t.Errorf("statuses = %v, want %d × 201 and %d × 409", counts, units, buyers-units)
 	}
-	st := s.checkInvariants(t)
+	st := s.rt.CheckInvariants(t)
 	for _, p := range st.Product.Products {
 		if p.ID == 11 && p.Sold != units {
 			t.Errorf("product 11 sold %d, want %d", p.Sold, units)
@@ -177,7 +177,7 @@ func TestOptionalIdempotencyKey(t *testing.T) {
 	if third.Status != 201 || bytes.Equal(third.Body, first.Body) {
 		t.Errorf("without a key: status %d, want a new 201 order", third.Status)
 	}
-	st := s.checkInvariants(t)
+	st := s.rt.CheckInvariants(t)
 	if len(st.Order.Orders) != 2 {
 		t.Errorf("orders = %d, want 2", len(st.Order.Orders))
 	}
@@ -210,7 +210,7 @@ func TestIdempotencyKeyConcurrent(t *testing.T) {
 	if first == nil || statuses[409] == 0 || statuses[201]+statuses[409] != len(rs) {
 		t.Fatalf("statuses = %v, want only 201 and 409, at least one of each", statuses)
 	}
-	st := s.checkInvariants(t)
+	st := s.rt.CheckInvariants(t)
 	captured := 0
 	for _, p := range st.Payment.Payments {
 		if p.Status == "captured" {

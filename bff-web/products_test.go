@@ -8,10 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	json "github.com/goccy/go-json"
-
 	"storefront.dev/shared/httpserver/servertest"
-	"storefront.dev/shared/upstream/product"
 	"storefront.dev/shared/upstream/upstreamtest"
 )
 
@@ -46,7 +43,7 @@ func TestProductPageRelated(t *testing.T) {
 	if len(page.Related) != maxRelated {
 		t.Fatalf("got %d related, want %d", len(page.Related), maxRelated)
 	}
-	kitchen := sandboxCatalog(t, s, "kitchen")
+	kitchen := s.rt.CatalogIDs(t, "kitchen")
 	for _, rel := range page.Related {
 		if rel.ID == 20 || !containsID(kitchen, rel.ID) || rel.Image == nil || rel.Price.Amount <= 0 {
 			t.Errorf("related %+v: want another kitchen product with image and price", rel)
@@ -63,29 +60,6 @@ func containsID(ids []int64, id int64) bool {
 	return false
 }
 
-// sandboxCatalog lists the product service's catalog directly, bypassing
-// the BFF, as the reference the BFF's pages are compared with.
-func sandboxCatalog(t *testing.T, s *stack, category string) []int64 {
-	t.Helper()
-	resp, err := http.Get(s.rt.ProductURL + "/products?limit=100&category=" + category)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var page product.Page
-	if err := json.NewDecoder(resp.Body).Decode(&page); err != nil {
-		t.Fatal(err)
-	}
-	if page.NextCursor != "" {
-		t.Fatal("the sandbox's catalog does not fit one page of 100")
-	}
-	ids := make([]int64, len(page.Items))
-	for i, p := range page.Items {
-		ids[i] = p.ID
-	}
-	return ids
-}
-
 func TestPaginationWalksACategory(t *testing.T) {
 	s := startStack(t)
 	tests := []struct {
@@ -98,7 +72,7 @@ func TestPaginationWalksACategory(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.category+"/"+strconv.Itoa(tt.limit), func(t *testing.T) {
-			want := sandboxCatalog(t, s, tt.category)
+			want := s.rt.CatalogIDs(t, tt.category)
 			var got []int64
 			cursor := ""
 			for pages := 0; ; pages++ {

@@ -83,7 +83,7 @@ func TestCSRFAttacks(t *testing.T) {
 			}
 		})
 	}
-	s.checkInvariants(t)
+	s.rt.CheckInvariants(t)
 }
 
 // TestLoginCSRF posts credentials the way a page elsewhere could, as a
