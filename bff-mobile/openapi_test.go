@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"io"
 	"testing"
 
@@ -19,7 +18,13 @@ func TestOpenAPIDocumentIsServed(t *testing.T) {
 // TestOpenAPIDescribesEveryRoute compares the routes the app registers with
 // the operations the document publishes, both ways.
 func TestOpenAPIDescribesEveryRoute(t *testing.T) {
-	cfg, err := loadConfig(func(string) string { return "" })
+	dir := t.TempDir()
+	cfg, err := loadConfig(func(k string) string {
+		if k == "STATE_DIR" {
+			return dir
+		}
+		return ""
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,7 +32,7 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = g.Flow.Close(context.Background()) })
+	t.Cleanup(func() { _ = g.Close() })
 	routes(g, cfg)
 	contract.CheckRoutes(t, g.Server.App, openAPIDocument)
 }

@@ -21,7 +21,7 @@ func routes(g *gateway.Gateway, cfg Config) {
 
 	app.Post("/v1/auth/token", limit.Login, handleToken(g.Users))
 
-	app.Post("/v1/orders", authed, limit.Orders, httpserver.PlaceOrder(g.Flow, g.Idempotency, true, placedOrderView))
+	app.Post("/v1/orders", authed, limit.Orders, httpserver.PlaceOrder(g.Flow, httpserver.KeyRequired, placedOrderView))
 	app.Get("/v1/orders", authed, limit.Default, handleListOrders(g.Orders))
 	app.Get("/v1/orders/:id", authed, limit.Default, handleGetOrder(g.Orders))
 

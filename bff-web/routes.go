@@ -27,7 +27,7 @@ func routes(g *gateway.Gateway, cfg Config) {
 	// Every screen read has one deadline for all its upstream calls.
 	view := httpserver.ReadDeadline(cfg.ViewTimeout)
 
-	api.Post("/orders", csrf, authed, limit.Orders, httpserver.PlaceOrder(g.Flow, g.Idempotency, false, placedOrderView))
+	api.Post("/orders", csrf, authed, limit.Orders, httpserver.PlaceOrder(g.Flow, httpserver.KeyOptional, placedOrderView))
 	api.Get("/orders", authed, limit.Default, view, handleListOrders(g.Orders, g.Catalog, g.Metrics))
 	api.Get("/orders/:id", authed, limit.Default, view, handleGetOrder(g.Orders, g.Catalog, g.Payments, g.Metrics))
 

@@ -1,15 +1,29 @@
 #!/usr/bin/env bash
 # Starts the sandbox (five upstream services on 8001-8005) and both BFFs in
 # the foreground; Ctrl-C (or any one of them exiting) stops all three.
+#
+# The sandbox starts empty every time, so the BFFs must not recover the
+# checkouts an earlier run left in their state files: unless STATE_DIR is
+# set, they get a fresh temporary one, removed on exit. Set STATE_DIR to
+# keep their state across runs (it is then left in place).
 set -euo pipefail
 bin=${1:-./bin}
 pids=()
+made_state_dir=
 stop() {
   trap - INT TERM EXIT
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   wait || true
+  # Only after the BFFs have exited and closed their state files.
+  if [ -n "$made_state_dir" ]; then rm -rf -- "$made_state_dir"; fi
 }
 trap stop INT TERM EXIT
+
+if [ -z "${STATE_DIR:-}" ]; then
+  made_state_dir=$(mktemp -d "${TMPDIR:-/tmp}/storefront-state.XXXXXX")
+  STATE_DIR=$made_state_dir
+fi
+export STATE_DIR
 
 "$bin/sandbox" & pids+=($!)
 for port in 8001 8002 8003 8004 8005; do
@@ -49,4 +63,12 @@ cat <<'TXT'
   The web session (cookie and CSRF token) is shown in README.md, "Calling bff-web".
 
 TXT
+if [ -n "${REDIS_URL:-}" ]; then
+  echo "  BFF checkout journals in Redis (REDIS_URL)"
+elif [ -n "$made_state_dir" ]; then
+  echo "  BFF state files in $STATE_DIR (removed on exit; set STATE_DIR to keep them)"
+else
+  echo "  BFF state files in $STATE_DIR"
+fi
+echo
 wait -n

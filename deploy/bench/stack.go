@@ -56,6 +56,12 @@ type stack struct {
 	BFFs map[string]*bffProcess
 	// LogDir holds each process's output.
 	LogDir string
+	// StateDir is a temporary directory holding one STATE_DIR per BFF
+	// process, removed by stop: a benchmark neither writes ./data nor
+	// recovers the checkouts of an earlier run, and no two processes share
+	// a state file (the second could not lock it; bff-web and
+	// bff-web-nocache would both open bff-web.db).
+	StateDir string
 
 	procs []*process
 }
@@ -100,13 +106,18 @@ func startStack(ctx context.Context, bin, logDir string, environ []string) (st *
 	if err != nil {
 		return nil, err
 	}
-	st = &stack{Sandbox: map[string]string{}, BFFs: map[string]*bffProcess{}, LogDir: logDir}
+	// s, not st: a "return nil, err" has set st to nil before this runs.
+	s := &stack{Sandbox: map[string]string{}, BFFs: map[string]*bffProcess{}, LogDir: logDir}
+	st = s
 	defer func() {
 		if err != nil {
-			st.stop()
+			s.stop()
 			st = nil
 		}
 	}()
+	if st.StateDir, err = os.MkdirTemp("", "storefront-bench-state-"); err != nil {
+		return nil, fmt.Errorf("state directory: %w", err)
+	}
 
 	sandboxEnv := slices.Clone(environ)
 	common := slices.Concat(environ, bffEnv)
@@ -126,7 +137,11 @@ func startStack(ctx context.Context, bin, logDir string, environ []string) (st *
 
 	for i, b := range bffs {
 		addr := addrs[len(upstreamtest.Services)+i]
-		env := slices.Concat(common, b.env, []string{b.addrEnv + "=" + addr})
+		env := slices.Concat(common, b.env, []string{
+			b.addrEnv + "=" + addr,
+			// Last, so that it wins over a STATE_DIR in environ.
+			"STATE_DIR=" + filepath.Join(st.StateDir, b.name),
+		})
 		p, err := st.start(b.name, filepath.Join(bin, b.binary), env)
 		if err != nil {
 			return nil, err
@@ -178,8 +193,8 @@ func (st *stack) check() error {
 	return nil
 }
 
-// stop sends SIGTERM to every process, BFFs first, and kills any still
-// running after the BFFs' drain time.
+// stop sends SIGTERM to every process, BFFs first, kills any still
+// running after the BFFs' drain time, and then removes StateDir.
 func (st *stack) stop() {
 	for i := len(st.procs) - 1; i >= 0; i-- {
 		p := st.procs[i]
@@ -193,6 +208,10 @@ func (st *stack) stop() {
 		p.log.Close()
 	}
 	st.procs = nil
+	if st.StateDir != "" {
+		_ = os.RemoveAll(st.StateDir)
+		st.StateDir = ""
+	}
 }
 
 // waitReady polls url until it answers 200, p exits, ctx ends or 30 s pass.

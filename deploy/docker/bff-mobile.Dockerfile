@@ -8,9 +8,19 @@ COPY bff-mobile/ bff-mobile/
 WORKDIR /src/bff-mobile
 RUN GOWORK=off go mod download
 RUN CGO_ENABLED=0 GOWORK=off go build -trimpath -ldflags="-s -w" -o /out/bff-mobile .
+# The state directory, empty; the runtime image has no shell to make it.
+RUN mkdir -m 0700 /out/state
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/bff-mobile /bff-mobile
 EXPOSE 8090
-USER nonroot:nonroot
+# STATE_DIR: the checkout journal, $STATE_DIR/bff-mobile.db, kept when REDIS_URL
+# is not set. Owned by nonroot (65532) so that the BFF can write it, and so
+# that a new named volume mounted here starts with that owner. It must
+# outlive the container (a volume), and only one container may use it.
+COPY --from=build --chown=65532:65532 /out/state /var/lib/storefront
+ENV STATE_DIR=/var/lib/storefront
+VOLUME /var/lib/storefront
+# Numeric, so that Kubernetes' runAsNonRoot can verify it.
+USER 65532:65532
 ENTRYPOINT ["/bff-mobile"]

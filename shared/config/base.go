@@ -23,19 +23,25 @@ type Base struct {
 	Auth Auth
 	// Order tunes the checkout saga.
 	Order Order
-	// IdempotencyTTL is IDEMPOTENCY_TTL, how long a stored response is
+	// IdempotencyTTL is IDEMPOTENCY_TTL, how long a checkout's outcome is
 	// replayed for the same Idempotency-Key; default 24h.
 	IdempotencyTTL time.Duration
-	// IdempotencyMaxRecords is IDEMPOTENCY_MAX_RECORDS, how many
-	// Idempotency-Keys one replica holds at once (about 1 KiB each); a new
-	// key beyond it is answered 503 until records expire. Without effect
-	// when RedisURL is set. Default 100000.
+	// IdempotencyMaxRecords is IDEMPOTENCY_MAX_RECORDS, how many checkouts
+	// the state file holds at once (about 2 KiB each on disk); a new key
+	// beyond it is answered 503 until records expire. Without effect when
+	// RedisURL is set. Default 100000.
 	IdempotencyMaxRecords int
+	// StateDir is STATE_DIR, the directory of the state file that keeps
+	// checkouts (their saga journal, which is also their idempotency
+	// record) across restarts when RedisURL is not set: <StateDir>/<bff
+	// name>.db. It must survive the process (a volume on Kubernetes), and
+	// only one process may use it at a time. Default ./data.
+	StateDir string
 	// RedisURL is REDIS_URL (redis://[user:password@]host:port[/db], or
-	// rediss:// for TLS): when set, idempotency records and rate-limit
+	// rediss:// for TLS): when set, the checkout journal and rate-limit
 	// buckets live in that Redis, shared by every replica, instead of in
-	// each replica's memory. Required with more than one replica. Default
-	// empty: in memory.
+	// the state file and in each replica's memory. Required with more than
+	// one replica. Default empty.
 	RedisURL string
 	// RedisKeyPrefix is REDIS_KEY_PREFIX, put before every key the BFF
 	// writes, so that one Redis can serve several environments; default
@@ -135,6 +141,15 @@ type Order struct {
 	// CompensationBudget is ORDER_COMPENSATION_BUDGET, how long each undo step
 	// (void, refund, cancel, release) keeps retrying; default 10s.
 	CompensationBudget time.Duration
+	// LeaseTTL is ORDER_LEASE_TTL, how long a replica holds a running
+	// checkout without journaling progress before any replica's recovery
+	// takes it over (a running checkout renews it every third of it);
+	// default 10s.
+	LeaseTTL time.Duration
+	// RecoveryInterval is ORDER_RECOVERY_INTERVAL, how often each replica
+	// looks for checkouts whose lease expired and drives them to an end;
+	// default 5s.
+	RecoveryInterval time.Duration
 }
 
 // DefaultBase returns every shared default.
@@ -157,7 +172,9 @@ func DefaultBase() Base {
 			JWKSRefreshInterval: 10 * time.Second,
 			MaxTokenBytes:       8 << 10,
 		},
-		Order:                 Order{Timeout: 8 * time.Second, CompensationBudget: 10 * time.Second},
+		Order: Order{Timeout: 8 * time.Second, CompensationBudget: 10 * time.Second,
+			LeaseTTL: 10 * time.Second, RecoveryInterval: 5 * time.Second},
+		StateDir:              "./data",
 		IdempotencyTTL:        24 * time.Hour,
 		IdempotencyMaxRecords: 100000,
 		RedisKeyPrefix:        "sf:",
@@ -190,6 +207,9 @@ func (b *Base) Load(l *Loader) {
 	l.Int(&b.Auth.MaxTokenBytes, "AUTH_MAX_TOKEN_BYTES")
 	l.Duration(&b.Order.Timeout, "ORDER_TIMEOUT")
 	l.Duration(&b.Order.CompensationBudget, "ORDER_COMPENSATION_BUDGET")
+	l.Duration(&b.Order.LeaseTTL, "ORDER_LEASE_TTL")
+	l.Duration(&b.Order.RecoveryInterval, "ORDER_RECOVERY_INTERVAL")
+	l.String(&b.StateDir, "STATE_DIR")
 	l.Duration(&b.IdempotencyTTL, "IDEMPOTENCY_TTL")
 	l.Int(&b.IdempotencyMaxRecords, "IDEMPOTENCY_MAX_RECORDS")
 	l.String(&b.PprofAddr, "PPROF_ADDR")
@@ -252,8 +272,11 @@ func (b Base) Validate() error {
 	if b.Auth.JWKSRefreshInterval <= 0 || b.Auth.MaxTokenBytes <= 0 {
 		errs = append(errs, errors.New("AUTH_JWKS_REFRESH_INTERVAL and AUTH_MAX_TOKEN_BYTES must be positive"))
 	}
-	if b.Order.Timeout <= 0 || b.Order.CompensationBudget <= 0 {
-		errs = append(errs, errors.New("ORDER_TIMEOUT and ORDER_COMPENSATION_BUDGET must be positive"))
+	if b.Order.Timeout <= 0 || b.Order.CompensationBudget <= 0 || b.Order.LeaseTTL <= 0 || b.Order.RecoveryInterval <= 0 {
+		errs = append(errs, errors.New("ORDER_TIMEOUT, ORDER_COMPENSATION_BUDGET, ORDER_LEASE_TTL and ORDER_RECOVERY_INTERVAL must be positive"))
+	}
+	if b.RedisURL == "" && b.StateDir == "" {
+		errs = append(errs, errors.New("STATE_DIR must be set when REDIS_URL is not"))
 	}
 	if b.Order.CompensationBudget <= b.Upstreams.BreakerOpenTimeout {
 		// An undo (a refund, a void) must outlast an open breaker, or a

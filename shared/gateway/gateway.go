@@ -1,9 +1,9 @@
 // Package gateway assembles what both BFFs serve from: the logger, the
 // metrics, the five typed clients, the token verifier, the order flow, the
-// idempotency manager and the HTTP server with its shared middleware. A BFF
-// adds only its routes and its views. Idempotency records and rate-limit
-// buckets live in memory, or in Redis when REDIS_URL is set so that
-// replicas share them.
+// checkout journal and the HTTP server with its shared middleware. A BFF
+// adds only its routes and its views. The checkout journal lives in a state
+// file under STATE_DIR and rate-limit buckets in memory, or both in Redis
+// when REDIS_URL is set so that replicas share them.
 package gateway
 
 import (
@@ -15,15 +15,16 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"path/filepath"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"storefront.dev/shared/auth"
+	"storefront.dev/shared/boltstore"
 	"storefront.dev/shared/catalog"
 	"storefront.dev/shared/config"
 	"storefront.dev/shared/httpserver"
-	"storefront.dev/shared/idempotency"
 	"storefront.dev/shared/orderflow"
 	"storefront.dev/shared/ratelimit"
 	"storefront.dev/shared/redisstore"
@@ -48,9 +49,8 @@ type Gateway struct {
 	Users         *user.Client
 	Notifications *notification.Client
 
-	Verifier    *auth.Verifier
-	Flow        *orderflow.Flow
-	Idempotency *idempotency.Manager
+	Verifier *auth.Verifier
+	Flow     *orderflow.Flow
 
 	// RateLimits holds the buckets of every rate-limit policy, in memory or
 	// in Redis; Limits are the middleware a BFF mounts, one per policy.
@@ -63,6 +63,8 @@ type Gateway struct {
 	pprofAddr string
 	// redis is the client of the shared store, nil without REDIS_URL.
 	redis *redis.Client
+	// stateFile is the checkout journal on disk, nil with REDIS_URL.
+	stateFile *boltstore.Store
 }
 
 // New builds a Gateway named name from the shared settings; logs go to stdout
@@ -130,44 +132,26 @@ func New(name string, cfg config.Base, stdout io.Writer) (*Gateway, error) {
 		auth.WithRefreshInterval(cfg.Auth.JWKSRefreshInterval),
 		auth.WithMaxTokenSize(cfg.Auth.MaxTokenBytes),
 	)
+	journal, err := g.openStores(name, cfg)
+	if err != nil {
+		return nil, err
+	}
 	g.Flow = orderflow.New(orderflow.Deps{
 		Catalog:  g.Products,
 		Payments: g.Payments,
 		Orders:   g.Orders,
 		Profiles: g.Users,
 		Notifier: g.Notifications,
+		Journal:  journal,
 	},
+		orderflow.WithName(name),
 		orderflow.WithTimeout(cfg.Order.Timeout),
 		orderflow.WithCompensationBudget(cfg.Order.CompensationBudget),
+		orderflow.WithLeaseTTL(cfg.Order.LeaseTTL),
+		orderflow.WithRecoveryInterval(cfg.Order.RecoveryInterval),
+		orderflow.WithRetention(cfg.IdempotencyTTL),
 		orderflow.WithLogger(logger),
 		orderflow.WithObserver(metrics),
-	)
-	var records idempotency.Store
-	if cfg.RedisURL == "" {
-		records = idempotency.NewMemoryStore(time.Minute, idempotency.MaxRecords(cfg.IdempotencyMaxRecords))
-		g.RateLimits = ratelimit.NewMemory(ratelimit.WithMaxKeys(cfg.RateLimit.MaxKeys))
-	} else {
-		opts, err := redis.ParseURL(cfg.RedisURL)
-		if err != nil {
-			// go-redis's message may quote the URL, password and all.
-			return nil, errors.New("REDIS_URL: not a Redis URL")
-		}
-		g.redis = redis.NewClient(opts)
-		// Each BFF has keys of its own: its replies differ from the other's,
-		// so one must never replay the other's, and its quotas are its own
-		// settings.
-		records = redisstore.NewIdempotency(g.redis, cfg.RedisKeyPrefix+"idem:"+name+":")
-		g.RateLimits = redisstore.NewRateLimit(g.redis, cfg.RedisKeyPrefix+"rl:"+name+":")
-		logger.Info("idempotency records and rate limits in redis", "addr", opts.Addr, "db", opts.DB)
-	}
-	g.Idempotency = idempotency.New(records,
-		idempotency.WithRecordTTL(cfg.IdempotencyTTL),
-		// A key is held longer than the longest checkout (its deadline, then
-		// up to four undo steps), so no live request loses its key to a retry.
-		idempotency.WithLockTTL(cfg.Order.Timeout+4*cfg.Order.CompensationBudget+30*time.Second),
-		idempotency.WithErrorHandler(func(ctx context.Context, op string, err error) {
-			logger.ErrorContext(ctx, "idempotency store", "op", op, "err", err)
-		}),
 	)
 
 	g.Server = httpserver.New(httpserver.Config{
@@ -191,6 +175,45 @@ func New(name string, cfg config.Base, stdout io.Writer) (*Gateway, error) {
 		Orders:  g.Server.RateLimit(g.RateLimits, policy("orders", cfg.RateLimit.Orders)),
 	}
 	return g, nil
+}
+
+// openStores opens where checkouts and rate limits are kept: the state file
+// and memory, or Redis.
+func (g *Gateway) openStores(name string, cfg config.Base) (orderflow.Journal, error) {
+	if cfg.RedisURL == "" {
+		path := filepath.Join(cfg.StateDir, name+".db")
+		st, err := boltstore.Open(path, boltstore.MaxRecords(cfg.IdempotencyMaxRecords))
+		if err != nil {
+			return nil, err
+		}
+		g.stateFile = st
+		g.RateLimits = ratelimit.NewMemory(ratelimit.WithMaxKeys(cfg.RateLimit.MaxKeys))
+		g.Logger.Info("checkout journal in the state file", "path", path)
+		return st, nil
+	}
+	opts, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		// go-redis's message may quote the URL, password and all.
+		return nil, errors.New("REDIS_URL: not a Redis URL")
+	}
+	g.redis = redis.NewClient(opts)
+	// Each BFF has keys of its own: its checkouts are its own (their ids
+	// and replies differ from the other's), and so are its quotas.
+	g.RateLimits = redisstore.NewRateLimit(g.redis, cfg.RedisKeyPrefix+"rl:"+name+":")
+	g.Logger.Info("checkout journal and rate limits in redis", "addr", opts.Addr, "db", opts.DB)
+	return redisstore.NewJournal(g.redis, cfg.RedisKeyPrefix+"saga:"+name+":"), nil
+}
+
+// Close releases what New opened, for a Gateway that will not Serve.
+func (g *Gateway) Close() error {
+	errs := []error{g.Flow.Close(context.Background())}
+	if g.stateFile != nil {
+		errs = append(errs, g.stateFile.Close())
+	}
+	if g.redis != nil {
+		errs = append(errs, g.redis.Close())
+	}
+	return errors.Join(errs...)
 }
 
 // checks are the readiness probes: every upstream a request needs answers,
@@ -226,14 +249,39 @@ func (g *Gateway) Serve(ctx context.Context, addr string) error {
 		defer stop()
 		g.Logger.Info("pprof listening", "addr", g.pprofAddr)
 	}
-	// After the notification queue drains, nothing calls an upstream any
-	// more: their idle connections are closed.
-	hooks := []func(context.Context) error{g.Flow.Close, func(context.Context) error {
+	// Recovery runs from the start: a saga this replica's previous
+	// incarnation (or a dead peer) left is settled without waiting for a
+	// retry. It stops once requests have drained; a saga it cannot finish
+	// by then stays in the journal for the next replica.
+	rctx, stopRecovery := context.WithCancel(context.WithoutCancel(ctx))
+	recovered := make(chan struct{})
+	go func() {
+		defer close(recovered)
+		g.Flow.RunRecovery(rctx)
+	}()
+	defer stopRecovery()
+	// After recovery and the notification queue stop, nothing calls an
+	// upstream any more: their idle connections are closed.
+	hooks := []func(context.Context) error{func(ctx context.Context) error {
+		stopRecovery()
+		select {
+		case <-recovered:
+			return nil
+		case <-ctx.Done():
+			return fmt.Errorf("stop saga recovery: %w", ctx.Err())
+		}
+	}, g.Flow.Close, func(context.Context) error {
 		for _, s := range g.services {
 			s.Close()
 		}
 		return nil
 	}}
+	if g.stateFile != nil {
+		// Closed last, whatever happened: a request still running past the
+		// drain then fails its next journal write and leaves its saga to
+		// recovery, and the file's lock is free for the next process.
+		defer g.stateFile.Close()
+	}
 	if g.redis != nil {
 		hooks = append(hooks, func(context.Context) error {
 			if err := g.redis.Close(); err != nil {

@@ -1,3 +1,7 @@
+// Package idempotency parses the Idempotency-Key request header of
+// draft-ietf-httpapi-idempotency-key-header-07. What a key guarantees (the
+// first outcome replayed, 409 while in flight, 422 for another body) is kept
+// by the order flow, whose saga journal is also the key's record.
 package idempotency
 
 import (

@@ -48,7 +48,7 @@ func BenchmarkPlace(b *testing.B) {
 				var seq atomic.Int64
 				place := func() {
 					ref := fmt.Sprintf("bench-%d", seq.Add(1))
-					if _, err := f.Place(ctx, ada, ref, visa(Item{ProductID: 1, Quantity: 1})); err != nil {
+					if _, err := f.Place(ctx, Request{UserID: ada, Key: ref, Input: visa(Item{ProductID: 1, Quantity: 1})}); err != nil {
 						b.Errorf("Place: %v", err)
 					}
 				}

@@ -28,7 +28,7 @@ func TestPlaceHappyPath(t *testing.T) {
 	before := rt.Sandbox.State()
 
 	in := visa(Item{ProductID: 3, Quantity: 2}, Item{ProductID: 1, Quantity: 1}, Item{ProductID: 3, Quantity: 1})
-	res, err := f.Place(ctx, ada, "happy-1", in)
+	res, err := f.Place(ctx, Request{UserID: ada, Key: "happy-1", Input: in})
 	if err != nil {
 		t.Fatalf("Place: %v", err)
 	}
@@ -92,11 +92,11 @@ func TestPlaceHappyPath(t *testing.T) {
 func TestPlaceSameReferenceTwice(t *testing.T) {
 	rt, _, f := startFlow(t, nil)
 	ctx := context.Background()
-	first, err := f.Place(ctx, ada, "twice", visa(Item{ProductID: 2, Quantity: 1}))
+	first, err := f.Place(ctx, Request{UserID: ada, Key: "twice", Input: visa(Item{ProductID: 2, Quantity: 1})})
 	if err != nil {
 		t.Fatalf("first Place: %v", err)
 	}
-	second, err := f.Place(ctx, ada, "twice", visa(Item{ProductID: 2, Quantity: 1}))
+	second, err := f.Place(ctx, Request{UserID: ada, Key: "twice", Input: visa(Item{ProductID: 2, Quantity: 1})})
 	if err != nil {
 		t.Fatalf("second Place: %v", err)
 	}
@@ -137,7 +137,7 @@ func TestPlaceInvalid(t *testing.T) {
 	t.Cleanup(func() { _ = f.Close(context.Background()) })
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := f.Place(context.Background(), ada, "invalid-"+tt.name, tt.in)
+			_, err := f.Place(context.Background(), Request{UserID: ada, Key: "invalid-" + tt.name, Input: tt.in})
 			var pe *problem.Error
 			if !errors.As(err, &pe) || pe.Code != problem.CodeInvalid || pe.Field != tt.wantField {
 				t.Fatalf("Place: got %v, want %s on field %q", err, problem.CodeInvalid, tt.wantField)
@@ -161,7 +161,7 @@ func TestPlaceOutOfStock(t *testing.T) {
 	if err := q.SetStock(6, 0); err != nil {
 		t.Fatal(err)
 	}
-	_, err := f.Place(context.Background(), ada, "oos", visa(Item{ProductID: 6, Quantity: 1}, Item{ProductID: 4, Quantity: 1}, Item{ProductID: 5, Quantity: 3}))
+	_, err := f.Place(context.Background(), Request{UserID: ada, Key: "oos", Input: visa(Item{ProductID: 6, Quantity: 1}, Item{ProductID: 4, Quantity: 1}, Item{ProductID: 5, Quantity: 3})})
 	var pe *problem.Error
 	if !errors.As(err, &pe) || pe.Code != problem.CodeOutOfStock {
 		t.Fatalf("Place: got %v, want %s", err, problem.CodeOutOfStock)
@@ -191,7 +191,7 @@ func TestPlaceDeclined(t *testing.T) {
 			f := New(q.deps(t))
 			t.Cleanup(func() { _ = f.Close(context.Background()) })
 			before := stockOf(q.State(), 8)
-			_, err := f.Place(context.Background(), ada, "declined", Input{Items: []Item{{ProductID: 8, Quantity: 2}}, PaymentToken: tt.token})
+			_, err := f.Place(context.Background(), Request{UserID: ada, Key: "declined", Input: Input{Items: []Item{{ProductID: 8, Quantity: 2}}, PaymentToken: tt.token}})
 			var pe *problem.Error
 			if !errors.As(err, &pe) || pe.Code != problem.CodePaymentDeclined || pe.Extensions["reason"] != tt.wantReason {
 				t.Fatalf("Place: got %v (%+v), want %s with reason %s", err, pe, problem.CodePaymentDeclined, tt.wantReason)
@@ -238,7 +238,7 @@ func TestPlaceUpstreamDown(t *testing.T) {
 			// budget ends; keep that short.
 			f := New(q.deps(t), WithBackoff(time.Millisecond, 10*time.Millisecond), WithCompensationBudget(300*time.Millisecond))
 			t.Cleanup(func() { _ = f.Close(context.Background()) })
-			_, err := f.Place(context.Background(), ada, "down", visa(Item{ProductID: 9, Quantity: 1}))
+			_, err := f.Place(context.Background(), Request{UserID: ada, Key: "down", Input: visa(Item{ProductID: 9, Quantity: 1})})
 			var pe *problem.Error
 			if !errors.As(err, &pe) || pe.Code != problem.CodeUnavailable || pe.RetryAfter != 2*time.Second {
 				t.Fatalf("Place: got %v (%+v), want %s with Retry-After 2s", err, pe, problem.CodeUnavailable)
@@ -267,7 +267,7 @@ func TestPlaceDeadline(t *testing.T) {
 			t.Cleanup(func() { _ = f.Close(context.Background()) })
 			ctx, cancel := context.WithTimeout(context.Background(), tt.ctxTime)
 			defer cancel()
-			_, err := f.Place(ctx, ada, "slow", visa(Item{ProductID: 10, Quantity: 1}))
+			_, err := f.Place(ctx, Request{UserID: ada, Key: "slow", Input: visa(Item{ProductID: 10, Quantity: 1})})
 			if got := codeOf(t, err); got != problem.CodeTimeout {
 				t.Fatalf("Place: got %v, want %s", err, problem.CodeTimeout)
 			}
@@ -302,7 +302,7 @@ func TestPlaceClientGoneStillCompensates(t *testing.T) {
 	f := New(d)
 	t.Cleanup(func() { _ = f.Close(context.Background()) })
 
-	_, err := f.Place(ctx, ada, "gone", visa(Item{ProductID: 11, Quantity: 2}))
+	_, err := f.Place(ctx, Request{UserID: ada, Key: "gone", Input: visa(Item{ProductID: 11, Quantity: 2})})
 	if got := codeOf(t, err); got != problem.CodeTimeout {
 		t.Fatalf("Place: got %v, want %s", err, problem.CodeTimeout)
 	}
@@ -455,7 +455,7 @@ func TestPlaceFaults(t *testing.T) {
 				ctx := context.Background()
 				before := stockOf(q.State(), 12)
 
-				res, err := f.Place(ctx, ada, "fault", visa(Item{ProductID: 12, Quantity: 2}))
+				res, err := f.Place(ctx, Request{UserID: ada, Key: "fault", Input: visa(Item{ProductID: 12, Quantity: 2})})
 				done()
 				if got := codeOf(t, err); got != tt.want {
 					t.Fatalf("Place: got %q (%v), want %q", got, err, tt.want)
@@ -513,7 +513,7 @@ func TestPlaceConcurrentLastUnits(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range buyers {
 		wg.Go(func() {
-			_, errs[i] = f.Place(ctx, ada, fmt.Sprintf("last-units-%d", i), visa(Item{ProductID: 13, Quantity: 1}))
+			_, errs[i] = f.Place(ctx, Request{UserID: ada, Key: fmt.Sprintf("last-units-%d", i), Input: visa(Item{ProductID: 13, Quantity: 1})})
 		})
 	}
 	wg.Wait()

@@ -67,7 +67,70 @@ func depsFor(tb testing.TB, productURL, orderURL, paymentURL, userURL, notificat
 		Payments: payment.New(svc("payment", paymentURL)),
 		Profiles: user.New(svc("user", userURL)),
 		Notifier: notification.New(svc("notification", notificationURL)),
+		Journal:  newMemJournal(),
 	}
+}
+
+// memJournal is a Journal in memory for the tests of this package, which
+// cannot import the real stores (they import this package); the crash
+// tests, in package orderflow_test, run on the real ones, and
+// journaltest.Run holds this one to the same contract.
+type memJournal struct {
+	mu   sync.Mutex
+	recs map[string]Record
+}
+
+func newMemJournal() *memJournal { return &memJournal{recs: map[string]Record{}} }
+
+func (m *memJournal) Get(_ context.Context, id string) (Record, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := m.recs[id]
+	return r, ok, nil
+}
+
+func (m *memJournal) Create(_ context.Context, rec Record) (Record, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if r, ok := m.recs[rec.ID]; ok {
+		return r, false, nil
+	}
+	m.recs[rec.ID] = rec
+	return Record{}, true, nil
+}
+
+func (m *memJournal) Update(_ context.Context, rec Record) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if r, ok := m.recs[rec.ID]; !ok || r.Version != rec.Version-1 {
+		return ErrConflict
+	}
+	m.recs[rec.ID] = rec
+	return nil
+}
+
+func (m *memJournal) Expired(_ context.Context, now time.Time, limit int) ([]Record, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []Record
+	for _, r := range m.recs {
+		if !r.State.Finished() && !r.LeaseUntil.After(now) && len(out) < limit {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+func (m *memJournal) Unfinished(context.Context) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for _, r := range m.recs {
+		if !r.State.Finished() {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // startFlow runs the sandbox with upstreamtest.Start and a Flow over it.
@@ -196,6 +259,9 @@ func (o *outcomes) NotificationOutcome(s string) {
 	o.mu.Unlock()
 }
 
+func (o *outcomes) SagaRecovered(string) {}
+func (o *outcomes) JournalBacklog(int)   {}
+
 func (o *outcomes) notified(s string) int {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -231,3 +297,7 @@ func priceOf(tb testing.TB, s *upstreamtest.Sandbox, id int64) int64 {
 }
 
 func visa(items ...Item) Input { return Input{Items: items, PaymentToken: payment.TokenVisa} }
+
+// NewMemJournalForTest exports memJournal to this directory's external
+// tests, which hold it to the journal contract.
+func NewMemJournalForTest() Journal { return newMemJournal() }

@@ -15,6 +15,13 @@ type Observer interface {
 	// NotificationOutcome receives "sent", "failed" (retries exhausted or
 	// refused) or "dropped" (queue full or closed).
 	NotificationOutcome(outcome string)
+	// SagaRecovered receives the end of each saga recovery took over:
+	// "completed", "failed" or "pending" (still unfinished; tried again on
+	// the next pass).
+	SagaRecovered(outcome string)
+	// JournalBacklog receives the number of unfinished sagas after each
+	// recovery pass.
+	JournalBacklog(n int)
 }
 
 // Option configures a Flow.
@@ -54,6 +61,19 @@ type config struct {
 	observer Observer
 	// jitter returns a uniformly random duration in [0, d). Default math/rand/v2.
 	jitter func(d time.Duration) time.Duration
+	// name is the BFF's name; saga ids and upstream references derive from
+	// it, so two BFFs never share a checkout. Default "bff".
+	name string
+	// leaseTTL is how long a runner holds a saga without writing to it
+	// before recovery may take it over. Default 10 s.
+	leaseTTL time.Duration
+	// recoveryInterval is the pause between two recovery passes. Default 5 s.
+	recoveryInterval time.Duration
+	// retention is how long a finished saga's outcome is replayed to
+	// retries of its key. Default 24 h.
+	retention time.Duration
+	// now is the clock of leases and expiries. Default time.Now.
+	now func() time.Time
 }
 
 func newConfig(opts []Option) config {
@@ -71,6 +91,11 @@ func newConfig(opts []Option) config {
 		logger:             slog.New(slog.DiscardHandler),
 		observer:           nopObserver{},
 		jitter:             randomJitter,
+		name:               "bff",
+		leaseTTL:           10 * time.Second,
+		recoveryInterval:   5 * time.Second,
+		retention:          24 * time.Hour,
+		now:                time.Now,
 	}
 	for _, o := range opts {
 		o.apply(&c)
@@ -206,7 +231,63 @@ func WithJitter(j func(d time.Duration) time.Duration) Option {
 	})
 }
 
+// WithName sets the name of the BFF the flow serves; saga ids and upstream
+// references derive from it. Empty names are ignored. Default "bff".
+func WithName(name string) Option {
+	return optionFunc(func(c *config) {
+		if name != "" {
+			c.name = name
+		}
+	})
+}
+
+// WithLeaseTTL sets how long a runner holds a saga without writing to it
+// before another (recovery, on any replica) may take it over; a running
+// saga renews it every third of it. Non-positive values are ignored.
+// Default 10 s.
+func WithLeaseTTL(d time.Duration) Option {
+	return optionFunc(func(c *config) {
+		if d > 0 {
+			c.leaseTTL = d
+		}
+	})
+}
+
+// WithRecoveryInterval sets the pause between two recovery passes of
+// RunRecovery. Non-positive values are ignored. Default 5 s.
+func WithRecoveryInterval(d time.Duration) Option {
+	return optionFunc(func(c *config) {
+		if d > 0 {
+			c.recoveryInterval = d
+		}
+	})
+}
+
+// WithRetention sets how long a finished checkout's outcome is kept and
+// replayed to retries of its Idempotency-Key. Non-positive values are
+// ignored. Default 24 h.
+func WithRetention(d time.Duration) Option {
+	return optionFunc(func(c *config) {
+		if d > 0 {
+			c.retention = d
+		}
+	})
+}
+
+// WithClock sets the clock of leases and expiries. A nil clock is ignored.
+// Default time.Now.
+func WithClock(now func() time.Time) Option {
+	return optionFunc(func(c *config) {
+		if now != nil {
+			c.now = now
+		}
+	})
+}
+
 type nopObserver struct{}
+
+func (nopObserver) SagaRecovered(string) {}
+func (nopObserver) JournalBacklog(int)   {}
 
 func (nopObserver) OrderOutcome(string)        {}
 func (nopObserver) NotificationOutcome(string) {}

@@ -45,6 +45,7 @@ type Orders interface {
 	Create(ctx context.Context, r order.CreateRequest) (order.Order, error)
 	Confirm(ctx context.Context, id string) (order.Order, error)
 	Cancel(ctx context.Context, id string) (order.Order, error)
+	Reassign(ctx context.Context, id, reservationID string) (order.Order, error)
 	ByReference(ctx context.Context, ref string) (order.Order, error)
 }
 
@@ -58,7 +59,8 @@ type Notifier interface {
 	Send(ctx context.Context, r notification.Request, idempotencyKey string) (notification.Receipt, error)
 }
 
-// Deps are the services a Flow talks to. All are required. Their errors are
+// Deps are the services a Flow talks to, and the journal it keeps its sagas
+// in. All are required. Their errors are
 // expected to be *upstream.Error, which tells a definitive answer from an
 // ambiguous one; any other error is treated as ambiguous.
 type Deps struct {
@@ -67,16 +69,20 @@ type Deps struct {
 	Orders   Orders
 	Profiles Profiles
 	Notifier Notifier
+	Journal  Journal
 }
 
 // Result is a placed order with what a rich view needs around it.
 type Result struct {
 	// Order is the confirmed order.
-	Order order.Order
+	Order order.Order `json:"order"`
 	// Payment is the captured payment.
-	Payment payment.Payment
+	Payment payment.Payment `json:"payment"`
 	// Products are the priced products of the order, by id.
-	Products map[int64]product.Product
+	Products map[int64]product.Product `json:"products"`
+	// Replayed is true when the outcome is that of an earlier request with
+	// the same Idempotency-Key (or of its recovery), not of this one.
+	Replayed bool `json:"-"`
 }
 
 // Flow places orders. It is safe for concurrent use; Close stops its
@@ -85,16 +91,18 @@ type Flow struct {
 	deps   Deps
 	cfg    config
 	outbox *outbox
+	// owner names this Flow in the leases it writes.
+	owner string
 }
 
 // New returns a Flow over d and starts its notification workers. It panics
 // when a dependency is missing, which is a wiring mistake, not a runtime
 // condition.
 func New(d Deps, opts ...Option) *Flow {
-	if d.Catalog == nil || d.Payments == nil || d.Orders == nil || d.Profiles == nil || d.Notifier == nil {
+	if d.Catalog == nil || d.Payments == nil || d.Orders == nil || d.Profiles == nil || d.Notifier == nil || d.Journal == nil {
 		panic("orderflow: New needs every dependency in Deps")
 	}
-	f := &Flow{deps: d, cfg: newConfig(opts)}
+	f := &Flow{deps: d, cfg: newConfig(opts), owner: randomID()[:12]}
 	f.outbox = newOutbox(d.Notifier, &f.cfg)
 	return f
 }

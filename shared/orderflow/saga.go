@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
 
 	"golang.org/x/sync/errgroup"
@@ -23,48 +22,21 @@ import (
 // confirm and commit.
 const forwardSteps = 7
 
-// Upstream codes the compensations tell apart: each means the undo is moot.
+// Upstream codes the saga tells apart.
 const (
 	codePaymentCaptured      = "payment_captured"
 	codePaymentNotCaptured   = "payment_not_captured"
 	codeReservationCommitted = "reservation_committed"
+	codeReservationExpired   = "reservation_expired"
 )
 
-// Place runs the checkout saga for userID, the authenticated subject, and
-// returns the confirmed order.
-//
-// reference identifies this attempt (the caller's idempotency key, or a fresh
-// random id): the upstream writes use "<reference>-res", "<reference>-pay" and
-// "<reference>-ord", so placing the same reference twice cannot reserve,
-// charge or order twice.
-//
-// Every error is a *problem.Error: CodeInvalid (with Field) for bad input and
-// unknown products, CodeOutOfStock with the "unavailable" lines,
-// CodePaymentDeclined with a "reason", CodeUnavailable with RetryAfter when a
-// required service is down or answered unexpectedly, CodeTimeout when the
-// deadline ran out or a service did not answer in time. Before a failure is returned, whatever was done is
-// undone: the order cancelled, the hold voided or the capture refunded, the
-// reservation released.
-func (f *Flow) Place(ctx context.Context, userID, reference string, in Input) (Result, error) {
-	s, err := f.newSaga(userID, reference, in)
-	if err == nil {
-		err = s.run(ctx)
-	}
-	if err != nil {
-		pe := problem.From(err)
-		f.cfg.observer.OrderOutcome(string(pe.Code))
-		return Result{}, pe
-	}
-	f.cfg.observer.OrderOutcome("confirmed")
-	f.outbox.enqueue(confirmation{userID: userID, orderID: s.order.ID, total: s.order.Total})
-	return Result{Order: s.order, Payment: s.payment, Products: s.products}, nil
-}
-
-// saga is the state of one Place call.
+// saga is the state of one checkout attempt, as journaled in its ledger.
 type saga struct {
-	f      *Flow
-	userID string
+	f   *Flow
+	led *ledger
+	// ref prefixes the upstream references of this attempt's writes.
 	ref    string
+	userID string
 	lines  []line
 	token  string
 
@@ -73,44 +45,106 @@ type saga struct {
 	items    []order.Line
 	total    money.Money
 
-	resv    product.Reservation
-	payment payment.Payment
-	order   order.Order
+	// reserves numbers the reservation in use: recovery reserves again
+	// when the first expired before it was committed.
+	reserves int
+	resv     product.Reservation
+	payment  payment.Payment
+	order    order.Order
 
 	reserved, authorized, created, captured, committed progress
 }
 
-func (f *Flow) newSaga(userID, reference string, in Input) (*saga, error) {
+// newSaga validates in for userID.
+func (f *Flow) newSaga(userID string, in Input) (*saga, error) {
 	if userID == "" {
 		return nil, problem.New(problem.CodeUnauthenticated, "The order has no authenticated user.")
-	}
-	if reference == "" {
-		return nil, &problem.Error{Code: problem.CodeInternal, Detail: "The request could not be completed.",
-			Err: errors.New("place order: empty reference")}
 	}
 	lines, err := normalize(in)
 	if err != nil {
 		return nil, err
 	}
-	return &saga{f: f, userID: userID, ref: reference, lines: lines, token: in.PaymentToken}, nil
+	return &saga{f: f, userID: userID, lines: lines, token: in.PaymentToken}, nil
 }
 
-func (s *saga) run(parent context.Context) error {
-	ctx, cancel := context.WithTimeout(parent, s.f.cfg.timeout)
-	defer cancel()
-	if err := s.prepare(ctx); err != nil {
-		return err
-	}
-	err := s.forward(ctx)
+// run drives a saga just journaled at StepStarted to its end; ctx carries
+// the checkout's deadline, parent is the request's context.
+func (s *saga) run(parent, ctx context.Context) (Result, error) {
+	stop := s.led.keepAlive(ctx)
+	defer stop()
+	err := s.forward(ctx, StepStarted)
+	return s.conclude(parent, err)
+}
+
+// conclude ends a saga whose forward steps returned err: it completes it, or
+// undoes what was done and journals the failure. A saga whose journal can no
+// longer be written is left as it stands, for recovery.
+func (s *saga) conclude(parent context.Context, err error) (Result, error) {
 	if err == nil {
-		return nil
+		return s.complete(parent)
 	}
+	if errors.Is(err, errAbandoned) {
+		return Result{}, s.abandoned(parent, err)
+	}
+	pe := problem.From(err)
+	if err := s.led.save(parent, func(r *Record) {
+		r.State = StateCompensating
+		r.Failure = failureOf(pe)
+	}); err != nil {
+		return Result{}, s.abandoned(parent, err)
+	}
+	return s.undo(parent, pe)
+}
+
+// undo runs the compensations of a saga journaled as compensating and, once
+// nothing is held, journals it failed with pe.
+func (s *saga) undo(parent context.Context, pe *problem.Error) (Result, error) {
 	// Compensations outlive the request: a client that went away or a spent
 	// deadline must not leave stock or money held.
-	if s.compensate(context.WithoutCancel(parent)) {
-		return nil
+	completed, err := s.compensate(context.WithoutCancel(parent))
+	switch {
+	case completed:
+		return s.complete(parent)
+	case errors.Is(err, errAbandoned):
+		return Result{}, s.abandoned(parent, err)
+	case err != nil:
+		// Something is still held: recovery goes on undoing it, and the
+		// answer stays the one journaled.
+		_ = s.led.letGo(parent)
+		return Result{}, pe
 	}
-	return err
+	if err := s.led.save(parent, func(r *Record) { r.State = StateFailed }); err != nil {
+		s.f.logJournal(parent, s.ref, err)
+	}
+	return Result{}, pe
+}
+
+// complete journals the saga completed and returns its result.
+func (s *saga) complete(ctx context.Context) (Result, error) {
+	res := Result{Order: s.order, Payment: s.payment, Products: s.products}
+	err := s.led.save(ctx, func(r *Record) {
+		r.State = StateCompleted
+		r.Step = StepCommitted
+		r.Result = &res
+	})
+	if err != nil {
+		// Every step happened: the order is the client's answer. The record
+		// stays unfinished and recovery, going forward, completes it again.
+		s.f.logJournal(ctx, s.ref, err)
+	}
+	s.f.outbox.enqueue(confirmation{userID: s.userID, orderID: s.order.ID, total: s.order.Total})
+	return res, nil
+}
+
+// abandoned is the answer of a saga that stopped because its journal failed.
+func (s *saga) abandoned(ctx context.Context, err error) error {
+	s.f.logJournal(ctx, s.ref, err)
+	return &problem.Error{
+		Code:       problem.CodeUnavailable,
+		Detail:     "The order could not be recorded; it will be settled shortly, retry with the same Idempotency-Key.",
+		RetryAfter: s.f.cfg.leaseTTL,
+		Err:        err,
+	}
 }
 
 // prepare prices the lines and reads the buyer's profile, concurrently.
@@ -195,69 +229,124 @@ func shippingAddress(u user.User) *order.Address {
 	return &order.Address{Name: a.Name, Line1: a.Line1, Line2: a.Line2, City: a.City, PostalCode: a.PostalCode, Country: a.Country}
 }
 
-// forward runs the writes in order. Each step records what is known of its
-// effect before returning, for compensate.
-func (s *saga) forward(ctx context.Context) error {
-	d := s.f.deps
-	left := forwardSteps - 1
+// forward runs the writes after the step from, in order, journaling each
+// step's outcome before the next starts. The commit, the last, is journaled
+// by complete.
+func (s *saga) forward(ctx context.Context, from Step) error {
+	for st := from + 1; st <= StepCommitted; st++ {
+		// Steps still to run under the deadline, this one included.
+		left := int(StepCommitted-st) + 1
+		if err := s.do(ctx, st, left); err != nil {
+			return err
+		}
+		if st == StepCommitted {
+			break
+		}
+		if err := s.led.save(ctx, func(r *Record) {
+			r.Step = st
+			r.ReservationID, r.PaymentID, r.OrderID = s.resv.ID, s.payment.ID, s.order.ID
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
-	reserve := product.ReserveRequest{Reference: s.ref + "-res", Items: make([]product.Line, len(s.lines))}
-	for i, l := range s.lines {
-		reserve.Items[i] = product.Line{ProductID: l.ProductID, Quantity: l.Quantity}
+// do runs the forward step st.
+func (s *saga) do(ctx context.Context, st Step, left int) error {
+	switch st {
+	case StepReserved:
+		return s.reserve(ctx, left)
+	case StepAuthorized:
+		return s.authorize(ctx, left)
+	case StepCreated:
+		return s.create(ctx, left)
+	case StepCaptured:
+		return s.capture(ctx, left)
+	case StepConfirmed:
+		return s.confirm(ctx, left)
+	case StepCommitted:
+		return s.commit(ctx, left)
+	}
+	return fmt.Errorf("orderflow: no step %d", st)
+}
+
+// reserveRef is the reference of the saga's current reservation.
+func (s *saga) reserveRef() string {
+	if s.reserves == 0 {
+		return s.ref + "-res"
+	}
+	return fmt.Sprintf("%s-res%d", s.ref, s.reserves)
+}
+
+func (s *saga) reserve(ctx context.Context, left int) error {
+	req := product.ReserveRequest{Reference: s.reserveRef(), Items: make([]product.Line, len(s.items))}
+	for i, l := range s.items {
+		req.Items[i] = product.Line{ProductID: l.ProductID, Quantity: l.Quantity}
 	}
 	amb, err := s.f.step(ctx, left, func(c context.Context) error {
-		r, err := d.Catalog.Reserve(c, reserve)
+		r, err := s.f.deps.Catalog.Reserve(c, req)
 		if err == nil {
 			s.resv = r
 		}
 		return err
 	})
 	if s.reserved = progressOf(amb, err); err != nil {
-		return s.failure(ctx, "reserve stock", err, func(ue *upstream.Error) *problem.Error {
-			switch ue.Kind {
-			case upstream.KindOutOfStock:
-				lines := ue.Unavailable
-				if lines == nil {
-					lines = []upstream.UnavailableLine{}
-				}
-				return problem.New(problem.CodeOutOfStock, "Some items are not available in the quantity requested.").
-					With("unavailable", lines)
-			case upstream.KindNotFound, upstream.KindInvalid:
-				return problem.Invalid("items", "The items cannot be ordered.")
-			}
-			return nil
-		})
+		return s.failure(ctx, "reserve stock", err, outOfStock)
 	}
-	left--
+	return nil
+}
 
-	authorize := payment.AuthorizeRequest{Reference: s.ref + "-pay", UserID: s.userID, Amount: s.total, Token: s.token}
-	amb, err = s.f.step(ctx, left, func(c context.Context) error {
-		p, err := d.Payments.Authorize(c, authorize)
+// outOfStock maps the product service's refusals of a reservation.
+func outOfStock(ue *upstream.Error) *problem.Error {
+	switch ue.Kind {
+	case upstream.KindOutOfStock:
+		lines := ue.Unavailable
+		if lines == nil {
+			lines = []upstream.UnavailableLine{}
+		}
+		return problem.New(problem.CodeOutOfStock, "Some items are not available in the quantity requested.").
+			With("unavailable", lines)
+	case upstream.KindNotFound, upstream.KindInvalid:
+		return problem.Invalid("items", "The items cannot be ordered.")
+	}
+	return nil
+}
+
+func (s *saga) authorize(ctx context.Context, left int) error {
+	req := payment.AuthorizeRequest{Reference: s.ref + "-pay", UserID: s.userID, Amount: s.total, Token: s.token}
+	amb, err := s.f.step(ctx, left, func(c context.Context) error {
+		p, err := s.f.deps.Payments.Authorize(c, req)
 		if err == nil {
 			s.payment = p
 		}
 		return err
 	})
 	if s.authorized = progressOf(amb, err); err != nil {
-		return s.failure(ctx, "authorize payment", err, func(ue *upstream.Error) *problem.Error {
-			switch ue.Kind {
-			case upstream.KindDeclined:
-				reason := ue.DeclineReason
-				if reason == "" {
-					reason = payment.ReasonCardDeclined
-				}
-				return problem.New(problem.CodePaymentDeclined, "The payment was declined.").With("reason", reason)
-			case upstream.KindInvalid:
-				if ue.Code == "invalid_token" {
-					return problem.Invalid("payment_token", "The payment token is not valid.")
-				}
-			}
-			return nil
-		})
+		return s.failure(ctx, "authorize payment", err, declined)
 	}
-	left--
+	return nil
+}
 
-	create := order.CreateRequest{
+// declined maps the payment service's refusals of an authorization.
+func declined(ue *upstream.Error) *problem.Error {
+	switch ue.Kind {
+	case upstream.KindDeclined:
+		reason := ue.DeclineReason
+		if reason == "" {
+			reason = payment.ReasonCardDeclined
+		}
+		return problem.New(problem.CodePaymentDeclined, "The payment was declined.").With("reason", reason)
+	case upstream.KindInvalid:
+		if ue.Code == "invalid_token" {
+			return problem.Invalid("payment_token", "The payment token is not valid.")
+		}
+	}
+	return nil
+}
+
+func (s *saga) create(ctx context.Context, left int) error {
+	req := order.CreateRequest{
 		Reference:       s.ref + "-ord",
 		UserID:          s.userID,
 		Items:           s.items,
@@ -266,8 +355,8 @@ func (s *saga) forward(ctx context.Context) error {
 		ReservationID:   s.resv.ID,
 		ShippingAddress: s.address,
 	}
-	amb, err = s.f.step(ctx, left, func(c context.Context) error {
-		o, err := d.Orders.Create(c, create)
+	amb, err := s.f.step(ctx, left, func(c context.Context) error {
+		o, err := s.f.deps.Orders.Create(c, req)
 		if err == nil {
 			s.order = o
 		}
@@ -276,10 +365,12 @@ func (s *saga) forward(ctx context.Context) error {
 	if s.created = progressOf(amb, err); err != nil {
 		return s.failure(ctx, "create order", err, nil)
 	}
-	left--
+	return nil
+}
 
-	amb, err = s.f.step(ctx, left, func(c context.Context) error {
-		p, err := d.Payments.Capture(c, s.payment.ID)
+func (s *saga) capture(ctx context.Context, left int) error {
+	amb, err := s.f.step(ctx, left, func(c context.Context) error {
+		p, err := s.f.deps.Payments.Capture(c, s.payment.ID)
 		if err == nil {
 			s.payment = p
 		}
@@ -288,12 +379,14 @@ func (s *saga) forward(ctx context.Context) error {
 	if s.captured = progressOf(amb, err); err != nil {
 		return s.failure(ctx, "capture payment", err, nil)
 	}
-	left--
+	return nil
+}
 
+func (s *saga) confirm(ctx context.Context, left int) error {
 	// An order whose confirmation is in doubt needs no read-back: cancelling
 	// undoes a confirmed order as well as a pending one.
-	_, err = s.f.step(ctx, left, func(c context.Context) error {
-		o, err := d.Orders.Confirm(c, s.order.ID)
+	_, err := s.f.step(ctx, left, func(c context.Context) error {
+		o, err := s.f.deps.Orders.Confirm(c, s.order.ID)
 		if err == nil {
 			s.order = o
 		}
@@ -302,19 +395,55 @@ func (s *saga) forward(ctx context.Context) error {
 	if err != nil {
 		return s.failure(ctx, "confirm order", err, nil)
 	}
-	left--
+	return nil
+}
 
-	amb, err = s.f.step(ctx, left, func(c context.Context) error {
-		r, err := d.Catalog.CommitReservation(c, s.resv.ID)
+// commit sells the reserved units. A reservation that expired meanwhile
+// (recovery came after its TTL) is made again under a new reference and
+// committed; if the stock is gone by then, the saga fails out of stock and
+// is undone, refund included.
+func (s *saga) commit(ctx context.Context, left int) error {
+	amb, err := s.f.step(ctx, left, func(c context.Context) error {
+		r, err := s.f.deps.Catalog.CommitReservation(c, s.resv.ID)
 		if err == nil {
 			s.resv = r
 		}
 		return err
 	})
+	if isCode(err, upstream.KindConflict, codeReservationExpired) {
+		return s.reserveAgain(ctx, left)
+	}
 	if s.committed = progressOf(amb, err); err != nil {
 		return s.failure(ctx, "commit reservation", err, nil)
 	}
 	return nil
+}
+
+// reserveAgain replaces an expired reservation, moves the order onto the
+// new one and commits it.
+func (s *saga) reserveAgain(ctx context.Context, left int) error {
+	s.reserves++
+	s.resv = product.Reservation{}
+	if err := s.led.save(ctx, func(r *Record) { r.Reserves, r.ReservationID = s.reserves, "" }); err != nil {
+		return err
+	}
+	if err := s.reserve(ctx, left); err != nil {
+		return err
+	}
+	if err := s.led.save(ctx, func(r *Record) { r.ReservationID = s.resv.ID }); err != nil {
+		return err
+	}
+	_, err := s.f.step(ctx, left, func(c context.Context) error {
+		o, err := s.f.deps.Orders.Reassign(c, s.order.ID, s.resv.ID)
+		if err == nil {
+			s.order = o
+		}
+		return err
+	})
+	if err != nil {
+		return s.failure(ctx, "move order to the new reservation", err, nil)
+	}
+	return s.commit(ctx, left)
 }
 
 // failure turns err from the step named what into the *problem.Error Place
@@ -345,171 +474,4 @@ func (s *saga) failure(ctx context.Context, what string, err error, business fun
 		RetryAfter: s.f.cfg.retryAfter,
 		Err:        cause,
 	}
-}
-
-// compensate undoes what the forward steps did, latest first, each undo with
-// its own budget on ctx (detached from the request). It reports true when
-// undoing revealed that the saga had in fact completed: the commit, the last
-// step, was in doubt and the reservation turned out to be committed.
-func (s *saga) compensate(ctx context.Context) (completed bool) {
-	released := false
-	if s.committed == unknown {
-		// Releasing first settles the doubt atomically: either the release
-		// wins and an in-flight commit will be refused, or the service says
-		// the reservation is committed and every step has happened.
-		committed, ok := s.releaseReservation(ctx)
-		if committed {
-			s.resv.Status = product.ReservationCommitted
-			s.f.cfg.logger.LogAttrs(ctx, slog.LevelInfo, "order completed after an ambiguous commit",
-				slog.String("reference", s.ref), slog.String("order_id", s.order.ID))
-			return true
-		}
-		released = ok
-	}
-	if s.created != notDone {
-		s.cancelOrder(ctx)
-	}
-	if s.authorized != notDone {
-		s.settlePayment(ctx)
-	}
-	if s.reserved != notDone && !released {
-		if committed, _ := s.releaseReservation(ctx); committed {
-			// Only a commit can make a reservation unreleasable, and the
-			// commit is tried after every other step succeeded; the stock is
-			// sold while the order was undone above. Conservation still holds.
-			s.f.cfg.logger.LogAttrs(ctx, slog.LevelError, "reservation committed for an undone order",
-				slog.String("reference", s.ref), slog.String("reservation_id", s.resv.ID))
-		}
-	}
-	return false
-}
-
-// budget derives the context of one compensation.
-func (s *saga) budget(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, s.f.cfg.compensationBudget)
-}
-
-func (s *saga) cancelOrder(parent context.Context) {
-	ctx, cancel := s.budget(parent)
-	defer cancel()
-	id := s.order.ID
-	if s.created == unknown {
-		var o order.Order
-		err := s.f.settle(ctx, func(c context.Context) (err error) {
-			o, err = s.f.deps.Orders.ByReference(c, s.ref+"-ord")
-			return err
-		})
-		if isCode(err, upstream.KindNotFound, "") {
-			return
-		}
-		if err != nil {
-			s.gaveUp(ctx, "read back order", err)
-			return
-		}
-		id = o.ID
-	}
-	err := s.f.settle(ctx, func(c context.Context) error {
-		_, err := s.f.deps.Orders.Cancel(c, id)
-		return err
-	})
-	if err != nil && !isCode(err, upstream.KindNotFound, "") {
-		s.gaveUp(ctx, "cancel order", err)
-	}
-}
-
-// settlePayment voids the hold, or refunds the capture.
-func (s *saga) settlePayment(parent context.Context) {
-	ctx, cancel := s.budget(parent)
-	defer cancel()
-	p := s.payment
-	if s.authorized == unknown || s.captured == unknown {
-		err := s.f.settle(ctx, func(c context.Context) (err error) {
-			p, err = s.f.deps.Payments.ByReference(c, s.ref+"-pay")
-			return err
-		})
-		if isCode(err, upstream.KindNotFound, "") {
-			return
-		}
-		if err != nil {
-			s.gaveUp(ctx, "read back payment", err)
-			return
-		}
-	}
-	void := func(c context.Context) error {
-		_, err := s.f.deps.Payments.Void(c, p.ID)
-		return err
-	}
-	refund := func(c context.Context) error {
-		_, err := s.f.deps.Payments.Refund(c, p.ID)
-		return err
-	}
-	var err error
-	switch p.Status {
-	case payment.StatusAuthorized:
-		// Voiding also fences a capture still in flight: whichever lands
-		// second is refused, and a refused void means a refund is due.
-		err = s.f.settle(ctx, void)
-		if isCode(err, upstream.KindConflict, codePaymentCaptured) {
-			err = s.f.settle(ctx, refund)
-		}
-	case payment.StatusCaptured:
-		err = s.f.settle(ctx, refund)
-		if isCode(err, upstream.KindConflict, codePaymentNotCaptured) {
-			err = s.f.settle(ctx, void)
-		}
-	default:
-		// Declined, voided, refunded or expired: no money is held.
-		return
-	}
-	if err != nil {
-		s.gaveUp(ctx, "release payment", err)
-	}
-}
-
-// releaseReservation returns the reserved units. It reports whether the
-// reservation turned out to be committed, and whether nothing is held any
-// more.
-func (s *saga) releaseReservation(parent context.Context) (committed, settled bool) {
-	ctx, cancel := s.budget(parent)
-	defer cancel()
-	id := s.resv.ID
-	if s.reserved == unknown {
-		var r product.Reservation
-		err := s.f.settle(ctx, func(c context.Context) (err error) {
-			r, err = s.f.deps.Catalog.ReservationByReference(c, s.ref+"-res")
-			return err
-		})
-		if isCode(err, upstream.KindNotFound, "") {
-			return false, true
-		}
-		if err != nil {
-			s.gaveUp(ctx, "read back reservation", err)
-			return false, false
-		}
-		if r.Status != product.ReservationActive {
-			return r.Status == product.ReservationCommitted, true
-		}
-		id = r.ID
-	}
-	err := s.f.settle(ctx, func(c context.Context) error {
-		// An expired reservation is answered 200 with nothing held.
-		_, err := s.f.deps.Catalog.ReleaseReservation(c, id)
-		return err
-	})
-	switch {
-	case err == nil, isCode(err, upstream.KindNotFound, ""):
-		return false, true
-	case isCode(err, upstream.KindConflict, codeReservationCommitted):
-		return true, true
-	}
-	s.gaveUp(ctx, "release reservation", err)
-	return false, false
-}
-
-// gaveUp logs a compensation that ran out of budget or met an answer it
-// cannot act on. What it left behind expires upstream by TTL (holds,
-// reservations) or stays visible for reconciliation (orders).
-func (s *saga) gaveUp(ctx context.Context, what string, err error) {
-	s.f.cfg.logger.LogAttrs(ctx, slog.LevelError, "order compensation gave up",
-		slog.String("step", what), slog.String("reference", s.ref), slog.String("error", err.Error()))
 }

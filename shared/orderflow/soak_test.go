@@ -114,7 +114,7 @@ func TestPlaceSoak(t *testing.T) {
 	for range workers {
 		wg.Go(func() {
 			for i := range next {
-				results[i], errs[i] = f.Place(context.Background(), ada, fmt.Sprintf("soak-%d", i), inputs[i])
+				results[i], errs[i] = f.Place(context.Background(), Request{UserID: ada, Key: fmt.Sprintf("soak-%d", i), Input: inputs[i]})
 			}
 		})
 	}

@@ -1,7 +1,6 @@
 package redisstore_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"storefront.dev/shared/idempotency"
 	"storefront.dev/shared/ratelimit"
 	"storefront.dev/shared/redisstore"
 	"storefront.dev/shared/redistest"
@@ -34,94 +32,6 @@ func (c *clock) Advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.now = c.now.Add(d)
-}
-
-func TestIdempotencyStore(t *testing.T) {
-	ctx := context.Background()
-	c := redistest.Client(t)
-	prefix := redistest.Prefix(t)
-	s := redisstore.NewIdempotency(c, prefix)
-	first := idempotency.Record{Fingerprint: "f1", CreatedAt: start}
-
-	if _, created, err := s.Reserve(ctx, "k", first, time.Minute); err != nil || !created {
-		t.Fatalf("first Reserve: got created %v, err %v; want true, nil", created, err)
-	}
-	got, created, err := s.Reserve(ctx, "k", idempotency.Record{Fingerprint: "f2", CreatedAt: start.Add(time.Hour)}, time.Minute)
-	if err != nil || created || got.Fingerprint != "f1" || got.Done || !got.CreatedAt.Equal(start) {
-		t.Fatalf("second Reserve: got %+v, created %v, err %v; want the in-flight f1 record of %v", got, created, err, start)
-	}
-
-	// Any bytes, not only valid UTF-8, come back as they went in.
-	body := []byte("{\"id\":\"ord_1\"}\x00\xff\xfe \u00e9")
-	done := idempotency.Record{Fingerprint: "f1", Done: true, Status: 201, ContentType: "application/json",
-		Location: "/v1/orders/ord_1", Body: body, CreatedAt: start}
-	if err := s.Complete(ctx, "k", start, done, time.Hour); err != nil {
-		t.Fatalf("Complete: %v", err)
-	}
-	got, created, err = s.Reserve(ctx, "k", first, time.Minute)
-	if err != nil || created {
-		t.Fatalf("Reserve after Complete: created %v, err %v; want the stored record", created, err)
-	}
-	if !got.Done || got.Status != 201 || got.ContentType != done.ContentType || got.Location != done.Location ||
-		!bytes.Equal(got.Body, body) || got.CreatedAt.UnixNano() != start.UnixNano() {
-		t.Fatalf("after Complete: got %+v, want %+v", got, done)
-	}
-	// The key lives as long as Complete said, not as long as Reserve said.
-	if ttl := c.PTTL(ctx, prefix+"k").Val(); ttl <= time.Minute || ttl > time.Hour {
-		t.Errorf("got a TTL of %v after Complete, want (1m, 1h]", ttl)
-	}
-
-	if err := s.Release(ctx, "k", start); err != nil {
-		t.Fatalf("Release: %v", err)
-	}
-	if _, created, err := s.Reserve(ctx, "k", first, time.Minute); err != nil || !created {
-		t.Errorf("Reserve after Release: got created %v, err %v; want true, nil", created, err)
-	}
-	if n := c.Exists(ctx, "k").Val(); n != 0 {
-		t.Errorf("got %d keys without the prefix, want every key under it", n)
-	}
-	if _, _, err := s.Reserve(ctx, "other", first, 0); err == nil {
-		t.Error("Reserve with ttl 0: got nil error, want one (the key would never expire)")
-	}
-	if err := s.Complete(ctx, "other", start, done, 0); err == nil {
-		t.Error("Complete with ttl 0: got nil error, want one")
-	}
-}
-
-func TestIdempotencyStoreConcurrentReserve(t *testing.T) {
-	c := redistest.Client(t)
-	// Requests race for one key: exactly one creates the record and every
-	// other gets the winner's, never an empty one.
-	a := redisstore.NewIdempotency(c, redistest.Prefix(t))
-	const n = 100
-	var created atomic.Int64
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() {
-			got, ok, err := a.Reserve(context.Background(), "k", idempotency.Record{Fingerprint: fmt.Sprint(i), CreatedAt: start}, time.Minute)
-			switch {
-			case err != nil:
-				t.Errorf("Reserve: %v", err)
-			case ok:
-				created.Add(1)
-			case got.Fingerprint == "":
-				t.Errorf("got an empty existing record, want the winner's")
-			}
-		})
-	}
-	wg.Wait()
-	if got := created.Load(); got != 1 {
-		t.Errorf("got %d Reserves creating the record, want 1", got)
-	}
-}
-
-func TestIdempotencyStoreUnavailable(t *testing.T) {
-	c := redistest.Client(t)
-	s := redisstore.NewIdempotency(c, redistest.Prefix(t))
-	_ = c.Close()
-	if _, _, err := s.Reserve(context.Background(), "k", idempotency.Record{CreatedAt: start}, time.Minute); err == nil {
-		t.Error("Reserve on a closed client: got nil error, want one")
-	}
 }
 
 func takeAll(t *testing.T, s ratelimit.Store, p ratelimit.Policy, key string) ratelimit.Decision {
@@ -279,36 +189,6 @@ func BenchmarkTake(b *testing.B) {
 				key := fmt.Sprintf("user:%d", i)
 				for pb.Next() {
 					if _, err := bc.store.Take(context.Background(), p, key); err != nil {
-						b.Fatal(err)
-					}
-				}
-			})
-		})
-	}
-}
-
-func BenchmarkReserveComplete(b *testing.B) {
-	c := redistest.Client(b)
-	body := bytes.Repeat([]byte("x"), 512)
-	for _, bc := range []struct {
-		name  string
-		store idempotency.Store
-	}{
-		{"memory", idempotency.NewMemoryStore(0)},
-		{"redis", redisstore.NewIdempotency(c, redistest.Prefix(b))},
-	} {
-		b.Run(bc.name, func(b *testing.B) {
-			b.ReportAllocs()
-			var n atomic.Int64
-			b.RunParallel(func(pb *testing.PB) {
-				ctx := context.Background()
-				for pb.Next() {
-					key := fmt.Sprintf("k%d", n.Add(1))
-					if _, _, err := bc.store.Reserve(ctx, key, idempotency.Record{Fingerprint: "f", CreatedAt: start}, time.Minute); err != nil {
-						b.Fatal(err)
-					}
-					done := idempotency.Record{Fingerprint: "f", Done: true, Status: 201, Body: body, CreatedAt: start}
-					if err := bc.store.Complete(ctx, key, start, done, time.Minute); err != nil {
 						b.Fatal(err)
 					}
 				}

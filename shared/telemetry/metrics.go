@@ -23,6 +23,8 @@ type Metrics struct {
 	orders           *prometheus.CounterVec
 	notifications    *prometheus.CounterVec
 	degraded         *prometheus.CounterVec
+	sagasRecovered   *prometheus.CounterVec
+	journalBacklog   prometheus.Gauge
 }
 
 // NewMetrics registers the instruments, plus the Go and process collectors,
@@ -64,12 +66,21 @@ func NewMetrics() *Metrics {
 			Name: "bff_degraded_parts_total",
 			Help: "Optional parts of an aggregate left out because their upstream failed.",
 		}, []string{"part"}),
+		sagasRecovered: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bff_saga_recoveries_total",
+			Help: "Checkout sagas taken over by recovery after their runner died, by outcome (completed, failed, pending).",
+		}, []string{"outcome"}),
+		journalBacklog: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "bff_saga_journal_backlog",
+			Help: "Unfinished checkout sagas in the journal after the last recovery pass.",
+		}),
 	}
 	m.Registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.httpDuration, m.upstreamDuration, m.breakerState, m.cacheLookups,
 		m.rateLimited, m.orders, m.notifications, m.degraded,
+		m.sagasRecovered, m.journalBacklog,
 	)
 	return m
 }
@@ -113,3 +124,9 @@ func (m *Metrics) NotificationOutcome(outcome string) {
 
 // Degraded records an optional part left out of an aggregate.
 func (m *Metrics) Degraded(part string) { m.degraded.WithLabelValues(part).Inc() }
+
+// SagaRecovered records a saga that recovery took over.
+func (m *Metrics) SagaRecovered(outcome string) { m.sagasRecovered.WithLabelValues(outcome).Inc() }
+
+// JournalBacklog records the number of unfinished sagas.
+func (m *Metrics) JournalBacklog(n int) { m.journalBacklog.Set(float64(n)) }

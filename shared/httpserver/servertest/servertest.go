@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"strings"
@@ -33,8 +34,15 @@ func Start(tb testing.TB, run RunFunc, env map[string]string) string {
 }
 
 // Launch is Start without waiting for readiness, for tests of /readyz itself.
+// Without STATE_DIR in env, the BFF keeps its state in a directory of its
+// own under tb.TempDir.
 func Launch(tb testing.TB, run RunFunc, env map[string]string) string {
 	tb.Helper()
+	if env["STATE_DIR"] == "" {
+		own := maps.Collect(maps.All(env))
+		own["STATE_DIR"] = tb.TempDir()
+		env = own
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)

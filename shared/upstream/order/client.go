@@ -32,6 +32,19 @@ func (c *Client) Confirm(ctx context.Context, id string) (Order, error) {
 	return c.transition(ctx, "confirm", id)
 }
 
+// Reassign names reservationID as the reservation holding the order's
+// units, for an order whose first reservation expired before it was
+// committed and was made again. It is idempotent.
+func (c *Client) Reassign(ctx context.Context, id, reservationID string) (Order, error) {
+	var o Order
+	body := struct {
+		ReservationID string `json:"reservation_id"`
+	}{reservationID}
+	err := c.s.Do(ctx, upstream.Call{Op: "reassign", Method: http.MethodPut,
+		Path: "/orders/" + url.PathEscape(id) + "/reservation", Body: body}, &o)
+	return o, err
+}
+
 // Cancel marks a pending or confirmed order cancelled.
 func (c *Client) Cancel(ctx context.Context, id string) (Order, error) {
 	return c.transition(ctx, "cancel", id)

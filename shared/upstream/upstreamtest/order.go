@@ -42,6 +42,7 @@ func newOrderService(clock Clock, cfg Config) *orderService {
 	o.handle("GET /orders", o.listOrders)
 	o.handle("POST /orders/{id}/confirm", o.confirm)
 	o.handle("POST /orders/{id}/cancel", o.cancel)
+	o.handle("PUT /orders/{id}/reservation", o.reassign)
 	return o
 }
 
@@ -192,6 +193,33 @@ func (o *orderService) confirm(r *http.Request, _ []byte) (int, any, error) {
 		ord.UpdatedAt = o.clock.Now()
 	case order.StatusCancelled:
 		return 0, nil, conflict("order_cancelled", "order %s is cancelled", ord.ID)
+	}
+	return http.StatusOK, ord, nil
+}
+
+// reassign names the reservation that holds a live order's units, for an
+// order whose first reservation expired and was made again. Setting the
+// same reservation twice changes nothing.
+func (o *orderService) reassign(r *http.Request, body []byte) (int, any, error) {
+	var req struct {
+		ReservationID string `json:"reservation_id"`
+	}
+	if err := decodeJSON(body, &req); err != nil {
+		return 0, nil, err
+	}
+	if req.ReservationID == "" {
+		return 0, nil, invalid("reservation_id is required")
+	}
+	ord, err := o.findOrder(r.PathValue("id"))
+	if err != nil {
+		return 0, nil, err
+	}
+	if ord.Status == order.StatusCancelled {
+		return 0, nil, conflict("order_cancelled", "order %s is cancelled", ord.ID)
+	}
+	if ord.ReservationID != req.ReservationID {
+		ord.ReservationID = req.ReservationID
+		ord.UpdatedAt = o.clock.Now()
 	}
 	return http.StatusOK, ord, nil
 }

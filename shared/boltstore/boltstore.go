@@ -1,0 +1,475 @@
+// Package boltstore keeps a BFF's checkout saga journal, an
+// orderflow.Journal, in one bbolt file under STATE_DIR: the default for a
+// single replica, which needs no Redis to survive its own restarts.
+//
+// While a Store is open its file is locked, so a second process opening it
+// fails within a second with an error naming the file instead of waiting
+// for ever. A file that is corrupt, unreadable or not a journal is refused
+// with an error naming it, and is left exactly as it was, so that an
+// operator can inspect it or move it aside; a hasty restart loses nothing.
+//
+// # Generations
+//
+// The lock proves only that one process has the file open; a record's lease
+// says when its runner meant to renew it, not whether that runner still
+// exists. Each Open therefore increments a generation counter kept in the
+// file, and every record carries the generation that wrote it. A record of
+// an earlier generation was written by a process that has since closed the
+// file or died, so nobody can be running its saga: Get, Create and Expired
+// report it with a zero LeaseUntil. A restarted BFF thus recovers the sagas
+// of its previous incarnation at once, instead of refusing their retries as
+// busy and waiting out their leases. Claiming such a record (an Update)
+// stamps it with the current generation, and its new lease counts again.
+//
+// # Writes and indexes
+//
+// Create and Update are each one transaction, committed through bbolt's
+// Batch so that concurrent checkouts share one fsync. Unfinished records are
+// indexed by generation and lease, so that recovery reads only the sagas it
+// may take over, those its predecessor left first. Records whose ExpiresAt
+// is set are indexed by it; they are hidden from reads as soon as it passes
+// and deleted by a background sweeper.
+package boltstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	json "github.com/goccy/go-json"
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+
+	"storefront.dev/shared/orderflow"
+)
+
+const (
+	// batchDelay is how long a write waits for others to share its
+	// transaction and fsync. It is far below the fsync it saves (a
+	// millisecond or more on most disks), and bbolt's default of 10 ms would
+	// add more latency to every step of a lone checkout than the fsync.
+	batchDelay = 2 * time.Millisecond
+	// lockTimeout bounds the wait for the file lock. Another process holding
+	// it is a misconfiguration (two BFFs on one STATE_DIR), not contention,
+	// so it is reported rather than waited out.
+	lockTimeout = time.Second
+	// defaultSweepInterval is how often expired records are deleted. Reads
+	// hide them already; sweeping only returns their space.
+	defaultSweepInterval = time.Minute
+)
+
+// Store is an orderflow.Journal in a bbolt file. It is safe for concurrent
+// use by one process; Open refuses a second.
+type Store struct {
+	db   *bolt.DB
+	path string
+	// gen is this Open's generation; records of lower ones are orphans.
+	gen uint64
+	// maxRecords bounds the records stored; 0 leaves them unbounded.
+	maxRecords int64
+
+	stop      chan struct{}
+	swept     chan struct{}
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Interface guard.
+var _ orderflow.Journal = (*Store)(nil)
+
+type config struct {
+	maxRecords    int
+	sweepInterval time.Duration
+}
+
+// Option changes one default of a Store.
+type Option func(*config)
+
+// MaxRecords bounds the records the file holds, finished ones included, so
+// that a flood of checkouts cannot fill the disk: Create returns
+// orderflow.ErrFull when n are stored and none has expired. Default 0:
+// unbounded.
+func MaxRecords(n int) Option {
+	return func(c *config) { c.maxRecords = n }
+}
+
+// SweepInterval sets how often expired records are deleted from the file.
+// Default one minute: reads hide expired records at once, so sweeping only
+// reclaims space and may lag. A d of zero or less keeps the default.
+func SweepInterval(d time.Duration) Option {
+	return func(c *config) {
+		if d > 0 {
+			c.sweepInterval = d
+		}
+	}
+}
+
+// errForeign marks a valid bbolt file that is not a journal of this layout:
+// writing to it could destroy someone else's data.
+var errForeign = errors.New("not a saga journal")
+
+// errCorrupt marks a file bbolt panicked on: its metadata checked out but
+// its pages did not.
+var errCorrupt = errors.New("damaged pages")
+
+// Open opens the journal at path, creating it and its directory if missing,
+// and starts the sweeper; Close stops both.
+func Open(path string, opts ...Option) (*Store, error) {
+	cfg := config{sweepInterval: defaultSweepInterval}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("create state directory: %w", err)
+	}
+	db, gen, err := openFile(path)
+	if err != nil {
+		return nil, describeOpenError(path, err)
+	}
+	db.MaxBatchDelay = batchDelay
+	s := &Store{db: db, path: path, gen: gen, maxRecords: int64(cfg.maxRecords),
+		stop: make(chan struct{}), swept: make(chan struct{})}
+	go s.sweepEvery(cfg.sweepInterval)
+	return s, nil
+}
+
+// openFile opens path and starts a new generation in it. bbolt panics on
+// some damaged pages rather than returning an error, and faults on pages
+// past the end of a truncated file, which it reads through its memory map
+// before begin can check the file's size; both are turned into errCorrupt,
+// so that a bad file stops this BFF with a message naming it, not a crash.
+// (A panic inside bolt.Open leaks the file handle and its lock until the
+// handle is collected; the process is about to exit anyway.)
+func openFile(path string) (db *bolt.DB, gen uint64, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			if db != nil {
+				_ = db.Close()
+			}
+			db, gen, err = nil, 0, fmt.Errorf("%w: %v", errCorrupt, r)
+		}
+	}()
+	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout})
+	if err != nil {
+		return nil, 0, err
+	}
+	if gen, err = begin(db); err != nil {
+		_ = db.Close()
+		return nil, 0, err
+	}
+	return db, gen, nil
+}
+
+// describeOpenError names the file in every error, and says what an
+// operator should know: whether another process has it or it is unusable
+// (and untouched).
+func describeOpenError(path string, err error) error {
+	switch {
+	case errors.Is(err, berrors.ErrTimeout):
+		return fmt.Errorf("state file %s is in use by another process: %w", path, err)
+	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrChecksum),
+		errors.Is(err, berrors.ErrVersionMismatch), errors.Is(err, errCorrupt):
+		return fmt.Errorf("state file %s is corrupt and was left untouched: %w", path, err)
+	case errors.Is(err, errForeign):
+		return fmt.Errorf("state file %s was left untouched: %w", path, err)
+	}
+	if _, ok := errors.AsType[*fs.PathError](err); ok {
+		return fmt.Errorf("open state file: %w", err) // it names the file
+	}
+	return fmt.Errorf("open state file %s: %w", path, err)
+}
+
+// Close stops the sweeper and closes the file, releasing its lock. Calling
+// it again returns the first call's result.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		close(s.stop)
+		<-s.swept
+		if err := s.db.Close(); err != nil {
+			s.closeErr = fmt.Errorf("close state file %s: %w", s.path, err)
+		}
+	})
+	return s.closeErr
+}
+
+// Get implements orderflow.Journal. A record whose ExpiresAt has passed is
+// reported missing, whether or not it was swept yet.
+func (s *Store) Get(ctx context.Context, id string) (orderflow.Record, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return orderflow.Record{}, false, err
+	}
+	var (
+		rec orderflow.Record
+		ok  bool
+	)
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		rec, ok, err = s.read(fileOf(tx), []byte(id), nanos(time.Now()))
+		return err
+	})
+	if err != nil {
+		return orderflow.Record{}, false, fmt.Errorf("get %s: %w", id, err)
+	}
+	return rec, ok, nil
+}
+
+// Create implements orderflow.Journal. An expired record under rec.ID, not
+// yet swept, is replaced, as Get reports none. When the store is full,
+// expired records are deleted first, so that ErrFull means full of live
+// records and not a sweeper running late.
+func (s *Store) Create(ctx context.Context, rec orderflow.Record) (orderflow.Record, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return orderflow.Record{}, false, err
+	}
+	if rec.Version != 1 {
+		return orderflow.Record{}, false, fmt.Errorf("create %s: version %d, want 1", rec.ID, rec.Version)
+	}
+	id, h, env, err := s.encode(rec)
+	if err != nil {
+		return orderflow.Record{}, false, fmt.Errorf("create %s: %w", rec.ID, err)
+	}
+	var (
+		existing      orderflow.Record
+		created, full bool
+	)
+	// Batch may run this more than once: it decides afresh each time, and
+	// reports only through the variables it resets. Refusals return nil,
+	// since an error would make Batch roll back and rerun its neighbours.
+	err = s.db.Batch(func(tx *bolt.Tx) error {
+		existing, created, full = orderflow.Record{}, false, false
+		f, now := fileOf(tx), nanos(time.Now())
+		old := f.records.Get(id)
+		if old == nil {
+			var err error
+			if full, err = s.reserve(f, now); err != nil || full {
+				return err
+			}
+		} else {
+			oh, err := parseHeader(old)
+			if err != nil {
+				return err
+			}
+			if !oh.expired(now) {
+				existing, err = s.decode(oh, old)
+				return err
+			}
+			if err := f.unindex(id, oh); err != nil {
+				return err
+			}
+		}
+		created = true
+		return f.put(id, h, env)
+	})
+	switch {
+	case err != nil:
+		return orderflow.Record{}, false, fmt.Errorf("create %s: %w", rec.ID, err)
+	case full:
+		return orderflow.Record{}, false, orderflow.ErrFull
+	}
+	return existing, created, nil
+}
+
+// reserve counts one more record, unless the store is full of live ones.
+func (s *Store) reserve(f file, now uint64) (full bool, err error) {
+	if s.maxRecords > 0 && f.count() >= s.maxRecords {
+		if _, _, err := f.evict(now, evictOnFull); err != nil {
+			return false, err
+		}
+		if f.count() >= s.maxRecords {
+			return true, nil
+		}
+	}
+	return false, f.addCount(1)
+}
+
+// Update implements orderflow.Journal. An expired record, not yet swept,
+// counts as missing.
+func (s *Store) Update(ctx context.Context, rec orderflow.Record) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	id, h, env, err := s.encode(rec)
+	if err != nil {
+		return fmt.Errorf("update %s: %w", rec.ID, err)
+	}
+	var conflict bool
+	// As in Create: idempotent, with the decision in a variable.
+	err = s.db.Batch(func(tx *bolt.Tx) error {
+		conflict = false
+		f := fileOf(tx)
+		old := f.records.Get(id)
+		if old == nil {
+			conflict = true
+			return nil
+		}
+		oh, err := parseHeader(old)
+		if err != nil {
+			return err
+		}
+		if oh.expired(nanos(time.Now())) || oh.version != rec.Version-1 {
+			conflict = true
+			return nil
+		}
+		if err := f.unindex(id, oh); err != nil {
+			return err
+		}
+		return f.put(id, h, env)
+	})
+	switch {
+	case err != nil:
+		return fmt.Errorf("update %s: %w", rec.ID, err)
+	case conflict:
+		return orderflow.ErrConflict
+	}
+	return nil
+}
+
+// Expired implements orderflow.Journal: the orphans of earlier generations
+// first, then the records of this one whose lease ended longest ago. The
+// index is in that order, so the scan stops at the first live lease. A
+// limit of 0 or less returns nothing.
+func (s *Store) Expired(ctx context.Context, now time.Time, limit int) ([]orderflow.Record, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		return nil, nil
+	}
+	var recs []orderflow.Record
+	err := s.db.View(func(tx *bolt.Tx) error {
+		f, at, clock := fileOf(tx), nanos(now), nanos(time.Now())
+		c := f.unfinished.Cursor()
+		for k, _ := c.First(); k != nil && len(recs) < limit; k, _ = c.Next() {
+			gen, lease, id, err := splitUnfinishedKey(k)
+			if err != nil {
+				return err
+			}
+			if gen >= s.gen && lease > at {
+				break
+			}
+			rec, ok, err := s.read(f, id, clock)
+			if err != nil {
+				return err
+			}
+			if ok {
+				recs = append(recs, rec)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("expired: %w", err)
+	}
+	return recs, nil
+}
+
+// Unfinished implements orderflow.Journal.
+func (s *Store) Unfinished(ctx context.Context) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	var n int
+	err := s.db.View(func(tx *bolt.Tx) error {
+		n = fileOf(tx).unfinished.Stats().KeyN
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("unfinished: %w", err)
+	}
+	return n, nil
+}
+
+// encode prepares rec's envelope before the transaction, so that the
+// writer lock, which every checkout waits for, is not held while encoding.
+func (s *Store) encode(rec orderflow.Record) (id []byte, h header, env []byte, err error) {
+	if rec.ID == "" {
+		return nil, header{}, nil, errors.New("empty record id")
+	}
+	body, err := json.Marshal(rec)
+	if err != nil {
+		return nil, header{}, nil, fmt.Errorf("encode record: %w", err)
+	}
+	h = headerOf(s.gen, rec)
+	env = append(h.appendTo(make([]byte, 0, headerLen+len(body))), body...)
+	return []byte(rec.ID), h, env, nil
+}
+
+// read returns the live record under id, as Get reports it.
+func (s *Store) read(f file, id []byte, now uint64) (orderflow.Record, bool, error) {
+	v := f.records.Get(id)
+	if v == nil {
+		return orderflow.Record{}, false, nil
+	}
+	h, err := parseHeader(v)
+	if err != nil || h.expired(now) {
+		return orderflow.Record{}, false, err
+	}
+	rec, err := s.decode(h, v)
+	return rec, err == nil, err
+}
+
+// decode returns the record in envelope v, its lease dropped if an earlier
+// generation wrote it (see the package documentation).
+func (s *Store) decode(h header, v []byte) (orderflow.Record, error) {
+	var rec orderflow.Record
+	if err := json.Unmarshal(v[headerLen:], &rec); err != nil {
+		return orderflow.Record{}, fmt.Errorf("decode record: %w", err)
+	}
+	if h.gen < s.gen {
+		rec.LeaseUntil = time.Time{}
+	}
+	return rec, nil
+}
+
+// sweepEvery deletes expired records at start and then every interval
+// until Close. A failed sweep is not reported: it fails only when the file
+// cannot be written, which every Create and Update then reports, and the
+// next tick tries again.
+func (s *Store) sweepEvery(interval time.Duration) {
+	defer close(s.swept)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		_, _ = s.sweep(time.Now())
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// sweep deletes every record whose ExpiresAt is at or before now and
+// returns how many it deleted. It works in transactions of sweepChunk
+// records, so that a large backlog (after a long downtime) does not hold
+// the writer lock, and so every checkout, for long.
+func (s *Store) sweep(now time.Time) (int, error) {
+	at, total := nanos(now), 0
+	for {
+		var n, seen int
+		err := s.db.Update(func(tx *bolt.Tx) error {
+			var err error
+			seen, n, err = fileOf(tx).evict(at, sweepChunk)
+			return err
+		})
+		if err != nil {
+			return total, fmt.Errorf("sweep: %w", err)
+		}
+		total += n
+		if seen < sweepChunk {
+			return total, nil
+		}
+		select {
+		case <-s.stop:
+			return total, nil
+		default:
+		}
+	}
+}

@@ -1,0 +1,239 @@
+package orderflow
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"storefront.dev/shared/problem"
+)
+
+// Request is one checkout as the edge received it.
+type Request struct {
+	// UserID is the buyer: the token's subject, never a field of the body.
+	UserID string
+	// Key is the request's Idempotency-Key. Empty, Place generates one and
+	// journals it before the first write, so the checkout is as crash-safe
+	// as one with a key; only the client cannot retry it.
+	Key string
+	// Input is the decoded body.
+	Input Input
+}
+
+// Place runs the checkout for r and returns the confirmed order.
+//
+// One (user, key) places at most one order: Place journals the saga under
+// an id derived from the flow's name, the user and the key before its first
+// write, and every upstream write carries a reference derived from that id,
+// so a step sent again (by a retry, or by recovery after a crash, on any
+// replica) is deduplicated upstream. A retry with the same key and body gets
+// the first request's outcome, with Result.Replayed set: the order, or the
+// same problem. While the first request (or its recovery) runs, a retry
+// gets CodeIdempotencyBusy with a Retry-After; a retry with another body
+// gets CodeIdempotencyReused. A key whose checkout failed with nothing held
+// for a reason unrelated to the order (a service down, the deadline) runs a
+// new attempt.
+//
+// Every error is a *problem.Error: CodeInvalid (with Field) for bad input and
+// unknown products, CodeOutOfStock with the "unavailable" lines,
+// CodePaymentDeclined with a "reason", CodeUnavailable with RetryAfter when a
+// required service or the journal is down, CodeTimeout when the deadline ran
+// out. Before a failure is returned, whatever was done is undone: the order
+// cancelled, the hold voided or the capture refunded, the reservation
+// released.
+func (f *Flow) Place(ctx context.Context, r Request) (Result, error) {
+	res, err := f.place(ctx, r)
+	if err != nil {
+		pe := problem.From(err)
+		if !res.Replayed {
+			f.cfg.observer.OrderOutcome(string(pe.Code))
+		}
+		return res, pe
+	}
+	if !res.Replayed {
+		f.cfg.observer.OrderOutcome("confirmed")
+	}
+	return res, nil
+}
+
+func (f *Flow) place(ctx context.Context, r Request) (Result, error) {
+	s, err := f.newSaga(r.UserID, r.Input)
+	if err != nil {
+		return Result{}, err
+	}
+	if r.Key == "" {
+		r.Key = "gen-" + randomID()
+	}
+	id := f.sagaID(r.UserID, r.Key)
+	fp := fingerprint(s.lines, s.token)
+	// A pass ends in an answer unless the record changed under it (another
+	// request took the key at the same moment); a third pass means the key
+	// is being fought over, which is what "busy" says.
+	for range 3 {
+		rec, ok, err := f.deps.Journal.Get(ctx, id)
+		if err != nil {
+			return Result{}, journalDown(err)
+		}
+		if !ok {
+			res, err := f.start(ctx, s, Record{ID: id, UserID: r.UserID, Key: r.Key, Fingerprint: fp})
+			if !errors.Is(err, ErrConflict) {
+				return res, err
+			}
+			continue
+		}
+		res, err := f.resume(ctx, s, rec, fp)
+		if !errors.Is(err, ErrConflict) {
+			return res, err
+		}
+	}
+	return Result{Replayed: true}, f.busy(time.Second)
+}
+
+// start prices the order, journals rec as the saga's first record (its
+// attempt number set by the caller) and runs it. ErrConflict means another
+// request took the key meanwhile.
+func (f *Flow) start(parent context.Context, s *saga, rec Record) (Result, error) {
+	ctx, cancel := context.WithTimeout(parent, f.cfg.timeout)
+	defer cancel()
+	// Nothing is written upstream before the record exists, so a failure
+	// here needs no undo, and a retry simply does it again.
+	if err := s.prepare(ctx); err != nil {
+		return Result{}, err
+	}
+	rec.State, rec.Step = StateRunning, StepStarted
+	rec.Items, rec.Total, rec.Address = s.items, s.total, s.address
+	f.stamp(&rec, f.cfg.leaseTTL)
+	if rec.Version == 0 {
+		rec.Version = 1
+		if _, created, err := f.deps.Journal.Create(parent, rec); err != nil || !created {
+			if err != nil {
+				return Result{}, journalDown(err)
+			}
+			return Result{}, ErrConflict
+		}
+	} else if err := f.deps.Journal.Update(parent, rec); err != nil {
+		if errors.Is(err, ErrConflict) {
+			return Result{}, err
+		}
+		return Result{}, journalDown(err)
+	}
+	s.led = f.hold(rec)
+	s.ref = f.attemptRef(rec)
+	return s.run(parent, ctx)
+}
+
+// resume answers a request whose key already has a record.
+func (f *Flow) resume(ctx context.Context, s *saga, rec Record, fp string) (Result, error) {
+	if rec.Fingerprint != fp {
+		return Result{}, problem.New(problem.CodeIdempotencyReused,
+			"This Idempotency-Key was used with a different request body.")
+	}
+	now := f.cfg.now()
+	switch {
+	case rec.State == StateCompleted:
+		res := *rec.Result
+		res.Replayed = true
+		return res, nil
+	case rec.State == StateFailed && !rec.Failure.Retryable():
+		return Result{Replayed: true}, rec.Failure.Problem()
+	case rec.State == StateFailed:
+		next := Record{ID: rec.ID, UserID: rec.UserID, Key: rec.Key, Fingerprint: fp,
+			Attempt: rec.Attempt + 1, Version: rec.Version + 1}
+		return f.start(ctx, s, next)
+	case now.Before(rec.LeaseUntil):
+		return Result{Replayed: true}, f.busy(rec.LeaseUntil.Sub(now))
+	}
+	// Its runner died (or lost its journal): settle it now rather than make
+	// the client wait for the next recovery pass.
+	led, err := f.claim(ctx, rec)
+	if err != nil {
+		return Result{}, err
+	}
+	res, err := f.recover(ctx, led)
+	f.reportRecovery(ctx, led.record(), res, err)
+	res.Replayed = true
+	return res, err
+}
+
+// claim takes the lease of rec, whose runner is gone. ErrConflict means
+// another runner claimed it first.
+func (f *Flow) claim(ctx context.Context, rec Record) (*ledger, error) {
+	next := rec
+	f.stamp(&next, f.cfg.leaseTTL)
+	next.Version = rec.Version + 1
+	if err := f.deps.Journal.Update(ctx, next); err != nil {
+		if errors.Is(err, ErrConflict) {
+			return nil, err
+		}
+		return nil, journalDown(err)
+	}
+	return f.hold(next), nil
+}
+
+// sagaID names the checkout of key by userID at this BFF.
+func (f *Flow) sagaID(userID, key string) string {
+	h := sha256.New()
+	for _, part := range []string{f.cfg.name, userID, key} {
+		h.Write([]byte(strconv.Itoa(len(part))))
+		h.Write([]byte{':'})
+		h.Write([]byte(part))
+	}
+	return "chk_" + hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// attemptRef prefixes the upstream references of rec's attempt.
+func (f *Flow) attemptRef(rec Record) string {
+	if rec.Attempt == 0 {
+		return rec.ID
+	}
+	return fmt.Sprintf("%s.%d", rec.ID, rec.Attempt)
+}
+
+// fingerprint identifies an order's content: its merged, sorted lines and
+// its payment token. Two bodies that differ only in layout, member order or
+// how lines are split are the same order.
+func fingerprint(lines []line, token string) string {
+	h := sha256.New()
+	for _, l := range lines {
+		fmt.Fprintf(h, "%d*%d;", l.ProductID, l.Quantity)
+	}
+	h.Write([]byte(token))
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+func randomID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// busy is the answer to a retry while the key's saga runs.
+func (f *Flow) busy(wait time.Duration) *problem.Error {
+	return &problem.Error{
+		Code:       problem.CodeIdempotencyBusy,
+		Detail:     "A request with this Idempotency-Key is still being processed.",
+		RetryAfter: max(wait.Round(time.Second), time.Second),
+	}
+}
+
+func journalDown(err error) *problem.Error {
+	if errors.Is(err, ErrFull) {
+		return &problem.Error{Code: problem.CodeUnavailable, RetryAfter: time.Second,
+			Detail: "Too many orders are in progress; try again shortly.", Err: err}
+	}
+	return &problem.Error{Code: problem.CodeUnavailable, RetryAfter: time.Second,
+		Detail: "Orders cannot be recorded right now; try again shortly.", Err: fmt.Errorf("saga journal: %w", err)}
+}
+
+// logJournal logs a journal write that failed after the client's answer
+// was decided.
+func (f *Flow) logJournal(ctx context.Context, ref string, err error) {
+	f.cfg.logger.LogAttrs(ctx, slog.LevelError, "saga journal write failed",
+		slog.String("reference", ref), slog.String("error", err.Error()))
+}

@@ -1,0 +1,137 @@
+package orderflow
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"storefront.dev/shared/problem"
+	"storefront.dev/shared/upstream/payment"
+	"storefront.dev/shared/upstream/upstreamtest"
+)
+
+func TestKeyReusedWithAnotherBody(t *testing.T) {
+	_, _, f := startFlow(t, nil)
+	ctx := context.Background()
+	if _, err := f.Place(ctx, Request{UserID: ada, Key: "k", Input: visa(Item{ProductID: 2, Quantity: 1})}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := f.Place(ctx, Request{UserID: ada, Key: "k", Input: visa(Item{ProductID: 2, Quantity: 2})})
+	if got := codeOf(t, err); got != problem.CodeIdempotencyReused {
+		t.Errorf("same key, another body: got %q, want %q", got, problem.CodeIdempotencyReused)
+	}
+	// The key is the user's: another user's same key is another checkout.
+	if _, err := f.Place(ctx, Request{UserID: "usr_grace", Key: "k", Input: visa(Item{ProductID: 2, Quantity: 2})}); err != nil {
+		t.Errorf("another user's same key: %v, want an order", err)
+	}
+}
+
+func TestSameOrderInAnotherLayoutIsReplayed(t *testing.T) {
+	rt, _, f := startFlow(t, nil)
+	ctx := context.Background()
+	first, err := f.Place(ctx, Request{UserID: ada, Key: "k", Input: visa(Item{ProductID: 3, Quantity: 2}, Item{ProductID: 2, Quantity: 1})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same order, its lines split and listed in another order.
+	again, err := f.Place(ctx, Request{UserID: ada, Key: "k",
+		Input: visa(Item{ProductID: 2, Quantity: 1}, Item{ProductID: 3, Quantity: 1}, Item{ProductID: 3, Quantity: 1})})
+	if err != nil || again.Order.ID != first.Order.ID || !again.Replayed || first.Replayed {
+		t.Errorf("replay: order %q replayed %v, err %v; want %q replayed (first replayed %v)",
+			again.Order.ID, again.Replayed, err, first.Order.ID, first.Replayed)
+	}
+	if n := len(rt.Sandbox.State().Order.Orders); n != 1 {
+		t.Errorf("%d orders, want 1", n)
+	}
+}
+
+func TestRetryWhileRunningIsBusy(t *testing.T) {
+	rt, _, f := startFlow(t, nil)
+	ctx := context.Background()
+	if err := rt.InjectFault(ctx, upstreamtest.ServicePayment, upstreamtest.Fault{Route: routeAuthorize, LatencyMS: 300, Count: 1}); err != nil {
+		t.Fatal(err)
+	}
+	req := Request{UserID: ada, Key: "k", Input: visa(Item{ProductID: 5, Quantity: 1})}
+	type result struct {
+		res Result
+		err error
+	}
+	firstc := make(chan result, 1)
+	go func() {
+		res, err := f.Place(ctx, req)
+		firstc <- result{res, err}
+	}()
+	// The second request arrives once the first has journaled its saga.
+	id := f.sagaID(ada, "k")
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		if _, ok, _ := f.deps.Journal.Get(ctx, id); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the first request never journaled its saga")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	_, err := f.Place(ctx, req)
+	var pe *problem.Error
+	if codeOf(t, err) != problem.CodeIdempotencyBusy || !asProblem(err, &pe) || pe.RetryAfter < time.Second {
+		t.Fatalf("retry while running: %v, want %s with a Retry-After", err, problem.CodeIdempotencyBusy)
+	}
+	first := <-firstc
+	if first.err != nil {
+		t.Fatalf("first request: %v", first.err)
+	}
+	again, err := f.Place(ctx, req)
+	if err != nil || again.Order.ID != first.res.Order.ID {
+		t.Errorf("retry after the first finished: order %q, err %v; want %q", again.Order.ID, err, first.res.Order.ID)
+	}
+}
+
+func TestRetryAfterUnavailableRunsNewAttempt(t *testing.T) {
+	rt, _, f := startFlow(t, nil, WithBackoff(time.Millisecond, 5*time.Millisecond))
+	ctx := context.Background()
+	if err := rt.InjectFault(ctx, upstreamtest.ServiceOrder, upstreamtest.Fault{Route: routeCreate, Status: 503}); err != nil {
+		t.Fatal(err)
+	}
+	req := Request{UserID: ada, Key: "k", Input: visa(Item{ProductID: 6, Quantity: 1})}
+	if _, err := f.Place(ctx, req); codeOf(t, err) != problem.CodeUnavailable {
+		t.Fatalf("with the order service down: %v, want %s", err, problem.CodeUnavailable)
+	}
+	if err := rt.ClearFaults(ctx); err != nil {
+		t.Fatal(err)
+	}
+	res, err := f.Place(ctx, req)
+	if err != nil || res.Replayed {
+		t.Fatalf("retry once the service is back: replayed %v, %v; want a new order", res.Replayed, err)
+	}
+	rec, _, _ := f.deps.Journal.Get(ctx, f.sagaID(ada, "k"))
+	if rec.Attempt != 1 || rec.State != StateCompleted {
+		t.Errorf("journal: attempt %d, state %s; want attempt 1 completed", rec.Attempt, rec.State)
+	}
+	st := rt.Sandbox.State()
+	checkInvariants(t, st)
+	if n := len(st.Payment.Payments); n != 2 {
+		t.Errorf("%d payments, want 2: the voided first attempt's and the captured second's", n)
+	}
+}
+
+func TestDeclinedIsReplayed(t *testing.T) {
+	rt, _, f := startFlow(t, nil)
+	ctx := context.Background()
+	req := Request{UserID: ada, Key: "k", Input: Input{Items: []Item{{ProductID: 7, Quantity: 1}}, PaymentToken: payment.TokenDeclined}}
+	for i, wantReplayed := range []bool{false, true} {
+		res, err := f.Place(ctx, req)
+		if codeOf(t, err) != problem.CodePaymentDeclined || res.Replayed != wantReplayed {
+			t.Errorf("request %d: %v replayed %v; want %s replayed %v", i+1, err, res.Replayed, problem.CodePaymentDeclined, wantReplayed)
+		}
+	}
+	if n := len(rt.Sandbox.State().Payment.Payments); n != 1 {
+		t.Errorf("%d authorizations, want 1: the retry is answered from the journal", n)
+	}
+}
+
+func asProblem(err error, pe **problem.Error) bool {
+	p, ok := err.(*problem.Error)
+	*pe = p
+	return ok
+}

@@ -1,0 +1,226 @@
+package orderflow
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"slices"
+
+	"storefront.dev/shared/upstream"
+	"storefront.dev/shared/upstream/order"
+	"storefront.dev/shared/upstream/payment"
+	"storefront.dev/shared/upstream/product"
+)
+
+// errUnsettled says that a compensation ran out of budget: something may
+// still be held, and the saga stays unfinished for recovery to go on.
+var errUnsettled = errors.New("compensation unsettled")
+
+// compensate undoes what the forward steps did, latest first, each undo with
+// its own budget on ctx (detached from the request) and journaled once done,
+// so that recovery resumes after it. It reports true when undoing revealed
+// that the saga had in fact completed: the commit, the last step, was in
+// doubt and the reservation turned out to be committed.
+func (s *saga) compensate(ctx context.Context) (completed bool, err error) {
+	undone := s.led.record().Undone
+	released := slices.Contains(undone, UndoReservation)
+	if s.committed == unknown && !released {
+		// Releasing first settles the doubt atomically: either the release
+		// wins and an in-flight commit will be refused, or the service says
+		// the reservation is committed and every step has happened.
+		committed, ok := s.releaseReservation(ctx)
+		if committed {
+			s.resv.Status = product.ReservationCommitted
+			s.f.cfg.logger.LogAttrs(ctx, slog.LevelInfo, "order completed after an ambiguous commit",
+				slog.String("reference", s.ref), slog.String("order_id", s.order.ID))
+			return true, nil
+		}
+		if ok {
+			if err := s.markUndone(ctx, UndoReservation); err != nil {
+				return false, err
+			}
+			released = true
+		}
+	}
+	undos := []struct {
+		undo   Undo
+		needed bool
+		run    func(context.Context) bool
+	}{
+		{UndoOrder, s.created != notDone, s.cancelOrder},
+		{UndoPayment, s.authorized != notDone, s.settlePayment},
+		{UndoReservation, s.reserved != notDone && !released, s.release},
+	}
+	settled := true
+	for _, u := range undos {
+		if !u.needed || slices.Contains(undone, u.undo) {
+			continue
+		}
+		if !u.run(ctx) {
+			settled = false
+			continue
+		}
+		if err := s.markUndone(ctx, u.undo); err != nil {
+			return false, err
+		}
+	}
+	if !settled {
+		return false, errUnsettled
+	}
+	return false, nil
+}
+
+// markUndone journals that the compensation u is done.
+func (s *saga) markUndone(ctx context.Context, u Undo) error {
+	return s.led.save(ctx, func(r *Record) { r.Undone = append(r.Undone, u) })
+}
+
+// budget derives the context of one compensation.
+func (s *saga) budget(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.f.cfg.compensationBudget)
+}
+
+// cancelOrder cancels the order, reading it back by reference when its
+// creation is in doubt. It reports whether no order is left standing.
+func (s *saga) cancelOrder(parent context.Context) bool {
+	ctx, cancel := s.budget(parent)
+	defer cancel()
+	id := s.order.ID
+	if s.created == unknown || id == "" {
+		var o order.Order
+		err := s.f.settle(ctx, func(c context.Context) (err error) {
+			o, err = s.f.deps.Orders.ByReference(c, s.ref+"-ord")
+			return err
+		})
+		if isCode(err, upstream.KindNotFound, "") {
+			return true
+		}
+		if err != nil {
+			s.gaveUp(ctx, "read back order", err)
+			return false
+		}
+		id = o.ID
+	}
+	err := s.f.settle(ctx, func(c context.Context) error {
+		_, err := s.f.deps.Orders.Cancel(c, id)
+		return err
+	})
+	if err != nil && !isCode(err, upstream.KindNotFound, "") {
+		s.gaveUp(ctx, "cancel order", err)
+		return false
+	}
+	return true
+}
+
+// settlePayment voids the hold, or refunds the capture. It reports whether
+// no money is held any more.
+func (s *saga) settlePayment(parent context.Context) bool {
+	ctx, cancel := s.budget(parent)
+	defer cancel()
+	p := s.payment
+	if s.authorized == unknown || s.captured == unknown || p.ID == "" {
+		err := s.f.settle(ctx, func(c context.Context) (err error) {
+			p, err = s.f.deps.Payments.ByReference(c, s.ref+"-pay")
+			return err
+		})
+		if isCode(err, upstream.KindNotFound, "") {
+			return true
+		}
+		if err != nil {
+			s.gaveUp(ctx, "read back payment", err)
+			return false
+		}
+	}
+	void := func(c context.Context) error {
+		_, err := s.f.deps.Payments.Void(c, p.ID)
+		return err
+	}
+	refund := func(c context.Context) error {
+		_, err := s.f.deps.Payments.Refund(c, p.ID)
+		return err
+	}
+	var err error
+	switch p.Status {
+	case payment.StatusAuthorized:
+		// Voiding also fences a capture still in flight: whichever lands
+		// second is refused, and a refused void means a refund is due.
+		err = s.f.settle(ctx, void)
+		if isCode(err, upstream.KindConflict, codePaymentCaptured) {
+			err = s.f.settle(ctx, refund)
+		}
+	case payment.StatusCaptured:
+		err = s.f.settle(ctx, refund)
+		if isCode(err, upstream.KindConflict, codePaymentNotCaptured) {
+			err = s.f.settle(ctx, void)
+		}
+	default:
+		// Declined, voided, refunded or expired: no money is held.
+		return true
+	}
+	if err != nil {
+		s.gaveUp(ctx, "release payment", err)
+		return false
+	}
+	return true
+}
+
+// release returns the reserved units as the last undo.
+func (s *saga) release(ctx context.Context) bool {
+	committed, settled := s.releaseReservation(ctx)
+	if committed {
+		// Only a commit can make a reservation unreleasable, and the commit
+		// is tried after every other step succeeded; the stock is sold while
+		// the order was undone above. Conservation still holds.
+		s.f.cfg.logger.LogAttrs(ctx, slog.LevelError, "reservation committed for an undone order",
+			slog.String("reference", s.ref), slog.String("reservation_id", s.resv.ID))
+	}
+	return settled
+}
+
+// releaseReservation returns the reserved units. It reports whether the
+// reservation turned out to be committed, and whether nothing is held any
+// more.
+func (s *saga) releaseReservation(parent context.Context) (committed, settled bool) {
+	ctx, cancel := s.budget(parent)
+	defer cancel()
+	id := s.resv.ID
+	if s.reserved == unknown || id == "" {
+		var r product.Reservation
+		err := s.f.settle(ctx, func(c context.Context) (err error) {
+			r, err = s.f.deps.Catalog.ReservationByReference(c, s.reserveRef())
+			return err
+		})
+		if isCode(err, upstream.KindNotFound, "") {
+			return false, true
+		}
+		if err != nil {
+			s.gaveUp(ctx, "read back reservation", err)
+			return false, false
+		}
+		if r.Status != product.ReservationActive {
+			return r.Status == product.ReservationCommitted, true
+		}
+		id = r.ID
+	}
+	err := s.f.settle(ctx, func(c context.Context) error {
+		// An expired reservation is answered 200 with nothing held.
+		_, err := s.f.deps.Catalog.ReleaseReservation(c, id)
+		return err
+	})
+	switch {
+	case err == nil, isCode(err, upstream.KindNotFound, ""):
+		return false, true
+	case isCode(err, upstream.KindConflict, codeReservationCommitted):
+		return true, true
+	}
+	s.gaveUp(ctx, "release reservation", err)
+	return false, false
+}
+
+// gaveUp logs a compensation that ran out of budget or met an answer it
+// cannot act on. The saga stays unfinished in the journal, and recovery
+// tries again.
+func (s *saga) gaveUp(ctx context.Context, what string, err error) {
+	s.f.cfg.logger.LogAttrs(ctx, slog.LevelError, "order compensation gave up",
+		slog.String("step", what), slog.String("reference", s.ref), slog.String("error", err.Error()))
+}

@@ -1,0 +1,367 @@
+package orderflow_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"storefront.dev/shared/boltstore"
+	"storefront.dev/shared/orderflow"
+	"storefront.dev/shared/problem"
+	"storefront.dev/shared/redisstore"
+	"storefront.dev/shared/redistest"
+	"storefront.dev/shared/upstream"
+	"storefront.dev/shared/upstream/notification"
+	"storefront.dev/shared/upstream/order"
+	"storefront.dev/shared/upstream/payment"
+	"storefront.dev/shared/upstream/product"
+	"storefront.dev/shared/upstream/upstreamtest"
+	"storefront.dev/shared/upstream/user"
+)
+
+// errCrashed is what a crashed journal answers: the process that wrote to
+// it is gone.
+var errCrashed = errors.New("process killed")
+
+// crashJournal dies at one write of a saga, as a process killed there
+// would: the write lands in the store or not (landed), and nothing written
+// after it ever does. The flow stops at its first failed journal write
+// without another upstream call, so what the upstreams hold is what a
+// SIGKILL at that instant would leave.
+type crashJournal struct {
+	orderflow.Journal
+	at     func(orderflow.Record) bool
+	landed bool
+	dead   atomic.Bool
+}
+
+func (c *crashJournal) write(rec orderflow.Record, do func() error) error {
+	if c.dead.Load() {
+		return errCrashed
+	}
+	if !c.at(rec) {
+		return do()
+	}
+	c.dead.Store(true)
+	if c.landed {
+		if err := do(); err != nil {
+			return err
+		}
+	}
+	return errCrashed
+}
+
+func (c *crashJournal) Create(ctx context.Context, rec orderflow.Record) (orderflow.Record, bool, error) {
+	var existing orderflow.Record
+	created := false
+	err := c.write(rec, func() (err error) {
+		existing, created, err = c.Journal.Create(ctx, rec)
+		return err
+	})
+	return existing, created, err
+}
+
+func (c *crashJournal) Update(ctx context.Context, rec orderflow.Record) error {
+	return c.write(rec, func() error { return c.Journal.Update(ctx, rec) })
+}
+
+// crashPoint is a moment of a checkout at which its BFF dies.
+type crashPoint struct {
+	name string
+	at   func(orderflow.Record) bool
+	// compensating: the checkout fails at confirm (the order service
+	// answers 500), so the crash happens while its steps are undone.
+	compensating bool
+	// completes: recovery drives it forward and the retry gets the order;
+	// otherwise it is undone and the retry places the order afresh.
+	completes bool
+	// completesUnwritten is completes when the crash comes before the
+	// record is written.
+	completesUnwritten bool
+}
+
+func atStep(st orderflow.Step) func(orderflow.Record) bool {
+	return func(r orderflow.Record) bool { return r.State == orderflow.StateRunning && r.Step == st }
+}
+
+func atState(s orderflow.State) func(orderflow.Record) bool {
+	return func(r orderflow.Record) bool { return r.State == s }
+}
+
+func atUndone(u orderflow.Undo) func(orderflow.Record) bool {
+	return func(r orderflow.Record) bool { return len(r.Undone) > 0 && r.Undone[len(r.Undone)-1] == u }
+}
+
+// crashPoints are the step boundaries of the saga. A crash as a step's
+// record is written (landed false) comes after the step's upstream write:
+// the step happened and the journal does not know it.
+var crashPoints = []crashPoint{
+	{name: "started", at: atStep(orderflow.StepStarted)},
+	{name: "reserved", at: atStep(orderflow.StepReserved)},
+	{name: "authorized", at: atStep(orderflow.StepAuthorized)},
+	{name: "created", at: atStep(orderflow.StepCreated)},
+	{name: "captured", at: atStep(orderflow.StepCaptured), completes: true},
+	{name: "confirmed", at: atStep(orderflow.StepConfirmed), completes: true},
+	{name: "committed", at: atState(orderflow.StateCompleted), completes: true},
+	// Before the decision to undo is journaled, the journal says captured:
+	// recovery goes forward, and the order goes through.
+	{name: "compensating", at: atState(orderflow.StateCompensating), compensating: true, completesUnwritten: true},
+	{name: "undone order", at: atUndone(orderflow.UndoOrder), compensating: true},
+	{name: "undone payment", at: atUndone(orderflow.UndoPayment), compensating: true},
+	{name: "undone reservation", at: atUndone(orderflow.UndoReservation), compensating: true},
+	{name: "failed", at: atState(orderflow.StateFailed), compensating: true},
+}
+
+// store is one of the journal's stores. setup readies it for the tests of
+// group and returns open, which makes a test's store and its two journals:
+// the first for the process that dies, the second for the one that
+// recovers.
+type store struct {
+	name  string
+	setup func(group *testing.T) (open func(t *testing.T) (first, second func() orderflow.Journal))
+}
+
+type opener = func(t *testing.T) (first, second func() orderflow.Journal)
+
+// stores are the journal's two stores: a state file, and one Redis server
+// shared by a group's tests, each under a prefix of its own.
+var stores = []store{
+	{name: "bolt", setup: func(*testing.T) opener {
+		return func(t *testing.T) (func() orderflow.Journal, func() orderflow.Journal) {
+			path := filepath.Join(t.TempDir(), "bff.db")
+			var st *boltstore.Store
+			open := func() orderflow.Journal {
+				if st != nil {
+					// The dying process's file lock is released when it dies.
+					_ = st.Close()
+				}
+				s, err := boltstore.Open(path)
+				if err != nil {
+					t.Fatalf("open %s: %v", path, err)
+				}
+				st = s
+				t.Cleanup(func() { _ = s.Close() })
+				return s
+			}
+			return open, open
+		}
+	}},
+	{name: "redis", setup: func(group *testing.T) opener {
+		c := redistest.Client(group)
+		return func(t *testing.T) (func() orderflow.Journal, func() orderflow.Journal) {
+			prefix := redistest.Prefix(t)
+			open := func() orderflow.Journal { return redisstore.NewJournal(c, prefix) }
+			return open, open
+		}
+	}},
+}
+
+// TestCrashAtEveryStep kills a checkout at each step boundary, forward and
+// while compensating, with the step's record written or not, in both
+// stores; a fresh instance on the same store recovers it, and the retry of
+// the key gets its outcome. The sandbox's invariants hold after each.
+func TestCrashAtEveryStep(t *testing.T) {
+	for _, st := range stores {
+		t.Run(st.name, func(t *testing.T) {
+			open := st.setup(t)
+			for _, cp := range crashPoints {
+				for _, landed := range []bool{true, false} {
+					name := cp.name + "/unwritten"
+					if landed {
+						name = cp.name + "/written"
+					}
+					t.Run(name, func(t *testing.T) { crashAndRecover(t, open, cp, landed) })
+				}
+			}
+		})
+	}
+}
+
+func crashAndRecover(t *testing.T, open opener, cp crashPoint, landed bool) {
+	ctx := context.Background()
+	clock := upstreamtest.NewManualClock(time.Now())
+	rt := upstreamtest.Start(t, upstreamtest.Config{Clock: clock})
+	first, second := open(t)
+	if cp.compensating {
+		if err := rt.InjectFault(ctx, upstreamtest.ServiceOrder, upstreamtest.Fault{Route: "POST /orders/{id}/confirm", Status: 500}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	req := orderflow.Request{UserID: "usr_ada", Key: "crash-key",
+		Input: orderflow.Input{Items: []orderflow.Item{{ProductID: 4, Quantity: 2}}, PaymentToken: payment.TokenVisa}}
+
+	if !landed && cp.completesUnwritten {
+		cp.completes = true
+	}
+	dying := &crashJournal{Journal: first(), at: cp.at, landed: landed}
+	a := newFlow(t, rt, dying, time.Now)
+	// A crash as the completion is journaled comes after every step: the
+	// flow may answer with the order, as the process would have.
+	if _, err := a.Place(ctx, req); err == nil && !cp.completes {
+		t.Fatalf("the checkout crashed at %s and still returned an order", cp.name)
+	}
+	if !dying.dead.Load() {
+		t.Fatalf("the checkout never reached the crash point %s", cp.name)
+	}
+	_ = a.Close(ctx)
+	if err := rt.ClearFaults(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// The survivor's clock is past the dead runner's lease.
+	b := newFlow(t, rt, second(), func() time.Time { return time.Now().Add(2 * time.Minute) })
+	if _, err := b.Recover(ctx); err != nil {
+		t.Fatalf("Recover: %v", err)
+	}
+	recovered := fetchState(t, rt)
+	checkQuiet(t, recovered)
+	// The retry gets the order recovery completed, or, the checkout undone
+	// with nothing held, places it afresh.
+	res, err := b.Place(ctx, req)
+	if err != nil {
+		t.Fatalf("retry after recovery: %v, want an order", err)
+	}
+	confirmed := confirmedOrders(recovered)
+	if cp.completes && (len(confirmed) != 1 || confirmed[0] != res.Order.ID || !res.Replayed) {
+		t.Errorf("retry got order %q (replayed %v), confirmed before it %v: want the recovered order, replayed",
+			res.Order.ID, res.Replayed, confirmed)
+	}
+	if !cp.completes && (len(confirmed) != 0 || res.Replayed) {
+		t.Errorf("confirmed orders %v after undoing the checkout, retry replayed %v: want none, and a new order", confirmed, res.Replayed)
+	}
+	final := fetchState(t, rt)
+	checkQuiet(t, final)
+	if confirmed := confirmedOrders(final); len(confirmed) != 1 || confirmed[0] != res.Order.ID {
+		t.Errorf("confirmed orders %v, want exactly the retry's %q", confirmed, res.Order.ID)
+	}
+	if n, err := b.Recover(ctx); err != nil || n != 0 {
+		t.Errorf("a second recovery pass took %d sagas (%v), want none", n, err)
+	}
+}
+
+// checkQuiet fails t with every invariant st breaks, and for any order left
+// pending.
+func checkQuiet(t *testing.T, st upstreamtest.State) {
+	t.Helper()
+	for _, err := range st.Invariants() {
+		t.Errorf("invariant: %v", err)
+	}
+	for _, o := range st.Order.Orders {
+		if o.Status == order.StatusPending {
+			t.Errorf("order %s (%s) is left pending", o.ID, o.Reference)
+		}
+	}
+}
+
+func confirmedOrders(st upstreamtest.State) []string {
+	var ids []string
+	for _, o := range st.Order.Orders {
+		if o.Status == order.StatusConfirmed {
+			ids = append(ids, o.ID)
+		}
+	}
+	return ids
+}
+
+func fetchState(t *testing.T, rt *upstreamtest.Running) upstreamtest.State {
+	t.Helper()
+	st, err := rt.FetchState(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// newFlow is a Flow over rt's services and j, with a fast breaker and
+// backoff so that an injected fault ends a checkout in milliseconds.
+func newFlow(t *testing.T, rt *upstreamtest.Running, j orderflow.Journal, now func() time.Time) *orderflow.Flow {
+	t.Helper()
+	svc := func(name, url string) *upstream.Service {
+		s, err := upstream.NewService(name, []string{url},
+			upstream.WithBreaker(upstream.BreakerSettings{OpenTimeout: 50 * time.Millisecond}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(s.Close)
+		return s
+	}
+	f := orderflow.New(orderflow.Deps{
+		Catalog:  product.New(svc("product", rt.ProductURL)),
+		Orders:   order.New(svc("order", rt.OrderURL)),
+		Payments: payment.New(svc("payment", rt.PaymentURL)),
+		Profiles: user.New(svc("user", rt.UserURL)),
+		Notifier: notification.New(svc("notification", rt.NotificationURL)),
+		Journal:  j,
+	}, orderflow.WithName("bff-test"), orderflow.WithClock(now),
+		orderflow.WithBackoff(time.Millisecond, 5*time.Millisecond),
+		orderflow.WithCompensationBudget(2*time.Second))
+	t.Cleanup(func() { _ = f.Close(context.Background()) })
+	return f
+}
+
+// TestRecoveryAfterTheReservationExpired crashes a checkout right after its
+// capture and recovers it once the reservation has expired: recovery
+// reserves the stock again, moves the order onto the new reservation and
+// commits it; or, when the stock is gone by then, refunds and cancels, and
+// the retry is told the items are out of stock.
+func TestRecoveryAfterTheReservationExpired(t *testing.T) {
+	for _, stockGone := range []bool{false, true} {
+		name := "stock left"
+		if stockGone {
+			name = "stock gone"
+		}
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			clock := upstreamtest.NewManualClock(time.Now())
+			rt := upstreamtest.Start(t, upstreamtest.Config{Clock: clock, ReservationTTL: time.Minute})
+			open, _ := stores[0].setup(t)(t)
+			req := orderflow.Request{UserID: "usr_ada", Key: "late",
+				Input: orderflow.Input{Items: []orderflow.Item{{ProductID: 9, Quantity: 3}}, PaymentToken: payment.TokenVisa}}
+			dying := &crashJournal{Journal: open(), at: atStep(orderflow.StepCaptured), landed: true}
+			a := newFlow(t, rt, dying, time.Now)
+			if _, err := a.Place(ctx, req); err == nil || !dying.dead.Load() {
+				t.Fatalf("Place = %v, want the crash after the capture", err)
+			}
+			_ = a.Close(ctx)
+			clock.Advance(2 * time.Minute)
+			if stockGone {
+				if err := rt.SetStock(ctx, 9, 0); err != nil {
+					t.Fatal(err)
+				}
+			}
+			b := newFlow(t, rt, open(), func() time.Time { return time.Now().Add(2 * time.Minute) })
+			if n, err := b.Recover(ctx); err != nil || n != 1 {
+				t.Fatalf("Recover = %d, %v; want 1 saga", n, err)
+			}
+			st := fetchState(t, rt)
+			checkQuiet(t, st)
+			res, err := b.Place(ctx, req)
+			if stockGone {
+				if code := problemCode(err); code != problem.CodeOutOfStock || len(confirmedOrders(st)) != 0 {
+					t.Errorf("retry: %v, confirmed %v; want %s and no order", err, confirmedOrders(st), problem.CodeOutOfStock)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("retry: %v, want the recovered order", err)
+			}
+			for _, r := range st.Product.Reservations {
+				if r.ID == res.Order.ReservationID && (!strings.HasSuffix(r.Reference, "-res1") || r.Status != product.ReservationCommitted) {
+					t.Errorf("the order's reservation is %q (%s), want the second one, committed", r.Reference, r.Status)
+				}
+			}
+		})
+	}
+}
+
+func problemCode(err error) problem.Code {
+	var pe *problem.Error
+	if errors.As(err, &pe) {
+		return pe.Code
+	}
+	return ""
+}

@@ -1,0 +1,109 @@
+package orderflow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// errAbandoned wraps a journal write that failed: the saga can no longer
+// record what it does, so it stops where it is, as a crash would, and leaves
+// the record to recovery. It never compensates on its own, since another
+// replica may already be driving the saga.
+var errAbandoned = errors.New("saga abandoned")
+
+// ledger is one saga's record, held under lease by this runner. Every write
+// renews the lease and is fenced by the record's version, so a runner that
+// lost the saga (its lease expired and another replica took over) can write
+// nothing more.
+type ledger struct {
+	f  *Flow
+	mu sync.Mutex
+	// rec is the record as last written.
+	rec Record
+	// err is set by the first failed write; every later write returns it.
+	err error
+}
+
+// hold wraps rec, already written under this runner's lease.
+func (f *Flow) hold(rec Record) *ledger { return &ledger{f: f, rec: rec} }
+
+// save applies change to a copy of the record and writes it, renewing the
+// lease. An error wraps errAbandoned.
+func (l *ledger) save(ctx context.Context, change func(*Record)) error {
+	return l.write(ctx, change, l.f.cfg.leaseTTL)
+}
+
+// letGo ends the lease now, so that recovery takes the saga over on its
+// next pass rather than after a whole TTL.
+func (l *ledger) letGo(ctx context.Context) error {
+	return l.write(ctx, func(*Record) {}, 0)
+}
+
+func (l *ledger) write(ctx context.Context, change func(*Record), lease time.Duration) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.err != nil {
+		return l.err
+	}
+	next := l.rec
+	next.Undone = append([]Undo(nil), l.rec.Undone...)
+	change(&next)
+	l.f.stamp(&next, lease)
+	next.Version = l.rec.Version + 1
+	// The write outlives the request: a client that went away must not
+	// leave the journal behind the upstreams.
+	if err := l.f.deps.Journal.Update(context.WithoutCancel(ctx), next); err != nil {
+		l.err = fmt.Errorf("%w: journal %s: %w", errAbandoned, next.State, err)
+		return l.err
+	}
+	l.rec = next
+	return nil
+}
+
+// record returns the record as last written.
+func (l *ledger) record() Record {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.rec
+}
+
+// keepAlive renews the lease every third of its TTL until the returned stop
+// is called, so a saga slower than the TTL (a long compensation) is not
+// taken for dead.
+func (l *ledger) keepAlive(ctx context.Context) (stop func()) {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(l.f.cfg.leaseTTL / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if l.save(ctx, func(*Record) {}) != nil {
+					return
+				}
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
+}
+
+// stamp sets the lease and the times of a record about to be written by
+// this runner, and its expiry once the saga has finished.
+func (f *Flow) stamp(rec *Record, lease time.Duration) {
+	now := f.cfg.now()
+	rec.Owner = f.owner
+	rec.LeaseUntil = now.Add(lease)
+	rec.UpdatedAt = now
+	rec.ExpiresAt = time.Time{}
+	if rec.State.Finished() {
+		rec.LeaseUntil = now
+		rec.ExpiresAt = now.Add(f.cfg.retention)
+	}
+}

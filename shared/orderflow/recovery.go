@@ -1,0 +1,236 @@
+package orderflow
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"storefront.dev/shared/problem"
+	"storefront.dev/shared/upstream/payment"
+	"storefront.dev/shared/upstream/product"
+)
+
+// Recovery outcomes given to Observer.SagaRecovered.
+const (
+	RecoveredCompleted = "completed"
+	RecoveredFailed    = "failed"
+	RecoveredPending   = "pending"
+)
+
+// recoveryBatch bounds the sagas one recovery pass takes over, and
+// recoveryWorkers how many it drives at once.
+const (
+	recoveryBatch   = 256
+	recoveryWorkers = 8
+)
+
+// RunRecovery runs Recover at once and then every recovery interval until
+// ctx ends. Errors are logged: the next pass tries again.
+func (f *Flow) RunRecovery(ctx context.Context) {
+	t := time.NewTicker(f.cfg.recoveryInterval)
+	defer t.Stop()
+	for {
+		if _, err := f.Recover(ctx); err != nil && ctx.Err() == nil {
+			f.cfg.logger.LogAttrs(ctx, slog.LevelError, "saga recovery pass failed", slog.String("error", err.Error()))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Recover takes over every unfinished saga whose lease has ended (its
+// runner crashed, lost its journal or ran out of budget) and drives it to
+// its end: forward once the payment was captured (confirm the order, commit
+// the stock, reserving it again if the reservation expired, or refund and
+// cancel if the stock is gone), backward otherwise (cancel, void, release).
+// It returns how many sagas it took over; one whose upstreams are still
+// down stays unfinished for the next pass.
+func (f *Flow) Recover(ctx context.Context) (int, error) {
+	recs, err := f.deps.Journal.Expired(ctx, f.cfg.now(), recoveryBatch)
+	if err != nil {
+		return 0, err
+	}
+	var taken atomic.Int64
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(recoveryWorkers)
+	for _, rec := range recs {
+		g.Go(func() error {
+			led, err := f.claim(gctx, rec)
+			if errors.Is(err, ErrConflict) {
+				return nil // another replica took it
+			}
+			if err != nil {
+				return err
+			}
+			taken.Add(1)
+			res, err := f.recover(gctx, led)
+			f.reportRecovery(gctx, led.record(), res, err)
+			return nil
+		})
+	}
+	err = g.Wait()
+	if n, berr := f.deps.Journal.Unfinished(ctx); berr == nil {
+		f.cfg.observer.JournalBacklog(n)
+	}
+	return int(taken.Load()), err
+}
+
+func (f *Flow) reportRecovery(ctx context.Context, rec Record, res Result, err error) {
+	outcome := RecoveredPending
+	switch rec.State {
+	case StateCompleted:
+		outcome = RecoveredCompleted
+	case StateFailed:
+		outcome = RecoveredFailed
+	}
+	f.cfg.observer.SagaRecovered(outcome)
+	attrs := []slog.Attr{slog.String("saga", rec.ID), slog.String("outcome", outcome),
+		slog.String("step", rec.Step.String()), slog.Int("attempt", rec.Attempt)}
+	if res.Order.ID != "" {
+		attrs = append(attrs, slog.String("order_id", res.Order.ID))
+	}
+	if err != nil {
+		attrs = append(attrs, slog.String("error", err.Error()))
+	}
+	f.cfg.logger.LogAttrs(ctx, slog.LevelInfo, "saga recovered", attrs...)
+}
+
+// recover drives the saga held by led, whose runner is gone, to its end.
+func (f *Flow) recover(parent context.Context, led *ledger) (Result, error) {
+	rec := led.record()
+	s := f.sagaFrom(led)
+	ctx, cancel := context.WithTimeout(parent, f.cfg.timeout)
+	defer cancel()
+	stop := led.keepAlive(ctx)
+	defer stop()
+	if rec.State == StateRunning && rec.Step == StepCreated && s.capturedUpstream(ctx) {
+		if err := led.save(ctx, func(r *Record) { r.Step = StepCaptured }); err != nil {
+			return Result{}, s.abandoned(parent, err)
+		}
+		rec = led.record()
+	}
+	if rec.State == StateRunning && rec.Step >= StepCaptured {
+		err := s.forward(ctx, rec.Step)
+		if err != nil && !errors.Is(err, errAbandoned) && transient(err) {
+			// The money is taken: going on is the only way that keeps the
+			// order. Leave it to the next pass.
+			_ = led.letGo(parent)
+			return Result{}, problem.From(err)
+		}
+		if err == nil {
+			s.readBack(ctx)
+		}
+		return s.conclude(parent, err)
+	}
+	pe := interrupted()
+	if rec.Failure != nil {
+		pe = rec.Failure.Problem()
+	}
+	if rec.State == StateRunning {
+		if err := led.save(parent, func(r *Record) {
+			r.State = StateCompensating
+			r.Failure = failureOf(pe)
+		}); err != nil {
+			return Result{}, s.abandoned(parent, err)
+		}
+	}
+	return s.undo(parent, pe)
+}
+
+// interrupted is the answer of a saga cut short before its payment was
+// captured and then undone: nothing is held, and a retry with the same key
+// runs a new attempt.
+func interrupted() *problem.Error {
+	return &problem.Error{
+		Code:       problem.CodeUnavailable,
+		Detail:     "The order was interrupted and undone; please try again.",
+		RetryAfter: time.Second,
+	}
+}
+
+// transient reports whether err leaves the outcome open: a service down or
+// slow, rather than a definitive refusal.
+func transient(err error) bool {
+	retry, _ := classify(err)
+	return retry
+}
+
+// sagaFrom rebuilds the saga journaled in led's record. A step after the
+// last journaled one may have happened; it is read back by reference before
+// anything relies on it.
+func (f *Flow) sagaFrom(led *ledger) *saga {
+	rec := led.record()
+	s := &saga{f: f, led: led, ref: f.attemptRef(rec), userID: rec.UserID,
+		items: rec.Items, total: rec.Total, address: rec.Address, reserves: rec.Reserves}
+	s.resv.ID, s.payment.ID, s.order.ID = rec.ReservationID, rec.PaymentID, rec.OrderID
+	s.reserved = progressAt(rec.Step, StepReserved)
+	s.authorized = progressAt(rec.Step, StepAuthorized)
+	s.created = progressAt(rec.Step, StepCreated)
+	s.captured = progressAt(rec.Step, StepCaptured)
+	s.committed = progressAt(rec.Step, StepCommitted)
+	if rec.Reserves > 0 && rec.ReservationID == "" {
+		s.reserved = unknown
+	}
+	switch {
+	case s.captured == done:
+		s.payment.Status = payment.StatusCaptured
+	case s.authorized == done:
+		s.payment.Status = payment.StatusAuthorized
+	}
+	return s
+}
+
+// progressAt is what a journal that reached step reached tells of step st.
+func progressAt(reached, st Step) progress {
+	switch {
+	case reached >= st:
+		return done
+	case reached == st-1:
+		return unknown
+	}
+	return notDone
+}
+
+// capturedUpstream reads the payment back to settle a capture in doubt.
+func (s *saga) capturedUpstream(ctx context.Context) bool {
+	var p payment.Payment
+	err := s.f.settle(ctx, func(c context.Context) (err error) {
+		p, err = s.f.deps.Payments.ByReference(c, s.ref+"-pay")
+		return err
+	})
+	if err != nil || p.Status != payment.StatusCaptured {
+		return false
+	}
+	s.payment, s.captured = p, done
+	return true
+}
+
+// readBack completes a recovered order's result for its view: the order
+// and payment as the services hold them, the products for the pictures.
+// Each read is best-effort; what cannot be read keeps what the journal has.
+func (s *saga) readBack(ctx context.Context) {
+	d := s.f.deps
+	if o, err := d.Orders.ByReference(ctx, s.ref+"-ord"); err == nil {
+		s.order = o
+	}
+	if p, err := d.Payments.ByReference(ctx, s.ref+"-pay"); err == nil {
+		s.payment = p
+	}
+	ids := make([]int64, len(s.items))
+	for i, l := range s.items {
+		ids[i] = l.ProductID
+	}
+	if b, err := d.Catalog.GetMany(ctx, ids); err == nil {
+		s.products = make(map[int64]product.Product, len(b.Items))
+		for _, p := range b.Items {
+			s.products[p.ID] = p
+		}
+	}
+}

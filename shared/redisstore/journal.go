@@ -1,0 +1,270 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	json "github.com/goccy/go-json"
+	"github.com/redis/go-redis/v9"
+
+	"storefront.dev/shared/orderflow"
+)
+
+// Journal is an orderflow.Journal in Redis, for a BFF running several
+// replicas: every replica reads and fences the same saga records. It is safe
+// for concurrent use.
+//
+// Each record is its JSON under prefix + "{tag}:rec:" + id, and a sorted
+// set under prefix + "{tag}:unfinished" holds the ids of the unfinished
+// ones scored by the end of their lease (Unix milliseconds), which is what
+// Expired and Unfinished read. A finished record leaves the set and expires
+// at its ExpiresAt; an unfinished one has no TTL.
+//
+// The tag is the prefix itself (less any braces), a Redis Cluster hash tag
+// that puts every key of the journal in one slot, so that each script may
+// touch a record and the set together. All of one BFF's sagas therefore
+// live on one cluster node, which is fine for a journal that is small (a
+// record per checkout of the retention period) and hot. A prefix holding a
+// hash tag of its own ("sf:{web}:") decides the slot instead; it must not
+// hold an empty one ("{}"), which would scatter the keys.
+//
+// The server must not evict the records of running sagas: with a
+// maxmemory-policy of noeviction, a full Redis refuses Create with
+// orderflow.ErrFull instead (volatile-* policies only evict finished
+// records, whose retention then ends early; allkeys-* ones must not be
+// used).
+type Journal struct {
+	client     redis.UniversalClient
+	rec        string // prefix of the record keys
+	unfinished string // the index
+}
+
+// Interface guard.
+var _ orderflow.Journal = (*Journal)(nil)
+
+// NewJournal returns a Journal keeping its keys under prefix ("sf:saga:web:"
+// in the BFFs), followed by a hash tag made of the prefix.
+func NewJournal(client redis.UniversalClient, prefix string) *Journal {
+	tag := strings.NewReplacer("{", "", "}", "").Replace(prefix)
+	if tag == "" {
+		tag = "journal"
+	}
+	base := prefix + "{" + tag + "}:"
+	return &Journal{client: client, rec: base + "rec:", unfinished: base + "unfinished"}
+}
+
+// Record scripts take KEYS[1] the record and KEYS[2] the index; ARGV[1] the
+// record's JSON, ARGV[2] its id, and ARGV[3] its lease score when it is
+// unfinished, or "" and then ARGV[4] the Unix milliseconds at which it
+// expires, or "" when it does not. SET drops any TTL the key had, so an
+// unfinished record lives until it has finished.
+
+// createScript stores a record unless one exists, and returns the existing
+// one, nil when it created.
+var createScript = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if v then return v end
+redis.call('SET', KEYS[1], ARGV[1])
+if ARGV[3] ~= '' then
+  redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
+elseif ARGV[4] ~= '' then
+  redis.call('PEXPIREAT', KEYS[1], ARGV[4])
+end
+return false
+`)
+
+// updateScript replaces the record if its version is ARGV[5] and returns 1;
+// it returns 0 when the record is missing or at another version, and -1
+// when the stored record is not JSON. Versions are small integers, which
+// the doubles of cjson hold exactly. The stored JSON is only read: cjson
+// would rewrite its numbers (amounts, times) if it encoded it again.
+var updateScript = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if not v then return 0 end
+local ok, r = pcall(cjson.decode, v)
+if not ok or type(r) ~= 'table' then return -1 end
+if tonumber(r['version']) ~= tonumber(ARGV[5]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[1])
+if ARGV[3] ~= '' then
+  redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
+else
+  redis.call('ZREM', KEYS[2], ARGV[2])
+  if ARGV[4] ~= '' then
+    redis.call('PEXPIREAT', KEYS[1], ARGV[4])
+  end
+end
+return 1
+`)
+
+// pruneScript removes from the index KEYS[1] the ids ARGV[i] whose record
+// KEYS[i+1] is gone (evicted, deleted by hand), which Expired would
+// otherwise read first on every pass. It checks again in the script, so a
+// record created meanwhile keeps its entry.
+var pruneScript = redis.NewScript(`
+for i, id in ipairs(ARGV) do
+  if redis.call('EXISTS', KEYS[i + 1]) == 0 then
+    redis.call('ZREM', KEYS[1], id)
+  end
+end
+return 0
+`)
+
+// Get implements orderflow.Journal.
+func (j *Journal) Get(ctx context.Context, id string) (orderflow.Record, bool, error) {
+	v, err := j.client.Get(ctx, j.rec+id).Result()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return orderflow.Record{}, false, nil
+	case err != nil:
+		return orderflow.Record{}, false, fmt.Errorf("redis journal get %s: %w", id, err)
+	}
+	rec, err := decodeRecord(id, v)
+	if err != nil {
+		return orderflow.Record{}, false, err
+	}
+	return rec, true, nil
+}
+
+// Create implements orderflow.Journal. It never returns orderflow.ErrFull
+// but when Redis is out of memory.
+func (j *Journal) Create(ctx context.Context, rec orderflow.Record) (orderflow.Record, bool, error) {
+	if rec.Version != 1 {
+		return orderflow.Record{}, false, fmt.Errorf("redisstore: journal create of %s at version %d, want 1", rec.ID, rec.Version)
+	}
+	args, err := recordArgs(rec)
+	if err != nil {
+		return orderflow.Record{}, false, err
+	}
+	v, err := createScript.Run(ctx, j.client, j.keys(rec.ID), args...).Text()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return orderflow.Record{}, true, nil
+	case redis.IsOOMError(err):
+		return orderflow.Record{}, false, fmt.Errorf("redis journal create %s: %w: %w", rec.ID, orderflow.ErrFull, err)
+	case err != nil:
+		return orderflow.Record{}, false, fmt.Errorf("redis journal create %s: %w", rec.ID, err)
+	}
+	existing, err := decodeRecord(rec.ID, v)
+	if err != nil {
+		return orderflow.Record{}, false, err
+	}
+	return existing, false, nil
+}
+
+// Update implements orderflow.Journal.
+func (j *Journal) Update(ctx context.Context, rec orderflow.Record) error {
+	args, err := recordArgs(rec)
+	if err != nil {
+		return err
+	}
+	args = append(args, strconv.FormatInt(rec.Version-1, 10))
+	done, err := updateScript.Run(ctx, j.client, j.keys(rec.ID), args...).Int()
+	switch {
+	case err != nil:
+		return fmt.Errorf("redis journal update %s: %w", rec.ID, err)
+	case done == 0:
+		return orderflow.ErrConflict
+	case done < 0:
+		return fmt.Errorf("redisstore: journal record %s is not valid JSON; not updated", rec.ID)
+	}
+	return nil
+}
+
+// Expired implements orderflow.Journal. The oldest leases come first. A
+// record whose lease was renewed, or which finished, between reading the
+// index and reading the records is left out, so the result may be shorter
+// than limit although more records have expired.
+func (j *Journal) Expired(ctx context.Context, now time.Time, limit int) ([]orderflow.Record, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	// Scores are whole milliseconds, rounded down: the range takes the
+	// leases ending in now's millisecond too, and the records are checked
+	// against now itself below.
+	ids, err := j.client.ZRangeByScore(ctx, j.unfinished, &redis.ZRangeBy{
+		Min: "-inf", Max: strconv.FormatInt(now.UnixMilli(), 10), Count: int64(limit),
+	}).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redis journal expired: %w", err)
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = j.rec + id
+	}
+	vals, err := j.client.MGet(ctx, keys...).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redis journal expired: %w", err)
+	}
+	recs := make([]orderflow.Record, 0, len(ids))
+	var gone []string
+	for i, v := range vals {
+		s, ok := v.(string)
+		if !ok {
+			gone = append(gone, ids[i])
+			continue
+		}
+		rec, err := decodeRecord(ids[i], s)
+		if err != nil {
+			return nil, err
+		}
+		if rec.State.Finished() || now.Before(rec.LeaseUntil) {
+			continue
+		}
+		recs = append(recs, rec)
+	}
+	if len(gone) > 0 {
+		keys := append([]string{j.unfinished}, make([]string, len(gone))...)
+		args := make([]any, len(gone))
+		for i, id := range gone {
+			keys[i+1], args[i] = j.rec+id, id
+		}
+		if err := pruneScript.Run(ctx, j.client, keys, args...).Err(); err != nil {
+			return nil, fmt.Errorf("redis journal expired: prune: %w", err)
+		}
+	}
+	return recs, nil
+}
+
+// Unfinished implements orderflow.Journal.
+func (j *Journal) Unfinished(ctx context.Context) (int, error) {
+	n, err := j.client.ZCard(ctx, j.unfinished).Result()
+	if err != nil {
+		return 0, fmt.Errorf("redis journal unfinished: %w", err)
+	}
+	return int(n), nil
+}
+
+// keys are the keys of a record script for id.
+func (j *Journal) keys(id string) []string { return []string{j.rec + id, j.unfinished} }
+
+// recordArgs are the ARGV of a record script for rec, before any of the
+// script's own.
+func recordArgs(rec orderflow.Record) ([]any, error) {
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return nil, fmt.Errorf("encode saga record %s: %w", rec.ID, err)
+	}
+	score, expires := strconv.FormatInt(rec.LeaseUntil.UnixMilli(), 10), ""
+	if rec.State.Finished() {
+		score = ""
+		if !rec.ExpiresAt.IsZero() {
+			expires = strconv.FormatInt(rec.ExpiresAt.UnixMilli(), 10)
+		}
+	}
+	return []any{b, rec.ID, score, expires}, nil
+}
+
+func decodeRecord(id, v string) (orderflow.Record, error) {
+	var rec orderflow.Record
+	if err := json.Unmarshal([]byte(v), &rec); err != nil {
+		return orderflow.Record{}, fmt.Errorf("redisstore: decode journal record %s: %w", id, err)
+	}
+	return rec, nil
+}

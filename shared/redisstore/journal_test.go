@@ -1,0 +1,208 @@
+package redisstore_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"storefront.dev/shared/orderflow"
+	"storefront.dev/shared/orderflow/journaltest"
+	"storefront.dev/shared/redisstore"
+	"storefront.dev/shared/redistest"
+)
+
+// TestJournal runs every journal test against one Redis: the subtests'
+// clients all reach the server started here.
+func TestJournal(t *testing.T) {
+	external := os.Getenv("REDIS_TEST_URL") != ""
+	t.Setenv("REDIS_TEST_URL", redistest.URL(t))
+	c := redistest.Client(t)
+
+	journaltest.Run(t, func(t *testing.T) orderflow.Journal {
+		return redisstore.NewJournal(c, redistest.Prefix(t))
+	})
+	t.Run("Keys", func(t *testing.T) { testJournalKeys(t, c) })
+	t.Run("Replicas", testJournalReplicas)
+	t.Run("Corrupt", func(t *testing.T) { testJournalCorrupt(t, c) })
+	t.Run("Full", func(t *testing.T) {
+		if external {
+			t.Skip("fills a Redis of its own only, not REDIS_TEST_URL's")
+		}
+		testJournalFull(t, c)
+	})
+}
+
+// testJournalKeys checks where the records live: under the prefix, in one
+// cluster slot, with no TTL while running and the retention's once
+// finished, and in the index only while unfinished.
+func testJournalKeys(t *testing.T, c redis.UniversalClient) {
+	ctx := context.Background()
+	prefix := redistest.Prefix(t)
+	j := redisstore.NewJournal(c, prefix)
+	rec := journaltest.Record("s1", time.Now().Add(time.Minute))
+	if _, _, err := j.Create(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	key := recordKey(t, c, prefix)
+	keys := c.Keys(ctx, prefix+"*").Val()
+	if len(keys) != 2 {
+		t.Fatalf("got keys %v, want a record and the index", keys)
+	}
+	if a, b := hashTag(keys[0]), hashTag(keys[1]); a == "" || a != b {
+		t.Errorf("keys %v have hash tags %q and %q, want one", keys, a, b)
+	}
+	if ttl := c.PTTL(ctx, key).Val(); ttl != -1 {
+		t.Errorf("running record has a TTL of %v, want none", ttl)
+	}
+	if _, _, err := j.Create(ctx, journaltest.Record("s2", time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	rec.Version = 2
+	rec.State = orderflow.StateCompleted
+	rec.ExpiresAt = time.Now().Add(time.Hour)
+	if err := j.Update(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	if ttl := c.PTTL(ctx, key).Val(); ttl <= 59*time.Minute || ttl > time.Hour {
+		t.Errorf("finished record has a TTL of %v, want its retention of about 1h", ttl)
+	}
+	if n, err := j.Unfinished(ctx); err != nil || n != 1 {
+		t.Errorf("Unfinished = %d, %v; want 1 (s2 only)", n, err)
+	}
+	unversioned := journaltest.Record("s3", time.Now())
+	unversioned.Version = 0
+	if _, _, err := j.Create(ctx, unversioned); err == nil {
+		t.Error("Create at version 0 = nil error, want one")
+	}
+}
+
+// testJournalReplicas runs two journals on clients of their own, two
+// replicas of one BFF.
+func testJournalReplicas(t *testing.T) {
+	ctx := context.Background()
+	prefix := redistest.Prefix(t)
+	a := redisstore.NewJournal(redistest.Client(t), prefix)
+	b := redisstore.NewJournal(redistest.Client(t), prefix)
+	rec := journaltest.Record("s1", time.Now().Add(-time.Second))
+	if _, created, err := a.Create(ctx, rec); err != nil || !created {
+		t.Fatalf("Create on a = %v, %v", created, err)
+	}
+	if got, ok, err := b.Get(ctx, "s1"); err != nil || !ok || got.Owner != "a" {
+		t.Fatalf("Get on b = %+v, %v, %v; want a's record", got, ok, err)
+	}
+	if _, created, err := b.Create(ctx, rec); err != nil || created {
+		t.Fatalf("Create on b = %v, %v; want false, nil", created, err)
+	}
+	expired, err := b.Expired(ctx, time.Now(), 10)
+	if err != nil || len(expired) != 1 || expired[0].ID != "s1" {
+		t.Fatalf("Expired on b = %v, %v; want s1", expired, err)
+	}
+	// Both take the dead lease over at once; one wins.
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for i, j := range []*redisstore.Journal{a, b} {
+		wg.Go(func() {
+			next := expired[0]
+			next.Version, next.Owner = 2, string(rune('a'+i))
+			next.LeaseUntil = time.Now().Add(time.Minute)
+			errs[i] = j.Update(ctx, next)
+		})
+	}
+	wg.Wait()
+	winner := -1
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			winner = i
+		case !errors.Is(err, orderflow.ErrConflict):
+			t.Fatalf("claim %d: %v", i, err)
+		}
+	}
+	if (errs[0] == nil) == (errs[1] == nil) {
+		t.Fatalf("claims = %v, want exactly one to win", errs)
+	}
+	got, _, _ := a.Get(ctx, "s1")
+	if want := string(rune('a' + winner)); got.Owner != want || got.Version != 2 {
+		t.Errorf("after the claims: owner %q at version %d, want %q at 2", got.Owner, got.Version, want)
+	}
+	if left, err := a.Expired(ctx, time.Now(), 10); err != nil || len(left) != 0 {
+		t.Errorf("Expired after the claim = %v, %v; want none", left, err)
+	}
+}
+
+// testJournalCorrupt checks that a record that is not JSON is named, not
+// taken for a conflict or a missing record, and that an index entry whose
+// record is gone is dropped.
+func testJournalCorrupt(t *testing.T, c redis.UniversalClient) {
+	ctx := context.Background()
+	prefix := redistest.Prefix(t)
+	j := redisstore.NewJournal(c, prefix)
+	rec := journaltest.Record("bad", time.Now().Add(-time.Second))
+	if _, _, err := j.Create(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	key := recordKey(t, c, prefix)
+	c.Set(ctx, key, "{not json", 0)
+	if _, _, err := j.Get(ctx, "bad"); err == nil || !strings.Contains(err.Error(), "bad") {
+		t.Errorf("Get = %v, want an error naming the record", err)
+	}
+	rec.Version = 2
+	if err := j.Update(ctx, rec); err == nil || errors.Is(err, orderflow.ErrConflict) || !strings.Contains(err.Error(), "bad") {
+		t.Errorf("Update = %v, want an error naming the record, not a conflict", err)
+	}
+	if _, err := j.Expired(ctx, time.Now(), 10); err == nil || !strings.Contains(err.Error(), "bad") {
+		t.Errorf("Expired = %v, want an error naming the record", err)
+	}
+
+	c.Del(ctx, key)
+	if got, err := j.Expired(ctx, time.Now(), 10); err != nil || len(got) != 0 {
+		t.Errorf("Expired with the record gone = %v, %v; want none", got, err)
+	}
+	if n, err := j.Unfinished(ctx); err != nil || n != 0 {
+		t.Errorf("Unfinished after the record went = %d, %v; want 0", n, err)
+	}
+}
+
+// testJournalFull fills the test's own server: a Create refused for memory
+// is ErrFull, an order refused rather than a record evicted.
+func testJournalFull(t *testing.T, c redis.UniversalClient) {
+	ctx := context.Background()
+	j := redisstore.NewJournal(c, redistest.Prefix(t))
+	if err := c.ConfigSet(ctx, "maxmemory", "1").Err(); err != nil {
+		t.Fatal(err)
+	}
+	defer c.ConfigSet(ctx, "maxmemory", "0")
+	if _, _, err := j.Create(ctx, journaltest.Record("s1", time.Now())); !errors.Is(err, orderflow.ErrFull) {
+		t.Errorf("Create on a full Redis = %v, want ErrFull", err)
+	}
+}
+
+// recordKey returns the one record key under prefix.
+func recordKey(t *testing.T, c redis.UniversalClient, prefix string) string {
+	t.Helper()
+	keys := c.Keys(context.Background(), prefix+"*:rec:*").Val()
+	if len(keys) != 1 {
+		t.Fatalf("got record keys %v, want one", keys)
+	}
+	return keys[0]
+}
+
+// hashTag is the part of key that Redis Cluster hashes when it is not the
+// whole key.
+func hashTag(key string) string {
+	open := strings.IndexByte(key, '{')
+	if open < 0 {
+		return ""
+	}
+	end := strings.IndexByte(key[open+1:], '}')
+	if end <= 0 {
+		return ""
+	}
+	return key[open+1 : open+1+end]
+}
