@@ -1,7 +1,13 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -74,4 +80,34 @@ func orderBody(token string, lines ...map[string]any) map[string]any {
 
 func TestReadyzTurnsReady(t *testing.T) {
 	servertest.CheckReadyzTurnsReady(t, run, "BFF_MOBILE_ADDR")
+}
+
+// TestUnusableStateFileIsRefused: a BFF whose state file is corrupt, or
+// held by another process, refuses to start with an error naming the file,
+// and leaves the file as it was.
+func TestUnusableStateFileIsRefused(t *testing.T) {
+	rt := upstreamtest.Start(t, upstreamtest.Config{})
+	dir := t.TempDir()
+	path := filepath.Join(dir, "bff-mobile.db")
+	garbage := bytes.Repeat([]byte("not a journal "), 1000)
+	if err := os.WriteFile(path, garbage, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := stackEnv(rt, "STATE_DIR", dir)
+	err := run(context.Background(), func(k string) string { return env[k] }, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), path) {
+		t.Errorf("run on a corrupt state file: %v, want an error naming %s", err, path)
+	}
+	if got, _ := os.ReadFile(path); !bytes.Equal(got, garbage) {
+		t.Error("the corrupt state file was changed")
+	}
+
+	// A state directory already in use by a running replica.
+	busy := t.TempDir()
+	servertest.Start(t, run, stackEnv(rt, "STATE_DIR", busy))
+	env = stackEnv(rt, "STATE_DIR", busy)
+	err = run(context.Background(), func(k string) string { return env[k] }, io.Discard)
+	if want := filepath.Join(busy, "bff-mobile.db"); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("run on a state file in use: %v, want an error naming %s", err, want)
+	}
 }

@@ -435,7 +435,7 @@ func startWeb(t *testing.T, rt *upstreamtest.Running) string {
 	for k, v := range servertest.UpstreamEnv(rt) {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	cmd.Env = append(cmd.Env, "BFF_WEB_ADDR=127.0.0.1:0", "BFF_COOKIE_SECURE=false")
+	cmd.Env = append(cmd.Env, "BFF_WEB_ADDR=127.0.0.1:0", "BFF_COOKIE_SECURE=false", "STATE_DIR="+t.TempDir())
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
