@@ -23,8 +23,9 @@
 //
 // # Writes and indexes
 //
-// Create and Update are each one transaction, committed through bbolt's
-// Batch so that concurrent checkouts share one fsync. Unfinished records are
+// Create and Update are each one transaction, committed by one goroutine
+// that groups the writes waiting into one transaction, so that concurrent
+// checkouts share one fsync and a lone one waits for none. Unfinished records are
 // indexed by generation and lease, so that recovery reads only the sagas it
 // may take over, those its predecessor left first. Records whose ExpiresAt
 // is set are indexed by it; they are hidden from reads as soon as it passes
@@ -50,11 +51,6 @@ import (
 )
 
 const (
-	// batchDelay is how long a write waits for others to share its
-	// transaction and fsync. It is far below the fsync it saves (a
-	// millisecond or more on most disks), and bbolt's default of 10 ms would
-	// add more latency to every step of a lone checkout than the fsync.
-	batchDelay = 2 * time.Millisecond
 	// lockTimeout bounds the wait for the file lock. Another process holding
 	// it is a misconfiguration (two BFFs on one STATE_DIR), not contention,
 	// so it is reported rather than waited out.
@@ -74,8 +70,11 @@ type Store struct {
 	// maxRecords bounds the records stored; 0 leaves them unbounded.
 	maxRecords int64
 
-	stop      chan struct{}
-	swept     chan struct{}
+	stop  chan struct{}
+	swept chan struct{}
+	// writes feeds the committer, which closes committed when it stops.
+	writes    chan pending
+	committed chan struct{}
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -132,9 +131,10 @@ func Open(path string, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, describeOpenError(path, err)
 	}
-	db.MaxBatchDelay = batchDelay
 	s := &Store{db: db, path: path, gen: gen, maxRecords: int64(cfg.maxRecords),
-		stop: make(chan struct{}), swept: make(chan struct{})}
+		stop: make(chan struct{}), swept: make(chan struct{}),
+		writes: make(chan pending), committed: make(chan struct{})}
+	go s.committer()
 	go s.sweepEvery(cfg.sweepInterval)
 	return s, nil
 }
@@ -192,6 +192,7 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.stop)
 		<-s.swept
+		<-s.committed
 		if err := s.db.Close(); err != nil {
 			s.closeErr = fmt.Errorf("close state file %s: %w", s.path, err)
 		}
@@ -239,10 +240,10 @@ func (s *Store) Create(ctx context.Context, rec orderflow.Record) (orderflow.Rec
 		existing      orderflow.Record
 		created, full bool
 	)
-	// Batch may run this more than once: it decides afresh each time, and
+	// commit may run this more than once: it decides afresh each time, and
 	// reports only through the variables it resets. Refusals return nil,
-	// since an error would make Batch roll back and rerun its neighbours.
-	err = s.db.Batch(func(tx *bolt.Tx) error {
+	// since an error would fail its whole group.
+	err = s.commit(func(tx *bolt.Tx) error {
 		existing, created, full = orderflow.Record{}, false, false
 		f, now := fileOf(tx), nanos(time.Now())
 		old := f.records.Get(id)
@@ -301,7 +302,7 @@ func (s *Store) Update(ctx context.Context, rec orderflow.Record) error {
 	}
 	var conflict bool
 	// As in Create: idempotent, with the decision in a variable.
-	err = s.db.Batch(func(tx *bolt.Tx) error {
+	err = s.commit(func(tx *bolt.Tx) error {
 		conflict = false
 		f := fileOf(tx)
 		old := f.records.Get(id)

@@ -278,7 +278,7 @@ func fetchState(t *testing.T, rt *upstreamtest.Running) upstreamtest.State {
 
 // newFlow is a Flow over rt's services and j, with a fast breaker and
 // backoff so that an injected fault ends a checkout in milliseconds.
-func newFlow(t *testing.T, rt *upstreamtest.Running, j orderflow.Journal, now func() time.Time) *orderflow.Flow {
+func newFlow(t testing.TB, rt *upstreamtest.Running, j orderflow.Journal, now func() time.Time) *orderflow.Flow {
 	t.Helper()
 	svc := func(name, url string) *upstream.Service {
 		s, err := upstream.NewService(name, []string{url},
