@@ -437,13 +437,15 @@ func (s *Store) sweepEvery(interval time.Duration) {
 	defer close(s.swept)
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	// The first sweep waits a whole interval: reads hide expired records
+	// anyway, and a start is busy enough recovering sagas.
 	for {
-		_, _ = s.sweep(time.Now())
 		select {
 		case <-s.stop:
 			return
 		case <-t.C:
 		}
+		_, _ = s.sweep(time.Now())
 	}
 }
 

@@ -136,6 +136,9 @@ func (f *Flow) resume(ctx context.Context, s *saga, rec Record, fp string) (Resu
 	}
 	now := f.cfg.now()
 	switch {
+	case rec.State == StateCompleted && rec.Result == nil:
+		return Result{}, problem.Wrap(fmt.Errorf("saga %s: completed without a result", rec.ID),
+			problem.CodeInternal, "The order's record is unreadable.")
 	case rec.State == StateCompleted:
 		res := *rec.Result
 		res.Replayed = true
