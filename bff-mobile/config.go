@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"storefront.dev/shared/config"
+	"storefront.dev/shared/gateway"
 )
 
 // Config is every setting of bff-mobile; defaultConfig states the defaults.
@@ -16,14 +17,14 @@ type Config struct {
 }
 
 func defaultConfig() Config {
-	return Config{Addr: ":8090", Base: config.DefaultBase()}
+	return Config{Addr: ":8090", Base: gateway.DefaultConfig()}
 }
 
 func loadConfig(getenv func(string) string) (Config, error) {
 	cfg := defaultConfig()
 	l := config.NewLoader(getenv)
 	l.String(&cfg.Addr, "BFF_MOBILE_ADDR")
-	cfg.Base.Load(l)
+	config.LoadBase(l, &cfg.Base)
 	if err := l.Err(); err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}

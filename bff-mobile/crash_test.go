@@ -19,10 +19,11 @@ import (
 
 	json "github.com/goccy/go-json"
 
+	"storefront.dev/shared/sandbox"
+	"storefront.dev/shared/sandbox/sandboxtest"
 	"storefront.dev/shared/upstream/order"
 	"storefront.dev/shared/upstream/payment"
 	"storefront.dev/shared/upstream/product"
-	"storefront.dev/shared/upstream/upstreamtest"
 )
 
 // TestSIGKILLMidRush runs the real bff-mobile binary with its state file,
@@ -53,13 +54,13 @@ func TestSIGKILLMidRush(t *testing.T) {
 	}
 	t.Logf("built bff-mobile in %v", time.Since(built).Round(time.Millisecond))
 
-	rt := upstreamtest.Start(t, upstreamtest.Config{})
+	rt := sandboxtest.Start(t, sandbox.Config{})
 	ctx := context.Background()
 	// Slow steps keep the rush in flight, at every step, when the kill comes.
-	if err := rt.InjectFault(ctx, upstreamtest.ServicePayment, upstreamtest.Fault{Route: "POST /payments/{id}/capture", LatencyMS: 30}); err != nil {
+	if err := rt.InjectFault(ctx, sandbox.ServicePayment, sandbox.Fault{Route: "POST /payments/{id}/capture", LatencyMS: 30}); err != nil {
 		t.Fatal(err)
 	}
-	if err := rt.InjectFault(ctx, upstreamtest.ServiceOrder, upstreamtest.Fault{Route: "POST /orders", LatencyMS: 20}); err != nil {
+	if err := rt.InjectFault(ctx, sandbox.ServiceOrder, sandbox.Fault{Route: "POST /orders", LatencyMS: 20}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -255,7 +256,7 @@ func TestSIGKILLMidRush(t *testing.T) {
 	if !rt.Sandbox.WaitIdle() {
 		t.Error("the sandbox still had requests in flight after 10s")
 	}
-	var st upstreamtest.State
+	var st sandbox.State
 	quiet := time.Now().Add(10 * time.Second)
 	for {
 		st, err = rt.FetchState(ctx)
@@ -283,8 +284,8 @@ func TestSIGKILLMidRush(t *testing.T) {
 			if _, ok := byOrderID[o.ID]; !ok {
 				violate("confirmed order %s (reference %q) was answered to no key", o.ID, o.Reference)
 			}
-			if o.UserID != upstreamtest.Ada.ID {
-				violate("confirmed order %s belongs to %q, want %q", o.ID, o.UserID, upstreamtest.Ada.ID)
+			if o.UserID != sandbox.Ada.ID {
+				violate("confirmed order %s belongs to %q, want %q", o.ID, o.UserID, sandbox.Ada.ID)
 			}
 		}
 	}
@@ -360,7 +361,7 @@ func crashPostOrder(client *http.Client, base, auth, key string, body []byte) (c
 
 func crashLogin(t *testing.T, client *http.Client, base string) string {
 	t.Helper()
-	body, _ := json.Marshal(map[string]string{"email": upstreamtest.Ada.Email, "password": upstreamtest.Ada.Password})
+	body, _ := json.Marshal(map[string]string{"email": sandbox.Ada.Email, "password": sandbox.Ada.Password})
 	resp, err := client.Post(base+"/v1/auth/token", "application/json", bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
@@ -375,7 +376,7 @@ func crashLogin(t *testing.T, client *http.Client, base string) string {
 }
 
 // crashQuiet reports whether nothing is held or pending in the sandbox.
-func crashQuiet(st upstreamtest.State) bool {
+func crashQuiet(st sandbox.State) bool {
 	for _, r := range st.Product.Reservations {
 		if r.Status == product.ReservationActive {
 			return false
@@ -396,7 +397,7 @@ func crashQuiet(st upstreamtest.State) bool {
 
 // crashHeld summarizes what the sandbox holds: orders, reservations and
 // payments by status.
-func crashHeld(st upstreamtest.State) string {
+func crashHeld(st sandbox.State) string {
 	orders, resv, pays := map[string]int{}, map[string]int{}, map[string]int{}
 	for _, o := range st.Order.Orders {
 		orders[o.Status]++

@@ -12,28 +12,30 @@ import (
 	"testing"
 	"time"
 
+	"storefront.dev/shared/clocktest"
 	"storefront.dev/shared/httpserver/servertest"
-	"storefront.dev/shared/upstream/upstreamtest"
+	"storefront.dev/shared/sandbox"
+	"storefront.dev/shared/sandbox/sandboxtest"
 )
 
 // stack is a sandbox and a bff-mobile started through run, on port 0.
 type stack struct {
-	rt    *upstreamtest.Running
-	clock *upstreamtest.ManualClock
+	rt    *sandboxtest.Running
+	clock *clocktest.Manual
 	base  string
 }
 
 // startStack starts the sandbox and bff-mobile; extra overrides settings.
 func startStack(t *testing.T, extra ...string) *stack {
 	t.Helper()
-	clock := upstreamtest.NewManualClock(time.Now())
-	rt := upstreamtest.Start(t, upstreamtest.Config{Clock: clock})
+	clock := clocktest.New(time.Now())
+	rt := sandboxtest.Start(t, sandbox.Config{Clock: clock})
 	return &stack{rt: rt, clock: clock, base: servertest.Start(t, run, stackEnv(rt, extra...))}
 }
 
 // stackEnv is the environment of a bff-mobile in front of rt; extra
 // overrides settings.
-func stackEnv(rt *upstreamtest.Running, extra ...string) map[string]string {
+func stackEnv(rt *sandboxtest.Running, extra ...string) map[string]string {
 	env := servertest.UpstreamEnv(rt)
 	env["BFF_MOBILE_ADDR"] = "127.0.0.1:0"
 	// Tests send hundreds of requests from one user and one address in a
@@ -86,7 +88,7 @@ func TestReadyzTurnsReady(t *testing.T) {
 // held by another process, refuses to start with an error naming the file,
 // and leaves the file as it was.
 func TestUnusableStateFileIsRefused(t *testing.T) {
-	rt := upstreamtest.Start(t, upstreamtest.Config{})
+	rt := sandboxtest.Start(t, sandbox.Config{})
 	dir := t.TempDir()
 	path := filepath.Join(dir, "bff-mobile.db")
 	garbage := bytes.Repeat([]byte("not a journal "), 1000)

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"storefront.dev/shared/httpserver/servertest"
-	"storefront.dev/shared/upstream/upstreamtest"
+	"storefront.dev/shared/sandbox"
 )
 
 // steps are the saga's upstream writes, by the service and route that
@@ -28,13 +28,13 @@ var steps = []struct {
 // connection dropped before or after the upstream processed the request.
 var faultKinds = []struct {
 	name  string
-	fault upstreamtest.Fault
+	fault sandbox.Fault
 	want  int
 }{
-	{"status 503", upstreamtest.Fault{Status: 503}, 503},
-	{"latency past deadline", upstreamtest.Fault{LatencyMS: 1200}, 504},
-	{"drop before", upstreamtest.Fault{Drop: true}, 503},
-	{"drop after processing", upstreamtest.Fault{Drop: true, After: true}, 503},
+	{"status 503", sandbox.Fault{Status: 503}, 503},
+	{"latency past deadline", sandbox.Fault{LatencyMS: 1200}, 504},
+	{"drop before", sandbox.Fault{Drop: true}, 503},
+	{"drop after processing", sandbox.Fault{Drop: true, After: true}, 503},
 }
 
 // TestFaultAtEachStep fails each step of the saga in each way, for good
@@ -72,7 +72,7 @@ func TestFaultAtEachStep(t *testing.T) {
 				}
 				// A write that lands after the flow gave up holds stock or
 				// money until it expires: reserve and authorize, when slow.
-				s.settle(t, kind.fault.LatencyMS > 0 && (step.name == "reserve" || step.name == "authorize"))
+				s.settle(t, expiry(kind.fault.LatencyMS > 0 && (step.name == "reserve" || step.name == "authorize")))
 				st := s.rt.CheckInvariants(t)
 				var confirmed int
 				for _, o := range st.Order.Orders {
@@ -97,12 +97,12 @@ func TestTransientFaultIsRetried(t *testing.T) {
 			t.Parallel()
 			s := startStack(t)
 			ada := s.login(t, "ada@example.com", "correct-horse")
-			inject(t, s, step.service, upstreamtest.Fault{Route: step.route, Drop: true, After: true, Count: 1})
+			inject(t, s, step.service, sandbox.Fault{Route: step.route, Drop: true, After: true, Count: 1})
 			r := s.order(t, ada, orderBody("tok_visa", line(6, 1)))
 			if r.Status != 201 {
 				t.Fatalf("status %d, want 201 after one retried failure; body %s", r.Status, r.Body)
 			}
-			s.settle(t, false)
+			s.settle(t, keepClock)
 			st := s.rt.CheckInvariants(t)
 			if n := len(st.Order.Orders); n != 1 {
 				t.Errorf("orders = %d, want 1", n)

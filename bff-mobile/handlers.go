@@ -5,30 +5,48 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"storefront.dev/shared/auth"
 	"storefront.dev/shared/httpserver"
-	"storefront.dev/shared/problem"
+	"storefront.dev/shared/orderflow"
 	"storefront.dev/shared/upstream/order"
-	"storefront.dev/shared/upstream/user"
 )
 
-// tokenIssuer is the part of the user client the login route uses.
-type tokenIssuer interface {
-	Token(ctx context.Context, email, password string) (user.Token, error)
-}
-
 // handleToken exchanges an email and password for a bearer token.
-func handleToken(users tokenIssuer) fiber.Handler {
+func handleToken(users auth.TokenIssuer) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		creds, err := httpserver.DecodeCredentials(c.Body())
+		tok, err := auth.Login(c.UserContext(), users, c.Body())
 		if err != nil {
-			return err
-		}
-		tok, err := users.Token(c.UserContext(), creds.Email, creds.Password)
-		if err != nil {
-			return httpserver.FromLogin(err)
+			return httpserver.FromUpstream(err, "User")
 		}
 		c.Set(fiber.HeaderCacheControl, "no-store")
 		return c.JSON(tokenView{AccessToken: tok.AccessToken, TokenType: tok.TokenType, ExpiresIn: tok.ExpiresIn})
+	}
+}
+
+// orderPlacer runs the checkout.
+type orderPlacer interface {
+	Place(ctx context.Context, r orderflow.Request) (orderflow.Result, error)
+}
+
+// handlePlaceOrder places the caller's order. A phone must send an
+// Idempotency-Key, so that a retry over a flaky network never orders twice:
+// a repeated key gets the first outcome, marked Idempotent-Replayed. The 201
+// body is the order as the phone lists it.
+func handlePlaceOrder(flow orderPlacer) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		received := orderflow.Received{UserID: httpserver.UserID(c), IdempotencyKey: c.Get(httpserver.HeaderIdempotencyKey), Body: c.Body()}
+		req, err := orderflow.ParseRequest(received, orderflow.KeyRequired)
+		if err != nil {
+			return err
+		}
+		res, err := flow.Place(c.UserContext(), req)
+		if res.Replayed {
+			httpserver.MarkReplayed(c)
+		}
+		if err == nil {
+			err = httpserver.Created(c, res.Order.ID, "/v1/orders/"+res.Order.ID, newOrderView(res.Order))
+		}
+		return err
 	}
 }
 
@@ -47,11 +65,11 @@ func handleGetOrder(orders orderReader) fiber.Handler {
 			return err
 		}
 		o, err := orders.Get(c.UserContext(), id)
+		if err == nil {
+			err = o.CheckOwner(httpserver.UserID(c))
+		}
 		if err != nil {
 			return httpserver.FromUpstream(err, "Order")
-		}
-		if o.UserID != httpserver.UserID(c) {
-			return problem.New(problem.CodeNotFound, "Order not found.")
 		}
 		return c.JSON(newOrderView(o))
 	}

@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"storefront.dev/shared/httpserver/servertest"
-	"storefront.dev/shared/upstream/upstreamtest"
+	"storefront.dev/shared/sandbox"
 )
 
 func TestIdempotencyKey(t *testing.T) {
@@ -48,7 +48,7 @@ func TestIdempotencyKeyConcurrent(t *testing.T) {
 	ada := s.login(t, "ada@example.com", "correct-horse")
 	// A little latency on reserve keeps the first request in flight while
 	// the others arrive.
-	inject(t, s, "product", upstreamtest.Fault{Route: "POST /reservations", LatencyMS: 500, Count: 1})
+	inject(t, s, "product", sandbox.Fault{Route: "POST /reservations", LatencyMS: 500, Count: 1})
 	key := newKey()
 	body := orderBody("tok_visa", line(9, 1))
 	const n = 50

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"storefront.dev/shared/httpserver/servertest"
-	"storefront.dev/shared/upstream/upstreamtest"
+	"storefront.dev/shared/sandbox"
 )
 
 // TestOrderOutcomes drives every outcome of POST /v1/orders and checks the
@@ -75,14 +75,14 @@ func TestOrderOutcomes(t *testing.T) {
 		{
 			name: "payment service down",
 			setup: func(t *testing.T, s *stack) {
-				inject(t, s, "payment", upstreamtest.Fault{Route: "POST /payments", Status: 503})
+				inject(t, s, "payment", sandbox.Fault{Route: "POST /payments", Status: 503})
 			},
 			body: orderBody("tok_visa", line(1, 1)), want: want{503, "upstream_unavailable", ""},
 		},
 		{
 			name: "deadline",
 			setup: func(t *testing.T, s *stack) {
-				inject(t, s, "payment", upstreamtest.Fault{Route: "POST /payments", LatencyMS: 1500})
+				inject(t, s, "payment", sandbox.Fault{Route: "POST /payments", LatencyMS: 1500})
 			},
 			body: orderBody("tok_visa", line(1, 1)), want: want{504, "deadline_exceeded", ""},
 		},
@@ -124,26 +124,34 @@ func TestOrderOutcomes(t *testing.T) {
 					tc.problem(t, p)
 				}
 			}
-			s.settle(t, tc.name == "deadline") // its authorization lands late
+			s.settle(t, expiry(tc.name == "deadline")) // its authorization lands late
 			s.rt.CheckInvariants(t)
 		})
 	}
 }
 
-func inject(t *testing.T, s *stack, service string, f upstreamtest.Fault) {
+func inject(t *testing.T, s *stack, service string, f sandbox.Fault) {
 	t.Helper()
 	if err := s.rt.InjectFault(context.Background(), service, f); err != nil {
 		t.Fatal(err)
 	}
 }
 
+// expiry says whether settle moves the sandbox's clock past every TTL.
+type expiry bool
+
+const (
+	keepClock   expiry = false
+	expireHolds expiry = true
+)
+
 // settle waits for requests still sleeping in an injected latency to land
 // (the upstream processes them late, as a slow real service would). With
-// expire, it then moves the sandbox's clock past every TTL, for scenarios
+// expireHolds, it then moves the sandbox's clock past every TTL, for scenarios
 // where a write landed after the flow gave up, so that what it holds
 // expires as it would in production; everywhere else the invariants are
 // checked without that help, so a missing undo shows.
-func (s *stack) settle(t *testing.T, expire bool) {
+func (s *stack) settle(t *testing.T, exp expiry) {
 	t.Helper()
 	if err := s.rt.ClearFaults(context.Background()); err != nil {
 		t.Fatal(err)
@@ -151,7 +159,7 @@ func (s *stack) settle(t *testing.T, expire bool) {
 	if !s.rt.Sandbox.WaitIdle() {
 		t.Fatal("the sandbox still had requests in flight after 10s")
 	}
-	if expire {
+	if exp == expireHolds {
 		s.clock.Advance(11 * time.Minute)
 	}
 }

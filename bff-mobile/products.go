@@ -7,7 +7,6 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"storefront.dev/shared/catalog"
 	"storefront.dev/shared/httpserver"
 	"storefront.dev/shared/money"
 	"storefront.dev/shared/upstream/product"
@@ -16,7 +15,7 @@ import (
 // catalogReader is the part of the catalog cache the product routes use.
 type catalogReader interface {
 	Product(ctx context.Context, id int64) (product.Product, error)
-	Page(ctx context.Context, p product.ListParams) (product.Page, error)
+	List(ctx context.Context, category, cursor string, limit int) (product.Page, error)
 }
 
 // handleListProducts pages through the catalog, optionally one category,
@@ -27,20 +26,12 @@ func handleListProducts(cat catalogReader) fiber.Handler {
 		if err != nil {
 			return err
 		}
-		params, err := catalog.ListParams(c.Query("category"), pg.Cursor, pg.Limit)
-		if err != nil {
-			return err
-		}
-		page, err := cat.Page(c.UserContext(), params)
+		page, err := cat.List(c.UserContext(), c.Query("category"), pg.Cursor, pg.Limit)
 		if err != nil {
 			return httpserver.FromUpstream(err, "Products")
 		}
-		out := productListView{Items: make([]productSummaryView, 0, len(page.Items)), NextCursor: catalog.NextCursor(params.Category, page.NextCursor)}
-		for _, p := range page.Items {
-			out.Items = append(out.Items, newProductSummary(p))
-		}
 		c.Set(fiber.HeaderCacheControl, "no-cache")
-		return c.JSON(out)
+		return c.JSON(newProductList(page))
 	}
 }
 
@@ -82,24 +73,22 @@ type productDetailView struct {
 }
 
 func newProductSummary(p product.Product) productSummaryView {
-	return productSummaryView{ID: p.ID, Name: p.Name, Price: p.Price, Thumbnail: thumbnailURL(p), InStock: p.Stock > 0}
+	thumb, _ := p.Thumbnail()
+	return productSummaryView{ID: p.ID, Name: p.Name, Price: p.Price, Thumbnail: thumb.URL, InStock: p.Stock > 0}
+}
+
+// newProductList is a catalog page as rows; the page's cursor is already
+// the client's.
+func newProductList(page product.Page) productListView {
+	out := productListView{Items: make([]productSummaryView, 0, len(page.Items)), NextCursor: page.NextCursor}
+	for _, p := range page.Items {
+		out.Items = append(out.Items, newProductSummary(p))
+	}
+	return out
 }
 
 func newProductDetail(p product.Product) productDetailView {
 	return productDetailView{productSummaryView: newProductSummary(p), Description: shortDescription(p.Description)}
-}
-
-// thumbnailURL is the picture of kind thumbnail, else the first one.
-func thumbnailURL(p product.Product) string {
-	for _, img := range p.Images {
-		if img.Kind == "thumbnail" {
-			return img.URL
-		}
-	}
-	if len(p.Images) > 0 {
-		return p.Images[0].URL
-	}
-	return ""
 }
 
 // maxDescription bounds the description a phone shows, in characters.

@@ -19,7 +19,8 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"storefront.dev/shared/httpserver/servertest"
-	"storefront.dev/shared/upstream/upstreamtest"
+	"storefront.dev/shared/sandbox"
+	"storefront.dev/shared/sandbox/sandboxtest"
 )
 
 // identity asks for an uncompressed answer, so that bodies and ETags are
@@ -158,7 +159,7 @@ func TestProductInputsAndFailures(t *testing.T) {
 
 func TestProductServiceDownIs503(t *testing.T) {
 	s := startStack(t)
-	inject(t, s, "product", upstreamtest.Fault{Route: "*", Status: 503})
+	inject(t, s, "product", sandbox.Fault{Route: "*", Status: 503})
 	for _, path := range []string{"/v1/products/4", "/v1/products?limit=5"} {
 		r := servertest.Do(t, "GET", s.base+path, nil)
 		if p := r.Problem(t); r.Status != 503 || p["code"] != "upstream_unavailable" || r.Header.Get("Retry-After") == "" {
@@ -419,7 +420,7 @@ func fetch(t *testing.T, url string, headers ...string) servertest.Response {
 // startWeb builds bff-web and runs it against the same sandbox, for the
 // comparisons only both BFFs together can make. It skips without a Go
 // toolchain on PATH.
-func startWeb(t *testing.T, rt *upstreamtest.Running) string {
+func startWeb(t *testing.T, rt *sandboxtest.Running) string {
 	t.Helper()
 	goBin, err := exec.LookPath("go")
 	if err != nil {

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"storefront.dev/shared/httpserver/servertest"
-	"storefront.dev/shared/upstream/upstreamtest"
+	"storefront.dev/shared/sandbox"
 )
 
 // wantLimited checks a 429 answer: a rate_limited problem, Retry-After
@@ -47,8 +47,8 @@ func TestOrderRateLimit(t *testing.T) {
 	// Three orders per hour: one comes back every 20 minutes, so the wall
 	// time the test takes moves Retry-After by seconds at most.
 	s := startStack(t, "RATE_LIMIT_ORDER_REQUESTS", "3", "RATE_LIMIT_ORDER_WINDOW", "1h")
-	ada := s.login(t, upstreamtest.Ada.Email, upstreamtest.Ada.Password)
-	grace := s.login(t, upstreamtest.Grace.Email, upstreamtest.Grace.Password)
+	ada := s.login(t, sandbox.Ada.Email, sandbox.Ada.Password)
+	grace := s.login(t, sandbox.Grace.Email, sandbox.Grace.Password)
 	start := time.Now()
 	for i := range 3 {
 		r := s.order(t, ada, orderBody("tok_visa", line(3, 1)))
@@ -89,7 +89,7 @@ func TestLoginBruteForceIsCutOff(t *testing.T) {
 		"RATE_LIMIT_CLIENT_IP_HEADER", "X-Forwarded-For")
 	attempt := func(password, clientIP string) servertest.Response {
 		return servertest.Do(t, "POST", s.base+"/v1/auth/token",
-			map[string]string{"email": upstreamtest.Ada.Email, "password": password}, "X-Forwarded-For", clientIP)
+			map[string]string{"email": sandbox.Ada.Email, "password": password}, "X-Forwarded-For", clientIP)
 	}
 	const attacker, user = "203.0.113.66", "198.51.100.7"
 	start := time.Now()
@@ -111,7 +111,7 @@ func TestLoginBruteForceIsCutOff(t *testing.T) {
 	if got := st.User.Requests["POST /auth/token"]; got != 5 {
 		t.Errorf("got %d password checks at the user service, want 5", got)
 	}
-	if r := attempt(upstreamtest.Ada.Password, user); r.Status != 200 {
+	if r := attempt(sandbox.Ada.Password, user); r.Status != 200 {
 		t.Errorf("login from another address: got status %d, want 200", r.Status)
 	}
 }
@@ -120,7 +120,7 @@ func TestLoginBruteForceIsCutOff(t *testing.T) {
 // describes its policy, with the caller's state, on success and on refusal.
 func TestEveryRouteCarriesRateLimitFields(t *testing.T) {
 	s := startStack(t)
-	ada := s.login(t, upstreamtest.Ada.Email, upstreamtest.Ada.Password)
+	ada := s.login(t, sandbox.Ada.Email, sandbox.Ada.Password)
 	placed := s.order(t, ada, orderBody("tok_visa", line(5, 1)))
 	var o orderView
 	placed.JSON(t, &o)
@@ -132,7 +132,7 @@ func TestEveryRouteCarriesRateLimitFields(t *testing.T) {
 		auth   string
 		policy string
 	}{
-		{"login", "POST", "/v1/auth/token", map[string]string{"email": upstreamtest.Ada.Email, "password": "wrong"}, "", "login"},
+		{"login", "POST", "/v1/auth/token", map[string]string{"email": sandbox.Ada.Email, "password": "wrong"}, "", "login"},
 		{"order", "POST", "/v1/orders", orderBody("tok_visa", line(5, 1)), ada, "orders"},
 		{"refused order", "POST", "/v1/orders", "{", ada, "orders"},
 		{"orders", "GET", "/v1/orders", nil, ada, "default"},

@@ -21,12 +21,12 @@ func routes(g *gateway.Gateway, cfg Config) {
 
 	app.Post("/v1/auth/token", limit.Login, handleToken(g.Users))
 
-	app.Post("/v1/orders", authed, limit.Orders, httpserver.PlaceOrder(g.Flow, httpserver.KeyRequired, placedOrderView))
+	app.Post("/v1/orders", authed, limit.Orders, handlePlaceOrder(g.Flow))
 	app.Get("/v1/orders", authed, limit.Default, handleListOrders(g.Orders))
 	app.Get("/v1/orders/:id", authed, limit.Default, handleGetOrder(g.Orders))
 
 	app.Get("/v1/products", limit.Default, handleListProducts(g.Catalog))
 	app.Get("/v1/products/:id", limit.Default, handleGetProduct(g.Catalog))
 
-	app.Get("/openapi.json", handleOpenAPI(openAPIDocument))
+	app.Get("/openapi.json", httpserver.OpenAPI(openAPIDocument))
 }

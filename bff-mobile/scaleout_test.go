@@ -8,7 +8,8 @@ import (
 
 	"storefront.dev/shared/httpserver/servertest"
 	"storefront.dev/shared/redistest"
-	"storefront.dev/shared/upstream/upstreamtest"
+	"storefront.dev/shared/sandbox"
+	"storefront.dev/shared/sandbox/sandboxtest"
 )
 
 // startReplicas starts the sandbox and two bff-mobile replicas sharing one
@@ -25,7 +26,7 @@ func startReplicas(t *testing.T, extra ...string) (*stack, string) {
 // answer byte for byte.
 func TestReplicasShareIdempotencyKeys(t *testing.T) {
 	s, b := startReplicas(t)
-	ada := s.login(t, upstreamtest.Ada.Email, upstreamtest.Ada.Password)
+	ada := s.login(t, sandbox.Ada.Email, sandbox.Ada.Password)
 	body := orderBody("tok_visa", line(8, 1))
 
 	key := newKey()
@@ -48,7 +49,7 @@ func TestReplicasShareIdempotencyKeys(t *testing.T) {
 
 	// A burst with a second key, alternating between the replicas while
 	// the first request is held in flight by a slow reservation.
-	inject(t, s, "product", upstreamtest.Fault{Route: "POST /reservations", LatencyMS: 100, Count: 1})
+	inject(t, s, "product", sandbox.Fault{Route: "POST /reservations", LatencyMS: 100, Count: 1})
 	key2 := newKey()
 	const n = 40
 	rs := servertest.Burst(t, n, func(i int) (servertest.Response, error) {
@@ -86,7 +87,7 @@ func TestReplicasShareIdempotencyKeys(t *testing.T) {
 // replicas: the quota is hers, not each replica's.
 func TestReplicasShareOrderRateLimit(t *testing.T) {
 	s, b := startReplicas(t, "RATE_LIMIT_ORDER_REQUESTS", "4", "RATE_LIMIT_ORDER_WINDOW", "1h")
-	ada := s.login(t, upstreamtest.Ada.Email, upstreamtest.Ada.Password)
+	ada := s.login(t, sandbox.Ada.Email, sandbox.Ada.Password)
 	for i, base := range []string{s.base, b, s.base, b} {
 		r := servertest.Do(t, "POST", base+"/v1/orders", orderBody("tok_visa", line(3, 1)), "Authorization", ada, "Idempotency-Key", newKey())
 		if r.Status != 201 {
@@ -112,7 +113,7 @@ func TestRedisReadiness(t *testing.T) {
 	if r := servertest.Do(t, "GET", s.base+"/readyz", nil); r.Status != 200 {
 		t.Fatalf("with redis: got /readyz %d, want 200; body %s", r.Status, r.Body)
 	}
-	rt := upstreamtest.Start(t, upstreamtest.Config{})
+	rt := sandboxtest.Start(t, sandbox.Config{})
 	// A port nothing listens on: the first free one, closed again.
 	dead := "redis://" + freeAddr(t)
 	base := servertest.Launch(t, run, stackEnv(rt, "REDIS_URL", dead))

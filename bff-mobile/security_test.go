@@ -21,7 +21,8 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"storefront.dev/shared/httpserver/servertest"
-	"storefront.dev/shared/upstream/upstreamtest"
+	"storefront.dev/shared/sandbox"
+	"storefront.dev/shared/sandbox/sandboxtest"
 )
 
 // forger signs tokens the way the user service does, or the ways an
@@ -33,7 +34,7 @@ type forger struct {
 	now      time.Time
 }
 
-func newForger(t *testing.T, rt *upstreamtest.Running) forger {
+func newForger(t *testing.T, rt *sandboxtest.Running) forger {
 	t.Helper()
 	kid, key := rt.Sandbox.SigningKey()
 	attacker, err := rsa.GenerateKey(rand.Reader, 2048)
@@ -46,7 +47,7 @@ func newForger(t *testing.T, rt *upstreamtest.Running) forger {
 // claims are valid claims for ada, changed by edit.
 func (f forger) claims(edit func(jwt.MapClaims)) jwt.MapClaims {
 	c := jwt.MapClaims{
-		"sub": upstreamtest.Ada.ID,
+		"sub": sandbox.Ada.ID,
 		"iss": "https://user.storefront.dev",
 		"aud": "storefront-bff",
 		"exp": f.now.Add(15 * time.Minute).Unix(),
@@ -82,7 +83,7 @@ func (f forger) attacks(t *testing.T) []struct{ name, token, detail string } {
 	}
 	pubPEM := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER})
 	valid := strings.Split(f.sign(t, jwt.SigningMethodRS256, f.kid, f.claims(nil), f.key), ".")
-	grace := strings.Split(f.sign(t, jwt.SigningMethodRS256, f.kid, f.claims(func(c jwt.MapClaims) { c["sub"] = upstreamtest.Grace.ID }), f.attacker), ".")
+	grace := strings.Split(f.sign(t, jwt.SigningMethodRS256, f.kid, f.claims(func(c jwt.MapClaims) { c["sub"] = sandbox.Grace.ID }), f.attacker), ".")
 	// Another base64url letter in the signature: it still decodes but no
 	// longer verifies.
 	sig := []byte(valid[2])
@@ -155,7 +156,7 @@ func TestTokenAttacks(t *testing.T) {
 		{"token without scheme", f.sign(t, jwt.SigningMethodRS256, f.kid, f.claims(nil), f.key), 401},
 		{"forged valid token", "Bearer " + f.sign(t, jwt.SigningMethodRS256, f.kid, f.claims(nil), f.key), 200},
 		{"scheme in lower case", "bearer " + f.sign(t, jwt.SigningMethodRS256, f.kid, f.claims(nil), f.key), 200},
-		{"issued by the user service", s.login(t, upstreamtest.Ada.Email, upstreamtest.Ada.Password), 200},
+		{"issued by the user service", s.login(t, sandbox.Ada.Email, sandbox.Ada.Password), 200},
 	}
 	for _, o := range others {
 		t.Run(o.name, func(t *testing.T) {
@@ -232,7 +233,7 @@ func TestKidFloodBoundedJWKSFetches(t *testing.T) {
 // payments and orders are unchanged afterwards.
 func TestMalformedInput(t *testing.T) {
 	s := startStack(t)
-	ada := s.login(t, upstreamtest.Ada.Email, upstreamtest.Ada.Password)
+	ada := s.login(t, sandbox.Ada.Email, sandbox.Ada.Password)
 	okLine := `{"product_id":1,"quantity":1}`
 	lines51 := strings.TrimSuffix(strings.Repeat(`{"product_id":1,"quantity":1},`, 51), ",")
 	tests := []struct {
@@ -312,7 +313,7 @@ func TestMalformedInput(t *testing.T) {
 
 // entities is the sandbox's state without its request counters: what a
 // refused request must leave as it was.
-func (s *stack) entities(t *testing.T) upstreamtest.State {
+func (s *stack) entities(t *testing.T) sandbox.State {
 	t.Helper()
 	st, err := s.rt.FetchState(context.Background())
 	if err != nil {

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"storefront.dev/shared/httpserver/servertest"
-	"storefront.dev/shared/upstream/upstreamtest"
+	"storefront.dev/shared/sandbox"
 )
 
 // TestSoak places a few hundred orders, eight at a time, with random lines,
@@ -37,7 +37,7 @@ func TestSoak(t *testing.T) {
 		}
 	}
 	tokens := []string{"tok_visa", "tok_visa", "tok_visa", "tok_mastercard", "tok_declined", "tok_insufficient_funds"}
-	kinds := []upstreamtest.Fault{
+	kinds := []sandbox.Fault{
 		{Status: 503, Rate: 0.4},
 		{Status: 500, Rate: 0.3},
 		{LatencyMS: 700, Rate: 0.6},
@@ -101,7 +101,7 @@ func TestSoak(t *testing.T) {
 		}
 	}
 	t.Logf("soak statuses: %v", counts)
-	s.settle(t, true) // random latency faults leave late writes behind
+	s.settle(t, expireHolds) // random latency faults leave late writes behind
 	st := s.rt.CheckInvariants(t)
 	confirmed := 0
 	for _, o := range st.Order.Orders {

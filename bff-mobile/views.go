@@ -4,7 +4,6 @@ import (
 	"time"
 
 	"storefront.dev/shared/money"
-	"storefront.dev/shared/orderflow"
 	"storefront.dev/shared/upstream/order"
 )
 
@@ -35,8 +34,4 @@ func newOrderView(o order.Order) orderView {
 		n += l.Quantity
 	}
 	return orderView{ID: o.ID, Status: o.Status, Total: o.Total, ItemCount: n, CreatedAt: o.CreatedAt}
-}
-
-func placedOrderView(r orderflow.Result) (any, string) {
-	return newOrderView(r.Order), "/v1/orders/" + r.Order.ID
 }

@@ -14,8 +14,8 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"storefront.dev/shared/httpserver/servertest"
+	"storefront.dev/shared/sandbox"
 	"storefront.dev/shared/upstream/order"
-	"storefront.dev/shared/upstream/upstreamtest"
 )
 
 // chromiumPath finds the browser, skipping the test where there is none,
@@ -101,7 +101,7 @@ func TestBrowserOrderFromAllowedOrigin(t *testing.T) {
 		return out
 	}
 
-	got := run(t, spa.URL, fmt.Sprintf("placeOrder(%q, %q)", upstreamtest.Ada.Email, upstreamtest.Ada.Password))
+	got := run(t, spa.URL, fmt.Sprintf("placeOrder(%q, %q)", sandbox.Ada.Email, sandbox.Ada.Password))
 	login, placed := got["login"], got["order"]
 	if login.Status != 200 || !strings.HasPrefix(login.RateLimit, `"login";`) {
 		t.Fatalf("login from the SPA: got %+v, want 200 with a readable RateLimit field", login)
@@ -112,7 +112,7 @@ func TestBrowserOrderFromAllowedOrigin(t *testing.T) {
 		t.Fatalf("order from the SPA: got %+v, want 201 with the order and its Location", placed)
 	}
 	st := s.rt.CheckInvariants(t)
-	if len(st.Order.Orders) != 1 || st.Order.Orders[0].ID != id || st.Order.Orders[0].UserID != upstreamtest.Ada.ID || st.Order.Orders[0].Status != order.StatusConfirmed {
+	if len(st.Order.Orders) != 1 || st.Order.Orders[0].ID != id || st.Order.Orders[0].UserID != sandbox.Ada.ID || st.Order.Orders[0].Status != order.StatusConfirmed {
 		t.Fatalf("sandbox orders: got %+v, want ada's confirmed order %s", st.Order.Orders, id)
 	}
 	logins := st.User.Requests["POST /auth/token"]
@@ -120,7 +120,7 @@ func TestBrowserOrderFromAllowedOrigin(t *testing.T) {
 	// The browser now holds ada's session cookie for 127.0.0.1, which it
 	// sends to the BFF from any page of that host: only CORS and the CSRF
 	// defences stand between the hostile page and her account.
-	got = run(t, hostile.URL, fmt.Sprintf("forge(%q, %q)", upstreamtest.Ada.Email, upstreamtest.Ada.Password))
+	got = run(t, hostile.URL, fmt.Sprintf("forge(%q, %q)", sandbox.Ada.Email, sandbox.Ada.Password))
 	for _, name := range []string{"login", "read", "blindOrder"} {
 		if r := got[name]; r.Error != "TypeError" || r.Status != 0 || r.Body != nil {
 			t.Errorf("%s from a disallowed origin: got %+v, want the browser to withhold the answer (TypeError)", name, r)

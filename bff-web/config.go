@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"storefront.dev/shared/config"
+	"storefront.dev/shared/gateway"
 )
 
 // Config is every setting of bff-web; defaultConfig states the defaults.
@@ -52,7 +53,7 @@ func defaultConfig() Config {
 			SameSite:       "Lax",
 			Path:           "/api",
 		},
-		Base: config.DefaultBase(),
+		Base: gateway.DefaultConfig(),
 	}
 }
 
@@ -66,7 +67,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	l.String(&cfg.Session.SameSite, "BFF_COOKIE_SAMESITE")
 	l.String(&cfg.Session.Path, "BFF_COOKIE_PATH")
 	l.List(&cfg.AllowedOrigins, "BFF_ALLOWED_ORIGINS")
-	cfg.Base.Load(l)
+	config.LoadBase(l, &cfg.Base)
 	if err := l.Err(); err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}

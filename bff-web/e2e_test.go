@@ -9,21 +9,23 @@ import (
 	"testing"
 	"time"
 
+	"storefront.dev/shared/clocktest"
 	"storefront.dev/shared/httpserver/servertest"
-	"storefront.dev/shared/upstream/upstreamtest"
+	"storefront.dev/shared/sandbox"
+	"storefront.dev/shared/sandbox/sandboxtest"
 )
 
 // stack is a sandbox and a bff-web started through run, on port 0.
 type stack struct {
-	rt    *upstreamtest.Running
-	clock *upstreamtest.ManualClock
+	rt    *sandboxtest.Running
+	clock *clocktest.Manual
 	base  string
 }
 
 func startStack(t *testing.T, extra ...string) *stack {
 	t.Helper()
-	clock := upstreamtest.NewManualClock(time.Now())
-	rt := upstreamtest.Start(t, upstreamtest.Config{Clock: clock})
+	clock := clocktest.New(time.Now())
+	rt := sandboxtest.Start(t, sandbox.Config{Clock: clock})
 	env := servertest.UpstreamEnv(rt)
 	env["BFF_WEB_ADDR"] = "127.0.0.1:0"
 	// Tests send hundreds of requests from one user and one address in a
@@ -45,14 +47,24 @@ type session struct {
 	view    sessionView
 }
 
+// use says what a request sent with a session's headers does.
+type use int
+
+const (
+	// reading sends the session cookie alone.
+	reading use = iota
+	// writing adds the CSRF header that cookie-authenticated writes need.
+	writing
+)
+
 // headers returns the Cookie header and, for writes, the CSRF header.
-func (ss session) headers(write bool) []string {
+func (ss session) headers(u use) []string {
 	var parts []string
 	for _, c := range ss.cookies {
 		parts = append(parts, c.Name+"="+c.Value)
 	}
 	h := []string{"Cookie", strings.Join(parts, "; ")}
-	if write {
+	if u == writing {
 		h = append(h, HeaderCSRF, ss.csrf)
 	}
 	return h
@@ -80,16 +92,24 @@ func newKey() string { return fmt.Sprintf("key-%d-%d", time.Now().UnixNano(), ke
 
 func (s *stack) order(t *testing.T, ss session, body any, extra ...string) servertest.Response {
 	t.Helper()
-	return servertest.Do(t, "POST", s.base+"/api/orders", body, append(ss.headers(true), extra...)...)
+	return servertest.Do(t, "POST", s.base+"/api/orders", body, append(ss.headers(writing), extra...)...)
 }
+
+// expiry says whether settle moves the sandbox's clock past every TTL.
+type expiry bool
+
+const (
+	keepClock   expiry = false
+	expireHolds expiry = true
+)
 
 // settle waits for requests still sleeping in an injected latency to land
 // (the upstream processes them late, as a slow real service would). With
-// expire, it then moves the sandbox's clock past every TTL, for scenarios
+// expireHolds, it then moves the sandbox's clock past every TTL, for scenarios
 // where a write landed after the flow gave up, so that what it holds
 // expires as it would in production; everywhere else the invariants are
 // checked without that help, so a missing undo shows.
-func (s *stack) settle(t *testing.T, expire bool) {
+func (s *stack) settle(t *testing.T, exp expiry) {
 	t.Helper()
 	if err := s.rt.ClearFaults(context.Background()); err != nil {
 		t.Fatal(err)
@@ -97,12 +117,12 @@ func (s *stack) settle(t *testing.T, expire bool) {
 	if !s.rt.Sandbox.WaitIdle() {
 		t.Fatal("the sandbox still had requests in flight after 10s")
 	}
-	if expire {
+	if exp == expireHolds {
 		s.clock.Advance(11 * time.Minute)
 	}
 }
 
-func inject(t *testing.T, s *stack, service string, f upstreamtest.Fault) {
+func inject(t *testing.T, s *stack, service string, f sandbox.Fault) {
 	t.Helper()
 	if err := s.rt.InjectFault(context.Background(), service, f); err != nil {
 		t.Fatal(err)

@@ -2,21 +2,20 @@ package main
 
 import (
 	"context"
-	"sync"
 
 	"github.com/gofiber/fiber/v2"
 
+	"storefront.dev/shared/aggregate"
 	"storefront.dev/shared/httpserver"
-	"storefront.dev/shared/problem"
+	"storefront.dev/shared/orderflow"
 	"storefront.dev/shared/upstream/order"
 	"storefront.dev/shared/upstream/payment"
 	"storefront.dev/shared/upstream/product"
 )
 
-// orderReader is the part of the order client the read routes use.
+// orderReader reads one order.
 type orderReader interface {
 	Get(ctx context.Context, id string) (order.Order, error)
-	List(ctx context.Context, userID, cursor string, limit int) (order.Page, error)
 }
 
 // productBatch reads many products' names and pictures in one call; the
@@ -30,48 +29,74 @@ type paymentReader interface {
 	Get(ctx context.Context, id string) (payment.Payment, error)
 }
 
-// handleGetOrder shows the order page. The order is required; its products
-// (for images) and its payment are fetched concurrently and are optional.
-// Another user's order is a 404, exactly like a missing one.
-func handleGetOrder(orders orderReader, products productBatch, payments paymentReader, metrics degradedCounter) fiber.Handler {
+// orderPlacer runs the checkout.
+type orderPlacer interface {
+	Place(ctx context.Context, r orderflow.Request) (orderflow.Result, error)
+}
+
+// handlePlaceOrder places the caller's order. The Idempotency-Key is
+// optional on the web (the flow makes one up); the 201 body is the order
+// page of the placed order. A retry of a key gets the first outcome, marked
+// Idempotent-Replayed.
+func handlePlaceOrder(flow orderPlacer) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		req, err := orderflow.ParseRequest(orderflow.Received{
+			UserID:         httpserver.UserID(c),
+			IdempotencyKey: c.Get(httpserver.HeaderIdempotencyKey),
+			Body:           c.Body(),
+		}, orderflow.KeyOptional)
+		if err != nil {
+			return err
+		}
+		res, err := flow.Place(c.UserContext(), req)
+		if res.Replayed {
+			httpserver.MarkReplayed(c)
+		}
+		if err != nil {
+			return err
+		}
+		return httpserver.Created(c, res.Order.ID, "/api/orders/"+res.Order.ID, newOrderView(res.Order, res.Products, &res.Payment))
+	}
+}
+
+// handleGetOrder shows the order page. The order is required (another
+// user's is a 404, exactly like a missing one); then its products (for
+// images) and its payment are read concurrently and are optional.
+func handleGetOrder(orders orderReader, products productBatch, payments paymentReader, screens *aggregate.Fanout) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		id, err := httpserver.PathID(c, "id")
 		if err != nil {
 			return err
 		}
-		ctx := c.UserContext()
-		o, err := orders.Get(ctx, id)
+		uid := httpserver.UserID(c)
+		var (
+			o     order.Order
+			prods map[int64]product.Product
+			pay   *payment.Payment
+		)
+		degraded, err := screens.Run(c.UserContext(),
+			aggregate.Required("order", func(ctx context.Context) (err error) {
+				if o, err = orders.Get(ctx, id); err != nil {
+					return err
+				}
+				return o.CheckOwner(uid)
+			}).Then(
+				aggregate.Optional("products", func(ctx context.Context) (err error) {
+					prods, err = productsOf(ctx, products, []order.Order{o})
+					return err
+				}),
+				aggregate.Optional("payment", func(ctx context.Context) error {
+					p, err := payments.Get(ctx, o.PaymentID)
+					if err == nil {
+						pay = &p
+					}
+					return err
+				}),
+			))
 		if err != nil {
 			return httpserver.FromUpstream(err, "Order")
 		}
-		if o.UserID != httpserver.UserID(c) {
-			return problem.New(problem.CodeNotFound, "Order not found.")
-		}
-		var (
-			wg       sync.WaitGroup
-			prods    map[int64]product.Product
-			pay      payment.Payment
-			prodErr  error
-			payErr   error
-			degraded []string
-		)
-		wg.Add(2)
-		go func() { defer wg.Done(); prods, prodErr = productsOf(ctx, products, []order.Order{o}) }()
-		go func() { defer wg.Done(); pay, payErr = payments.Get(ctx, o.PaymentID) }()
-		wg.Wait()
-		if prodErr != nil {
-			degraded = append(degraded, "products")
-		}
-		var payp *payment.Payment
-		if payErr == nil {
-			payp = &pay
-		} else {
-			degraded = append(degraded, "payment")
-		}
-		for _, part := range degraded {
-			metrics.Degraded(part)
-		}
-		v := newOrderView(o, prods, payp)
+		v := newOrderView(o, prods, pay)
 		v.Degraded = degraded
 		return c.JSON(v)
 	}
@@ -79,28 +104,48 @@ func handleGetOrder(orders orderReader, products productBatch, payments paymentR
 
 // handleListOrders pages through the user's orders, newest first, with
 // thumbnails fetched in one batch for the whole page.
-func handleListOrders(orders orderReader, products productBatch, metrics degradedCounter) fiber.Handler {
+func handleListOrders(orders orderLister, products productBatch, screens *aggregate.Fanout) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		pg, err := httpserver.ParsePage(c)
 		if err != nil {
 			return err
 		}
-		ctx := c.UserContext()
-		page, err := orders.List(ctx, httpserver.UserID(c), pg.Cursor, pg.Limit)
+		var h history
+		degraded, err := screens.Run(c.UserContext(), h.part(aggregate.Required, orders, products, httpserver.UserID(c), pg))
 		if err != nil {
 			return httpserver.FromUpstream(err, "Orders")
 		}
-		out := orderListView{Items: make([]orderSummaryView, 0, len(page.Items)), NextCursor: page.NextCursor}
-		prods, err := productsOf(ctx, products, page.Items)
-		if err != nil {
-			out.Degraded = []string{"thumbnails"}
-			metrics.Degraded("thumbnails")
-		}
-		for _, o := range page.Items {
-			out.Items = append(out.Items, newOrderSummary(o, prods))
-		}
-		return c.JSON(out)
+		return c.JSON(orderListView{Items: h.rows(), NextCursor: h.page.NextCursor, Degraded: degraded})
 	}
+}
+
+// history is a page of the user's orders and the products its rows show.
+type history struct {
+	page  order.Page
+	prods map[int64]product.Product
+}
+
+// part reads h for user uid: the page of orders, a part named "orders" made
+// by need (aggregate.Required or aggregate.Optional), then, optional, the
+// products of its rows in one batch, "thumbnails".
+func (h *history) part(need func(string, func(context.Context) error) aggregate.Part, orders orderLister, products productBatch, uid string, pg httpserver.Page) aggregate.Part {
+	return need("orders", func(ctx context.Context) (err error) {
+		h.page, err = orders.List(ctx, uid, pg.Cursor, pg.Limit)
+		return err
+	}).Then(aggregate.Optional("thumbnails", func(ctx context.Context) (err error) {
+		h.prods, err = productsOf(ctx, products, h.page.Items)
+		return err
+	}))
+}
+
+// rows are the history's orders as summary rows, without pictures for the
+// products that could not be read.
+func (h *history) rows() []orderSummaryView {
+	out := make([]orderSummaryView, 0, len(h.page.Items))
+	for _, o := range h.page.Items {
+		out = append(out, newOrderSummary(o, h.prods))
+	}
+	return out
 }
 
 // productsOf fetches, in one batch call, every product the orders mention.

@@ -5,6 +5,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"storefront.dev/shared/aggregate"
 	"storefront.dev/shared/httpserver"
 	"storefront.dev/shared/upstream/order"
 	"storefront.dev/shared/upstream/user"
@@ -32,56 +33,28 @@ type meView struct {
 }
 
 // handleMe shows the account page: the profile (required) and, alongside
-// it, the last orders with their thumbnails (optional). The orders and
-// their products form one chain that runs concurrently with the profile,
-// so the page takes as long as the slower of the two. Nothing here is
-// cached: it is the caller's own data.
-func handleMe(users profileReader, orders orderLister, products productBatch, degraded degradedCounter) fiber.Handler {
+// it, the last orders (optional) with their thumbnails (optional, read as
+// soon as the orders are). The page takes as long as the slower of the
+// profile and the order chain. Nothing here is cached: it is the caller's
+// own data.
+func handleMe(users profileReader, orders orderLister, products productBatch, screens *aggregate.Fanout) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		// A failed profile fails the page: the order chain is then stopped.
-		ctx, cancel := context.WithCancel(c.UserContext())
-		defer cancel()
 		uid := httpserver.UserID(c)
-		type recent struct {
-			orders  []orderSummaryView
-			missing []string
-		}
-		done := make(chan recent, 1)
-		go func() {
-			items, missing := recentOrders(ctx, orders, products, uid)
-			done <- recent{items, missing}
-		}()
-		profile, err := users.Get(ctx, uid)
+		var (
+			profile user.User
+			recent  history
+		)
+		degraded, err := screens.Run(c.UserContext(),
+			aggregate.Required("user", func(ctx context.Context) (err error) {
+				profile, err = users.Get(ctx, uid)
+				return err
+			}),
+			recent.part(aggregate.Optional, orders, products, uid, httpserver.Page{Limit: recentOrderCount}),
+		)
 		if err != nil {
-			cancel()
-			<-done
 			return httpserver.FromUpstream(err, "User")
 		}
-		r := <-done
-		for _, part := range r.missing {
-			degraded.Degraded(part)
-		}
 		c.Set(fiber.HeaderCacheControl, "no-store")
-		return c.JSON(meView{User: newProfileView(profile), RecentOrders: r.orders, Degraded: r.missing})
+		return c.JSON(meView{User: newProfileView(profile), RecentOrders: recent.rows(), Degraded: degraded})
 	}
-}
-
-// recentOrders returns the user's last orders with thumbnails, and the
-// parts it could not read: "orders" (then there are none to show) or
-// "thumbnails" (the orders are shown without pictures).
-func recentOrders(ctx context.Context, orders orderLister, products productBatch, uid string) ([]orderSummaryView, []string) {
-	out := []orderSummaryView{}
-	page, err := orders.List(ctx, uid, "", recentOrderCount)
-	if err != nil {
-		return out, []string{"orders"}
-	}
-	prods, err := productsOf(ctx, products, page.Items)
-	var missing []string
-	if err != nil {
-		missing = []string{"thumbnails"}
-	}
-	for _, o := range page.Items {
-		out = append(out, newOrderSummary(o, prods))
-	}
-	return out, missing
 }

@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"storefront.dev/shared/httpserver/servertest"
-	"storefront.dev/shared/upstream/upstreamtest"
+	"storefront.dev/shared/sandbox"
 )
 
 func TestMe(t *testing.T) {
@@ -19,7 +19,7 @@ func TestMe(t *testing.T) {
 			t.Fatalf("order: status %d, body %s", r.Status, r.Body)
 		}
 	}
-	r := servertest.Do(t, "GET", s.base+"/api/me", nil, ada.headers(false)...)
+	r := servertest.Do(t, "GET", s.base+"/api/me", nil, ada.headers(reading)...)
 	if r.Status != 200 {
 		t.Fatalf("status %d, body %s", r.Status, r.Body)
 	}
@@ -55,7 +55,7 @@ func TestMeShowsOnlyTheCallersData(t *testing.T) {
 		{"ada again", ada, "ada@example.com", 1},
 	}
 	for _, tt := range tests {
-		r := servertest.Do(t, "GET", s.base+"/api/me", nil, tt.ss.headers(false)...)
+		r := servertest.Do(t, "GET", s.base+"/api/me", nil, tt.ss.headers(reading)...)
 		var me meView
 		r.JSON(t, &me)
 		if r.Status != 200 || me.User.Email != tt.email || len(me.RecentOrders) != tt.orders {
@@ -74,17 +74,17 @@ func TestMeFailures(t *testing.T) {
 	tests := []struct {
 		name     string
 		service  string
-		fault    upstreamtest.Fault
+		fault    sandbox.Fault
 		status   int
 		code     string
 		degraded []string
 		orders   int
 	}{
-		{"orders down", "order", upstreamtest.Fault{Route: "GET /orders", Status: 503}, 200, "", []string{"orders"}, 0},
-		{"orders slow", "order", upstreamtest.Fault{Route: "GET /orders", LatencyMS: 1500}, 200, "", []string{"orders"}, 0},
-		{"thumbnails down", "product", upstreamtest.Fault{Route: "GET /products", Status: 503}, 200, "", []string{"thumbnails"}, 1},
-		{"profile down", "user", upstreamtest.Fault{Route: "GET /users/{id}", Status: 503}, 503, "upstream_unavailable", nil, 0},
-		{"profile slow", "user", upstreamtest.Fault{Route: "GET /users/{id}", LatencyMS: 1500}, 504, "deadline_exceeded", nil, 0},
+		{"orders down", "order", sandbox.Fault{Route: "GET /orders", Status: 503}, 200, "", []string{"orders"}, 0},
+		{"orders slow", "order", sandbox.Fault{Route: "GET /orders", LatencyMS: 1500}, 200, "", []string{"orders"}, 0},
+		{"thumbnails down", "product", sandbox.Fault{Route: "GET /products", Status: 503}, 200, "", []string{"thumbnails"}, 1},
+		{"profile down", "user", sandbox.Fault{Route: "GET /users/{id}", Status: 503}, 503, "upstream_unavailable", nil, 0},
+		{"profile slow", "user", sandbox.Fault{Route: "GET /users/{id}", LatencyMS: 1500}, 504, "deadline_exceeded", nil, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -95,7 +95,7 @@ func TestMeFailures(t *testing.T) {
 				t.Fatalf("order: status %d", r.Status)
 			}
 			inject(t, s, tt.service, tt.fault)
-			r := servertest.Do(t, "GET", s.base+"/api/me", nil, ada.headers(false)...)
+			r := servertest.Do(t, "GET", s.base+"/api/me", nil, ada.headers(reading)...)
 			if r.Status != tt.status {
 				t.Fatalf("status %d, want %d; body %s", r.Status, tt.status, r.Body)
 			}

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"storefront.dev/shared/httpserver/servertest"
-	"storefront.dev/shared/upstream/upstreamtest"
+	"storefront.dev/shared/sandbox"
 )
 
 func TestSessionAndRichOrder(t *testing.T) {
@@ -50,14 +50,14 @@ func TestSessionAndRichOrder(t *testing.T) {
 		t.Errorf("shipping address = %+v, want Ada's default address", placed.ShippingAddress)
 	}
 
-	got := servertest.Do(t, "GET", s.base+"/api/orders/"+placed.ID, nil, ada.headers(false)...)
+	got := servertest.Do(t, "GET", s.base+"/api/orders/"+placed.ID, nil, ada.headers(reading)...)
 	var read orderView
 	got.JSON(t, &read)
 	if got.Status != 200 || !reflect.DeepEqual(read, placed) {
 		t.Errorf("GET order: status %d\n got %+v\nwant %+v", got.Status, read, placed)
 	}
 
-	list := servertest.Do(t, "GET", s.base+"/api/orders", nil, ada.headers(false)...)
+	list := servertest.Do(t, "GET", s.base+"/api/orders", nil, ada.headers(reading)...)
 	var page orderListView
 	list.JSON(t, &page)
 	if list.Status != 200 || len(page.Items) != 1 || page.Items[0].ID != placed.ID || len(page.Items[0].Thumbnails) != 2 {
@@ -65,12 +65,12 @@ func TestSessionAndRichOrder(t *testing.T) {
 	}
 
 	grace := s.login(t, "grace@example.com", "battery-staple")
-	other := servertest.Do(t, "GET", s.base+"/api/orders/"+placed.ID, nil, grace.headers(false)...)
+	other := servertest.Do(t, "GET", s.base+"/api/orders/"+placed.ID, nil, grace.headers(reading)...)
 	if p := other.Problem(t); other.Status != 404 || p["code"] != "not_found" {
 		t.Errorf("another user's order: status %d problem %v, want 404", other.Status, p)
 	}
 
-	out := servertest.Do(t, "DELETE", s.base+"/api/session", nil, ada.headers(false)...)
+	out := servertest.Do(t, "DELETE", s.base+"/api/session", nil, ada.headers(reading)...)
 	if out.Status != 204 || len(out.Header.Values("Set-Cookie")) != 2 {
 		t.Errorf("DELETE /api/session: status %d cookies %v, want 204 clearing both", out.Status, out.Header.Values("Set-Cookie"))
 	}
@@ -83,8 +83,8 @@ func TestOrderPageMarksDegradedParts(t *testing.T) {
 	r := s.order(t, ada, orderBody("tok_visa", line(2, 1)))
 	var placed orderView
 	r.JSON(t, &placed)
-	inject(t, s, "payment", upstreamtest.Fault{Route: "GET /payments/{id}", Status: 503})
-	got := servertest.Do(t, "GET", s.base+"/api/orders/"+placed.ID, nil, ada.headers(false)...)
+	inject(t, s, "payment", sandbox.Fault{Route: "GET /payments/{id}", Status: 503})
+	got := servertest.Do(t, "GET", s.base+"/api/orders/"+placed.ID, nil, ada.headers(reading)...)
 	var v orderView
 	got.JSON(t, &v)
 	if got.Status != 200 || v.Payment != nil || !reflect.DeepEqual(v.Degraded, []string{"payment"}) || len(v.Lines) != 1 {
@@ -93,8 +93,8 @@ func TestOrderPageMarksDegradedParts(t *testing.T) {
 	if err := s.rt.ClearFaults(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	inject(t, s, "order", upstreamtest.Fault{Route: "GET /orders/{id}", Status: 503})
-	down := servertest.Do(t, "GET", s.base+"/api/orders/"+placed.ID, nil, ada.headers(false)...)
+	inject(t, s, "order", sandbox.Fault{Route: "GET /orders/{id}", Status: 503})
+	down := servertest.Do(t, "GET", s.base+"/api/orders/"+placed.ID, nil, ada.headers(reading)...)
 	if p := down.Problem(t); down.Status != 503 || p["code"] != "upstream_unavailable" {
 		t.Errorf("with the order service down: status %d problem %v, want 503", down.Status, p)
 	}

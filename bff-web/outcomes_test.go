@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"storefront.dev/shared/httpserver/servertest"
-	"storefront.dev/shared/upstream/upstreamtest"
+	"storefront.dev/shared/sandbox"
 )
 
 // TestOrderOutcomes drives every outcome of POST /api/orders.
@@ -39,13 +39,13 @@ func TestOrderOutcomes(t *testing.T) {
 		{
 			name: "reservations down", body: orderBody("tok_visa", line(1, 1)), status: 503, code: "upstream_unavailable",
 			setup: func(t *testing.T, s *stack) {
-				inject(t, s, "product", upstreamtest.Fault{Route: "POST /reservations", Status: 503})
+				inject(t, s, "product", sandbox.Fault{Route: "POST /reservations", Status: 503})
 			},
 		},
 		{
 			name: "deadline", body: orderBody("tok_visa", line(1, 1)), status: 504, code: "deadline_exceeded",
 			setup: func(t *testing.T, s *stack) {
-				inject(t, s, "order", upstreamtest.Fault{Route: "POST /orders", LatencyMS: 1200})
+				inject(t, s, "order", sandbox.Fault{Route: "POST /orders", LatencyMS: 1200})
 			},
 		},
 	}
@@ -58,7 +58,7 @@ func TestOrderOutcomes(t *testing.T) {
 			}
 			var headers []string
 			if !tc.anon {
-				headers = s.login(t, "ada@example.com", "correct-horse").headers(true)
+				headers = s.login(t, "ada@example.com", "correct-horse").headers(writing)
 			}
 			r := servertest.Do(t, "POST", s.base+"/api/orders", tc.body, headers...)
 			if r.Status != tc.status {
@@ -76,7 +76,7 @@ func TestOrderOutcomes(t *testing.T) {
 					t.Errorf("problem has no %q member: %v", tc.ext, p)
 				}
 			}
-			s.settle(t, false)
+			s.settle(t, keepClock)
 			s.rt.CheckInvariants(t)
 		})
 	}
@@ -104,12 +104,12 @@ func TestFaultAtEachStep(t *testing.T) {
 	}
 	kinds := []struct {
 		name  string
-		fault upstreamtest.Fault
+		fault sandbox.Fault
 		want  int
 	}{
-		{"status 500", upstreamtest.Fault{Status: 500}, 503},
-		{"latency past deadline", upstreamtest.Fault{LatencyMS: 1200}, 504},
-		{"drop", upstreamtest.Fault{Drop: true}, 503},
+		{"status 500", sandbox.Fault{Status: 500}, 503},
+		{"latency past deadline", sandbox.Fault{LatencyMS: 1200}, 504},
+		{"drop", sandbox.Fault{Drop: true}, 503},
 	}
 	for _, step := range steps {
 		for _, kind := range kinds {
@@ -128,7 +128,7 @@ func TestFaultAtEachStep(t *testing.T) {
 				if r.Status != want {
 					t.Fatalf("status %d, want %d; body %s", r.Status, want, r.Body)
 				}
-				s.settle(t, kind.fault.LatencyMS > 0 && (step.name == "reserve" || step.name == "authorize"))
+				s.settle(t, expiry(kind.fault.LatencyMS > 0 && (step.name == "reserve" || step.name == "authorize")))
 				s.rt.CheckInvariants(t)
 			})
 		}
@@ -146,7 +146,7 @@ func TestConcurrentOrdersNeverOversell(t *testing.T) {
 		t.Fatal(err)
 	}
 	counts := servertest.Statuses(servertest.Burst(t, buyers, func(int) (servertest.Response, error) {
-		return servertest.Send("POST", s.base+"/api/orders", orderBody("tok_visa", line(11, 1)), ada.headers(true)...)
+		return servertest.Send("POST", s.base+"/api/orders", orderBody("tok_visa", line(11, 1)), ada.headers(writing)...)
 	}))
 	if counts[201] != units || counts[409] != buyers-units {
 		t.Errorf("statuses = %v, want %d × 201 and %d × 409", counts, units, buyers-units)
@@ -189,11 +189,11 @@ func TestOptionalIdempotencyKey(t *testing.T) {
 func TestIdempotencyKeyConcurrent(t *testing.T) {
 	s := startStack(t)
 	ada := s.login(t, "ada@example.com", "correct-horse")
-	inject(t, s, "product", upstreamtest.Fault{Route: "POST /reservations", LatencyMS: 500, Count: 1})
+	inject(t, s, "product", sandbox.Fault{Route: "POST /reservations", LatencyMS: 500, Count: 1})
 	key := newKey()
 	body := orderBody("tok_visa", line(9, 1))
 	rs := servertest.Burst(t, 50, func(int) (servertest.Response, error) {
-		return servertest.Send("POST", s.base+"/api/orders", body, append(ada.headers(true), "Idempotency-Key", key)...)
+		return servertest.Send("POST", s.base+"/api/orders", body, append(ada.headers(writing), "Idempotency-Key", key)...)
 	})
 	statuses := servertest.Statuses(rs)
 	var first []byte

@@ -2,10 +2,11 @@ package main
 
 import (
 	"context"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
-	"storefront.dev/shared/catalog"
+	"storefront.dev/shared/aggregate"
 	"storefront.dev/shared/httpserver"
 	"storefront.dev/shared/money"
 	"storefront.dev/shared/upstream/product"
@@ -15,11 +16,7 @@ import (
 type catalogReader interface {
 	Product(ctx context.Context, id int64) (product.Product, error)
 	Page(ctx context.Context, p product.ListParams) (product.Page, error)
-}
-
-// degradedCounter counts the optional parts left out of a page.
-type degradedCounter interface {
-	Degraded(part string)
+	List(ctx context.Context, category, cursor string, limit int) (product.Page, error)
 }
 
 // maxRelated is how many products of the same category the product page
@@ -28,51 +25,55 @@ const maxRelated = 4
 
 // handleListProducts pages through the catalog, optionally one category,
 // as full product cards, with the BFF's own opaque cursor.
-func handleListProducts(cat catalogReader) fiber.Handler {
+func handleListProducts(cat catalogReader, screens *aggregate.Fanout) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		pg, err := httpserver.ParsePage(c)
 		if err != nil {
 			return err
 		}
-		params, err := catalog.ListParams(c.Query("category"), pg.Cursor, pg.Limit)
-		if err != nil {
+		// Owned: the part reads it on another goroutine.
+		category := strings.Clone(c.Query("category"))
+		var page product.Page
+		if _, err := screens.Run(c.UserContext(), aggregate.Required("products", func(ctx context.Context) (err error) {
+			page, err = cat.List(ctx, category, pg.Cursor, pg.Limit)
 			return err
-		}
-		page, err := cat.Page(c.UserContext(), params)
-		if err != nil {
+		})); err != nil {
 			return httpserver.FromUpstream(err, "Products")
 		}
-		out := productListView{Items: make([]productView, 0, len(page.Items)), NextCursor: catalog.NextCursor(params.Category, page.NextCursor)}
+		cards := make([]productView, 0, len(page.Items))
 		for _, p := range page.Items {
-			out.Items = append(out.Items, newProductView(p))
+			cards = append(cards, newProductView(p))
 		}
-		return c.JSON(out)
+		return c.JSON(productListView{Items: cards, NextCursor: page.NextCursor})
 	}
 }
 
 // handleGetProduct shows the product page: the product with its
 // availability (required), then products of its category (optional: if
 // they cannot be read the page is served without them and says so). The
-// second stage needs the first one's category, so the two cannot overlap.
-func handleGetProduct(cat catalogReader, degraded degradedCounter) fiber.Handler {
+// related products need the product's category, so they are read as soon as
+// the product is.
+func handleGetProduct(cat catalogReader, screens *aggregate.Fanout) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		id, err := httpserver.PositiveID(c, "id")
 		if err != nil {
 			return err
 		}
-		ctx := c.UserContext()
-		p, err := cat.Product(ctx, id)
+		var p product.Product
+		var related product.Page
+		degraded, err := screens.Run(c.UserContext(),
+			aggregate.Required("product", func(ctx context.Context) (err error) {
+				p, err = cat.Product(ctx, id)
+				return err
+			}).Then(aggregate.Optional("related", func(ctx context.Context) (err error) {
+				related, err = cat.Page(ctx, product.ListParams{Category: p.Category, Limit: maxRelated + 1})
+				return err
+			})))
 		if err != nil {
 			return httpserver.FromUpstream(err, "Product")
 		}
-		out := productPageView{Product: newProductView(p), Related: []relatedView{}}
-		page, err := cat.Page(ctx, product.ListParams{Category: p.Category, Limit: maxRelated + 1})
-		if err != nil {
-			out.Degraded = []string{"related"}
-			degraded.Degraded("related")
-			return c.JSON(out)
-		}
-		for _, r := range page.Items {
+		out := productPageView{Product: newProductView(p), Related: []relatedView{}, Degraded: degraded}
+		for _, r := range related.Items {
 			if r.ID != p.ID && len(out.Related) < maxRelated {
 				out.Related = append(out.Related, newRelatedView(r))
 			}
@@ -166,5 +167,5 @@ func newProductView(p product.Product) productView {
 }
 
 func newRelatedView(p product.Product) relatedView {
-	return relatedView{ID: p.ID, Name: p.Name, Price: p.Price, Image: thumbnail(p), InStock: p.Stock > 0}
+	return relatedView{ID: p.ID, Name: p.Name, Price: p.Price, Image: imageOf(p.Thumbnail()), InStock: p.Stock > 0}
 }

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"storefront.dev/shared/httpserver/servertest"
-	"storefront.dev/shared/upstream/upstreamtest"
+	"storefront.dev/shared/sandbox"
 )
 
 func TestProductViews(t *testing.T) {
@@ -112,15 +112,15 @@ func TestPaginationWalksACategory(t *testing.T) {
 func TestProductPageFailures(t *testing.T) {
 	tests := []struct {
 		name     string
-		fault    upstreamtest.Fault
+		fault    sandbox.Fault
 		status   int
 		code     string
 		degraded []string
 	}{
-		{"listing down", upstreamtest.Fault{Route: "GET /products", Status: 503}, 200, "", []string{"related"}},
-		{"listing slow", upstreamtest.Fault{Route: "GET /products", LatencyMS: 1500}, 200, "", []string{"related"}},
-		{"product down", upstreamtest.Fault{Route: "GET /products/{id}", Status: 503}, 503, "upstream_unavailable", nil},
-		{"product slow", upstreamtest.Fault{Route: "GET /products/{id}", LatencyMS: 1500}, 504, "deadline_exceeded", nil},
+		{"listing down", sandbox.Fault{Route: "GET /products", Status: 503}, 200, "", []string{"related"}},
+		{"listing slow", sandbox.Fault{Route: "GET /products", LatencyMS: 1500}, 200, "", []string{"related"}},
+		{"product down", sandbox.Fault{Route: "GET /products/{id}", Status: 503}, 503, "upstream_unavailable", nil},
+		{"product slow", sandbox.Fault{Route: "GET /products/{id}", LatencyMS: 1500}, 504, "deadline_exceeded", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

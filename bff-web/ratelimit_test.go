@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"storefront.dev/shared/httpserver/servertest"
-	"storefront.dev/shared/upstream/upstreamtest"
+	"storefront.dev/shared/sandbox"
 )
 
 // wantLimited checks a 429 answer of policy: a rate_limited problem with
@@ -39,7 +39,7 @@ func TestLoginBruteForceIsCutOff(t *testing.T) {
 	s := startStack(t, "RATE_LIMIT_LOGIN_REQUESTS", "3", "RATE_LIMIT_LOGIN_WINDOW", "1h")
 	start := time.Now()
 	for i := range 3 {
-		r := servertest.Do(t, "POST", s.base+"/api/session", map[string]string{"email": upstreamtest.Ada.Email, "password": fmt.Sprintf("guess-%d", i)})
+		r := servertest.Do(t, "POST", s.base+"/api/session", map[string]string{"email": sandbox.Ada.Email, "password": fmt.Sprintf("guess-%d", i)})
 		if r.Status != 401 {
 			t.Fatalf("guess %d: got status %d, want 401", i, r.Status)
 		}
@@ -48,7 +48,7 @@ func TestLoginBruteForceIsCutOff(t *testing.T) {
 		}
 	}
 	for range 3 {
-		r := servertest.Do(t, "POST", s.base+"/api/session", map[string]string{"email": upstreamtest.Ada.Email, "password": upstreamtest.Ada.Password})
+		r := servertest.Do(t, "POST", s.base+"/api/session", map[string]string{"email": sandbox.Ada.Email, "password": sandbox.Ada.Password})
 		wantLimited(t, r, "login", 20*time.Minute, time.Since(start)+time.Second)
 		if len(r.Header.Values("Set-Cookie")) != 0 {
 			t.Errorf("got cookies %v on a refused login", r.Header.Values("Set-Cookie"))
@@ -67,8 +67,8 @@ func TestLoginBruteForceIsCutOff(t *testing.T) {
 // grace, in another session, is unaffected.
 func TestOrderRateLimit(t *testing.T) {
 	s := startStack(t, "RATE_LIMIT_ORDER_REQUESTS", "2", "RATE_LIMIT_ORDER_WINDOW", "1h")
-	ada := s.login(t, upstreamtest.Ada.Email, upstreamtest.Ada.Password)
-	grace := s.login(t, upstreamtest.Grace.Email, upstreamtest.Grace.Password)
+	ada := s.login(t, sandbox.Ada.Email, sandbox.Ada.Password)
+	grace := s.login(t, sandbox.Grace.Email, sandbox.Grace.Password)
 	start := time.Now()
 	for i := range 2 {
 		if r := s.order(t, ada, orderBody("tok_visa", line(8, 1))); r.Status != 201 {

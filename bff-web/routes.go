@@ -6,6 +6,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/cors"
 
+	"storefront.dev/shared/aggregate"
 	"storefront.dev/shared/gateway"
 	"storefront.dev/shared/httpserver"
 )
@@ -24,18 +25,20 @@ func routes(g *gateway.Gateway, cfg Config) {
 	api.Post("/session", sameOrigin, limit.Login, handleLogin(g.Users, g.Verifier, cfg.Session))
 	api.Delete("/session", sameOrigin, handleLogout(cfg.Session))
 
-	// Every screen read has one deadline for all its upstream calls.
-	view := httpserver.ReadDeadline(cfg.ViewTimeout)
+	// Every screen is one fan-out of its upstream reads under one deadline;
+	// the optional parts it leaves out are counted in
+	// bff_degraded_parts_total.
+	screens := aggregate.New(cfg.ViewTimeout, g.Metrics)
 
-	api.Post("/orders", csrf, authed, limit.Orders, httpserver.PlaceOrder(g.Flow, httpserver.KeyOptional, placedOrderView))
-	api.Get("/orders", authed, limit.Default, view, handleListOrders(g.Orders, g.Catalog, g.Metrics))
-	api.Get("/orders/:id", authed, limit.Default, view, handleGetOrder(g.Orders, g.Catalog, g.Payments, g.Metrics))
+	api.Post("/orders", csrf, authed, limit.Orders, handlePlaceOrder(g.Flow))
+	api.Get("/orders", authed, limit.Default, handleListOrders(g.Orders, g.Catalog, screens))
+	api.Get("/orders/:id", authed, limit.Default, handleGetOrder(g.Orders, g.Catalog, g.Payments, screens))
 
-	api.Get("/me", authed, limit.Default, view, handleMe(g.Users, g.Orders, g.Catalog, g.Metrics))
-	api.Get("/products", limit.Default, view, handleListProducts(g.Catalog))
-	api.Get("/products/:id", limit.Default, view, handleGetProduct(g.Catalog, g.Metrics))
+	api.Get("/me", authed, limit.Default, handleMe(g.Users, g.Orders, g.Catalog, screens))
+	api.Get("/products", limit.Default, handleListProducts(g.Catalog, screens))
+	api.Get("/products/:id", limit.Default, handleGetProduct(g.Catalog, screens))
 
-	app.Get("/openapi.json", handleOpenAPI(openAPIDocument))
+	app.Get("/openapi.json", httpserver.OpenAPI(openAPIDocument))
 }
 
 // corsPolicy lets the SPA's origins call the API with credentials, with the

@@ -13,7 +13,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"storefront.dev/shared/httpserver/servertest"
-	"storefront.dev/shared/upstream/upstreamtest"
+	"storefront.dev/shared/sandbox"
 )
 
 // spaOrigin is the SPA origin the security tests allow.
@@ -29,16 +29,16 @@ func (s *stack) orders(t *testing.T) int {
 }
 
 // cookieHeader is the Cookie header of ss without its CSRF token header.
-func (ss session) cookieHeader() string { return ss.headers(false)[1] }
+func (ss session) cookieHeader() string { return ss.headers(reading)[1] }
 
 // TestCSRFAttacks sends cookie-authenticated orders with and without the CSRF
 // token and from several origins: each refused one is a 403 that places
 // nothing, each accepted one places exactly one order.
 func TestCSRFAttacks(t *testing.T) {
 	s := startStack(t, "BFF_ALLOWED_ORIGINS", spaOrigin)
-	ada := s.login(t, upstreamtest.Ada.Email, upstreamtest.Ada.Password)
-	grace := s.login(t, upstreamtest.Grace.Email, upstreamtest.Grace.Password)
-	bearer := servertest.Do(t, "POST", s.base+"/api/session", map[string]string{"email": upstreamtest.Ada.Email, "password": upstreamtest.Ada.Password})
+	ada := s.login(t, sandbox.Ada.Email, sandbox.Ada.Password)
+	grace := s.login(t, sandbox.Grace.Email, sandbox.Grace.Password)
+	bearer := servertest.Do(t, "POST", s.base+"/api/session", map[string]string{"email": sandbox.Ada.Email, "password": sandbox.Ada.Password})
 	var token string
 	for _, c := range (&http.Response{Header: bearer.Header}).Cookies() {
 		if c.Name == "sf_session" {
@@ -56,13 +56,13 @@ func TestCSRFAttacks(t *testing.T) {
 		{"another session's token", []string{"Cookie", ada.cookieHeader(), HeaderCSRF, grace.csrf}, 403, 0},
 		{"token in the header only", []string{"Cookie", "sf_session=" + token, HeaderCSRF, ada.csrf}, 403, 0},
 		{"non-bearer Authorization does not exempt", []string{"Cookie", ada.cookieHeader(), "Authorization", "Basic YTpi"}, 403, 0},
-		{"token from a foreign origin", append(ada.headers(true), "Origin", "https://evil.example"), 403, 0},
-		{"token from an opaque origin", append(ada.headers(true), "Origin", "null"), 403, 0},
-		{"token from a look-alike origin", append(ada.headers(true), "Origin", spaOrigin+".evil.example"), 403, 0},
+		{"token from a foreign origin", append(ada.headers(writing), "Origin", "https://evil.example"), 403, 0},
+		{"token from an opaque origin", append(ada.headers(writing), "Origin", "null"), 403, 0},
+		{"token from a look-alike origin", append(ada.headers(writing), "Origin", spaOrigin+".evil.example"), 403, 0},
 		{"bogus bearer beside the cookie", []string{"Cookie", ada.cookieHeader(), "Authorization", "Bearer forged"}, 401, 0},
-		{"token", ada.headers(true), 201, 1},
-		{"token from the allowed origin", append(ada.headers(true), "Origin", spaOrigin), 201, 1},
-		{"token from the BFF's own origin", append(ada.headers(true), "Origin", s.base), 201, 1},
+		{"token", ada.headers(writing), 201, 1},
+		{"token from the allowed origin", append(ada.headers(writing), "Origin", spaOrigin), 201, 1},
+		{"token from the BFF's own origin", append(ada.headers(writing), "Origin", s.base), 201, 1},
 		{"bearer token without cookies", []string{"Authorization", "Bearer " + token}, 201, 1},
 	}
 	placed := s.orders(t)
@@ -126,7 +126,7 @@ func TestLoginCSRF(t *testing.T) {
 func TestCORS(t *testing.T) {
 	configured := startStack(t, "BFF_ALLOWED_ORIGINS", spaOrigin+",http://127.0.0.1:5173")
 	unconfigured := startStack(t)
-	login := map[string]string{"email": upstreamtest.Ada.Email, "password": upstreamtest.Ada.Password}
+	login := map[string]string{"email": sandbox.Ada.Email, "password": sandbox.Ada.Password}
 	tests := []struct {
 		name   string
 		base   string
@@ -232,7 +232,7 @@ func TestSessionCookieTokenAttacks(t *testing.T) {
 	}
 	now := time.Now()
 	claims := func(edit func(jwt.MapClaims)) jwt.MapClaims {
-		c := jwt.MapClaims{"sub": upstreamtest.Ada.ID, "iss": "https://user.storefront.dev", "aud": "storefront-bff",
+		c := jwt.MapClaims{"sub": sandbox.Ada.ID, "iss": "https://user.storefront.dev", "aud": "storefront-bff",
 			"exp": now.Add(15 * time.Minute).Unix(), "iat": now.Unix()}
 		if edit != nil {
 			edit(c)
@@ -250,7 +250,7 @@ func TestSessionCookieTokenAttacks(t *testing.T) {
 	}
 	valid := sign(jwt.SigningMethodRS256, claims(nil), key)
 	parts := strings.Split(valid, ".")
-	forgedSub := strings.Split(sign(jwt.SigningMethodRS256, claims(func(c jwt.MapClaims) { c["sub"] = upstreamtest.Grace.ID }), attacker), ".")[1]
+	forgedSub := strings.Split(sign(jwt.SigningMethodRS256, claims(func(c jwt.MapClaims) { c["sub"] = sandbox.Grace.ID }), attacker), ".")[1]
 	tests := []struct {
 		name, token string
 		status      int
@@ -280,7 +280,7 @@ func TestSessionCookieTokenAttacks(t *testing.T) {
 // default (secure) settings.
 func TestSessionCookieAttributes(t *testing.T) {
 	s := startStack(t, "BFF_COOKIE_SECURE", "true")
-	r := servertest.Do(t, "POST", s.base+"/api/session", map[string]string{"email": upstreamtest.Ada.Email, "password": upstreamtest.Ada.Password})
+	r := servertest.Do(t, "POST", s.base+"/api/session", map[string]string{"email": sandbox.Ada.Email, "password": sandbox.Ada.Password})
 	if r.Status != 200 {
 		t.Fatalf("login: status %d", r.Status)
 	}

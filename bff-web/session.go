@@ -31,14 +31,10 @@ type sessionUsers interface {
 // cookie, with a CSRF token the SPA echoes on writes.
 func handleLogin(users sessionUsers, v httpserver.TokenVerifier, s Session) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		creds, err := httpserver.DecodeCredentials(c.Body())
-		if err != nil {
-			return err
-		}
 		ctx := c.UserContext()
-		tok, err := users.Token(ctx, creds.Email, creds.Password)
+		tok, err := auth.Login(ctx, users, c.Body())
 		if err != nil {
-			return httpserver.FromLogin(err)
+			return httpserver.FromUpstream(err, "User")
 		}
 		claims, err := v.Verify(ctx, tok.AccessToken)
 		if err != nil {
@@ -49,8 +45,8 @@ func handleLogin(users sessionUsers, v httpserver.TokenVerifier, s Session) fibe
 			return httpserver.FromUpstream(err, "User")
 		}
 		csrf := newCSRFToken()
-		setCookie(c, s, s.CookieName, tok.AccessToken, claims.ExpiresAt, true)
-		setCookie(c, s, s.CSRFCookieName, csrf, claims.ExpiresAt, false)
+		setCookie(c, s, s.CookieName, tok.AccessToken, claims.ExpiresAt, hiddenFromScripts)
+		setCookie(c, s, s.CSRFCookieName, csrf, claims.ExpiresAt, readableByScripts)
 		c.Set(fiber.HeaderCacheControl, "no-store")
 		return c.JSON(sessionView{User: newProfileView(profile), CSRFToken: csrf, ExpiresAt: claims.ExpiresAt})
 	}
@@ -60,20 +56,31 @@ func handleLogin(users sessionUsers, v httpserver.TokenVerifier, s Session) fibe
 func handleLogout(s Session) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		past := time.Unix(0, 0)
-		setCookie(c, s, s.CookieName, "", past, true)
-		setCookie(c, s, s.CSRFCookieName, "", past, false)
+		setCookie(c, s, s.CookieName, "", past, hiddenFromScripts)
+		setCookie(c, s, s.CSRFCookieName, "", past, readableByScripts)
 		return c.SendStatus(fiber.StatusNoContent)
 	}
 }
 
-func setCookie(c *fiber.Ctx, s Session, name, value string, expires time.Time, httpOnly bool) {
+// cookieAccess says whether the SPA's scripts may read a cookie.
+type cookieAccess int
+
+const (
+	// hiddenFromScripts is HttpOnly: the session token, which no script,
+	// injected or not, ever needs.
+	hiddenFromScripts cookieAccess = iota
+	// readableByScripts is the CSRF token, which the SPA echoes in a header.
+	readableByScripts
+)
+
+func setCookie(c *fiber.Ctx, s Session, name, value string, expires time.Time, access cookieAccess) {
 	ck := &fiber.Cookie{
 		Name:     name,
 		Value:    value,
 		Path:     s.Path,
 		Expires:  expires,
 		Secure:   s.Secure,
-		HTTPOnly: httpOnly,
+		HTTPOnly: access == hiddenFromScripts,
 		SameSite: s.SameSite,
 	}
 	if value == "" {

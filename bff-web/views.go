@@ -4,7 +4,6 @@ import (
 	"time"
 
 	"storefront.dev/shared/money"
-	"storefront.dev/shared/orderflow"
 	"storefront.dev/shared/upstream/order"
 	"storefront.dev/shared/upstream/payment"
 	"storefront.dev/shared/upstream/product"
@@ -92,7 +91,7 @@ func newOrderView(o order.Order, products map[int64]product.Product, pay *paymen
 		subtotal.Amount += lt.Amount
 		lv := lineView{ProductID: l.ProductID, Name: l.Name, Quantity: l.Quantity, UnitPrice: l.UnitPrice, LineTotal: lt}
 		if p, ok := products[l.ProductID]; ok {
-			lv.Image = mainImage(p)
+			lv.Image = imageOf(p.MainImage())
 		}
 		v.Totals.ItemCount += l.Quantity
 		v.Lines = append(v.Lines, lv)
@@ -128,7 +127,7 @@ func newOrderSummary(o order.Order, products map[int64]product.Product) orderSum
 	for _, l := range o.Items {
 		s.ItemCount += l.Quantity
 		if p, ok := products[l.ProductID]; ok && len(s.Thumbnails) < maxThumbnails {
-			if img := thumbnail(p); img != nil {
+			if img := imageOf(p.Thumbnail()); img != nil {
 				s.Thumbnails = append(s.Thumbnails, *img)
 			}
 		}
@@ -136,21 +135,10 @@ func newOrderSummary(o order.Order, products map[int64]product.Product) orderSum
 	return s
 }
 
-func placedOrderView(r orderflow.Result) (any, string) {
-	return newOrderView(r.Order, r.Products, &r.Payment), "/api/orders/" + r.Order.ID
-}
-
-func imageOfKind(p product.Product, kind string) *imageView {
-	for _, img := range p.Images {
-		if img.Kind == kind {
-			return &imageView{URL: img.URL, Alt: img.Alt}
-		}
+// imageOf is the view of a product picture the product has (ok), else nil.
+func imageOf(img product.Image, ok bool) *imageView {
+	if !ok {
+		return nil
 	}
-	if len(p.Images) > 0 {
-		return &imageView{URL: p.Images[0].URL, Alt: p.Images[0].Alt}
-	}
-	return nil
+	return &imageView{URL: img.URL, Alt: img.Alt}
 }
-
-func mainImage(p product.Product) *imageView { return imageOfKind(p, "main") }
-func thumbnail(p product.Product) *imageView { return imageOfKind(p, "thumbnail") }

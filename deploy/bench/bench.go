@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"storefront.dev/shared/upstream/upstreamtest"
+	"storefront.dev/shared/sandbox"
 )
 
 // endpointKeys name the measured endpoints for -only, in the order they run.
@@ -47,7 +47,7 @@ func endpoints(st *stack, fx fixtures, productID int64) []endpoint {
 		return paths
 	}
 	get := func(server, name string, paths []string) target {
-		addr := st.Sandbox[upstreamtest.ServiceProduct]
+		addr := st.Sandbox[sandbox.ServiceProduct]
 		if b, ok := st.BFFs[server]; ok {
 			addr = b.Addr
 		}
@@ -127,14 +127,14 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		return err
 	}
 	defer st.stop()
-	fmt.Fprintf(stderr, "bench: %-18s pid %-7d product service %s\n", "sandbox", st.SandboxProc.pid(), st.Sandbox[upstreamtest.ServiceProduct])
+	fmt.Fprintf(stderr, "bench: %-18s pid %-7d product service %s\n", "sandbox", st.SandboxProc.pid(), st.Sandbox[sandbox.ServiceProduct])
 	for _, b := range bffs {
 		p := st.BFFs[b.name]
 		fmt.Fprintf(stderr, "bench: %-18s pid %-7d %s\n", b.name, p.pid(), p.Addr)
 	}
 
 	runID := strconv.FormatInt(time.Now().UnixNano(), 36)
-	a := newAdmin()
+	a := newAdmin(st.Sandbox)
 	fx, err := a.prepare(ctx, st, cfg.ProductID, "bench-"+runID+"-")
 	if err != nil {
 		return err
@@ -196,7 +196,7 @@ func measure(ctx context.Context, a *admin, st *stack, t target, base *target, c
 	// The counters are read to the end even after a Ctrl-C, so that a
 	// partial run still reports what it measured.
 	const poll, patience = 100 * time.Millisecond, 10 * time.Second
-	before, err := a.quietCounts(context.WithoutCancel(ctx), st.Sandbox, poll, patience)
+	before, err := a.quietCounts(context.WithoutCancel(ctx), poll, patience)
 	if err != nil {
 		return r, err
 	}
@@ -209,7 +209,7 @@ func measure(ctx context.Context, a *admin, st *stack, t target, base *target, c
 	r.Result = l.run(ctx, t, cfg.Conns, cfg.Duration, keyPrefix)
 	r.PeakRSS, r.HWM, r.RSS = sampler.finish()
 	r.CPU = cpu.finish(r.Result.Elapsed)
-	after, err := a.quietCounts(context.WithoutCancel(ctx), st.Sandbox, poll, patience)
+	after, err := a.quietCounts(context.WithoutCancel(ctx), poll, patience)
 	if err != nil {
 		return r, err
 	}

@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -48,72 +47,35 @@ func defaultConfig() config {
 	return config{Bin: "./bin", Duration: 5 * time.Second, Conns: 64, Timeout: 5 * time.Second, ProductID: 1}
 }
 
+// envFlags are the variables that set a flag's value before the flags in
+// the arguments are parsed, so a flag given wins over its variable.
+var envFlags = []struct{ flag, env string }{
+	{"bin", "BENCH_BIN"}, {"duration", "BENCH_DURATION"}, {"soak", "BENCH_SOAK"},
+	{"conns", "BENCH_CONNS"}, {"ci", "BENCH_CI"}, {"only", "BENCH_ONLY"},
+	{"timeout", "BENCH_TIMEOUT"}, {"product", "BENCH_PRODUCT"}, {"logs", "BENCH_LOGS"},
+}
+
 // loadConfig reads the environment through getenv, then the flags in args.
 func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
 	cfg := defaultConfig()
+	var only string
+	fs := cfg.flagSet(&only, stderr)
 	var errs []error
-	envDuration := func(into *time.Duration, name string) {
-		if v := getenv(name); v != "" {
-			d, err := time.ParseDuration(v)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", name, err))
+	for _, e := range envFlags {
+		if v := getenv(e.env); v != "" {
+			if err := fs.Set(e.flag, v); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", e.env, err))
 			}
-			*into = d
 		}
 	}
-	if v := getenv("BENCH_BIN"); v != "" {
-		cfg.Bin = v
-	}
-	durationSet := getenv("BENCH_DURATION") != ""
-	envDuration(&cfg.Duration, "BENCH_DURATION")
-	envDuration(&cfg.Soak, "BENCH_SOAK")
-	envDuration(&cfg.Timeout, "BENCH_TIMEOUT")
-	if v := getenv("BENCH_CONNS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("BENCH_CONNS: %w", err))
-		}
-		cfg.Conns = n
-	}
-	if v := getenv("BENCH_CI"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("BENCH_CI: %w", err))
-		}
-		cfg.CI = b
-	}
-	if v := getenv("BENCH_PRODUCT"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("BENCH_PRODUCT: %w", err))
-		}
-		cfg.ProductID = n
-	}
-	only := getenv("BENCH_ONLY")
-	cfg.LogDir = getenv("BENCH_LOGS")
 	if err := errors.Join(errs...); err != nil {
 		return config{}, fmt.Errorf("config: %w", err)
 	}
-
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&cfg.Bin, "bin", cfg.Bin, "directory holding sandbox, bff-web and bff-mobile (BENCH_BIN)")
-	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "how long each endpoint is driven (BENCH_DURATION)")
-	fs.DurationVar(&cfg.Soak, "soak", cfg.Soak, "drive each endpoint this long and print the RSS over time (BENCH_SOAK)")
-	fs.IntVar(&cfg.Conns, "conns", cfg.Conns, "connections kept busy (BENCH_CONNS)")
-	fs.BoolVar(&cfg.CI, "ci", cfg.CI, "short run; fail on skipped endpoints as well as errors (BENCH_CI)")
-	fs.StringVar(&only, "only", only, "comma-separated endpoint keys to run besides direct (BENCH_ONLY)")
-	fs.DurationVar(&cfg.Timeout, "timeout", cfg.Timeout, "per-request timeout (BENCH_TIMEOUT)")
-	fs.Int64Var(&cfg.ProductID, "product", cfg.ProductID, "product id read and ordered (BENCH_PRODUCT)")
-	fs.StringVar(&cfg.LogDir, "logs", cfg.LogDir, "directory for the processes' output (BENCH_LOGS)")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
-	fs.Visit(func(f *flag.Flag) {
-		if f.Name == "duration" {
-			durationSet = true
-		}
-	})
+	durationSet := false // by its variable or its flag
+	fs.Visit(func(f *flag.Flag) { durationSet = durationSet || f.Name == "duration" })
 	if cfg.CI && !durationSet {
 		cfg.Duration = time.Second
 	}
@@ -126,6 +88,27 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 		}
 	}
 	return cfg, cfg.validate()
+}
+
+// flagSet defines a flag for each field of c, and one for the endpoint keys
+// in *only, each usage naming the flag's variable.
+func (c *config) flagSet(only *string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.Bin, "bin", c.Bin, "directory holding sandbox, bff-web and bff-mobile")
+	fs.DurationVar(&c.Duration, "duration", c.Duration, "how long each endpoint is driven")
+	fs.DurationVar(&c.Soak, "soak", c.Soak, "drive each endpoint this long and print the RSS over time")
+	fs.IntVar(&c.Conns, "conns", c.Conns, "connections kept busy")
+	fs.BoolVar(&c.CI, "ci", c.CI, "short run; fail on skipped endpoints as well as errors")
+	fs.StringVar(only, "only", *only, "comma-separated endpoint keys to run besides direct")
+	fs.DurationVar(&c.Timeout, "timeout", c.Timeout, "per-request timeout")
+	fs.Int64Var(&c.ProductID, "product", c.ProductID, "product id read and ordered")
+	fs.StringVar(&c.LogDir, "logs", c.LogDir, "directory for the processes' output")
+	for _, e := range envFlags {
+		f := fs.Lookup(e.flag)
+		f.Usage += " (" + e.env + ")"
+	}
+	return fs
 }
 
 func (c config) validate() error {

@@ -11,7 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"storefront.dev/shared/upstream/upstreamtest"
+	"storefront.dev/shared/sandbox"
+	"storefront.dev/shared/sandbox/sandboxtest"
 )
 
 // keyRecorder answers every request with a fixed body and remembers the
@@ -194,23 +195,23 @@ func TestProbe(t *testing.T) {
 // checks the counters charge exactly one upstream call to each request,
 // the identity the efficiency figure rests on.
 func TestDirectCallsPerRequestIsOne(t *testing.T) {
-	rt := upstreamtest.Start(t, upstreamtest.Config{})
-	sandbox := map[string]string{}
-	for _, name := range upstreamtest.Services {
-		sandbox[name] = strings.TrimPrefix(rt.URL(name), "http://")
+	rt := sandboxtest.Start(t, sandbox.Config{})
+	addrs := map[string]string{}
+	for _, name := range sandbox.Services {
+		addrs[name] = strings.TrimPrefix(rt.URL(name), "http://")
 	}
-	a := newAdmin()
+	a := newAdmin(addrs)
 	ctx := context.Background()
-	before, err := a.quietCounts(ctx, sandbox, 10*time.Millisecond, time.Second)
+	before, err := a.quietCounts(ctx, 10*time.Millisecond, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := sandbox[upstreamtest.ServiceProduct]
+	addr := addrs[sandbox.ServiceProduct]
 	l := newLoader(addr, 4, time.Second)
 	defer l.close()
 	tg := target{Name: "direct", Addr: addr, Method: "GET", Paths: []string{"/products/1"}, Direct: true}
 	r := row{target: tg, Result: l.run(ctx, tg, 4, 100*time.Millisecond, "")}
-	after, err := a.quietCounts(ctx, sandbox, 10*time.Millisecond, time.Second)
+	after, err := a.quietCounts(ctx, 10*time.Millisecond, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,17 +11,27 @@ import (
 
 	json "github.com/goccy/go-json"
 
-	"storefront.dev/shared/upstream/upstreamtest"
+	"storefront.dev/shared/sandbox"
 )
 
 // admin speaks to the sandbox's admin routes and the BFFs' login and
 // order routes while the benchmark prepares and reads counters; none of it
 // is measured.
 type admin struct {
-	client *http.Client
+	client  *http.Client
+	sandbox *sandbox.Admin
 }
 
-func newAdmin() *admin { return &admin{client: &http.Client{Timeout: 10 * time.Second}} }
+// newAdmin returns an admin of the sandbox whose services listen on
+// sandboxAddrs, "127.0.0.1:PORT" by service name.
+func newAdmin(sandboxAddrs map[string]string) *admin {
+	client := &http.Client{Timeout: 10 * time.Second}
+	urls := make(map[string]string, len(sandboxAddrs))
+	for name, addr := range sandboxAddrs {
+		urls[name] = "http://" + addr
+	}
+	return &admin{client: client, sandbox: sandbox.NewAdmin(urls, client)}
+}
 
 // call sends a JSON body (nil for none) and decodes a JSON answer into out
 // (nil to discard), failing on any status but want.
@@ -89,17 +99,15 @@ func (c counts) sub(before counts) counts {
 }
 
 // counts reads every service's per-route request counters from GET
-// /__admin/state; sandbox maps service names to addresses.
-func (a *admin) counts(ctx context.Context, sandbox map[string]string) (counts, error) {
+// /__admin/state.
+func (a *admin) counts(ctx context.Context) (counts, error) {
 	c := counts{}
-	for _, name := range upstreamtest.Services {
-		var st struct {
-			Requests map[string]int `json:"requests"`
-		}
-		if err := a.call(ctx, http.MethodGet, "http://"+sandbox[name]+"/__admin/state", nil, nil, http.StatusOK, &st); err != nil {
+	for _, name := range sandbox.Services {
+		requests, err := a.sandbox.Requests(ctx, name)
+		if err != nil {
 			return nil, fmt.Errorf("upstream counters: %w", err)
 		}
-		for route, n := range st.Requests {
+		for route, n := range requests {
 			c[name+" "+route] = n
 		}
 	}
@@ -110,8 +118,8 @@ func (a *admin) counts(ctx context.Context, sandbox map[string]string) (counts, 
 // work a BFF does after answering (the order confirmation's notification)
 // is charged to the endpoint that caused it. It gives up waiting after
 // patience and returns the last read.
-func (a *admin) quietCounts(ctx context.Context, sandbox map[string]string, poll, patience time.Duration) (counts, error) {
-	last, err := a.counts(ctx, sandbox)
+func (a *admin) quietCounts(ctx context.Context, poll, patience time.Duration) (counts, error) {
+	last, err := a.counts(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -122,7 +130,7 @@ func (a *admin) quietCounts(ctx context.Context, sandbox map[string]string, poll
 			return last, nil
 		case <-time.After(poll):
 		}
-		c, err := a.counts(ctx, sandbox)
+		c, err := a.counts(ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -167,8 +175,7 @@ func (a *admin) prepare(ctx context.Context, st *stack, productID int64, keyPref
 	}
 	fx.Token = tok.AccessToken
 
-	stockURL := fmt.Sprintf("http://%s/__admin/products/%d/stock", st.Sandbox[upstreamtest.ServiceProduct], productID)
-	if err := a.call(ctx, http.MethodPut, stockURL, map[string]int{"stock": benchStock}, nil, http.StatusOK, nil); err != nil {
+	if err := a.sandbox.SetStock(ctx, productID, benchStock); err != nil {
 		return fx, fmt.Errorf("raise stock: %w", err)
 	}
 

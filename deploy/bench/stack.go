@@ -13,25 +13,25 @@ import (
 	"syscall"
 	"time"
 
-	"storefront.dev/shared/upstream/upstreamtest"
+	"storefront.dev/shared/sandbox"
 )
 
 // sandboxAddrEnv are the sandbox's listen-address settings per service, and
 // upstreamURLEnv the BFFs' instance-list settings.
 var (
 	sandboxAddrEnv = map[string]string{
-		upstreamtest.ServiceProduct:      "SANDBOX_PRODUCT_ADDR",
-		upstreamtest.ServiceOrder:        "SANDBOX_ORDER_ADDR",
-		upstreamtest.ServicePayment:      "SANDBOX_PAYMENT_ADDR",
-		upstreamtest.ServiceUser:         "SANDBOX_USER_ADDR",
-		upstreamtest.ServiceNotification: "SANDBOX_NOTIFICATION_ADDR",
+		sandbox.ServiceProduct:      "SANDBOX_PRODUCT_ADDR",
+		sandbox.ServiceOrder:        "SANDBOX_ORDER_ADDR",
+		sandbox.ServicePayment:      "SANDBOX_PAYMENT_ADDR",
+		sandbox.ServiceUser:         "SANDBOX_USER_ADDR",
+		sandbox.ServiceNotification: "SANDBOX_NOTIFICATION_ADDR",
 	}
 	upstreamURLEnv = map[string]string{
-		upstreamtest.ServiceProduct:      "UPSTREAM_PRODUCT_URLS",
-		upstreamtest.ServiceOrder:        "UPSTREAM_ORDER_URLS",
-		upstreamtest.ServicePayment:      "UPSTREAM_PAYMENT_URLS",
-		upstreamtest.ServiceUser:         "UPSTREAM_USER_URLS",
-		upstreamtest.ServiceNotification: "UPSTREAM_NOTIFICATION_URLS",
+		sandbox.ServiceProduct:      "UPSTREAM_PRODUCT_URLS",
+		sandbox.ServiceOrder:        "UPSTREAM_ORDER_URLS",
+		sandbox.ServicePayment:      "UPSTREAM_PAYMENT_URLS",
+		sandbox.ServiceUser:         "UPSTREAM_USER_URLS",
+		sandbox.ServiceNotification: "UPSTREAM_NOTIFICATION_URLS",
 	}
 )
 
@@ -102,7 +102,7 @@ var bffEnv = []string{
 // startStack starts bin/sandbox and the BFFs with environ plus the
 // addresses it chose, and waits until every BFF is ready.
 func startStack(ctx context.Context, bin, logDir string, environ []string) (st *stack, err error) {
-	addrs, err := freePorts(len(upstreamtest.Services) + len(bffs))
+	addrs, err := freePorts(len(sandbox.Services) + len(bffs))
 	if err != nil {
 		return nil, err
 	}
@@ -121,7 +121,7 @@ func startStack(ctx context.Context, bin, logDir string, environ []string) (st *
 
 	sandboxEnv := slices.Clone(environ)
 	common := slices.Concat(environ, bffEnv)
-	for i, name := range upstreamtest.Services {
+	for i, name := range sandbox.Services {
 		st.Sandbox[name] = addrs[i]
 		sandboxEnv = append(sandboxEnv, sandboxAddrEnv[name]+"="+addrs[i])
 		common = append(common, upstreamURLEnv[name]+"=http://"+addrs[i])
@@ -129,14 +129,14 @@ func startStack(ctx context.Context, bin, logDir string, environ []string) (st *
 	if st.SandboxProc, err = st.start("sandbox", filepath.Join(bin, "sandbox"), sandboxEnv); err != nil {
 		return nil, err
 	}
-	for _, name := range upstreamtest.Services {
+	for _, name := range sandbox.Services {
 		if err := waitReady(ctx, st.SandboxProc, "http://"+st.Sandbox[name]+"/__admin/faults"); err != nil {
 			return nil, err
 		}
 	}
 
 	for i, b := range bffs {
-		addr := addrs[len(upstreamtest.Services)+i]
+		addr := addrs[len(sandbox.Services)+i]
 		env := slices.Concat(common, b.env, []string{
 			b.addrEnv + "=" + addr,
 			// Last, so that it wins over a STATE_DIR in environ.

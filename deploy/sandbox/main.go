@@ -18,7 +18,7 @@ import (
 	"syscall"
 	"time"
 
-	"storefront.dev/shared/upstream/upstreamtest"
+	"storefront.dev/shared/sandbox"
 )
 
 func main() {
@@ -36,17 +36,17 @@ func main() {
 var defaultAddrs = []struct {
 	service, env, addr string
 }{
-	{upstreamtest.ServiceProduct, "SANDBOX_PRODUCT_ADDR", "127.0.0.1:8001"},
-	{upstreamtest.ServiceOrder, "SANDBOX_ORDER_ADDR", "127.0.0.1:8002"},
-	{upstreamtest.ServicePayment, "SANDBOX_PAYMENT_ADDR", "127.0.0.1:8003"},
-	{upstreamtest.ServiceUser, "SANDBOX_USER_ADDR", "127.0.0.1:8004"},
-	{upstreamtest.ServiceNotification, "SANDBOX_NOTIFICATION_ADDR", "127.0.0.1:8005"},
+	{sandbox.ServiceProduct, "SANDBOX_PRODUCT_ADDR", "127.0.0.1:8001"},
+	{sandbox.ServiceOrder, "SANDBOX_ORDER_ADDR", "127.0.0.1:8002"},
+	{sandbox.ServicePayment, "SANDBOX_PAYMENT_ADDR", "127.0.0.1:8003"},
+	{sandbox.ServiceUser, "SANDBOX_USER_ADDR", "127.0.0.1:8004"},
+	{sandbox.ServiceNotification, "SANDBOX_NOTIFICATION_ADDR", "127.0.0.1:8005"},
 }
 
 // config is everything run reads from the environment.
 type config struct {
 	addrs   map[string]string
-	sandbox upstreamtest.Config
+	sandbox sandbox.Config
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
@@ -84,12 +84,12 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return err
 	}
-	sb := upstreamtest.New(cfg.sandbox)
+	sb := sandbox.New(cfg.sandbox)
 	srv, err := sb.Listen(cfg.addrs)
 	if err != nil {
 		return err
 	}
-	for _, name := range upstreamtest.Services {
+	for _, name := range sandbox.Services {
 		fmt.Fprintf(stdout, "%-12s %s\n", name, srv.URL(name))
 	}
 	return srv.Serve(ctx)

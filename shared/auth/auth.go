@@ -63,7 +63,8 @@ var errThrottled = errors.New("jwks refreshed too recently")
 // Verifier checks tokens. It is safe for concurrent use.
 type Verifier struct {
 	src     KeySource
-	cfg     config
+	cfg     Config
+	now     func() time.Time
 	parsers map[string]*jwt.Parser // one per allowed algorithm, pinned to it
 
 	keys  atomic.Pointer[keySet] // nil until the first successful fetch
@@ -75,30 +76,34 @@ type Verifier struct {
 	tokens *cache.Cache // verified tokens by sha256, nil when off
 }
 
-// NewVerifier returns a Verifier reading keys from src. It does not fetch the
-// key set: the first Verify or Ready does. It panics when WithAlgorithms names
-// an algorithm that cannot be verified with the key type, a programming error.
-func NewVerifier(src KeySource, opts ...Option) *Verifier {
-	cfg := newConfig(opts)
-	if err := cfg.validate(); err != nil {
+// NewVerifier returns a Verifier reading keys from src with the settings cfg
+// (start from DefaultConfig). It does not fetch the key set: the first
+// Verify or Ready does. It panics when cfg does not validate, a wiring
+// mistake: the BFF validates its settings before it starts.
+func NewVerifier(src KeySource, cfg Config, opts ...Option) *Verifier {
+	if err := cfg.Validate(); err != nil {
 		panic(err)
 	}
-	v := &Verifier{src: src, cfg: cfg, parsers: map[string]*jwt.Parser{}}
-	for _, algs := range cfg.algorithms {
+	o := options{now: time.Now}
+	for _, opt := range opts {
+		opt.apply(&o)
+	}
+	v := &Verifier{src: src, cfg: cfg, now: o.now, parsers: map[string]*jwt.Parser{}}
+	for _, algs := range allowedAlgs {
 		for _, alg := range algs {
 			v.parsers[alg] = jwt.NewParser(
 				jwt.WithValidMethods([]string{alg}),
-				jwt.WithIssuer(cfg.issuer),
-				jwt.WithAudience(cfg.audience),
+				jwt.WithIssuer(cfg.Issuer),
+				jwt.WithAudience(cfg.Audience),
 				jwt.WithExpirationRequired(),
 				jwt.WithIssuedAt(),
-				jwt.WithLeeway(cfg.leeway),
-				jwt.WithTimeFunc(cfg.now),
+				jwt.WithLeeway(cfg.Leeway),
+				jwt.WithTimeFunc(v.now),
 				jwt.WithStrictDecoding(),
 			)
 		}
 	}
-	if cfg.cacheSize > 0 {
+	if cfg.TokenCacheSize > 0 {
 		v.tokens = cache.New(cache.NoExpiration, time.Minute)
 	}
 	return v
@@ -124,10 +129,10 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Claims, error) {
 	if token == "" {
 		return Claims{}, problem.New(problem.CodeUnauthenticated, "missing token")
 	}
-	if len(token) > v.cfg.maxTokenSize {
+	if len(token) > v.cfg.MaxTokenBytes {
 		return Claims{}, unauthenticated(ErrTokenTooLong, "token too large")
 	}
-	if set := v.keys.Load(); set != nil && v.cfg.now().Sub(set.fetched) >= v.cfg.maxKeyAge {
+	if set := v.keys.Load(); set != nil && v.now().Sub(set.fetched) >= DefaultMaxKeyAge {
 		// Throttled and shared like any refresh; on failure the old set
 		// stays in use rather than locking everyone out.
 		_ = v.refresh(ctx, false)
@@ -139,7 +144,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Claims, error) {
 			c := x.(Claims)
 			// The cache's own expiry runs on the wall clock; the claims are
 			// checked against the verifier's.
-			if v.cfg.now().Before(c.ExpiresAt.Add(v.cfg.leeway)) {
+			if v.now().Before(c.ExpiresAt.Add(v.cfg.Leeway)) {
 				c.Audience = slices.Clone(c.Audience) // so no caller can change the cached entry
 				return c, nil
 			}
@@ -151,8 +156,8 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Claims, error) {
 	if err != nil {
 		return Claims{}, err
 	}
-	if v.tokens != nil && v.tokens.ItemCount() < v.cfg.cacheSize {
-		if ttl := c.ExpiresAt.Add(v.cfg.leeway).Sub(v.cfg.now()); ttl > 0 {
+	if v.tokens != nil && v.tokens.ItemCount() < v.cfg.TokenCacheSize {
+		if ttl := c.ExpiresAt.Add(v.cfg.Leeway).Sub(v.now()); ttl > 0 {
 			v.tokens.Set(string(sum[:]), c, ttl)
 		}
 	}
@@ -265,7 +270,7 @@ func (v *Verifier) key(ctx context.Context, kid string) (publicKey, error) {
 		return publicKey{}, &problem.Error{
 			Code:       problem.CodeUnavailable,
 			Detail:     "token keys unavailable",
-			RetryAfter: v.cfg.refreshInterval,
+			RetryAfter: v.cfg.RefreshInterval,
 			Err:        err,
 		}
 	}
@@ -289,24 +294,24 @@ func (v *Verifier) refresh(ctx context.Context, force bool) error {
 		name = "load"
 	}
 	ch := v.group.DoChan(name, func() (any, error) {
-		now := v.cfg.now()
+		now := v.now()
 		v.mu.Lock()
 		// Checked inside the flight: a caller arriving just after a fetch
 		// finished must not start another.
-		if !force && !v.lastAttempt.IsZero() && now.Sub(v.lastAttempt) < v.cfg.refreshInterval {
+		if !force && !v.lastAttempt.IsZero() && now.Sub(v.lastAttempt) < v.cfg.RefreshInterval {
 			v.mu.Unlock()
 			return nil, errThrottled
 		}
 		v.lastAttempt = now
 		v.mu.Unlock()
 
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), v.cfg.fetchTimeout)
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), DefaultFetchTimeout)
 		defer cancel()
 		jwks, err := v.src.JWKS(fctx)
 		if err != nil {
 			return nil, fmt.Errorf("fetch jwks: %w", err)
 		}
-		set := parseKeySet(jwks, v.cfg.algorithms)
+		set := parseKeySet(jwks, allowedAlgs)
 		set.fetched = now
 		if len(set.keys) == 0 {
 			errs := make([]error, 0, len(set.skipped))

@@ -21,32 +21,13 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"storefront.dev/shared/auth"
+	"storefront.dev/shared/clocktest"
 	"storefront.dev/shared/problem"
 	"storefront.dev/shared/upstream/user"
 )
 
 // start is the fixed time the injected clocks read at first.
 var start = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
-
-// clock is an injectable clock the tests move by hand.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock { return &clock{now: start} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // fakeSource is a KeySource that counts its fetches.
 type fakeSource struct {
@@ -112,8 +93,8 @@ func ecJWK(kid string, k *ecdsa.PublicKey) user.JWK {
 func claims(edit func(jwt.MapClaims)) jwt.MapClaims {
 	c := jwt.MapClaims{
 		"sub": "usr_ada",
-		"iss": auth.DefaultIssuer,
-		"aud": auth.DefaultAudience,
+		"iss": auth.DefaultConfig().Issuer,
+		"aud": auth.DefaultConfig().Audience,
 		"exp": start.Add(15 * time.Minute).Unix(),
 		"iat": start.Unix(),
 		"jti": "tok-1",
@@ -138,13 +119,17 @@ func sign(t testing.TB, method jwt.SigningMethod, kid string, c jwt.MapClaims, k
 }
 
 // setup returns a verifier over a source publishing the RSA key "k1" and the
-// EC key "e1", with its clock.
-func setup(t testing.TB, opts ...auth.Option) (*auth.Verifier, *fakeSource, *clock) {
+// EC key "e1", with its clock; edits change its default settings.
+func setup(t testing.TB, edits ...func(*auth.Config)) (*auth.Verifier, *fakeSource, *clocktest.Manual) {
 	t.Helper()
 	k1, _, ec := keys(t)
 	src := &fakeSource{jwks: user.JWKS{Keys: []user.JWK{rsaJWK("k1", "RS256", &k1.PublicKey), ecJWK("e1", &ec.PublicKey)}}}
-	clk := newClock()
-	v := auth.NewVerifier(src, append([]auth.Option{auth.WithClock(clk.Now)}, opts...)...)
+	clk := clocktest.New(start)
+	cfg := auth.DefaultConfig()
+	for _, edit := range edits {
+		edit(&cfg)
+	}
+	v := auth.NewVerifier(src, cfg, auth.WithClock(clk.Now))
 	return v, src, clk
 }
 
@@ -175,7 +160,7 @@ func TestVerifyValid(t *testing.T) {
 			}), k1)
 		}, "k1"},
 		{"audience list", func(t *testing.T) string {
-			return sign(t, jwt.SigningMethodRS256, "k1", claims(func(c jwt.MapClaims) { c["aud"] = []string{"other", auth.DefaultAudience} }), k1)
+			return sign(t, jwt.SigningMethodRS256, "k1", claims(func(c jwt.MapClaims) { c["aud"] = []string{"other", auth.DefaultConfig().Audience} }), k1)
 		}, "k1"},
 	}
 	for _, tt := range tests {
@@ -185,8 +170,8 @@ func TestVerifyValid(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Verify: %v", err)
 			}
-			if got.Subject != "usr_ada" || got.ID != "tok-1" || got.Issuer != auth.DefaultIssuer || got.KeyID != tt.kid {
-				t.Errorf("got %+v, want sub usr_ada, jti tok-1, iss %s, kid %s", got, auth.DefaultIssuer, tt.kid)
+			if got.Subject != "usr_ada" || got.ID != "tok-1" || got.Issuer != auth.DefaultConfig().Issuer || got.KeyID != tt.kid {
+				t.Errorf("got %+v, want sub usr_ada, jti tok-1, iss %s, kid %s", got, auth.DefaultConfig().Issuer, tt.kid)
 			}
 			if got.IssuedAt.IsZero() || got.ExpiresAt.IsZero() {
 				t.Errorf("got iat %v exp %v, want both set", got.IssuedAt, got.ExpiresAt)
@@ -318,7 +303,7 @@ func TestVerifyUnknownKidFloodFetchesOnce(t *testing.T) {
 	if err := v.Ready(context.Background()); err != nil {
 		t.Fatalf("Ready: %v", err)
 	}
-	clk.Advance(auth.DefaultRefreshInterval)
+	clk.Advance(auth.DefaultConfig().RefreshInterval)
 
 	// The kid is looked up before the signature is checked, so the tokens
 	// share one signature instead of paying for 1000 RSA signings.
@@ -359,7 +344,7 @@ func TestVerifyKeyRotation(t *testing.T) {
 
 	// The user service rotates: k2 signs from now on, k1 is withdrawn.
 	src.set(user.JWKS{Keys: []user.JWK{rsaJWK("k2", "", &k2.PublicKey)}}, nil)
-	clk.Advance(auth.DefaultRefreshInterval)
+	clk.Advance(auth.DefaultConfig().RefreshInterval)
 	fresh := sign(t, jwt.SigningMethodRS256, "k2", claims(nil), k2)
 	got, err := v.Verify(context.Background(), fresh)
 	if err != nil {
@@ -400,7 +385,7 @@ func TestVerifyCachedTokenExpiresOnInjectedClock(t *testing.T) {
 			t.Fatalf("Verify #%d: %v", i+1, err)
 		}
 	}
-	clk.Advance(15*time.Minute + auth.DefaultLeeway)
+	clk.Advance(15*time.Minute + auth.DefaultConfig().Leeway)
 	_, err := v.Verify(context.Background(), tok)
 	wantProblem(t, err, problem.CodeUnauthenticated, "token expired")
 }
@@ -426,7 +411,7 @@ func TestVerifyKeySourceFailure(t *testing.T) {
 	}
 
 	src.set(user.JWKS{Keys: []user.JWK{rsaJWK("k1", "RS256", &k1.PublicKey)}}, nil)
-	clk.Advance(auth.DefaultRefreshInterval)
+	clk.Advance(auth.DefaultConfig().RefreshInterval)
 	if _, err := v.Verify(context.Background(), tok); err != nil {
 		t.Fatalf("Verify after recovery: %v", err)
 	}
@@ -476,8 +461,8 @@ func TestKeySetSkipsUnusableKeys(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			src := &fakeSource{jwks: user.JWKS{Keys: []user.JWK{rsaJWK("k1", "RS256", &k1.PublicKey), tt.jwk}}}
-			clk := newClock()
-			v := auth.NewVerifier(src, auth.WithClock(clk.Now))
+			clk := clocktest.New(start)
+			v := auth.NewVerifier(src, auth.DefaultConfig(), auth.WithClock(clk.Now))
 			_, err := v.Verify(context.Background(), tt.sign(t))
 			wantProblem(t, err, problem.CodeUnauthenticated, "unknown key")
 			// The good key beside it still works.
@@ -488,23 +473,14 @@ func TestKeySetSkipsUnusableKeys(t *testing.T) {
 	}
 }
 
-func TestWithAlgorithmsRefusesHMAC(t *testing.T) {
-	defer func() {
-		if recover() == nil {
-			t.Error("NewVerifier allowed HS256 for RSA keys, want a panic")
-		}
-	}()
-	auth.NewVerifier(&fakeSource{}, auth.WithAlgorithms("RSA", "RS256", "HS256"))
-}
-
 func BenchmarkVerify(b *testing.B) {
 	k1, _, _ := keys(b)
 	for _, bc := range []struct {
 		name string
 		size int
-	}{{"cache", auth.DefaultTokenCacheSize}, {"nocache", 0}} {
+	}{{"cache", auth.DefaultConfig().TokenCacheSize}, {"nocache", 0}} {
 		b.Run(bc.name, func(b *testing.B) {
-			v, _, _ := setup(b, auth.WithTokenCache(bc.size))
+			v, _, _ := setup(b, func(c *auth.Config) { c.TokenCacheSize = bc.size })
 			tok := sign(b, jwt.SigningMethodRS256, "k1", claims(nil), k1)
 			ctx := context.Background()
 			b.ReportAllocs()

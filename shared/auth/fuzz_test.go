@@ -23,7 +23,7 @@ func FuzzVerify(f *testing.F) {
 	k1, _, ec := keys(f)
 	f.Add(sign(f, jwt.SigningMethodRS256, "k1", claims(nil), k1))
 	f.Add(sign(f, jwt.SigningMethodES256, "e1", claims(nil), ec))
-	f.Add(sign(f, jwt.SigningMethodRS256, "k1", claims(func(c jwt.MapClaims) { c["aud"] = []string{"x", auth.DefaultAudience} }), k1))
+	f.Add(sign(f, jwt.SigningMethodRS256, "k1", claims(func(c jwt.MapClaims) { c["aud"] = []string{"x", auth.DefaultConfig().Audience} }), k1))
 	v, _, _ := setup(f)
 	ctx := context.Background()
 	f.Fuzz(func(t *testing.T, token string) {
@@ -35,7 +35,7 @@ func FuzzVerify(f *testing.F) {
 			}
 			return
 		}
-		if c.Subject == "" || c.Issuer != auth.DefaultIssuer || !slices.Contains(c.Audience, auth.DefaultAudience) || !strings.Contains(token, ".") {
+		if c.Subject == "" || c.Issuer != auth.DefaultConfig().Issuer || !slices.Contains(c.Audience, auth.DefaultConfig().Audience) || !strings.Contains(token, ".") {
 			t.Fatalf("Verify(%q) accepted %+v", token, c)
 		}
 	})

@@ -6,9 +6,11 @@ import (
 	"time"
 
 	"storefront.dev/shared/auth"
+	"storefront.dev/shared/clocktest"
 	"storefront.dev/shared/problem"
+	"storefront.dev/shared/sandbox"
+	"storefront.dev/shared/sandbox/sandboxtest"
 	"storefront.dev/shared/upstream"
-	"storefront.dev/shared/upstream/upstreamtest"
 	"storefront.dev/shared/upstream/user"
 )
 
@@ -19,21 +21,21 @@ var _ auth.KeySource = (*user.Client)(nil)
 // with its JWKS fetched over HTTP through the user client, across a key
 // rotation.
 func TestVerifySandboxTokens(t *testing.T) {
-	clk := upstreamtest.NewManualClock(start)
-	rn := upstreamtest.Start(t, upstreamtest.Config{Clock: clk})
-	svc, err := upstream.NewService("user", []string{rn.UserURL})
+	clk := clocktest.New(start)
+	rn := sandboxtest.Start(t, sandbox.Config{Clock: clk})
+	svc, err := upstream.NewService("user", []string{rn.UserURL}, upstream.DefaultConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(svc.Close)
 	users := user.New(svc)
-	v := auth.NewVerifier(users, auth.WithClock(clk.Now))
+	v := auth.NewVerifier(users, auth.DefaultConfig(), auth.WithClock(clk.Now))
 	ctx := context.Background()
 
 	if err := v.Ready(ctx); err != nil {
 		t.Fatalf("Ready: %v", err)
 	}
-	login := func(u upstreamtest.SeedUser) string {
+	login := func(u sandbox.SeedUser) string {
 		t.Helper()
 		tok, err := users.Token(ctx, u.Email, u.Password)
 		if err != nil {
@@ -41,7 +43,7 @@ func TestVerifySandboxTokens(t *testing.T) {
 		}
 		return tok.AccessToken
 	}
-	for _, u := range []upstreamtest.SeedUser{upstreamtest.Ada, upstreamtest.Grace} {
+	for _, u := range []sandbox.SeedUser{sandbox.Ada, sandbox.Grace} {
 		got, err := v.Verify(ctx, login(u))
 		if err != nil {
 			t.Fatalf("Verify %s: %v", u.Email, err)
@@ -51,10 +53,10 @@ func TestVerifySandboxTokens(t *testing.T) {
 		}
 	}
 
-	old := login(upstreamtest.Ada)
+	old := login(sandbox.Ada)
 	newKid := rn.Sandbox.RotateKey()
-	clk.Advance(auth.DefaultRefreshInterval)
-	got, err := v.Verify(ctx, login(upstreamtest.Ada))
+	clk.Advance(auth.DefaultConfig().RefreshInterval)
+	got, err := v.Verify(ctx, login(sandbox.Ada))
 	if err != nil {
 		t.Fatalf("Verify after rotation: %v", err)
 	}
@@ -65,7 +67,7 @@ func TestVerifySandboxTokens(t *testing.T) {
 	if _, err := v.Verify(ctx, old); err != nil {
 		t.Errorf("Verify a token of the previous key: %v", err)
 	}
-	clk.Advance(time.Hour + auth.DefaultLeeway)
+	clk.Advance(time.Hour + auth.DefaultConfig().Leeway)
 	_, err = v.Verify(ctx, old)
 	wantProblem(t, err, problem.CodeUnauthenticated, "token expired")
 }

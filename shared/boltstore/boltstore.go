@@ -55,9 +55,6 @@ const (
 	// it is a misconfiguration (two BFFs on one STATE_DIR), not contention,
 	// so it is reported rather than waited out.
 	lockTimeout = time.Second
-	// defaultSweepInterval is how often expired records are deleted. Reads
-	// hide them already; sweeping only returns their space.
-	defaultSweepInterval = time.Minute
 )
 
 // Store is an orderflow.Journal in a bbolt file. It is safe for concurrent
@@ -67,7 +64,7 @@ type Store struct {
 	path string
 	// gen is this Open's generation; records of lower ones are orphans.
 	gen uint64
-	// maxRecords bounds the records stored; 0 leaves them unbounded.
+	// maxRecords bounds the records stored (Config.MaxRecords).
 	maxRecords int64
 
 	stop  chan struct{}
@@ -82,31 +79,30 @@ type Store struct {
 // Interface guard.
 var _ orderflow.Journal = (*Store)(nil)
 
-type config struct {
-	maxRecords    int
-	sweepInterval time.Duration
+// Config is the settings of a Store; DefaultConfig returns every default.
+type Config struct {
+	// MaxRecords bounds the records the file holds, finished ones included,
+	// so that a flood of checkouts cannot fill the disk: Create returns
+	// orderflow.ErrFull when that many are stored and none has expired.
+	// Records take about 2 KiB each on disk. Default 100000.
+	MaxRecords int
+	// SweepInterval is how often expired records are deleted from the
+	// file. Reads hide expired records at once, so sweeping only reclaims
+	// space and may lag. Default 1m.
+	SweepInterval time.Duration
 }
 
-// Option changes one default of a Store.
-type Option func(*config)
-
-// MaxRecords bounds the records the file holds, finished ones included, so
-// that a flood of checkouts cannot fill the disk: Create returns
-// orderflow.ErrFull when n are stored and none has expired. Default 0:
-// unbounded.
-func MaxRecords(n int) Option {
-	return func(c *config) { c.maxRecords = n }
+// DefaultConfig returns the defaults of every setting of a Store.
+func DefaultConfig() Config {
+	return Config{MaxRecords: 100_000, SweepInterval: time.Minute}
 }
 
-// SweepInterval sets how often expired records are deleted from the file.
-// Default one minute: reads hide expired records at once, so sweeping only
-// reclaims space and may lag. A d of zero or less keeps the default.
-func SweepInterval(d time.Duration) Option {
-	return func(c *config) {
-		if d > 0 {
-			c.sweepInterval = d
-		}
+// Validate reports the settings a Store cannot work with.
+func (c Config) Validate() error {
+	if c.MaxRecords < 1 || c.SweepInterval <= 0 {
+		return fmt.Errorf("boltstore: MaxRecords %d and SweepInterval %v must be positive", c.MaxRecords, c.SweepInterval)
 	}
+	return nil
 }
 
 // errForeign marks a valid bbolt file that is not a journal of this layout:
@@ -117,12 +113,12 @@ var errForeign = errors.New("not a saga journal")
 // its pages did not.
 var errCorrupt = errors.New("damaged pages")
 
-// Open opens the journal at path, creating it and its directory if missing,
-// and starts the sweeper; Close stops both.
-func Open(path string, opts ...Option) (*Store, error) {
-	cfg := config{sweepInterval: defaultSweepInterval}
-	for _, o := range opts {
-		o(&cfg)
+// Open opens the journal at path with the settings cfg (start from
+// DefaultConfig), creating it and its directory if missing, and starts the
+// sweeper; Close stops both.
+func Open(path string, cfg Config) (*Store, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("create state directory: %w", err)
@@ -131,11 +127,11 @@ func Open(path string, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, describeOpenError(path, err)
 	}
-	s := &Store{db: db, path: path, gen: gen, maxRecords: int64(cfg.maxRecords),
+	s := &Store{db: db, path: path, gen: gen, maxRecords: int64(cfg.MaxRecords),
 		stop: make(chan struct{}), swept: make(chan struct{}),
 		writes: make(chan pending), committed: make(chan struct{})}
 	go s.committer()
-	go s.sweepEvery(cfg.sweepInterval)
+	go s.sweepEvery(cfg.SweepInterval)
 	return s, nil
 }
 

@@ -21,10 +21,15 @@ import (
 
 var ctx = context.Background()
 
-// open opens a store at path, closed when the test ends.
-func open(t testing.TB, path string, opts ...Option) *Store {
+// open opens a store at path with the default settings changed by edits,
+// closed when the test ends.
+func open(t testing.TB, path string, edits ...func(*Config)) *Store {
 	t.Helper()
-	s, err := Open(path, opts...)
+	cfg := DefaultConfig()
+	for _, edit := range edits {
+		edit(&cfg)
+	}
+	s, err := Open(path, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +174,7 @@ func TestSecondOpenFailsFast(t *testing.T) {
 	path := tempPath(t)
 	open(t, path)
 	start := time.Now()
-	s, err := Open(path)
+	s, err := Open(path, DefaultConfig())
 	if err == nil {
 		s.Close()
 		t.Fatal("second Open of an open file succeeded")
@@ -214,7 +219,7 @@ func TestUnusableFileLeftUntouched(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			s, err := Open(path)
+			s, err := Open(path, DefaultConfig())
 			if err == nil {
 				s.Close()
 				t.Fatal("Open of an unusable file succeeded")
@@ -256,7 +261,7 @@ func TestUnreadableFile(t *testing.T) {
 	if err := os.Mkdir(path, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	_, err := Open(path)
+	_, err := Open(path, DefaultConfig())
 	if err == nil || !strings.Contains(err.Error(), path) {
 		t.Errorf("Open of a directory = %v, want an error naming %s", err, path)
 	}
@@ -326,7 +331,7 @@ func TestCreateReplacesExpiredRecord(t *testing.T) {
 }
 
 func TestSweeperRuns(t *testing.T) {
-	s := open(t, tempPath(t), SweepInterval(10*time.Millisecond))
+	s := open(t, tempPath(t), func(c *Config) { c.SweepInterval = 10 * time.Millisecond })
 	now := time.Now()
 	finish(t, s, createRec(t, s, "s1", now), now.Add(50*time.Millisecond))
 	for deadline := time.Now().Add(5 * time.Second); stored(t, s) != 0; {
@@ -339,7 +344,7 @@ func TestSweeperRuns(t *testing.T) {
 
 func TestMaxRecords(t *testing.T) {
 	path := tempPath(t)
-	s := open(t, path, MaxRecords(2))
+	s := open(t, path, func(c *Config) { c.MaxRecords = 2 })
 	now := time.Now()
 	a := createRec(t, s, "a", now)
 	createRec(t, s, "b", now)
@@ -353,7 +358,7 @@ func TestMaxRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	s = open(t, path, MaxRecords(2))
+	s = open(t, path, func(c *Config) { c.MaxRecords = 2 })
 	if _, _, err := s.Create(ctx, journaltest.Record("c", now)); !errors.Is(err, orderflow.ErrFull) {
 		t.Fatalf("Create beyond the bound after a reopen = %v, want ErrFull", err)
 	}

@@ -53,5 +53,5 @@ func startBench(b *testing.B) *catalog.Cache {
 	b.Helper()
 	frozen := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 	_, client := startSource(b)
-	return catalog.New(client, catalog.WithClock(func() time.Time { return frozen }))
+	return catalog.New(client, catalog.DefaultConfig(), catalog.WithClock(func() time.Time { return frozen }))
 }

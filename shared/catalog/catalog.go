@@ -72,13 +72,18 @@ type pageEntry struct {
 	fetched time.Time
 }
 
-// New returns a Cache in front of src.
-func New(src Source, opts ...Option) *Cache {
-	cfg := newConfig(opts)
+// New returns a Cache in front of src with the settings cfg (start from
+// DefaultConfig). It panics when cfg does not validate, a wiring mistake:
+// the BFF validates its settings before it starts.
+func New(src Source, cfg Config, opts ...Option) *Cache {
+	if err := cfg.Validate(); err != nil {
+		panic(err)
+	}
+	c := newConfig(cfg, opts)
 	// Entries carry their own age, checked against cfg.now; go-cache's
 	// expiry only frees their memory.
-	cleanup := max(cfg.productTTL, cfg.listTTL, time.Second)
-	return &Cache{src: src, cfg: cfg, items: gocache.New(gocache.NoExpiration, cleanup)}
+	cleanup := max(c.productTTL, c.listTTL, time.Second)
+	return &Cache{src: src, cfg: c, items: gocache.New(gocache.NoExpiration, cleanup)}
 }
 
 // Product returns the product with id, its stock no older than the stock

@@ -9,9 +9,11 @@ import (
 	"time"
 
 	"storefront.dev/shared/catalog"
+	"storefront.dev/shared/clocktest"
+	"storefront.dev/shared/sandbox"
+	"storefront.dev/shared/sandbox/sandboxtest"
 	"storefront.dev/shared/upstream"
 	"storefront.dev/shared/upstream/product"
-	"storefront.dev/shared/upstream/upstreamtest"
 )
 
 // Route patterns of the sandbox's product service, as its counters name them.
@@ -21,28 +23,32 @@ const (
 )
 
 type fixture struct {
-	rt    *upstreamtest.Running
-	clock *upstreamtest.ManualClock
+	rt    *sandboxtest.Running
+	clock *clocktest.Manual
 	cache *catalog.Cache
 	seen  *lookups
 }
 
 // start serves the sandbox and puts a cache, on a clock of its own, in front
-// of a real product client.
-func start(t *testing.T, opts ...catalog.Option) fixture {
+// of a real product client; edits change its default settings.
+func start(t *testing.T, edits ...func(*catalog.Config)) fixture {
 	t.Helper()
 	rt, client := startSource(t)
-	clock := upstreamtest.NewManualClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
+	clock := clocktest.New(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 	seen := &lookups{counts: map[string]int{}}
-	opts = append([]catalog.Option{catalog.WithClock(clock.Now), catalog.WithObserver(seen)}, opts...)
-	return fixture{rt: rt, clock: clock, cache: catalog.New(client, opts...), seen: seen}
+	cfg := catalog.DefaultConfig()
+	for _, edit := range edits {
+		edit(&cfg)
+	}
+	cache := catalog.New(client, cfg, catalog.WithClock(clock.Now), catalog.WithObserver(seen))
+	return fixture{rt: rt, clock: clock, cache: cache, seen: seen}
 }
 
 // startSource serves the sandbox and returns a product client of it.
-func startSource(tb testing.TB) (*upstreamtest.Running, *product.Client) {
+func startSource(tb testing.TB) (*sandboxtest.Running, *product.Client) {
 	tb.Helper()
-	rt := upstreamtest.Start(tb, upstreamtest.Config{})
-	s, err := upstream.NewService("product", []string{rt.ProductURL})
+	rt := sandboxtest.Start(tb, sandbox.Config{})
+	s, err := upstream.NewService("product", []string{rt.ProductURL}, upstream.DefaultConfig())
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -133,7 +139,7 @@ func TestBurstForColdProductMakesOneCall(t *testing.T) {
 }
 
 func TestStockIsNeverOlderThanStockTTL(t *testing.T) {
-	f := start(t, catalog.WithStockTTL(2*time.Second), catalog.WithProductTTL(time.Minute))
+	f := start(t, func(c *catalog.Config) { c.StockTTL, c.ProductTTL = 2*time.Second, time.Minute })
 	ctx := context.Background()
 	f.setStock(t, 3, 10)
 	if p, err := f.cache.Product(ctx, 3); err != nil || p.Stock != 10 {
@@ -166,7 +172,7 @@ func TestStockIsNeverOlderThanStockTTL(t *testing.T) {
 }
 
 func TestDetailsServeUpToProductTTLWithoutStock(t *testing.T) {
-	f := start(t, catalog.WithStockTTL(time.Second), catalog.WithProductTTL(time.Minute))
+	f := start(t, func(c *catalog.Config) { c.StockTTL, c.ProductTTL = time.Second, time.Minute })
 	ctx := context.Background()
 	if _, err := f.cache.Products(ctx, []int64{1, 2}); err != nil {
 		t.Fatal(err)
@@ -233,7 +239,7 @@ func TestProductsFetchesOnlyMissesInOneBatch(t *testing.T) {
 }
 
 func TestPageCachesMembershipAndRefreshesStock(t *testing.T) {
-	f := start(t, catalog.WithStockTTL(time.Second), catalog.WithListTTL(10*time.Second))
+	f := start(t, func(c *catalog.Config) { c.StockTTL, c.ListTTL = time.Second, 10*time.Second })
 	ctx := context.Background()
 	params := product.ListParams{Category: "kitchen", Limit: 3}
 	first, err := f.cache.Page(ctx, params)
@@ -284,7 +290,7 @@ func TestPageCachesMembershipAndRefreshesStock(t *testing.T) {
 func TestFailuresAreNotCached(t *testing.T) {
 	f := start(t)
 	ctx := context.Background()
-	if err := f.rt.InjectFault(ctx, "product", upstreamtest.Fault{Route: routeGet, Status: 503}); err != nil {
+	if err := f.rt.InjectFault(ctx, "product", sandbox.Fault{Route: routeGet, Status: 503}); err != nil {
 		t.Fatal(err)
 	}
 	_, err := f.cache.Product(ctx, 5)
@@ -308,7 +314,7 @@ func TestFailuresAreNotCached(t *testing.T) {
 func TestCallerGivingUpDoesNotCancelTheFetch(t *testing.T) {
 	f := start(t)
 	ctx := context.Background()
-	if err := f.rt.InjectFault(ctx, "product", upstreamtest.Fault{Route: routeGet, LatencyMS: 300}); err != nil {
+	if err := f.rt.InjectFault(ctx, "product", sandbox.Fault{Route: routeGet, LatencyMS: 300}); err != nil {
 		t.Fatal(err)
 	}
 	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
@@ -328,7 +334,7 @@ func TestCallerGivingUpDoesNotCancelTheFetch(t *testing.T) {
 }
 
 func TestMaxItemsBoundsTheCache(t *testing.T) {
-	f := start(t, catalog.WithMaxItems(2))
+	f := start(t, func(c *catalog.Config) { c.MaxItems = 2 })
 	ctx := context.Background()
 	b, err := f.cache.Products(ctx, []int64{1, 2, 3})
 	if err != nil || len(b.Items) != 3 {
@@ -347,7 +353,7 @@ func TestMaxItemsBoundsTheCache(t *testing.T) {
 }
 
 func TestZeroTTLsCacheNothing(t *testing.T) {
-	f := start(t, catalog.WithProductTTL(0), catalog.WithListTTL(0))
+	f := start(t, func(c *catalog.Config) { c.ProductTTL, c.StockTTL, c.ListTTL = 0, 0, 0 })
 	ctx := context.Background()
 	for range 2 {
 		if _, err := f.cache.Product(ctx, 1); err != nil {

@@ -1,21 +1,51 @@
 package catalog
 
-import "time"
-
-// The defaults New starts from; each has an Option to change it.
-const (
-	// DefaultProductTTL is how long a product's catalog data (name, price,
-	// pictures, description) is served from memory.
-	DefaultProductTTL = time.Minute
-	// DefaultStockTTL is the oldest stock figure a read that shows
-	// availability is served.
-	DefaultStockTTL = time.Second
-	// DefaultListTTL is how long the membership of a catalog page (which
-	// products, in which order, and the next cursor) is served from memory.
-	DefaultListTTL = 30 * time.Second
-	// DefaultMaxItems bounds the entries held, products and pages together.
-	DefaultMaxItems = 10_000
+import (
+	"errors"
+	"fmt"
+	"time"
 )
+
+// Config is the settings of a Cache; DefaultConfig returns every default.
+type Config struct {
+	// ProductTTL is how long a product's catalog data (name, price,
+	// pictures, description) is served from memory; 0 caches no product.
+	// Default 1m.
+	ProductTTL time.Duration
+	// StockTTL is the oldest stock figure (in stock, units available) a read
+	// that shows availability is served; 0 makes each of them ask the
+	// product service (still coalesced). Stock arrives with the rest of the
+	// product, so it is at most ProductTTL. Default 1s.
+	StockTTL time.Duration
+	// ListTTL is how long the membership of a catalog page (which products,
+	// in which order, and the next cursor) is served from memory; 0 caches
+	// no page. Default 30s.
+	ListTTL time.Duration
+	// MaxItems bounds the entries held, products and pages together. A full
+	// cache admits nothing new until entries expire; reads then go to the
+	// product service, coalesced. Default 10000.
+	MaxItems int
+}
+
+// DefaultConfig returns the defaults of every setting of a Cache.
+func DefaultConfig() Config {
+	return Config{ProductTTL: time.Minute, StockTTL: time.Second, ListTTL: 30 * time.Second, MaxItems: 10_000}
+}
+
+// Validate reports the settings a Cache cannot work with.
+func (c Config) Validate() error {
+	var errs []error
+	if c.ProductTTL < 0 || c.StockTTL < 0 || c.ListTTL < 0 {
+		errs = append(errs, errors.New("catalog: ProductTTL, StockTTL and ListTTL must not be negative"))
+	}
+	if c.StockTTL > c.ProductTTL {
+		errs = append(errs, fmt.Errorf("catalog: StockTTL %v must not exceed ProductTTL %v: stock arrives with the product", c.StockTTL, c.ProductTTL))
+	}
+	if c.MaxItems < 1 {
+		errs = append(errs, fmt.Errorf("catalog: MaxItems %d must be positive", c.MaxItems))
+	}
+	return errors.Join(errs...)
+}
 
 // Observer is told the result of every cache lookup, for metrics. cache is
 // CacheProducts or CachePages. Implementations must be safe for concurrent
@@ -24,13 +54,15 @@ type Observer interface {
 	CacheLookup(cache string, hit bool)
 }
 
-// Option configures a Cache.
+// Option gives a Cache a collaborator.
 type Option interface{ apply(*config) }
 
 type optionFunc func(*config)
 
 func (f optionFunc) apply(c *config) { f(c) }
 
+// config is what a Cache runs with: its Config, resolved into the fields
+// the read path uses, and its collaborators.
 type config struct {
 	productTTL time.Duration
 	stockTTL   time.Duration
@@ -40,63 +72,18 @@ type config struct {
 	now        func() time.Time
 }
 
-func newConfig(opts []Option) config {
+func newConfig(cfg Config, opts []Option) config {
 	c := config{
-		productTTL: DefaultProductTTL,
-		stockTTL:   DefaultStockTTL,
-		listTTL:    DefaultListTTL,
-		maxItems:   DefaultMaxItems,
+		productTTL: cfg.ProductTTL,
+		stockTTL:   cfg.StockTTL,
+		listTTL:    cfg.ListTTL,
+		maxItems:   cfg.MaxItems,
 		now:        time.Now,
 	}
 	for _, o := range opts {
 		o.apply(&c)
 	}
-	// Stock arrives with the rest of the product: an entry too old for its
-	// catalog data is too old for its stock as well.
-	c.stockTTL = min(c.stockTTL, c.productTTL)
 	return c
-}
-
-// WithProductTTL sets how long a product's catalog data is served from
-// memory; zero caches no product. Default DefaultProductTTL (1 min).
-func WithProductTTL(d time.Duration) Option {
-	return optionFunc(func(c *config) {
-		if d >= 0 {
-			c.productTTL = d
-		}
-	})
-}
-
-// WithStockTTL sets the oldest stock figure served to reads that show
-// availability; zero makes each of them ask the product service (still
-// coalesced). It is capped by the product TTL. Default DefaultStockTTL (1 s).
-func WithStockTTL(d time.Duration) Option {
-	return optionFunc(func(c *config) {
-		if d >= 0 {
-			c.stockTTL = d
-		}
-	})
-}
-
-// WithListTTL sets how long a catalog page's membership is served from
-// memory; zero caches no page. Default DefaultListTTL (30 s).
-func WithListTTL(d time.Duration) Option {
-	return optionFunc(func(c *config) {
-		if d >= 0 {
-			c.listTTL = d
-		}
-	})
-}
-
-// WithMaxItems bounds the entries held, products and pages together. A full
-// cache admits nothing new until entries expire; reads then go to the
-// product service, coalesced. Default DefaultMaxItems (10 000).
-func WithMaxItems(n int) Option {
-	return optionFunc(func(c *config) {
-		if n > 0 {
-			c.maxItems = n
-		}
-	})
 }
 
 // WithObserver reports every lookup's hit or miss to o. Default: none.

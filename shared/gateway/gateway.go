@@ -2,8 +2,8 @@
 // metrics, the five typed clients, the token verifier, the order flow, the
 // checkout journal and the HTTP server with its shared middleware. A BFF
 // adds only its routes and its views. The checkout journal lives in a state
-// file under STATE_DIR and rate-limit buckets in memory, or both in Redis
-// when REDIS_URL is set so that replicas share them.
+// file under Config.StateDir and rate-limit buckets in memory, or both in
+// Redis when Config.RedisURL is set so that replicas share them.
 package gateway
 
 import (
@@ -23,7 +23,6 @@ import (
 	"storefront.dev/shared/auth"
 	"storefront.dev/shared/boltstore"
 	"storefront.dev/shared/catalog"
-	"storefront.dev/shared/config"
 	"storefront.dev/shared/httpserver"
 	"storefront.dev/shared/orderflow"
 	"storefront.dev/shared/ratelimit"
@@ -61,140 +60,108 @@ type Gateway struct {
 
 	services  []*upstream.Service
 	pprofAddr string
-	// redis is the client of the shared store, nil without REDIS_URL.
+	// redis is the client of the shared store, nil without RedisURL.
 	redis *redis.Client
-	// stateFile is the checkout journal on disk, nil with REDIS_URL.
+	// stateFile is the checkout journal on disk, nil with RedisURL.
 	stateFile *boltstore.Store
 }
 
-// New builds a Gateway named name from the shared settings; logs go to stdout
-// as JSON.
-func New(name string, cfg config.Base, stdout io.Writer) (*Gateway, error) {
-	level, err := cfg.SlogLevel()
-	if err != nil {
+// New builds a Gateway named name from cfg; logs go to stdout as JSON.
+func New(name string, cfg Config, stdout io.Writer) (*Gateway, error) {
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	logger := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: level})).With("app", name)
-	metrics := telemetry.NewMetrics()
-	g := &Gateway{Logger: logger, Metrics: metrics, pprofAddr: cfg.PprofAddr}
-
-	newService := func(svc string, urls []string) (*upstream.Service, error) {
-		s, err := upstream.NewService(svc, urls,
-			upstream.WithTimeout(cfg.Upstreams.CallTimeout),
-			upstream.WithRetries(cfg.Upstreams.Retries),
-			upstream.WithBreaker(upstream.BreakerSettings{
-				ConsecutiveFailures: uint32(cfg.Upstreams.BreakerFailures),
-				OpenTimeout:         cfg.Upstreams.BreakerOpenTimeout,
-			}),
-			upstream.WithObserver(metrics),
-			upstream.WithHeaders(httpserver.PropagateHeaders),
-		)
-		if err != nil {
-			return nil, fmt.Errorf("%s upstream: %w", svc, err)
-		}
-		g.services = append(g.services, s)
-		return s, nil
-	}
-	ps, err := newService("product", cfg.Upstreams.Product)
-	if err != nil {
+	g := &Gateway{Logger: newLogger(name, cfg, stdout), Metrics: telemetry.NewMetrics(), pprofAddr: cfg.PprofAddr}
+	if err := g.newClients(cfg.Upstreams, cfg.Upstream); err != nil {
 		return nil, err
 	}
-	os, err := newService("order", cfg.Upstreams.Order)
-	if err != nil {
-		return nil, err
-	}
-	pay, err := newService("payment", cfg.Upstreams.Payment)
-	if err != nil {
-		return nil, err
-	}
-	us, err := newService("user", cfg.Upstreams.User)
-	if err != nil {
-		return nil, err
-	}
-	ns, err := newService("notification", cfg.Upstreams.Notification)
-	if err != nil {
-		return nil, err
-	}
-	g.Products, g.Orders, g.Payments = product.New(ps), order.New(os), payment.New(pay)
-	g.Users, g.Notifications = user.New(us), notification.New(ns)
-	g.Catalog = catalog.New(g.Products,
-		catalog.WithProductTTL(cfg.Cache.ProductTTL),
-		catalog.WithStockTTL(cfg.Cache.StockTTL),
-		catalog.WithListTTL(cfg.Cache.ListTTL),
-		catalog.WithMaxItems(cfg.Cache.MaxItems),
-		catalog.WithObserver(metrics),
-	)
-
-	g.Verifier = auth.NewVerifier(g.Users,
-		auth.WithIssuer(cfg.Auth.Issuer),
-		auth.WithAudience(cfg.Auth.Audience),
-		auth.WithLeeway(cfg.Auth.Leeway),
-		auth.WithRefreshInterval(cfg.Auth.JWKSRefreshInterval),
-		auth.WithMaxTokenSize(cfg.Auth.MaxTokenBytes),
-	)
+	g.Catalog = catalog.New(g.Products, cfg.Cache, catalog.WithObserver(g.Metrics))
+	g.Verifier = auth.NewVerifier(g.Users, cfg.Auth)
 	journal, err := g.openStores(name, cfg)
 	if err != nil {
 		return nil, err
 	}
-	g.Flow = orderflow.New(orderflow.Deps{
+	g.Flow = g.newFlow(name, cfg.Order, journal)
+	g.Server = g.newServer(name, cfg.HTTP)
+	g.Limits = g.limits(cfg.RateLimit)
+	return g, nil
+}
+
+// newLogger logs JSON to stdout at cfg's level, each line naming the BFF.
+func newLogger(name string, cfg Config, stdout io.Writer) *slog.Logger {
+	level, _ := cfg.level() // valid: New validated cfg
+	return slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: level})).With("app", name)
+}
+
+// newClients builds a service for each upstream, with the request's ids in
+// every call and its outcome in the metrics, and the typed client over it.
+func (g *Gateway) newClients(urls Upstreams, cfg upstream.Config) error {
+	for _, u := range urls.list() {
+		s, err := upstream.NewService(u.name, u.urls, cfg,
+			upstream.WithObserver(g.Metrics), upstream.WithHeaders(httpserver.PropagateHeaders))
+		if err != nil {
+			return fmt.Errorf("%s upstream: %w", u.name, err)
+		}
+		g.services = append(g.services, s)
+	}
+	s := g.services // in the order of Upstreams.list
+	g.Products, g.Orders, g.Payments = product.New(s[0]), order.New(s[1]), payment.New(s[2])
+	g.Users, g.Notifications = user.New(s[3]), notification.New(s[4])
+	return nil
+}
+
+// newFlow is the order flow over the clients and journal, named after the
+// BFF so that its checkouts are its own.
+func (g *Gateway) newFlow(name string, cfg orderflow.Config, journal orderflow.Journal) *orderflow.Flow {
+	cfg.Name = name
+	deps := orderflow.Deps{
 		Catalog:  g.Products,
 		Payments: g.Payments,
 		Orders:   g.Orders,
 		Profiles: g.Users,
 		Notifier: g.Notifications,
 		Journal:  journal,
-	},
-		orderflow.WithName(name),
-		orderflow.WithTimeout(cfg.Order.Timeout),
-		orderflow.WithCompensationBudget(cfg.Order.CompensationBudget),
-		orderflow.WithLeaseTTL(cfg.Order.LeaseTTL),
-		orderflow.WithRecoveryInterval(cfg.Order.RecoveryInterval),
-		orderflow.WithRetention(cfg.IdempotencyTTL),
-		orderflow.WithLogger(logger),
-		orderflow.WithObserver(metrics),
-	)
+	}
+	return orderflow.New(deps, cfg, orderflow.WithLogger(g.Logger), orderflow.WithObserver(g.Metrics))
+}
 
-	g.Server = httpserver.New(httpserver.Config{
-		Name:            name,
-		BodyLimit:       cfg.HTTP.BodyLimit,
-		HeaderLimit:     cfg.HTTP.HeaderLimit,
-		ReadTimeout:     cfg.HTTP.ReadTimeout,
-		WriteTimeout:    cfg.HTTP.WriteTimeout,
-		IdleTimeout:     cfg.HTTP.IdleTimeout,
-		ShutdownTimeout: cfg.HTTP.ShutdownTimeout,
-		HSTS:            cfg.HTTP.HSTS,
-		ClientIPHeader:  cfg.RateLimit.ClientIPHeader,
-	}, logger, metrics)
-	g.Server.Health(g.checks()...)
-	policy := func(name string, q config.Quota) ratelimit.Policy {
-		return ratelimit.Policy{Name: name, Quota: q.Requests, Window: q.Window}
+// newServer is the HTTP server with the shared middleware and the readiness
+// checks.
+func (g *Gateway) newServer(name string, cfg httpserver.Config) *httpserver.Server {
+	cfg.Name = name
+	s := httpserver.New(cfg, g.Logger, g.Metrics)
+	s.Health(g.checks()...)
+	return s
+}
+
+// limits are the rate-limit middleware, one per policy, over the buckets
+// openStores chose.
+func (g *Gateway) limits(cfg ratelimit.Config) httpserver.Limits {
+	return httpserver.Limits{
+		Default: g.Server.RateLimit(g.RateLimits, cfg.Default),
+		Login:   g.Server.RateLimit(g.RateLimits, cfg.Login),
+		Orders:  g.Server.RateLimit(g.RateLimits, cfg.Orders),
 	}
-	g.Limits = httpserver.Limits{
-		Default: g.Server.RateLimit(g.RateLimits, policy("default", cfg.RateLimit.Default)),
-		Login:   g.Server.RateLimit(g.RateLimits, policy("login", cfg.RateLimit.Login)),
-		Orders:  g.Server.RateLimit(g.RateLimits, policy("orders", cfg.RateLimit.Orders)),
-	}
-	return g, nil
 }
 
 // openStores opens where checkouts and rate limits are kept: the state file
 // and memory, or Redis.
-func (g *Gateway) openStores(name string, cfg config.Base) (orderflow.Journal, error) {
+func (g *Gateway) openStores(name string, cfg Config) (orderflow.Journal, error) {
 	if cfg.RedisURL == "" {
 		path := filepath.Join(cfg.StateDir, name+".db")
-		st, err := boltstore.Open(path, boltstore.MaxRecords(cfg.IdempotencyMaxRecords))
+		st, err := boltstore.Open(path, cfg.StateFile)
 		if err != nil {
 			return nil, err
 		}
 		g.stateFile = st
-		g.RateLimits = ratelimit.NewMemory(ratelimit.WithMaxKeys(cfg.RateLimit.MaxKeys))
+		g.RateLimits = ratelimit.NewMemory(cfg.RateLimit)
 		g.Logger.Info("checkout journal in the state file", "path", path)
 		return st, nil
 	}
 	opts, err := redis.ParseURL(cfg.RedisURL)
 	if err != nil {
 		// go-redis's message may quote the URL, password and all.
-		return nil, errors.New("REDIS_URL: not a Redis URL")
+		return nil, errors.New("gateway: RedisURL is not a Redis URL")
 	}
 	g.redis = redis.NewClient(opts)
 	// Each BFF has keys of its own: its checkouts are its own (their ids
@@ -249,39 +216,50 @@ func (g *Gateway) Serve(ctx context.Context, addr string) error {
 		defer stop()
 		g.Logger.Info("pprof listening", "addr", g.pprofAddr)
 	}
-	// Recovery runs from the start: a saga this replica's previous
-	// incarnation (or a dead peer) left is settled without waiting for a
-	// retry. It stops once requests have drained; a saga it cannot finish
-	// by then stays in the journal for the next replica.
-	rctx, stopRecovery := context.WithCancel(context.WithoutCancel(ctx))
-	recovered := make(chan struct{})
-	go func() {
-		defer close(recovered)
-		g.Flow.RunRecovery(rctx)
-	}()
-	defer stopRecovery()
-	// After recovery and the notification queue stop, nothing calls an
-	// upstream any more: their idle connections are closed.
-	hooks := []func(context.Context) error{func(ctx context.Context) error {
-		stopRecovery()
-		select {
-		case <-recovered:
-			return nil
-		case <-ctx.Done():
-			return fmt.Errorf("stop saga recovery: %w", ctx.Err())
-		}
-	}, g.Flow.Close, func(context.Context) error {
-		for _, s := range g.services {
-			s.Close()
-		}
-		return nil
-	}}
+	cancelRecovery, stopRecovery := g.startRecovery(ctx)
+	defer cancelRecovery()
 	if g.stateFile != nil {
 		// Closed last, whatever happened: a request still running past the
 		// drain then fails its next journal write and leaves its saga to
 		// recovery, and the file's lock is free for the next process.
 		defer g.stateFile.Close()
 	}
+	return g.Server.Serve(ctx, addr, g.shutdownHooks(stopRecovery)...)
+}
+
+// startRecovery runs saga recovery from the start: a saga this replica's
+// previous incarnation (or a dead peer) left is settled without waiting for
+// a retry. cancel stops recovery; stop, a shutdown hook, also waits for it
+// until its context ends. A saga recovery cannot finish by then stays in
+// the journal for the next replica.
+func (g *Gateway) startRecovery(ctx context.Context) (cancel context.CancelFunc, stop func(context.Context) error) {
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	recovered := make(chan struct{})
+	go func() {
+		defer close(recovered)
+		g.Flow.RunRecovery(rctx)
+	}()
+	return cancel, func(ctx context.Context) error {
+		cancel()
+		select {
+		case <-recovered:
+			return nil
+		case <-ctx.Done():
+			return fmt.Errorf("stop saga recovery: %w", ctx.Err())
+		}
+	}
+}
+
+// shutdownHooks run once requests have drained: recovery stops, then the
+// notification queue; after them nothing calls an upstream any more, so
+// their idle connections are closed, and the Redis client last.
+func (g *Gateway) shutdownHooks(stopRecovery func(context.Context) error) []func(context.Context) error {
+	hooks := []func(context.Context) error{stopRecovery, g.Flow.Close, func(context.Context) error {
+		for _, s := range g.services {
+			s.Close()
+		}
+		return nil
+	}}
 	if g.redis != nil {
 		hooks = append(hooks, func(context.Context) error {
 			if err := g.redis.Close(); err != nil {
@@ -290,7 +268,7 @@ func (g *Gateway) Serve(ctx context.Context, addr string) error {
 			return nil
 		})
 	}
-	return g.Server.Serve(ctx, addr, hooks...)
+	return hooks
 }
 
 // servePprof serves net/http/pprof's handlers on addr until stop is called.

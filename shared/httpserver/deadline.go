@@ -8,9 +8,9 @@ import (
 )
 
 // ReadDeadline gives every GET one deadline for all its upstream calls, so
-// that concurrent parts of a screen end together and a slow upstream turns
-// into a 504 (or a degraded part) instead of holding the connection. Writes
-// keep their own deadline (the order flow's).
+// that a slow upstream turns into a 504 instead of holding the connection.
+// Writes keep their own deadline (the order flow's); a screen assembled by
+// an aggregate.Fanout gets its deadline from the Fanout.
 func ReadDeadline(d time.Duration) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		if c.Method() != fiber.MethodGet && c.Method() != fiber.MethodHead {

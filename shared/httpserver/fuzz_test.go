@@ -55,24 +55,3 @@ func FuzzPageOf(f *testing.F) {
 		}
 	})
 }
-
-// FuzzDecodeCredentials feeds the login body decoder (DecodeStrict
-// underneath) arbitrary bytes: it never panics, refuses with a 400, and what
-// it accepts has both members within their bounds.
-func FuzzDecodeCredentials(f *testing.F) {
-	f.Add([]byte(`{"email":"ada@example.com","password":"correct-horse"}`))
-	f.Add([]byte(`{"email":"a","email":"b","password":"p"}`))
-	f.Add([]byte(`{"email":"a","password":"p"} trailing`))
-	f.Add([]byte(strings.Repeat(`{"a":`, 50)))
-	f.Add([]byte(`{"email":1,"password":null}`))
-	f.Fuzz(func(t *testing.T, body []byte) {
-		cr, err := httpserver.DecodeCredentials(body)
-		if err != nil {
-			wantClientProblem(t, err)
-			return
-		}
-		if strings.TrimSpace(cr.Email) == "" || len(cr.Email) > 254 || cr.Password == "" || len(cr.Password) > 256 {
-			t.Fatalf("accepted %+v from %q", cr, body)
-		}
-	})
-}

@@ -55,12 +55,16 @@ type testServer struct {
 	metrics *telemetry.Metrics
 }
 
-// newServer returns a Server on which the test adds routes before calling
-// start.
-func newServer(t *testing.T, cfg httpserver.Config) *testServer {
+// newServer returns a Server with the default settings changed by edit, if
+// any, on which the test adds routes before calling start.
+func newServer(t *testing.T, edit func(*httpserver.Config)) *testServer {
 	t.Helper()
 	logs := &logBuffer{}
 	metrics := telemetry.NewMetrics()
+	cfg := httpserver.DefaultConfig()
+	if edit != nil {
+		edit(&cfg)
+	}
 	cfg.Name = "test"
 	s := httpserver.New(cfg, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})), metrics)
 	return &testServer{Server: s, logs: logs, metrics: metrics}

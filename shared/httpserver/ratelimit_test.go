@@ -3,13 +3,13 @@ package httpserver_test
 import (
 	"context"
 	"errors"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 
 	"storefront.dev/shared/auth"
+	"storefront.dev/shared/clocktest"
 	"storefront.dev/shared/httpserver"
 	"storefront.dev/shared/httpserver/servertest"
 	"storefront.dev/shared/ratelimit"
@@ -23,29 +23,12 @@ func (subjectVerifier) Verify(_ context.Context, token string) (auth.Claims, err
 	return auth.Claims{Subject: token}, nil
 }
 
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // limitedServer serves GET /anon and GET /me (authenticated) under one
 // policy of 2 requests per 10s.
-func limitedServer(t *testing.T, cfg httpserver.Config, l httpserver.Limiter) (*testServer, ratelimit.Policy) {
+func limitedServer(t *testing.T, edit func(*httpserver.Config), l httpserver.Limiter) (*testServer, ratelimit.Policy) {
 	t.Helper()
 	p := ratelimit.Policy{Name: "tight", Quota: 2, Window: 10 * time.Second}
-	s := newServer(t, cfg)
+	s := newServer(t, edit)
 	limit := s.RateLimit(l, p)
 	ok := func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"user": httpserver.UserID(c)}) }
 	s.App.Get("/anon", limit, ok)
@@ -55,8 +38,8 @@ func limitedServer(t *testing.T, cfg httpserver.Config, l httpserver.Limiter) (*
 }
 
 func TestRateLimitAnswers(t *testing.T) {
-	clk := &clock{now: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
-	s, _ := limitedServer(t, httpserver.Config{}, ratelimit.NewMemory(ratelimit.WithClock(clk.Now)))
+	clk := clocktest.New(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
+	s, _ := limitedServer(t, nil, ratelimit.NewMemory(ratelimit.DefaultConfig(), ratelimit.WithClock(clk.Now)))
 	ada := []string{"Authorization", "Bearer usr_ada"}
 	grace := []string{"Authorization", "Bearer usr_grace"}
 	steps := []struct {
@@ -122,7 +105,7 @@ func TestRateLimitClientAddress(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, _ := limitedServer(t, httpserver.Config{ClientIPHeader: tt.header}, ratelimit.NewMemory())
+			s, _ := limitedServer(t, func(c *httpserver.Config) { c.ClientIPHeader = tt.header }, ratelimit.NewMemory(ratelimit.DefaultConfig()))
 			for range 2 {
 				if r := servertest.Do(t, "GET", s.base+"/anon", nil, "X-Forwarded-For", tt.first); r.Status != 200 {
 					t.Fatalf("got status %d spending the quota, want 200", r.Status)
@@ -142,7 +125,7 @@ func (failingLimiter) Take(context.Context, ratelimit.Policy, string) (ratelimit
 }
 
 func TestRateLimitFailsOpen(t *testing.T) {
-	s, _ := limitedServer(t, httpserver.Config{}, failingLimiter{})
+	s, _ := limitedServer(t, nil, failingLimiter{})
 	for i := range 5 {
 		r := servertest.Do(t, "GET", s.base+"/anon", nil)
 		if r.Status != 200 || r.Header.Get("RateLimit") != "" {
@@ -155,8 +138,8 @@ func TestRateLimitFailsOpen(t *testing.T) {
 }
 
 func TestRateLimitDisabledPolicy(t *testing.T) {
-	s := newServer(t, httpserver.Config{})
-	s.App.Get("/free", s.RateLimit(ratelimit.NewMemory(), ratelimit.Policy{Name: "off"}), func(c *fiber.Ctx) error { return c.SendStatus(204) })
+	s := newServer(t, nil)
+	s.App.Get("/free", s.RateLimit(ratelimit.NewMemory(ratelimit.DefaultConfig()), ratelimit.Policy{Name: "off"}), func(c *fiber.Ctx) error { return c.SendStatus(204) })
 	s.start(t)
 	for i := range 20 {
 		if r := servertest.Do(t, "GET", s.base+"/free", nil); r.Status != 204 || r.Header.Get("RateLimit-Policy") != "" {

@@ -14,12 +14,13 @@ import (
 
 	"storefront.dev/shared/httpserver"
 	"storefront.dev/shared/httpserver/servertest"
+	"storefront.dev/shared/jsonscan"
 )
 
 // hostileServer serves routes that use each input check of the package.
-func hostileServer(t *testing.T, cfg httpserver.Config) *testServer {
+func hostileServer(t *testing.T, edit func(*httpserver.Config)) *testServer {
 	t.Helper()
-	s := newServer(t, cfg)
+	s := newServer(t, edit)
 	type item struct {
 		ID  int    `json:"id"`
 		Tag string `json:"tag"`
@@ -29,7 +30,7 @@ func hostileServer(t *testing.T, cfg httpserver.Config) *testServer {
 			Name  string `json:"name"`
 			Items []item `json:"items"`
 		}
-		if err := httpserver.DecodeStrict(c.Body(), &in); err != nil {
+		if err := jsonscan.DecodeStrict(c.Body(), &in); err != nil {
 			return err
 		}
 		return c.JSON(in)
@@ -56,7 +57,7 @@ func hostileServer(t *testing.T, cfg httpserver.Config) *testServer {
 // requests: each gets its 4xx problem naming what is wrong, with the
 // headers every answer carries.
 func TestHostileInput(t *testing.T) {
-	s := hostileServer(t, httpserver.Config{BodyLimit: 1024, HeaderLimit: 4096})
+	s := hostileServer(t, func(c *httpserver.Config) { c.BodyLimit, c.HeaderLimit = 1024, 4096 })
 	deep := strings.Repeat(`{"a":`, 40) + "1" + strings.Repeat("}", 40)
 	tests := []struct {
 		name    string
@@ -126,7 +127,7 @@ func TestHostileInput(t *testing.T) {
 // TestValidInputPasses is the other side of TestHostileInput: input at the
 // limits is accepted.
 func TestValidInputPasses(t *testing.T) {
-	s := hostileServer(t, httpserver.Config{BodyLimit: 1024, HeaderLimit: 4096})
+	s := hostileServer(t, func(c *httpserver.Config) { c.BodyLimit, c.HeaderLimit = 1024, 4096 })
 	tests := []struct {
 		name   string
 		method string
@@ -158,7 +159,7 @@ func TestSecurityHeaders(t *testing.T) {
 		"X-Frame-Options":         "DENY",
 	}
 	for _, hsts := range []bool{false, true} {
-		s := hostileServer(t, httpserver.Config{HSTS: hsts})
+		s := hostileServer(t, func(c *httpserver.Config) { c.HSTS = hsts })
 		for _, path := range []string{"/page", "/items/bad%20id", "/nowhere"} {
 			r := servertest.Do(t, "GET", s.base+path, nil)
 			for h, v := range want {
@@ -178,7 +179,7 @@ func TestSecurityHeaders(t *testing.T) {
 // problem carrying the request id and nothing of the panic, and is logged
 // once, with its stack.
 func TestPanicBecomesProblem(t *testing.T) {
-	s := newServer(t, httpserver.Config{})
+	s := newServer(t, nil)
 	const secret = "db password is hunter2"
 	s.App.Get("/boom", func(*fiber.Ctx) error { panic(secret) })
 	s.start(t)
@@ -216,7 +217,7 @@ func TestPanicBecomesProblem(t *testing.T) {
 // one kept-alive connection: each is counted under its own method, however
 // fasthttp reuses its buffers between them.
 func TestMetricLabelsSurviveConnectionReuse(t *testing.T) {
-	s := hostileServer(t, httpserver.Config{})
+	s := hostileServer(t, nil)
 	for range 3 {
 		servertest.Do(t, "POST", s.base+"/echo", `{"name":"ada"}`)
 		servertest.Do(t, "GET", s.base+"/page", nil)
@@ -253,7 +254,7 @@ func TestMetricLabelsSurviveConnectionReuse(t *testing.T) {
 // server gives up after its read timeout with a 408 problem (the client's
 // slowness, not a 504 of ours) and closes the connection.
 func TestSlowClientGetsRequestTimeout(t *testing.T) {
-	s := hostileServer(t, httpserver.Config{ReadTimeout: 200 * time.Millisecond})
+	s := hostileServer(t, func(c *httpserver.Config) { c.ReadTimeout = 200 * time.Millisecond })
 	conn, err := net.Dial("tcp", strings.TrimPrefix(s.base, "http://"))
 	if err != nil {
 		t.Fatal(err)

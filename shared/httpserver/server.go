@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"time"
 
 	json "github.com/goccy/go-json"
@@ -20,51 +21,64 @@ import (
 	"storefront.dev/shared/telemetry"
 )
 
-// Config holds the server's limits. Every zero field takes its default.
+// Config is the server's limits against large and slow clients;
+// DefaultConfig returns every default.
 type Config struct {
-	// Name is the application name used in logs ("bff-web").
+	// Name is the application name used in logs ("bff-web"). Default empty.
 	Name string
-	// BodyLimit is the largest request body accepted, in bytes; default 64 KiB.
-	// Larger bodies are refused with 413.
+	// BodyLimit is the largest request body accepted, in bytes; larger
+	// bodies are refused with 413. Default 65536.
 	BodyLimit int
-	// HeaderLimit bounds the request line and headers, in bytes; default 8 KiB.
+	// HeaderLimit bounds the request line and headers together, in bytes.
+	// Default 8192.
 	HeaderLimit int
-	// ReadTimeout bounds reading one request; default 5s.
+	// ReadTimeout bounds reading one request. Default 5s.
 	ReadTimeout time.Duration
-	// WriteTimeout bounds writing one response; default 15s.
+	// WriteTimeout bounds writing one response. Default 15s.
 	WriteTimeout time.Duration
-	// IdleTimeout bounds an idle keep-alive connection; default 60s.
+	// IdleTimeout bounds an idle keep-alive connection. Default 60s.
 	IdleTimeout time.Duration
-	// ShutdownTimeout bounds the graceful drain on SIGTERM; default 15s.
+	// ShutdownTimeout bounds the graceful drain on SIGTERM: in-flight
+	// requests, then the shutdown hooks (queued notifications). Default 15s.
 	ShutdownTimeout time.Duration
-	// HSTS sends Strict-Transport-Security; default off (turn on behind TLS).
+	// HSTS sends Strict-Transport-Security; turn it on behind TLS. Default
+	// false.
 	HSTS bool
-	// ClientIPHeader names a header set by a trusted reverse proxy whose last
-	// address is the client's, for rate limits keyed by address; default
-	// none (the connection's peer address).
+	// ClientIPHeader names a header set by a trusted reverse proxy
+	// ("X-Forwarded-For", "X-Real-IP") whose last address is the client's,
+	// for rate limits keyed by address. Default none: the connection's peer
+	// address, because any client can send such a header to a BFF reachable
+	// directly.
 	ClientIPHeader string
 }
 
-func (c Config) withDefaults() Config {
-	if c.BodyLimit <= 0 {
-		c.BodyLimit = 64 << 10
+// DefaultConfig returns the defaults of every setting of a Server.
+func DefaultConfig() Config {
+	return Config{
+		BodyLimit:       64 << 10,
+		HeaderLimit:     8 << 10,
+		ReadTimeout:     5 * time.Second,
+		WriteTimeout:    15 * time.Second,
+		IdleTimeout:     60 * time.Second,
+		ShutdownTimeout: 15 * time.Second,
 	}
-	if c.HeaderLimit <= 0 {
-		c.HeaderLimit = 8 << 10
+}
+
+// Validate reports the settings a Server cannot work with.
+func (c Config) Validate() error {
+	var errs []error
+	if c.BodyLimit <= 0 || c.HeaderLimit <= 0 {
+		errs = append(errs, fmt.Errorf("httpserver: BodyLimit %d and HeaderLimit %d must be positive", c.BodyLimit, c.HeaderLimit))
 	}
-	if c.ReadTimeout <= 0 {
-		c.ReadTimeout = 5 * time.Second
+	if c.ReadTimeout <= 0 || c.WriteTimeout <= 0 || c.IdleTimeout <= 0 || c.ShutdownTimeout <= 0 {
+		errs = append(errs, errors.New("httpserver: ReadTimeout, WriteTimeout, IdleTimeout and ShutdownTimeout must be positive"))
 	}
-	if c.WriteTimeout <= 0 {
-		c.WriteTimeout = 15 * time.Second
+	if strings.ContainsFunc(c.ClientIPHeader, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_')
+	}) {
+		errs = append(errs, fmt.Errorf("httpserver: ClientIPHeader %q is not a header name", c.ClientIPHeader))
 	}
-	if c.IdleTimeout <= 0 {
-		c.IdleTimeout = 60 * time.Second
-	}
-	if c.ShutdownTimeout <= 0 {
-		c.ShutdownTimeout = 15 * time.Second
-	}
-	return c
+	return errors.Join(errs...)
 }
 
 // Server is a Fiber app with the shared middleware installed.
@@ -77,9 +91,13 @@ type Server struct {
 }
 
 // New returns a Server whose app already carries the shared middleware and
-// serves /metrics.
+// serves /metrics, with the settings cfg (start from DefaultConfig). It
+// panics when cfg does not validate, a wiring mistake: the BFF validates its
+// settings before it starts.
 func New(cfg Config, logger *slog.Logger, metrics *telemetry.Metrics) *Server {
-	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		panic(err)
+	}
 	s := &Server{cfg: cfg, logger: logger, metrics: metrics}
 	s.App = fiber.New(fiber.Config{
 		AppName:               cfg.Name,

@@ -34,11 +34,11 @@ func TestTraceContextReachesUpstreams(t *testing.T) {
 		_, _ = w.Write([]byte(`{}`))
 	}))
 	t.Cleanup(up.Close)
-	svc, err := upstream.NewService("probe", []string{up.URL}, upstream.WithHeaders(httpserver.PropagateHeaders))
+	svc, err := upstream.NewService("probe", []string{up.URL}, upstream.DefaultConfig(), upstream.WithHeaders(httpserver.PropagateHeaders))
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := newServer(t, httpserver.Config{})
+	s := newServer(t, nil)
 	s.App.Get("/call", func(c *fiber.Ctx) error {
 		if err := svc.Do(c.UserContext(), upstream.Call{Op: "probe", Method: "GET", Path: "/"}, nil); err != nil {
 			return err
@@ -103,7 +103,7 @@ func TestTraceContextReachesUpstreams(t *testing.T) {
 // TestUnmatchedRoutesShareOneLabel: requests that match no route are counted
 // under "unmatched", not under the prefix of the middleware they passed.
 func TestUnmatchedRoutesShareOneLabel(t *testing.T) {
-	s := newServer(t, httpserver.Config{})
+	s := newServer(t, nil)
 	s.App.Use("/v1", func(c *fiber.Ctx) error { return c.Next() })
 	s.App.Get("/v1/known", func(c *fiber.Ctx) error { return c.SendString("ok") })
 	s.start(t)

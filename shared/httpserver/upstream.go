@@ -1,6 +1,7 @@
 package httpserver
 
 import (
+	"errors"
 	"time"
 
 	"storefront.dev/shared/problem"
@@ -9,8 +10,14 @@ import (
 
 // FromUpstream turns a failed upstream read into the problem the client sees:
 // a missing resource is a 404, a spent deadline a 504, anything else a 503
-// with Retry-After. The upstream's own words never reach the client.
+// with Retry-After. The upstream's own words never reach the client. An
+// error that already is a problem (a bad cursor, a refused login) is
+// returned as it is.
 func FromUpstream(err error, what string) *problem.Error {
+	var p *problem.Error
+	if errors.As(err, &p) {
+		return p
+	}
 	ue, ok := upstream.As(err)
 	if !ok {
 		return problem.From(err)
@@ -25,13 +32,4 @@ func FromUpstream(err error, what string) *problem.Error {
 	default:
 		return &problem.Error{Code: problem.CodeUnavailable, Detail: "The " + ue.Service + " service is unavailable.", RetryAfter: 2 * time.Second, Err: err}
 	}
-}
-
-// FromLogin turns a failed password check into the problem the client sees:
-// wrong credentials are a 401, anything else is FromUpstream's answer.
-func FromLogin(err error) *problem.Error {
-	if upstream.KindOf(err) == upstream.KindUnauthorized {
-		return problem.Wrap(err, problem.CodeUnauthenticated, "The email or password is wrong.")
-	}
-	return FromUpstream(err, "User")
 }

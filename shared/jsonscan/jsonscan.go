@@ -3,6 +3,8 @@
 // decoder would silently collapse (the last occurrence winning). It walks
 // the bytes once, without recursion, so a hostile body costs linear time
 // and constant stack. It is not a validator: syntax is the decoder's job.
+// DecodeStrict puts the scan in front of a strict decoder, for request
+// bodies decoded into a struct.
 package jsonscan
 
 import (

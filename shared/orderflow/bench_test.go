@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"storefront.dev/shared/upstream/upstreamtest"
+	"storefront.dev/shared/sandbox"
 )
 
 // BenchmarkPlace places orders against the in-process sandbox, with and
@@ -18,12 +18,12 @@ import (
 // design, the two reads run concurrently and are not slowed.
 func BenchmarkPlace(b *testing.B) {
 	writes := []struct{ service, route string }{
-		{upstreamtest.ServiceProduct, routeReserve},
-		{upstreamtest.ServicePayment, routeAuthorize},
-		{upstreamtest.ServiceOrder, routeCreate},
-		{upstreamtest.ServicePayment, routeCapture},
-		{upstreamtest.ServiceOrder, routeConfirm},
-		{upstreamtest.ServiceProduct, routeCommit},
+		{sandbox.ServiceProduct, routeReserve},
+		{sandbox.ServicePayment, routeAuthorize},
+		{sandbox.ServiceOrder, routeCreate},
+		{sandbox.ServicePayment, routeCapture},
+		{sandbox.ServiceOrder, routeConfirm},
+		{sandbox.ServiceProduct, routeCommit},
 	}
 	for _, latency := range []time.Duration{0, 2 * time.Millisecond} {
 		for _, parallel := range []bool{false, true} {
@@ -33,7 +33,7 @@ func BenchmarkPlace(b *testing.B) {
 			}
 			b.Run(fmt.Sprintf("latency=%v/%s", latency, mode), func(b *testing.B) {
 				ctx := context.Background()
-				rt, _, f := startFlow(b, nil, WithNotifyWorkers(4))
+				rt, _, f := startFlowWith(b, nil, configWith(func(c *Config) { c.NotifyWorkers = 4 }))
 				if err := rt.Sandbox.SetStock(1, 1_000_000); err != nil {
 					b.Fatal(err)
 				}
@@ -41,7 +41,7 @@ func BenchmarkPlace(b *testing.B) {
 					if latency == 0 {
 						continue
 					}
-					if err := rt.InjectFault(ctx, w.service, upstreamtest.Fault{Route: w.route, LatencyMS: int(latency.Milliseconds())}); err != nil {
+					if err := rt.InjectFault(ctx, w.service, sandbox.Fault{Route: w.route, LatencyMS: int(latency.Milliseconds())}); err != nil {
 						b.Fatal(err)
 					}
 				}

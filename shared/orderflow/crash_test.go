@@ -10,16 +10,18 @@ import (
 	"time"
 
 	"storefront.dev/shared/boltstore"
+	"storefront.dev/shared/clocktest"
 	"storefront.dev/shared/orderflow"
 	"storefront.dev/shared/problem"
 	"storefront.dev/shared/redisstore"
 	"storefront.dev/shared/redistest"
+	"storefront.dev/shared/sandbox"
+	"storefront.dev/shared/sandbox/sandboxtest"
 	"storefront.dev/shared/upstream"
 	"storefront.dev/shared/upstream/notification"
 	"storefront.dev/shared/upstream/order"
 	"storefront.dev/shared/upstream/payment"
 	"storefront.dev/shared/upstream/product"
-	"storefront.dev/shared/upstream/upstreamtest"
 	"storefront.dev/shared/upstream/user"
 )
 
@@ -139,7 +141,7 @@ var stores = []store{
 					// The dying process's file lock is released when it dies.
 					_ = st.Close()
 				}
-				s, err := boltstore.Open(path)
+				s, err := boltstore.Open(path, boltstore.DefaultConfig())
 				if err != nil {
 					t.Fatalf("open %s: %v", path, err)
 				}
@@ -183,11 +185,11 @@ func TestCrashAtEveryStep(t *testing.T) {
 
 func crashAndRecover(t *testing.T, open opener, cp crashPoint, landed bool) {
 	ctx := context.Background()
-	clock := upstreamtest.NewManualClock(time.Now())
-	rt := upstreamtest.Start(t, upstreamtest.Config{Clock: clock})
+	clock := clocktest.New(time.Now())
+	rt := sandboxtest.Start(t, sandbox.Config{Clock: clock})
 	first, second := open(t)
 	if cp.compensating {
-		if err := rt.InjectFault(ctx, upstreamtest.ServiceOrder, upstreamtest.Fault{Route: "POST /orders/{id}/confirm", Status: 500}); err != nil {
+		if err := rt.InjectFault(ctx, sandbox.ServiceOrder, sandbox.Fault{Route: "POST /orders/{id}/confirm", Status: 500}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -245,7 +247,7 @@ func crashAndRecover(t *testing.T, open opener, cp crashPoint, landed bool) {
 
 // checkQuiet fails t with every invariant st breaks, and for any order left
 // pending.
-func checkQuiet(t *testing.T, st upstreamtest.State) {
+func checkQuiet(t *testing.T, st sandbox.State) {
 	t.Helper()
 	for _, err := range st.Invariants() {
 		t.Errorf("invariant: %v", err)
@@ -257,7 +259,7 @@ func checkQuiet(t *testing.T, st upstreamtest.State) {
 	}
 }
 
-func confirmedOrders(st upstreamtest.State) []string {
+func confirmedOrders(st sandbox.State) []string {
 	var ids []string
 	for _, o := range st.Order.Orders {
 		if o.Status == order.StatusConfirmed {
@@ -267,7 +269,7 @@ func confirmedOrders(st upstreamtest.State) []string {
 	return ids
 }
 
-func fetchState(t *testing.T, rt *upstreamtest.Running) upstreamtest.State {
+func fetchState(t *testing.T, rt *sandboxtest.Running) sandbox.State {
 	t.Helper()
 	st, err := rt.FetchState(context.Background())
 	if err != nil {
@@ -278,17 +280,20 @@ func fetchState(t *testing.T, rt *upstreamtest.Running) upstreamtest.State {
 
 // newFlow is a Flow over rt's services and j, with a fast breaker and
 // backoff so that an injected fault ends a checkout in milliseconds.
-func newFlow(t testing.TB, rt *upstreamtest.Running, j orderflow.Journal, now func() time.Time) *orderflow.Flow {
+func newFlow(t testing.TB, rt *sandboxtest.Running, j orderflow.Journal, now func() time.Time) *orderflow.Flow {
 	t.Helper()
 	svc := func(name, url string) *upstream.Service {
-		s, err := upstream.NewService(name, []string{url},
-			upstream.WithBreaker(upstream.BreakerSettings{OpenTimeout: 50 * time.Millisecond}))
+		cfg := upstream.DefaultConfig()
+		cfg.Breaker.OpenTimeout = 50 * time.Millisecond
+		s, err := upstream.NewService(name, []string{url}, cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(s.Close)
 		return s
 	}
+	cfg := orderflow.DefaultConfig()
+	cfg.Name, cfg.CompensationBudget = "bff-test", 2*time.Second
 	f := orderflow.New(orderflow.Deps{
 		Catalog:  product.New(svc("product", rt.ProductURL)),
 		Orders:   order.New(svc("order", rt.OrderURL)),
@@ -296,9 +301,7 @@ func newFlow(t testing.TB, rt *upstreamtest.Running, j orderflow.Journal, now fu
 		Profiles: user.New(svc("user", rt.UserURL)),
 		Notifier: notification.New(svc("notification", rt.NotificationURL)),
 		Journal:  j,
-	}, orderflow.WithName("bff-test"), orderflow.WithClock(now),
-		orderflow.WithBackoff(time.Millisecond, 5*time.Millisecond),
-		orderflow.WithCompensationBudget(2*time.Second))
+	}, cfg, orderflow.WithClock(now), orderflow.WithBackoff(time.Millisecond, 5*time.Millisecond))
 	t.Cleanup(func() { _ = f.Close(context.Background()) })
 	return f
 }
@@ -316,8 +319,8 @@ func TestRecoveryAfterTheReservationExpired(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
-			clock := upstreamtest.NewManualClock(time.Now())
-			rt := upstreamtest.Start(t, upstreamtest.Config{Clock: clock, ReservationTTL: time.Minute})
+			clock := clocktest.New(time.Now())
+			rt := sandboxtest.Start(t, sandbox.Config{Clock: clock, ReservationTTL: time.Minute})
 			open, _ := stores[0].setup(t)(t)
 			req := orderflow.Request{UserID: "usr_ada", Key: "late",
 				Input: orderflow.Input{Items: []orderflow.Item{{ProductID: 9, Quantity: 3}}, PaymentToken: payment.TokenVisa}}

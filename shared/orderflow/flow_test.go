@@ -12,11 +12,11 @@ import (
 
 	"storefront.dev/shared/money"
 	"storefront.dev/shared/problem"
+	"storefront.dev/shared/sandbox"
 	"storefront.dev/shared/upstream"
 	"storefront.dev/shared/upstream/order"
 	"storefront.dev/shared/upstream/payment"
 	"storefront.dev/shared/upstream/product"
-	"storefront.dev/shared/upstream/upstreamtest"
 )
 
 const ada = "usr_ada"
@@ -132,8 +132,8 @@ func TestPlaceInvalid(t *testing.T) {
 		{"empty token", Input{Items: []Item{line}}, "payment_token"},
 		{"unknown token", Input{Items: []Item{line}, PaymentToken: "tok_bogus"}, "payment_token"},
 	}
-	q := startQuietSandbox(t, upstreamtest.Config{})
-	f := New(q.deps(t))
+	q := startQuietSandbox(t, sandbox.Config{})
+	f := New(q.deps(t), DefaultConfig())
 	t.Cleanup(func() { _ = f.Close(context.Background()) })
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -152,8 +152,8 @@ func TestPlaceInvalid(t *testing.T) {
 }
 
 func TestPlaceOutOfStock(t *testing.T) {
-	q := startQuietSandbox(t, upstreamtest.Config{})
-	f := New(q.deps(t))
+	q := startQuietSandbox(t, sandbox.Config{})
+	f := New(q.deps(t), DefaultConfig())
 	t.Cleanup(func() { _ = f.Close(context.Background()) })
 	if err := q.SetStock(5, 2); err != nil {
 		t.Fatal(err)
@@ -187,8 +187,8 @@ func TestPlaceDeclined(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.token, func(t *testing.T) {
-			q := startQuietSandbox(t, upstreamtest.Config{})
-			f := New(q.deps(t))
+			q := startQuietSandbox(t, sandbox.Config{})
+			f := New(q.deps(t), DefaultConfig())
 			t.Cleanup(func() { _ = f.Close(context.Background()) })
 			before := stockOf(q.State(), 8)
 			_, err := f.Place(context.Background(), Request{UserID: ada, Key: "declined", Input: Input{Items: []Item{{ProductID: 8, Quantity: 2}}, PaymentToken: tt.token}})
@@ -217,26 +217,27 @@ func TestPlaceUpstreamDown(t *testing.T) {
 		route   string
 		down    bool // the service's URL refuses connections instead
 	}{
-		{name: "product 503", service: upstreamtest.ServiceProduct, route: "*"},
-		{name: "user 503", service: upstreamtest.ServiceUser, route: routeUser},
-		{name: "payment 503", service: upstreamtest.ServicePayment, route: "*"},
-		{name: "order 503", service: upstreamtest.ServiceOrder, route: routeCreate},
-		{name: "user unreachable", service: upstreamtest.ServiceUser, down: true},
-		{name: "order unreachable", service: upstreamtest.ServiceOrder, down: true},
+		{name: "product 503", service: sandbox.ServiceProduct, route: "*"},
+		{name: "user 503", service: sandbox.ServiceUser, route: routeUser},
+		{name: "payment 503", service: sandbox.ServicePayment, route: "*"},
+		{name: "order 503", service: sandbox.ServiceOrder, route: routeCreate},
+		{name: "user unreachable", service: sandbox.ServiceUser, down: true},
+		{name: "order unreachable", service: sandbox.ServiceOrder, down: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			q := startQuietSandbox(t, upstreamtest.Config{})
+			q := startQuietSandbox(t, sandbox.Config{})
 			if tt.down {
 				q.urls[tt.service] = closed.URL
 			} else {
-				q.fault(t, tt.service, upstreamtest.Fault{Route: tt.route, Status: 503})
+				q.fault(t, tt.service, sandbox.Fault{Route: tt.route, Status: 503})
 			}
 			// A payment service that answers 503 to everything cannot be
 			// asked whether the hold exists, so the read-back runs until its
 			// budget ends; keep that short.
-			f := New(q.deps(t), WithBackoff(time.Millisecond, 10*time.Millisecond), WithCompensationBudget(300*time.Millisecond))
+			f := New(q.deps(t), configWith(func(c *Config) { c.CompensationBudget = 300 * time.Millisecond }),
+				WithBackoff(time.Millisecond, 10*time.Millisecond))
 			t.Cleanup(func() { _ = f.Close(context.Background()) })
 			_, err := f.Place(context.Background(), Request{UserID: ada, Key: "down", Input: visa(Item{ProductID: 9, Quantity: 1})})
 			var pe *problem.Error
@@ -261,9 +262,9 @@ func TestPlaceDeadline(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			q := startQuietSandbox(t, upstreamtest.Config{})
-			q.fault(t, upstreamtest.ServicePayment, upstreamtest.Fault{Route: routeCapture, LatencyMS: 600})
-			f := New(q.deps(t), WithTimeout(tt.timeout))
+			q := startQuietSandbox(t, sandbox.Config{})
+			q.fault(t, sandbox.ServicePayment, sandbox.Fault{Route: routeCapture, LatencyMS: 600})
+			f := New(q.deps(t), configWith(func(c *Config) { c.Timeout = tt.timeout }))
 			t.Cleanup(func() { _ = f.Close(context.Background()) })
 			ctx, cancel := context.WithTimeout(context.Background(), tt.ctxTime)
 			defer cancel()
@@ -294,12 +295,12 @@ func (c cancelOnCapture) Capture(ctx context.Context, id string) (payment.Paymen
 }
 
 func TestPlaceClientGoneStillCompensates(t *testing.T) {
-	q := startQuietSandbox(t, upstreamtest.Config{})
+	q := startQuietSandbox(t, sandbox.Config{})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	d := q.deps(t)
 	d.Payments = cancelOnCapture{Payments: d.Payments, cancel: cancel}
-	f := New(d)
+	f := New(d, DefaultConfig())
 	t.Cleanup(func() { _ = f.Close(context.Background()) })
 
 	_, err := f.Place(ctx, Request{UserID: ada, Key: "gone", Input: visa(Item{ProductID: 11, Quantity: 2})})
@@ -319,13 +320,13 @@ func TestPlaceClientGoneStillCompensates(t *testing.T) {
 func TestPlaceFaults(t *testing.T) {
 	type step struct{ service, route string }
 	var (
-		reserve   = step{upstreamtest.ServiceProduct, routeReserve}
-		authorize = step{upstreamtest.ServicePayment, routeAuthorize}
-		create    = step{upstreamtest.ServiceOrder, routeCreate}
-		capture   = step{upstreamtest.ServicePayment, routeCapture}
-		confirm   = step{upstreamtest.ServiceOrder, routeConfirm}
-		commit    = step{upstreamtest.ServiceProduct, routeCommit}
-		notify    = step{upstreamtest.ServiceNotification, routeNotify}
+		reserve   = step{sandbox.ServiceProduct, routeReserve}
+		authorize = step{sandbox.ServicePayment, routeAuthorize}
+		create    = step{sandbox.ServiceOrder, routeCreate}
+		capture   = step{sandbox.ServicePayment, routeCapture}
+		confirm   = step{sandbox.ServiceOrder, routeConfirm}
+		commit    = step{sandbox.ServiceProduct, routeCommit}
+		notify    = step{sandbox.ServiceNotification, routeNotify}
 	)
 	// Each kind of fault comes with the flow's deadline to use against it.
 	// A slow answer takes 2 s against a 1.2 s deadline, so it lands after the
@@ -333,19 +334,19 @@ func TestPlaceFaults(t *testing.T) {
 	// their deadline is long so that a busy test machine cannot turn them
 	// into timeouts.
 	type faultKind struct {
-		fault    upstreamtest.Fault
+		fault    sandbox.Fault
 		deadline time.Duration
 	}
 	const relaxed = 10 * time.Second
 	var (
-		status503     = faultKind{upstreamtest.Fault{Status: 503}, relaxed}
-		status503Once = faultKind{upstreamtest.Fault{Status: 503, Count: 1}, relaxed}
-		slow          = faultKind{upstreamtest.Fault{LatencyMS: 2000}, 1200 * time.Millisecond}
-		slowOnce      = faultKind{upstreamtest.Fault{LatencyMS: 2000, Count: 1}, 1200 * time.Millisecond}
-		drop          = faultKind{upstreamtest.Fault{Drop: true}, relaxed}
-		dropOnce      = faultKind{upstreamtest.Fault{Drop: true, Count: 1}, relaxed}
-		dropAfter     = faultKind{upstreamtest.Fault{Drop: true, After: true}, relaxed}
-		dropAfterOnce = faultKind{upstreamtest.Fault{Drop: true, After: true, Count: 1}, relaxed}
+		status503     = faultKind{sandbox.Fault{Status: 503}, relaxed}
+		status503Once = faultKind{sandbox.Fault{Status: 503, Count: 1}, relaxed}
+		slow          = faultKind{sandbox.Fault{LatencyMS: 2000}, 1200 * time.Millisecond}
+		slowOnce      = faultKind{sandbox.Fault{LatencyMS: 2000, Count: 1}, 1200 * time.Millisecond}
+		drop          = faultKind{sandbox.Fault{Drop: true}, relaxed}
+		dropOnce      = faultKind{sandbox.Fault{Drop: true, Count: 1}, relaxed}
+		dropAfter     = faultKind{sandbox.Fault{Drop: true, After: true}, relaxed}
+		dropAfterOnce = faultKind{sandbox.Fault{Drop: true, After: true, Count: 1}, relaxed}
 	)
 	const ok = problem.Code("")
 	tests := []struct {
@@ -441,17 +442,14 @@ func TestPlaceFaults(t *testing.T) {
 				busy <- struct{}{}
 				done := sync.OnceFunc(func() { <-busy })
 				defer done()
-				q := startQuietSandbox(t, upstreamtest.Config{})
+				q := startQuietSandbox(t, sandbox.Config{})
 				fault := tt.fault.fault
 				fault.Route = tt.step.route
 				q.fault(t, tt.step.service, fault)
-				f := New(q.deps(t),
-					WithTimeout(tt.fault.deadline),
-					WithCompensationBudget(3*time.Second),
-					WithBackoff(5*time.Millisecond, 50*time.Millisecond),
-					WithNotifyTimeout(200*time.Millisecond),
-					WithNotifyAttempts(3),
-				)
+				f := New(q.deps(t), configWith(func(c *Config) {
+					c.Timeout, c.CompensationBudget = tt.fault.deadline, 3*time.Second
+					c.NotifyTimeout, c.NotifyAttempts = 200*time.Millisecond, 3
+				}), WithBackoff(5*time.Millisecond, 50*time.Millisecond))
 				ctx := context.Background()
 				before := stockOf(q.State(), 12)
 
@@ -499,12 +497,11 @@ func TestPlaceConcurrentLastUnits(t *testing.T) {
 	// The question here is oversell, not overload: 200 flows dialling at
 	// once on a busy test machine must not be turned away by a tripped
 	// breaker or a short deadline.
-	tolerant := []upstream.Option{
-		upstream.WithBreaker(upstream.BreakerSettings{ConsecutiveFailures: 1 << 20, MinRequests: 1 << 20}),
-		upstream.WithTimeout(30 * time.Second),
-		upstream.WithDialTimeout(10 * time.Second),
+	tolerant := func(c *upstream.Config) {
+		c.Breaker.ConsecutiveFailures, c.Breaker.MinRequests = 1<<20, 1<<20
+		c.Timeout, c.DialTimeout = 30*time.Second, 10*time.Second
 	}
-	rt, _, f := startFlow(t, tolerant, WithTimeout(time.Minute))
+	rt, _, f := startFlowWith(t, tolerant, configWith(func(c *Config) { c.Timeout = time.Minute }))
 	if err := rt.Sandbox.SetStock(13, units); err != nil {
 		t.Fatal(err)
 	}

@@ -13,13 +13,15 @@ import (
 
 	json "github.com/goccy/go-json"
 
+	"storefront.dev/shared/clocktest"
 	"storefront.dev/shared/problem"
+	"storefront.dev/shared/sandbox"
+	"storefront.dev/shared/sandbox/sandboxtest"
 	"storefront.dev/shared/upstream"
 	"storefront.dev/shared/upstream/notification"
 	"storefront.dev/shared/upstream/order"
 	"storefront.dev/shared/upstream/payment"
 	"storefront.dev/shared/upstream/product"
-	"storefront.dev/shared/upstream/upstreamtest"
 	"storefront.dev/shared/upstream/user"
 )
 
@@ -43,18 +45,32 @@ const (
 // pastTTLs is more than the sandbox's default reservation and hold TTLs.
 const pastTTLs = 11 * time.Minute
 
-// serviceOptions are the transport settings of every test client: the
+// serviceConfig is the transport settings of every test client: the
 // defaults, but a breaker that reopens quickly, so that a test that trips it
-// waits milliseconds rather than the production 5 s.
-func serviceOptions() []upstream.Option {
-	return []upstream.Option{upstream.WithBreaker(upstream.BreakerSettings{OpenTimeout: 50 * time.Millisecond})}
+// waits milliseconds rather than the production 5 s; edit, if any, changes
+// them further.
+func serviceConfig(edit func(*upstream.Config)) upstream.Config {
+	c := upstream.DefaultConfig()
+	c.Breaker.OpenTimeout = 50 * time.Millisecond
+	if edit != nil {
+		edit(&c)
+	}
+	return c
 }
 
-// depsFor builds the real typed clients over the services at urls.
-func depsFor(tb testing.TB, productURL, orderURL, paymentURL, userURL, notificationURL string, opts ...upstream.Option) Deps {
+// configWith returns the default settings of a Flow changed by edit.
+func configWith(edit func(*Config)) Config {
+	c := DefaultConfig()
+	edit(&c)
+	return c
+}
+
+// depsFor builds the real typed clients over the services at urls, their
+// settings those of serviceConfig(edit).
+func depsFor(tb testing.TB, productURL, orderURL, paymentURL, userURL, notificationURL string, edit func(*upstream.Config)) Deps {
 	tb.Helper()
 	svc := func(name, url string) *upstream.Service {
-		s, err := upstream.NewService(name, []string{url}, append(serviceOptions(), opts...)...)
+		s, err := upstream.NewService(name, []string{url}, serviceConfig(edit))
 		if err != nil {
 			tb.Fatalf("NewService(%s): %v", name, err)
 		}
@@ -133,24 +149,31 @@ func (m *memJournal) Unfinished(context.Context) (int, error) {
 	return n, nil
 }
 
-// startFlow runs the sandbox with upstreamtest.Start and a Flow over it.
-func startFlow(tb testing.TB, svcOpts []upstream.Option, opts ...Option) (*upstreamtest.Running, *upstreamtest.ManualClock, *Flow) {
+// startFlow runs the sandbox with sandboxtest.Start and a Flow over it, with
+// the default settings and its clients' changed by svc, if any.
+func startFlow(tb testing.TB, svc func(*upstream.Config), opts ...Option) (*sandboxtest.Running, *clocktest.Manual, *Flow) {
 	tb.Helper()
-	clock := upstreamtest.NewManualClock(time.Now())
-	rt := upstreamtest.Start(tb, upstreamtest.Config{Clock: clock})
-	f := New(depsFor(tb, rt.ProductURL, rt.OrderURL, rt.PaymentURL, rt.UserURL, rt.NotificationURL, svcOpts...), opts...)
+	return startFlowWith(tb, svc, DefaultConfig(), opts...)
+}
+
+// startFlowWith is startFlow with the settings cfg.
+func startFlowWith(tb testing.TB, svc func(*upstream.Config), cfg Config, opts ...Option) (*sandboxtest.Running, *clocktest.Manual, *Flow) {
+	tb.Helper()
+	clock := clocktest.New(time.Now())
+	rt := sandboxtest.Start(tb, sandbox.Config{Clock: clock})
+	f := New(depsFor(tb, rt.ProductURL, rt.OrderURL, rt.PaymentURL, rt.UserURL, rt.NotificationURL, svc), cfg, opts...)
 	tb.Cleanup(func() { _ = f.Close(context.Background()) })
 	return rt, clock, f
 }
 
-// quietSandbox serves the sandbox's real handlers like upstreamtest.Start,
+// quietSandbox serves the sandbox's real handlers like sandboxtest.Start,
 // and also counts the requests being handled. An injected latency lets a
 // request outlive the client that gave up on it, and its effect lands later;
 // judging the final state needs every such request to have landed first,
 // which quiesce waits for instead of sleeping.
 type quietSandbox struct {
-	*upstreamtest.Sandbox
-	clock *upstreamtest.ManualClock
+	*sandbox.Sandbox
+	clock *clocktest.Manual
 	urls  map[string]string
 
 	mu       sync.Mutex
@@ -158,13 +181,13 @@ type quietSandbox struct {
 	inflight int
 }
 
-func startQuietSandbox(tb testing.TB, cfg upstreamtest.Config) *quietSandbox {
+func startQuietSandbox(tb testing.TB, cfg sandbox.Config) *quietSandbox {
 	tb.Helper()
-	clock := upstreamtest.NewManualClock(time.Now())
+	clock := clocktest.New(time.Now())
 	cfg.Clock = clock
-	q := &quietSandbox{Sandbox: upstreamtest.New(cfg), clock: clock, urls: map[string]string{}}
+	q := &quietSandbox{Sandbox: sandbox.New(cfg), clock: clock, urls: map[string]string{}}
 	q.idle = sync.NewCond(&q.mu)
-	for _, name := range upstreamtest.Services {
+	for _, name := range sandbox.Services {
 		h := q.Handler(name)
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			q.mu.Lock()
@@ -185,8 +208,8 @@ func startQuietSandbox(tb testing.TB, cfg upstreamtest.Config) *quietSandbox {
 }
 
 func (q *quietSandbox) deps(tb testing.TB) Deps {
-	return depsFor(tb, q.urls[upstreamtest.ServiceProduct], q.urls[upstreamtest.ServiceOrder],
-		q.urls[upstreamtest.ServicePayment], q.urls[upstreamtest.ServiceUser], q.urls[upstreamtest.ServiceNotification])
+	return depsFor(tb, q.urls[sandbox.ServiceProduct], q.urls[sandbox.ServiceOrder],
+		q.urls[sandbox.ServicePayment], q.urls[sandbox.ServiceUser], q.urls[sandbox.ServiceNotification], nil)
 }
 
 // quiesce waits until no request is being handled.
@@ -199,7 +222,7 @@ func (q *quietSandbox) quiesce() {
 }
 
 // fault injects f into service through the admin endpoint.
-func (q *quietSandbox) fault(tb testing.TB, service string, f upstreamtest.Fault) {
+func (q *quietSandbox) fault(tb testing.TB, service string, f sandbox.Fault) {
 	tb.Helper()
 	body, err := json.Marshal(f)
 	if err != nil {
@@ -216,7 +239,7 @@ func (q *quietSandbox) fault(tb testing.TB, service string, f upstreamtest.Fault
 }
 
 // checkInvariants fails the test with every violation of st.
-func checkInvariants(tb testing.TB, st upstreamtest.State) {
+func checkInvariants(tb testing.TB, st sandbox.State) {
 	tb.Helper()
 	for _, err := range st.Invariants() {
 		tb.Errorf("invariant: %v", err)
@@ -275,20 +298,20 @@ func (o *outcomes) ordered(s string) int {
 }
 
 // stockOf returns the stock levels of id in st.
-func stockOf(st upstreamtest.State, id int64) upstreamtest.StockLevel {
+func stockOf(st sandbox.State, id int64) sandbox.StockLevel {
 	for _, p := range st.Product.Products {
 		if p.ID == id {
 			return p
 		}
 	}
-	return upstreamtest.StockLevel{}
+	return sandbox.StockLevel{}
 }
 
 // priceOf returns the catalog price of id.
-func priceOf(tb testing.TB, s *upstreamtest.Sandbox, id int64) int64 {
+func priceOf(tb testing.TB, s *sandbox.Sandbox, id int64) int64 {
 	tb.Helper()
 	rec := httptest.NewRecorder()
-	s.Handler(upstreamtest.ServiceProduct).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/products/"+strconv.FormatInt(id, 10), nil))
+	s.Handler(sandbox.ServiceProduct).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/products/"+strconv.FormatInt(id, 10), nil))
 	var p product.Product
 	if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil || rec.Code != http.StatusOK {
 		tb.Fatalf("GET /products/%d: status %d, %v", id, rec.Code, err)

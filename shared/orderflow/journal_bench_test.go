@@ -12,8 +12,9 @@ import (
 	"storefront.dev/shared/orderflow"
 	"storefront.dev/shared/redisstore"
 	"storefront.dev/shared/redistest"
+	"storefront.dev/shared/sandbox"
+	"storefront.dev/shared/sandbox/sandboxtest"
 	"storefront.dev/shared/upstream/payment"
-	"storefront.dev/shared/upstream/upstreamtest"
 )
 
 // BenchmarkJournal places orders in parallel against the in-process
@@ -27,7 +28,7 @@ func BenchmarkJournal(b *testing.B) {
 	}{
 		{"memory", func(*testing.B) orderflow.Journal { return orderflow.NewMemJournalForTest() }},
 		{"bolt", func(b *testing.B) orderflow.Journal {
-			st, err := boltstore.Open(filepath.Join(b.TempDir(), "bench.db"))
+			st, err := boltstore.Open(filepath.Join(b.TempDir(), "bench.db"), boltstore.DefaultConfig())
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -40,7 +41,7 @@ func BenchmarkJournal(b *testing.B) {
 	}
 	for _, j := range journals {
 		b.Run(j.name, func(b *testing.B) {
-			rt := upstreamtest.Start(b, upstreamtest.Config{})
+			rt := sandboxtest.Start(b, sandbox.Config{})
 			if err := rt.Sandbox.SetStock(1, 1_000_000); err != nil {
 				b.Fatal(err)
 			}

@@ -35,7 +35,7 @@ func (n *gatedNotifier) Send(ctx context.Context, r notification.Request, key st
 // worker busy on order "a", order "b" queued and order "c" dropped.
 func fillOutbox(t *testing.T, n *gatedNotifier, obs *outcomes) *outbox {
 	t.Helper()
-	cfg := newConfig([]Option{WithNotifyQueueSize(1), WithNotifyWorkers(1), WithNotifyAttempts(1), WithObserver(obs)})
+	cfg := newConfig(configWith(func(c *Config) { c.NotifyQueueSize, c.NotifyWorkers, c.NotifyAttempts = 1, 1, 1 }), []Option{WithObserver(obs)})
 	o := newOutbox(n, &cfg)
 	o.enqueue(confirmation{userID: ada, orderID: "a"})
 	if got := <-n.started; got != "order_confirmed:a" {

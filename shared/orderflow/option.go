@@ -1,6 +1,8 @@
 package orderflow
 
 import (
+	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 )
@@ -24,115 +26,147 @@ type Observer interface {
 	JournalBacklog(n int)
 }
 
-// Option configures a Flow.
+// unavailableRetryAfter is the Retry-After suggested with CodeUnavailable
+// when an upstream is down.
+const unavailableRetryAfter = 2 * time.Second
+
+// Config is the settings of a Flow; DefaultConfig returns every default.
+type Config struct {
+	// Name is the name of the BFF the flow serves; saga ids and upstream
+	// references derive from it, so two BFFs never share a checkout.
+	// Default "bff".
+	Name string
+	// Timeout bounds a whole checkout, forward steps only (ctx's deadline
+	// wins when sooner). Default 8s.
+	Timeout time.Duration
+	// CompensationBudget bounds each compensation (cancel, void or refund,
+	// release), retries included. It runs on a context detached from the
+	// request's, so it also bounds how long Place may outlive its deadline.
+	// Default 10s.
+	CompensationBudget time.Duration
+	// LeaseTTL is how long a runner holds a saga without writing to it
+	// before another (recovery, on any replica) may take it over; a running
+	// saga renews it every third of it. Default 10s.
+	LeaseTTL time.Duration
+	// RecoveryInterval is the pause between two recovery passes of
+	// RunRecovery. Default 5s.
+	RecoveryInterval time.Duration
+	// Retention is how long a finished checkout's outcome is kept and
+	// replayed to retries of its Idempotency-Key. Default 24h.
+	Retention time.Duration
+	// NotifyQueueSize bounds the notifications waiting to be sent; when the
+	// queue is full a new one is dropped and reported. Default 1024.
+	NotifyQueueSize int
+	// NotifyWorkers is how many goroutines send notifications. Default 8:
+	// at two, a checkout burst outran them and the bounded queue dropped
+	// notifications.
+	NotifyWorkers int
+	// NotifyAttempts is how many times one notification is tried.
+	// Default 5.
+	NotifyAttempts int
+	// NotifyTimeout bounds one notification attempt. Default 2s.
+	NotifyTimeout time.Duration
+}
+
+// DefaultConfig returns the defaults of every setting of a Flow.
+func DefaultConfig() Config {
+	return Config{
+		Name:               "bff",
+		Timeout:            8 * time.Second,
+		CompensationBudget: 10 * time.Second,
+		LeaseTTL:           10 * time.Second,
+		RecoveryInterval:   5 * time.Second,
+		Retention:          24 * time.Hour,
+		NotifyQueueSize:    1024,
+		NotifyWorkers:      8,
+		NotifyAttempts:     5,
+		NotifyTimeout:      2 * time.Second,
+	}
+}
+
+// Validate reports the settings a Flow cannot work with.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Name == "" {
+		errs = append(errs, errors.New("orderflow: Name must be set"))
+	}
+	for _, d := range []struct {
+		name string
+		d    time.Duration
+	}{{"Timeout", c.Timeout}, {"CompensationBudget", c.CompensationBudget}, {"LeaseTTL", c.LeaseTTL},
+		{"RecoveryInterval", c.RecoveryInterval}, {"Retention", c.Retention}, {"NotifyTimeout", c.NotifyTimeout}} {
+		if d.d <= 0 {
+			errs = append(errs, fmt.Errorf("orderflow: %s %v must be positive", d.name, d.d))
+		}
+	}
+	if c.NotifyQueueSize < 1 || c.NotifyWorkers < 1 || c.NotifyAttempts < 1 {
+		errs = append(errs, fmt.Errorf("orderflow: NotifyQueueSize %d, NotifyWorkers %d and NotifyAttempts %d must be positive",
+			c.NotifyQueueSize, c.NotifyWorkers, c.NotifyAttempts))
+	}
+	return errors.Join(errs...)
+}
+
+// Option gives a Flow a collaborator, or changes its retry backoff.
 type Option interface{ apply(*config) }
 
 type optionFunc func(*config)
 
 func (f optionFunc) apply(c *config) { f(c) }
 
-// config is every setting of a Flow, starting from the defaults in newConfig.
+// config is what a Flow runs with: its Config, resolved into the fields the
+// saga reads, and its collaborators.
 type config struct {
-	// timeout bounds the whole flow, forward steps only. Default 8 s.
-	timeout time.Duration
-	// compensationBudget bounds each compensation, retries included. Default 10 s.
+	timeout            time.Duration
 	compensationBudget time.Duration
 	// maxAttempts is the number of tries of one forward step. Default 4.
 	maxAttempts int
 	// backoff is the base of the exponential backoff with full jitter. Default 20 ms.
 	backoff time.Duration
 	// maxBackoff caps one backoff pause. Default 1 s.
-	maxBackoff time.Duration
-	// retryAfter is the Retry-After given with CodeUnavailable. Default 2 s.
-	retryAfter time.Duration
-	// notifyQueueSize bounds the notifications waiting for a worker. Default 1024.
+	maxBackoff      time.Duration
 	notifyQueueSize int
-	// notifyWorkers is the number of goroutines sending notifications. Default 8:
-	// at two, a checkout burst outran them and the bounded queue dropped notifications.
-	notifyWorkers int
-	// notifyAttempts is the number of tries of one notification. Default 5.
-	notifyAttempts int
-	// notifyTimeout bounds one notification attempt. Default 2 s.
-	notifyTimeout time.Duration
+	notifyWorkers   int
+	notifyAttempts  int
+	notifyTimeout   time.Duration
 	// logger receives what is handled here and not returned: compensations
 	// that could not finish, notifications given up. Default: discarded.
 	logger *slog.Logger
 	// observer receives outcomes. Default: none.
 	observer Observer
 	// jitter returns a uniformly random duration in [0, d). Default math/rand/v2.
-	jitter func(d time.Duration) time.Duration
-	// name is the BFF's name; saga ids and upstream references derive from
-	// it, so two BFFs never share a checkout. Default "bff".
-	name string
-	// leaseTTL is how long a runner holds a saga without writing to it
-	// before recovery may take it over. Default 10 s.
-	leaseTTL time.Duration
-	// recoveryInterval is the pause between two recovery passes. Default 5 s.
+	jitter           func(d time.Duration) time.Duration
+	name             string
+	leaseTTL         time.Duration
 	recoveryInterval time.Duration
-	// retention is how long a finished saga's outcome is replayed to
-	// retries of its key. Default 24 h.
-	retention time.Duration
+	retention        time.Duration
 	// now is the clock of leases and expiries. Default time.Now.
 	now func() time.Time
 }
 
-func newConfig(opts []Option) config {
+func newConfig(cfg Config, opts []Option) config {
 	c := config{
-		timeout:            8 * time.Second,
-		compensationBudget: 10 * time.Second,
+		timeout:            cfg.Timeout,
+		compensationBudget: cfg.CompensationBudget,
 		maxAttempts:        4,
 		backoff:            20 * time.Millisecond,
 		maxBackoff:         time.Second,
-		retryAfter:         2 * time.Second,
-		notifyQueueSize:    1024,
-		notifyWorkers:      8,
-		notifyAttempts:     5,
-		notifyTimeout:      2 * time.Second,
+		notifyQueueSize:    cfg.NotifyQueueSize,
+		notifyWorkers:      cfg.NotifyWorkers,
+		notifyAttempts:     cfg.NotifyAttempts,
+		notifyTimeout:      cfg.NotifyTimeout,
 		logger:             slog.New(slog.DiscardHandler),
 		observer:           nopObserver{},
 		jitter:             randomJitter,
-		name:               "bff",
-		leaseTTL:           10 * time.Second,
-		recoveryInterval:   5 * time.Second,
-		retention:          24 * time.Hour,
+		name:               cfg.Name,
+		leaseTTL:           cfg.LeaseTTL,
+		recoveryInterval:   cfg.RecoveryInterval,
+		retention:          cfg.Retention,
 		now:                time.Now,
 	}
 	for _, o := range opts {
 		o.apply(&c)
 	}
 	return c
-}
-
-// WithTimeout bounds the whole flow (ctx's deadline wins when sooner).
-// Non-positive values are ignored. Default 8 s.
-func WithTimeout(d time.Duration) Option {
-	return optionFunc(func(c *config) {
-		if d > 0 {
-			c.timeout = d
-		}
-	})
-}
-
-// WithCompensationBudget bounds each compensation (cancel, void or refund,
-// release), retries included. It runs on a context detached from the
-// request's, so it also bounds how long Place may outlive its deadline.
-// Non-positive values are ignored. Default 10 s.
-func WithCompensationBudget(d time.Duration) Option {
-	return optionFunc(func(c *config) {
-		if d > 0 {
-			c.compensationBudget = d
-		}
-	})
-}
-
-// WithMaxAttempts sets how many times a forward step is tried while its
-// answer is ambiguous or transient. Values below 1 are ignored. Default 4.
-func WithMaxAttempts(n int) Option {
-	return optionFunc(func(c *config) {
-		if n >= 1 {
-			c.maxAttempts = n
-		}
-	})
 }
 
 // WithBackoff sets the base of the exponential backoff between attempts; each
@@ -145,57 +179,6 @@ func WithBackoff(base, max time.Duration) Option {
 		}
 		if max > 0 {
 			c.maxBackoff = max
-		}
-	})
-}
-
-// WithRetryAfter sets the Retry-After suggested with CodeUnavailable.
-// Non-positive values are ignored. Default 2 s.
-func WithRetryAfter(d time.Duration) Option {
-	return optionFunc(func(c *config) {
-		if d > 0 {
-			c.retryAfter = d
-		}
-	})
-}
-
-// WithNotifyQueueSize bounds the notifications waiting to be sent; when the
-// queue is full a new one is dropped and reported. Values below 1 are ignored.
-// Default 1024.
-func WithNotifyQueueSize(n int) Option {
-	return optionFunc(func(c *config) {
-		if n >= 1 {
-			c.notifyQueueSize = n
-		}
-	})
-}
-
-// WithNotifyWorkers sets how many goroutines send notifications. Values
-// below 1 are ignored. Default 8.
-func WithNotifyWorkers(n int) Option {
-	return optionFunc(func(c *config) {
-		if n >= 1 {
-			c.notifyWorkers = n
-		}
-	})
-}
-
-// WithNotifyAttempts sets how many times one notification is tried. Values
-// below 1 are ignored. Default 5.
-func WithNotifyAttempts(n int) Option {
-	return optionFunc(func(c *config) {
-		if n >= 1 {
-			c.notifyAttempts = n
-		}
-	})
-}
-
-// WithNotifyTimeout bounds one notification attempt. Non-positive values are
-// ignored. Default 2 s.
-func WithNotifyTimeout(d time.Duration) Option {
-	return optionFunc(func(c *config) {
-		if d > 0 {
-			c.notifyTimeout = d
 		}
 	})
 }
@@ -216,60 +199,6 @@ func WithObserver(o Observer) Option {
 	return optionFunc(func(c *config) {
 		if o != nil {
 			c.observer = o
-		}
-	})
-}
-
-// WithJitter replaces the random source of the backoff: j(d) must return a
-// duration in [0, d). Tests use it to make pauses deterministic. A nil j is
-// ignored. Default: math/rand/v2.
-func WithJitter(j func(d time.Duration) time.Duration) Option {
-	return optionFunc(func(c *config) {
-		if j != nil {
-			c.jitter = j
-		}
-	})
-}
-
-// WithName sets the name of the BFF the flow serves; saga ids and upstream
-// references derive from it. Empty names are ignored. Default "bff".
-func WithName(name string) Option {
-	return optionFunc(func(c *config) {
-		if name != "" {
-			c.name = name
-		}
-	})
-}
-
-// WithLeaseTTL sets how long a runner holds a saga without writing to it
-// before another (recovery, on any replica) may take it over; a running
-// saga renews it every third of it. Non-positive values are ignored.
-// Default 10 s.
-func WithLeaseTTL(d time.Duration) Option {
-	return optionFunc(func(c *config) {
-		if d > 0 {
-			c.leaseTTL = d
-		}
-	})
-}
-
-// WithRecoveryInterval sets the pause between two recovery passes of
-// RunRecovery. Non-positive values are ignored. Default 5 s.
-func WithRecoveryInterval(d time.Duration) Option {
-	return optionFunc(func(c *config) {
-		if d > 0 {
-			c.recoveryInterval = d
-		}
-	})
-}
-
-// WithRetention sets how long a finished checkout's outcome is kept and
-// replayed to retries of its Idempotency-Key. Non-positive values are
-// ignored. Default 24 h.
-func WithRetention(d time.Duration) Option {
-	return optionFunc(func(c *config) {
-		if d > 0 {
-			c.retention = d
 		}
 	})
 }

@@ -95,14 +95,18 @@ type Flow struct {
 	owner string
 }
 
-// New returns a Flow over d and starts its notification workers. It panics
-// when a dependency is missing, which is a wiring mistake, not a runtime
-// condition.
-func New(d Deps, opts ...Option) *Flow {
+// New returns a Flow over d with the settings cfg (start from
+// DefaultConfig) and starts its notification workers. It panics when a
+// dependency is missing or cfg does not validate, which is a wiring mistake,
+// not a runtime condition.
+func New(d Deps, cfg Config, opts ...Option) *Flow {
 	if d.Catalog == nil || d.Payments == nil || d.Orders == nil || d.Profiles == nil || d.Notifier == nil || d.Journal == nil {
 		panic("orderflow: New needs every dependency in Deps")
 	}
-	f := &Flow{deps: d, cfg: newConfig(opts), owner: randomID()[:12]}
+	if err := cfg.Validate(); err != nil {
+		panic(err)
+	}
+	f := &Flow{deps: d, cfg: newConfig(cfg, opts), owner: randomID()[:12]}
 	f.outbox = newOutbox(d.Notifier, &f.cfg)
 	return f
 }

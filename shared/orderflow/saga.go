@@ -471,7 +471,7 @@ func (s *saga) failure(ctx context.Context, what string, err error, business fun
 	return &problem.Error{
 		Code:       problem.CodeUnavailable,
 		Detail:     "A service needed to place the order is unavailable; please try again.",
-		RetryAfter: s.f.cfg.retryAfter,
+		RetryAfter: unavailableRetryAfter,
 		Err:        cause,
 	}
 }

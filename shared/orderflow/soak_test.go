@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"storefront.dev/shared/problem"
+	"storefront.dev/shared/sandbox"
 	"storefront.dev/shared/upstream/order"
 	"storefront.dev/shared/upstream/payment"
-	"storefront.dev/shared/upstream/upstreamtest"
 )
 
 // TestPlaceSoak places a few hundred random orders, eight at a time, while
@@ -29,7 +29,7 @@ func TestPlaceSoak(t *testing.T) {
 		t.Skip("soak test")
 	}
 	rng := rand.New(rand.NewPCG(seed, seed))
-	q := startQuietSandbox(t, upstreamtest.Config{Seed: seed})
+	q := startQuietSandbox(t, sandbox.Config{Seed: seed})
 	for id := int64(1); id <= 40; id++ {
 		stock := 100
 		if id <= scarce {
@@ -41,30 +41,30 @@ func TestPlaceSoak(t *testing.T) {
 	}
 	faults := []struct {
 		service string
-		fault   upstreamtest.Fault
+		fault   sandbox.Fault
 	}{
-		{upstreamtest.ServiceProduct, upstreamtest.Fault{Route: routeBatch, Status: 503, Rate: 0.03}},
-		{upstreamtest.ServiceProduct, upstreamtest.Fault{Route: routeReserve, Status: 503, Rate: 0.03}},
-		{upstreamtest.ServiceProduct, upstreamtest.Fault{Route: routeReserve, Drop: true, After: true, Rate: 0.03}},
-		{upstreamtest.ServiceProduct, upstreamtest.Fault{Route: routeReserve, LatencyMS: 250, Rate: 0.02}},
-		{upstreamtest.ServiceProduct, upstreamtest.Fault{Route: routeCommit, Status: 503, Rate: 0.03}},
-		{upstreamtest.ServiceProduct, upstreamtest.Fault{Route: routeCommit, Drop: true, After: true, Rate: 0.03}},
-		{upstreamtest.ServiceProduct, upstreamtest.Fault{Route: routeRelease, Status: 503, Rate: 0.1}},
-		{upstreamtest.ServicePayment, upstreamtest.Fault{Route: routeAuthorize, Drop: true, Rate: 0.02}},
-		{upstreamtest.ServicePayment, upstreamtest.Fault{Route: routeAuthorize, Drop: true, After: true, Rate: 0.02}},
-		{upstreamtest.ServicePayment, upstreamtest.Fault{Route: routeCapture, Status: 503, Rate: 0.03}},
-		{upstreamtest.ServicePayment, upstreamtest.Fault{Route: routeCapture, Drop: true, After: true, Rate: 0.03}},
-		{upstreamtest.ServicePayment, upstreamtest.Fault{Route: routeCapture, LatencyMS: 250, Rate: 0.02}},
-		{upstreamtest.ServicePayment, upstreamtest.Fault{Route: routeVoid, Status: 503, Rate: 0.1}},
-		{upstreamtest.ServicePayment, upstreamtest.Fault{Route: routeRefund, Drop: true, After: true, Rate: 0.05}},
-		{upstreamtest.ServiceOrder, upstreamtest.Fault{Route: routeCreate, Status: 503, Rate: 0.02}},
-		{upstreamtest.ServiceOrder, upstreamtest.Fault{Route: routeCreate, Drop: true, After: true, Rate: 0.03}},
-		{upstreamtest.ServiceOrder, upstreamtest.Fault{Route: routeConfirm, Status: 503, Rate: 0.03}},
-		{upstreamtest.ServiceOrder, upstreamtest.Fault{Route: routeConfirm, Drop: true, Rate: 0.02}},
-		{upstreamtest.ServiceOrder, upstreamtest.Fault{Route: routeCancel, Status: 503, Rate: 0.1}},
-		{upstreamtest.ServiceUser, upstreamtest.Fault{Route: routeUser, Status: 503, Rate: 0.03}},
-		{upstreamtest.ServiceNotification, upstreamtest.Fault{Route: routeNotify, Status: 503, Rate: 0.2}},
-		{upstreamtest.ServiceNotification, upstreamtest.Fault{Route: routeNotify, Drop: true, After: true, Rate: 0.05}},
+		{sandbox.ServiceProduct, sandbox.Fault{Route: routeBatch, Status: 503, Rate: 0.03}},
+		{sandbox.ServiceProduct, sandbox.Fault{Route: routeReserve, Status: 503, Rate: 0.03}},
+		{sandbox.ServiceProduct, sandbox.Fault{Route: routeReserve, Drop: true, After: true, Rate: 0.03}},
+		{sandbox.ServiceProduct, sandbox.Fault{Route: routeReserve, LatencyMS: 250, Rate: 0.02}},
+		{sandbox.ServiceProduct, sandbox.Fault{Route: routeCommit, Status: 503, Rate: 0.03}},
+		{sandbox.ServiceProduct, sandbox.Fault{Route: routeCommit, Drop: true, After: true, Rate: 0.03}},
+		{sandbox.ServiceProduct, sandbox.Fault{Route: routeRelease, Status: 503, Rate: 0.1}},
+		{sandbox.ServicePayment, sandbox.Fault{Route: routeAuthorize, Drop: true, Rate: 0.02}},
+		{sandbox.ServicePayment, sandbox.Fault{Route: routeAuthorize, Drop: true, After: true, Rate: 0.02}},
+		{sandbox.ServicePayment, sandbox.Fault{Route: routeCapture, Status: 503, Rate: 0.03}},
+		{sandbox.ServicePayment, sandbox.Fault{Route: routeCapture, Drop: true, After: true, Rate: 0.03}},
+		{sandbox.ServicePayment, sandbox.Fault{Route: routeCapture, LatencyMS: 250, Rate: 0.02}},
+		{sandbox.ServicePayment, sandbox.Fault{Route: routeVoid, Status: 503, Rate: 0.1}},
+		{sandbox.ServicePayment, sandbox.Fault{Route: routeRefund, Drop: true, After: true, Rate: 0.05}},
+		{sandbox.ServiceOrder, sandbox.Fault{Route: routeCreate, Status: 503, Rate: 0.02}},
+		{sandbox.ServiceOrder, sandbox.Fault{Route: routeCreate, Drop: true, After: true, Rate: 0.03}},
+		{sandbox.ServiceOrder, sandbox.Fault{Route: routeConfirm, Status: 503, Rate: 0.03}},
+		{sandbox.ServiceOrder, sandbox.Fault{Route: routeConfirm, Drop: true, Rate: 0.02}},
+		{sandbox.ServiceOrder, sandbox.Fault{Route: routeCancel, Status: 503, Rate: 0.1}},
+		{sandbox.ServiceUser, sandbox.Fault{Route: routeUser, Status: 503, Rate: 0.03}},
+		{sandbox.ServiceNotification, sandbox.Fault{Route: routeNotify, Status: 503, Rate: 0.2}},
+		{sandbox.ServiceNotification, sandbox.Fault{Route: routeNotify, Drop: true, After: true, Rate: 0.05}},
 	}
 	for _, f := range faults {
 		q.fault(t, f.service, f.fault)
@@ -73,22 +73,18 @@ func TestPlaceSoak(t *testing.T) {
 	// handed out, outlast the retries of whichever flows meet them, so that
 	// flows fail at every step and compensate.
 	burstRoutes := []struct{ service, route string }{
-		{upstreamtest.ServiceProduct, routeReserve}, {upstreamtest.ServicePayment, routeAuthorize},
-		{upstreamtest.ServiceOrder, routeCreate}, {upstreamtest.ServicePayment, routeCapture},
-		{upstreamtest.ServiceOrder, routeConfirm}, {upstreamtest.ServiceProduct, routeCommit},
-		{upstreamtest.ServicePayment, routeVoid}, {upstreamtest.ServicePayment, routeRefund},
-		{upstreamtest.ServiceProduct, routeRelease}, {upstreamtest.ServiceOrder, routeCancel},
+		{sandbox.ServiceProduct, routeReserve}, {sandbox.ServicePayment, routeAuthorize},
+		{sandbox.ServiceOrder, routeCreate}, {sandbox.ServicePayment, routeCapture},
+		{sandbox.ServiceOrder, routeConfirm}, {sandbox.ServiceProduct, routeCommit},
+		{sandbox.ServicePayment, routeVoid}, {sandbox.ServicePayment, routeRefund},
+		{sandbox.ServiceProduct, routeRelease}, {sandbox.ServiceOrder, routeCancel},
 	}
-	burstKinds := []upstreamtest.Fault{{Status: 503}, {Status: 500}, {Drop: true}, {Drop: true, After: true},
+	burstKinds := []sandbox.Fault{{Status: 503}, {Status: 500}, {Drop: true}, {Drop: true, After: true},
 		{Status: 503, After: true}, {LatencyMS: 500}}
 	obs := newOutcomes()
-	f := New(q.deps(t),
-		WithTimeout(2*time.Second),
-		WithCompensationBudget(5*time.Second),
-		WithBackoff(2*time.Millisecond, 50*time.Millisecond),
-		WithNotifyTimeout(300*time.Millisecond),
-		WithObserver(obs),
-	)
+	f := New(q.deps(t), configWith(func(c *Config) {
+		c.Timeout, c.CompensationBudget, c.NotifyTimeout = 2*time.Second, 5*time.Second, 300*time.Millisecond
+	}), WithBackoff(2*time.Millisecond, 50*time.Millisecond), WithObserver(obs))
 
 	// Inputs are drawn up front so that they do not depend on scheduling.
 	tokens := []string{payment.TokenVisa, payment.TokenVisa, payment.TokenVisa, payment.TokenVisa, payment.TokenMastercard,

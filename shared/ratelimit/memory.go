@@ -12,9 +12,6 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// DefaultMaxKeys is how many callers a Memory tracks per policy by default.
-const DefaultMaxKeys = 100_000
-
 // shards splits each policy's buckets so that callers of one policy rarely
 // wait for each other's lock.
 const shards = 16
@@ -22,7 +19,7 @@ const shards = 16
 // Memory is the in-process Store: one x/time/rate token bucket per policy
 // and caller. Its memory is bounded: a bucket idle for a whole window is
 // full again, indistinguishable from a new one, and is dropped; beyond
-// MaxKeys callers per policy the least recently seen bucket is dropped too,
+// Config.MaxKeys callers per policy the least recently seen bucket is dropped too,
 // which, unlike the idle eviction, hands that caller a fresh quota. It is
 // safe for concurrent use.
 type Memory struct {
@@ -34,7 +31,7 @@ type Memory struct {
 	sets map[Policy]*bucketSet
 }
 
-// MemoryOption changes one default of a Memory.
+// MemoryOption gives a Memory a collaborator.
 type MemoryOption func(*Memory)
 
 // WithClock sets the time source of the buckets. Default time.Now.
@@ -42,19 +39,12 @@ func WithClock(now func() time.Time) MemoryOption {
 	return func(m *Memory) { m.now = now }
 }
 
-// WithMaxKeys bounds the callers tracked per policy. Default DefaultMaxKeys.
-func WithMaxKeys(n int) MemoryOption {
-	return func(m *Memory) { m.maxKeys = n }
-}
-
-// NewMemory returns an empty Memory.
-func NewMemory(opts ...MemoryOption) *Memory {
-	m := &Memory{now: time.Now, maxKeys: DefaultMaxKeys, seed: maphash.MakeSeed(), sets: map[Policy]*bucketSet{}}
+// NewMemory returns an empty Memory keeping at most cfg.MaxKeys callers per
+// policy (start from DefaultConfig); the policies come with each Take.
+func NewMemory(cfg Config, opts ...MemoryOption) *Memory {
+	m := &Memory{now: time.Now, maxKeys: max(cfg.MaxKeys, shards), seed: maphash.MakeSeed(), sets: map[Policy]*bucketSet{}}
 	for _, o := range opts {
 		o(m)
-	}
-	if m.maxKeys < shards {
-		m.maxKeys = shards
 	}
 	return m
 }

@@ -9,28 +9,12 @@ import (
 	"testing"
 	"time"
 
+	"storefront.dev/shared/clocktest"
 	"storefront.dev/shared/ratelimit"
 )
 
-// clock is a hand-moved time source.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock { return &clock{now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+// newClock returns a hand-moved clock at the tests' fixed start.
+func newClock() *clocktest.Manual { return clocktest.New(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)) }
 
 func take(t *testing.T, m *ratelimit.Memory, p ratelimit.Policy, key string) ratelimit.Decision {
 	t.Helper()
@@ -58,7 +42,7 @@ func TestMemoryTokenBucket(t *testing.T) {
 		{time.Hour, ratelimit.Decision{Allowed: true, Remaining: 2, Reset: time.Second}},
 	}
 	clk := newClock()
-	m := ratelimit.NewMemory(ratelimit.WithClock(clk.Now))
+	m := ratelimit.NewMemory(ratelimit.DefaultConfig(), ratelimit.WithClock(clk.Now))
 	for i, st := range steps {
 		clk.Advance(st.advance)
 		if got := take(t, m, p, "user:ada"); got != st.want {
@@ -70,7 +54,7 @@ func TestMemoryTokenBucket(t *testing.T) {
 func TestMemoryIsolatesKeysAndPolicies(t *testing.T) {
 	login := ratelimit.Policy{Name: "login", Quota: 2, Window: time.Minute}
 	orders := ratelimit.Policy{Name: "orders", Quota: 2, Window: time.Minute}
-	m := ratelimit.NewMemory(ratelimit.WithClock(newClock().Now))
+	m := ratelimit.NewMemory(ratelimit.DefaultConfig(), ratelimit.WithClock(newClock().Now))
 	for range 2 {
 		take(t, m, login, "ip:192.0.2.1")
 	}
@@ -94,7 +78,7 @@ func TestMemoryIsolatesKeysAndPolicies(t *testing.T) {
 }
 
 func TestMemoryDisabledAndInvalidPolicies(t *testing.T) {
-	m := ratelimit.NewMemory()
+	m := ratelimit.NewMemory(ratelimit.DefaultConfig())
 	off := ratelimit.Policy{Name: "off", Quota: 0}
 	for i := range 1000 {
 		if d := take(t, m, off, "k"); !d.Allowed {
@@ -120,7 +104,7 @@ func TestMemoryDisabledAndInvalidPolicies(t *testing.T) {
 func TestMemoryEvictsIdleKeys(t *testing.T) {
 	p := ratelimit.Policy{Name: "default", Quota: 5, Window: time.Minute}
 	clk := newClock()
-	m := ratelimit.NewMemory(ratelimit.WithClock(clk.Now))
+	m := ratelimit.NewMemory(ratelimit.DefaultConfig(), ratelimit.WithClock(clk.Now))
 	callers := func(prefix string) {
 		for i := range 1000 {
 			take(t, m, p, fmt.Sprintf("%s-%d", prefix, i))
@@ -151,7 +135,7 @@ func TestMemoryEvictsIdleKeys(t *testing.T) {
 
 func TestMemoryBoundsKeys(t *testing.T) {
 	p := ratelimit.Policy{Name: "default", Quota: 1, Window: time.Hour}
-	m := ratelimit.NewMemory(ratelimit.WithClock(newClock().Now), ratelimit.WithMaxKeys(64))
+	m := ratelimit.NewMemory(ratelimit.Config{MaxKeys: 64}, ratelimit.WithClock(newClock().Now))
 	for i := range 10_000 {
 		take(t, m, p, fmt.Sprintf("ip:%d", i))
 	}
@@ -162,7 +146,7 @@ func TestMemoryBoundsKeys(t *testing.T) {
 
 func TestMemoryConcurrentTakesNeverExceedQuota(t *testing.T) {
 	p := ratelimit.Policy{Name: "orders", Quota: 50, Window: time.Minute}
-	m := ratelimit.NewMemory(ratelimit.WithClock(newClock().Now))
+	m := ratelimit.NewMemory(ratelimit.DefaultConfig(), ratelimit.WithClock(newClock().Now))
 	var allowed atomic.Int64
 	var wg sync.WaitGroup
 	for range 200 {
@@ -202,7 +186,7 @@ func TestFields(t *testing.T) {
 
 func BenchmarkMemoryTake(b *testing.B) {
 	p := ratelimit.Policy{Name: "default", Quota: 1 << 30, Window: time.Second}
-	m := ratelimit.NewMemory()
+	m := ratelimit.NewMemory(ratelimit.DefaultConfig())
 	ctx := context.Background()
 	for _, bc := range []struct {
 		name string

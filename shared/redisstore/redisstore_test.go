@@ -9,30 +9,13 @@ import (
 	"testing"
 	"time"
 
+	"storefront.dev/shared/clocktest"
 	"storefront.dev/shared/ratelimit"
 	"storefront.dev/shared/redisstore"
 	"storefront.dev/shared/redistest"
 )
 
 var start = time.Date(2030, 1, 2, 3, 4, 5, 123456789, time.UTC)
-
-// clock is a hand-moved time source.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 func takeAll(t *testing.T, s ratelimit.Store, p ratelimit.Policy, key string) ratelimit.Decision {
 	t.Helper()
@@ -62,8 +45,8 @@ func TestRateLimitMatchesMemory(t *testing.T) {
 	c := redistest.Client(t)
 	for _, p := range policies {
 		t.Run(p.Name, func(t *testing.T) {
-			clk := &clock{now: start}
-			mem := ratelimit.NewMemory(ratelimit.WithClock(clk.Now))
+			clk := clocktest.New(start)
+			mem := ratelimit.NewMemory(ratelimit.DefaultConfig(), ratelimit.WithClock(clk.Now))
 			rds := redisstore.NewRateLimit(c, redistest.Prefix(t), redisstore.WithClock(clk.Now))
 			for i, adv := range steps {
 				clk.Advance(adv)
@@ -92,7 +75,7 @@ func TestRateLimitTokenBucket(t *testing.T) {
 	}
 	c := redistest.Client(t)
 	prefix := redistest.Prefix(t)
-	clk := &clock{now: start}
+	clk := clocktest.New(start)
 	s := redisstore.NewRateLimit(c, prefix, redisstore.WithClock(clk.Now))
 	for i, st := range steps {
 		clk.Advance(st.advance)
@@ -178,7 +161,7 @@ func BenchmarkTake(b *testing.B) {
 		name  string
 		store ratelimit.Store
 	}{
-		{"memory", ratelimit.NewMemory()},
+		{"memory", ratelimit.NewMemory(ratelimit.DefaultConfig())},
 		{"redis", redisstore.NewRateLimit(c, redistest.Prefix(b))},
 	} {
 		b.Run(bc.name, func(b *testing.B) {

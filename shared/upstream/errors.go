@@ -4,8 +4,8 @@
 // tells business outcomes apart from transport failures.
 //
 // The typed clients live in the sub-packages product, order, payment, user
-// and notification; upstreamtest holds the sandbox implementations of the
-// services that tests and the sandbox binary serve.
+// and notification. The reference implementations of the services, which
+// tests and the sandbox binary serve, are in storefront.dev/shared/sandbox.
 package upstream
 
 import (

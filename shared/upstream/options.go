@@ -2,28 +2,22 @@ package upstream
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
 	"time"
 )
 
-// The defaults NewService starts from; each has an Option to change it.
+// Defaults of a Service that are not settings: every Service runs with
+// them (DefaultBackoff can be changed with WithBackoff).
 const (
-	// DefaultTimeout bounds a whole Do (every attempt and backoff) when the
-	// context has no sooner deadline.
-	DefaultTimeout = 2 * time.Second
-	// DefaultDialTimeout bounds one connection attempt, so that a host that
-	// swallows SYNs costs a fraction of the call budget before failover.
-	DefaultDialTimeout = 500 * time.Millisecond
-	// DefaultMaxConns is the connection pool size per instance.
-	DefaultMaxConns = 256
 	// DefaultIdleTimeout closes pooled connections idle for that long. It is
 	// kept below the shortest keep-alive timeout common servers use (Node's
 	// 5 s) so the client, not the server, closes idle connections: a write
 	// sent on a connection the server is closing cannot be told apart from
 	// one that was processed.
 	DefaultIdleTimeout = 4 * time.Second
-	// DefaultRetries is how many times a GET is tried again after a
-	// transient failure.
-	DefaultRetries = 2
 	// DefaultBackoff is the first retry's backoff ceiling; it doubles on
 	// each retry and the wait is drawn uniformly below it (full jitter).
 	DefaultBackoff = 25 * time.Millisecond
@@ -33,6 +27,96 @@ const (
 	// DefaultMaxResponseBytes bounds a response body.
 	DefaultMaxResponseBytes = 8 << 20
 )
+
+// Config is the settings of a Service; DefaultConfig returns every default.
+type Config struct {
+	// Timeout caps a whole Do, retries included, when the context has no
+	// sooner deadline; it also bounds the wait for a pooled connection.
+	// Default 2s.
+	Timeout time.Duration
+	// Retries is how many times a GET or HEAD is tried again after a
+	// transient failure (timeout, 5xx, 429, dropped connection), while the
+	// deadline leaves room. Writes are never retried here: their callers
+	// resolve ambiguity by reference. 0 disables. Default 2.
+	Retries int
+	// Breaker is the service's circuit breaker. Defaults: see
+	// BreakerSettings.
+	Breaker BreakerSettings
+	// DialTimeout caps one connection attempt, so that a host that swallows
+	// SYNs costs a fraction of the call budget before failover. Default
+	// 500ms.
+	DialTimeout time.Duration
+	// MaxConnsPerInstance sizes each instance's connection pool. Every
+	// connection is kept for reuse until idle for DefaultIdleTimeout, so this
+	// is also the bound on idle connections. A call that finds the pool
+	// exhausted waits for a connection until its deadline. Default 256.
+	MaxConnsPerInstance int
+}
+
+// BreakerSettings configures the circuit breaker of a service. Only
+// transport failures and 5xx answers count as failures; 4xx answers are the
+// service working as intended.
+type BreakerSettings struct {
+	// ConsecutiveFailures opens the breaker after that many failures in a
+	// row. Default 5.
+	ConsecutiveFailures int
+	// FailureRatio opens the breaker when at least that share of the calls
+	// in the current Interval failed, once MinRequests calls were made.
+	// Default 0.5.
+	FailureRatio float64
+	// MinRequests is the number of calls in an Interval before FailureRatio
+	// applies. Default 20.
+	MinRequests int
+	// Interval is the window over which FailureRatio is computed. Default 10s.
+	Interval time.Duration
+	// OpenTimeout is how long the breaker stays open, failing calls fast,
+	// before letting trial calls through. Default 5s.
+	OpenTimeout time.Duration
+	// HalfOpenRequests is how many trial calls a half-open breaker lets
+	// through; that many successes close it. Default 1.
+	HalfOpenRequests int
+}
+
+// DefaultConfig returns the defaults of every setting of a Service.
+func DefaultConfig() Config {
+	return Config{
+		Timeout: 2 * time.Second,
+		Retries: 2,
+		Breaker: BreakerSettings{
+			ConsecutiveFailures: 5,
+			FailureRatio:        0.5,
+			MinRequests:         20,
+			Interval:            10 * time.Second,
+			OpenTimeout:         5 * time.Second,
+			HalfOpenRequests:    1,
+		},
+		DialTimeout:         500 * time.Millisecond,
+		MaxConnsPerInstance: 256,
+	}
+}
+
+// Validate reports the settings a Service cannot work with.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Timeout <= 0 || c.DialTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("upstream: Timeout %v and DialTimeout %v must be positive", c.Timeout, c.DialTimeout))
+	}
+	if c.Retries < 0 {
+		errs = append(errs, fmt.Errorf("upstream: Retries %d must not be negative", c.Retries))
+	}
+	if c.MaxConnsPerInstance < 1 {
+		errs = append(errs, fmt.Errorf("upstream: MaxConnsPerInstance %d must be positive", c.MaxConnsPerInstance))
+	}
+	b := c.Breaker
+	counts := []int{b.ConsecutiveFailures, b.MinRequests, b.HalfOpenRequests}
+	if slices.Min(counts) < 1 || uint64(slices.Max(counts)) > math.MaxUint32 || b.Interval <= 0 || b.OpenTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("upstream: Breaker %+v: every count (at most %d) and duration must be positive", b, uint32(math.MaxUint32)))
+	}
+	if b.FailureRatio <= 0 || b.FailureRatio > 1 {
+		errs = append(errs, fmt.Errorf("upstream: Breaker.FailureRatio %v must be in (0, 1]", b.FailureRatio))
+	}
+	return errors.Join(errs...)
+}
 
 // Observer is told the outcome of every Do: outcome is "ok" or the Kind of
 // the error ("timeout", "not_found"), d the time the caller waited.
@@ -51,53 +135,7 @@ type BreakerObserver interface {
 // context, request ids.
 type HeaderFunc func(ctx context.Context, set func(k, v string))
 
-// BreakerSettings configures the circuit breaker of a service. Zero fields
-// take their defaults. Only transport failures and 5xx answers count as
-// failures; 4xx answers are the service working as intended.
-type BreakerSettings struct {
-	// ConsecutiveFailures opens the breaker after that many failures in a
-	// row. Default 5.
-	ConsecutiveFailures uint32
-	// FailureRatio opens the breaker when at least that share of the calls
-	// in the current Interval failed, once MinRequests calls were made.
-	// Default 0.5.
-	FailureRatio float64
-	// MinRequests is the number of calls in an Interval before FailureRatio
-	// applies. Default 20.
-	MinRequests uint32
-	// Interval is the window over which FailureRatio is computed. Default 10 s.
-	Interval time.Duration
-	// OpenTimeout is how long the breaker stays open before letting trial
-	// calls through. Default 5 s.
-	OpenTimeout time.Duration
-	// HalfOpenRequests is how many trial calls a half-open breaker lets
-	// through; that many successes close it. Default 1.
-	HalfOpenRequests uint32
-}
-
-func (b BreakerSettings) withDefaults() BreakerSettings {
-	if b.ConsecutiveFailures == 0 {
-		b.ConsecutiveFailures = 5
-	}
-	if b.FailureRatio <= 0 {
-		b.FailureRatio = 0.5
-	}
-	if b.MinRequests == 0 {
-		b.MinRequests = 20
-	}
-	if b.Interval <= 0 {
-		b.Interval = 10 * time.Second
-	}
-	if b.OpenTimeout <= 0 {
-		b.OpenTimeout = 5 * time.Second
-	}
-	if b.HalfOpenRequests == 0 {
-		b.HalfOpenRequests = 1
-	}
-	return b
-}
-
-// Option configures a Service.
+// Option gives a Service a collaborator, or changes its retry backoff.
 type Option interface {
 	apply(*config)
 }
@@ -106,6 +144,8 @@ type optionFunc func(*config)
 
 func (f optionFunc) apply(c *config) { f(c) }
 
+// config is what a Service runs with: its Config, resolved into the fields
+// the call path reads, and its collaborators.
 type config struct {
 	timeout     time.Duration
 	dialTimeout time.Duration
@@ -121,77 +161,23 @@ type config struct {
 	now         func() time.Time
 }
 
-func newConfig(opts []Option) config {
+func newConfig(cfg Config, opts []Option) config {
 	c := config{
-		timeout:     DefaultTimeout,
-		dialTimeout: DefaultDialTimeout,
-		maxConns:    DefaultMaxConns,
+		timeout:     cfg.Timeout,
+		dialTimeout: cfg.DialTimeout,
+		maxConns:    cfg.MaxConnsPerInstance,
 		idleTimeout: DefaultIdleTimeout,
-		retries:     DefaultRetries,
+		retries:     cfg.Retries,
 		backoff:     DefaultBackoff,
 		cooldown:    DefaultCooldown,
 		maxBody:     DefaultMaxResponseBytes,
+		breaker:     cfg.Breaker,
 		now:         time.Now,
 	}
 	for _, o := range opts {
 		o.apply(&c)
 	}
-	c.breaker = c.breaker.withDefaults()
 	return c
-}
-
-// WithTimeout caps a whole Do, retries included, when the context has no
-// sooner deadline. Default DefaultTimeout (2 s).
-func WithTimeout(d time.Duration) Option {
-	return optionFunc(func(c *config) {
-		if d > 0 {
-			c.timeout = d
-		}
-	})
-}
-
-// WithDialTimeout caps one connection attempt. Default DefaultDialTimeout
-// (500 ms).
-func WithDialTimeout(d time.Duration) Option {
-	return optionFunc(func(c *config) {
-		if d > 0 {
-			c.dialTimeout = d
-		}
-	})
-}
-
-// WithMaxConnsPerInstance sizes each instance's connection pool. Every
-// connection is kept for reuse until idle for the idle timeout, so this is
-// also the bound on idle connections. A call that finds the pool exhausted
-// waits for a connection until its deadline. Default DefaultMaxConns (256).
-func WithMaxConnsPerInstance(n int) Option {
-	return optionFunc(func(c *config) {
-		if n > 0 {
-			c.maxConns = n
-		}
-	})
-}
-
-// WithIdleTimeout closes pooled connections idle for d. Default
-// DefaultIdleTimeout (4 s).
-func WithIdleTimeout(d time.Duration) Option {
-	return optionFunc(func(c *config) {
-		if d > 0 {
-			c.idleTimeout = d
-		}
-	})
-}
-
-// WithRetries sets how many times a GET or HEAD is tried again after a
-// transient failure (timeout, 5xx, 429, dropped connection), while the
-// deadline leaves room. Writes are never retried here: their callers
-// resolve ambiguity by reference. Default DefaultRetries (2); 0 disables.
-func WithRetries(n int) Option {
-	return optionFunc(func(c *config) {
-		if n >= 0 {
-			c.retries = n
-		}
-	})
 }
 
 // WithBackoff sets the first retry's backoff ceiling. Default
@@ -202,32 +188,6 @@ func WithBackoff(d time.Duration) Option {
 			c.backoff = d
 		}
 	})
-}
-
-// WithCooldown sets how long an instance that refused a connection stays
-// out of the rotation. Default DefaultCooldown (5 s).
-func WithCooldown(d time.Duration) Option {
-	return optionFunc(func(c *config) {
-		if d > 0 {
-			c.cooldown = d
-		}
-	})
-}
-
-// WithMaxResponseBytes bounds a response body. Default
-// DefaultMaxResponseBytes (8 MiB).
-func WithMaxResponseBytes(n int) Option {
-	return optionFunc(func(c *config) {
-		if n > 0 {
-			c.maxBody = n
-		}
-	})
-}
-
-// WithBreaker configures the service's circuit breaker; zero fields keep
-// their defaults (see BreakerSettings).
-func WithBreaker(b BreakerSettings) Option {
-	return optionFunc(func(c *config) { c.breaker = b })
 }
 
 // WithObserver reports every call to o. Default none.

@@ -5,29 +5,31 @@ import (
 	"testing"
 	"time"
 
+	"storefront.dev/shared/clocktest"
 	"storefront.dev/shared/money"
+	"storefront.dev/shared/sandbox"
+	"storefront.dev/shared/sandbox/sandboxtest"
 	"storefront.dev/shared/upstream"
 	"storefront.dev/shared/upstream/payment"
 	"storefront.dev/shared/upstream/product"
-	"storefront.dev/shared/upstream/upstreamtest"
 )
 
 // These tests drive the transport through the typed clients against the
 // sandbox's real handlers, with faults injected over its admin API.
 
-func startSandbox(t *testing.T) *upstreamtest.Running {
+func startSandbox(t *testing.T) *sandboxtest.Running {
 	t.Helper()
-	return upstreamtest.Start(t, upstreamtest.Config{Clock: upstreamtest.NewManualClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))})
+	return sandboxtest.Start(t, sandbox.Config{Clock: clocktest.New(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))})
 }
 
-func inject(t *testing.T, rt *upstreamtest.Running, service string, f upstreamtest.Fault) {
+func inject(t *testing.T, rt *sandboxtest.Running, service string, f sandbox.Fault) {
 	t.Helper()
 	if err := rt.InjectFault(context.Background(), service, f); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func state(t *testing.T, rt *upstreamtest.Running) upstreamtest.State {
+func state(t *testing.T, rt *sandboxtest.Running) sandbox.State {
 	t.Helper()
 	st, err := rt.FetchState(context.Background())
 	if err != nil {
@@ -36,7 +38,7 @@ func state(t *testing.T, rt *upstreamtest.Running) upstreamtest.State {
 	return st
 }
 
-func paymentStatus(t *testing.T, rt *upstreamtest.Running, id string) string {
+func paymentStatus(t *testing.T, rt *sandboxtest.Running, id string) string {
 	t.Helper()
 	for _, p := range state(t, rt).Payment.Payments {
 		if p.ID == id {
@@ -51,17 +53,17 @@ func TestFaultsReachTheClientTyped(t *testing.T) {
 	const route = "POST /payments/{id}/capture"
 	tests := []struct {
 		name          string
-		fault         upstreamtest.Fault
+		fault         sandbox.Fault
 		wantKind      upstream.Kind
 		wantStatus    int
 		wantAmbiguous bool
 		wantPayment   string // the payment's status afterwards
 	}{
-		{name: "503", fault: upstreamtest.Fault{Route: route, Status: 503, Count: 1}, wantKind: upstream.KindUnavailable, wantStatus: 503, wantAmbiguous: true, wantPayment: payment.StatusAuthorized},
-		{name: "500", fault: upstreamtest.Fault{Route: route, Status: 500, Count: 1}, wantKind: upstream.KindServer, wantStatus: 500, wantAmbiguous: true, wantPayment: payment.StatusAuthorized},
-		{name: "dropped before the handler", fault: upstreamtest.Fault{Route: route, Drop: true, Count: 1}, wantKind: upstream.KindServer, wantAmbiguous: true, wantPayment: payment.StatusAuthorized},
-		{name: "dropped after the handler", fault: upstreamtest.Fault{Route: route, Drop: true, After: true, Count: 1}, wantKind: upstream.KindServer, wantAmbiguous: true, wantPayment: payment.StatusCaptured},
-		{name: "503 after the handler", fault: upstreamtest.Fault{Route: route, Status: 503, After: true, Count: 1}, wantKind: upstream.KindUnavailable, wantStatus: 503, wantAmbiguous: true, wantPayment: payment.StatusCaptured},
+		{name: "503", fault: sandbox.Fault{Route: route, Status: 503, Count: 1}, wantKind: upstream.KindUnavailable, wantStatus: 503, wantAmbiguous: true, wantPayment: payment.StatusAuthorized},
+		{name: "500", fault: sandbox.Fault{Route: route, Status: 500, Count: 1}, wantKind: upstream.KindServer, wantStatus: 500, wantAmbiguous: true, wantPayment: payment.StatusAuthorized},
+		{name: "dropped before the handler", fault: sandbox.Fault{Route: route, Drop: true, Count: 1}, wantKind: upstream.KindServer, wantAmbiguous: true, wantPayment: payment.StatusAuthorized},
+		{name: "dropped after the handler", fault: sandbox.Fault{Route: route, Drop: true, After: true, Count: 1}, wantKind: upstream.KindServer, wantAmbiguous: true, wantPayment: payment.StatusCaptured},
+		{name: "503 after the handler", fault: sandbox.Fault{Route: route, Status: 503, After: true, Count: 1}, wantKind: upstream.KindUnavailable, wantStatus: 503, wantAmbiguous: true, wantPayment: payment.StatusCaptured},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -120,7 +122,7 @@ func TestLatencyBeyondTheDeadlineTimesOut(t *testing.T) {
 			t.Parallel() // each waits for the sandbox to finish the slow request at cleanup
 			rt := startSandbox(t)
 			c := product.New(newServiceNamed(t, "product", []string{rt.ProductURL}))
-			inject(t, rt, "product", upstreamtest.Fault{Route: tt.route, LatencyMS: int(latency / time.Millisecond)})
+			inject(t, rt, "product", sandbox.Fault{Route: tt.route, LatencyMS: int(latency / time.Millisecond)})
 
 			ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 			defer cancel()
@@ -142,11 +144,11 @@ func TestGetRetriesATransientFault(t *testing.T) {
 	const route = "GET /products/{id}"
 	tests := []struct {
 		name  string
-		fault upstreamtest.Fault
+		fault sandbox.Fault
 	}{
-		{name: "503 once", fault: upstreamtest.Fault{Route: route, Status: 503, Count: 1}},
-		{name: "500 once", fault: upstreamtest.Fault{Route: route, Status: 500, Count: 1}},
-		{name: "drop once", fault: upstreamtest.Fault{Route: route, Drop: true, Count: 1}},
+		{name: "503 once", fault: sandbox.Fault{Route: route, Status: 503, Count: 1}},
+		{name: "500 once", fault: sandbox.Fault{Route: route, Status: 500, Count: 1}},
+		{name: "drop once", fault: sandbox.Fault{Route: route, Drop: true, Count: 1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -167,7 +169,7 @@ func TestGetRetriesATransientFault(t *testing.T) {
 func TestPostIsNotRetried(t *testing.T) {
 	rt := startSandbox(t)
 	c := product.New(newServiceNamed(t, "product", []string{rt.ProductURL}, upstream.WithBackoff(time.Millisecond)))
-	inject(t, rt, "product", upstreamtest.Fault{Route: "POST /reservations", Status: 503, Count: 1})
+	inject(t, rt, "product", sandbox.Fault{Route: "POST /reservations", Status: 503, Count: 1})
 	req := product.ReserveRequest{Reference: "once", Items: []product.Line{{ProductID: 1, Quantity: 1}}}
 	_, err := c.Reserve(context.Background(), req)
 	if k := upstream.KindOf(err); k != upstream.KindUnavailable {
@@ -220,10 +222,11 @@ func TestFailoverSendsAWriteOnce(t *testing.T) {
 func TestBreakerOpensOnSandbox5xx(t *testing.T) {
 	const route = "GET /products/{id}"
 	rt := startSandbox(t)
-	s := newServiceNamed(t, "product", []string{rt.ProductURL}, upstream.WithRetries(0),
-		upstream.WithBreaker(upstream.BreakerSettings{ConsecutiveFailures: 3, OpenTimeout: time.Minute}))
+	s := newServiceWith(t, []string{rt.ProductURL}, settings(func(c *upstream.Config) {
+		c.Retries, c.Breaker.ConsecutiveFailures, c.Breaker.OpenTimeout = 0, 3, time.Minute
+	}))
 	c := product.New(s)
-	inject(t, rt, "product", upstreamtest.Fault{Route: route, Status: 500})
+	inject(t, rt, "product", sandbox.Fault{Route: route, Status: 500})
 	for i := range 3 {
 		if _, err := c.Get(context.Background(), 1); upstream.KindOf(err) != upstream.KindServer {
 			t.Fatalf("call %d: got %v, want a server error", i, err)
@@ -250,7 +253,7 @@ func TestPingSandbox(t *testing.T) {
 
 func newServiceNamed(t *testing.T, name string, urls []string, opts ...upstream.Option) *upstream.Service {
 	t.Helper()
-	s, err := upstream.NewService(name, urls, opts...)
+	s, err := upstream.NewService(name, urls, upstream.DefaultConfig(), opts...)
 	if err != nil {
 		t.Fatalf("NewService: %v", err)
 	}

@@ -48,9 +48,9 @@ type Service struct {
 }
 
 // NewService returns the service name reached at urls (base URLs such as
-// "http://10.0.0.7:8001", optionally with a path prefix). The defaults of
-// every option are documented on the option.
-func NewService(name string, urls []string, opts ...Option) (*Service, error) {
+// "http://10.0.0.7:8001", optionally with a path prefix), with the settings
+// cfg (start from DefaultConfig) and the collaborators opts.
+func NewService(name string, urls []string, cfg Config, opts ...Option) (*Service, error) {
 	if name == "" {
 		return nil, errors.New("new service: empty name")
 	}
@@ -60,7 +60,10 @@ func NewService(name string, urls []string, opts ...Option) (*Service, error) {
 	if len(urls) > maxInstances {
 		return nil, fmt.Errorf("new service %s: %d instance urls, at most %d", name, len(urls), maxInstances)
 	}
-	s := &Service{name: name, cfg: newConfig(opts)}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("new service %s: %w", name, err)
+	}
+	s := &Service{name: name, cfg: newConfig(cfg, opts)}
 	for _, raw := range urls {
 		inst, err := newInstance(raw, s.cfg)
 		if err != nil {
@@ -71,12 +74,12 @@ func NewService(name string, urls []string, opts ...Option) (*Service, error) {
 	b := s.cfg.breaker
 	st := gobreaker.Settings{
 		Name:        name,
-		MaxRequests: b.HalfOpenRequests,
+		MaxRequests: uint32(b.HalfOpenRequests),
 		Interval:    b.Interval,
 		Timeout:     b.OpenTimeout,
 		ReadyToTrip: func(c gobreaker.Counts) bool {
-			return c.ConsecutiveFailures >= b.ConsecutiveFailures ||
-				(c.Requests >= b.MinRequests && float64(c.TotalFailures) >= b.FailureRatio*float64(c.Requests))
+			return c.ConsecutiveFailures >= uint32(b.ConsecutiveFailures) ||
+				(c.Requests >= uint32(b.MinRequests) && float64(c.TotalFailures) >= b.FailureRatio*float64(c.Requests))
 		},
 		IsSuccessful: func(err error) bool { return !tripsBreaker(err) },
 		// A caller that gave up says nothing about the service.

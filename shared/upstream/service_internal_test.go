@@ -5,28 +5,12 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"storefront.dev/shared/clocktest"
 )
-
-type manualClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *manualClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *manualClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // countDials wraps the instance's dialer to count connection attempts.
 func countDials(in *instance) *atomic.Int32 {
@@ -52,8 +36,8 @@ func deadURL(t *testing.T) string {
 func TestCooldownTakesRefusingInstanceOut(t *testing.T) {
 	live := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	defer live.Close()
-	clock := &manualClock{now: time.Unix(1_700_000_000, 0)}
-	s, err := NewService("order", []string{deadURL(t), live.URL}, WithClock(clock.Now), WithCooldown(5*time.Second))
+	clock := clocktest.New(time.Unix(1_700_000_000, 0))
+	s, err := NewService("order", []string{deadURL(t), live.URL}, DefaultConfig(), WithClock(clock.Now))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +56,7 @@ func TestCooldownTakesRefusingInstanceOut(t *testing.T) {
 	if n := dials.Load(); n != 1 {
 		t.Errorf("got %d dials to the dead instance within the cooldown, want 1", n)
 	}
-	clock.Advance(4 * time.Second)
+	clock.Advance(DefaultCooldown - time.Second)
 	for range 4 {
 		call()
 	}
@@ -89,8 +73,10 @@ func TestCooldownTakesRefusingInstanceOut(t *testing.T) {
 }
 
 func TestAllInstancesCoolingAreStillTried(t *testing.T) {
-	clock := &manualClock{now: time.Unix(1_700_000_000, 0)}
-	s, err := NewService("order", []string{deadURL(t)}, WithClock(clock.Now), WithRetries(0))
+	clock := clocktest.New(time.Unix(1_700_000_000, 0))
+	cfg := DefaultConfig()
+	cfg.Retries = 0
+	s, err := NewService("order", []string{deadURL(t)}, cfg, WithClock(clock.Now))
 	if err != nil {
 		t.Fatal(err)
 	}

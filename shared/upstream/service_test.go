@@ -41,12 +41,27 @@ func closedURL(t *testing.T) string {
 
 func newService(t *testing.T, urls []string, opts ...upstream.Option) *upstream.Service {
 	t.Helper()
-	s, err := upstream.NewService("product", urls, opts...)
+	return newServiceWith(t, urls, upstream.DefaultConfig(), opts...)
+}
+
+// newServiceWith is newService with the settings cfg.
+func newServiceWith(t *testing.T, urls []string, cfg upstream.Config, opts ...upstream.Option) *upstream.Service {
+	t.Helper()
+	s, err := upstream.NewService("product", urls, cfg, opts...)
 	if err != nil {
 		t.Fatalf("NewService: %v", err)
 	}
 	t.Cleanup(s.Close)
 	return s
+}
+
+// settings returns the default settings changed by edit, if any.
+func settings(edit func(*upstream.Config)) upstream.Config {
+	c := upstream.DefaultConfig()
+	if edit != nil {
+		edit(&c)
+	}
+	return c
 }
 
 func asError(t *testing.T, err error) *upstream.Error {
@@ -91,7 +106,7 @@ func TestDoMapsStatuses(t *testing.T) {
 				w.WriteHeader(tt.status)
 				io.WriteString(w, tt.body)
 			})
-			s := newService(t, []string{u}, upstream.WithRetries(0))
+			s := newServiceWith(t, []string{u}, settings(func(c *upstream.Config) { c.Retries = 0 }))
 			err := s.Do(context.Background(), upstream.Call{Op: "reserve", Method: http.MethodPost, Path: "/reservations"}, nil)
 			e := asError(t, err)
 			if e.Kind != tt.wantKind || e.Code != tt.wantCode || e.DeclineReason != tt.wantReason || e.Detail != tt.wantDetail {
@@ -224,15 +239,15 @@ func TestDoTimeout(t *testing.T) {
 	tests := []struct {
 		name       string
 		ctxTimeout time.Duration
-		opts       []upstream.Option
+		cfg        func(*upstream.Config)
 	}{
 		{name: "context deadline", ctxTimeout: 100 * time.Millisecond},
-		{name: "timeout cap without context deadline", opts: []upstream.Option{upstream.WithTimeout(100 * time.Millisecond)}},
-		{name: "cap sooner than context deadline", ctxTimeout: time.Minute, opts: []upstream.Option{upstream.WithTimeout(100 * time.Millisecond)}},
+		{name: "timeout cap without context deadline", cfg: func(c *upstream.Config) { c.Timeout = 100 * time.Millisecond }},
+		{name: "cap sooner than context deadline", ctxTimeout: time.Minute, cfg: func(c *upstream.Config) { c.Timeout = 100 * time.Millisecond }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := newService(t, []string{blockingServer(t)}, tt.opts...)
+			s := newServiceWith(t, []string{blockingServer(t)}, settings(tt.cfg))
 			ctx := context.Background()
 			if tt.ctxTimeout > 0 {
 				var cancel context.CancelFunc
@@ -308,7 +323,7 @@ func TestDoRetries(t *testing.T) {
 		method   string
 		key      string
 		statuses []int
-		opts     []upstream.Option
+		cfg      func(*upstream.Config)
 		wantHits int32
 		wantKind upstream.Kind // KindUnknown: success
 	}{
@@ -317,8 +332,8 @@ func TestDoRetries(t *testing.T) {
 		{name: "GET gives up after the retries", method: "GET", statuses: []int{503, 503, 503}, wantHits: 3, wantKind: upstream.KindUnavailable},
 		{name: "GET retries a 429", method: "GET", statuses: []int{429}, wantHits: 2},
 		{name: "GET does not retry a 404", method: "GET", statuses: []int{404}, wantHits: 1, wantKind: upstream.KindNotFound},
-		{name: "GET with retries disabled", method: "GET", statuses: []int{500}, opts: []upstream.Option{upstream.WithRetries(0)}, wantHits: 1, wantKind: upstream.KindServer},
-		{name: "GET with more retries", method: "GET", statuses: []int{503, 503, 503, 503}, opts: []upstream.Option{upstream.WithRetries(4)}, wantHits: 5},
+		{name: "GET with retries disabled", method: "GET", statuses: []int{500}, cfg: func(c *upstream.Config) { c.Retries = 0 }, wantHits: 1, wantKind: upstream.KindServer},
+		{name: "GET with more retries", method: "GET", statuses: []int{503, 503, 503, 503}, cfg: func(c *upstream.Config) { c.Retries = 4 }, wantHits: 5},
 		{name: "POST is never retried", method: "POST", statuses: []int{503}, wantHits: 1, wantKind: upstream.KindUnavailable},
 		{name: "keyed POST is never retried", method: "POST", key: "k1", statuses: []int{500}, wantHits: 1, wantKind: upstream.KindServer},
 		{name: "DELETE is never retried", method: "DELETE", statuses: []int{503}, wantHits: 1, wantKind: upstream.KindUnavailable},
@@ -326,8 +341,7 @@ func TestDoRetries(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			u, hits := scriptedServer(t, tt.statuses...)
-			opts := append([]upstream.Option{upstream.WithBackoff(time.Millisecond)}, tt.opts...)
-			s := newService(t, []string{u}, opts...)
+			s := newServiceWith(t, []string{u}, settings(tt.cfg), upstream.WithBackoff(time.Millisecond))
 			err := s.Do(context.Background(), upstream.Call{Op: "get", Method: tt.method, Path: "/x", IdempotencyKey: tt.key}, nil)
 			if got := upstream.KindOf(err); (err == nil) != (tt.wantKind == upstream.KindUnknown) || (err != nil && got != tt.wantKind) {
 				t.Errorf("got error %v, want kind %s", err, tt.wantKind)
@@ -415,8 +429,9 @@ func (o *fakeObserver) ObserveBreaker(service, state string) {
 func TestBreakerOpensOnServerErrorsAndFailsFast(t *testing.T) {
 	u, hits := scriptedServer(t, 500, 500, 500, 500, 500)
 	obs := &fakeObserver{}
-	s := newService(t, []string{u}, upstream.WithRetries(0), upstream.WithObserver(obs),
-		upstream.WithBreaker(upstream.BreakerSettings{ConsecutiveFailures: 3, OpenTimeout: time.Minute}))
+	s := newServiceWith(t, []string{u}, settings(func(c *upstream.Config) {
+		c.Retries, c.Breaker.ConsecutiveFailures, c.Breaker.OpenTimeout = 0, 3, time.Minute
+	}), upstream.WithObserver(obs))
 	call := upstream.Call{Op: "get", Method: http.MethodGet, Path: "/x"}
 	for i := range 3 {
 		if k := upstream.KindOf(s.Do(context.Background(), call, nil)); k != upstream.KindServer {
@@ -447,7 +462,7 @@ func TestBreakerOpensOnServerErrorsAndFailsFast(t *testing.T) {
 func TestBreakerIgnoresBusinessOutcomes(t *testing.T) {
 	statuses := []int{404, 409, 402, 400, 422, 401, 404, 409, 402, 400}
 	u, hits := scriptedServer(t, statuses...)
-	s := newService(t, []string{u}, upstream.WithBreaker(upstream.BreakerSettings{ConsecutiveFailures: 2}))
+	s := newServiceWith(t, []string{u}, settings(func(c *upstream.Config) { c.Breaker.ConsecutiveFailures = 2 }))
 	for range statuses {
 		s.Do(context.Background(), upstream.Call{Op: "reserve", Method: http.MethodPost, Path: "/x"}, nil)
 	}
@@ -460,8 +475,9 @@ func TestBreakerIgnoresBusinessOutcomes(t *testing.T) {
 }
 
 func TestBreakerCountsRefusedConnections(t *testing.T) {
-	s := newService(t, []string{closedURL(t)}, upstream.WithRetries(0),
-		upstream.WithBreaker(upstream.BreakerSettings{ConsecutiveFailures: 2, OpenTimeout: time.Minute}))
+	s := newServiceWith(t, []string{closedURL(t)}, settings(func(c *upstream.Config) {
+		c.Retries, c.Breaker.ConsecutiveFailures, c.Breaker.OpenTimeout = 0, 2, time.Minute
+	}))
 	for range 2 {
 		s.Do(context.Background(), upstream.Call{Op: "get", Method: http.MethodGet, Path: "/x"}, nil)
 	}
@@ -517,7 +533,7 @@ func TestNewServiceRejectsBadConfig(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := upstream.NewService(tt.svc, tt.urls); err == nil {
+			if _, err := upstream.NewService(tt.svc, tt.urls, upstream.DefaultConfig()); err == nil {
 				t.Errorf("got no error, want one")
 			}
 		})
@@ -540,7 +556,7 @@ func TestPingLeavesTheConnectionClean(t *testing.T) {
 		w.WriteHeader(http.StatusNotFound)
 		_, _ = w.Write([]byte(page))
 	})
-	s := newService(t, []string{u}, upstream.WithMaxConnsPerInstance(1))
+	s := newServiceWith(t, []string{u}, settings(func(c *upstream.Config) { c.MaxConnsPerInstance = 1 }))
 	if err := s.Ping(context.Background()); err != nil {
 		t.Fatalf("Ping: %v", err)
 	}
@@ -562,7 +578,9 @@ func TestCallerOutOfTimeLeavesBreakerClosed(t *testing.T) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{}`))
 	})
-	s := newService(t, []string{u}, upstream.WithBreaker(upstream.BreakerSettings{ConsecutiveFailures: 2, OpenTimeout: time.Minute}))
+	s := newServiceWith(t, []string{u}, settings(func(c *upstream.Config) {
+		c.Breaker.ConsecutiveFailures, c.Breaker.OpenTimeout = 2, time.Minute
+	}))
 	for range 5 {
 		ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Millisecond))
 		err := s.Do(ctx, upstream.Call{Op: "get", Method: "GET", Path: "/x"}, nil)

@@ -162,7 +162,7 @@ func BenchmarkTransport(b *testing.B) {
 // breaker, balancing, JSON encoding and decoding included.
 func BenchmarkServiceDo(b *testing.B) {
 	srv := newBenchServer(b)
-	s, err := NewService("product", []string{srv.URL}, WithMaxConnsPerInstance(256))
+	s, err := NewService("product", []string{srv.URL}, DefaultConfig())
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -14,11 +14,11 @@ import (
 
 	json "github.com/goccy/go-json"
 
-	"storefront.dev/shared/upstream/upstreamtest"
+	"storefront.dev/shared/sandbox/sandboxtest"
 )
 
 // UpstreamEnv points a BFF at a running sandbox, with lifecycle logs only (info).
-func UpstreamEnv(rt *upstreamtest.Running) map[string]string {
+func UpstreamEnv(rt *sandboxtest.Running) map[string]string {
 	return map[string]string{
 		"UPSTREAM_PRODUCT_URLS":      rt.ProductURL,
 		"UPSTREAM_ORDER_URLS":        rt.OrderURL,

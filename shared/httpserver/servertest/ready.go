@@ -6,7 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"storefront.dev/shared/upstream/upstreamtest"
+	"storefront.dev/shared/sandbox"
+	"storefront.dev/shared/sandbox/sandboxtest"
 )
 
 // CheckReadyzTurnsReady starts a BFF through run while its payment upstream
@@ -16,7 +17,7 @@ import (
 // listen-address setting.
 func CheckReadyzTurnsReady(t *testing.T, run RunFunc, addrVar string) {
 	t.Helper()
-	rt := upstreamtest.Start(t, upstreamtest.Config{})
+	rt := sandboxtest.Start(t, sandbox.Config{})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -42,7 +43,7 @@ func CheckReadyzTurnsReady(t *testing.T, run RunFunc, addrVar string) {
 	if err != nil {
 		t.Skipf("the freed port %s was taken meanwhile: %v", addr, err)
 	}
-	srv := &http.Server{Handler: rt.Sandbox.Handler(upstreamtest.ServicePayment)}
+	srv := &http.Server{Handler: rt.Sandbox.Handler(sandbox.ServicePayment)}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 	WaitReady(t, base)

@@ -4,15 +4,16 @@ import (
 	"context"
 	"testing"
 
+	"storefront.dev/shared/sandbox"
+	"storefront.dev/shared/sandbox/sandboxtest"
 	"storefront.dev/shared/upstream"
 	"storefront.dev/shared/upstream/notification"
-	"storefront.dev/shared/upstream/upstreamtest"
 )
 
-func start(t *testing.T) (*upstreamtest.Running, *notification.Client) {
+func start(t *testing.T) (*sandboxtest.Running, *notification.Client) {
 	t.Helper()
-	rt := upstreamtest.Start(t, upstreamtest.Config{})
-	s, err := upstream.NewService("notification", []string{rt.NotificationURL})
+	rt := sandboxtest.Start(t, sandbox.Config{})
+	s, err := upstream.NewService("notification", []string{rt.NotificationURL}, upstream.DefaultConfig())
 	if err != nil {
 		t.Fatal(err)
 	}

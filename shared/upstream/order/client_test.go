@@ -7,22 +7,24 @@ import (
 	"testing"
 	"time"
 
+	"storefront.dev/shared/clocktest"
 	"storefront.dev/shared/money"
+	"storefront.dev/shared/sandbox"
+	"storefront.dev/shared/sandbox/sandboxtest"
 	"storefront.dev/shared/upstream"
 	"storefront.dev/shared/upstream/order"
-	"storefront.dev/shared/upstream/upstreamtest"
 )
 
 type fixture struct {
-	clock  *upstreamtest.ManualClock
+	clock  *clocktest.Manual
 	client *order.Client
 }
 
 func start(t *testing.T) fixture {
 	t.Helper()
-	clock := upstreamtest.NewManualClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
-	rt := upstreamtest.Start(t, upstreamtest.Config{Clock: clock})
-	s, err := upstream.NewService("order", []string{rt.OrderURL})
+	clock := clocktest.New(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
+	rt := sandboxtest.Start(t, sandbox.Config{Clock: clock})
+	s, err := upstream.NewService("order", []string{rt.OrderURL}, upstream.DefaultConfig())
 	if err != nil {
 		t.Fatal(err)
 	}

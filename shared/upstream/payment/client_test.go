@@ -5,22 +5,24 @@ import (
 	"testing"
 	"time"
 
+	"storefront.dev/shared/clocktest"
 	"storefront.dev/shared/money"
+	"storefront.dev/shared/sandbox"
+	"storefront.dev/shared/sandbox/sandboxtest"
 	"storefront.dev/shared/upstream"
 	"storefront.dev/shared/upstream/payment"
-	"storefront.dev/shared/upstream/upstreamtest"
 )
 
 type fixture struct {
-	clock  *upstreamtest.ManualClock
+	clock  *clocktest.Manual
 	client *payment.Client
 }
 
 func start(t *testing.T) fixture {
 	t.Helper()
-	clock := upstreamtest.NewManualClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
-	rt := upstreamtest.Start(t, upstreamtest.Config{Clock: clock, HoldTTL: 10 * time.Minute})
-	s, err := upstream.NewService("payment", []string{rt.PaymentURL})
+	clock := clocktest.New(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
+	rt := sandboxtest.Start(t, sandbox.Config{Clock: clock, HoldTTL: 10 * time.Minute})
+	s, err := upstream.NewService("payment", []string{rt.PaymentURL}, upstream.DefaultConfig())
 	if err != nil {
 		t.Fatal(err)
 	}

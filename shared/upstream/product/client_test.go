@@ -8,22 +8,24 @@ import (
 	"testing"
 	"time"
 
+	"storefront.dev/shared/clocktest"
+	"storefront.dev/shared/sandbox"
+	"storefront.dev/shared/sandbox/sandboxtest"
 	"storefront.dev/shared/upstream"
 	"storefront.dev/shared/upstream/product"
-	"storefront.dev/shared/upstream/upstreamtest"
 )
 
 type fixture struct {
-	rt     *upstreamtest.Running
-	clock  *upstreamtest.ManualClock
+	rt     *sandboxtest.Running
+	clock  *clocktest.Manual
 	client *product.Client
 }
 
 func start(t *testing.T) fixture {
 	t.Helper()
-	clock := upstreamtest.NewManualClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
-	rt := upstreamtest.Start(t, upstreamtest.Config{Clock: clock, ReservationTTL: 10 * time.Minute})
-	s, err := upstream.NewService("product", []string{rt.ProductURL})
+	clock := clocktest.New(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
+	rt := sandboxtest.Start(t, sandbox.Config{Clock: clock, ReservationTTL: 10 * time.Minute})
+	s, err := upstream.NewService("product", []string{rt.ProductURL}, upstream.DefaultConfig())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,15 +8,16 @@ import (
 
 	json "github.com/goccy/go-json"
 
+	"storefront.dev/shared/sandbox"
+	"storefront.dev/shared/sandbox/sandboxtest"
 	"storefront.dev/shared/upstream"
-	"storefront.dev/shared/upstream/upstreamtest"
 	"storefront.dev/shared/upstream/user"
 )
 
-func start(t *testing.T) (*upstreamtest.Running, *user.Client) {
+func start(t *testing.T) (*sandboxtest.Running, *user.Client) {
 	t.Helper()
-	rt := upstreamtest.Start(t, upstreamtest.Config{})
-	s, err := upstream.NewService("user", []string{rt.UserURL})
+	rt := sandboxtest.Start(t, sandbox.Config{})
+	s, err := upstream.NewService("user", []string{rt.UserURL}, upstream.DefaultConfig())
 	if err != nil {
 		t.Fatal(err)
 	}

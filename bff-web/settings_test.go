@@ -1,0 +1,15 @@
+package main
+
+import (
+	"testing"
+
+	"storefront.dev/shared/config/configtest"
+)
+
+// TestREADMESettings: README.md's settings tables for bff-web list exactly the
+// variables loadConfig reads, with the defaults it starts from.
+func TestREADMESettings(t *testing.T) {
+	configtest.CheckREADME(t, "../README.md", "bff-web", func(getenv func(string) string) (any, error) {
+		return loadConfig(getenv)
+	})
+}

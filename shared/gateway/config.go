@@ -1,0 +1,168 @@
+package gateway
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"storefront.dev/shared/auth"
+	"storefront.dev/shared/boltstore"
+	"storefront.dev/shared/catalog"
+	"storefront.dev/shared/httpserver"
+	"storefront.dev/shared/orderflow"
+	"storefront.dev/shared/ratelimit"
+	"storefront.dev/shared/upstream"
+)
+
+// Config is every setting a Gateway is built from: its own, and the Config
+// of each package it wires, which states that package's defaults.
+// DefaultConfig returns every default; package config fills a Config from
+// the environment.
+type Config struct {
+	// LogLevel is the least level logged: debug (logs every request), info,
+	// warn or error. Default info.
+	LogLevel string
+	// Upstreams are the instances of the five services.
+	Upstreams Upstreams
+	// Upstream is the settings of every service's client: call timeout,
+	// retries, circuit breaker.
+	Upstream upstream.Config
+	// HTTP bounds what a client may send and how long it may take.
+	HTTP httpserver.Config
+	// Auth says which tokens are accepted.
+	Auth auth.Config
+	// Order tunes the checkout saga; its Name is the BFF's, whatever is
+	// set here.
+	Order orderflow.Config
+	// Cache tunes the catalog cache.
+	Cache catalog.Config
+	// RateLimit are the per-caller request quotas.
+	RateLimit ratelimit.Config
+	// StateFile bounds the state file; without effect when RedisURL is set.
+	StateFile boltstore.Config
+	// StateDir is the directory of the state file that keeps checkouts
+	// (their saga journal, which is also their idempotency record) across
+	// restarts when RedisURL is not set: <StateDir>/<bff name>.db. It must
+	// survive the process (a volume on Kubernetes), and only one process may
+	// use it at a time. Default ./data.
+	StateDir string
+	// RedisURL (redis://[user:password@]host:port[/db], or rediss:// for
+	// TLS), when set, keeps the checkout journal and rate-limit buckets in
+	// that Redis, shared by every replica, instead of in the state file and
+	// in each replica's memory. Required with more than one replica. Default
+	// empty.
+	RedisURL string
+	// RedisKeyPrefix is put before every key the BFF writes to Redis, so
+	// that one Redis can serve several environments. Default "sf:".
+	RedisKeyPrefix string
+	// ViewTimeout is the deadline of one screen read (GET of products, a
+	// profile, an order page), all its upstream calls included. Default 3s.
+	ViewTimeout time.Duration
+	// PprofAddr, when set (e.g. 127.0.0.1:6060), serves Go's pprof
+	// profiles on a listener of its own, never on the public port. Default
+	// empty: off.
+	PprofAddr string
+}
+
+// Upstreams are the base URLs of each service's instances; each list is
+// balanced round-robin. The defaults are the sandbox's addresses.
+type Upstreams struct {
+	// Product defaults to http://127.0.0.1:8001.
+	Product []string
+	// Order defaults to http://127.0.0.1:8002.
+	Order []string
+	// Payment defaults to http://127.0.0.1:8003.
+	Payment []string
+	// User defaults to http://127.0.0.1:8004.
+	User []string
+	// Notification defaults to http://127.0.0.1:8005.
+	Notification []string
+}
+
+// DefaultConfig returns every default: the gateway's own and each package's
+// DefaultConfig.
+func DefaultConfig() Config {
+	return Config{
+		LogLevel: "info",
+		Upstreams: Upstreams{
+			Product:      []string{"http://127.0.0.1:8001"},
+			Order:        []string{"http://127.0.0.1:8002"},
+			Payment:      []string{"http://127.0.0.1:8003"},
+			User:         []string{"http://127.0.0.1:8004"},
+			Notification: []string{"http://127.0.0.1:8005"},
+		},
+		Upstream:       upstream.DefaultConfig(),
+		HTTP:           httpserver.DefaultConfig(),
+		Auth:           auth.DefaultConfig(),
+		Order:          orderflow.DefaultConfig(),
+		Cache:          catalog.DefaultConfig(),
+		RateLimit:      ratelimit.DefaultConfig(),
+		StateFile:      boltstore.DefaultConfig(),
+		StateDir:       "./data",
+		RedisKeyPrefix: "sf:",
+		ViewTimeout:    3 * time.Second,
+	}
+}
+
+// Validate reports every setting that cannot work: each package's own, and
+// those that only make sense together.
+func (c Config) Validate() error {
+	errs := []error{c.Upstreams.validate(), c.Upstream.Validate(), c.HTTP.Validate(), c.Auth.Validate(),
+		c.Order.Validate(), c.Cache.Validate(), c.RateLimit.Validate(), c.StateFile.Validate()}
+	if _, err := c.level(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.ViewTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("gateway: ViewTimeout %v must be positive", c.ViewTimeout))
+	}
+	if c.RedisURL == "" && c.StateDir == "" {
+		errs = append(errs, errors.New("gateway: StateDir must be set when RedisURL is not"))
+	}
+	if c.RedisURL != "" {
+		// The URL may hold a password: the error must not quote it.
+		if u, err := url.Parse(c.RedisURL); err != nil || u.Host == "" && u.Scheme != "unix" ||
+			u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix" {
+			errs = append(errs, errors.New("gateway: RedisURL: want redis://host:port, rediss://host:port or unix:///path"))
+		}
+	}
+	if c.Order.CompensationBudget <= c.Upstream.Breaker.OpenTimeout {
+		// An undo (a refund, a void) must outlast an open breaker, or a
+		// burst of failures could leave money held with no order.
+		errs = append(errs, fmt.Errorf("gateway: Order.CompensationBudget %v must be longer than Upstream.Breaker.OpenTimeout %v",
+			c.Order.CompensationBudget, c.Upstream.Breaker.OpenTimeout))
+	}
+	return errors.Join(errs...)
+}
+
+// level parses LogLevel.
+func (c Config) level() (slog.Level, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(strings.ToLower(c.LogLevel))); err != nil {
+		return 0, fmt.Errorf("gateway: LogLevel %q: want debug, info, warn or error", c.LogLevel)
+	}
+	return lvl, nil
+}
+
+func (u Upstreams) validate() error {
+	var errs []error
+	for _, s := range u.list() {
+		if len(s.urls) == 0 {
+			errs = append(errs, fmt.Errorf("gateway: no %s upstream URL", s.name))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// service is one upstream service's name and instances.
+type service struct {
+	name string
+	urls []string
+}
+
+// list returns the services in the order New builds their clients.
+func (u Upstreams) list() []service {
+	return []service{{"product", u.Product}, {"order", u.Order}, {"payment", u.Payment}, {"user", u.User}, {"notification", u.Notification}}
+}

@@ -1,0 +1,66 @@
+package gateway
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestValidate: each package's settings are checked by its own Validate,
+// reached through the gateway's; the gateway adds the checks that span
+// packages.
+func TestValidate(t *testing.T) {
+	cases := []struct {
+		name   string
+		mutate func(*Config)
+		want   string
+	}{
+		{"no product upstream", func(c *Config) { c.Upstreams.Product = nil }, "no product upstream"},
+		{"bad log level", func(c *Config) { c.LogLevel = "loud" }, "LogLevel"},
+		{"zero call timeout", func(c *Config) { c.Upstream.Timeout = 0 }, "upstream: Timeout"},
+		{"negative retries", func(c *Config) { c.Upstream.Retries = -1 }, "upstream: Retries"},
+		{"no breaker threshold", func(c *Config) { c.Upstream.Breaker.ConsecutiveFailures = 0 }, "upstream: Breaker"},
+		{"no body limit", func(c *Config) { c.HTTP.BodyLimit = 0 }, "httpserver: BodyLimit"},
+		{"client IP header with a space", func(c *Config) { c.HTTP.ClientIPHeader = "X Forwarded" }, "ClientIPHeader"},
+		{"no issuer", func(c *Config) { c.Auth.Issuer = "" }, "auth: Issuer"},
+		{"no refresh interval", func(c *Config) { c.Auth.RefreshInterval = 0 }, "auth: RefreshInterval"},
+		{"no token size", func(c *Config) { c.Auth.MaxTokenBytes = 0 }, "MaxTokenBytes"},
+		{"zero order timeout", func(c *Config) { c.Order.Timeout = 0 }, "orderflow: Timeout"},
+		{"zero idempotency retention", func(c *Config) { c.Order.Retention = 0 }, "orderflow: Retention"},
+		{"stock older than products", func(c *Config) { c.Cache.StockTTL = 2 * c.Cache.ProductTTL }, "catalog: StockTTL"},
+		{"negative quota", func(c *Config) { c.RateLimit.Orders.Quota = -1 }, `"orders": negative quota`},
+		{"window below a second", func(c *Config) { c.RateLimit.Login.Window = 500 * time.Millisecond }, `"login": window`},
+		{"window not whole seconds", func(c *Config) { c.RateLimit.Default.Window = 1500 * time.Millisecond }, `"default": window`},
+		{"no rate-limit keys", func(c *Config) { c.RateLimit.MaxKeys = 0 }, "ratelimit: MaxKeys"},
+		{"no state file records", func(c *Config) { c.StateFile.MaxRecords = 0 }, "boltstore: MaxRecords"},
+		{"no state dir nor redis", func(c *Config) { c.StateDir = "" }, "StateDir must be set"},
+		{"redis url without a host", func(c *Config) { c.RedisURL = "redis:///0" }, "RedisURL"},
+		{"redis url of another scheme", func(c *Config) { c.RedisURL = "http://:secret@redis:6379" }, "RedisURL"},
+		{"redis address without a scheme", func(c *Config) { c.RedisURL = "redis:6379" }, "RedisURL"},
+		{"no view deadline", func(c *Config) { c.ViewTimeout = 0 }, "ViewTimeout"},
+		{"undo shorter than an open breaker", func(c *Config) { c.Order.CompensationBudget = c.Upstream.Breaker.OpenTimeout },
+			"Order.CompensationBudget 5s must be longer than Upstream.Breaker.OpenTimeout 5s"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := DefaultConfig()
+			tc.mutate(&c)
+			err := c.Validate()
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Validate() = %v, want an error mentioning %q", err, tc.want)
+			}
+			if err != nil && strings.Contains(err.Error(), "secret") {
+				t.Errorf("Validate() = %v: quotes the Redis password", err)
+			}
+		})
+	}
+	if err := DefaultConfig().Validate(); err != nil {
+		t.Errorf("defaults do not validate: %v", err)
+	}
+	// A policy turned off needs no window.
+	c := DefaultConfig()
+	c.RateLimit.Login.Quota, c.RateLimit.Login.Window = 0, 0
+	if err := c.Validate(); err != nil {
+		t.Errorf("login policy off: got %v, want valid", err)
+	}
+}

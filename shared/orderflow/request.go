@@ -1,0 +1,55 @@
+package orderflow
+
+import (
+	"bytes"
+	"strings"
+
+	"storefront.dev/shared/idempotency"
+	"storefront.dev/shared/problem"
+)
+
+// KeyPolicy says whether an order request must carry an Idempotency-Key.
+type KeyPolicy int
+
+const (
+	// KeyOptional lets a request go without a key; Place generates one.
+	KeyOptional KeyPolicy = iota
+	// KeyRequired refuses a request without a key with a 400 problem.
+	KeyRequired
+)
+
+// Received is an order request as an HTTP edge received it. Its strings and
+// body may alias buffers the edge reuses once its handler returns:
+// ParseRequest copies what it keeps.
+type Received struct {
+	// UserID is the authenticated user, the token's subject.
+	UserID string
+	// IdempotencyKey is the Idempotency-Key header's value, "" when absent.
+	IdempotencyKey string
+	// Body is the request body.
+	Body []byte
+}
+
+// ParseRequest turns a received order request into the Request Place takes:
+// the key parsed as draft-ietf-httpapi-idempotency-key-header says
+// (CodeIdempotencyInvalid when malformed, CodeIdempotencyMissing when absent
+// under KeyRequired), the body decoded by DecodeInput. Errors are 400
+// problems; the Request owns its strings.
+func ParseRequest(r Received, keys KeyPolicy) (Request, error) {
+	var key string
+	switch {
+	case r.IdempotencyKey != "":
+		k, err := idempotency.ParseKey(r.IdempotencyKey)
+		if err != nil {
+			return Request{}, err
+		}
+		key = strings.Clone(k)
+	case keys == KeyRequired:
+		return Request{}, problem.New(problem.CodeIdempotencyMissing, "Send an Idempotency-Key header with a unique value per order.")
+	}
+	in, err := DecodeInput(bytes.Clone(r.Body))
+	if err != nil {
+		return Request{}, err
+	}
+	return Request{UserID: strings.Clone(r.UserID), Key: key, Input: in}, nil
+}

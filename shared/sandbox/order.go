@@ -1,0 +1,316 @@
+package sandbox
+
+import (
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"storefront.dev/shared/upstream/order"
+)
+
+// OrderState is the order service's state, as GET /__admin/state returns it.
+type OrderState struct {
+	Orders []order.Order `json:"orders"`
+	// Requests counts non-admin requests by route pattern.
+	Requests map[string]int `json:"requests"`
+}
+
+type orderService struct {
+	*service
+
+	// Guarded by service.mu.
+	orders      map[string]*order.Order
+	byReference map[string]string
+	byUser      map[string][]string
+	created     []string
+	seq         int
+}
+
+func newOrderService(clock Clock, cfg Config) *orderService {
+	o := &orderService{service: newService(ServiceOrder, clock, cfg.Seed)}
+	o.seed = o.seedState
+	o.snapshot = func() any { return o.state() }
+	o.seedState()
+
+	o.handle("POST /orders", o.create)
+	o.handle("GET /orders/{id}", o.getOrder)
+	o.handle("GET /orders/by-reference/{reference}", o.getOrderByReference)
+	o.handle("GET /orders", o.listOrders)
+	o.handle("POST /orders/{id}/confirm", o.confirm)
+	o.handle("POST /orders/{id}/cancel", o.cancel)
+	o.handle("PUT /orders/{id}/reservation", o.reassign)
+	return o
+}
+
+func (o *orderService) seedState() {
+	o.orders = map[string]*order.Order{}
+	o.byReference = map[string]string{}
+	o.byUser = map[string][]string{}
+	o.created = nil
+	o.seq = 0
+}
+
+func (o *orderService) state() OrderState {
+	var st OrderState
+	o.withState(func() {
+		st.Orders = make([]order.Order, 0, len(o.created))
+		for _, id := range o.created {
+			st.Orders = append(st.Orders, copyOrder(o.orders[id]))
+		}
+	})
+	st.Requests = o.counters()
+	return st
+}
+
+func copyOrder(ord *order.Order) order.Order {
+	c := *ord
+	c.Items = slices.Clone(ord.Items)
+	if ord.ShippingAddress != nil {
+		a := *ord.ShippingAddress
+		c.ShippingAddress = &a
+	}
+	return c
+}
+
+func (o *orderService) create(_ *http.Request, body []byte) (int, any, error) {
+	var req order.CreateRequest
+	if err := decodeJSON(body, &req); err != nil {
+		return 0, nil, err
+	}
+	if err := validReference(req.Reference); err != nil {
+		return 0, nil, err
+	}
+	if id, ok := o.byReference[req.Reference]; ok {
+		return 0, nil, conflict("duplicate_reference", "reference %q already names order %s", req.Reference, id)
+	}
+	if err := validOrder(&req); err != nil {
+		return 0, nil, err
+	}
+
+	now := o.clock.Now()
+	o.seq++
+	ord := &order.Order{
+		ID:              fmt.Sprintf("ord_%06d", o.seq),
+		Reference:       req.Reference,
+		UserID:          req.UserID,
+		Status:          order.StatusPending,
+		Items:           slices.Clone(req.Items),
+		Total:           req.Total,
+		PaymentID:       req.PaymentID,
+		ReservationID:   req.ReservationID,
+		ShippingAddress: req.ShippingAddress,
+		CreatedAt:       now,
+		UpdatedAt:       now,
+	}
+	o.orders[ord.ID] = ord
+	o.byReference[ord.Reference] = ord.ID
+	o.byUser[ord.UserID] = append(o.byUser[ord.UserID], ord.ID)
+	o.created = append(o.created, ord.ID)
+	return http.StatusCreated, ord, nil
+}
+
+// validOrder checks a create request, ending with the total: it must be the
+// sum of the lines, all in its currency.
+func validOrder(req *order.CreateRequest) error {
+	if strings.TrimSpace(req.UserID) == "" {
+		return invalid("user_id is required")
+	}
+	if len(req.Items) == 0 || len(req.Items) > maxLines {
+		return invalid("items must have 1 to %d lines, got %d", maxLines, len(req.Items))
+	}
+	for i, l := range req.Items {
+		if l.ProductID < 1 {
+			return invalid("items[%d].product_id must be a positive integer, got %d", i, l.ProductID)
+		}
+		if l.Quantity < 1 || l.Quantity > maxQuantity {
+			return invalid("items[%d].quantity must be 1 to %d, got %d", i, maxQuantity, l.Quantity)
+		}
+		if err := validAmount(fmt.Sprintf("items[%d].unit_price", i), l.UnitPrice, true); err != nil {
+			return err
+		}
+	}
+	if err := validAmount("total", req.Total, true); err != nil {
+		return err
+	}
+	if a := req.ShippingAddress; a != nil {
+		if a.Name == "" || a.Line1 == "" || a.City == "" || a.PostalCode == "" || len(a.Country) != 2 {
+			return invalid("shipping_address needs name, line1, city, postal_code and a two-letter country")
+		}
+	}
+	var sum int64
+	for i, l := range req.Items {
+		if l.UnitPrice.Currency != req.Total.Currency {
+			return fail(http.StatusUnprocessableEntity, "total_mismatch",
+				"items[%d] is priced in %s but the total is in %s", i, l.UnitPrice.Currency, req.Total.Currency)
+		}
+		sum += l.UnitPrice.Amount * int64(l.Quantity)
+	}
+	if sum != req.Total.Amount {
+		return fail(http.StatusUnprocessableEntity, "total_mismatch",
+			"total is %d but the lines add up to %d %s", req.Total.Amount, sum, req.Total.Currency)
+	}
+	return nil
+}
+
+func (o *orderService) findOrder(id string) (*order.Order, error) {
+	ord, ok := o.orders[id]
+	if !ok {
+		return nil, notFound("order %q does not exist", id)
+	}
+	return ord, nil
+}
+
+func (o *orderService) getOrder(r *http.Request, _ []byte) (int, any, error) {
+	ord, err := o.findOrder(r.PathValue("id"))
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, ord, nil
+}
+
+func (o *orderService) getOrderByReference(r *http.Request, _ []byte) (int, any, error) {
+	ref := r.PathValue("reference")
+	id, ok := o.byReference[ref]
+	if !ok {
+		return 0, nil, notFound("no order has reference %q", ref)
+	}
+	return http.StatusOK, o.orders[id], nil
+}
+
+func (o *orderService) confirm(r *http.Request, _ []byte) (int, any, error) {
+	ord, err := o.findOrder(r.PathValue("id"))
+	if err != nil {
+		return 0, nil, err
+	}
+	switch ord.Status {
+	case order.StatusConfirmed:
+	case order.StatusPending:
+		ord.Status = order.StatusConfirmed
+		ord.UpdatedAt = o.clock.Now()
+	case order.StatusCancelled:
+		return 0, nil, conflict("order_cancelled", "order %s is cancelled", ord.ID)
+	}
+	return http.StatusOK, ord, nil
+}
+
+// reassign names the reservation that holds a live order's units, for an
+// order whose first reservation expired and was made again. Setting the
+// same reservation twice changes nothing.
+func (o *orderService) reassign(r *http.Request, body []byte) (int, any, error) {
+	var req struct {
+		ReservationID string `json:"reservation_id"`
+	}
+	if err := decodeJSON(body, &req); err != nil {
+		return 0, nil, err
+	}
+	if req.ReservationID == "" {
+		return 0, nil, invalid("reservation_id is required")
+	}
+	ord, err := o.findOrder(r.PathValue("id"))
+	if err != nil {
+		return 0, nil, err
+	}
+	if ord.Status == order.StatusCancelled {
+		return 0, nil, conflict("order_cancelled", "order %s is cancelled", ord.ID)
+	}
+	if ord.ReservationID != req.ReservationID {
+		ord.ReservationID = req.ReservationID
+		ord.UpdatedAt = o.clock.Now()
+	}
+	return http.StatusOK, ord, nil
+}
+
+func (o *orderService) cancel(r *http.Request, _ []byte) (int, any, error) {
+	ord, err := o.findOrder(r.PathValue("id"))
+	if err != nil {
+		return 0, nil, err
+	}
+	if ord.Status != order.StatusCancelled {
+		ord.Status = order.StatusCancelled
+		ord.UpdatedAt = o.clock.Now()
+	}
+	return http.StatusOK, ord, nil
+}
+
+// orderCursor is a position in a user's orders, newest first: the page
+// continues with orders strictly older than (at, id).
+type orderCursor struct {
+	at time.Time
+	id string
+}
+
+const orderCursorPrefix = "o1:"
+
+func (c orderCursor) encode() string {
+	return base64.RawURLEncoding.EncodeToString([]byte(orderCursorPrefix + strconv.FormatInt(c.at.UnixNano(), 10) + ":" + c.id))
+}
+
+func decodeOrderCursor(s string) (orderCursor, bool, error) {
+	if s == "" {
+		return orderCursor{}, false, nil
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err == nil {
+		if rest, ok := strings.CutPrefix(string(raw), orderCursorPrefix); ok {
+			if nanos, id, ok := strings.Cut(rest, ":"); ok && id != "" {
+				if n, err := strconv.ParseInt(nanos, 10, 64); err == nil {
+					return orderCursor{at: time.Unix(0, n), id: id}, true, nil
+				}
+			}
+		}
+	}
+	return orderCursor{}, false, invalid("cursor %q is not a cursor this service issued", s)
+}
+
+// compareNewest orders a user's orders newest first, ties by id with the
+// later id first. Ids compare by length first so that ord_1000000 follows
+// ord_999999.
+func compareNewest(atA time.Time, idA string, atB time.Time, idB string) int {
+	if c := atB.Compare(atA); c != 0 {
+		return c
+	}
+	if c := len(idB) - len(idA); c != 0 {
+		return c
+	}
+	return strings.Compare(idB, idA)
+}
+
+func (o *orderService) listOrders(r *http.Request, _ []byte) (int, any, error) {
+	q := r.URL.Query()
+	userID := q.Get("user_id")
+	if userID == "" {
+		return 0, nil, invalid("user_id is required")
+	}
+	limit, err := parseLimit(q.Get("limit"))
+	if err != nil {
+		return 0, nil, err
+	}
+	cur, hasCursor, err := decodeOrderCursor(q.Get("cursor"))
+	if err != nil {
+		return 0, nil, err
+	}
+	mine := make([]*order.Order, 0, len(o.byUser[userID]))
+	for _, id := range o.byUser[userID] {
+		mine = append(mine, o.orders[id])
+	}
+	slices.SortFunc(mine, func(a, b *order.Order) int {
+		return compareNewest(a.CreatedAt, a.ID, b.CreatedAt, b.ID)
+	})
+	page := order.Page{Items: []order.Order{}}
+	for _, ord := range mine {
+		if hasCursor && compareNewest(ord.CreatedAt, ord.ID, cur.at, cur.id) <= 0 {
+			continue
+		}
+		if len(page.Items) == limit {
+			last := page.Items[limit-1]
+			page.NextCursor = orderCursor{at: last.CreatedAt, id: last.ID}.encode()
+			break
+		}
+		page.Items = append(page.Items, *ord)
+	}
+	return http.StatusOK, page, nil
+}

@@ -1,0 +1,50 @@
+package sandboxtest
+
+import (
+	"context"
+	"net/url"
+	"testing"
+
+	json "github.com/goccy/go-json"
+
+	"storefront.dev/shared/sandbox"
+	"storefront.dev/shared/upstream/product"
+)
+
+// CheckInvariants fetches the state of all five services and fails the test
+// for every invariant it breaks; it returns the state for further checks.
+func (r *Running) CheckInvariants(tb testing.TB) sandbox.State {
+	tb.Helper()
+	st, err := r.FetchState(context.Background())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, err := range st.Invariants() {
+		tb.Errorf("invariant: %v", err)
+	}
+	return st
+}
+
+// CatalogIDs lists the ids of the product service's catalog (one category,
+// or all of it when category is ""), read directly, as the reference a
+// BFF's pages are compared with.
+func (r *Running) CatalogIDs(tb testing.TB, category string) []int64 {
+	tb.Helper()
+	resp, err := r.client.Get(r.ProductURL + "/products?limit=100&category=" + url.QueryEscape(category))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var page product.Page
+	if err := json.NewDecoder(resp.Body).Decode(&page); err != nil {
+		tb.Fatal(err)
+	}
+	if page.NextCursor != "" {
+		tb.Fatal("the sandbox's catalog does not fit one page of 100")
+	}
+	ids := make([]int64, len(page.Items))
+	for i, p := range page.Items {
+		ids[i] = p.ID
+	}
+	return ids
+}
