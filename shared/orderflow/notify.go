@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"storefront.dev/shared/money"
+	"storefront.dev/shared/upstream"
 	"storefront.dev/shared/upstream/notification"
 )
 
@@ -110,20 +111,16 @@ func (o *outbox) deliver(c confirmation) string {
 		Data:     map[string]any{"order_id": c.orderID, "total": c.total},
 	}
 	key := TemplateOrderConfirmed + ":" + c.orderID
-	var err error
-	for attempt := 0; attempt < o.cfg.notifyAttempts; attempt++ {
-		if attempt > 0 && !sleep(o.ctx, o.cfg.pause(attempt)) {
-			break
-		}
-		ctx, cancel := context.WithTimeout(o.ctx, o.cfg.notifyTimeout)
-		_, err = o.send.Send(ctx, req, key)
-		cancel()
-		if err == nil {
-			return NotificationSent
-		}
-		if retry, _ := classify(err); !retry {
-			break
-		}
+	p := o.cfg.stepPolicy()
+	p.Attempts = o.cfg.notifyAttempts
+	err := upstream.Retry(o.ctx, p, func(ctx context.Context, _ int) error {
+		ctx, cancel := context.WithTimeout(ctx, o.cfg.notifyTimeout)
+		defer cancel()
+		_, err := o.send.Send(ctx, req, key)
+		return err
+	})
+	if err == nil {
+		return NotificationSent
 	}
 	o.cfg.logger.LogAttrs(o.ctx, slog.LevelWarn, "order notification failed",
 		slog.String("order_id", c.orderID), slog.String("error", err.Error()))

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"storefront.dev/shared/upstream"
 )
 
 // Observer is told the outcome of every order and every notification, for
@@ -120,10 +122,9 @@ type config struct {
 	compensationBudget time.Duration
 	// maxAttempts is the number of tries of one forward step. Default 4.
 	maxAttempts int
-	// backoff is the base of the exponential backoff with full jitter. Default 20 ms.
-	backoff time.Duration
-	// maxBackoff caps one backoff pause. Default 1 s.
-	maxBackoff      time.Duration
+	// backoff paces the retries of steps, undos and notifications.
+	// Default 20 ms, doubling up to 1 s, with full jitter.
+	backoff         upstream.Backoff
 	notifyQueueSize int
 	notifyWorkers   int
 	notifyAttempts  int
@@ -132,9 +133,7 @@ type config struct {
 	// that could not finish, notifications given up. Default: discarded.
 	logger *slog.Logger
 	// observer receives outcomes. Default: none.
-	observer Observer
-	// jitter returns a uniformly random duration in [0, d). Default math/rand/v2.
-	jitter           func(d time.Duration) time.Duration
+	observer         Observer
 	name             string
 	leaseTTL         time.Duration
 	recoveryInterval time.Duration
@@ -148,15 +147,13 @@ func newConfig(cfg Config, opts []Option) config {
 		timeout:            cfg.Timeout,
 		compensationBudget: cfg.CompensationBudget,
 		maxAttempts:        4,
-		backoff:            20 * time.Millisecond,
-		maxBackoff:         time.Second,
+		backoff:            upstream.Backoff{Base: 20 * time.Millisecond, Max: time.Second},
 		notifyQueueSize:    cfg.NotifyQueueSize,
 		notifyWorkers:      cfg.NotifyWorkers,
 		notifyAttempts:     cfg.NotifyAttempts,
 		notifyTimeout:      cfg.NotifyTimeout,
 		logger:             slog.New(slog.DiscardHandler),
 		observer:           nopObserver{},
-		jitter:             randomJitter,
 		name:               cfg.Name,
 		leaseTTL:           cfg.LeaseTTL,
 		recoveryInterval:   cfg.RecoveryInterval,
@@ -175,10 +172,10 @@ func newConfig(cfg Config, opts []Option) config {
 func WithBackoff(base, max time.Duration) Option {
 	return optionFunc(func(c *config) {
 		if base > 0 {
-			c.backoff = base
+			c.backoff.Base = base
 		}
 		if max > 0 {
-			c.maxBackoff = max
+			c.backoff.Max = max
 		}
 	})
 }

@@ -2,7 +2,6 @@ package orderflow
 
 import (
 	"context"
-	"math/rand/v2"
 	"time"
 
 	"storefront.dev/shared/upstream"
@@ -52,38 +51,28 @@ func isCode(err error, k upstream.Kind, code string) bool {
 }
 
 // step tries call, a forward step with stepsLeft steps (this one included)
-// still to run under ctx's deadline, until it gives a definitive answer, the
-// attempts run out, or the deadline leaves no room for another attempt. Each
-// attempt gets a share of what remains (see shareOf), so a slow service
-// cannot eat the time of the steps after it. It reports whether the step may
-// have taken effect although it returned an error.
+// still to run under ctx's deadline, with the flow's step policy: until it
+// gives a definitive answer, the attempts run out, or the deadline leaves
+// no room for another attempt. Each attempt gets a share of what remains
+// (see shareOf), so a slow service cannot eat the time of the steps after
+// it. It reports whether the step may have taken effect although it
+// returned an error.
 func (f *Flow) step(ctx context.Context, stepsLeft int, call func(context.Context) error) (ambiguous bool, err error) {
-	for attempt := 0; attempt < f.cfg.maxAttempts; attempt++ {
-		if attempt > 0 {
-			pause := f.cfg.pause(attempt)
-			if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= pause {
-				break
-			}
-			if !sleep(ctx, pause) {
-				break
-			}
-		}
+	err = upstream.Retry(ctx, f.cfg.stepPolicy(), func(ctx context.Context, _ int) error {
 		actx, cancel := shareOf(ctx, stepsLeft)
-		err = call(actx)
-		cancel()
-		if err == nil {
-			return false, nil
-		}
-		retry, amb := classify(err)
-		if !retry {
-			// A definitive answer to a call keyed by the same reference is the
-			// outcome of every earlier attempt too.
-			return false, err
-		}
-		ambiguous = ambiguous || amb
-		if ctx.Err() != nil {
-			break
-		}
+		defer cancel()
+		err := call(actx)
+		_, amb := classify(err)
+		ambiguous = ambiguous || (err != nil && amb)
+		return err
+	})
+	if err == nil {
+		return false, nil
+	}
+	if retry, _ := classify(err); !retry {
+		// A definitive answer to a call keyed by the same reference is the
+		// outcome of every earlier attempt too.
+		return false, err
 	}
 	return ambiguous, err
 }
@@ -106,53 +95,23 @@ func (f *Flow) settle(ctx context.Context, call func(context.Context) error) err
 	// One attempt may use a quarter of the budget, so a hung connection
 	// leaves room for a few more tries.
 	per := f.cfg.compensationBudget / 4
-	var err error
-	for attempt := 0; ; attempt++ {
-		if attempt > 0 && !sleep(ctx, f.cfg.pause(attempt)) {
-			return err
-		}
+	p := f.cfg.stepPolicy()
+	p.Attempts = 0 // an undo goes on until its budget ends
+	return upstream.Retry(ctx, p, func(ctx context.Context, _ int) error {
 		actx, cancel := context.WithTimeout(ctx, per)
-		err = call(actx)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		if retry, _ := classify(err); !retry || ctx.Err() != nil {
-			return err
-		}
-	}
+		defer cancel()
+		return call(actx)
+	})
 }
 
-// pause is the full-jitter backoff before retry number n (n >= 1).
-func (c *config) pause(n int) time.Duration {
-	ceiling := c.maxBackoff
-	if n-1 < 30 {
-		if b := c.backoff << (n - 1); b > 0 && b < ceiling {
-			ceiling = b
-		}
-	}
-	return c.jitter(ceiling)
-}
-
-func randomJitter(d time.Duration) time.Duration {
-	if d <= 0 {
-		return 0
-	}
-	return time.Duration(rand.Int64N(int64(d)))
-}
-
-// sleep waits d, or less if ctx ends first; it reports whether ctx is still
-// live afterwards.
-func sleep(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
+// stepPolicy is how the flow retries its writes: any failure that may be
+// transient or ambiguous, since every write is idempotent upstream (a
+// reference, or a state transition that holds when repeated). The flow's
+// writes are never budgeted: an undo must not be refused for want of one.
+func (c *config) stepPolicy() upstream.RetryPolicy {
+	return upstream.RetryPolicy{
+		Backoff:   c.backoff,
+		Attempts:  c.maxAttempts,
+		Retryable: func(err error) bool { retry, _ := classify(err); return retry },
 	}
 }

@@ -21,6 +21,14 @@ const (
 	// DefaultBackoff is the first retry's backoff ceiling; it doubles on
 	// each retry and the wait is drawn uniformly below it (full jitter).
 	DefaultBackoff = 25 * time.Millisecond
+	// DefaultMaxBackoff caps one backoff pause.
+	DefaultMaxBackoff = time.Second
+	// DefaultRetryRatio and DefaultRetriesPerSecond are each Service's retry
+	// budget: retries may add a fifth to the calls made, plus ten a second
+	// when calls are few, so that retries cannot multiply the load of a
+	// service already failing.
+	DefaultRetryRatio       = 0.2
+	DefaultRetriesPerSecond = 10
 	// DefaultCooldown is how long an instance that refused a connection is
 	// left out of the rotation.
 	DefaultCooldown = 5 * time.Second
@@ -151,14 +159,15 @@ type config struct {
 	dialTimeout time.Duration
 	maxConns    int
 	idleTimeout time.Duration
-	retries     int
-	backoff     time.Duration
-	cooldown    time.Duration
-	maxBody     int
-	breaker     BreakerSettings
-	observer    Observer
-	headers     HeaderFunc
-	now         func() time.Time
+	// retry is the GET and HEAD retry policy: 1+Retries attempts, a
+	// backoff from DefaultBackoff, a budget per Service.
+	retry    RetryPolicy
+	cooldown time.Duration
+	maxBody  int
+	breaker  BreakerSettings
+	observer Observer
+	headers  HeaderFunc
+	now      func() time.Time
 }
 
 func newConfig(cfg Config, opts []Option) config {
@@ -167,12 +176,16 @@ func newConfig(cfg Config, opts []Option) config {
 		dialTimeout: cfg.DialTimeout,
 		maxConns:    cfg.MaxConnsPerInstance,
 		idleTimeout: DefaultIdleTimeout,
-		retries:     cfg.Retries,
-		backoff:     DefaultBackoff,
-		cooldown:    DefaultCooldown,
-		maxBody:     DefaultMaxResponseBytes,
-		breaker:     cfg.Breaker,
-		now:         time.Now,
+		retry: RetryPolicy{
+			Backoff:   Backoff{Base: DefaultBackoff, Max: DefaultMaxBackoff},
+			Attempts:  1 + cfg.Retries,
+			Retryable: retryable,
+			Budget:    NewRetryBudget(DefaultRetryRatio, DefaultRetriesPerSecond, time.Now),
+		},
+		cooldown: DefaultCooldown,
+		maxBody:  DefaultMaxResponseBytes,
+		breaker:  cfg.Breaker,
+		now:      time.Now,
 	}
 	for _, o := range opts {
 		o.apply(&c)
@@ -185,7 +198,7 @@ func newConfig(cfg Config, opts []Option) config {
 func WithBackoff(d time.Duration) Option {
 	return optionFunc(func(c *config) {
 		if d > 0 {
-			c.backoff = d
+			c.retry.Base = d
 		}
 	})
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strings"
@@ -140,43 +139,18 @@ func (s *Service) do(ctx context.Context, c Call, out any) error {
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
-	attempts := 1
-	if c.Method == http.MethodGet || c.Method == http.MethodHead {
-		attempts += s.cfg.retries
+	policy := s.cfg.retry
+	if c.Method != http.MethodGet && c.Method != http.MethodHead {
+		// A write is sent once: its caller resolves an ambiguous failure
+		// by its reference, with its own policy.
+		policy.Attempts = 1
 	}
-	for attempt := 0; ; attempt++ {
-		err := s.attempt(ctx, deadline, c, body, out)
-		if err == nil || attempt+1 >= attempts || !retryable(err) {
-			return err
-		}
-		wait := s.backoff(attempt)
-		// A retry needs time for the wait and for an answer; one that would
-		// only run into the deadline would turn a clear 503 into a timeout.
-		if time.Until(deadline) < wait+s.cfg.backoff {
-			return err
-		}
-		if !sleep(ctx, wait) {
-			return err
-		}
-	}
-}
-
-// backoff is the wait before retry attempt+1: exponential with full jitter,
-// so that callers failing together do not retry together.
-func (s *Service) backoff(attempt int) time.Duration {
-	ceiling := s.cfg.backoff << min(attempt, 16)
-	return rand.N(ceiling) + 1
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
+	s.cfg.retry.Budget.deposit()
+	rctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	return Retry(rctx, policy, func(context.Context, int) error {
+		return s.attempt(ctx, deadline, c, body, out)
+	})
 }
 
 // retryable reports whether a GET that failed with err may be tried again.
