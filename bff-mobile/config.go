@@ -16,6 +16,12 @@ type Config struct {
 	config.Base
 }
 
+// GatewayConfig returns the settings shared with bff-web.
+func (c Config) GatewayConfig() gateway.Config { return c.Base }
+
+// ListenAddr is Addr.
+func (c Config) ListenAddr() string { return c.Addr }
+
 func defaultConfig() Config {
 	return Config{Addr: ":8090", Base: gateway.DefaultConfig()}
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -19,6 +18,7 @@ import (
 
 	json "github.com/goccy/go-json"
 
+	"storefront.dev/shared/httpserver/servertest"
 	"storefront.dev/shared/sandbox"
 	"storefront.dev/shared/sandbox/sandboxtest"
 	"storefront.dev/shared/upstream/order"
@@ -64,7 +64,7 @@ func TestSIGKILLMidRush(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	addr := crashFreeAddr(t)
+	addr := servertest.FreeAddr(t)
 	base := "http://" + addr
 	env := stackEnv(rt,
 		"BFF_MOBILE_ADDR", addr,
@@ -109,7 +109,7 @@ func TestSIGKILLMidRush(t *testing.T) {
 	keys := make([]string, n)
 	bodies := make([][]byte, n)
 	for i := range n {
-		keys[i] = newKey()
+		keys[i] = servertest.NewKey()
 		b, err := json.Marshal(orderBody("tok_visa", line(int64(1+i%5), 1)))
 		if err != nil {
 			t.Fatal(err)
@@ -418,19 +418,6 @@ func sagaOfReference(ref string) string {
 		return ref[:i]
 	}
 	return ref
-}
-
-// crashFreeAddr returns a loopback address nothing listens on, for a BFF
-// that must come back on the same address after a restart.
-func crashFreeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	return addr
 }
 
 // crashChild is a bff-mobile binary running as a child process.

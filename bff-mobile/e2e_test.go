@@ -3,82 +3,80 @@ package main
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
-	"time"
 
-	"storefront.dev/shared/clocktest"
 	"storefront.dev/shared/httpserver/servertest"
+	"storefront.dev/shared/httpserver/servertest/scenario"
 	"storefront.dev/shared/sandbox"
 	"storefront.dev/shared/sandbox/sandboxtest"
 )
 
 // stack is a sandbox and a bff-mobile started through run, on port 0.
-type stack struct {
-	rt    *sandboxtest.Running
-	clock *clocktest.Manual
-	base  string
+type stack struct{ *servertest.Stack }
+
+// shop is bff-mobile under test as the scenarios see it: orders with a
+// bearer token and, as the BFF requires, a fresh Idempotency-Key each.
+var shop = scenario.Shop{
+	Run:       run,
+	Settings:  []string{"BFF_MOBILE_ADDR", "127.0.0.1:0"},
+	Orders:    "/v1/orders",
+	LoginPath: "/v1/auth/token",
+	Login: func(t *testing.T, s *servertest.Stack, email, password string) scenario.Buyer {
+		auth := (&stack{s}).login(t, email, password)
+		return func() []string { return []string{"Authorization", auth, "Idempotency-Key", servertest.NewKey()} }
+	},
+}
+
+// TestScenarios runs the end-to-end scenarios every BFF passes, here
+// with bearer tokens: faults at each saga step, concurrent orders, one
+// Idempotency-Key at once, the order and login quotas.
+func TestScenarios(t *testing.T) {
+	scenario.Run(t, shop)
 }
 
 // startStack starts the sandbox and bff-mobile; extra overrides settings.
 func startStack(t *testing.T, extra ...string) *stack {
 	t.Helper()
-	clock := clocktest.New(time.Now())
-	rt := sandboxtest.Start(t, sandbox.Config{Clock: clock})
-	return &stack{rt: rt, clock: clock, base: servertest.Start(t, run, stackEnv(rt, extra...))}
+	return &stack{shop.Start(t, extra...)}
 }
 
 // stackEnv is the environment of a bff-mobile in front of rt; extra
 // overrides settings.
 func stackEnv(rt *sandboxtest.Running, extra ...string) map[string]string {
-	env := servertest.UpstreamEnv(rt)
-	env["BFF_MOBILE_ADDR"] = "127.0.0.1:0"
-	// Tests send hundreds of requests from one user and one address in a
-	// moment; the rate-limit tests pass their own quotas in extra.
-	for _, q := range []string{"RATE_LIMIT_DEFAULT_REQUESTS", "RATE_LIMIT_LOGIN_REQUESTS", "RATE_LIMIT_ORDER_REQUESTS"} {
-		env[q] = "100000"
-	}
-	for i := 0; i+1 < len(extra); i += 2 {
-		env[extra[i]] = extra[i+1]
-	}
-	return env
+	return servertest.StackEnv(rt, slices.Concat(shop.Settings, extra)...)
 }
 
 // login returns a bearer header value for the seeded user.
 func (s *stack) login(t *testing.T, email, password string) string {
 	t.Helper()
-	r := servertest.Do(t, "POST", s.base+"/v1/auth/token", map[string]string{"email": email, "password": password})
-	if r.Status != 200 {
-		t.Fatalf("login %s: status %d, body %s", email, r.Status, r.Body)
-	}
 	var tok tokenView
-	r.JSON(t, &tok)
+	s.Login(t, "/v1/auth/token", email, password, &tok)
 	if tok.AccessToken == "" || tok.TokenType != "Bearer" || tok.ExpiresIn <= 0 {
 		t.Fatalf("login %s: got %+v, want a bearer token", email, tok)
 	}
 	return "Bearer " + tok.AccessToken
 }
 
-var keySeq atomic.Int64
-
-func newKey() string { return fmt.Sprintf("key-%d-%d", time.Now().UnixNano(), keySeq.Add(1)) }
+// startAsAda is startStack with Ada logged in.
+func startAsAda(t *testing.T, extra ...string) (*stack, string) {
+	t.Helper()
+	s := startStack(t, extra...)
+	return s, s.login(t, sandbox.Ada.Email, sandbox.Ada.Password)
+}
 
 // order posts an order with a fresh Idempotency-Key.
 func (s *stack) order(t *testing.T, auth string, body any) servertest.Response {
 	t.Helper()
-	return servertest.Do(t, "POST", s.base+"/v1/orders", body, "Authorization", auth, "Idempotency-Key", newKey())
+	return servertest.Do(t, "POST", s.Base+"/v1/orders", body, "Authorization", auth, "Idempotency-Key", servertest.NewKey())
 }
 
-func line(id int64, qty int) map[string]any { return map[string]any{"product_id": id, "quantity": qty} }
-
-func orderBody(token string, lines ...map[string]any) map[string]any {
-	return map[string]any{"items": lines, "payment_token": token}
-}
+// line and orderBody build an order's body.
+var line, orderBody = servertest.Line, servertest.OrderBody
 
 func TestReadyzTurnsReady(t *testing.T) {
 	servertest.CheckReadyzTurnsReady(t, run, "BFF_MOBILE_ADDR")

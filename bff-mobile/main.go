@@ -2,20 +2,9 @@
 // payloads under /v1, bearer tokens, mandatory Idempotency-Key on writes.
 package main
 
-import (
-	"context"
-	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
-)
+import "storefront.dev/shared/gateway"
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Getenv, os.Stdout)
-	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "bff-mobile:", err)
-		os.Exit(1)
-	}
-}
+// bff is bff-mobile as the gateway assembles and serves it.
+var bff = gateway.BFF[Config]{Name: "bff-mobile", Load: loadConfig, Routes: routes}
+
+func main() { gateway.Main(bff.Name, run) }

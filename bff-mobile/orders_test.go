@@ -7,8 +7,7 @@ import (
 )
 
 func TestPlaceOrderAndReadIt(t *testing.T) {
-	s := startStack(t)
-	ada := s.login(t, "ada@example.com", "correct-horse")
+	s, ada := startAsAda(t)
 
 	r := s.order(t, ada, orderBody("tok_visa", line(1, 2), line(3, 1)))
 	if r.Status != 201 {
@@ -23,7 +22,7 @@ func TestPlaceOrderAndReadIt(t *testing.T) {
 		t.Errorf("Location = %q, want %q", got, want)
 	}
 
-	got := servertest.Do(t, "GET", s.base+"/v1/orders/"+placed.ID, nil, "Authorization", ada)
+	got := servertest.Do(t, "GET", s.Base+"/v1/orders/"+placed.ID, nil, "Authorization", ada)
 	if got.Status != 200 {
 		t.Fatalf("GET order: status %d, body %s", got.Status, got.Body)
 	}
@@ -33,14 +32,14 @@ func TestPlaceOrderAndReadIt(t *testing.T) {
 		t.Errorf("GET order = %+v, want %+v", read, placed)
 	}
 
-	list := servertest.Do(t, "GET", s.base+"/v1/orders?limit=10", nil, "Authorization", ada)
+	list := servertest.Do(t, "GET", s.Base+"/v1/orders?limit=10", nil, "Authorization", ada)
 	var page orderListView
 	list.JSON(t, &page)
 	if list.Status != 200 || len(page.Items) != 1 || page.Items[0] != placed {
 		t.Errorf("GET orders: status %d, items %+v, want [%+v]", list.Status, page.Items, placed)
 	}
 
-	st := s.rt.CheckInvariants(t)
+	st := s.CheckInvariants(t)
 	var captured int
 	for _, p := range st.Payment.Payments {
 		if p.Status == "captured" {
@@ -55,7 +54,7 @@ func TestPlaceOrderAndReadIt(t *testing.T) {
 	}
 
 	grace := s.login(t, "grace@example.com", "battery-staple")
-	other := servertest.Do(t, "GET", s.base+"/v1/orders/"+placed.ID, nil, "Authorization", grace)
+	other := servertest.Do(t, "GET", s.Base+"/v1/orders/"+placed.ID, nil, "Authorization", grace)
 	if p := other.Problem(t); other.Status != 404 || p["code"] != "not_found" {
 		t.Errorf("another user's order: status %d, problem %v, want 404 not_found", other.Status, p)
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"net"
 	"strings"
 	"testing"
 
@@ -13,12 +12,12 @@ import (
 )
 
 // startReplicas starts the sandbox and two bff-mobile replicas sharing one
-// Redis: s.base is replica A, the second result replica B.
+// Redis: s.Base is replica A, the second result replica B.
 func startReplicas(t *testing.T, extra ...string) (*stack, string) {
 	t.Helper()
 	shared := append([]string{"REDIS_URL", redistest.URL(t), "REDIS_KEY_PREFIX", redistest.Prefix(t)}, extra...)
 	s := startStack(t, shared...)
-	return s, servertest.Start(t, run, stackEnv(s.rt, shared...))
+	return s, servertest.Start(t, run, stackEnv(s.Running, shared...))
 }
 
 // TestReplicasShareIdempotencyKeys sends one Idempotency-Key to replica A,
@@ -29,8 +28,8 @@ func TestReplicasShareIdempotencyKeys(t *testing.T) {
 	ada := s.login(t, sandbox.Ada.Email, sandbox.Ada.Password)
 	body := orderBody("tok_visa", line(8, 1))
 
-	key := newKey()
-	first := servertest.Do(t, "POST", s.base+"/v1/orders", body, "Authorization", ada, "Idempotency-Key", key)
+	key := servertest.NewKey()
+	first := servertest.Do(t, "POST", s.Base+"/v1/orders", body, "Authorization", ada, "Idempotency-Key", key)
 	if first.Status != 201 {
 		t.Fatalf("replica A: got status %d, want 201; body %s", first.Status, first.Body)
 	}
@@ -49,11 +48,11 @@ func TestReplicasShareIdempotencyKeys(t *testing.T) {
 
 	// A burst with a second key, alternating between the replicas while
 	// the first request is held in flight by a slow reservation.
-	inject(t, s, "product", sandbox.Fault{Route: "POST /reservations", LatencyMS: 100, Count: 1})
-	key2 := newKey()
+	s.Inject(t, "product", sandbox.Fault{Route: "POST /reservations", LatencyMS: 100, Count: 1})
+	key2 := servertest.NewKey()
 	const n = 40
 	rs := servertest.Burst(t, n, func(i int) (servertest.Response, error) {
-		base := s.base
+		base := s.Base
 		if i%2 == 1 {
 			base = b
 		}
@@ -74,7 +73,7 @@ func TestReplicasShareIdempotencyKeys(t *testing.T) {
 			t.Errorf("burst: 201 bodies differ: %s vs %s", c, created[0])
 		}
 	}
-	st := s.rt.CheckInvariants(t)
+	st := s.CheckInvariants(t)
 	if got := len(st.Order.Orders); got != 2 {
 		t.Errorf("got %d orders in the sandbox, want 2 (one per key)", got)
 	}
@@ -88,20 +87,20 @@ func TestReplicasShareIdempotencyKeys(t *testing.T) {
 func TestReplicasShareOrderRateLimit(t *testing.T) {
 	s, b := startReplicas(t, "RATE_LIMIT_ORDER_REQUESTS", "4", "RATE_LIMIT_ORDER_WINDOW", "1h")
 	ada := s.login(t, sandbox.Ada.Email, sandbox.Ada.Password)
-	for i, base := range []string{s.base, b, s.base, b} {
-		r := servertest.Do(t, "POST", base+"/v1/orders", orderBody("tok_visa", line(3, 1)), "Authorization", ada, "Idempotency-Key", newKey())
+	for i, base := range []string{s.Base, b, s.Base, b} {
+		r := servertest.Do(t, "POST", base+"/v1/orders", orderBody("tok_visa", line(3, 1)), "Authorization", ada, "Idempotency-Key", servertest.NewKey())
 		if r.Status != 201 {
 			t.Fatalf("order %d: got status %d, want 201; body %s", i+1, r.Status, r.Body)
 		}
 	}
-	for _, base := range []string{s.base, b} {
-		r := servertest.Do(t, "POST", base+"/v1/orders", orderBody("tok_visa", line(3, 1)), "Authorization", ada, "Idempotency-Key", newKey())
+	for _, base := range []string{s.Base, b} {
+		r := servertest.Do(t, "POST", base+"/v1/orders", orderBody("tok_visa", line(3, 1)), "Authorization", ada, "Idempotency-Key", servertest.NewKey())
 		if r.Status != 429 || r.Header.Get("Retry-After") == "" || !strings.HasPrefix(r.Header.Get("RateLimit"), `"orders";r=0;`) {
 			t.Errorf("fifth order at %s: got status %d, Retry-After %q, RateLimit %q; want 429 with both",
 				base, r.Status, r.Header.Get("Retry-After"), r.Header.Get("RateLimit"))
 		}
 	}
-	if got := len(s.rt.CheckInvariants(t).Order.Orders); got != 4 {
+	if got := len(s.CheckInvariants(t).Order.Orders); got != 4 {
 		t.Errorf("got %d orders in the sandbox, want 4", got)
 	}
 }
@@ -110,27 +109,15 @@ func TestReplicasShareOrderRateLimit(t *testing.T) {
 // it could take no order.
 func TestRedisReadiness(t *testing.T) {
 	s, _ := startReplicas(t)
-	if r := servertest.Do(t, "GET", s.base+"/readyz", nil); r.Status != 200 {
+	if r := servertest.Do(t, "GET", s.Base+"/readyz", nil); r.Status != 200 {
 		t.Fatalf("with redis: got /readyz %d, want 200; body %s", r.Status, r.Body)
 	}
 	rt := sandboxtest.Start(t, sandbox.Config{})
 	// A port nothing listens on: the first free one, closed again.
-	dead := "redis://" + freeAddr(t)
+	dead := "redis://" + servertest.FreeAddr(t)
 	base := servertest.Launch(t, run, stackEnv(rt, "REDIS_URL", dead))
 	r := servertest.Do(t, "GET", base+"/readyz", nil)
 	if p := r.Problem(t); r.Status != 503 || !strings.Contains(string(r.Body), `"redis"`) {
 		t.Errorf("without redis: got /readyz %d, problem %v; want 503 naming redis", r.Status, p)
 	}
-}
-
-// freeAddr returns a loopback address nothing listens on.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	return addr
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -126,13 +125,13 @@ func TestTokenAttacks(t *testing.T) {
 	// The token bound is lowered below the header limit, so that an
 	// oversized token reaches the verifier.
 	s := startStack(t, "AUTH_MAX_TOKEN_BYTES", "4096")
-	f := newForger(t, s.rt)
+	f := newForger(t, s.Running)
 	before := s.entities(t)
 	for _, a := range f.attacks(t) {
 		t.Run(a.name, func(t *testing.T) {
 			for _, r := range []servertest.Response{
-				servertest.Do(t, "GET", s.base+"/v1/orders", nil, "Authorization", "Bearer "+a.token),
-				servertest.Do(t, "POST", s.base+"/v1/orders", orderBody("tok_visa", line(1, 1)), "Authorization", "Bearer "+a.token, "Idempotency-Key", newKey()),
+				servertest.Do(t, "GET", s.Base+"/v1/orders", nil, "Authorization", "Bearer "+a.token),
+				servertest.Do(t, "POST", s.Base+"/v1/orders", orderBody("tok_visa", line(1, 1)), "Authorization", "Bearer "+a.token, "Idempotency-Key", servertest.NewKey()),
 			} {
 				if r.Status != 401 {
 					t.Fatalf("got status %d, want 401; body %s", r.Status, r.Body)
@@ -160,7 +159,7 @@ func TestTokenAttacks(t *testing.T) {
 	}
 	for _, o := range others {
 		t.Run(o.name, func(t *testing.T) {
-			if r := servertest.Do(t, "GET", s.base+"/v1/orders", nil, "Authorization", o.authorization); r.Status != o.status {
+			if r := servertest.Do(t, "GET", s.Base+"/v1/orders", nil, "Authorization", o.authorization); r.Status != o.status {
 				t.Errorf("got status %d, want %d; body %s", r.Status, o.status, r.Body)
 			}
 		})
@@ -176,13 +175,9 @@ func TestTokenAttacks(t *testing.T) {
 // fetch made at start.
 func TestKidFloodBoundedJWKSFetches(t *testing.T) {
 	s := startStack(t)
-	f := newForger(t, s.rt)
+	f := newForger(t, s.Running)
 	jwksFetches := func() int {
-		st, err := s.rt.FetchState(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		return st.User.Requests["GET /.well-known/jwks.json"]
+		return s.State(t).User.Requests["GET /.well-known/jwks.json"]
 	}
 	if got := jwksFetches(); got != 1 {
 		t.Fatalf("got %d JWKS fetches at start, want 1", got)
@@ -205,7 +200,7 @@ func TestKidFloodBoundedJWKSFetches(t *testing.T) {
 	for range workers {
 		wg.Go(func() {
 			for tok := range tokens {
-				r, err := servertest.Send("GET", s.base+"/v1/orders", nil, "Authorization", "Bearer "+tok)
+				r, err := servertest.Send("GET", s.Base+"/v1/orders", nil, "Authorization", "Bearer "+tok)
 				mu.Lock()
 				if err != nil {
 					statuses[-1]++
@@ -232,8 +227,7 @@ func TestKidFloodBoundedJWKSFetches(t *testing.T) {
 // each gets its 4xx problem, and the sandbox's stock, reservations,
 // payments and orders are unchanged afterwards.
 func TestMalformedInput(t *testing.T) {
-	s := startStack(t)
-	ada := s.login(t, sandbox.Ada.Email, sandbox.Ada.Password)
+	s, ada := startAsAda(t)
 	okLine := `{"product_id":1,"quantity":1}`
 	lines51 := strings.TrimSuffix(strings.Repeat(`{"product_id":1,"quantity":1},`, 51), ",")
 	tests := []struct {
@@ -282,7 +276,7 @@ func TestMalformedInput(t *testing.T) {
 	before := s.entities(t)
 	t.Run("body over the limit", func(t *testing.T) {
 		body := `{"items":[` + okLine + `],"payment_token":"` + strings.Repeat("t", 70<<10) + `"}`
-		status, b := postOversized(t, s.base, "/v1/orders", body, "Authorization", ada, "Idempotency-Key", newKey())
+		status, b := postOversized(t, s.Base, "/v1/orders", body, "Authorization", ada, "Idempotency-Key", servertest.NewKey())
 		if status != 413 || !strings.Contains(string(b), `"code":"payload_too_large"`) {
 			t.Errorf("got %d %s, want a 413 payload_too_large problem", status, b)
 		}
@@ -292,8 +286,8 @@ func TestMalformedInput(t *testing.T) {
 	})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			headers := append([]string{"Authorization", ada, "Idempotency-Key", newKey()}, tt.headers...)
-			r := servertest.Do(t, tt.method, s.base+tt.path, tt.body, headers...)
+			headers := append([]string{"Authorization", ada, "Idempotency-Key", servertest.NewKey()}, tt.headers...)
+			r := servertest.Do(t, tt.method, s.Base+tt.path, tt.body, headers...)
 			if r.Status != tt.status {
 				t.Fatalf("got status %d, want %d; body %s", r.Status, tt.status, r.Body)
 			}
@@ -315,10 +309,7 @@ func TestMalformedInput(t *testing.T) {
 // refused request must leave as it was.
 func (s *stack) entities(t *testing.T) sandbox.State {
 	t.Helper()
-	st, err := s.rt.FetchState(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := s.State(t)
 	st.Product.Requests, st.Order.Requests, st.Payment.Requests, st.User.Requests, st.Notification.Requests = nil, nil, nil, nil, nil
 	return st
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"storefront.dev/shared/httpserver/servertest"
+	"storefront.dev/shared/httpserver/servertest/scenario"
 	"storefront.dev/shared/sandbox"
 )
 
@@ -27,14 +28,11 @@ func TestSoak(t *testing.T) {
 		batch       = 25 // orders between fault changes
 	)
 	rng := rand.New(rand.NewPCG(seed, seed))
-	s := startStack(t, "ORDER_TIMEOUT", "500ms", "ORDER_COMPENSATION_BUDGET", "2s", "UPSTREAM_BREAKER_OPEN_TIMEOUT", "500ms")
-	ada := s.login(t, "ada@example.com", "correct-horse")
+	s, ada := startAsAda(t, "ORDER_TIMEOUT", "500ms", "ORDER_COMPENSATION_BUDGET", "2s", "UPSTREAM_BREAKER_OPEN_TIMEOUT", "500ms")
 	grace := s.login(t, "grace@example.com", "battery-staple")
 	ctx := context.Background()
 	for id := int64(1); id <= 2; id++ {
-		if err := s.rt.SetStock(ctx, id, 3); err != nil { // scarce products make out-of-stock answers
-			t.Fatal(err)
-		}
+		s.Stock(t, id, 3) // scarce products make out-of-stock answers
 	}
 	tokens := []string{"tok_visa", "tok_visa", "tok_visa", "tok_mastercard", "tok_declined", "tok_insufficient_funds"}
 	kinds := []sandbox.Fault{
@@ -48,20 +46,20 @@ func TestSoak(t *testing.T) {
 
 	counts := map[int]int{}
 	for start := 0; start < orders; start += batch {
-		if err := s.rt.ClearFaults(ctx); err != nil {
+		if err := s.ClearFaults(ctx); err != nil {
 			t.Fatal(err)
 		}
 		// Every kind of fault comes round in turn, at a random step, with
 		// sometimes a second random one beside it.
 		for k := range 1 + rng.IntN(2) {
-			step := steps[rng.IntN(len(steps))]
+			step := scenario.Steps[rng.IntN(len(scenario.Steps))]
 			f := kinds[(start/batch)%len(kinds)]
 			if k > 0 {
 				f = kinds[rng.IntN(len(kinds))]
 			}
-			f.Route = step.route
+			f.Route = step.Route
 			t.Logf("orders %d-%d: fault %+v", start, start+batch-1, f)
-			inject(t, s, step.service, f)
+			s.Inject(t, step.Service, f)
 		}
 		bodies := make([]map[string]any, batch)
 		users := make([]string, batch)
@@ -83,7 +81,7 @@ func TestSoak(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				defer func() { <-sem }()
-				r, err := servertest.Send("POST", s.base+"/v1/orders", bodies[i], "Authorization", users[i], "Idempotency-Key", newKey())
+				r, err := servertest.Send("POST", s.Base+"/v1/orders", bodies[i], "Authorization", users[i], "Idempotency-Key", servertest.NewKey())
 				statuses[i], errs[i] = r.Status, err
 			}()
 		}
@@ -101,8 +99,8 @@ func TestSoak(t *testing.T) {
 		}
 	}
 	t.Logf("soak statuses: %v", counts)
-	s.settle(t, expireHolds) // random latency faults leave late writes behind
-	st := s.rt.CheckInvariants(t)
+	s.Settle(t, servertest.ExpireHolds) // random latency faults leave late writes behind
+	st := s.CheckInvariants(t)
 	confirmed := 0
 	for _, o := range st.Order.Orders {
 		if o.Status == "confirmed" {

@@ -91,7 +91,7 @@ func TestBrowserOrderFromAllowedOrigin(t *testing.T) {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(tab, 30*time.Second)
 		defer cancel()
-		if err := chromedp.Do(tab, chromedp.Navigate(page+"/shop.html?bff="+s.base)); err != nil {
+		if err := chromedp.Do(tab, chromedp.Navigate(page+"/shop.html?bff="+s.Base)); err != nil {
 			t.Fatalf("open %s: %v", page, err)
 		}
 		out, err := chromedp.Run(ctx, chromedp.Evaluate[map[string]pageResult](script, chromedp.EvalAwaitPromise))
@@ -111,7 +111,7 @@ func TestBrowserOrderFromAllowedOrigin(t *testing.T) {
 	if placed.Status != 201 || id == "" || placed.Location == "" {
 		t.Fatalf("order from the SPA: got %+v, want 201 with the order and its Location", placed)
 	}
-	st := s.rt.CheckInvariants(t)
+	st := s.CheckInvariants(t)
 	if len(st.Order.Orders) != 1 || st.Order.Orders[0].ID != id || st.Order.Orders[0].UserID != sandbox.Ada.ID || st.Order.Orders[0].Status != order.StatusConfirmed {
 		t.Fatalf("sandbox orders: got %+v, want ada's confirmed order %s", st.Order.Orders, id)
 	}
@@ -131,7 +131,7 @@ func TestBrowserOrderFromAllowedOrigin(t *testing.T) {
 	if r := got["opaque"]; r.Error != "TypeError" || r.Status != 0 || r.Body != nil {
 		t.Errorf("no-cors read from a disallowed origin: got %+v, want it blocked (TypeError)", r)
 	}
-	st = s.rt.CheckInvariants(t)
+	st = s.CheckInvariants(t)
 	if len(st.Order.Orders) != 1 {
 		t.Errorf("got %d orders after the hostile page, want 1", len(st.Order.Orders))
 	}
@@ -140,7 +140,7 @@ func TestBrowserOrderFromAllowedOrigin(t *testing.T) {
 	}
 	// The blind order did reach the BFF, with the cookie, and was refused
 	// there rather than only hidden by the browser.
-	metrics := servertest.Do(t, "GET", s.base+"/metrics", nil)
+	metrics := servertest.Do(t, "GET", s.Base+"/metrics", nil)
 	if want := `bff_http_request_duration_seconds_count{method="POST",route="/api/orders",status="403"} 1`; !strings.Contains(string(metrics.Body), want) {
 		t.Errorf("metrics lack %s", want)
 	}

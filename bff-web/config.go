@@ -77,6 +77,12 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	return cfg, nil
 }
 
+// GatewayConfig returns the settings shared with bff-mobile.
+func (c Config) GatewayConfig() gateway.Config { return c.Base }
+
+// ListenAddr is Addr.
+func (c Config) ListenAddr() string { return c.Addr }
+
 func (c Config) validate() error {
 	errs := []error{c.Base.Validate()}
 	switch strings.ToLower(c.Session.SameSite) {

@@ -2,20 +2,9 @@
 // screen-shaped payloads under /api, cookie sessions with CSRF protection.
 package main
 
-import (
-	"context"
-	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
-)
+import "storefront.dev/shared/gateway"
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Getenv, os.Stdout)
-	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "bff-web:", err)
-		os.Exit(1)
-	}
-}
+// bff is bff-web as the gateway assembles and serves it.
+var bff = gateway.BFF[Config]{Name: "bff-web", Load: loadConfig, Routes: routes}
+
+func main() { gateway.Main(bff.Name, run) }

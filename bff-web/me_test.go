@@ -9,8 +9,7 @@ import (
 )
 
 func TestMe(t *testing.T) {
-	s := startStack(t)
-	ada := s.login(t, "ada@example.com", "correct-horse")
+	s, ada := startAsAda(t)
 	for _, body := range []map[string]any{
 		orderBody("tok_visa", line(1, 1), line(9, 2)),
 		orderBody("tok_visa", line(17, 1)),
@@ -19,7 +18,7 @@ func TestMe(t *testing.T) {
 			t.Fatalf("order: status %d, body %s", r.Status, r.Body)
 		}
 	}
-	r := servertest.Do(t, "GET", s.base+"/api/me", nil, ada.headers(reading)...)
+	r := servertest.Do(t, "GET", s.Base+"/api/me", nil, ada.headers(reading)...)
 	if r.Status != 200 {
 		t.Fatalf("status %d, body %s", r.Status, r.Body)
 	}
@@ -38,8 +37,7 @@ func TestMe(t *testing.T) {
 // TestMeShowsOnlyTheCallersData: the account page is the caller's own,
 // whoever asked before.
 func TestMeShowsOnlyTheCallersData(t *testing.T) {
-	s := startStack(t)
-	ada := s.login(t, "ada@example.com", "correct-horse")
+	s, ada := startAsAda(t)
 	grace := s.login(t, "grace@example.com", "battery-staple")
 	if r := s.order(t, ada, orderBody("tok_visa", line(3, 1))); r.Status != 201 {
 		t.Fatalf("order: status %d", r.Status)
@@ -55,14 +53,14 @@ func TestMeShowsOnlyTheCallersData(t *testing.T) {
 		{"ada again", ada, "ada@example.com", 1},
 	}
 	for _, tt := range tests {
-		r := servertest.Do(t, "GET", s.base+"/api/me", nil, tt.ss.headers(reading)...)
+		r := servertest.Do(t, "GET", s.Base+"/api/me", nil, tt.ss.headers(reading)...)
 		var me meView
 		r.JSON(t, &me)
 		if r.Status != 200 || me.User.Email != tt.email || len(me.RecentOrders) != tt.orders {
 			t.Errorf("%s: status %d user %s with %d orders, want %s with %d", tt.name, r.Status, me.User.Email, len(me.RecentOrders), tt.email, tt.orders)
 		}
 	}
-	anon := servertest.Do(t, "GET", s.base+"/api/me", nil)
+	anon := servertest.Do(t, "GET", s.Base+"/api/me", nil)
 	if p := anon.Problem(t); anon.Status != 401 || p["code"] != "unauthenticated" {
 		t.Errorf("anonymous: status %d problem %v, want 401", anon.Status, p)
 	}
@@ -89,13 +87,12 @@ func TestMeFailures(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			s := startStack(t, "VIEW_TIMEOUT", "500ms")
-			ada := s.login(t, "ada@example.com", "correct-horse")
+			s, ada := startAsAda(t, "VIEW_TIMEOUT", "500ms")
 			if r := s.order(t, ada, orderBody("tok_visa", line(2, 1))); r.Status != 201 {
 				t.Fatalf("order: status %d", r.Status)
 			}
-			inject(t, s, tt.service, tt.fault)
-			r := servertest.Do(t, "GET", s.base+"/api/me", nil, ada.headers(reading)...)
+			s.Inject(t, tt.service, tt.fault)
+			r := servertest.Do(t, "GET", s.Base+"/api/me", nil, ada.headers(reading)...)
 			if r.Status != tt.status {
 				t.Fatalf("status %d, want %d; body %s", r.Status, tt.status, r.Body)
 			}

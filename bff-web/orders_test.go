@@ -10,8 +10,7 @@ import (
 )
 
 func TestSessionAndRichOrder(t *testing.T) {
-	s := startStack(t)
-	ada := s.login(t, "ada@example.com", "correct-horse")
+	s, ada := startAsAda(t)
 	if ada.view.User.ID != "usr_ada" || ada.view.User.Email != "ada@example.com" || len(ada.view.User.Addresses) == 0 {
 		t.Errorf("session profile = %+v, want Ada with addresses", ada.view.User)
 	}
@@ -50,14 +49,14 @@ func TestSessionAndRichOrder(t *testing.T) {
 		t.Errorf("shipping address = %+v, want Ada's default address", placed.ShippingAddress)
 	}
 
-	got := servertest.Do(t, "GET", s.base+"/api/orders/"+placed.ID, nil, ada.headers(reading)...)
+	got := servertest.Do(t, "GET", s.Base+"/api/orders/"+placed.ID, nil, ada.headers(reading)...)
 	var read orderView
 	got.JSON(t, &read)
 	if got.Status != 200 || !reflect.DeepEqual(read, placed) {
 		t.Errorf("GET order: status %d\n got %+v\nwant %+v", got.Status, read, placed)
 	}
 
-	list := servertest.Do(t, "GET", s.base+"/api/orders", nil, ada.headers(reading)...)
+	list := servertest.Do(t, "GET", s.Base+"/api/orders", nil, ada.headers(reading)...)
 	var page orderListView
 	list.JSON(t, &page)
 	if list.Status != 200 || len(page.Items) != 1 || page.Items[0].ID != placed.ID || len(page.Items[0].Thumbnails) != 2 {
@@ -65,36 +64,35 @@ func TestSessionAndRichOrder(t *testing.T) {
 	}
 
 	grace := s.login(t, "grace@example.com", "battery-staple")
-	other := servertest.Do(t, "GET", s.base+"/api/orders/"+placed.ID, nil, grace.headers(reading)...)
+	other := servertest.Do(t, "GET", s.Base+"/api/orders/"+placed.ID, nil, grace.headers(reading)...)
 	if p := other.Problem(t); other.Status != 404 || p["code"] != "not_found" {
 		t.Errorf("another user's order: status %d problem %v, want 404", other.Status, p)
 	}
 
-	out := servertest.Do(t, "DELETE", s.base+"/api/session", nil, ada.headers(reading)...)
+	out := servertest.Do(t, "DELETE", s.Base+"/api/session", nil, ada.headers(reading)...)
 	if out.Status != 204 || len(out.Header.Values("Set-Cookie")) != 2 {
 		t.Errorf("DELETE /api/session: status %d cookies %v, want 204 clearing both", out.Status, out.Header.Values("Set-Cookie"))
 	}
-	s.rt.CheckInvariants(t)
+	s.CheckInvariants(t)
 }
 
 func TestOrderPageMarksDegradedParts(t *testing.T) {
-	s := startStack(t)
-	ada := s.login(t, "ada@example.com", "correct-horse")
+	s, ada := startAsAda(t)
 	r := s.order(t, ada, orderBody("tok_visa", line(2, 1)))
 	var placed orderView
 	r.JSON(t, &placed)
-	inject(t, s, "payment", sandbox.Fault{Route: "GET /payments/{id}", Status: 503})
-	got := servertest.Do(t, "GET", s.base+"/api/orders/"+placed.ID, nil, ada.headers(reading)...)
+	s.Inject(t, "payment", sandbox.Fault{Route: "GET /payments/{id}", Status: 503})
+	got := servertest.Do(t, "GET", s.Base+"/api/orders/"+placed.ID, nil, ada.headers(reading)...)
 	var v orderView
 	got.JSON(t, &v)
 	if got.Status != 200 || v.Payment != nil || !reflect.DeepEqual(v.Degraded, []string{"payment"}) || len(v.Lines) != 1 {
 		t.Errorf("with payment down: status %d view %+v, want 200 with degraded [payment]", got.Status, v)
 	}
-	if err := s.rt.ClearFaults(context.Background()); err != nil {
+	if err := s.ClearFaults(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	inject(t, s, "order", sandbox.Fault{Route: "GET /orders/{id}", Status: 503})
-	down := servertest.Do(t, "GET", s.base+"/api/orders/"+placed.ID, nil, ada.headers(reading)...)
+	s.Inject(t, "order", sandbox.Fault{Route: "GET /orders/{id}", Status: 503})
+	down := servertest.Do(t, "GET", s.Base+"/api/orders/"+placed.ID, nil, ada.headers(reading)...)
 	if p := down.Problem(t); down.Status != 503 || p["code"] != "upstream_unavailable" {
 		t.Errorf("with the order service down: status %d problem %v, want 503", down.Status, p)
 	}

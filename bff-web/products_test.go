@@ -13,28 +13,16 @@ import (
 )
 
 func TestProductViews(t *testing.T) {
-	s := startStack(t)
-	tests := []struct {
-		name, path, golden string
-	}{
-		{"list of a category", "/api/products?category=kitchen&limit=2", "products_kitchen.json"},
-		{"product page", "/api/products/2", "product_page.json"},
-		{"product page with gallery", "/api/products/13", "product_page_13.json"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			r := servertest.Do(t, "GET", s.base+tt.path, nil)
-			if r.Status != 200 {
-				t.Fatalf("status %d, body %s", r.Status, r.Body)
-			}
-			servertest.CheckGolden(t, tt.golden, r.Body)
-		})
-	}
+	startStack(t).CheckViews(t, []servertest.View{
+		{Name: "list of a category", Path: "/api/products?category=kitchen&limit=2", Golden: "products_kitchen.json"},
+		{Name: "product page", Path: "/api/products/2", Golden: "product_page.json"},
+		{Name: "product page with gallery", Path: "/api/products/13", Golden: "product_page_13.json"},
+	})
 }
 
 func TestProductPageRelated(t *testing.T) {
 	s := startStack(t)
-	r := servertest.Do(t, "GET", s.base+"/api/products/20", nil)
+	r := servertest.Do(t, "GET", s.Base+"/api/products/20", nil)
 	var page productPageView
 	r.JSON(t, &page)
 	if r.Status != 200 || page.Product.ID != 20 || page.Product.Category != "kitchen" || len(page.Degraded) != 0 {
@@ -43,7 +31,7 @@ func TestProductPageRelated(t *testing.T) {
 	if len(page.Related) != maxRelated {
 		t.Fatalf("got %d related, want %d", len(page.Related), maxRelated)
 	}
-	kitchen := s.rt.CatalogIDs(t, "kitchen")
+	kitchen := s.CatalogIDs(t, "kitchen")
 	for _, rel := range page.Related {
 		if rel.ID == 20 || !containsID(kitchen, rel.ID) || rel.Image == nil || rel.Price.Amount <= 0 {
 			t.Errorf("related %+v: want another kitchen product with image and price", rel)
@@ -72,36 +60,10 @@ func TestPaginationWalksACategory(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.category+"/"+strconv.Itoa(tt.limit), func(t *testing.T) {
-			want := s.rt.CatalogIDs(t, tt.category)
-			var got []int64
-			cursor := ""
-			for pages := 0; ; pages++ {
-				if pages > len(want) {
-					t.Fatalf("got more than %d pages, want the cursor to end", len(want))
+			for _, p := range s.WalkCatalog(t, "/api/products", tt.category, tt.limit) {
+				if tt.category != "" && p.Category != tt.category {
+					t.Errorf("product %d in %q, want %q", p.ID, p.Category, tt.category)
 				}
-				url := s.base + "/api/products?category=" + tt.category + "&limit=" + strconv.Itoa(tt.limit) + "&cursor=" + cursor
-				r := servertest.Do(t, "GET", url, nil)
-				if r.Status != 200 {
-					t.Fatalf("page %d: status %d, body %s", pages, r.Status, r.Body)
-				}
-				var page productListView
-				r.JSON(t, &page)
-				if len(page.Items) > tt.limit {
-					t.Fatalf("page %d: %d items, want at most %d", pages, len(page.Items), tt.limit)
-				}
-				for _, p := range page.Items {
-					got = append(got, p.ID)
-					if tt.category != "" && p.Category != tt.category {
-						t.Errorf("product %d in %q, want %q", p.ID, p.Category, tt.category)
-					}
-				}
-				if page.NextCursor == "" {
-					break
-				}
-				cursor = page.NextCursor
-			}
-			if !reflect.DeepEqual(got, want) {
-				t.Errorf("walked ids %v, want the catalog's %v (no duplicates, no gaps)", got, want)
 			}
 		})
 	}
@@ -126,8 +88,8 @@ func TestProductPageFailures(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			s := startStack(t, "VIEW_TIMEOUT", "500ms")
-			inject(t, s, "product", tt.fault)
-			r := servertest.Do(t, "GET", s.base+"/api/products/5", nil)
+			s.Inject(t, "product", tt.fault)
+			r := servertest.Do(t, "GET", s.Base+"/api/products/5", nil)
 			if r.Status != tt.status {
 				t.Fatalf("status %d, want %d; body %s", r.Status, tt.status, r.Body)
 			}
@@ -153,33 +115,19 @@ func TestProductPageFailures(t *testing.T) {
 }
 
 func TestProductListInputs(t *testing.T) {
-	s := startStack(t)
-	tests := []struct {
-		name, path string
-		status     int
-		field      string
-	}{
-		{"unknown product", "/api/products/9999", 404, ""},
-		{"id not a number", "/api/products/x1", 400, "id"},
-		{"limit too large", "/api/products?limit=500", 400, "limit"},
-		{"forged cursor", "/api/products?cursor=cDE6NA", 400, "cursor"},
-		{"bad category", "/api/products?category=a%20b", 400, "category"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			r := servertest.Do(t, "GET", s.base+tt.path, nil)
-			p := r.Problem(t)
-			if r.Status != tt.status || (tt.field != "" && p["field"] != tt.field) {
-				t.Errorf("status %d problem %v, want %d on %q", r.Status, p, tt.status, tt.field)
-			}
-		})
-	}
+	startStack(t).CheckRefused(t, []servertest.Refused{
+		{Name: "unknown product", Path: "/api/products/9999", Status: 404},
+		{Name: "id not a number", Path: "/api/products/x1", Status: 400, Field: "id"},
+		{Name: "limit too large", Path: "/api/products?limit=500", Status: 400, Field: "limit"},
+		{Name: "forged cursor", Path: "/api/products?cursor=cDE6NA", Status: 400, Field: "cursor"},
+		{Name: "bad category", Path: "/api/products?category=a%20b", Status: 400, Field: "category"},
+	})
 }
 
 // metric reads one sample of the BFF's /metrics, or "" when absent.
 func metric(t *testing.T, s *stack, series string) string {
 	t.Helper()
-	resp, err := http.Get(s.base + "/metrics")
+	resp, err := http.Get(s.Base + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,21 +3,10 @@ package main
 import (
 	"context"
 	"io"
-
-	"storefront.dev/shared/gateway"
 )
 
-// run loads the configuration, assembles the gateway, mounts the routes and
-// serves until ctx ends.
+// run serves bff-web until ctx ends, with the settings getenv holds and its
+// logs on stdout; main calls it through gateway.Main, tests on port 0.
 func run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
-	cfg, err := loadConfig(getenv)
-	if err != nil {
-		return err
-	}
-	g, err := gateway.New("bff-web", cfg.Base, stdout)
-	if err != nil {
-		return err
-	}
-	routes(g, cfg)
-	return g.Serve(ctx, cfg.Addr)
+	return bff.Run(ctx, getenv, stdout)
 }

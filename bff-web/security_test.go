@@ -1,10 +1,8 @@
 package main
 
 import (
-	"context"
 	"crypto/rand"
 	"crypto/rsa"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -21,11 +19,7 @@ const spaOrigin = "https://shop.example.com"
 
 func (s *stack) orders(t *testing.T) int {
 	t.Helper()
-	st, err := s.rt.FetchState(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return len(st.Order.Orders)
+	return len(s.State(t).Order.Orders)
 }
 
 // cookieHeader is the Cookie header of ss without its CSRF token header.
@@ -35,10 +29,9 @@ func (ss session) cookieHeader() string { return ss.headers(reading)[1] }
 // token and from several origins: each refused one is a 403 that places
 // nothing, each accepted one places exactly one order.
 func TestCSRFAttacks(t *testing.T) {
-	s := startStack(t, "BFF_ALLOWED_ORIGINS", spaOrigin)
-	ada := s.login(t, sandbox.Ada.Email, sandbox.Ada.Password)
+	s, ada := startAsAda(t, "BFF_ALLOWED_ORIGINS", spaOrigin)
 	grace := s.login(t, sandbox.Grace.Email, sandbox.Grace.Password)
-	bearer := servertest.Do(t, "POST", s.base+"/api/session", map[string]string{"email": sandbox.Ada.Email, "password": sandbox.Ada.Password})
+	bearer := servertest.Do(t, "POST", s.Base+"/api/session", map[string]string{"email": sandbox.Ada.Email, "password": sandbox.Ada.Password})
 	var token string
 	for _, c := range (&http.Response{Header: bearer.Header}).Cookies() {
 		if c.Name == "sf_session" {
@@ -62,13 +55,13 @@ func TestCSRFAttacks(t *testing.T) {
 		{"bogus bearer beside the cookie", []string{"Cookie", ada.cookieHeader(), "Authorization", "Bearer forged"}, 401, 0},
 		{"token", ada.headers(writing), 201, 1},
 		{"token from the allowed origin", append(ada.headers(writing), "Origin", spaOrigin), 201, 1},
-		{"token from the BFF's own origin", append(ada.headers(writing), "Origin", s.base), 201, 1},
+		{"token from the BFF's own origin", append(ada.headers(writing), "Origin", s.Base), 201, 1},
 		{"bearer token without cookies", []string{"Authorization", "Bearer " + token}, 201, 1},
 	}
 	placed := s.orders(t)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := servertest.Do(t, "POST", s.base+"/api/orders", orderBody("tok_visa", line(6, 1)), tt.headers...)
+			r := servertest.Do(t, "POST", s.Base+"/api/orders", orderBody("tok_visa", line(6, 1)), tt.headers...)
 			if r.Status != tt.status {
 				t.Fatalf("got status %d, want %d; body %s", r.Status, tt.status, r.Body)
 			}
@@ -83,7 +76,7 @@ func TestCSRFAttacks(t *testing.T) {
 			}
 		})
 	}
-	s.rt.CheckInvariants(t)
+	s.CheckInvariants(t)
 }
 
 // TestLoginCSRF posts credentials the way a page elsewhere could, as a
@@ -104,7 +97,7 @@ func TestLoginCSRF(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := servertest.Do(t, "POST", s.base+"/api/session", body, "Content-Type", tt.contentType, "Origin", tt.origin)
+			r := servertest.Do(t, "POST", s.Base+"/api/session", body, "Content-Type", tt.contentType, "Origin", tt.origin)
 			if r.Status != tt.status {
 				t.Fatalf("got status %d, want %d; body %s", r.Status, tt.status, r.Body)
 			}
@@ -113,7 +106,7 @@ func TestLoginCSRF(t *testing.T) {
 			}
 		})
 	}
-	r := servertest.Do(t, "DELETE", s.base+"/api/session", nil, "Origin", "https://evil.example")
+	r := servertest.Do(t, "DELETE", s.Base+"/api/session", nil, "Origin", "https://evil.example")
 	if r.Status != 403 || len(r.Header.Values("Set-Cookie")) != 0 {
 		t.Errorf("cross-site logout: got status %d cookies %v, want 403 and none", r.Status, r.Header.Values("Set-Cookie"))
 	}
@@ -137,17 +130,17 @@ func TestCORS(t *testing.T) {
 		status int
 		grant  bool
 	}{
-		{"preflight from the SPA", configured.base, "OPTIONS", "/api/orders", nil, spaOrigin, 204, true},
-		{"preflight from the second SPA origin", configured.base, "OPTIONS", "/api/orders", nil, "http://127.0.0.1:5173", 204, true},
-		{"login from the SPA", configured.base, "POST", "/api/session", login, spaOrigin, 200, true},
-		{"read from the SPA", configured.base, "GET", "/api/products", nil, spaOrigin, 200, true},
-		{"preflight from elsewhere", configured.base, "OPTIONS", "/api/orders", nil, "https://evil.example", 405, false},
-		{"preflight from a look-alike", configured.base, "OPTIONS", "/api/orders", nil, "https://shop.example.com.evil.example", 405, false},
-		{"preflight from another scheme", configured.base, "OPTIONS", "/api/orders", nil, "http://shop.example.com", 405, false},
-		{"read from elsewhere", configured.base, "GET", "/api/products", nil, "https://evil.example", 200, false},
-		{"read from an opaque origin", configured.base, "GET", "/api/products", nil, "null", 200, false},
-		{"preflight with no origin configured", unconfigured.base, "OPTIONS", "/api/orders", nil, spaOrigin, 405, false},
-		{"read with no origin configured", unconfigured.base, "GET", "/api/products", nil, "https://evil.example", 200, false},
+		{"preflight from the SPA", configured.Base, "OPTIONS", "/api/orders", nil, spaOrigin, 204, true},
+		{"preflight from the second SPA origin", configured.Base, "OPTIONS", "/api/orders", nil, "http://127.0.0.1:5173", 204, true},
+		{"login from the SPA", configured.Base, "POST", "/api/session", login, spaOrigin, 200, true},
+		{"read from the SPA", configured.Base, "GET", "/api/products", nil, spaOrigin, 200, true},
+		{"preflight from elsewhere", configured.Base, "OPTIONS", "/api/orders", nil, "https://evil.example", 405, false},
+		{"preflight from a look-alike", configured.Base, "OPTIONS", "/api/orders", nil, "https://shop.example.com.evil.example", 405, false},
+		{"preflight from another scheme", configured.Base, "OPTIONS", "/api/orders", nil, "http://shop.example.com", 405, false},
+		{"read from elsewhere", configured.Base, "GET", "/api/products", nil, "https://evil.example", 200, false},
+		{"read from an opaque origin", configured.Base, "GET", "/api/products", nil, "null", 200, false},
+		{"preflight with no origin configured", unconfigured.Base, "OPTIONS", "/api/orders", nil, spaOrigin, 405, false},
+		{"read with no origin configured", unconfigured.Base, "GET", "/api/products", nil, "https://evil.example", 200, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -198,34 +191,19 @@ func TestCORS(t *testing.T) {
 }
 
 // preflight sends the CORS preflight a browser sends before a credentialed
-// JSON POST. It bypasses servertest's contract check: a preflight is part
-// of the CORS protocol, not an operation of the published API.
+// JSON POST. The contract check passes it over: a preflight is part of the
+// CORS protocol, not an operation of the published API.
 func preflight(t *testing.T, url, origin string) servertest.Response {
 	t.Helper()
-	req, err := http.NewRequest("OPTIONS", url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Origin", origin)
-	req.Header.Set("Access-Control-Request-Method", "POST")
-	req.Header.Set("Access-Control-Request-Headers", "content-type,x-csrf-token,idempotency-key")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return servertest.Response{Status: resp.StatusCode, Header: resp.Header, Body: body}
+	return servertest.Do(t, "OPTIONS", url, nil, "Origin", origin,
+		"Access-Control-Request-Method", "POST", "Access-Control-Request-Headers", "content-type,x-csrf-token,idempotency-key")
 }
 
 // TestSessionCookieTokenAttacks puts attack tokens in the session cookie:
 // each read is a 401 problem.
 func TestSessionCookieTokenAttacks(t *testing.T) {
 	s := startStack(t)
-	kid, key := s.rt.Sandbox.SigningKey()
+	kid, key := s.Sandbox.SigningKey()
 	attacker, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
@@ -268,7 +246,7 @@ func TestSessionCookieTokenAttacks(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := servertest.Do(t, "GET", s.base+"/api/orders", nil, "Cookie", "sf_session="+tt.token)
+			r := servertest.Do(t, "GET", s.Base+"/api/orders", nil, "Cookie", "sf_session="+tt.token)
 			if r.Status != tt.status {
 				t.Fatalf("got status %d, want %d; body %s", r.Status, tt.status, r.Body)
 			}
@@ -280,7 +258,7 @@ func TestSessionCookieTokenAttacks(t *testing.T) {
 // default (secure) settings.
 func TestSessionCookieAttributes(t *testing.T) {
 	s := startStack(t, "BFF_COOKIE_SECURE", "true")
-	r := servertest.Do(t, "POST", s.base+"/api/session", map[string]string{"email": sandbox.Ada.Email, "password": sandbox.Ada.Password})
+	r := servertest.Do(t, "POST", s.Base+"/api/session", map[string]string{"email": sandbox.Ada.Email, "password": sandbox.Ada.Password})
 	if r.Status != 200 {
 		t.Fatalf("login: status %d", r.Status)
 	}

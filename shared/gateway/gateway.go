@@ -1,9 +1,10 @@
 // Package gateway assembles what both BFFs serve from: the logger, the
 // metrics, the five typed clients, the token verifier, the order flow, the
 // checkout journal and the HTTP server with its shared middleware. A BFF
-// adds only its routes and its views. The checkout journal lives in a state
-// file under Config.StateDir and rate-limit buckets in memory, or both in
-// Redis when Config.RedisURL is set so that replicas share them.
+// adds only its routes and its views: it describes itself as a BFF, whose
+// Run is the BFF's run, and its main calls Main. The checkout journal lives
+// in a state file under Config.StateDir and rate-limit buckets in memory,
+// or both in Redis when Config.RedisURL is set so that replicas share them.
 package gateway
 
 import (

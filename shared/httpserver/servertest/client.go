@@ -7,10 +7,12 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	json "github.com/goccy/go-json"
 
@@ -53,6 +55,36 @@ func (r Response) Problem(tb testing.TB) map[string]any {
 	var p map[string]any
 	r.JSON(tb, &p)
 	return p
+}
+
+// CheckRateLimited checks a refusal of policy: a 429 rate_limited problem,
+// Retry-After within (perRequest-elapsed, perRequest] seconds, and the
+// RateLimit field with nothing remaining and its reset within
+// (window-elapsed, window]; elapsed bounds the time the test has taken
+// since it began spending the quota.
+func (r Response) CheckRateLimited(tb testing.TB, policy string, perRequest, window, elapsed time.Duration) {
+	tb.Helper()
+	if r.Status != 429 {
+		tb.Fatalf("got status %d, want 429; body %s", r.Status, r.Body)
+	}
+	if p := r.Problem(tb); p["code"] != "rate_limited" {
+		tb.Errorf("got problem %v, want rate_limited", p)
+	}
+	within := func(name, got string, full time.Duration) {
+		tb.Helper()
+		n, err := strconv.Atoi(got)
+		lo := int((full - elapsed) / time.Second)
+		if err != nil || n < lo || n > int(full/time.Second) {
+			tb.Errorf("got %s %q, want %d..%d", name, got, lo, int(full/time.Second))
+		}
+	}
+	within("Retry-After", r.Header.Get("Retry-After"), perRequest)
+	rl := r.Header.Get("RateLimit")
+	prefix := fmt.Sprintf("%q;r=0;t=", policy)
+	if !strings.HasPrefix(rl, prefix) {
+		tb.Fatalf("got RateLimit %q, want %s...", rl, prefix)
+	}
+	within("RateLimit t", strings.TrimPrefix(rl, prefix), window)
 }
 
 // Checker judges one exchange against a published contract: it returns an

@@ -10,6 +10,19 @@ import (
 	"storefront.dev/shared/sandbox/sandboxtest"
 )
 
+// FreeAddr returns a loopback address nothing listens on: a free port,
+// closed again, for a server that a test starts, or restarts, there later.
+func FreeAddr(tb testing.TB) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	return addr
+}
+
 // CheckReadyzTurnsReady starts a BFF through run while its payment upstream
 // is not listening yet, checks that /healthz answers but /readyz is a 503
 // naming that upstream, then brings the upstream up on the address the BFF
@@ -18,12 +31,7 @@ import (
 func CheckReadyzTurnsReady(t *testing.T, run RunFunc, addrVar string) {
 	t.Helper()
 	rt := sandboxtest.Start(t, sandbox.Config{})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close() // nothing listens there until the upstream "starts" below
+	addr := FreeAddr(t) // nothing listens there until the upstream "starts" below
 
 	env := UpstreamEnv(rt)
 	env[addrVar] = "127.0.0.1:0"
@@ -39,7 +47,7 @@ func CheckReadyzTurnsReady(t *testing.T, run RunFunc, addrVar string) {
 		t.Fatalf("/readyz with the payment service down: status %d body %s, want 503 naming it", r.Status, r.Body)
 	}
 
-	ln, err = net.Listen("tcp", addr)
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Skipf("the freed port %s was taken meanwhile: %v", addr, err)
 	}

@@ -1,5 +1,8 @@
 // Package servertest starts a BFF through its run function, the way main
 // does, for end-to-end tests: on port 0, with an injected environment.
+// StartStack puts it in front of a sandbox whose clock the test moves, and
+// the Stack it returns drives both; package scenario holds the scenarios
+// every BFF passes on one.
 package servertest
 
 import (

@@ -1,7 +1,6 @@
 package sandboxtest
 
 import (
-	"context"
 	"net/url"
 	"testing"
 
@@ -15,10 +14,7 @@ import (
 // for every invariant it breaks; it returns the state for further checks.
 func (r *Running) CheckInvariants(tb testing.TB) sandbox.State {
 	tb.Helper()
-	st, err := r.FetchState(context.Background())
-	if err != nil {
-		tb.Fatal(err)
-	}
+	st := r.State(tb)
 	for _, err := range st.Invariants() {
 		tb.Errorf("invariant: %v", err)
 	}

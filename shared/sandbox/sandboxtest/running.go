@@ -3,6 +3,7 @@
 package sandboxtest
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -42,5 +43,33 @@ func Start(tb testing.TB, cfg sandbox.Config) *Running {
 		NotificationURL: urls[sandbox.ServiceNotification],
 		Admin:           sandbox.NewAdmin(urls, client),
 		client:          client,
+	}
+}
+
+// State is FetchState for a test: it fails tb when the state cannot be read.
+func (r *Running) State(tb testing.TB) sandbox.State {
+	tb.Helper()
+	st, err := r.FetchState(context.Background())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return st
+}
+
+// Stock is SetStock for a test: it makes n units of the product available,
+// failing tb when it cannot.
+func (r *Running) Stock(tb testing.TB, productID int64, n int) {
+	tb.Helper()
+	if err := r.SetStock(context.Background(), productID, n); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// Inject is InjectFault for a test: it fails tb when the fault cannot be
+// set.
+func (r *Running) Inject(tb testing.TB, service string, f sandbox.Fault) {
+	tb.Helper()
+	if err := r.InjectFault(context.Background(), service, f); err != nil {
+		tb.Fatal(err)
 	}
 }

@@ -3,6 +3,7 @@ package contract
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"storefront.dev/shared/gateway"
 	"storefront.dev/shared/httpserver/servertest"
 )
 
@@ -40,6 +42,25 @@ func CheckServed(t *testing.T, base string, document []byte) {
 	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 		t.Errorf("Content-Type = %q, want application/json", ct)
 	}
+}
+
+// CheckBuiltRoutes builds a BFF with build (a gateway.BFF's Build), from no
+// setting but STATE_DIR, a fresh directory, and checks the routes it
+// registers with CheckRoutes, without serving them.
+func CheckBuiltRoutes(t *testing.T, build func(getenv func(string) string, stdout io.Writer) (*gateway.Gateway, error), document []byte) {
+	t.Helper()
+	dir := t.TempDir()
+	g, err := build(func(k string) string {
+		if k == "STATE_DIR" {
+			return dir
+		}
+		return ""
+	}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = g.Close() })
+	CheckRoutes(t, g.Server.App, document)
 }
 
 // CheckRoutes compares the routes an app registers with the operations

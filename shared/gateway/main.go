@@ -1,0 +1,23 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// Main is a BFF's main: it calls run with a context that ends on SIGINT or
+// SIGTERM, the process's environment and stdout, and exits once, with
+// status 1 after printing run's error, prefixed with name, on stderr. run
+// keeps its injected getenv and stdout so that tests call it directly.
+func Main(name string, run RunFunc) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Getenv, os.Stdout)
+	stop()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		os.Exit(1)
+	}
+}
