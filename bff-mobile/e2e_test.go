@@ -25,6 +25,7 @@ var shop = scenario.Shop{
 	Run:       run,
 	Settings:  []string{"BFF_MOBILE_ADDR", "127.0.0.1:0"},
 	Orders:    "/v1/orders",
+	Products:  "/v1/products",
 	LoginPath: "/v1/auth/token",
 	Login: func(t *testing.T, s *servertest.Stack, email, password string) scenario.Buyer {
 		auth := (&stack{s}).login(t, email, password)

@@ -34,7 +34,7 @@ type orderPlacer interface {
 // body is the order as the phone lists it.
 func handlePlaceOrder(flow orderPlacer) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		received := orderflow.Received{UserID: httpserver.UserID(c), IdempotencyKey: c.Get(httpserver.HeaderIdempotencyKey), Body: c.Body()}
+		received := orderflow.Received{UserID: httpserver.UserID(c), IdempotencyKeys: httpserver.HeaderLines(c, httpserver.HeaderIdempotencyKey), Body: c.Body()}
 		req, err := orderflow.ParseRequest(received, orderflow.KeyRequired)
 		if err != nil {
 			return err

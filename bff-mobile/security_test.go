@@ -1,16 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"reflect"
 	"strings"
 	"sync"
@@ -315,29 +311,18 @@ func (s *stack) entities(t *testing.T) sandbox.State {
 }
 
 // postOversized sends a POST whose body the server refuses before reading
-// it, over a raw connection that reads the answer while the body is still
-// being written: the server may close the connection mid-body, which an
-// http.Client reports as a reset instead of the 413 that did arrive.
+// it, over a raw connection (servertest.Raw) that reads the answer while the
+// body is still being written: the server may close the connection
+// mid-body, which an http.Client reports as a reset instead of the 413 that
+// did arrive.
 func postOversized(t *testing.T, base, path, body string, headers ...string) (int, []byte) {
 	t.Helper()
-	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
 	var req strings.Builder
 	fmt.Fprintf(&req, "POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n", path, len(body))
 	for i := 0; i+1 < len(headers); i += 2 {
 		fmt.Fprintf(&req, "%s: %s\r\n", headers[i], headers[i+1])
 	}
 	req.WriteString("\r\n")
-	go func() { _, _ = io.WriteString(conn, req.String()+body) }()
-	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		t.Fatalf("read the answer: %v", err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, b
+	r := servertest.Raw(t, base, req.String()+body)
+	return r.Status, r.Body
 }

@@ -19,6 +19,7 @@ var shop = scenario.Shop{
 	Run:       run,
 	Settings:  []string{"BFF_WEB_ADDR", "127.0.0.1:0", "BFF_COOKIE_SECURE", "false"},
 	Orders:    "/api/orders",
+	Products:  "/api/products",
 	LoginPath: "/api/session",
 	Login: func(t *testing.T, s *servertest.Stack, email, password string) scenario.Buyer {
 		ss := (&stack{s}).login(t, email, password)

@@ -41,9 +41,9 @@ type orderPlacer interface {
 func handlePlaceOrder(flow orderPlacer) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		req, err := orderflow.ParseRequest(orderflow.Received{
-			UserID:         httpserver.UserID(c),
-			IdempotencyKey: c.Get(httpserver.HeaderIdempotencyKey),
-			Body:           c.Body(),
+			UserID:          httpserver.UserID(c),
+			IdempotencyKeys: httpserver.HeaderLines(c, httpserver.HeaderIdempotencyKey),
+			Body:            c.Body(),
 		}, orderflow.KeyOptional)
 		if err != nil {
 			return err

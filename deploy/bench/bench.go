@@ -122,6 +122,10 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		return err
 	}
 	fmt.Fprintf(stderr, "bench: starting the sandbox and the BFFs (logs in %s)\n", cfg.LogDir)
+	if cfg.Rate == 0 {
+		// After environ: the closed loop measures capacity, not shedding.
+		environ = slices.Concat(environ, closedLoopEnv)
+	}
 	st, err := startStack(ctx, cfg.Bin, cfg.LogDir, environ)
 	if err != nil {
 		return err
@@ -142,6 +146,9 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	pids := map[string]int{"sandbox": st.SandboxProc.pid()}
 	for name, b := range st.BFFs {
 		pids[name] = b.pid()
+	}
+	if cfg.Rate > 0 {
+		return runOpen(ctx, st, fx, cfg, pids, runID, stdout, stderr)
 	}
 
 	var (

@@ -25,6 +25,12 @@ type config struct {
 	// Conns is -conns / BENCH_CONNS, the connections kept busy (one request
 	// in flight on each); default 64.
 	Conns int
+	// Rate is -rate / BENCH_RATE: when set, each endpoint is driven open
+	// loop, this many requests a second each sent at its scheduled time
+	// whatever the answers before it, and the BFFs keep their admission
+	// control as deployed, so that what they shed shows. Default 0: the
+	// closed loop of Conns connections.
+	Rate float64
 	// CI is -ci / BENCH_CI: a short run (1s unless a duration is given)
 	// that fails on a skipped endpoint as well as on errors. Default false.
 	CI bool
@@ -53,6 +59,7 @@ var envFlags = []struct{ flag, env string }{
 	{"bin", "BENCH_BIN"}, {"duration", "BENCH_DURATION"}, {"soak", "BENCH_SOAK"},
 	{"conns", "BENCH_CONNS"}, {"ci", "BENCH_CI"}, {"only", "BENCH_ONLY"},
 	{"timeout", "BENCH_TIMEOUT"}, {"product", "BENCH_PRODUCT"}, {"logs", "BENCH_LOGS"},
+	{"rate", "BENCH_RATE"},
 }
 
 // loadConfig reads the environment through getenv, then the flags in args.
@@ -104,6 +111,7 @@ func (c *config) flagSet(only *string, stderr io.Writer) *flag.FlagSet {
 	fs.DurationVar(&c.Timeout, "timeout", c.Timeout, "per-request timeout")
 	fs.Int64Var(&c.ProductID, "product", c.ProductID, "product id read and ordered")
 	fs.StringVar(&c.LogDir, "logs", c.LogDir, "directory for the processes' output")
+	fs.Float64Var(&c.Rate, "rate", c.Rate, "requests per second, open loop (0: closed loop)")
 	for _, e := range envFlags {
 		f := fs.Lookup(e.flag)
 		f.Usage += " (" + e.env + ")"
@@ -118,6 +126,12 @@ func (c config) validate() error {
 	}
 	if c.Conns < 1 {
 		errs = append(errs, fmt.Errorf("conns must be at least 1, got %d", c.Conns))
+	}
+	if !(c.Rate >= 0 && c.Rate <= maxRate) || c.Rate > 0 && c.Rate*c.Duration.Seconds() < 1 {
+		errs = append(errs, fmt.Errorf("rate must be 0 (closed loop) or 0..%d requests a second, at least one over the duration, got %v", maxRate, c.Rate))
+	}
+	if c.Rate > 0 && c.Soak > 0 {
+		errs = append(errs, errors.New("soak and rate do not combine: a soak is a closed loop"))
 	}
 	if c.ProductID < 1 {
 		errs = append(errs, fmt.Errorf("product must be a positive id, got %d", c.ProductID))

@@ -35,6 +35,8 @@ func TestLoadConfig(t *testing.T) {
 			with(func(c *config) { c.CI, c.Duration = true, 2*time.Second })},
 		{"soak replaces the duration", map[string]string{"BENCH_SOAK": "60s"}, nil,
 			with(func(c *config) { c.Soak, c.Duration = time.Minute, time.Minute })},
+		{"open loop", map[string]string{"BENCH_RATE": "2500", "BENCH_DURATION": "10s"}, nil,
+			with(func(c *config) { c.Rate, c.Duration = 2500, 10*time.Second })},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -62,7 +64,11 @@ func TestLoadConfigRefuses(t *testing.T) {
 		{"bad ci", map[string]string{"BENCH_CI": "sometimes"}, nil},
 		{"bad product", nil, []string{"-product", "0"}},
 		{"unknown endpoint", map[string]string{"BENCH_ONLY": "web-me"}, nil},
-		{"unknown flag", nil, []string{"-rate", "5"}},
+		{"unknown flag", nil, []string{"-qps", "5"}},
+		{"bad rate", map[string]string{"BENCH_RATE": "fast"}, nil},
+		{"negative rate", nil, []string{"-rate", "-1"}},
+		{"rate under one request", map[string]string{"BENCH_RATE": "0.5", "BENCH_DURATION": "1s"}, nil},
+		{"rate with soak", map[string]string{"BENCH_RATE": "100", "BENCH_SOAK": "60s"}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -227,4 +228,169 @@ func (r loadResult) statusCounts() string {
 		return s
 	}
 	return s[:len(s)-1]
+}
+
+// Open loop.
+
+// maxRate bounds BENCH_RATE: beyond it the schedule's own bookkeeping
+// would weigh on the machine more than any server under test.
+const maxRate = 1_000_000
+
+// openConns bounds the requests an open loop keeps in flight, each on its
+// own connection. A request due while all of them are busy waits in the
+// generator, and that wait counts in its latency, which is measured from
+// the time it was scheduled for.
+const openConns = 2048
+
+// openResult is what one open-loop run measured at the client. Its
+// loadResult counts every request (Errors: neither a 2xx nor a shed), but
+// its Latency holds the successes only, each from the time the request was
+// scheduled for to the last byte of its answer, so that a server that
+// falls behind cannot hide the wait (no coordinated omission).
+type openResult struct {
+	loadResult
+	// Rate is the requests scheduled a second, Scheduled how long the
+	// schedule ran.
+	Rate      float64
+	Scheduled time.Duration
+	// Shed counts the 503 answers whose problem code is overloaded, and
+	// ShedLatency their latencies, measured as the successes' are.
+	Shed        uint64
+	ShedLatency *histogram
+	// Lag is how late each request left the generator after its scheduled
+	// time: small, unless the generator (or the machine) could not keep up.
+	Lag *histogram
+}
+
+// Goodput is the successful answers per second, from the first request
+// sent to the last answer: a server that falls behind answers its
+// schedule's worth over a longer time, and its goodput says so.
+func (r openResult) Goodput() float64 {
+	return perSecond(r.Requests-r.Errors-r.Shed, max(r.Scheduled, r.Elapsed))
+}
+
+// ShedRate is the shed answers per second, counted as Goodput is.
+func (r openResult) ShedRate() float64 { return perSecond(r.Shed, max(r.Scheduled, r.Elapsed)) }
+
+// Offered is the requests sent per second of the schedule.
+func (r openResult) Offered() float64 { return perSecond(r.Requests, r.Scheduled) }
+
+func perSecond(n uint64, d time.Duration) float64 {
+	if d <= 0 {
+		return 0
+	}
+	return float64(n) / d.Seconds()
+}
+
+// shedCode is what marks a shed answer's body.
+var shedCode = []byte(`"code":"overloaded"`)
+
+// runOpen sends rate requests a second for d, request i at start + i/rate
+// whether or not the earlier ones were answered, with at most conns in
+// flight, until ctx ends. Each worker takes the next request due; a request
+// whose time has come while every worker is busy leaves late, and its
+// latency, counted from its scheduled time, says so.
+func (l *loader) runOpen(ctx context.Context, t target, rate float64, d time.Duration, conns int, keyPrefix string) openResult {
+	n := int(rate * d.Seconds())
+	due := make(chan int, n)
+	start := time.Now()
+	at := func(i int) time.Time { return start.Add(time.Duration(float64(i) * float64(time.Second) / rate)) }
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		total = newOpenResult()
+	)
+	for range min(conns, n) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := l.openWorker(ctx, t, due, at, keyPrefix)
+			mu.Lock()
+			defer mu.Unlock()
+			total.merge(r)
+		}()
+	}
+	for i := 0; i < n && ctx.Err() == nil; i++ {
+		if wait := time.Until(at(i)); wait > 0 {
+			time.Sleep(wait)
+		}
+		due <- i
+	}
+	close(due)
+	wg.Wait()
+	total.Elapsed = time.Since(start)
+	total.Rate, total.Scheduled = rate, d
+	return total
+}
+
+func newOpenResult() openResult {
+	return openResult{loadResult: loadResult{Statuses: map[int]uint64{}, Latency: &histogram{}},
+		ShedLatency: &histogram{}, Lag: &histogram{}}
+}
+
+func (r *openResult) merge(o openResult) {
+	r.Requests += o.Requests
+	r.Errors += o.Errors
+	r.Transport += o.Transport
+	r.Bytes += o.Bytes
+	r.Shed += o.Shed
+	for s, n := range o.Statuses {
+		r.Statuses[s] += n
+	}
+	if r.FirstError == "" {
+		r.FirstError = o.FirstError
+	}
+	r.Latency.merge(o.Latency)
+	r.ShedLatency.merge(o.ShedLatency)
+	r.Lag.merge(o.Lag)
+}
+
+// openWorker sends each request it takes from due, request i to the
+// target's path i (in turn) with its own Idempotency-Key when the target
+// wants one.
+func (l *loader) openWorker(ctx context.Context, t target, due <-chan int, at func(int) time.Time, keyPrefix string) openResult {
+	r := newOpenResult()
+	req := newRequest(t)
+	defer fasthttp.ReleaseRequest(req)
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseResponse(resp)
+	key := []byte(keyPrefix)
+	for i := range due {
+		if ctx.Err() != nil {
+			continue // drain: what was not sent is not counted
+		}
+		if len(t.Paths) > 1 {
+			req.SetRequestURI(t.Paths[i%len(t.Paths)])
+		}
+		if t.UniqueKey {
+			key = strconv.AppendInt(key[:len(keyPrefix)], int64(i), 10)
+			req.Header.SetBytesV("Idempotency-Key", key)
+		}
+		scheduled := at(i)
+		r.Lag.record(time.Since(scheduled))
+		err := l.client.DoTimeout(req, resp, l.timeout)
+		latency := time.Since(scheduled)
+		r.Requests++
+		switch status := resp.StatusCode(); {
+		case err != nil:
+			r.Errors++
+			r.Transport++
+			if r.FirstError == "" {
+				r.FirstError = err.Error()
+			}
+		case status == fasthttp.StatusServiceUnavailable && bytes.Contains(resp.Body(), shedCode):
+			r.Shed++
+			r.ShedLatency.record(latency)
+		case status < 200 || status > 299:
+			r.Errors++
+			r.Statuses[status]++
+			if r.FirstError == "" {
+				r.FirstError = fmt.Sprintf("%d %s", status, clip(resp.Body(), 200))
+			}
+		default:
+			r.Bytes += uint64(len(resp.Body()))
+			r.Latency.record(latency)
+		}
+	}
+	return r
 }

@@ -4,8 +4,10 @@
 // process with a fixed number of busy connections and prints one table:
 // throughput, latency percentiles, errors, the BFF's peak RSS, bytes per
 // response, upstream calls per request and the efficiency against the
-// sandbox's own GET /products/{id}, all from the same run. It stops every
-// process it started, on Ctrl-C too. Flags and BENCH_* variables are listed
+// sandbox's own GET /products/{id}, all from the same run. With a rate
+// (BENCH_RATE) it drives each endpoint open loop instead, at that constant
+// arrival rate, and reports goodput, sheds and the BFF's memory after the
+// spike. It stops every process it started, on Ctrl-C too. Flags and BENCH_* variables are listed
 // by bench -h and in the README.
 package main
 

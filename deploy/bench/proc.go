@@ -61,6 +61,9 @@ type rssSampler struct {
 	mu      sync.Mutex
 	samples []rssSample
 	peak    int64
+	// anonPeak is the highest RssAnon sampled: the process's own memory,
+	// without the files it maps (the BFF's state file).
+	anonPeak int64
 }
 
 // sampleRSS starts polling pid every interval; pid 0 samples nothing.
@@ -80,6 +83,11 @@ func sampleRSS(pid int, interval time.Duration) *rssSampler {
 				s.mu.Lock()
 				s.samples = append(s.samples, rssSample{at: time.Since(start), rss: rss})
 				s.peak = max(s.peak, rss)
+				s.mu.Unlock()
+			}
+			if anon, err := memStatus(pid, "RssAnon"); err == nil {
+				s.mu.Lock()
+				s.anonPeak = max(s.anonPeak, anon)
 				s.mu.Unlock()
 			}
 			select {
@@ -111,4 +119,15 @@ func (s *rssSampler) finish() (peak, hwm int64, samples []rssSample) {
 		peak = s.peak
 	}
 	return peak, hwm, s.samples
+}
+
+// peakAnon is the highest RssAnon sampled, -1 when none was; call it after
+// finish.
+func (s *rssSampler) peakAnon() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.anonPeak == 0 {
+		return -1
+	}
+	return s.anonPeak
 }

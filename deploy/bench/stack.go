@@ -99,6 +99,15 @@ var bffEnv = []string{
 	"RATE_LIMIT_ORDER_REQUESTS=1000000000", "RATE_LIMIT_ORDER_WINDOW=1s",
 }
 
+// closedLoopEnv is added to every BFF's environment in a closed loop:
+// a concurrency limit so high it never sheds, so that the closed loop
+// measures what a BFF serves at BENCH_CONNS connections (admission control
+// still runs). An open loop (BENCH_RATE) leaves the limit as deployed: what
+// it sheds beyond capacity is what it measures.
+var closedLoopEnv = []string{
+	"ADMISSION_INITIAL_LIMIT=1000000", "ADMISSION_MIN_LIMIT=1000000", "ADMISSION_MAX_LIMIT=1000000",
+}
+
 // startStack starts bin/sandbox and the BFFs with environ plus the
 // addresses it chose, and waits until every BFF is ready.
 func startStack(ctx context.Context, bin, logDir string, environ []string) (st *stack, err error) {

@@ -86,7 +86,7 @@ func NewVerifier(src KeySource, cfg Config, opts ...Option) *Verifier {
 	}
 	o := options{now: time.Now}
 	for _, opt := range opts {
-		opt.apply(&o)
+		opt(&o)
 	}
 	v := &Verifier{src: src, cfg: cfg, now: o.now, parsers: map[string]*jwt.Parser{}}
 	for _, algs := range allowedAlgs {

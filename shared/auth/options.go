@@ -75,11 +75,7 @@ func (c Config) Validate() error {
 }
 
 // Option gives a Verifier a collaborator.
-type Option interface{ apply(*options) }
-
-type optionFunc func(*options)
-
-func (f optionFunc) apply(o *options) { f(o) }
+type Option func(*options)
 
 // options are a Verifier's collaborators.
 type options struct {
@@ -89,5 +85,5 @@ type options struct {
 // WithClock sets the source of the current time used for every time check
 // and for the refresh interval. Default time.Now.
 func WithClock(now func() time.Time) Option {
-	return optionFunc(func(o *options) { o.now = now })
+	return func(o *options) { o.now = now }
 }

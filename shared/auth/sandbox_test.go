@@ -23,12 +23,7 @@ var _ auth.KeySource = (*user.Client)(nil)
 func TestVerifySandboxTokens(t *testing.T) {
 	clk := clocktest.New(start)
 	rn := sandboxtest.Start(t, sandbox.Config{Clock: clk})
-	svc, err := upstream.NewService("user", []string{rn.UserURL}, upstream.DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(svc.Close)
-	users := user.New(svc)
+	users := rn.Clients(t, upstream.DefaultConfig()).User
 	v := auth.NewVerifier(users, auth.DefaultConfig(), auth.WithClock(clk.Now))
 	ctx := context.Background()
 

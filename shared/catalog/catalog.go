@@ -82,7 +82,7 @@ func New(src Source, cfg Config, opts ...Option) *Cache {
 	c := newConfig(cfg, opts)
 	// Entries carry their own age, checked against cfg.now; go-cache's
 	// expiry only frees their memory.
-	cleanup := max(c.productTTL, c.listTTL, time.Second)
+	cleanup := max(c.ProductTTL, c.ListTTL, time.Second)
 	return &Cache{src: src, cfg: c, items: gocache.New(gocache.NoExpiration, cleanup)}
 }
 
@@ -90,7 +90,7 @@ func New(src Source, cfg Config, opts ...Option) *Cache {
 // TTL. A missing product is the Source's error (KindNotFound).
 func (c *Cache) Product(ctx context.Context, id int64) (product.Product, error) {
 	key := productKey(id)
-	if p, ok := c.cachedProduct(key, c.cfg.stockTTL); ok {
+	if p, ok := c.cachedProduct(key, c.cfg.StockTTL); ok {
 		c.observe(CacheProducts, true)
 		return p, nil
 	}
@@ -98,7 +98,7 @@ func (c *Cache) Product(ctx context.Context, id int64) (product.Product, error) 
 	v, err := c.flight(ctx, "get", key, func(ctx context.Context) (any, error) {
 		// A flight that ended just before this one began has filled the
 		// cache: the burst it served must not cost a second call.
-		if p, ok := c.cachedProduct(key, c.cfg.stockTTL); ok {
+		if p, ok := c.cachedProduct(key, c.cfg.StockTTL); ok {
 			return p, nil
 		}
 		start := c.cfg.now()
@@ -120,14 +120,14 @@ func (c *Cache) Product(ctx context.Context, id int64) (product.Product, error) 
 // older than the stock TTL. The products not cached fresh are fetched in one
 // batch.
 func (c *Cache) Products(ctx context.Context, ids []int64) (product.Batch, error) {
-	return c.batch(ctx, ids, c.cfg.stockTTL, "get_many")
+	return c.batch(ctx, ids, c.cfg.StockTTL, "get_many")
 }
 
 // Details is Products for screens that show no availability (the pictures
 // and names of past orders): entries up to the product TTL old serve it, so
 // the Stock of every product returned is zero rather than a stale figure.
 func (c *Cache) Details(ctx context.Context, ids []int64) (product.Batch, error) {
-	b, err := c.batch(ctx, ids, c.cfg.productTTL, "get_many")
+	b, err := c.batch(ctx, ids, c.cfg.ProductTTL, "get_many")
 	if err != nil {
 		return product.Batch{}, err
 	}
@@ -165,7 +165,7 @@ func (c *Cache) Page(ctx context.Context, p product.ListParams) (product.Page, e
 		// kept: anyone can ask for any category, and such pages would crowd
 		// real ones out of the bounded cache.
 		if len(page.Items) > 0 {
-			c.put(key, e, c.cfg.listTTL)
+			c.put(key, e, c.cfg.ListTTL)
 		}
 		return page, nil
 	})
@@ -178,7 +178,7 @@ func (c *Cache) Page(ctx context.Context, p product.ListParams) (product.Page, e
 // pageOf assembles a cached page from its products. A product gone from the
 // catalog since the page was listed is left out.
 func (c *Cache) pageOf(ctx context.Context, e pageEntry) (product.Page, error) {
-	b, err := c.batch(ctx, e.ids, c.cfg.stockTTL, "list")
+	b, err := c.batch(ctx, e.ids, c.cfg.StockTTL, "list")
 	if err != nil {
 		return product.Page{}, err
 	}
@@ -323,7 +323,7 @@ func (c *Cache) cachedPage(key string) (pageEntry, bool) {
 		return pageEntry{}, false
 	}
 	e := v.(pageEntry)
-	return e, c.younger(e.fetched, c.cfg.listTTL)
+	return e, c.younger(e.fetched, c.cfg.ListTTL)
 }
 
 // younger reports whether something fetched at t is younger than maxAge.
@@ -332,7 +332,7 @@ func (c *Cache) younger(t time.Time, maxAge time.Duration) bool {
 }
 
 func (c *Cache) putProduct(p product.Product, fetched time.Time) {
-	c.put(productKey(p.ID), productEntry{p: p, fetched: fetched}, c.cfg.productTTL)
+	c.put(productKey(p.ID), productEntry{p: p, fetched: fetched}, c.cfg.ProductTTL)
 }
 
 // put stores v unless ttl is zero or the cache is full; replacing an entry
@@ -341,7 +341,7 @@ func (c *Cache) put(key string, v any, ttl time.Duration) {
 	if ttl <= 0 {
 		return
 	}
-	if c.items.ItemCount() >= c.cfg.maxItems {
+	if c.items.ItemCount() >= c.cfg.MaxItems {
 		if _, ok := c.items.Get(key); !ok {
 			return
 		}

@@ -48,29 +48,13 @@ func start(t *testing.T, edits ...func(*catalog.Config)) fixture {
 func startSource(tb testing.TB) (*sandboxtest.Running, *product.Client) {
 	tb.Helper()
 	rt := sandboxtest.Start(tb, sandbox.Config{})
-	s, err := upstream.NewService("product", []string{rt.ProductURL}, upstream.DefaultConfig())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(s.Close)
-	return rt, product.New(s)
+	return rt, rt.Clients(tb, upstream.DefaultConfig()).Product
 }
 
 // requests returns how many requests the product service received on route.
 func (f fixture) requests(t *testing.T, route string) int {
 	t.Helper()
-	st, err := f.rt.FetchState(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st.Product.Requests[route]
-}
-
-func (f fixture) setStock(t *testing.T, id int64, n int) {
-	t.Helper()
-	if err := f.rt.SetStock(context.Background(), id, n); err != nil {
-		t.Fatal(err)
-	}
+	return f.rt.State(t).Product.Requests[route]
 }
 
 // lookups is an Observer counting "cache/hit" and "cache/miss".
@@ -93,14 +77,6 @@ func (l *lookups) get(key string) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.counts[key]
-}
-
-func ids(ps []product.Product) []int64 {
-	out := make([]int64, len(ps))
-	for i, p := range ps {
-		out[i] = p.ID
-	}
-	return out
 }
 
 func TestBurstForColdProductMakesOneCall(t *testing.T) {
@@ -141,11 +117,11 @@ func TestBurstForColdProductMakesOneCall(t *testing.T) {
 func TestStockIsNeverOlderThanStockTTL(t *testing.T) {
 	f := start(t, func(c *catalog.Config) { c.StockTTL, c.ProductTTL = 2*time.Second, time.Minute })
 	ctx := context.Background()
-	f.setStock(t, 3, 10)
+	f.rt.Stock(t, 3, 10)
 	if p, err := f.cache.Product(ctx, 3); err != nil || p.Stock != 10 {
 		t.Fatalf("got stock %d, %v, want 10", p.Stock, err)
 	}
-	f.setStock(t, 3, 4)
+	f.rt.Stock(t, 3, 4)
 
 	steps := []struct {
 		advance   time.Duration
@@ -182,7 +158,7 @@ func TestDetailsServeUpToProductTTLWithoutStock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := ids(b.Items); !reflect.DeepEqual(got, []int64{2, 1}) {
+	if got := sandboxtest.ProductIDs(b.Items); !reflect.DeepEqual(got, []int64{2, 1}) {
 		t.Errorf("got ids %v, want [2 1]", got)
 	}
 	for _, p := range b.Items {
@@ -218,7 +194,7 @@ func TestProductsFetchesOnlyMissesInOneBatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := ids(b.Items), []int64{3, 1, 4, 2}; !reflect.DeepEqual(got, want) {
+	if got, want := sandboxtest.ProductIDs(b.Items), []int64{3, 1, 4, 2}; !reflect.DeepEqual(got, want) {
 		t.Errorf("got ids %v, want %v", got, want)
 	}
 	if want := []int64{9999}; !reflect.DeepEqual(b.Missing, want) {
@@ -249,7 +225,7 @@ func TestPageCachesMembershipAndRefreshesStock(t *testing.T) {
 	if len(first.Items) != 3 || first.NextCursor == "" {
 		t.Fatalf("got %d items, next %q, want 3 and a cursor", len(first.Items), first.NextCursor)
 	}
-	f.setStock(t, first.Items[0].ID, 0)
+	f.rt.Stock(t, first.Items[0].ID, 0)
 
 	steps := []struct {
 		name               string
@@ -267,7 +243,7 @@ func TestPageCachesMembershipAndRefreshesStock(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got, want := ids(page.Items), ids(first.Items); !reflect.DeepEqual(got, want) || page.NextCursor != first.NextCursor {
+		if got, want := sandboxtest.ProductIDs(page.Items), sandboxtest.ProductIDs(first.Items); !reflect.DeepEqual(got, want) || page.NextCursor != first.NextCursor {
 			t.Errorf("%s: got ids %v next %q, want %v %q", s.name, got, page.NextCursor, want, first.NextCursor)
 		}
 		if old := page.Items[0].Stock == first.Items[0].Stock; old != s.wantFirstStock {
@@ -383,7 +359,7 @@ func TestProductsLongBatchWithDuplicates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := ids(b.Items); !reflect.DeepEqual(got, want) {
+	if got := sandboxtest.ProductIDs(b.Items); !reflect.DeepEqual(got, want) {
 		t.Errorf("got ids %v, want %v", got, want)
 	}
 	if !reflect.DeepEqual(b.Missing, []int64{9999}) {

@@ -55,48 +55,34 @@ type Observer interface {
 }
 
 // Option gives a Cache a collaborator.
-type Option interface{ apply(*config) }
+type Option func(*config)
 
-type optionFunc func(*config)
-
-func (f optionFunc) apply(c *config) { f(c) }
-
-// config is what a Cache runs with: its Config, resolved into the fields
-// the read path uses, and its collaborators.
+// config is what a Cache runs with: its Config and its collaborators.
 type config struct {
-	productTTL time.Duration
-	stockTTL   time.Duration
-	listTTL    time.Duration
-	maxItems   int
-	observer   Observer
-	now        func() time.Time
+	Config
+	observer Observer
+	now      func() time.Time
 }
 
 func newConfig(cfg Config, opts []Option) config {
-	c := config{
-		productTTL: cfg.ProductTTL,
-		stockTTL:   cfg.StockTTL,
-		listTTL:    cfg.ListTTL,
-		maxItems:   cfg.MaxItems,
-		now:        time.Now,
-	}
+	c := config{Config: cfg, now: time.Now}
 	for _, o := range opts {
-		o.apply(&c)
+		o(&c)
 	}
 	return c
 }
 
 // WithObserver reports every lookup's hit or miss to o. Default: none.
 func WithObserver(o Observer) Option {
-	return optionFunc(func(c *config) { c.observer = o })
+	return func(c *config) { c.observer = o }
 }
 
 // WithClock makes the cache read the time from now, so that tests can age
 // entries without sleeping. Default time.Now.
 func WithClock(now func() time.Time) Option {
-	return optionFunc(func(c *config) {
+	return func(c *config) {
 		if now != nil {
 			c.now = now
 		}
-	})
+	}
 }

@@ -20,6 +20,7 @@ func LoadBase(l *Loader, b *Base) {
 	loadStores(l, b)
 	loadCache(l, b)
 	loadRateLimit(l, b)
+	loadAdmission(l, b)
 	l.Duration(&b.ViewTimeout, "VIEW_TIMEOUT")
 	l.String(&b.PprofAddr, "PPROF_ADDR")
 }
@@ -42,6 +43,7 @@ func loadHTTP(l *Loader, b *Base) {
 	l.Duration(&b.HTTP.ReadTimeout, "HTTP_READ_TIMEOUT")
 	l.Duration(&b.HTTP.WriteTimeout, "HTTP_WRITE_TIMEOUT")
 	l.Duration(&b.HTTP.IdleTimeout, "HTTP_IDLE_TIMEOUT")
+	l.Int(&b.HTTP.MaxConns, "HTTP_MAX_CONNS")
 	l.Duration(&b.HTTP.ShutdownTimeout, "SHUTDOWN_TIMEOUT")
 	l.Bool(&b.HTTP.HSTS, "HTTP_HSTS")
 	// A setting of the rate limits for operators, read by the server's
@@ -87,4 +89,10 @@ func loadRateLimit(l *Loader, b *Base) {
 	l.Int(&b.RateLimit.Orders.Quota, "RATE_LIMIT_ORDER_REQUESTS")
 	l.Duration(&b.RateLimit.Orders.Window, "RATE_LIMIT_ORDER_WINDOW")
 	l.Int(&b.RateLimit.MaxKeys, "RATE_LIMIT_MAX_KEYS")
+}
+
+func loadAdmission(l *Loader, b *Base) {
+	l.Int(&b.Admission.InitialLimit, "ADMISSION_INITIAL_LIMIT")
+	l.Int(&b.Admission.MinLimit, "ADMISSION_MIN_LIMIT")
+	l.Int(&b.Admission.MaxLimit, "ADMISSION_MAX_LIMIT")
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"storefront.dev/shared/admission"
 	"storefront.dev/shared/auth"
 	"storefront.dev/shared/boltstore"
 	"storefront.dev/shared/catalog"
@@ -32,6 +33,9 @@ type Config struct {
 	Upstream upstream.Config
 	// HTTP bounds what a client may send and how long it may take.
 	HTTP httpserver.Config
+	// Admission is the adaptive concurrency limit that sheds what the
+	// replica cannot serve in time, lowest class first.
+	Admission admission.Config
 	// Auth says which tokens are accepted.
 	Auth auth.Config
 	// Order tunes the checkout saga; its Name is the BFF's, whatever is
@@ -96,6 +100,7 @@ func DefaultConfig() Config {
 		},
 		Upstream:       upstream.DefaultConfig(),
 		HTTP:           httpserver.DefaultConfig(),
+		Admission:      admission.DefaultConfig(),
 		Auth:           auth.DefaultConfig(),
 		Order:          orderflow.DefaultConfig(),
 		Cache:          catalog.DefaultConfig(),
@@ -111,7 +116,7 @@ func DefaultConfig() Config {
 // those that only make sense together.
 func (c Config) Validate() error {
 	errs := []error{c.Upstreams.validate(), c.Upstream.Validate(), c.HTTP.Validate(), c.Auth.Validate(),
-		c.Order.Validate(), c.Cache.Validate(), c.RateLimit.Validate(), c.StateFile.Validate()}
+		c.Order.Validate(), c.Cache.Validate(), c.RateLimit.Validate(), c.StateFile.Validate(), c.Admission.Validate()}
 	if _, err := c.level(); err != nil {
 		errs = append(errs, err)
 	}

@@ -22,6 +22,8 @@ func TestValidate(t *testing.T) {
 		{"no breaker threshold", func(c *Config) { c.Upstream.Breaker.ConsecutiveFailures = 0 }, "upstream: Breaker"},
 		{"no body limit", func(c *Config) { c.HTTP.BodyLimit = 0 }, "httpserver: BodyLimit"},
 		{"client IP header with a space", func(c *Config) { c.HTTP.ClientIPHeader = "X Forwarded" }, "ClientIPHeader"},
+		{"no connection", func(c *Config) { c.HTTP.MaxConns = 0 }, "httpserver: MaxConns"},
+		{"admission floor over its ceiling", func(c *Config) { c.Admission.MinLimit = c.Admission.MaxLimit + 1 }, "admission: want 1 ≤ MinLimit"},
 		{"no issuer", func(c *Config) { c.Auth.Issuer = "" }, "auth: Issuer"},
 		{"no refresh interval", func(c *Config) { c.Auth.RefreshInterval = 0 }, "auth: RefreshInterval"},
 		{"no token size", func(c *Config) { c.Auth.MaxTokenBytes = 0 }, "MaxTokenBytes"},

@@ -21,6 +21,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"storefront.dev/shared/admission"
 	"storefront.dev/shared/auth"
 	"storefront.dev/shared/boltstore"
 	"storefront.dev/shared/catalog"
@@ -53,9 +54,13 @@ type Gateway struct {
 	Flow     *orderflow.Flow
 
 	// RateLimits holds the buckets of every rate-limit policy, in memory or
-	// in Redis; Limits are the middleware a BFF mounts, one per policy.
+	// in Redis; Limits are the middleware a BFF mounts, one per policy,
+	// each admitting the request under Admission first.
 	RateLimits ratelimit.Store
 	Limits     httpserver.Limits
+	// Admission is the replica's one concurrency limit, shared by every
+	// limited route.
+	Admission *admission.Limiter
 	// Catalog serves public catalog reads from memory in front of Products.
 	Catalog *catalog.Cache
 
@@ -84,6 +89,8 @@ func New(name string, cfg Config, stdout io.Writer) (*Gateway, error) {
 	}
 	g.Flow = g.newFlow(name, cfg.Order, journal)
 	g.Server = g.newServer(name, cfg.HTTP)
+	g.Admission = admission.New(cfg.Admission)
+	g.Metrics.WatchAdmission(g.Admission.Limit, g.Admission.InFlight)
 	g.Limits = g.limits(cfg.RateLimit)
 	return g, nil
 }
@@ -135,13 +142,17 @@ func (g *Gateway) newServer(name string, cfg httpserver.Config) *httpserver.Serv
 	return s
 }
 
-// limits are the rate-limit middleware, one per policy, over the buckets
-// openStores chose.
+// limits are the middleware of the limited routes, one per rate-limit
+// policy over the buckets openStores chose, each behind admission control
+// in its routes' class: order creation is a checkout, the other routes an
+// authenticated read once RequireUser identified the caller, and login and
+// anything anonymous the lowest class.
 func (g *Gateway) limits(cfg ratelimit.Config) httpserver.Limits {
+	s, a := g.Server, g.Admission
 	return httpserver.Limits{
-		Default: g.Server.RateLimit(g.RateLimits, cfg.Default),
-		Login:   g.Server.RateLimit(g.RateLimits, cfg.Login),
-		Orders:  g.Server.RateLimit(g.RateLimits, cfg.Orders),
+		Default: s.Guard(a, httpserver.ClassOf(admission.Authenticated), g.RateLimits, cfg.Default),
+		Login:   s.Guard(a, httpserver.ClassOf(admission.Anonymous), g.RateLimits, cfg.Login),
+		Orders:  s.Guard(a, httpserver.ClassOf(admission.Checkout), g.RateLimits, cfg.Orders),
 	}
 }
 

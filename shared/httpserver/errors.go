@@ -13,18 +13,22 @@ import (
 // errLogged marks a cause that was already logged where it happened.
 var errLogged = errors.New("logged")
 
-// fiberCodes maps Fiber's own errors (unknown route, body too large, ...) to
-// problem codes.
-var fiberCodes = map[int]problem.Code{
-	fiber.StatusBadRequest:                  problem.CodeInvalid,
-	fiber.StatusNotFound:                    problem.CodeNotFound,
-	fiber.StatusMethodNotAllowed:            problem.CodeMethodNotAllowed,
-	fiber.StatusRequestEntityTooLarge:       problem.CodeTooLarge,
-	fiber.StatusRequestHeaderFieldsTooLarge: problem.CodeHeadersTooLarge,
-	fiber.StatusUnsupportedMediaType:        problem.CodeUnsupportedMedia,
+// frameworkProblems are the answers to the errors Fiber and fasthttp raise
+// themselves (a request that is not well-formed HTTP, a body or headers too
+// large, a client too slow, an unknown route), one fixed document per
+// status, without the request's path: fasthttp's messages quote the raw
+// request, Authorization and Cookie included, so no part of one reaches a
+// client. Any other status is an internal error.
+var frameworkProblems = map[int]problem.Error{
+	fiber.StatusBadRequest:                  {Code: problem.CodeInvalid, Detail: "The request is not well-formed HTTP/1.1."},
+	fiber.StatusNotFound:                    {Code: problem.CodeNotFound, Detail: "No resource is served at this path."},
+	fiber.StatusMethodNotAllowed:            {Code: problem.CodeMethodNotAllowed, Detail: "The resource at this path does not take this method."},
+	fiber.StatusRequestEntityTooLarge:       {Code: problem.CodeTooLarge, Detail: "The request body is larger than the server accepts."},
+	fiber.StatusRequestHeaderFieldsTooLarge: {Code: problem.CodeHeadersTooLarge, Detail: "The request line and headers are larger than the server accepts."},
+	fiber.StatusUnsupportedMediaType:        {Code: problem.CodeUnsupportedMedia, Detail: "The request body's media type is not accepted."},
 	// A client too slow to send its request: not one of our deadlines
 	// running out, which CodeTimeout (504) means.
-	fiber.StatusRequestTimeout: problem.CodeRequestTimeout,
+	fiber.StatusRequestTimeout: {Code: problem.CodeRequestTimeout, Detail: "The request was not received in time."},
 }
 
 // handleError writes err as problem+json. It is Fiber's ErrorHandler and is
@@ -42,17 +46,15 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	}
 	var p *problem.Error
 	var ferr *fiber.Error
+	instance := c.Path()
 	switch {
 	case errors.As(err, &p):
 	case errors.As(err, &ferr):
-		code, ok := fiberCodes[ferr.Code]
+		fixed, ok := frameworkProblems[ferr.Code]
 		if !ok {
-			code = problem.CodeInternal
+			fixed = *problem.From(err)
 		}
-		p = &problem.Error{Code: code}
-		if code != problem.CodeInternal {
-			p.Detail = ferr.Message
-		}
+		p, instance = &fixed, ""
 	default:
 		p = problem.From(err)
 	}
@@ -60,12 +62,17 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 		s.logger.Error("request failed", "request_id", requestIDOf(c), "trace_id", TraceID(c.UserContext()), "route", c.Route().Path,
 			"status", p.Status(), "code", string(p.Code), "err", err)
 	}
-	return WriteProblem(c, p)
+	return writeProblem(c, p, instance)
 }
 
-// WriteProblem writes p as an RFC 9457 problem document.
+// WriteProblem writes p as an RFC 9457 problem document whose instance is
+// the request's path.
 func WriteProblem(c *fiber.Ctx, p *problem.Error) error {
-	body, err := json.Marshal(p.Document(c.Path()))
+	return writeProblem(c, p, c.Path())
+}
+
+func writeProblem(c *fiber.Ctx, p *problem.Error, instance string) error {
+	body, err := json.Marshal(p.Document(instance))
 	if err != nil {
 		return err
 	}

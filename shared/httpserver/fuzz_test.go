@@ -2,6 +2,7 @@ package httpserver_test
 
 import (
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -52,6 +53,37 @@ func FuzzPageOf(f *testing.F) {
 			return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '=')
 		}); i >= 0 {
 			t.Fatalf("accepted cursor %q with %q", p.Cursor, p.Cursor[i])
+		}
+	})
+}
+
+// FuzzParseID feeds the path id parser arbitrary strings: what it accepts
+// is 1 to 19 ASCII digits without a leading zero, which it reads as the
+// positive number they spell, and every positive int64 written in decimal
+// is accepted.
+func FuzzParseID(f *testing.F) {
+	for _, s := range []string{"1", "01", "+1", "-1", "0", "1e3", "9223372036854775807", "9223372036854775808", "99999999999999999999", " 1", "1_000", "٣"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if n, err := strconv.ParseInt(s, 10, 64); err == nil && n > 0 {
+			// However s spells its number, the canonical spelling is read.
+			if again, ok := httpserver.ParseID(strconv.FormatInt(n, 10)); !ok || again != n {
+				t.Fatalf("ParseID(%d in decimal) = %d, %v; want it back", n, again, ok)
+			}
+		}
+		id, ok := httpserver.ParseID(s)
+		if !ok {
+			if id != 0 {
+				t.Fatalf("ParseID(%q) = %d, false; want 0 with false", s, id)
+			}
+			return
+		}
+		if len(s) < 1 || len(s) > 19 || s[0] == '0' || strings.Trim(s, "0123456789") != "" {
+			t.Fatalf("ParseID(%q) = %d: accepted a non-canonical spelling", s, id)
+		}
+		if id < 1 || strconv.FormatInt(id, 10) != s {
+			t.Fatalf("ParseID(%q) = %d, want the number the digits spell", s, id)
 		}
 	})
 }

@@ -9,9 +9,11 @@ import (
 	"storefront.dev/shared/problem"
 )
 
-// PathID returns the path parameter name when it is a plausible resource id
-// (1..64 characters of letters, digits, '-' and '_'); anything else is a 400
-// problem, so a malformed id never reaches an upstream.
+// PathID returns the path parameter name when it is a plausible opaque
+// resource id (1..64 characters of letters, digits, '-' and '_'); anything
+// else is a 400 problem, so a malformed id never reaches an upstream. The
+// id's form beyond that is the owning service's business: it answers 404
+// for an id it never issued.
 func PathID(c *fiber.Ctx, name string) (string, error) {
 	id := c.Params(name)
 	if len(id) == 0 || len(id) > 64 {
@@ -26,14 +28,43 @@ func PathID(c *fiber.Ctx, name string) (string, error) {
 	return strings.Clone(id), nil
 }
 
-// PositiveID returns the path parameter name as a positive integer id; any
-// other value is a 400 problem naming it.
+// PositiveID returns the path parameter name as ParseID reads it; any other
+// value is a 400 problem naming it.
 func PositiveID(c *fiber.Ctx, name string) (int64, error) {
-	id, err := strconv.ParseInt(c.Params(name), 10, 64)
-	if err != nil || id < 1 {
-		return 0, problem.Invalid(name, "The %s must be a positive integer.", name)
+	id, ok := ParseID(c.Params(name))
+	if !ok {
+		return 0, problem.Invalid(name, "The %s must be a positive integer in decimal, without sign or leading zeros.", name)
 	}
 	return id, nil
+}
+
+// ParseID reads a positive integer id written in canonical decimal: digits
+// only, no sign, no leading zero, at most 19 of them, within int64. Every
+// other spelling of a number ("+1", "01", "1e3") is refused rather than read
+// as the id it resembles, so that one resource has one URL and a cache or a
+// rate limit keyed by the path cannot be sidestepped.
+func ParseID(s string) (int64, bool) {
+	n, err := strconv.ParseInt(s, 10, 64)
+	// The round trip refuses what ParseInt tolerates: a sign, leading zeros.
+	if err != nil || n < 1 || strconv.FormatInt(n, 10) != s {
+		return 0, false
+	}
+	return n, true
+}
+
+// HeaderLines returns each line of the request header name, copied, in the
+// order received; none when it is absent. Fiber's Get returns only the first
+// line, which would let a second line pass unseen.
+func HeaderLines(c *fiber.Ctx, name string) []string {
+	all := c.Request().Header.PeekAll(name)
+	if len(all) == 0 {
+		return nil
+	}
+	lines := make([]string, len(all))
+	for i, v := range all {
+		lines[i] = string(v)
+	}
+	return lines
 }
 
 // Page is a validated cursor and limit.

@@ -23,7 +23,9 @@ type Limiter interface {
 	Take(ctx context.Context, p ratelimit.Policy, key string) (ratelimit.Decision, error)
 }
 
-// Limits are the rate-limit middleware a BFF mounts on its routes.
+// Limits are the middleware a BFF mounts on its routes, one per rate-limit
+// policy; each also applies admission control (see Guard), in the class of
+// the route's callers.
 type Limits struct {
 	// Default goes on every API route without a stricter policy.
 	Default fiber.Handler
@@ -41,8 +43,20 @@ type Limits struct {
 // goes through: a broken shared store must not take the API down with it.
 // A policy that limits nothing returns a middleware that does nothing.
 func (s *Server) RateLimit(l Limiter, p ratelimit.Policy) fiber.Handler {
+	quota := s.quota(l, p)
+	return func(c *fiber.Ctx) error {
+		if err := quota(c); err != nil {
+			return err
+		}
+		return c.Next()
+	}
+}
+
+// quota is RateLimit's check without going on to the next handler: it
+// returns the 429 problem of a request over the quota, nil otherwise.
+func (s *Server) quota(l Limiter, p ratelimit.Policy) func(c *fiber.Ctx) error {
 	if l == nil || !p.Enabled() {
-		return func(c *fiber.Ctx) error { return c.Next() }
+		return func(*fiber.Ctx) error { return nil }
 	}
 	policyField := p.Field()
 	return func(c *fiber.Ctx) error {
@@ -53,7 +67,7 @@ func (s *Server) RateLimit(l Limiter, p ratelimit.Policy) fiber.Handler {
 		d, err := l.Take(c.UserContext(), p, key)
 		if err != nil {
 			s.logger.Warn("rate limit not applied", "request_id", requestIDOf(c), "trace_id", TraceID(c.UserContext()), "policy", p.Name, "err", err)
-			return c.Next()
+			return nil
 		}
 		c.Set(HeaderRateLimitPolicy, policyField)
 		c.Set(HeaderRateLimit, d.Field(p))
@@ -65,7 +79,7 @@ func (s *Server) RateLimit(l Limiter, p ratelimit.Policy) fiber.Handler {
 				RetryAfter: d.RetryAfter,
 			}
 		}
-		return c.Next()
+		return nil
 	}
 }
 

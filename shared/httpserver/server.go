@@ -1,7 +1,8 @@
 // Package httpserver is the Fiber edge both BFFs share: the app with
 // goccy/go-json, the middleware every request passes (request id, panic
-// recovery, security headers, access log and metrics), problem+json errors,
-// health endpoints, and a graceful Serve.
+// recovery, security headers, access log and metrics), admission control
+// and rate limits per route, problem+json errors, health endpoints, and a
+// graceful Serve.
 package httpserver
 
 import (
@@ -10,6 +11,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -38,6 +41,12 @@ type Config struct {
 	WriteTimeout time.Duration
 	// IdleTimeout bounds an idle keep-alive connection. Default 60s.
 	IdleTimeout time.Duration
+	// MaxConns bounds the connections served at once: each holds a
+	// goroutine and, while a request is read or answered, its buffers
+	// (HeaderLimit to read, 4 KiB to write). One more is refused at once
+	// (fasthttp answers it 503 and closes it), so a flood of connections
+	// cannot grow memory without bound. Default 4096.
+	MaxConns int
 	// ShutdownTimeout bounds the graceful drain on SIGTERM: in-flight
 	// requests, then the shutdown hooks (queued notifications). Default 15s.
 	ShutdownTimeout time.Duration
@@ -60,6 +69,7 @@ func DefaultConfig() Config {
 		ReadTimeout:     5 * time.Second,
 		WriteTimeout:    15 * time.Second,
 		IdleTimeout:     60 * time.Second,
+		MaxConns:        4096,
 		ShutdownTimeout: 15 * time.Second,
 	}
 }
@@ -72,6 +82,9 @@ func (c Config) Validate() error {
 	}
 	if c.ReadTimeout <= 0 || c.WriteTimeout <= 0 || c.IdleTimeout <= 0 || c.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("httpserver: ReadTimeout, WriteTimeout, IdleTimeout and ShutdownTimeout must be positive"))
+	}
+	if c.MaxConns <= 0 {
+		errs = append(errs, fmt.Errorf("httpserver: MaxConns %d must be positive", c.MaxConns))
 	}
 	if strings.ContainsFunc(c.ClientIPHeader, func(r rune) bool {
 		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_')
@@ -113,8 +126,18 @@ func New(cfg Config, logger *slog.Logger, metrics *telemetry.Metrics) *Server {
 		// Routes are matched exactly: /api/orders/ is not /api/orders.
 		StrictRouting: true,
 		CaseSensitive: true,
+		// Memory that returns after a spike: at most MaxConns connections,
+		// and an idle keep-alive connection gives its read and write
+		// buffers back to the pools (which the GC empties) instead of
+		// holding them until it closes.
+		Concurrency:       cfg.MaxConns,
+		ReduceMemoryUsage: true,
 	})
+	// A connection's goroutine, once it closed, exits soon, so that a
+	// spike's stacks can be returned (see returnMemory).
+	s.App.Server().MaxIdleWorkerDuration = idleWorker
 	s.App.Use(requestID, traceContext, s.observe, securityHeaders(cfg.HSTS), s.recoverPanic)
+	s.App.Use(identityBodies) // before any handler reads a body
 	s.App.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{})))
 	return s
 }
@@ -122,7 +145,9 @@ func New(cfg Config, logger *slog.Logger, metrics *telemetry.Metrics) *Server {
 // Serve listens on addr, logs the bound address (so a caller that asked for
 // port 0 can find it), and serves until ctx ends; then it stops accepting,
 // drains in-flight requests within the shutdown timeout, and runs each
-// onShutdown hook (draining background queues) before returning.
+// onShutdown hook (draining background queues) before returning. Meanwhile,
+// once a spike of connections has passed, it gives the memory the spike
+// took back to the operating system.
 func (s *Server) Serve(ctx context.Context, addr string, onShutdown ...func(context.Context) error) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -131,6 +156,9 @@ func (s *Server) Serve(ctx context.Context, addr string, onShutdown ...func(cont
 	s.logger.Info("listening", "addr", ln.Addr().String(), "url", "http://"+ln.Addr().String())
 	errc := make(chan error, 1)
 	go func() { errc <- s.App.Listener(ln) }()
+	mctx, stopMemory := context.WithCancel(ctx)
+	defer stopMemory()
+	go returnMemory(mctx, memoryCheck, runtime.NumGoroutine, debug.FreeOSMemory)
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)

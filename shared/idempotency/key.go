@@ -32,6 +32,23 @@ func ParseKey(header string) (string, error) {
 	return parseQuoted(v)
 }
 
+// ParseLines returns the key of a request's Idempotency-Key field, given as
+// the header lines it arrived in: "" when there is none (no line, or one
+// empty line), the key ParseKey reads when there is one line, and an error
+// when there are more, even if they repeat one key: RFC 9110 §5.3 reads
+// several lines as one list, and a request names one key. Reading only the
+// first line, as most header APIs do, would leave a proxy that reads the
+// last one disagreeing with the BFF on which key a request carries.
+func ParseLines(lines []string) (string, error) {
+	switch {
+	case len(lines) > 1:
+		return "", invalidKey("the request has %d Idempotency-Key fields; send one", len(lines))
+	case len(lines) == 0 || lines[0] == "":
+		return "", nil
+	}
+	return ParseKey(lines[0])
+}
+
 func parseQuoted(v string) (string, error) {
 	var b strings.Builder
 	for i := 1; i < len(v); i++ {

@@ -113,3 +113,63 @@ func FuzzParseKey(f *testing.F) {
 		}
 	})
 }
+
+func TestParseLines(t *testing.T) {
+	tests := []struct {
+		name    string
+		lines   []string
+		want    string
+		invalid bool
+	}{
+		{"no field", nil, "", false},
+		{"one empty line", []string{""}, "", false},
+		{"one key", []string{`"k-1"`}, "k-1", false},
+		{"two keys", []string{"k-1", "k-2"}, "", true},
+		{"one key twice", []string{"k-1", "k-1"}, "", true},
+		{"an empty line and a key", []string{"", "k-1"}, "", true},
+		{"a list in one line", []string{`"k-1", "k-2"`}, "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := idempotency.ParseLines(tt.lines)
+			var p *problem.Error
+			invalid := errors.As(err, &p) && p.Code == problem.CodeIdempotencyInvalid
+			if got != tt.want || invalid != tt.invalid || (err != nil) != tt.invalid {
+				t.Errorf("ParseLines(%q) = %q, %v; want %q, invalid %v", tt.lines, got, err, tt.want, tt.invalid)
+			}
+		})
+	}
+}
+
+// FuzzParseLines reads each newline-separated part of block as one
+// Idempotency-Key header line (an empty block as no field): a single line
+// reads as ParseKey reads it, and two or more are refused whatever they
+// hold.
+func FuzzParseLines(f *testing.F) {
+	for _, s := range []string{"", `"abc"`, "abc\nabc", "\nabc", `"a", "b"`, "a\n\n"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, block string) {
+		var lines []string
+		if block != "" {
+			lines = strings.Split(block, "\n")
+		}
+		key, err := idempotency.ParseLines(lines)
+		switch {
+		case len(lines) > 1:
+			var p *problem.Error
+			if !errors.As(err, &p) || p.Code != problem.CodeIdempotencyInvalid || key != "" {
+				t.Fatalf("ParseLines(%q) = %q, %v; want a %s error", lines, key, err, problem.CodeIdempotencyInvalid)
+			}
+		case len(lines) == 0:
+			if key != "" || err != nil {
+				t.Fatalf("ParseLines(nil) = %q, %v; want no key", key, err)
+			}
+		default:
+			want, wantErr := idempotency.ParseKey(lines[0])
+			if key != want || (err == nil) != (wantErr == nil) {
+				t.Fatalf("ParseLines(%q) = %q, %v; want ParseKey's %q, %v", lines, key, err, want, wantErr)
+			}
+		}
+	})
+}

@@ -99,7 +99,7 @@ func (f *Flow) place(ctx context.Context, r Request) (Result, error) {
 // attempt number set by the caller) and runs it. ErrConflict means another
 // request took the key meanwhile.
 func (f *Flow) start(parent context.Context, s *saga, rec Record) (Result, error) {
-	ctx, cancel := context.WithTimeout(parent, f.cfg.timeout)
+	ctx, cancel := context.WithTimeout(parent, f.cfg.Timeout)
 	defer cancel()
 	// Nothing is written upstream before the record exists, so a failure
 	// here needs no undo, and a retry simply does it again.
@@ -108,7 +108,7 @@ func (f *Flow) start(parent context.Context, s *saga, rec Record) (Result, error
 	}
 	rec.State, rec.Step = StateRunning, StepStarted
 	rec.Items, rec.Total, rec.Address = s.items, s.total, s.address
-	f.stamp(&rec, f.cfg.leaseTTL)
+	f.stamp(&rec, f.cfg.LeaseTTL)
 	if rec.Version == 0 {
 		rec.Version = 1
 		if _, created, err := f.deps.Journal.Create(parent, rec); err != nil || !created {
@@ -168,7 +168,7 @@ func (f *Flow) resume(ctx context.Context, s *saga, rec Record, fp string) (Resu
 // another runner claimed it first.
 func (f *Flow) claim(ctx context.Context, rec Record) (*ledger, error) {
 	next := rec
-	f.stamp(&next, f.cfg.leaseTTL)
+	f.stamp(&next, f.cfg.LeaseTTL)
 	next.Version = rec.Version + 1
 	if err := f.deps.Journal.Update(ctx, next); err != nil {
 		if errors.Is(err, ErrConflict) {
@@ -182,7 +182,7 @@ func (f *Flow) claim(ctx context.Context, rec Record) (*ledger, error) {
 // sagaID names the checkout of key by userID at this BFF.
 func (f *Flow) sagaID(userID, key string) string {
 	h := sha256.New()
-	for _, part := range []string{f.cfg.name, userID, key} {
+	for _, part := range []string{f.cfg.Name, userID, key} {
 		h.Write([]byte(strconv.Itoa(len(part))))
 		h.Write([]byte{':'})
 		h.Write([]byte(part))

@@ -77,7 +77,7 @@ func (s *saga) markUndone(ctx context.Context, u Undo) error {
 
 // budget derives the context of one compensation.
 func (s *saga) budget(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, s.f.cfg.compensationBudget)
+	return context.WithTimeout(ctx, s.f.cfg.CompensationBudget)
 }
 
 // cancelOrder cancels the order, reading it back by reference when its

@@ -18,11 +18,9 @@ import (
 	"storefront.dev/shared/sandbox"
 	"storefront.dev/shared/sandbox/sandboxtest"
 	"storefront.dev/shared/upstream"
-	"storefront.dev/shared/upstream/notification"
 	"storefront.dev/shared/upstream/order"
 	"storefront.dev/shared/upstream/payment"
 	"storefront.dev/shared/upstream/product"
-	"storefront.dev/shared/upstream/user"
 )
 
 // errCrashed is what a crashed journal answers: the process that wrote to
@@ -219,7 +217,7 @@ func crashAndRecover(t *testing.T, open opener, cp crashPoint, landed bool) {
 	if _, err := b.Recover(ctx); err != nil {
 		t.Fatalf("Recover: %v", err)
 	}
-	recovered := fetchState(t, rt)
+	recovered := rt.State(t)
 	checkQuiet(t, recovered)
 	// The retry gets the order recovery completed, or, the checkout undone
 	// with nothing held, places it afresh.
@@ -235,7 +233,7 @@ func crashAndRecover(t *testing.T, open opener, cp crashPoint, landed bool) {
 	if !cp.completes && (len(confirmed) != 0 || res.Replayed) {
 		t.Errorf("confirmed orders %v after undoing the checkout, retry replayed %v: want none, and a new order", confirmed, res.Replayed)
 	}
-	final := fetchState(t, rt)
+	final := rt.State(t)
 	checkQuiet(t, final)
 	if confirmed := confirmedOrders(final); len(confirmed) != 1 || confirmed[0] != res.Order.ID {
 		t.Errorf("confirmed orders %v, want exactly the retry's %q", confirmed, res.Order.ID)
@@ -269,39 +267,17 @@ func confirmedOrders(st sandbox.State) []string {
 	return ids
 }
 
-func fetchState(t *testing.T, rt *sandboxtest.Running) sandbox.State {
-	t.Helper()
-	st, err := rt.FetchState(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st
-}
-
 // newFlow is a Flow over rt's services and j, with a fast breaker and
 // backoff so that an injected fault ends a checkout in milliseconds.
 func newFlow(t testing.TB, rt *sandboxtest.Running, j orderflow.Journal, now func() time.Time) *orderflow.Flow {
 	t.Helper()
-	svc := func(name, url string) *upstream.Service {
-		cfg := upstream.DefaultConfig()
-		cfg.Breaker.OpenTimeout = 50 * time.Millisecond
-		s, err := upstream.NewService(name, []string{url}, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(s.Close)
-		return s
-	}
+	settings := upstream.DefaultConfig()
+	settings.Breaker.OpenTimeout = 50 * time.Millisecond
+	c := rt.Clients(t, settings)
 	cfg := orderflow.DefaultConfig()
 	cfg.Name, cfg.CompensationBudget = "bff-test", 2*time.Second
-	f := orderflow.New(orderflow.Deps{
-		Catalog:  product.New(svc("product", rt.ProductURL)),
-		Orders:   order.New(svc("order", rt.OrderURL)),
-		Payments: payment.New(svc("payment", rt.PaymentURL)),
-		Profiles: user.New(svc("user", rt.UserURL)),
-		Notifier: notification.New(svc("notification", rt.NotificationURL)),
-		Journal:  j,
-	}, cfg, orderflow.WithClock(now), orderflow.WithBackoff(time.Millisecond, 5*time.Millisecond))
+	f := orderflow.New(orderflow.Deps{Catalog: c.Product, Orders: c.Order, Payments: c.Payment, Profiles: c.User, Notifier: c.Notification, Journal: j},
+		cfg, orderflow.WithClock(now), orderflow.WithBackoff(time.Millisecond, 5*time.Millisecond))
 	t.Cleanup(func() { _ = f.Close(context.Background()) })
 	return f
 }
@@ -340,7 +316,7 @@ func TestRecoveryAfterTheReservationExpired(t *testing.T) {
 			if n, err := b.Recover(ctx); err != nil || n != 1 {
 				t.Fatalf("Recover = %d, %v; want 1 saga", n, err)
 			}
-			st := fetchState(t, rt)
+			st := rt.State(t)
 			checkQuiet(t, st)
 			res, err := b.Place(ctx, req)
 			if stockGone {

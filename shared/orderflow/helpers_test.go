@@ -18,11 +18,8 @@ import (
 	"storefront.dev/shared/sandbox"
 	"storefront.dev/shared/sandbox/sandboxtest"
 	"storefront.dev/shared/upstream"
-	"storefront.dev/shared/upstream/notification"
-	"storefront.dev/shared/upstream/order"
 	"storefront.dev/shared/upstream/payment"
 	"storefront.dev/shared/upstream/product"
-	"storefront.dev/shared/upstream/user"
 )
 
 // Routes of the sandbox the fault tests aim at.
@@ -65,26 +62,9 @@ func configWith(edit func(*Config)) Config {
 	return c
 }
 
-// depsFor builds the real typed clients over the services at urls, their
-// settings those of serviceConfig(edit).
-func depsFor(tb testing.TB, productURL, orderURL, paymentURL, userURL, notificationURL string, edit func(*upstream.Config)) Deps {
-	tb.Helper()
-	svc := func(name, url string) *upstream.Service {
-		s, err := upstream.NewService(name, []string{url}, serviceConfig(edit))
-		if err != nil {
-			tb.Fatalf("NewService(%s): %v", name, err)
-		}
-		tb.Cleanup(s.Close)
-		return s
-	}
-	return Deps{
-		Catalog:  product.New(svc("product", productURL)),
-		Orders:   order.New(svc("order", orderURL)),
-		Payments: payment.New(svc("payment", paymentURL)),
-		Profiles: user.New(svc("user", userURL)),
-		Notifier: notification.New(svc("notification", notificationURL)),
-		Journal:  newMemJournal(),
-	}
+// depsFor is Deps over the real typed clients c and a journal in memory.
+func depsFor(c sandboxtest.Clients) Deps {
+	return Deps{Catalog: c.Product, Orders: c.Order, Payments: c.Payment, Profiles: c.User, Notifier: c.Notification, Journal: newMemJournal()}
 }
 
 // memJournal is a Journal in memory for the tests of this package, which
@@ -161,7 +141,7 @@ func startFlowWith(tb testing.TB, svc func(*upstream.Config), cfg Config, opts .
 	tb.Helper()
 	clock := clocktest.New(time.Now())
 	rt := sandboxtest.Start(tb, sandbox.Config{Clock: clock})
-	f := New(depsFor(tb, rt.ProductURL, rt.OrderURL, rt.PaymentURL, rt.UserURL, rt.NotificationURL, svc), cfg, opts...)
+	f := New(depsFor(rt.Clients(tb, serviceConfig(svc))), cfg, opts...)
 	tb.Cleanup(func() { _ = f.Close(context.Background()) })
 	return rt, clock, f
 }
@@ -208,8 +188,8 @@ func startQuietSandbox(tb testing.TB, cfg sandbox.Config) *quietSandbox {
 }
 
 func (q *quietSandbox) deps(tb testing.TB) Deps {
-	return depsFor(tb, q.urls[sandbox.ServiceProduct], q.urls[sandbox.ServiceOrder],
-		q.urls[sandbox.ServicePayment], q.urls[sandbox.ServiceUser], q.urls[sandbox.ServiceNotification], nil)
+	tb.Helper()
+	return depsFor(sandboxtest.ClientsAt(tb, q.urls, serviceConfig(nil)))
 }
 
 // quiesce waits until no request is being handled.

@@ -21,8 +21,9 @@ const (
 	MaxLines = 50
 	// MaxQuantity is the most units of one product an order may ask for.
 	MaxQuantity = 99
-	// MaxTokenLength bounds payment_token; real tokens are a few dozen bytes.
-	MaxTokenLength = 255
+	// MaxTokenLength bounds payment_token, in characters; real tokens are a
+	// few dozen.
+	MaxTokenLength = 128
 )
 
 // maxScanDepth guards the JSON parser against pathological nesting. The
@@ -243,6 +244,22 @@ func sortedKeys(m map[string]json.RawMessage) []string {
 	return keys
 }
 
+// validToken reports whether a payment token is 1 to MaxTokenLength
+// printable ASCII characters other than space (0x21 to 0x7E), what payment
+// providers issue: a NUL, a control character or a lone surrogate would
+// otherwise travel to the payment service and into its logs.
+func validToken(tok string) bool {
+	if len(tok) == 0 || len(tok) > MaxTokenLength {
+		return false
+	}
+	for i := 0; i < len(tok); i++ {
+		if tok[i] < 0x21 || tok[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
 // line is a validated, merged order line; first is the index of the line in
 // the request that introduced the product, so errors name what the client sent.
 type line struct {
@@ -260,8 +277,8 @@ func normalize(in Input) ([]line, error) {
 	if in.PaymentToken == "" {
 		return nil, problem.Invalid("payment_token", "payment_token is required.")
 	}
-	if len(in.PaymentToken) > MaxTokenLength {
-		return nil, problem.Invalid("payment_token", "payment_token is longer than %d bytes.", MaxTokenLength)
+	if !validToken(in.PaymentToken) {
+		return nil, problem.Invalid("payment_token", "payment_token must be 1 to %d printable ASCII characters, without spaces.", MaxTokenLength)
 	}
 	byID := make(map[int64]int, len(in.Items))
 	lines := make([]line, 0, len(in.Items))

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	json "github.com/goccy/go-json"
+
 	"storefront.dev/shared/problem"
 )
 
@@ -34,6 +36,11 @@ func TestDecodeInputAccepts(t *testing.T) {
 			name: "duplicate lines kept as sent",
 			body: `{"items":[{"product_id":4,"quantity":50},{"product_id":4,"quantity":49}],"payment_token":"tok_visa"}`,
 			want: Input{Items: []Item{{ProductID: 4, Quantity: 50}, {ProductID: 4, Quantity: 49}}, PaymentToken: "tok_visa"},
+		},
+		{
+			name: "token of every printable character, at the length limit",
+			body: `{"items":[{"product_id":1,"quantity":1}],"payment_token":"` + strings.Repeat("!", MaxTokenLength-2) + `~\""}`,
+			want: Input{Items: []Item{{ProductID: 1, Quantity: 1}}, PaymentToken: strings.Repeat("!", MaxTokenLength-2) + `~"`},
 		},
 		{
 			name: "escaped member name",
@@ -101,6 +108,11 @@ func TestDecodeInputRejects(t *testing.T) {
 		{"missing token", `{"items":[` + line + `]}`, problem.CodeInvalid, "payment_token"},
 		{"empty token", `{"items":[` + line + `],"payment_token":""}`, problem.CodeInvalid, "payment_token"},
 		{"token number", `{"items":[` + line + `],"payment_token":4242}`, problem.CodeInvalid, "payment_token"},
+		{"token with NUL", `{"items":[` + line + `],"payment_token":"tok\u0000visa"}`, problem.CodeInvalid, "payment_token"},
+		{"token a lone surrogate", `{"items":[` + line + `],"payment_token":"\ud800"}`, problem.CodeInvalid, "payment_token"},
+		{"token with a space", `{"items":[` + line + `],"payment_token":"tok visa"}`, problem.CodeInvalid, "payment_token"},
+		{"token with DEL", `{"items":[` + line + `],"payment_token":"tok\u007f"}`, problem.CodeInvalid, "payment_token"},
+		{"token not ASCII", `{"items":[` + line + `],"payment_token":"tok_visá"}`, problem.CodeInvalid, "payment_token"},
 		{"token too long", `{"items":[` + line + `],"payment_token":"` + strings.Repeat("t", MaxTokenLength+1) + `"}`, problem.CodeInvalid, "payment_token"},
 		{"user_id object", `{"user_id":{"id":1},"items":[` + line + `],"payment_token":"tok_visa"}`, problem.CodeInvalid, "user_id"},
 		{"invalid utf-8 in token", "{\"items\":[" + line + "],\"payment_token\":\"\xff\"}", problem.CodeMalformedJSON, ""},
@@ -167,6 +179,33 @@ func FuzzDecodeInput(f *testing.F) {
 		}
 		if n := len(lines); n < 1 || n > MaxLines || total < n || total > n*MaxQuantity {
 			t.Fatalf("DecodeInput(%q): got %d lines of %d units, outside the limits", body, n, total)
+		}
+	})
+}
+
+// FuzzPaymentToken sends arbitrary strings as payment_token: DecodeInput
+// accepts exactly the tokens of 1 to MaxTokenLength characters between 0x21
+// and 0x7E, and refuses every other with a 400 naming payment_token.
+func FuzzPaymentToken(f *testing.F) {
+	for _, seed := range []string{"tok_visa", "", "tok\x00", "\xed\xa0\x80", "tok visa", strings.Repeat("t", MaxTokenLength+1), "\"\\"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, tok string) {
+		lit, err := json.Marshal(tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in, err := DecodeInput([]byte(`{"items":[{"product_id":1,"quantity":1}],"payment_token":` + string(lit) + `}`))
+		want := len(tok) >= 1 && len(tok) <= MaxTokenLength && strings.IndexFunc(tok, func(r rune) bool { return r < '!' || r > '~' }) < 0
+		if want {
+			if err != nil || in.PaymentToken != tok {
+				t.Fatalf("token %q: got %q, %v; want it accepted as it is", tok, in.PaymentToken, err)
+			}
+			return
+		}
+		var pe *problem.Error
+		if !errors.As(err, &pe) || pe.Code != problem.CodeInvalid || pe.Field != "payment_token" {
+			t.Fatalf("token %q: got %q, %v; want a 400 naming payment_token", tok, in.PaymentToken, err)
 		}
 	})
 }

@@ -33,7 +33,7 @@ func (f *Flow) hold(rec Record) *ledger { return &ledger{f: f, rec: rec} }
 // save applies change to a copy of the record and writes it, renewing the
 // lease. An error wraps errAbandoned.
 func (l *ledger) save(ctx context.Context, change func(*Record)) error {
-	return l.write(ctx, change, l.f.cfg.leaseTTL)
+	return l.write(ctx, change, l.f.cfg.LeaseTTL)
 }
 
 // letGo ends the lease now, so that recovery takes the saga over on its
@@ -78,7 +78,7 @@ func (l *ledger) keepAlive(ctx context.Context) (stop func()) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		t := time.NewTicker(l.f.cfg.leaseTTL / 3)
+		t := time.NewTicker(l.f.cfg.LeaseTTL / 3)
 		defer t.Stop()
 		for {
 			select {
@@ -104,6 +104,6 @@ func (f *Flow) stamp(rec *Record, lease time.Duration) {
 	rec.ExpiresAt = time.Time{}
 	if rec.State.Finished() {
 		rec.LeaseUntil = now
-		rec.ExpiresAt = now.Add(f.cfg.retention)
+		rec.ExpiresAt = now.Add(f.cfg.Retention)
 	}
 }

@@ -45,8 +45,8 @@ type outbox struct {
 
 func newOutbox(send Notifier, cfg *config) *outbox {
 	ctx, cancel := context.WithCancel(context.Background())
-	o := &outbox{send: send, cfg: cfg, queue: make(chan confirmation, cfg.notifyQueueSize), ctx: ctx, cancel: cancel}
-	for range cfg.notifyWorkers {
+	o := &outbox{send: send, cfg: cfg, queue: make(chan confirmation, cfg.NotifyQueueSize), ctx: ctx, cancel: cancel}
+	for range cfg.NotifyWorkers {
 		o.workers.Add(1)
 		go o.work()
 	}
@@ -112,9 +112,9 @@ func (o *outbox) deliver(c confirmation) string {
 	}
 	key := TemplateOrderConfirmed + ":" + c.orderID
 	p := o.cfg.stepPolicy()
-	p.Attempts = o.cfg.notifyAttempts
+	p.Attempts = o.cfg.NotifyAttempts
 	err := upstream.Retry(o.ctx, p, func(ctx context.Context, _ int) error {
-		ctx, cancel := context.WithTimeout(ctx, o.cfg.notifyTimeout)
+		ctx, cancel := context.WithTimeout(ctx, o.cfg.NotifyTimeout)
 		defer cancel()
 		_, err := o.send.Send(ctx, req, key)
 		return err

@@ -109,59 +109,37 @@ func (c Config) Validate() error {
 }
 
 // Option gives a Flow a collaborator, or changes its retry backoff.
-type Option interface{ apply(*config) }
+type Option func(*config)
 
-type optionFunc func(*config)
-
-func (f optionFunc) apply(c *config) { f(c) }
-
-// config is what a Flow runs with: its Config, resolved into the fields the
-// saga reads, and its collaborators.
+// config is what a Flow runs with: its Config, the retry settings of its
+// steps, and its collaborators.
 type config struct {
-	timeout            time.Duration
-	compensationBudget time.Duration
+	Config
 	// maxAttempts is the number of tries of one forward step. Default 4.
 	maxAttempts int
 	// backoff paces the retries of steps, undos and notifications.
 	// Default 20 ms, doubling up to 1 s, with full jitter.
-	backoff         upstream.Backoff
-	notifyQueueSize int
-	notifyWorkers   int
-	notifyAttempts  int
-	notifyTimeout   time.Duration
+	backoff upstream.Backoff
 	// logger receives what is handled here and not returned: compensations
 	// that could not finish, notifications given up. Default: discarded.
 	logger *slog.Logger
 	// observer receives outcomes. Default: none.
-	observer         Observer
-	name             string
-	leaseTTL         time.Duration
-	recoveryInterval time.Duration
-	retention        time.Duration
+	observer Observer
 	// now is the clock of leases and expiries. Default time.Now.
 	now func() time.Time
 }
 
 func newConfig(cfg Config, opts []Option) config {
 	c := config{
-		timeout:            cfg.Timeout,
-		compensationBudget: cfg.CompensationBudget,
-		maxAttempts:        4,
-		backoff:            upstream.Backoff{Base: 20 * time.Millisecond, Max: time.Second},
-		notifyQueueSize:    cfg.NotifyQueueSize,
-		notifyWorkers:      cfg.NotifyWorkers,
-		notifyAttempts:     cfg.NotifyAttempts,
-		notifyTimeout:      cfg.NotifyTimeout,
-		logger:             slog.New(slog.DiscardHandler),
-		observer:           nopObserver{},
-		name:               cfg.Name,
-		leaseTTL:           cfg.LeaseTTL,
-		recoveryInterval:   cfg.RecoveryInterval,
-		retention:          cfg.Retention,
-		now:                time.Now,
+		Config:      cfg,
+		maxAttempts: 4,
+		backoff:     upstream.Backoff{Base: 20 * time.Millisecond, Max: time.Second},
+		logger:      slog.New(slog.DiscardHandler),
+		observer:    nopObserver{},
+		now:         time.Now,
 	}
 	for _, o := range opts {
-		o.apply(&c)
+		o(&c)
 	}
 	return c
 }
@@ -170,44 +148,44 @@ func newConfig(cfg Config, opts []Option) config {
 // pause is uniformly random in [0, base·2^attempt), capped at max (full
 // jitter). Non-positive values are ignored. Defaults 20 ms and 1 s.
 func WithBackoff(base, max time.Duration) Option {
-	return optionFunc(func(c *config) {
+	return func(c *config) {
 		if base > 0 {
 			c.backoff.Base = base
 		}
 		if max > 0 {
 			c.backoff.Max = max
 		}
-	})
+	}
 }
 
 // WithLogger sets the logger for what the flow handles itself rather than
 // returns. A nil logger is ignored. Default: discard.
 func WithLogger(l *slog.Logger) Option {
-	return optionFunc(func(c *config) {
+	return func(c *config) {
 		if l != nil {
 			c.logger = l
 		}
-	})
+	}
 }
 
 // WithObserver sets the receiver of order and notification outcomes. A nil
 // observer is ignored. Default: none.
 func WithObserver(o Observer) Option {
-	return optionFunc(func(c *config) {
+	return func(c *config) {
 		if o != nil {
 			c.observer = o
 		}
-	})
+	}
 }
 
 // WithClock sets the clock of leases and expiries. A nil clock is ignored.
 // Default time.Now.
 func WithClock(now func() time.Time) Option {
-	return optionFunc(func(c *config) {
+	return func(c *config) {
 		if now != nil {
 			c.now = now
 		}
-	})
+	}
 }
 
 type nopObserver struct{}

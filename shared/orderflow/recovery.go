@@ -31,7 +31,7 @@ const (
 // RunRecovery runs Recover at once and then every recovery interval until
 // ctx ends. Errors are logged: the next pass tries again.
 func (f *Flow) RunRecovery(ctx context.Context) {
-	t := time.NewTicker(f.cfg.recoveryInterval)
+	t := time.NewTicker(f.cfg.RecoveryInterval)
 	defer t.Stop()
 	for {
 		if _, err := f.Recover(ctx); err != nil && ctx.Err() == nil {
@@ -106,7 +106,7 @@ func (f *Flow) reportRecovery(ctx context.Context, rec Record, res Result, err e
 func (f *Flow) recover(parent context.Context, led *ledger) (Result, error) {
 	rec := led.record()
 	s := f.sagaFrom(led)
-	ctx, cancel := context.WithTimeout(parent, f.cfg.timeout)
+	ctx, cancel := context.WithTimeout(parent, f.cfg.Timeout)
 	defer cancel()
 	stop := led.keepAlive(ctx)
 	defer stop()

@@ -24,32 +24,30 @@ const (
 type Received struct {
 	// UserID is the authenticated user, the token's subject.
 	UserID string
-	// IdempotencyKey is the Idempotency-Key header's value, "" when absent.
-	IdempotencyKey string
+	// IdempotencyKeys are the Idempotency-Key header's lines as received,
+	// none when it is absent.
+	IdempotencyKeys []string
 	// Body is the request body.
 	Body []byte
 }
 
 // ParseRequest turns a received order request into the Request Place takes:
-// the key parsed as draft-ietf-httpapi-idempotency-key-header says
-// (CodeIdempotencyInvalid when malformed, CodeIdempotencyMissing when absent
-// under KeyRequired), the body decoded by DecodeInput. Errors are 400
-// problems; the Request owns its strings.
+// the key parsed as draft-ietf-httpapi-idempotency-key-header says, from
+// exactly one header line (CodeIdempotencyInvalid when malformed or sent
+// twice, CodeIdempotencyMissing when absent under KeyRequired), the body
+// decoded by DecodeInput. Errors are 400 problems; the Request owns its
+// strings.
 func ParseRequest(r Received, keys KeyPolicy) (Request, error) {
-	var key string
+	key, err := idempotency.ParseLines(r.IdempotencyKeys)
 	switch {
-	case r.IdempotencyKey != "":
-		k, err := idempotency.ParseKey(r.IdempotencyKey)
-		if err != nil {
-			return Request{}, err
-		}
-		key = strings.Clone(k)
-	case keys == KeyRequired:
+	case err != nil:
+		return Request{}, err
+	case key == "" && keys == KeyRequired:
 		return Request{}, problem.New(problem.CodeIdempotencyMissing, "Send an Idempotency-Key header with a unique value per order.")
 	}
 	in, err := DecodeInput(bytes.Clone(r.Body))
 	if err != nil {
 		return Request{}, err
 	}
-	return Request{UserID: strings.Clone(r.UserID), Key: key, Input: in}, nil
+	return Request{UserID: strings.Clone(r.UserID), Key: strings.Clone(key), Input: in}, nil
 }

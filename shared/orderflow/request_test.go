@@ -21,12 +21,16 @@ func TestParseRequest(t *testing.T) {
 		want     Request
 		wantCode problem.Code
 	}{
-		{"bare key", Received{UserID: "u1", IdempotencyKey: "k-1", Body: []byte(body)}, KeyRequired, Request{UserID: "u1", Key: "k-1", Input: input}, ""},
-		{"quoted key", Received{UserID: "u1", IdempotencyKey: ` "k-1" `, Body: []byte(body)}, KeyOptional, Request{UserID: "u1", Key: "k-1", Input: input}, ""},
+		{"bare key", Received{UserID: "u1", IdempotencyKeys: []string{"k-1"}, Body: []byte(body)}, KeyRequired, Request{UserID: "u1", Key: "k-1", Input: input}, ""},
+		{"quoted key", Received{UserID: "u1", IdempotencyKeys: []string{` "k-1" `}, Body: []byte(body)}, KeyOptional, Request{UserID: "u1", Key: "k-1", Input: input}, ""},
 		{"no key where optional", Received{UserID: "u1", Body: []byte(body)}, KeyOptional, Request{UserID: "u1", Input: input}, ""},
 		{"no key where required", Received{UserID: "u1", Body: []byte(body)}, KeyRequired, Request{}, problem.CodeIdempotencyMissing},
-		{"malformed key", Received{UserID: "u1", IdempotencyKey: `"k-1`, Body: []byte(body)}, KeyOptional, Request{}, problem.CodeIdempotencyInvalid},
-		{"bad body", Received{UserID: "u1", IdempotencyKey: "k-1", Body: []byte(`{"items":[]}`)}, KeyRequired, Request{}, problem.CodeInvalid},
+		{"empty line where required", Received{UserID: "u1", IdempotencyKeys: []string{""}, Body: []byte(body)}, KeyRequired, Request{}, problem.CodeIdempotencyMissing},
+		{"two lines", Received{UserID: "u1", IdempotencyKeys: []string{"k-1", "k-2"}, Body: []byte(body)}, KeyOptional, Request{}, problem.CodeIdempotencyInvalid},
+		{"one key twice", Received{UserID: "u1", IdempotencyKeys: []string{"k-1", "k-1"}, Body: []byte(body)}, KeyRequired, Request{}, problem.CodeIdempotencyInvalid},
+		{"a list in one line", Received{UserID: "u1", IdempotencyKeys: []string{`"k-1", "k-2"`}, Body: []byte(body)}, KeyRequired, Request{}, problem.CodeIdempotencyInvalid},
+		{"malformed key", Received{UserID: "u1", IdempotencyKeys: []string{`"k-1`}, Body: []byte(body)}, KeyOptional, Request{}, problem.CodeIdempotencyInvalid},
+		{"bad body", Received{UserID: "u1", IdempotencyKeys: []string{"k-1"}, Body: []byte(`{"items":[]}`)}, KeyRequired, Request{}, problem.CodeInvalid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -51,7 +55,7 @@ func TestParseRequestOwnsItsStrings(t *testing.T) {
 	header := []byte("key-123")
 	// What fasthttp hands a handler: a string over its own buffer.
 	key := unsafe.String(&header[0], len(header))
-	r, err := ParseRequest(Received{UserID: "u1", IdempotencyKey: key, Body: body}, KeyRequired)
+	r, err := ParseRequest(Received{UserID: "u1", IdempotencyKeys: []string{key}, Body: body}, KeyRequired)
 	if err != nil {
 		t.Fatal(err)
 	}

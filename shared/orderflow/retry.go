@@ -94,7 +94,7 @@ func shareOf(ctx context.Context, stepsLeft int) (context.Context, context.Cance
 func (f *Flow) settle(ctx context.Context, call func(context.Context) error) error {
 	// One attempt may use a quarter of the budget, so a hung connection
 	// leaves room for a few more tries.
-	per := f.cfg.compensationBudget / 4
+	per := f.cfg.CompensationBudget / 4
 	p := f.cfg.stepPolicy()
 	p.Attempts = 0 // an undo goes on until its budget ends
 	return upstream.Retry(ctx, p, func(ctx context.Context, _ int) error {

@@ -142,7 +142,7 @@ func (s *saga) abandoned(ctx context.Context, err error) error {
 	return &problem.Error{
 		Code:       problem.CodeUnavailable,
 		Detail:     "The order could not be recorded; it will be settled shortly, retry with the same Idempotency-Key.",
-		RetryAfter: s.f.cfg.leaseTTL,
+		RetryAfter: s.f.cfg.LeaseTTL,
 		Err:        err,
 	}
 }

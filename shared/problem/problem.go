@@ -34,6 +34,7 @@ const (
 	CodeUnsupportedMedia   Code = "unsupported_media_type"
 	CodeRateLimited        Code = "rate_limited"
 	CodeUnavailable        Code = "upstream_unavailable"
+	CodeOverloaded         Code = "overloaded"
 	CodeTimeout            Code = "deadline_exceeded"
 	CodeInternal           Code = "internal"
 )
@@ -58,6 +59,7 @@ var statuses = map[Code]int{
 	CodeUnsupportedMedia:   http.StatusUnsupportedMediaType,
 	CodeRateLimited:        http.StatusTooManyRequests,
 	CodeUnavailable:        http.StatusServiceUnavailable,
+	CodeOverloaded:         http.StatusServiceUnavailable,
 	CodeTimeout:            http.StatusGatewayTimeout,
 	CodeInternal:           http.StatusInternalServerError,
 }
@@ -82,6 +84,7 @@ var titles = map[Code]string{
 	CodeUnsupportedMedia:   "Unsupported media type",
 	CodeRateLimited:        "Too many requests",
 	CodeUnavailable:        "Service temporarily unavailable",
+	CodeOverloaded:         "Server at capacity",
 	CodeTimeout:            "Deadline exceeded",
 	CodeInternal:           "Internal error",
 }

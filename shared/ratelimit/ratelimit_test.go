@@ -11,44 +11,17 @@ import (
 
 	"storefront.dev/shared/clocktest"
 	"storefront.dev/shared/ratelimit"
+	"storefront.dev/shared/ratelimit/ratelimittest"
 )
 
 // newClock returns a hand-moved clock at the tests' fixed start.
 func newClock() *clocktest.Manual { return clocktest.New(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)) }
 
-func take(t *testing.T, m *ratelimit.Memory, p ratelimit.Policy, key string) ratelimit.Decision {
-	t.Helper()
-	d, err := m.Take(context.Background(), p, key)
-	if err != nil {
-		t.Fatalf("Take(%s, %s): %v", p.Name, key, err)
-	}
-	return d
-}
+var take = ratelimittest.Take
 
 func TestMemoryTokenBucket(t *testing.T) {
-	// Three requests per 3s: a full bucket of three, one token back per second.
-	p := ratelimit.Policy{Name: "orders", Quota: 3, Window: 3 * time.Second}
-	steps := []struct {
-		advance time.Duration
-		want    ratelimit.Decision
-	}{
-		{0, ratelimit.Decision{Allowed: true, Remaining: 2, Reset: time.Second}},
-		{0, ratelimit.Decision{Allowed: true, Remaining: 1, Reset: 2 * time.Second}},
-		{0, ratelimit.Decision{Allowed: true, Remaining: 0, Reset: 3 * time.Second}},
-		{0, ratelimit.Decision{Allowed: false, Remaining: 0, Reset: 3 * time.Second, RetryAfter: time.Second}},
-		{500 * time.Millisecond, ratelimit.Decision{Allowed: false, Remaining: 0, Reset: 2500 * time.Millisecond, RetryAfter: 500 * time.Millisecond}},
-		{500 * time.Millisecond, ratelimit.Decision{Allowed: true, Remaining: 0, Reset: 3 * time.Second}},
-		{2 * time.Second, ratelimit.Decision{Allowed: true, Remaining: 1, Reset: 2 * time.Second}},
-		{time.Hour, ratelimit.Decision{Allowed: true, Remaining: 2, Reset: time.Second}},
-	}
 	clk := newClock()
-	m := ratelimit.NewMemory(ratelimit.DefaultConfig(), ratelimit.WithClock(clk.Now))
-	for i, st := range steps {
-		clk.Advance(st.advance)
-		if got := take(t, m, p, "user:ada"); got != st.want {
-			t.Errorf("step %d (after %v): got %+v, want %+v", i, st.advance, got, st.want)
-		}
-	}
+	ratelimittest.TokenBucket(t, ratelimit.NewMemory(ratelimit.DefaultConfig(), ratelimit.WithClock(clk.Now)), clk)
 }
 
 func TestMemoryIsolatesKeysAndPolicies(t *testing.T) {

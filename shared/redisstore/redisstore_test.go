@@ -11,20 +11,14 @@ import (
 
 	"storefront.dev/shared/clocktest"
 	"storefront.dev/shared/ratelimit"
+	"storefront.dev/shared/ratelimit/ratelimittest"
 	"storefront.dev/shared/redisstore"
 	"storefront.dev/shared/redistest"
 )
 
 var start = time.Date(2030, 1, 2, 3, 4, 5, 123456789, time.UTC)
 
-func takeAll(t *testing.T, s ratelimit.Store, p ratelimit.Policy, key string) ratelimit.Decision {
-	t.Helper()
-	d, err := s.Take(context.Background(), p, key)
-	if err != nil {
-		t.Fatalf("Take(%s, %s): %v", p.Name, key, err)
-	}
-	return d
-}
+var takeAll = ratelimittest.Take
 
 // same reports whether two decisions agree up to the microsecond
 // resolution of the Redis buckets; either side's rounding up may add one.
@@ -60,29 +54,10 @@ func TestRateLimitMatchesMemory(t *testing.T) {
 }
 
 func TestRateLimitTokenBucket(t *testing.T) {
-	p := ratelimit.Policy{Name: "orders", Quota: 3, Window: 3 * time.Second}
-	steps := []struct {
-		advance time.Duration
-		want    ratelimit.Decision
-	}{
-		{0, ratelimit.Decision{Allowed: true, Remaining: 2, Reset: time.Second}},
-		{0, ratelimit.Decision{Allowed: true, Remaining: 1, Reset: 2 * time.Second}},
-		{0, ratelimit.Decision{Allowed: true, Remaining: 0, Reset: 3 * time.Second}},
-		{0, ratelimit.Decision{Allowed: false, Remaining: 0, Reset: 3 * time.Second, RetryAfter: time.Second}},
-		{500 * time.Millisecond, ratelimit.Decision{Allowed: false, Remaining: 0, Reset: 2500 * time.Millisecond, RetryAfter: 500 * time.Millisecond}},
-		{500 * time.Millisecond, ratelimit.Decision{Allowed: true, Remaining: 0, Reset: 3 * time.Second}},
-		{3 * time.Second, ratelimit.Decision{Allowed: true, Remaining: 2, Reset: time.Second}},
-	}
 	c := redistest.Client(t)
 	prefix := redistest.Prefix(t)
 	clk := clocktest.New(start)
-	s := redisstore.NewRateLimit(c, prefix, redisstore.WithClock(clk.Now))
-	for i, st := range steps {
-		clk.Advance(st.advance)
-		if got := takeAll(t, s, p, "user:ada"); got != st.want {
-			t.Errorf("step %d (after %v): got %+v, want %+v", i, st.advance, got, st.want)
-		}
-	}
+	p := ratelimittest.TokenBucket(t, redisstore.NewRateLimit(c, prefix, redisstore.WithClock(clk.Now)), clk)
 	// An idle bucket is full again after a window, so its key goes then.
 	keys := c.Keys(context.Background(), prefix+"*").Val()
 	if len(keys) != 1 {

@@ -19,7 +19,7 @@ func TestRequestCounters(t *testing.T) {
 	do(t, "GET", rn.ProductURL+"/products?ids=1,2", nil)
 	do(t, "GET", rn.ProductURL+"/no/such/route", nil)
 	do(t, "GET", rn.ProductURL+"/__admin/state", nil)
-	st := fetchState(t, rn)
+	st := rn.State(t)
 	want := map[string]int{"GET /products/{id}": 2, "GET /products": 1}
 	if len(st.Product.Requests) != len(want) {
 		t.Errorf("got %v, want %v (admin and unmatched requests uncounted)", st.Product.Requests, want)
@@ -42,7 +42,7 @@ func TestReset(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	st := fetchState(t, rn)
+	st := rn.State(t)
 	if len(st.Product.Reservations) != 0 || len(st.Order.Orders) != 0 || len(st.Payment.Payments) != 0 {
 		t.Errorf("got %d reservations, %d orders, %d payments; want none after reset",
 			len(st.Product.Reservations), len(st.Order.Orders), len(st.Payment.Payments))
@@ -69,7 +69,7 @@ func TestStateMatchesAdmin(t *testing.T) {
 	rn, _ := startManual(t)
 	placeOrder(t, rn, "compare")
 	do(t, "POST", rn.NotificationURL+"/notifications", `{"user_id":"usr_ada","template":"order_confirmed","data":{"n":1}}`).want(t, http.StatusAccepted)
-	overHTTP, err := json.Marshal(fetchState(t, rn))
+	overHTTP, err := json.Marshal(rn.State(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +102,7 @@ func TestAdminReachesOnlyItsServices(t *testing.T) {
 	if err := a.SetStock(t.Context(), 1, 7); err != nil {
 		t.Fatalf("SetStock: %v", err)
 	}
-	if got := stockOf(t, fetchState(t, rn), 1); got.Available != 7 {
+	if got := stockOf(t, rn.State(t), 1); got.Available != 7 {
 		t.Errorf("got %+v, want 7 available", got)
 	}
 	if _, err := a.FetchState(t.Context()); err == nil || !strings.Contains(err.Error(), `unknown service "order"`) {

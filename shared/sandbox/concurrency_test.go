@@ -43,7 +43,7 @@ func TestConcurrentReservations(t *testing.T) {
 	for _, q := range granted {
 		total += q
 	}
-	st := fetchState(t, rn)
+	st := rn.State(t)
 	got := stockOf(t, st, 1)
 	if total > stock || got.Reserved != total || got.Available != stock-total || got.Available < 0 {
 		t.Errorf("got %+v with %d granted, want reserved == granted <= %d and available == the rest", got, total, stock)
@@ -78,7 +78,7 @@ func TestConcurrentReservations(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	st = fetchState(t, rn)
+	st = rn.State(t)
 	if got := stockOf(t, st, 1); got != (sandbox.StockLevel{ID: 1, Initial: stock, Available: stock - sold, Sold: sold}) {
 		t.Errorf("got %+v, want %d sold and the rest available", got, sold)
 	}
@@ -131,7 +131,7 @@ func TestConcurrentMultiLine(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	st := fetchState(t, rn)
+	st := rn.State(t)
 	for _, id := range []int64{2, 3} {
 		got := stockOf(t, st, id)
 		if got.Reserved != want[id] || got.Available != 30-want[id] {

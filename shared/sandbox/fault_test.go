@@ -28,7 +28,7 @@ func TestFaultStatus(t *testing.T) {
 	do(t, "POST", rn.ProductURL+"/reservations", reserveBody("f1")).problem(t, http.StatusServiceUnavailable, "service_unavailable")
 	do(t, "GET", rn.ProductURL+"/products/1", nil).want(t, http.StatusOK) // other routes are untouched
 
-	st := fetchState(t, rn)
+	st := rn.State(t)
 	if len(st.Product.Reservations) != 0 {
 		t.Errorf("got %d reservations, want none: a fault before the handler processes nothing", len(st.Product.Reservations))
 	}
@@ -47,7 +47,7 @@ func TestFaultAfter(t *testing.T) {
 	rn, _ := startManual(t)
 	inject(t, rn, "product", sandbox.Fault{Route: "POST /reservations", Status: http.StatusInternalServerError, After: true, Count: 1})
 	do(t, "POST", rn.ProductURL+"/reservations", reserveBody("after")).problem(t, http.StatusInternalServerError, "internal")
-	st := fetchState(t, rn)
+	st := rn.State(t)
 	if len(st.Product.Reservations) != 1 || stockOf(t, st, 1).Reserved != 1 {
 		t.Fatalf("got %+v, want the reservation made despite the 500", st.Product.Reservations)
 	}
@@ -58,7 +58,7 @@ func TestFaultAfter(t *testing.T) {
 	if res.ID != st.Product.Reservations[0].ID || r.header.Get("Idempotent-Replayed") != "true" {
 		t.Errorf("retry: got %s (replayed %q), want the stored %s", res.ID, r.header.Get("Idempotent-Replayed"), st.Product.Reservations[0].ID)
 	}
-	if n := len(fetchState(t, rn).Product.Reservations); n != 1 {
+	if n := len(rn.State(t).Product.Reservations); n != 1 {
 		t.Errorf("got %d reservations, want 1", n)
 	}
 }
@@ -79,11 +79,11 @@ func TestFaultDrop(t *testing.T) {
 			if r, err := send(http.DefaultClient, "POST", rn.ProductURL+"/reservations", reserveBody("drop")); err == nil {
 				t.Fatalf("got status %d, want the connection dropped", r.status)
 			}
-			if n := len(fetchState(t, rn).Product.Reservations); n != tt.processed {
+			if n := len(rn.State(t).Product.Reservations); n != tt.processed {
 				t.Errorf("got %d reservations, want %d", n, tt.processed)
 			}
 			do(t, "POST", rn.ProductURL+"/reservations", reserveBody("drop")).want(t, http.StatusCreated)
-			if n := len(fetchState(t, rn).Product.Reservations); n != 1 {
+			if n := len(rn.State(t).Product.Reservations); n != 1 {
 				t.Errorf("after the retry: got %d reservations, want 1", n)
 			}
 		})
@@ -104,11 +104,11 @@ func TestFaultLatency(t *testing.T) {
 	if !rn.Sandbox.WaitIdle() {
 		t.Fatal("WaitIdle: got false, want the slow request to finish")
 	}
-	if n := len(fetchState(t, rn).Product.Reservations); n != 1 {
+	if n := len(rn.State(t).Product.Reservations); n != 1 {
 		t.Fatalf("got %d reservations, want the abandoned request processed", n)
 	}
 	do(t, "POST", rn.ProductURL+"/reservations", reserveBody("slow")).want(t, http.StatusCreated)
-	if n := len(fetchState(t, rn).Product.Reservations); n != 1 {
+	if n := len(rn.State(t).Product.Reservations); n != 1 {
 		t.Errorf("got %d reservations, want 1", n)
 	}
 }

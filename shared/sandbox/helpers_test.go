@@ -116,13 +116,28 @@ func startManual(t *testing.T) (*sandboxtest.Running, *clocktest.Manual) {
 	return sandboxtest.Start(t, sandbox.Config{Clock: clock}), clock
 }
 
-func fetchState(t *testing.T, rn *sandboxtest.Running) sandbox.State {
+// listAll follows a list's cursors from its first page and returns every
+// item, failing the test after maxPages pages. url ends where the cursor
+// goes ("...&cursor=").
+func listAll[T any](t *testing.T, url string, maxPages int) []T {
 	t.Helper()
-	st, err := rn.FetchState(context.Background())
-	if err != nil {
-		t.Fatal(err)
+	var all []T
+	cursor := ""
+	for pages := 0; ; pages++ {
+		if pages > maxPages {
+			t.Fatal("pagination does not end")
+		}
+		var page struct {
+			Items      []T    `json:"items"`
+			NextCursor string `json:"next_cursor"`
+		}
+		do(t, "GET", url+cursor, nil).want(t, http.StatusOK).decode(t, &page)
+		all = append(all, page.Items...)
+		if page.NextCursor == "" {
+			return all
+		}
+		cursor = page.NextCursor
 	}
-	return st
 }
 
 func stockOf(t *testing.T, st sandbox.State, id int64) sandbox.StockLevel {

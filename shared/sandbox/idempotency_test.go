@@ -144,12 +144,12 @@ func TestIdempotentReplay(t *testing.T) {
 	for route, w := range writes(t, rn, "hdr") {
 		t.Run(route, func(t *testing.T) {
 			key := "key-" + route
-			before := w.changes(fetchState(t, rn))
+			before := w.changes(rn.State(t))
 			first := do(t, w.method, w.url, w.body, "Idempotency-Key", key)
 			if first.status >= 300 {
 				t.Fatalf("first: got status %d, want success; body %s", first.status, first.body)
 			}
-			after := w.changes(fetchState(t, rn))
+			after := w.changes(rn.State(t))
 			second := do(t, w.method, w.url, w.body, "Idempotency-Key", key)
 			if second.status != first.status || !bytes.Equal(second.body, first.body) {
 				t.Errorf("replay: got %d %s, want %d %s", second.status, second.body, first.status, first.body)
@@ -157,11 +157,11 @@ func TestIdempotentReplay(t *testing.T) {
 			if second.header.Get("Idempotent-Replayed") != "true" {
 				t.Error("replay: got no Idempotent-Replayed header, want the stored answer")
 			}
-			if got := w.changes(fetchState(t, rn)); got != after {
+			if got := w.changes(rn.State(t)); got != after {
 				t.Errorf("replay changed state: got %d, want %d (it was %d before the first call)", got, after, before)
 			}
 			do(t, w.method, w.url, w.otherBody, "Idempotency-Key", key).problem(t, http.StatusUnprocessableEntity, "idempotency_key_reused")
-			if got := w.changes(fetchState(t, rn)); got != after {
+			if got := w.changes(rn.State(t)); got != after {
 				t.Errorf("reused key changed state: got %d, want %d", got, after)
 			}
 		})
@@ -175,14 +175,14 @@ func TestReferenceIsTheKey(t *testing.T) {
 	for _, route := range []string{"POST /reservations", "POST /payments", "POST /orders"} {
 		w := all[route]
 		t.Run(route, func(t *testing.T) {
-			before := w.changes(fetchState(t, rn))
+			before := w.changes(rn.State(t))
 			first := do(t, w.method, w.url, w.body).want(t, http.StatusCreated)
 			second := do(t, w.method, w.url, w.body).want(t, http.StatusCreated)
 			if !bytes.Equal(first.body, second.body) {
 				t.Errorf("replay: got %s, want %s", second.body, first.body)
 			}
 			do(t, w.method, w.url, w.otherBody).problem(t, http.StatusUnprocessableEntity, "idempotency_key_reused")
-			if got := w.changes(fetchState(t, rn)) - before; got != 1 {
+			if got := w.changes(rn.State(t)) - before; got != 1 {
 				t.Errorf("got %d changes, want exactly 1", got)
 			}
 		})
@@ -195,7 +195,7 @@ func TestReferenceIsTheKey(t *testing.T) {
 		if second.status != first.status || !bytes.Equal(second.body, first.body) {
 			t.Errorf("got %d %s, want %d %s", second.status, second.body, first.status, first.body)
 		}
-		if n := countPayments(payment.StatusDeclined)(fetchState(t, rn)); n != 1 {
+		if n := countPayments(payment.StatusDeclined)(rn.State(t)); n != 1 {
 			t.Errorf("got %d declined payments, want 1", n)
 		}
 	})
@@ -237,7 +237,7 @@ func TestConcurrentDuplicates(t *testing.T) {
 			t.Fatalf("caller %d got %s, want %s", i, bodies[i], bodies[0])
 		}
 	}
-	if got := countOrders("")(fetchState(t, rn)); got != 1 {
+	if got := countOrders("")(rn.State(t)); got != 1 {
 		t.Errorf("got %d orders, want 1", got)
 	}
 }

@@ -57,19 +57,19 @@ func TestInvariantsCleanRun(t *testing.T) {
 	// A flow that died mid-way: its hold and reservation expire by themselves.
 	reserve(t, rn, "abandoned", product.Line{ProductID: 4, Quantity: 1})
 	authorize(t, rn, "abandoned", 4299)
-	if errs := fetchState(t, rn).Invariants(); len(errs) != 2 {
+	if errs := rn.State(t).Invariants(); len(errs) != 2 {
 		t.Errorf("got %v, want the live hold and reservation reported", errs)
 	}
 	clock.Advance(10 * time.Minute)
 
-	checkInvariants(t, fetchState(t, rn))
+	checkInvariants(t, rn.State(t))
 	checkInvariants(t, rn.Sandbox.State())
 }
 
 func TestInvariantsReportViolations(t *testing.T) {
 	rn, _ := startManual(t)
 	placeOrder(t, rn, "base")
-	clean := fetchState(t, rn)
+	clean := rn.State(t)
 	checkInvariants(t, clean)
 
 	tests := []struct {
@@ -122,7 +122,7 @@ func TestInvariantsReportViolations(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			st := fetchState(t, rn) // a fresh copy to mutate
+			st := rn.State(t) // a fresh copy to mutate
 			tt.mutate(&st)
 			errs := st.Invariants()
 			found := false
@@ -138,7 +138,7 @@ func TestInvariantsReportViolations(t *testing.T) {
 	t.Run("over HTTP", func(t *testing.T) {
 		pay := authorize(t, rn, "money-without-order", 1234)
 		do(t, "POST", rn.PaymentURL+"/payments/"+pay.ID+"/capture", nil).want(t, http.StatusOK)
-		errs := fetchState(t, rn).Invariants()
+		errs := rn.State(t).Invariants()
 		if len(errs) != 1 || !strings.Contains(errs[0].Error(), pay.ID) {
 			t.Errorf("got %v, want one violation naming %s", errs, pay.ID)
 		}

@@ -42,9 +42,7 @@ type notificationService struct {
 
 func newNotificationService(clock Clock, cfg Config) *notificationService {
 	n := &notificationService{service: newService(ServiceNotification, clock, cfg.Seed)}
-	n.seed = n.seedState
-	n.snapshot = func() any { return n.state() }
-	n.seedState()
+	n.setup(n.seedState, func() any { return n.state() })
 
 	n.handle("POST /notifications", n.send)
 	return n

@@ -23,22 +23,17 @@ type orderService struct {
 	*service
 
 	// Guarded by service.mu.
-	orders      map[string]*order.Order
-	byReference map[string]string
-	byUser      map[string][]string
-	created     []string
-	seq         int
+	orders table[order.Order]
+	byUser map[string][]string
 }
 
 func newOrderService(clock Clock, cfg Config) *orderService {
-	o := &orderService{service: newService(ServiceOrder, clock, cfg.Seed)}
-	o.seed = o.seedState
-	o.snapshot = func() any { return o.state() }
-	o.seedState()
+	o := &orderService{service: newService(ServiceOrder, clock, cfg.Seed), orders: newTable[order.Order]("order", "ord")}
+	o.setup(o.seedState, func() any { return o.state() })
 
 	o.handle("POST /orders", o.create)
-	o.handle("GET /orders/{id}", o.getOrder)
-	o.handle("GET /orders/by-reference/{reference}", o.getOrderByReference)
+	o.handle("GET /orders/{id}", o.orders.get)
+	o.handle("GET /orders/by-reference/{reference}", o.orders.getByReference)
 	o.handle("GET /orders", o.listOrders)
 	o.handle("POST /orders/{id}/confirm", o.confirm)
 	o.handle("POST /orders/{id}/cancel", o.cancel)
@@ -47,21 +42,13 @@ func newOrderService(clock Clock, cfg Config) *orderService {
 }
 
 func (o *orderService) seedState() {
-	o.orders = map[string]*order.Order{}
-	o.byReference = map[string]string{}
+	o.orders.reset()
 	o.byUser = map[string][]string{}
-	o.created = nil
-	o.seq = 0
 }
 
 func (o *orderService) state() OrderState {
 	var st OrderState
-	o.withState(func() {
-		st.Orders = make([]order.Order, 0, len(o.created))
-		for _, id := range o.created {
-			st.Orders = append(st.Orders, copyOrder(o.orders[id]))
-		}
-	})
+	o.withState(func() { st.Orders = o.orders.list(copyOrder) })
 	st.Requests = o.counters()
 	return st
 }
@@ -81,20 +68,16 @@ func (o *orderService) create(_ *http.Request, body []byte) (int, any, error) {
 	if err := decodeJSON(body, &req); err != nil {
 		return 0, nil, err
 	}
-	if err := validReference(req.Reference); err != nil {
+	if err := o.orders.claim(req.Reference); err != nil {
 		return 0, nil, err
-	}
-	if id, ok := o.byReference[req.Reference]; ok {
-		return 0, nil, conflict("duplicate_reference", "reference %q already names order %s", req.Reference, id)
 	}
 	if err := validOrder(&req); err != nil {
 		return 0, nil, err
 	}
 
 	now := o.clock.Now()
-	o.seq++
 	ord := &order.Order{
-		ID:              fmt.Sprintf("ord_%06d", o.seq),
+		ID:              o.orders.nextID(),
 		Reference:       req.Reference,
 		UserID:          req.UserID,
 		Status:          order.StatusPending,
@@ -106,10 +89,8 @@ func (o *orderService) create(_ *http.Request, body []byte) (int, any, error) {
 		CreatedAt:       now,
 		UpdatedAt:       now,
 	}
-	o.orders[ord.ID] = ord
-	o.byReference[ord.Reference] = ord.ID
+	o.orders.add(ord.ID, ord.Reference, ord)
 	o.byUser[ord.UserID] = append(o.byUser[ord.UserID], ord.ID)
-	o.created = append(o.created, ord.ID)
 	return http.StatusCreated, ord, nil
 }
 
@@ -156,33 +137,8 @@ func validOrder(req *order.CreateRequest) error {
 	return nil
 }
 
-func (o *orderService) findOrder(id string) (*order.Order, error) {
-	ord, ok := o.orders[id]
-	if !ok {
-		return nil, notFound("order %q does not exist", id)
-	}
-	return ord, nil
-}
-
-func (o *orderService) getOrder(r *http.Request, _ []byte) (int, any, error) {
-	ord, err := o.findOrder(r.PathValue("id"))
-	if err != nil {
-		return 0, nil, err
-	}
-	return http.StatusOK, ord, nil
-}
-
-func (o *orderService) getOrderByReference(r *http.Request, _ []byte) (int, any, error) {
-	ref := r.PathValue("reference")
-	id, ok := o.byReference[ref]
-	if !ok {
-		return 0, nil, notFound("no order has reference %q", ref)
-	}
-	return http.StatusOK, o.orders[id], nil
-}
-
 func (o *orderService) confirm(r *http.Request, _ []byte) (int, any, error) {
-	ord, err := o.findOrder(r.PathValue("id"))
+	ord, err := o.orders.find(r.PathValue("id"))
 	if err != nil {
 		return 0, nil, err
 	}
@@ -210,7 +166,7 @@ func (o *orderService) reassign(r *http.Request, body []byte) (int, any, error) 
 	if req.ReservationID == "" {
 		return 0, nil, invalid("reservation_id is required")
 	}
-	ord, err := o.findOrder(r.PathValue("id"))
+	ord, err := o.orders.find(r.PathValue("id"))
 	if err != nil {
 		return 0, nil, err
 	}
@@ -225,7 +181,7 @@ func (o *orderService) reassign(r *http.Request, body []byte) (int, any, error) 
 }
 
 func (o *orderService) cancel(r *http.Request, _ []byte) (int, any, error) {
-	ord, err := o.findOrder(r.PathValue("id"))
+	ord, err := o.orders.find(r.PathValue("id"))
 	if err != nil {
 		return 0, nil, err
 	}
@@ -295,7 +251,7 @@ func (o *orderService) listOrders(r *http.Request, _ []byte) (int, any, error) {
 	}
 	mine := make([]*order.Order, 0, len(o.byUser[userID]))
 	for _, id := range o.byUser[userID] {
-		mine = append(mine, o.orders[id])
+		mine = append(mine, o.orders.byID[id])
 	}
 	slices.SortFunc(mine, func(a, b *order.Order) int {
 		return compareNewest(a.CreatedAt, a.ID, b.CreatedAt, b.ID)

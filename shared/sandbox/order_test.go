@@ -6,27 +6,11 @@ import (
 	"testing"
 	"time"
 
-	"storefront.dev/shared/money"
 	"storefront.dev/shared/sandbox/sandboxtest"
 	"storefront.dev/shared/upstream/order"
 )
 
-func orderRequest(ref, userID string) order.CreateRequest {
-	return order.CreateRequest{
-		Reference: ref,
-		UserID:    userID,
-		Items: []order.Line{
-			{ProductID: 1, Name: "The Go Programming Language", Quantity: 2, UnitPrice: money.New(3990, "EUR")},
-			{ProductID: 9, Name: "Noise-Cancelling Headphones", Quantity: 1, UnitPrice: money.New(24900, "EUR")},
-		},
-		Total:         money.New(2*3990+24900, "EUR"),
-		PaymentID:     "pay_000001",
-		ReservationID: "res_000001",
-		ShippingAddress: &order.Address{
-			Name: "Ada Lovelace", Line1: "12 St James's Square", City: "London", PostalCode: "SW1Y 4JH", Country: "GB",
-		},
-	}
-}
+var orderRequest = sandboxtest.OrderRequest
 
 func createOrder(t *testing.T, rn *sandboxtest.Running, req order.CreateRequest) order.Order {
 	t.Helper()
@@ -80,7 +64,7 @@ func TestCreateOrder(t *testing.T) {
 			do(t, "POST", rn.OrderURL+"/orders", r, "Idempotency-Key", fmt.Sprintf("key-%d", i)).problem(t, tt.status, tt.code)
 		})
 	}
-	if n := len(fetchState(t, rn).Order.Orders); n != 1 {
+	if n := len(rn.State(t).Order.Orders); n != 1 {
 		t.Errorf("got %d orders, want 1 (refusals create nothing)", n)
 	}
 }
@@ -128,20 +112,8 @@ func TestListOrders(t *testing.T) {
 	createOrder(t, rn, orderRequest("someone-else", "usr_grace"))
 
 	var got []string
-	cursor := ""
-	for pages := 0; ; pages++ {
-		if pages > 5 {
-			t.Fatal("pagination does not end")
-		}
-		var page order.Page
-		do(t, "GET", rn.OrderURL+"/orders?user_id=usr_ada&limit=3&cursor="+cursor, nil).want(t, http.StatusOK).decode(t, &page)
-		for _, o := range page.Items {
-			got = append(got, o.ID)
-		}
-		if page.NextCursor == "" {
-			break
-		}
-		cursor = page.NextCursor
+	for _, o := range listAll[order.Order](t, rn.OrderURL+"/orders?user_id=usr_ada&limit=3&cursor=", 5) {
+		got = append(got, o.ID)
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("got %v, want %v (newest first, ties by id)", got, want)

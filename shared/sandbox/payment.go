@@ -1,7 +1,6 @@
 package sandbox
 
 import (
-	"fmt"
 	"net/http"
 	"time"
 
@@ -40,23 +39,22 @@ type paymentService struct {
 	holdTTL time.Duration
 
 	// Guarded by service.mu.
-	payments    map[string]*payment.Payment
-	byReference map[string]string
-	created     []string
-	authorized  map[string]struct{} // ids of live holds, for expiry
-	seq         int
+	payments   table[payment.Payment]
+	authorized map[string]struct{} // ids of live holds, for expiry
 }
 
 func newPaymentService(clock Clock, cfg Config) *paymentService {
-	p := &paymentService{service: newService(ServicePayment, clock, cfg.Seed), holdTTL: cfg.HoldTTL}
-	p.seed = p.seedState
+	p := &paymentService{
+		service:  newService(ServicePayment, clock, cfg.Seed),
+		holdTTL:  cfg.HoldTTL,
+		payments: newTable[payment.Payment]("payment", "pay"),
+	}
 	p.expire = p.expireHolds
-	p.snapshot = func() any { return p.state() }
-	p.seedState()
+	p.setup(p.seedState, func() any { return p.state() })
 
 	p.handle("POST /payments", p.authorize)
-	p.handle("GET /payments/{id}", p.getPayment)
-	p.handle("GET /payments/by-reference/{reference}", p.getPaymentByReference)
+	p.handle("GET /payments/{id}", p.payments.get)
+	p.handle("GET /payments/by-reference/{reference}", p.payments.getByReference)
 	p.handle("POST /payments/{id}/capture", p.capture)
 	p.handle("POST /payments/{id}/void", p.void)
 	p.handle("POST /payments/{id}/refund", p.refund)
@@ -64,17 +62,14 @@ func newPaymentService(clock Clock, cfg Config) *paymentService {
 }
 
 func (p *paymentService) seedState() {
-	p.payments = map[string]*payment.Payment{}
-	p.byReference = map[string]string{}
-	p.created = nil
+	p.payments.reset()
 	p.authorized = map[string]struct{}{}
-	p.seq = 0
 }
 
 // expireHolds lets go of every authorization past its expiry.
 func (p *paymentService) expireHolds(now time.Time) {
 	for id := range p.authorized {
-		pay := p.payments[id]
+		pay := p.payments.byID[id]
 		if now.Before(pay.ExpiresAt) {
 			continue
 		}
@@ -87,10 +82,7 @@ func (p *paymentService) expireHolds(now time.Time) {
 func (p *paymentService) state() PaymentState {
 	var st PaymentState
 	p.withState(func() {
-		st.Payments = make([]payment.Payment, 0, len(p.created))
-		for _, id := range p.created {
-			st.Payments = append(st.Payments, *p.payments[id])
-		}
+		st.Payments = p.payments.list(func(pay *payment.Payment) payment.Payment { return *pay })
 	})
 	st.Requests = p.counters()
 	return st
@@ -101,11 +93,8 @@ func (p *paymentService) authorize(_ *http.Request, body []byte) (int, any, erro
 	if err := decodeJSON(body, &req); err != nil {
 		return 0, nil, err
 	}
-	if err := validReference(req.Reference); err != nil {
+	if err := p.payments.claim(req.Reference); err != nil {
 		return 0, nil, err
-	}
-	if id, ok := p.byReference[req.Reference]; ok {
-		return 0, nil, conflict("duplicate_reference", "reference %q already names payment %s", req.Reference, id)
 	}
 	if req.UserID == "" {
 		return 0, nil, invalid("user_id is required")
@@ -122,9 +111,8 @@ func (p *paymentService) authorize(_ *http.Request, body []byte) (int, any, erro
 	}
 
 	now := p.clock.Now()
-	p.seq++
 	pay := &payment.Payment{
-		ID:        fmt.Sprintf("pay_%06d", p.seq),
+		ID:        p.payments.nextID(),
 		Reference: req.Reference,
 		UserID:    req.UserID,
 		Amount:    req.Amount,
@@ -134,9 +122,7 @@ func (p *paymentService) authorize(_ *http.Request, body []byte) (int, any, erro
 		CreatedAt: now,
 		UpdatedAt: now,
 	}
-	p.payments[pay.ID] = pay
-	p.byReference[pay.Reference] = pay.ID
-	p.created = append(p.created, pay.ID)
+	p.payments.add(pay.ID, pay.Reference, pay)
 	if card.decline != "" {
 		// A declined attempt is recorded like a real processor would, but
 		// holds nothing.
@@ -179,31 +165,6 @@ func validCurrency(c string) bool {
 	return true
 }
 
-func (p *paymentService) findPayment(id string) (*payment.Payment, error) {
-	pay, ok := p.payments[id]
-	if !ok {
-		return nil, notFound("payment %q does not exist", id)
-	}
-	return pay, nil
-}
-
-func (p *paymentService) getPayment(r *http.Request, _ []byte) (int, any, error) {
-	pay, err := p.findPayment(r.PathValue("id"))
-	if err != nil {
-		return 0, nil, err
-	}
-	return http.StatusOK, pay, nil
-}
-
-func (p *paymentService) getPaymentByReference(r *http.Request, _ []byte) (int, any, error) {
-	ref := r.PathValue("reference")
-	id, ok := p.byReference[ref]
-	if !ok {
-		return 0, nil, notFound("no payment has reference %q", ref)
-	}
-	return http.StatusOK, p.payments[id], nil
-}
-
 // transition moves pay to status and stamps it.
 func (p *paymentService) transition(pay *payment.Payment, status string) {
 	pay.Status = status
@@ -212,7 +173,7 @@ func (p *paymentService) transition(pay *payment.Payment, status string) {
 }
 
 func (p *paymentService) capture(r *http.Request, _ []byte) (int, any, error) {
-	pay, err := p.findPayment(r.PathValue("id"))
+	pay, err := p.payments.find(r.PathValue("id"))
 	if err != nil {
 		return 0, nil, err
 	}
@@ -233,7 +194,7 @@ func (p *paymentService) capture(r *http.Request, _ []byte) (int, any, error) {
 }
 
 func (p *paymentService) void(r *http.Request, _ []byte) (int, any, error) {
-	pay, err := p.findPayment(r.PathValue("id"))
+	pay, err := p.payments.find(r.PathValue("id"))
 	if err != nil {
 		return 0, nil, err
 	}
@@ -251,7 +212,7 @@ func (p *paymentService) void(r *http.Request, _ []byte) (int, any, error) {
 }
 
 func (p *paymentService) refund(r *http.Request, _ []byte) (int, any, error) {
-	pay, err := p.findPayment(r.PathValue("id"))
+	pay, err := p.payments.find(r.PathValue("id"))
 	if err != nil {
 		return 0, nil, err
 	}

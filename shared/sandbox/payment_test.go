@@ -61,7 +61,7 @@ func TestAuthorize(t *testing.T) {
 		})
 	}
 
-	st := fetchState(t, rn)
+	st := rn.State(t)
 	declined := 0
 	for _, p := range st.Payment.Payments {
 		if p.Status == payment.StatusDeclined {
@@ -197,11 +197,11 @@ func TestHoldExpiry(t *testing.T) {
 		t.Errorf("got expires_at %v, want now + HoldTTL", p.ExpiresAt)
 	}
 	clock.Advance(59 * time.Second)
-	if st := fetchState(t, rn); st.Payment.Payments[0].Status != payment.StatusAuthorized {
+	if st := rn.State(t); st.Payment.Payments[0].Status != payment.StatusAuthorized {
 		t.Errorf("before expiry: got %q, want authorized", st.Payment.Payments[0].Status)
 	}
 	clock.Advance(time.Second)
-	st := fetchState(t, rn)
+	st := rn.State(t)
 	if got := st.Payment.Payments[0]; got.Status != payment.StatusExpired || !got.UpdatedAt.Equal(t0.Add(time.Minute)) {
 		t.Errorf("at expiry: got %+v, want expired now", got)
 	}

@@ -2,7 +2,6 @@ package sandbox
 
 import (
 	"encoding/base64"
-	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -58,25 +57,24 @@ type productService struct {
 
 	// Guarded by service.mu.
 	catalog      []*catalogEntry // index id-1
-	reservations map[string]*product.Reservation
-	byReference  map[string]string
-	created      []string            // reservation ids in creation order
+	reservations table[product.Reservation]
 	active       map[string]struct{} // ids of active reservations, for expiry
-	seq          int
 }
 
 func newProductService(clock Clock, cfg Config) *productService {
-	p := &productService{service: newService(ServiceProduct, clock, cfg.Seed), ttl: cfg.ReservationTTL}
-	p.seed = p.seedState
+	p := &productService{
+		service:      newService(ServiceProduct, clock, cfg.Seed),
+		ttl:          cfg.ReservationTTL,
+		reservations: newTable[product.Reservation]("reservation", "res"),
+	}
 	p.expire = p.expireReservations
-	p.snapshot = func() any { return p.state() }
-	p.seedState()
+	p.setup(p.seedState, func() any { return p.state() })
 
 	p.handle("GET /products/{id}", p.getProduct)
 	p.handle("GET /products", p.listProducts)
 	p.handle("POST /reservations", p.reserve)
-	p.handle("GET /reservations/{id}", p.getReservation)
-	p.handle("GET /reservations/by-reference/{reference}", p.getReservationByReference)
+	p.handle("GET /reservations/{id}", p.reservations.get)
+	p.handle("GET /reservations/by-reference/{reference}", p.reservations.getByReference)
 	p.handle("POST /reservations/{id}/commit", p.commit)
 	p.handle("DELETE /reservations/{id}", p.release)
 	p.mux.HandleFunc("PUT /__admin/products/{id}/stock", p.adminSetStock)
@@ -88,18 +86,15 @@ func (p *productService) seedState() {
 	for _, prod := range seedCatalog(p.clock.Now()) {
 		p.catalog = append(p.catalog, &catalogEntry{p: prod, initial: prod.Stock})
 	}
-	p.reservations = map[string]*product.Reservation{}
-	p.byReference = map[string]string{}
-	p.created = nil
+	p.reservations.reset()
 	p.active = map[string]struct{}{}
-	p.seq = 0
 }
 
 // expireReservations returns the units of every active reservation past its
 // expiry to stock. Expiry is lazy: it runs before every operation and read.
 func (p *productService) expireReservations(now time.Time) {
 	for id := range p.active {
-		res := p.reservations[id]
+		res := p.reservations.byID[id]
 		if now.Before(res.ExpiresAt) {
 			continue
 		}
@@ -121,10 +116,7 @@ func (p *productService) state() ProductState {
 		for i, e := range p.catalog {
 			st.Products[i] = e.level()
 		}
-		st.Reservations = make([]product.Reservation, 0, len(p.created))
-		for _, id := range p.created {
-			st.Reservations = append(st.Reservations, copyReservation(p.reservations[id]))
-		}
+		st.Reservations = p.reservations.list(copyReservation)
 	})
 	st.Requests = p.counters()
 	return st
@@ -261,11 +253,8 @@ func (p *productService) reserve(_ *http.Request, body []byte) (int, any, error)
 	if err := decodeJSON(body, &req); err != nil {
 		return 0, nil, err
 	}
-	if err := validReference(req.Reference); err != nil {
+	if err := p.reservations.claim(req.Reference); err != nil {
 		return 0, nil, err
-	}
-	if id, ok := p.byReference[req.Reference]; ok {
-		return 0, nil, conflict("duplicate_reference", "reference %q already names reservation %s", req.Reference, id)
 	}
 	if len(req.Items) == 0 || len(req.Items) > maxLines {
 		return 0, nil, invalid("items must have 1 to %d lines, got %d", maxLines, len(req.Items))
@@ -300,18 +289,15 @@ func (p *productService) reserve(_ *http.Request, body []byte) (int, any, error)
 		e.reserved += l.Quantity
 		e.p.UpdatedAt = now
 	}
-	p.seq++
 	res := &product.Reservation{
-		ID:        fmt.Sprintf("res_%06d", p.seq),
+		ID:        p.reservations.nextID(),
 		Reference: req.Reference,
 		Status:    product.ReservationActive,
 		Items:     lines,
 		ExpiresAt: now.Add(ttl),
 		CreatedAt: now,
 	}
-	p.reservations[res.ID] = res
-	p.byReference[res.Reference] = res.ID
-	p.created = append(p.created, res.ID)
+	p.reservations.add(res.ID, res.Reference, res)
 	p.active[res.ID] = struct{}{}
 	return http.StatusCreated, res, nil
 }
@@ -356,33 +342,8 @@ func validReference(ref string) error {
 	return nil
 }
 
-func (p *productService) findReservation(id string) (*product.Reservation, error) {
-	res, ok := p.reservations[id]
-	if !ok {
-		return nil, notFound("reservation %q does not exist", id)
-	}
-	return res, nil
-}
-
-func (p *productService) getReservation(r *http.Request, _ []byte) (int, any, error) {
-	res, err := p.findReservation(r.PathValue("id"))
-	if err != nil {
-		return 0, nil, err
-	}
-	return http.StatusOK, res, nil
-}
-
-func (p *productService) getReservationByReference(r *http.Request, _ []byte) (int, any, error) {
-	ref := r.PathValue("reference")
-	id, ok := p.byReference[ref]
-	if !ok {
-		return 0, nil, notFound("no reservation has reference %q", ref)
-	}
-	return http.StatusOK, p.reservations[id], nil
-}
-
 func (p *productService) commit(r *http.Request, _ []byte) (int, any, error) {
-	res, err := p.findReservation(r.PathValue("id"))
+	res, err := p.reservations.find(r.PathValue("id"))
 	if err != nil {
 		return 0, nil, err
 	}
@@ -407,7 +368,7 @@ func (p *productService) commit(r *http.Request, _ []byte) (int, any, error) {
 }
 
 func (p *productService) release(r *http.Request, _ []byte) (int, any, error) {
-	res, err := p.findReservation(r.PathValue("id"))
+	res, err := p.reservations.find(r.PathValue("id"))
 	if err != nil {
 		return 0, nil, err
 	}

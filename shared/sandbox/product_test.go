@@ -14,20 +14,7 @@ import (
 
 func TestCatalogSeed(t *testing.T) {
 	rn, _ := startManual(t)
-	var all []product.Product
-	cursor := ""
-	for pages := 0; ; pages++ {
-		if pages > 10 {
-			t.Fatal("pagination does not end")
-		}
-		var page product.Page
-		do(t, "GET", rn.ProductURL+"/products?limit=7&cursor="+cursor, nil).want(t, http.StatusOK).decode(t, &page)
-		all = append(all, page.Items...)
-		if page.NextCursor == "" {
-			break
-		}
-		cursor = page.NextCursor
-	}
+	all := listAll[product.Product](t, rn.ProductURL+"/products?limit=7&cursor=", 10)
 	if len(all) < 40 {
 		t.Fatalf("got %d products, want at least 40", len(all))
 	}
@@ -144,20 +131,11 @@ func TestListProducts(t *testing.T) {
 	}
 
 	var seen []int64
-	cursor := ""
-	for {
-		var p product.Page
-		do(t, "GET", rn.ProductURL+"/products?category=kitchen&limit=3&cursor="+cursor, nil).want(t, http.StatusOK).decode(t, &p)
-		for _, it := range p.Items {
-			if it.Category != "kitchen" {
-				t.Errorf("got category %q in the kitchen listing", it.Category)
-			}
-			seen = append(seen, it.ID)
+	for _, it := range listAll[product.Product](t, rn.ProductURL+"/products?category=kitchen&limit=3&cursor=", 10) {
+		if it.Category != "kitchen" {
+			t.Errorf("got category %q in the kitchen listing", it.Category)
 		}
-		if p.NextCursor == "" {
-			break
-		}
-		cursor = p.NextCursor
+		seen = append(seen, it.ID)
 	}
 	if len(seen) != 8 {
 		t.Errorf("got %d kitchen products %v, want 8", len(seen), seen)
@@ -218,7 +196,7 @@ func TestReserve(t *testing.T) {
 		if got := fmt.Sprint(pr.Unavailable); got != "[{1 6 5} {2 3 2}]" {
 			t.Errorf("got unavailable %s, want [{1 6 5} {2 3 2}]", got)
 		}
-		st := fetchState(t, rn)
+		st := rn.State(t)
 		if got := stockOf(t, st, 3); got.Available != got.Initial {
 			t.Errorf("got product 3 %+v, want untouched (all or nothing)", got)
 		}
@@ -252,7 +230,7 @@ func TestReserve(t *testing.T) {
 			do(t, "POST", rn.ProductURL+"/reservations", tt.body, hdr...).problem(t, status, tt.code)
 		})
 	}
-	st := fetchState(t, rn)
+	st := rn.State(t)
 	if len(st.Product.Reservations) != 1 {
 		t.Errorf("got %d reservations, want 1 (refusals change nothing)", len(st.Product.Reservations))
 	}
@@ -300,7 +278,7 @@ func TestReservationLifecycle(t *testing.T) {
 			t.Errorf("release: got status %q, want released", got.Status)
 		}
 	}
-	if got := stockOf(t, fetchState(t, rn), 5); got != (sandbox.StockLevel{ID: 5, Initial: 10, Available: 6, Reserved: 0, Sold: 4}) {
+	if got := stockOf(t, rn.State(t), 5); got != (sandbox.StockLevel{ID: 5, Initial: 10, Available: 6, Reserved: 0, Sold: 4}) {
 		t.Errorf("got %+v, want 4 sold and 6 available", got)
 	}
 	do(t, "POST", rn.ProductURL+"/reservations/"+released.ID+"/commit", nil).problem(t, http.StatusConflict, "reservation_released")
@@ -316,16 +294,16 @@ func TestReservationLifecycle(t *testing.T) {
 		if !long.ExpiresAt.Equal(t0.Add(time.Hour)) {
 			t.Errorf("got expires_at %v, want ttl_seconds honoured: %v", long.ExpiresAt, t0.Add(time.Hour))
 		}
-		if got := stockOf(t, fetchState(t, rn), 5); got.Available != 0 {
+		if got := stockOf(t, rn.State(t), 5); got.Available != 0 {
 			t.Fatalf("got %+v, want everything reserved", got)
 		}
 
 		clock.Advance(10*time.Minute - time.Second)
-		if got := stockOf(t, fetchState(t, rn), 5); got.Reserved != 6 {
+		if got := stockOf(t, rn.State(t), 5); got.Reserved != 6 {
 			t.Errorf("a second before expiry: got %+v, want 6 still reserved", got)
 		}
 		clock.Advance(time.Second)
-		st := fetchState(t, rn)
+		st := rn.State(t)
 		if got := stockOf(t, st, 5); got.Available != 6 || got.Reserved != 0 {
 			t.Errorf("at expiry: got %+v, want the 6 units back", got)
 		}
@@ -338,10 +316,10 @@ func TestReservationLifecycle(t *testing.T) {
 		if got.Status != product.ReservationExpired {
 			t.Errorf("release of an expired reservation: got status %q, want expired", got.Status)
 		}
-		if got := stockOf(t, fetchState(t, rn), 6); got.Reserved != 1 {
+		if got := stockOf(t, rn.State(t), 6); got.Reserved != 1 {
 			t.Errorf("got %+v, want the 1h reservation still holding its unit", got)
 		}
-		checkStockConserved(t, fetchState(t, rn))
+		checkStockConserved(t, rn.State(t))
 	})
 }
 

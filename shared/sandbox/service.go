@@ -86,6 +86,14 @@ func newService(name string, clock Clock, seed int64) *service {
 	return s
 }
 
+// setup installs the hooks that restore the seeded data and report the
+// admin state, and seeds the data.
+func (s *service) setup(seed func(), snapshot func() any) {
+	s.seed = seed
+	s.snapshot = snapshot
+	seed()
+}
+
 // handle registers a non-admin route. POST and DELETE routes are writes and
 // go through the idempotency store.
 func (s *service) handle(pattern string, h handlerFunc) {

@@ -117,9 +117,7 @@ func newUserService(clock Clock, cfg Config) *userService {
 		issuer:   cfg.Issuer,
 		audience: cfg.Audience,
 	}
-	u.seed = u.seedState
-	u.snapshot = func() any { return u.state() }
-	u.seedState()
+	u.setup(u.seedState, func() any { return u.state() })
 
 	u.handle("POST /auth/token", u.issueToken)
 	u.handle("GET /.well-known/jwks.json", u.jwks)

@@ -167,7 +167,7 @@ func TestGetUser(t *testing.T) {
 	}
 	do(t, "GET", rn.UserURL+"/users/usr_nobody", nil).problem(t, http.StatusNotFound, "not_found")
 
-	st := fetchState(t, rn)
+	st := rn.State(t)
 	if len(st.User.Users) != 2 || st.User.Users[0].Email != "ada@example.com" {
 		t.Errorf("got users %+v, want ada and grace", st.User.Users)
 	}
@@ -193,7 +193,7 @@ func TestNotifications(t *testing.T) {
 			do(t, "POST", rn.NotificationURL+"/notifications", body).problem(t, http.StatusBadRequest, "invalid_request")
 		})
 	}
-	st := fetchState(t, rn)
+	st := rn.State(t)
 	if len(st.Notification.Notifications) != 1 {
 		t.Fatalf("got %d notifications, want 1", len(st.Notification.Notifications))
 	}

@@ -25,6 +25,7 @@ type Metrics struct {
 	degraded         *prometheus.CounterVec
 	sagasRecovered   *prometheus.CounterVec
 	journalBacklog   prometheus.Gauge
+	shed             *prometheus.CounterVec
 }
 
 // NewMetrics registers the instruments, plus the Go and process collectors,
@@ -74,13 +75,17 @@ func NewMetrics() *Metrics {
 			Name: "bff_saga_journal_backlog",
 			Help: "Unfinished checkout sagas in the journal after the last recovery pass.",
 		}),
+		shed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bff_admission_shed_total",
+			Help: "Requests refused by admission control (503 overloaded), by class (anonymous, authenticated, checkout).",
+		}, []string{"class"}),
 	}
 	m.Registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.httpDuration, m.upstreamDuration, m.breakerState, m.cacheLookups,
 		m.rateLimited, m.orders, m.notifications, m.degraded,
-		m.sagasRecovered, m.journalBacklog,
+		m.sagasRecovered, m.journalBacklog, m.shed,
 	)
 	return m
 }
@@ -130,3 +135,21 @@ func (m *Metrics) SagaRecovered(outcome string) { m.sagasRecovered.WithLabelValu
 
 // JournalBacklog records the number of unfinished sagas.
 func (m *Metrics) JournalBacklog(n int) { m.journalBacklog.Set(float64(n)) }
+
+// Shed records a request refused by admission control.
+func (m *Metrics) Shed(class string) { m.shed.WithLabelValues(class).Inc() }
+
+// WatchAdmission publishes admission control's current limit and the
+// requests it has in flight, read at each scrape.
+func (m *Metrics) WatchAdmission(limit, inFlight func() int) {
+	m.Registry.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "bff_admission_limit",
+			Help: "Admission control's concurrency limit: the most requests in flight at once.",
+		}, func() float64 { return float64(limit()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "bff_admission_in_flight",
+			Help: "Requests admitted by admission control and not yet answered.",
+		}, func() float64 { return float64(inFlight()) }),
+	)
+}

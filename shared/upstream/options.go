@@ -144,27 +144,18 @@ type BreakerObserver interface {
 type HeaderFunc func(ctx context.Context, set func(k, v string))
 
 // Option gives a Service a collaborator, or changes its retry backoff.
-type Option interface {
-	apply(*config)
-}
+type Option func(*config)
 
-type optionFunc func(*config)
-
-func (f optionFunc) apply(c *config) { f(c) }
-
-// config is what a Service runs with: its Config, resolved into the fields
-// the call path reads, and its collaborators.
+// config is what a Service runs with: its Config, what the call path
+// derives from it, and its collaborators.
 type config struct {
-	timeout     time.Duration
-	dialTimeout time.Duration
-	maxConns    int
+	Config
 	idleTimeout time.Duration
 	// retry is the GET and HEAD retry policy: 1+Retries attempts, a
 	// backoff from DefaultBackoff, a budget per Service.
 	retry    RetryPolicy
 	cooldown time.Duration
 	maxBody  int
-	breaker  BreakerSettings
 	observer Observer
 	headers  HeaderFunc
 	now      func() time.Time
@@ -172,9 +163,7 @@ type config struct {
 
 func newConfig(cfg Config, opts []Option) config {
 	c := config{
-		timeout:     cfg.Timeout,
-		dialTimeout: cfg.DialTimeout,
-		maxConns:    cfg.MaxConnsPerInstance,
+		Config:      cfg,
 		idleTimeout: DefaultIdleTimeout,
 		retry: RetryPolicy{
 			Backoff:   Backoff{Base: DefaultBackoff, Max: DefaultMaxBackoff},
@@ -184,11 +173,10 @@ func newConfig(cfg Config, opts []Option) config {
 		},
 		cooldown: DefaultCooldown,
 		maxBody:  DefaultMaxResponseBytes,
-		breaker:  cfg.Breaker,
 		now:      time.Now,
 	}
 	for _, o := range opts {
-		o.apply(&c)
+		o(&c)
 	}
 	return c
 }
@@ -196,30 +184,30 @@ func newConfig(cfg Config, opts []Option) config {
 // WithBackoff sets the first retry's backoff ceiling. Default
 // DefaultBackoff (25 ms).
 func WithBackoff(d time.Duration) Option {
-	return optionFunc(func(c *config) {
+	return func(c *config) {
 		if d > 0 {
 			c.retry.Base = d
 		}
-	})
+	}
 }
 
 // WithObserver reports every call to o. Default none.
 func WithObserver(o Observer) Option {
-	return optionFunc(func(c *config) { c.observer = o })
+	return func(c *config) { c.observer = o }
 }
 
 // WithHeaders adds the headers h sets to every request. Default none.
 func WithHeaders(h HeaderFunc) Option {
-	return optionFunc(func(c *config) { c.headers = h })
+	return func(c *config) { c.headers = h }
 }
 
 // WithClock sets the clock that times instance cooldowns, so tests can
 // expire them without sleeping. Deadlines always use real time, since the
 // sockets do. Default time.Now.
 func WithClock(now func() time.Time) Option {
-	return optionFunc(func(c *config) {
+	return func(c *config) {
 		if now != nil {
 			c.now = now
 		}
-	})
+	}
 }

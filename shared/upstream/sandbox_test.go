@@ -12,6 +12,7 @@ import (
 	"storefront.dev/shared/upstream"
 	"storefront.dev/shared/upstream/payment"
 	"storefront.dev/shared/upstream/product"
+	"storefront.dev/shared/upstream/upstreamtest"
 )
 
 // These tests drive the transport through the typed clients against the
@@ -22,25 +23,9 @@ func startSandbox(t *testing.T) *sandboxtest.Running {
 	return sandboxtest.Start(t, sandbox.Config{Clock: clocktest.New(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))})
 }
 
-func inject(t *testing.T, rt *sandboxtest.Running, service string, f sandbox.Fault) {
-	t.Helper()
-	if err := rt.InjectFault(context.Background(), service, f); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func state(t *testing.T, rt *sandboxtest.Running) sandbox.State {
-	t.Helper()
-	st, err := rt.FetchState(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st
-}
-
 func paymentStatus(t *testing.T, rt *sandboxtest.Running, id string) string {
 	t.Helper()
-	for _, p := range state(t, rt).Payment.Payments {
+	for _, p := range rt.State(t).Payment.Payments {
 		if p.ID == id {
 			return p.Status
 		}
@@ -75,7 +60,7 @@ func TestFaultsReachTheClientTyped(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			inject(t, rt, "payment", tt.fault)
+			rt.Inject(t, "payment", tt.fault)
 
 			_, err = c.Capture(ctx, p.ID)
 			e := asError(t, err)
@@ -89,7 +74,7 @@ func TestFaultsReachTheClientTyped(t *testing.T) {
 			if got := paymentStatus(t, rt, p.ID); got != tt.wantPayment {
 				t.Errorf("got payment %s, want %s", got, tt.wantPayment)
 			}
-			if n := state(t, rt).Payment.Requests[route]; n != 1 {
+			if n := rt.State(t).Payment.Requests[route]; n != 1 {
 				t.Errorf("got %d capture requests, want 1: writes are not retried", n)
 			}
 			// The ambiguity is resolved by trying again: capture is idempotent.
@@ -122,7 +107,7 @@ func TestLatencyBeyondTheDeadlineTimesOut(t *testing.T) {
 			t.Parallel() // each waits for the sandbox to finish the slow request at cleanup
 			rt := startSandbox(t)
 			c := product.New(newServiceNamed(t, "product", []string{rt.ProductURL}))
-			inject(t, rt, "product", sandbox.Fault{Route: tt.route, LatencyMS: int(latency / time.Millisecond)})
+			rt.Inject(t, "product", sandbox.Fault{Route: tt.route, LatencyMS: int(latency / time.Millisecond)})
 
 			ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 			defer cancel()
@@ -154,12 +139,12 @@ func TestGetRetriesATransientFault(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			rt := startSandbox(t)
 			c := product.New(newServiceNamed(t, "product", []string{rt.ProductURL}, upstream.WithBackoff(time.Millisecond)))
-			inject(t, rt, "product", tt.fault)
+			rt.Inject(t, "product", tt.fault)
 			p, err := c.Get(context.Background(), 3)
 			if err != nil || p.ID != 3 {
 				t.Fatalf("got %+v, %v, want product 3 after a retry", p, err)
 			}
-			if n := state(t, rt).Product.Requests[route]; n != 2 {
+			if n := rt.State(t).Product.Requests[route]; n != 2 {
 				t.Errorf("got %d requests, want 2", n)
 			}
 		})
@@ -169,13 +154,13 @@ func TestGetRetriesATransientFault(t *testing.T) {
 func TestPostIsNotRetried(t *testing.T) {
 	rt := startSandbox(t)
 	c := product.New(newServiceNamed(t, "product", []string{rt.ProductURL}, upstream.WithBackoff(time.Millisecond)))
-	inject(t, rt, "product", sandbox.Fault{Route: "POST /reservations", Status: 503, Count: 1})
+	rt.Inject(t, "product", sandbox.Fault{Route: "POST /reservations", Status: 503, Count: 1})
 	req := product.ReserveRequest{Reference: "once", Items: []product.Line{{ProductID: 1, Quantity: 1}}}
 	_, err := c.Reserve(context.Background(), req)
 	if k := upstream.KindOf(err); k != upstream.KindUnavailable {
 		t.Fatalf("got %v, want unavailable", err)
 	}
-	st := state(t, rt)
+	st := rt.State(t)
 	if n := st.Product.Requests["POST /reservations"]; n != 1 {
 		t.Errorf("got %d reservation requests, want 1", n)
 	}
@@ -193,7 +178,7 @@ func TestRoundRobinOverSandboxInstances(t *testing.T) {
 		}
 	}
 	const route = "GET /products/{id}"
-	if na, nb := state(t, a).Product.Requests[route], state(t, b).Product.Requests[route]; na != 5 || nb != 5 {
+	if na, nb := a.State(t).Product.Requests[route], b.State(t).Product.Requests[route]; na != 5 || nb != 5 {
 		t.Errorf("got %d and %d requests, want 5 and 5", na, nb)
 	}
 }
@@ -206,7 +191,7 @@ func TestFailoverSendsAWriteOnce(t *testing.T) {
 			t.Fatalf("reserve %d: got %v, want success on the live instance", i, err)
 		}
 	}
-	st := state(t, rt)
+	st := rt.State(t)
 	if n := st.Product.Requests["POST /reservations"]; n != 4 {
 		t.Errorf("got %d reservation requests, want 4: one per call", n)
 	}
@@ -226,7 +211,7 @@ func TestBreakerOpensOnSandbox5xx(t *testing.T) {
 		c.Retries, c.Breaker.ConsecutiveFailures, c.Breaker.OpenTimeout = 0, 3, time.Minute
 	}))
 	c := product.New(s)
-	inject(t, rt, "product", sandbox.Fault{Route: route, Status: 500})
+	rt.Inject(t, "product", sandbox.Fault{Route: route, Status: 500})
 	for i := range 3 {
 		if _, err := c.Get(context.Background(), 1); upstream.KindOf(err) != upstream.KindServer {
 			t.Fatalf("call %d: got %v, want a server error", i, err)
@@ -237,7 +222,7 @@ func TestBreakerOpensOnSandbox5xx(t *testing.T) {
 	if e.Kind != upstream.KindUnavailable || !e.NotSent {
 		t.Errorf("got kind %s NotSent %v, want a fast unavailable, not sent", e.Kind, e.NotSent)
 	}
-	if n := state(t, rt).Product.Requests[route]; n != 3 {
+	if n := rt.State(t).Product.Requests[route]; n != 3 {
 		t.Errorf("got %d requests, want 3: the open breaker sent nothing", n)
 	}
 }
@@ -253,10 +238,5 @@ func TestPingSandbox(t *testing.T) {
 
 func newServiceNamed(t *testing.T, name string, urls []string, opts ...upstream.Option) *upstream.Service {
 	t.Helper()
-	s, err := upstream.NewService(name, urls, upstream.DefaultConfig(), opts...)
-	if err != nil {
-		t.Fatalf("NewService: %v", err)
-	}
-	t.Cleanup(s.Close)
-	return s
+	return upstreamtest.Service(t, name, urls, upstream.DefaultConfig(), opts...)
 }

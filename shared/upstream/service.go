@@ -70,7 +70,7 @@ func NewService(name string, urls []string, cfg Config, opts ...Option) (*Servic
 		}
 		s.instances = append(s.instances, inst)
 	}
-	b := s.cfg.breaker
+	b := s.cfg.Breaker
 	st := gobreaker.Settings{
 		Name:        name,
 		MaxRequests: uint32(b.HalfOpenRequests),
@@ -135,7 +135,7 @@ func (s *Service) do(ctx context.Context, c Call, out any) error {
 		}
 		body = b
 	}
-	deadline := time.Now().Add(s.cfg.timeout)
+	deadline := time.Now().Add(s.cfg.Timeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
@@ -240,7 +240,7 @@ func (s *Service) Ping(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return &Error{Service: s.name, Op: op, Kind: KindTimeout, NotSent: true, Err: err}
 	}
-	deadline := time.Now().Add(s.cfg.timeout)
+	deadline := time.Now().Add(s.cfg.Timeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"storefront.dev/shared/upstream"
+	"storefront.dev/shared/upstream/upstreamtest"
 )
 
 // newServer serves h on 127.0.0.1:0 and returns its URL.
@@ -24,6 +25,16 @@ func newServer(t *testing.T, h http.HandlerFunc) string {
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return srv.URL
+}
+
+// newCountingServer is newServer that also counts the requests h receives.
+func newCountingServer(t *testing.T, h http.HandlerFunc) (string, *atomic.Int32) {
+	t.Helper()
+	hits := new(atomic.Int32)
+	return newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		h(w, r)
+	}), hits
 }
 
 // closedURL returns the URL of a listener that was closed: dialing it is
@@ -47,12 +58,7 @@ func newService(t *testing.T, urls []string, opts ...upstream.Option) *upstream.
 // newServiceWith is newService with the settings cfg.
 func newServiceWith(t *testing.T, urls []string, cfg upstream.Config, opts ...upstream.Option) *upstream.Service {
 	t.Helper()
-	s, err := upstream.NewService("product", urls, cfg, opts...)
-	if err != nil {
-		t.Fatalf("NewService: %v", err)
-	}
-	t.Cleanup(s.Close)
-	return s
+	return upstreamtest.Service(t, "product", urls, cfg, opts...)
 }
 
 // settings returns the default settings changed by edit, if any.
@@ -64,14 +70,7 @@ func settings(edit func(*upstream.Config)) upstream.Config {
 	return c
 }
 
-func asError(t *testing.T, err error) *upstream.Error {
-	t.Helper()
-	e, ok := upstream.As(err)
-	if !ok {
-		t.Fatalf("got error %v (%T), want *upstream.Error", err, err)
-	}
-	return e
-}
+var asError = upstreamtest.AsError
 
 func TestDoMapsStatuses(t *testing.T) {
 	tests := []struct {
@@ -209,8 +208,7 @@ func TestDoSuccessBodies(t *testing.T) {
 }
 
 func TestDoBodyEncodeError(t *testing.T) {
-	var hits atomic.Int32
-	u := newServer(t, func(w http.ResponseWriter, r *http.Request) { hits.Add(1) })
+	u, hits := newCountingServer(t, func(http.ResponseWriter, *http.Request) {})
 	s := newService(t, []string{u})
 	err := s.Do(context.Background(), upstream.Call{Op: "send", Method: http.MethodPost, Path: "/x", Body: make(chan int)}, nil)
 	e := asError(t, err)
@@ -264,8 +262,7 @@ func TestDoTimeout(t *testing.T) {
 }
 
 func TestDoDoneContextSendsNothing(t *testing.T) {
-	var hits atomic.Int32
-	u := newServer(t, func(w http.ResponseWriter, r *http.Request) { hits.Add(1) })
+	u, hits := newCountingServer(t, func(http.ResponseWriter, *http.Request) {})
 	s := newService(t, []string{u})
 	expired, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
 	defer cancel()
@@ -283,9 +280,7 @@ func TestDoDoneContextSendsNothing(t *testing.T) {
 }
 
 func TestDoDroppedConnectionIsAmbiguous(t *testing.T) {
-	var hits atomic.Int32
-	u := newServer(t, func(w http.ResponseWriter, r *http.Request) {
-		hits.Add(1)
+	u, hits := newCountingServer(t, func(w http.ResponseWriter, r *http.Request) {
 		conn, _, err := http.NewResponseController(w).Hijack()
 		if err == nil {
 			conn.Close()
@@ -572,9 +567,7 @@ func TestPingLeavesTheConnectionClean(t *testing.T) {
 // TestCallerOutOfTimeLeavesBreakerClosed: calls whose deadline has already
 // passed fail as timeouts without sending, and never open the breaker.
 func TestCallerOutOfTimeLeavesBreakerClosed(t *testing.T) {
-	var hits atomic.Int32
-	u := newServer(t, func(w http.ResponseWriter, r *http.Request) {
-		hits.Add(1)
+	u, hits := newCountingServer(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{}`))
 	})

@@ -32,6 +32,9 @@ var benchReservation = []byte(`{"reference":"ord_01HZX4Q9R5T7V8W2Y3Z4A5B6C7-res"
 	`{"product_id":19,"quantity":1},{"product_id":23,"quantity":4},{"product_id":31,"quantity":2},` +
 	`{"product_id":38,"quantity":1},{"product_id":40,"quantity":5}],"ttl_seconds":600,"note":"bench"}`)
 
+// benchCreated is the answer to a reservation request.
+const benchCreated = `{"id":"res_1","status":"active"}`
+
 func newBenchServer(b *testing.B) *httptest.Server {
 	b.Helper()
 	mux := http.NewServeMux()
@@ -47,7 +50,7 @@ func newBenchServer(b *testing.B) *httptest.Server {
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusCreated)
-		io.WriteString(w, `{"id":"res_1","status":"active"}`)
+		io.WriteString(w, benchCreated)
 	})
 	srv := httptest.NewServer(mux)
 	b.Cleanup(srv.Close)
@@ -68,94 +71,80 @@ func benchNetHTTPClient() *http.Client {
 	}}
 }
 
+// benchCall is one of the requests the two clients are compared on.
+type benchCall struct {
+	name   string
+	method string
+	path   string
+	body   []byte // sent as JSON when not nil
+	status int    // of the answer
+	answer string // the answer's body, whose length is checked
+}
+
+var benchCalls = []benchCall{
+	{name: "get", method: http.MethodGet, path: "/products/7", status: http.StatusOK, answer: benchProduct},
+	{name: "post", method: http.MethodPost, path: "/reservations", body: benchReservation, status: http.StatusCreated, answer: benchCreated},
+}
+
 func BenchmarkTransport(b *testing.B) {
 	srv := newBenchServer(b)
 	host := strings.TrimPrefix(srv.URL, "http://")
-
-	b.Run("fasthttp/get", func(b *testing.B) {
-		hc := &fasthttp.HostClient{Addr: host, MaxConns: 256, MaxIdemponentCallAttempts: 1}
-		b.ReportAllocs()
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-				req.SetRequestURI(srv.URL + "/products/7")
-				req.Header.Set("Accept", "application/json")
-				err := hc.DoTimeout(req, resp, 2*time.Second)
-				if err != nil || resp.StatusCode() != http.StatusOK || len(resp.Body()) != len(benchProduct) {
-					b.Errorf("got err %v, status %d", err, resp.StatusCode())
+	for _, bc := range benchCalls {
+		b.Run("fasthttp/"+bc.name, func(b *testing.B) {
+			hc := &fasthttp.HostClient{Addr: host, MaxConns: 256, MaxIdemponentCallAttempts: 1}
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+					req.SetRequestURI(srv.URL + bc.path)
+					req.Header.SetMethod(bc.method)
+					if bc.body != nil {
+						req.Header.SetContentType("application/json")
+						req.SetBody(bc.body)
+					}
+					req.Header.Set("Accept", "application/json")
+					err := hc.DoTimeout(req, resp, 2*time.Second)
+					if err != nil || resp.StatusCode() != bc.status || len(resp.Body()) != len(bc.answer) {
+						b.Errorf("got err %v, status %d", err, resp.StatusCode())
+					}
+					fasthttp.ReleaseRequest(req)
+					fasthttp.ReleaseResponse(resp)
 				}
-				fasthttp.ReleaseRequest(req)
-				fasthttp.ReleaseResponse(resp)
-			}
+			})
 		})
-	})
-	b.Run("fasthttp/post", func(b *testing.B) {
-		hc := &fasthttp.HostClient{Addr: host, MaxConns: 256, MaxIdemponentCallAttempts: 1}
-		b.ReportAllocs()
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-				req.SetRequestURI(srv.URL + "/reservations")
-				req.Header.SetMethod(http.MethodPost)
-				req.Header.SetContentType("application/json")
-				req.Header.Set("Accept", "application/json")
-				req.SetBody(benchReservation)
-				err := hc.DoTimeout(req, resp, 2*time.Second)
-				if err != nil || resp.StatusCode() != http.StatusCreated {
-					b.Errorf("got err %v, status %d", err, resp.StatusCode())
+	}
+	for _, bc := range benchCalls {
+		b.Run("nethttp/"+bc.name, func(b *testing.B) {
+			c := benchNetHTTPClient()
+			b.Cleanup(c.CloseIdleConnections)
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				var buf bytes.Buffer
+				for pb.Next() {
+					var body io.Reader
+					if bc.body != nil {
+						body = bytes.NewReader(bc.body)
+					}
+					req, _ := http.NewRequest(bc.method, srv.URL+bc.path, body)
+					if bc.body != nil {
+						req.Header.Set("Content-Type", "application/json")
+					}
+					req.Header.Set("Accept", "application/json")
+					resp, err := c.Do(req)
+					if err != nil {
+						b.Errorf("got err %v", err)
+						continue
+					}
+					buf.Reset()
+					_, err = buf.ReadFrom(resp.Body)
+					resp.Body.Close()
+					if err != nil || resp.StatusCode != bc.status || buf.Len() != len(bc.answer) {
+						b.Errorf("got err %v, status %d", err, resp.StatusCode)
+					}
 				}
-				fasthttp.ReleaseRequest(req)
-				fasthttp.ReleaseResponse(resp)
-			}
+			})
 		})
-	})
-	b.Run("nethttp/get", func(b *testing.B) {
-		c := benchNetHTTPClient()
-		b.Cleanup(c.CloseIdleConnections)
-		b.ReportAllocs()
-		b.RunParallel(func(pb *testing.PB) {
-			var buf bytes.Buffer
-			for pb.Next() {
-				req, _ := http.NewRequest(http.MethodGet, srv.URL+"/products/7", nil)
-				req.Header.Set("Accept", "application/json")
-				resp, err := c.Do(req)
-				if err != nil {
-					b.Errorf("got err %v", err)
-					continue
-				}
-				buf.Reset()
-				_, err = buf.ReadFrom(resp.Body)
-				resp.Body.Close()
-				if err != nil || resp.StatusCode != http.StatusOK || buf.Len() != len(benchProduct) {
-					b.Errorf("got err %v, status %d", err, resp.StatusCode)
-				}
-			}
-		})
-	})
-	b.Run("nethttp/post", func(b *testing.B) {
-		c := benchNetHTTPClient()
-		b.Cleanup(c.CloseIdleConnections)
-		b.ReportAllocs()
-		b.RunParallel(func(pb *testing.PB) {
-			var buf bytes.Buffer
-			for pb.Next() {
-				req, _ := http.NewRequest(http.MethodPost, srv.URL+"/reservations", bytes.NewReader(benchReservation))
-				req.Header.Set("Content-Type", "application/json")
-				req.Header.Set("Accept", "application/json")
-				resp, err := c.Do(req)
-				if err != nil {
-					b.Errorf("got err %v", err)
-					continue
-				}
-				buf.Reset()
-				_, err = buf.ReadFrom(resp.Body)
-				resp.Body.Close()
-				if err != nil || resp.StatusCode != http.StatusCreated {
-					b.Errorf("got err %v, status %d", err, resp.StatusCode)
-				}
-			}
-		})
-	})
+	}
 }
 
 // BenchmarkServiceDo measures the chosen transport as callers use it:

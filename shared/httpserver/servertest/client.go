@@ -1,10 +1,12 @@
 package servertest
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -134,6 +136,13 @@ func SetContract(c Checker) {
 func Do(tb testing.TB, method, url string, body any, headers ...string) Response {
 	tb.Helper()
 	r, err := Send(method, url, body, headers...)
+	return judged(tb, r, err)
+}
+
+// judged is Do's verdict on an exchange: a contract violation is a test
+// error, any other error fails the test.
+func judged(tb testing.TB, r Response, err error) Response {
+	tb.Helper()
 	if errors.Is(err, ErrContract) {
 		tb.Error(err)
 		return r
@@ -148,6 +157,66 @@ func Do(tb testing.TB, method, url string, body any, headers ...string) Response
 // contract violation is returned as an error wrapping ErrContract, together
 // with the response.
 func Send(method, url string, body any, headers ...string) (Response, error) {
+	req, raw, err := newRequest(method, url, body)
+	if err != nil {
+		return Response{}, err
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	return exchange(req, raw)
+}
+
+// DoLines is Do with the headers given as lines: a name with several values
+// is sent as that many header lines, which Do's name, value pairs cannot
+// express (a later pair replaces an earlier one).
+func DoLines(tb testing.TB, method, url string, body any, lines http.Header) Response {
+	tb.Helper()
+	req, raw, err := newRequest(method, url, body)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for name, values := range lines {
+		req.Header[http.CanonicalHeaderKey(name)] = values
+	}
+	r, err := exchange(req, raw)
+	return judged(tb, r, err)
+}
+
+// Raw writes request to a new connection to base, byte for byte, and reads
+// one answer: for what no HTTP client sends (a control character in a
+// header, a broken request line). Such a request matches no operation, so
+// the answer is not checked against the contract. The request is written
+// while the answer is read: the server may answer, and close, before it has
+// read it all.
+func Raw(tb testing.TB, base, request string) Response {
+	tb.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer conn.Close()
+	go func() { _, _ = io.WriteString(conn, request) }()
+	// A bound on the test, not a timing assertion.
+	if err := conn.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		tb.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		tb.Fatalf("read the answer to %q: %v", request, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		tb.Fatalf("read the answer to %q: %v", request, err)
+	}
+	return Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+}
+
+// newRequest builds a request with body, nil, a string, []byte or a value
+// to encode as JSON (then sent as application/json), and returns the bytes
+// sent.
+func newRequest(method, url string, body any) (*http.Request, []byte, error) {
 	var raw []byte
 	switch b := body.(type) {
 	case nil:
@@ -158,7 +227,7 @@ func Send(method, url string, body any, headers ...string) (Response, error) {
 	default:
 		enc, err := json.Marshal(b)
 		if err != nil {
-			return Response{}, err
+			return nil, nil, err
 		}
 		raw = enc
 	}
@@ -168,14 +237,18 @@ func Send(method, url string, body any, headers ...string) (Response, error) {
 	}
 	req, err := http.NewRequest(method, url, rd)
 	if err != nil {
-		return Response{}, err
+		return nil, nil, err
 	}
 	if rd != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
+	return req, raw, nil
+}
+
+// exchange sends req, whose body is raw, reads the answer and checks the
+// exchange against the contract set by SetContract.
+func exchange(req *http.Request, raw []byte) (Response, error) {
+	method, url := req.Method, req.URL.String()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return Response{}, fmt.Errorf("%s %s: %w", method, url, err)

@@ -26,14 +26,15 @@ type Stack struct {
 }
 
 // StackEnv is the environment of a BFF in front of rt in an end-to-end
-// test: UpstreamEnv, request quotas no test reaches, then settings, name,
-// value pairs, over both: the BFF's listen address, and a rate-limit
-// test's own quotas.
+// test: UpstreamEnv, request quotas and a concurrency limit no test
+// reaches, then settings, name, value pairs, over both: the BFF's listen
+// address, and a rate-limit or overload test's own limits.
 func StackEnv(rt *sandboxtest.Running, settings ...string) map[string]string {
 	env := UpstreamEnv(rt)
 	// Tests send hundreds of requests from one user and one address in a
-	// moment.
-	for _, q := range []string{"RATE_LIMIT_DEFAULT_REQUESTS", "RATE_LIMIT_LOGIN_REQUESTS", "RATE_LIMIT_ORDER_REQUESTS"} {
+	// moment, at once, on a machine slowed down by the race detector.
+	for _, q := range []string{"RATE_LIMIT_DEFAULT_REQUESTS", "RATE_LIMIT_LOGIN_REQUESTS", "RATE_LIMIT_ORDER_REQUESTS",
+		"ADMISSION_INITIAL_LIMIT", "ADMISSION_MIN_LIMIT", "ADMISSION_MAX_LIMIT"} {
 		env[q] = "100000"
 	}
 	for i := 0; i+1 < len(settings); i += 2 {

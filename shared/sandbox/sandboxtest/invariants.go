@@ -38,8 +38,13 @@ func (r *Running) CatalogIDs(tb testing.TB, category string) []int64 {
 	if page.NextCursor != "" {
 		tb.Fatal("the sandbox's catalog does not fit one page of 100")
 	}
-	ids := make([]int64, len(page.Items))
-	for i, p := range page.Items {
+	return ProductIDs(page.Items)
+}
+
+// ProductIDs lists the ids of ps, in order.
+func ProductIDs(ps []product.Product) []int64 {
+	ids := make([]int64, len(ps))
+	for i, p := range ps {
 		ids[i] = p.ID
 	}
 	return ids

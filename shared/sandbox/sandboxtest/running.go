@@ -20,6 +20,7 @@ type Running struct {
 	*sandbox.Admin
 
 	client *http.Client
+	urls   map[string]string // by service name
 }
 
 // Start serves the five services on 127.0.0.1:0 (httptest servers) and
@@ -43,6 +44,7 @@ func Start(tb testing.TB, cfg sandbox.Config) *Running {
 		NotificationURL: urls[sandbox.ServiceNotification],
 		Admin:           sandbox.NewAdmin(urls, client),
 		client:          client,
+		urls:            urls,
 	}
 }
 

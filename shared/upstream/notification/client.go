@@ -19,7 +19,5 @@ func New(s *upstream.Service) *Client { return &Client{s: s} }
 // Send queues a notification. idempotencyKey, when not empty, makes a repeat
 // of the same send return the first receipt instead of notifying twice.
 func (c *Client) Send(ctx context.Context, r Request, idempotencyKey string) (Receipt, error) {
-	var rc Receipt
-	err := c.s.Do(ctx, upstream.Call{Op: "send", Method: http.MethodPost, Path: "/notifications", Body: r, IdempotencyKey: idempotencyKey}, &rc)
-	return rc, err
+	return upstream.Send[Receipt](ctx, c.s, upstream.Call{Op: "send", Method: http.MethodPost, Path: "/notifications", Body: r, IdempotencyKey: idempotencyKey})
 }

@@ -13,12 +13,7 @@ import (
 func start(t *testing.T) (*sandboxtest.Running, *notification.Client) {
 	t.Helper()
 	rt := sandboxtest.Start(t, sandbox.Config{})
-	s, err := upstream.NewService("notification", []string{rt.NotificationURL}, upstream.DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	return rt, notification.New(s)
+	return rt, rt.Clients(t, upstream.DefaultConfig()).Notification
 }
 
 func TestSendIsIdempotentByKey(t *testing.T) {

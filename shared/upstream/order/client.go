@@ -22,53 +22,39 @@ func New(s *upstream.Service) *Client { return &Client{s: s} }
 // Create records a pending order. The request's Reference makes it
 // idempotent.
 func (c *Client) Create(ctx context.Context, r CreateRequest) (Order, error) {
-	var o Order
-	err := c.s.Do(ctx, upstream.Call{Op: "create", Method: http.MethodPost, Path: "/orders", Body: r}, &o)
-	return o, err
+	return upstream.Post[Order](ctx, c.s, "create", "/orders", r)
 }
 
 // Confirm marks a pending order confirmed.
 func (c *Client) Confirm(ctx context.Context, id string) (Order, error) {
-	return c.transition(ctx, "confirm", id)
+	return upstream.Transition[Order](ctx, c.s, "/orders", id, "confirm")
 }
 
 // Reassign names reservationID as the reservation holding the order's
 // units, for an order whose first reservation expired before it was
 // committed and was made again. It is idempotent.
 func (c *Client) Reassign(ctx context.Context, id, reservationID string) (Order, error) {
-	var o Order
 	body := struct {
 		ReservationID string `json:"reservation_id"`
 	}{reservationID}
-	err := c.s.Do(ctx, upstream.Call{Op: "reassign", Method: http.MethodPut,
-		Path: "/orders/" + url.PathEscape(id) + "/reservation", Body: body}, &o)
-	return o, err
+	return upstream.Send[Order](ctx, c.s, upstream.Call{Op: "reassign", Method: http.MethodPut,
+		Path: "/orders/" + url.PathEscape(id) + "/reservation", Body: body})
 }
 
 // Cancel marks a pending or confirmed order cancelled.
 func (c *Client) Cancel(ctx context.Context, id string) (Order, error) {
-	return c.transition(ctx, "cancel", id)
-}
-
-func (c *Client) transition(ctx context.Context, op, id string) (Order, error) {
-	var o Order
-	err := c.s.Do(ctx, upstream.Call{Op: op, Method: http.MethodPost, Path: "/orders/" + url.PathEscape(id) + "/" + op}, &o)
-	return o, err
+	return upstream.Transition[Order](ctx, c.s, "/orders", id, "cancel")
 }
 
 // Get returns one order.
 func (c *Client) Get(ctx context.Context, id string) (Order, error) {
-	var o Order
-	err := c.s.Do(ctx, upstream.Call{Op: "get", Method: http.MethodGet, Path: "/orders/" + url.PathEscape(id)}, &o)
-	return o, err
+	return upstream.Get[Order](ctx, c.s, "get", "/orders/"+url.PathEscape(id))
 }
 
 // ByReference finds the order created with ref, to learn the outcome of a
 // Create whose answer was lost.
 func (c *Client) ByReference(ctx context.Context, ref string) (Order, error) {
-	var o Order
-	err := c.s.Do(ctx, upstream.Call{Op: "lookup", Method: http.MethodGet, Path: "/orders/by-reference/" + url.PathEscape(ref)}, &o)
-	return o, err
+	return upstream.ByReference[Order](ctx, c.s, "/orders", ref)
 }
 
 // List returns one page of userID's orders, newest first. An empty cursor
@@ -81,7 +67,5 @@ func (c *Client) List(ctx context.Context, userID, cursor string, limit int) (Pa
 	if limit > 0 {
 		q.Set("limit", strconv.Itoa(limit))
 	}
-	var p Page
-	err := c.s.Do(ctx, upstream.Call{Op: "list", Method: http.MethodGet, Path: "/orders", Query: q}, &p)
-	return p, err
+	return upstream.Send[Page](ctx, c.s, upstream.Call{Op: "list", Method: http.MethodGet, Path: "/orders", Query: q})
 }

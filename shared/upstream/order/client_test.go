@@ -13,6 +13,7 @@ import (
 	"storefront.dev/shared/sandbox/sandboxtest"
 	"storefront.dev/shared/upstream"
 	"storefront.dev/shared/upstream/order"
+	"storefront.dev/shared/upstream/upstreamtest"
 )
 
 type fixture struct {
@@ -24,41 +25,12 @@ func start(t *testing.T) fixture {
 	t.Helper()
 	clock := clocktest.New(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 	rt := sandboxtest.Start(t, sandbox.Config{Clock: clock})
-	s, err := upstream.NewService("order", []string{rt.OrderURL}, upstream.DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	return fixture{clock: clock, client: order.New(s)}
+	return fixture{clock: clock, client: rt.Clients(t, upstream.DefaultConfig()).Order}
 }
 
-func wantError(t *testing.T, err error, op string, kind upstream.Kind, status int, code string) {
-	t.Helper()
-	e, ok := upstream.As(err)
-	if !ok {
-		t.Fatalf("got error %v, want *upstream.Error", err)
-	}
-	if e.Service != "order" || e.Op != op || e.Kind != kind || e.Status != status || e.Code != code {
-		t.Errorf("got %s/%s kind %s status %d code %q, want order/%s %s %d %q", e.Service, e.Op, e.Kind, e.Status, e.Code, op, kind, status, code)
-	}
-}
+var wantError = upstreamtest.WantError("order")
 
-func request(ref, user string) order.CreateRequest {
-	return order.CreateRequest{
-		Reference: ref,
-		UserID:    user,
-		Items: []order.Line{
-			{ProductID: 1, Name: "One", Quantity: 2, UnitPrice: money.New(1000, "EUR")},
-			{ProductID: 4, Name: "Four", Quantity: 1, UnitPrice: money.New(250, "EUR")},
-		},
-		Total:         money.New(2250, "EUR"),
-		PaymentID:     "pay_" + ref,
-		ReservationID: "res_" + ref,
-		ShippingAddress: &order.Address{
-			Name: "Ada Lovelace", Line1: "12 St James's Square", City: "London", PostalCode: "SW1Y 4JH", Country: "GB",
-		},
-	}
-}
+var request = sandboxtest.OrderRequest
 
 func TestCreateConfirmCancel(t *testing.T) {
 	f := start(t)

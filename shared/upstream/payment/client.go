@@ -4,7 +4,6 @@ package payment
 
 import (
 	"context"
-	"net/http"
 	"net/url"
 
 	"storefront.dev/shared/upstream"
@@ -22,44 +21,32 @@ func New(s *upstream.Service) *Client { return &Client{s: s} }
 // Authorize places a hold. A decline is an *upstream.Error of KindDeclined
 // with its DeclineReason. The request's Reference makes it idempotent.
 func (c *Client) Authorize(ctx context.Context, r AuthorizeRequest) (Payment, error) {
-	var p Payment
-	err := c.s.Do(ctx, upstream.Call{Op: "authorize", Method: http.MethodPost, Path: "/payments", Body: r}, &p)
-	return p, err
+	return upstream.Post[Payment](ctx, c.s, "authorize", "/payments", r)
 }
 
 // Capture takes the money of an authorized hold.
 func (c *Client) Capture(ctx context.Context, id string) (Payment, error) {
-	return c.transition(ctx, "capture", id)
+	return upstream.Transition[Payment](ctx, c.s, "/payments", id, "capture")
 }
 
 // Void releases an authorized hold. Voiding an expired hold succeeds with
 // status expired.
 func (c *Client) Void(ctx context.Context, id string) (Payment, error) {
-	return c.transition(ctx, "void", id)
+	return upstream.Transition[Payment](ctx, c.s, "/payments", id, "void")
 }
 
 // Refund gives back the money of a captured payment.
 func (c *Client) Refund(ctx context.Context, id string) (Payment, error) {
-	return c.transition(ctx, "refund", id)
-}
-
-func (c *Client) transition(ctx context.Context, op, id string) (Payment, error) {
-	var p Payment
-	err := c.s.Do(ctx, upstream.Call{Op: op, Method: http.MethodPost, Path: "/payments/" + url.PathEscape(id) + "/" + op}, &p)
-	return p, err
+	return upstream.Transition[Payment](ctx, c.s, "/payments", id, "refund")
 }
 
 // Get returns one payment.
 func (c *Client) Get(ctx context.Context, id string) (Payment, error) {
-	var p Payment
-	err := c.s.Do(ctx, upstream.Call{Op: "get", Method: http.MethodGet, Path: "/payments/" + url.PathEscape(id)}, &p)
-	return p, err
+	return upstream.Get[Payment](ctx, c.s, "get", "/payments/"+url.PathEscape(id))
 }
 
 // ByReference finds the payment authorized with ref, to learn the outcome of
 // an Authorize whose answer was lost.
 func (c *Client) ByReference(ctx context.Context, ref string) (Payment, error) {
-	var p Payment
-	err := c.s.Do(ctx, upstream.Call{Op: "lookup", Method: http.MethodGet, Path: "/payments/by-reference/" + url.PathEscape(ref)}, &p)
-	return p, err
+	return upstream.ByReference[Payment](ctx, c.s, "/payments", ref)
 }

@@ -11,6 +11,7 @@ import (
 	"storefront.dev/shared/sandbox/sandboxtest"
 	"storefront.dev/shared/upstream"
 	"storefront.dev/shared/upstream/payment"
+	"storefront.dev/shared/upstream/upstreamtest"
 )
 
 type fixture struct {
@@ -22,25 +23,10 @@ func start(t *testing.T) fixture {
 	t.Helper()
 	clock := clocktest.New(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 	rt := sandboxtest.Start(t, sandbox.Config{Clock: clock, HoldTTL: 10 * time.Minute})
-	s, err := upstream.NewService("payment", []string{rt.PaymentURL}, upstream.DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	return fixture{clock: clock, client: payment.New(s)}
+	return fixture{clock: clock, client: rt.Clients(t, upstream.DefaultConfig()).Payment}
 }
 
-func wantError(t *testing.T, err error, op string, kind upstream.Kind, status int, code string) *upstream.Error {
-	t.Helper()
-	e, ok := upstream.As(err)
-	if !ok {
-		t.Fatalf("got error %v, want *upstream.Error", err)
-	}
-	if e.Service != "payment" || e.Op != op || e.Kind != kind || e.Status != status || e.Code != code {
-		t.Errorf("got %s/%s kind %s status %d code %q, want payment/%s %s %d %q", e.Service, e.Op, e.Kind, e.Status, e.Code, op, kind, status, code)
-	}
-	return e
-}
+var wantError = upstreamtest.WantError("payment")
 
 func authorize(t *testing.T, f fixture, ref string) payment.Payment {
 	t.Helper()

@@ -29,9 +29,7 @@ func New(s *upstream.Service) *Client { return &Client{s: s} }
 
 // Get returns one product.
 func (c *Client) Get(ctx context.Context, id int64) (Product, error) {
-	var p Product
-	err := c.s.Do(ctx, upstream.Call{Op: "get", Method: http.MethodGet, Path: "/products/" + strconv.FormatInt(id, 10)}, &p)
-	return p, err
+	return upstream.Get[Product](ctx, c.s, "get", "/products/"+strconv.FormatInt(id, 10))
 }
 
 // GetMany returns the products with ids, in the order asked, and the ids the
@@ -73,9 +71,7 @@ func (c *Client) batch(ctx context.Context, ids []int64) (Batch, error) {
 		}
 		sb.WriteString(strconv.FormatInt(id, 10))
 	}
-	var b Batch
-	err := c.s.Do(ctx, upstream.Call{Op: "get_many", Method: http.MethodGet, Path: "/products", Query: url.Values{"ids": {sb.String()}}}, &b)
-	return b, err
+	return upstream.Send[Batch](ctx, c.s, upstream.Call{Op: "get_many", Method: http.MethodGet, Path: "/products", Query: url.Values{"ids": {sb.String()}}})
 }
 
 // List returns one page of the catalog, optionally of one category.
@@ -90,39 +86,29 @@ func (c *Client) List(ctx context.Context, p ListParams) (Page, error) {
 	if p.Limit > 0 {
 		q.Set("limit", strconv.Itoa(p.Limit))
 	}
-	var page Page
-	err := c.s.Do(ctx, upstream.Call{Op: "list", Method: http.MethodGet, Path: "/products", Query: q}, &page)
-	return page, err
+	return upstream.Send[Page](ctx, c.s, upstream.Call{Op: "list", Method: http.MethodGet, Path: "/products", Query: q})
 }
 
 // Reserve holds stock for every line or for none. A shortage is an
 // *upstream.Error of KindOutOfStock listing the unavailable lines. The
 // request's Reference makes it idempotent.
 func (c *Client) Reserve(ctx context.Context, r ReserveRequest) (Reservation, error) {
-	var res Reservation
-	err := c.s.Do(ctx, upstream.Call{Op: "reserve", Method: http.MethodPost, Path: "/reservations", Body: r}, &res)
-	return res, err
+	return upstream.Post[Reservation](ctx, c.s, "reserve", "/reservations", r)
 }
 
 // CommitReservation turns a reservation's units into sold ones.
 func (c *Client) CommitReservation(ctx context.Context, id string) (Reservation, error) {
-	var res Reservation
-	err := c.s.Do(ctx, upstream.Call{Op: "commit", Method: http.MethodPost, Path: "/reservations/" + url.PathEscape(id) + "/commit"}, &res)
-	return res, err
+	return upstream.Transition[Reservation](ctx, c.s, "/reservations", id, "commit")
 }
 
 // ReleaseReservation returns a reservation's units to stock. Releasing an
 // expired reservation succeeds with status expired.
 func (c *Client) ReleaseReservation(ctx context.Context, id string) (Reservation, error) {
-	var res Reservation
-	err := c.s.Do(ctx, upstream.Call{Op: "release", Method: http.MethodDelete, Path: "/reservations/" + url.PathEscape(id)}, &res)
-	return res, err
+	return upstream.Send[Reservation](ctx, c.s, upstream.Call{Op: "release", Method: http.MethodDelete, Path: "/reservations/" + url.PathEscape(id)})
 }
 
 // ReservationByReference finds the reservation made with ref, to learn the
 // outcome of a Reserve whose answer was lost.
 func (c *Client) ReservationByReference(ctx context.Context, ref string) (Reservation, error) {
-	var res Reservation
-	err := c.s.Do(ctx, upstream.Call{Op: "lookup", Method: http.MethodGet, Path: "/reservations/by-reference/" + url.PathEscape(ref)}, &res)
-	return res, err
+	return upstream.ByReference[Reservation](ctx, c.s, "/reservations", ref)
 }

@@ -13,6 +13,7 @@ import (
 	"storefront.dev/shared/sandbox/sandboxtest"
 	"storefront.dev/shared/upstream"
 	"storefront.dev/shared/upstream/product"
+	"storefront.dev/shared/upstream/upstreamtest"
 )
 
 type fixture struct {
@@ -25,44 +26,15 @@ func start(t *testing.T) fixture {
 	t.Helper()
 	clock := clocktest.New(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 	rt := sandboxtest.Start(t, sandbox.Config{Clock: clock, ReservationTTL: 10 * time.Minute})
-	s, err := upstream.NewService("product", []string{rt.ProductURL}, upstream.DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	return fixture{rt: rt, clock: clock, client: product.New(s)}
+	return fixture{rt: rt, clock: clock, client: rt.Clients(t, upstream.DefaultConfig()).Product}
 }
 
 func (f fixture) requests(t *testing.T, route string) int {
 	t.Helper()
-	st, err := f.rt.FetchState(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st.Product.Requests[route]
+	return f.rt.State(t).Product.Requests[route]
 }
 
-// wantError checks err is an *upstream.Error of the product service with
-// kind, status and code.
-func wantError(t *testing.T, err error, op string, kind upstream.Kind, status int, code string) *upstream.Error {
-	t.Helper()
-	e, ok := upstream.As(err)
-	if !ok {
-		t.Fatalf("got error %v, want *upstream.Error", err)
-	}
-	if e.Service != "product" || e.Op != op || e.Kind != kind || e.Status != status || e.Code != code {
-		t.Errorf("got %s/%s kind %s status %d code %q, want product/%s %s %d %q", e.Service, e.Op, e.Kind, e.Status, e.Code, op, kind, status, code)
-	}
-	return e
-}
-
-func ids(ps []product.Product) []int64 {
-	out := make([]int64, len(ps))
-	for i, p := range ps {
-		out[i] = p.ID
-	}
-	return out
-}
+var wantError = upstreamtest.WantError("product")
 
 func TestGet(t *testing.T) {
 	f := start(t)
@@ -85,7 +57,7 @@ func TestGetMany(t *testing.T) {
 	if err != nil {
 		t.Fatalf("GetMany: %v", err)
 	}
-	if got, want := ids(b.Items), []int64{3, 1}; !reflect.DeepEqual(got, want) {
+	if got, want := sandboxtest.ProductIDs(b.Items), []int64{3, 1}; !reflect.DeepEqual(got, want) {
 		t.Errorf("got items %v, want %v", got, want)
 	}
 	if want := []int64{9999}; !reflect.DeepEqual(b.Missing, want) {
@@ -108,7 +80,7 @@ func TestGetManySplitsIntoChunks(t *testing.T) {
 	if len(b.Items) == 0 || len(b.Items)+len(b.Missing) != len(all) {
 		t.Fatalf("got %d items and %d missing, want %d in all", len(b.Items), len(b.Missing), len(all))
 	}
-	found := ids(b.Items)
+	found := sandboxtest.ProductIDs(b.Items)
 	if !slices.IsSortedFunc(found, func(a, b int64) int { return int(b - a) }) || found[len(found)-1] != 1 {
 		t.Errorf("got items %v, want descending ids ending at 1, as asked", found)
 	}
@@ -150,7 +122,7 @@ func TestListPagesThroughTheCatalog(t *testing.T) {
 		}
 		params.Cursor = page.NextCursor
 	}
-	got := ids(all)
+	got := sandboxtest.ProductIDs(all)
 	if len(got) < 40 || !slices.IsSorted(got) || len(slices.Compact(slices.Clone(got))) != len(got) {
 		t.Errorf("got ids %v, want at least 40 distinct ids in order", got)
 	}

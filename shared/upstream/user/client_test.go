@@ -11,30 +11,17 @@ import (
 	"storefront.dev/shared/sandbox"
 	"storefront.dev/shared/sandbox/sandboxtest"
 	"storefront.dev/shared/upstream"
+	"storefront.dev/shared/upstream/upstreamtest"
 	"storefront.dev/shared/upstream/user"
 )
 
 func start(t *testing.T) (*sandboxtest.Running, *user.Client) {
 	t.Helper()
 	rt := sandboxtest.Start(t, sandbox.Config{})
-	s, err := upstream.NewService("user", []string{rt.UserURL}, upstream.DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	return rt, user.New(s)
+	return rt, rt.Clients(t, upstream.DefaultConfig()).User
 }
 
-func wantError(t *testing.T, err error, op string, kind upstream.Kind, status int, code string) {
-	t.Helper()
-	e, ok := upstream.As(err)
-	if !ok {
-		t.Fatalf("got error %v, want *upstream.Error", err)
-	}
-	if e.Service != "user" || e.Op != op || e.Kind != kind || e.Status != status || e.Code != code {
-		t.Errorf("got %s/%s kind %s status %d code %q, want user/%s %s %d %q", e.Service, e.Op, e.Kind, e.Status, e.Code, op, kind, status, code)
-	}
-}
+var wantError = upstreamtest.WantError("user")
 
 // tokenKid reads the kid from a JWT's header without verifying it: the
 // verifier lives elsewhere; here it only ties the token to the JWKS.

@@ -1,9 +1,11 @@
 // Package scenario holds the end-to-end scenarios every BFF must pass,
 // whatever its credentials and paths: the outcomes of an order, a fault at
 // each saga step, the last units sold to a crowd, one Idempotency-Key sent
-// many times at once, the order and login quotas. Each runs against the
-// sandbox and checks its invariants where the order flow ran. A BFF's tests
-// describe the BFF once, as a Shop, call Run from one test and
+// many times at once, the order and login quotas, an overload shed by
+// priority, and what the edge refuses (encoded bodies, malformed requests,
+// repeated keys, bad payment tokens, non-canonical ids). Each runs against
+// the sandbox and checks its invariants where the order flow ran. A BFF's
+// tests describe the BFF once, as a Shop, call Run from one test and
 // OrderOutcomes, with orders of their own, from another. Only tests import
 // this package.
 package scenario
@@ -23,8 +25,12 @@ type Shop struct {
 	// Settings are what the BFF needs set under test, name, value pairs:
 	// its listen address on port 0 at least.
 	Settings []string
-	// Orders is the path orders are posted to and listed at.
+	// Orders is the path orders are posted to and listed at; an order is
+	// read at Orders/{id}.
 	Orders string
+	// Products is the path of the catalog; a product is read at
+	// Products/{id}.
+	Products string
 	// LoginPath is the path a user's email and password are posted to.
 	LoginPath string
 	// Login logs a seeded user in.
@@ -44,6 +50,12 @@ func Run(t *testing.T, sh Shop) {
 		{"IdempotencyKeyConcurrent", idempotencyKeyConcurrent},
 		{"OrderRateLimit", orderRateLimit},
 		{"LoginBruteForceIsCutOff", loginBruteForceIsCutOff},
+		{"OverloadShedsBrowsingNotCheckout", overloadShedsBrowsingNotCheckout},
+		{"EncodedBodiesRefused", encodedBodiesRefused},
+		{"MalformedRequestsEchoNothing", malformedRequestsEchoNothing},
+		{"RepeatedIdempotencyKeyRefused", repeatedIdempotencyKeyRefused},
+		{"PaymentTokenChecked", paymentTokenChecked},
+		{"NonCanonicalIDsRefused", nonCanonicalIDsRefused},
 	} {
 		t.Run(sc.name, func(t *testing.T) { sc.run(t, sh) })
 	}

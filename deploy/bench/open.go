@@ -1,0 +1,211 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"time"
+)
+
+// rssSettle is how long after an open-loop run the BFF's RSS is read
+// again: the memory a spike took should be back by then.
+const rssSettle = 15 * time.Second
+
+// openRow is one endpoint's line of the open-loop report.
+type openRow struct {
+	target
+	// Skipped says why the endpoint was not measured; empty when it was.
+	Skipped string
+	Result  openResult
+	// CPU is the CPU time each process used during the run, in cores.
+	CPU []cpuShare
+	// RSS is the BFF's VmRSS just before the run, the highest sampled
+	// during it and the one rssSettle after it, in bytes; -1 when unknown
+	// or not a BFF.
+	RSS memory
+	// Anon is the same for RssAnon: the process's own memory, without the
+	// files it maps, such as the state file every checkout is journaled in.
+	Anon memory
+}
+
+// memory is a process's memory before, during (its peak) and after a run.
+type memory struct{ Before, Peak, After int64 }
+
+var unknownMemory = memory{-1, -1, -1}
+
+func (m memory) String() string { return mib(m.Before) + " / " + mib(m.Peak) + " / " + mib(m.After) }
+
+// runOpen drives every selected endpoint open loop at cfg.Rate and prints
+// the open-loop report. The direct baseline runs only when selected: an
+// open loop has no efficiency to divide. It fails as run does.
+func runOpen(ctx context.Context, st *stack, fx fixtures, cfg config, pids map[string]int, runID string, stdout, stderr io.Writer) error {
+	var rows []openRow
+	for i, ep := range endpoints(st, fx, cfg.ProductID) {
+		if ctx.Err() != nil {
+			break
+		}
+		if len(cfg.Only) > 0 && !slices.Contains(cfg.Only, ep.Key) || len(cfg.Only) == 0 && ep.Direct {
+			continue
+		}
+		fmt.Fprintf(stderr, "bench: %s for %s at %.0f req/s, then %s for the RSS to settle\n", ep.Name, cfg.Duration, cfg.Rate, rssSettle)
+		r, err := measureOpen(ctx, ep.target, cfg, pids, fmt.Sprintf("bench-%s-%d-", runID, i))
+		if err != nil {
+			return err
+		}
+		rows = append(rows, r)
+		if err := st.check(); err != nil {
+			writeOpenReport(stdout, cfg, rows)
+			return err
+		}
+	}
+	writeOpenReport(stdout, cfg, rows)
+	if ctx.Err() != nil {
+		return errors.New("interrupted; the figures above are partial")
+	}
+	return openVerdict(rows, cfg.CI)
+}
+
+// measureOpen drives one endpoint open loop and reads the BFF's memory
+// before, during and rssSettle after, its connections closed by then, as
+// a spike's clients would go away.
+func measureOpen(ctx context.Context, t target, cfg config, pids map[string]int, keyPrefix string) (openRow, error) {
+	r := openRow{target: t, RSS: unknownMemory, Anon: unknownMemory}
+	l := newLoader(t.Addr, openConns, cfg.Timeout)
+	defer l.close()
+	if err := l.probe(t, keyPrefix); errors.Is(err, errRouteMissing) {
+		r.Skipped = err.Error()
+		return r, nil
+	} else if err != nil {
+		return r, err
+	}
+	bffPID := 0
+	if !t.Direct {
+		bffPID = pids[t.Server]
+		r.RSS.Before, r.Anon.Before = readMemory(bffPID)
+	}
+	cpu := startCPU(map[string]int{"sandbox": pids["sandbox"], t.Server: pids[t.Server], "bench": os.Getpid()})
+	sampler := sampleRSS(bffPID, 50*time.Millisecond)
+	r.Result = l.runOpen(ctx, t, cfg.Rate, cfg.Duration, openConns, keyPrefix)
+	r.RSS.Peak, _, _ = sampler.finish()
+	r.Anon.Peak = sampler.peakAnon()
+	r.CPU = cpu.finish(r.Result.Elapsed)
+	l.close()
+	if bffPID != 0 {
+		select {
+		case <-ctx.Done():
+		case <-time.After(rssSettle):
+			r.RSS.After, r.Anon.After = readMemory(bffPID)
+		}
+	}
+	return r, nil
+}
+
+// openVerdict fails a run with errors (sheds are not errors: they are what
+// an open loop beyond capacity measures), and in CI mode one that skipped
+// an endpoint.
+func openVerdict(rows []openRow, ci bool) error {
+	plain := make([]row, len(rows))
+	for i, r := range rows {
+		plain[i] = row{target: r.target, Skipped: r.Skipped, Result: r.Result.loadResult}
+	}
+	return verdict(plain, ci)
+}
+
+// writeOpenReport prints the open-loop table and what explains it.
+func writeOpenReport(w io.Writer, cfg config, rows []openRow) {
+	fmt.Fprintf(w, "\nstorefront load benchmark: open loop at %.0f req/s, %s per endpoint (at most %d in flight), over 127.0.0.1\n",
+		cfg.Rate, cfg.Duration, openConns)
+	fmt.Fprintf(w, "latency from each request's scheduled time to its answer; goodput: 2xx per second; shed: 503 overloaded per second\n\n")
+	writeOpenTable(w, rows)
+	writeOpenDetails(w, rows)
+}
+
+func writeOpenTable(w io.Writer, rows []openRow) {
+	table := [][]string{{"endpoint", "offered req/s", "goodput req/s", "shed req/s", "errors", "ok p50 ms", "ok p99 ms", "ok max ms",
+		"shed p50 ms", "shed p99 ms", "send lag p99 ms", "RSS MiB: before / peak / +" + rssSettle.String(), "anon MiB: before / peak / +" + rssSettle.String()}}
+	for _, r := range rows {
+		if r.Skipped != "" {
+			table = append(table, append([]string{r.Name, "skipped"}, slices.Repeat([]string{"-"}, len(table[0])-2)...))
+			continue
+		}
+		res := r.Result
+		table = append(table, []string{
+			r.Name,
+			fmt.Sprintf("%.0f", res.Offered()),
+			fmt.Sprintf("%.0f", res.Goodput()),
+			fmt.Sprintf("%.0f", res.ShedRate()),
+			fmt.Sprintf("%d", res.Errors),
+			msOf(res.Latency, 0.50),
+			msOf(res.Latency, 0.99),
+			msOf(res.Latency, 1),
+			msOf(res.ShedLatency, 0.50),
+			msOf(res.ShedLatency, 0.99),
+			ms(res.Lag.quantile(0.99)),
+			r.RSS.String(),
+			r.Anon.String(),
+		})
+	}
+	writeColumns(w, table)
+}
+
+func writeOpenDetails(w io.Writer, rows []openRow) {
+	width := 0
+	for _, r := range rows {
+		width = max(width, len(r.Name))
+	}
+	section := func(title string, line func(r openRow) string) {
+		var lines []string
+		for _, r := range rows {
+			if s := line(r); s != "" {
+				lines = append(lines, fmt.Sprintf("  %-*s  %s", width, r.Name, s))
+			}
+		}
+		if len(lines) > 0 {
+			fmt.Fprintf(w, "\n%s\n%s\n", title, strings.Join(lines, "\n"))
+		}
+	}
+	section("CPU used during each run, in cores:", func(r openRow) string {
+		var parts []string
+		for _, c := range r.CPU {
+			parts = append(parts, fmt.Sprintf("%s %.2f", c.Name, c.Cores))
+		}
+		return strings.Join(parts, ", ")
+	})
+	section("errors (neither 2xx nor 503 overloaded):", func(r openRow) string {
+		if r.Skipped != "" || r.Result.Errors == 0 {
+			return ""
+		}
+		return fmt.Sprintf("%s (first: %s)", r.Result.statusCounts(), r.Result.FirstError)
+	})
+	section("skipped:", func(r openRow) string { return r.Skipped })
+	section("generator behind schedule (send lag p99 over 1 ms: the latencies include the generator's own delay):", func(r openRow) string {
+		if r.Skipped != "" || r.Result.Lag.quantile(0.99) <= time.Millisecond {
+			return ""
+		}
+		return fmt.Sprintf("send lag p99 %s ms, max %s ms", ms(r.Result.Lag.quantile(0.99)), ms(r.Result.Lag.max))
+	})
+}
+
+// msOf is the quantile q of h in milliseconds, "-" when h is empty.
+func msOf(h *histogram, q float64) string {
+	if h.total == 0 {
+		return "-"
+	}
+	return ms(h.quantile(q))
+}
+
+// readMemory reads pid's VmRSS and RssAnon, -1 for what cannot be read.
+func readMemory(pid int) (rss, anon int64) {
+	rss, anon = -1, -1
+	if v, err := memStatus(pid, "VmRSS"); err == nil {
+		rss = v
+	}
+	if v, err := memStatus(pid, "RssAnon"); err == nil {
+		anon = v
+	}
+	return rss, anon
+}

@@ -1,0 +1,144 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestRunOpenSchedulesEveryRequest: rate × duration requests are sent,
+// each with its own Idempotency-Key, and every 2xx is a success.
+func TestRunOpenSchedulesEveryRequest(t *testing.T) {
+	rec, addr := startRecorder(t)
+	l := newLoader(addr, openConns, time.Second)
+	defer l.close()
+	tg := target{Name: "POST", Addr: addr, Method: "POST", Paths: []string{"/orders"}, Body: []byte(`{}`), UniqueKey: true}
+	res := l.runOpen(context.Background(), tg, 400, 250*time.Millisecond, 8, "open-")
+	if res.Requests != 100 || res.Errors != 0 || res.Shed != 0 || res.Latency.total != 100 || res.Lag.total != 100 {
+		t.Errorf("requests %d errors %d shed %d latencies %d lags %d, want 100 successes", res.Requests, res.Errors, res.Shed, res.Latency.total, res.Lag.total)
+	}
+	if got := res.Offered(); got != 400 {
+		t.Errorf("offered %v req/s, want 400", got)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if len(rec.keys) != 100 {
+		t.Errorf("%d distinct keys, want 100", len(rec.keys))
+	}
+}
+
+// TestRunOpenCountsShedsApart: a 503 overloaded is a shed, any other 503
+// an error; only successes are in Latency.
+func TestRunOpenCountsShedsApart(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/shed":
+			w.Header().Set("Content-Type", "application/problem+json")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte(`{"status":503,"code":"overloaded"}`))
+		case "/down":
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte(`{"status":503,"code":"upstream_unavailable"}`))
+		default:
+			_, _ = w.Write([]byte("ok"))
+		}
+	}))
+	t.Cleanup(srv.Close)
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	l := newLoader(addr, openConns, time.Second)
+	defer l.close()
+	res := l.runOpen(context.Background(), target{Name: "mix", Addr: addr, Method: "GET", Paths: []string{"/ok", "/shed", "/down", "/shed"}},
+		400, 100*time.Millisecond, 4, "")
+	if res.Requests != 40 || res.Shed != 20 || res.Errors != 10 || res.Statuses[503] != 10 {
+		t.Errorf("requests %d shed %d errors %d (503×%d), want 40, 20 shed, 10 errors (503)", res.Requests, res.Shed, res.Errors, res.Statuses[503])
+	}
+	if res.Latency.total != 10 || res.ShedLatency.total != 20 {
+		t.Errorf("%d success and %d shed latencies, want 10 and 20", res.Latency.total, res.ShedLatency.total)
+	}
+	if got, want := res.ShedRate(), 2*res.Goodput(); got != want || res.Goodput() > 100 {
+		t.Errorf("goodput %v and shed rate %v, want at most 100 and twice as many shed", res.Goodput(), got)
+	}
+}
+
+// TestRunOpenMeasuresFromTheSchedule: a server that answers one request
+// at a time, each after 20ms, is sent 40 requests scheduled over 200ms.
+// It cannot answer the last before 800ms have passed, 600ms after that
+// request was due: its latency says so, where a closed loop would report
+// 20ms a request (coordinated omission).
+func TestRunOpenMeasuresFromTheSchedule(t *testing.T) {
+	var mu sync.Mutex
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		time.Sleep(20 * time.Millisecond)
+		_, _ = w.Write([]byte("ok"))
+	}))
+	t.Cleanup(srv.Close)
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	l := newLoader(addr, openConns, 5*time.Second)
+	defer l.close()
+	res := l.runOpen(context.Background(), target{Name: "serial", Addr: addr, Method: "GET", Paths: []string{"/"}}, 200, 200*time.Millisecond, 64, "")
+	if res.Requests != 40 || res.Errors != 0 {
+		t.Fatalf("requests %d errors %d (%s), want 40 answered", res.Requests, res.Errors, res.FirstError)
+	}
+	if got, least := res.Latency.max, 40*20*time.Millisecond-195*time.Millisecond; got < least {
+		t.Errorf("longest latency %v, want at least %v: the wait for the server counts", got, least)
+	}
+}
+
+func TestOpenReportGolden(t *testing.T) {
+	served := newOpenResult()
+	served.Rate, served.Scheduled = 2000, 10*time.Second
+	for i := range 12000 {
+		served.Latency.record(time.Millisecond + time.Duration(i)*time.Microsecond)
+		served.Lag.record(100 * time.Microsecond)
+	}
+	for i := range 7990 {
+		served.ShedLatency.record(200*time.Microsecond + time.Duration(i)*10*time.Nanosecond)
+		served.Lag.record(100 * time.Microsecond)
+	}
+	served.Requests, served.Shed, served.Errors, served.Statuses[504] = 20000, 7990, 10, 10
+	served.FirstError = `504 {"code":"deadline_exceeded"}`
+	behind := newOpenResult()
+	behind.Rate, behind.Scheduled = 2000, 10*time.Second
+	for range 20000 {
+		behind.Latency.record(40 * time.Millisecond)
+		behind.Lag.record(30 * time.Millisecond)
+	}
+	behind.Requests = 20000
+	rows := []openRow{
+		{target: target{Name: "POST /v1/orders"}, Result: served, RSS: memory{40 << 20, 78 << 20, 74 << 20}, Anon: memory{20 << 20, 38 << 20, 21 << 20},
+			CPU: []cpuShare{{"bench", 0.4}, {"bff-mobile", 0.9}, {"sandbox", 0.6}}},
+		{target: target{Name: "GET /api/products/{id} (cache off)"}, Result: behind, RSS: memory{18 << 20, 30 << 20, 19 << 20}, Anon: memory{16 << 20, 28 << 20, 17 << 20}},
+		{target: target{Name: "GET /v1/products/{id}"}, Skipped: "route not served: GET /v1/products/{id} answered 404", RSS: unknownMemory, Anon: unknownMemory},
+	}
+	var b bytes.Buffer
+	writeOpenTable(&b, rows)
+	writeOpenDetails(&b, rows)
+	golden := filepath.Join("testdata", "open_report.golden")
+	if *update {
+		if err := os.WriteFile(golden, b.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if !bytes.Equal(b.Bytes(), want) {
+		t.Errorf("report differs from %s (go test -update rewrites it):\ngot:\n%s\nwant:\n%s", golden, b.Bytes(), want)
+	}
+	if err := openVerdict(rows[:1], false); err == nil {
+		t.Errorf("openVerdict of a row with errors = nil, want an error")
+	}
+	if err := openVerdict(rows[1:2], false); err != nil {
+		t.Errorf("openVerdict of a clean row = %v, want nil", err)
+	}
+}

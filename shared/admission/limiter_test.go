@@ -1,0 +1,329 @@
+package admission
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"storefront.dev/shared/clocktest"
+)
+
+// sim drives a Limiter on a manual clock in rounds: the requests offered
+// in a round try to get in, in the order given, the clock moves by the
+// latency the model gives for the number admitted, and they all finish.
+type sim struct {
+	l     *Limiter
+	clock *clocktest.Manual
+}
+
+func newSim(t *testing.T, cfg Config) *sim {
+	t.Helper()
+	clock := clocktest.New(time.Unix(1_700_000_000, 0))
+	return &sim{l: New(cfg, WithClock(clock.Now)), clock: clock}
+}
+
+// demand is n requests of a class offered in one round.
+type demand struct {
+	class Class
+	n     int
+}
+
+// model is the latency of a round in which inFlight requests are served
+// at once.
+type model func(inFlight int) time.Duration
+
+// fixed is a latency that does not depend on the load: an upstream's.
+func fixed(d time.Duration) model { return func(int) time.Duration { return d } }
+
+// queueing is a replica that serves capacity requests at once in base:
+// beyond it, requests wait their turn.
+func queueing(base time.Duration, capacity int) model {
+	return func(n int) time.Duration { return base * time.Duration(max(capacity, n)) / time.Duration(capacity) }
+}
+
+// tally is what rounds admitted and shed, by class.
+type tally struct {
+	admitted, shed [numClasses]int
+	// worst is the longest round.
+	worst time.Duration
+}
+
+// run plays rounds for d of the sim's clock.
+func (s *sim) run(d time.Duration, m model, demands ...demand) tally {
+	var t tally
+	end := s.clock.Now().Add(d)
+	var tickets []Ticket
+	for s.clock.Now().Before(end) {
+		tickets = tickets[:0]
+		for _, dm := range demands {
+			for range dm.n {
+				tk, ok := s.l.Acquire(dm.class)
+				if !ok {
+					t.shed[dm.class]++
+					continue
+				}
+				t.admitted[dm.class]++
+				tickets = append(tickets, tk)
+			}
+		}
+		lat := m(len(tickets))
+		t.worst = max(t.worst, lat)
+		s.clock.Advance(lat)
+		for _, tk := range tickets {
+			tk.Done()
+		}
+	}
+	return t
+}
+
+func testConfig() Config {
+	cfg := DefaultConfig()
+	cfg.InitialLimit, cfg.MinLimit, cfg.MaxLimit = 100, 10, 400
+	return cfg
+}
+
+// TestSharesByPriority fills a fixed limit of 10 class by class: anonymous
+// requests get half of it, signed-in reads up to 8 in flight, checkouts
+// all 10; a place freed goes to whichever class still has room.
+func TestSharesByPriority(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.InitialLimit, cfg.MinLimit, cfg.MaxLimit = 10, 10, 10
+	l := New(cfg)
+	var held []Ticket
+	steps := []struct {
+		class Class
+		n     int
+		want  int // admitted of n
+	}{
+		{Anonymous, 7, 5},
+		{Authenticated, 7, 3},
+		{Checkout, 7, 2},
+		{Anonymous, 1, 0},
+		{Authenticated, 1, 0},
+		{Checkout, 1, 0},
+	}
+	for i, st := range steps {
+		got := 0
+		for range st.n {
+			if tk, ok := l.Acquire(st.class); ok {
+				got++
+				held = append(held, tk)
+			}
+		}
+		if got != st.want {
+			t.Errorf("step %d: %d %s requests admitted %d, want %d", i, st.n, st.class, got, st.want)
+		}
+	}
+	if got := l.InFlight(); got != 10 {
+		t.Errorf("in flight %d, want 10", got)
+	}
+	// Three places freed: in flight 7, under the signed-in share of 8 but
+	// over the anonymous one of 5.
+	for _, tk := range held[:3] {
+		tk.Ignore()
+	}
+	free := []struct {
+		class Class
+		want  bool
+	}{
+		{Anonymous, false},
+		{Authenticated, true},
+		{Authenticated, false},
+		{Checkout, true},
+		{Checkout, true},
+		{Checkout, false},
+	}
+	for i, f := range free {
+		if _, ok := l.Acquire(f.class); ok != f.want {
+			t.Errorf("after freeing, request %d (%s): admitted %v, want %v", i, f.class, ok, f.want)
+		}
+	}
+}
+
+// TestLatencyStep: with more offered than the limit, a jump of the
+// latency (an upstream five times slower) brings the limit down, and it
+// rises again once the latency is back.
+func TestLatencyStep(t *testing.T) {
+	s := newSim(t, testConfig())
+	offered := demand{Checkout, 600}
+	s.run(5*time.Second, fixed(10*time.Millisecond), offered)
+	before := s.l.Limit()
+	if before <= 100 {
+		t.Fatalf("limit %d after 5s at a steady latency, want it above its initial 100", before)
+	}
+	s.run(3*time.Second, fixed(50*time.Millisecond), offered)
+	slow := s.l.Limit()
+	if slow > before/2 {
+		t.Errorf("limit %d after 3s of a 5× latency, want at most half of %d", slow, before)
+	}
+	s.run(3*time.Second, fixed(10*time.Millisecond), offered)
+	if back := s.l.Limit(); back < 2*slow {
+		t.Errorf("limit %d 3s after the latency recovered, want at least twice %d", back, slow)
+	}
+}
+
+// TestProbeLearnsANewNormal: an upstream that becomes five times slower
+// for good brings the limit down; the next probe, ProbeInterval later,
+// takes the slower latency for the replica's own, and the limit comes
+// back.
+func TestProbeLearnsANewNormal(t *testing.T) {
+	cfg := testConfig()
+	s := newSim(t, cfg)
+	offered := demand{Checkout, 600}
+	s.run(5*time.Second, fixed(10*time.Millisecond), offered)
+	before := s.l.Limit()
+	s.run(3*time.Second, fixed(50*time.Millisecond), offered)
+	slow := s.l.Limit()
+	if slow > before/2 {
+		t.Fatalf("limit %d after 3s of a 5× latency, want at most half of %d", slow, before)
+	}
+	s.run(cfg.ProbeInterval, fixed(50*time.Millisecond), offered)
+	if back := s.l.Limit(); back < 2*slow {
+		t.Errorf("limit %d a probe later, the latency still 5×, want at least twice %d", back, slow)
+	}
+}
+
+// TestConvergesUnderQueueing: a replica that serves 40 requests at once
+// and queues the rest, offered far more from the start, ends with a limit
+// near its capacity (within the tolerance), from far above or below, while
+// the latency of what it admits stays within a few times its own: its
+// first probe measured that latency although it was never idle.
+func TestConvergesUnderQueueing(t *testing.T) {
+	const capacity, base = 40, 10 * time.Millisecond
+	for _, initial := range []int{10, 400} {
+		cfg := testConfig()
+		cfg.InitialLimit = initial
+		s := newSim(t, cfg)
+		s.run(10*time.Second, queueing(base, capacity), demand{Checkout, 1000})
+		tl := s.run(2*time.Second, queueing(base, capacity), demand{Checkout, 1000})
+		if got := s.l.Limit(); got < capacity || got > 3*capacity {
+			t.Errorf("from %d: limit %d after 12s, want %d..%d", initial, got, capacity, 3*capacity)
+		}
+		if tl.worst > 3*base {
+			t.Errorf("from %d: a round took %v once converged, want at most %v", initial, tl.worst, 3*base)
+		}
+	}
+}
+
+// TestShedsByPriority: anonymous reads flood a replica while signed-in
+// reads and a few checkouts come in every round: the lower the class, the
+// more of it is shed, and checkouts only while a probe holds the limit at
+// its minimum, a window every ProbeInterval.
+func TestShedsByPriority(t *testing.T) {
+	s := newSim(t, testConfig())
+	tl := s.run(20*time.Second, queueing(10*time.Millisecond, 40),
+		demand{Anonymous, 500}, demand{Authenticated, 50}, demand{Checkout, 5})
+	var shed [numClasses]float64
+	for c := range shed {
+		shed[c] = float64(tl.shed[c]) / float64(tl.shed[c]+tl.admitted[c])
+	}
+	if !(shed[Anonymous] > shed[Authenticated] && shed[Authenticated] > shed[Checkout]) {
+		t.Errorf("shed %.3f of anonymous, %.3f of signed-in reads, %.3f of checkouts; want less the higher the class",
+			shed[Anonymous], shed[Authenticated], shed[Checkout])
+	}
+	if shed[Checkout] > 0.01 {
+		t.Errorf("shed %.3f of checkouts, want at most 1%% (during probes only)", shed[Checkout])
+	}
+}
+
+// TestRecoversWhenLoadDrops: after an overload, a load the replica can
+// serve is admitted whole, at its own latency, and the limit does not
+// collapse for want of demand.
+func TestRecoversWhenLoadDrops(t *testing.T) {
+	const capacity, base = 40, 10 * time.Millisecond
+	s := newSim(t, testConfig())
+	s.run(10*time.Second, queueing(base, capacity), demand{Anonymous, 1000})
+	after := s.l.Limit()
+	tl := s.run(5*time.Second, queueing(base, capacity), demand{Anonymous, capacity / 2})
+	if tl.shed[Anonymous] != 0 {
+		t.Errorf("%d of %d requests shed once the load dropped, want none", tl.shed[Anonymous], tl.shed[Anonymous]+tl.admitted[Anonymous])
+	}
+	if tl.worst != base {
+		t.Errorf("latency %v once the load dropped, want %v", tl.worst, base)
+	}
+	if got := s.l.Limit(); got < after {
+		t.Errorf("limit %d once the load dropped, want at least the %d it had", got, after)
+	}
+	if got := s.l.InFlight(); got != 0 {
+		t.Errorf("in flight %d once every request finished, want 0", got)
+	}
+}
+
+// TestIgnoredAnswersTeachNothing: requests answered at once for a reason
+// unrelated to load (an upstream refusing) leave the limit where it was.
+func TestIgnoredAnswersTeachNothing(t *testing.T) {
+	s := newSim(t, testConfig())
+	for range 1000 {
+		var held []Ticket
+		for range 200 {
+			if tk, ok := s.l.Acquire(Checkout); ok {
+				held = append(held, tk)
+			}
+		}
+		s.clock.Advance(time.Millisecond)
+		for _, tk := range held {
+			tk.Ignore()
+		}
+	}
+	if got := s.l.Limit(); got != 100 {
+		t.Errorf("limit %d after ignored answers only, want the initial 100", got)
+	}
+}
+
+func TestRetryAfterSpreads(t *testing.T) {
+	l := New(DefaultConfig())
+	seen := map[time.Duration]bool{}
+	for range 200 {
+		seen[l.RetryAfter()] = true
+	}
+	if len(seen) != 2 || !seen[time.Second] || !seen[2*time.Second] {
+		t.Errorf("Retry-After values %v, want 1s and 2s", seen)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	cases := []struct {
+		name   string
+		mutate func(*Config)
+		want   string
+	}{
+		{"no minimum", func(c *Config) { c.MinLimit = 0 }, "MinLimit"},
+		{"initial below minimum", func(c *Config) { c.InitialLimit = c.MinLimit - 1 }, "MinLimit ≤ InitialLimit"},
+		{"maximum below initial", func(c *Config) { c.MaxLimit = c.InitialLimit - 1 }, "InitialLimit ≤ MaxLimit"},
+		{"anonymous over signed-in", func(c *Config) { c.AnonymousShare = 0.9 }, "AnonymousShare ≤ AuthenticatedShare"},
+		{"no anonymous share", func(c *Config) { c.AnonymousShare = 0 }, "0 < AnonymousShare"},
+		{"share over the limit", func(c *Config) { c.AuthenticatedShare = 1.5 }, "AuthenticatedShare ≤ 1"},
+		{"no window", func(c *Config) { c.Window = 0 }, "Window"},
+		{"tolerance below 1", func(c *Config) { c.Tolerance = 0.9 }, "Tolerance"},
+		{"no smoothing", func(c *Config) { c.Smoothing = 0 }, "Smoothing"},
+		{"retry within a second", func(c *Config) { c.RetryAfter = 500 * time.Millisecond }, "RetryAfter"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := DefaultConfig()
+			tc.mutate(&c)
+			if err := c.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Validate() = %v, want an error mentioning %q", err, tc.want)
+			}
+		})
+	}
+	if err := DefaultConfig().Validate(); err != nil {
+		t.Errorf("defaults do not validate: %v", err)
+	}
+}
+
+func TestBuckets(t *testing.T) {
+	for _, d := range []time.Duration{1, 7, 8, 9, 100, 1234, time.Millisecond, 3*time.Second + 7, time.Hour} {
+		got := bucketValue(bucketOf(d))
+		if diff := float64(got-d) / float64(d); diff < -0.07 || diff > 0.07 {
+			t.Errorf("%v reads back as %v, want within 7%%", d, got)
+		}
+	}
+	var h latency
+	for _, d := range []time.Duration{time.Millisecond, 2 * time.Millisecond, time.Hour} {
+		h.add(d)
+	}
+	if got := h.median(); got < 1900*time.Microsecond || got > 2100*time.Microsecond {
+		t.Errorf("median of 1ms, 2ms and 1h = %v, want about 2ms", got)
+	}
+}

@@ -1,0 +1,122 @@
+package httpserver
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	json "github.com/goccy/go-json"
+	"github.com/gofiber/fiber/v2"
+
+	"storefront.dev/shared/admission"
+	"storefront.dev/shared/problem"
+	"storefront.dev/shared/ratelimit"
+)
+
+// shedBody is the document of every shed request, the same for all (it
+// names no instance), encoded once: under overload a refusal must cost as
+// little as can be, since the CPU it takes is taken from the requests
+// admitted.
+var shedBody = func() []byte {
+	b, err := json.Marshal((&problem.Error{Code: problem.CodeOverloaded,
+		Detail: "The server is at capacity; nothing was done. Retry after the time in Retry-After."}).Document(""))
+	if err != nil {
+		panic(err)
+	}
+	return b
+}()
+
+// writeShed answers a shed request: 503 with shedBody and Retry-After. A
+// shed is not logged: it is counted where it happens
+// (bff_admission_shed_total), and a log line for each would add to the
+// very load being shed.
+func writeShed(c *fiber.Ctx, retryAfter time.Duration) error {
+	c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int((retryAfter+time.Second-1)/time.Second)))
+	c.Set(fiber.HeaderContentType, problem.ContentType)
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return c.Status(problem.StatusOf(problem.CodeOverloaded)).Send(shedBody)
+}
+
+// Classifier says which admission class a request is of.
+type Classifier func(c *fiber.Ctx) admission.Class
+
+// ClassOf is the Classifier of a route whose authenticated callers are of
+// class cl: a request RequireUser identified the caller of is cl, any other
+// is Anonymous. A credential the route does not verify earns nothing, so a
+// client cannot claim a higher class by sending a made-up token.
+func ClassOf(cl admission.Class) Classifier {
+	return func(c *fiber.Ctx) admission.Class {
+		if UserID(c) == "" {
+			return admission.Anonymous
+		}
+		return cl
+	}
+}
+
+// Admit returns middleware that takes each request in under l, in the
+// class class gives it, before any handler after it runs, or sheds it at
+// once with a 503 overloaded problem and Retry-After: nothing is queued,
+// and a shed request holds nothing. An admitted request keeps its place
+// until the handlers after it return. Its latency is l's measure of the
+// load when it was served (2xx, 3xx) or ran out of time (504); a refusal
+// (4xx: invalid, over a quota) or another failure (an upstream refusing)
+// is often answered at once, and a flood of them would make the replica
+// look idle. Sheds are counted by class.
+func (s *Server) Admit(l *admission.Limiter, class Classifier) fiber.Handler {
+	return s.admit(l, class, (*fiber.Ctx).Next)
+}
+
+// Guard is the middleware each limited route carries (see Limits): Admit's
+// admission control first, so that a shed request spends none of its
+// caller's quota, then RateLimit's quota.
+func (s *Server) Guard(l *admission.Limiter, class Classifier, rl Limiter, p ratelimit.Policy) fiber.Handler {
+	quota := s.quota(rl, p)
+	return s.admit(l, class, func(c *fiber.Ctx) error {
+		if err := quota(c); err != nil {
+			return err
+		}
+		return c.Next()
+	})
+}
+
+func (s *Server) admit(l *admission.Limiter, class Classifier, next func(*fiber.Ctx) error) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		cl := class(c)
+		ticket, ok := l.Acquire(cl)
+		if !ok {
+			s.metrics.Shed(cl.String())
+			return writeShed(c, l.RetryAfter())
+		}
+		measured := false
+		// Deferred, so that a panic further down frees the place too.
+		defer func() {
+			if measured {
+				ticket.Done()
+			} else {
+				ticket.Ignore()
+			}
+		}()
+		err := next(c)
+		status := answerStatus(c, err)
+		measured = status < http.StatusBadRequest || status == http.StatusGatewayTimeout
+		return err
+	}
+}
+
+// answerStatus is the status err will be answered with, or the one already
+// set when err is nil.
+func answerStatus(c *fiber.Ctx, err error) int {
+	var p *problem.Error
+	var fe *fiber.Error
+	switch {
+	case err == nil:
+		return c.Response().StatusCode()
+	case errors.As(err, &p):
+		return p.Status()
+	case errors.As(err, &fe):
+		return fe.Code
+	default:
+		return http.StatusInternalServerError
+	}
+}

@@ -1,0 +1,46 @@
+package httpserver
+
+import (
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+
+	"storefront.dev/shared/problem"
+)
+
+// identityBodies refuses a request that declares a content coding other
+// than identity with a 415 problem and Accept-Encoding: identity (RFC 9110
+// §15.5.16), before any handler can read its body. Fiber's Ctx.Body
+// undoes gzip, br and deflate, layer upon layer, with no bound on what comes
+// out: BodyLimit bounds only the bytes received, so 590 bytes of
+// gzip(gzip(256 MiB)) would become 256 MiB in memory, and a 5 MB order would
+// pass a 64 KiB limit. The BFFs' clients send bodies of a few hundred bytes,
+// which nothing gains by compressing. Every line of the field is read: Fiber
+// decodes by the last one. A field naming identity alone is removed, since
+// Fiber reads a list of several as an empty body.
+func identityBodies(c *fiber.Ctx) error {
+	lines := c.Request().Header.PeekAll(fiber.HeaderContentEncoding)
+	if len(lines) == 0 {
+		return c.Next()
+	}
+	for _, v := range lines {
+		if !identityOnly(string(v)) {
+			c.Set(fiber.HeaderAcceptEncoding, "identity")
+			return problem.New(problem.CodeUnsupportedMedia, "Send the request body without a content coding: Content-Encoding identity or none.")
+		}
+	}
+	c.Request().Header.Del(fiber.HeaderContentEncoding)
+	return c.Next()
+}
+
+// identityOnly reports whether a Content-Encoding value lists no coding but
+// identity (content codings are case-insensitive; empty list elements are
+// allowed).
+func identityOnly(v string) bool {
+	for coding := range strings.SplitSeq(v, ",") {
+		if coding = strings.Trim(coding, " \t"); coding != "" && !strings.EqualFold(coding, "identity") {
+			return false
+		}
+	}
+	return true
+}
