@@ -36,66 +36,17 @@ func overloadShedsBrowsingNotCheckout(t *testing.T, sh Shop) {
 	}
 	before, _ := ownGoroutines()
 
-	// A product page holds its place for the product service's 200ms; far
-	// more readers than the anonymous share of the limit (at most 8) want
-	// one at once.
 	s.Inject(t, sandbox.ServiceProduct, sandbox.Fault{Route: "GET /products/{id}", LatencyMS: 200})
-	const readers = 32
-	var (
-		stop     = make(chan struct{})
-		shedSeen = make(chan struct{})
-		once     sync.Once
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		statuses = map[int]int{}
-		failures []string
-	)
-	var sheds atomic.Int64
-	for i := range readers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for n := 0; ; n++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				r, err := servertest.Send("GET", fmt.Sprintf("%s%s/%d", s.Base, sh.Products, 1+(i+n)%40), nil)
-				mu.Lock()
-				statuses[r.Status]++
-				if msg := shedProblem(r, err); msg != "" && len(failures) < 5 {
-					failures = append(failures, msg)
-				}
-				mu.Unlock()
-				if r.Status == 503 {
-					sheds.Add(1)
-					once.Do(func() { close(shedSeen) })
-					// Back again soon, not at once: enough to keep the
-					// share full without churning through connections.
-					time.Sleep(10 * time.Millisecond)
-				}
-			}
-		}()
-	}
-	select {
-	case <-shedSeen:
-	case <-time.After(30 * time.Second): // a bound on the test, not a timing assertion
-		close(stop)
-		wg.Wait()
-		t.Fatalf("no read shed by %d readers; statuses %v", readers, statuses)
-	}
-	// Orders while reads are being shed: every one is placed.
 	const orders = 5
-	shedBefore := sheds.Load()
-	for i := range orders {
-		if r := sh.order(t, s, ada, servertest.OrderBody("tok_visa", servertest.Line(3, 1))); r.Status != 201 {
-			t.Errorf("order %d during the flood: status %d, body %s", i+1, r.Status, r.Body)
+	fl := flood(t, s, sh, func() {
+		// Orders while reads are being shed: every one is placed.
+		for i := range orders {
+			if r := sh.order(t, s, ada, servertest.OrderBody("tok_visa", servertest.Line(3, 1))); r.Status != 201 {
+				t.Errorf("order %d during the flood: status %d, body %s", i+1, r.Status, r.Body)
+			}
 		}
-	}
-	shedDuring := sheds.Load() - shedBefore
-	close(stop)
-	wg.Wait()
+	})
+	statuses, failures, shedDuring := fl.statuses, fl.failures, fl.shedDuring
 
 	t.Logf("reads answered %v; %d shed while the orders were placed", statuses, shedDuring)
 	for _, f := range failures {
@@ -109,21 +60,91 @@ func overloadShedsBrowsingNotCheckout(t *testing.T, sh Shop) {
 	if statuses[200] == 0 || statuses[503] == 0 || shedDuring == 0 {
 		t.Errorf("reads %v, %d shed while the orders were placed; want some served and some shed throughout", statuses, shedDuring)
 	}
+	checkShedMetrics(t, s, statuses[503])
+
+	s.Settle(t, servertest.KeepClock)
+	checkNoLeftovers(t, before)
+	if got := len(s.CheckInvariants(t).Order.Orders); got != orders+1 {
+		t.Errorf("got %d orders, want %d", got, orders+1)
+	}
+}
+
+// flooded is what a flood of anonymous reads was answered.
+type flooded struct {
+	statuses   map[int]int
+	failures   []string
+	shedDuring int64
+}
+
+// flood sends anonymous product reads from many readers, far more than the
+// anonymous share of the limit (at most 8), until the first is shed; then
+// it runs during and stops the flood. A product page holds its place for
+// the product service's injected latency.
+func flood(t *testing.T, s *servertest.Stack, sh Shop, during func()) flooded {
+	t.Helper()
+	const readers = 32
+	var (
+		stop     = make(chan struct{})
+		shedSeen = make(chan struct{})
+		once     sync.Once
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		out      = flooded{statuses: map[int]int{}}
+		sheds    atomic.Int64
+	)
+	for i := range readers {
+		wg.Go(func() {
+			for n := 0; ; n++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				r, err := servertest.Send("GET", fmt.Sprintf("%s%s/%d", s.Base, sh.Products, 1+(i+n)%40), nil)
+				mu.Lock()
+				out.statuses[r.Status]++
+				if msg := shedProblem(r, err); msg != "" && len(out.failures) < 5 {
+					out.failures = append(out.failures, msg)
+				}
+				mu.Unlock()
+				if r.Status == 503 {
+					sheds.Add(1)
+					once.Do(func() { close(shedSeen) })
+					// Back again soon, not at once: enough to keep the
+					// share full without churning through connections.
+					time.Sleep(10 * time.Millisecond)
+				}
+			}
+		})
+	}
+	select {
+	case <-shedSeen:
+	case <-time.After(30 * time.Second): // a bound on the test, not a timing assertion
+		close(stop)
+		wg.Wait()
+		t.Fatalf("no read shed by %d readers; statuses %v", readers, out.statuses)
+	}
+	shedBefore := sheds.Load()
+	during()
+	out.shedDuring = sheds.Load() - shedBefore
+	close(stop)
+	wg.Wait()
+	return out
+}
+
+// checkShedMetrics: the sheds are counted by class, none of checkout, and
+// the limit stayed within its bounds.
+func checkShedMetrics(t *testing.T, s *servertest.Stack, shed int) {
+	t.Helper()
 	metrics := string(servertest.Do(t, "GET", s.Base+"/metrics", nil).Body)
-	if n := metricValue(metrics, `bff_admission_shed_total{class="anonymous"}`); n < float64(statuses[503]) {
-		t.Errorf("bff_admission_shed_total{class=\"anonymous\"} = %v, want the %d reads shed", n, statuses[503])
+	if n := metricValue(metrics, `bff_admission_shed_total{class="anonymous"}`); n < float64(shed) {
+		t.Errorf("bff_admission_shed_total{class=\"anonymous\"} = %v, want the %d reads shed", n, shed)
 	}
 	if strings.Contains(metrics, `bff_admission_shed_total{class="checkout"}`) {
 		t.Errorf("metrics count a checkout shed:\n%s", grepLines(metrics, "bff_admission_"))
 	}
 	if limit := metricValue(metrics, "bff_admission_limit"); limit < 4 || limit > 16 {
 		t.Errorf("bff_admission_limit = %v, want 4..16", limit)
-	}
-
-	s.Settle(t, servertest.KeepClock)
-	checkNoLeftovers(t, before)
-	if got := len(s.CheckInvariants(t).Order.Orders); got != orders+1 {
-		t.Errorf("got %d orders, want %d", got, orders+1)
 	}
 }
 
