@@ -54,6 +54,22 @@ type loadResult struct {
 	Latency    *histogram
 }
 
+// add counts o's requests, answers and latencies into r; Elapsed is the
+// caller's.
+func (r *loadResult) add(o loadResult) {
+	r.Requests += o.Requests
+	r.Errors += o.Errors
+	r.Transport += o.Transport
+	r.Bytes += o.Bytes
+	for s, n := range o.Statuses {
+		r.Statuses[s] += n
+	}
+	if r.FirstError == "" {
+		r.FirstError = o.FirstError
+	}
+	r.Latency.merge(o.Latency)
+}
+
 // RPS is completed requests per second of the run.
 func (r loadResult) RPS() float64 {
 	if r.Elapsed <= 0 {
@@ -148,17 +164,7 @@ func (l *loader) run(ctx context.Context, t target, conns int, d time.Duration, 
 			r := l.worker(ctx, t, end, keyPrefix+strconv.Itoa(w)+"-", w)
 			mu.Lock()
 			defer mu.Unlock()
-			total.Requests += r.Requests
-			total.Errors += r.Errors
-			total.Transport += r.Transport
-			total.Bytes += r.Bytes
-			for s, n := range r.Statuses {
-				total.Statuses[s] += n
-			}
-			if total.FirstError == "" {
-				total.FirstError = r.FirstError
-			}
-			total.Latency.merge(r.Latency)
+			total.add(r)
 		}()
 	}
 	wg.Wait()
@@ -329,18 +335,8 @@ func newOpenResult() openResult {
 }
 
 func (r *openResult) merge(o openResult) {
-	r.Requests += o.Requests
-	r.Errors += o.Errors
-	r.Transport += o.Transport
-	r.Bytes += o.Bytes
+	r.add(o.loadResult)
 	r.Shed += o.Shed
-	for s, n := range o.Statuses {
-		r.Statuses[s] += n
-	}
-	if r.FirstError == "" {
-		r.FirstError = o.FirstError
-	}
-	r.Latency.merge(o.Latency)
 	r.ShedLatency.merge(o.ShedLatency)
 	r.Lag.merge(o.Lag)
 }

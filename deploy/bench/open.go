@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -153,28 +152,8 @@ func writeOpenTable(w io.Writer, rows []openRow) {
 }
 
 func writeOpenDetails(w io.Writer, rows []openRow) {
-	width := 0
-	for _, r := range rows {
-		width = max(width, len(r.Name))
-	}
-	section := func(title string, line func(r openRow) string) {
-		var lines []string
-		for _, r := range rows {
-			if s := line(r); s != "" {
-				lines = append(lines, fmt.Sprintf("  %-*s  %s", width, r.Name, s))
-			}
-		}
-		if len(lines) > 0 {
-			fmt.Fprintf(w, "\n%s\n%s\n", title, strings.Join(lines, "\n"))
-		}
-	}
-	section("CPU used during each run, in cores:", func(r openRow) string {
-		var parts []string
-		for _, c := range r.CPU {
-			parts = append(parts, fmt.Sprintf("%s %.2f", c.Name, c.Cores))
-		}
-		return strings.Join(parts, ", ")
-	})
+	section := sections(w, rows, func(r openRow) string { return r.Name })
+	section("CPU used during each run, in cores:", func(r openRow) string { return cpuLine(r.CPU) })
 	section("errors (neither 2xx nor 503 overloaded):", func(r openRow) string {
 		if r.Skipped != "" || r.Result.Errors == 0 {
 			return ""

@@ -105,21 +105,7 @@ func writeColumns(w io.Writer, table [][]string) {
 }
 
 func writeDetails(w io.Writer, rows []row, soak bool) {
-	width := 0
-	for _, r := range rows {
-		width = max(width, len(r.Name))
-	}
-	section := func(title string, line func(r row) string) {
-		var lines []string
-		for _, r := range rows {
-			if s := line(r); s != "" {
-				lines = append(lines, fmt.Sprintf("  %-*s  %s", width, r.Name, s))
-			}
-		}
-		if len(lines) > 0 {
-			fmt.Fprintf(w, "\n%s\n%s\n", title, strings.Join(lines, "\n"))
-		}
-	}
+	section := sections(w, rows, func(r row) string { return r.Name })
 	section("upstream calls per request, by service and route:", func(r row) string {
 		if r.Skipped != "" || r.Result.Requests == 0 {
 			return ""
@@ -133,13 +119,7 @@ func writeDetails(w io.Writer, rows []row, soak bool) {
 		}
 		return strings.Join(parts, ", ")
 	})
-	section("CPU used during each run, in cores:", func(r row) string {
-		var parts []string
-		for _, c := range r.CPU {
-			parts = append(parts, fmt.Sprintf("%s %.2f", c.Name, c.Cores))
-		}
-		return strings.Join(parts, ", ")
-	})
+	section("CPU used during each run, in cores:", func(r row) string { return cpuLine(r.CPU) })
 	section("errors:", func(r row) string {
 		if r.Skipped != "" || r.Result.Errors == 0 {
 			return ""
@@ -215,4 +195,33 @@ func ratio(f float64) string {
 		return "-"
 	}
 	return fmt.Sprintf("%.2f", f)
+}
+
+// sections returns a writer of titled sections to w: each a line per row
+// that has something to say, the rows' names aligned.
+func sections[R any](w io.Writer, rows []R, name func(R) string) func(title string, line func(R) string) {
+	width := 0
+	for _, r := range rows {
+		width = max(width, len(name(r)))
+	}
+	return func(title string, line func(R) string) {
+		var lines []string
+		for _, r := range rows {
+			if s := line(r); s != "" {
+				lines = append(lines, fmt.Sprintf("  %-*s  %s", width, name(r), s))
+			}
+		}
+		if len(lines) > 0 {
+			fmt.Fprintf(w, "\n%s\n%s\n", title, strings.Join(lines, "\n"))
+		}
+	}
+}
+
+// cpuLine is the cores each process used, "bench 0.56, sandbox 0.85".
+func cpuLine(cpus []cpuShare) string {
+	parts := make([]string, len(cpus))
+	for i, c := range cpus {
+		parts[i] = fmt.Sprintf("%s %.2f", c.Name, c.Cores)
+	}
+	return strings.Join(parts, ", ")
 }
