@@ -51,7 +51,8 @@ func (f *Flow) Place(ctx context.Context, r Request) (Result, error) {
 	res, err := f.place(ctx, r)
 	if err != nil {
 		pe := problem.From(err)
-		if !res.Replayed {
+		// A replay, or a refusal of the key itself, is no order attempt.
+		if !res.Replayed && pe.Code != problem.CodeIdempotencyBusy && pe.Code != problem.CodeIdempotencyReused {
 			f.cfg.observer.OrderOutcome(string(pe.Code))
 		}
 		return res, pe
@@ -92,7 +93,7 @@ func (f *Flow) place(ctx context.Context, r Request) (Result, error) {
 			return res, err
 		}
 	}
-	return Result{Replayed: true}, f.busy(time.Second)
+	return Result{}, f.busy(time.Second)
 }
 
 // start prices the order, journals rec as the saga's first record (its
@@ -150,7 +151,7 @@ func (f *Flow) resume(ctx context.Context, s *saga, rec Record, fp string) (Resu
 			Attempt: rec.Attempt + 1, Version: rec.Version + 1}
 		return f.start(ctx, s, next)
 	case now.Before(rec.LeaseUntil):
-		return Result{Replayed: true}, f.busy(rec.LeaseUntil.Sub(now))
+		return Result{}, f.busy(rec.LeaseUntil.Sub(now))
 	}
 	// Its runner died (or lost its journal): settle it now rather than make
 	// the client wait for the next recovery pass.

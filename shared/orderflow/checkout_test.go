@@ -72,10 +72,11 @@ func TestRetryWhileRunningIsBusy(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	_, err := f.Place(ctx, req)
+	busy, err := f.Place(ctx, req)
 	var pe *problem.Error
-	if codeOf(t, err) != problem.CodeIdempotencyBusy || !asProblem(err, &pe) || pe.RetryAfter < time.Second {
-		t.Fatalf("retry while running: %v, want %s with a Retry-After", err, problem.CodeIdempotencyBusy)
+	if codeOf(t, err) != problem.CodeIdempotencyBusy || !asProblem(err, &pe) || pe.RetryAfter < time.Second || busy.Replayed {
+		t.Fatalf("retry while running: %v (replayed %v), want %s with a Retry-After, not a replay",
+			err, busy.Replayed, problem.CodeIdempotencyBusy)
 	}
 	first := <-firstc
 	if first.err != nil {
