@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -454,29 +455,17 @@ func (p *crashChild) kill() {
 // exits or 10s pass.
 func (p *crashChild) waitReady(t *testing.T, base string) {
 	t.Helper()
-	client := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(10 * time.Second)
-	last := "no answer"
-	for time.Now().Before(deadline) {
+	servertest.WaitReadyWhile(t, base, func() error {
 		select {
 		case <-p.exited:
-			t.Fatalf("bff-mobile exited before it was ready: %v", p.err)
-		default:
-		}
-		resp, err := client.Get(base + "/readyz")
-		if err == nil {
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
+			if p.err == nil {
+				return errors.New("exit status 0")
 			}
-			last = resp.Status + " " + strings.TrimSpace(string(b))
-		} else {
-			last = err.Error()
+			return p.err
+		default:
+			return nil
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("%s/readyz not ready within 10s; last answer: %s", base, last)
+	})
 }
 
 // crashLogTail returns the last lines of the file at path.

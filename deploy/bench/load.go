@@ -70,6 +70,27 @@ func (r *loadResult) add(o loadResult) {
 	r.Latency.merge(o.Latency)
 }
 
+// failed counts an answer that is a transport failure (err) or not 2xx,
+// and reports whether it was one.
+func (r *loadResult) failed(status int, err error, body []byte) bool {
+	switch {
+	case err != nil:
+		r.Transport++
+		if r.FirstError == "" {
+			r.FirstError = err.Error()
+		}
+	case status < 200 || status > 299:
+		r.Statuses[status]++
+		if r.FirstError == "" {
+			r.FirstError = fmt.Sprintf("%d %s", status, clip(body, 200))
+		}
+	default:
+		return false
+	}
+	r.Errors++
+	return true
+}
+
 // RPS is completed requests per second of the run.
 func (r loadResult) RPS() float64 {
 	if r.Elapsed <= 0 {
@@ -194,18 +215,7 @@ func (l *loader) worker(ctx context.Context, t target, end time.Time, keyPrefix 
 		r.Latency.record(time.Since(began))
 		r.Requests++
 		switch status := resp.StatusCode(); {
-		case err != nil:
-			r.Errors++
-			r.Transport++
-			if r.FirstError == "" {
-				r.FirstError = err.Error()
-			}
-		case status < 200 || status > 299:
-			r.Errors++
-			r.Statuses[status]++
-			if r.FirstError == "" {
-				r.FirstError = fmt.Sprintf("%d %s", status, clip(resp.Body(), 200))
-			}
+		case r.failed(status, err, resp.Body()):
 		default:
 			r.Bytes += uint64(len(resp.Body()))
 		}
@@ -368,21 +378,10 @@ func (l *loader) openWorker(ctx context.Context, t target, due <-chan int, at fu
 		latency := time.Since(scheduled)
 		r.Requests++
 		switch status := resp.StatusCode(); {
-		case err != nil:
-			r.Errors++
-			r.Transport++
-			if r.FirstError == "" {
-				r.FirstError = err.Error()
-			}
-		case status == fasthttp.StatusServiceUnavailable && bytes.Contains(resp.Body(), shedCode):
+		case err == nil && status == fasthttp.StatusServiceUnavailable && bytes.Contains(resp.Body(), shedCode):
 			r.Shed++
 			r.ShedLatency.record(latency)
-		case status < 200 || status > 299:
-			r.Errors++
-			r.Statuses[status]++
-			if r.FirstError == "" {
-				r.FirstError = fmt.Sprintf("%d %s", status, clip(resp.Body(), 200))
-			}
+		case r.failed(status, err, resp.Body()):
 		default:
 			r.Bytes += uint64(len(resp.Body()))
 			r.Latency.record(latency)

@@ -104,10 +104,22 @@ func Launch(tb testing.TB, run RunFunc, env map[string]string) string {
 // WaitReady polls base+/readyz until it answers 200, failing after 10s.
 func WaitReady(tb testing.TB, base string) {
 	tb.Helper()
+	WaitReadyWhile(tb, base, func() error { return nil })
+}
+
+// WaitReadyWhile is WaitReady for a server in another process: gone
+// returns why the process ended, or nil while it runs, and the wait fails
+// at once when it does.
+func WaitReadyWhile(tb testing.TB, base string, gone func() error) {
+	tb.Helper()
+	client := &http.Client{Timeout: time.Second}
 	deadline := time.Now().Add(10 * time.Second)
 	var last string
 	for time.Now().Before(deadline) {
-		resp, err := http.Get(base + "/readyz")
+		if err := gone(); err != nil {
+			tb.Fatalf("%s exited before it was ready: %v", base, err)
+		}
+		resp, err := client.Get(base + "/readyz")
 		if err == nil {
 			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
