@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -29,6 +30,10 @@ type openRow struct {
 	// Anon is the same for RssAnon: the process's own memory, without the
 	// files it maps, such as the state file every checkout is journaled in.
 	Anon memory
+	// Checkout is what a client placing one order after another on the
+	// same BFF saw during a browse run; nil for a checkout run. Admission
+	// control should shed the browsing, not these.
+	Checkout *loadResult
 }
 
 // memory is a process's memory before, during (its peak) and after a run.
@@ -51,7 +56,7 @@ func runOpen(ctx context.Context, st *stack, fx fixtures, cfg config, pids map[s
 			continue
 		}
 		fmt.Fprintf(stderr, "bench: %s for %s at %.0f req/s, then %s for the RSS to settle\n", ep.Name, cfg.Duration, cfg.Rate, rssSettle)
-		r, err := measureOpen(ctx, ep.target, cfg, pids, fmt.Sprintf("bench-%s-%d-", runID, i))
+		r, err := measureOpen(ctx, ep.target, checkoutDuring(ep.target, fx, cfg.ProductID), cfg, pids, fmt.Sprintf("bench-%s-%d-", runID, i))
 		if err != nil {
 			return err
 		}
@@ -68,10 +73,26 @@ func runOpen(ctx context.Context, st *stack, fx fixtures, cfg config, pids map[s
 	return openVerdict(rows, cfg.CI)
 }
 
-// measureOpen drives one endpoint open loop and reads the BFF's memory
-// before, during and rssSettle after, its connections closed by then, as
-// a spike's clients would go away.
-func measureOpen(ctx context.Context, t target, cfg config, pids map[string]int, keyPrefix string) (openRow, error) {
+// checkoutDuring returns the checkout a client places one after another on
+// t's BFF while t is driven, or nil when t is itself a write or no BFF's.
+func checkoutDuring(t target, fx fixtures, productID int64) *target {
+	if t.Direct || t.Method != "GET" {
+		return nil
+	}
+	path := "/v1/orders"
+	if strings.HasPrefix(t.Server, "bff-web") {
+		path = "/api/orders"
+	}
+	return &target{Name: "POST " + path + " one at a time", Server: t.Server, Addr: t.Addr, Method: "POST",
+		Paths: []string{path}, Header: [][2]string{{"Authorization", "Bearer " + fx.Token}},
+		Body: orderBody(productID), UniqueKey: true}
+}
+
+// measureOpen drives one endpoint open loop, and checkout (when not nil)
+// one request after another beside it, and reads the BFF's memory before,
+// during and rssSettle after, its connections closed by then, as a spike's
+// clients would go away.
+func measureOpen(ctx context.Context, t target, checkout *target, cfg config, pids map[string]int, keyPrefix string) (openRow, error) {
 	r := openRow{target: t, RSS: unknownMemory, Anon: unknownMemory}
 	l := newLoader(t.Addr, openConns, cfg.Timeout)
 	defer l.close()
@@ -88,7 +109,17 @@ func measureOpen(ctx context.Context, t target, cfg config, pids map[string]int,
 	}
 	cpu := startCPU(map[string]int{"sandbox": pids["sandbox"], t.Server: pids[t.Server], "bench": os.Getpid()})
 	sampler := sampleRSS(bffPID, 50*time.Millisecond)
+	checkouts := make(chan loadResult, 1)
+	if checkout != nil {
+		cl := newLoader(checkout.Addr, 1, cfg.Timeout)
+		defer cl.close()
+		go func() { checkouts <- cl.worker(ctx, *checkout, time.Now().Add(cfg.Duration), keyPrefix+"checkout-", 0) }()
+	}
 	r.Result = l.runOpen(ctx, t, cfg.Rate, cfg.Duration, openConns, keyPrefix)
+	if checkout != nil {
+		c := <-checkouts
+		r.Checkout = &c
+	}
 	r.RSS.Peak, _, _ = sampler.finish()
 	r.Anon.Peak = sampler.peakAnon()
 	r.CPU = cpu.finish(r.Result.Elapsed)
@@ -159,6 +190,18 @@ func writeOpenDetails(w io.Writer, rows []openRow) {
 			return ""
 		}
 		return fmt.Sprintf("%s (first: %s)", r.Result.statusCounts(), r.Result.FirstError)
+	})
+	section("checkouts placed one after another on the same BFF during the run (sheds count as failures):", func(r openRow) string {
+		c := r.Checkout
+		if r.Skipped != "" || c == nil || c.Requests == 0 {
+			return ""
+		}
+		line := fmt.Sprintf("%d sent, %.1f%% placed, p99 %s ms, max %s ms", c.Requests,
+			100*float64(c.Requests-c.Errors)/float64(c.Requests), ms(c.Latency.quantile(0.99)), ms(c.Latency.max))
+		if c.Errors > 0 {
+			line += fmt.Sprintf(" (%s; first: %s)", c.statusCounts(), c.FirstError)
+		}
+		return line
 	})
 	section("skipped:", func(r openRow) string { return r.Skipped })
 	section("generator behind schedule (send lag p99 over 1 ms: the latencies include the generator's own delay):", func(r openRow) string {

@@ -113,10 +113,16 @@ func TestOpenReportGolden(t *testing.T) {
 		behind.Lag.record(30 * time.Millisecond)
 	}
 	behind.Requests = 20000
+	checkouts := loadResult{Requests: 200, Errors: 3, Statuses: map[int]uint64{503: 3}, Latency: &histogram{},
+		FirstError: `503 {"code":"overloaded"}`}
+	for i := range 200 {
+		checkouts.Latency.record(20*time.Millisecond + time.Duration(i)*100*time.Microsecond)
+	}
 	rows := []openRow{
 		{target: target{Name: "POST /v1/orders"}, Result: served, RSS: memory{40 << 20, 78 << 20, 74 << 20}, Anon: memory{20 << 20, 38 << 20, 21 << 20},
 			CPU: []cpuShare{{"bench", 0.4}, {"bff-mobile", 0.9}, {"sandbox", 0.6}}},
-		{target: target{Name: "GET /api/products/{id} (cache off)"}, Result: behind, RSS: memory{18 << 20, 30 << 20, 19 << 20}, Anon: memory{16 << 20, 28 << 20, 17 << 20}},
+		{target: target{Name: "GET /api/products/{id} (cache off)"}, Result: behind, RSS: memory{18 << 20, 30 << 20, 19 << 20}, Anon: memory{16 << 20, 28 << 20, 17 << 20},
+			Checkout: &checkouts},
 		{target: target{Name: "GET /v1/products/{id}"}, Skipped: "route not served: GET /v1/products/{id} answered 404", RSS: unknownMemory, Anon: unknownMemory},
 	}
 	var b bytes.Buffer
@@ -140,5 +146,26 @@ func TestOpenReportGolden(t *testing.T) {
 	}
 	if err := openVerdict(rows[1:2], false); err != nil {
 		t.Errorf("openVerdict of a clean row = %v, want nil", err)
+	}
+}
+
+func TestCheckoutDuring(t *testing.T) {
+	fx := fixtures{Token: "tok"}
+	for _, tc := range []struct {
+		t    target
+		want string // path of the checkout, "" for none
+	}{
+		{target{Server: "bff-web-nocache", Method: "GET"}, "/api/orders"},
+		{target{Server: "bff-mobile", Method: "GET"}, "/v1/orders"},
+		{target{Server: "bff-mobile", Method: "POST"}, ""},
+		{target{Server: "sandbox", Method: "GET", Direct: true}, ""},
+	} {
+		got := checkoutDuring(tc.t, fx, 7)
+		switch {
+		case tc.want == "" && got != nil:
+			t.Errorf("checkoutDuring(%s %s) = %s, want none", tc.t.Method, tc.t.Server, got.Paths[0])
+		case tc.want != "" && (got == nil || got.Paths[0] != tc.want || !got.UniqueKey || got.Header[0][1] != "Bearer tok"):
+			t.Errorf("checkoutDuring(%s %s) = %+v, want a keyed, signed-in POST %s", tc.t.Method, tc.t.Server, got, tc.want)
+		}
 	}
 }

@@ -43,9 +43,10 @@ type Config struct {
 	IdleTimeout time.Duration
 	// MaxConns bounds the connections served at once: each holds a
 	// goroutine and, while a request is read or answered, its buffers
-	// (HeaderLimit to read, 4 KiB to write). One more is refused at once
-	// (fasthttp answers it 503 and closes it), so a flood of connections
-	// cannot grow memory without bound. Default 4096.
+	// (HeaderLimit to read, 4 KiB to write). One more is answered at once
+	// with the 503 overloaded problem a shed request gets, and closed, so
+	// that a flood of connections cannot grow memory without bound.
+	// Default 4096.
 	MaxConns int
 	// ShutdownTimeout bounds the graceful drain on SIGTERM: in-flight
 	// requests, then the shutdown hooks (queued notifications). Default 15s.
@@ -126,11 +127,13 @@ func New(cfg Config, logger *slog.Logger, metrics *telemetry.Metrics) *Server {
 		// Routes are matched exactly: /api/orders/ is not /api/orders.
 		StrictRouting: true,
 		CaseSensitive: true,
-		// Memory that returns after a spike: at most MaxConns connections,
-		// and an idle keep-alive connection gives its read and write
-		// buffers back to the pools (which the GC empties) instead of
-		// holding them until it closes.
-		Concurrency:       cfg.MaxConns,
+		// Memory that returns after a spike: at most MaxConns connections
+		// (Serve's listener refuses the others; fasthttp's own bound is
+		// set a little higher so that a connection handed over just as
+		// another closes never meets it), and an idle keep-alive
+		// connection gives its read and write buffers back to the pools
+		// (which the GC empties) instead of holding them until it closes.
+		Concurrency:       cfg.MaxConns + maxRefusing,
 		ReduceMemoryUsage: true,
 	})
 	// A connection's goroutine, once it closed, exits soon, so that a
@@ -155,7 +158,7 @@ func (s *Server) Serve(ctx context.Context, addr string, onShutdown ...func(cont
 	}
 	s.logger.Info("listening", "addr", ln.Addr().String(), "url", "http://"+ln.Addr().String())
 	errc := make(chan error, 1)
-	go func() { errc <- s.App.Listener(ln) }()
+	go func() { errc <- s.App.Listener(limitConns(ln, s.cfg.MaxConns)) }()
 	mctx, stopMemory := context.WithCancel(ctx)
 	defer stopMemory()
 	go returnMemory(mctx, memoryCheck, runtime.NumGoroutine, debug.FreeOSMemory)

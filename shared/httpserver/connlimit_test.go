@@ -1,0 +1,110 @@
+package httpserver_test
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"storefront.dev/shared/httpserver"
+	"storefront.dev/shared/problem"
+)
+
+// TestConnectionsOverTheLimit holds MaxConns kept-alive connections open
+// and checks that one more is answered the overload problem and closed,
+// and that a place given back is served again.
+func TestConnectionsOverTheLimit(t *testing.T) {
+	s := newServer(t, func(c *httpserver.Config) { c.MaxConns = 2 })
+	s.App.Get("/ok", func(c *fiber.Ctx) error { return c.SendString("ok") })
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ctx, "127.0.0.1:0") }()
+	defer func() {
+		cancel()
+		if err := <-served; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	}()
+	addr := waitListening(t, s)
+
+	held := []net.Conn{dialGet(t, addr, http.StatusOK), dialGet(t, addr, http.StatusOK)}
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+
+	refused := dialGet(t, addr, http.StatusServiceUnavailable)
+	defer refused.Close()
+	if _, err := refused.Read(make([]byte, 1)); err == nil {
+		t.Errorf("the refused connection stayed open")
+	}
+
+	held[0].Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, status := dial(t, addr)
+		c.Close()
+		if status == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a place given back was not served again: still %d", status)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// waitListening returns the address Serve logged.
+func waitListening(t *testing.T, s *testServer) string {
+	t.Helper()
+	for range 500 {
+		if e := s.logs.entries(t, "listening"); len(e) > 0 {
+			return e[0]["addr"].(string)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("the server never logged its address")
+	return ""
+}
+
+// dialGet opens a connection, sends GET /ok and checks the answer's status;
+// an overload answer must also be the shed problem.
+func dialGet(t *testing.T, addr string, want int) net.Conn {
+	t.Helper()
+	c, status := dial(t, addr)
+	if status != want {
+		t.Fatalf("GET /ok on a new connection: %d, want %d", status, want)
+	}
+	return c
+}
+
+func dial(t *testing.T, addr string) (net.Conn, int) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(c, "GET /ok HTTP/1.1\r\nHost: bff\r\nAuthorization: Bearer secret\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("reading the answer: %v", err)
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode == http.StatusServiceUnavailable {
+		if resp.Header.Get("Content-Type") != problem.ContentType || resp.Header.Get("Retry-After") != "1" ||
+			!strings.Contains(string(body), `"code":"overloaded"`) || strings.Contains(string(body), "secret") {
+			t.Errorf("refusal: headers %v body %s, want the overloaded problem with Retry-After and no echo", resp.Header, body)
+		}
+	}
+	return c, resp.StatusCode
+}
