@@ -23,7 +23,10 @@ func (c Config) GatewayConfig() gateway.Config { return c.Base }
 func (c Config) ListenAddr() string { return c.Addr }
 
 func defaultConfig() Config {
-	return Config{Addr: ":8090", Base: gateway.DefaultConfig()}
+	cfg := Config{Addr: ":8090", Base: gateway.DefaultConfig()}
+	// Not the gateway's default, which is bff-web's: both run on one host.
+	cfg.AdminAddr = "127.0.0.1:9190"
+	return cfg
 }
 
 func loadConfig(getenv func(string) string) (Config, error) {

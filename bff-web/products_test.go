@@ -127,7 +127,7 @@ func TestProductListInputs(t *testing.T) {
 // metric reads one sample of the BFF's /metrics, or "" when absent.
 func metric(t *testing.T, s *stack, series string) string {
 	t.Helper()
-	resp, err := http.Get(s.Base + "/metrics")
+	resp, err := http.Get(servertest.Admin(t, s.Base) + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

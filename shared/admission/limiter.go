@@ -69,6 +69,9 @@ const (
 
 var classNames = [numClasses]string{"anonymous", "authenticated", "checkout"}
 
+// Classes are the names of every class, lowest first.
+func Classes() []string { return append([]string(nil), classNames[:]...) }
+
 // String is the class's name, as metrics label it.
 func (c Class) String() string {
 	if c < 0 || c >= numClasses {

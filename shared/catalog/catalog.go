@@ -43,6 +43,9 @@ const (
 	CachePages    = "catalog_pages"
 )
 
+// Caches are every cache name reported to the Observer.
+var Caches = []string{CacheProducts, CachePages}
+
 // service names the upstream in the errors the cache makes itself.
 const service = "product"
 

@@ -22,7 +22,22 @@ func LoadBase(l *Loader, b *Base) {
 	loadRateLimit(l, b)
 	loadAdmission(l, b)
 	l.Duration(&b.ViewTimeout, "VIEW_TIMEOUT")
-	l.String(&b.PprofAddr, "PPROF_ADDR")
+	l.String(&b.AdminAddr, "ADMIN_ADDR")
+	loadTracing(l, b)
+}
+
+// loadTracing reads the OpenTelemetry SDK's standard variables.
+func loadTracing(l *Loader, b *Base) {
+	t := &b.Tracing
+	l.String(&t.Endpoint, "OTEL_EXPORTER_OTLP_ENDPOINT")
+	l.String(&t.TracesEndpoint, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+	l.String(&t.Protocol, "OTEL_EXPORTER_OTLP_PROTOCOL")
+	l.String(&t.Protocol, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+	l.String(&t.Sampler, "OTEL_TRACES_SAMPLER")
+	l.String(&t.SamplerArg, "OTEL_TRACES_SAMPLER_ARG")
+	l.String(&t.ServiceName, "OTEL_SERVICE_NAME")
+	l.String(&t.ResourceAttributes, "OTEL_RESOURCE_ATTRIBUTES")
+	l.Bool(&t.Disabled, "OTEL_SDK_DISABLED")
 }
 
 func loadUpstreams(l *Loader, b *Base) {

@@ -15,6 +15,7 @@ import (
 	"storefront.dev/shared/httpserver"
 	"storefront.dev/shared/orderflow"
 	"storefront.dev/shared/ratelimit"
+	"storefront.dev/shared/telemetry"
 	"storefront.dev/shared/upstream"
 )
 
@@ -23,8 +24,8 @@ import (
 // DefaultConfig returns every default; package config fills a Config from
 // the environment.
 type Config struct {
-	// LogLevel is the least level logged: debug (logs every request), info,
-	// warn or error. Default info.
+	// LogLevel is the least level logged: debug, info (a line per request,
+	// the access log), warn (no access log) or error. Default info.
 	LogLevel string
 	// Upstreams are the instances of the five services.
 	Upstreams Upstreams
@@ -65,10 +66,15 @@ type Config struct {
 	// ViewTimeout is the deadline of one screen read (GET of products, a
 	// profile, an order page), all its upstream calls included. Default 3s.
 	ViewTimeout time.Duration
-	// PprofAddr, when set (e.g. 127.0.0.1:6060), serves Go's pprof
-	// profiles on a listener of its own, never on the public port. Default
-	// empty: off.
-	PprofAddr string
+	// AdminAddr is where the admin listener serves GET /metrics and Go's
+	// profiles under /debug/pprof/, never on the public port. Keep it off
+	// the public network: a loopback address, or a port no Ingress routes.
+	// Default 127.0.0.1:9180 (bff-mobile's defaultConfig makes its own
+	// 127.0.0.1:9190, so that both BFFs run on one host).
+	AdminAddr string
+	// Tracing is the OpenTelemetry tracing, from the standard OTEL_*
+	// variables.
+	Tracing telemetry.TracingConfig
 }
 
 // Upstreams are the base URLs of each service's instances; each list is
@@ -109,6 +115,8 @@ func DefaultConfig() Config {
 		StateDir:       "./data",
 		RedisKeyPrefix: "sf:",
 		ViewTimeout:    3 * time.Second,
+		Tracing:        telemetry.DefaultTracingConfig(),
+		AdminAddr:      "127.0.0.1:9180",
 	}
 }
 
@@ -116,7 +124,11 @@ func DefaultConfig() Config {
 // those that only make sense together.
 func (c Config) Validate() error {
 	errs := []error{c.Upstreams.validate(), c.Upstream.Validate(), c.HTTP.Validate(), c.Auth.Validate(),
-		c.Order.Validate(), c.Cache.Validate(), c.RateLimit.Validate(), c.StateFile.Validate(), c.Admission.Validate()}
+		c.Order.Validate(), c.Cache.Validate(), c.RateLimit.Validate(), c.StateFile.Validate(), c.Admission.Validate(),
+		c.Tracing.Validate()}
+	if c.AdminAddr == "" {
+		errs = append(errs, errors.New("gateway: AdminAddr must be set"))
+	}
 	if _, err := c.level(); err != nil {
 		errs = append(errs, err)
 	}

@@ -13,11 +13,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
-	"net/http/pprof"
 	"path/filepath"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -65,7 +61,8 @@ type Gateway struct {
 	Catalog *catalog.Cache
 
 	services  []*upstream.Service
-	pprofAddr string
+	adminAddr string
+	tracing   *telemetry.Tracing
 	// redis is the client of the shared store, nil without RedisURL.
 	redis *redis.Client
 	// stateFile is the checkout journal on disk, nil with RedisURL.
@@ -77,7 +74,12 @@ func New(name string, cfg Config, stdout io.Writer) (*Gateway, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	g := &Gateway{Logger: newLogger(name, cfg, stdout), Metrics: telemetry.NewMetrics(), pprofAddr: cfg.PprofAddr}
+	g := &Gateway{Logger: newLogger(name, cfg, stdout), Metrics: telemetry.NewMetrics(), adminAddr: cfg.AdminAddr}
+	tracing, err := telemetry.NewTracing(context.Background(), name, cfg.Tracing)
+	if err != nil {
+		return nil, err
+	}
+	g.tracing = tracing
 	if err := g.newClients(cfg.Upstreams, cfg.Upstream); err != nil {
 		return nil, err
 	}
@@ -92,7 +94,25 @@ func New(name string, cfg Config, stdout io.Writer) (*Gateway, error) {
 	g.Admission = admission.New(cfg.Admission)
 	g.Metrics.WatchAdmission(g.Admission.Limit, g.Admission.InFlight)
 	g.Limits = g.limits(cfg.RateLimit)
+	g.Metrics.Preset(g.known(cfg.RateLimit))
 	return g, nil
+}
+
+// known are the label values of every series that exists from start-up.
+func (g *Gateway) known(rl ratelimit.Config) telemetry.Known {
+	k := telemetry.Known{
+		UpstreamOutcomes:     upstream.Outcomes(),
+		Caches:               catalog.Caches,
+		RateLimitPolicies:    []string{rl.Default.Name, rl.Login.Name, rl.Orders.Name},
+		OrderOutcomes:        orderflow.OrderOutcomes,
+		NotificationOutcomes: orderflow.NotificationOutcomes,
+		RecoveryOutcomes:     orderflow.RecoveryOutcomes,
+		ShedClasses:          admission.Classes(),
+	}
+	for _, s := range g.services {
+		k.Services = append(k.Services, s.Name())
+	}
+	return k
 }
 
 // newLogger logs JSON to stdout at cfg's level, each line naming the BFF.
@@ -105,8 +125,8 @@ func newLogger(name string, cfg Config, stdout io.Writer) *slog.Logger {
 // every call and its outcome in the metrics, and the typed client over it.
 func (g *Gateway) newClients(urls Upstreams, cfg upstream.Config) error {
 	for _, u := range urls.list() {
-		s, err := upstream.NewService(u.name, u.urls, cfg,
-			upstream.WithObserver(g.Metrics), upstream.WithHeaders(httpserver.PropagateHeaders))
+		s, err := upstream.NewService(u.name, u.urls, cfg, upstream.WithObserver(g.Metrics),
+			upstream.WithHeaders(httpserver.PropagateHeaders), upstream.WithTracerProvider(g.tracing.Provider))
 		if err != nil {
 			return fmt.Errorf("%s upstream: %w", u.name, err)
 		}
@@ -130,14 +150,15 @@ func (g *Gateway) newFlow(name string, cfg orderflow.Config, journal orderflow.J
 		Notifier: g.Notifications,
 		Journal:  journal,
 	}
-	return orderflow.New(deps, cfg, orderflow.WithLogger(g.Logger), orderflow.WithObserver(g.Metrics))
+	return orderflow.New(deps, cfg, orderflow.WithLogger(g.Logger), orderflow.WithObserver(g.Metrics),
+		orderflow.WithTracerProvider(g.tracing.Provider))
 }
 
 // newServer is the HTTP server with the shared middleware and the readiness
 // checks.
 func (g *Gateway) newServer(name string, cfg httpserver.Config) *httpserver.Server {
 	cfg.Name = name
-	s := httpserver.New(cfg, g.Logger, g.Metrics)
+	s := httpserver.New(cfg, g.Logger, g.Metrics, httpserver.WithTracerProvider(g.tracing.Provider))
 	s.Health(g.checks()...)
 	return s
 }
@@ -220,14 +241,11 @@ func (g *Gateway) checks() []httpserver.Check {
 // Serve serves until ctx ends, then drains requests and the notification
 // queue, and closes the Redis client last, once no request can use it.
 func (g *Gateway) Serve(ctx context.Context, addr string) error {
-	if g.pprofAddr != "" {
-		stop, err := servePprof(g.pprofAddr)
-		if err != nil {
-			return err
-		}
-		defer stop()
-		g.Logger.Info("pprof listening", "addr", g.pprofAddr)
+	stopAdmin, err := g.Server.ListenAdmin(g.adminAddr)
+	if err != nil {
+		return err
 	}
+	defer stopAdmin()
 	cancelRecovery, stopRecovery := g.startRecovery(ctx)
 	defer cancelRecovery()
 	if g.stateFile != nil {
@@ -271,7 +289,7 @@ func (g *Gateway) shutdownHooks(stopRecovery func(context.Context) error) []func
 			s.Close()
 		}
 		return nil
-	}}
+	}, g.tracing.Shutdown}
 	if g.redis != nil {
 		hooks = append(hooks, func(context.Context) error {
 			if err := g.redis.Close(); err != nil {
@@ -281,20 +299,4 @@ func (g *Gateway) shutdownHooks(stopRecovery func(context.Context) error) []func
 		})
 	}
 	return hooks
-}
-
-// servePprof serves net/http/pprof's handlers on addr until stop is called.
-func servePprof(addr string) (stop func(), err error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("pprof listen on %s: %w", addr, err)
-	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	return func() { _ = srv.Close() }, nil
 }

@@ -153,7 +153,7 @@ func TestAdmitFreesEveryPlace(t *testing.T) {
 			t.Errorf("%s: in flight %d afterwards, want 0", tc.path, got)
 		}
 	}
-	metrics := string(servertest.Do(t, "GET", s.base+"/metrics", nil).Body)
+	metrics := s.scrape(t)
 	for _, want := range []string{"bff_admission_limit 4", "bff_admission_in_flight 0"} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("metrics lack %q", want)

@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"log/slog"
 	"net"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 
 	json "github.com/goccy/go-json"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"storefront.dev/shared/httpserver"
 	"storefront.dev/shared/telemetry"
@@ -47,12 +50,15 @@ func (l *logBuffer) entries(t *testing.T, msg string) []map[string]any {
 	return out
 }
 
-// testServer is a Server listening on 127.0.0.1 with its logs and metrics.
+// testServer is a Server listening on 127.0.0.1 with its logs, metrics
+// and the spans it ended.
 type testServer struct {
 	*httpserver.Server
 	base    string
 	logs    *logBuffer
 	metrics *telemetry.Metrics
+	spans   *tracetest.SpanRecorder
+	tracer  *sdktrace.TracerProvider
 }
 
 // newServer returns a Server with the default settings changed by edit, if
@@ -66,8 +72,22 @@ func newServer(t *testing.T, edit func(*httpserver.Config)) *testServer {
 		edit(&cfg)
 	}
 	cfg.Name = "test"
-	s := httpserver.New(cfg, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})), metrics)
-	return &testServer{Server: s, logs: logs, metrics: metrics}
+	spans := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
+	s := httpserver.New(cfg, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})), metrics,
+		httpserver.WithTracerProvider(tp))
+	return &testServer{Server: s, logs: logs, metrics: metrics, spans: spans, tracer: tp}
+}
+
+// scrape returns what the admin listener's /metrics serves.
+func (s *testServer) scrape(t *testing.T) string {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	s.Admin().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if rec.Code != 200 {
+		t.Fatalf("GET /metrics on the admin handler: %d", rec.Code)
+	}
+	return rec.Body.String()
 }
 
 // start serves on a fresh port until the test ends.

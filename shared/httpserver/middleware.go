@@ -119,11 +119,17 @@ func setSecurityHeaders(c *fiber.Ctx, hsts bool) {
 	}
 }
 
-// observe logs and measures every request after its error has been written,
-// labelled by the route pattern (never the raw path, which would let clients
-// create unbounded label values).
+// unmatched is the route label of a request no route matched.
+const unmatched = "unmatched"
+
+// observe traces, measures and logs every request after its error has been
+// written, labelled by the route pattern (never the raw path, which would
+// let clients create unbounded label values). The access log line is at
+// info: LOG_LEVEL=warn silences it. It names no header, query or body, so
+// that no token, cookie or password can reach it.
 func (s *Server) observe(c *fiber.Ctx) error {
 	start := time.Now()
+	span := s.startSpan(c)
 	err := c.Next()
 	if err != nil {
 		if herr := s.handleError(c, err); herr != nil {
@@ -136,18 +142,21 @@ func (s *Server) observe(c *fiber.Ctx) error {
 	// whatever prefix middleware ran ("/v1", "/api") or "/".
 	var fe *fiber.Error
 	if errors.As(err, &fe) && (fe.Code == fiber.StatusNotFound || fe.Code == fiber.StatusMethodNotAllowed) || status == fiber.StatusNotFound && route == "/" {
-		route = "unmatched"
+		route = unmatched
 	}
 	d := time.Since(start)
 	// The metric keeps its label values: the method must not be a view of
 	// fasthttp's buffer, which the next request on the connection rewrites.
 	method := strings.Clone(c.Method())
+	endSpan(span, method, route, status)
 	s.metrics.ObserveRequest(method, route, strconv.Itoa(status), d)
 	// Checked first: the arguments would otherwise be boxed on every request
-	// even with debug logging off.
-	if s.logger.Enabled(c.UserContext(), slog.LevelDebug) {
-		s.logger.Debug("request", "request_id", requestIDOf(c), "trace_id", TraceID(c.UserContext()), "method", method, "route", route,
-			"status", status, "duration_ms", float64(d.Microseconds())/1000)
+	// even with the access log off.
+	if s.logger.Enabled(c.UserContext(), slog.LevelInfo) {
+		s.logger.LogAttrs(c.UserContext(), slog.LevelInfo, "request",
+			slog.String("request_id", requestIDOf(c)), slog.String("trace_id", TraceID(c.UserContext())),
+			slog.String("method", method), slog.String("route", route), slog.Int("status", status),
+			slog.Float64("duration_ms", float64(d.Microseconds())/1000), slog.Int("bytes", len(c.Response().Body())))
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 // Package httpserver is the Fiber edge both BFFs share: the app with
 // goccy/go-json, the middleware every request passes (request id, panic
-// recovery, security headers, access log and metrics), admission control
+// recovery, security headers, a server span, the access log and metrics;
+// the metrics and profiles on an admin listener of their own), admission control
 // and rate limits per route, problem+json errors, health endpoints, and a
 // graceful Serve.
 package httpserver
@@ -18,8 +19,8 @@ import (
 
 	json "github.com/goccy/go-json"
 	"github.com/gofiber/fiber/v2"
-	"github.com/gofiber/fiber/v2/middleware/adaptor"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"storefront.dev/shared/telemetry"
 )
@@ -102,17 +103,30 @@ type Server struct {
 	cfg     Config
 	logger  *slog.Logger
 	metrics *telemetry.Metrics
+	tracer  trace.Tracer
 }
 
-// New returns a Server whose app already carries the shared middleware and
-// serves /metrics, with the settings cfg (start from DefaultConfig). It
+// Option gives a Server a collaborator.
+type Option func(*Server)
+
+// WithTracerProvider makes the server span of every request with tp's
+// tracer. Default none: a caller's trace context is passed on, no span is
+// made.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(s *Server) { s.tracer = tp.Tracer(instrumentation) }
+}
+
+// New returns a Server whose app already carries the shared middleware, with the settings cfg (start from DefaultConfig). It
 // panics when cfg does not validate, a wiring mistake: the BFF validates its
 // settings before it starts.
-func New(cfg Config, logger *slog.Logger, metrics *telemetry.Metrics) *Server {
+func New(cfg Config, logger *slog.Logger, metrics *telemetry.Metrics, opts ...Option) *Server {
 	if err := cfg.Validate(); err != nil {
 		panic(err)
 	}
-	s := &Server{cfg: cfg, logger: logger, metrics: metrics}
+	s := &Server{cfg: cfg, logger: logger, metrics: metrics, tracer: noop.NewTracerProvider().Tracer(instrumentation)}
+	for _, o := range opts {
+		o(s)
+	}
 	s.App = fiber.New(fiber.Config{
 		AppName:               cfg.Name,
 		JSONEncoder:           json.Marshal,
@@ -139,9 +153,8 @@ func New(cfg Config, logger *slog.Logger, metrics *telemetry.Metrics) *Server {
 	// A connection's goroutine, once it closed, exits soon, so that a
 	// spike's stacks can be returned (see returnMemory).
 	s.App.Server().MaxIdleWorkerDuration = idleWorker
-	s.App.Use(requestID, traceContext, s.observe, securityHeaders(cfg.HSTS), s.recoverPanic)
+	s.App.Use(requestID, s.observe, securityHeaders(cfg.HSTS), s.recoverPanic)
 	s.App.Use(identityBodies) // before any handler reads a body
-	s.App.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{})))
 	return s
 }
 

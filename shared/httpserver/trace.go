@@ -2,97 +2,94 @@ package httpserver
 
 import (
 	"context"
-	"encoding/hex"
-	"math/rand/v2"
+	"strconv"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"storefront.dev/shared/telemetry"
 )
 
-// HeaderTraceParent is the W3C Trace Context header.
-const HeaderTraceParent = "traceparent"
+// instrumentation names the tracer of the server spans.
+const instrumentation = "storefront.dev/shared/httpserver"
 
-type traceKey struct{}
-
-// trace is a request's W3C trace context: the trace it belongs to and its
-// flags. Every upstream call gets a span id of its own under it.
-type trace struct {
-	id    string // 32 lowercase hex digits, not all zero
-	flags string // 2 hex digits
+// startSpan starts the request's SERVER span, continuing the caller's W3C
+// trace context when its traceparent is valid, and puts it in the user
+// context, so that every upstream call and log line of the request carries
+// one trace id. Its attributes are set only when the span is recorded: an
+// unsampled request pays for ids, not for strings.
+func (s *Server) startSpan(c *fiber.Ctx) trace.Span {
+	ctx := telemetry.Propagator.Extract(c.UserContext(), requestCarrier{&c.Request().Header})
+	ctx, span := s.tracer.Start(ctx, c.Method(), trace.WithSpanKind(trace.SpanKindServer))
+	if span.IsRecording() {
+		span.SetName(string(c.Request().Header.Method()))
+		span.SetAttributes(
+			attribute.String("http.request.method", string(c.Request().Header.Method())),
+			attribute.String("url.path", string(c.Request().URI().Path())),
+			attribute.String("url.scheme", "http"),
+			attribute.String("network.peer.address", c.Context().RemoteIP().String()),
+			attribute.String("user_agent.original", string(c.Request().Header.UserAgent())),
+		)
+	}
+	c.SetUserContext(ctx)
+	return span
 }
 
-// traceContext continues the caller's trace when its traceparent is valid
-// (version 00) and starts a new one otherwise, so every upstream call and
-// log line of a request carries one trace id.
-func traceContext(c *fiber.Ctx) error {
-	tr, ok := parseTraceParent(c.Get(HeaderTraceParent))
-	if !ok {
-		var b [16]byte
-		putRandom(b[:])
-		tr = trace{id: hex.EncodeToString(b[:]), flags: "01"}
-	}
-	c.SetUserContext(context.WithValue(c.UserContext(), traceKey{}, tr))
-	return c.Next()
-}
-
-// parseTraceParent reads "00-<32 hex trace id>-<16 hex parent id>-<2 hex
-// flags>"; all-zero ids and other versions are refused. The result owns its
-// strings: they are built from copies of the header's bytes.
-func parseTraceParent(h string) (trace, bool) {
-	if len(h) != 55 || h[:3] != "00-" || h[35] != '-' || h[52] != '-' {
-		return trace{}, false
-	}
-	id, parent, flags := h[3:35], h[36:52], h[53:55]
-	if !lowerHex(id) || !lowerHex(parent) || !lowerHex(flags) || allZero(id) || allZero(parent) {
-		return trace{}, false
-	}
-	return trace{id: string([]byte(id)), flags: string([]byte(flags))}, true
-}
-
-func lowerHex(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return false
+// endSpan names the span after the matched route ("GET /api/orders/:id")
+// and ends it with the answer's status; a 5xx marks it failed.
+func endSpan(span trace.Span, method, route string, status int) {
+	if span.IsRecording() {
+		if route != unmatched {
+			span.SetName(method + " " + route)
+			span.SetAttributes(attribute.String("http.route", route))
+		}
+		span.SetAttributes(attribute.Int("http.response.status_code", status))
+		if status >= 500 {
+			span.SetAttributes(attribute.String("error.type", strconv.Itoa(status)))
+			span.SetStatus(codes.Error, "")
 		}
 	}
-	return true
+	span.End()
 }
 
-func allZero(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] != '0' {
-			return false
-		}
-	}
-	return true
-}
+// requestCarrier reads a request's trace context headers.
+type requestCarrier struct{ h *fasthttp.RequestHeader }
 
-// putRandom fills b from the runtime's per-thread generator: trace and span
-// ids must be unique, not secret, and this costs no system call.
-func putRandom(b []byte) {
-	for i := 0; i < len(b); i += 8 {
-		v := rand.Uint64()
-		for j := 0; j < 8 && i+j < len(b); j++ {
-			b[i+j] = byte(v >> (8 * j))
-		}
+func (r requestCarrier) Get(key string) string { return string(r.h.Peek(key)) }
+func (r requestCarrier) Set(key, value string) { r.h.Set(key, value) }
+func (r requestCarrier) Keys() []string {
+	var keys []string
+	for k := range r.h.All() {
+		keys = append(keys, string(k))
 	}
+	return keys
 }
 
 // TraceID is the trace id of the request ctx belongs to, or "".
 func TraceID(ctx context.Context) string {
-	tr, _ := ctx.Value(traceKey{}).(trace)
-	return tr.id
+	sc := trace.SpanContextFromContext(ctx)
+	if !sc.HasTraceID() {
+		return ""
+	}
+	return sc.TraceID().String()
 }
 
+// setCarrier writes trace context headers through a setter.
+type setCarrier func(k, v string)
+
+func (s setCarrier) Get(string) string     { return "" }
+func (s setCarrier) Set(key, value string) { s(key, value) }
+func (s setCarrier) Keys() []string        { return nil }
+
 // PropagateHeaders sets, for one upstream call made under ctx, the request
-// id and a traceparent with the request's trace id and a new span id. It is
-// the upstream clients' header hook.
+// id and the W3C trace context (traceparent, tracestate) of the span in
+// ctx: the call's CLIENT span. It is the upstream clients' header hook.
 func PropagateHeaders(ctx context.Context, set func(k, v string)) {
 	if id := RequestID(ctx); id != "" {
 		set(HeaderRequestID, id)
 	}
-	if tr, ok := ctx.Value(traceKey{}).(trace); ok {
-		var span [8]byte
-		putRandom(span[:])
-		set(HeaderTraceParent, "00-"+tr.id+"-"+hex.EncodeToString(span[:])+"-"+tr.flags)
-	}
+	telemetry.Propagator.Inject(ctx, setCarrier(set))
 }

@@ -7,8 +7,11 @@ import (
 	"regexp"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 
 	"storefront.dev/shared/httpserver"
 	"storefront.dev/shared/httpserver/servertest"
@@ -34,11 +37,12 @@ func TestTraceContextReachesUpstreams(t *testing.T) {
 		_, _ = w.Write([]byte(`{}`))
 	}))
 	t.Cleanup(up.Close)
-	svc, err := upstream.NewService("probe", []string{up.URL}, upstream.DefaultConfig(), upstream.WithHeaders(httpserver.PropagateHeaders))
+	s := newServer(t, nil)
+	svc, err := upstream.NewService("probe", []string{up.URL}, upstream.DefaultConfig(), upstream.WithHeaders(httpserver.PropagateHeaders),
+		upstream.WithTracerProvider(s.tracer))
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := newServer(t, nil)
 	s.App.Get("/call", func(c *fiber.Ctx) error {
 		if err := svc.Do(c.UserContext(), upstream.Call{Op: "probe", Method: "GET", Path: "/"}, nil); err != nil {
 			return err
@@ -131,5 +135,97 @@ func TestUnmatchedRoutesShareOneLabel(t *testing.T) {
 	}
 	if routes["unmatched"] != 2 || routes["/v1"] != 0 {
 		t.Errorf("requests by route label = %v, want both under unmatched", routes)
+	}
+}
+
+// TestSpans checks the span tree of a request that calls an upstream
+// twice (the first answer a 503, so the read is retried): one SERVER span
+// named after the route, continuing the caller's trace, and a CLIENT span
+// per attempt under it; the caller's tracestate reaches the upstream.
+func TestSpans(t *testing.T) {
+	var (
+		mu    sync.Mutex
+		seen  []http.Header
+		calls int
+	)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.Header.Clone())
+		calls++
+		first := calls == 1
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		if first {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		_, _ = w.Write([]byte(`{}`))
+	}))
+	t.Cleanup(up.Close)
+	s := newServer(t, nil)
+	svc, err := upstream.NewService("probe", []string{up.URL}, upstream.DefaultConfig(), upstream.WithHeaders(httpserver.PropagateHeaders),
+		upstream.WithTracerProvider(s.tracer), upstream.WithBackoff(time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.App.Get("/items/:id", func(c *fiber.Ctx) error {
+		return svc.Do(c.UserContext(), upstream.Call{Op: "probe", Method: "GET", Path: "/things"}, nil)
+	})
+	s.start(t)
+
+	const caller = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	r := servertest.Do(t, "GET", s.base+"/items/7", nil, "traceparent", caller, "tracestate", "vendor=abc")
+	if r.Status != 200 {
+		t.Fatalf("status %d: %s", r.Status, r.Body)
+	}
+	ended := s.spans.Ended()
+	if len(ended) != 3 {
+		t.Fatalf("got %d spans, want 3 (server, two client attempts): %v", len(ended), spanNames(ended))
+	}
+	server := ended[2]
+	if server.Name() != "GET /items/:id" || server.SpanKind() != trace.SpanKindServer {
+		t.Errorf("server span %q kind %v, want GET /items/:id, server", server.Name(), server.SpanKind())
+	}
+	if server.Parent().SpanID().String() != caller[36:52] || !server.Parent().IsRemote() || server.SpanContext().TraceID().String() != caller[3:35] {
+		t.Errorf("server span parent %v trace %v, want the caller's", server.Parent(), server.SpanContext().TraceID())
+	}
+	checkAttrs(t, server, map[string]string{"http.route": "/items/:id", "http.request.method": "GET", "http.response.status_code": "200", "url.path": "/items/7"})
+	for i, client := range ended[:2] {
+		if client.SpanKind() != trace.SpanKindClient || client.Parent().SpanID() != server.SpanContext().SpanID() {
+			t.Errorf("attempt %d: kind %v parent %v, want a client span under the server span", i, client.SpanKind(), client.Parent().SpanID())
+		}
+		want := map[string]string{"http.request.method": "GET", "server.address": "127.0.0.1", "http.response.status_code": []string{"503", "200"}[i]}
+		if i == 1 {
+			want["http.request.resend_count"] = "1"
+		}
+		checkAttrs(t, client, want)
+		if got := seen[i].Get("traceparent"); got != "00-"+caller[3:35]+"-"+client.SpanContext().SpanID().String()+"-01" {
+			t.Errorf("attempt %d: upstream traceparent %s, want the attempt's span", i, got)
+		}
+		if got := seen[i].Get("tracestate"); got != "vendor=abc" {
+			t.Errorf("attempt %d: upstream tracestate %q, want the caller's", i, got)
+		}
+	}
+}
+
+func spanNames(spans []sdktrace.ReadOnlySpan) []string {
+	var names []string
+	for _, s := range spans {
+		names = append(names, s.Name())
+	}
+	return names
+}
+
+// checkAttrs fails unless span has each attribute of want, compared as
+// strings.
+func checkAttrs(t *testing.T, span sdktrace.ReadOnlySpan, want map[string]string) {
+	t.Helper()
+	got := map[string]string{}
+	for _, kv := range span.Attributes() {
+		got[string(kv.Key)] = kv.Value.Emit()
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("span %q: %s = %q, want %q", span.Name(), k, got[k], v)
+		}
 	}
 }

@@ -53,14 +53,49 @@ func (f *Flow) Place(ctx context.Context, r Request) (Result, error) {
 		pe := problem.From(err)
 		// A replay, or a refusal of the key itself, is no order attempt.
 		if !res.Replayed && pe.Code != problem.CodeIdempotencyBusy && pe.Code != problem.CodeIdempotencyReused {
-			f.cfg.observer.OrderOutcome(string(pe.Code))
+			f.cfg.observer.OrderOutcome(outcomeOf(pe.Code))
 		}
 		return res, pe
 	}
 	if !res.Replayed {
-		f.cfg.observer.OrderOutcome("confirmed")
+		f.cfg.observer.OrderOutcome(OutcomeConfirmed)
 	}
 	return res, nil
+}
+
+// The outcomes of an order attempt, as Observer.OrderOutcome reports them:
+// the customer's (confirmed, invalid, out_of_stock, payment_declined) and
+// the service's (unavailable, timeout, error).
+const (
+	OutcomeConfirmed   = "confirmed"
+	OutcomeInvalid     = "invalid"
+	OutcomeOutOfStock  = "out_of_stock"
+	OutcomeDeclined    = "payment_declined"
+	OutcomeUnavailable = "unavailable"
+	OutcomeTimeout     = "timeout"
+	OutcomeError       = "error"
+)
+
+// OrderOutcomes are every value OrderOutcome receives, for metrics to
+// start at zero.
+var OrderOutcomes = []string{OutcomeConfirmed, OutcomeInvalid, OutcomeOutOfStock, OutcomeDeclined,
+	OutcomeUnavailable, OutcomeTimeout, OutcomeError}
+
+// outcomeOf is the outcome of an attempt that failed with code.
+func outcomeOf(code problem.Code) string {
+	switch code {
+	case problem.CodeInvalid, problem.CodeMalformedJSON:
+		return OutcomeInvalid
+	case problem.CodeOutOfStock:
+		return OutcomeOutOfStock
+	case problem.CodePaymentDeclined:
+		return OutcomeDeclined
+	case problem.CodeUnavailable, problem.CodeOverloaded:
+		return OutcomeUnavailable
+	case problem.CodeTimeout:
+		return OutcomeTimeout
+	}
+	return OutcomeError
 }
 
 func (f *Flow) place(ctx context.Context, r Request) (Result, error) {
@@ -109,6 +144,7 @@ func (f *Flow) start(parent context.Context, s *saga, rec Record) (Result, error
 	}
 	rec.State, rec.Step = StateRunning, StepStarted
 	rec.Items, rec.Total, rec.Address = s.items, s.total, s.address
+	rec.Trace = traceParent(parent)
 	f.stamp(&rec, f.cfg.LeaseTTL)
 	if rec.Version == 0 {
 		rec.Version = 1

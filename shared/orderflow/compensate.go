@@ -28,7 +28,12 @@ func (s *saga) compensate(ctx context.Context) (completed bool, err error) {
 		// Releasing first settles the doubt atomically: either the release
 		// wins and an in-flight commit will be refused, or the service says
 		// the reservation is committed and every step has happened.
-		committed, ok := s.releaseReservation(ctx)
+		var committed bool
+		ok := s.tracedUndo(ctx, "release", func(ctx context.Context) bool {
+			var settled bool
+			committed, settled = s.releaseReservation(ctx)
+			return settled
+		})
 		if committed {
 			s.resv.Status = product.ReservationCommitted
 			s.f.cfg.logger.LogAttrs(ctx, slog.LevelInfo, "order completed after an ambiguous commit",
@@ -44,19 +49,20 @@ func (s *saga) compensate(ctx context.Context) (completed bool, err error) {
 	}
 	undos := []struct {
 		undo   Undo
+		name   string
 		needed bool
 		run    func(context.Context) bool
 	}{
-		{UndoOrder, s.created != notDone, s.cancelOrder},
-		{UndoPayment, s.authorized != notDone, s.settlePayment},
-		{UndoReservation, s.reserved != notDone && !released, s.release},
+		{UndoOrder, "cancel order", s.created != notDone, s.cancelOrder},
+		{UndoPayment, "settle payment", s.authorized != notDone, s.settlePayment},
+		{UndoReservation, "release", s.reserved != notDone && !released, s.release},
 	}
 	settled := true
 	for _, u := range undos {
 		if !u.needed || slices.Contains(undone, u.undo) {
 			continue
 		}
-		if !u.run(ctx) {
+		if !s.tracedUndo(ctx, u.name, u.run) {
 			settled = false
 			continue
 		}

@@ -269,7 +269,7 @@ func confirmedOrders(st sandbox.State) []string {
 
 // newFlow is a Flow over rt's services and j, with a fast breaker and
 // backoff so that an injected fault ends a checkout in milliseconds.
-func newFlow(t testing.TB, rt *sandboxtest.Running, j orderflow.Journal, now func() time.Time) *orderflow.Flow {
+func newFlow(t testing.TB, rt *sandboxtest.Running, j orderflow.Journal, now func() time.Time, opts ...orderflow.Option) *orderflow.Flow {
 	t.Helper()
 	settings := upstream.DefaultConfig()
 	settings.Breaker.OpenTimeout = 50 * time.Millisecond
@@ -277,7 +277,7 @@ func newFlow(t testing.TB, rt *sandboxtest.Running, j orderflow.Journal, now fun
 	cfg := orderflow.DefaultConfig()
 	cfg.Name, cfg.CompensationBudget = "bff-test", 2*time.Second
 	f := orderflow.New(orderflow.Deps{Catalog: c.Product, Orders: c.Order, Payments: c.Payment, Profiles: c.User, Notifier: c.Notification, Journal: j},
-		cfg, orderflow.WithClock(now), orderflow.WithBackoff(time.Millisecond, 5*time.Millisecond))
+		cfg, append([]orderflow.Option{orderflow.WithClock(now), orderflow.WithBackoff(time.Millisecond, 5*time.Millisecond)}, opts...)...)
 	t.Cleanup(func() { _ = f.Close(context.Background()) })
 	return f
 }

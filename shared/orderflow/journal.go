@@ -144,6 +144,9 @@ type Record struct {
 	// Owner names the runner holding the lease, until LeaseUntil.
 	Owner      string    `json:"owner,omitempty"`
 	LeaseUntil time.Time `json:"lease_until"`
+	// Trace is the W3C traceparent of the request that began the attempt,
+	// which the span of its recovery links to.
+	Trace string `json:"trace,omitempty"`
 	// Version grows by one with every write; Update compares it.
 	Version int64 `json:"version"`
 	// UpdatedAt is the time of the last write; ExpiresAt, set once the saga

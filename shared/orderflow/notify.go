@@ -20,6 +20,9 @@ const (
 	NotificationDropped = "dropped"
 )
 
+// NotificationOutcomes are every value NotificationOutcome receives.
+var NotificationOutcomes = []string{NotificationSent, NotificationFailed, NotificationDropped}
+
 // confirmation is one queued "order confirmed" notification.
 type confirmation struct {
 	userID  string

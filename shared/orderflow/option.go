@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"storefront.dev/shared/upstream"
 )
 
@@ -13,8 +15,8 @@ import (
 // metrics. Implementations must be safe for concurrent use and fast: they are
 // called on the request path.
 type Observer interface {
-	// OrderOutcome receives "confirmed" or the problem code of the failure
-	// ("out_of_stock", "payment_declined", "upstream_unavailable", ...).
+	// OrderOutcome receives one of OrderOutcomes for each order attempt
+	// (a replay or a refused key is none).
 	OrderOutcome(outcome string)
 	// NotificationOutcome receives "sent", "failed" (retries exhausted or
 	// refused) or "dropped" (queue full or closed).
@@ -125,6 +127,8 @@ type config struct {
 	logger *slog.Logger
 	// observer receives outcomes. Default: none.
 	observer Observer
+	// tracer makes the saga's spans. Default: none.
+	tracer trace.Tracer
 	// now is the clock of leases and expiries. Default time.Now.
 	now func() time.Time
 }
@@ -136,6 +140,7 @@ func newConfig(cfg Config, opts []Option) config {
 		backoff:     upstream.Backoff{Base: 20 * time.Millisecond, Max: time.Second},
 		logger:      slog.New(slog.DiscardHandler),
 		observer:    nopObserver{},
+		tracer:      noTracer,
 		now:         time.Now,
 	}
 	for _, o := range opts {

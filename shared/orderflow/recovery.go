@@ -21,6 +21,9 @@ const (
 	RecoveredPending   = "pending"
 )
 
+// RecoveryOutcomes are every value SagaRecovered receives.
+var RecoveryOutcomes = []string{RecoveredCompleted, RecoveredFailed, RecoveredPending}
+
 // recoveryBatch bounds the sagas one recovery pass takes over, and
 // recoveryWorkers how many it drives at once.
 const (
@@ -105,6 +108,8 @@ func (f *Flow) reportRecovery(ctx context.Context, rec Record, res Result, err e
 // recover drives the saga held by led, whose runner is gone, to its end.
 func (f *Flow) recover(parent context.Context, led *ledger) (Result, error) {
 	rec := led.record()
+	parent, span := f.startRecovery(parent, rec)
+	defer span.End()
 	s := f.sagaFrom(led)
 	ctx, cancel := context.WithTimeout(parent, f.cfg.Timeout)
 	defer cancel()

@@ -254,21 +254,30 @@ func (s *saga) forward(ctx context.Context, from Step) error {
 
 // do runs the forward step st.
 func (s *saga) do(ctx context.Context, st Step, left int) error {
+	name, run := s.step(st)
+	if run == nil {
+		return fmt.Errorf("orderflow: no step %d", st)
+	}
+	return s.traced(ctx, name, func(ctx context.Context) error { return run(ctx, left) })
+}
+
+// step is the forward step st: the name of its span and what it runs.
+func (s *saga) step(st Step) (string, func(context.Context, int) error) {
 	switch st {
 	case StepReserved:
-		return s.reserve(ctx, left)
+		return "reserve", s.reserve
 	case StepAuthorized:
-		return s.authorize(ctx, left)
+		return "authorize", s.authorize
 	case StepCreated:
-		return s.create(ctx, left)
+		return "create", s.create
 	case StepCaptured:
-		return s.capture(ctx, left)
+		return "capture", s.capture
 	case StepConfirmed:
-		return s.confirm(ctx, left)
+		return "confirm", s.confirm
 	case StepCommitted:
-		return s.commit(ctx, left)
+		return "commit", s.commit
 	}
-	return fmt.Errorf("orderflow: no step %d", st)
+	return "", nil
 }
 
 // reserveRef is the reference of the saga's current reservation.

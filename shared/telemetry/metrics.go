@@ -1,6 +1,6 @@
 // Package telemetry holds the Prometheus metrics every BFF exposes at
-// /metrics. Each App gets its own registry so that tests can run several in
-// one process.
+// /metrics on its admin listener. Each BFF gets its own registry so that
+// tests can run several in one process.
 package telemetry
 
 import (
@@ -17,6 +17,7 @@ type Metrics struct {
 
 	httpDuration     *prometheus.HistogramVec
 	upstreamDuration *prometheus.HistogramVec
+	upstreamAttempts *prometheus.CounterVec
 	breakerState     *prometheus.GaugeVec
 	cacheLookups     *prometheus.CounterVec
 	rateLimited      *prometheus.CounterVec
@@ -40,32 +41,36 @@ func NewMetrics() *Metrics {
 		}, []string{"method", "route", "status"}),
 		upstreamDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "bff_upstream_call_duration_seconds",
-			Help:    "Time of one upstream call, by service, operation and outcome.",
+			Help:    "Time of one upstream call, its retries included, by service, operation and outcome (ok or the error kind).",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}, []string{"service", "op", "outcome"}),
+		upstreamAttempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bff_upstream_attempts_total",
+			Help: "HTTP requests sent to an upstream (each retry is one more), by service and outcome (ok or the error kind).",
+		}, []string{"service", "outcome"}),
 		breakerState: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "bff_upstream_breaker_state",
 			Help: "Circuit breaker state per upstream: 0 closed, 1 half-open, 2 open.",
 		}, []string{"service"}),
 		cacheLookups: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "bff_cache_lookups_total",
-			Help: "Cache lookups by cache and result (hit, miss).",
+			Help: "Cache lookups by cache (products, catalog_pages) and result (hit, miss).",
 		}, []string{"cache", "result"}),
 		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "bff_rate_limited_total",
-			Help: "Requests refused by a rate-limit policy.",
+			Help: "Requests refused with 429 by a rate-limit policy, by policy.",
 		}, []string{"policy"}),
 		orders: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "bff_orders_total",
-			Help: "Order attempts by outcome (placed, out_of_stock, declined, invalid, unavailable, timeout, error).",
+			Help: "Order attempts (not replays) by outcome (confirmed, invalid, out_of_stock, payment_declined, unavailable, timeout, error).",
 		}, []string{"outcome"}),
 		notifications: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "bff_notifications_total",
-			Help: "Order notifications by outcome (sent, failed, dropped).",
+			Help: "Order confirmation notifications by outcome (sent, failed after retries, dropped with the queue full).",
 		}, []string{"outcome"}),
 		degraded: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "bff_degraded_parts_total",
-			Help: "Optional parts of an aggregate left out because their upstream failed.",
+			Help: "Optional parts of an aggregate answer left out because their upstream failed, by part.",
 		}, []string{"part"}),
 		sagasRecovered: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "bff_saga_recoveries_total",
@@ -83,7 +88,7 @@ func NewMetrics() *Metrics {
 	m.Registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.httpDuration, m.upstreamDuration, m.breakerState, m.cacheLookups,
+		m.httpDuration, m.upstreamDuration, m.upstreamAttempts, m.breakerState, m.cacheLookups,
 		m.rateLimited, m.orders, m.notifications, m.degraded,
 		m.sagasRecovered, m.journalBacklog, m.shed,
 	)
@@ -98,6 +103,12 @@ func (m *Metrics) ObserveRequest(method, route, status string, d time.Duration) 
 // ObserveCall records one upstream call; it satisfies upstream.Observer.
 func (m *Metrics) ObserveCall(service, op, outcome string, d time.Duration) {
 	m.upstreamDuration.WithLabelValues(service, op, outcome).Observe(d.Seconds())
+}
+
+// ObserveAttempt records one HTTP request sent to an upstream; it
+// satisfies upstream.AttemptObserver.
+func (m *Metrics) ObserveAttempt(service, outcome string) {
+	m.upstreamAttempts.WithLabelValues(service, outcome).Inc()
 }
 
 // ObserveBreaker records a breaker's new state ("closed", "half-open",
@@ -138,6 +149,49 @@ func (m *Metrics) JournalBacklog(n int) { m.journalBacklog.Set(float64(n)) }
 
 // Shed records a request refused by admission control.
 func (m *Metrics) Shed(class string) { m.shed.WithLabelValues(class).Inc() }
+
+// Known are the label values known before any event, with which Preset
+// creates each labelled series at zero: an alert on a rate, or on a series
+// being absent, then works from start-up rather than after the first event.
+type Known struct {
+	// Services are the upstreams; UpstreamOutcomes are "ok" and every
+	// error kind.
+	Services, UpstreamOutcomes []string
+	// Caches are the catalog's caches.
+	Caches []string
+	// RateLimitPolicies are the policies' names.
+	RateLimitPolicies []string
+	// OrderOutcomes, NotificationOutcomes and RecoveryOutcomes are the
+	// order flow's.
+	OrderOutcomes, NotificationOutcomes, RecoveryOutcomes []string
+	// ShedClasses are admission control's classes.
+	ShedClasses []string
+}
+
+// Preset creates every series k names, at zero; each breaker starts closed.
+func (m *Metrics) Preset(k Known) {
+	for _, s := range k.Services {
+		m.breakerState.WithLabelValues(s).Set(0)
+		for _, o := range k.UpstreamOutcomes {
+			m.upstreamAttempts.WithLabelValues(s, o)
+		}
+	}
+	for _, c := range k.Caches {
+		m.cacheLookups.WithLabelValues(c, "hit")
+		m.cacheLookups.WithLabelValues(c, "miss")
+	}
+	preset(m.rateLimited, k.RateLimitPolicies)
+	preset(m.orders, k.OrderOutcomes)
+	preset(m.notifications, k.NotificationOutcomes)
+	preset(m.sagasRecovered, k.RecoveryOutcomes)
+	preset(m.shed, k.ShedClasses)
+}
+
+func preset(v *prometheus.CounterVec, values []string) {
+	for _, x := range values {
+		v.WithLabelValues(x)
+	}
+}
 
 // WatchAdmission publishes admission control's current limit and the
 // requests it has in flight, read at each scrape.

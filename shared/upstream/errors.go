@@ -49,6 +49,10 @@ const (
 
 var kindNames = [...]string{"unknown", "not_found", "conflict", "out_of_stock", "declined", "invalid", "unauthorized", "timeout", "unavailable", "server"}
 
+// Outcomes are every outcome an Observer is told: "ok" and each Kind's
+// name.
+func Outcomes() []string { return append([]string{"ok"}, kindNames[:]...) }
+
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {
 		return kindNames[k]

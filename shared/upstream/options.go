@@ -7,6 +7,9 @@ import (
 	"math"
 	"slices"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 )
 
 // Defaults of a Service that are not settings: every Service runs with
@@ -139,6 +142,13 @@ type BreakerObserver interface {
 	ObserveBreaker(service, state string)
 }
 
+// AttemptObserver is implemented by an Observer that also wants every HTTP
+// request sent (a retry, or a failover to another instance, is one more):
+// outcome as for ObserveCall.
+type AttemptObserver interface {
+	ObserveAttempt(service, outcome string)
+}
+
 // HeaderFunc adds headers to every request from its context: W3C trace
 // context, request ids.
 type HeaderFunc func(ctx context.Context, set func(k, v string))
@@ -158,6 +168,7 @@ type config struct {
 	maxBody  int
 	observer Observer
 	headers  HeaderFunc
+	tracer   trace.Tracer
 	now      func() time.Time
 }
 
@@ -173,6 +184,7 @@ func newConfig(cfg Config, opts []Option) config {
 		},
 		cooldown: DefaultCooldown,
 		maxBody:  DefaultMaxResponseBytes,
+		tracer:   noop.NewTracerProvider().Tracer(instrumentation),
 		now:      time.Now,
 	}
 	for _, o := range opts {
@@ -199,6 +211,16 @@ func WithObserver(o Observer) Option {
 // WithHeaders adds the headers h sets to every request. Default none.
 func WithHeaders(h HeaderFunc) Option {
 	return func(c *config) { c.headers = h }
+}
+
+// instrumentation names the tracer of the client spans.
+const instrumentation = "storefront.dev/shared/upstream"
+
+// WithTracerProvider makes a CLIENT span of every HTTP request with tp's
+// tracer, a child of the span in the call's context. Default none: the
+// headers then carry the caller's span.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(c *config) { c.tracer = tp.Tracer(instrumentation) }
 }
 
 // WithClock sets the clock that times instance cooldowns, so tests can

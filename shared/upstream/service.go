@@ -148,8 +148,8 @@ func (s *Service) do(ctx context.Context, c Call, out any) error {
 	s.cfg.retry.Budget.deposit()
 	rctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
-	return Retry(rctx, policy, func(context.Context, int) error {
-		return s.attempt(ctx, deadline, c, body, out)
+	return Retry(rctx, policy, func(_ context.Context, attempt int) error {
+		return s.attempt(ctx, deadline, c, body, out, attempt)
 	})
 }
 
@@ -187,7 +187,7 @@ func tripsBreaker(err error) bool {
 
 // attempt makes one breaker-guarded try, failing over between instances
 // that refuse the connection.
-func (s *Service) attempt(ctx context.Context, deadline time.Time, c Call, body []byte, out any) error {
+func (s *Service) attempt(ctx context.Context, deadline time.Time, c Call, body []byte, out any, attempt int) error {
 	// A caller out of time says nothing about the service: it must not
 	// spend the breaker's trial call or count as its failure.
 	if !time.Now().Before(deadline) {
@@ -197,7 +197,7 @@ func (s *Service) attempt(ctx context.Context, deadline time.Time, c Call, body 
 	if err != nil {
 		return &Error{Service: s.name, Op: c.Op, Kind: KindUnavailable, NotSent: true, Err: fmt.Errorf("circuit breaker: %w", err)}
 	}
-	err = s.send(ctx, deadline, c, body, out)
+	err = s.send(ctx, deadline, c, body, out, attempt)
 	done(err)
 	return err
 }
@@ -208,7 +208,7 @@ func (s *Service) attempt(ctx context.Context, deadline time.Time, c Call, body 
 // because the breaker, not the health marks, decides when to fail fast;
 // otherwise one refused dial would black out a single-instance service for
 // the whole cooldown.
-func (s *Service) send(ctx context.Context, deadline time.Time, c Call, body []byte, out any) error {
+func (s *Service) send(ctx context.Context, deadline time.Time, c Call, body []byte, out any, attempt int) error {
 	n := len(s.instances)
 	start := int(s.next.Add(1) % uint64(n))
 	now := s.cfg.now()
@@ -222,7 +222,7 @@ func (s *Service) send(ctx context.Context, deadline time.Time, c Call, body []b
 				continue
 			}
 			tried |= 1 << idx
-			err = s.roundTrip(ctx, inst, deadline, c, body, out)
+			err = s.roundTrip(ctx, inst, deadline, c, body, out, attempt)
 			if !refused(err) {
 				return err
 			}

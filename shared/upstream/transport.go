@@ -6,12 +6,16 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	json "github.com/goccy/go-json"
 	"github.com/valyala/fasthttp"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // The transport is valyala/fasthttp's HostClient, one per instance, chosen by
@@ -34,7 +38,10 @@ import (
 
 // instance is one base URL of a service.
 type instance struct {
-	base   string
+	base string
+	// host and port are the address's, for the attributes of client spans.
+	host   string
+	port   int
 	client *fasthttp.HostClient
 	// downUntil is the clock's UnixNano until which the instance is left out
 	// of the rotation; 0 when healthy.
@@ -61,7 +68,8 @@ func newInstance(raw string, cfg config) (*instance, error) {
 		// as they are: normalizing would decode "%2F" into a separator.
 		DisablePathNormalizing: true,
 	}
-	return &instance{base: base, client: client}, nil
+	host, port := splitAddr(addr)
+	return &instance{base: base, host: host, port: port, client: client}, nil
 }
 
 func (in *instance) available(now time.Time) bool {
@@ -106,8 +114,51 @@ func dialer(limit time.Duration) fasthttp.DialFuncWithTimeout {
 	}
 }
 
-// roundTrip sends one request to one instance and maps the outcome.
-func (s *Service) roundTrip(ctx context.Context, in *instance, deadline time.Time, c Call, body []byte, out any) error {
+// splitAddr splits host:port; port is 0 when it is not a number.
+func splitAddr(addr string) (string, int) {
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr, 0
+	}
+	port, _ := strconv.Atoi(p)
+	return host, port
+}
+
+// roundTrip sends one HTTP request (attempt 0, or a retry) to one instance
+// under a CLIENT span of its own, whose trace context the request carries,
+// and reports it to the AttemptObserver.
+func (s *Service) roundTrip(ctx context.Context, in *instance, deadline time.Time, c Call, body []byte, out any, attempt int) error {
+	ctx, span := s.cfg.tracer.Start(ctx, c.Method, trace.WithSpanKind(trace.SpanKindClient))
+	status, err := s.exchange(ctx, in, deadline, c, body, out)
+	if span.IsRecording() {
+		span.SetAttributes(attribute.String("http.request.method", c.Method), attribute.String("server.address", in.host),
+			attribute.Int("server.port", in.port), attribute.String("url.full", in.base+c.Path),
+			attribute.String("peer.service", s.name), attribute.String("storefront.upstream.operation", c.Op))
+		if attempt > 0 {
+			span.SetAttributes(attribute.Int("http.request.resend_count", attempt))
+		}
+		if status != 0 {
+			span.SetAttributes(attribute.Int("http.response.status_code", status))
+		}
+		if err != nil {
+			span.SetAttributes(attribute.String("error.type", KindOf(err).String()))
+			span.SetStatus(codes.Error, KindOf(err).String())
+		}
+	}
+	span.End()
+	if ao, ok := s.cfg.observer.(AttemptObserver); ok {
+		outcome := "ok"
+		if err != nil {
+			outcome = KindOf(err).String()
+		}
+		ao.ObserveAttempt(s.name, outcome)
+	}
+	return err
+}
+
+// exchange sends one request to one instance and maps the outcome; status
+// is the answer's, 0 when there was none.
+func (s *Service) exchange(ctx context.Context, in *instance, deadline time.Time, c Call, body []byte, out any) (status int, err error) {
 	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
@@ -131,23 +182,23 @@ func (s *Service) roundTrip(ctx context.Context, in *instance, deadline time.Tim
 	}
 
 	if !time.Now().Before(deadline) {
-		return &Error{Service: s.name, Op: c.Op, Kind: KindTimeout, NotSent: true, Err: context.DeadlineExceeded}
+		return 0, &Error{Service: s.name, Op: c.Op, Kind: KindTimeout, NotSent: true, Err: context.DeadlineExceeded}
 	}
 	if err := in.client.DoDeadline(req, resp, deadline); err != nil {
-		return transportError(s.name, c.Op, deadline, err)
+		return 0, transportError(s.name, c.Op, deadline, err)
 	}
-	status := resp.StatusCode()
+	status = resp.StatusCode()
 	if status < 200 || status > 299 {
-		return statusError(s.name, c.Op, status, resp.Body())
+		return status, statusError(s.name, c.Op, status, resp.Body())
 	}
 	if out == nil || len(resp.Body()) == 0 {
-		return nil
+		return status, nil
 	}
 	// go-json copies its input, so out holds nothing of the pooled buffer.
 	if err := json.Unmarshal(resp.Body(), out); err != nil {
-		return &Error{Service: s.name, Op: c.Op, Status: status, Kind: KindUnknown, Err: fmt.Errorf("decode response: %w", err)}
+		return status, &Error{Service: s.name, Op: c.Op, Status: status, Kind: KindUnknown, Err: fmt.Errorf("decode response: %w", err)}
 	}
-	return nil
+	return status, nil
 }
 
 // refused reports whether err is a connection the instance did not accept

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -38,14 +39,18 @@ func Start(tb testing.TB, run RunFunc, env map[string]string) string {
 
 // Launch is Start without waiting for readiness, for tests of /readyz itself.
 // Without STATE_DIR in env, the BFF keeps its state in a directory of its
-// own under tb.TempDir.
+// own under tb.TempDir; without ADMIN_ADDR, its admin listener takes a
+// free loopback port, whose URL Admin returns.
 func Launch(tb testing.TB, run RunFunc, env map[string]string) string {
 	tb.Helper()
-	if env["STATE_DIR"] == "" {
-		own := maps.Collect(maps.All(env))
+	own := maps.Collect(maps.All(env))
+	if own["STATE_DIR"] == "" {
 		own["STATE_DIR"] = tb.TempDir()
-		env = own
 	}
+	if own["ADMIN_ADDR"] == "" {
+		own["ADMIN_ADDR"] = "127.0.0.1:0"
+	}
+	env = own
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
@@ -54,7 +59,7 @@ func Launch(tb testing.TB, run RunFunc, env map[string]string) string {
 		pw.CloseWithError(errors.New("run returned"))
 		done <- err
 	}()
-	urlc := make(chan string, 1)
+	urlc, adminc := make(chan string, 1), make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(pr)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
@@ -68,7 +73,13 @@ func Launch(tb testing.TB, run RunFunc, env map[string]string) string {
 				continue // keep draining so run never blocks on its log
 			}
 			var line struct{ Msg, URL string }
-			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "listening" {
+			if json.Unmarshal(sc.Bytes(), &line) != nil {
+				continue
+			}
+			switch line.Msg {
+			case "admin listening":
+				adminc <- line.URL
+			case "listening":
 				urlc <- line.URL
 				sent = true
 			}
@@ -85,7 +96,13 @@ func Launch(tb testing.TB, run RunFunc, env map[string]string) string {
 		cancel()
 		tb.Fatal("run did not log a listening address within 10s")
 	}
+	select {
+	case admin := <-adminc: // a BFF's admin listener logs before its public one
+		admins.Store(base, admin)
+	default: // a test server of no BFF
+	}
 	tb.Cleanup(func() {
+		admins.Delete(base)
 		underTest.Delete(origin(base))
 		cancel()
 		select {
@@ -99,6 +116,27 @@ func Launch(tb testing.TB, run RunFunc, env map[string]string) string {
 	})
 	underTest.Store(origin(base), true)
 	return base
+}
+
+// admins maps a launched BFF's base URL to its admin listener's.
+var admins sync.Map
+
+// Admin returns the admin listener's URL of the BFF Launch started at
+// base (where /metrics and /debug/pprof/ are served).
+func Admin(tb testing.TB, base string) string {
+	tb.Helper()
+	u, ok := admins.Load(base)
+	if !ok {
+		tb.Fatalf("no admin listener known for %s", base)
+	}
+	return u.(string)
+}
+
+// Metrics returns the text of the BFF's /metrics, read on its admin
+// listener.
+func Metrics(tb testing.TB, base string) string {
+	tb.Helper()
+	return string(Do(tb, "GET", Admin(tb, base)+"/metrics", nil).Body)
 }
 
 // WaitReady polls base+/readyz until it answers 200, failing after 10s.

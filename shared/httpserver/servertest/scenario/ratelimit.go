@@ -46,8 +46,7 @@ func orderRateLimit(t *testing.T, sh Shop) {
 	if got := len(s.CheckInvariants(t).Order.Orders); got != 4 {
 		t.Errorf("got %d orders, want 4 (three of ada's, one of grace's)", got)
 	}
-	metrics := servertest.Do(t, "GET", s.Base+"/metrics", nil)
-	if want := `bff_rate_limited_total{policy="orders"} 1`; !strings.Contains(string(metrics.Body), want) {
+	if want := `bff_rate_limited_total{policy="orders"} 1`; !strings.Contains(servertest.Metrics(t, s.Base), want) {
 		t.Errorf("metrics lack %s", want)
 	}
 }

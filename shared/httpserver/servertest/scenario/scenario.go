@@ -56,6 +56,8 @@ func Run(t *testing.T, sh Shop) {
 		{"RepeatedIdempotencyKeyRefused", repeatedIdempotencyKeyRefused},
 		{"PaymentTokenChecked", paymentTokenChecked},
 		{"NonCanonicalIDsRefused", nonCanonicalIDsRefused},
+		{"CheckoutIsOneTrace", checkoutIsOneTrace},
+		{"MetricsOnAdminOnly", metricsOnAdminOnly},
 	} {
 		t.Run(sc.name, func(t *testing.T) { sc.run(t, sh) })
 	}

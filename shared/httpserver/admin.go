@@ -1,0 +1,40 @@
+package httpserver
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Admin is the handler of the admin listener: GET /metrics (Prometheus
+// text format) and Go's profiles under /debug/pprof/. Neither is ever
+// served on the public port: the metrics name routes and upstreams, and a
+// profile can take a CPU's worth of time.
+func (s *Server) Admin() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
+}
+
+// ListenAdmin serves Admin on addr until stop is called, and logs the
+// bound address ("admin listening"), so that a caller that asked for port
+// 0 can find it.
+func (s *Server) ListenAdmin(addr string) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("admin listen on %s: %w", addr, err)
+	}
+	s.logger.Info("admin listening", "addr", ln.Addr().String(), "url", "http://"+ln.Addr().String())
+	srv := &http.Server{Handler: s.Admin(), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return func() { _ = srv.Close() }, nil
+}
