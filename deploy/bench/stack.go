@@ -91,9 +91,10 @@ var cacheOff = []string{"CACHE_PRODUCT_TTL=0s", "CACHE_STOCK_TTL=0s", "CACHE_LIS
 // bffEnv is added to every BFF's environment: warn-level logs, so that
 // logging does not weigh on what is measured, and rate limits so high they
 // never refuse, so that the limiter's cost is measured but one benchmark
-// user is not throttled as a real one would be.
+// user is not throttled as a real one would be; and an admin listener on
+// a free port, since two instances of each BFF run side by side.
 var bffEnv = []string{
-	"LOG_LEVEL=warn", "SHUTDOWN_TIMEOUT=5s", "BFF_COOKIE_SECURE=false",
+	"LOG_LEVEL=warn", "SHUTDOWN_TIMEOUT=5s", "BFF_COOKIE_SECURE=false", "ADMIN_ADDR=127.0.0.1:0",
 	"RATE_LIMIT_DEFAULT_REQUESTS=1000000000", "RATE_LIMIT_DEFAULT_WINDOW=1s",
 	"RATE_LIMIT_LOGIN_REQUESTS=1000000000", "RATE_LIMIT_LOGIN_WINDOW=1s",
 	"RATE_LIMIT_ORDER_REQUESTS=1000000000", "RATE_LIMIT_ORDER_WINDOW=1s",
