@@ -46,8 +46,9 @@ cat <<'TXT'
 
   Storefront is running. Ctrl-C stops everything.
 
-  bff-web     http://127.0.0.1:8080   (OpenAPI: /openapi.json, health: /healthz /readyz, metrics: /metrics)
-  bff-mobile  http://127.0.0.1:8090
+  bff-web     http://127.0.0.1:8080   (OpenAPI: /openapi.json, health: /healthz /readyz)
+              admin http://127.0.0.1:9180  (/metrics, /debug/pprof/)
+  bff-mobile  http://127.0.0.1:8090   admin http://127.0.0.1:9190
   sandbox     product :8001  order :8002  payment :8003  user :8004  notification :8005
               (each has GET /__admin/state, POST /__admin/faults, POST /__admin/reset)
 
