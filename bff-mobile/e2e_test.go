@@ -79,8 +79,8 @@ func (s *stack) order(t *testing.T, auth string, body any) servertest.Response {
 // line and orderBody build an order's body.
 var line, orderBody = servertest.Line, servertest.OrderBody
 
-func TestReadyzTurnsReady(t *testing.T) {
-	servertest.CheckReadyzTurnsReady(t, run, "BFF_MOBILE_ADDR")
+func TestReadiness(t *testing.T) {
+	servertest.CheckReadiness(t, run, "BFF_MOBILE_ADDR", "/v1/products")
 }
 
 // TestUnusableStateFileIsRefused: a BFF whose state file is corrupt, or

@@ -105,19 +105,27 @@ func TestReplicasShareOrderRateLimit(t *testing.T) {
 	}
 }
 
-// TestRedisReadiness: a replica whose Redis is gone is not ready, because
-// it could take no order.
+// TestRedisReadiness: a replica whose Redis is gone stays in rotation,
+// naming redis as degraded (every replica shares it: taking them all out
+// would serve nothing), and refuses orders with 503 rather than run them
+// without their journal.
 func TestRedisReadiness(t *testing.T) {
 	s, _ := startReplicas(t)
-	if r := servertest.Do(t, "GET", s.Base+"/readyz", nil); r.Status != 200 {
-		t.Fatalf("with redis: got /readyz %d, want 200; body %s", r.Status, r.Body)
+	if r := servertest.Do(t, "GET", s.Base+"/readyz", nil); r.Status != 200 || strings.Contains(string(r.Body), "redis") {
+		t.Fatalf("with redis: got /readyz %d %s, want 200, nothing degraded", r.Status, r.Body)
 	}
 	rt := sandboxtest.Start(t, sandbox.Config{})
 	// A port nothing listens on: the first free one, closed again.
 	dead := "redis://" + servertest.FreeAddr(t)
 	base := servertest.Launch(t, run, stackEnv(rt, "REDIS_URL", dead))
-	r := servertest.Do(t, "GET", base+"/readyz", nil)
-	if p := r.Problem(t); r.Status != 503 || !strings.Contains(string(r.Body), `"redis"`) {
-		t.Errorf("without redis: got /readyz %d, problem %v; want 503 naming redis", r.Status, p)
+	servertest.WaitReady(t, base)
+	if r := servertest.Do(t, "GET", base+"/readyz", nil); !strings.Contains(string(r.Body), `"degraded":["redis"]`) {
+		t.Errorf("without redis: got /readyz %d %s, want ready with redis degraded", r.Status, r.Body)
+	}
+	tok := (&stack{Stack: &servertest.Stack{Running: rt, Base: base}}).login(t, sandbox.Ada.Email, sandbox.Ada.Password)
+	r := servertest.Do(t, "POST", base+"/v1/orders", orderBody("tok_visa", line(3, 1)),
+		"Authorization", tok, "Idempotency-Key", servertest.NewKey())
+	if p := r.Problem(t); r.Status != 503 || p["code"] != "upstream_unavailable" {
+		t.Errorf("an order without redis: %d %v, want 503 upstream_unavailable", r.Status, p)
 	}
 }

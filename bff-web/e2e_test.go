@@ -97,6 +97,6 @@ func (s *stack) order(t *testing.T, ss session, body any, extra ...string) serve
 	return servertest.Do(t, "POST", s.Base+"/api/orders", body, append(ss.headers(writing), extra...)...)
 }
 
-func TestReadyzTurnsReady(t *testing.T) {
-	servertest.CheckReadyzTurnsReady(t, run, "BFF_WEB_ADDR")
+func TestReadiness(t *testing.T) {
+	servertest.CheckReadiness(t, run, "BFF_WEB_ADDR", "/api/products")
 }

@@ -60,6 +60,7 @@ func loadHTTP(l *Loader, b *Base) {
 	l.Duration(&b.HTTP.IdleTimeout, "HTTP_IDLE_TIMEOUT")
 	l.Int(&b.HTTP.MaxConns, "HTTP_MAX_CONNS")
 	l.Duration(&b.HTTP.ShutdownTimeout, "SHUTDOWN_TIMEOUT")
+	l.Duration(&b.HTTP.ShutdownDelay, "SHUTDOWN_DELAY")
 	l.Bool(&b.HTTP.HSTS, "HTTP_HSTS")
 	// A setting of the rate limits for operators, read by the server's
 	// middleware, which picks the caller's address.

@@ -216,11 +216,12 @@ func (g *Gateway) Close() error {
 	return errors.Join(errs...)
 }
 
-// checks are the readiness probes: every upstream a request needs answers,
-// the token keys are loaded and the shared store, if any, answers PING:
-// without it every order would be refused with 503. The notification
-// service is left out: it is best-effort, and its outage must not take
-// every replica out of the load balancer.
+// checks are what /readyz looks at: the token keys, without which this
+// replica can serve no signed-in request (required), and, reported as
+// degraded, every upstream a request needs and the shared store, if any:
+// their outage is every replica's, and taking them all out of the load
+// balancer would turn degraded views and refused checkouts into nothing
+// served at all. The notification service, best-effort, is left out.
 func (g *Gateway) checks() []httpserver.Check {
 	var checks []httpserver.Check
 	for _, s := range g.services {
@@ -229,7 +230,7 @@ func (g *Gateway) checks() []httpserver.Check {
 		}
 		checks = append(checks, httpserver.Check{Name: s.Name(), Fn: s.Ping})
 	}
-	checks = append(checks, httpserver.Check{Name: "jwks", Fn: g.Verifier.Ready})
+	checks = append(checks, httpserver.Check{Name: "jwks", Fn: g.Verifier.Ready, Required: true})
 	if g.redis != nil {
 		checks = append(checks, httpserver.Check{Name: "redis", Fn: func(ctx context.Context) error {
 			return g.redis.Ping(ctx).Err()

@@ -15,6 +15,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	json "github.com/goccy/go-json"
@@ -52,6 +53,11 @@ type Config struct {
 	// ShutdownTimeout bounds the graceful drain on SIGTERM: in-flight
 	// requests, then the shutdown hooks (queued notifications). Default 15s.
 	ShutdownTimeout time.Duration
+	// ShutdownDelay is how long, on SIGTERM, the server goes on taking
+	// requests with /readyz answering 503 before the drain begins, so that
+	// load balancers stop sending to it first. Default 0: Kubernetes holds
+	// SIGTERM back with the pod's preStop sleep instead.
+	ShutdownDelay time.Duration
 	// HSTS sends Strict-Transport-Security; turn it on behind TLS. Default
 	// false.
 	HSTS bool
@@ -85,6 +91,9 @@ func (c Config) Validate() error {
 	if c.ReadTimeout <= 0 || c.WriteTimeout <= 0 || c.IdleTimeout <= 0 || c.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("httpserver: ReadTimeout, WriteTimeout, IdleTimeout and ShutdownTimeout must be positive"))
 	}
+	if c.ShutdownDelay < 0 {
+		errs = append(errs, fmt.Errorf("httpserver: ShutdownDelay %v must not be negative", c.ShutdownDelay))
+	}
 	if c.MaxConns <= 0 {
 		errs = append(errs, fmt.Errorf("httpserver: MaxConns %d must be positive", c.MaxConns))
 	}
@@ -104,6 +113,8 @@ type Server struct {
 	logger  *slog.Logger
 	metrics *telemetry.Metrics
 	tracer  trace.Tracer
+	// draining is set on SIGTERM: /readyz answers 503 from then on.
+	draining atomic.Bool
 }
 
 // Option gives a Server a collaborator.
@@ -180,7 +191,15 @@ func (s *Server) Serve(ctx context.Context, addr string, onShutdown ...func(cont
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	s.logger.Info("shutting down", "timeout", s.cfg.ShutdownTimeout.String())
+	s.draining.Store(true)
+	s.logger.Info("shutting down", "delay", s.cfg.ShutdownDelay.String(), "timeout", s.cfg.ShutdownTimeout.String())
+	if s.cfg.ShutdownDelay > 0 {
+		select {
+		case <-time.After(s.cfg.ShutdownDelay):
+		case err := <-errc:
+			return fmt.Errorf("serve: %w", err)
+		}
+	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
 	defer cancel()
 	var errs []error

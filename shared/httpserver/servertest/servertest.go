@@ -43,6 +43,13 @@ func Start(tb testing.TB, run RunFunc, env map[string]string) string {
 // free loopback port, whose URL Admin returns.
 func Launch(tb testing.TB, run RunFunc, env map[string]string) string {
 	tb.Helper()
+	return launch(tb, context.Background(), run, env)
+}
+
+// launch is Launch with the BFF's context derived from ctx, whose
+// cancellation is a SIGTERM: the test stops the BFF when it wants to.
+func launch(tb testing.TB, ctx context.Context, run RunFunc, env map[string]string) string {
+	tb.Helper()
 	own := maps.Collect(maps.All(env))
 	if own["STATE_DIR"] == "" {
 		own["STATE_DIR"] = tb.TempDir()
@@ -51,7 +58,7 @@ func Launch(tb testing.TB, run RunFunc, env map[string]string) string {
 		own["ADMIN_ADDR"] = "127.0.0.1:0"
 	}
 	env = own
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(ctx)
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
