@@ -105,6 +105,7 @@ func TestSIGKILLMidRush(t *testing.T) {
 
 	client := &http.Client{Timeout: 5 * time.Second}
 	proc := start("start")
+	checkHealthcheck(t, bin, env, "a ready BFF", true)
 	auth := "Bearer " + crashLogin(t, client, base)
 
 	keys := make([]string, n)
@@ -150,6 +151,7 @@ func TestSIGKILLMidRush(t *testing.T) {
 	}
 	wg.Wait()
 	client.CloseIdleConnections()
+	checkHealthcheck(t, bin, env, "a killed BFF", false)
 	atKill, err := rt.FetchState(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -419,6 +421,20 @@ func sagaOfReference(ref string) string {
 		return ref[:i]
 	}
 	return ref
+}
+
+// checkHealthcheck runs "bin healthcheck" with env, as a container's
+// HEALTHCHECK does, and checks it exits 0 exactly when healthy.
+func checkHealthcheck(t *testing.T, bin string, env map[string]string, what string, healthy bool) {
+	t.Helper()
+	cmd := exec.Command(bin, "healthcheck")
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	out, err := cmd.CombinedOutput()
+	if healthy && err != nil || !healthy && err == nil {
+		t.Errorf("healthcheck of %s: %v (%s), want healthy %v", what, err, out, healthy)
+	}
 }
 
 // crashChild is a bff-mobile binary running as a child process.

@@ -7,4 +7,4 @@ import "storefront.dev/shared/gateway"
 // bff is bff-mobile as the gateway assembles and serves it.
 var bff = gateway.BFF[Config]{Name: "bff-mobile", Load: loadConfig, Routes: routes}
 
-func main() { gateway.Main(bff.Name, run) }
+func main() { gateway.Main(bff.Name, run, bff.Healthcheck) }

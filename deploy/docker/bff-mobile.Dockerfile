@@ -1,7 +1,9 @@
 # Builds bff-mobile alone, as its own deployment: only shared/ and bff-mobile/ are
 # copied, and GOWORK=off makes the module's replace of ../shared the only link.
 # Build from the repository root: docker build -f deploy/docker/bff-mobile.Dockerfile .
-FROM golang:1.26 AS build
+# Base images pinned by digest, so that a rebuild is the same image; to move
+# to a newer one: crane digest golang:1.26 (and the distroless tag below).
+FROM golang:1.26@sha256:595c7847cff97c9a9e76f015083c481d26078f961c9c8dca3923132f51fe12f1 AS build
 WORKDIR /src
 COPY shared/ shared/
 COPY bff-mobile/ bff-mobile/
@@ -11,7 +13,7 @@ RUN CGO_ENABLED=0 GOWORK=off go build -trimpath -ldflags="-s -w" -o /out/bff-mob
 # The state directory, empty; the runtime image has no shell to make it.
 RUN mkdir -m 0700 /out/state
 
-FROM gcr.io/distroless/static-debian12:nonroot
+FROM gcr.io/distroless/static-debian12:nonroot@sha256:afa5c872c891853ca7fcf1f12c3edb23f7eeef36189728842dd51042ff57f7ab
 COPY --from=build /out/bff-mobile /bff-mobile
 EXPOSE 8090
 # STATE_DIR: the checkout journal, $STATE_DIR/bff-mobile.db, kept when REDIS_URL
@@ -23,4 +25,6 @@ ENV STATE_DIR=/var/lib/storefront
 VOLUME /var/lib/storefront
 # Numeric, so that Kubernetes' runAsNonRoot can verify it.
 USER 65532:65532
+# The BFF asks its own /readyz: the image has no shell and no curl.
+HEALTHCHECK --interval=10s --timeout=5s --start-period=15s --retries=3 CMD ["/bff-mobile", "healthcheck"]
 ENTRYPOINT ["/bff-mobile"]

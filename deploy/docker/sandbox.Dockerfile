@@ -1,6 +1,8 @@
 # The sandbox: the five reference upstream services on 8001-8005.
 # Build from the repository root: docker build -f deploy/docker/sandbox.Dockerfile .
-FROM golang:1.26 AS build
+# Base images pinned by digest, so that a rebuild is the same image; to move
+# to a newer one: crane digest golang:1.26 (and the distroless tag below).
+FROM golang:1.26@sha256:595c7847cff97c9a9e76f015083c481d26078f961c9c8dca3923132f51fe12f1 AS build
 WORKDIR /src
 COPY shared/ shared/
 COPY deploy/ deploy/
@@ -8,7 +10,7 @@ WORKDIR /src/deploy
 RUN GOWORK=off go mod download
 RUN CGO_ENABLED=0 GOWORK=off go build -trimpath -ldflags="-s -w" -o /out/sandbox ./sandbox
 
-FROM gcr.io/distroless/static-debian12:nonroot
+FROM gcr.io/distroless/static-debian12:nonroot@sha256:afa5c872c891853ca7fcf1f12c3edb23f7eeef36189728842dd51042ff57f7ab
 COPY --from=build /out/sandbox /sandbox
 EXPOSE 8001 8002 8003 8004 8005
 USER nonroot:nonroot

@@ -12,9 +12,19 @@ import (
 // SIGTERM, the process's environment and stdout, and exits once, with
 // status 1 after printing run's error, prefixed with name, on stderr. run
 // keeps its injected getenv and stdout so that tests call it directly.
-func Main(name string, run RunFunc) {
+// With the one argument "healthcheck" it calls healthcheck instead (see
+// BFF.Healthcheck).
+func Main(name string, run RunFunc, healthcheck func(context.Context, func(string) string) error) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Getenv, os.Stdout)
+	var err error
+	switch {
+	case len(os.Args) == 2 && os.Args[1] == "healthcheck":
+		err = healthcheck(ctx, os.Getenv)
+	case len(os.Args) > 1:
+		err = fmt.Errorf("unknown arguments %q: the only subcommand is healthcheck", os.Args[1:])
+	default:
+		err = run(ctx, os.Getenv, os.Stdout)
+	}
 	stop()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
