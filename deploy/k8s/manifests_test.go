@@ -1,0 +1,232 @@
+// Package k8s holds the Kubernetes manifests (kustomize bases per BFF and
+// overlays); its test builds each as kubectl kustomize does and checks the
+// objects a cluster would get.
+package k8s
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+)
+
+// builds are every kustomization a team may apply.
+var builds = []string{"base/bff-web", "base/bff-mobile", "overlays/local", "overlays/production"}
+
+// objects is one build's objects, strictly decoded by kind.
+type objects struct {
+	deployments []*appsv1.Deployment
+	services    []*corev1.Service
+	ingresses   []*networkingv1.Ingress
+	hpas        []*autoscalingv2.HorizontalPodAutoscaler
+	pdbs        []*policyv1.PodDisruptionBudget
+	policies    []*networkingv1.NetworkPolicy
+	secrets     []*corev1.Secret
+}
+
+func TestManifests(t *testing.T) {
+	for _, dir := range builds {
+		t.Run(dir, func(t *testing.T) {
+			objs := build(t, dir)
+			if len(objs.deployments) == 0 {
+				t.Fatal("no Deployment")
+			}
+			for _, d := range objs.deployments {
+				checkPod(t, d)
+				if strings.HasPrefix(d.Name, "bff-") {
+					checkBFF(t, d, objs)
+				}
+			}
+			for _, p := range objs.pdbs {
+				if p.Spec.MaxUnavailable == nil || p.Spec.MinAvailable != nil {
+					t.Errorf("PodDisruptionBudget %s: want maxUnavailable, not minAvailable", p.Name)
+				}
+			}
+		})
+	}
+}
+
+// build runs kustomize on dir and decodes every object as its Kubernetes
+// type, refusing unknown fields and unknown kinds.
+func build(t *testing.T, dir string) objects {
+	t.Helper()
+	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
+	res, err := k.Run(filesys.MakeFsOnDisk(), dir)
+	if err != nil {
+		t.Fatalf("kustomize %s: %v", dir, err)
+	}
+	var o objects
+	for _, r := range res.Resources() {
+		b, err := r.MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := o.add(r.GetKind(), b); err != nil {
+			t.Errorf("%s %s: %v", r.GetKind(), r.GetName(), err)
+		}
+	}
+	return o
+}
+
+func (o *objects) add(kind string, b []byte) error {
+	switch kind {
+	case "Deployment":
+		return decode(b, &o.deployments)
+	case "Service":
+		return decode(b, &o.services)
+	case "Ingress":
+		return decode(b, &o.ingresses)
+	case "HorizontalPodAutoscaler":
+		return decode(b, &o.hpas)
+	case "PodDisruptionBudget":
+		return decode(b, &o.pdbs)
+	case "NetworkPolicy":
+		return decode(b, &o.policies)
+	case "Secret":
+		return decode(b, &o.secrets)
+	}
+	return fmt.Errorf("a kind this test does not know")
+}
+
+func decode[T any](b []byte, into *[]*T) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	v := new(T)
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	*into = append(*into, v)
+	return nil
+}
+
+// checkPod checks the pod security every Deployment keeps.
+func checkPod(t *testing.T, d *appsv1.Deployment) {
+	t.Helper()
+	sc := d.Spec.Template.Spec.SecurityContext
+	if sc == nil || sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot || sc.RunAsUser == nil || *sc.RunAsUser == 0 ||
+		sc.RunAsGroup == nil || sc.SeccompProfile == nil || sc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+		t.Errorf("%s: pod securityContext %+v, want runAsNonRoot, numeric non-root user and group, seccomp RuntimeDefault", d.Name, sc)
+	}
+	for _, c := range d.Spec.Template.Spec.Containers {
+		cs := c.SecurityContext
+		if cs == nil || cs.AllowPrivilegeEscalation == nil || *cs.AllowPrivilegeEscalation || cs.ReadOnlyRootFilesystem == nil ||
+			!*cs.ReadOnlyRootFilesystem || cs.Capabilities == nil || len(cs.Capabilities.Drop) != 1 || cs.Capabilities.Drop[0] != "ALL" {
+			t.Errorf("%s/%s: container securityContext %+v, want no privilege escalation, read-only root, drop ALL", d.Name, c.Name, cs)
+		}
+		if _, tag, ok := strings.Cut(c.Image[strings.LastIndex(c.Image, "/")+1:], ":"); !ok || tag == "latest" {
+			if !strings.Contains(c.Image, "@sha256:") {
+				t.Errorf("%s/%s: image %q, want a pinned tag or digest", d.Name, c.Name, c.Image)
+			}
+		}
+		if c.Resources.Requests.Cpu().IsZero() || c.Resources.Requests.Memory().IsZero() || c.Resources.Limits.Memory().IsZero() {
+			t.Errorf("%s/%s: resources %+v, want CPU and memory requests and a memory limit", d.Name, c.Name, c.Resources)
+		}
+	}
+}
+
+// checkBFF checks a BFF's Deployment against the rest of the build.
+func checkBFF(t *testing.T, d *appsv1.Deployment, objs objects) {
+	t.Helper()
+	c := d.Spec.Template.Spec.Containers[0]
+	env := map[string]string{}
+	for _, e := range c.Env {
+		env[e.Name] = e.Value
+	}
+	checkProbes(t, d, c, env)
+	if limit, err := resource.ParseQuantity(strings.TrimSuffix(env["GOMEMLIMIT"], "B")); err != nil || limit.Cmp(*c.Resources.Limits.Memory()) >= 0 {
+		t.Errorf("%s: GOMEMLIMIT %q, want one under the memory limit %v", d.Name, env["GOMEMLIMIT"], c.Resources.Limits.Memory())
+	}
+	if !strings.HasPrefix(env["ADMIN_ADDR"], ":") {
+		t.Errorf("%s: ADMIN_ADDR %q, want the pod's address for Prometheus", d.Name, env["ADMIN_ADDR"])
+	}
+	for _, h := range objs.hpas {
+		if h.Spec.ScaleTargetRef.Name == d.Name && d.Spec.Replicas != nil {
+			t.Errorf("%s: replicas set on a Deployment its HorizontalPodAutoscaler scales", d.Name)
+		}
+	}
+	checkRouting(t, d, env, objs)
+	if !selects(objs.policies, d.Name) {
+		t.Errorf("%s: no NetworkPolicy selects it", d.Name)
+	}
+}
+
+// checkProbes: startup and readiness on /readyz, liveness on /healthz, a
+// preStop sleep, and a grace period longer than it plus SHUTDOWN_TIMEOUT.
+func checkProbes(t *testing.T, d *appsv1.Deployment, c corev1.Container, env map[string]string) {
+	t.Helper()
+	for name, p := range map[string]*corev1.Probe{"startup": c.StartupProbe, "readiness": c.ReadinessProbe, "liveness": c.LivenessProbe} {
+		want := "/readyz"
+		if name == "liveness" {
+			want = "/healthz"
+		}
+		if p == nil || p.HTTPGet == nil || p.HTTPGet.Path != want {
+			t.Errorf("%s: %s probe %+v, want GET %s", d.Name, name, p, want)
+		}
+	}
+	if c.Lifecycle == nil || c.Lifecycle.PreStop == nil || c.Lifecycle.PreStop.Sleep == nil {
+		t.Fatalf("%s: no preStop sleep", d.Name)
+	}
+	drain, err := time.ParseDuration(env["SHUTDOWN_TIMEOUT"])
+	if err != nil {
+		t.Fatalf("%s: SHUTDOWN_TIMEOUT %q: %v", d.Name, env["SHUTDOWN_TIMEOUT"], err)
+	}
+	need := drain + time.Duration(c.Lifecycle.PreStop.Sleep.Seconds)*time.Second
+	var grace time.Duration
+	if g := d.Spec.Template.Spec.TerminationGracePeriodSeconds; g != nil {
+		grace = time.Duration(*g) * time.Second
+	}
+	if grace <= need {
+		t.Errorf("%s: terminationGracePeriodSeconds %v, want more than preStop plus SHUTDOWN_TIMEOUT (%v)", d.Name, grace, need)
+	}
+}
+
+// checkRouting: the Service and the Ingress reach the public port only,
+// and an Ingress in front means the client address comes from its header.
+func checkRouting(t *testing.T, d *appsv1.Deployment, env map[string]string, objs objects) {
+	t.Helper()
+	for _, s := range objs.services {
+		if s.Spec.Selector["app"] != d.Name {
+			continue
+		}
+		for _, p := range s.Spec.Ports {
+			if p.TargetPort.String() != "http" {
+				t.Errorf("Service %s routes port %s, want only the public port (http)", s.Name, p.TargetPort.String())
+			}
+		}
+	}
+	for _, in := range objs.ingresses {
+		for _, r := range in.Spec.Rules {
+			for _, p := range r.HTTP.Paths {
+				if p.Backend.Service.Name != d.Name {
+					continue
+				}
+				if p.Backend.Service.Port.Name != "http" {
+					t.Errorf("Ingress %s routes %s port %+v, want http", in.Name, d.Name, p.Backend.Service.Port)
+				}
+				if env["RATE_LIMIT_CLIENT_IP_HEADER"] == "" {
+					t.Errorf("%s is behind Ingress %s without RATE_LIMIT_CLIENT_IP_HEADER", d.Name, in.Name)
+				}
+			}
+		}
+	}
+}
+
+func selects(policies []*networkingv1.NetworkPolicy, app string) bool {
+	for _, p := range policies {
+		if p.Spec.PodSelector.MatchLabels["app"] == app && len(p.Spec.PolicyTypes) == 2 {
+			return true
+		}
+	}
+	return false
+}
