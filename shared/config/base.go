@@ -87,6 +87,9 @@ func loadStores(l *Loader, b *Base) {
 	l.String(&b.StateDir, "STATE_DIR")
 	l.Int(&b.StateFile.MaxRecords, "IDEMPOTENCY_MAX_RECORDS")
 	l.String(&b.RedisURL, "REDIS_URL")
+	l.List(&b.RedisAddrs, "REDIS_ADDRS")
+	l.String(&b.RedisMasterName, "REDIS_MASTER_NAME")
+	l.String(&b.RedisPassword, "REDIS_PASSWORD")
 	l.String(&b.RedisKeyPrefix, "REDIS_KEY_PREFIX")
 }
 

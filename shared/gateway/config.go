@@ -60,6 +60,17 @@ type Config struct {
 	// in each replica's memory. Required with more than one replica. Default
 	// empty.
 	RedisURL string
+	// RedisAddrs, instead of RedisURL, are the host:port of several Redis
+	// nodes: the Sentinels of a replicated Redis when RedisMasterName is
+	// set (the client follows the master across failovers), otherwise the
+	// seed nodes of a Redis Cluster. Default none.
+	RedisAddrs []string
+	// RedisMasterName is the master's name the Sentinels of RedisAddrs
+	// watch. Default none.
+	RedisMasterName string
+	// RedisPassword authenticates to the Redis nodes of RedisAddrs (a
+	// RedisURL holds its own). Default none.
+	RedisPassword string
 	// RedisKeyPrefix is put before every key the BFF writes to Redis, so
 	// that one Redis can serve several environments. Default "sf:".
 	RedisKeyPrefix string
@@ -135,8 +146,14 @@ func (c Config) Validate() error {
 	if c.ViewTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("gateway: ViewTimeout %v must be positive", c.ViewTimeout))
 	}
-	if c.RedisURL == "" && c.StateDir == "" {
+	if !c.sharedState() && c.StateDir == "" {
 		errs = append(errs, errors.New("gateway: StateDir must be set when RedisURL is not"))
+	}
+	if c.RedisURL != "" && len(c.RedisAddrs) > 0 {
+		errs = append(errs, errors.New("gateway: set RedisURL or RedisAddrs, not both"))
+	}
+	if c.RedisMasterName != "" && len(c.RedisAddrs) == 0 {
+		errs = append(errs, errors.New("gateway: RedisMasterName needs the Sentinels' RedisAddrs"))
 	}
 	if c.RedisURL != "" {
 		// The URL may hold a password: the error must not quote it.

@@ -64,7 +64,7 @@ type Gateway struct {
 	adminAddr string
 	tracing   *telemetry.Tracing
 	// redis is the client of the shared store, nil without RedisURL.
-	redis *redis.Client
+	redis redis.UniversalClient
 	// stateFile is the checkout journal on disk, nil with RedisURL.
 	stateFile *boltstore.Store
 }
@@ -180,7 +180,7 @@ func (g *Gateway) limits(cfg ratelimit.Config) httpserver.Limits {
 // openStores opens where checkouts and rate limits are kept: the state file
 // and memory, or Redis.
 func (g *Gateway) openStores(name string, cfg Config) (orderflow.Journal, error) {
-	if cfg.RedisURL == "" {
+	if !cfg.sharedState() {
 		path := filepath.Join(cfg.StateDir, name+".db")
 		st, err := boltstore.Open(path, cfg.StateFile)
 		if err != nil {
@@ -191,16 +191,15 @@ func (g *Gateway) openStores(name string, cfg Config) (orderflow.Journal, error)
 		g.Logger.Info("checkout journal in the state file", "path", path)
 		return st, nil
 	}
-	opts, err := redis.ParseURL(cfg.RedisURL)
+	client, what, err := cfg.redisClient()
 	if err != nil {
-		// go-redis's message may quote the URL, password and all.
-		return nil, errors.New("gateway: RedisURL is not a Redis URL")
+		return nil, err
 	}
-	g.redis = redis.NewClient(opts)
+	g.redis = client
 	// Each BFF has keys of its own: its checkouts are its own (their ids
 	// and replies differ from the other's), and so are its quotas.
 	g.RateLimits = redisstore.NewRateLimit(g.redis, cfg.RedisKeyPrefix+"rl:"+name+":")
-	g.Logger.Info("checkout journal and rate limits in redis", "addr", opts.Addr, "db", opts.DB)
+	g.Logger.Info("checkout journal and rate limits in redis", "redis", what)
 	return redisstore.NewJournal(g.redis, cfg.RedisKeyPrefix+"saga:"+name+":"), nil
 }
 

@@ -1,6 +1,7 @@
 // Package redistest gives tests a real Redis: the one at REDIS_TEST_URL when
 // it is set, otherwise a redis-server of the test's own on a free loopback
-// port, stopped when the test ends. Without either the test is skipped,
+// port, stopped when the test ends; StartSentinel, a replicated one under
+// Sentinels. Without either the test is skipped,
 // unless CI is set: there a missing Redis is a failure, not a pass.
 package redistest
 
@@ -14,8 +15,10 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -79,56 +82,125 @@ func Prefix(tb testing.TB) string {
 // startServer runs redis-server on a free port without persistence and
 // returns its address once it accepts connections.
 func startServer(tb testing.TB, bin string) (string, error) {
+	addr, _, err := startProcess(tb, bin, "Ready to accept connections", func(port int) []string {
+		return []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
+			"--save", "", "--appendonly", "no", "--dir", tb.TempDir(), "--loglevel", "notice"}
+	})
+	return addr, err
+}
+
+// startProcess runs bin with the arguments args gives for a free port and
+// returns the address and a kill function once its log shows ready. The
+// process is killed when tb ends, if it was not before.
+func startProcess(tb testing.TB, bin, ready string, args func(port int) []string) (string, func(), error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	_ = ln.Close()
 
-	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", tb.TempDir(), "--loglevel", "notice")
+	cmd := exec.Command(bin, args(port)...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	cmd.Stderr = cmd.Stdout
 	if err := cmd.Start(); err != nil {
-		return "", err
+		return "", nil, err
 	}
 	// The server says when it is ready; reading its log for that line
 	// replaces polling the port.
-	ready := make(chan error, 1)
+	readyc := make(chan error, 1)
 	drained := make(chan struct{})
 	go func() {
 		defer close(drained)
 		sc := bufio.NewScanner(out)
 		var log []string
 		for sc.Scan() {
-			if strings.Contains(sc.Text(), "Ready to accept connections") {
-				ready <- nil
+			if strings.Contains(sc.Text(), ready) {
+				readyc <- nil
 				_, _ = io.Copy(io.Discard, out)
 				return
 			}
 			log = append(log, sc.Text())
 		}
-		ready <- fmt.Errorf("redis-server on port %d exited: %s", port, strings.Join(log, " | "))
+		readyc <- fmt.Errorf("%s on port %d exited: %s", bin, port, strings.Join(log, " | "))
 	}()
+	var once sync.Once
 	stop := func() {
-		_ = cmd.Process.Kill()
-		<-drained // Wait closes the pipe, so reading must be over
-		_ = cmd.Wait()
+		once.Do(func() {
+			_ = cmd.Process.Kill()
+			<-drained // Wait closes the pipe, so reading must be over
+			_ = cmd.Wait()
+		})
 	}
 	select {
-	case err := <-ready:
+	case err := <-readyc:
 		if err != nil {
 			stop()
-			return "", err
+			return "", nil, err
 		}
 	case <-time.After(10 * time.Second):
 		stop()
-		return "", fmt.Errorf("redis-server on port %d not ready after 10s", port)
+		return "", nil, fmt.Errorf("%s on port %d not ready after 10s", bin, port)
 	}
 	tb.Cleanup(stop)
-	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), nil
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), stop, nil
+}
+
+// Sentinel is a replicated Redis of a test's own: a master, a replica of
+// it, and three Sentinels that watch the master under MasterName and
+// promote the replica a second after the master stops answering.
+type Sentinel struct {
+	// Addrs are the Sentinels' addresses, MasterName the name they watch.
+	Addrs      []string
+	MasterName string
+	// KillMaster kills the master's process, as a crash of its node would.
+	KillMaster func()
+}
+
+// StartSentinel starts a Sentinel-managed Redis for tb, stopped when tb
+// ends; it fails or skips tb as URL does when there is no redis-server.
+func StartSentinel(tb testing.TB) Sentinel {
+	tb.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			tb.Fatal("redis-server is not on PATH; CI needs it")
+		}
+		tb.Skip("redis-server is not on PATH")
+	}
+	node := func(extra ...string) func(port int) []string {
+		return func(port int) []string {
+			return append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "",
+				"--appendonly", "no", "--dir", tb.TempDir()}, extra...)
+		}
+	}
+	master, killMaster, err := startProcess(tb, bin, "Ready to accept connections", node())
+	if err != nil {
+		tb.Fatalf("start the master: %v", err)
+	}
+	host, port, _ := net.SplitHostPort(master)
+	if _, _, err := startProcess(tb, bin, "Ready to accept connections", node("--replicaof", host, port)); err != nil {
+		tb.Fatalf("start the replica: %v", err)
+	}
+	s := Sentinel{MasterName: "storefront", KillMaster: killMaster}
+	for i := range 3 {
+		addr, _, err := startProcess(tb, bin, "+monitor master", func(sp int) []string {
+			conf := filepath.Join(tb.TempDir(), "sentinel.conf")
+			text := fmt.Sprintf("port %d\nbind 127.0.0.1\nsentinel monitor %s %s %s 2\n"+
+				"sentinel down-after-milliseconds %[2]s 1000\nsentinel failover-timeout %[2]s 5000\n",
+				sp, s.MasterName, host, port)
+			if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
+				tb.Fatal(err)
+			}
+			return []string{conf, "--sentinel"}
+		})
+		if err != nil {
+			tb.Fatalf("start sentinel %d: %v", i+1, err)
+		}
+		s.Addrs = append(s.Addrs, addr)
+	}
+	return s
 }

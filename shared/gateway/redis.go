@@ -1,0 +1,34 @@
+package gateway
+
+import (
+	"errors"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// sharedState reports whether checkouts and rate limits are kept in Redis,
+// shared by every replica, rather than in the state file and memory.
+func (c Config) sharedState() bool { return c.RedisURL != "" || len(c.RedisAddrs) > 0 }
+
+// redisClient returns the client of the Redis the settings name, and how
+// to name it in a log line (no password): one node (RedisURL), the master
+// that Sentinels watch (RedisAddrs with RedisMasterName, followed across
+// failovers), or a Cluster (RedisAddrs).
+func (c Config) redisClient() (redis.UniversalClient, string, error) {
+	if c.RedisURL != "" {
+		opts, err := redis.ParseURL(c.RedisURL)
+		if err != nil {
+			// go-redis's message may quote the URL, password and all.
+			return nil, "", errors.New("gateway: RedisURL is not a Redis URL")
+		}
+		return redis.NewClient(opts), "redis " + opts.Addr, nil
+	}
+	opts := &redis.UniversalOptions{Addrs: c.RedisAddrs, MasterName: c.RedisMasterName, Password: c.RedisPassword}
+	what := "redis cluster " + strings.Join(c.RedisAddrs, ",")
+	if c.RedisMasterName != "" {
+		what = "redis master " + c.RedisMasterName + " of sentinels " + strings.Join(c.RedisAddrs, ",")
+		return redis.NewFailoverClient(opts.Failover()), what, nil
+	}
+	return redis.NewClusterClient(opts.Cluster()), what, nil
+}
