@@ -50,6 +50,7 @@ func loadUpstreams(l *Loader, b *Base) {
 	l.Int(&b.Upstream.Retries, "UPSTREAM_GET_RETRIES")
 	l.Int(&b.Upstream.Breaker.ConsecutiveFailures, "UPSTREAM_BREAKER_FAILURES")
 	l.Duration(&b.Upstream.Breaker.OpenTimeout, "UPSTREAM_BREAKER_OPEN_TIMEOUT")
+	l.Duration(&b.Upstream.DNSRefresh, "UPSTREAM_DNS_REFRESH")
 }
 
 func loadHTTP(l *Loader, b *Base) {

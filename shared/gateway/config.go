@@ -89,7 +89,7 @@ type Config struct {
 }
 
 // Upstreams are the base URLs of each service's instances; each list is
-// balanced round-robin. The defaults are the sandbox's addresses.
+// balanced (see upstream.Service). The defaults are the sandbox's addresses.
 type Upstreams struct {
 	// Product defaults to http://127.0.0.1:8001.
 	Product []string

@@ -1,6 +1,6 @@
 // Package upstream is the common client layer to the platform's five
 // services: one transport (pooled keep-alive connections, per-call deadlines
-// from the context, round-robin over instance URLs) and one error type that
+// from the context, balancing over every address of the instance URLs) and one error type that
 // tells business outcomes apart from transport failures.
 //
 // The typed clients live in the sub-packages product, order, payment, user

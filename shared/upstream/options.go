@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"slices"
 	"time"
 
@@ -32,6 +33,12 @@ const (
 	// service already failing.
 	DefaultRetryRatio       = 0.2
 	DefaultRetriesPerSecond = 10
+	// DefaultEjectAfter is how many failures in a row (no answer, or a 5xx)
+	// leave an instance out of the balancing, for DefaultCooldown the first
+	// time, twice that the next, up to DefaultMaxCooldown, until it answers
+	// again.
+	DefaultEjectAfter  = 5
+	DefaultMaxCooldown = 30 * time.Second
 	// DefaultCooldown is how long an instance that refused a connection is
 	// left out of the rotation.
 	DefaultCooldown = 5 * time.Second
@@ -62,6 +69,11 @@ type Config struct {
 	// is also the bound on idle connections. A call that finds the pool
 	// exhausted waits for a connection until its deadline. Default 256.
 	MaxConnsPerInstance int
+	// DNSRefresh is how often the host name of an instance URL is looked
+	// up again: each address it resolves to (one per pod behind a headless
+	// Kubernetes Service) is an instance of its own, so replicas that come
+	// and go are followed without a restart. Default 30s.
+	DNSRefresh time.Duration
 }
 
 // BreakerSettings configures the circuit breaker of a service. Only
@@ -103,6 +115,7 @@ func DefaultConfig() Config {
 		},
 		DialTimeout:         500 * time.Millisecond,
 		MaxConnsPerInstance: 256,
+		DNSRefresh:          30 * time.Second,
 	}
 }
 
@@ -111,6 +124,9 @@ func (c Config) Validate() error {
 	var errs []error
 	if c.Timeout <= 0 || c.DialTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("upstream: Timeout %v and DialTimeout %v must be positive", c.Timeout, c.DialTimeout))
+	}
+	if c.DNSRefresh <= 0 {
+		errs = append(errs, fmt.Errorf("upstream: DNSRefresh %v must be positive", c.DNSRefresh))
 	}
 	if c.Retries < 0 {
 		errs = append(errs, fmt.Errorf("upstream: Retries %d must not be negative", c.Retries))
@@ -169,6 +185,7 @@ type config struct {
 	observer Observer
 	headers  HeaderFunc
 	tracer   trace.Tracer
+	resolve  Resolver
 	now      func() time.Time
 }
 
@@ -185,6 +202,7 @@ func newConfig(cfg Config, opts []Option) config {
 		cooldown: DefaultCooldown,
 		maxBody:  DefaultMaxResponseBytes,
 		tracer:   noop.NewTracerProvider().Tracer(instrumentation),
+		resolve:  net.DefaultResolver.LookupHost,
 		now:      time.Now,
 	}
 	for _, o := range opts {
@@ -211,6 +229,12 @@ func WithObserver(o Observer) Option {
 // WithHeaders adds the headers h sets to every request. Default none.
 func WithHeaders(h HeaderFunc) Option {
 	return func(c *config) { c.headers = h }
+}
+
+// WithResolver looks the host names of instance URLs up with r. Default
+// the system's resolver.
+func WithResolver(r Resolver) Option {
+	return func(c *config) { c.resolve = r }
 }
 
 // instrumentation names the tracer of the client spans.

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strings"
-	"sync/atomic"
 	"time"
 
 	json "github.com/goccy/go-json"
@@ -35,15 +33,16 @@ type Call struct {
 	IdempotencyKey string
 }
 
-// Service is one upstream service: its instances, balanced round-robin with
-// the ones refusing connections left out for a cooldown, behind one circuit
-// breaker. It is safe for concurrent use.
+// Service is one upstream service behind one circuit breaker: its
+// instances (each address of each instance URL, host names looked up
+// again every DNSRefresh), balanced by the power of two choices on the
+// requests in flight, an instance that refuses connections or keeps
+// failing left out for a while. It is safe for concurrent use.
 type Service struct {
-	name      string
-	cfg       config
-	instances []*instance
-	next      atomic.Uint64
-	breaker   *gobreaker.TwoStepCircuitBreaker[struct{}]
+	name    string
+	cfg     config
+	pool    *pool
+	breaker *gobreaker.TwoStepCircuitBreaker[struct{}]
 }
 
 // NewService returns the service name reached at urls (base URLs such as
@@ -63,13 +62,11 @@ func NewService(name string, urls []string, cfg Config, opts ...Option) (*Servic
 		return nil, fmt.Errorf("new service %s: %w", name, err)
 	}
 	s := &Service{name: name, cfg: newConfig(cfg, opts)}
-	for _, raw := range urls {
-		inst, err := newInstance(raw, s.cfg)
-		if err != nil {
-			return nil, fmt.Errorf("new service %s: %w", name, err)
-		}
-		s.instances = append(s.instances, inst)
+	p, err := newPool(urls, s.cfg)
+	if err != nil {
+		return nil, fmt.Errorf("new service %s: %w", name, err)
 	}
+	s.pool = p
 	b := s.cfg.Breaker
 	st := gobreaker.Settings{
 		Name:        name,
@@ -98,12 +95,9 @@ func (s *Service) Name() string { return s.name }
 // "open".
 func (s *Service) BreakerState() string { return s.breaker.State().String() }
 
-// Close closes the idle pooled connections; calls may still be made.
-func (s *Service) Close() {
-	for _, inst := range s.instances {
-		inst.client.CloseIdleConnections()
-	}
-}
+// Close stops looking host names up and closes the idle pooled
+// connections; calls may still be made, to the addresses known by then.
+func (s *Service) Close() { s.pool.close() }
 
 // Do sends c and decodes a 2xx JSON answer into out (nil out discards it).
 // Every failure is an *Error carrying the service, c.Op and the status. The
@@ -202,31 +196,21 @@ func (s *Service) attempt(ctx context.Context, deadline time.Time, c Call, body 
 	return err
 }
 
-// send tries the instances in round-robin order, those in cooldown last, and
-// moves on only while the request certainly was not sent: a refused
-// connection. A service whose instances are all in cooldown is still tried,
-// because the breaker, not the health marks, decides when to fail fast;
-// otherwise one refused dial would black out a single-instance service for
-// the whole cooldown.
+// send picks an instance (see pick) and moves on to another only while the
+// request certainly was not sent: a refused connection. A service whose
+// instances are all left out is still tried, because the breaker, not the
+// health marks, decides when to fail fast; otherwise one refused dial
+// would black out a single-instance service for the whole cooldown.
 func (s *Service) send(ctx context.Context, deadline time.Time, c Call, body []byte, out any, attempt int) error {
-	n := len(s.instances)
-	start := int(s.next.Add(1) % uint64(n))
+	insts := s.pool.instances()
 	now := s.cfg.now()
 	var tried uint64
 	var err error
-	for pass := 0; pass < 2; pass++ {
-		for i := range n {
-			idx := (start + i) % n
-			inst := s.instances[idx]
-			if tried&(1<<idx) != 0 || inst.available(now) != (pass == 0) {
-				continue
-			}
-			tried |= 1 << idx
-			err = s.roundTrip(ctx, inst, deadline, c, body, out, attempt)
-			if !refused(err) {
-				return err
-			}
-			inst.coolDown(s.cfg.now().Add(s.cfg.cooldown))
+	for idx := pick(insts, tried, now); idx >= 0; idx = pick(insts, tried, now) {
+		tried |= 1 << idx
+		err = s.roundTrip(ctx, insts[idx], deadline, c, body, out, attempt)
+		if !refused(err) {
+			return err
 		}
 	}
 	return err
@@ -245,39 +229,10 @@ func (s *Service) Ping(ctx context.Context) error {
 		deadline = d
 	}
 	var err error
-	for _, inst := range s.instances {
+	for _, inst := range s.pool.instances() {
 		if err = inst.ping(deadline); err == nil {
 			return nil
 		}
 	}
 	return transportError(s.name, op, deadline, err)
-}
-
-// instanceURL parses one base URL into the fasthttp address and the prefix
-// every request URI starts with.
-func instanceURL(raw string) (base, addr string, tls bool, err error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "", "", false, fmt.Errorf("instance url %q: %w", raw, err)
-	}
-	switch u.Scheme {
-	case "http":
-	case "https":
-		tls = true
-	default:
-		return "", "", false, fmt.Errorf("instance url %q: scheme must be http or https", raw)
-	}
-	if u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		return "", "", false, fmt.Errorf("instance url %q: want scheme://host[:port][/prefix]", raw)
-	}
-	addr = u.Host
-	if u.Port() == "" {
-		if tls {
-			addr += ":443"
-		} else {
-			addr += ":80"
-		}
-	}
-	base = u.Scheme + "://" + u.Host + strings.TrimSuffix(u.EscapedPath(), "/")
-	return base, addr, tls, nil
 }

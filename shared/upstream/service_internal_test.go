@@ -42,7 +42,7 @@ func TestCooldownTakesRefusingInstanceOut(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	dials := countDials(s.instances[0])
+	dials := countDials(s.pool.instances()[0])
 	call := func() {
 		t.Helper()
 		if err := s.Do(context.Background(), Call{Op: "get", Method: http.MethodGet, Path: "/"}, nil); err != nil {
@@ -81,7 +81,7 @@ func TestAllInstancesCoolingAreStillTried(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	dials := countDials(s.instances[0])
+	dials := countDials(s.pool.instances()[0])
 	for range 3 {
 		err := s.Do(context.Background(), Call{Op: "get", Method: http.MethodGet, Path: "/"}, nil)
 		if e, ok := As(err); !ok || e.Kind != KindUnavailable || !e.NotSent {

@@ -366,7 +366,8 @@ func TestDoRetryOnlyWithinDeadline(t *testing.T) {
 // countingServer counts requests and answers 200 {}.
 func countingServer(t *testing.T) (string, *atomic.Int32) { return scriptedServer(t) }
 
-func TestRoundRobin(t *testing.T) {
+// TestBalancing: calls one at a time alternate between two instances.
+func TestBalancing(t *testing.T) {
 	u1, hits1 := countingServer(t)
 	u2, hits2 := countingServer(t)
 	s := newService(t, []string{u1, u2})

@@ -38,24 +38,28 @@ import (
 
 // instance is one base URL of a service.
 type instance struct {
-	base string
-	// host and port are the address's, for the attributes of client spans.
+	// base prefixes every request URI; addr is the address dialled.
+	base, addr string
+	// host and port are the target's, for the attributes of client spans.
 	host   string
 	port   int
 	client *fasthttp.HostClient
 	// downUntil is the clock's UnixNano until which the instance is left out
-	// of the rotation; 0 when healthy.
+	// of the balancing; 0 when healthy.
 	downUntil atomic.Int64
+	// inflight counts the requests being sent to it, sent all it was
+	// sent, for the balancing.
+	inflight atomic.Int64
+	sent     atomic.Uint64
+	// failures counts the failures in a row, ejections the ejections since
+	// it last answered well.
+	failures, ejections atomic.Int32
 }
 
-func newInstance(raw string, cfg config) (*instance, error) {
-	base, addr, tls, err := instanceURL(raw)
-	if err != nil {
-		return nil, err
-	}
+func newInstance(t target, addr string, cfg config) *instance {
 	client := &fasthttp.HostClient{
 		Addr:                      addr,
-		IsTLS:                     tls,
+		IsTLS:                     t.tls,
 		Name:                      "storefront-bff",
 		DialTimeout:               dialer(cfg.DialTimeout),
 		MaxConns:                  cfg.MaxConnsPerInstance,
@@ -68,8 +72,8 @@ func newInstance(raw string, cfg config) (*instance, error) {
 		// as they are: normalizing would decode "%2F" into a separator.
 		DisablePathNormalizing: true,
 	}
-	host, port := splitAddr(addr)
-	return &instance{base: base, host: host, port: port, client: client}, nil
+	port, _ := strconv.Atoi(t.port)
+	return &instance{base: t.base, addr: addr, host: t.host, port: port, client: client}
 }
 
 func (in *instance) available(now time.Time) bool {
@@ -77,6 +81,24 @@ func (in *instance) available(now time.Time) bool {
 }
 
 func (in *instance) coolDown(until time.Time) { in.downUntil.Store(until.UnixNano()) }
+
+// observe keeps the instance's health after a request that ended in err:
+// a refused connection leaves it out for cooldown; DefaultEjectAfter
+// failures in a row (no answer, a 5xx) eject it for cooldown, doubled at
+// each ejection up to DefaultMaxCooldown, until it answers well again.
+func (in *instance) observe(err error, now time.Time, cooldown time.Duration) {
+	switch {
+	case refused(err):
+		in.coolDown(now.Add(cooldown))
+	case !tripsBreaker(err):
+		in.failures.Store(0)
+		in.ejections.Store(0)
+	case in.failures.Add(1) >= DefaultEjectAfter:
+		in.failures.Store(0)
+		n := min(in.ejections.Add(1)-1, 10)
+		in.coolDown(now.Add(min(cooldown<<n, DefaultMaxCooldown)))
+	}
+}
 
 // ping sends GET /__health and accepts any answer.
 func (in *instance) ping(deadline time.Time) error {
@@ -114,22 +136,16 @@ func dialer(limit time.Duration) fasthttp.DialFuncWithTimeout {
 	}
 }
 
-// splitAddr splits host:port; port is 0 when it is not a number.
-func splitAddr(addr string) (string, int) {
-	host, p, err := net.SplitHostPort(addr)
-	if err != nil {
-		return addr, 0
-	}
-	port, _ := strconv.Atoi(p)
-	return host, port
-}
-
 // roundTrip sends one HTTP request (attempt 0, or a retry) to one instance
 // under a CLIENT span of its own, whose trace context the request carries,
 // and reports it to the AttemptObserver.
 func (s *Service) roundTrip(ctx context.Context, in *instance, deadline time.Time, c Call, body []byte, out any, attempt int) error {
 	ctx, span := s.cfg.tracer.Start(ctx, c.Method, trace.WithSpanKind(trace.SpanKindClient))
+	in.inflight.Add(1)
+	in.sent.Add(1)
 	status, err := s.exchange(ctx, in, deadline, c, body, out)
+	in.inflight.Add(-1)
+	in.observe(err, s.cfg.now(), s.cfg.cooldown)
 	if span.IsRecording() {
 		span.SetAttributes(attribute.String("http.request.method", c.Method), attribute.String("server.address", in.host),
 			attribute.Int("server.port", in.port), attribute.String("url.full", in.base+c.Path),
