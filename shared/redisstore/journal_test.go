@@ -38,6 +38,48 @@ func TestJournal(t *testing.T) {
 	})
 }
 
+// TestJournalOnCluster runs every journal test against a Redis Cluster of
+// three masters: each journal's keys share one hash tag, so its scripts
+// run on one node whatever slot the tag falls in.
+func TestJournalOnCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster of its own")
+	}
+	c := redistest.StartCluster(t)
+	journaltest.Run(t, func(t *testing.T) orderflow.Journal {
+		return redisstore.NewJournal(c, redistest.Prefix(t))
+	})
+	t.Run("OneNode", func(t *testing.T) {
+		ctx := context.Background()
+		prefix := redistest.Prefix(t)
+		j := redisstore.NewJournal(c, prefix)
+		for _, id := range []string{"s1", "s2", "s3"} {
+			if _, _, err := j.Create(ctx, journaltest.Record(id, time.Now().Add(time.Minute))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var mu sync.Mutex
+		perNode := map[string]int{}
+		err := c.(*redis.ClusterClient).ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
+			n := len(node.Keys(ctx, prefix+"*").Val())
+			mu.Lock()
+			defer mu.Unlock()
+			if n > 0 {
+				perNode[node.Options().Addr] = n
+			}
+			return nil
+		})
+		if err != nil || len(perNode) != 1 {
+			t.Errorf("journal keys by node %v (%v), want them all on one: three records and the index", perNode, err)
+		}
+		for _, n := range perNode {
+			if n != 4 {
+				t.Errorf("%d keys on the node, want 4", n)
+			}
+		}
+	})
+}
+
 // testJournalKeys checks where the records live: under the prefix, in one
 // cluster slot, with no TTL while running and the retention's once
 // finished, and in the index only while unfinished.

@@ -204,3 +204,49 @@ func StartSentinel(tb testing.TB) Sentinel {
 	}
 	return s
 }
+
+// StartCluster starts a Redis Cluster of three masters for tb, stopped
+// when tb ends, and returns a client of it; it fails or skips tb as URL
+// does when there is no redis-server or redis-cli.
+func StartCluster(tb testing.TB) redis.UniversalClient {
+	tb.Helper()
+	bin, err := exec.LookPath("redis-server")
+	cli, cerr := exec.LookPath("redis-cli")
+	if err != nil || cerr != nil {
+		if os.Getenv("CI") != "" {
+			tb.Fatal("redis-server and redis-cli are needed; CI needs them")
+		}
+		tb.Skip("redis-server or redis-cli is not on PATH")
+	}
+	var addrs []string
+	for i := range 3 {
+		addr, _, err := startProcess(tb, bin, "Ready to accept connections", func(port int) []string {
+			dir := tb.TempDir()
+			return []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+				"--dir", dir, "--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(dir, "nodes.conf")}
+		})
+		if err != nil {
+			tb.Fatalf("start cluster node %d: %v", i+1, err)
+		}
+		addrs = append(addrs, addr)
+	}
+	args := append(append([]string{"--cluster", "create"}, addrs...), "--cluster-replicas", "0", "--cluster-yes")
+	if out, err := exec.Command(cli, args...).CombinedOutput(); err != nil {
+		tb.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
+	}
+	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
+	tb.Cleanup(func() { _ = c.Close() })
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		info, err := c.ClusterInfo(ctx).Result()
+		cancel()
+		if err == nil && strings.Contains(info, "cluster_state:ok") {
+			return c
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("the cluster is not ok after 10s: %v %s", err, info)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
