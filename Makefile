@@ -32,6 +32,13 @@ lint:
 fmt:
 	gofmt -w $(MODULES)
 
+## check-observability: promtool's checks of deploy/observability's alert
+## rules and Prometheus config, and the rules' unit tests (alerts_test.yaml).
+## promtool is in Debian's prometheus package.
+.PHONY: check-observability
+check-observability:
+	cd deploy/observability && promtool check rules alerts.yaml && promtool test rules alerts_test.yaml && promtool check config prometheus.yml
+
 ## run: the sandbox and both BFFs in the foreground; Ctrl-C stops all three.
 run: build
 	@./deploy/run.sh $(BIN)
