@@ -367,22 +367,6 @@ func (s *Store) Expired(ctx context.Context, now time.Time, limit int) ([]orderf
 	return recs, nil
 }
 
-// Unfinished implements orderflow.Journal.
-func (s *Store) Unfinished(ctx context.Context) (int, error) {
-	if err := ctx.Err(); err != nil {
-		return 0, err
-	}
-	var n int
-	err := s.db.View(func(tx *bolt.Tx) error {
-		n = fileOf(tx).unfinished.Stats().KeyN
-		return nil
-	})
-	if err != nil {
-		return 0, fmt.Errorf("unfinished: %w", err)
-	}
-	return n, nil
-}
-
 // encode prepares rec's envelope before the transaction, so that the
 // writer lock, which every checkout waits for, is not held while encoding.
 func (s *Store) encode(rec orderflow.Record) (id []byte, h header, env []byte, err error) {

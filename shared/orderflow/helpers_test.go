@@ -117,18 +117,6 @@ func (m *memJournal) Expired(_ context.Context, now time.Time, limit int) ([]Rec
 	return out, nil
 }
 
-func (m *memJournal) Unfinished(context.Context) (int, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	n := 0
-	for _, r := range m.recs {
-		if !r.State.Finished() {
-			n++
-		}
-	}
-	return n, nil
-}
-
 // startFlow runs the sandbox with sandboxtest.Start and a Flow over it, with
 // the default settings and its clients' changed by svc, if any.
 func startFlow(tb testing.TB, svc func(*upstream.Config), opts ...Option) (*sandboxtest.Running, *clocktest.Manual, *Flow) {

@@ -35,8 +35,6 @@ type Journal interface {
 	// Expired returns up to limit unfinished records whose lease has ended
 	// at now, by the same rule as Get: the sagas nobody is running.
 	Expired(ctx context.Context, now time.Time, limit int) ([]Record, error)
-	// Unfinished counts the unfinished records, the journal's backlog.
-	Unfinished(ctx context.Context) (int, error)
 }
 
 // ErrConflict is returned by Journal.Update when the record changed since it

@@ -25,8 +25,9 @@ type Observer interface {
 	// "completed", "failed" or "pending" (still unfinished; tried again on
 	// the next pass).
 	SagaRecovered(outcome string)
-	// JournalBacklog receives the number of unfinished sagas after each
-	// recovery pass.
+	// JournalBacklog receives, after each recovery pass, the number of
+	// unfinished sagas nobody runs (their lease has ended): those recovery
+	// could not finish, and any beyond its batch.
 	JournalBacklog(n int)
 }
 

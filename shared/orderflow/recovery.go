@@ -24,6 +24,9 @@ const (
 // RecoveryOutcomes are every value SagaRecovered receives.
 var RecoveryOutcomes = []string{RecoveredCompleted, RecoveredFailed, RecoveredPending}
 
+// backlogLimit bounds the sagas counted as the backlog after each pass.
+const backlogLimit = 10_000
+
 // recoveryBatch bounds the sagas one recovery pass takes over, and
 // recoveryWorkers how many it drives at once.
 const (
@@ -79,8 +82,10 @@ func (f *Flow) Recover(ctx context.Context) (int, error) {
 		})
 	}
 	err = g.Wait()
-	if n, berr := f.deps.Journal.Unfinished(ctx); berr == nil {
-		f.cfg.observer.JournalBacklog(n)
+	// The backlog is what nobody runs after the pass: a checkout in
+	// progress holds its lease and is not counted.
+	if stuck, berr := f.deps.Journal.Expired(ctx, f.cfg.now(), backlogLimit); berr == nil {
+		f.cfg.observer.JournalBacklog(len(stuck))
 	}
 	return int(taken.Load()), err
 }

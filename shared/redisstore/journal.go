@@ -21,7 +21,7 @@ import (
 // Each record is its JSON under prefix + "{tag}:rec:" + id, and a sorted
 // set under prefix + "{tag}:unfinished" holds the ids of the unfinished
 // ones scored by the end of their lease (Unix milliseconds), which is what
-// Expired and Unfinished read. A finished record leaves the set and expires
+// Expired reads. A finished record leaves the set and expires
 // at its ExpiresAt; an unfinished one has no TTL.
 //
 // The tag is the prefix itself (less any braces), a Redis Cluster hash tag
@@ -230,15 +230,6 @@ func (j *Journal) Expired(ctx context.Context, now time.Time, limit int) ([]orde
 		}
 	}
 	return recs, nil
-}
-
-// Unfinished implements orderflow.Journal.
-func (j *Journal) Unfinished(ctx context.Context) (int, error) {
-	n, err := j.client.ZCard(ctx, j.unfinished).Result()
-	if err != nil {
-		return 0, fmt.Errorf("redis journal unfinished: %w", err)
-	}
-	return int(n), nil
 }
 
 // keys are the keys of a record script for id.

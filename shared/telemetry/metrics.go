@@ -78,7 +78,7 @@ func NewMetrics() *Metrics {
 		}, []string{"outcome"}),
 		journalBacklog: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "bff_saga_journal_backlog",
-			Help: "Unfinished checkout sagas in the journal after the last recovery pass.",
+			Help: "Unfinished checkout sagas nobody runs (their lease has ended) after the last recovery pass.",
 		}),
 		shed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "bff_admission_shed_total",
@@ -144,7 +144,7 @@ func (m *Metrics) Degraded(part string) { m.degraded.WithLabelValues(part).Inc()
 // SagaRecovered records a saga that recovery took over.
 func (m *Metrics) SagaRecovered(outcome string) { m.sagasRecovered.WithLabelValues(outcome).Inc() }
 
-// JournalBacklog records the number of unfinished sagas.
+// JournalBacklog records the number of unfinished sagas nobody runs.
 func (m *Metrics) JournalBacklog(n int) { m.journalBacklog.Set(float64(n)) }
 
 // Shed records a request refused by admission control.
