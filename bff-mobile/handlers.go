@@ -9,6 +9,7 @@ import (
 	"storefront.dev/shared/httpserver"
 	"storefront.dev/shared/orderflow"
 	"storefront.dev/shared/upstream/order"
+	"storefront.dev/shared/upstream/user"
 )
 
 // handleToken exchanges an email and password for a bearer token.
@@ -18,9 +19,35 @@ func handleToken(users auth.TokenIssuer) fiber.Handler {
 		if err != nil {
 			return httpserver.FromUpstream(err, "User")
 		}
-		c.Set(fiber.HeaderCacheControl, "no-store")
-		return c.JSON(tokenView{AccessToken: tok.AccessToken, TokenType: tok.TokenType, ExpiresIn: tok.ExpiresIn})
+		return writeTokens(c, tok)
 	}
+}
+
+// handleRefresh exchanges a refresh token for a new pair; the old one is
+// used up, and presenting it again revokes the newer one too.
+func handleRefresh(users auth.Refresher) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		tok, err := auth.Refresh(c.UserContext(), users, c.Body())
+		if err != nil {
+			return httpserver.FromUpstream(err, "User")
+		}
+		return writeTokens(c, tok)
+	}
+}
+
+// handleLogout revokes a refresh token and every token refreshed from it.
+func handleLogout(users auth.Refresher) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		if err := auth.Logout(c.UserContext(), users, c.Body()); err != nil {
+			return httpserver.FromUpstream(err, "User")
+		}
+		return c.SendStatus(fiber.StatusNoContent)
+	}
+}
+
+func writeTokens(c *fiber.Ctx, tok user.Token) error {
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return c.JSON(tokenView{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, TokenType: tok.TokenType, ExpiresIn: tok.ExpiresIn})
 }
 
 // orderPlacer runs the checkout.

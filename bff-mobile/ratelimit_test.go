@@ -25,6 +25,8 @@ func TestEveryRouteCarriesRateLimitFields(t *testing.T) {
 		policy string
 	}{
 		{"login", "POST", "/v1/auth/token", map[string]string{"email": sandbox.Ada.Email, "password": "wrong"}, "", "login"},
+		{"refresh", "POST", "/v1/auth/refresh", map[string]string{"refresh_token": "unknown"}, "", "login"},
+		{"logout", "POST", "/v1/auth/logout", map[string]string{"refresh_token": "unknown"}, "", "login"},
 		{"order", "POST", "/v1/orders", orderBody("tok_visa", line(5, 1)), ada, "orders"},
 		{"refused order", "POST", "/v1/orders", "{", ada, "orders"},
 		{"orders", "GET", "/v1/orders", nil, ada, "default"},

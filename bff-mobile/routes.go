@@ -20,6 +20,8 @@ func routes(g *gateway.Gateway, cfg Config) {
 	app.Use("/v1", encodedETag, compress.New(), conditionalGET, httpserver.ReadDeadline(cfg.ViewTimeout))
 
 	app.Post("/v1/auth/token", limit.Login, handleToken(g.Users))
+	app.Post("/v1/auth/refresh", limit.Login, handleRefresh(g.Users))
+	app.Post("/v1/auth/logout", limit.Login, handleLogout(g.Users))
 
 	app.Post("/v1/orders", authed, limit.Orders, handlePlaceOrder(g.Flow))
 	app.Get("/v1/orders", authed, limit.Default, handleListOrders(g.Orders))

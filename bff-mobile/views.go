@@ -7,11 +7,12 @@ import (
 	"storefront.dev/shared/upstream/order"
 )
 
-// tokenView is the answer of POST /v1/auth/token.
+// tokenView is the answer of POST /v1/auth/token and /v1/auth/refresh.
 type tokenView struct {
-	AccessToken string `json:"access_token"`
-	TokenType   string `json:"token_type"`
-	ExpiresIn   int    `json:"expires_in"`
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int    `json:"expires_in"`
 }
 
 // orderView is an order as a phone lists it: no lines, no addresses.

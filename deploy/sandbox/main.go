@@ -63,6 +63,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}{
 		{"SANDBOX_RESERVATION_TTL", &cfg.sandbox.ReservationTTL},
 		{"SANDBOX_HOLD_TTL", &cfg.sandbox.HoldTTL},
+		{"SANDBOX_ACCESS_TOKEN_TTL", &cfg.sandbox.TokenTTL},
 	}
 	for _, d := range durations {
 		v := getenv(d.env)

@@ -63,3 +63,61 @@ func Login(ctx context.Context, users TokenIssuer, body []byte) (user.Token, err
 
 // Interface guard: the user client is what Login is given in production.
 var _ TokenIssuer = (*user.Client)(nil)
+
+// MaxRefreshTokenLength bounds a refresh token in a request body.
+const MaxRefreshTokenLength = 512
+
+// refreshBody is the body of the refresh and logout routes.
+type refreshBody struct {
+	RefreshToken string `json:"refresh_token"`
+}
+
+// DecodeRefreshToken strictly decodes {"refresh_token": "..."}: one
+// member, 1 to MaxRefreshTokenLength printable ASCII characters. Errors are
+// 400 problems.
+func DecodeRefreshToken(body []byte) (string, error) {
+	var b refreshBody
+	if err := jsonscan.DecodeStrict(body, &b); err != nil {
+		return "", err
+	}
+	if b.RefreshToken == "" || len(b.RefreshToken) > MaxRefreshTokenLength || strings.ContainsFunc(b.RefreshToken, func(r rune) bool {
+		return r < 0x21 || r > 0x7e
+	}) {
+		return "", problem.Invalid("refresh_token", "refresh_token is required: 1 to %d printable ASCII characters.", MaxRefreshTokenLength)
+	}
+	return b.RefreshToken, nil
+}
+
+// Refresher rotates and revokes refresh tokens; the user client
+// implements it.
+type Refresher interface {
+	Refresh(ctx context.Context, refreshToken string) (user.Token, error)
+	Revoke(ctx context.Context, refreshToken string) error
+}
+
+// Refresh decodes a refresh body and exchanges its token for a new pair. A
+// token the user service refuses (unknown, expired, revoked, or used
+// already, which revokes its family) is a 401 problem; any other failure is
+// the service's own error, as for Login.
+func Refresh(ctx context.Context, users Refresher, body []byte) (user.Token, error) {
+	tok, err := DecodeRefreshToken(body)
+	if err != nil {
+		return user.Token{}, err
+	}
+	pair, err := users.Refresh(ctx, tok)
+	if upstream.KindOf(err) == upstream.KindUnauthorized {
+		return user.Token{}, problem.Wrap(err, problem.CodeUnauthenticated, "The refresh token is not valid; log in again.")
+	}
+	return pair, err
+}
+
+// Logout decodes a logout body and revokes its refresh token's family.
+func Logout(ctx context.Context, users Refresher, body []byte) error {
+	tok, err := DecodeRefreshToken(body)
+	if err != nil {
+		return err
+	}
+	return users.Revoke(ctx, tok)
+}
+
+var _ Refresher = (*user.Client)(nil)

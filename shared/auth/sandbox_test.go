@@ -43,8 +43,8 @@ func TestVerifySandboxTokens(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Verify %s: %v", u.Email, err)
 		}
-		if got.Subject != u.ID || got.ID == "" || !got.ExpiresAt.Equal(start.Add(time.Hour)) {
-			t.Errorf("got %+v, want sub %s, a jti and exp %v", got, u.ID, start.Add(time.Hour))
+		if got.Subject != u.ID || got.ID == "" || !got.ExpiresAt.Equal(start.Add(15*time.Minute)) {
+			t.Errorf("got %+v, want sub %s, a jti and exp %v", got, u.ID, start.Add(15*time.Minute))
 		}
 	}
 
@@ -62,7 +62,7 @@ func TestVerifySandboxTokens(t *testing.T) {
 	if _, err := v.Verify(ctx, old); err != nil {
 		t.Errorf("Verify a token of the previous key: %v", err)
 	}
-	clk.Advance(time.Hour + auth.DefaultConfig().Leeway)
+	clk.Advance(15*time.Minute + auth.DefaultConfig().Leeway)
 	_, err = v.Verify(ctx, old)
 	wantProblem(t, err, problem.CodeUnauthenticated, "token expired")
 }

@@ -29,8 +29,12 @@ type Config struct {
 	// HoldTTL is how long a payment authorization lives unless captured.
 	// Default 10m.
 	HoldTTL time.Duration
-	// TokenTTL is the lifetime of an issued JWT. Default 1h.
+	// TokenTTL is the lifetime of an issued access token (a JWT). Default
+	// 15m.
 	TokenTTL time.Duration
+	// RefreshTTL is the lifetime of a refresh token family from its login.
+	// Default 720h.
+	RefreshTTL time.Duration
 	// Issuer is the JWT iss claim. Default "https://user.storefront.dev".
 	Issuer string
 	// Audience is the JWT aud claim. Default "storefront-bff".
@@ -50,7 +54,10 @@ func (c Config) withDefaults() Config {
 		c.HoldTTL = 10 * time.Minute
 	}
 	if c.TokenTTL <= 0 {
-		c.TokenTTL = time.Hour
+		c.TokenTTL = 15 * time.Minute
+	}
+	if c.RefreshTTL <= 0 {
+		c.RefreshTTL = 720 * time.Hour
 	}
 	if c.Issuer == "" {
 		c.Issuer = "https://user.storefront.dev"

@@ -92,14 +92,17 @@ type signingKey struct {
 
 type userService struct {
 	*service
-	tokenTTL time.Duration
-	issuer   string
-	audience string
+	tokenTTL   time.Duration
+	refreshTTL time.Duration
+	issuer     string
+	audience   string
 
 	// Guarded by service.mu.
 	accounts []*account
 	byEmail  map[string]*account
 	byID     map[string]*account
+	// refresh holds every refresh token issued, by hash.
+	refresh map[string]*refreshToken
 	// dummy is compared against when the email is unknown, so that a wrong
 	// email takes as long as a wrong password.
 	dummy account
@@ -112,14 +115,17 @@ type userService struct {
 
 func newUserService(clock Clock, cfg Config) *userService {
 	u := &userService{
-		service:  newService(ServiceUser, clock, cfg.Seed),
-		tokenTTL: cfg.TokenTTL,
-		issuer:   cfg.Issuer,
-		audience: cfg.Audience,
+		service:    newService(ServiceUser, clock, cfg.Seed),
+		tokenTTL:   cfg.TokenTTL,
+		refreshTTL: cfg.RefreshTTL,
+		issuer:     cfg.Issuer,
+		audience:   cfg.Audience,
 	}
 	u.setup(u.seedState, func() any { return u.state() })
 
 	u.handle("POST /auth/token", u.issueToken)
+	u.handle("POST /auth/refresh", u.refreshTokens)
+	u.handle("POST /auth/revoke", u.revoke)
 	u.handle("GET /.well-known/jwks.json", u.jwks)
 	u.handle("GET /users/{id}", u.getUser)
 	return u
@@ -129,6 +135,7 @@ func (u *userService) seedState() {
 	u.accounts = nil
 	u.byEmail = map[string]*account{}
 	u.byID = map[string]*account{}
+	u.refresh = map[string]*refreshToken{}
 	passwords := map[string]string{Ada.ID: Ada.Password, Grace.ID: Grace.Password}
 	for _, p := range seedProfiles() {
 		a := &account{profile: p, salt: randomBytes(16)}
@@ -234,7 +241,17 @@ func (u *userService) issueToken(_ *http.Request, body []byte) (int, any, error)
 	if subtle.ConstantTimeCompare(got[:], a.hash[:]) != 1 || !known {
 		return 0, nil, fail(http.StatusUnauthorized, "invalid_credentials", "the email or password is wrong")
 	}
+	tok, err := u.issue(&refreshFamily{account: a, expires: u.clock.Now().Add(u.refreshTTL)})
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, tok, nil
+}
 
+// issue signs an access token for f's account and issues f's next refresh
+// token; the caller holds the lock.
+func (u *userService) issue(f *refreshFamily) (user.Token, error) {
+	a := f.account
 	now := u.clock.Now()
 	k := u.currentKey()
 	claims := tokenClaims{
@@ -254,9 +271,10 @@ func (u *userService) issueToken(_ *http.Request, body []byte) (int, any, error)
 	tok.Header["kid"] = k.kid
 	signed, err := tok.SignedString(k.key)
 	if err != nil {
-		return 0, nil, fmt.Errorf("sign token: %w", err)
+		return user.Token{}, fmt.Errorf("sign token: %w", err)
 	}
-	return http.StatusOK, user.Token{AccessToken: signed, TokenType: "Bearer", ExpiresIn: int(u.tokenTTL / time.Second)}, nil
+	return user.Token{AccessToken: signed, RefreshToken: u.newRefreshToken(f), TokenType: "Bearer",
+		ExpiresIn: int(u.tokenTTL / time.Second)}, nil
 }
 
 func (u *userService) jwks(_ *http.Request, _ []byte) (int, any, error) {

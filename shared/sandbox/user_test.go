@@ -64,8 +64,8 @@ func TestToken(t *testing.T) {
 	for _, u := range []sandbox.SeedUser{sandbox.Ada, sandbox.Grace} {
 		t.Run(u.Email, func(t *testing.T) {
 			tok := token(t, rn, u.Email, u.Password)
-			if tok.TokenType != "Bearer" || tok.ExpiresIn != 3600 {
-				t.Errorf("got %+v, want a Bearer token for 3600s", tok)
+			if tok.TokenType != "Bearer" || tok.ExpiresIn != 900 || len(tok.RefreshToken) < 40 {
+				t.Errorf("got %+v, want a Bearer token for 900s and a refresh token", tok)
 			}
 			claims, err := verify(t, fetchJWKS(t, rn), tok.AccessToken, clock.Now())
 			if err != nil {
@@ -74,12 +74,12 @@ func TestToken(t *testing.T) {
 			if claims["sub"] != u.ID || claims["jti"] == "" {
 				t.Errorf("got claims %v, want sub %s and a jti", claims, u.ID)
 			}
-			for claim, want := range map[string]time.Time{"iat": t0, "nbf": t0, "exp": t0.Add(time.Hour)} {
+			for claim, want := range map[string]time.Time{"iat": t0, "nbf": t0, "exp": t0.Add(15 * time.Minute)} {
 				if got, _ := claims[claim].(float64); int64(got) != want.Unix() {
 					t.Errorf("got %s %v, want %d", claim, claims[claim], want.Unix())
 				}
 			}
-			if _, err := verify(t, fetchJWKS(t, rn), tok.AccessToken, t0.Add(time.Hour+time.Second)); err == nil {
+			if _, err := verify(t, fetchJWKS(t, rn), tok.AccessToken, t0.Add(15*time.Minute+time.Second)); err == nil {
 				t.Error("verify after exp: got nil error, want expired")
 			}
 		})
@@ -201,4 +201,39 @@ func TestNotifications(t *testing.T) {
 	if n.ID != rc.ID || n.UserID != "usr_ada" || n.Template != "order_confirmed" || n.Data["order_id"] != "ord_000001" || !n.CreatedAt.Equal(t0) {
 		t.Errorf("got %+v, want the notification as sent", n)
 	}
+}
+
+// TestRefreshRotation walks a refresh token family: each refresh uses its
+// token up and gives the next; a used one presented again revokes the
+// family, the newest token included; a revoked family refreshes no more;
+// a family expires 720h after its login.
+func TestRefreshRotation(t *testing.T) {
+	rn, clock := startManual(t)
+	refresh := func(tok string, want int) user.Token {
+		t.Helper()
+		var out user.Token
+		r := do(t, "POST", rn.UserURL+"/auth/refresh", user.RefreshRequest{RefreshToken: tok}).want(t, want)
+		if want == http.StatusOK {
+			r.decode(t, &out)
+			if out.AccessToken == "" || out.RefreshToken == "" || out.RefreshToken == tok {
+				t.Fatalf("refresh gave %+v, want a new pair", out)
+			}
+		}
+		return out
+	}
+	first := token(t, rn, sandbox.Ada.Email, sandbox.Ada.Password)
+	second := refresh(first.RefreshToken, http.StatusOK)
+	third := refresh(second.RefreshToken, http.StatusOK)
+	refresh(first.RefreshToken, http.StatusUnauthorized) // reuse: the family is revoked
+	refresh(third.RefreshToken, http.StatusUnauthorized) // the newest one too
+	refresh("not-a-token", http.StatusUnauthorized)
+
+	other := token(t, rn, sandbox.Ada.Email, sandbox.Ada.Password)
+	do(t, "POST", rn.UserURL+"/auth/revoke", user.RefreshRequest{RefreshToken: other.RefreshToken}).want(t, http.StatusOK)
+	refresh(other.RefreshToken, http.StatusUnauthorized)
+	do(t, "POST", rn.UserURL+"/auth/revoke", user.RefreshRequest{RefreshToken: "unknown"}).want(t, http.StatusOK)
+
+	late := token(t, rn, sandbox.Ada.Email, sandbox.Ada.Password)
+	clock.Advance(720 * time.Hour)
+	refresh(late.RefreshToken, http.StatusUnauthorized)
 }

@@ -23,6 +23,18 @@ func (c *Client) Token(ctx context.Context, email, password string) (Token, erro
 	return upstream.Post[Token](ctx, c.s, "token", "/auth/token", TokenRequest{Email: email, Password: password})
 }
 
+// Refresh exchanges a refresh token for a new pair; the old one is used up.
+// Presenting a used one again revokes its whole family (401).
+func (c *Client) Refresh(ctx context.Context, refreshToken string) (Token, error) {
+	return upstream.Post[Token](ctx, c.s, "refresh", "/auth/refresh", RefreshRequest{RefreshToken: refreshToken})
+}
+
+// Revoke revokes the family of a refresh token; an unknown one is no error.
+func (c *Client) Revoke(ctx context.Context, refreshToken string) error {
+	_, err := upstream.Post[struct{}](ctx, c.s, "revoke", "/auth/revoke", RefreshRequest{RefreshToken: refreshToken})
+	return err
+}
+
 // JWKS returns the keys that verify the service's tokens.
 func (c *Client) JWKS(ctx context.Context) (JWKS, error) {
 	return upstream.Get[JWKS](ctx, c.s, "jwks", "/.well-known/jwks.json")

@@ -9,9 +9,14 @@ type TokenRequest struct {
 // Token is the answer of POST /auth/token: an RS256 JWT with sub, iss, aud,
 // exp, iat and jti.
 type Token struct {
-	AccessToken string `json:"access_token"`
-	TokenType   string `json:"token_type"`
-	ExpiresIn   int    `json:"expires_in"`
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int    `json:"expires_in"`
+}
+
+type RefreshRequest struct {
+	RefreshToken string `json:"refresh_token"`
 }
 
 // Address is one of a user's saved addresses.

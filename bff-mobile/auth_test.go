@@ -1,0 +1,77 @@
+package main
+
+import (
+	"net/http"
+	"testing"
+
+	"storefront.dev/shared/httpserver/servertest"
+	"storefront.dev/shared/sandbox"
+)
+
+// TestRefreshRotation walks the mobile token lifecycle through the BFF:
+// each refresh gives a new pair and uses the old refresh token up; a used
+// one presented again is a 401 and revokes the newer one too; logout
+// revokes; a bad body is a 400 that reaches no upstream.
+func TestRefreshRotation(t *testing.T) {
+	s := startStack(t)
+	var first tokenView
+	s.Login(t, "/v1/auth/token", sandbox.Ada.Email, sandbox.Ada.Password, &first)
+	if first.RefreshToken == "" {
+		t.Fatalf("login gave %+v, want a refresh token", first)
+	}
+	refresh := func(tok string) (tokenView, servertest.Response) {
+		t.Helper()
+		var v tokenView
+		r := servertest.Do(t, "POST", s.Base+"/v1/auth/refresh", map[string]string{"refresh_token": tok})
+		if r.Status == http.StatusOK {
+			r.JSON(t, &v)
+		}
+		return v, r
+	}
+	order := func(access string) int {
+		t.Helper()
+		return s.order(t, "Bearer "+access, orderBody("tok_visa", line(2, 1))).Status
+	}
+
+	second, r := refresh(first.RefreshToken)
+	if r.Status != 200 || second.AccessToken == "" || second.RefreshToken == first.RefreshToken || r.Header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("refresh: %d %s, want a new pair, not stored", r.Status, r.Body)
+	}
+	if got := order(second.AccessToken); got != 201 {
+		t.Errorf("an order with the refreshed access token: %d, want 201", got)
+	}
+	third, _ := refresh(second.RefreshToken)
+	steps := []struct {
+		name, token string
+		status      int
+	}{
+		{"the first token again: reuse", first.RefreshToken, 401},
+		{"the newest one, revoked by the reuse", third.RefreshToken, 401},
+		{"a made-up token", "made-up", 401},
+	}
+	for _, st := range steps {
+		if _, r := refresh(st.token); r.Status != st.status || r.Problem(t)["code"] != "unauthenticated" {
+			t.Errorf("%s: %d %s, want %d unauthenticated", st.name, r.Status, r.Body, st.status)
+		}
+	}
+
+	var other tokenView
+	s.Login(t, "/v1/auth/token", sandbox.Ada.Email, sandbox.Ada.Password, &other)
+	if r := servertest.Do(t, "POST", s.Base+"/v1/auth/logout", map[string]string{"refresh_token": other.RefreshToken}); r.Status != 204 {
+		t.Fatalf("logout: %d %s, want 204", r.Status, r.Body)
+	}
+	if _, r := refresh(other.RefreshToken); r.Status != 401 {
+		t.Errorf("refresh after logout: %d, want 401", r.Status)
+	}
+
+	before := s.State(t).User.Requests["POST /auth/refresh"]
+	for _, body := range []any{map[string]string{"refresh_token": ""}, map[string]any{"refresh_token": 7},
+		map[string]string{"refresh_token": "with space"}, map[string]string{"refresh_token": "x", "extra": "y"}, "{"} {
+		if r := servertest.Do(t, "POST", s.Base+"/v1/auth/refresh", body); r.Status != 400 {
+			t.Errorf("refresh with %v: %d, want 400", body, r.Status)
+		}
+	}
+	if after := s.State(t).User.Requests["POST /auth/refresh"]; after != before {
+		t.Errorf("bad refresh bodies reached the user service %d times, want none", after-before)
+	}
+}
