@@ -144,3 +144,36 @@ func TestBrowserOrderFromAllowedOrigin(t *testing.T) {
 		t.Errorf("metrics lack %s", want)
 	}
 }
+
+// TestBrowserSessionPastTokenExpiry drives a real browser through a session
+// that outlives its access token: log in, read, wait past the token's
+// lifetime, read again (refreshed on the server, unseen by the page), log
+// out, and the next read is refused. No token is ever readable by the page.
+func TestBrowserSessionPastTokenExpiry(t *testing.T) {
+	tab := browser(t)
+	spa := httptest.NewServer(http.FileServer(http.Dir("testdata/browser")))
+	t.Cleanup(spa.Close)
+	s := startWithTokenTTL(t, 2*time.Second, "BFF_ALLOWED_ORIGINS", spa.URL)
+
+	ctx, cancel := context.WithTimeout(tab, 30*time.Second)
+	defer cancel()
+	if err := chromedp.Do(tab, chromedp.Navigate(spa.URL+"/shop.html?bff="+s.Base)); err != nil {
+		t.Fatalf("open the page: %v", err)
+	}
+	script := fmt.Sprintf("browsePastExpiry(%q, %q, 2500)", sandbox.Ada.Email, sandbox.Ada.Password)
+	got, err := chromedp.Run(ctx, chromedp.Evaluate[map[string]pageResult](script, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatalf("%s: %v", script, err)
+	}
+	for name, want := range map[string]int{"login": 200, "before": 200, "after": 200, "logout": 204, "afterLogout": 401} {
+		if got[name].Status != want {
+			t.Errorf("%s: %+v, want status %d", name, got[name], want)
+		}
+	}
+	if n := s.State(t).User.Requests["POST /auth/refresh"]; n != 1 {
+		t.Errorf("%d refreshes at the user service, want 1", n)
+	}
+	if cookies, _ := got["cookies"].Body.(string); strings.Contains(cookies, "sf_session") || strings.Contains(cookies, "eyJ") {
+		t.Errorf("the page can read %q: the session id or a token", cookies)
+	}
+}

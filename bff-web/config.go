@@ -8,6 +8,7 @@ import (
 
 	"storefront.dev/shared/config"
 	"storefront.dev/shared/gateway"
+	serversession "storefront.dev/shared/session"
 )
 
 // Config is every setting of bff-web; defaultConfig states the defaults.
@@ -26,9 +27,12 @@ type Config struct {
 	config.Base
 }
 
-// Session configures the session and CSRF cookies.
+// Session configures the server-side sessions and their cookies.
 type Session struct {
-	// CookieName is BFF_COOKIE_NAME; default sf_session.
+	// CookieName is BFF_COOKIE_NAME, the cookie holding the session's
+	// opaque id; default sf_session. With Secure, the cookies are sent as
+	// __Host-<name>: Secure, Path=/, no Domain, so that no other host or
+	// path, and no plain-HTTP page, can set them.
 	CookieName string
 	// CSRFCookieName is BFF_CSRF_COOKIE_NAME, the cookie holding the CSRF token
 	// that cookie-authenticated writes echo in X-CSRF-Token; default sf_csrf.
@@ -39,8 +43,16 @@ type Session struct {
 	// SameSite is BFF_COOKIE_SAMESITE: Lax, Strict or None; default Lax.
 	// None requires Secure.
 	SameSite string
-	// Path is BFF_COOKIE_PATH, the path the cookies are scoped to; default /api.
-	Path string
+	// Lifetime is SESSION_IDLE_TIMEOUT and SESSION_MAX_AGE.
+	Lifetime serversession.Config
+}
+
+// cookieNames are the names the session and CSRF cookies are sent under.
+func (s Session) cookieNames() (id, csrf string) {
+	if s.Secure {
+		return "__Host-" + s.CookieName, "__Host-" + s.CSRFCookieName
+	}
+	return s.CookieName, s.CSRFCookieName
 }
 
 func defaultConfig() Config {
@@ -51,7 +63,7 @@ func defaultConfig() Config {
 			CSRFCookieName: "sf_csrf",
 			Secure:         true,
 			SameSite:       "Lax",
-			Path:           "/api",
+			Lifetime:       serversession.DefaultConfig(),
 		},
 		Base: gateway.DefaultConfig(),
 	}
@@ -65,7 +77,8 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	l.String(&cfg.Session.CSRFCookieName, "BFF_CSRF_COOKIE_NAME")
 	l.Bool(&cfg.Session.Secure, "BFF_COOKIE_SECURE")
 	l.String(&cfg.Session.SameSite, "BFF_COOKIE_SAMESITE")
-	l.String(&cfg.Session.Path, "BFF_COOKIE_PATH")
+	l.Duration(&cfg.Session.Lifetime.IdleTimeout, "SESSION_IDLE_TIMEOUT")
+	l.Duration(&cfg.Session.Lifetime.MaxAge, "SESSION_MAX_AGE")
 	l.List(&cfg.AllowedOrigins, "BFF_ALLOWED_ORIGINS")
 	config.LoadBase(l, &cfg.Base)
 	if err := l.Err(); err != nil {
@@ -94,8 +107,11 @@ func (c Config) validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("BFF_COOKIE_SAMESITE=%q: want Lax, Strict or None", c.Session.SameSite))
 	}
-	if c.Session.CookieName == "" || c.Session.CSRFCookieName == "" || !strings.HasPrefix(c.Session.Path, "/") {
-		errs = append(errs, errors.New("BFF_COOKIE_NAME, BFF_CSRF_COOKIE_NAME and an absolute BFF_COOKIE_PATH are required"))
+	if c.Session.CookieName == "" || c.Session.CSRFCookieName == "" {
+		errs = append(errs, errors.New("BFF_COOKIE_NAME and BFF_CSRF_COOKIE_NAME are required"))
+	}
+	if err := c.Session.Lifetime.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	for _, o := range c.AllowedOrigins {
 		u, err := url.Parse(o)

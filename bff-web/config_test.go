@@ -16,7 +16,7 @@ func TestLoadConfig(t *testing.T) {
 		{"samesite none without secure", map[string]string{"BFF_COOKIE_SAMESITE": "None", "BFF_COOKIE_SECURE": "false"}, "requires BFF_COOKIE_SECURE"},
 		{"unknown samesite", map[string]string{"BFF_COOKIE_SAMESITE": "sometimes"}, "BFF_COOKIE_SAMESITE"},
 		{"origin with a path", map[string]string{"BFF_ALLOWED_ORIGINS": "https://shop.example/app"}, "BFF_ALLOWED_ORIGINS"},
-		{"relative cookie path", map[string]string{"BFF_COOKIE_PATH": "api"}, "BFF_COOKIE_PATH"},
+		{"no idle timeout", map[string]string{"SESSION_IDLE_TIMEOUT": "0s"}, "IdleTimeout"},
 		{"bad shared setting", map[string]string{"ORDER_TIMEOUT": "later"}, "ORDER_TIMEOUT"},
 	}
 	for _, tc := range cases {

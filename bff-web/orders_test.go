@@ -15,8 +15,8 @@ func TestSessionAndRichOrder(t *testing.T) {
 		t.Errorf("session profile = %+v, want Ada with addresses", ada.view.User)
 	}
 	for _, c := range ada.cookies {
-		if c.Path != "/api" || c.SameSite != 2 /* Lax */ {
-			t.Errorf("cookie %s: path %q samesite %v, want /api and Lax", c.Name, c.Path, c.SameSite)
+		if c.Path != "/" || c.SameSite != 2 /* Lax */ {
+			t.Errorf("cookie %s: path %q samesite %v, want / and Lax", c.Name, c.Path, c.SameSite)
 		}
 		if c.Name == "sf_session" && !c.HttpOnly {
 			t.Error("session cookie is not HttpOnly")

@@ -9,21 +9,23 @@ import (
 	"storefront.dev/shared/aggregate"
 	"storefront.dev/shared/gateway"
 	"storefront.dev/shared/httpserver"
+	serversession "storefront.dev/shared/session"
 )
 
 // routes lists every endpoint of bff-web.
 func routes(g *gateway.Gateway, cfg Config) {
 	app := g.Server.App
 	api := app.Group("/api", corsPolicy(cfg.AllowedOrigins))
-	authed := httpserver.RequireUser(g.Verifier, cfg.Session.CookieName)
+	sessions := serversession.New(g.Sessions, g.Users, cfg.Session.Lifetime, nil)
+	authed := requireUser(g.Verifier, sessions, cfg.Session)
 	csrf := csrfProtect(cfg.Session, cfg.AllowedOrigins)
 	// Rate limits come after authentication, so that they count per user;
 	// anonymous routes count per client address.
 	limit := g.Limits
 
 	sameOrigin := originGuard(cfg.AllowedOrigins)
-	api.Post("/session", sameOrigin, limit.Login, handleLogin(g.Users, g.Verifier, cfg.Session))
-	api.Delete("/session", sameOrigin, handleLogout(cfg.Session))
+	api.Post("/session", sameOrigin, limit.Login, handleLogin(g.Users, g.Verifier, sessions, cfg.Session))
+	api.Delete("/session", sameOrigin, handleLogout(sessions, cfg.Session))
 
 	// Every screen is one fan-out of its upstream reads under one deadline;
 	// the optional parts it leaves out are counted in

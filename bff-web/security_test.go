@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/rand"
 	"crypto/rsa"
+	"encoding/base64"
 	"net/http"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 
 	"storefront.dev/shared/httpserver/servertest"
 	"storefront.dev/shared/sandbox"
+	"storefront.dev/shared/upstream/user"
 )
 
 // spaOrigin is the SPA origin the security tests allow.
@@ -31,13 +33,14 @@ func (ss session) cookieHeader() string { return ss.headers(reading)[1] }
 func TestCSRFAttacks(t *testing.T) {
 	s, ada := startAsAda(t, "BFF_ALLOWED_ORIGINS", spaOrigin)
 	grace := s.login(t, sandbox.Grace.Email, sandbox.Grace.Password)
-	bearer := servertest.Do(t, "POST", s.Base+"/api/session", map[string]string{"email": sandbox.Ada.Email, "password": sandbox.Ada.Password})
-	var token string
-	for _, c := range (&http.Response{Header: bearer.Header}).Cookies() {
+	other := servertest.Do(t, "POST", s.Base+"/api/session", map[string]string{"email": sandbox.Ada.Email, "password": sandbox.Ada.Password})
+	var sessionID string
+	for _, c := range (&http.Response{Header: other.Header}).Cookies() {
 		if c.Name == "sf_session" {
-			token = c.Value
+			sessionID = c.Value
 		}
 	}
+	token := accessToken(t, s, sandbox.Ada)
 	tests := []struct {
 		name    string
 		headers []string
@@ -47,7 +50,7 @@ func TestCSRFAttacks(t *testing.T) {
 		{"cookie without the token", []string{"Cookie", ada.cookieHeader()}, 403, 0},
 		{"wrong token", []string{"Cookie", ada.cookieHeader(), HeaderCSRF, "not-the-token"}, 403, 0},
 		{"another session's token", []string{"Cookie", ada.cookieHeader(), HeaderCSRF, grace.csrf}, 403, 0},
-		{"token in the header only", []string{"Cookie", "sf_session=" + token, HeaderCSRF, ada.csrf}, 403, 0},
+		{"token in the header only", []string{"Cookie", "sf_session=" + sessionID, HeaderCSRF, ada.csrf}, 403, 0},
 		{"non-bearer Authorization does not exempt", []string{"Cookie", ada.cookieHeader(), "Authorization", "Basic YTpi"}, 403, 0},
 		{"token from a foreign origin", append(ada.headers(writing), "Origin", "https://evil.example"), 403, 0},
 		{"token from an opaque origin", append(ada.headers(writing), "Origin", "null"), 403, 0},
@@ -199,9 +202,9 @@ func preflight(t *testing.T, url, origin string) servertest.Response {
 		"Access-Control-Request-Method", "POST", "Access-Control-Request-Headers", "content-type,x-csrf-token,idempotency-key")
 }
 
-// TestSessionCookieTokenAttacks puts attack tokens in the session cookie:
-// each read is a 401 problem.
-func TestSessionCookieTokenAttacks(t *testing.T) {
+// TestBearerTokenAttacks sends attack tokens as bearer tokens, and tokens
+// where a session id belongs: each read is a 401 problem.
+func TestBearerTokenAttacks(t *testing.T) {
 	s := startStack(t)
 	kid, key := s.Sandbox.SigningKey()
 	attacker, err := rsa.GenerateKey(rand.Reader, 2048)
@@ -246,16 +249,34 @@ func TestSessionCookieTokenAttacks(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := servertest.Do(t, "GET", s.Base+"/api/orders", nil, "Cookie", "sf_session="+tt.token)
+			r := servertest.Do(t, "GET", s.Base+"/api/orders", nil, "Authorization", "Bearer "+tt.token)
 			if r.Status != tt.status {
 				t.Fatalf("got status %d, want %d; body %s", r.Status, tt.status, r.Body)
 			}
 		})
 	}
+	for name, cookie := range map[string]string{"a valid token": valid, "a made-up id": "bm90LWEtc2Vzc2lvbg"} {
+		if r := servertest.Do(t, "GET", s.Base+"/api/orders", nil, "Cookie", "sf_session="+cookie); r.Status != 401 {
+			t.Errorf("%s as the session cookie: status %d, want 401", name, r.Status)
+		}
+	}
+}
+
+// accessToken is an access token of u straight from the user service, as
+// a client holding its own bearer token would send it.
+func accessToken(t *testing.T, s *stack, u sandbox.SeedUser) string {
+	t.Helper()
+	var tok user.Token
+	servertest.Do(t, "POST", s.UserURL+"/auth/token", user.TokenRequest{Email: u.Email, Password: u.Password}).JSON(t, &tok)
+	if tok.AccessToken == "" {
+		t.Fatal("the user service issued no access token")
+	}
+	return tok.AccessToken
 }
 
 // TestSessionCookieAttributes checks the cookies a login sets with the
-// default (secure) settings.
+// default (secure) settings: __Host- names, and an opaque random id that is
+// no token.
 func TestSessionCookieAttributes(t *testing.T) {
 	s := startStack(t, "BFF_COOKIE_SECURE", "true")
 	r := servertest.Do(t, "POST", s.Base+"/api/session", map[string]string{"email": sandbox.Ada.Email, "password": sandbox.Ada.Password})
@@ -266,12 +287,23 @@ func TestSessionCookieAttributes(t *testing.T) {
 	if len(cookies) != 2 {
 		t.Fatalf("got cookies %v, want the session and CSRF cookies", cookies)
 	}
+	names := map[string]bool{}
 	for _, c := range cookies {
-		httpOnly := c.Name == "sf_session"
-		if !c.Secure || c.HttpOnly != httpOnly || c.SameSite != http.SameSiteLaxMode || c.Path != "/api" || c.Expires.IsZero() {
-			t.Errorf("cookie %s: secure %v httpOnly %v sameSite %v path %q expires %v; want Secure, HttpOnly %v, Lax, /api, an expiry",
-				c.Name, c.Secure, c.HttpOnly, c.SameSite, c.Path, c.Expires, httpOnly)
+		names[c.Name] = true
+		httpOnly := c.Name == "__Host-sf_session"
+		if !c.Secure || c.HttpOnly != httpOnly || c.SameSite != http.SameSiteLaxMode || c.Path != "/" || c.Domain != "" || c.Expires.IsZero() {
+			t.Errorf("cookie %s: secure %v httpOnly %v sameSite %v path %q domain %q expires %v; want Secure, HttpOnly %v, Lax, /, no domain, an expiry",
+				c.Name, c.Secure, c.HttpOnly, c.SameSite, c.Path, c.Domain, c.Expires, httpOnly)
 		}
+		if httpOnly {
+			raw, err := base64.RawURLEncoding.DecodeString(c.Value)
+			if err != nil || len(raw) < 16 || strings.Count(c.Value, ".") > 0 {
+				t.Errorf("session cookie %q: want an opaque random id of 128 bits or more, not a token", c.Value)
+			}
+		}
+	}
+	if !names["__Host-sf_session"] || !names["__Host-sf_csrf"] {
+		t.Errorf("cookies %v, want __Host-sf_session and __Host-sf_csrf", names)
 	}
 	if got := r.Header.Get("Cache-Control"); got != "no-store" {
 		t.Errorf("got Cache-Control %q on the login answer, want no-store", got)

@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/subtle"
-	"encoding/base64"
 	"slices"
 	"strings"
 	"time"
@@ -14,6 +12,7 @@ import (
 	"storefront.dev/shared/auth"
 	"storefront.dev/shared/httpserver"
 	"storefront.dev/shared/problem"
+	serversession "storefront.dev/shared/session"
 	"storefront.dev/shared/upstream/user"
 )
 
@@ -27,9 +26,10 @@ type sessionUsers interface {
 }
 
 // handleLogin checks the credentials with the user service, verifies the
-// token it issues like any other, and hands it to the browser in an HttpOnly
-// cookie, with a CSRF token the SPA echoes on writes.
-func handleLogin(users sessionUsers, v httpserver.TokenVerifier, s Session) fiber.Handler {
+// token it issues like any other, and keeps the user's tokens in a
+// server-side session: the browser gets only the session's opaque id, in
+// an HttpOnly cookie, and a CSRF token the SPA echoes on writes.
+func handleLogin(users sessionUsers, v httpserver.TokenVerifier, sessions *serversession.Manager, s Session) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		ctx := c.UserContext()
 		tok, err := auth.Login(ctx, users, c.Body())
@@ -44,21 +44,57 @@ func handleLogin(users sessionUsers, v httpserver.TokenVerifier, s Session) fibe
 		if err != nil {
 			return httpserver.FromUpstream(err, "User")
 		}
-		csrf := newCSRFToken()
-		setCookie(c, s, s.CookieName, tok.AccessToken, claims.ExpiresAt, hiddenFromScripts)
-		setCookie(c, s, s.CSRFCookieName, csrf, claims.ExpiresAt, readableByScripts)
+		id, sess, err := sessions.Create(ctx, claims.Subject, tok, claims.ExpiresAt)
+		if err != nil {
+			return err
+		}
+		// The cookies last as long as the session may; its idle timeout is
+		// enforced on the server.
+		until := sess.Created.Add(s.Lifetime.MaxAge)
+		idName, csrfName := s.cookieNames()
+		setCookie(c, s, idName, id, until, hiddenFromScripts)
+		setCookie(c, s, csrfName, sess.CSRF, until, readableByScripts)
 		c.Set(fiber.HeaderCacheControl, "no-store")
-		return c.JSON(sessionView{User: newProfileView(profile), CSRFToken: csrf, ExpiresAt: claims.ExpiresAt})
+		return c.JSON(sessionView{User: newProfileView(profile), CSRFToken: sess.CSRF, ExpiresAt: sessions.Expires(sess)})
 	}
 }
 
-// handleLogout clears both cookies.
-func handleLogout(s Session) fiber.Handler {
+// handleLogout ends the session on the server (its cookie, even replayed,
+// is refused from then on; its refresh token is revoked upstream) and
+// clears both cookies.
+func handleLogout(sessions *serversession.Manager, s Session) fiber.Handler {
 	return func(c *fiber.Ctx) error {
+		idName, csrfName := s.cookieNames()
+		if err := sessions.End(c.UserContext(), c.Cookies(idName)); err != nil {
+			return err
+		}
 		past := time.Unix(0, 0)
-		setCookie(c, s, s.CookieName, "", past, hiddenFromScripts)
-		setCookie(c, s, s.CSRFCookieName, "", past, readableByScripts)
+		setCookie(c, s, idName, "", past, hiddenFromScripts)
+		setCookie(c, s, csrfName, "", past, readableByScripts)
 		return c.SendStatus(fiber.StatusNoContent)
+	}
+}
+
+// requireUser authenticates a request by its bearer token, when it has one
+// (verified like mobile's), or else by its session cookie: the session's
+// user, its access token refreshed on the server when near its expiry.
+func requireUser(v httpserver.TokenVerifier, sessions *serversession.Manager, s Session) fiber.Handler {
+	bearer := httpserver.RequireUser(v, "")
+	idName, _ := s.cookieNames()
+	return func(c *fiber.Ctx) error {
+		if _, ok := httpserver.BearerToken(c); ok {
+			return bearer(c)
+		}
+		id := c.Cookies(idName)
+		if id == "" {
+			return bearer(c) // the 401 of a request with no credential
+		}
+		sess, err := sessions.Resolve(c.UserContext(), strings.Clone(id))
+		if err != nil {
+			return err
+		}
+		httpserver.SetUser(c, sess.UserID)
+		return c.Next()
 	}
 }
 
@@ -77,7 +113,7 @@ func setCookie(c *fiber.Ctx, s Session, name, value string, expires time.Time, a
 	ck := &fiber.Cookie{
 		Name:     name,
 		Value:    value,
-		Path:     s.Path,
+		Path:     "/",
 		Expires:  expires,
 		Secure:   s.Secure,
 		HTTPOnly: access == hiddenFromScripts,
@@ -89,12 +125,6 @@ func setCookie(c *fiber.Ctx, s Session, name, value string, expires time.Time, a
 	c.Cookie(ck)
 }
 
-func newCSRFToken() string {
-	var b [24]byte
-	_, _ = rand.Read(b[:])
-	return base64.RawURLEncoding.EncodeToString(b[:])
-}
-
 // csrfProtect guards cookie-authenticated writes with a double-submit
 // token: the X-CSRF-Token header must equal the CSRF cookie, which another
 // site can neither read nor set. When the browser sends Origin it must be
@@ -104,13 +134,14 @@ func newCSRFToken() string {
 // what authenticates it.
 func csrfProtect(s Session, allowed []string) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		if _, ok := httpserver.BearerToken(c); ok || c.Cookies(s.CookieName) == "" {
+		idName, csrfName := s.cookieNames()
+		if _, ok := httpserver.BearerToken(c); ok || c.Cookies(idName) == "" {
 			return c.Next()
 		}
 		if !trustedOrigin(c, allowed) {
 			return problem.New(problem.CodeForbidden, "Cross-site request refused.")
 		}
-		want, got := c.Cookies(s.CSRFCookieName), c.Get(HeaderCSRF)
+		want, got := c.Cookies(csrfName), c.Get(HeaderCSRF)
 		if want == "" || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(want)) != 1 {
 			return problem.New(problem.CodeForbidden, "Missing or wrong "+HeaderCSRF+" header.")
 		}

@@ -426,6 +426,7 @@ func (s *Store) sweepEvery(interval time.Duration) {
 		case <-t.C:
 		}
 		_, _ = s.sweep(time.Now())
+		_, _ = s.sweepSessions(time.Now())
 	}
 }
 

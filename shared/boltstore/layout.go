@@ -14,8 +14,8 @@ import (
 	"storefront.dev/shared/orderflow"
 )
 
-// The file holds four buckets. records is the journal; the others exist so
-// that no operation has to scan it.
+// The file holds five buckets. records is the journal; the next three exist
+// so that no operation has to scan it; sessions holds web sessions.
 var (
 	// metaBucket holds formatKey, generationKey and countKey.
 	metaBucket = []byte("meta")
@@ -29,6 +29,9 @@ var (
 	// set, so that sweeping is a range scan from the start; values are
 	// empty.
 	expiryBucket = []byte("expiry")
+	// sessionsBucket maps a session key to its expiry (8 bytes, Unix
+	// nanoseconds, big-endian) and its JSON.
+	sessionsBucket = []byte("sessions")
 )
 
 var (
@@ -274,7 +277,7 @@ func begin(db *bolt.DB) (gen uint64, err error) {
 		if err := checkFormat(tx); err != nil {
 			return err
 		}
-		for _, name := range [][]byte{metaBucket, recordsBucket, unfinishedBucket, expiryBucket} {
+		for _, name := range [][]byte{metaBucket, recordsBucket, unfinishedBucket, expiryBucket, sessionsBucket} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("create bucket %s: %w", name, err)
 			}

@@ -25,6 +25,7 @@ import (
 	"storefront.dev/shared/orderflow"
 	"storefront.dev/shared/ratelimit"
 	"storefront.dev/shared/redisstore"
+	"storefront.dev/shared/session"
 	"storefront.dev/shared/telemetry"
 	"storefront.dev/shared/upstream"
 	"storefront.dev/shared/upstream/notification"
@@ -59,6 +60,9 @@ type Gateway struct {
 	Admission *admission.Limiter
 	// Catalog serves public catalog reads from memory in front of Products.
 	Catalog *catalog.Cache
+	// Sessions keeps web sessions where checkouts are kept: in the state
+	// file, or in Redis.
+	Sessions session.Store
 
 	services  []*upstream.Service
 	adminAddr string
@@ -177,8 +181,8 @@ func (g *Gateway) limits(cfg ratelimit.Config) httpserver.Limits {
 	}
 }
 
-// openStores opens where checkouts and rate limits are kept: the state file
-// and memory, or Redis.
+// openStores opens where checkouts, web sessions and rate limits are kept:
+// the state file and memory, or Redis.
 func (g *Gateway) openStores(name string, cfg Config) (orderflow.Journal, error) {
 	if !cfg.sharedState() {
 		path := filepath.Join(cfg.StateDir, name+".db")
@@ -187,6 +191,7 @@ func (g *Gateway) openStores(name string, cfg Config) (orderflow.Journal, error)
 			return nil, err
 		}
 		g.stateFile = st
+		g.Sessions = st
 		g.RateLimits = ratelimit.NewMemory(cfg.RateLimit)
 		g.Logger.Info("checkout journal in the state file", "path", path)
 		return st, nil
@@ -199,6 +204,7 @@ func (g *Gateway) openStores(name string, cfg Config) (orderflow.Journal, error)
 	// Each BFF has keys of its own: its checkouts are its own (their ids
 	// and replies differ from the other's), and so are its quotas.
 	g.RateLimits = redisstore.NewRateLimit(g.redis, cfg.RedisKeyPrefix+"rl:"+name+":")
+	g.Sessions = redisstore.NewSessions(g.redis, cfg.RedisKeyPrefix+"session:"+name+":")
 	g.Logger.Info("checkout journal and rate limits in redis", "redis", what)
 	return redisstore.NewJournal(g.redis, cfg.RedisKeyPrefix+"saga:"+name+":"), nil
 }

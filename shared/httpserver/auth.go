@@ -67,3 +67,7 @@ func UserID(c *fiber.Ctx) string {
 	id, _ := c.Locals(userKey{}).(string)
 	return id
 }
+
+// SetUser makes id the request's authenticated user, for a BFF that
+// authenticates a request by other means than a bearer token (a session).
+func SetUser(c *fiber.Ctx, id string) { c.Locals(userKey{}, id) }

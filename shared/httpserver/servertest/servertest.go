@@ -108,21 +108,41 @@ func launch(tb testing.TB, ctx context.Context, run RunFunc, env map[string]stri
 		admins.Store(base, admin)
 	default: // a test server of no BFF
 	}
-	tb.Cleanup(func() {
-		admins.Delete(base)
-		underTest.Delete(origin(base))
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				tb.Errorf("run returned %v after shutdown, want nil", err)
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			admins.Delete(base)
+			stops.Delete(base)
+			underTest.Delete(origin(base))
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					tb.Errorf("run returned %v after shutdown, want nil", err)
+				}
+			case <-time.After(20 * time.Second):
+				tb.Errorf("run did not return within 20s of cancellation")
 			}
-		case <-time.After(20 * time.Second):
-			tb.Errorf("run did not return within 20s of cancellation")
-		}
-	})
+		})
+	}
+	tb.Cleanup(stop)
+	stops.Store(base, stop)
 	underTest.Store(origin(base), true)
 	return base
+}
+
+// stops maps a launched BFF's base URL to what stops it.
+var stops sync.Map
+
+// Stop shuts the BFF Launch started at base down, as SIGTERM does, and
+// waits for its run to return: a test restarts a BFF on its state this way.
+func Stop(tb testing.TB, base string) {
+	tb.Helper()
+	stop, ok := stops.Load(base)
+	if !ok {
+		tb.Fatalf("no running BFF at %s", base)
+	}
+	stop.(func())()
 }
 
 // admins maps a launched BFF's base URL to its admin listener's.

@@ -1,0 +1,128 @@
+package main
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"storefront.dev/shared/clocktest"
+	"storefront.dev/shared/httpserver/servertest"
+	"storefront.dev/shared/redistest"
+	"storefront.dev/shared/sandbox"
+	"storefront.dev/shared/sandbox/sandboxtest"
+)
+
+// startWithTokenTTL is startStack in front of a sandbox whose access tokens
+// live ttl.
+func startWithTokenTTL(t *testing.T, ttl time.Duration, extra ...string) *stack {
+	t.Helper()
+	clock := clocktest.New(time.Now())
+	rt := sandboxtest.Start(t, sandbox.Config{Clock: clock, TokenTTL: ttl})
+	base := servertest.Start(t, run, servertest.StackEnv(rt, append(append([]string(nil), shop.Settings...), extra...)...))
+	return &stack{&servertest.Stack{Running: rt, Clock: clock, Base: base}}
+}
+
+// TestSessionOutlivesItsAccessToken: past its access token's expiry a
+// session goes on, its token refreshed once on the server for a burst of
+// concurrent requests; logout revokes the refresh token upstream, and the
+// old cookie, replayed, is refused.
+func TestSessionOutlivesItsAccessToken(t *testing.T) {
+	s := startWithTokenTTL(t, 2*time.Second)
+	ada := s.login(t, sandbox.Ada.Email, sandbox.Ada.Password)
+	refreshes := func() int { return s.State(t).User.Requests["POST /auth/refresh"] }
+
+	for round := 1; round <= 2; round++ {
+		time.Sleep(1700 * time.Millisecond) // within the token's last quarter, or past it
+		var wg sync.WaitGroup
+		statuses := make([]int, 8)
+		for i := range statuses {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				statuses[i] = servertest.Do(t, "GET", s.Base+"/api/orders", nil, ada.headers(reading)...).Status
+			}()
+		}
+		wg.Wait()
+		for i, st := range statuses {
+			if st != 200 {
+				t.Errorf("round %d, request %d past the token's expiry: %d, want 200", round, i, st)
+			}
+		}
+		if got := refreshes(); got != round {
+			t.Errorf("round %d: %d refreshes at the user service, want %d: one per expiry, however many requests", round, got, round)
+		}
+	}
+
+	if r := servertest.Do(t, "DELETE", s.Base+"/api/session", nil, ada.headers(reading)...); r.Status != 204 {
+		t.Fatalf("logout: %d %s", r.Status, r.Body)
+	}
+	if got := s.State(t).User.Requests["POST /auth/revoke"]; got != 1 {
+		t.Errorf("%d revocations at the user service after logout, want 1", got)
+	}
+	if r := servertest.Do(t, "GET", s.Base+"/api/orders", nil, ada.headers(reading)...); r.Status != 401 {
+		t.Errorf("the old cookie replayed after logout: %d, want 401", r.Status)
+	}
+}
+
+// TestSessionSurvivesRestart logs in, stops the BFF and starts it again on
+// the same state directory: the cookie still opens the session.
+func TestSessionSurvivesRestart(t *testing.T) {
+	clock := clocktest.New(time.Now())
+	rt := sandboxtest.Start(t, sandbox.Config{Clock: clock})
+	env := servertest.StackEnv(rt, append(append([]string(nil), shop.Settings...), "STATE_DIR", t.TempDir())...)
+	s := &stack{&servertest.Stack{Running: rt, Clock: clock, Base: servertest.Start(t, run, env)}}
+	ada := s.login(t, sandbox.Ada.Email, sandbox.Ada.Password)
+	servertest.Stop(t, s.Base)
+
+	s.Base = servertest.Start(t, run, env)
+	if r := servertest.Do(t, "GET", s.Base+"/api/me", nil, ada.headers(reading)...); r.Status != 200 {
+		t.Errorf("the session after a restart: %d %s, want 200", r.Status, r.Body)
+	}
+}
+
+// TestSessionIdleTimeout: a session unused for SESSION_IDLE_TIMEOUT ends.
+func TestSessionIdleTimeout(t *testing.T) {
+	s := startStack(t, "SESSION_IDLE_TIMEOUT", "1s")
+	ada := s.login(t, sandbox.Ada.Email, sandbox.Ada.Password)
+	if r := servertest.Do(t, "GET", s.Base+"/api/orders", nil, ada.headers(reading)...); r.Status != 200 {
+		t.Fatalf("a fresh session: %d", r.Status)
+	}
+	time.Sleep(1200 * time.Millisecond)
+	if r := servertest.Do(t, "GET", s.Base+"/api/orders", nil, ada.headers(reading)...); r.Status != 401 {
+		t.Errorf("a session idle past its timeout: %d, want 401", r.Status)
+	}
+}
+
+// TestSessionsSharedAcrossReplicas runs two replicas on one Redis: a
+// session made on one is the other's too, and a burst on both past the
+// access token's expiry refreshes it once (a refresh token is good once:
+// a second refresh would revoke the session).
+func TestSessionsSharedAcrossReplicas(t *testing.T) {
+	shared := []string{"REDIS_URL", redistest.URL(t), "REDIS_KEY_PREFIX", redistest.Prefix(t)}
+	s := startWithTokenTTL(t, 2*time.Second, shared...)
+	other := servertest.Start(t, run, servertest.StackEnv(s.Running, append(append([]string(nil), shop.Settings...), shared...)...))
+	ada := s.login(t, sandbox.Ada.Email, sandbox.Ada.Password)
+	if r := servertest.Do(t, "GET", other+"/api/me", nil, ada.headers(reading)...); r.Status != 200 {
+		t.Fatalf("the session on the other replica: %d %s", r.Status, r.Body)
+	}
+	time.Sleep(1700 * time.Millisecond)
+	var wg sync.WaitGroup
+	statuses := make([]int, 8)
+	for i := range statuses {
+		base := []string{s.Base, other}[i%2]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			statuses[i] = servertest.Do(t, "GET", base+"/api/orders", nil, ada.headers(reading)...).Status
+		}()
+	}
+	wg.Wait()
+	for i, st := range statuses {
+		if st != 200 {
+			t.Errorf("request %d past the token's expiry: %d, want 200", i, st)
+		}
+	}
+	if got := s.State(t).User.Requests["POST /auth/refresh"]; got != 1 {
+		t.Errorf("%d refreshes across the two replicas, want 1", got)
+	}
+}

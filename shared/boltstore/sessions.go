@@ -1,0 +1,113 @@
+package boltstore
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"sync"
+	"time"
+
+	json "github.com/goccy/go-json"
+	bolt "go.etcd.io/bbolt"
+
+	"storefront.dev/shared/session"
+)
+
+// GetSession implements session.Store; an expired session is reported
+// missing, whether or not it was swept yet.
+func (s *Store) GetSession(ctx context.Context, key string) (session.Session, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return session.Session{}, false, err
+	}
+	var (
+		sess session.Session
+		ok   bool
+	)
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(sessionsBucket).Get([]byte(key))
+		if len(v) < 8 || binary.BigEndian.Uint64(v) <= nanos(time.Now()) {
+			return nil
+		}
+		ok = true
+		return json.Unmarshal(v[8:], &sess)
+	})
+	if err != nil {
+		return session.Session{}, false, fmt.Errorf("get session: %w", err)
+	}
+	return sess, ok, nil
+}
+
+// PutSession implements session.Store.
+func (s *Store) PutSession(ctx context.Context, key string, sess session.Session, expires time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	body, err := json.Marshal(sess)
+	if err != nil {
+		return fmt.Errorf("encode session: %w", err)
+	}
+	v := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(body)), nanos(expires))
+	v = append(v, body...)
+	if err := s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(sessionsBucket).Put([]byte(key), v) }); err != nil {
+		return fmt.Errorf("put session: %w", err)
+	}
+	return nil
+}
+
+// DeleteSession implements session.Store.
+func (s *Store) DeleteSession(ctx context.Context, key string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(sessionsBucket).Delete([]byte(key)) }); err != nil {
+		return fmt.Errorf("delete session: %w", err)
+	}
+	return nil
+}
+
+// sessionLocks are the refresh locks of a state file's sessions: one
+// process owns the file, so a lock in memory is the lock.
+var sessionLocks sync.Map // "path key" -> struct{}
+
+// LockSession implements session.Store.
+func (s *Store) LockSession(_ context.Context, key string, _ time.Duration) (func(), bool, error) {
+	k := s.path + " " + key
+	if _, held := sessionLocks.LoadOrStore(k, struct{}{}); held {
+		return nil, false, nil
+	}
+	return func() { sessionLocks.Delete(k) }, true, nil
+}
+
+// sweepSessions deletes the sessions expired at now, in chunks.
+func (s *Store) sweepSessions(now time.Time) (int, error) {
+	at, total := nanos(now), 0
+	for {
+		n := 0
+		err := s.db.Update(func(tx *bolt.Tx) error {
+			b := tx.Bucket(sessionsBucket)
+			var gone [][]byte
+			c := b.Cursor()
+			for k, v := c.First(); k != nil && len(gone) < sweepChunk; k, v = c.Next() {
+				if len(v) < 8 || binary.BigEndian.Uint64(v) <= at {
+					gone = append(gone, append([]byte(nil), k...))
+				}
+			}
+			for _, k := range gone {
+				if err := b.Delete(k); err != nil {
+					return err
+				}
+			}
+			n = len(gone)
+			return nil
+		})
+		total += n
+		if err != nil {
+			return total, fmt.Errorf("sweep sessions: %w", err)
+		}
+		if n < sweepChunk {
+			return total, nil
+		}
+	}
+}
+
+var _ session.Store = (*Store)(nil)

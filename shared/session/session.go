@@ -1,0 +1,287 @@
+// Package session keeps browser sessions on the server, the way a
+// backend-for-frontend should: the browser holds an opaque random id in an
+// HttpOnly cookie, and the user's access and refresh tokens never leave
+// the BFF. A Manager creates sessions at login, resolves a cookie to its
+// user on every request, refreshing the access token before it expires
+// (once per session, however many requests arrive at once), and ends them
+// at logout, revoking the refresh token upstream. Sessions live in a Store
+// that outlives the process: the state file (boltstore) or Redis
+// (redisstore).
+package session
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"storefront.dev/shared/problem"
+	"storefront.dev/shared/upstream"
+	"storefront.dev/shared/upstream/user"
+)
+
+// Session is one signed-in browser's state, as stored.
+type Session struct {
+	UserID       string `json:"user_id"`
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token"`
+	// AccessExpires is when AccessToken expires; AccessLifetime how long
+	// it was issued for, which sets how early it is refreshed.
+	AccessExpires  time.Time     `json:"access_expires"`
+	AccessLifetime time.Duration `json:"access_lifetime"`
+	// CSRF is the token cookie-authenticated writes echo.
+	CSRF string `json:"csrf"`
+	// Created and LastSeen bound the session: MaxAge after Created, and
+	// IdleTimeout after LastSeen.
+	Created  time.Time `json:"created"`
+	LastSeen time.Time `json:"last_seen"`
+}
+
+// Store keeps sessions under a key (the hash of the session id, so that
+// what is stored cannot be replayed as a cookie) until their expiry.
+// Implementations must be safe for concurrent use.
+type Store interface {
+	// GetSession returns the session under key; ok is false when there is
+	// none or it expired.
+	GetSession(ctx context.Context, key string) (s Session, ok bool, err error)
+	// PutSession stores s under key until expires.
+	PutSession(ctx context.Context, key string, s Session, expires time.Time) error
+	// DeleteSession removes the session under key, if any.
+	DeleteSession(ctx context.Context, key string) error
+	// LockSession takes a lock on key for at most ttl, so that one
+	// replica at a time refreshes a session's tokens (a refresh token is
+	// good once); ok is false while another holds it. unlock releases it.
+	LockSession(ctx context.Context, key string, ttl time.Duration) (unlock func(), ok bool, err error)
+}
+
+// Tokens is what the user service issues and refreshes.
+type Tokens interface {
+	Refresh(ctx context.Context, refreshToken string) (user.Token, error)
+	Revoke(ctx context.Context, refreshToken string) error
+}
+
+// Config is the lifetime of sessions; DefaultConfig states the defaults.
+type Config struct {
+	// IdleTimeout ends a session not used for that long. Default 30m.
+	IdleTimeout time.Duration
+	// MaxAge ends a session that long after its login, however much it is
+	// used. Default 12h.
+	MaxAge time.Duration
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config { return Config{IdleTimeout: 30 * time.Minute, MaxAge: 12 * time.Hour} }
+
+// Validate reports settings a Manager cannot work with.
+func (c Config) Validate() error {
+	if c.IdleTimeout <= 0 || c.MaxAge <= 0 {
+		return fmt.Errorf("session: IdleTimeout %v and MaxAge %v must be positive", c.IdleTimeout, c.MaxAge)
+	}
+	return nil
+}
+
+const (
+	// idBytes is the entropy of a session id: 256 bits.
+	idBytes = 32
+	// maxRefreshMargin is the most before its expiry an access token is
+	// refreshed; a short-lived one is refreshed in its last quarter.
+	maxRefreshMargin = 30 * time.Second
+	// lockTTL bounds a refresh's lock; waitForPeer is how long a request
+	// waits for another replica's refresh before giving up.
+	lockTTL     = 5 * time.Second
+	waitForPeer = 3 * time.Second
+)
+
+// Manager creates, resolves and ends sessions.
+type Manager struct {
+	store  Store
+	tokens Tokens
+	cfg    Config
+	now    func() time.Time
+	flight singleflight.Group
+}
+
+// New returns a Manager of the sessions in store; now is its clock (nil:
+// time.Now).
+func New(store Store, tokens Tokens, cfg Config, now func() time.Time) *Manager {
+	if now == nil {
+		now = time.Now
+	}
+	return &Manager{store: store, tokens: tokens, cfg: cfg, now: now}
+}
+
+// noSession is the 401 problem of a cookie that names no live session.
+func noSession() error {
+	return problem.New(problem.CodeUnauthenticated, "The session has ended; log in again.")
+}
+
+// Create starts a session for userID with tok, the tokens of its login
+// (tok's access token expiring at accessExpires), and returns its id, the
+// cookie's value, and the session.
+func (m *Manager) Create(ctx context.Context, userID string, tok user.Token, accessExpires time.Time) (string, Session, error) {
+	var b [idBytes]byte
+	_, _ = rand.Read(b[:])
+	id := base64.RawURLEncoding.EncodeToString(b[:])
+	var csrf [24]byte
+	_, _ = rand.Read(csrf[:])
+	now := m.now()
+	s := Session{UserID: userID, AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken,
+		AccessExpires: accessExpires, AccessLifetime: time.Duration(tok.ExpiresIn) * time.Second,
+		CSRF: base64.RawURLEncoding.EncodeToString(csrf[:]), Created: now, LastSeen: now}
+	if err := m.store.PutSession(ctx, key(id), s, m.expiry(s)); err != nil {
+		return "", Session{}, storeDown(err)
+	}
+	return id, s, nil
+}
+
+// Expires is when s ends unless used again: its idle timeout from its last
+// use, or its maximum age, whichever is sooner.
+func (m *Manager) Expires(s Session) time.Time { return m.expiry(s) }
+
+func (m *Manager) expiry(s Session) time.Time {
+	idle, maxAge := s.LastSeen.Add(m.cfg.IdleTimeout), s.Created.Add(m.cfg.MaxAge)
+	if idle.Before(maxAge) {
+		return idle
+	}
+	return maxAge
+}
+
+// Resolve returns the live session of id, its access token refreshed when
+// it is near its expiry, and records the use. A cookie naming no live
+// session is a 401 problem.
+func (m *Manager) Resolve(ctx context.Context, id string) (Session, error) {
+	if id == "" {
+		return Session{}, noSession()
+	}
+	k := key(id)
+	s, ok, err := m.store.GetSession(ctx, k)
+	if err != nil {
+		return Session{}, storeDown(err)
+	}
+	now := m.now()
+	if !ok || !now.Before(m.expiry(s)) {
+		return Session{}, noSession()
+	}
+	if m.stale(s, now) {
+		return m.refresh(ctx, k)
+	}
+	// A use is recorded at most every tenth of the idle timeout: a write
+	// per request would cost more than the sliding window is worth.
+	if now.Sub(s.LastSeen) > m.cfg.IdleTimeout/10 {
+		s.LastSeen = now
+		if err := m.store.PutSession(ctx, k, s, m.expiry(s)); err != nil {
+			return Session{}, storeDown(err)
+		}
+	}
+	return s, nil
+}
+
+// stale reports whether s's access token is to be refreshed now.
+func (m *Manager) stale(s Session, now time.Time) bool {
+	margin := min(maxRefreshMargin, s.AccessLifetime/4)
+	return !now.Before(s.AccessExpires.Add(-margin))
+}
+
+// refresh refreshes the tokens of the session under k once in this
+// process, and under the store's lock across replicas: a request that
+// finds the lock taken waits for the other's new tokens.
+func (m *Manager) refresh(ctx context.Context, k string) (Session, error) {
+	v, err, _ := m.flight.Do(k, func() (any, error) {
+		// Detached: a caller that gives up must not cancel the refresh the
+		// others wait for, nor leave a used refresh token unrecorded.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lockTTL)
+		defer cancel()
+		deadline := m.now().Add(waitForPeer)
+		for {
+			s, ok, err := m.store.GetSession(ctx, k)
+			switch {
+			case err != nil:
+				return nil, storeDown(err)
+			case !ok:
+				return nil, noSession()
+			case !m.stale(s, m.now()):
+				return s, nil // refreshed meanwhile, here or on a peer
+			}
+			unlock, locked, err := m.store.LockSession(ctx, k, lockTTL)
+			if err != nil {
+				return nil, storeDown(err)
+			}
+			if locked {
+				defer unlock()
+				return m.renew(ctx, k, s)
+			}
+			if m.now().After(deadline) {
+				return nil, problem.New(problem.CodeUnavailable, "The session could not be renewed; retry.")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
+	if err != nil {
+		return Session{}, err
+	}
+	return v.(Session), nil
+}
+
+// renew exchanges s's refresh token and stores the new pair. A refresh
+// token the user service refuses ends the session.
+func (m *Manager) renew(ctx context.Context, k string, s Session) (Session, error) {
+	tok, err := m.tokens.Refresh(ctx, s.RefreshToken)
+	if upstream.KindOf(err) == upstream.KindUnauthorized {
+		_ = m.store.DeleteSession(ctx, k)
+		return Session{}, noSession()
+	}
+	if err != nil {
+		return Session{}, err
+	}
+	now := m.now()
+	s.AccessToken, s.RefreshToken = tok.AccessToken, tok.RefreshToken
+	s.AccessLifetime = time.Duration(tok.ExpiresIn) * time.Second
+	s.AccessExpires, s.LastSeen = now.Add(s.AccessLifetime), now
+	if err := m.store.PutSession(ctx, k, s, m.expiry(s)); err != nil {
+		return Session{}, storeDown(err)
+	}
+	return s, nil
+}
+
+// End deletes the session of id, so that its cookie, even replayed, is
+// refused from now on, and revokes its refresh token upstream. A session
+// already gone is no error.
+func (m *Manager) End(ctx context.Context, id string) error {
+	if id == "" {
+		return nil
+	}
+	k := key(id)
+	s, ok, err := m.store.GetSession(ctx, k)
+	if err != nil {
+		return storeDown(err)
+	}
+	if err := m.store.DeleteSession(ctx, k); err != nil {
+		return storeDown(err)
+	}
+	if ok {
+		// The session is gone whatever happens upstream: a revocation that
+		// fails leaves a refresh token nobody holds any more.
+		_ = m.tokens.Revoke(ctx, s.RefreshToken)
+	}
+	return nil
+}
+
+// key is the store key of a session id: its SHA-256, so that a copy of the
+// store yields no usable cookie.
+func key(id string) string {
+	h := sha256.Sum256([]byte(id))
+	return hex.EncodeToString(h[:])
+}
+
+func storeDown(err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return problem.Wrap(err, problem.CodeTimeout, "The session store did not answer in time.")
+	}
+	return problem.Wrap(err, problem.CodeUnavailable, "The session store is unavailable; retry.")
+}
