@@ -39,6 +39,14 @@ fmt:
 check-observability:
 	cd deploy/observability && promtool check rules alerts.yaml && promtool test rules alerts_test.yaml && promtool check config prometheus.yml
 
+## check-contract: Redocly CLI lints both OpenAPI documents (recommended
+## rules), openapi-typescript generates a TypeScript client from each, and
+## tsc type-checks deploy/contract/usage.ts against them. Needs Node.js 20.19+
+## and npm; the packages are pinned in deploy/contract/package-lock.json.
+.PHONY: check-contract
+check-contract:
+	cd deploy/contract && npm ci --no-audit --no-fund && npm run lint && npm run generate && npm run typecheck
+
 ## run: the sandbox and both BFFs in the foreground; Ctrl-C stops all three.
 run: build
 	@./deploy/run.sh $(BIN)

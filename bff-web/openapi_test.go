@@ -12,3 +12,5 @@ func TestMain(m *testing.M) { contract.Main(m, openAPIDocument) }
 func TestOpenAPIDocumentIsServed(t *testing.T) {
 	contract.CheckServed(t, startStack(t).Base, openAPIDocument)
 }
+
+func TestOpenAPIListsEveryProblemCode(t *testing.T) { contract.CheckProblemCodes(t, openAPIDocument) }

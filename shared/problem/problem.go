@@ -6,7 +6,9 @@ package problem
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"time"
 )
 
@@ -87,6 +89,14 @@ var titles = map[Code]string{
 	CodeOverloaded:         "Server at capacity",
 	CodeTimeout:            "Deadline exceeded",
 	CodeInternal:           "Internal error",
+}
+
+// Codes returns every code a problem can carry, sorted: what a published
+// contract's code enum must list.
+func Codes() []Code {
+	codes := slices.Collect(maps.Keys(statuses))
+	slices.Sort(codes)
+	return codes
 }
 
 // TypeBase prefixes every problem type URI; the code completes it.

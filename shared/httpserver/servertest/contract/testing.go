@@ -2,6 +2,7 @@ package contract
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -13,6 +14,7 @@ import (
 
 	"storefront.dev/shared/gateway"
 	"storefront.dev/shared/httpserver/servertest"
+	"storefront.dev/shared/problem"
 )
 
 // Unpublished are the operational routes a BFF's contract leaves out: they
@@ -30,6 +32,40 @@ func Main(m *testing.M, document []byte) {
 	}
 	servertest.SetContract(c)
 	os.Exit(m.Run())
+}
+
+// CheckProblemCodes checks that document's Problem schema lists exactly the
+// codes a problem can carry (problem.Codes), so that a client generated
+// from it can switch on every code it will meet.
+func CheckProblemCodes(t *testing.T, document []byte) {
+	t.Helper()
+	var doc struct {
+		Components struct {
+			Schemas struct {
+				Problem struct {
+					Properties struct {
+						Code struct {
+							Enum []string `json:"enum"`
+						} `json:"code"`
+					} `json:"properties"`
+				} `json:"Problem"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(document, &doc); err != nil {
+		t.Fatal(err)
+	}
+	documented := doc.Components.Schemas.Problem.Properties.Code.Enum
+	for _, c := range problem.Codes() {
+		if !slices.Contains(documented, string(c)) {
+			t.Errorf("the code %q can be sent but is missing from components.schemas.Problem's enum", c)
+		}
+	}
+	for _, c := range documented {
+		if !slices.Contains(problem.Codes(), problem.Code(c)) {
+			t.Errorf("the enum lists %q, which no problem carries", c)
+		}
+	}
 }
 
 // CheckServed checks that base serves document at /openapi.json.
