@@ -6,6 +6,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"storefront.dev/shared/auth"
+	"storefront.dev/shared/cursor"
 	"storefront.dev/shared/httpserver"
 	"storefront.dev/shared/orderflow"
 	"storefront.dev/shared/upstream/order"
@@ -102,18 +103,25 @@ func handleGetOrder(orders orderReader) fiber.Handler {
 	}
 }
 
-// handleListOrders pages through the user's orders, newest first.
-func handleListOrders(orders orderReader) fiber.Handler {
+// handleListOrders pages through the user's orders, newest first. Its
+// cursors are the BFF's own, sealed for the user: a forged or another
+// user's one is a 400 before any upstream call.
+func handleListOrders(orders orderReader, cursors *cursor.Signer) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		pg, err := httpserver.ParsePage(c)
 		if err != nil {
 			return err
 		}
-		page, err := orders.List(c.UserContext(), httpserver.UserID(c), pg.Cursor, pg.Limit)
+		uid := httpserver.UserID(c)
+		next, err := cursors.Open(cursor.Orders(uid), pg.Cursor)
+		if err != nil {
+			return err
+		}
+		page, err := orders.List(c.UserContext(), uid, next, pg.Limit)
 		if err != nil {
 			return httpserver.FromUpstream(err, "Orders")
 		}
-		out := orderListView{Items: make([]orderView, 0, len(page.Items)), NextCursor: page.NextCursor}
+		out := orderListView{Items: make([]orderView, 0, len(page.Items)), NextCursor: cursors.Seal(cursor.Orders(uid), page.NextCursor)}
 		for _, o := range page.Items {
 			out.Items = append(out.Items, newOrderView(o))
 		}

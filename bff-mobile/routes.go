@@ -1,8 +1,6 @@
 package main
 
 import (
-	"github.com/gofiber/fiber/v2/middleware/compress"
-
 	"storefront.dev/shared/gateway"
 	"storefront.dev/shared/httpserver"
 )
@@ -17,14 +15,15 @@ func routes(g *gateway.Gateway, cfg Config) {
 	// Every /v1 answer is compressed when the phone accepts it; every GET
 	// answer carries a strong ETag and honours If-None-Match, under one
 	// deadline for its upstream calls.
-	app.Use("/v1", encodedETag, compress.New(), conditionalGET, httpserver.ReadDeadline(cfg.ViewTimeout))
+	httpserver.Cacheable(app, "/v1")
+	app.Use("/v1", httpserver.ReadDeadline(cfg.ViewTimeout))
 
 	app.Post("/v1/auth/token", limit.Login, handleToken(g.Users))
 	app.Post("/v1/auth/refresh", limit.Login, handleRefresh(g.Users))
 	app.Post("/v1/auth/logout", limit.Login, handleLogout(g.Users))
 
 	app.Post("/v1/orders", authed, limit.Orders, handlePlaceOrder(g.Flow))
-	app.Get("/v1/orders", authed, limit.Default, handleListOrders(g.Orders))
+	app.Get("/v1/orders", authed, limit.Default, handleListOrders(g.Orders, g.Cursors))
 	app.Get("/v1/orders/:id", authed, limit.Default, handleGetOrder(g.Orders))
 
 	app.Get("/v1/products", limit.Default, handleListProducts(g.Catalog))

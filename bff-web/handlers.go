@@ -6,6 +6,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"storefront.dev/shared/aggregate"
+	"storefront.dev/shared/cursor"
 	"storefront.dev/shared/httpserver"
 	"storefront.dev/shared/orderflow"
 	"storefront.dev/shared/upstream/order"
@@ -103,19 +104,26 @@ func handleGetOrder(orders orderReader, products productBatch, payments paymentR
 }
 
 // handleListOrders pages through the user's orders, newest first, with
-// thumbnails fetched in one batch for the whole page.
-func handleListOrders(orders orderLister, products productBatch, screens *aggregate.Fanout) fiber.Handler {
+// thumbnails fetched in one batch for the whole page. Its cursors are the
+// BFF's own, sealed for the user: a forged or another user's one is a 400
+// before any upstream call.
+func handleListOrders(orders orderLister, products productBatch, cursors *cursor.Signer, screens *aggregate.Fanout) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		pg, err := httpserver.ParsePage(c)
 		if err != nil {
 			return err
 		}
+		uid := httpserver.UserID(c)
+		if pg.Cursor, err = cursors.Open(cursor.Orders(uid), pg.Cursor); err != nil {
+			return err
+		}
 		var h history
-		degraded, err := screens.Run(c.UserContext(), h.part(aggregate.Required, orders, products, httpserver.UserID(c), pg))
+		degraded, err := screens.Run(c.UserContext(), h.part(aggregate.Required, orders, products, uid, pg))
 		if err != nil {
 			return httpserver.FromUpstream(err, "Orders")
 		}
-		return c.JSON(orderListView{Items: h.rows(), NextCursor: h.page.NextCursor, Degraded: degraded})
+		next := cursors.Seal(cursor.Orders(uid), h.page.NextCursor)
+		return c.JSON(orderListView{Items: h.rows(), NextCursor: next, Degraded: degraded})
 	}
 }
 

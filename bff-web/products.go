@@ -44,6 +44,8 @@ func handleListProducts(cat catalogReader, screens *aggregate.Fanout) fiber.Hand
 		for _, p := range page.Items {
 			cards = append(cards, newProductView(p))
 		}
+		// The catalog is everyone's: a shared cache may keep it, revalidating.
+		c.Set(fiber.HeaderCacheControl, "no-cache")
 		return c.JSON(productListView{Items: cards, NextCursor: page.NextCursor})
 	}
 }
@@ -78,6 +80,7 @@ func handleGetProduct(cat catalogReader, screens *aggregate.Fanout) fiber.Handle
 				out.Related = append(out.Related, newRelatedView(r))
 			}
 		}
+		c.Set(fiber.HeaderCacheControl, "no-cache")
 		return c.JSON(out)
 	}
 }

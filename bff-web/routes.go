@@ -16,6 +16,7 @@ import (
 func routes(g *gateway.Gateway, cfg Config) {
 	app := g.Server.App
 	api := app.Group("/api", corsPolicy(cfg.AllowedOrigins))
+	httpserver.Cacheable(app, "/api")
 	sessions := serversession.New(g.Sessions, g.Users, cfg.Session.Lifetime, nil)
 	authed := requireUser(g.Verifier, sessions, cfg.Session)
 	csrf := csrfProtect(cfg.Session, cfg.AllowedOrigins)
@@ -33,7 +34,7 @@ func routes(g *gateway.Gateway, cfg Config) {
 	screens := aggregate.New(cfg.ViewTimeout, g.Metrics)
 
 	api.Post("/orders", csrf, authed, limit.Orders, handlePlaceOrder(g.Flow))
-	api.Get("/orders", authed, limit.Default, handleListOrders(g.Orders, g.Catalog, screens))
+	api.Get("/orders", authed, limit.Default, handleListOrders(g.Orders, g.Catalog, g.Cursors, screens))
 	api.Get("/orders/:id", authed, limit.Default, handleGetOrder(g.Orders, g.Catalog, g.Payments, screens))
 
 	api.Get("/me", authed, limit.Default, handleMe(g.Users, g.Orders, g.Catalog, screens))

@@ -1,9 +1,9 @@
 package catalog
 
 import (
-	"encoding/base64"
 	"strings"
 
+	"storefront.dev/shared/cursor"
 	"storefront.dev/shared/problem"
 	"storefront.dev/shared/upstream/product"
 )
@@ -11,48 +11,29 @@ import (
 // MaxCategoryLen bounds a category filter.
 const MaxCategoryLen = 64
 
-// cursorVersion starts every cursor a BFF hands out, so that the encoding
-// can change while clients still hold old cursors.
-const cursorVersion = "c1"
-
 // NextCursor turns next, the product service's cursor for the page after
-// one of category, into the cursor a BFF hands its clients: opaque, and
-// bound to the category, so that it cannot be replayed against another
-// listing. An empty next (the last page) stays empty.
-func NextCursor(category, next string) string {
-	if next == "" {
-		return ""
-	}
-	return base64.RawURLEncoding.EncodeToString([]byte(cursorVersion + "\x00" + category + "\x00" + next))
+// one of category, into the cursor a BFF hands its clients: sealed by s
+// and bound to the category, so that it can be neither forged nor replayed
+// against another listing. An empty next (the last page) stays empty.
+func NextCursor(s *cursor.Signer, category, next string) string {
+	return s.Seal(cursor.Products(category), next)
 }
 
 // ListParams validates a client's catalog listing (category filter, cursor
 // from NextCursor, page size already bounded by the caller) and returns the
 // product service's parameters. A bad category or cursor is a 400 problem
 // naming it.
-func ListParams(category, cursor string, limit int) (product.ListParams, error) {
+func ListParams(s *cursor.Signer, category, cur string, limit int) (product.ListParams, error) {
 	if err := validCategory(category); err != nil {
+		return product.ListParams{}, err
+	}
+	next, err := s.Open(cursor.Products(category), cur)
+	if err != nil {
 		return product.ListParams{}, err
 	}
 	// A copy: the category may come from a request buffer, and a coalesced
 	// fetch can outlive the request that started it.
-	p := product.ListParams{Category: strings.Clone(category), Limit: limit}
-	if cursor == "" {
-		return p, nil
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(cursor)
-	if err != nil {
-		return product.ListParams{}, badCursor()
-	}
-	parts := strings.SplitN(string(raw), "\x00", 3)
-	if len(parts) != 3 || parts[0] != cursorVersion || parts[2] == "" {
-		return product.ListParams{}, badCursor()
-	}
-	if parts[1] != category {
-		return product.ListParams{}, problem.Invalid("cursor", "The cursor belongs to another listing; start again without it.")
-	}
-	p.Cursor = parts[2]
-	return p, nil
+	return product.ListParams{Category: strings.Clone(category), Limit: limit, Cursor: next}, nil
 }
 
 // validCategory accepts an empty filter or 1..MaxCategoryLen lowercase
@@ -68,8 +49,4 @@ func validCategory(s string) error {
 		}
 	}
 	return nil
-}
-
-func badCursor() error {
-	return problem.Invalid("cursor", "The cursor is not valid.")
 }

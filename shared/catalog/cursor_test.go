@@ -6,7 +6,13 @@ import (
 	"testing"
 
 	"storefront.dev/shared/catalog"
+	"storefront.dev/shared/cursor"
 	"storefront.dev/shared/problem"
+)
+
+var (
+	signer, _   = cursor.New(cursor.NewKey())
+	otherKey, _ = cursor.New(cursor.NewKey())
 )
 
 func TestCursorRoundTrip(t *testing.T) {
@@ -20,11 +26,11 @@ func TestCursorRoundTrip(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cur := catalog.NextCursor(tt.category, tt.next)
+			cur := catalog.NextCursor(signer, tt.category, tt.next)
 			if cur == "" || strings.Contains(cur, tt.next) {
 				t.Fatalf("got cursor %q, want an opaque non-empty cursor", cur)
 			}
-			p, err := catalog.ListParams(tt.category, cur, 7)
+			p, err := catalog.ListParams(signer, tt.category, cur, 7)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -33,7 +39,7 @@ func TestCursorRoundTrip(t *testing.T) {
 			}
 		})
 	}
-	if got := catalog.NextCursor("books", ""); got != "" {
+	if got := catalog.NextCursor(signer, "books", ""); got != "" {
 		t.Errorf("got %q for the last page, want no cursor", got)
 	}
 }
@@ -42,9 +48,10 @@ func TestListParamsRejects(t *testing.T) {
 	tests := []struct {
 		name, category, cursor, field string
 	}{
-		{"cursor of another category", "toys", catalog.NextCursor("books", "cDE6NA"), "cursor"},
-		{"cursor of the whole catalog in a category", "toys", catalog.NextCursor("", "cDE6NA"), "cursor"},
+		{"cursor of another category", "toys", catalog.NextCursor(signer, "books", "cDE6NA"), "cursor"},
+		{"cursor of the whole catalog in a category", "toys", catalog.NextCursor(signer, "", "cDE6NA"), "cursor"},
 		{"not base64", "", "!!!", "cursor"},
+		{"sealed with another key", "", otherKey.Seal(cursor.Products(""), "cDE6NA"), "cursor"},
 		{"foreign base64", "", "aGVsbG8", "cursor"},
 		{"upstream cursor passed through", "", "cDE6NA", "cursor"},
 		{"uppercase category", "Books", "", "category"},
@@ -53,7 +60,7 @@ func TestListParamsRejects(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := catalog.ListParams(tt.category, tt.cursor, 20)
+			_, err := catalog.ListParams(signer, tt.category, tt.cursor, 20)
 			var p *problem.Error
 			if !errors.As(err, &p) || p.Code != problem.CodeInvalid || p.Field != tt.field {
 				t.Errorf("got %v, want an invalid_request on %s", err, tt.field)

@@ -12,7 +12,7 @@ import (
 // category). limit is the page size the caller bounded. A bad category or
 // cursor is a 400 problem; a failed read is the Source's error.
 func (c *Cache) List(ctx context.Context, category, cursor string, limit int) (product.Page, error) {
-	params, err := ListParams(category, cursor, limit)
+	params, err := ListParams(c.cfg.cursors, category, cursor, limit)
 	if err != nil {
 		return product.Page{}, err
 	}
@@ -20,6 +20,6 @@ func (c *Cache) List(ctx context.Context, category, cursor string, limit int) (p
 	if err != nil {
 		return product.Page{}, err
 	}
-	page.NextCursor = NextCursor(params.Category, page.NextCursor)
+	page.NextCursor = NextCursor(c.cfg.cursors, params.Category, page.NextCursor)
 	return page, nil
 }

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"storefront.dev/shared/cursor"
 )
 
 // Config is the settings of a Cache; DefaultConfig returns every default.
@@ -61,11 +63,13 @@ type Option func(*config)
 type config struct {
 	Config
 	observer Observer
+	cursors  *cursor.Signer
 	now      func() time.Time
 }
 
 func newConfig(cfg Config, opts []Option) config {
 	c := config{Config: cfg, now: time.Now}
+	c.cursors, _ = cursor.New(cursor.NewKey()) // a valid key cannot fail
 	for _, o := range opts {
 		o(&c)
 	}
@@ -75,6 +79,16 @@ func newConfig(cfg Config, opts []Option) config {
 // WithObserver reports every lookup's hit or miss to o. Default: none.
 func WithObserver(o Observer) Option {
 	return func(c *config) { c.observer = o }
+}
+
+// WithCursors seals the listings' cursors with s, which every replica
+// shares. Default: a key of the process's own.
+func WithCursors(s *cursor.Signer) Option {
+	return func(c *config) {
+		if s != nil {
+			c.cursors = s
+		}
+	}
 }
 
 // WithClock makes the cache read the time from now, so that tests can age

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 	"storefront.dev/shared/auth"
 	"storefront.dev/shared/boltstore"
 	"storefront.dev/shared/catalog"
+	"storefront.dev/shared/cursor"
 	"storefront.dev/shared/httpserver"
 	"storefront.dev/shared/orderflow"
 	"storefront.dev/shared/ratelimit"
@@ -71,6 +73,12 @@ type Config struct {
 	// RedisPassword authenticates to the Redis nodes of RedisAddrs (a
 	// RedisURL holds its own). Default none.
 	RedisPassword string
+	// CursorKey is the key, base64 (standard or URL alphabet) of at least
+	// 32 bytes, that authenticates the pagination cursors a BFF hands out;
+	// every replica must share it. Default none: with Redis, a random key
+	// kept there and shared by every replica; without, a random key of the
+	// process's own (cursors then end with it).
+	CursorKey string
 	// RedisKeyPrefix is put before every key the BFF writes to Redis, so
 	// that one Redis can serve several environments. Default "sf:".
 	RedisKeyPrefix string
@@ -152,6 +160,11 @@ func (c Config) Validate() error {
 	if c.RedisURL != "" && len(c.RedisAddrs) > 0 {
 		errs = append(errs, errors.New("gateway: set RedisURL or RedisAddrs, not both"))
 	}
+	if c.CursorKey != "" {
+		if k, err := decodeKey(c.CursorKey); err != nil || len(k) < cursor.KeyBytes {
+			errs = append(errs, fmt.Errorf("gateway: CursorKey: want base64 of at least %d bytes", cursor.KeyBytes))
+		}
+	}
 	if c.RedisMasterName != "" && len(c.RedisAddrs) == 0 {
 		errs = append(errs, errors.New("gateway: RedisMasterName needs the Sentinels' RedisAddrs"))
 	}
@@ -199,4 +212,13 @@ type service struct {
 // list returns the services in the order New builds their clients.
 func (u Upstreams) list() []service {
 	return []service{{"product", u.Product}, {"order", u.Order}, {"payment", u.Payment}, {"user", u.User}, {"notification", u.Notification}}
+}
+
+// decodeKey reads a base64 key in either alphabet, padded or not.
+func decodeKey(s string) ([]byte, error) {
+	s = strings.TrimRight(s, "=")
+	if strings.ContainsAny(s, "-_") {
+		return base64.RawURLEncoding.DecodeString(s)
+	}
+	return base64.RawStdEncoding.DecodeString(s)
 }

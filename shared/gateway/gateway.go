@@ -9,11 +9,13 @@ package gateway
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -21,6 +23,7 @@ import (
 	"storefront.dev/shared/auth"
 	"storefront.dev/shared/boltstore"
 	"storefront.dev/shared/catalog"
+	"storefront.dev/shared/cursor"
 	"storefront.dev/shared/httpserver"
 	"storefront.dev/shared/orderflow"
 	"storefront.dev/shared/ratelimit"
@@ -63,6 +66,8 @@ type Gateway struct {
 	// Sessions keeps web sessions where checkouts are kept: in the state
 	// file, or in Redis.
 	Sessions session.Store
+	// Cursors seals every pagination cursor the BFF hands out.
+	Cursors *cursor.Signer
 
 	services  []*upstream.Service
 	adminAddr string
@@ -87,12 +92,13 @@ func New(name string, cfg Config, stdout io.Writer) (*Gateway, error) {
 	if err := g.newClients(cfg.Upstreams, cfg.Upstream); err != nil {
 		return nil, err
 	}
-	g.Catalog = catalog.New(g.Products, cfg.Cache, catalog.WithObserver(g.Metrics))
 	g.Verifier = auth.NewVerifier(g.Users, cfg.Auth)
 	journal, err := g.openStores(name, cfg)
 	if err != nil {
 		return nil, err
 	}
+	g.Cursors = g.cursorSigner(name, cfg)
+	g.Catalog = catalog.New(g.Products, cfg.Cache, catalog.WithObserver(g.Metrics), catalog.WithCursors(g.Cursors))
 	g.Flow = g.newFlow(name, cfg.Order, journal)
 	g.Server = g.newServer(name, cfg.HTTP)
 	g.Admission = admission.New(cfg.Admission)
@@ -305,4 +311,32 @@ func (g *Gateway) shutdownHooks(stopRecovery func(context.Context) error) []func
 		})
 	}
 	return hooks
+}
+
+// cursorSigner is the signer of the key CursorKey names (valid: New
+// validated it); without one, of a key shared in Redis, created by the
+// first replica to start; without Redis, or when it does not answer, of a
+// key of this process's own.
+func (g *Gateway) cursorSigner(name string, cfg Config) *cursor.Signer {
+	key, _ := decodeKey(cfg.CursorKey)
+	if len(key) == 0 && g.redis != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		k := cfg.RedisKeyPrefix + "cursor-key:" + name
+		fresh := base64.RawURLEncoding.EncodeToString(cursor.NewKey())
+		err := g.redis.SetNX(ctx, k, fresh, 0).Err()
+		var shared string
+		if err == nil {
+			shared, err = g.redis.Get(ctx, k).Result()
+		}
+		if err != nil {
+			g.Logger.Warn("cursor key not shared: redis did not answer; cursors hold on this replica only", "err", err)
+		}
+		key, _ = decodeKey(shared)
+	}
+	if len(key) < cursor.KeyBytes {
+		key = cursor.NewKey()
+	}
+	s, _ := cursor.New(key) // at least KeyBytes long
+	return s
 }

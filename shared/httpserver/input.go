@@ -82,8 +82,13 @@ const (
 // MaxCursorLength bounds the cursor a client may send back.
 const MaxCursorLength = 256
 
-// ParsePage reads ?cursor= and ?limit= as PageOf validates them.
+// ParsePage reads ?cursor= and ?limit= as PageOf validates them; a limit
+// given empty (limit=) is refused like any other non-integer, not read as
+// the default.
 func ParsePage(c *fiber.Ctx) (Page, error) {
+	if c.Context().QueryArgs().Has("limit") && c.Query("limit") == "" {
+		return Page{}, problem.Invalid("limit", "limit must be an integer from 1 to %d.", MaxLimit)
+	}
 	return PageOf(c.Query("cursor"), c.Query("limit"))
 }
 

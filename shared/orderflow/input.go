@@ -99,8 +99,8 @@ func DecodeInput(body []byte) (Input, error) {
 			}
 			in.PaymentToken = tok
 		case "user_id":
-			if !isScalar(raw) {
-				return Input{}, problem.Invalid("user_id", "user_id is ignored but must be a string or a number.")
+			if !isStringOrInteger(raw) {
+				return Input{}, problem.Invalid("user_id", "user_id is ignored but must be a string or an integer.")
 			}
 		default:
 			return Input{}, problem.Invalid(name, "Unknown member %s.", strconv.Quote(name))
@@ -210,10 +210,21 @@ func invalidCause(err error, field, detail string) *problem.Error {
 	return e
 }
 
-func isScalar(raw json.RawMessage) bool {
-	switch firstByte(raw) {
-	case '{', '[', 't', 'f':
+// isStringOrInteger reports whether raw is a JSON string or an integer
+// (no fraction, no exponent), as the documents type user_id.
+func isStringOrInteger(raw json.RawMessage) bool {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) > 0 && raw[0] == '"' {
+		return true
+	}
+	digits := bytes.TrimPrefix(raw, []byte("-"))
+	if len(digits) == 0 || len(digits) > 1 && digits[0] == '0' {
 		return false
+	}
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return false
+		}
 	}
 	return true
 }

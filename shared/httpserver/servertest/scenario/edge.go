@@ -3,6 +3,7 @@ package scenario
 import (
 	"bytes"
 	"compress/gzip"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"net/http"
@@ -278,5 +279,63 @@ func checkNoCalls(t *testing.T, s *servertest.Stack, before calls) {
 	t.Helper()
 	if after := callsOf(t, s); !maps.Equal(after, before) {
 		t.Errorf("upstream calls changed:\nbefore %v\nafter  %v", before, after)
+	}
+}
+
+// documentedEdges sends what the documents say at their edges: user_id
+// only as a string or an integer, a limit given empty, an email of spaces,
+// an Idempotency-Key one character too long: each refused with a 400
+// naming the field, nothing reserved; and the values at each bound
+// accepted.
+func documentedEdges(t *testing.T, sh Shop) {
+	s, ada := sh.ada(t)
+	body := func(userID any) map[string]any {
+		b := servertest.OrderBody("tok_visa", servertest.Line(1, 1))
+		b["user_id"] = userID
+		return b
+	}
+	before := callsOf(t, s)
+	for _, tt := range []struct {
+		name    string
+		send    func() servertest.Response
+		field   string
+		problem string
+	}{
+		{"user_id null", func() servertest.Response { return sh.order(t, s, ada, body(nil)) }, "user_id", "invalid_request"},
+		{"user_id 1.5", func() servertest.Response { return sh.order(t, s, ada, body(1.5)) }, "user_id", "invalid_request"},
+		{"user_id 1e3", func() servertest.Response { return sh.order(t, s, ada, body(json.Number("1e3"))) }, "user_id", "invalid_request"},
+		{"orders limit=", func() servertest.Response { return servertest.Do(t, "GET", s.Base+sh.Orders+"?limit=", nil, ada()...) }, "limit", "invalid_request"},
+		{"products limit=", func() servertest.Response { return servertest.Do(t, "GET", s.Base+sh.Products+"?limit=", nil) }, "limit", "invalid_request"},
+		{"email of spaces", func() servertest.Response {
+			return servertest.Do(t, "POST", s.Base+sh.LoginPath, map[string]string{"email": "   ", "password": "x"})
+		}, "email", "invalid_request"},
+		{"Idempotency-Key of 256 characters", func() servertest.Response {
+			return sh.order(t, s, ada, servertest.OrderBody("tok_visa", servertest.Line(1, 1)), "Idempotency-Key", strings.Repeat("k", 256))
+		}, "", "idempotency_key_invalid"},
+	} {
+		r := tt.send()
+		p := r.Problem(t)
+		if r.Status != http.StatusBadRequest || p["code"] != tt.problem || tt.field != "" && p["field"] != tt.field {
+			t.Errorf("%s: %d %v, want 400 %s naming %q", tt.name, r.Status, p, tt.problem, tt.field)
+		}
+	}
+	checkNoCalls(t, s, before)
+	for _, tt := range []struct {
+		name string
+		send func() servertest.Response
+		want int
+	}{
+		{"user_id a string", func() servertest.Response { return sh.order(t, s, ada, body("usr_ada")) }, http.StatusCreated},
+		{"user_id an integer", func() servertest.Response { return sh.order(t, s, ada, body(-7)) }, http.StatusCreated},
+		{"Idempotency-Key of 255 characters", func() servertest.Response {
+			return sh.order(t, s, ada, servertest.OrderBody("tok_visa", servertest.Line(1, 1)), "Idempotency-Key", strings.Repeat("k", 255))
+		}, http.StatusCreated},
+		{"limit=50", func() servertest.Response {
+			return servertest.Do(t, "GET", s.Base+sh.Orders+"?limit=50", nil, ada()...)
+		}, http.StatusOK},
+	} {
+		if r := tt.send(); r.Status != tt.want {
+			t.Errorf("%s: %d %s, want %d", tt.name, r.Status, r.Body, tt.want)
+		}
 	}
 }

@@ -58,6 +58,8 @@ func Run(t *testing.T, sh Shop) {
 		{"NonCanonicalIDsRefused", nonCanonicalIDsRefused},
 		{"CheckoutIsOneTrace", checkoutIsOneTrace},
 		{"MetricsOnAdminOnly", metricsOnAdminOnly},
+		{"ForgedCursorsRefused", forgedCursorsRefused},
+		{"DocumentedEdges", documentedEdges},
 	} {
 		t.Run(sc.name, func(t *testing.T) { sc.run(t, sh) })
 	}

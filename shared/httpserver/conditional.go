@@ -1,4 +1,4 @@
-package main
+package httpserver
 
 import (
 	"crypto/sha256"
@@ -6,20 +6,23 @@ import (
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/compress"
 )
 
 // codings are the content codings the compress middleware may apply, each
 // marked in the ETag of an answer it encoded.
 var codings = []string{"gzip", "br", "deflate", "zstd"}
 
-// conditionalGET tags every successful GET answer with a strong ETag, a
+// ConditionalGET tags every successful GET answer with a strong ETag, a
 // digest of its body, and answers 304 Not Modified without the body when
-// If-None-Match already names it: a phone re-reading a screen it holds pays
+// If-None-Match already names it: a client re-reading a screen it holds pays
 // a few header bytes. It sits inside the compression, so the digest is of
-// the identity body; encodedETag marks the tag of an encoded one, and both
-// forms match here. The tag depends only on the bytes the caller would get,
+// the identity body; EncodedETag marks the tag of an encoded one, and both
+// forms match here. An answer without a Cache-Control of its handler's is
+// marked "private, no-cache": a shared cache must not keep a user's data,
+// and the client revalidates before reuse. The tag depends only on the bytes the caller would get,
 // so it reveals nothing about anyone else's data.
-func conditionalGET(c *fiber.Ctx) error {
+func ConditionalGET(c *fiber.Ctx) error {
 	if err := c.Next(); err != nil {
 		return err
 	}
@@ -29,8 +32,6 @@ func conditionalGET(c *fiber.Ctx) error {
 	h := &c.Response().Header
 	c.Vary(fiber.HeaderAcceptEncoding)
 	if len(h.Peek(fiber.HeaderCacheControl)) == 0 {
-		// Most mobile answers are the caller's own data: a shared cache must
-		// not keep them, and the phone revalidates before reuse.
 		h.Set(fiber.HeaderCacheControl, "private, no-cache")
 	}
 	tag := digest(c.Response().Body())
@@ -82,11 +83,11 @@ func noneMatch(header, tag string) (string, bool) {
 	return "", false
 }
 
-// encodedETag marks the strong ETag of a compressed answer with its coding
+// EncodedETag marks the strong ETag of a compressed answer with its coding
 // ("…-gzip"): a strong validator must tell the identity bytes from the
 // encoded ones (RFC 9110, section 8.8.3), or a cache could serve one for the
 // other. It sits outside the compression.
-func encodedETag(c *fiber.Ctx) error {
+func EncodedETag(c *fiber.Ctx) error {
 	if err := c.Next(); err != nil {
 		return err
 	}
@@ -102,4 +103,12 @@ func encodedETag(c *fiber.Ctx) error {
 		}
 	}
 	return nil
+}
+
+// Cacheable makes the answers of the routes under prefix compressed (gzip
+// or brotli, when Accept-Encoding allows and the body is 200 bytes or more)
+// and revalidated with ETags: EncodedETag outside the compression,
+// ConditionalGET inside it. Middleware mounted after it runs inside them.
+func Cacheable(r fiber.Router, prefix string) {
+	r.Use(prefix, EncodedETag, compress.New(), ConditionalGET)
 }

@@ -1,0 +1,62 @@
+package cursor_test
+
+import (
+	"testing"
+
+	"storefront.dev/shared/cursor"
+	"storefront.dev/shared/problem"
+)
+
+func TestSealAndOpen(t *testing.T) {
+	s, err := cursor.New(cursor.NewKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := cursor.New(cursor.NewKey())
+	c := s.Seal(cursor.Orders("usr_ada"), "upstream-next")
+	if got, err := s.Open(cursor.Orders("usr_ada"), c); err != nil || got != "upstream-next" {
+		t.Fatalf("Open(Seal) = %q, %v", got, err)
+	}
+	if got, err := s.Open(cursor.Orders("usr_ada"), ""); err != nil || got != "" {
+		t.Errorf("the first page's empty cursor: %q, %v", got, err)
+	}
+	if s.Seal(cursor.Orders("usr_ada"), "") != "" {
+		t.Error("the last page's cursor is not empty")
+	}
+	flip := []byte(c)
+	flip[len(c)/2] ^= 1
+	for name, bad := range map[string]struct {
+		s       *cursor.Signer
+		listing string
+		cursor  string
+	}{
+		"another user's listing": {s, cursor.Orders("usr_grace"), c},
+		"another key":            {other, cursor.Orders("usr_ada"), c},
+		"a bit flipped":          {s, cursor.Orders("usr_ada"), string(flip)},
+		"no mac":                 {s, cursor.Orders("usr_ada"), "c2" + c[2+22:]},
+		"only the version":       {s, cursor.Orders("usr_ada"), "c2"},
+		"plain base64":           {s, cursor.Orders("usr_ada"), "cDE6NA"},
+		"the upstream's own":     {s, cursor.Orders("usr_ada"), "upstream-next"},
+	} {
+		_, err := bad.s.Open(bad.listing, bad.cursor)
+		if p := problem.From(err); err == nil || p.Code != problem.CodeInvalid || p.Field != "cursor" {
+			t.Errorf("%s: %v, want a 400 naming the cursor", name, err)
+		}
+	}
+	if _, err := cursor.New(make([]byte, 8)); err == nil {
+		t.Error("a short key was accepted")
+	}
+}
+
+func FuzzOpen(f *testing.F) {
+	s, _ := cursor.New(make([]byte, cursor.KeyBytes))
+	f.Add(s.Seal(cursor.Products(""), "p1:4"))
+	f.Add("c2")
+	f.Add("")
+	f.Fuzz(func(t *testing.T, c string) {
+		next, err := s.Open(cursor.Products(""), c)
+		if err == nil && c != "" && s.Seal(cursor.Products(""), next) != c {
+			t.Errorf("Open(%q) = %q, which does not seal back to it", c, next)
+		}
+	})
+}
