@@ -134,7 +134,7 @@ func (m *Manager) Create(ctx context.Context, userID string, tok user.Token, acc
 	s := Session{UserID: userID, AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken,
 		AccessExpires: accessExpires, AccessLifetime: time.Duration(tok.ExpiresIn) * time.Second,
 		CSRF: base64.RawURLEncoding.EncodeToString(csrf[:]), Created: now, LastSeen: now}
-	if err := m.store.PutSession(ctx, key(id), s, m.expiry(s)); err != nil {
+	if err := m.store.PutSession(ctx, key(id), s, m.Expires(s)); err != nil {
 		return "", Session{}, storeDown(err)
 	}
 	return id, s, nil
@@ -142,9 +142,7 @@ func (m *Manager) Create(ctx context.Context, userID string, tok user.Token, acc
 
 // Expires is when s ends unless used again: its idle timeout from its last
 // use, or its maximum age, whichever is sooner.
-func (m *Manager) Expires(s Session) time.Time { return m.expiry(s) }
-
-func (m *Manager) expiry(s Session) time.Time {
+func (m *Manager) Expires(s Session) time.Time {
 	idle, maxAge := s.LastSeen.Add(m.cfg.IdleTimeout), s.Created.Add(m.cfg.MaxAge)
 	if idle.Before(maxAge) {
 		return idle
@@ -165,7 +163,7 @@ func (m *Manager) Resolve(ctx context.Context, id string) (Session, error) {
 		return Session{}, storeDown(err)
 	}
 	now := m.now()
-	if !ok || !now.Before(m.expiry(s)) {
+	if !ok || !now.Before(m.Expires(s)) {
 		return Session{}, noSession()
 	}
 	if m.stale(s, now) {
@@ -175,7 +173,7 @@ func (m *Manager) Resolve(ctx context.Context, id string) (Session, error) {
 	// per request would cost more than the sliding window is worth.
 	if now.Sub(s.LastSeen) > m.cfg.IdleTimeout/10 {
 		s.LastSeen = now
-		if err := m.store.PutSession(ctx, k, s, m.expiry(s)); err != nil {
+		if err := m.store.PutSession(ctx, k, s, m.Expires(s)); err != nil {
 			return Session{}, storeDown(err)
 		}
 	}
@@ -243,7 +241,7 @@ func (m *Manager) renew(ctx context.Context, k string, s Session) (Session, erro
 	s.AccessToken, s.RefreshToken = tok.AccessToken, tok.RefreshToken
 	s.AccessLifetime = time.Duration(tok.ExpiresIn) * time.Second
 	s.AccessExpires, s.LastSeen = now.Add(s.AccessLifetime), now
-	if err := m.store.PutSession(ctx, k, s, m.expiry(s)); err != nil {
+	if err := m.store.PutSession(ctx, k, s, m.Expires(s)); err != nil {
 		return Session{}, storeDown(err)
 	}
 	return s, nil
