@@ -27,6 +27,7 @@ var shop = scenario.Shop{
 	Orders:    "/v1/orders",
 	Products:  "/v1/products",
 	LoginPath: "/v1/auth/token",
+	Document:  openAPIDocument,
 	Login: func(t *testing.T, s *servertest.Stack, email, password string) scenario.Buyer {
 		auth := (&stack{s}).login(t, email, password)
 		return func() []string { return []string{"Authorization", auth, "Idempotency-Key", servertest.NewKey()} }

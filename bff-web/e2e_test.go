@@ -21,6 +21,7 @@ var shop = scenario.Shop{
 	Orders:    "/api/orders",
 	Products:  "/api/products",
 	LoginPath: "/api/session",
+	Document:  openAPIDocument,
 	Login: func(t *testing.T, s *servertest.Stack, email, password string) scenario.Buyer {
 		ss := (&stack{s}).login(t, email, password)
 		return func() []string { return ss.headers(writing) }

@@ -33,6 +33,10 @@ const (
 	macChars = 22
 )
 
+// strict decodes only the canonical base64 of a value, so that a cursor
+// has one spelling: the unused bits of a last character must be zero.
+var strict = base64.RawURLEncoding.Strict()
+
 // Signer seals and opens cursors with one key; every replica of a BFF must
 // share it for a cursor made by one to be good on another.
 type Signer struct{ key []byte }
@@ -81,11 +85,11 @@ func (s *Signer) Open(listing, cursor string) (string, error) {
 		return "", problem.Invalid("cursor", "The cursor is not valid for this listing; start again without it.")
 	}
 	mac, body := rest[:macChars], rest[macChars:]
-	got, err := base64.RawURLEncoding.DecodeString(mac)
+	got, err := strict.DecodeString(mac)
 	if err != nil || !hmac.Equal(got, s.mac(listing, body)) {
 		return "", problem.Invalid("cursor", "The cursor is not valid for this listing; start again without it.")
 	}
-	next, err := base64.RawURLEncoding.DecodeString(body)
+	next, err := strict.DecodeString(body)
 	if err != nil || len(next) == 0 {
 		return "", problem.Invalid("cursor", "The cursor is not valid for this listing; start again without it.")
 	}

@@ -130,7 +130,6 @@ func TestPlaceInvalid(t *testing.T) {
 		{"product 0", visa(Item{ProductID: 0, Quantity: 1}), "items[0].product_id"},
 		{"unknown product", visa(line, Item{ProductID: 9999, Quantity: 1}, Item{ProductID: 8888, Quantity: 1}), "items[1].product_id"},
 		{"empty token", Input{Items: []Item{line}}, "payment_token"},
-		{"unknown token", Input{Items: []Item{line}, PaymentToken: "tok_bogus"}, "payment_token"},
 	}
 	q := startQuietSandbox(t, sandbox.Config{})
 	f := New(q.deps(t), DefaultConfig())
@@ -143,6 +142,11 @@ func TestPlaceInvalid(t *testing.T) {
 				t.Fatalf("Place: got %v, want %s on field %q", err, problem.CodeInvalid, tt.wantField)
 			}
 		})
+	}
+	// A well-formed token the provider does not know is its refusal.
+	_, err := f.Place(context.Background(), Request{UserID: ada, Key: "invalid-unknown-token", Input: Input{Items: []Item{line}, PaymentToken: "tok_bogus"}})
+	if pe := problem.From(err); pe.Code != problem.CodePaymentDeclined || pe.Extensions["reason"] != "invalid_token" {
+		t.Errorf("an unknown token: %v, want payment_declined for invalid_token", err)
 	}
 	st := q.State()
 	checkInvariants(t, st)

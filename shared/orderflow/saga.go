@@ -347,8 +347,10 @@ func declined(ue *upstream.Error) *problem.Error {
 		}
 		return problem.New(problem.CodePaymentDeclined, "The payment was declined.").With("reason", reason)
 	case upstream.KindInvalid:
-		if ue.Code == "invalid_token" {
-			return problem.Invalid("payment_token", "The payment token is not valid.")
+		// A well-formed token the provider does not know is its refusal,
+		// not a malformed request: the client's check passed.
+		if ue.Code == payment.ReasonInvalidToken {
+			return problem.New(problem.CodePaymentDeclined, "The payment provider does not know this token.").With("reason", payment.ReasonInvalidToken)
 		}
 	}
 	return nil

@@ -18,6 +18,9 @@ const (
 const (
 	ReasonCardDeclined      = "card_declined"
 	ReasonInsufficientFunds = "insufficient_funds"
+	// ReasonInvalidToken is the BFF's reason for a token the payment
+	// service does not know: well formed, and refused by the provider.
+	ReasonInvalidToken = "invalid_token"
 )
 
 // Payment statuses.

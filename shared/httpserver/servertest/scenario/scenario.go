@@ -33,6 +33,8 @@ type Shop struct {
 	Products string
 	// LoginPath is the path a user's email and password are posted to.
 	LoginPath string
+	// Document is the BFF's OpenAPI document.
+	Document []byte
 	// Login logs a seeded user in.
 	Login func(t *testing.T, s *servertest.Stack, email, password string) Buyer
 }
@@ -60,6 +62,7 @@ func Run(t *testing.T, sh Shop) {
 		{"MetricsOnAdminOnly", metricsOnAdminOnly},
 		{"ForgedCursorsRefused", forgedCursorsRefused},
 		{"DocumentedEdges", documentedEdges},
+		{"DocumentedConstraintsHold", documentedConstraintsHold},
 	} {
 		t.Run(sc.name, func(t *testing.T) { sc.run(t, sh) })
 	}
