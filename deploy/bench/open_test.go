@@ -5,8 +5,6 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -128,19 +126,7 @@ func TestOpenReportGolden(t *testing.T) {
 	var b bytes.Buffer
 	writeOpenTable(&b, rows)
 	writeOpenDetails(&b, rows)
-	golden := filepath.Join("testdata", "open_report.golden")
-	if *update {
-		if err := os.WriteFile(golden, b.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(b.Bytes(), want) {
-		t.Errorf("report differs from %s (go test -update rewrites it):\ngot:\n%s\nwant:\n%s", golden, b.Bytes(), want)
-	}
+	checkGolden(t, "open_report.golden", b.Bytes())
 	if err := openVerdict(rows[:1], false); err == nil {
 		t.Errorf("openVerdict of a row with errors = nil, want an error")
 	}

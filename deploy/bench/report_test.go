@@ -49,19 +49,7 @@ func TestReportGolden(t *testing.T) {
 	rows := sampleRows()
 	writeTable(&b, rows)
 	writeDetails(&b, rows, true)
-	golden := filepath.Join("testdata", "report.golden")
-	if *update {
-		if err := os.WriteFile(golden, b.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(b.Bytes(), want) {
-		t.Errorf("report differs from %s (go test -update rewrites it):\ngot:\n%s\nwant:\n%s", golden, b.Bytes(), want)
-	}
+	checkGolden(t, "report.golden", b.Bytes())
 }
 
 func TestEfficiency(t *testing.T) {
@@ -107,5 +95,24 @@ func TestVerdict(t *testing.T) {
 				t.Errorf("verdict = %v, want error %v", err, tt.wantErr)
 			}
 		})
+	}
+}
+
+// checkGolden compares a report with testdata/name; go test -update
+// rewrites the file.
+func checkGolden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	golden := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(golden, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("report differs from %s (go test -update rewrites it):\ngot:\n%s\nwant:\n%s", golden, got, want)
 	}
 }
