@@ -19,8 +19,8 @@ var errUnsettled = errors.New("compensation unsettled")
 // compensate undoes what the forward steps did, latest first, each undo with
 // its own budget on ctx (detached from the request) and journaled once done,
 // so that recovery resumes after it. It reports true when undoing revealed
-// that the saga had in fact completed: the commit, the last step, was in
-// doubt and the reservation turned out to be committed.
+// that the saga had in fact completed: the commit was in doubt, the
+// reservation turned out to be committed, and the order was confirmed.
 func (s *saga) compensate(ctx context.Context) (completed bool, err error) {
 	undone := s.led.record().Undone
 	released := slices.Contains(undone, UndoReservation)
@@ -34,11 +34,14 @@ func (s *saga) compensate(ctx context.Context) (completed bool, err error) {
 			committed, settled = s.releaseReservation(ctx)
 			return settled
 		})
-		if committed {
+		if committed && s.confirmed == done {
 			s.resv.Status = product.ReservationCommitted
 			s.f.cfg.logger.LogAttrs(ctx, slog.LevelInfo, "order completed after an ambiguous commit",
 				slog.String("reference", s.ref), slog.String("order_id", s.order.ID))
 			return true, nil
+		}
+		if committed {
+			s.soldForUndone(ctx)
 		}
 		if ok {
 			if err := s.markUndone(ctx, UndoReservation); err != nil {
@@ -174,13 +177,19 @@ func (s *saga) settlePayment(parent context.Context) bool {
 func (s *saga) release(ctx context.Context) bool {
 	committed, settled := s.releaseReservation(ctx)
 	if committed {
-		// Only a commit can make a reservation unreleasable, and the commit
-		// is tried after every other step succeeded; the stock is sold while
-		// the order was undone above. Conservation still holds.
-		s.f.cfg.logger.LogAttrs(ctx, slog.LevelError, "reservation committed for an undone order",
-			slog.String("reference", s.ref), slog.String("reservation_id", s.resv.ID))
+		s.soldForUndone(ctx)
 	}
 	return settled
+}
+
+// soldForUndone logs a reservation found committed for an order being
+// undone. Only a commit makes a reservation unreleasable, and a saga goes
+// forward once its commit may have happened unless a service refused a step
+// outright (an order cancelled by someone else): the stock is sold while the
+// order is undone. Conservation still holds.
+func (s *saga) soldForUndone(ctx context.Context) {
+	s.f.cfg.logger.LogAttrs(ctx, slog.LevelError, "reservation committed for an undone order",
+		slog.String("reference", s.ref), slog.String("reservation_id", s.resv.ID))
 }
 
 // releaseReservation returns the reserved units. It reports whether the

@@ -73,15 +73,39 @@ func (c *crashJournal) Update(ctx context.Context, rec orderflow.Record) error {
 type crashPoint struct {
 	name string
 	at   func(orderflow.Record) bool
-	// compensating: the checkout fails at confirm (the order service
-	// answers 500), so the crash happens while its steps are undone.
-	compensating bool
+	// fault, when set, fails one step (its service answers 500), so the
+	// crash happens once its siblings in the phase are done: while the
+	// saga is undone, or as it is left to recovery.
+	fault *stepFault
 	// completes: recovery drives it forward and the retry gets the order;
 	// otherwise it is undone and the retry places the order afresh.
 	completes bool
 	// completesUnwritten is completes when the crash comes before the
 	// record is written.
 	completesUnwritten bool
+}
+
+// stepFault is a step's write failing: the route of its service, and the
+// status it answers.
+type stepFault struct {
+	service, route string
+	status         int
+}
+
+var (
+	failReserve       = &stepFault{sandbox.ServiceProduct, "POST /reservations", 500}
+	failAuthorize     = &stepFault{sandbox.ServicePayment, "POST /payments", 500}
+	failCreate        = &stepFault{sandbox.ServiceOrder, "POST /orders", 500}
+	failCapture       = &stepFault{sandbox.ServicePayment, "POST /payments/{id}/capture", 500}
+	failConfirm       = &stepFault{sandbox.ServiceOrder, "POST /orders/{id}/confirm", 500}
+	failCommit        = &stepFault{sandbox.ServiceProduct, "POST /reservations/{id}/commit", 500}
+	failCommitRefused = &stepFault{sandbox.ServiceProduct, "POST /reservations/{id}/commit", 404}
+)
+
+// atLetGo is the write that ends a saga's lease for recovery to take it
+// over at once.
+func atLetGo(r orderflow.Record) bool {
+	return r.State == orderflow.StateRunning && !r.LeaseUntil.After(time.Now())
 }
 
 func atStep(st orderflow.Step) func(orderflow.Record) bool {
@@ -96,24 +120,39 @@ func atUndone(u orderflow.Undo) func(orderflow.Record) bool {
 	return func(r orderflow.Record) bool { return len(r.Undone) > 0 && r.Undone[len(r.Undone)-1] == u }
 }
 
-// crashPoints are the step boundaries of the saga. A crash as a step's
-// record is written (landed false) comes after the step's upstream write:
-// the step happened and the journal does not know it.
+// crashPoints are the phase boundaries of the saga, and each of its steps
+// failing while its siblings succeed. A crash as a phase's record is
+// written (landed false) comes after the phase's upstream writes: they
+// happened and the journal does not know it.
 var crashPoints = []crashPoint{
 	{name: "started", at: atStep(orderflow.StepStarted)},
-	{name: "reserved", at: atStep(orderflow.StepReserved)},
-	{name: "authorized", at: atStep(orderflow.StepAuthorized)},
-	{name: "created", at: atStep(orderflow.StepCreated)},
-	{name: "captured", at: atStep(orderflow.StepCaptured), completes: true},
-	{name: "confirmed", at: atStep(orderflow.StepConfirmed), completes: true},
+	{name: "reserved and authorized", at: atStep(orderflow.StepAuthorized)},
+	// Unwritten, the journal says authorized and the capture is read back:
+	// it happened, so recovery goes forward.
+	{name: "created and captured", at: atStep(orderflow.StepCaptured), completes: true},
 	{name: "committed", at: atState(orderflow.StateCompleted), completes: true},
-	// Before the decision to undo is journaled, the journal says captured:
-	// recovery goes forward, and the order goes through.
-	{name: "compensating", at: atState(orderflow.StateCompensating), compensating: true, completesUnwritten: true},
-	{name: "undone order", at: atUndone(orderflow.UndoOrder), compensating: true},
-	{name: "undone payment", at: atUndone(orderflow.UndoPayment), compensating: true},
-	{name: "undone reservation", at: atUndone(orderflow.UndoReservation), compensating: true},
-	{name: "failed", at: atState(orderflow.StateFailed), compensating: true},
+	{name: "reserve fails", at: atState(orderflow.StateCompensating), fault: failReserve},
+	{name: "authorize fails", at: atState(orderflow.StateCompensating), fault: failAuthorize},
+	// The money was taken beside the failed order: undone by a refund, or,
+	// unwritten, the journal says authorized and the capture read back
+	// sends recovery forward.
+	{name: "create fails", at: atState(orderflow.StateCompensating), fault: failCreate, completesUnwritten: true},
+	// The capture fails after the order was created: every step is undone.
+	{name: "capture fails", at: atState(orderflow.StateCompensating), fault: failCapture},
+	{name: "undone order", at: atUndone(orderflow.UndoOrder), fault: failCapture},
+	{name: "undone payment", at: atUndone(orderflow.UndoPayment), fault: failCapture},
+	{name: "undone reservation", at: atUndone(orderflow.UndoReservation), fault: failCapture},
+	{name: "failed", at: atState(orderflow.StateFailed), fault: failCapture},
+	// The stock was sold beside the failed confirmation, or may have been
+	// by the failed commit: the saga can only go forward, and recovery
+	// completes it.
+	{name: "confirm fails", at: atLetGo, fault: failConfirm, completes: true},
+	{name: "commit fails", at: atLetGo, fault: failCommit, completes: true},
+	// The commit refused outright: nothing was sold, and the confirmed
+	// order is undone. Before the decision to undo is journaled, the
+	// journal says captured: recovery goes forward, and the order goes
+	// through.
+	{name: "commit refused", at: atState(orderflow.StateCompensating), fault: failCommitRefused, completesUnwritten: true},
 }
 
 // store is one of the journal's stores. setup readies it for the tests of
@@ -186,8 +225,8 @@ func crashAndRecover(t *testing.T, open opener, cp crashPoint, landed bool) {
 	clock := clocktest.New(time.Now())
 	rt := sandboxtest.Start(t, sandbox.Config{Clock: clock})
 	first, second := open(t)
-	if cp.compensating {
-		if err := rt.InjectFault(ctx, sandbox.ServiceOrder, sandbox.Fault{Route: "POST /orders/{id}/confirm", Status: 500}); err != nil {
+	if cp.fault != nil {
+		if err := rt.InjectFault(ctx, cp.fault.service, sandbox.Fault{Route: cp.fault.route, Status: cp.fault.status}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -206,6 +206,25 @@ func (q *quietSandbox) fault(tb testing.TB, service string, f sandbox.Fault) {
 	}
 }
 
+// clearFaults removes every fault injected into the sandbox.
+func (q *quietSandbox) clearFaults(tb testing.TB) {
+	tb.Helper()
+	for _, name := range sandbox.Services {
+		req, err := http.NewRequest(http.MethodDelete, q.urls[name]+"/__admin/faults", nil)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			tb.Fatalf("clear faults: %v", err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNoContent {
+			tb.Fatalf("clear faults of %s: got status %d, want %d", name, resp.StatusCode, http.StatusNoContent)
+		}
+	}
+}
+
 // checkInvariants fails the test with every violation of st.
 func checkInvariants(tb testing.TB, st sandbox.State) {
 	tb.Helper()

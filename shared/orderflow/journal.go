@@ -3,6 +3,7 @@ package orderflow
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	json "github.com/goccy/go-json"
@@ -69,8 +70,10 @@ func (s State) Finished() bool { return s == StateCompleted || s == StateFailed 
 // Step is the last forward step whose outcome is journaled.
 type Step int
 
-// The forward steps in their order. The step after the journaled one may
-// have taken effect upstream; recovery reads it back by its reference.
+// The forward steps in their order. They run in phases (see phases), and
+// the journal records the last step of each phase once the whole phase is
+// done: the steps of the phase after the journaled step may have taken
+// effect upstream, and recovery reads them back by their references.
 const (
 	StepStarted Step = iota
 	StepReserved
@@ -80,6 +83,31 @@ const (
 	StepConfirmed
 	StepCommitted
 )
+
+// phases group the forward steps by what they need, in order: the steps of
+// a phase run concurrently, and a phase starts once the one before it is
+// journaled. Reserving and authorizing need only the priced lines; the
+// order needs the reservation's and the payment's ids, and capturing needs
+// only the hold, so the order is created while the money is taken (a
+// failure to create it is then undone by a refund rather than a void);
+// confirming the order and committing the stock wait for the money.
+// Committing never runs before the capture has succeeded: stock sold for an
+// order that is then undone could not be given back.
+var phases = [...][]Step{
+	{StepReserved, StepAuthorized},
+	{StepCreated, StepCaptured},
+	{StepConfirmed, StepCommitted},
+}
+
+// phaseOf is the index in phases of the forward step st.
+func phaseOf(st Step) int {
+	for i, ph := range phases {
+		if slices.Contains(ph, st) {
+			return i
+		}
+	}
+	return -1
+}
 
 var stepNames = [...]string{"started", "reserved", "authorized", "created", "captured", "confirmed", "committed"}
 

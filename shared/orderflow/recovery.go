@@ -120,13 +120,11 @@ func (f *Flow) recover(parent context.Context, led *ledger) (Result, error) {
 	defer cancel()
 	stop := led.keepAlive(ctx)
 	defer stop()
-	if rec.State == StateRunning && rec.Step == StepCreated && s.capturedUpstream(ctx) {
-		if err := led.save(ctx, func(r *Record) { r.Step = StepCaptured }); err != nil {
-			return Result{}, s.abandoned(parent, err)
-		}
-		rec = led.record()
-	}
-	if rec.State == StateRunning && rec.Step >= StepCaptured {
+	// The money was taken once the journal says so, or when the capture of
+	// the phase in doubt turns out to have happened: then the order must go
+	// through. The steps in doubt are run again; their references make them
+	// return what they did the first time.
+	if rec.State == StateRunning && (s.captured == done || s.captured == unknown && s.capturedUpstream(ctx)) {
 		err := s.forward(ctx, rec.Step)
 		if err != nil && !errors.Is(err, errAbandoned) && transient(err) {
 			// The money is taken: going on is the only way that keeps the
@@ -184,6 +182,7 @@ func (f *Flow) sagaFrom(led *ledger) *saga {
 	s.authorized = progressAt(rec.Step, StepAuthorized)
 	s.created = progressAt(rec.Step, StepCreated)
 	s.captured = progressAt(rec.Step, StepCaptured)
+	s.confirmed = progressAt(rec.Step, StepConfirmed)
 	s.committed = progressAt(rec.Step, StepCommitted)
 	if rec.Reserves > 0 && rec.ReservationID == "" {
 		s.reserved = unknown
@@ -197,12 +196,15 @@ func (f *Flow) sagaFrom(led *ledger) *saga {
 	return s
 }
 
-// progressAt is what a journal that reached step reached tells of step st.
+// progressAt is what a journal that reached step reached tells of step st:
+// done up to reached, in doubt in the phase after it (which was running),
+// not done beyond. A record written step by step, one step per phase, reads
+// the same way.
 func progressAt(reached, st Step) progress {
 	switch {
 	case reached >= st:
 		return done
-	case reached == st-1:
+	case phaseOf(st) == phaseOf(reached+1):
 		return unknown
 	}
 	return notDone

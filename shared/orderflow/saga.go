@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
+	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 
 	"storefront.dev/shared/money"
@@ -17,10 +20,9 @@ import (
 	"storefront.dev/shared/upstream/user"
 )
 
-// forwardSteps counts the steps that share the flow's deadline: the reads
-// (price and profile, concurrent), reserve, authorize, create, capture,
-// confirm and commit.
-const forwardSteps = 7
+// forwardSteps counts the rounds that share the flow's deadline: the reads
+// (price and profile, concurrent), then each phase of writes.
+const forwardSteps = 1 + len(phases)
 
 // Upstream codes the saga tells apart.
 const (
@@ -52,7 +54,7 @@ type saga struct {
 	payment  payment.Payment
 	order    order.Order
 
-	reserved, authorized, created, captured, committed progress
+	reserved, authorized, created, captured, confirmed, committed progress
 }
 
 // newSaga validates in for userID.
@@ -87,6 +89,17 @@ func (s *saga) conclude(parent context.Context, err error) (Result, error) {
 		return Result{}, s.abandoned(parent, err)
 	}
 	pe := problem.From(err)
+	if s.committed != notDone && transient(err) {
+		// The stock may be sold, which cannot be undone: the order can only
+		// go forward. Recovery takes it over at once and finishes it when
+		// the service is back; the retry of the key gets the order.
+		_ = s.led.letGo(parent)
+		pe.Detail = "The order is being completed; retry with the same Idempotency-Key to get it."
+		if pe.Code == problem.CodeUnavailable {
+			pe.RetryAfter = max(pe.RetryAfter, unavailableRetryAfter)
+		}
+		return Result{}, pe
+	}
 	if err := s.led.save(parent, func(r *Record) {
 		r.State = StateCompensating
 		r.Failure = failureOf(pe)
@@ -229,21 +242,30 @@ func shippingAddress(u user.User) *order.Address {
 	return &order.Address{Name: a.Name, Line1: a.Line1, Line2: a.Line2, City: a.City, PostalCode: a.PostalCode, Country: a.Country}
 }
 
-// forward runs the writes after the step from, in order, journaling each
-// step's outcome before the next starts. The commit, the last, is journaled
-// by complete.
+// forward runs the steps after from, phase by phase, journaling each
+// phase's outcome before the next starts. The last phase is journaled by
+// complete.
 func (s *saga) forward(ctx context.Context, from Step) error {
-	for st := from + 1; st <= StepCommitted; st++ {
-		// Steps still to run under the deadline, this one included.
-		left := int(StepCommitted-st) + 1
-		if err := s.do(ctx, st, left); err != nil {
+	for i, ph := range phases {
+		todo := slices.DeleteFunc(slices.Clone(ph), func(st Step) bool { return st <= from })
+		if len(todo) == 0 {
+			continue
+		}
+		// Phases still to run under the deadline, this one included.
+		left := len(phases) - i
+		err := s.concurrently(ctx, todo, left)
+		if errors.Is(err, errReservationExpired) {
+			err = s.reserveAgain(ctx, left)
+		}
+		if err != nil {
 			return err
 		}
-		if st == StepCommitted {
+		if i == len(phases)-1 {
 			break
 		}
+		last := ph[len(ph)-1]
 		if err := s.led.save(ctx, func(r *Record) {
-			r.Step = st
+			r.Step = last
 			r.ReservationID, r.PaymentID, r.OrderID = s.resv.ID, s.payment.ID, s.order.ID
 		}); err != nil {
 			return err
@@ -252,13 +274,52 @@ func (s *saga) forward(ctx context.Context, from Step) error {
 	return nil
 }
 
-// do runs the forward step st.
-func (s *saga) do(ctx context.Context, st Step, left int) error {
-	name, run := s.step(st)
-	if run == nil {
-		return fmt.Errorf("orderflow: no step %d", st)
+// concurrently runs the forward steps of one phase, each on its own
+// goroutine, and waits for all of them: a step that fails does not cut its
+// siblings short, so that each ends with an outcome the compensations can
+// act on. It returns the error of the first failed step in the flow's
+// order (out of stock before declined, as a buyer would expect), or the
+// journal's, which stops the saga whatever else happened.
+func (s *saga) concurrently(ctx context.Context, steps []Step, left int) error {
+	type outcome struct {
+		span  trace.Span
+		err   error
+		ended time.Time
 	}
-	return s.traced(ctx, name, func(ctx context.Context) error { return run(ctx, left) })
+	runs := make([]func() outcome, len(steps))
+	names := make([]string, len(steps))
+	for i, st := range steps {
+		// Bound before any step starts: a step reads what earlier phases
+		// set, never what a sibling is writing.
+		name, run := s.step(st)
+		if run == nil {
+			return fmt.Errorf("orderflow: no step %d", st)
+		}
+		names[i] = name
+		runs[i] = func() outcome {
+			ctx, span := s.f.cfg.tracer.Start(ctx, "checkout "+name)
+			err := run(ctx, left)
+			return outcome{span, err, time.Now()}
+		}
+	}
+	outs := make([]outcome, len(runs))
+	if len(runs) == 1 {
+		outs[0] = runs[0]()
+	} else {
+		var wg sync.WaitGroup
+		for i, run := range runs {
+			wg.Go(func() { outs[i] = run() })
+		}
+		wg.Wait()
+	}
+	var first error
+	for i, o := range outs {
+		s.endSpan(o.span, names[i], o.err, s.order.ID, o.ended)
+		if first == nil || errors.Is(o.err, errAbandoned) && !errors.Is(first, errAbandoned) {
+			first = o.err
+		}
+	}
+	return first
 }
 
 // step is the forward step st: the name of its span and what it runs.
@@ -269,9 +330,9 @@ func (s *saga) step(st Step) (string, func(context.Context, int) error) {
 	case StepAuthorized:
 		return "authorize", s.authorize
 	case StepCreated:
-		return "create", s.create
+		return "create", s.create(s.orderRequest())
 	case StepCaptured:
-		return "capture", s.capture
+		return "capture", s.capture(s.payment.ID)
 	case StepConfirmed:
 		return "confirm", s.confirm
 	case StepCommitted:
@@ -356,8 +417,10 @@ func declined(ue *upstream.Error) *problem.Error {
 	return nil
 }
 
-func (s *saga) create(ctx context.Context, left int) error {
-	req := order.CreateRequest{
+// orderRequest is the pending order: the priced lines, on the reservation
+// and the hold.
+func (s *saga) orderRequest() order.CreateRequest {
+	return order.CreateRequest{
 		Reference:       s.ref + "-ord",
 		UserID:          s.userID,
 		Items:           s.items,
@@ -366,53 +429,65 @@ func (s *saga) create(ctx context.Context, left int) error {
 		ReservationID:   s.resv.ID,
 		ShippingAddress: s.address,
 	}
-	amb, err := s.f.step(ctx, left, func(c context.Context) error {
-		o, err := s.f.deps.Orders.Create(c, req)
-		if err == nil {
-			s.order = o
-		}
-		return err
-	})
-	if s.created = progressOf(amb, err); err != nil {
-		return s.failure(ctx, "create order", err, nil)
-	}
-	return nil
 }
 
-func (s *saga) capture(ctx context.Context, left int) error {
-	amb, err := s.f.step(ctx, left, func(c context.Context) error {
-		p, err := s.f.deps.Payments.Capture(c, s.payment.ID)
-		if err == nil {
-			s.payment = p
+// create makes the pending order req; it runs beside capture, which
+// rewrites the payment req was built from.
+func (s *saga) create(req order.CreateRequest) func(context.Context, int) error {
+	return func(ctx context.Context, left int) error {
+		amb, err := s.f.step(ctx, left, func(c context.Context) error {
+			o, err := s.f.deps.Orders.Create(c, req)
+			if err == nil {
+				s.order = o
+			}
+			return err
+		})
+		if s.created = progressOf(amb, err); err != nil {
+			return s.failure(ctx, "create order", err, nil)
 		}
-		return err
-	})
-	if s.captured = progressOf(amb, err); err != nil {
-		return s.failure(ctx, "capture payment", err, nil)
+		return nil
 	}
-	return nil
+}
+
+// capture takes the money held by the payment id.
+func (s *saga) capture(id string) func(context.Context, int) error {
+	return func(ctx context.Context, left int) error {
+		amb, err := s.f.step(ctx, left, func(c context.Context) error {
+			p, err := s.f.deps.Payments.Capture(c, id)
+			if err == nil {
+				s.payment = p
+			}
+			return err
+		})
+		if s.captured = progressOf(amb, err); err != nil {
+			return s.failure(ctx, "capture payment", err, nil)
+		}
+		return nil
+	}
 }
 
 func (s *saga) confirm(ctx context.Context, left int) error {
 	// An order whose confirmation is in doubt needs no read-back: cancelling
 	// undoes a confirmed order as well as a pending one.
-	_, err := s.f.step(ctx, left, func(c context.Context) error {
+	amb, err := s.f.step(ctx, left, func(c context.Context) error {
 		o, err := s.f.deps.Orders.Confirm(c, s.order.ID)
 		if err == nil {
 			s.order = o
 		}
 		return err
 	})
-	if err != nil {
+	if s.confirmed = progressOf(amb, err); err != nil {
 		return s.failure(ctx, "confirm order", err, nil)
 	}
 	return nil
 }
 
-// commit sells the reserved units. A reservation that expired meanwhile
-// (recovery came after its TTL) is made again under a new reference and
-// committed; if the stock is gone by then, the saga fails out of stock and
-// is undone, refund included.
+// errReservationExpired is commit's answer when the reservation expired
+// before it was committed (recovery came after its TTL); forward then
+// reserves again, once the confirmation beside it is done.
+var errReservationExpired = errors.New("orderflow: reservation expired before its commit")
+
+// commit sells the reserved units.
 func (s *saga) commit(ctx context.Context, left int) error {
 	amb, err := s.f.step(ctx, left, func(c context.Context) error {
 		r, err := s.f.deps.Catalog.CommitReservation(c, s.resv.ID)
@@ -422,7 +497,7 @@ func (s *saga) commit(ctx context.Context, left int) error {
 		return err
 	})
 	if isCode(err, upstream.KindConflict, codeReservationExpired) {
-		return s.reserveAgain(ctx, left)
+		return errReservationExpired
 	}
 	if s.committed = progressOf(amb, err); err != nil {
 		return s.failure(ctx, "commit reservation", err, nil)
@@ -430,31 +505,37 @@ func (s *saga) commit(ctx context.Context, left int) error {
 	return nil
 }
 
-// reserveAgain replaces an expired reservation, moves the order onto the
-// new one and commits it.
+// reserveAgain replaces an expired reservation under a new reference,
+// moves the order onto it and commits it, as long as each new reservation
+// expires before its commit; if the stock is gone by then, the saga fails
+// out of stock and is undone, refund included.
 func (s *saga) reserveAgain(ctx context.Context, left int) error {
-	s.reserves++
-	s.resv = product.Reservation{}
-	if err := s.led.save(ctx, func(r *Record) { r.Reserves, r.ReservationID = s.reserves, "" }); err != nil {
-		return err
-	}
-	if err := s.reserve(ctx, left); err != nil {
-		return err
-	}
-	if err := s.led.save(ctx, func(r *Record) { r.ReservationID = s.resv.ID }); err != nil {
-		return err
-	}
-	_, err := s.f.step(ctx, left, func(c context.Context) error {
-		o, err := s.f.deps.Orders.Reassign(c, s.order.ID, s.resv.ID)
-		if err == nil {
-			s.order = o
+	for {
+		s.reserves++
+		s.resv = product.Reservation{}
+		if err := s.led.save(ctx, func(r *Record) { r.Reserves, r.ReservationID = s.reserves, "" }); err != nil {
+			return err
 		}
-		return err
-	})
-	if err != nil {
-		return s.failure(ctx, "move order to the new reservation", err, nil)
+		if err := s.reserve(ctx, left); err != nil {
+			return err
+		}
+		if err := s.led.save(ctx, func(r *Record) { r.ReservationID = s.resv.ID }); err != nil {
+			return err
+		}
+		_, err := s.f.step(ctx, left, func(c context.Context) error {
+			o, err := s.f.deps.Orders.Reassign(c, s.order.ID, s.resv.ID)
+			if err == nil {
+				s.order = o
+			}
+			return err
+		})
+		if err != nil {
+			return s.failure(ctx, "move order to the new reservation", err, nil)
+		}
+		if err := s.commit(ctx, left); !errors.Is(err, errReservationExpired) {
+			return err
+		}
 	}
-	return s.commit(ctx, left)
 }
 
 // failure turns err from the step named what into the *problem.Error Place

@@ -2,6 +2,7 @@ package orderflow
 
 import (
 	"context"
+	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -23,21 +24,27 @@ func WithTracerProvider(tp trace.TracerProvider) Option {
 
 var noTracer = noop.NewTracerProvider().Tracer(instrumentation)
 
-// traced runs one step or compensation of s under a span named
-// "checkout <name>", a child of the span in ctx, carrying the saga's id and
-// the order's once it has one.
+// traced runs a compensation of s under a span named "checkout <name>", a
+// child of the span in ctx, carrying the saga's id and the order's.
 func (s *saga) traced(ctx context.Context, name string, step func(context.Context) error) error {
 	ctx, span := s.f.cfg.tracer.Start(ctx, "checkout "+name)
 	err := step(ctx)
+	s.endSpan(span, name, err, s.order.ID, time.Now())
+	return err
+}
+
+// endSpan ends the span of the step name with its outcome at the time it
+// ended. A phase ends its steps' spans once all of them are done, so that
+// each carries the order's id even when the order was created beside it.
+func (s *saga) endSpan(span trace.Span, name string, err error, orderID string, ended time.Time) {
 	if span.IsRecording() {
-		s.describe(span)
+		s.describe(span, orderID)
 		if err != nil {
 			span.RecordError(err)
 			span.SetStatus(codes.Error, name+" failed")
 		}
 	}
-	span.End()
-	return err
+	span.End(trace.WithTimestamp(ended))
 }
 
 // tracedUndo is traced for a compensation, which reports success as a bool.
@@ -52,13 +59,13 @@ func (s *saga) tracedUndo(ctx context.Context, name string, undo func(context.Co
 	return ok
 }
 
-func (s *saga) describe(span trace.Span) {
+func (s *saga) describe(span trace.Span, orderID string) {
 	if s.led != nil {
 		rec := s.led.record()
 		span.SetAttributes(attribute.String("checkout.id", rec.ID), attribute.Int("checkout.attempt", rec.Attempt))
 	}
-	if s.order.ID != "" {
-		span.SetAttributes(attribute.String("order.id", s.order.ID))
+	if orderID != "" {
+		span.SetAttributes(attribute.String("order.id", orderID))
 	}
 }
 

@@ -31,7 +31,7 @@ func TestRecoveryLinksToTheCheckoutTrace(t *testing.T) {
 	spans := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
 
-	dying := &crashJournal{Journal: st, at: atStep(orderflow.StepCaptured)}
+	dying := &crashJournal{Journal: st, at: atStep(orderflow.StepCaptured), landed: true}
 	a := newFlow(t, rt, dying, time.Now, orderflow.WithTracerProvider(tp))
 	ctx, request := tp.Tracer("test").Start(context.Background(), "POST /v1/orders", trace.WithSpanKind(trace.SpanKindServer))
 	req := orderflow.Request{UserID: "usr_ada", Key: "traced-key",

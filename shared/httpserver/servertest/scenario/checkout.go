@@ -3,8 +3,10 @@ package scenario
 import (
 	"bytes"
 	"testing"
+	"time"
 
 	"storefront.dev/shared/httpserver/servertest"
+	"storefront.dev/shared/problem"
 	"storefront.dev/shared/sandbox"
 	"storefront.dev/shared/upstream/order"
 	"storefront.dev/shared/upstream/payment"
@@ -113,7 +115,10 @@ var faults = []struct {
 // faultAtEachStep fails each step of the saga in each way and checks the
 // client's status and that no invariant breaks: no money without an order,
 // stock conserved, nothing left hanging, and a confirmed order exactly when
-// the answer is 201. A failing notification never fails the order.
+// the answer is 201. A failing notification never fails the order. When the
+// last phase (confirm and commit) fails, the stock may be sold: the order
+// can only go forward, so recovery completes it once the service is back,
+// and the retry of the key gets it.
 func faultAtEachStep(t *testing.T, sh Shop) {
 	for _, step := range Steps {
 		for _, kind := range faults {
@@ -124,15 +129,12 @@ func faultAtEachStep(t *testing.T, sh Shop) {
 				f.Route = step.Route
 				s.Inject(t, step.Service, f)
 
-				r := sh.order(t, s, ada, servertest.OrderBody("tok_visa", servertest.Line(2, 1), servertest.Line(4, 2)))
+				key := servertest.NewKey()
+				body := servertest.OrderBody("tok_visa", servertest.Line(2, 1), servertest.Line(4, 2))
+				r := sh.order(t, s, ada, body, "Idempotency-Key", key)
 				want := kind.want
-				switch {
-				case step.Name == "notify":
+				if step.Name == "notify" {
 					want = 201 // a notification never fails an order
-				case step.Name == "commit" && kind.fault.After:
-					// The commit, the last step, took effect: the saga's
-					// release finds it committed and the order stands.
-					want = 201
 				}
 				if r.Status != want {
 					t.Fatalf("status %d, want %d; body %s", r.Status, want, r.Body)
@@ -145,6 +147,12 @@ func faultAtEachStep(t *testing.T, sh Shop) {
 				// A write that lands after the flow gave up holds stock or
 				// money until it expires: reserve and authorize, when slow.
 				s.Settle(t, servertest.Expiry(kind.fault.LatencyMS > 0 && (step.Name == "reserve" || step.Name == "authorize")))
+				if step.Name == "confirm" || step.Name == "commit" {
+					if again := retryOrder(t, sh, s, ada, body, key); again.Status != 201 {
+						t.Fatalf("retry once the service is back: status %d, want 201; body %s", again.Status, again.Body)
+					}
+					want = 201
+				}
 				got := count(s.CheckInvariants(t).Order.Orders, isConfirmed)
 				if wantConfirmed := map[bool]int{true: 1, false: 0}[want == 201]; got != wantConfirmed {
 					t.Errorf("confirmed orders = %d, want %d", got, wantConfirmed)
@@ -152,6 +160,21 @@ func faultAtEachStep(t *testing.T, sh Shop) {
 			})
 		}
 	}
+}
+
+// retryOrder sends the order again with its key until it is no longer in
+// flight (a recovery pass may hold it for a moment).
+func retryOrder(t *testing.T, sh Shop, s *servertest.Stack, user Buyer, body any, key string) servertest.Response {
+	t.Helper()
+	for range 50 {
+		r := sh.order(t, s, user, body, "Idempotency-Key", key)
+		if r.Status != 409 || r.Problem(t)["code"] != string(problem.CodeIdempotencyBusy) {
+			return r
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("order with key %s still in flight after 5 s", key)
+	return servertest.Response{}
 }
 
 // concurrentOrdersNeverOversell sends 200 orders at once for the last 20

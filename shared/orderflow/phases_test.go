@@ -1,0 +1,56 @@
+package orderflow
+
+import "testing"
+
+// TestProgressAt reads journaled steps as recovery does: the steps of the
+// phase after the journaled one are in doubt, later ones not done. Records
+// written one step at a time read the same way.
+func TestProgressAt(t *testing.T) {
+	steps := []Step{StepReserved, StepAuthorized, StepCreated, StepCaptured, StepConfirmed, StepCommitted}
+	const (
+		n = notDone
+		d = done
+		u = unknown
+	)
+	tests := []struct {
+		reached Step
+		want    []progress // for steps, in order
+	}{
+		{StepStarted, []progress{u, u, n, n, n, n}},
+		{StepAuthorized, []progress{d, d, u, u, n, n}},
+		{StepCaptured, []progress{d, d, d, d, u, u}},
+		{StepCommitted, []progress{d, d, d, d, d, d}},
+		// One step at a time: only the next step was running.
+		{StepReserved, []progress{d, u, n, n, n, n}},
+		{StepCreated, []progress{d, d, d, u, n, n}},
+		{StepConfirmed, []progress{d, d, d, d, d, u}},
+	}
+	for _, tt := range tests {
+		for i, st := range steps {
+			if got := progressAt(tt.reached, st); got != tt.want[i] {
+				t.Errorf("journal at %s: %s is %d, want %d", tt.reached, st, got, tt.want[i])
+			}
+		}
+	}
+}
+
+// TestPhasesCoverEveryStepOnce guards the phase table: each forward step in
+// exactly one phase, in the flow's order, the commit last and alone with
+// the confirmation only.
+func TestPhasesCoverEveryStepOnce(t *testing.T) {
+	next := StepReserved
+	for _, ph := range phases {
+		for _, st := range ph {
+			if st != next {
+				t.Fatalf("phases %v: got %s, want %s", phases, st, next)
+			}
+			next++
+		}
+	}
+	if next != StepCommitted+1 {
+		t.Errorf("phases %v end before %s", phases, StepCommitted)
+	}
+	if last := phases[len(phases)-1]; phaseOf(StepCaptured) >= phaseOf(StepCommitted) || len(last) != 2 {
+		t.Errorf("the commit must come after the capture, beside the confirmation only: %v", phases)
+	}
+}
