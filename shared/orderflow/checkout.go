@@ -112,6 +112,7 @@ func (f *Flow) place(ctx context.Context, r Request) (Result, error) {
 	// request took the key at the same moment); a third pass means the key
 	// is being fought over, which is what "busy" says.
 	for range 3 {
+		f.completions.await(ctx, id)
 		rec, ok, err := f.deps.Journal.Get(ctx, id)
 		if err != nil {
 			return Result{}, journalDown(err)

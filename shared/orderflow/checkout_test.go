@@ -105,6 +105,7 @@ func TestRetryAfterUnavailableRunsNewAttempt(t *testing.T) {
 	if err != nil || res.Replayed {
 		t.Fatalf("retry once the service is back: replayed %v, %v; want a new order", res.Replayed, err)
 	}
+	f.completions.await(ctx, f.sagaID(ada, "k"))
 	rec, _, _ := f.deps.Journal.Get(ctx, f.sagaID(ada, "k"))
 	if rec.Attempt != 1 || rec.State != StateCompleted {
 		t.Errorf("journal: attempt %d, state %s; want attempt 1 completed", rec.Attempt, rec.State)

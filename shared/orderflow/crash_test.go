@@ -126,9 +126,10 @@ func atUndone(u orderflow.Undo) func(orderflow.Record) bool {
 // happened and the journal does not know it.
 var crashPoints = []crashPoint{
 	{name: "started", at: atStep(orderflow.StepStarted)},
-	{name: "reserved and authorized", at: atStep(orderflow.StepAuthorized)},
-	// Unwritten, the journal says authorized and the capture is read back:
-	// it happened, so recovery goes forward.
+	// The second phase runs while the first is journaled: the capture
+	// happened whether or not the record landed, and recovery, reading it
+	// back, goes forward.
+	{name: "reserved and authorized", at: atStep(orderflow.StepAuthorized), completes: true},
 	{name: "created and captured", at: atStep(orderflow.StepCaptured), completes: true},
 	{name: "committed", at: atState(orderflow.StateCompleted), completes: true},
 	{name: "reserve fails", at: atState(orderflow.StateCompensating), fault: failReserve},
@@ -243,10 +244,11 @@ func crashAndRecover(t *testing.T, open opener, cp crashPoint, landed bool) {
 	if _, err := a.Place(ctx, req); err == nil && !cp.completes {
 		t.Fatalf("the checkout crashed at %s and still returned an order", cp.name)
 	}
+	// Close waits for a completion record still being written.
+	_ = a.Close(ctx)
 	if !dying.dead.Load() {
 		t.Fatalf("the checkout never reached the crash point %s", cp.name)
 	}
-	_ = a.Close(ctx)
 	if err := rt.ClearFaults(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -339,12 +341,20 @@ func TestRecoveryAfterTheReservationExpired(t *testing.T) {
 			open, _ := stores[0].setup(t)(t)
 			req := orderflow.Request{UserID: "usr_ada", Key: "late",
 				Input: orderflow.Input{Items: []orderflow.Item{{ProductID: 9, Quantity: 3}}, PaymentToken: payment.TokenVisa}}
+			// The commit fails as the capture is journaled: the crash
+			// leaves the reservation to expire.
+			if err := rt.InjectFault(ctx, failCommit.service, sandbox.Fault{Route: failCommit.route, Status: 503}); err != nil {
+				t.Fatal(err)
+			}
 			dying := &crashJournal{Journal: open(), at: atStep(orderflow.StepCaptured), landed: true}
 			a := newFlow(t, rt, dying, time.Now)
 			if _, err := a.Place(ctx, req); err == nil || !dying.dead.Load() {
 				t.Fatalf("Place = %v, want the crash after the capture", err)
 			}
 			_ = a.Close(ctx)
+			if err := rt.ClearFaults(ctx); err != nil {
+				t.Fatal(err)
+			}
 			clock.Advance(2 * time.Minute)
 			if stockGone {
 				if err := rt.SetStock(ctx, 9, 0); err != nil {

@@ -288,7 +288,7 @@ func TestPlaceDeadline(t *testing.T) {
 }
 
 // cancelOnCapture plays a client that goes away just as the payment is
-// being captured.
+// being captured (and the order created).
 type cancelOnCapture struct {
 	Payments
 	cancel context.CancelFunc
@@ -317,8 +317,10 @@ func TestPlaceClientGoneStillCompensates(t *testing.T) {
 	if p := st.Payment.Payments; len(p) != 1 || p[0].Status != payment.StatusVoided {
 		t.Errorf("payments: got %+v, want one voided", p)
 	}
-	if o := st.Order.Orders; len(o) != 1 || o[0].Status != order.StatusCancelled {
-		t.Errorf("orders: got %+v, want one cancelled", o)
+	// The order is created beside the capture: cut short before it was
+	// sent, or cancelled.
+	if o := st.Order.Orders; len(o) > 1 || len(o) == 1 && o[0].Status != order.StatusCancelled {
+		t.Errorf("orders: got %+v, want none or one cancelled", o)
 	}
 }
 

@@ -91,6 +91,8 @@ type Flow struct {
 	deps   Deps
 	cfg    config
 	outbox *outbox
+	// completions are the completion records being written behind answers.
+	completions completions
 	// owner names this Flow in the leases it writes.
 	owner string
 }
@@ -111,11 +113,13 @@ func New(d Deps, cfg Config, opts ...Option) *Flow {
 	return f
 }
 
-// Close stops accepting notifications and sends those already queued until
-// ctx ends; what is still queued then is dropped and reported. It returns
-// ctx's error when the queue could not be drained in time. Place keeps
-// working after Close, without notifications.
+// Close waits for the completion records being written, stops accepting
+// notifications and sends those already queued until ctx ends; what is
+// still queued then is dropped and reported. It returns ctx's error when the
+// queue could not be drained in time. Place keeps working after Close,
+// without notifications.
 func (f *Flow) Close(ctx context.Context) error {
+	_ = f.completions.drain(ctx)
 	return f.outbox.close(ctx)
 }
 

@@ -120,12 +120,13 @@ func (f *Flow) recover(parent context.Context, led *ledger) (Result, error) {
 	defer cancel()
 	stop := led.keepAlive(ctx)
 	defer stop()
-	// The money was taken once the journal says so, or when the capture of
-	// the phase in doubt turns out to have happened: then the order must go
-	// through. The steps in doubt are run again; their references make them
-	// return what they did the first time.
+	// The money was taken once the journal says so, or when the capture in
+	// doubt turns out to have happened: then the order must go through.
 	if rec.State == StateRunning && (s.captured == done || s.captured == unknown && s.capturedUpstream(ctx)) {
-		err := s.forward(ctx, rec.Step)
+		from, err := s.settleFirstPhase(ctx, rec.Step)
+		if err == nil {
+			err = s.forward(ctx, from)
+		}
 		if err != nil && !errors.Is(err, errAbandoned) && transient(err) {
 			// The money is taken: going on is the only way that keeps the
 			// order. Leave it to the next pass.
@@ -197,14 +198,15 @@ func (f *Flow) sagaFrom(led *ledger) *saga {
 }
 
 // progressAt is what a journal that reached step reached tells of step st:
-// done up to reached, in doubt in the phase after it (which was running),
-// not done beyond. A record written step by step, one step per phase, reads
-// the same way.
+// done up to reached; in doubt in the two phases after it (the next one
+// ran while its predecessor was journaled); not done beyond. A record
+// written one step at a time reads the same way, with more in doubt than
+// was: a step in doubt is only read back before it is relied on.
 func progressAt(reached, st Step) progress {
-	switch {
+	switch next := phaseOf(reached + 1); {
 	case reached >= st:
 		return done
-	case phaseOf(st) == phaseOf(reached+1):
+	case phaseOf(st) <= next+1:
 		return unknown
 	}
 	return notDone
@@ -222,6 +224,28 @@ func (s *saga) capturedUpstream(ctx context.Context) bool {
 	}
 	s.payment, s.captured = p, done
 	return true
+}
+
+// settleFirstPhase is where a saga whose capture happened goes forward
+// from, its journal having reached reached. The capture runs once the first
+// phase is done, so a first phase still in doubt happened: its reservation
+// is read back (the payment was, with the capture). Steps in doubt after it
+// are run again, their references making them return what they did the
+// first time; the first phase's cannot be, since the payment token is not
+// journaled.
+func (s *saga) settleFirstPhase(ctx context.Context, reached Step) (Step, error) {
+	if reached >= StepAuthorized {
+		return reached, nil
+	}
+	err := s.f.settle(ctx, func(c context.Context) (err error) {
+		s.resv, err = s.f.deps.Catalog.ReservationByReference(c, s.reserveRef())
+		return err
+	})
+	if err != nil {
+		return reached, s.failure(ctx, "read back reservation", err, nil)
+	}
+	s.reserved, s.authorized = done, done
+	return StepAuthorized, nil
 }
 
 // readBack completes a recovered order's result for its view: the order

@@ -74,8 +74,10 @@ func (f *Flow) newSaga(userID string, in Input) (*saga, error) {
 func (s *saga) run(parent, ctx context.Context) (Result, error) {
 	stop := s.led.keepAlive(ctx)
 	defer stop()
-	err := s.forward(ctx, StepStarted)
-	return s.conclude(parent, err)
+	if err := s.forward(ctx, StepStarted); err != nil {
+		return s.conclude(parent, err)
+	}
+	return s.completeBehind(parent), nil
 }
 
 // conclude ends a saga whose forward steps returned err: it completes it, or
@@ -135,6 +137,25 @@ func (s *saga) undo(parent context.Context, pe *problem.Error) (Result, error) {
 // complete journals the saga completed and returns its result.
 func (s *saga) complete(ctx context.Context) (Result, error) {
 	res := Result{Order: s.order, Payment: s.payment, Products: s.products}
+	s.completed(ctx, res)
+	return res, nil
+}
+
+// completeBehind is complete with the record written on a goroutine of its
+// own, off the answer's path (see completions).
+func (s *saga) completeBehind(ctx context.Context) Result {
+	res := Result{Order: s.order, Payment: s.payment, Products: s.products}
+	end := s.f.completions.begin(s.led.record().ID)
+	go func() {
+		defer end()
+		s.completed(context.WithoutCancel(ctx), res)
+	}()
+	return res
+}
+
+// completed journals the saga completed with res and queues the buyer's
+// confirmation.
+func (s *saga) completed(ctx context.Context, res Result) {
 	err := s.led.save(ctx, func(r *Record) {
 		r.State = StateCompleted
 		r.Step = StepCommitted
@@ -146,7 +167,6 @@ func (s *saga) complete(ctx context.Context) (Result, error) {
 		s.f.logJournal(ctx, s.ref, err)
 	}
 	s.f.outbox.enqueue(confirmation{userID: s.userID, orderID: s.order.ID, total: s.order.Total})
-	return res, nil
 }
 
 // abandoned is the answer of a saga that stopped because its journal failed.
@@ -242,10 +262,23 @@ func shippingAddress(u user.User) *order.Address {
 	return &order.Address{Name: a.Name, Line1: a.Line1, Line2: a.Line2, City: a.City, PostalCode: a.PostalCode, Country: a.Country}
 }
 
-// forward runs the steps after from, phase by phase, journaling each
-// phase's outcome before the next starts. The last phase is journaled by
+// forward runs the steps after from, phase by phase. Each phase's outcome
+// is journaled while the next phase runs, and is on disk before the phase
+// after that starts or the saga acts on a failure: a journal at one step
+// leaves at most the two phases after it in doubt, which recovery reads back
+// by their references (see progressAt). The last phase is journaled by
 // complete.
 func (s *saga) forward(ctx context.Context, from Step) error {
+	var saving <-chan error // the journal write of the phase before, if any
+	landed := func() error {
+		if saving == nil {
+			return nil
+		}
+		err := <-saving
+		saving = nil
+		return err
+	}
+	defer func() { _ = landed() }()
 	for i, ph := range phases {
 		todo := slices.DeleteFunc(slices.Clone(ph), func(st Step) bool { return st <= from })
 		if len(todo) == 0 {
@@ -254,24 +287,34 @@ func (s *saga) forward(ctx context.Context, from Step) error {
 		// Phases still to run under the deadline, this one included.
 		left := len(phases) - i
 		err := s.concurrently(ctx, todo, left)
+		if jerr := landed(); jerr != nil {
+			return jerr
+		}
 		if errors.Is(err, errReservationExpired) {
 			err = s.reserveAgain(ctx, left)
 		}
 		if err != nil {
 			return err
 		}
-		if i == len(phases)-1 {
-			break
-		}
-		last := ph[len(ph)-1]
-		if err := s.led.save(ctx, func(r *Record) {
-			r.Step = last
-			r.ReservationID, r.PaymentID, r.OrderID = s.resv.ID, s.payment.ID, s.order.ID
-		}); err != nil {
-			return err
+		if i < len(phases)-1 {
+			saving = s.journalPhase(ctx, ph[len(ph)-1])
 		}
 	}
 	return nil
+}
+
+// journalPhase writes, on its own goroutine, that the forward steps up to
+// last are done, with the ids they returned; the channel gets its error.
+func (s *saga) journalPhase(ctx context.Context, last Step) <-chan error {
+	resv, pay, ord := s.resv.ID, s.payment.ID, s.order.ID
+	done := make(chan error, 1)
+	go func() {
+		done <- s.led.save(ctx, func(r *Record) {
+			r.Step = last
+			r.ReservationID, r.PaymentID, r.OrderID = resv, pay, ord
+		})
+	}()
+	return done
 }
 
 // concurrently runs the forward steps of one phase, each on its own
