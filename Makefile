@@ -16,6 +16,7 @@ build:
 	cd bff-mobile && $(GO) build -o $(BIN)/bff-mobile .
 	cd deploy && $(GO) build -o $(BIN)/sandbox ./sandbox
 	cd deploy && $(GO) build -o $(BIN)/bench ./bench
+	cd deploy && $(GO) build -o $(BIN)/bench-reference ./bench/reference
 
 ## test: every module's tests with the race detector.
 test:
@@ -59,9 +60,11 @@ test-browser:
 fuzz:
 	@./deploy/fuzz.sh $(FUZZTIME)
 
-## bench: the load benchmark. Starts the sandbox and both BFFs on free
-## loopback ports and drives each endpoint for BENCH_DURATION (5s) at
-## BENCH_CONNS (64) connections; README.md "Reading make bench" explains the table.
+## bench: the load benchmark. Starts the sandbox, both BFFs and the bare
+## reference gateway on free loopback ports, drives each endpoint for
+## BENCH_DURATION (5s) at BENCH_CONNS (64) connections, then times
+## BENCH_CHECKOUTS (200) checkouts one at a time; README.md "Reading make
+## bench" explains the report.
 bench: build
 	$(BIN)/bench -bin $(BIN)
 
@@ -70,7 +73,8 @@ BENCH_SOAK ?= 60s
 bench-soak: build
 	$(BIN)/bench -bin $(BIN) -soak $(BENCH_SOAK)
 
-## bench-ci: one second per endpoint; fails on any error or skipped endpoint.
+## bench-ci: one second per endpoint and 30 checkouts; fails on any error
+## or skipped endpoint.
 bench-ci: build
 	$(BIN)/bench -bin $(BIN) -ci
 

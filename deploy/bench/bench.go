@@ -17,16 +17,48 @@ import (
 
 // endpointKeys name the measured endpoints for -only, in the order they run.
 // The direct baseline runs first so that every efficiency divides by a
-// figure from the same run.
-var endpointKeys = []string{"direct", "mobile-product", "mobile-product-nocache", "web-product",
-	"web-product-nocache", "web-order", "mobile-place"}
+// figure from the same run; each reference row runs next to the BFF row it
+// is compared with, and the checkout latency, which injects latency into
+// the sandbox, runs last.
+var endpointKeys = []string{"direct", "mobile-product", "mobile-product-nocache", "ref-product", "web-product",
+	"web-product-nocache", "web-order", "ref-order", "mobile-place", checkoutLatencyKey}
+
+// closedLoopOnly are the keys an open loop (BENCH_RATE) does not measure:
+// the reference is compared with the BFFs at equal connections, and the
+// checkout latency is one checkout at a time.
+var closedLoopOnly = []string{"ref-product", "ref-order", checkoutLatencyKey}
 
 func knownKey(k string) bool { return slices.Contains(endpointKeys, k) }
 
 // endpoint is a target with its -only key.
 type endpoint struct {
 	Key string
+	// Pair is the key of the row this one is compared with, which -only
+	// runs with it: a comparison needs both rows of one run.
+	Pair string
 	target
+}
+
+// selected reports whether a closed loop runs ep given -only's keys: all
+// when there are none, else the direct baseline, the keys named and the
+// rows paired with them.
+func (ep endpoint) selected(only []string) bool {
+	return len(only) == 0 || ep.Direct || slices.Contains(only, ep.Key) || ep.Pair != "" && slices.Contains(only, ep.Pair)
+}
+
+// comparison pairs a BFF row with the bench-reference row doing the same
+// upstream work, and the most CPU per request the BFF may spend, as a
+// share of the reference's.
+type comparison struct {
+	Label     string
+	Ours, Ref string // endpoint keys
+	Target    float64
+}
+
+// comparisons are the pairs the report compares, in endpointKeys order.
+var comparisons = []comparison{
+	{"mobile product view (cache off)", "mobile-product-nocache", "ref-product", 0.8},
+	{"web order page", "web-order", "ref-order", 0.6},
 }
 
 // catalogSize is how many products the cache-off rows spread their reads
@@ -48,8 +80,8 @@ func endpoints(st *stack, fx fixtures, productID int64) []endpoint {
 	}
 	get := func(server, name string, paths []string) target {
 		addr := st.Sandbox[sandbox.ServiceProduct]
-		if b, ok := st.BFFs[server]; ok {
-			addr = b.Addr
+		if p := st.server(server); p != nil {
+			addr = p.Addr
 		}
 		return target{Name: name, Server: server, Addr: addr, Method: "GET", Paths: paths}
 	}
@@ -65,20 +97,29 @@ func endpoints(st *stack, fx fixtures, productID int64) []endpoint {
 	webOrder.Header, webOrder.Aggregate = bearer, true
 	place := get("bff-mobile", "POST /v1/orders", []string{"/v1/orders"})
 	place.Method, place.Header, place.Body, place.UniqueKey = "POST", bearer, orderBody(productID), true
+	// The reference reads what its BFF row reads: the same 40 products, the
+	// same order.
+	refProduct := get(referenceName, "GET /products/{id} (reference)", spread("/products/"))
+	refOrder := get(referenceName, "GET /orders/{id} (reference)", []string{"/orders/" + fx.OrderID})
+	refProduct.Reference, refOrder.Reference = true, true
 
 	return []endpoint{
-		{"direct", direct},
-		{"mobile-product", get("bff-mobile", "GET /v1/products/{id}", one("/v1/products/"))},
-		{"mobile-product-nocache", get("bff-mobile-nocache", "GET /v1/products/{id} (cache off)", spread("/v1/products/"))},
-		{"web-product", webProduct},
-		{"web-product-nocache", webProductNoCache},
-		{"web-order", webOrder},
-		{"mobile-place", place},
+		{"direct", "", direct},
+		{"mobile-product", "", get("bff-mobile", "GET /v1/products/{id}", one("/v1/products/"))},
+		{"mobile-product-nocache", "ref-product", get("bff-mobile-nocache", "GET /v1/products/{id} (cache off)", spread("/v1/products/"))},
+		{"ref-product", "mobile-product-nocache", refProduct},
+		{"web-product", "", webProduct},
+		{"web-product-nocache", "", webProductNoCache},
+		{"web-order", "ref-order", webOrder},
+		{"ref-order", "web-order", refOrder},
+		{"mobile-place", "", place},
 	}
 }
 
 // row is one endpoint's line of the report.
 type row struct {
+	// Key is the endpoint's -only key.
+	Key string
 	target
 	// Skipped says why the endpoint was not measured; empty when it was.
 	Skipped string
@@ -121,7 +162,7 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	} else if err := os.MkdirAll(cfg.LogDir, 0o755); err != nil {
 		return err
 	}
-	fmt.Fprintf(stderr, "bench: starting the sandbox and the BFFs (logs in %s)\n", cfg.LogDir)
+	fmt.Fprintf(stderr, "bench: starting the sandbox, the BFFs and the reference (logs in %s)\n", cfg.LogDir)
 	if cfg.Rate == 0 {
 		// After environ: the closed loop measures capacity, not shedding.
 		environ = slices.Concat(environ, closedLoopEnv)
@@ -136,6 +177,7 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		p := st.BFFs[b.name]
 		fmt.Fprintf(stderr, "bench: %-18s pid %-7d %s\n", b.name, p.pid(), p.Addr)
 	}
+	fmt.Fprintf(stderr, "bench: %-18s pid %-7d %s\n", referenceName, st.Reference.pid(), st.Reference.Addr)
 
 	runID := strconv.FormatInt(time.Now().UnixNano(), 36)
 	a := newAdmin(st.Sandbox)
@@ -143,7 +185,7 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
-	pids := map[string]int{"sandbox": st.SandboxProc.pid()}
+	pids := map[string]int{"sandbox": st.SandboxProc.pid(), referenceName: st.Reference.pid()}
 	for name, b := range st.BFFs {
 		pids[name] = b.pid()
 	}
@@ -154,12 +196,13 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	var (
 		rows []row
 		base *target
+		cl   *checkoutLatency
 	)
 	for i, ep := range endpoints(st, fx, cfg.ProductID) {
 		if ctx.Err() != nil {
 			break
 		}
-		if len(cfg.Only) > 0 && !ep.Direct && !slices.Contains(cfg.Only, ep.Key) {
+		if !ep.selected(cfg.Only) {
 			continue
 		}
 		fmt.Fprintf(stderr, "bench: %s for %s at %d connections\n", ep.Name, cfg.Duration, cfg.Conns)
@@ -167,18 +210,36 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		if err != nil {
 			return err
 		}
+		r.Key = ep.Key
 		if ep.Direct && r.Skipped == "" {
 			base = &ep.target
 		}
 		rows = append(rows, r)
 		if err := st.check(); err != nil {
-			writeReport(stdout, cfg, rows)
+			writeReport(stdout, cfg, rows, cl)
 			return err
 		}
 	}
-	writeReport(stdout, cfg, rows)
+	if ctx.Err() == nil && (len(cfg.Only) == 0 || slices.Contains(cfg.Only, checkoutLatencyKey)) {
+		fmt.Fprintf(stderr, "bench: checkout latency, %d checkouts and %d chains of writes, %s injected on each write\n",
+			cfg.Checkouts, cfg.Checkouts, writeLatency)
+		c, err := a.measureCheckoutLatency(ctx, st, fx, cfg, fmt.Sprintf("bench-%s-latency-", runID))
+		if err != nil {
+			writeReport(stdout, cfg, rows, cl)
+			return err
+		}
+		cl = &c
+		if err := st.check(); err != nil {
+			writeReport(stdout, cfg, rows, cl)
+			return err
+		}
+	}
+	writeReport(stdout, cfg, rows, cl)
 	if ctx.Err() != nil {
 		return errors.New("interrupted; the figures above are partial")
+	}
+	if cl != nil {
+		rows = append(rows, cl.rows()...)
 	}
 	return verdict(rows, cfg.CI)
 }

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 )
@@ -12,8 +13,8 @@ import (
 // config is every setting of the benchmark. Each flag's default comes from
 // its environment variable, then from defaultConfig.
 type config struct {
-	// Bin is -bin / BENCH_BIN, the directory holding sandbox, bff-web and
-	// bff-mobile (make build); default ./bin.
+	// Bin is -bin / BENCH_BIN, the directory holding sandbox, bff-web,
+	// bff-mobile and bench-reference (make build); default ./bin.
 	Bin string
 	// Duration is -duration / BENCH_DURATION, how long each endpoint is
 	// driven; default 5s, 1s with -ci.
@@ -34,10 +35,14 @@ type config struct {
 	// CI is -ci / BENCH_CI: a short run (1s unless a duration is given)
 	// that fails on a skipped endpoint as well as on errors. Default false.
 	CI bool
-	// Only is -only / BENCH_ONLY, a comma-separated subset of the endpoint
-	// keys (direct, mobile-product, web-product, web-order, mobile-place);
-	// the direct baseline always runs. Default all.
+	// Only is -only / BENCH_ONLY, a comma-separated subset of endpointKeys;
+	// the direct baseline always runs in a closed loop, and a row compared
+	// with the reference runs with its reference row. Default all.
 	Only []string
+	// Checkouts is -checkouts / BENCH_CHECKOUTS, how many checkouts, and
+	// chains of the checkout's writes, the checkout latency measures; default
+	// 200, 30 with -ci.
+	Checkouts int
 	// Timeout is -timeout / BENCH_TIMEOUT, after which a request counts as a
 	// transport error; default 5s.
 	Timeout time.Duration
@@ -50,7 +55,7 @@ type config struct {
 }
 
 func defaultConfig() config {
-	return config{Bin: "./bin", Duration: 5 * time.Second, Conns: 64, Timeout: 5 * time.Second, ProductID: 1}
+	return config{Bin: "./bin", Duration: 5 * time.Second, Conns: 64, Timeout: 5 * time.Second, ProductID: 1, Checkouts: 200}
 }
 
 // envFlags are the variables that set a flag's value before the flags in
@@ -59,7 +64,7 @@ var envFlags = []struct{ flag, env string }{
 	{"bin", "BENCH_BIN"}, {"duration", "BENCH_DURATION"}, {"soak", "BENCH_SOAK"},
 	{"conns", "BENCH_CONNS"}, {"ci", "BENCH_CI"}, {"only", "BENCH_ONLY"},
 	{"timeout", "BENCH_TIMEOUT"}, {"product", "BENCH_PRODUCT"}, {"logs", "BENCH_LOGS"},
-	{"rate", "BENCH_RATE"},
+	{"rate", "BENCH_RATE"}, {"checkouts", "BENCH_CHECKOUTS"},
 }
 
 // loadConfig reads the environment through getenv, then the flags in args.
@@ -81,10 +86,13 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
-	durationSet := false // by its variable or its flag
-	fs.Visit(func(f *flag.Flag) { durationSet = durationSet || f.Name == "duration" })
-	if cfg.CI && !durationSet {
+	set := map[string]bool{} // by its variable or its flag
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if cfg.CI && !set["duration"] {
 		cfg.Duration = time.Second
+	}
+	if cfg.CI && !set["checkouts"] {
+		cfg.Checkouts = 30
 	}
 	if cfg.Soak > 0 {
 		cfg.Duration = cfg.Soak
@@ -102,7 +110,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 func (c *config) flagSet(only *string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&c.Bin, "bin", c.Bin, "directory holding sandbox, bff-web and bff-mobile")
+	fs.StringVar(&c.Bin, "bin", c.Bin, "directory holding sandbox, bff-web, bff-mobile and bench-reference")
 	fs.DurationVar(&c.Duration, "duration", c.Duration, "how long each endpoint is driven")
 	fs.DurationVar(&c.Soak, "soak", c.Soak, "drive each endpoint this long and print the RSS over time")
 	fs.IntVar(&c.Conns, "conns", c.Conns, "connections kept busy")
@@ -112,6 +120,7 @@ func (c *config) flagSet(only *string, stderr io.Writer) *flag.FlagSet {
 	fs.Int64Var(&c.ProductID, "product", c.ProductID, "product id read and ordered")
 	fs.StringVar(&c.LogDir, "logs", c.LogDir, "directory for the processes' output")
 	fs.Float64Var(&c.Rate, "rate", c.Rate, "requests per second, open loop (0: closed loop)")
+	fs.IntVar(&c.Checkouts, "checkouts", c.Checkouts, "checkouts and chains of writes the checkout latency measures")
 	for _, e := range envFlags {
 		f := fs.Lookup(e.flag)
 		f.Usage += " (" + e.env + ")"
@@ -133,12 +142,18 @@ func (c config) validate() error {
 	if c.Rate > 0 && c.Soak > 0 {
 		errs = append(errs, errors.New("soak and rate do not combine: a soak is a closed loop"))
 	}
+	if c.Checkouts < 1 {
+		errs = append(errs, fmt.Errorf("checkouts must be at least 1, got %d", c.Checkouts))
+	}
 	if c.ProductID < 1 {
 		errs = append(errs, fmt.Errorf("product must be a positive id, got %d", c.ProductID))
 	}
 	for _, k := range c.Only {
-		if !knownKey(k) {
+		switch {
+		case !knownKey(k):
 			errs = append(errs, fmt.Errorf("only: unknown endpoint %q (known: %s)", k, strings.Join(endpointKeys, ", ")))
+		case c.Rate > 0 && slices.Contains(closedLoopOnly, k):
+			errs = append(errs, fmt.Errorf("only: %s is measured in the closed loop only, not with a rate", k))
 		}
 	}
 	if err := errors.Join(errs...); err != nil {

@@ -2,7 +2,9 @@ package main
 
 import (
 	"io"
+	"os"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -27,12 +29,16 @@ func TestLoadConfig(t *testing.T) {
 			})},
 		{"flags win over the environment", map[string]string{"BENCH_CONNS": "8"}, []string{"-conns", "16"},
 			with(func(c *config) { c.Conns = 16 })},
-		{"ci defaults to one second", map[string]string{"BENCH_CI": "1"}, nil,
-			with(func(c *config) { c.CI, c.Duration = true, time.Second })},
+		{"ci defaults to one second and 30 checkouts", map[string]string{"BENCH_CI": "1"}, nil,
+			with(func(c *config) { c.CI, c.Duration, c.Checkouts = true, time.Second, 30 })},
 		{"ci keeps a duration from the environment", map[string]string{"BENCH_CI": "true", "BENCH_DURATION": "3s"}, nil,
-			with(func(c *config) { c.CI, c.Duration = true, 3*time.Second })},
+			with(func(c *config) { c.CI, c.Duration, c.Checkouts = true, 3*time.Second, 30 })},
 		{"ci keeps a duration flag", nil, []string{"-ci", "-duration", "2s"},
-			with(func(c *config) { c.CI, c.Duration = true, 2*time.Second })},
+			with(func(c *config) { c.CI, c.Duration, c.Checkouts = true, 2*time.Second, 30 })},
+		{"ci keeps a checkouts flag", nil, []string{"-ci", "-checkouts", "50"},
+			with(func(c *config) { c.CI, c.Duration, c.Checkouts = true, time.Second, 50 })},
+		{"checkouts from the environment", map[string]string{"BENCH_CHECKOUTS": "10", "BENCH_ONLY": "checkout-latency"}, nil,
+			with(func(c *config) { c.Checkouts, c.Only = 10, []string{"checkout-latency"} })},
 		{"soak replaces the duration", map[string]string{"BENCH_SOAK": "60s"}, nil,
 			with(func(c *config) { c.Soak, c.Duration = time.Minute, time.Minute })},
 		{"open loop", map[string]string{"BENCH_RATE": "2500", "BENCH_DURATION": "10s"}, nil,
@@ -69,6 +75,9 @@ func TestLoadConfigRefuses(t *testing.T) {
 		{"negative rate", nil, []string{"-rate", "-1"}},
 		{"rate under one request", map[string]string{"BENCH_RATE": "0.5", "BENCH_DURATION": "1s"}, nil},
 		{"rate with soak", map[string]string{"BENCH_RATE": "100", "BENCH_SOAK": "60s"}, nil},
+		{"no checkouts", nil, []string{"-checkouts", "0"}},
+		{"reference with a rate", map[string]string{"BENCH_RATE": "100", "BENCH_ONLY": "web-order,ref-order"}, nil},
+		{"checkout latency with a rate", map[string]string{"BENCH_RATE": "100", "BENCH_ONLY": "checkout-latency"}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -103,5 +112,54 @@ func TestFreePortsAreDistinct(t *testing.T) {
 	}
 	if len(seen) != 7 {
 		t.Errorf("got %d addresses, want 7", len(seen))
+	}
+}
+
+// TestREADMEBenchSettings: the settings table of README.md's "Reading `make
+// bench`" lists exactly the variables bench reads, each with its flag, and
+// its BENCH_ONLY row names every endpoint key but the baseline.
+func TestREADMEBenchSettings(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(b), "\n## Reading `make bench`\n")
+	if !ok {
+		t.Fatal("README.md has no \"## Reading `make bench`\" section")
+	}
+	if i := strings.Index(section, "\n## "); i >= 0 {
+		section = section[:i]
+	}
+	documented := map[string]string{} // variable: its row
+	for _, line := range strings.Split(section, "\n") {
+		cells := strings.Split(strings.Trim(strings.TrimSpace(line), "|"), "|")
+		if len(cells) != 4 || !strings.HasPrefix(strings.TrimSpace(cells[0]), "`BENCH_") {
+			continue
+		}
+		documented[strings.Trim(strings.TrimSpace(cells[0]), "`")] = line
+	}
+	for _, e := range envFlags {
+		line, ok := documented[e.env]
+		switch {
+		case !ok:
+			t.Errorf("README.md's bench settings do not list %s", e.env)
+		case !strings.Contains(line, "| `-"+e.flag+"` |"):
+			t.Errorf("README.md lists %s without its flag -%s: %s", e.env, e.flag, line)
+		}
+		delete(documented, e.env)
+	}
+	for env := range documented {
+		t.Errorf("README.md lists %s, which bench does not read", env)
+	}
+	only := ""
+	for _, line := range strings.Split(section, "\n") {
+		if strings.HasPrefix(line, "| `BENCH_ONLY` |") {
+			only = line
+		}
+	}
+	for _, k := range endpointKeys {
+		if k != "direct" && !strings.Contains(only, "`"+k+"`") {
+			t.Errorf("README.md's BENCH_ONLY row does not name %s", k)
+		}
 	}
 }

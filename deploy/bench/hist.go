@@ -13,6 +13,8 @@ type histogram struct {
 	counts   [bucketCount]uint64
 	total    uint64
 	min, max time.Duration
+	// sum is the exact total of the values recorded, for the mean.
+	sum time.Duration
 }
 
 const (
@@ -53,6 +55,7 @@ func (h *histogram) record(v time.Duration) {
 		h.max = v
 	}
 	h.total++
+	h.sum += v
 }
 
 func (h *histogram) merge(o *histogram) {
@@ -69,6 +72,15 @@ func (h *histogram) merge(o *histogram) {
 		h.max = o.max
 	}
 	h.total += o.total
+	h.sum += o.sum
+}
+
+// mean is the exact mean of the values recorded; 0 when empty.
+func (h *histogram) mean() time.Duration {
+	if h.total == 0 {
+		return 0
+	}
+	return h.sum / time.Duration(h.total)
 }
 
 // quantile returns the latency below which a fraction q of the samples fall

@@ -70,13 +70,34 @@ func TestMergeEqualsRecordingAll(t *testing.T) {
 	merged.merge(a)
 	merged.merge(b)
 	merged.merge(&histogram{})
-	if merged.total != all.total || merged.min != all.min || merged.max != all.max {
-		t.Fatalf("merged total/min/max = %d/%v/%v, want %d/%v/%v",
-			merged.total, merged.min, merged.max, all.total, all.min, all.max)
+	if merged.total != all.total || merged.min != all.min || merged.max != all.max || merged.mean() != all.mean() {
+		t.Fatalf("merged total/min/max/mean = %d/%v/%v/%v, want %d/%v/%v/%v",
+			merged.total, merged.min, merged.max, merged.mean(), all.total, all.min, all.max, all.mean())
 	}
 	for _, q := range []float64{0.5, 0.9, 0.99, 0.999} {
 		if got, want := merged.quantile(q), all.quantile(q); got != want {
 			t.Errorf("merged quantile(%v) = %v, want %v", q, got, want)
+		}
+	}
+}
+
+func TestMean(t *testing.T) {
+	tests := []struct {
+		name   string
+		values []time.Duration
+		want   time.Duration
+	}{
+		{"empty", nil, 0},
+		{"one", []time.Duration{3 * time.Millisecond}, 3 * time.Millisecond},
+		{"exact, not the buckets' middles", []time.Duration{1000, 2001, 3002}, 2001},
+	}
+	for _, tt := range tests {
+		h := &histogram{}
+		for _, v := range tt.values {
+			h.record(v)
+		}
+		if got := h.mean(); got != tt.want {
+			t.Errorf("%s: mean = %v, want %v", tt.name, got, tt.want)
 		}
 	}
 }

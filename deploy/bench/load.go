@@ -39,6 +39,9 @@ type target struct {
 	Aggregate bool
 	// Direct marks the upstream baseline that efficiencies divide by.
 	Direct bool
+	// Reference marks a route of bench-reference, the bare gateway a BFF
+	// row is compared with; the targets are the BFFs', not its.
+	Reference bool
 }
 
 // loadResult is what one closed-loop run measured at the client.
@@ -182,7 +185,7 @@ func (l *loader) run(ctx context.Context, t target, conns int, d time.Duration, 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r := l.worker(ctx, t, end, keyPrefix+strconv.Itoa(w)+"-", w)
+			r := l.worker(ctx, t, end, 0, keyPrefix+strconv.Itoa(w)+"-", w)
 			mu.Lock()
 			defer mu.Unlock()
 			total.add(r)
@@ -193,16 +196,17 @@ func (l *loader) run(ctx context.Context, t target, conns int, d time.Duration, 
 	return total
 }
 
-// worker sends requests one after another; offset staggers the workers'
-// walk over the target's paths.
-func (l *loader) worker(ctx context.Context, t target, end time.Time, keyPrefix string, offset int) loadResult {
+// worker sends requests one after another until end (none when zero) or,
+// when limit is not 0, until it has sent limit of them; offset staggers the
+// workers' walk over the target's paths.
+func (l *loader) worker(ctx context.Context, t target, end time.Time, limit int, keyPrefix string, offset int) loadResult {
 	r := loadResult{Statuses: map[int]uint64{}, Latency: &histogram{}}
 	req := newRequest(t)
 	defer fasthttp.ReleaseRequest(req)
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseResponse(resp)
 	key := []byte(keyPrefix)
-	for seq := 0; ctx.Err() == nil && time.Now().Before(end); seq++ {
+	for seq := 0; ctx.Err() == nil && (end.IsZero() || time.Now().Before(end)) && (limit == 0 || seq < limit); seq++ {
 		if len(t.Paths) > 1 {
 			req.SetRequestURI(t.Paths[(offset+seq)%len(t.Paths)])
 		}

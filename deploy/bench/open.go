@@ -45,14 +45,15 @@ func (m memory) String() string { return mib(m.Before) + " / " + mib(m.Peak) + "
 
 // runOpen drives every selected endpoint open loop at cfg.Rate and prints
 // the open-loop report. The direct baseline runs only when selected: an
-// open loop has no efficiency to divide. It fails as run does.
+// open loop has no efficiency to divide; the reference rows and the
+// checkout latency never do (closedLoopOnly). It fails as run does.
 func runOpen(ctx context.Context, st *stack, fx fixtures, cfg config, pids map[string]int, runID string, stdout, stderr io.Writer) error {
 	var rows []openRow
 	for i, ep := range endpoints(st, fx, cfg.ProductID) {
 		if ctx.Err() != nil {
 			break
 		}
-		if len(cfg.Only) > 0 && !slices.Contains(cfg.Only, ep.Key) || len(cfg.Only) == 0 && ep.Direct {
+		if len(cfg.Only) > 0 && !slices.Contains(cfg.Only, ep.Key) || len(cfg.Only) == 0 && ep.Direct || ep.Reference {
 			continue
 		}
 		fmt.Fprintf(stderr, "bench: %s for %s at %.0f req/s, then %s for the RSS to settle\n", ep.Name, cfg.Duration, cfg.Rate, rssSettle)
@@ -113,7 +114,9 @@ func measureOpen(ctx context.Context, t target, checkout *target, cfg config, pi
 	if checkout != nil {
 		cl := newLoader(checkout.Addr, 1, cfg.Timeout)
 		defer cl.close()
-		go func() { checkouts <- cl.worker(ctx, *checkout, time.Now().Add(cfg.Duration), keyPrefix+"checkout-", 0) }()
+		go func() {
+			checkouts <- cl.worker(ctx, *checkout, time.Now().Add(cfg.Duration), 0, keyPrefix+"checkout-", 0)
+		}()
 	}
 	r.Result = l.runOpen(ctx, t, cfg.Rate, cfg.Duration, openConns, keyPrefix)
 	if checkout != nil {

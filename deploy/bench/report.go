@@ -19,14 +19,26 @@ const (
 	targetEfficiency = 0.5
 )
 
-// writeReport prints the machine, the table and what explains it.
-func writeReport(w io.Writer, cfg config, rows []row) {
+// writeReport prints the machine, the table and what explains it; cl is
+// the checkout latency, nil when it was not measured.
+func writeReport(w io.Writer, cfg config, rows []row, cl *checkoutLatency) {
 	fmt.Fprintf(w, "\nstorefront load benchmark: %d connections, %s per endpoint, closed loop over 127.0.0.1\n",
 		cfg.Conns, cfg.Duration)
-	fmt.Fprintf(w, "machine: %d CPUs (GOMAXPROCS %d), %s/%s, %s; the generator, the sandbox and both BFFs share them\n\n",
+	fmt.Fprintf(w, "machine: %d CPUs (GOMAXPROCS %d), %s/%s, %s; the generator, the sandbox, both BFFs and the reference share them\n\n",
 		runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH, runtime.Version())
+	writeBody(w, rows, cl, cfg.Soak > 0)
+}
+
+// writeBody prints everything but the header: what does not depend on the
+// machine the report is printed on.
+func writeBody(w io.Writer, rows []row, cl *checkoutLatency, soak bool) {
 	writeTable(w, rows)
-	writeDetails(w, rows, cfg.Soak > 0)
+	writeDetails(w, rows, soak)
+	writeComparison(w, rows)
+	if cl != nil {
+		writeCheckoutLatency(w, *cl)
+	}
+	writeTargets(w, rows, cl)
 }
 
 // efficiency is (req/s × upstream calls per request) ÷ the direct
@@ -130,9 +142,27 @@ func writeDetails(w io.Writer, rows []row, soak bool) {
 	if soak {
 		section("RSS over the run, MiB at each tenth:", func(r row) string { return rssTimeline(r.RSS, 10) })
 	}
-	misses := targetMisses(rows)
-	fmt.Fprintf(w, "\ntargets: p99 < %s, 0 errors, BFF peak RSS < %s MiB, efficiency ≥ %.1f on aggregating endpoints\n",
-		targetP99, mib(targetRSS), targetEfficiency)
+}
+
+// writeTargets prints the targets that apply to what was measured, then
+// each miss.
+func writeTargets(w io.Writer, rows []row, cl *checkoutLatency) {
+	targets := []string{fmt.Sprintf("p99 < %s, 0 errors, BFF peak RSS < %s MiB, efficiency ≥ %.1f on aggregating endpoints",
+		targetP99, mib(targetRSS), targetEfficiency)}
+	var cpu []string
+	for _, c := range comparisons {
+		if _, _, ok := c.rows(rows); ok {
+			cpu = append(cpu, fmt.Sprintf("≤ %.1f× on the %s", c.Target, c.Label))
+		}
+	}
+	if len(cpu) > 0 {
+		targets = append(targets, "CPU per request against the reference's "+strings.Join(cpu, ", "))
+	}
+	if cl != nil && cl.Skipped == "" {
+		targets = append(targets, fmt.Sprintf("checkout latency ≤ %.2f× its writes in a chain", targetCheckoutRatio))
+	}
+	misses := targetMisses(rows, cl)
+	fmt.Fprintf(w, "\ntargets: %s\n", strings.Join(targets, ";\n         "))
 	if len(misses) == 0 {
 		fmt.Fprintln(w, "  all met")
 	}
@@ -141,8 +171,10 @@ func writeDetails(w io.Writer, rows []row, soak bool) {
 	}
 }
 
-// targetMisses lists each measured row's missed targets.
-func targetMisses(rows []row) []string {
+// targetMisses lists each measured row's missed targets, then the
+// comparisons' and the checkout latency's (cl may be nil). A reference
+// row is held to no target but errors: it is not ours.
+func targetMisses(rows []row, cl *checkoutLatency) []string {
 	var out []string
 	for _, r := range rows {
 		if r.Skipped != "" {
@@ -151,6 +183,12 @@ func targetMisses(rows []row) []string {
 		var m []string
 		if n := r.Result.Errors; n > 0 {
 			m = append(m, fmt.Sprintf("%d errors", n))
+		}
+		if r.Reference {
+			if len(m) > 0 {
+				out = append(out, r.Name+": "+strings.Join(m, ", "))
+			}
+			continue
 		}
 		if p := r.Result.Latency.quantile(0.99); p >= targetP99 {
 			m = append(m, fmt.Sprintf("p99 %s ms", ms(p)))
@@ -165,7 +203,128 @@ func targetMisses(rows []row) []string {
 			out = append(out, r.Name+": "+strings.Join(m, ", "))
 		}
 	}
+	for _, c := range comparisons {
+		if ours, ref, ok := c.rows(rows); ok {
+			if q := cpuRatio(ours, ref); !(q <= c.Target) {
+				out = append(out, fmt.Sprintf("%s: CPU per request %s× the reference's", c.Label, ratio(q)))
+			}
+		}
+	}
+	if cl != nil && cl.Skipped == "" {
+		if q := cl.ratio(); !(q <= targetCheckoutRatio) {
+			out = append(out, fmt.Sprintf("checkout latency: %s× its writes in a chain", ratio(q)))
+		}
+		for _, r := range cl.rows() {
+			if n := r.Result.Errors; n > 0 {
+				out = append(out, fmt.Sprintf("%s: %d errors", r.Name, n))
+			}
+		}
+	}
 	return out
+}
+
+// rows finds the comparison's two rows among rows, both measured.
+func (c comparison) rows(rows []row) (ours, ref row, ok bool) {
+	var foundOurs, foundRef bool
+	for _, r := range rows {
+		switch {
+		case r.Skipped != "":
+		case r.Key == c.Ours:
+			ours, foundOurs = r, true
+		case r.Key == c.Ref:
+			ref, foundRef = r, true
+		}
+	}
+	return ours, ref, foundOurs && foundRef
+}
+
+// cpuPerRequest is the CPU time the row's serving process (its Server)
+// used per request: its cores over the run times the run's length, over
+// the requests. The generator's, the sandbox's and the kernel's are not
+// counted. False when unknown.
+func cpuPerRequest(r row) (time.Duration, bool) {
+	if r.Skipped != "" || r.Result.Requests == 0 {
+		return 0, false
+	}
+	for _, c := range r.CPU {
+		if c.Name == r.Server {
+			return time.Duration(c.Cores * float64(r.Result.Elapsed) / float64(r.Result.Requests)), true
+		}
+	}
+	return 0, false
+}
+
+// cpuRatio is ours's CPU per request over ref's; NaN when either is
+// unknown or ref's is 0.
+func cpuRatio(ours, ref row) float64 {
+	o, okO := cpuPerRequest(ours)
+	f, okF := cpuPerRequest(ref)
+	if !okO || !okF || f == 0 {
+		return math.NaN()
+	}
+	return float64(o) / float64(f)
+}
+
+// writeComparison prints, for each comparison whose two rows were
+// measured, the CPU each serving process used per request, their ratio
+// and its target, and each side's throughput.
+func writeComparison(w io.Writer, rows []row) {
+	table := [][]string{{"  page", "ours CPU µs/req", "reference CPU µs/req", "ours ÷ reference", "target", "ours req/s", "reference req/s"}}
+	for _, c := range comparisons {
+		ours, ref, ok := c.rows(rows)
+		if !ok {
+			continue
+		}
+		table = append(table, []string{
+			"  " + c.Label, micros(cpuPerRequest(ours)), micros(cpuPerRequest(ref)), ratio(cpuRatio(ours, ref)),
+			fmt.Sprintf("≤ %.2f", c.Target), fmt.Sprintf("%.0f", ours.Result.RPS()), fmt.Sprintf("%.0f", ref.Result.RPS()),
+		})
+	}
+	if len(table) == 1 {
+		return
+	}
+	fmt.Fprintf(w, "\nours against %s, a bare Fiber gateway serving the same pages from the same upstreams (CPU: the serving process's only):\n", referenceName)
+	writeColumns(w, table)
+}
+
+// micros is a duration in whole microseconds, "-" when unknown.
+func micros(d time.Duration, ok bool) string {
+	if !ok {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f", float64(d)/float64(time.Microsecond))
+}
+
+// writeCheckoutLatency prints each write's latency, their sum, the
+// checkouts' and the ratio of the two.
+func writeCheckoutLatency(w io.Writer, c checkoutLatency) {
+	fmt.Fprintf(w, "\ncheckout latency: %s injected on each upstream write of the checkout; %d of each, one at a time on one connection:\n",
+		writeLatency, c.Checkout.Requests)
+	if c.Skipped != "" {
+		fmt.Fprintf(w, "  skipped: %s\n", c.Skipped)
+		return
+	}
+	table := [][]string{{"  request", "mean ms", "p50 ms", "p99 ms", "errors"}}
+	line := func(name string, r loadResult) []string {
+		return []string{"  " + name, ms(r.Latency.mean()), ms(r.Latency.quantile(0.5)), ms(r.Latency.quantile(0.99)), fmt.Sprintf("%d", r.Errors)}
+	}
+	rows := c.rows()
+	for _, r := range rows[:len(rows)-1] {
+		table = append(table, line(r.Name, r.Result))
+	}
+	table = append(table, []string{"  the checkout's writes in a chain", ms(c.chainMean()), "-", "-", "-"})
+	table = append(table, line(checkoutName, c.Checkout))
+	writeColumns(w, table)
+	fmt.Fprintf(w, "  checkout ÷ writes in a chain: %s (target ≤ %.2f)\n", ratio(c.ratio()), targetCheckoutRatio)
+	for _, r := range rows {
+		if r.Result.Errors > 0 {
+			n := fmt.Sprintf("%d", r.Result.Errors)
+			if counts := r.Result.statusCounts(); counts != "" {
+				n += " (" + counts + ")"
+			}
+			fmt.Fprintf(w, "  errors on %s: %s, first: %s\n", r.Name, n, r.Result.FirstError)
+		}
+	}
 }
 
 // rssTimeline picks n samples evenly over the run.

@@ -46,7 +46,8 @@ type process struct {
 
 func (p *process) pid() int { return p.cmd.Process.Pid }
 
-// stack is the sandbox and the BFFs, each on a free loopback port.
+// stack is the sandbox, the BFFs and the reference, each on a free
+// loopback port.
 type stack struct {
 	// Sandbox maps each service to its address, "127.0.0.1:PORT".
 	Sandbox map[string]string
@@ -54,6 +55,9 @@ type stack struct {
 	SandboxProc *process
 	// BFFs maps each started BFF (see bffs) to its process and address.
 	BFFs map[string]*bffProcess
+	// Reference is bench-reference, the bare Fiber gateway the BFFs are
+	// compared with, in front of the same sandbox.
+	Reference *bffProcess
 	// LogDir holds each process's output.
 	LogDir string
 	// StateDir is a temporary directory holding one STATE_DIR per BFF
@@ -88,6 +92,18 @@ var bffs = []struct {
 
 var cacheOff = []string{"CACHE_PRODUCT_TTL=0s", "CACHE_STOCK_TTL=0s", "CACHE_LIST_TTL=0s"}
 
+// referenceName is bench-reference's binary, and its name in the report
+// and the CPU lines.
+const referenceName = "bench-reference"
+
+// server returns the started BFF or reference called name, or nil.
+func (st *stack) server(name string) *bffProcess {
+	if name == referenceName {
+		return st.Reference
+	}
+	return st.BFFs[name]
+}
+
 // bffEnv is added to every BFF's environment: warn-level logs, so that
 // logging does not weigh on what is measured, and rate limits so high they
 // never refuse, so that the limiter's cost is measured but one benchmark
@@ -109,10 +125,10 @@ var closedLoopEnv = []string{
 	"ADMISSION_INITIAL_LIMIT=1000000", "ADMISSION_MIN_LIMIT=1000000", "ADMISSION_MAX_LIMIT=1000000",
 }
 
-// startStack starts bin/sandbox and the BFFs with environ plus the
-// addresses it chose, and waits until every BFF is ready.
+// startStack starts bin/sandbox, the BFFs and bin/bench-reference with
+// environ plus the addresses it chose, and waits until each is ready.
 func startStack(ctx context.Context, bin, logDir string, environ []string) (st *stack, err error) {
-	addrs, err := freePorts(len(sandbox.Services) + len(bffs))
+	addrs, err := freePorts(len(sandbox.Services) + len(bffs) + 1)
 	if err != nil {
 		return nil, err
 	}
@@ -130,12 +146,13 @@ func startStack(ctx context.Context, bin, logDir string, environ []string) (st *
 	}
 
 	sandboxEnv := slices.Clone(environ)
-	common := slices.Concat(environ, bffEnv)
+	var upstreams []string
 	for i, name := range sandbox.Services {
 		st.Sandbox[name] = addrs[i]
 		sandboxEnv = append(sandboxEnv, sandboxAddrEnv[name]+"="+addrs[i])
-		common = append(common, upstreamURLEnv[name]+"=http://"+addrs[i])
+		upstreams = append(upstreams, upstreamURLEnv[name]+"=http://"+addrs[i])
 	}
+	common := slices.Concat(environ, bffEnv, upstreams)
 	if st.SandboxProc, err = st.start("sandbox", filepath.Join(bin, "sandbox"), sandboxEnv); err != nil {
 		return nil, err
 	}
@@ -158,11 +175,23 @@ func startStack(ctx context.Context, bin, logDir string, environ []string) (st *
 		}
 		st.BFFs[b.name] = &bffProcess{process: p, Addr: addr}
 	}
+	refAddr := addrs[len(addrs)-1]
+	p, err := st.start(referenceName, filepath.Join(bin, referenceName),
+		slices.Concat(environ, upstreams, []string{"REFERENCE_ADDR=" + refAddr}))
+	if err != nil {
+		return nil, err
+	}
+	st.Reference = &bffProcess{process: p, Addr: refAddr}
 	for _, b := range bffs {
 		p := st.BFFs[b.name]
 		if err := waitReady(ctx, p.process, "http://"+p.Addr+"/readyz"); err != nil {
 			return nil, err
 		}
+	}
+	// The reference has no readiness route: a product it can read is
+	// readiness enough.
+	if err := waitReady(ctx, st.Reference.process, "http://"+refAddr+"/products/1"); err != nil {
+		return nil, err
 	}
 	return st, nil
 }

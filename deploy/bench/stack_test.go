@@ -26,20 +26,29 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// fakeProcess serves 200 on the addresses a sandbox or a BFF is given. A
-// BFF creates STATE_DIR/<name>.db exclusively, as the real one locks it:
-// it exits at once when another process (or an earlier run) has that file,
-// and answers GET /statedir with its STATE_DIR.
+// fakeProcess serves 200 on the addresses a sandbox, a BFF or the
+// reference is given. A BFF creates STATE_DIR/<name>.db exclusively, as the
+// real one locks it: it exits at once when another process (or an earlier
+// run) has that file, and answers GET /statedir with its STATE_DIR. Both
+// answer GET /upstreams with the order service's URL they were given.
 func fakeProcess() {
 	name := filepath.Base(os.Args[0])
 	var addrs []string
 	ok := func(w http.ResponseWriter, r *http.Request) {}
 	handler := http.HandlerFunc(ok)
+	upstreams := func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/upstreams" {
+			io.WriteString(w, os.Getenv(upstreamURLEnv["order"]))
+		}
+	}
 	switch name {
 	case "sandbox":
 		for _, k := range sandboxAddrEnv {
 			addrs = append(addrs, os.Getenv(k))
 		}
+	case referenceName:
+		addrs = append(addrs, os.Getenv("REFERENCE_ADDR"))
+		handler = upstreams
 	case "bff-web", "bff-mobile":
 		addrs = append(addrs, os.Getenv(map[string]string{"bff-web": "BFF_WEB_ADDR", "bff-mobile": "BFF_MOBILE_ADDR"}[name]))
 		dir := os.Getenv("STATE_DIR")
@@ -55,6 +64,7 @@ func fakeProcess() {
 			if r.URL.Path == "/statedir" {
 				io.WriteString(w, dir)
 			}
+			upstreams(w, r)
 		}
 	default:
 		fatal(errors.New("unknown fake process " + name))
@@ -83,7 +93,7 @@ func fakeBin(t *testing.T) string {
 		t.Fatal(err)
 	}
 	bin := t.TempDir()
-	for _, name := range []string{"sandbox", "bff-web", "bff-mobile"} {
+	for _, name := range []string{"sandbox", "bff-web", "bff-mobile", referenceName} {
 		if err := os.Symlink(exe, filepath.Join(bin, name)); err != nil {
 			t.Fatal(err)
 		}
@@ -156,5 +166,36 @@ func TestStackRemovesStateDirWhenStartFails(t *testing.T) {
 	}
 	if left := stateDirsIn(t, tmp); len(left) != 0 {
 		t.Errorf("state directories left: %v", left)
+	}
+}
+
+func TestStackStartsTheReferenceOnTheSameUpstreams(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("symlinked fake binaries")
+	}
+	t.Setenv("TMPDIR", t.TempDir())
+	st, err := startStack(context.Background(), fakeBin(t), t.TempDir(), []string{fakeRoleEnv + "=1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.stop()
+	want := "http://" + st.Sandbox["order"]
+	for _, name := range []string{"bff-web", "bff-mobile-nocache", referenceName} {
+		p := st.server(name)
+		if p == nil {
+			t.Fatalf("server(%q) = nil, want a started process", name)
+		}
+		resp, err := http.Get("http://" + p.Addr + "/upstreams")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(got) != want {
+			t.Errorf("%s: %s = %q, want %q", name, upstreamURLEnv["order"], got, want)
+		}
+	}
+	if st.server("bff-none") != nil {
+		t.Error(`server("bff-none") is not nil`)
 	}
 }
