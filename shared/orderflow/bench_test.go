@@ -13,9 +13,10 @@ import (
 // BenchmarkPlace places orders against the in-process sandbox, with and
 // without an injected latency on every write route, one at a time and in
 // parallel. It reports orders/s and, one at a time, the flow's latency per
-// order (flow-ms/op) beside the sum of the upstream latencies it waits for
-// one after the other (upstream-ms/op): the six writes are sequential by
-// design, the two reads run concurrently and are not slowed.
+// order (flow-ms/op) beside the sum of the latencies injected on its six
+// writes (upstream-ms/op), what they would cost made one after another:
+// the writes run in three phases of concurrent steps, the two reads run
+// concurrently and are not slowed.
 func BenchmarkPlace(b *testing.B) {
 	writes := []struct{ service, route string }{
 		{sandbox.ServiceProduct, routeReserve},
