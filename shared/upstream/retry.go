@@ -53,6 +53,14 @@ type RetryPolicy struct {
 // not made: it would only turn a clear failure into a timeout. It returns
 // the last try's error.
 func Retry(ctx context.Context, p RetryPolicy, try func(ctx context.Context, attempt int) error) error {
+	deadline, _ := ctx.Deadline()
+	return retryUntil(ctx, deadline, p, try)
+}
+
+// retryUntil is Retry under ctx and, unless it is zero, deadline, which is
+// sooner than ctx's own: a call under its cap needs no context of its own
+// (and its timer) to be bounded.
+func retryUntil(ctx context.Context, deadline time.Time, p RetryPolicy, try func(ctx context.Context, attempt int) error) error {
 	for attempt := 0; ; attempt++ {
 		err := try(ctx, attempt)
 		if err == nil || !p.Retryable(err) || ctx.Err() != nil ||
@@ -60,7 +68,7 @@ func Retry(ctx context.Context, p RetryPolicy, try func(ctx context.Context, att
 			return err
 		}
 		pause := p.Pause(attempt + 1)
-		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < pause+p.Base {
+		if left := time.Until(deadline); !deadline.IsZero() && (left <= 0 || left < pause+p.Base) {
 			return err
 		}
 		if !p.Budget.withdraw() || !Sleep(ctx, pause) {

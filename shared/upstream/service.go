@@ -42,7 +42,7 @@ type Service struct {
 	name    string
 	cfg     config
 	pool    *pool
-	breaker *gobreaker.TwoStepCircuitBreaker[struct{}]
+	breaker *gobreaker.CircuitBreaker[struct{}]
 }
 
 // NewService returns the service name reached at urls (base URLs such as
@@ -84,12 +84,16 @@ func NewService(name string, urls []string, cfg Config, opts ...Option) (*Servic
 	if bo, ok := s.cfg.observer.(BreakerObserver); ok {
 		st.OnStateChange = func(name string, _, to gobreaker.State) { bo.ObserveBreaker(name, to.String()) }
 	}
-	s.breaker = gobreaker.NewTwoStepCircuitBreaker[struct{}](st)
+	s.breaker = gobreaker.NewCircuitBreaker[struct{}](st)
 	return s, nil
 }
 
 // Name returns the service's name.
 func (s *Service) Name() string { return s.name }
+
+// Timeout returns the longest a Do takes, retries included, however far
+// away its context's deadline is: the Config's Timeout.
+func (s *Service) Timeout() time.Duration { return s.cfg.Timeout }
 
 // BreakerState returns the circuit breaker's state: "closed", "half-open" or
 // "open".
@@ -106,7 +110,7 @@ func (s *Service) Close() { s.pool.close() }
 // deadline leaves room.
 func (s *Service) Do(ctx context.Context, c Call, out any) error {
 	start := time.Now()
-	err := s.do(ctx, c, out)
+	err := s.do(ctx, start, c, out)
 	if o := s.cfg.observer; o != nil {
 		outcome := "ok"
 		if err != nil {
@@ -117,7 +121,7 @@ func (s *Service) Do(ctx context.Context, c Call, out any) error {
 	return err
 }
 
-func (s *Service) do(ctx context.Context, c Call, out any) error {
+func (s *Service) do(ctx context.Context, start time.Time, c Call, out any) error {
 	if err := ctx.Err(); err != nil {
 		return &Error{Service: s.name, Op: c.Op, Kind: KindTimeout, NotSent: true, Err: err}
 	}
@@ -129,7 +133,7 @@ func (s *Service) do(ctx context.Context, c Call, out any) error {
 		}
 		body = b
 	}
-	deadline := time.Now().Add(s.cfg.Timeout)
+	deadline := start.Add(s.cfg.Timeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
@@ -140,9 +144,7 @@ func (s *Service) do(ctx context.Context, c Call, out any) error {
 		policy.Attempts = 1
 	}
 	s.cfg.retry.Budget.deposit()
-	rctx, cancel := context.WithDeadline(ctx, deadline)
-	defer cancel()
-	return Retry(rctx, policy, func(_ context.Context, attempt int) error {
+	return retryUntil(ctx, deadline, policy, func(_ context.Context, attempt int) error {
 		return s.attempt(ctx, deadline, c, body, out, attempt)
 	})
 }
@@ -187,12 +189,14 @@ func (s *Service) attempt(ctx context.Context, deadline time.Time, c Call, body 
 	if !time.Now().Before(deadline) {
 		return &Error{Service: s.name, Op: c.Op, Kind: KindTimeout, NotSent: true, Err: context.DeadlineExceeded}
 	}
-	done, err := s.breaker.Allow()
-	if err != nil {
+	// Execute rather than the two-step breaker's Allow, whose done func is
+	// an allocation per call.
+	_, err := s.breaker.Execute(func() (struct{}, error) {
+		return struct{}{}, s.send(ctx, deadline, c, body, out, attempt)
+	})
+	if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
 		return &Error{Service: s.name, Op: c.Op, Kind: KindUnavailable, NotSent: true, Err: fmt.Errorf("circuit breaker: %w", err)}
 	}
-	err = s.send(ctx, deadline, c, body, out, attempt)
-	done(err)
 	return err
 }
 

@@ -86,17 +86,18 @@ func (in *instance) coolDown(until time.Time) { in.downUntil.Store(until.UnixNan
 // a refused connection leaves it out for cooldown; DefaultEjectAfter
 // failures in a row (no answer, a 5xx) eject it for cooldown, doubled at
 // each ejection up to DefaultMaxCooldown, until it answers well again.
-func (in *instance) observe(err error, now time.Time, cooldown time.Duration) {
+// The clock is read only to start a cooldown.
+func (in *instance) observe(err error, now func() time.Time, cooldown time.Duration) {
 	switch {
 	case refused(err):
-		in.coolDown(now.Add(cooldown))
+		in.coolDown(now().Add(cooldown))
 	case !tripsBreaker(err):
 		in.failures.Store(0)
 		in.ejections.Store(0)
 	case in.failures.Add(1) >= DefaultEjectAfter:
 		in.failures.Store(0)
 		n := min(in.ejections.Add(1)-1, 10)
-		in.coolDown(now.Add(min(cooldown<<n, DefaultMaxCooldown)))
+		in.coolDown(now().Add(min(cooldown<<n, DefaultMaxCooldown)))
 	}
 }
 
@@ -136,16 +137,20 @@ func dialer(limit time.Duration) fasthttp.DialFuncWithTimeout {
 	}
 }
 
+// clientSpan makes a CLIENT span; a variable, so that passing it does not
+// allocate the variadic slice on every request.
+var clientSpan = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient)}
+
 // roundTrip sends one HTTP request (attempt 0, or a retry) to one instance
 // under a CLIENT span of its own, whose trace context the request carries,
 // and reports it to the AttemptObserver.
 func (s *Service) roundTrip(ctx context.Context, in *instance, deadline time.Time, c Call, body []byte, out any, attempt int) error {
-	ctx, span := s.cfg.tracer.Start(ctx, c.Method, trace.WithSpanKind(trace.SpanKindClient))
+	ctx, span := s.cfg.tracer.Start(ctx, c.Method, clientSpan...)
 	in.inflight.Add(1)
 	in.sent.Add(1)
 	status, err := s.exchange(ctx, in, deadline, c, body, out)
 	in.inflight.Add(-1)
-	in.observe(err, s.cfg.now(), s.cfg.cooldown)
+	in.observe(err, s.cfg.now, s.cfg.cooldown)
 	if span.IsRecording() {
 		span.SetAttributes(attribute.String("http.request.method", c.Method), attribute.String("server.address", in.host),
 			attribute.Int("server.port", in.port), attribute.String("url.full", in.base+c.Path),
@@ -172,6 +177,10 @@ func (s *Service) roundTrip(ctx context.Context, in *instance, deadline time.Tim
 	return err
 }
 
+// headerAccept and mediaJSON are the Accept header of every request,
+// already in canonical form.
+var headerAccept, mediaJSON = fasthttp.AppendNormalizedHeaderKey(nil, fasthttp.HeaderAccept), []byte("application/json")
+
 // exchange sends one request to one instance and maps the outcome; status
 // is the answer's, 0 when there was none.
 func (s *Service) exchange(ctx context.Context, in *instance, deadline time.Time, c Call, body []byte, out any) (status int, err error) {
@@ -179,13 +188,16 @@ func (s *Service) exchange(ctx context.Context, in *instance, deadline time.Time
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
 
-	uri := in.base + c.Path
+	// The URI is put together in a buffer of the stack, which the request
+	// copies: concatenating strings would allocate twice a call.
+	var buf [256]byte
+	uri := append(append(buf[:0], in.base...), c.Path...)
 	if len(c.Query) > 0 {
-		uri += "?" + c.Query.Encode()
+		uri = append(append(uri, '?'), c.Query.Encode()...)
 	}
-	req.SetRequestURI(uri)
+	req.SetRequestURIBytes(uri)
 	req.Header.SetMethod(c.Method)
-	req.Header.Set(fasthttp.HeaderAccept, "application/json")
+	req.Header.SetCanonical(headerAccept, mediaJSON)
 	if body != nil {
 		req.Header.SetContentType("application/json")
 		req.SetBodyRaw(body)
