@@ -2,6 +2,7 @@ package catalog_test
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -54,4 +55,38 @@ func startBench(b *testing.B) *catalog.Cache {
 	frozen := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 	_, client := startSource(b)
 	return catalog.New(client, catalog.DefaultConfig(), catalog.WithClock(func() time.Time { return frozen }))
+}
+
+// BenchmarkProductUncached is the product read of a BFF with the cache off
+// (every TTL 0): each read goes to the product service, through the
+// request coalescing, for products 1 to 40 in turn, under a view's
+// deadline (3s, as ReadDeadline gives) or none. The figures include the
+// in-process sandbox's share.
+func BenchmarkProductUncached(b *testing.B) {
+	_, client := startSource(b)
+	c := catalog.New(client, catalog.Config{MaxItems: catalog.DefaultConfig().MaxItems})
+	for _, bc := range []struct {
+		name    string
+		timeout time.Duration
+	}{{"deadline", 3 * time.Second}, {"nodeadline", 0}} {
+		b.Run(bc.name, func(b *testing.B) {
+			var next atomic.Int64
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					ctx, cancel := context.WithCancel(context.Background())
+					if bc.timeout > 0 {
+						ctx, cancel = context.WithTimeout(context.Background(), bc.timeout)
+					}
+					id := next.Add(1)%40 + 1
+					p, err := c.Product(ctx, id)
+					cancel()
+					if err != nil || p.ID != id {
+						b.Errorf("got %d, %v", p.ID, err)
+						return
+					}
+				}
+			})
+		})
+	}
 }

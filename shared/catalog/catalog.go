@@ -1,7 +1,7 @@
 // Package catalog caches the product service's public catalog in process
 // (go-cache): single products, batches and catalog pages. Concurrent misses
-// for the same data share one upstream call (singleflight), so a burst of
-// reads for a cold product costs the product service one request.
+// for the same data share one upstream call (as singleflight would), so a
+// burst of reads for a cold product costs the product service one request.
 //
 // Only public catalog data is ever held: no entry is keyed by or derived
 // from a user, so one user's private data cannot reach another. Orders,
@@ -21,7 +21,6 @@ import (
 	"time"
 
 	gocache "github.com/patrickmn/go-cache"
-	"golang.org/x/sync/singleflight"
 
 	"storefront.dev/shared/upstream"
 	"storefront.dev/shared/upstream/product"
@@ -54,10 +53,21 @@ const service = "product"
 // share their slices and maps with the cache and other callers: read them,
 // never modify them.
 type Cache struct {
-	src   Source
-	cfg   config
-	items *gocache.Cache
-	group singleflight.Group
+	src     Source
+	cfg     config
+	items   *gocache.Cache
+	flights flights
+	// fetchTimeout is the longest one call to src takes, or 0 when src does
+	// not say (see boundedSource).
+	fetchTimeout time.Duration
+}
+
+// boundedSource is a Source that says how long one of its calls takes at
+// most, retries included: the product client, whose calls end at its call
+// timeout. Knowing it, a reader with that much time left runs the fetch it
+// starts on its own goroutine (see flight).
+type boundedSource interface {
+	CallTimeout() time.Duration
 }
 
 // productEntry is a product and when it was asked for; the stock it carries
@@ -86,7 +96,11 @@ func New(src Source, cfg Config, opts ...Option) *Cache {
 	// Entries carry their own age, checked against cfg.now; go-cache's
 	// expiry only frees their memory.
 	cleanup := max(c.ProductTTL, c.ListTTL, time.Second)
-	return &Cache{src: src, cfg: c, items: gocache.New(gocache.NoExpiration, cleanup)}
+	cache := &Cache{src: src, cfg: c, items: gocache.New(gocache.NoExpiration, cleanup)}
+	if b, ok := src.(boundedSource); ok {
+		cache.fetchTimeout = b.CallTimeout()
+	}
+	return cache
 }
 
 // Product returns the product with id, its stock no older than the stock
@@ -190,21 +204,20 @@ func (c *Cache) pageOf(ctx context.Context, e pageEntry) (product.Page, error) {
 
 // batch serves ids from entries younger than maxAge and fetches the rest in
 // one call. It runs on every catalog page, so the all-hits path allocates
-// only the answer.
+// only its bookkeeping, in one slice, and the answer.
 func (c *Cache) batch(ctx context.Context, ids []int64, maxAge time.Duration, op string) (product.Batch, error) {
 	now := c.cfg.now()
-	slots := make([]product.Product, len(ids))
-	filled := make([]bool, len(ids))
-	first := firstOccurrences(ids)
+	slots := make([]slot, len(ids))
+	markFirstOccurrences(ids, slots)
 	var stale []int64 // in the order asked, once each
 	var hits int
 	for i, id := range ids {
-		if !first[i] {
+		if !slots[i].first {
 			continue
 		}
 		if p, ok := c.cachedProductAt(productKey(id), maxAge, now); ok {
 			c.observe(CacheProducts, true)
-			slots[i], filled[i] = p, true
+			slots[i].p, slots[i].filled = p, true
 			hits++
 			continue
 		}
@@ -230,9 +243,9 @@ func (c *Cache) batch(ctx context.Context, ids []int64, maxAge time.Duration, op
 	}
 	for i, id := range ids {
 		switch {
-		case filled[i]:
-			out.Items = append(out.Items, slots[i])
-		case fetched != nil && first[i]:
+		case slots[i].filled:
+			out.Items = append(out.Items, slots[i].p)
+		case fetched != nil && slots[i].first:
 			if p, ok := fetched[id]; ok {
 				out.Items = append(out.Items, p)
 			}
@@ -241,22 +254,27 @@ func (c *Cache) batch(ctx context.Context, ids []int64, maxAge time.Duration, op
 	return out, nil
 }
 
-// firstOccurrences reports, for each position, whether its id appears
+// slot is batch's bookkeeping of one position of the ids asked.
+type slot struct {
+	p product.Product
+	// first: the position is its id's first; filled: p was cached.
+	first, filled bool
+}
+
+// markFirstOccurrences marks, for each position, whether its id appears
 // there first. Batches are mostly page sized, where a scan beats a map.
-func firstOccurrences(ids []int64) []bool {
-	first := make([]bool, len(ids))
+func markFirstOccurrences(ids []int64, slots []slot) {
 	if len(ids) <= 64 {
 		for i, id := range ids {
-			first[i] = !slices.Contains(ids[:i], id)
+			slots[i].first = !slices.Contains(ids[:i], id)
 		}
-		return first
+		return
 	}
 	seen := make(map[int64]bool, len(ids))
 	for i, id := range ids {
-		first[i] = !seen[id]
+		slots[i].first = !seen[id]
 		seen[id] = true
 	}
-	return first
 }
 
 // fetchMany asks the Source for the ids a concurrent flight has not just
@@ -290,13 +308,25 @@ func (c *Cache) fetchMany(ctx context.Context, ids []int64, maxAge time.Duration
 // flight runs fn once for every concurrent caller with the same key. fn runs
 // detached from the caller's cancellation, so that the first caller giving
 // up does not fail the others; each caller still stops waiting at its own
-// deadline, with a timeout error like the client's.
+// deadline, with a timeout error like the client's. The caller that starts
+// the fetch runs it on its own goroutine when its deadline is further away
+// than the longest the fetch can take (it could not stop waiting sooner
+// anyway), which spares a goroutine, its stack growth and two hand-overs
+// per uncached read; otherwise the fetch runs on a goroutine of its own.
 func (c *Cache) flight(ctx context.Context, op, key string, fn func(context.Context) (any, error)) (any, error) {
-	detached := context.WithoutCancel(ctx)
-	ch := c.group.DoChan(key, func() (any, error) { return fn(detached) })
+	call, leader := c.flights.join(key)
+	if leader {
+		detached := context.WithoutCancel(ctx)
+		fetch := func() (any, error) { return fn(detached) }
+		if c.inlineFetch(ctx) {
+			c.flights.run(key, call, fetch)
+			return call.val, call.err
+		}
+		go c.flights.run(key, call, fetch)
+	}
 	select {
-	case r := <-ch:
-		return r.Val, r.Err
+	case <-call.done:
+		return call.val, call.err
 	case <-ctx.Done():
 		return nil, &upstream.Error{Service: service, Op: op, Kind: upstream.KindTimeout, Err: ctx.Err()}
 	}

@@ -79,39 +79,63 @@ func (l *lookups) get(key string) int {
 	return l.counts[key]
 }
 
+// TestBurstForColdProductMakesOneCall: readers without a deadline, whose
+// fetch runs on a goroutine of its own, and readers with a view's deadline,
+// further away than the client's call timeout, whose first reader runs the
+// fetch itself, share one upstream call.
 func TestBurstForColdProductMakesOneCall(t *testing.T) {
-	f := start(t)
-	const readers = 100
-	type result struct {
-		p   product.Product
-		err error
+	for _, tt := range []struct {
+		name    string
+		timeout time.Duration // of each reader's context; 0: none
+	}{
+		{"no deadline", 0},
+		{"a view's deadline", 3 * time.Second},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := start(t)
+			const readers = 100
+			type result struct {
+				p   product.Product
+				err error
+			}
+			results := make(chan result, readers)
+			var ready sync.WaitGroup
+			ready.Add(readers)
+			gate := make(chan struct{})
+			for range readers {
+				go func() {
+					ready.Done()
+					<-gate
+					ctx, cancel := withTimeout(tt.timeout)
+					defer cancel()
+					p, err := f.cache.Product(ctx, 7)
+					results <- result{p, err}
+				}()
+			}
+			ready.Wait()
+			close(gate)
+			for range readers {
+				r := <-results
+				if r.err != nil || r.p.ID != 7 || r.p.Name == "" {
+					t.Fatalf("got %+v, %v, want product 7", r.p, r.err)
+				}
+			}
+			if got := f.requests(t, routeGet); got != 1 {
+				t.Errorf("got %d upstream GET /products/{id}, want 1 for a burst of %d", got, readers)
+			}
+			if got := f.seen.get("products/hit") + f.seen.get("products/miss"); got != readers {
+				t.Errorf("got %d lookups observed, want %d", got, readers)
+			}
+		})
 	}
-	results := make(chan result, readers)
-	var ready sync.WaitGroup
-	ready.Add(readers)
-	gate := make(chan struct{})
-	for range readers {
-		go func() {
-			ready.Done()
-			<-gate
-			p, err := f.cache.Product(context.Background(), 7)
-			results <- result{p, err}
-		}()
+}
+
+// withTimeout is a context that ends after d, or never when d is 0.
+func withTimeout(d time.Duration) (context.Context, context.CancelFunc) {
+	if d == 0 {
+		return context.WithCancel(context.Background())
 	}
-	ready.Wait()
-	close(gate)
-	for range readers {
-		r := <-results
-		if r.err != nil || r.p.ID != 7 || r.p.Name == "" {
-			t.Fatalf("got %+v, %v, want product 7", r.p, r.err)
-		}
-	}
-	if got := f.requests(t, routeGet); got != 1 {
-		t.Errorf("got %d upstream GET /products/{id}, want 1 for a burst of %d", got, readers)
-	}
-	if got := f.seen.get("products/hit") + f.seen.get("products/miss"); got != readers {
-		t.Errorf("got %d lookups observed, want %d", got, readers)
-	}
+	return context.WithTimeout(context.Background(), d)
 }
 
 func TestStockIsNeverOlderThanStockTTL(t *testing.T) {
@@ -303,6 +327,47 @@ func TestCallerGivingUpDoesNotCancelTheFetch(t *testing.T) {
 	// This read joins the fetch still in flight, or finds its result.
 	if p, err := f.cache.Product(ctx, 8); err != nil || p.ID != 8 {
 		t.Fatalf("got %+v, %v, want product 8", p, err)
+	}
+	if got := f.requests(t, routeGet); got != 1 {
+		t.Errorf("got %d upstream calls, want 1", got)
+	}
+}
+
+// TestReaderJoiningAFetchStopsAtItsDeadline: a reader with time to spare
+// fetches on its own goroutine; another reader joining that fetch still
+// stops waiting at its own, nearer deadline, and the fetch completes for
+// the first.
+func TestReaderJoiningAFetchStopsAtItsDeadline(t *testing.T) {
+	f := start(t)
+	ctx := context.Background()
+	if err := f.rt.InjectFault(ctx, "product", sandbox.Fault{Route: routeGet, LatencyMS: 300}); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		p   product.Product
+		err error
+	}
+	first := make(chan result, 1)
+	go func() {
+		long, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		p, err := f.cache.Product(long, 8)
+		first <- result{p, err}
+	}()
+	time.Sleep(50 * time.Millisecond) // the first reader's fetch is in flight
+	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := f.cache.Product(short, 8)
+	var ue *upstream.Error
+	if !errors.As(err, &ue) || ue.Kind != upstream.KindTimeout || ue.Service != "product" {
+		t.Fatalf("got %v, want a product timeout", err)
+	}
+	if took := time.Since(start); took > 200*time.Millisecond {
+		t.Errorf("the second reader took %v, want about its 20ms deadline", took)
+	}
+	if r := <-first; r.err != nil || r.p.ID != 8 {
+		t.Fatalf("first reader: got %+v, %v, want product 8", r.p, r.err)
 	}
 	if got := f.requests(t, routeGet); got != 1 {
 		t.Errorf("got %d upstream calls, want 1", got)
