@@ -1,7 +1,8 @@
 // Package aggregate assembles a screen from several upstream reads in the
-// shape of lura's proxy merging: one fan-out bound by one deadline, one
-// goroutine per part, results collected from a buffered channel, and the
-// optional parts that failed named explicitly instead of failing the screen.
+// shape of lura's proxy merging: one fan-out bound by one deadline, the
+// parts run concurrently (one goroutine per part, but the caller's own
+// goroutine runs one of them), and the optional parts that failed named
+// explicitly instead of failing the screen.
 //
 // A part is Required (its failure fails the screen) or Optional (the screen
 // is served without it and says so in its "degraded" member). A part that
@@ -15,6 +16,7 @@ import (
 	"context"
 	"fmt"
 	"runtime/debug"
+	"sync"
 	"time"
 )
 
@@ -77,76 +79,65 @@ func Optional(name string, fetch func(ctx context.Context) error) Part {
 	return Part{name: name, need: optional, fetch: fetch}
 }
 
-// Then returns p followed by next: parts that need p's result start, each in
-// its own goroutine, as soon as p succeeded. When p fails they are skipped
+// Then returns p followed by next: parts that need p's result start,
+// concurrently, as soon as p succeeded. When p fails they are skipped
 // and not reported: the part that failed already says what is missing.
 func (p Part) Then(next ...Part) Part {
 	p.next = append(p.next[:len(p.next):len(p.next)], next...)
 	return p
 }
 
-// outcome is what one part's goroutine reports.
-type outcome struct {
-	index int
-	err   error
-	// skipped counts the parts chained after a failed one, which never run.
-	skipped int
-	// panicked is what a part panicked with, re-raised by Run in the
-	// caller's goroutine, where the server's recovery sees it.
+// node is a part with its place in the order the parts were given, depth
+// first: the parts chained after the node at index i are at i+1 onwards,
+// each followed by its own chained parts, size in all.
+type node struct {
+	Part
+	size int // the node and every part chained after it
+	// err is what the part returned, set by the goroutine that ran it
+	// before it is done.
+	err error
+}
+
+// fanout is one Run in flight.
+type fanout struct {
+	nodes  []node
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu sync.Mutex
+	// firstErr is the first required part's failure; panicked what the
+	// first part to panic panicked with, re-raised by Run in the caller's
+	// goroutine, where the server's recovery sees it.
+	firstErr error
 	panicked any
 }
 
-// node is a part with its place in the order the parts were given, parents
-// before the parts chained after them.
-type node struct {
-	Part
-	index int
-	size  int // the node and every part chained after it
-	next  []*node
-}
-
-// Run fetches every part at once, one goroutine each, chained parts as soon
-// as the part they follow succeeded, all under one deadline: ctx's, and the
-// Fanout's timeout. A required part that fails cancels the others and Run
-// returns its error. Otherwise Run returns the names of the optional parts
-// that failed, in the order the parts were given (nil when none did), and
-// counts each. Run returns only once every part that started has returned,
-// so the caller may read what the parts stored.
+// Run fetches every part at once, chained parts as soon as the part they
+// follow succeeded, all under one deadline: ctx's, and the Fanout's
+// timeout. Each part runs on a goroutine of its own but one: the last part
+// given runs on the caller's goroutine, and the last part chained after
+// another on that part's goroutine, so that a screen of one required read
+// and its dependent parts starts one goroutine less per level (a new
+// goroutine costs its start and the growth of its small stack to what an
+// upstream call needs). A required part that fails cancels the others and
+// Run returns its error. Otherwise Run returns the names of the optional
+// parts that failed, in the order the parts were given (nil when none
+// did), and counts each. Run returns only once every part that started has
+// returned, so the caller may read what the parts stored.
 func (f *Fanout) Run(ctx context.Context, parts ...Part) (degraded []string, err error) {
 	ctx, cancel := f.withDeadline(ctx)
 	defer cancel()
-	roots, nodes := plan(parts)
-	results := make(chan outcome, len(nodes))
-	for _, n := range roots {
-		go n.run(ctx, results)
+	r := &fanout{cancel: cancel, nodes: plan(parts)}
+	r.start(ctx, rootsOf(r.nodes))
+	r.wg.Wait()
+	if r.panicked != nil {
+		panic(r.panicked)
 	}
-	failed := make([]bool, len(nodes))
-	var firstErr error
-	var panicked any
-	for pending := len(nodes); pending > 0; {
-		o := <-results
-		pending -= 1 + o.skipped
-		if o.panicked != nil && panicked == nil {
-			panicked = o.panicked
-			cancel()
-		}
-		if o.err == nil {
-			continue
-		}
-		failed[o.index] = true
-		if nodes[o.index].need == required && firstErr == nil {
-			firstErr = o.err
-			cancel()
-		}
+	if r.firstErr != nil {
+		return nil, r.firstErr
 	}
-	if panicked != nil {
-		panic(panicked)
-	}
-	if firstErr != nil {
-		return nil, firstErr
-	}
-	for i, n := range nodes {
-		if failed[i] && n.need == optional {
+	for i := range r.nodes {
+		if n := &r.nodes[i]; n.err != nil && n.need == optional {
 			degraded = append(degraded, n.name)
 			if f.counter != nil {
 				f.counter.Degraded(n.name)
@@ -157,43 +148,106 @@ func (f *Fanout) Run(ctx context.Context, parts ...Part) (degraded []string, err
 }
 
 // plan numbers the parts depth first, in the order given.
-func plan(parts []Part) (roots, all []*node) {
-	var add func(p Part) *node
-	add = func(p Part) *node {
-		n := &node{Part: p, index: len(all)}
-		all = append(all, n)
+func plan(parts []Part) []node {
+	count := 0
+	var size func(p Part) int
+	size = func(p Part) int {
+		n := 1
 		for _, c := range p.next {
-			n.next = append(n.next, add(c))
+			n += size(c)
 		}
-		n.size = len(all) - n.index
 		return n
 	}
 	for _, p := range parts {
-		roots = append(roots, add(p))
+		count += size(p)
 	}
-	return roots, all
+	nodes := make([]node, 0, count)
+	var add func(p Part)
+	add = func(p Part) {
+		i := len(nodes)
+		nodes = append(nodes, node{Part: p})
+		for _, c := range p.next {
+			add(c)
+		}
+		nodes[i].size = len(nodes) - i
+	}
+	for _, p := range parts {
+		add(p)
+	}
+	return nodes
 }
 
-// run fetches n, starts the parts chained after it when it succeeded, and
-// reports to results, which has room for every part's outcome.
-func (n *node) run(ctx context.Context, results chan<- outcome) {
-	o := outcome{index: n.index}
-	defer func() {
-		if v := recover(); v != nil {
-			o.err = fmt.Errorf("aggregate: part %q panicked: %v", n.name, v)
-			o.panicked = fmt.Sprintf("%v\n%s", o.err, debug.Stack())
+// siblings are the indexes of a run of sibling nodes: first, and every
+// node after the one before it and its chained parts, up to end.
+type siblings struct{ first, end int }
+
+// rootsOf are the nodes of the parts given to Run.
+func rootsOf(nodes []node) siblings { return siblings{0, len(nodes)} }
+
+// chainedAfter are the nodes chained after the node at i.
+func (r *fanout) chainedAfter(i int) siblings { return siblings{i + 1, i + r.nodes[i].size} }
+
+// start runs the nodes of s: each on a goroutine of its own but the last,
+// on the calling one, once the others have started.
+func (r *fanout) start(ctx context.Context, s siblings) {
+	last := -1
+	for i := s.first; i < s.end; i += r.nodes[i].size {
+		if last >= 0 {
+			r.wg.Add(1)
+			go func(i int) {
+				defer r.wg.Done()
+				r.exec(ctx, i)
+			}(last)
 		}
-		if o.err != nil {
-			o.skipped = n.size - 1
-		}
-		results <- o
-	}()
+		last = i
+	}
+	if last >= 0 {
+		r.exec(ctx, last)
+	}
+}
+
+// exec fetches the node at i and, when it succeeded, the parts chained
+// after it. A required part's failure cancels the others at once, from
+// the goroutine it ran on, so that a part running on the caller's
+// goroutine sees it too.
+func (r *fanout) exec(ctx context.Context, i int) {
+	n := &r.nodes[i]
 	// A part that starts late still calls fetch: the client's own error for
 	// a spent deadline (a timeout) is what the caller maps.
-	if o.err = n.fetch(ctx); o.err != nil {
+	if !r.try(ctx, n) {
 		return
 	}
-	for _, c := range n.next {
-		go c.run(ctx, results)
+	r.start(ctx, r.chainedAfter(i))
+}
+
+// try runs n's fetch and records its outcome; it reports whether n
+// succeeded.
+func (r *fanout) try(ctx context.Context, n *node) (ok bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			n.err = fmt.Errorf("aggregate: part %q panicked: %v", n.name, v)
+			r.fail(n, fmt.Sprintf("%v\n%s", n.err, debug.Stack()))
+			ok = false
+		}
+	}()
+	if n.err = n.fetch(ctx); n.err != nil {
+		r.fail(n, nil)
+		return false
+	}
+	return true
+}
+
+// fail records n's failure, or its panic when panicked is not nil, and
+// cancels the other parts when the aggregate cannot be served.
+func (r *fanout) fail(n *node, panicked any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if panicked != nil && r.panicked == nil {
+		r.panicked = panicked
+		r.cancel()
+	}
+	if n.need == required && r.firstErr == nil {
+		r.firstErr = n.err
+		r.cancel()
 	}
 }

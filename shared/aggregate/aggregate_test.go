@@ -233,17 +233,37 @@ func TestRunWaitsForEveryPart(t *testing.T) {
 }
 
 // TestRunPanics: a part's panic is raised again in the caller's goroutine,
-// where the server's recovery turns it into a 500, naming the part.
+// where the server's recovery turns it into a 500, naming the part, whether
+// the part ran on a goroutine of its own or on the caller's (the last part
+// given).
 func TestRunPanics(t *testing.T) {
-	defer func() {
-		v := recover()
-		if s, _ := v.(string); !strings.Contains(s, `part "related" panicked: boom`) {
-			t.Errorf("got panic %v, want the part's", v)
-		}
-	}()
-	_, _ = aggregate.New(time.Second, nil).Run(context.Background(),
-		aggregate.Required("product", fails(nil, 0)),
-		aggregate.Optional("related", func(context.Context) error { panic("boom") }),
-	)
-	t.Error("Run returned, want it to panic")
+	boom := func(context.Context) error { panic("boom") }
+	tests := []struct {
+		name  string
+		parts []aggregate.Part
+	}{
+		{"on the caller's goroutine", []aggregate.Part{
+			aggregate.Required("product", fails(nil, 0)),
+			aggregate.Optional("related", boom),
+		}},
+		{"on a goroutine of its own", []aggregate.Part{
+			aggregate.Optional("related", boom),
+			aggregate.Required("product", fails(nil, 0)),
+		}},
+		{"chained", []aggregate.Part{
+			aggregate.Required("product", fails(nil, 0)).Then(aggregate.Optional("related", boom), aggregate.Optional("reviews", fails(nil, 0))),
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			defer func() {
+				v := recover()
+				if s, _ := v.(string); !strings.Contains(s, `part "related" panicked: boom`) {
+					t.Errorf("got panic %v, want the part's", v)
+				}
+			}()
+			_, _ = aggregate.New(time.Second, nil).Run(context.Background(), tt.parts...)
+			t.Error("Run returned, want it to panic")
+		})
+	}
 }
