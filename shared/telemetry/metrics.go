@@ -4,6 +4,8 @@
 package telemetry
 
 import (
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,6 +29,63 @@ type Metrics struct {
 	sagasRecovered   *prometheus.CounterVec
 	journalBacklog   prometheus.Gauge
 	shed             *prometheus.CounterVec
+
+	// The series every request or upstream call records, looked up by
+	// their label values in maps of their own (see children).
+	requests  children[requestLabels, prometheus.Observer]
+	calls     children[callLabels, prometheus.Observer]
+	attempts  children[attemptLabels, prometheus.Counter]
+	lookups   children[lookupLabels, prometheus.Counter]
+	degradeds children[string, prometheus.Counter]
+}
+
+type (
+	requestLabels struct{ method, route, status string }
+	callLabels    struct{ service, op, outcome string }
+	attemptLabels struct{ service, outcome string }
+	lookupLabels  struct {
+		cache string
+		hit   bool
+	}
+)
+
+// children holds the series of a vector already used, by their label
+// values: a map read without a lock, replaced whole when a series is
+// added. The vector's own lookup hashes every label value and takes a lock
+// on each event, which the BFFs pay several times a request; here the
+// series of a request's labels cost one map read. The label values of each
+// vector are bounded (routes, services, outcomes), so the maps are small.
+type children[K comparable, V any] struct {
+	m  atomic.Pointer[map[K]V]
+	mu sync.Mutex // serializes additions
+}
+
+// get returns the series of k, made by create the first time.
+func (c *children[K, V]) get(k K, create func(K) V) V {
+	if m := c.m.Load(); m != nil {
+		if v, ok := (*m)[k]; ok {
+			return v
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	old := c.m.Load()
+	if old != nil {
+		if v, ok := (*old)[k]; ok {
+			return v
+		}
+	}
+	next := make(map[K]V, 1)
+	if old != nil {
+		next = make(map[K]V, len(*old)+1)
+		for k, v := range *old {
+			next[k] = v
+		}
+	}
+	v := create(k)
+	next[k] = v
+	c.m.Store(&next)
+	return v
 }
 
 // NewMetrics registers the instruments, plus the Go and process collectors,
@@ -97,18 +156,24 @@ func NewMetrics() *Metrics {
 
 // ObserveRequest records one answered request.
 func (m *Metrics) ObserveRequest(method, route, status string, d time.Duration) {
-	m.httpDuration.WithLabelValues(method, route, status).Observe(d.Seconds())
+	m.requests.get(requestLabels{method, route, status}, func(l requestLabels) prometheus.Observer {
+		return m.httpDuration.WithLabelValues(l.method, l.route, l.status)
+	}).Observe(d.Seconds())
 }
 
 // ObserveCall records one upstream call; it satisfies upstream.Observer.
 func (m *Metrics) ObserveCall(service, op, outcome string, d time.Duration) {
-	m.upstreamDuration.WithLabelValues(service, op, outcome).Observe(d.Seconds())
+	m.calls.get(callLabels{service, op, outcome}, func(l callLabels) prometheus.Observer {
+		return m.upstreamDuration.WithLabelValues(l.service, l.op, l.outcome)
+	}).Observe(d.Seconds())
 }
 
 // ObserveAttempt records one HTTP request sent to an upstream; it
 // satisfies upstream.AttemptObserver.
 func (m *Metrics) ObserveAttempt(service, outcome string) {
-	m.upstreamAttempts.WithLabelValues(service, outcome).Inc()
+	m.attempts.get(attemptLabels{service, outcome}, func(l attemptLabels) prometheus.Counter {
+		return m.upstreamAttempts.WithLabelValues(l.service, l.outcome)
+	}).Inc()
 }
 
 // ObserveBreaker records a breaker's new state ("closed", "half-open",
@@ -120,11 +185,13 @@ func (m *Metrics) ObserveBreaker(service, state string) {
 
 // CacheLookup records a cache hit or miss.
 func (m *Metrics) CacheLookup(cache string, hit bool) {
-	result := "miss"
-	if hit {
-		result = "hit"
-	}
-	m.cacheLookups.WithLabelValues(cache, result).Inc()
+	m.lookups.get(lookupLabels{cache, hit}, func(l lookupLabels) prometheus.Counter {
+		result := "miss"
+		if l.hit {
+			result = "hit"
+		}
+		return m.cacheLookups.WithLabelValues(l.cache, result)
+	}).Inc()
 }
 
 // RateLimited records a refused request.
@@ -139,7 +206,9 @@ func (m *Metrics) NotificationOutcome(outcome string) {
 }
 
 // Degraded records an optional part left out of an aggregate.
-func (m *Metrics) Degraded(part string) { m.degraded.WithLabelValues(part).Inc() }
+func (m *Metrics) Degraded(part string) {
+	m.degradeds.get(part, func(part string) prometheus.Counter { return m.degraded.WithLabelValues(part) }).Inc()
+}
 
 // SagaRecovered records a saga that recovery took over.
 func (m *Metrics) SagaRecovered(outcome string) { m.sagasRecovered.WithLabelValues(outcome).Inc() }

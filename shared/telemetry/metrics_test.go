@@ -1,0 +1,55 @@
+package telemetry_test
+
+import (
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"storefront.dev/shared/telemetry"
+)
+
+// TestSeriesOfEachEvent: each event lands in the series of its own label
+// values, however many series its vector already has, and a series used
+// again keeps counting.
+func TestSeriesOfEachEvent(t *testing.T) {
+	m := telemetry.NewMetrics()
+	for range 2 {
+		m.ObserveRequest("GET", "/api/orders/:id", "200", time.Millisecond)
+		m.ObserveRequest("GET", "/api/orders/:id", "404", time.Millisecond)
+		m.ObserveCall("order", "get", "ok", time.Millisecond)
+		m.ObserveCall("payment", "get", "timeout", time.Millisecond)
+		m.ObserveAttempt("order", "ok")
+		m.CacheLookup("products", true)
+		m.CacheLookup("products", false)
+		m.Degraded("payment")
+	}
+	m.ObserveRequest("POST", "/api/orders", "201", time.Millisecond)
+	m.CacheLookup("products", true)
+
+	// Each line is a series and its count, as /metrics writes them.
+	want := []string{
+		`bff_http_request_duration_seconds_count{method="GET",route="/api/orders/:id",status="200"} 2`,
+		`bff_http_request_duration_seconds_count{method="GET",route="/api/orders/:id",status="404"} 2`,
+		`bff_http_request_duration_seconds_count{method="POST",route="/api/orders",status="201"} 1`,
+		`bff_upstream_call_duration_seconds_count{op="get",outcome="ok",service="order"} 2`,
+		`bff_upstream_call_duration_seconds_count{op="get",outcome="timeout",service="payment"} 2`,
+		`bff_upstream_attempts_total{outcome="ok",service="order"} 2`,
+		`bff_cache_lookups_total{cache="products",result="hit"} 3`,
+		`bff_cache_lookups_total{cache="products",result="miss"} 2`,
+		`bff_degraded_parts_total{part="payment"} 2`,
+	}
+	rec := httptest.NewRecorder()
+	promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	got := map[string]bool{}
+	for line := range strings.Lines(rec.Body.String()) {
+		got[strings.TrimSpace(line)] = true
+	}
+	for _, w := range want {
+		if !got[w] {
+			t.Errorf("no series %s in:\n%s", w, rec.Body.String())
+		}
+	}
+}
