@@ -12,9 +12,11 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	json "github.com/goccy/go-json"
 	"github.com/golang-jwt/jwt/v5"
@@ -124,7 +126,9 @@ func (v *Verifier) Ready(ctx context.Context) error {
 // Verify checks token (the compact JWS, without "Bearer ") and returns its
 // claims. Every refusal is a *problem.Error: CodeUnauthenticated with a short
 // detail safe to show, or CodeUnavailable when the key set cannot be fetched
-// and so no answer about the token is possible.
+// and so no answer about the token is possible. Verify keeps nothing of
+// token, which may be a view of a buffer its caller reuses once Verify has
+// returned (a request header).
 func (v *Verifier) Verify(ctx context.Context, token string) (Claims, error) {
 	if token == "" {
 		return Claims{}, problem.New(problem.CodeUnauthenticated, "missing token")
@@ -139,7 +143,9 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Claims, error) {
 	}
 	var sum [sha256.Size]byte
 	if v.tokens != nil {
-		sum = sha256.Sum256([]byte(token))
+		// Hashed in place: []byte(token) would copy the token (hundreds of
+		// bytes) on every request; Sum256 only reads it.
+		sum = sha256.Sum256(unsafe.Slice(unsafe.StringData(token), len(token)))
 		if x, ok := v.tokens.Get(string(sum[:])); ok {
 			c := x.(Claims)
 			// The cache's own expiry runs on the wall clock; the claims are
@@ -152,7 +158,10 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Claims, error) {
 			return Claims{}, unauthenticated(jwt.ErrTokenExpired, "token expired")
 		}
 	}
-	c, err := v.verify(ctx, token)
+	// A token of its own from here on: the caller's may be a view of a
+	// request buffer (see Verify's doc comment), and nothing below is
+	// meant to keep it, but the parser is not ours to vouch for.
+	c, err := v.verify(ctx, strings.Clone(token))
 	if err != nil {
 		return Claims{}, err
 	}

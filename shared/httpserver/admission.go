@@ -107,11 +107,14 @@ func (s *Server) admit(l *admission.Limiter, class Classifier, next func(*fiber.
 // answerStatus is the status err will be answered with, or the one already
 // set when err is nil.
 func answerStatus(c *fiber.Ctx, err error) int {
+	if err == nil {
+		return c.Response().StatusCode()
+	}
+	// Declared here, not before the nil check: errors.As moves them to the
+	// heap, which the requests without an error must not pay for.
 	var p *problem.Error
 	var fe *fiber.Error
 	switch {
-	case err == nil:
-		return c.Response().StatusCode()
 	case errors.As(err, &p):
 		return p.Status()
 	case errors.As(err, &fe):

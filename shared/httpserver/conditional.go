@@ -1,12 +1,14 @@
 package httpserver
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/compress"
+	"github.com/valyala/fasthttp"
 )
 
 // codings are the content codings the compress middleware may apply, each
@@ -30,27 +32,76 @@ func ConditionalGET(c *fiber.Ctx) error {
 		return nil
 	}
 	h := &c.Response().Header
-	c.Vary(fiber.HeaderAcceptEncoding)
+	addVary(h, fiber.HeaderAcceptEncoding)
 	if len(h.Peek(fiber.HeaderCacheControl)) == 0 {
-		h.Set(fiber.HeaderCacheControl, "private, no-cache")
+		h.SetCanonical(headerCacheControl, privateNoCache)
 	}
-	tag := digest(c.Response().Body())
-	if etag, ok := noneMatch(c.Get(fiber.HeaderIfNoneMatch), tag); ok {
-		c.Status(fiber.StatusNotModified)
-		c.Response().ResetBody()
-		h.Del(fiber.HeaderContentType)
-		h.Set(fiber.HeaderETag, etag)
-		return nil
+	var buf quotedTag
+	etag := buf.of(c.Response().Body())
+	if inm := c.Get(fiber.HeaderIfNoneMatch); inm != "" {
+		if etag, ok := noneMatch(inm, string(etag[1:len(etag)-1])); ok {
+			c.Status(fiber.StatusNotModified)
+			c.Response().ResetBody()
+			h.Del(fiber.HeaderContentType)
+			h.Set(fiber.HeaderETag, etag)
+			return nil
+		}
 	}
-	h.Set(fiber.HeaderETag, `"`+tag+`"`)
+	h.SetCanonical(headerETag, etag)
 	return nil
 }
 
-// digest is the opaque part of a body's strong ETag: 128 bits of its
-// SHA-256, which no two bodies a client will ever compare share by chance.
-func digest(body []byte) string {
+// The fields ConditionalGET sets, as bytes and in canonical form.
+var (
+	headerCacheControl = canonicalKey(fiber.HeaderCacheControl)
+	headerETag         = canonicalKey(fiber.HeaderETag) // "Etag"
+	headerVary         = canonicalKey(fiber.HeaderVary)
+	privateNoCache     = []byte("private, no-cache")
+)
+
+// canonicalKey is a header name as fasthttp stores and looks it up
+// ("ETag" is "Etag"), for SetCanonical, which takes it as it is.
+func canonicalKey(name string) []byte { return fasthttp.AppendNormalizedHeaderKey(nil, name) }
+
+// digestLen is the length of a digest: 16 bytes in unpadded base64.
+const digestLen = 22
+
+// quotedTag holds a body's strong entity tag, its digest in quotes; it
+// lives on its user's stack, so that tagging an answer allocates nothing.
+type quotedTag [digestLen + 2]byte
+
+// of returns body's entity tag, held in t.
+func (t *quotedTag) of(body []byte) []byte {
+	t[0], t[len(t)-1] = '"', '"'
+	digestInto(t[1:len(t)-1], body)
+	return t[:]
+}
+
+// digestInto writes the opaque part of a body's strong ETag into dst
+// (digestLen bytes): 128 bits of its SHA-256, which no two bodies a client
+// will ever compare share by chance.
+func digestInto(dst, body []byte) {
 	sum := sha256.Sum256(body)
-	return base64.RawURLEncoding.EncodeToString(sum[:16])
+	base64.RawURLEncoding.Encode(dst, sum[:16])
+}
+
+// addVary adds name to the answer's Vary field unless it lists it already
+// (field names are case-insensitive).
+func addVary(h *fasthttp.ResponseHeader, name string) {
+	cur := h.PeekBytes(headerVary)
+	for rest := cur; len(rest) > 0; {
+		var item []byte
+		item, rest, _ = bytes.Cut(rest, []byte(","))
+		if bytes.EqualFold(bytes.TrimSpace(item), []byte(name)) {
+			return
+		}
+	}
+	if len(cur) == 0 {
+		h.SetCanonical(headerVary, []byte(name))
+		return
+	}
+	var buf [128]byte
+	h.SetCanonical(headerVary, append(append(append(buf[:0], cur...), ", "...), name...))
 }
 
 // noneMatch reports whether the If-None-Match header names the body tagged

@@ -63,7 +63,10 @@ var (
 )
 
 func newRequestID() string {
-	return requestIDPrefix + "-" + strconv.FormatUint(requestIDSeq.Add(1), 36)
+	// One allocation, the string: the prefix, a dash and at most 13 digits.
+	var buf [len("0123456789abcdef-") + 13]byte
+	b := append(append(buf[:0], requestIDPrefix...), '-')
+	return string(strconv.AppendUint(b, requestIDSeq.Add(1), 36))
 }
 
 // requestID takes the caller's X-Request-ID when valid or makes one, echoes
@@ -76,8 +79,10 @@ func requestID(c *fiber.Ctx) error {
 		id = newRequestID()
 	}
 	c.Set(HeaderRequestID, id)
-	c.Locals(requestIDKey, id)
-	c.SetUserContext(WithRequestID(c.UserContext(), id))
+	// Boxed once for the locals and the context, rather than once for each.
+	boxed := any(id)
+	c.Locals(requestIDKey, boxed)
+	c.SetUserContext(context.WithValue(c.UserContext(), requestIDKey, boxed))
 	return c.Next()
 }
 
@@ -109,15 +114,27 @@ func securityHeaders(hsts bool) fiber.Handler {
 
 func setSecurityHeaders(c *fiber.Ctx, hsts bool) {
 	h := &c.Response().Header
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("Cross-Origin-Resource-Policy", "same-origin")
+	for _, kv := range securityHeaderFields {
+		h.SetCanonical(kv[0], kv[1])
+	}
 	if hsts {
-		h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+		h.SetCanonical(hstsField[0], hstsField[1])
 	}
 }
+
+// securityHeaderFields are the headers setSecurityHeaders sets, as bytes and
+// with their names already canonical, so that every answer spares their
+// conversion and normalization.
+var (
+	securityHeaderFields = [][2][]byte{
+		{canonicalKey("X-Content-Type-Options"), []byte("nosniff")},
+		{canonicalKey("Referrer-Policy"), []byte("no-referrer")},
+		{canonicalKey("Content-Security-Policy"), []byte("default-src 'none'; frame-ancestors 'none'")},
+		{canonicalKey("X-Frame-Options"), []byte("DENY")},
+		{canonicalKey("Cross-Origin-Resource-Policy"), []byte("same-origin")},
+	}
+	hstsField = [2][]byte{canonicalKey("Strict-Transport-Security"), []byte("max-age=63072000; includeSubDomains")}
+)
 
 // unmatched is the route label of a request no route matched.
 const unmatched = "unmatched"
@@ -147,9 +164,9 @@ func (s *Server) observe(c *fiber.Ctx) error {
 	d := time.Since(start)
 	// The metric keeps its label values: the method must not be a view of
 	// fasthttp's buffer, which the next request on the connection rewrites.
-	method := strings.Clone(c.Method())
+	method := ownedMethod(c.Method())
 	endSpan(span, method, route, status)
-	s.metrics.ObserveRequest(method, route, strconv.Itoa(status), d)
+	s.metrics.ObserveRequest(method, route, statusLabel(status), d)
 	// Checked first: the arguments would otherwise be boxed on every request
 	// even with the access log off.
 	if s.logger.Enabled(c.UserContext(), slog.LevelInfo) {
@@ -159,4 +176,31 @@ func (s *Server) observe(c *fiber.Ctx) error {
 			slog.Float64("duration_ms", float64(d.Microseconds())/1000), slog.Int("bytes", len(c.Response().Body())))
 	}
 	return nil
+}
+
+// ownedMethod is method in a string of its own: the constant of a method
+// Fiber routes, without a copy, else a copy.
+func ownedMethod(method string) string {
+	for _, m := range fiber.DefaultMethods {
+		if method == m {
+			return m
+		}
+	}
+	return strings.Clone(method)
+}
+
+// statusLabels are the decimal forms of the statuses 100 to 599, made once.
+var statusLabels = func() (labels [500]string) {
+	for i := range labels {
+		labels[i] = strconv.Itoa(100 + i)
+	}
+	return labels
+}()
+
+// statusLabel is status in decimal, the label value of its metric.
+func statusLabel(status int) string {
+	if status >= 100 && status < 600 {
+		return statusLabels[status-100]
+	}
+	return strconv.Itoa(status)
 }

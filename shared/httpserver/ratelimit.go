@@ -60,9 +60,14 @@ func (s *Server) quota(l Limiter, p ratelimit.Policy) func(c *fiber.Ctx) error {
 	}
 	policyField := p.Field()
 	return func(c *fiber.Ctx) error {
-		key := "ip:" + s.ClientIP(c)
+		// The client's address is looked up only when no user is known,
+		// and written straight after its prefix: one allocation, the key.
+		var key string
 		if user := UserID(c); user != "" {
 			key = "user:" + user
+		} else {
+			var buf [len("ip:") + len("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")]byte
+			key = string(s.clientAddr(c).AppendTo(append(buf[:0], "ip:"...)))
 		}
 		d, err := l.Take(c.UserContext(), p, key)
 		if err != nil {
@@ -87,15 +92,21 @@ func (s *Server) quota(l Limiter, p ratelimit.Policy) func(c *fiber.Ctx) error {
 // the connection's peer, or, when the server trusts a proxy header, the
 // last address in it, the one the proxy in front of the BFF appended (the
 // ones before it are whatever the client claimed).
-func (s *Server) ClientIP(c *fiber.Ctx) string {
+func (s *Server) ClientIP(c *fiber.Ctx) string { return s.clientAddr(c).String() }
+
+// clientAddr is ClientIP's address.
+func (s *Server) clientAddr(c *fiber.Ctx) netip.Addr {
 	if s.cfg.ClientIPHeader != "" {
 		h := c.Get(s.cfg.ClientIPHeader)
 		if i := strings.LastIndexByte(h, ','); i >= 0 {
 			h = h[i+1:]
 		}
 		if a, err := netip.ParseAddr(strings.TrimSpace(h)); err == nil {
-			return a.Unmap().String()
+			return a.Unmap()
 		}
 	}
-	return c.Context().RemoteIP().String()
+	// The peer's address as net.IP prints it: an IPv4 address in its
+	// dotted form, whether the socket gave 4 or 16 bytes.
+	a, _ := netip.AddrFromSlice(c.Context().RemoteIP())
+	return a.Unmap()
 }

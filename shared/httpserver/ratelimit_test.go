@@ -3,6 +3,7 @@ package httpserver_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,7 +21,7 @@ import (
 type subjectVerifier struct{}
 
 func (subjectVerifier) Verify(_ context.Context, token string) (auth.Claims, error) {
-	return auth.Claims{Subject: token}, nil
+	return auth.Claims{Subject: strings.Clone(token)}, nil // the token is the request's
 }
 
 // limitedServer serves GET /anon and GET /me (authenticated) under one
