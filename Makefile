@@ -78,9 +78,12 @@ bench-soak: build
 bench-ci: build
 	$(BIN)/bench -bin $(BIN) -ci
 
-## bench-go: the in-process benchmarks of the client layer and the order flow.
+## bench-go: the in-process benchmarks of the client layer, the fan-out, the
+## edge middleware, metrics, the catalog, the order flow and the views.
 bench-go:
-	cd shared && $(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./upstream/ ./orderflow/ ./auth/ ./ratelimit/
+	cd shared && $(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./upstream/ ./aggregate/ ./httpserver/ ./telemetry/ ./catalog/ ./orderflow/ ./auth/ ./ratelimit/
+	cd bff-web && $(GO) test -run '^$$' -bench OrderView -benchmem .
+	cd bff-mobile && $(GO) test -run '^$$' -bench ProductView -benchmem .
 
 tidy:
 	@set -e; for m in $(MODULES); do (cd $$m && $(GO) mod tidy); done

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"slices"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -70,37 +71,46 @@ func handleGetOrder(orders orderReader, products productBatch, payments paymentR
 			return err
 		}
 		uid := httpserver.UserID(c)
-		var (
-			o     order.Order
-			prods map[int64]product.Product
-			pay   *payment.Payment
-		)
+		// What the parts read, and the view made of it, in one value: one
+		// allocation a request rather than one per variable the parts set.
+		pg := &orderPage{}
 		degraded, err := screens.Run(c.UserContext(),
 			aggregate.Required("order", func(ctx context.Context) (err error) {
-				if o, err = orders.Get(ctx, id); err != nil {
+				if pg.order, err = orders.Get(ctx, id); err != nil {
 					return err
 				}
-				return o.CheckOwner(uid)
+				return pg.order.CheckOwner(uid)
 			}).Then(
 				aggregate.Optional("products", func(ctx context.Context) (err error) {
-					prods, err = productsOf(ctx, products, []order.Order{o})
+					pg.products, err = productsOf(ctx, products, []order.Order{pg.order})
 					return err
 				}),
-				aggregate.Optional("payment", func(ctx context.Context) error {
-					p, err := payments.Get(ctx, o.PaymentID)
-					if err == nil {
-						pay = &p
-					}
+				aggregate.Optional("payment", func(ctx context.Context) (err error) {
+					pg.payment, err = payments.Get(ctx, pg.order.PaymentID)
+					pg.paid = err == nil
 					return err
 				}),
 			))
 		if err != nil {
 			return httpserver.FromUpstream(err, "Order")
 		}
-		v := newOrderView(o, prods, pay)
-		v.Degraded = degraded
-		return c.JSON(v)
+		var pay *payment.Payment
+		if pg.paid {
+			pay = &pg.payment
+		}
+		pg.view = newOrderView(pg.order, pg.products, pay)
+		pg.view.Degraded = degraded
+		return c.JSON(&pg.view)
 	}
+}
+
+// orderPage is what the order page's parts read, and its view.
+type orderPage struct {
+	order    order.Order
+	products map[int64]product.Product
+	payment  payment.Payment
+	paid     bool // payment was read
+	view     orderView
 }
 
 // handleListOrders pages through the user's orders, newest first, with
@@ -158,12 +168,25 @@ func (h *history) rows() []orderSummaryView {
 
 // productsOf fetches, in one batch call, every product the orders mention.
 func productsOf(ctx context.Context, products productBatch, orders []order.Order) (map[int64]product.Product, error) {
-	seen := map[int64]bool{}
-	var ids []int64
+	n := 0
+	for _, o := range orders {
+		n += len(o.Items)
+	}
+	ids := make([]int64, 0, n)
+	// known reports whether id is among the ids so far: a scan when the
+	// lines are few (an order page), which beats a map, else a map.
+	known := func(id int64) bool { return slices.Contains(ids, id) }
+	if n > 64 {
+		seen := make(map[int64]bool, n)
+		known = func(id int64) bool {
+			k := seen[id]
+			seen[id] = true
+			return k
+		}
+	}
 	for _, o := range orders {
 		for _, l := range o.Items {
-			if !seen[l.ProductID] {
-				seen[l.ProductID] = true
+			if !known(l.ProductID) {
 				ids = append(ids, l.ProductID)
 			}
 		}
