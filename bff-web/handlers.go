@@ -168,29 +168,14 @@ func (h *history) rows() []orderSummaryView {
 
 // productsOf fetches, in one batch call, every product the orders mention.
 func productsOf(ctx context.Context, products productBatch, orders []order.Order) (map[int64]product.Product, error) {
-	n := 0
-	for _, o := range orders {
-		n += len(o.Items)
-	}
-	ids := make([]int64, 0, n)
-	// known reports whether id is among the ids so far: a scan when the
-	// lines are few (an order page), which beats a map, else a map.
-	known := func(id int64) bool { return slices.Contains(ids, id) }
-	if n > 64 {
-		seen := make(map[int64]bool, n)
-		known = func(id int64) bool {
-			k := seen[id]
-			seen[id] = true
-			return k
-		}
-	}
+	var ids []int64
 	for _, o := range orders {
 		for _, l := range o.Items {
-			if !known(l.ProductID) {
-				ids = append(ids, l.ProductID)
-			}
+			ids = append(ids, l.ProductID)
 		}
 	}
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
 	if len(ids) == 0 {
 		return nil, nil
 	}
