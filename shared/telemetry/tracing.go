@@ -154,8 +154,7 @@ func NewTracing(ctx context.Context, name string, cfg TracingConfig) (*Tracing, 
 		return &Tracing{Provider: noop.NewTracerProvider(), shutdown: func(context.Context) error { return nil }}, nil
 	}
 	if !cfg.Exporting() {
-		tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.NeverSample())))
-		return &Tracing{Provider: tp, shutdown: tp.Shutdown}, nil
+		return &Tracing{Provider: idProvider{}, shutdown: func(context.Context) error { return nil }}, nil
 	}
 	sampler, err := cfg.sampler()
 	if err != nil {
