@@ -26,9 +26,9 @@ type productBatch interface {
 	Details(ctx context.Context, ids []int64) (product.Batch, error)
 }
 
-// paymentReader reads one payment.
+// paymentReader reads what a page shows of one payment.
 type paymentReader interface {
-	Get(ctx context.Context, id string) (payment.Payment, error)
+	Summary(ctx context.Context, id string) (payment.Summary, error)
 }
 
 // orderPlacer runs the checkout.
@@ -57,7 +57,8 @@ func handlePlaceOrder(flow orderPlacer) fiber.Handler {
 		if err != nil {
 			return err
 		}
-		return httpserver.Created(c, res.Order.ID, "/api/orders/"+res.Order.ID, newOrderView(res.Order, res.Products, &res.Payment))
+		pay := res.Payment.Summary()
+		return httpserver.Created(c, res.Order.ID, "/api/orders/"+res.Order.ID, newOrderView(res.Order, res.Products, &pay))
 	}
 }
 
@@ -86,7 +87,7 @@ func handleGetOrder(orders orderReader, products productBatch, payments paymentR
 					return err
 				}),
 				aggregate.Optional("payment", func(ctx context.Context) (err error) {
-					pg.payment, err = payments.Get(ctx, pg.order.PaymentID)
+					pg.payment, err = payments.Summary(ctx, pg.order.PaymentID)
 					pg.paid = err == nil
 					return err
 				}),
@@ -94,7 +95,7 @@ func handleGetOrder(orders orderReader, products productBatch, payments paymentR
 		if err != nil {
 			return httpserver.FromUpstream(err, "Order")
 		}
-		var pay *payment.Payment
+		var pay *payment.Summary
 		if pg.paid {
 			pay = &pg.payment
 		}
@@ -108,7 +109,7 @@ func handleGetOrder(orders orderReader, products productBatch, payments paymentR
 type orderPage struct {
 	order    order.Order
 	products map[int64]product.Product
-	payment  payment.Payment
+	payment  payment.Summary
 	paid     bool // payment was read
 	view     orderView
 }

@@ -76,7 +76,7 @@ type orderView struct {
 
 // newOrderView builds the order page. products may miss some or all lines
 // (their images are then left out); pay may be nil.
-func newOrderView(o order.Order, products map[int64]product.Product, pay *payment.Payment) orderView {
+func newOrderView(o order.Order, products map[int64]product.Product, pay *payment.Summary) orderView {
 	v := orderView{
 		ID:              o.ID,
 		Status:          o.Status,

@@ -16,7 +16,7 @@ import (
 // benchOrderPage is an order page's inputs as the sandbox returns them: an
 // order of three lines with a shipping address, its products with two to
 // four pictures each, and a captured card payment.
-func benchOrderPage() (order.Order, map[int64]product.Product, *payment.Payment) {
+func benchOrderPage() (order.Order, map[int64]product.Product, *payment.Summary) {
 	at := time.Date(2030, 1, 2, 3, 4, 5, 123456789, time.UTC)
 	o := order.Order{
 		ID: "ord_01HZX4Q9R5T7V8W2Y3Z4A5B6C7", Reference: "bff-web:usr_ada:01HZX4Q9R5-order", UserID: "usr_ada",
@@ -42,9 +42,7 @@ func benchOrderPage() (order.Order, map[int64]product.Product, *payment.Payment)
 		}
 		prods[l.ProductID] = p
 	}
-	pay := &payment.Payment{ID: o.PaymentID, Reference: "bff-web:usr_ada:01HZX4Q9R5-payment", UserID: "usr_ada",
-		Amount: o.Total, Status: payment.StatusCaptured, Method: payment.Method{Type: "card", Brand: "visa", Last4: "4242"},
-		ExpiresAt: at.Add(10 * time.Minute), CreatedAt: at, UpdatedAt: at.Add(time.Second)}
+	pay := &payment.Summary{ID: o.PaymentID, Status: payment.StatusCaptured, Method: payment.Method{Type: "card", Brand: "visa", Last4: "4242"}}
 	return o, prods, pay
 }
 

@@ -41,8 +41,8 @@ func (c *Client) Refund(ctx context.Context, id string) (Payment, error) {
 }
 
 // Get returns one payment.
-func (c *Client) Get(ctx context.Context, id string) (Payment, error) {
-	return upstream.Get[Payment](ctx, c.s, "get", "/payments/"+url.PathEscape(id))
+func (c *Client) Summary(ctx context.Context, id string) (Summary, error) {
+	return upstream.Get[Summary](ctx, c.s, "get", "/payments/"+url.PathEscape(id))
 }
 
 // ByReference finds the payment authorized with ref, to learn the outcome of

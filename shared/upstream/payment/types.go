@@ -49,6 +49,14 @@ type Method struct {
 	Last4 string `json:"last4"`
 }
 
+// Summary is what a page shows of a payment. Reading only these fields
+// skips the rest of the answer (the timestamps are most of its decoding).
+type Summary struct {
+	ID     string `json:"id"`
+	Status string `json:"status"`
+	Method Method `json:"method"`
+}
+
 // Payment is a hold on a card (authorized) that is then captured, voided,
 // refunded, or left to expire.
 type Payment struct {
@@ -63,3 +71,6 @@ type Payment struct {
 	CreatedAt     time.Time   `json:"created_at"`
 	UpdatedAt     time.Time   `json:"updated_at"`
 }
+
+// Summary returns what a page shows of p.
+func (p Payment) Summary() Summary { return Summary{ID: p.ID, Status: p.Status, Method: p.Method} }
