@@ -31,6 +31,14 @@ type Fault struct {
 	After bool `json:"after,omitempty"`
 	// Count is how many times the fault fires; zero means unlimited.
 	Count int `json:"count,omitempty"`
+	// Concurrency, when non-zero, serves at most this many of the requests
+	// the fault fires on at once, their latency included; the others wait
+	// for a turn, in no particular order, and one whose client goes away
+	// while it waits is dropped unprocessed. With LatencyMS it makes a
+	// service of bounded capacity (Concurrency ÷ latency requests a
+	// second) whose clients queue beyond it, as behind a full database
+	// pool.
+	Concurrency int `json:"concurrency,omitempty"`
 }
 
 // validate checks f against the service's routes and fills in defaults.
@@ -50,14 +58,17 @@ func (f *Fault) validate(routes []string) error {
 	if f.Rate < 0 || f.Rate > 1 {
 		return invalid("rate must be between 0 and 1, got %v", f.Rate)
 	}
+	if f.Concurrency < 0 {
+		return invalid("concurrency must not be negative, got %d", f.Concurrency)
+	}
 	if f.Count < 0 {
 		return invalid("count must not be negative, got %d", f.Count)
 	}
 	if f.Status != 0 && f.Drop {
 		return invalid("a fault either answers a status or drops the connection, not both")
 	}
-	if f.Status == 0 && !f.Drop && f.LatencyMS == 0 {
-		return invalid("a fault needs at least one of status, drop or latency_ms")
+	if f.Status == 0 && !f.Drop && f.LatencyMS == 0 && f.Concurrency == 0 {
+		return invalid("a fault needs at least one of status, drop, latency_ms or concurrency")
 	}
 	if f.After && f.Status == 0 && !f.Drop {
 		return invalid("after=true needs a status or drop to replace the answer with")
@@ -71,13 +82,15 @@ func (f *Fault) validate(routes []string) error {
 // activeFault is a Fault with the number of times it may still fire.
 type activeFault struct {
 	Fault
-	left int // meaningful only when Count > 0
+	left  int           // meaningful only when Count > 0
+	slots chan struct{} // one token per request served; nil without Concurrency
 }
 
 // firing is what the faults matching one request decided.
 type firing struct {
 	latency time.Duration
-	before  *Fault // the first firing fault that acts before the handler
+	slots   chan struct{} // the first firing fault's with a Concurrency
+	before  *Fault        // the first firing fault that acts before the handler
 	after   *Fault // the first firing fault that acts after it
 }
 
@@ -93,7 +106,11 @@ func newFaultSet(seed uint64) *faultSet {
 }
 
 func (fs *faultSet) add(f Fault) {
-	fs.faults = append(fs.faults, &activeFault{Fault: f, left: f.Count})
+	af := &activeFault{Fault: f, left: f.Count}
+	if f.Concurrency > 0 {
+		af.slots = make(chan struct{}, f.Concurrency)
+	}
+	fs.faults = append(fs.faults, af)
 }
 
 func (fs *faultSet) list() []Fault {
@@ -115,8 +132,11 @@ func (fs *faultSet) match(route string) firing {
 	for _, f := range fs.faults {
 		if (f.Route == "*" || f.Route == route) && (f.Rate >= 1 || fs.rng.Float64() < f.Rate) {
 			fr.latency += time.Duration(f.LatencyMS) * time.Millisecond
+			if fr.slots == nil {
+				fr.slots = f.slots
+			}
 			switch {
-			case f.Status == 0 && !f.Drop:
+			case f.Status == 0 && !f.Drop: // latency or concurrency only
 			case f.After && fr.after == nil:
 				g := f.Fault
 				fr.after = &g

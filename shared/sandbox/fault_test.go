@@ -2,7 +2,9 @@ package sandbox_test
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -113,6 +115,36 @@ func TestFaultLatency(t *testing.T) {
 	}
 }
 
+// TestFaultConcurrency sends three reservations at once to a route that
+// serves one request at a time, each for 400 ms, from clients that give up
+// after 150 ms: the one being served is processed, as any request whose
+// client gave up; the two waiting for their turn are dropped unprocessed.
+// A later request gets the freed turn.
+func TestFaultConcurrency(t *testing.T) {
+	rn, _ := startManual(t)
+	inject(t, rn, "product", sandbox.Fault{Route: "POST /reservations", LatencyMS: 400, Concurrency: 1})
+	impatient := &http.Client{Timeout: 150 * time.Millisecond}
+	var wg sync.WaitGroup
+	for i := range 3 {
+		wg.Go(func() {
+			if _, err := send(impatient, "POST", rn.ProductURL+"/reservations", reserveBody(fmt.Sprint("queued-", i))); err == nil {
+				t.Errorf("request %d: answered within 150 ms, want the client to give up", i)
+			}
+		})
+	}
+	wg.Wait()
+	if !rn.Sandbox.WaitIdle() {
+		t.Fatal("WaitIdle: got false, want the request being served to finish")
+	}
+	if n := len(rn.State(t).Product.Reservations); n != 1 {
+		t.Fatalf("got %d reservations, want 1: the request served, not the two that waited", n)
+	}
+	do(t, "POST", rn.ProductURL+"/reservations", reserveBody("later")).want(t, http.StatusCreated)
+	if n := len(rn.State(t).Product.Reservations); n != 2 {
+		t.Errorf("got %d reservations, want 2", n)
+	}
+}
+
 func TestFaultCount(t *testing.T) {
 	rn, _ := startManual(t)
 	inject(t, rn, "payment", sandbox.Fault{Route: "*", Status: http.StatusBadGateway, Count: 2})
@@ -159,6 +191,7 @@ func TestFaultValidation(t *testing.T) {
 		`{"route":"*","after":true,"latency_ms":5}`,
 		`{"route":"*","status":503,"count":-1}`,
 		`{"route":"*","latency_ms":-1}`,
+		`{"route":"*","concurrency":-1}`,
 		`not json`,
 	}
 	for _, body := range bad {

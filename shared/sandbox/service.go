@@ -141,6 +141,14 @@ func (s *service) serveRoute(w http.ResponseWriter, r *http.Request, write bool,
 		errorReply(err).write(w, false)
 		return
 	}
+	if fr.slots != nil {
+		select {
+		case fr.slots <- struct{}{}:
+			defer func() { <-fr.slots }()
+		case <-r.Context().Done():
+			return // its client went away while it waited for a turn
+		}
+	}
 	if fr.latency > 0 {
 		time.Sleep(fr.latency)
 	}
