@@ -38,8 +38,11 @@
 // while fewer than share(c) × limit requests of any class are in flight
 // (AnonymousShare, AuthenticatedShare, 1 for Checkout). Under overload the
 // lowest class is shed first and a checkout always finds the last places
-// free. Nothing waits: a request over its share is refused at once, and the
-// caller answers it with a 503 and Retry-After.
+// free: the places no lower class may fill (the limit less the signed-in
+// share, at least one) are the checkouts' own even when the requests in
+// flight exceed the limit, as they do for a while after it fell or when a
+// probe holds it at MinLimit. Nothing waits: a request over its share is
+// refused at once, and the caller answers it with a 503 and Retry-After.
 package admission
 
 import (
@@ -101,6 +104,9 @@ type Limiter struct {
 	// caps[c] is the most requests in flight at which one of class c is
 	// still admitted, the limit times its share.
 	caps [numClasses]atomic.Int64
+	// checkouts counts the checkouts in flight; reserve is how many of
+	// them are admitted whatever else is in flight.
+	checkouts, reserve atomic.Int64
 	// shed records that a request was refused in the current window.
 	shed atomic.Bool
 
@@ -175,6 +181,12 @@ func (l *Limiter) Acquire(c Class) (Ticket, bool) {
 	if c < 0 || c >= numClasses {
 		c = Anonymous
 	}
+	if c == Checkout {
+		if l.checkouts.Add(1) <= l.reserve.Load() {
+			return Ticket{l: l, class: c, start: l.now(), inFlight: l.inFlight.Add(1)}, true
+		}
+		l.checkouts.Add(-1)
+	}
 	limit := l.caps[c].Load()
 	for {
 		n := l.inFlight.Load()
@@ -185,6 +197,9 @@ func (l *Limiter) Acquire(c Class) (Ticket, bool) {
 			return Ticket{}, false
 		}
 		if l.inFlight.CompareAndSwap(n, n+1) {
+			if c == Checkout {
+				l.checkouts.Add(1)
+			}
 			return Ticket{l: l, class: c, start: l.now(), inFlight: n + 1}, true
 		}
 	}
@@ -193,14 +208,21 @@ func (l *Limiter) Acquire(c Class) (Ticket, bool) {
 // Done frees the request's place and takes its latency, from Acquire to
 // now, as a measure of the replica's load.
 func (t Ticket) Done() {
-	t.l.inFlight.Add(-1)
+	t.release()
 	t.l.record(t, t.l.now())
 }
 
 // Ignore frees the request's place without taking its latency: for an
 // answer that says nothing about this replica's load, such as an upstream
 // refusing at once.
-func (t Ticket) Ignore() { t.l.inFlight.Add(-1) }
+func (t Ticket) Ignore() { t.release() }
+
+func (t Ticket) release() {
+	if t.class == Checkout {
+		t.l.checkouts.Add(-1)
+	}
+	t.l.inFlight.Add(-1)
+}
 
 // record adds one finished request to the window, and computes the limit
 // again once the window is complete.
@@ -322,6 +344,7 @@ func (l *Limiter) setCaps(limit int64) {
 	for c, share := range l.shares {
 		l.caps[c].Store(max(1, int64(share*float64(limit))))
 	}
+	l.reserve.Store(max(1, limit-l.caps[Authenticated].Load()))
 }
 
 // latency counts durations in buckets of an eighth of a power of two (a

@@ -140,6 +140,51 @@ func TestSharesByPriority(t *testing.T) {
 	}
 }
 
+// TestCheckoutsKeepTheirReserve: when the limit falls under the requests
+// in flight (here a probe holding it at MinLimit while 80 signed-in reads
+// admitted before are still running), checkouts still get the places no
+// lower class may fill, and no more.
+func TestCheckoutsKeepTheirReserve(t *testing.T) {
+	cfg := testConfig() // limit 100, MinLimit 10: signed-in reads 8 of 10 at the floor
+	clock := clocktest.New(time.Unix(1_700_000_000, 0))
+	l := New(cfg, WithClock(clock.Now))
+	var reads []Ticket
+	for range 80 {
+		tk, ok := l.Acquire(Authenticated)
+		if !ok {
+			t.Fatalf("signed-in read %d refused under its share of the initial limit", len(reads))
+		}
+		reads = append(reads, tk)
+	}
+	// A busy window's worth of finished checkouts: the first busy window
+	// starts a probe.
+	for range cfg.MinSamples {
+		tk, ok := l.Acquire(Checkout)
+		if !ok {
+			t.Fatal("checkout refused with 81 of 100 in flight")
+		}
+		clock.Advance(cfg.Window / time.Duration(cfg.MinSamples))
+		tk.Done()
+	}
+	if l.Limit() != cfg.MinLimit || l.InFlight() != 80 {
+		t.Fatalf("limit %d with %d in flight, want a probe at %d with the 80 reads in flight", l.Limit(), l.InFlight(), cfg.MinLimit)
+	}
+	if _, ok := l.Acquire(Authenticated); ok {
+		t.Error("signed-in read admitted with 80 in flight and a limit of 10")
+	}
+	var got []bool
+	for range 3 {
+		_, ok := l.Acquire(Checkout)
+		got = append(got, ok)
+	}
+	if got[0] != true || got[1] != true || got[2] != false {
+		t.Errorf("three checkouts admitted %v, want the two places of the reserve (10 less the 8 of signed-in reads)", got)
+	}
+	for _, tk := range reads {
+		tk.Ignore()
+	}
+}
+
 // TestLatencyStep: with more offered than the limit, a jump of the
 // latency (an upstream five times slower) brings the limit down, and it
 // rises again once the latency is back.
