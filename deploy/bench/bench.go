@@ -189,6 +189,11 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	for name, b := range st.BFFs {
 		pids[name] = b.pid()
 	}
+	if f := cfg.fault; f.Service != "" {
+		if err := a.sandbox.InjectFault(ctx, f.Service, f.Fault); err != nil {
+			return fmt.Errorf("BENCH_FAULT: %w", err)
+		}
+	}
 	if cfg.Rate > 0 {
 		return runOpen(ctx, st, fx, cfg, pids, runID, stdout, stderr)
 	}
@@ -220,7 +225,8 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 			return err
 		}
 	}
-	if ctx.Err() == nil && (len(cfg.Only) == 0 || slices.Contains(cfg.Only, checkoutLatencyKey)) {
+	// The checkout latency injects faults of its own: not with BENCH_FAULT.
+	if ctx.Err() == nil && (len(cfg.Only) == 0 && cfg.Fault == "" || slices.Contains(cfg.Only, checkoutLatencyKey)) {
 		fmt.Fprintf(stderr, "bench: checkout latency, %d checkouts and %d chains of writes, %s injected on each write\n",
 			cfg.Checkouts, cfg.Checkouts, writeLatency)
 		c, err := a.measureCheckoutLatency(ctx, st, fx, cfg, fmt.Sprintf("bench-%s-latency-", runID))

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -8,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"storefront.dev/shared/sandbox"
 )
 
 // config is every setting of the benchmark. Each flag's default comes from
@@ -52,6 +55,35 @@ type config struct {
 	// LogDir is -logs / BENCH_LOGS, where each process's output goes;
 	// default a new temporary directory.
 	LogDir string
+	// Fault is -fault / BENCH_FAULT, a sandbox fault kept for the whole
+	// run: a service's name, a space and the fault's JSON, e.g. `order
+	// {"route":"GET /orders/{id}","latency_ms":10,"concurrency":8}` for an
+	// order service of bounded capacity. Default none.
+	Fault string
+	// fault is Fault parsed; Service is empty without one.
+	fault serviceFault
+}
+
+// serviceFault is a sandbox fault and the service it is injected into.
+type serviceFault struct {
+	Service string
+	sandbox.Fault
+}
+
+// parseFault reads BENCH_FAULT's "service {json}". The fault itself is
+// checked by the sandbox when it is injected.
+func parseFault(s string) (serviceFault, error) {
+	service, body, ok := strings.Cut(strings.TrimSpace(s), " ")
+	if !ok || !slices.Contains(sandbox.Services, service) {
+		return serviceFault{}, fmt.Errorf("fault: want a service (%s), a space and a fault's JSON, got %q", strings.Join(sandbox.Services, ", "), s)
+	}
+	f := serviceFault{Service: service}
+	dec := json.NewDecoder(strings.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f.Fault); err != nil {
+		return serviceFault{}, fmt.Errorf("fault: %w", err)
+	}
+	return f, nil
 }
 
 func defaultConfig() config {
@@ -64,7 +96,7 @@ var envFlags = []struct{ flag, env string }{
 	{"bin", "BENCH_BIN"}, {"duration", "BENCH_DURATION"}, {"soak", "BENCH_SOAK"},
 	{"conns", "BENCH_CONNS"}, {"ci", "BENCH_CI"}, {"only", "BENCH_ONLY"},
 	{"timeout", "BENCH_TIMEOUT"}, {"product", "BENCH_PRODUCT"}, {"logs", "BENCH_LOGS"},
-	{"rate", "BENCH_RATE"}, {"checkouts", "BENCH_CHECKOUTS"},
+	{"rate", "BENCH_RATE"}, {"checkouts", "BENCH_CHECKOUTS"}, {"fault", "BENCH_FAULT"},
 }
 
 // loadConfig reads the environment through getenv, then the flags in args.
@@ -102,6 +134,13 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 			cfg.Only = append(cfg.Only, k)
 		}
 	}
+	if cfg.Fault != "" {
+		f, err := parseFault(cfg.Fault)
+		if err != nil {
+			return config{}, fmt.Errorf("config: %w", err)
+		}
+		cfg.fault = f
+	}
 	return cfg, cfg.validate()
 }
 
@@ -121,6 +160,7 @@ func (c *config) flagSet(only *string, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.LogDir, "logs", c.LogDir, "directory for the processes' output")
 	fs.Float64Var(&c.Rate, "rate", c.Rate, "requests per second, open loop (0: closed loop)")
 	fs.IntVar(&c.Checkouts, "checkouts", c.Checkouts, "checkouts and chains of writes the checkout latency measures")
+	fs.StringVar(&c.Fault, "fault", c.Fault, "a sandbox fault for the whole run: service name, space, fault JSON")
 	for _, e := range envFlags {
 		f := fs.Lookup(e.flag)
 		f.Usage += " (" + e.env + ")"
@@ -154,6 +194,8 @@ func (c config) validate() error {
 			errs = append(errs, fmt.Errorf("only: unknown endpoint %q (known: %s)", k, strings.Join(endpointKeys, ", ")))
 		case c.Rate > 0 && slices.Contains(closedLoopOnly, k):
 			errs = append(errs, fmt.Errorf("only: %s is measured in the closed loop only, not with a rate", k))
+		case c.Fault != "" && k == checkoutLatencyKey:
+			errs = append(errs, fmt.Errorf("only: %s injects faults of its own, not with a fault", k))
 		}
 	}
 	if err := errors.Join(errs...); err != nil {

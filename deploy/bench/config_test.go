@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"storefront.dev/shared/sandbox"
 )
 
 func TestLoadConfig(t *testing.T) {
@@ -43,6 +45,11 @@ func TestLoadConfig(t *testing.T) {
 			with(func(c *config) { c.Soak, c.Duration = time.Minute, time.Minute })},
 		{"open loop", map[string]string{"BENCH_RATE": "2500", "BENCH_DURATION": "10s"}, nil,
 			with(func(c *config) { c.Rate, c.Duration = 2500, 10*time.Second })},
+		{"fault", map[string]string{"BENCH_FAULT": `order {"route":"GET /orders/{id}","latency_ms":10,"concurrency":8}`}, nil,
+			with(func(c *config) {
+				c.Fault = `order {"route":"GET /orders/{id}","latency_ms":10,"concurrency":8}`
+				c.fault = serviceFault{Service: "order", Fault: sandbox.Fault{Route: "GET /orders/{id}", LatencyMS: 10, Concurrency: 8}}
+			})},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -78,6 +85,10 @@ func TestLoadConfigRefuses(t *testing.T) {
 		{"no checkouts", nil, []string{"-checkouts", "0"}},
 		{"reference with a rate", map[string]string{"BENCH_RATE": "100", "BENCH_ONLY": "web-order,ref-order"}, nil},
 		{"checkout latency with a rate", map[string]string{"BENCH_RATE": "100", "BENCH_ONLY": "checkout-latency"}, nil},
+		{"fault without a service", map[string]string{"BENCH_FAULT": `{"route":"*","latency_ms":10}`}, nil},
+		{"fault of an unknown service", map[string]string{"BENCH_FAULT": `inventory {"route":"*","latency_ms":10}`}, nil},
+		{"fault with an unknown field", map[string]string{"BENCH_FAULT": `order {"route":"*","latency":10}`}, nil},
+		{"fault with the checkout latency", map[string]string{"BENCH_FAULT": `order {"route":"*","latency_ms":10}`, "BENCH_ONLY": "checkout-latency"}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
