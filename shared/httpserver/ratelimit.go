@@ -75,7 +75,8 @@ func (s *Server) quota(l Limiter, p ratelimit.Policy) func(c *fiber.Ctx) error {
 			return nil
 		}
 		c.Set(HeaderRateLimitPolicy, policyField)
-		c.Set(HeaderRateLimit, d.Field(p))
+		var field [64]byte
+		c.Response().Header.SetBytesV(HeaderRateLimit, d.AppendField(field[:0], p))
 		if !d.Allowed {
 			s.metrics.RateLimited(p.Name)
 			return &problem.Error{

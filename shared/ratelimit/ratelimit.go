@@ -74,8 +74,14 @@ type Decision struct {
 // Field returns d as an item of the RateLimit field for policy p, in
 // structured-field syntax: "orders";r=9;t=6. Seconds are rounded up, so a
 // client that waits t seconds finds the quota restored.
-func (d Decision) Field(p Policy) string {
-	return strconv.Quote(p.Name) + ";r=" + strconv.Itoa(d.Remaining) + ";t=" + strconv.FormatInt(Seconds(d.Reset), 10)
+func (d Decision) Field(p Policy) string { return string(d.AppendField(nil, p)) }
+
+// AppendField appends Field's item to dst: a request answered with it
+// needs no allocation of its own when dst has room.
+func (d Decision) AppendField(dst []byte, p Policy) []byte {
+	dst = strconv.AppendQuote(dst, p.Name)
+	dst = strconv.AppendInt(append(dst, ";r="...), int64(d.Remaining), 10)
+	return strconv.AppendInt(append(dst, ";t="...), Seconds(d.Reset), 10)
 }
 
 // Seconds rounds d up to whole seconds, the unit of Retry-After and of the
