@@ -91,7 +91,7 @@ type firing struct {
 	latency time.Duration
 	slots   chan struct{} // the first firing fault's with a Concurrency
 	before  *Fault        // the first firing fault that acts before the handler
-	after   *Fault // the first firing fault that acts after it
+	after   *Fault        // the first firing fault that acts after it
 }
 
 // faultSet is the active faults of one service. It is guarded by the
