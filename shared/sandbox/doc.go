@@ -12,6 +12,7 @@
 // service is safe for concurrent use. Every service also exposes sandbox-only
 // admin routes under /__admin: its state (with per-route request counters),
 // fault injection (status, latency, dropped connection, after the write took
-// effect, rate, count), reset and, on the product service, setting stock.
+// effect, rate, count, bounded concurrency), reset and, on the product
+// service, setting stock.
 // Admin is a client of those routes.
 package sandbox
