@@ -182,10 +182,11 @@ func (l *Limiter) Acquire(c Class) (Ticket, bool) {
 		c = Anonymous
 	}
 	if c == Checkout {
-		if l.checkouts.Add(1) <= l.reserve.Load() {
-			return Ticket{l: l, class: c, start: l.now(), inFlight: l.inFlight.Add(1)}, true
+		for k := l.checkouts.Load(); k < l.reserve.Load(); k = l.checkouts.Load() {
+			if l.checkouts.CompareAndSwap(k, k+1) {
+				return Ticket{l: l, class: c, start: l.now(), inFlight: l.inFlight.Add(1)}, true
+			}
 		}
-		l.checkouts.Add(-1)
 	}
 	limit := l.caps[c].Load()
 	for {
@@ -229,8 +230,11 @@ func (t Ticket) release() {
 func (l *Limiter) record(t Ticket, now time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.probing && t.start.Before(l.win.start) {
-		return // admitted above MinLimit: not a measure of the probe's
+	if l.probing && (t.start.Before(l.win.start) || t.inFlight > int64(l.cfg.MinLimit)) {
+		// Admitted before the probe, or by the checkouts' reserve with
+		// more in flight than the probe's limit: not a measure of latency
+		// at MinLimit.
+		return
 	}
 	l.hist[t.class].add(now.Sub(t.start))
 	l.win.samples++

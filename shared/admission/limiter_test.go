@@ -173,12 +173,28 @@ func TestCheckoutsKeepTheirReserve(t *testing.T) {
 		t.Error("signed-in read admitted with 80 in flight and a limit of 10")
 	}
 	var got []bool
+	var reserved []Ticket
 	for range 3 {
-		_, ok := l.Acquire(Checkout)
+		tk, ok := l.Acquire(Checkout)
 		got = append(got, ok)
+		if ok {
+			reserved = append(reserved, tk)
+		}
 	}
 	if got[0] != true || got[1] != true || got[2] != false {
 		t.Errorf("three checkouts admitted %v, want the two places of the reserve (10 less the 8 of signed-in reads)", got)
+	}
+	// Admitted with 80 in flight, they say nothing of the latency at
+	// MinLimit the probe measures.
+	clock.Advance(time.Second)
+	for _, tk := range reserved {
+		tk.Done()
+	}
+	l.mu.Lock()
+	samples := l.win.samples
+	l.mu.Unlock()
+	if samples != 0 {
+		t.Errorf("the probe took %d samples from checkouts admitted over its limit, want none", samples)
 	}
 	for _, tk := range reads {
 		tk.Ignore()
