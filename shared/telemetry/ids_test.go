@@ -53,8 +53,29 @@ func TestIDProvider(t *testing.T) {
 	}
 
 	_, fresh := tracer.Start(ctx, "recover", trace.WithNewRoot())
-	if fresh.SpanContext().TraceID() == server.SpanContext().TraceID() || !fresh.SpanContext().IsValid() {
-		t.Errorf("WithNewRoot span %v continues the trace", fresh.SpanContext())
+	if fsc := fresh.SpanContext(); fsc.TraceID() == server.SpanContext().TraceID() || !fsc.IsValid() || fsc.IsSampled() || fsc.TraceState().Len() != 0 {
+		t.Errorf("WithNewRoot span %v (state %q) continues the trace, want a new unsampled one", fsc, fsc.TraceState())
+	}
+
+	unsampled := Propagator.Extract(context.Background(), propagation.MapCarrier{"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"})
+	_, quiet := tracer.Start(unsampled, "server")
+	if sc := quiet.SpanContext(); sc.TraceID().String() != "4bf92f3577b34da6a3ce929d0e0e4736" || sc.IsSampled() {
+		t.Errorf("span under an unsampled caller %v, want the caller's trace, unsampled", sc)
+	}
+
+	// A span of this provider records nothing, and the whole span API is
+	// safe to call on it.
+	for _, span := range []trace.Span{root, server, client, quiet} {
+		span.SetName("renamed")
+		span.SetAttributes()
+		span.AddEvent("event")
+		span.AddLink(trace.Link{})
+		span.RecordError(context.Canceled)
+		span.SetStatus(0, "")
+		span.End()
+		if span.IsRecording() || span.TracerProvider() == nil {
+			t.Errorf("span %v: recording %v, provider %v; want not recording, a provider", span.SpanContext(), span.IsRecording(), span.TracerProvider())
+		}
 	}
 	if err := tracing.Shutdown(context.Background()); err != nil {
 		t.Error(err)
