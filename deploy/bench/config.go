@@ -83,6 +83,9 @@ func parseFault(s string) (serviceFault, error) {
 	if err := dec.Decode(&f.Fault); err != nil {
 		return serviceFault{}, fmt.Errorf("fault: %w", err)
 	}
+	if dec.More() {
+		return serviceFault{}, fmt.Errorf("fault: more than one JSON value in %q", body)
+	}
 	return f, nil
 }
 

@@ -87,6 +87,7 @@ func TestLoadConfigRefuses(t *testing.T) {
 		{"checkout latency with a rate", map[string]string{"BENCH_RATE": "100", "BENCH_ONLY": "checkout-latency"}, nil},
 		{"fault without a service", map[string]string{"BENCH_FAULT": `{"route":"*","latency_ms":10}`}, nil},
 		{"fault of an unknown service", map[string]string{"BENCH_FAULT": `inventory {"route":"*","latency_ms":10}`}, nil},
+		{"fault followed by more", map[string]string{"BENCH_FAULT": `order {"route":"*","latency_ms":10} {}`}, nil},
 		{"fault with an unknown field", map[string]string{"BENCH_FAULT": `order {"route":"*","latency":10}`}, nil},
 		{"fault with the checkout latency", map[string]string{"BENCH_FAULT": `order {"route":"*","latency_ms":10}`, "BENCH_ONLY": "checkout-latency"}, nil},
 	}
