@@ -71,13 +71,11 @@ type Decision struct {
 	RetryAfter time.Duration
 }
 
-// Field returns d as an item of the RateLimit field for policy p, in
-// structured-field syntax: "orders";r=9;t=6. Seconds are rounded up, so a
-// client that waits t seconds finds the quota restored.
-func (d Decision) Field(p Policy) string { return string(d.AppendField(nil, p)) }
-
-// AppendField appends Field's item to dst: a request answered with it
-// needs no allocation of its own when dst has room.
+// AppendField appends d to dst as an item of the RateLimit field for
+// policy p, in structured-field syntax: "orders";r=9;t=6. Seconds are
+// rounded up, so a client that waits t seconds finds the quota restored. A
+// request answered with it needs no allocation of its own when dst has
+// room.
 func (d Decision) AppendField(dst []byte, p Policy) []byte {
 	dst = strconv.AppendQuote(dst, p.Name)
 	dst = strconv.AppendInt(append(dst, ";r="...), int64(d.Remaining), 10)

@@ -144,9 +144,9 @@ func TestFields(t *testing.T) {
 		want string
 	}{
 		{"policy", p.Field(), `"orders";q=10;w=60`},
-		{"allowed", ratelimit.Decision{Allowed: true, Remaining: 9, Reset: 6 * time.Second}.Field(p), `"orders";r=9;t=6`},
-		{"fraction of a second rounds up", ratelimit.Decision{Remaining: 0, Reset: 5001 * time.Millisecond}.Field(p), `"orders";r=0;t=6`},
-		{"full", ratelimit.Decision{Allowed: true, Remaining: 10}.Field(p), `"orders";r=10;t=0`},
+		{"allowed", string(ratelimit.Decision{Allowed: true, Remaining: 9, Reset: 6 * time.Second}.AppendField(nil, p)), `"orders";r=9;t=6`},
+		{"fraction of a second rounds up", string(ratelimit.Decision{Remaining: 0, Reset: 5001 * time.Millisecond}.AppendField(nil, p)), `"orders";r=0;t=6`},
+		{"full", string(ratelimit.Decision{Allowed: true, Remaining: 10}.AppendField(nil, p)), `"orders";r=10;t=0`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

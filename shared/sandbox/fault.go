@@ -16,9 +16,9 @@ type Fault struct {
 	// Status, when non-zero, is answered with a problem body instead of the
 	// real response. It must be 400..599.
 	Status int `json:"status,omitempty"`
-	// LatencyMS is slept before anything else. The request is processed
-	// afterwards even if the client gave up, which is what an ambiguous
-	// timeout looks like.
+	// LatencyMS is slept before anything else but the wait for a turn
+	// (Concurrency). The request is processed afterwards even if the client
+	// gave up, which is what an ambiguous timeout looks like.
 	LatencyMS int `json:"latency_ms,omitempty"`
 	// Rate is the probability (0..1] that the fault fires on a matching
 	// request. Zero means 1.
@@ -34,7 +34,8 @@ type Fault struct {
 	// Concurrency, when non-zero, serves at most this many of the requests
 	// the fault fires on at once, their latency included; the others wait
 	// for a turn, in no particular order, and one whose client goes away
-	// while it waits is dropped unprocessed. With LatencyMS it makes a
+	// while it waits is dropped unprocessed (it still counts as a firing).
+	// Of several firing faults, the first with a Concurrency sets it. With LatencyMS it makes a
 	// service of bounded capacity (Concurrency ÷ latency requests a
 	// second) whose clients queue beyond it, as behind a full database
 	// pool.

@@ -40,7 +40,7 @@ func (c *Client) Refund(ctx context.Context, id string) (Payment, error) {
 	return upstream.Transition[Payment](ctx, c.s, "/payments", id, "refund")
 }
 
-// Get returns one payment.
+// Summary reads one payment, as a page shows it.
 func (c *Client) Summary(ctx context.Context, id string) (Summary, error) {
 	return upstream.Get[Summary](ctx, c.s, "get", "/payments/"+url.PathEscape(id))
 }
