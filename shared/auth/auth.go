@@ -136,7 +136,8 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Claims, error) {
 	if len(token) > v.cfg.MaxTokenBytes {
 		return Claims{}, unauthenticated(ErrTokenTooLong, "token too large")
 	}
-	if set := v.keys.Load(); set != nil && v.now().Sub(set.fetched) >= DefaultMaxKeyAge {
+	now := v.now()
+	if set := v.keys.Load(); set != nil && now.Sub(set.fetched) >= DefaultMaxKeyAge {
 		// Throttled and shared like any refresh; on failure the old set
 		// stays in use rather than locking everyone out.
 		_ = v.refresh(ctx, false)
@@ -150,7 +151,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Claims, error) {
 			c := x.(Claims)
 			// The cache's own expiry runs on the wall clock; the claims are
 			// checked against the verifier's.
-			if v.now().Before(c.ExpiresAt.Add(v.cfg.Leeway)) {
+			if now.Before(c.ExpiresAt.Add(v.cfg.Leeway)) {
 				c.Audience = slices.Clone(c.Audience) // so no caller can change the cached entry
 				return c, nil
 			}

@@ -116,13 +116,14 @@ func NewRetryBudget(ratio float64, perSecond int, now func() time.Time) *RetryBu
 	return &RetryBudget{ratio: ratio, floor: floor, max: max(floor, 1) * 10, tokens: floor, updated: now(), now: now}
 }
 
-// deposit records one call.
+// deposit records one call. It leaves the floor's tokens to the next
+// withdraw, which adds them for all the time since the last one: a call
+// does not read the clock.
 func (b *RetryBudget) deposit() {
 	if b == nil {
 		return
 	}
 	b.mu.Lock()
-	b.refill()
 	b.tokens = min(b.tokens+b.ratio, b.max)
 	b.mu.Unlock()
 }

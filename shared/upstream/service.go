@@ -145,7 +145,11 @@ func (s *Service) do(ctx context.Context, start time.Time, c Call, out any) erro
 	}
 	s.cfg.retry.Budget.deposit()
 	return retryUntil(ctx, deadline, policy, func(_ context.Context, attempt int) error {
-		return s.attempt(ctx, deadline, c, body, out, attempt)
+		now := start // the first attempt starts as the call does
+		if attempt > 0 {
+			now = time.Now()
+		}
+		return s.attempt(ctx, now, deadline, c, body, out, attempt)
 	})
 }
 
@@ -181,12 +185,12 @@ func tripsBreaker(err error) bool {
 	return e.Status == 0 && e.Transient()
 }
 
-// attempt makes one breaker-guarded try, failing over between instances
-// that refuse the connection.
-func (s *Service) attempt(ctx context.Context, deadline time.Time, c Call, body []byte, out any, attempt int) error {
+// attempt makes one breaker-guarded try, starting at now, failing over
+// between instances that refuse the connection.
+func (s *Service) attempt(ctx context.Context, now, deadline time.Time, c Call, body []byte, out any, attempt int) error {
 	// A caller out of time says nothing about the service: it must not
 	// spend the breaker's trial call or count as its failure.
-	if !time.Now().Before(deadline) {
+	if !now.Before(deadline) {
 		return &Error{Service: s.name, Op: c.Op, Kind: KindTimeout, NotSent: true, Err: context.DeadlineExceeded}
 	}
 	// Execute rather than the two-step breaker's Allow, whose done func is
