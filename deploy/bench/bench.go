@@ -162,85 +162,26 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	} else if err := os.MkdirAll(cfg.LogDir, 0o755); err != nil {
 		return err
 	}
-	fmt.Fprintf(stderr, "bench: starting the sandbox, the BFFs and the reference (logs in %s)\n", cfg.LogDir)
-	if cfg.Rate == 0 {
+	if len(cfg.Multiples) > 0 {
+		return runMultiples(ctx, cfg, environ, stdout, stderr)
+	}
+	if !cfg.open() {
 		// After environ: the closed loop measures capacity, not shedding.
 		environ = slices.Concat(environ, closedLoopEnv)
 	}
-	st, err := startStack(ctx, cfg.Bin, cfg.LogDir, environ)
+	s, err := startSession(ctx, cfg, environ, stderr)
 	if err != nil {
 		return err
 	}
-	defer st.stop()
-	fmt.Fprintf(stderr, "bench: %-18s pid %-7d product service %s\n", "sandbox", st.SandboxProc.pid(), st.Sandbox[sandbox.ServiceProduct])
-	for _, b := range bffs {
-		p := st.BFFs[b.name]
-		fmt.Fprintf(stderr, "bench: %-18s pid %-7d %s\n", b.name, p.pid(), p.Addr)
+	defer s.st.stop()
+	if cfg.open() {
+		return runOpen(ctx, s, cfg, nil, stdout, stderr)
 	}
-	fmt.Fprintf(stderr, "bench: %-18s pid %-7d %s\n", referenceName, st.Reference.pid(), st.Reference.Addr)
-
-	runID := strconv.FormatInt(time.Now().UnixNano(), 36)
-	a := newAdmin(st.Sandbox)
-	fx, err := a.prepare(ctx, st, cfg.ProductID, "bench-"+runID+"-")
-	if err != nil {
-		return err
-	}
-	pids := map[string]int{"sandbox": st.SandboxProc.pid(), referenceName: st.Reference.pid()}
-	for name, b := range st.BFFs {
-		pids[name] = b.pid()
-	}
-	if f := cfg.fault; f.Service != "" {
-		if err := a.sandbox.InjectFault(ctx, f.Service, f.Fault); err != nil {
-			return fmt.Errorf("BENCH_FAULT: %w", err)
-		}
-	}
-	if cfg.Rate > 0 {
-		return runOpen(ctx, st, fx, cfg, pids, runID, stdout, stderr)
-	}
-
-	var (
-		rows []row
-		base *target
-		cl   *checkoutLatency
-	)
-	for i, ep := range endpoints(st, fx, cfg.ProductID) {
-		if ctx.Err() != nil {
-			break
-		}
-		if !ep.selected(cfg.Only) {
-			continue
-		}
-		fmt.Fprintf(stderr, "bench: %s for %s at %d connections\n", ep.Name, cfg.Duration, cfg.Conns)
-		r, err := measure(ctx, a, st, ep.target, base, cfg, pids, fmt.Sprintf("bench-%s-%d-", runID, i))
-		if err != nil {
-			return err
-		}
-		r.Key = ep.Key
-		if ep.Direct && r.Skipped == "" {
-			base = &ep.target
-		}
-		rows = append(rows, r)
-		if err := st.check(); err != nil {
-			writeReport(stdout, cfg, rows, cl)
-			return err
-		}
-	}
-	// The checkout latency injects faults of its own: not with BENCH_FAULT.
-	if ctx.Err() == nil && (len(cfg.Only) == 0 && cfg.Fault == "" || slices.Contains(cfg.Only, checkoutLatencyKey)) {
-		fmt.Fprintf(stderr, "bench: checkout latency, %d checkouts and %d chains of writes, %s injected on each write\n",
-			cfg.Checkouts, cfg.Checkouts, writeLatency)
-		c, err := a.measureCheckoutLatency(ctx, st, fx, cfg, fmt.Sprintf("bench-%s-latency-", runID))
-		if err != nil {
-			writeReport(stdout, cfg, rows, cl)
-			return err
-		}
-		cl = &c
-		if err := st.check(); err != nil {
-			writeReport(stdout, cfg, rows, cl)
-			return err
-		}
-	}
+	rows, cl, err := runClosed(ctx, s, cfg, stderr)
 	writeReport(stdout, cfg, rows, cl)
+	if err != nil {
+		return err
+	}
 	if ctx.Err() != nil {
 		return errors.New("interrupted; the figures above are partial")
 	}
@@ -248,6 +189,126 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		rows = append(rows, cl.rows()...)
 	}
 	return verdict(rows, cfg.CI)
+}
+
+// runMultiples measures each selected endpoint's capacity in a closed loop
+// and prints that report, then restarts the stack with admission control
+// as deployed and drives each endpoint open loop at each multiple of its
+// capacity: the capacity and the overload of one run.
+func runMultiples(ctx context.Context, cfg config, environ []string, stdout, stderr io.Writer) error {
+	s, err := startSession(ctx, cfg, slices.Concat(environ, closedLoopEnv), stderr)
+	if err != nil {
+		return err
+	}
+	rows, _, err := runClosed(ctx, s, cfg, stderr)
+	s.st.stop()
+	writeReport(stdout, cfg, rows, nil)
+	if err != nil {
+		return err
+	}
+	if err := verdict(rows, cfg.CI); err != nil || ctx.Err() != nil {
+		return errors.Join(err, ctx.Err())
+	}
+	capacity := map[string]float64{}
+	for _, r := range rows {
+		if r.Skipped == "" {
+			capacity[r.Key] = r.Result.RPS()
+		}
+	}
+	fmt.Fprintf(stderr, "bench: restarting the stack with admission control as deployed\n")
+	if s, err = startSession(ctx, cfg, environ, stderr); err != nil {
+		return err
+	}
+	defer s.st.stop()
+	return runOpen(ctx, s, cfg, capacity, stdout, stderr)
+}
+
+// session is a started stack, ready to be measured.
+type session struct {
+	st    *stack
+	admin *admin
+	fx    fixtures
+	pids  map[string]int
+	runID string
+}
+
+// startSession starts the stack with environ, prepares the fixtures and
+// injects BENCH_FAULT. The caller stops s.st.
+func startSession(ctx context.Context, cfg config, environ []string, stderr io.Writer) (*session, error) {
+	fmt.Fprintf(stderr, "bench: starting the sandbox, the BFFs and the reference (logs in %s)\n", cfg.LogDir)
+	st, err := startStack(ctx, cfg.Bin, cfg.LogDir, environ)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(stderr, "bench: %-18s pid %-7d product service %s\n", "sandbox", st.SandboxProc.pid(), st.Sandbox[sandbox.ServiceProduct])
+	for _, b := range bffs {
+		p := st.BFFs[b.name]
+		fmt.Fprintf(stderr, "bench: %-18s pid %-7d %s\n", b.name, p.pid(), p.Addr)
+	}
+	fmt.Fprintf(stderr, "bench: %-18s pid %-7d %s\n", referenceName, st.Reference.pid(), st.Reference.Addr)
+
+	s := &session{st: st, admin: newAdmin(st.Sandbox), runID: strconv.FormatInt(time.Now().UnixNano(), 36),
+		pids: map[string]int{"sandbox": st.SandboxProc.pid(), referenceName: st.Reference.pid()}}
+	for name, b := range st.BFFs {
+		s.pids[name] = b.pid()
+	}
+	if s.fx, err = s.admin.prepare(ctx, st, cfg.ProductID, "bench-"+s.runID+"-"); err != nil {
+		st.stop()
+		return nil, err
+	}
+	if f := cfg.fault; f.Service != "" {
+		if err := s.admin.sandbox.InjectFault(ctx, f.Service, f.Fault); err != nil {
+			st.stop()
+			return nil, fmt.Errorf("BENCH_FAULT: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// runClosed drives each selected endpoint in a closed loop, then times the
+// checkout latency when it is selected, returning what it measured so far
+// when it fails. An open run (capacities for BENCH_RATE's multiples) drives
+// no reference row and no checkout latency.
+func runClosed(ctx context.Context, s *session, cfg config, stderr io.Writer) ([]row, *checkoutLatency, error) {
+	var (
+		rows []row
+		base *target
+	)
+	for i, ep := range endpoints(s.st, s.fx, cfg.ProductID) {
+		if ctx.Err() != nil {
+			break
+		}
+		if !ep.selected(cfg.Only) || cfg.open() && ep.Reference {
+			continue
+		}
+		fmt.Fprintf(stderr, "bench: %s for %s at %d connections\n", ep.Name, cfg.Duration, cfg.Conns)
+		r, err := measure(ctx, s.admin, s.st, ep.target, base, cfg, s.pids, fmt.Sprintf("bench-%s-%d-", s.runID, i))
+		if err != nil {
+			return rows, nil, err
+		}
+		r.Key = ep.Key
+		if ep.Direct && r.Skipped == "" {
+			base = &ep.target
+		}
+		rows = append(rows, r)
+		if err := s.st.check(); err != nil {
+			return rows, nil, err
+		}
+	}
+	// The checkout latency injects faults of its own: not with BENCH_FAULT.
+	if ctx.Err() != nil || cfg.open() || !(len(cfg.Only) == 0 && cfg.Fault == "" || slices.Contains(cfg.Only, checkoutLatencyKey)) {
+		return rows, nil, nil
+	}
+	fmt.Fprintf(stderr, "bench: checkout latency, %d checkouts and %d chains of writes, %s injected on each write\n",
+		cfg.Checkouts, cfg.Checkouts, writeLatency)
+	c, err := s.admin.measureCheckoutLatency(ctx, s.st, s.fx, cfg, fmt.Sprintf("bench-%s-latency-", s.runID))
+	if err != nil {
+		return rows, nil, err
+	}
+	if err := s.st.check(); err != nil {
+		return rows, &c, err
+	}
+	return rows, &c, nil
 }
 
 // measure drives one endpoint and reads what it cost upstream and in

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -35,6 +36,12 @@ type config struct {
 	// control as deployed, so that what they shed shows. Default 0: the
 	// closed loop of Conns connections.
 	Rate float64
+	// Multiples is -rate / BENCH_RATE given as multiples, "2x,4x": each
+	// endpoint's capacity is measured first in a closed loop (with
+	// admission control out of the way), then, with the BFFs restarted as
+	// deployed, it is driven open loop at each multiple of it. Default
+	// none.
+	Multiples []float64
 	// CI is -ci / BENCH_CI: a short run (1s unless a duration is given)
 	// that fails on a skipped endpoint as well as on errors. Default false.
 	CI bool
@@ -161,7 +168,7 @@ func (c *config) flagSet(only *string, stderr io.Writer) *flag.FlagSet {
 	fs.DurationVar(&c.Timeout, "timeout", c.Timeout, "per-request timeout")
 	fs.Int64Var(&c.ProductID, "product", c.ProductID, "product id read and ordered")
 	fs.StringVar(&c.LogDir, "logs", c.LogDir, "directory for the processes' output")
-	fs.Float64Var(&c.Rate, "rate", c.Rate, "requests per second, open loop (0: closed loop)")
+	fs.Var(rateFlag{c}, "rate", "requests per second, open loop (0: closed loop), or multiples of the capacity measured first (2x,4x)")
 	fs.IntVar(&c.Checkouts, "checkouts", c.Checkouts, "checkouts and chains of writes the checkout latency measures")
 	fs.StringVar(&c.Fault, "fault", c.Fault, "a sandbox fault for the whole run: service name, space, fault JSON")
 	for _, e := range envFlags {
@@ -170,6 +177,44 @@ func (c *config) flagSet(only *string, stderr io.Writer) *flag.FlagSet {
 	}
 	return fs
 }
+
+// rateFlag reads -rate / BENCH_RATE into Rate, or into Multiples when it
+// is a list of multiples ("2x,4x").
+type rateFlag struct{ c *config }
+
+func (f rateFlag) String() string {
+	if f.c == nil {
+		return "0"
+	}
+	if len(f.c.Multiples) == 0 {
+		return strconv.FormatFloat(f.c.Rate, 'g', -1, 64)
+	}
+	parts := make([]string, len(f.c.Multiples))
+	for i, m := range f.c.Multiples {
+		parts[i] = strconv.FormatFloat(m, 'g', -1, 64) + "x"
+	}
+	return strings.Join(parts, ",")
+}
+
+func (f rateFlag) Set(s string) error {
+	f.c.Rate, f.c.Multiples = 0, nil
+	if !strings.HasSuffix(strings.TrimSpace(s), "x") {
+		r, err := strconv.ParseFloat(s, 64)
+		f.c.Rate = r
+		return err
+	}
+	for part := range strings.SplitSeq(s, ",") {
+		m, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(part), "x"), 64)
+		if err != nil || !strings.HasSuffix(strings.TrimSpace(part), "x") {
+			return fmt.Errorf("%q: want a rate (1500) or multiples of the capacity (2x,4x)", s)
+		}
+		f.c.Multiples = append(f.c.Multiples, m)
+	}
+	return nil
+}
+
+// open reports whether the run drives endpoints open loop.
+func (c config) open() bool { return c.Rate > 0 || len(c.Multiples) > 0 }
 
 func (c config) validate() error {
 	var errs []error
@@ -182,7 +227,12 @@ func (c config) validate() error {
 	if !(c.Rate >= 0 && c.Rate <= maxRate) || c.Rate > 0 && c.Rate*c.Duration.Seconds() < 1 {
 		errs = append(errs, fmt.Errorf("rate must be 0 (closed loop) or 0..%d requests a second, at least one over the duration, got %v", maxRate, c.Rate))
 	}
-	if c.Rate > 0 && c.Soak > 0 {
+	for _, m := range c.Multiples {
+		if !(m > 0 && m <= 100) {
+			errs = append(errs, fmt.Errorf("rate: a multiple of the capacity must be in (0, 100], got %vx", m))
+		}
+	}
+	if c.open() && c.Soak > 0 {
 		errs = append(errs, errors.New("soak and rate do not combine: a soak is a closed loop"))
 	}
 	if c.Checkouts < 1 {
@@ -195,7 +245,7 @@ func (c config) validate() error {
 		switch {
 		case !knownKey(k):
 			errs = append(errs, fmt.Errorf("only: unknown endpoint %q (known: %s)", k, strings.Join(endpointKeys, ", ")))
-		case c.Rate > 0 && slices.Contains(closedLoopOnly, k):
+		case c.open() && slices.Contains(closedLoopOnly, k):
 			errs = append(errs, fmt.Errorf("only: %s is measured in the closed loop only, not with a rate", k))
 		case c.Fault != "" && k == checkoutLatencyKey:
 			errs = append(errs, fmt.Errorf("only: %s injects faults of its own, not with a fault", k))

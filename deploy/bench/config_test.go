@@ -45,6 +45,8 @@ func TestLoadConfig(t *testing.T) {
 			with(func(c *config) { c.Soak, c.Duration = time.Minute, time.Minute })},
 		{"open loop", map[string]string{"BENCH_RATE": "2500", "BENCH_DURATION": "10s"}, nil,
 			with(func(c *config) { c.Rate, c.Duration = 2500, 10*time.Second })},
+		{"multiples of the capacity", map[string]string{"BENCH_RATE": "2x, 4x", "BENCH_ONLY": "web-order"}, nil,
+			with(func(c *config) { c.Multiples, c.Only = []float64{2, 4}, []string{"web-order"} })},
 		{"fault", map[string]string{"BENCH_FAULT": `order {"route":"GET /orders/{id}","latency_ms":10,"concurrency":8}`}, nil,
 			with(func(c *config) {
 				c.Fault = `order {"route":"GET /orders/{id}","latency_ms":10,"concurrency":8}`
@@ -85,6 +87,10 @@ func TestLoadConfigRefuses(t *testing.T) {
 		{"no checkouts", nil, []string{"-checkouts", "0"}},
 		{"reference with a rate", map[string]string{"BENCH_RATE": "100", "BENCH_ONLY": "web-order,ref-order"}, nil},
 		{"checkout latency with a rate", map[string]string{"BENCH_RATE": "100", "BENCH_ONLY": "checkout-latency"}, nil},
+		{"multiples mixed with a rate", map[string]string{"BENCH_RATE": "2x,1500"}, nil},
+		{"zero multiple", map[string]string{"BENCH_RATE": "0x"}, nil},
+		{"multiples with soak", map[string]string{"BENCH_RATE": "2x", "BENCH_SOAK": "60s"}, nil},
+		{"multiples with the checkout latency", map[string]string{"BENCH_RATE": "2x", "BENCH_ONLY": "checkout-latency"}, nil},
 		{"fault without a service", map[string]string{"BENCH_FAULT": `{"route":"*","latency_ms":10}`}, nil},
 		{"fault of an unknown service", map[string]string{"BENCH_FAULT": `inventory {"route":"*","latency_ms":10}`}, nil},
 		{"fault followed by more", map[string]string{"BENCH_FAULT": `order {"route":"*","latency_ms":10} {}`}, nil},

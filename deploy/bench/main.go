@@ -9,8 +9,9 @@
 // CPU per request of two BFF pages with the reference's doing the same
 // upstream calls, and the latency of one checkout at a time with that of
 // its upstream writes made one after another. With a rate (BENCH_RATE) it
-// drives each endpoint open loop instead, at that constant arrival rate,
-// and reports goodput, sheds and the BFF's memory after the spike. It stops
+// drives each endpoint open loop instead, at that constant arrival rate or
+// at multiples of the capacity it measured first, and reports goodput,
+// sheds and the BFF's memory after the spike. It stops
 // every process it started, on Ctrl-C too. Flags and BENCH_* variables are
 // listed by bench -h and in the README.
 package main

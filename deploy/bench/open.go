@@ -34,6 +34,9 @@ type openRow struct {
 	// same BFF saw during a browse run; nil for a checkout run. Admission
 	// control should shed the browsing, not these.
 	Checkout *loadResult
+	// Capacity is the endpoint's req/s in the closed loop the rate is a
+	// multiple of; 0 for a rate given in req/s.
+	Capacity float64
 }
 
 // memory is a process's memory before, during (its peak) and after a run.
@@ -43,28 +46,48 @@ var unknownMemory = memory{-1, -1, -1}
 
 func (m memory) String() string { return mib(m.Before) + " / " + mib(m.Peak) + " / " + mib(m.After) }
 
-// runOpen drives every selected endpoint open loop at cfg.Rate and prints
-// the open-loop report. The direct baseline runs only when selected: an
-// open loop has no efficiency to divide; the reference rows and the
-// checkout latency never do (closedLoopOnly). It fails as run does.
-func runOpen(ctx context.Context, st *stack, fx fixtures, cfg config, pids map[string]int, runID string, stdout, stderr io.Writer) error {
+// runOpen drives every selected endpoint open loop, at cfg.Rate or, given
+// capacities (BENCH_RATE's multiples), at each multiple of the endpoint's
+// capacity, and prints the open-loop report. The direct baseline runs only
+// when selected: an open loop has no efficiency to divide; the reference
+// rows and the checkout latency never do (closedLoopOnly). It fails as run
+// does.
+func runOpen(ctx context.Context, s *session, cfg config, capacity map[string]float64, stdout, stderr io.Writer) error {
 	var rows []openRow
-	for i, ep := range endpoints(st, fx, cfg.ProductID) {
-		if ctx.Err() != nil {
-			break
-		}
+	for i, ep := range endpoints(s.st, s.fx, cfg.ProductID) {
 		if len(cfg.Only) > 0 && !slices.Contains(cfg.Only, ep.Key) || len(cfg.Only) == 0 && ep.Direct || ep.Reference {
 			continue
 		}
-		fmt.Fprintf(stderr, "bench: %s for %s at %.0f req/s, then %s for the RSS to settle\n", ep.Name, cfg.Duration, cfg.Rate, rssSettle)
-		r, err := measureOpen(ctx, ep.target, checkoutDuring(ep.target, fx, cfg.ProductID), cfg, pids, fmt.Sprintf("bench-%s-%d-", runID, i))
-		if err != nil {
-			return err
+		type pass struct {
+			name           string
+			rate, capacity float64
 		}
-		rows = append(rows, r)
-		if err := st.check(); err != nil {
-			writeOpenReport(stdout, cfg, rows)
-			return err
+		passes := []pass{{ep.Name, cfg.Rate, 0}}
+		if capacity != nil {
+			passes = passes[:0]
+			for _, m := range cfg.Multiples {
+				if c := capacity[ep.Key]; c > 0 {
+					passes = append(passes, pass{fmt.Sprintf("%s at %gx", ep.Name, m), m * c, c})
+				}
+			}
+		}
+		for j, p := range passes {
+			if ctx.Err() != nil {
+				break
+			}
+			fmt.Fprintf(stderr, "bench: %s for %s at %.0f req/s, then %s for the RSS to settle\n", p.name, cfg.Duration, p.rate, rssSettle)
+			t := ep.target
+			t.Name = p.name
+			r, err := measureOpen(ctx, t, checkoutDuring(ep.target, s.fx, cfg.ProductID), p.rate, cfg, s.pids, fmt.Sprintf("bench-%s-%d-%d-", s.runID, i, j))
+			if err != nil {
+				return err
+			}
+			r.Capacity = p.capacity
+			rows = append(rows, r)
+			if err := s.st.check(); err != nil {
+				writeOpenReport(stdout, cfg, rows)
+				return err
+			}
 		}
 	}
 	writeOpenReport(stdout, cfg, rows)
@@ -93,7 +116,7 @@ func checkoutDuring(t target, fx fixtures, productID int64) *target {
 // one request after another beside it, and reads the BFF's memory before,
 // during and rssSettle after, its connections closed by then, as a spike's
 // clients would go away.
-func measureOpen(ctx context.Context, t target, checkout *target, cfg config, pids map[string]int, keyPrefix string) (openRow, error) {
+func measureOpen(ctx context.Context, t target, checkout *target, rate float64, cfg config, pids map[string]int, keyPrefix string) (openRow, error) {
 	r := openRow{target: t, RSS: unknownMemory, Anon: unknownMemory}
 	l := newLoader(t.Addr, openConns, cfg.Timeout)
 	defer l.close()
@@ -118,7 +141,7 @@ func measureOpen(ctx context.Context, t target, checkout *target, cfg config, pi
 			checkouts <- cl.worker(ctx, *checkout, time.Now().Add(cfg.Duration), 0, keyPrefix+"checkout-", 0)
 		}()
 	}
-	r.Result = l.runOpen(ctx, t, cfg.Rate, cfg.Duration, openConns, keyPrefix)
+	r.Result = l.runOpen(ctx, t, rate, cfg.Duration, openConns, keyPrefix)
 	if checkout != nil {
 		c := <-checkouts
 		r.Checkout = &c
@@ -150,8 +173,12 @@ func openVerdict(rows []openRow, ci bool) error {
 
 // writeOpenReport prints the open-loop table and what explains it.
 func writeOpenReport(w io.Writer, cfg config, rows []openRow) {
-	fmt.Fprintf(w, "\nstorefront load benchmark: open loop at %.0f req/s, %s per endpoint (at most %d in flight), over 127.0.0.1\n",
-		cfg.Rate, cfg.Duration, openConns)
+	at := fmt.Sprintf("%.0f req/s", cfg.Rate)
+	if len(cfg.Multiples) > 0 {
+		at = rateFlag{&cfg}.String() + " each endpoint's capacity (its req/s in the closed loop above)"
+	}
+	fmt.Fprintf(w, "\nstorefront load benchmark: open loop at %s, %s per endpoint (at most %d in flight), over 127.0.0.1\n",
+		at, cfg.Duration, openConns)
 	fmt.Fprintf(w, "latency from each request's scheduled time to its answer; goodput: 2xx per second; shed: 503 overloaded per second\n\n")
 	writeOpenTable(w, rows)
 	writeOpenDetails(w, rows)
@@ -166,7 +193,7 @@ func writeOpenTable(w io.Writer, rows []openRow) {
 			continue
 		}
 		res := r.Result
-		table = append(table, []string{
+		row := []string{
 			r.Name,
 			fmt.Sprintf("%.0f", res.Offered()),
 			fmt.Sprintf("%.0f", res.Goodput()),
@@ -180,7 +207,19 @@ func writeOpenTable(w io.Writer, rows []openRow) {
 			ms(res.Lag.quantile(0.99)),
 			r.RSS.String(),
 			r.Anon.String(),
-		})
+		}
+		table = append(table, row)
+	}
+	if slices.ContainsFunc(rows, func(r openRow) bool { return r.Capacity > 0 }) {
+		// Goodput as a share of the capacity, after the goodput column.
+		table[0] = slices.Insert(table[0], 3, "of capacity")
+		for i, r := range rows {
+			share := "-"
+			if r.Skipped == "" && r.Capacity > 0 {
+				share = fmt.Sprintf("%.0f%%", 100*r.Result.Goodput()/r.Capacity)
+			}
+			table[i+1] = slices.Insert(table[i+1], 3, share)
+		}
 	}
 	writeColumns(w, table)
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -132,6 +133,34 @@ func TestOpenReportGolden(t *testing.T) {
 	}
 	if err := openVerdict(rows[1:2], false); err != nil {
 		t.Errorf("openVerdict of a clean row = %v, want nil", err)
+	}
+}
+
+// TestOpenTableCapacity: rows driven at multiples of a capacity get a
+// column saying what share of it their goodput was; a skipped row a dash.
+func TestOpenTableCapacity(t *testing.T) {
+	res := newOpenResult()
+	res.Rate, res.Scheduled = 1500, 10*time.Second
+	for range 7400 {
+		res.Latency.record(50 * time.Millisecond)
+	}
+	res.Requests, res.Shed = 15000, 7600
+	rows := []openRow{
+		{target: target{Name: "GET /api/orders/{id} at 2x"}, Result: res, Capacity: 750, RSS: unknownMemory, Anon: unknownMemory},
+		{target: target{Name: "GET /v1/products/{id} at 2x"}, Skipped: "route not served", Capacity: 900, RSS: unknownMemory, Anon: unknownMemory},
+	}
+	var b bytes.Buffer
+	writeOpenTable(&b, rows)
+	lines := strings.Split(b.String(), "\n")
+	if !strings.Contains(lines[0], "goodput req/s  of capacity  shed req/s") {
+		t.Fatalf("header %q, want an \"of capacity\" column after the goodput", lines[0])
+	}
+	// 7,400 answers over 10 s against a capacity of 750 req/s.
+	if !slices.Contains(strings.Fields(lines[1]), "99%") {
+		t.Errorf("served row %q, want 99%% of capacity", lines[1])
+	}
+	if f := strings.Fields(lines[2]); !slices.Contains(f, "skipped") || slices.ContainsFunc(f, func(s string) bool { return strings.HasSuffix(s, "%") }) {
+		t.Errorf("skipped row %q, want no share of capacity", lines[2])
 	}
 }
 
