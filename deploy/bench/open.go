@@ -193,7 +193,7 @@ func writeOpenTable(w io.Writer, rows []openRow) {
 			continue
 		}
 		res := r.Result
-		row := []string{
+		table = append(table, []string{
 			r.Name,
 			fmt.Sprintf("%.0f", res.Offered()),
 			fmt.Sprintf("%.0f", res.Goodput()),
@@ -207,8 +207,7 @@ func writeOpenTable(w io.Writer, rows []openRow) {
 			ms(res.Lag.quantile(0.99)),
 			r.RSS.String(),
 			r.Anon.String(),
-		}
-		table = append(table, row)
+		})
 	}
 	if slices.ContainsFunc(rows, func(r openRow) bool { return r.Capacity > 0 }) {
 		// Goodput as a share of the capacity, after the goodput column.
