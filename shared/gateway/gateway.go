@@ -90,13 +90,13 @@ func New(name string, cfg Config, stdout io.Writer) (*Gateway, error) {
 	}
 	g.tracing = tracing
 	if err := g.newClients(cfg.Upstreams, cfg.Upstream); err != nil {
-		return nil, err
+		return nil, g.abandon(err)
 	}
-	g.Verifier = auth.NewVerifier(g.Users, cfg.Auth)
 	journal, err := g.openStores(name, cfg)
 	if err != nil {
-		return nil, err
+		return nil, g.abandon(err)
 	}
+	g.Verifier = auth.NewVerifier(g.Users, cfg.Auth)
 	g.Cursors = g.cursorSigner(name, cfg)
 	g.Catalog = catalog.New(g.Products, cfg.Cache, catalog.WithObserver(g.Metrics), catalog.WithCursors(g.Cursors))
 	g.Flow = g.newFlow(name, cfg.Order, journal)
@@ -106,6 +106,20 @@ func New(name string, cfg Config, stdout io.Writer) (*Gateway, error) {
 	g.Limits = g.limits(cfg.RateLimit)
 	g.Metrics.Preset(g.known(cfg.RateLimit))
 	return g, nil
+}
+
+// abandonTimeout bounds the tracing shutdown of a New that failed.
+const abandonTimeout = 5 * time.Second
+
+// abandon releases what a failing New opened before its step that failed
+// with err, the upstream clients and the trace exporter, and returns err.
+func (g *Gateway) abandon(err error) error {
+	for _, s := range g.services {
+		s.Close()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), abandonTimeout)
+	defer cancel()
+	return errors.Join(err, g.tracing.Shutdown(ctx))
 }
 
 // known are the label values of every series that exists from start-up.
