@@ -1,6 +1,7 @@
 package admission
 
 import (
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -248,7 +249,9 @@ func TestProbeLearnsANewNormal(t *testing.T) {
 // and queues the rest, offered far more from the start, ends with a limit
 // near its capacity (within the tolerance), from far above or below, while
 // the latency of what it admits stays within a few times its own: its
-// first probe measured that latency although it was never idle.
+// first probe measured that latency although it was never idle, and no
+// upward probe keeps a higher limit (more concurrency queues in
+// proportion).
 func TestConvergesUnderQueueing(t *testing.T) {
 	const capacity, base = 40, 10 * time.Millisecond
 	for _, initial := range []int{10, 400} {
@@ -260,8 +263,10 @@ func TestConvergesUnderQueueing(t *testing.T) {
 		if got := s.l.Limit(); got < capacity || got > 3*capacity {
 			t.Errorf("from %d: limit %d after 12s, want %d..%d", initial, got, capacity, 3*capacity)
 		}
-		if tl.worst > 3*base {
-			t.Errorf("from %d: a round took %v once converged, want at most %v", initial, tl.worst, 3*base)
+		// An upward probe (stretchLimit) adds a fourth for two windows
+		// now and then.
+		if limit := time.Duration(3 * stretchFactor * float64(base)); tl.worst > limit {
+			t.Errorf("from %d: a round took %v once converged, want at most %v", initial, tl.worst, limit)
 		}
 	}
 }
@@ -386,5 +391,52 @@ func TestBuckets(t *testing.T) {
 	}
 	if got := h.median(); got < 1900*time.Microsecond || got > 2100*time.Microsecond {
 		t.Errorf("median of 1ms, 2ms and 1h = %v, want about 2ms", got)
+	}
+}
+
+// coalescing is a replica whose requests share upstream calls: more in
+// flight wait longer at first, as requests queue, then about as long
+// however many more come, each call serving more of them.
+func coalescing(floor, plateau time.Duration, keys int) model {
+	return func(n int) time.Duration {
+		return floor + time.Duration(float64(plateau)*(1-math.Exp(-float64(n)/float64(keys))))
+	}
+}
+
+// TestStretchesPastALatencyMoreConcurrencyDoesNotRaise: under a flood of
+// reads that share upstream calls, the latency at the floor's
+// concurrency is a fraction of what it settles at, and a limit held to
+// Tolerance times it would serve a dozen reads at once. Stretching the
+// limit shows more concurrency costs little latency: the limit rises and
+// the throughput with it, while the latency stays within Tolerance² times
+// the probed one. When the latency it settles at is beyond that, the
+// limit stops where the latency reaches it.
+func TestStretchesPastALatencyMoreConcurrencyDoesNotRaise(t *testing.T) {
+	cases := []struct {
+		name     string
+		floor    time.Duration
+		minLimit int // at least, after 15s
+	}{
+		// 4 × m(5) = 108ms, over the 105ms it settles at.
+		{"settles within Tolerance²", 5 * time.Millisecond, 200},
+		// 4 × m(5) = 92ms, reached at about 48 reads in flight.
+		{"settles beyond Tolerance²", time.Millisecond, 40},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig()
+			m := coalescing(tc.floor, 100*time.Millisecond, 20)
+			probed := m(cfg.MinLimit / 2) // the anonymous share of the floor
+			s := newSim(t, cfg)
+			s.run(10*time.Second, m, demand{Anonymous, 600})
+			tl := s.run(5*time.Second, m, demand{Anonymous, 600})
+			if got := s.l.Limit(); got < tc.minLimit {
+				t.Errorf("limit %d after 15s, want at least %d", got, tc.minLimit)
+			}
+			// A stretch that fails lasts two windows at a fourth more.
+			if limit := time.Duration(4 * stretchFactor * float64(probed)); tl.worst > limit {
+				t.Errorf("a round took %v, want at most Tolerance² × the probed %v, × %v", tl.worst, probed, stretchFactor)
+			}
+		})
 	}
 }
