@@ -21,9 +21,10 @@ import (
 // checkoutLatencyKey is the -only key of the checkout latency.
 const checkoutLatencyKey = "checkout-latency"
 
-// writeLatency is injected on each of checkoutWrites while the checkout
-// latency is measured: with every write that slow, the checkout's latency
-// is mostly its writes, and how many of them it overlaps shows.
+// writeLatency is injected on each of the checkout's writes
+// (sandbox.CheckoutWrites) while the checkout latency is measured: with
+// every write that slow, the checkout's latency is mostly its writes, and
+// how many of them it overlaps shows.
 const writeLatency = 2 * time.Millisecond
 
 // targetCheckoutRatio is the most a checkout may take, as a share of its
@@ -34,35 +35,13 @@ const targetCheckoutRatio = 0.75
 // measured: they open the connections the measured ones reuse.
 const checkoutWarmup = 3
 
-// The checkout's upstream writes.
-const (
-	routeReserve   = "POST /reservations"
-	routeAuthorize = "POST /payments"
-	routeCreate    = "POST /orders"
-	routeCapture   = "POST /payments/{id}/capture"
-	routeConfirm   = "POST /orders/{id}/confirm"
-	routeCommit    = "POST /reservations/{id}/commit"
-)
-
-// checkoutWrites are the upstream writes of one checkout, in the order a
-// checkout making them one after another would: each needs the ids of
-// those before it.
-var checkoutWrites = []struct{ Service, Route string }{
-	{sandbox.ServiceProduct, routeReserve},
-	{sandbox.ServicePayment, routeAuthorize},
-	{sandbox.ServiceOrder, routeCreate},
-	{sandbox.ServicePayment, routeCapture},
-	{sandbox.ServiceOrder, routeConfirm},
-	{sandbox.ServiceProduct, routeCommit},
-}
-
 // checkoutLatency is what one checkout at a time costs through bff-mobile,
 // against the same writes made directly one after another.
 type checkoutLatency struct {
 	// Skipped says why it was not measured; empty when it was.
 	Skipped string
-	// Writes holds the latencies of each of checkoutWrites, in its order,
-	// sent directly to the sandbox.
+	// Writes holds the latencies of each of sandbox.CheckoutWrites, in its
+	// order, sent directly to the sandbox.
 	Writes []loadResult
 	// Checkout holds the latencies of the checkouts, POST /v1/orders.
 	Checkout loadResult
@@ -100,7 +79,7 @@ func (c checkoutLatency) rows() []row {
 		return []row{{target: target{Name: checkoutName}, Skipped: c.Skipped}}
 	}
 	var out []row
-	for i, w := range checkoutWrites {
+	for i, w := range sandbox.CheckoutWrites() {
 		out = append(out, row{target: target{Name: w.Route + " (sandbox)"}, Result: c.Writes[i]})
 	}
 	return append(out, row{target: target{Name: checkoutName}, Result: c.Checkout})
@@ -110,12 +89,13 @@ func newLoadResult() loadResult {
 	return loadResult{Statuses: map[int]uint64{}, Latency: &histogram{}}
 }
 
-// measureCheckoutLatency injects writeLatency on each of checkoutWrites,
-// then, cfg.Checkouts times, makes the writes of one checkout directly
-// against the sandbox one after another, and places one order through
-// bff-mobile; each side sends one request at a time on one connection per
-// server. The two alternate so that both see the same load of a shared
-// machine. The latency is removed before it returns, on Ctrl-C too.
+// measureCheckoutLatency injects writeLatency on each of
+// sandbox.CheckoutWrites, then, cfg.Checkouts times, makes the writes of one
+// checkout directly against the sandbox one after another, and places one
+// order through bff-mobile; each side sends one request at a time on one
+// connection per server. The two alternate so that both see the same load
+// of a shared machine. The latency is removed before it returns, on Ctrl-C
+// too.
 func (a *admin) measureCheckoutLatency(ctx context.Context, st *stack, fx fixtures, cfg config, keyPrefix string) (c checkoutLatency, err error) {
 	c.Checkout = newLoadResult()
 	mobile := st.BFFs["bff-mobile"]
@@ -148,7 +128,7 @@ func (a *admin) measureCheckoutLatency(ctx context.Context, st *stack, fx fixtur
 			err = errors.Join(err, fmt.Errorf("checkout latency: remove the injected latency: %w", cerr))
 		}
 	}()
-	for _, w := range checkoutWrites {
+	for _, w := range sandbox.CheckoutWrites() {
 		f := sandbox.Fault{Route: w.Route, LatencyMS: int(writeLatency / time.Millisecond)}
 		if err := a.sandbox.InjectFault(ctx, w.Service, f); err != nil {
 			return c, fmt.Errorf("checkout latency: %w", err)
@@ -157,7 +137,7 @@ func (a *admin) measureCheckoutLatency(ctx context.Context, st *stack, fx fixtur
 
 	ch := newChain(st.Sandbox, cfg.Timeout, p)
 	defer ch.close()
-	scratch := make([]loadResult, len(checkoutWrites))
+	scratch := make([]loadResult, len(ch.writes))
 	for i := range scratch {
 		scratch[i] = newLoadResult()
 	}
@@ -165,7 +145,7 @@ func (a *admin) measureCheckoutLatency(ctx context.Context, st *stack, fx fixtur
 		ch.run(fmt.Sprintf("%swarm-%d", keyPrefix, i), scratch)
 		cl.worker(ctx, checkout, time.Time{}, 1, fmt.Sprintf("%scwarm-%d-", keyPrefix, i), 0)
 	}
-	c.Writes = make([]loadResult, len(checkoutWrites))
+	c.Writes = make([]loadResult, len(ch.writes))
 	for i := range c.Writes {
 		c.Writes[i] = newLoadResult()
 	}
@@ -179,13 +159,14 @@ func (a *admin) measureCheckoutLatency(ctx context.Context, st *stack, fx fixtur
 // chain makes the writes of one checkout directly against the sandbox,
 // one after another, over one connection per service.
 type chain struct {
+	writes  []sandbox.Endpoint // sandbox.CheckoutWrites
 	loaders map[string]*loader // by service
 	product product.Product
 }
 
 func newChain(sandboxAddrs map[string]string, timeout time.Duration, p product.Product) *chain {
-	ch := &chain{loaders: map[string]*loader{}, product: p}
-	for _, w := range checkoutWrites {
+	ch := &chain{writes: sandbox.CheckoutWrites(), loaders: map[string]*loader{}, product: p}
+	for _, w := range ch.writes {
 		if ch.loaders[w.Service] == nil {
 			ch.loaders[w.Service] = newLoader(sandboxAddrs[w.Service], 1, timeout)
 		}
@@ -199,36 +180,36 @@ func (ch *chain) close() {
 	}
 }
 
-// run makes each of checkoutWrites with references made from ref, counting
+// run makes each of ch.writes with references made from ref, counting
 // each into the result of the same index; it stops at the first failure,
 // since the writes after it need its id.
 func (ch *chain) run(ref string, into []loadResult) {
 	const userID = "bench-checkout-latency"
 	price := ch.product.Price
 	var reservationID, paymentID, orderID string
-	for i, w := range checkoutWrites {
+	for i, w := range ch.writes {
 		var (
 			path string
 			body any
 			id   *string
 		)
 		switch w.Route {
-		case routeReserve:
+		case sandbox.RouteReserve:
 			path, id = "/reservations", &reservationID
 			body = product.ReserveRequest{Reference: ref + "-res", Items: []product.Line{{ProductID: ch.product.ID, Quantity: 1}}}
-		case routeAuthorize:
+		case sandbox.RouteAuthorize:
 			path, id = "/payments", &paymentID
 			body = payment.AuthorizeRequest{Reference: ref + "-pay", UserID: userID, Amount: price, Token: payment.TokenVisa}
-		case routeCreate:
+		case sandbox.RouteCreateOrder:
 			path, id = "/orders", &orderID
 			body = order.CreateRequest{Reference: ref + "-ord", UserID: userID, Total: price,
 				Items:     []order.Line{{ProductID: ch.product.ID, Name: ch.product.Name, Quantity: 1, UnitPrice: price}},
 				PaymentID: paymentID, ReservationID: reservationID}
-		case routeCapture:
+		case sandbox.RouteCapture:
 			path = "/payments/" + paymentID + "/capture"
-		case routeConfirm:
+		case sandbox.RouteConfirm:
 			path = "/orders/" + orderID + "/confirm"
-		case routeCommit:
+		case sandbox.RouteCommit:
 			path = "/reservations/" + reservationID + "/commit"
 		}
 		if !ch.loaders[w.Service].post(path, body, id, &into[i]) {

@@ -58,7 +58,7 @@ func TestCheckoutLatencyAgainstTheSandbox(t *testing.T) {
 			t.Errorf("%s: %d requests, %d errors (first: %s), want %d and none",
 				r.Name, r.Result.Requests, r.Result.Errors, r.Result.FirstError, cfg.Checkouts)
 		}
-		if i < len(checkoutWrites) && r.Result.Latency.min < writeLatency {
+		if i < len(c.Writes) && r.Result.Latency.min < writeLatency {
 			t.Errorf("%s: fastest %v, want at least the injected %v", r.Name, r.Result.Latency.min, writeLatency)
 		}
 	}

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"storefront.dev/shared/sandbox"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata")
@@ -76,7 +78,7 @@ func sampleRows() []row {
 // 13 ms, a ratio over 0.75, and one error on the commit.
 func sampleCheckoutLatency() checkoutLatency {
 	c := checkoutLatency{Checkout: fixedResult(200, 9*time.Millisecond, 13*time.Millisecond)}
-	for range checkoutWrites {
+	for range sandbox.CheckoutWrites() {
 		c.Writes = append(c.Writes, fixedResult(200, 2100*time.Microsecond, 2300*time.Microsecond))
 	}
 	commit := &c.Writes[len(c.Writes)-1]
@@ -222,7 +224,7 @@ func TestCheckoutLatencyRatio(t *testing.T) {
 	none := sampleCheckoutLatency()
 	none.Checkout = newLoadResult()
 	exact := checkoutLatency{Checkout: fixedResult(1, 9*time.Millisecond, 9*time.Millisecond)}
-	for range checkoutWrites {
+	for range sandbox.CheckoutWrites() {
 		exact.Writes = append(exact.Writes, fixedResult(1, 2*time.Millisecond, 2*time.Millisecond))
 	}
 	tests := []struct {
@@ -305,7 +307,7 @@ func TestVerdict(t *testing.T) {
 		{"errors fail", rows, false, true},
 		{"a checkout latency error fails", sampleCheckoutLatency().rows(), false, true},
 		{"a skipped checkout latency fails ci", checkoutLatency{Skipped: "404"}.rows(), true, true},
-		{"a clean checkout latency", checkoutLatency{Writes: sampleRowsResults(len(checkoutWrites)), Checkout: fixedResult(1, 0, 0)}.rows(), true, false},
+		{"a clean checkout latency", checkoutLatency{Writes: sampleRowsResults(len(sandbox.CheckoutWrites())), Checkout: fixedResult(1, 0, 0)}.rows(), true, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

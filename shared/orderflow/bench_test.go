@@ -18,14 +18,7 @@ import (
 // the writes run in three phases of concurrent steps, the two reads run
 // concurrently and are not slowed.
 func BenchmarkPlace(b *testing.B) {
-	writes := []struct{ service, route string }{
-		{sandbox.ServiceProduct, routeReserve},
-		{sandbox.ServicePayment, routeAuthorize},
-		{sandbox.ServiceOrder, routeCreate},
-		{sandbox.ServicePayment, routeCapture},
-		{sandbox.ServiceOrder, routeConfirm},
-		{sandbox.ServiceProduct, routeCommit},
-	}
+	writes := sandbox.CheckoutWrites()
 	for _, latency := range []time.Duration{0, 2 * time.Millisecond} {
 		for _, parallel := range []bool{false, true} {
 			mode := "sequential"
@@ -42,7 +35,7 @@ func BenchmarkPlace(b *testing.B) {
 					if latency == 0 {
 						continue
 					}
-					if err := rt.InjectFault(ctx, w.service, sandbox.Fault{Route: w.route, LatencyMS: int(latency.Milliseconds())}); err != nil {
+					if err := rt.InjectFault(ctx, w.Service, sandbox.Fault{Route: w.Route, LatencyMS: int(latency.Milliseconds())}); err != nil {
 						b.Fatal(err)
 					}
 				}

@@ -48,7 +48,7 @@ func TestSameOrderInAnotherLayoutIsReplayed(t *testing.T) {
 func TestRetryWhileRunningIsBusy(t *testing.T) {
 	rt, _, f := startFlow(t, nil)
 	ctx := context.Background()
-	if err := rt.InjectFault(ctx, sandbox.ServicePayment, sandbox.Fault{Route: routeAuthorize, LatencyMS: 300, Count: 1}); err != nil {
+	if err := rt.InjectFault(ctx, sandbox.ServicePayment, sandbox.Fault{Route: sandbox.RouteAuthorize, LatencyMS: 300, Count: 1}); err != nil {
 		t.Fatal(err)
 	}
 	req := Request{UserID: ada, Key: "k", Input: visa(Item{ProductID: 5, Quantity: 1})}
@@ -91,7 +91,7 @@ func TestRetryWhileRunningIsBusy(t *testing.T) {
 func TestRetryAfterUnavailableRunsNewAttempt(t *testing.T) {
 	rt, _, f := startFlow(t, nil, WithBackoff(time.Millisecond, 5*time.Millisecond))
 	ctx := context.Background()
-	if err := rt.InjectFault(ctx, sandbox.ServiceOrder, sandbox.Fault{Route: routeCreate, Status: 503}); err != nil {
+	if err := rt.InjectFault(ctx, sandbox.ServiceOrder, sandbox.Fault{Route: sandbox.RouteCreateOrder, Status: 503}); err != nil {
 		t.Fatal(err)
 	}
 	req := Request{UserID: ada, Key: "k", Input: visa(Item{ProductID: 6, Quantity: 1})}

@@ -93,13 +93,13 @@ type stepFault struct {
 }
 
 var (
-	failReserve       = &stepFault{sandbox.ServiceProduct, "POST /reservations", 500}
-	failAuthorize     = &stepFault{sandbox.ServicePayment, "POST /payments", 500}
-	failCreate        = &stepFault{sandbox.ServiceOrder, "POST /orders", 500}
-	failCapture       = &stepFault{sandbox.ServicePayment, "POST /payments/{id}/capture", 500}
-	failConfirm       = &stepFault{sandbox.ServiceOrder, "POST /orders/{id}/confirm", 500}
-	failCommit        = &stepFault{sandbox.ServiceProduct, "POST /reservations/{id}/commit", 500}
-	failCommitRefused = &stepFault{sandbox.ServiceProduct, "POST /reservations/{id}/commit", 404}
+	failReserve       = &stepFault{sandbox.ServiceProduct, sandbox.RouteReserve, 500}
+	failAuthorize     = &stepFault{sandbox.ServicePayment, sandbox.RouteAuthorize, 500}
+	failCreate        = &stepFault{sandbox.ServiceOrder, sandbox.RouteCreateOrder, 500}
+	failCapture       = &stepFault{sandbox.ServicePayment, sandbox.RouteCapture, 500}
+	failConfirm       = &stepFault{sandbox.ServiceOrder, sandbox.RouteConfirm, 500}
+	failCommit        = &stepFault{sandbox.ServiceProduct, sandbox.RouteCommit, 500}
+	failCommitRefused = &stepFault{sandbox.ServiceProduct, sandbox.RouteCommit, 404}
 )
 
 // atLetGo is the write that ends a saga's lease for recovery to take it

@@ -223,9 +223,9 @@ func TestPlaceUpstreamDown(t *testing.T) {
 		down    bool // the service's URL refuses connections instead
 	}{
 		{name: "product 503", service: sandbox.ServiceProduct, route: "*"},
-		{name: "user 503", service: sandbox.ServiceUser, route: routeUser},
+		{name: "user 503", service: sandbox.ServiceUser, route: sandbox.RouteUser},
 		{name: "payment 503", service: sandbox.ServicePayment, route: "*"},
-		{name: "order 503", service: sandbox.ServiceOrder, route: routeCreate},
+		{name: "order 503", service: sandbox.ServiceOrder, route: sandbox.RouteCreateOrder},
 		{name: "user unreachable", service: sandbox.ServiceUser, down: true},
 		{name: "order unreachable", service: sandbox.ServiceOrder, down: true},
 	}
@@ -268,7 +268,7 @@ func TestPlaceDeadline(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			q := startQuietSandbox(t, sandbox.Config{})
-			q.fault(t, sandbox.ServicePayment, sandbox.Fault{Route: routeCapture, LatencyMS: 600})
+			q.fault(t, sandbox.ServicePayment, sandbox.Fault{Route: sandbox.RouteCapture, LatencyMS: 600})
 			f := New(q.deps(t), configWith(func(c *Config) { c.Timeout = tt.timeout }))
 			t.Cleanup(func() { _ = f.Close(context.Background()) })
 			ctx, cancel := context.WithTimeout(context.Background(), tt.ctxTime)
@@ -327,13 +327,13 @@ func TestPlaceClientGoneStillCompensates(t *testing.T) {
 func TestPlaceFaults(t *testing.T) {
 	type step struct{ service, route string }
 	var (
-		reserve   = step{sandbox.ServiceProduct, routeReserve}
-		authorize = step{sandbox.ServicePayment, routeAuthorize}
-		create    = step{sandbox.ServiceOrder, routeCreate}
-		capture   = step{sandbox.ServicePayment, routeCapture}
-		confirm   = step{sandbox.ServiceOrder, routeConfirm}
-		commit    = step{sandbox.ServiceProduct, routeCommit}
-		notify    = step{sandbox.ServiceNotification, routeNotify}
+		reserve   = step{sandbox.ServiceProduct, sandbox.RouteReserve}
+		authorize = step{sandbox.ServicePayment, sandbox.RouteAuthorize}
+		create    = step{sandbox.ServiceOrder, sandbox.RouteCreateOrder}
+		capture   = step{sandbox.ServicePayment, sandbox.RouteCapture}
+		confirm   = step{sandbox.ServiceOrder, sandbox.RouteConfirm}
+		commit    = step{sandbox.ServiceProduct, sandbox.RouteCommit}
+		notify    = step{sandbox.ServiceNotification, sandbox.RouteNotify}
 	)
 	// Each kind of fault comes with the flow's deadline to use against it.
 	// A slow answer takes 2 s against a 1.2 s deadline, so it lands after the

@@ -22,23 +22,6 @@ import (
 	"storefront.dev/shared/upstream/product"
 )
 
-// Routes of the sandbox the fault tests aim at.
-const (
-	routeReserve   = "POST /reservations"
-	routeCommit    = "POST /reservations/{id}/commit"
-	routeRelease   = "DELETE /reservations/{id}"
-	routeBatch     = "GET /products"
-	routeAuthorize = "POST /payments"
-	routeCapture   = "POST /payments/{id}/capture"
-	routeVoid      = "POST /payments/{id}/void"
-	routeRefund    = "POST /payments/{id}/refund"
-	routeCreate    = "POST /orders"
-	routeConfirm   = "POST /orders/{id}/confirm"
-	routeCancel    = "POST /orders/{id}/cancel"
-	routeUser      = "GET /users/{id}"
-	routeNotify    = "POST /notifications"
-)
-
 // pastTTLs is more than the sandbox's default reservation and hold TTLs.
 const pastTTLs = 11 * time.Minute
 

@@ -43,28 +43,28 @@ func TestPlaceSoak(t *testing.T) {
 		service string
 		fault   sandbox.Fault
 	}{
-		{sandbox.ServiceProduct, sandbox.Fault{Route: routeBatch, Status: 503, Rate: 0.03}},
-		{sandbox.ServiceProduct, sandbox.Fault{Route: routeReserve, Status: 503, Rate: 0.03}},
-		{sandbox.ServiceProduct, sandbox.Fault{Route: routeReserve, Drop: true, After: true, Rate: 0.03}},
-		{sandbox.ServiceProduct, sandbox.Fault{Route: routeReserve, LatencyMS: 250, Rate: 0.02}},
-		{sandbox.ServiceProduct, sandbox.Fault{Route: routeCommit, Status: 503, Rate: 0.03}},
-		{sandbox.ServiceProduct, sandbox.Fault{Route: routeCommit, Drop: true, After: true, Rate: 0.03}},
-		{sandbox.ServiceProduct, sandbox.Fault{Route: routeRelease, Status: 503, Rate: 0.1}},
-		{sandbox.ServicePayment, sandbox.Fault{Route: routeAuthorize, Drop: true, Rate: 0.02}},
-		{sandbox.ServicePayment, sandbox.Fault{Route: routeAuthorize, Drop: true, After: true, Rate: 0.02}},
-		{sandbox.ServicePayment, sandbox.Fault{Route: routeCapture, Status: 503, Rate: 0.03}},
-		{sandbox.ServicePayment, sandbox.Fault{Route: routeCapture, Drop: true, After: true, Rate: 0.03}},
-		{sandbox.ServicePayment, sandbox.Fault{Route: routeCapture, LatencyMS: 250, Rate: 0.02}},
-		{sandbox.ServicePayment, sandbox.Fault{Route: routeVoid, Status: 503, Rate: 0.1}},
-		{sandbox.ServicePayment, sandbox.Fault{Route: routeRefund, Drop: true, After: true, Rate: 0.05}},
-		{sandbox.ServiceOrder, sandbox.Fault{Route: routeCreate, Status: 503, Rate: 0.02}},
-		{sandbox.ServiceOrder, sandbox.Fault{Route: routeCreate, Drop: true, After: true, Rate: 0.03}},
-		{sandbox.ServiceOrder, sandbox.Fault{Route: routeConfirm, Status: 503, Rate: 0.03}},
-		{sandbox.ServiceOrder, sandbox.Fault{Route: routeConfirm, Drop: true, Rate: 0.02}},
-		{sandbox.ServiceOrder, sandbox.Fault{Route: routeCancel, Status: 503, Rate: 0.1}},
-		{sandbox.ServiceUser, sandbox.Fault{Route: routeUser, Status: 503, Rate: 0.03}},
-		{sandbox.ServiceNotification, sandbox.Fault{Route: routeNotify, Status: 503, Rate: 0.2}},
-		{sandbox.ServiceNotification, sandbox.Fault{Route: routeNotify, Drop: true, After: true, Rate: 0.05}},
+		{sandbox.ServiceProduct, sandbox.Fault{Route: sandbox.RouteProducts, Status: 503, Rate: 0.03}},
+		{sandbox.ServiceProduct, sandbox.Fault{Route: sandbox.RouteReserve, Status: 503, Rate: 0.03}},
+		{sandbox.ServiceProduct, sandbox.Fault{Route: sandbox.RouteReserve, Drop: true, After: true, Rate: 0.03}},
+		{sandbox.ServiceProduct, sandbox.Fault{Route: sandbox.RouteReserve, LatencyMS: 250, Rate: 0.02}},
+		{sandbox.ServiceProduct, sandbox.Fault{Route: sandbox.RouteCommit, Status: 503, Rate: 0.03}},
+		{sandbox.ServiceProduct, sandbox.Fault{Route: sandbox.RouteCommit, Drop: true, After: true, Rate: 0.03}},
+		{sandbox.ServiceProduct, sandbox.Fault{Route: sandbox.RouteRelease, Status: 503, Rate: 0.1}},
+		{sandbox.ServicePayment, sandbox.Fault{Route: sandbox.RouteAuthorize, Drop: true, Rate: 0.02}},
+		{sandbox.ServicePayment, sandbox.Fault{Route: sandbox.RouteAuthorize, Drop: true, After: true, Rate: 0.02}},
+		{sandbox.ServicePayment, sandbox.Fault{Route: sandbox.RouteCapture, Status: 503, Rate: 0.03}},
+		{sandbox.ServicePayment, sandbox.Fault{Route: sandbox.RouteCapture, Drop: true, After: true, Rate: 0.03}},
+		{sandbox.ServicePayment, sandbox.Fault{Route: sandbox.RouteCapture, LatencyMS: 250, Rate: 0.02}},
+		{sandbox.ServicePayment, sandbox.Fault{Route: sandbox.RouteVoid, Status: 503, Rate: 0.1}},
+		{sandbox.ServicePayment, sandbox.Fault{Route: sandbox.RouteRefund, Drop: true, After: true, Rate: 0.05}},
+		{sandbox.ServiceOrder, sandbox.Fault{Route: sandbox.RouteCreateOrder, Status: 503, Rate: 0.02}},
+		{sandbox.ServiceOrder, sandbox.Fault{Route: sandbox.RouteCreateOrder, Drop: true, After: true, Rate: 0.03}},
+		{sandbox.ServiceOrder, sandbox.Fault{Route: sandbox.RouteConfirm, Status: 503, Rate: 0.03}},
+		{sandbox.ServiceOrder, sandbox.Fault{Route: sandbox.RouteConfirm, Drop: true, Rate: 0.02}},
+		{sandbox.ServiceOrder, sandbox.Fault{Route: sandbox.RouteCancel, Status: 503, Rate: 0.1}},
+		{sandbox.ServiceUser, sandbox.Fault{Route: sandbox.RouteUser, Status: 503, Rate: 0.03}},
+		{sandbox.ServiceNotification, sandbox.Fault{Route: sandbox.RouteNotify, Status: 503, Rate: 0.2}},
+		{sandbox.ServiceNotification, sandbox.Fault{Route: sandbox.RouteNotify, Drop: true, After: true, Rate: 0.05}},
 	}
 	for _, f := range faults {
 		q.fault(t, f.service, f.fault)
@@ -73,11 +73,11 @@ func TestPlaceSoak(t *testing.T) {
 	// handed out, outlast the retries of whichever flows meet them, so that
 	// flows fail at every step and compensate.
 	burstRoutes := []struct{ service, route string }{
-		{sandbox.ServiceProduct, routeReserve}, {sandbox.ServicePayment, routeAuthorize},
-		{sandbox.ServiceOrder, routeCreate}, {sandbox.ServicePayment, routeCapture},
-		{sandbox.ServiceOrder, routeConfirm}, {sandbox.ServiceProduct, routeCommit},
-		{sandbox.ServicePayment, routeVoid}, {sandbox.ServicePayment, routeRefund},
-		{sandbox.ServiceProduct, routeRelease}, {sandbox.ServiceOrder, routeCancel},
+		{sandbox.ServiceProduct, sandbox.RouteReserve}, {sandbox.ServicePayment, sandbox.RouteAuthorize},
+		{sandbox.ServiceOrder, sandbox.RouteCreateOrder}, {sandbox.ServicePayment, sandbox.RouteCapture},
+		{sandbox.ServiceOrder, sandbox.RouteConfirm}, {sandbox.ServiceProduct, sandbox.RouteCommit},
+		{sandbox.ServicePayment, sandbox.RouteVoid}, {sandbox.ServicePayment, sandbox.RouteRefund},
+		{sandbox.ServiceProduct, sandbox.RouteRelease}, {sandbox.ServiceOrder, sandbox.RouteCancel},
 	}
 	burstKinds := []sandbox.Fault{{Status: 503}, {Status: 500}, {Drop: true}, {Drop: true, After: true},
 		{Status: 503, After: true}, {LatencyMS: 500}}

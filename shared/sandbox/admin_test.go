@@ -20,7 +20,7 @@ func TestRequestCounters(t *testing.T) {
 	do(t, "GET", rn.ProductURL+"/no/such/route", nil)
 	do(t, "GET", rn.ProductURL+"/__admin/state", nil)
 	st := rn.State(t)
-	want := map[string]int{"GET /products/{id}": 2, "GET /products": 1}
+	want := map[string]int{sandbox.RouteProduct: 2, sandbox.RouteProducts: 1}
 	if len(st.Product.Requests) != len(want) {
 		t.Errorf("got %v, want %v (admin and unmatched requests uncounted)", st.Product.Requests, want)
 	}

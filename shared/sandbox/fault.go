@@ -10,8 +10,9 @@ import (
 // Fault makes one route (or every route) of a service misbehave on purpose.
 // Its JSON form is the body of POST /__admin/faults.
 type Fault struct {
-	// Route is the ServeMux pattern ("POST /payments/{id}/capture"), or "*"
-	// for every route of the service except the admin ones.
+	// Route is the ServeMux pattern, one of the Route constants such as
+	// RouteCapture ("POST /payments/{id}/capture"), or "*" for every route
+	// of the service except the admin ones.
 	Route string `json:"route"`
 	// Status, when non-zero, is answered with a problem body instead of the
 	// real response. It must be 400..599.

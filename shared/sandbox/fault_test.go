@@ -26,7 +26,7 @@ func reserveBody(ref string) product.ReserveRequest {
 
 func TestFaultStatus(t *testing.T) {
 	rn, _ := startManual(t)
-	inject(t, rn, "product", sandbox.Fault{Route: "POST /reservations", Status: http.StatusServiceUnavailable})
+	inject(t, rn, "product", sandbox.Fault{Route: sandbox.RouteReserve, Status: http.StatusServiceUnavailable})
 	do(t, "POST", rn.ProductURL+"/reservations", reserveBody("f1")).problem(t, http.StatusServiceUnavailable, "service_unavailable")
 	do(t, "GET", rn.ProductURL+"/products/1", nil).want(t, http.StatusOK) // other routes are untouched
 
@@ -34,7 +34,7 @@ func TestFaultStatus(t *testing.T) {
 	if len(st.Product.Reservations) != 0 {
 		t.Errorf("got %d reservations, want none: a fault before the handler processes nothing", len(st.Product.Reservations))
 	}
-	if got := st.Product.Requests["POST /reservations"]; got != 1 {
+	if got := st.Product.Requests[sandbox.RouteReserve]; got != 1 {
 		t.Errorf("got %d requests counted, want 1", got)
 	}
 
@@ -47,7 +47,7 @@ func TestFaultStatus(t *testing.T) {
 
 func TestFaultAfter(t *testing.T) {
 	rn, _ := startManual(t)
-	inject(t, rn, "product", sandbox.Fault{Route: "POST /reservations", Status: http.StatusInternalServerError, After: true, Count: 1})
+	inject(t, rn, "product", sandbox.Fault{Route: sandbox.RouteReserve, Status: http.StatusInternalServerError, After: true, Count: 1})
 	do(t, "POST", rn.ProductURL+"/reservations", reserveBody("after")).problem(t, http.StatusInternalServerError, "internal")
 	st := rn.State(t)
 	if len(st.Product.Reservations) != 1 || stockOf(t, st, 1).Reserved != 1 {
@@ -77,7 +77,7 @@ func TestFaultDrop(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rn, _ := startManual(t)
-			inject(t, rn, "product", sandbox.Fault{Route: "POST /reservations", Drop: true, After: tt.after, Count: 1})
+			inject(t, rn, "product", sandbox.Fault{Route: sandbox.RouteReserve, Drop: true, After: tt.after, Count: 1})
 			if r, err := send(http.DefaultClient, "POST", rn.ProductURL+"/reservations", reserveBody("drop")); err == nil {
 				t.Fatalf("got status %d, want the connection dropped", r.status)
 			}
@@ -94,7 +94,7 @@ func TestFaultDrop(t *testing.T) {
 
 func TestFaultLatency(t *testing.T) {
 	rn, _ := startManual(t)
-	inject(t, rn, "product", sandbox.Fault{Route: "POST /reservations", LatencyMS: 300, Count: 1})
+	inject(t, rn, "product", sandbox.Fault{Route: sandbox.RouteReserve, LatencyMS: 300, Count: 1})
 	impatient := &http.Client{Timeout: 50 * time.Millisecond}
 	_, err := send(impatient, "POST", rn.ProductURL+"/reservations", reserveBody("slow"))
 	var timeout interface{ Timeout() bool }
@@ -122,7 +122,7 @@ func TestFaultLatency(t *testing.T) {
 // A later request gets the freed turn.
 func TestFaultConcurrency(t *testing.T) {
 	rn, _ := startManual(t)
-	inject(t, rn, "product", sandbox.Fault{Route: "POST /reservations", LatencyMS: 400, Concurrency: 1})
+	inject(t, rn, "product", sandbox.Fault{Route: sandbox.RouteReserve, LatencyMS: 400, Concurrency: 1})
 	impatient := &http.Client{Timeout: 150 * time.Millisecond}
 	var wg sync.WaitGroup
 	for i := range 3 {
@@ -164,7 +164,7 @@ func TestFaultCount(t *testing.T) {
 
 func TestFaultRate(t *testing.T) {
 	rn, _ := startManual(t)
-	inject(t, rn, "product", sandbox.Fault{Route: "GET /products/{id}", Status: http.StatusServiceUnavailable, Rate: 0.3})
+	inject(t, rn, "product", sandbox.Fault{Route: sandbox.RouteProduct, Status: http.StatusServiceUnavailable, Rate: 0.3})
 	failed := 0
 	const n = 300
 	for range n {

@@ -75,59 +75,59 @@ func writes(t *testing.T, rn *sandboxtest.Running, name string) map[string]write
 	}
 	otherOrder := orderRequest(name+"-order", "usr_grace")
 	return map[string]write{
-		"POST /reservations": {
+		sandbox.RouteReserve: {
 			url: rn.ProductURL + "/reservations", method: "POST",
 			body:      product.ReserveRequest{Reference: name + "-res", Items: line},
 			otherBody: product.ReserveRequest{Reference: name + "-res", Items: []product.Line{{ProductID: 1, Quantity: 2}}},
 			changes:   countReservations(product.ReservationActive),
 		},
-		"POST /reservations/{id}/commit": {
+		sandbox.RouteCommit: {
 			url: rn.ProductURL + "/reservations/" + reserve(t, rn, name+"-c", line...).ID + "/commit", method: "POST",
 			otherBody: `{"note":"different"}`,
 			changes:   countReservations(product.ReservationCommitted),
 		},
-		"DELETE /reservations/{id}": {
+		sandbox.RouteRelease: {
 			url: rn.ProductURL + "/reservations/" + reserve(t, rn, name+"-d", line...).ID, method: "DELETE",
 			otherBody: `{"note":"different"}`,
 			changes:   countReservations(product.ReservationReleased),
 		},
-		"POST /payments": {
+		sandbox.RouteAuthorize: {
 			url: rn.PaymentURL + "/payments", method: "POST",
 			body: auth(name+"-pay", 100), otherBody: auth(name+"-pay", 200),
 			changes: countPayments(payment.StatusAuthorized),
 		},
-		"POST /payments/{id}/capture": {
+		sandbox.RouteCapture: {
 			url: rn.PaymentURL + "/payments/" + authorize(t, rn, name+"-cap", 100).ID + "/capture", method: "POST",
 			otherBody: `{"amount":1}`, changes: countPayments(payment.StatusCaptured),
 		},
-		"POST /payments/{id}/void": {
+		sandbox.RouteVoid: {
 			url: rn.PaymentURL + "/payments/" + authorize(t, rn, name+"-void", 100).ID + "/void", method: "POST",
 			otherBody: `{"amount":1}`, changes: countPayments(payment.StatusVoided),
 		},
-		"POST /payments/{id}/refund": {
+		sandbox.RouteRefund: {
 			url: rn.PaymentURL + "/payments/" + captured(name+"-ref") + "/refund", method: "POST",
 			otherBody: `{"amount":1}`, changes: countPayments(payment.StatusRefunded),
 		},
-		"POST /orders": {
+		sandbox.RouteCreateOrder: {
 			url: rn.OrderURL + "/orders", method: "POST",
 			body: orderRequest(name+"-order", "usr_ada"), otherBody: otherOrder,
 			changes: countOrders(""),
 		},
-		"POST /orders/{id}/confirm": {
+		sandbox.RouteConfirm: {
 			url: rn.OrderURL + "/orders/" + createOrder(t, rn, orderRequest(name+"-conf", "usr_ada")).ID + "/confirm", method: "POST",
 			otherBody: `{"x":1}`, changes: countOrders("confirmed"),
 		},
-		"POST /orders/{id}/cancel": {
+		sandbox.RouteCancel: {
 			url: rn.OrderURL + "/orders/" + createOrder(t, rn, orderRequest(name+"-canc", "usr_ada")).ID + "/cancel", method: "POST",
 			otherBody: `{"x":1}`, changes: countOrders("cancelled"),
 		},
-		"POST /auth/token": {
+		sandbox.RouteIssueToken: {
 			url: rn.UserURL + "/auth/token", method: "POST",
 			body:      user.TokenRequest{Email: "ada@example.com", Password: "correct-horse"},
 			otherBody: user.TokenRequest{Email: "grace@example.com", Password: "battery-staple"},
 			changes:   func(sandbox.State) int { return 0 },
 		},
-		"POST /notifications": {
+		sandbox.RouteNotify: {
 			url: rn.NotificationURL + "/notifications", method: "POST",
 			body:      notification.Request{UserID: "usr_ada", Template: "welcome"},
 			otherBody: notification.Request{UserID: "usr_grace", Template: "welcome"},
@@ -172,7 +172,7 @@ func TestIdempotentReplay(t *testing.T) {
 func TestReferenceIsTheKey(t *testing.T) {
 	rn, _ := startManual(t)
 	all := writes(t, rn, "ref")
-	for _, route := range []string{"POST /reservations", "POST /payments", "POST /orders"} {
+	for _, route := range []string{sandbox.RouteReserve, sandbox.RouteAuthorize, sandbox.RouteCreateOrder} {
 		w := all[route]
 		t.Run(route, func(t *testing.T) {
 			before := w.changes(rn.State(t))

@@ -44,7 +44,7 @@ func newNotificationService(clock Clock, cfg Config) *notificationService {
 	n := &notificationService{service: newService(ServiceNotification, clock, cfg.Seed)}
 	n.setup(n.seedState, func() any { return n.state() })
 
-	n.handle("POST /notifications", n.send)
+	n.handle(RouteNotify, n.send)
 	return n
 }
 

@@ -31,13 +31,13 @@ func newOrderService(clock Clock, cfg Config) *orderService {
 	o := &orderService{service: newService(ServiceOrder, clock, cfg.Seed), orders: newTable[order.Order]("order", "ord")}
 	o.setup(o.seedState, func() any { return o.state() })
 
-	o.handle("POST /orders", o.create)
-	o.handle("GET /orders/{id}", o.orders.get)
-	o.handle("GET /orders/by-reference/{reference}", o.orders.getByReference)
-	o.handle("GET /orders", o.listOrders)
-	o.handle("POST /orders/{id}/confirm", o.confirm)
-	o.handle("POST /orders/{id}/cancel", o.cancel)
-	o.handle("PUT /orders/{id}/reservation", o.reassign)
+	o.handle(RouteCreateOrder, o.create)
+	o.handle(RouteOrder, o.orders.get)
+	o.handle(RouteOrderByReference, o.orders.getByReference)
+	o.handle(RouteOrders, o.listOrders)
+	o.handle(RouteConfirm, o.confirm)
+	o.handle(RouteCancel, o.cancel)
+	o.handle(RouteReassign, o.reassign)
 	return o
 }
 

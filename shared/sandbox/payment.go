@@ -52,12 +52,12 @@ func newPaymentService(clock Clock, cfg Config) *paymentService {
 	p.expire = p.expireHolds
 	p.setup(p.seedState, func() any { return p.state() })
 
-	p.handle("POST /payments", p.authorize)
-	p.handle("GET /payments/{id}", p.payments.get)
-	p.handle("GET /payments/by-reference/{reference}", p.payments.getByReference)
-	p.handle("POST /payments/{id}/capture", p.capture)
-	p.handle("POST /payments/{id}/void", p.void)
-	p.handle("POST /payments/{id}/refund", p.refund)
+	p.handle(RouteAuthorize, p.authorize)
+	p.handle(RoutePayment, p.payments.get)
+	p.handle(RoutePaymentByReference, p.payments.getByReference)
+	p.handle(RouteCapture, p.capture)
+	p.handle(RouteVoid, p.void)
+	p.handle(RouteRefund, p.refund)
 	return p
 }
 

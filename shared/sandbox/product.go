@@ -70,13 +70,13 @@ func newProductService(clock Clock, cfg Config) *productService {
 	p.expire = p.expireReservations
 	p.setup(p.seedState, func() any { return p.state() })
 
-	p.handle("GET /products/{id}", p.getProduct)
-	p.handle("GET /products", p.listProducts)
-	p.handle("POST /reservations", p.reserve)
-	p.handle("GET /reservations/{id}", p.reservations.get)
-	p.handle("GET /reservations/by-reference/{reference}", p.reservations.getByReference)
-	p.handle("POST /reservations/{id}/commit", p.commit)
-	p.handle("DELETE /reservations/{id}", p.release)
+	p.handle(RouteProduct, p.getProduct)
+	p.handle(RouteProducts, p.listProducts)
+	p.handle(RouteReserve, p.reserve)
+	p.handle(RouteReservation, p.reservations.get)
+	p.handle(RouteReservationByReference, p.reservations.getByReference)
+	p.handle(RouteCommit, p.commit)
+	p.handle(RouteRelease, p.release)
 	p.mux.HandleFunc("PUT /__admin/products/{id}/stock", p.adminSetStock)
 	return p
 }

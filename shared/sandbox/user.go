@@ -123,11 +123,11 @@ func newUserService(clock Clock, cfg Config) *userService {
 	}
 	u.setup(u.seedState, func() any { return u.state() })
 
-	u.handle("POST /auth/token", u.issueToken)
-	u.handle("POST /auth/refresh", u.refreshTokens)
-	u.handle("POST /auth/revoke", u.revoke)
-	u.handle("GET /.well-known/jwks.json", u.jwks)
-	u.handle("GET /users/{id}", u.getUser)
+	u.handle(RouteIssueToken, u.issueToken)
+	u.handle(RouteRefreshToken, u.refreshTokens)
+	u.handle(RouteRevokeToken, u.revoke)
+	u.handle(RouteJWKS, u.jwks)
+	u.handle(RouteUser, u.getUser)
 	return u
 }
 
