@@ -37,7 +37,10 @@ type Config struct {
 	// Tolerance is how much slower than its baseline a class's median
 	// latency may get, as a factor, before the limit falls: below it the
 	// added latency is taken for noise or a change of load mix, beyond it
-	// for requests queueing for the CPU or for an upstream. Default 2.
+	// for requests queueing for the CPU or for an upstream. An upward
+	// probe that shows more concurrency does not raise the latency may
+	// take a baseline up to Tolerance times the probed one, so the latency
+	// then stays within Tolerance². Default 2.
 	Tolerance float64
 	// Smoothing is the weight of a window's new estimate against the
 	// current limit, 0 < Smoothing ≤ 1: at 0.2 a window can take at most a
@@ -51,8 +54,8 @@ type Config struct {
 	ProbeInterval time.Duration
 	// BaselineWindows is how many windows the latency baseline of a class
 	// takes to follow a lasting rise between probes (an exponential
-	// average); it follows a fall within a window or two. Default 600 (a
-	// minute of 100ms windows).
+	// average), besides the rises upward probes find; it follows a fall
+	// within a window or two. Default 600 (a minute of 100ms windows).
 	BaselineWindows int
 	// RetryAfter is the least delay a shed request is told to wait
 	// (Retry-After); each refusal adds up to as much again, at random, so

@@ -17,7 +17,8 @@
 // the default Smoothing; once requests queue (for the CPU, or for an
 // upstream) latency rises, the gradient falls under 1 and so does the
 // limit, by at most a tenth a window. It settles where latency is about
-// Tolerance times the baseline. A window in which nothing was shed and
+// Tolerance times the baseline (or up to Tolerance² times, when more
+// concurrency does not raise it: see below). A window in which nothing was shed and
 // in-flight requests stayed under half the limit leaves the limit alone: a
 // replica that is not busy learns nothing about its capacity.
 //
@@ -36,14 +37,19 @@
 //
 // Not every rise of latency with concurrency is queueing: concurrent reads
 // of one product share one upstream call, so beyond a few dozen in flight
-// more of them wait about as long while more are served. A limit held to
-// Tolerance times the latency a probe measured at MinLimit would starve
-// such a replica. So when the latency holds the limit down, the limiter
-// also probes upward (stretchLimit): it raises the limit by a fourth for
-// two windows and keeps it if the latency of the classes it held back rose
-// by less than half as much, taking that latency as their baseline, up to
-// Tolerance times the probed one. Requests queueing raise the latency in
-// proportion, so the limit goes back and the next try waits longer.
+// more of them wait about as long while more are served; an upstream
+// slower whatever the load is the same. A limit held to Tolerance times
+// the latency a probe measured at MinLimit would starve such a replica.
+// So when the latency holds the limit down, the limiter also probes
+// upward (stretch.go): it raises the limit by half, puts it back, and
+// raises it again, each for a settling and a measuring window, and keeps
+// the higher limit only if the median latency of every class rose by
+// less than a third as much both times (queueing raises it in
+// proportion). Each class it still held back then takes that latency as
+// its baseline, raised by at most half and never beyond Tolerance times
+// the probed one, so that the latency stays within Tolerance² of the
+// unqueued one. A stretch that shows queueing is given back, and the next
+// waits twice as long.
 //
 // Classes share the limit by priority: a request of class c is admitted
 // while fewer than share(c) × limit requests of any class are in flight
@@ -137,28 +143,6 @@ type Limiter struct {
 	probedBase [numClasses]float64
 	stretch    stretch
 }
-
-// stretch is the state of an upward probe (see stretchLimit).
-type stretch struct {
-	// phase is where the probe is: none, settling (the limit raised,
-	// the samples of requests admitted before it ignored) or measuring.
-	phase stretchPhase
-	// ref is each class's median latency in the window before, 0 for a
-	// class with too few samples.
-	ref [numClasses]float64
-	// next is the soonest the next one may start; backoff is how long
-	// after a stretch that showed queueing the next one waits.
-	next    time.Time
-	backoff time.Duration
-}
-
-type stretchPhase int
-
-const (
-	stretchNone stretchPhase = iota
-	stretchSettling
-	stretchMeasuring
-)
 
 // window is what the current window has gathered besides the latencies.
 type window struct {
@@ -275,6 +259,9 @@ func (l *Limiter) record(t Ticket, now time.Time) {
 		// at MinLimit.
 		return
 	}
+	if l.stretch.measuring() && t.start.Before(l.stretch.since) {
+		return // admitted under the limit before this step's
+	}
 	l.hist[t.class].add(now.Sub(t.start))
 	l.win.samples++
 	l.win.peak = max(l.win.peak, t.inFlight)
@@ -284,7 +271,7 @@ func (l *Limiter) record(t Ticket, now time.Time) {
 	switch {
 	case l.probing:
 		l.endProbe(now)
-	case l.stretch.phase != stretchNone:
+	case l.stretch.step != stretchOff:
 		l.stretchWindow(now)
 	default:
 		l.update(now)
@@ -317,15 +304,15 @@ func (l *Limiter) update(now time.Time) {
 	// that a class whose baseline was learnt under load cannot hide the
 	// queueing the others see.
 	ratio, most := math.Inf(1), 0
-	var medians [numClasses]float64
+	medians := l.medians()
+	// over are the classes measured enough whose latency is beyond
+	// Tolerance times their baseline.
+	var over [numClasses]bool
 	for c, h := range l.hist {
 		if h.n == 0 {
 			continue
 		}
 		short := float64(h.median())
-		if h.n >= minClassSamples {
-			medians[c] = short
-		}
 		long := l.baseline[c]
 		if long == 0 {
 			long = short
@@ -333,6 +320,7 @@ func (l *Limiter) update(now time.Time) {
 		if h.n >= minClassSamples || h.n > most && math.IsInf(ratio, 1) {
 			ratio = min(ratio, long/short)
 		}
+		over[c] = h.n >= minClassSamples && l.cfg.Tolerance*long < short
 		most = max(most, h.n)
 		if short < long {
 			l.baseline[c] = long + (short-long)*fastFollow
@@ -340,7 +328,8 @@ func (l *Limiter) update(now time.Time) {
 			l.baseline[c] = long + (short-long)/float64(l.cfg.BaselineWindows)
 		}
 	}
-	busy := l.clearShed() || float64(l.win.peak) >= l.estimate/2
+	shed := l.takeShed()
+	busy := shed != [numClasses]bool{} || float64(l.win.peak) >= l.estimate/2
 	// A limit down at its floor that still sees queueing may be measuring
 	// against a baseline that no longer holds (the CPU busy with what is
 	// shed, an upstream slower for good): it probes again soon rather than
@@ -352,108 +341,13 @@ func (l *Limiter) update(now time.Time) {
 		l.setCaps(int64(l.cfg.MinLimit))
 	case busy:
 		gradient := min(maxGradient, max(minGradient, l.cfg.Tolerance*ratio))
-		if gradient < 1 && l.stretchLimit(now, medians) {
+		if gradient < 1 && l.stretchLimit(now, medians, over, shed) {
 			return
 		}
 		next := l.estimate*gradient + math.Sqrt(l.estimate)
 		l.setLimit((1-l.cfg.Smoothing)*l.estimate + l.cfg.Smoothing*next)
 	}
 	l.newWindow(now)
-}
-
-// The upward probe's figures: it raises the limit by stretchFactor; the
-// latency counts as unmoved when it rose by less than stretchSlack of
-// that; after one that showed queueing the next waits twice as long as
-// the one before, from stretchWindows windows up to maxStretchWindows.
-const (
-	stretchFactor     = 1.25
-	stretchSlack      = 0.5
-	stretchWindows    = 5
-	maxStretchWindows = 64
-)
-
-// stretchLimit starts an upward probe (see the package comment) when one
-// is due, and reports whether it did: the limit raised by stretchFactor
-// for a settling window and a measuring one, each at least twice the
-// longest median latency long. medians are each class's in the window
-// that just ended, 0 for one with too few samples: the reference. A class
-// whose latency is over Tolerance² times its probed baseline already is
-// beyond what a stretch may keep. l.mu is held.
-func (l *Limiter) stretchLimit(now time.Time, medians [numClasses]float64) bool {
-	if now.Before(l.stretch.next) || l.estimate*stretchFactor >= float64(l.cfg.MaxLimit)+1 {
-		return false
-	}
-	longest := 0.0
-	for c, m := range medians {
-		if m > l.cfg.Tolerance*l.cfg.Tolerance*l.probedBase[c] {
-			return false
-		}
-		longest = max(longest, m)
-	}
-	if longest == 0 {
-		return false
-	}
-	l.stretch.phase, l.stretch.ref = stretchSettling, medians
-	l.setCaps(int64(l.estimate * stretchFactor))
-	l.newWindow(now)
-	l.win.length = max(l.cfg.Window, 2*time.Duration(longest))
-	return true
-}
-
-// stretchWindow ends a window of an upward probe: the settling one starts
-// the measuring one, which keeps the stretched limit or gives it back.
-// l.mu is held.
-func (l *Limiter) stretchWindow(now time.Time) {
-	if l.stretch.phase == stretchSettling {
-		length := l.win.length
-		l.stretch.phase = stretchMeasuring
-		l.clearShed()
-		l.newWindow(now)
-		l.win.length = length
-		return
-	}
-	l.stretch.phase = stretchNone
-	if held := l.heldBack(); len(held) > 0 && l.unmoved(held) {
-		// Each class held back takes its latency now as its baseline, up
-		// to Tolerance times the probed one. The next stretch may follow
-		// at once: the limit has held for two windows, the next window's
-		// medians are a steady reference.
-		for _, c := range held {
-			l.baseline[c] = max(l.baseline[c], min(float64(l.hist[c].median()), l.cfg.Tolerance*l.probedBase[c]))
-		}
-		l.stretch.backoff, l.stretch.next = 0, now
-		l.setLimit(l.estimate * stretchFactor)
-	} else {
-		l.stretch.backoff = min(2*max(l.stretch.backoff, stretchWindows*l.cfg.Window/2), maxStretchWindows*l.cfg.Window)
-		l.stretch.next = now.Add(l.stretch.backoff)
-		l.setLimit(l.estimate)
-	}
-	l.clearShed()
-	l.newWindow(now)
-}
-
-// heldBack are the classes a stretch speaks for: measured before it and
-// during its measuring window, and still shed then, so that the limit
-// held them back even with the room it made. l.mu is held.
-func (l *Limiter) heldBack() []Class {
-	var held []Class
-	for c, h := range l.hist {
-		if l.stretch.ref[c] > 0 && h.n >= minClassSamples && l.shed[c].Load() {
-			held = append(held, Class(c))
-		}
-	}
-	return held
-}
-
-// unmoved reports whether the median latency of every class in held rose
-// by less than stretchSlack of the stretch. l.mu is held.
-func (l *Limiter) unmoved(held []Class) bool {
-	for _, c := range held {
-		if float64(l.hist[c].median()) > l.stretch.ref[c]*(1+stretchSlack*(stretchFactor-1)) {
-			return false
-		}
-	}
-	return true
 }
 
 // endProbe takes the medians of the probe's window as the baselines of
@@ -471,19 +365,18 @@ func (l *Limiter) endProbe(now time.Time) {
 	l.stretch.backoff, l.stretch.next = 0, now.Add(stretchWindows*l.cfg.Window)
 	l.probing = false
 	l.probed, l.nextProbe = now, now.Add(l.cfg.ProbeInterval)
-	l.clearShed()
+	l.takeShed()
 	l.setLimit(l.estimate)
 	l.newWindow(now)
 }
 
-// clearShed forgets the requests shed so far and reports whether there
-// were any.
-func (l *Limiter) clearShed() bool {
-	some := false
+// takeShed reports, per class, whether requests were shed since the last
+// call, and forgets them.
+func (l *Limiter) takeShed() (shed [numClasses]bool) {
 	for c := range l.shed {
-		some = l.shed[c].Swap(false) || some
+		shed[c] = l.shed[c].Swap(false)
 	}
-	return some
+	return shed
 }
 
 // newWindow starts a window at now. l.mu is held.

@@ -1,7 +1,10 @@
 package admission
 
 import (
+	"cmp"
 	"math"
+	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -51,11 +54,27 @@ type tally struct {
 
 // run plays rounds for d of the sim's clock.
 func (s *sim) run(d time.Duration, m model, demands ...demand) tally {
+	return s.runClasses(d, func(n [numClasses]int) (lat [numClasses]time.Duration) {
+		l := m(n[Anonymous] + n[Authenticated] + n[Checkout])
+		return [numClasses]time.Duration{l, l, l}
+	}, demands...)
+}
+
+// classModel is the latency of each class in a round in which inFlight
+// requests of each class are served at once.
+type classModel func(inFlight [numClasses]int) [numClasses]time.Duration
+
+// runClasses plays rounds for d of the sim's clock, each class's requests
+// finishing after its own latency, the shortest first.
+func (s *sim) runClasses(d time.Duration, m classModel, demands ...demand) tally {
 	var t tally
 	end := s.clock.Now().Add(d)
-	var tickets []Ticket
+	var tickets [numClasses][]Ticket
 	for s.clock.Now().Before(end) {
-		tickets = tickets[:0]
+		var n [numClasses]int
+		for c := range tickets {
+			tickets[c] = tickets[c][:0]
+		}
 		for _, dm := range demands {
 			for range dm.n {
 				tk, ok := s.l.Acquire(dm.class)
@@ -64,14 +83,27 @@ func (s *sim) run(d time.Duration, m model, demands ...demand) tally {
 					continue
 				}
 				t.admitted[dm.class]++
-				tickets = append(tickets, tk)
+				tickets[dm.class] = append(tickets[dm.class], tk)
+				n[dm.class]++
 			}
 		}
-		lat := m(len(tickets))
-		t.worst = max(t.worst, lat)
-		s.clock.Advance(lat)
-		for _, tk := range tickets {
-			tk.Done()
+		lat := m(n)
+		order := []Class{Anonymous, Authenticated, Checkout}
+		slices.SortFunc(order, func(a, b Class) int { return cmp.Compare(lat[a], lat[b]) })
+		var elapsed time.Duration
+		for _, c := range order {
+			if len(tickets[c]) == 0 {
+				continue
+			}
+			s.clock.Advance(lat[c] - elapsed)
+			elapsed = lat[c]
+			for _, tk := range tickets[c] {
+				tk.Done()
+			}
+		}
+		t.worst = max(t.worst, elapsed)
+		if elapsed == 0 {
+			s.clock.Advance(time.Millisecond) // nothing admitted: time still passes
 		}
 	}
 	return t
@@ -438,5 +470,82 @@ func TestStretchesPastALatencyMoreConcurrencyDoesNotRaise(t *testing.T) {
 				t.Errorf("a round took %v, want at most Tolerance² × the probed %v, × %v", tl.worst, probed, stretchFactor)
 			}
 		})
+	}
+}
+
+// noisy is m with each round's latency off by up to a fifth either way,
+// at random from seed.
+func noisy(m model, seed uint64) model {
+	r := rand.New(rand.NewPCG(seed, seed))
+	return func(n int) time.Duration {
+		return time.Duration(float64(m(n)) * (0.8 + 0.4*r.Float64()))
+	}
+}
+
+// TestNoiseDoesNotStretchAQueue: a replica that queues beyond 40 requests
+// at once, its latency noisy by a fifth from round to round, keeps a limit
+// near its capacity. A stretch is kept only when the latency held in two
+// comparisons, which noise alone seldom gives; and one kept on noise
+// raises a baseline by at most a half, and never beyond Tolerance times
+// the probed one. (The baseline's slow follow of the median alone takes it
+// to about 1.55 times the probed one in 25s.)
+func TestNoiseDoesNotStretchAQueue(t *testing.T) {
+	const capacity, base, seeds = 40, 10 * time.Millisecond, 32
+	var limits []int
+	for seed := range uint64(seeds) {
+		s := newSim(t, testConfig())
+		s.run(25*time.Second, noisy(queueing(base, capacity), seed), demand{Checkout, 1000})
+		limits = append(limits, s.l.Limit())
+		if got := s.l.Limit(); got > 5*capacity {
+			t.Errorf("seed %d: limit %d after 25s, want at most %d", seed, got, 5*capacity)
+		}
+		if b, p := s.l.baseline[Checkout], s.l.probedBase[Checkout]; b > 2.3*p {
+			t.Errorf("seed %d: baseline %.1fms, want at most 2.3 × the probed %.1fms", seed, b/1e6, p/1e6)
+		}
+	}
+	slices.Sort(limits)
+	if median := limits[seeds/2]; median > 4*capacity {
+		t.Errorf("median limit %d over %d seeds, want at most %d", median, seeds, 4*capacity)
+	}
+}
+
+// TestStretchMindsEveryClass: anonymous reads that share upstream calls
+// would let the limit rise, but checkouts, never shed, queue for the CPU
+// with everything in flight: their latency vetoes the stretch, and stays
+// within Tolerance times their probed one.
+func TestStretchMindsEveryClass(t *testing.T) {
+	reads := coalescing(5*time.Millisecond, 100*time.Millisecond, 20)
+	cpu := queueing(time.Millisecond, 40)
+	m := func(n [numClasses]int) [numClasses]time.Duration {
+		return [numClasses]time.Duration{reads(n[Anonymous]), 0, cpu(n[Anonymous] + n[Checkout])}
+	}
+	s := newSim(t, testConfig())
+	s.runClasses(10*time.Second, m, demand{Anonymous, 600}, demand{Checkout, 10})
+	if b, p := s.l.baseline[Checkout], s.l.probedBase[Checkout]; b > 1.6*p {
+		t.Errorf("checkout baseline %.2fms, want at most 1.6 × the probed %.2fms", b/1e6, p/1e6)
+	}
+	s.runClasses(5*time.Second, m, demand{Anonymous, 600}, demand{Checkout, 10})
+	// The limit holds the checkouts' latency near Tolerance times what
+	// the probe measured; allow the stretches' fourth on top.
+	worst := m([numClasses]int{Anonymous: s.l.Limit() / 2, Checkout: 10})[Checkout]
+	if limit := time.Duration(2 * stretchFactor * s.l.probedBase[Checkout]); worst > limit {
+		t.Errorf("checkouts take %v at the limit %d, want at most %v", worst, s.l.Limit(), limit)
+	}
+}
+
+// TestAFlatSlowdownKeepsTheLimit: an upstream three times slower whatever
+// the load (its latency does not depend on this replica's concurrency)
+// no longer lowers the limit for good: the stretches show that fewer
+// requests in flight would not be faster, only fewer, so the limit stays
+// high. Beyond Tolerance² (TestLatencyStep's five times) it falls as
+// before, until a probe learns the new latency.
+func TestAFlatSlowdownKeepsTheLimit(t *testing.T) {
+	s := newSim(t, testConfig())
+	offered := demand{Checkout, 600}
+	s.run(5*time.Second, fixed(10*time.Millisecond), offered)
+	before := s.l.Limit()
+	s.run(5*time.Second, fixed(30*time.Millisecond), offered)
+	if got := s.l.Limit(); got < before*3/4 {
+		t.Errorf("limit %d 5s into a flat 3× slowdown, want at least three quarters of %d", got, before)
 	}
 }
