@@ -317,8 +317,8 @@ func (s *saga) journalPhase(ctx context.Context, last Step) <-chan error {
 	return done
 }
 
-// concurrently runs the forward steps of one phase, each on its own
-// goroutine, and waits for all of them: a step that fails does not cut its
+// concurrently runs the forward steps of one phase, each but the last on a
+// goroutine of its own, and waits for all of them: a step that fails does not cut its
 // siblings short, so that each ends with an outcome the compensations can
 // act on. It returns the error of the first failed step in the flow's
 // order (out of stock before declined, as a buyer would expect), or the
@@ -346,15 +346,16 @@ func (s *saga) concurrently(ctx context.Context, steps []Step, left int) error {
 		}
 	}
 	outs := make([]outcome, len(runs))
-	if len(runs) == 1 {
-		outs[0] = runs[0]()
-	} else {
-		var wg sync.WaitGroup
-		for i, run := range runs {
-			wg.Go(func() { outs[i] = run() })
-		}
-		wg.Wait()
+	var wg sync.WaitGroup
+	last := len(runs) - 1
+	for i, run := range runs[:last] {
+		wg.Go(func() { outs[i] = run() })
 	}
+	// The last step runs on this goroutine, whose stack has grown already:
+	// a new goroutine grows its own as the call deepens, copying it each
+	// time.
+	outs[last] = runs[last]()
+	wg.Wait()
 	var first error
 	for i, o := range outs {
 		s.endSpan(o.span, names[i], o.err, s.order.ID, o.ended)
