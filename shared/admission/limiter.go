@@ -17,10 +17,11 @@
 // the default Smoothing; once requests queue (for the CPU, or for an
 // upstream) latency rises, the gradient falls under 1 and so does the
 // limit, by at most a tenth a window. It settles where latency is about
-// Tolerance times the baseline (or up to Tolerance² times, when more
-// concurrency does not raise it: see below). A window in which nothing was shed and
-// in-flight requests stayed under half the limit leaves the limit alone: a
-// replica that is not busy learns nothing about its capacity.
+// Tolerance times the baseline (or up to Tolerance² times when more
+// concurrency does not raise it: see below). A window in which nothing
+// was shed and in-flight requests stayed under half the limit leaves the
+// limit alone: a replica that is not busy learns nothing about its
+// capacity.
 //
 // The baseline must be measured without queueing, which a replica busy for
 // long never is. So, as Envoy does, a busy replica probes: at its first
@@ -33,7 +34,10 @@
 // follows a lower median within a window or two and a higher one over
 // BaselineWindows windows. Baselines are kept per class, and the class
 // slowed down most speaks for the replica, so that a change of mix (more
-// checkouts, slower by nature) is not taken for queueing.
+// checkouts, slower by nature) is not taken for queueing. A class with
+// fewer than five requests in a window gathers them over the next ones
+// (up to ten windows) and speaks meanwhile with its last judgement, so
+// that a few checkouts a second still count.
 //
 // Not every rise of latency with concurrency is queueing: concurrent reads
 // of one product share one upstream call, so beyond a few dozen in flight
@@ -41,15 +45,16 @@
 // slower whatever the load is the same. A limit held to Tolerance times
 // the latency a probe measured at MinLimit would starve such a replica.
 // So when the latency holds the limit down, the limiter also probes
-// upward (stretch.go): it raises the limit by half, puts it back, and
-// raises it again, each for a settling and a measuring window, and keeps
-// the higher limit only if the median latency of every class rose by
-// less than a third as much both times (queueing raises it in
-// proportion). Each class it still held back then takes that latency as
-// its baseline, raised by at most half and never beyond Tolerance times
-// the probed one, so that the latency stays within Tolerance² of the
-// unqueued one. A stretch that shows queueing is given back, and the next
-// waits twice as long.
+// upward (stretch.go), for the classes it sheds: it raises the limit by
+// half, puts it back, and raises it again, each for a settling and a
+// measuring window, and keeps the higher limit only if the median latency
+// of those classes rose by less than a third as much both times (queueing
+// raises it in proportion) while every other class stayed within
+// Tolerance of its baseline. Each class it held back then takes that
+// latency as its baseline, raised by at most half and never beyond
+// Tolerance times the probed one, so that its latency stays within about
+// Tolerance² of the unqueued one. A stretch that shows queueing is given
+// back, and the next waits twice as long.
 //
 // Classes share the limit by priority: a request of class c is admitted
 // while fewer than share(c) × limit requests of any class are in flight
@@ -129,7 +134,7 @@ type Limiter struct {
 	shed [numClasses]atomic.Bool
 
 	mu       sync.Mutex
-	estimate float64              // the limit before rounding, probes aside
+	estimate float64              // the limit before rounding, probes and stretches aside
 	baseline [numClasses]float64  // per class, in nanoseconds; 0 until measured
 	win      window               // the samples of the current window
 	hist     [numClasses]*latency // the current window's latencies per class
@@ -141,7 +146,16 @@ type Limiter struct {
 	nextProbe, probed time.Time
 	// probedBase is each class's baseline as the last probe measured it.
 	probedBase [numClasses]float64
-	stretch    stretch
+	// ratios are each class's baseline/median when last judged.
+	ratios  [numClasses]judgement
+	stretch stretch
+}
+
+// judgement is a class's baseline/median when last judged, age windows
+// ago; 0 before the first.
+type judgement struct {
+	value float64
+	age   int
 }
 
 // window is what the current window has gathered besides the latencies.
@@ -259,6 +273,9 @@ func (l *Limiter) record(t Ticket, now time.Time) {
 		// at MinLimit.
 		return
 	}
+	if l.stretch.step != stretchOff && now.Sub(l.win.start) > stretchTimeout*l.stretch.length {
+		l.endStretch(now, now.Add(stretchWindows*l.cfg.Window))
+	}
 	if l.stretch.measuring() && t.start.Before(l.stretch.since) {
 		return // admitted under the limit before this step's
 	}
@@ -303,13 +320,20 @@ func (l *Limiter) update(now time.Time) {
 	// in the window: the class slowed down most speaks for the replica, so
 	// that a class whose baseline was learnt under load cannot hide the
 	// queueing the others see.
-	ratio, most := math.Inf(1), 0
+	ratio := math.Inf(1)
 	medians := l.medians()
-	// over are the classes measured enough whose latency is beyond
-	// Tolerance times their baseline.
+	judged := l.judged()
+	// over are the classes whose latency is beyond Tolerance times their
+	// baseline, as last judged.
 	var over [numClasses]bool
 	for c, h := range l.hist {
-		if h.n == 0 {
+		if !judged[c] {
+			// A sparse class speaks with its last judgement for as long
+			// as it gathers the next one.
+			if l.ratios[c].age++; l.ratios[c].age < sparseWindows && l.ratios[c].value > 0 {
+				ratio = min(ratio, l.ratios[c].value)
+				over[c] = l.cfg.Tolerance*l.ratios[c].value < 1
+			}
 			continue
 		}
 		short := float64(h.median())
@@ -317,11 +341,9 @@ func (l *Limiter) update(now time.Time) {
 		if long == 0 {
 			long = short
 		}
-		if h.n >= minClassSamples || h.n > most && math.IsInf(ratio, 1) {
-			ratio = min(ratio, long/short)
-		}
-		over[c] = h.n >= minClassSamples && l.cfg.Tolerance*long < short
-		most = max(most, h.n)
+		l.ratios[c] = judgement{value: long / short}
+		ratio = min(ratio, long/short)
+		over[c] = l.cfg.Tolerance*long < short
 		if short < long {
 			l.baseline[c] = long + (short-long)*fastFollow
 		} else {
@@ -347,7 +369,45 @@ func (l *Limiter) update(now time.Time) {
 		next := l.estimate*gradient + math.Sqrt(l.estimate)
 		l.setLimit((1-l.cfg.Smoothing)*l.estimate + l.cfg.Smoothing*next)
 	}
-	l.newWindow(now)
+	if l.probing {
+		l.newWindow(now)
+	} else {
+		l.nextWindow(now, judged)
+	}
+}
+
+// sparseWindows is how many windows a class with too few requests to be
+// judged gathers them over: a few checkouts a second are judged every
+// few windows rather than never.
+const sparseWindows = 10
+
+// judged are the classes a window speaks for: those with minClassSamples
+// requests or more, or the one with most when none has as many. l.mu is
+// held.
+func (l *Limiter) judged() (judged [numClasses]bool) {
+	most := -1
+	for c, h := range l.hist {
+		judged[c] = h.n >= minClassSamples
+		if h.n > 0 && (most < 0 || h.n > l.hist[most].n) {
+			most = c
+		}
+	}
+	if judged == [numClasses]bool{} && most >= 0 {
+		judged[most] = true
+	}
+	return judged
+}
+
+// nextWindow starts the window after an ordinary one at now: the classes
+// not judged keep their samples, for up to sparseWindows windows. l.mu is
+// held.
+func (l *Limiter) nextWindow(now time.Time, judged [numClasses]bool) {
+	for c, h := range l.hist {
+		if h.windows++; judged[c] || h.windows >= sparseWindows {
+			h.reset()
+		}
+	}
+	l.win = window{start: now, peak: l.inFlight.Load(), length: l.cfg.Window}
 }
 
 // endProbe takes the medians of the probe's window as the baselines of
@@ -363,6 +423,7 @@ func (l *Limiter) endProbe(now time.Time) {
 	// probe is due soon to learn again what more concurrency costs, once
 	// the limit given back has settled.
 	l.stretch.backoff, l.stretch.next = 0, now.Add(stretchWindows*l.cfg.Window)
+	l.ratios = [numClasses]judgement{}
 	l.probing = false
 	l.probed, l.nextProbe = now, now.Add(l.cfg.ProbeInterval)
 	l.takeShed()
@@ -409,6 +470,9 @@ func (l *Limiter) setCaps(limit int64) {
 type latency struct {
 	counts [64 << subBits]uint32
 	n      int
+	// windows is how many windows before the current one the samples
+	// were gathered over.
+	windows int
 }
 
 const subBits = 3

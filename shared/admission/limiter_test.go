@@ -2,6 +2,7 @@ package admission
 
 import (
 	"cmp"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -295,7 +296,7 @@ func TestConvergesUnderQueueing(t *testing.T) {
 		if got := s.l.Limit(); got < capacity || got > 3*capacity {
 			t.Errorf("from %d: limit %d after 12s, want %d..%d", initial, got, capacity, 3*capacity)
 		}
-		// An upward probe (stretchLimit) adds a fourth for two windows
+		// An upward probe (stretchLimit) adds half for a few windows
 		// now and then.
 		if limit := time.Duration(3 * stretchFactor * float64(base)); tl.worst > limit {
 			t.Errorf("from %d: a round took %v once converged, want at most %v", initial, tl.worst, limit)
@@ -465,7 +466,7 @@ func TestStretchesPastALatencyMoreConcurrencyDoesNotRaise(t *testing.T) {
 			if got := s.l.Limit(); got < tc.minLimit {
 				t.Errorf("limit %d after 15s, want at least %d", got, tc.minLimit)
 			}
-			// A stretch that fails lasts two windows at a fourth more.
+			// A stretch that fails lasts a few windows at half as much again.
 			if limit := time.Duration(4 * stretchFactor * float64(probed)); tl.worst > limit {
 				t.Errorf("a round took %v, want at most Tolerance² × the probed %v, × %v", tl.worst, probed, stretchFactor)
 			}
@@ -512,22 +513,31 @@ func TestNoiseDoesNotStretchAQueue(t *testing.T) {
 // TestStretchMindsEveryClass: anonymous reads that share upstream calls
 // would let the limit rise, but checkouts, never shed, queue for the CPU
 // with everything in flight: their latency vetoes the stretch, and stays
-// within Tolerance times their probed one.
+// within Tolerance times their probed one, however few checkouts there
+// are.
 func TestStretchMindsEveryClass(t *testing.T) {
+	for _, checkouts := range []int{10, 2} {
+		t.Run(fmt.Sprintf("%d checkouts a round", checkouts), func(t *testing.T) {
+			testStretchMindsEveryClass(t, checkouts)
+		})
+	}
+}
+
+func testStretchMindsEveryClass(t *testing.T, checkouts int) {
 	reads := coalescing(5*time.Millisecond, 100*time.Millisecond, 20)
 	cpu := queueing(time.Millisecond, 40)
 	m := func(n [numClasses]int) [numClasses]time.Duration {
 		return [numClasses]time.Duration{reads(n[Anonymous]), 0, cpu(n[Anonymous] + n[Checkout])}
 	}
 	s := newSim(t, testConfig())
-	s.runClasses(10*time.Second, m, demand{Anonymous, 600}, demand{Checkout, 10})
+	s.runClasses(10*time.Second, m, demand{Anonymous, 600}, demand{Checkout, checkouts})
 	if b, p := s.l.baseline[Checkout], s.l.probedBase[Checkout]; b > 1.6*p {
 		t.Errorf("checkout baseline %.2fms, want at most 1.6 × the probed %.2fms", b/1e6, p/1e6)
 	}
-	s.runClasses(5*time.Second, m, demand{Anonymous, 600}, demand{Checkout, 10})
+	s.runClasses(5*time.Second, m, demand{Anonymous, 600}, demand{Checkout, checkouts})
 	// The limit holds the checkouts' latency near Tolerance times what
-	// the probe measured; allow the stretches' fourth on top.
-	worst := m([numClasses]int{Anonymous: s.l.Limit() / 2, Checkout: 10})[Checkout]
+	// the probe measured; allow the stretches' half on top.
+	worst := m([numClasses]int{Anonymous: s.l.Limit() / 2, Checkout: checkouts})[Checkout]
 	if limit := time.Duration(2 * stretchFactor * s.l.probedBase[Checkout]); worst > limit {
 		t.Errorf("checkouts take %v at the limit %d, want at most %v", worst, s.l.Limit(), limit)
 	}
@@ -547,5 +557,23 @@ func TestAFlatSlowdownKeepsTheLimit(t *testing.T) {
 	s.run(5*time.Second, fixed(30*time.Millisecond), offered)
 	if got := s.l.Limit(); got < before*3/4 {
 		t.Errorf("limit %d 5s into a flat 3× slowdown, want at least three quarters of %d", got, before)
+	}
+}
+
+// TestStretchesUnderAModerateFlood: coalesced reads offered a little
+// beyond the limit the latency holds fit under a stretch, so nothing is
+// shed at it. That is not demand falling: the room was used and the
+// latency did not move, so the higher limit is kept and nothing is shed
+// once it is.
+func TestStretchesUnderAModerateFlood(t *testing.T) {
+	m := coalescing(5*time.Millisecond, 100*time.Millisecond, 20)
+	for _, n := range []int{55, 60} { // the anonymous cap settles near 45 without stretches
+		s := newSim(t, testConfig())
+		s.run(10*time.Second, m, demand{Anonymous, n})
+		tl := s.run(5*time.Second, m, demand{Anonymous, n})
+		if tl.shed[Anonymous] > 0 {
+			t.Errorf("%d reads a round: %d of %d shed at the limit %d, want none", n, tl.shed[Anonymous],
+				tl.shed[Anonymous]+tl.admitted[Anonymous], s.l.Limit())
+		}
 	}
 }

@@ -20,8 +20,11 @@ const (
 // The upward probe's figures: it raises the limit by stretchFactor; the
 // latency counts as unmoved when it rose by less than stretchSlack of
 // that; after one that showed queueing the next waits twice as long as
-// the one before, from stretchWindows windows up to maxStretchWindows.
+// the one before, from stretchWindows windows up to maxStretchWindows. A
+// window of the probe that lasts stretchTimeout times its length (too few
+// requests finish) ends it without a verdict.
 const (
+	stretchTimeout    = 4
 	stretchFactor     = 1.5
 	stretchSlack      = 1.0 / 3
 	stretchWindows    = 5
@@ -38,6 +41,9 @@ type stretch struct {
 	since   time.Time
 	// length is the least length of each of the probe's windows.
 	length time.Duration
+	// held are the classes the limit held back when the probe started
+	// (some of them were shed): the ones it speaks for.
+	held [numClasses]bool
 	// ref is each class's median latency at the limit without the
 	// stretch, 0 for a class with too few samples.
 	ref [numClasses]float64
@@ -61,17 +67,18 @@ func (l *Limiter) stretchLimit(now time.Time, medians [numClasses]float64, over,
 	if now.Before(l.stretch.next) || l.estimate*stretchFactor >= float64(l.cfg.MaxLimit)+1 {
 		return false
 	}
-	longest := 0.0
+	longest, judged := 0.0, false
 	for c, m := range medians {
 		if over[c] && !shed[c] || l.probedBase[c] > 0 && m > l.cfg.Tolerance*l.cfg.Tolerance*l.probedBase[c] {
 			return false
 		}
 		longest = max(longest, m)
+		judged = judged || shed[c] && m > 0
 	}
-	if longest == 0 {
+	if !judged {
 		return false
 	}
-	l.stretch.ref = medians
+	l.stretch.ref, l.stretch.held = medians, shed
 	l.stretch.length = max(l.cfg.Window, time.Duration(longest))
 	l.stretchStep(now, stretchUp)
 	return true
@@ -103,9 +110,9 @@ func (l *Limiter) stretchWindow(now time.Time) {
 	case step == stretchBack:
 		l.stretch.ref = l.medians()
 		l.stretchStep(now, stretchUpAgain)
-	case !l.heldBack():
-		// Nothing shed even with the room the stretch made: demand fell,
-		// and this says nothing of queueing.
+	case !l.roomUsed():
+		// Demand did not fill the room the stretch made: it fell, and
+		// this says nothing of queueing.
 		l.endStretch(now, now.Add(stretchWindows*l.cfg.Window))
 	case !l.unmoved():
 		l.stretch.backoff = min(2*max(l.stretch.backoff, stretchWindows*l.cfg.Window/2), maxStretchWindows*l.cfg.Window)
@@ -118,12 +125,13 @@ func (l *Limiter) stretchWindow(now time.Time) {
 }
 
 // keepStretch makes the stretched limit the limit. Each class the limit
-// still held back takes its latency now as its baseline, up to Tolerance
-// times the probed one. The next probe may follow at once: the window
-// after this one is at a steady limit. l.mu is held.
+// held back takes its latency now as its baseline, raised by at most
+// stretchFactor and up to Tolerance times the probed one. The next probe
+// may follow at once: the window after this one is at a steady limit.
+// l.mu is held.
 func (l *Limiter) keepStretch(now time.Time) {
 	for c, h := range l.hist {
-		if l.probedBase[c] > 0 && h.n >= minClassSamples && l.shed[c].Load() {
+		if l.stretch.held[c] && l.probedBase[c] > 0 && h.n >= minClassSamples {
 			raised := min(float64(h.median()), l.baseline[c]*stretchFactor, l.cfg.Tolerance*l.probedBase[c])
 			l.baseline[c] = max(l.baseline[c], raised)
 		}
@@ -142,11 +150,12 @@ func (l *Limiter) endStretch(now, next time.Time) {
 	l.newWindow(now)
 }
 
-// heldBack reports whether the limit held a class back in the measuring
-// window: some of it was shed still. l.mu is held.
-func (l *Limiter) heldBack() bool {
-	for c := range l.shed {
-		if l.shed[c].Load() {
+// roomUsed reports whether a request of the measuring window was admitted
+// with more in flight than the limit without the stretch lets in for a
+// class it held back: the room it made was used. l.mu is held.
+func (l *Limiter) roomUsed() bool {
+	for c, held := range l.stretch.held {
+		if held && l.win.peak > max(1, int64(l.shares[c]*l.estimate)) {
 			return true
 		}
 	}
@@ -154,24 +163,29 @@ func (l *Limiter) heldBack() bool {
 }
 
 // unmoved reports whether the stretch left the latency where it was: the
-// median latency of every class the limit held back (shed in the
-// measuring window) rose by less than stretchSlack of the stretch, and
-// every other class stayed within Tolerance times its baseline; at least
-// one class measured both in the reference and now. l.mu is held.
+// median latency of each class the limit held back, measured enough in
+// the reference and now, rose by less than stretchSlack of the stretch
+// (at least one such class), and every other class stayed within
+// Tolerance times its baseline, as the gradient asks, however few of its
+// requests finished. l.mu is held.
 func (l *Limiter) unmoved() bool {
 	compared := false
 	for c, h := range l.hist {
-		ref := l.stretch.ref[c]
-		if ref == 0 || h.n < minClassSamples {
+		if h.n == 0 {
 			continue
 		}
-		compared = true
-		limit := l.cfg.Tolerance * l.baseline[c]
-		if l.shed[c].Load() {
-			limit = ref * (1 + stretchSlack*(stretchFactor-1))
+		median := float64(h.median())
+		if !l.stretch.held[c] {
+			if median > l.cfg.Tolerance*l.baseline[c] {
+				return false
+			}
+			continue
 		}
-		if float64(h.median()) > limit {
-			return false
+		if ref := l.stretch.ref[c]; ref > 0 && h.n >= minClassSamples {
+			compared = true
+			if median > ref*(1+stretchSlack*(stretchFactor-1)) {
+				return false
+			}
 		}
 	}
 	return compared
