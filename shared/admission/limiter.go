@@ -316,10 +316,10 @@ const minClassSamples = 5
 // the next one, or a probe when the replica is busy and one is due. l.mu is
 // held.
 func (l *Limiter) update(now time.Time) {
-	// ratio is the least baseline/median of the classes measured enough
-	// in the window: the class slowed down most speaks for the replica, so
-	// that a class whose baseline was learnt under load cannot hide the
-	// queueing the others see.
+	// ratio is the least baseline/median of the classes, judged in the
+	// window or, for a sparse one, as last judged: the class slowed down
+	// most speaks for the replica, so that a class whose baseline was
+	// learnt under load cannot hide the queueing the others see.
 	ratio := math.Inf(1)
 	medians := l.medians()
 	judged := l.judged()
