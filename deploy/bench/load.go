@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -307,36 +308,32 @@ var shedCode = []byte(`"code":"overloaded"`)
 
 // runOpen sends rate requests a second for d, request i at start + i/rate
 // whether or not the earlier ones were answered, with at most conns in
-// flight, until ctx ends. Each worker takes the next request due; a request
+// flight, until ctx ends. A free worker takes the next request and waits
+// for its time itself (one wake-up a request, no hand-over); a request
 // whose time has come while every worker is busy leaves late, and its
 // latency, counted from its scheduled time, says so.
 func (l *loader) runOpen(ctx context.Context, t target, rate float64, d time.Duration, conns int, keyPrefix string) openResult {
 	n := int(rate * d.Seconds())
-	due := make(chan int, n)
 	start := time.Now()
 	at := func(i int) time.Time { return start.Add(time.Duration(float64(i) * float64(time.Second) / rate)) }
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
+		next  atomic.Int64
 		total = newOpenResult()
 	)
+	take := func() (int, bool) {
+		i := int(next.Add(1) - 1)
+		return i, i < n
+	}
 	for range min(conns, n) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r := l.openWorker(ctx, t, due, at, keyPrefix)
+		wg.Go(func() {
+			r := l.openWorker(ctx, t, take, at, keyPrefix)
 			mu.Lock()
 			defer mu.Unlock()
 			total.merge(r)
-		}()
+		})
 	}
-	for i := 0; i < n && ctx.Err() == nil; i++ {
-		if wait := time.Until(at(i)); wait > 0 {
-			time.Sleep(wait)
-		}
-		due <- i
-	}
-	close(due)
 	wg.Wait()
 	total.Elapsed = time.Since(start)
 	total.Rate, total.Scheduled = rate, d
@@ -355,19 +352,25 @@ func (r *openResult) merge(o openResult) {
 	r.Lag.merge(o.Lag)
 }
 
-// openWorker sends each request it takes from due, request i to the
-// target's path i (in turn) with its own Idempotency-Key when the target
-// wants one.
-func (l *loader) openWorker(ctx context.Context, t target, due <-chan int, at func(int) time.Time, keyPrefix string) openResult {
+// openWorker sends each request it takes, request i at its time at(i) to
+// the target's path i (in turn) with its own Idempotency-Key when the
+// target wants one, until none is left or ctx ends.
+func (l *loader) openWorker(ctx context.Context, t target, take func() (int, bool), at func(int) time.Time, keyPrefix string) openResult {
 	r := newOpenResult()
 	req := newRequest(t)
 	defer fasthttp.ReleaseRequest(req)
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseResponse(resp)
 	key := []byte(keyPrefix)
-	for i := range due {
-		if ctx.Err() != nil {
-			continue // drain: what was not sent is not counted
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for i, ok := take(); ok; i, ok = take() {
+		scheduled := at(i)
+		timer.Reset(time.Until(scheduled))
+		select {
+		case <-ctx.Done():
+			return r // what was not sent is not counted
+		case <-timer.C:
 		}
 		if len(t.Paths) > 1 {
 			req.SetRequestURI(t.Paths[i%len(t.Paths)])
@@ -376,7 +379,6 @@ func (l *loader) openWorker(ctx context.Context, t target, due <-chan int, at fu
 			key = strconv.AppendInt(key[:len(keyPrefix)], int64(i), 10)
 			req.Header.SetBytesV("Idempotency-Key", key)
 		}
-		scheduled := at(i)
 		r.Lag.record(time.Since(scheduled))
 		err := l.client.DoTimeout(req, resp, l.timeout)
 		latency := time.Since(scheduled)
