@@ -87,13 +87,13 @@ type Step struct{ Name, Service, Route string }
 
 // Steps are the saga's upstream writes, in order.
 var Steps = []Step{
-	{"reserve", "product", "POST /reservations"},
-	{"authorize", "payment", "POST /payments"},
-	{"create", "order", "POST /orders"},
-	{"capture", "payment", "POST /payments/{id}/capture"},
-	{"confirm", "order", "POST /orders/{id}/confirm"},
-	{"commit", "product", "POST /reservations/{id}/commit"},
-	{"notify", "notification", "POST /notifications"},
+	{"reserve", sandbox.ServiceProduct, sandbox.RouteReserve},
+	{"authorize", sandbox.ServicePayment, sandbox.RouteAuthorize},
+	{"create", sandbox.ServiceOrder, sandbox.RouteCreateOrder},
+	{"capture", sandbox.ServicePayment, sandbox.RouteCapture},
+	{"confirm", sandbox.ServiceOrder, sandbox.RouteConfirm},
+	{"commit", sandbox.ServiceProduct, sandbox.RouteCommit},
+	{"notify", sandbox.ServiceNotification, sandbox.RouteNotify},
 }
 
 // faults are the ways a step fails for good (every retry fails too), with
@@ -206,7 +206,7 @@ func idempotencyKeyConcurrent(t *testing.T, sh Shop) {
 	s, ada := sh.ada(t)
 	// A little latency on reserve keeps the first request in flight while
 	// the others arrive.
-	s.Inject(t, "product", sandbox.Fault{Route: "POST /reservations", LatencyMS: 500, Count: 1})
+	s.Inject(t, sandbox.ServiceProduct, sandbox.Fault{Route: sandbox.RouteReserve, LatencyMS: 500, Count: 1})
 	key := servertest.NewKey()
 	body := servertest.OrderBody("tok_visa", servertest.Line(9, 1))
 	const n = 50

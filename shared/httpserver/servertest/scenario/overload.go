@@ -36,7 +36,7 @@ func overloadShedsBrowsingNotCheckout(t *testing.T, sh Shop) {
 	}
 	before, _ := ownGoroutines()
 
-	s.Inject(t, sandbox.ServiceProduct, sandbox.Fault{Route: "GET /products/{id}", LatencyMS: 200})
+	s.Inject(t, sandbox.ServiceProduct, sandbox.Fault{Route: sandbox.RouteProduct, LatencyMS: 200})
 	const orders = 5
 	fl := flood(t, s, sh, func() {
 		// Orders while reads are being shed: every one is placed.

@@ -83,7 +83,7 @@ func loginBruteForceIsCutOff(t *testing.T, sh Shop) {
 			t.Fatalf("attempt %d past the quota", 6+i)
 		}
 	}
-	if got := s.State(t).User.Requests["POST /auth/token"]; got != 5 {
+	if got := s.State(t).User.Requests[sandbox.RouteIssueToken]; got != 5 {
 		t.Errorf("got %d password checks at the user service, want 5", got)
 	}
 	if r := attempt(sandbox.Ada.Password, user); r.Status != 200 {
