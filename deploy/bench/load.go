@@ -369,8 +369,10 @@ func (l *loader) openWorker(ctx context.Context, t target, take func() (int, boo
 		timer.Reset(time.Until(scheduled))
 		select {
 		case <-ctx.Done():
-			return r // what was not sent is not counted
 		case <-timer.C:
+		}
+		if ctx.Err() != nil {
+			return r // what was not sent is not counted
 		}
 		if len(t.Paths) > 1 {
 			req.SetRequestURI(t.Paths[i%len(t.Paths)])
