@@ -54,7 +54,7 @@ type Config struct {
 	ProbeInterval time.Duration
 	// BaselineWindows is how many windows the latency baseline of a class
 	// takes to follow a lasting rise between probes (an exponential
-	// average), besides the rises upward probes find; it follows a fall
+	// average), up to Tolerance times the probed one; it follows a fall
 	// within a window or two. Default 600 (a minute of 100ms windows).
 	BaselineWindows int
 	// RetryAfter is the least delay a shed request is told to wait

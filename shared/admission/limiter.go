@@ -30,9 +30,9 @@
 // that no longer holds: an upstream slower for good, or a CPU busy with
 // what is shed), it holds the limit at MinLimit for one window and takes
 // each class's median latency then, at low concurrency, as that class's
-// baseline. Between probes a baseline
-// follows a lower median within a window or two and a higher one over
-// BaselineWindows windows. Baselines are kept per class, and the class
+// baseline. Between probes a baseline follows a lower median within a
+// window or two and a higher one over BaselineWindows windows, up to
+// Tolerance times the probed one. Baselines are kept per class, and the class
 // slowed down most speaks for the replica, so that a change of mix (more
 // checkouts, slower by nature) is not taken for queueing. A class with
 // fewer than five requests in a window gathers them over the next ones
@@ -163,8 +163,9 @@ type window struct {
 	start   time.Time
 	samples int
 	// peak is the most requests in flight when one of the window's was
-	// admitted.
-	peak int64
+	// admitted; peaks the same per class of the request admitted.
+	peak  int64
+	peaks [numClasses]int64
 	// length is the least time the window lasts.
 	length time.Duration
 }
@@ -282,6 +283,7 @@ func (l *Limiter) record(t Ticket, now time.Time) {
 	l.hist[t.class].add(now.Sub(t.start))
 	l.win.samples++
 	l.win.peak = max(l.win.peak, t.inFlight)
+	l.win.peaks[t.class] = max(l.win.peaks[t.class], t.inFlight)
 	if l.win.samples < l.cfg.MinSamples || now.Sub(l.win.start) < l.win.length {
 		return
 	}
@@ -347,7 +349,12 @@ func (l *Limiter) update(now time.Time) {
 		if short < long {
 			l.baseline[c] = long + (short-long)*fastFollow
 		} else {
+			// A slow rise, up to Tolerance times what the last probe
+			// measured: beyond, the next probe says.
 			l.baseline[c] = long + (short-long)/float64(l.cfg.BaselineWindows)
+			if p := l.probedBase[c]; p > 0 {
+				l.baseline[c] = min(l.baseline[c], max(long, l.cfg.Tolerance*p))
+			}
 		}
 	}
 	shed := l.takeShed()

@@ -150,12 +150,13 @@ func (l *Limiter) endStretch(now, next time.Time) {
 	l.newWindow(now)
 }
 
-// roomUsed reports whether a request of the measuring window was admitted
-// with more in flight than the limit without the stretch lets in for a
-// class it held back: the room it made was used. l.mu is held.
+// roomUsed reports whether a request of a class the stretch held back
+// was admitted in the measuring window with more in flight than the limit
+// without the stretch lets that class in: the room it made was used.
+// l.mu is held.
 func (l *Limiter) roomUsed() bool {
 	for c, held := range l.stretch.held {
-		if held && l.win.peak > max(1, int64(l.shares[c]*l.estimate)) {
+		if held && l.win.peaks[c] > max(1, int64(l.shares[c]*l.estimate)) {
 			return true
 		}
 	}
@@ -165,8 +166,8 @@ func (l *Limiter) roomUsed() bool {
 // unmoved reports whether the stretch left the latency where it was: the
 // median latency of each class the limit held back, measured enough in
 // the reference and now, rose by less than stretchSlack of the stretch
-// (at least one such class), and every other class stayed within
-// Tolerance times its baseline, as the gradient asks, however few of its
+// (at least one such class), and every other class with a baseline stayed
+// within Tolerance times it, as the gradient asks, however few of its
 // requests finished. l.mu is held.
 func (l *Limiter) unmoved() bool {
 	compared := false
@@ -174,18 +175,15 @@ func (l *Limiter) unmoved() bool {
 		if h.n == 0 {
 			continue
 		}
-		median := float64(h.median())
-		if !l.stretch.held[c] {
-			if median > l.cfg.Tolerance*l.baseline[c] {
-				return false
-			}
-			continue
-		}
-		if ref := l.stretch.ref[c]; ref > 0 && h.n >= minClassSamples {
+		median, ref := float64(h.median()), l.stretch.ref[c]
+		switch {
+		case l.stretch.held[c] && ref > 0 && h.n >= minClassSamples:
 			compared = true
 			if median > ref*(1+stretchSlack*(stretchFactor-1)) {
 				return false
 			}
+		case l.baseline[c] > 0 && median > l.cfg.Tolerance*l.baseline[c]:
+			return false
 		}
 	}
 	return compared
