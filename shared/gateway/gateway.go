@@ -96,6 +96,8 @@ func New(name string, cfg Config, stdout io.Writer) (*Gateway, error) {
 	if err != nil {
 		return nil, g.abandon(err)
 	}
+	// After the stores, the last step that may fail: the verifier's token
+	// cache runs a goroutine of its own.
 	g.Verifier = auth.NewVerifier(g.Users, cfg.Auth)
 	g.Cursors = g.cursorSigner(name, cfg)
 	g.Catalog = catalog.New(g.Products, cfg.Cache, catalog.WithObserver(g.Metrics), catalog.WithCursors(g.Cursors))

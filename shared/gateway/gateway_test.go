@@ -13,7 +13,8 @@ import (
 
 // TestNewReleasesWhatItOpenedWhenItFails: a state file another process
 // holds fails New after the trace exporter and the upstream clients were
-// started; New stops them again rather than leave their goroutines behind.
+// started; New stops what it started (the exporter's batch processor runs a
+// goroutine) and starts nothing after, rather than leave goroutines behind.
 func TestNewReleasesWhatItOpenedWhenItFails(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.StateDir = t.TempDir()
