@@ -184,7 +184,12 @@ func (s *saga) abandoned(ctx context.Context, err error) error {
 func (s *saga) prepare(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.price(gctx) })
-	g.Go(func() error { return s.profile(gctx) })
+	// The profile is read on this goroutine, whose stack has grown already
+	// (see concurrently); a failure joins the group as the price's would,
+	// the first one cancelling the other.
+	if err := s.profile(gctx); err != nil {
+		g.Go(func() error { return err })
+	}
 	return g.Wait()
 }
 
@@ -344,6 +349,9 @@ func (s *saga) concurrently(ctx context.Context, steps []Step, left int) error {
 			err := run(ctx, left)
 			return outcome{span, err, time.Now()}
 		}
+	}
+	if len(runs) == 0 {
+		return nil
 	}
 	outs := make([]outcome, len(runs))
 	var wg sync.WaitGroup
