@@ -601,3 +601,29 @@ func TestBaselineRisesNoFurtherThanToleranceBetweenProbes(t *testing.T) {
 		t.Errorf("baseline %.1fms after 90s, want at most Tolerance × the probed %.1fms", b/1e6, p/1e6)
 	}
 }
+
+// TestAStretchEndsWhenTrafficThins: a stretch under way when a flood
+// stops does not hold the stretched limit while its windows wait for
+// requests that no longer come: it ends without a verdict.
+func TestAStretchEndsWhenTrafficThins(t *testing.T) {
+	m := coalescing(5*time.Millisecond, 100*time.Millisecond, 20)
+	s := newSim(t, testConfig())
+	for range 200 {
+		if s.l.stretch.step != stretchOff {
+			break
+		}
+		s.run(50*time.Millisecond, m, demand{Anonymous, 600})
+	}
+	if s.l.stretch.step == stretchOff {
+		t.Fatal("no stretch began in 10s of a flood of coalesced reads")
+	}
+	// One read a round of 100ms, ten a second: a window of MinSamples
+	// takes two seconds, and the stretch has up to six.
+	s.run(2*time.Second, fixed(100*time.Millisecond), demand{Anonymous, 1})
+	if s.l.stretch.step != stretchOff {
+		t.Errorf("stretch step %d still under way 2s after the flood stopped", s.l.stretch.step)
+	}
+	if got, want := s.l.Limit(), int(s.l.estimate); got != want {
+		t.Errorf("limit %d once the stretch ended, want the estimate %d", got, want)
+	}
+}
