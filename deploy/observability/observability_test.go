@@ -80,6 +80,7 @@ var seeds = []struct {
 	{"bff_notifications_total", func(m *telemetry.Metrics) { m.NotificationOutcome("sent") }},
 	{"bff_degraded_parts_total", func(m *telemetry.Metrics) { m.Degraded("x") }},
 	{"bff_saga_recoveries_total", func(m *telemetry.Metrics) { m.SagaRecovered("completed") }},
+	{"bff_saga_journal_write_seconds", func(m *telemetry.Metrics) { m.JournalWrite("create", time.Millisecond) }},
 	{"bff_admission_shed_total", func(m *telemetry.Metrics) { m.Shed("anonymous") }},
 	{"bff_admission_limit", func(m *telemetry.Metrics) {
 		m.WatchAdmission(func() int { return 1 }, func() int { return 0 })

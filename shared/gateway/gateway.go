@@ -133,6 +133,7 @@ func (g *Gateway) known(rl ratelimit.Config) telemetry.Known {
 		OrderOutcomes:        orderflow.OrderOutcomes,
 		NotificationOutcomes: orderflow.NotificationOutcomes,
 		RecoveryOutcomes:     orderflow.RecoveryOutcomes,
+		JournalOps:           orderflow.JournalOps,
 		ShedClasses:          admission.Classes(),
 	}
 	for _, s := range g.services {

@@ -87,6 +87,13 @@ func TestPlaceHappyPath(t *testing.T) {
 	if got := obs.notified(NotificationSent); got != 1 {
 		t.Errorf("notification outcome sent: got %d, want 1", got)
 	}
+	// One record opened, then the two first phases and the end: the lease
+	// may also have been renewed.
+	creates, _ := obs.journaled(JournalCreate)
+	updates, took := obs.journaled(JournalUpdate)
+	if creates != 1 || updates < 3 || took <= 0 {
+		t.Errorf("journal writes: got %d creates and %d updates taking %v, want 1, at least 3, some time", creates, updates, took)
+	}
 }
 
 func TestPlaceSameReferenceTwice(t *testing.T) {

@@ -234,10 +234,13 @@ type outcomes struct {
 	mu            sync.Mutex
 	orders        map[string]int
 	notifications map[string]int
+	// writes counts the journal writes by op; written sums their time.
+	writes  map[string]int
+	written time.Duration
 }
 
 func newOutcomes() *outcomes {
-	return &outcomes{orders: map[string]int{}, notifications: map[string]int{}}
+	return &outcomes{orders: map[string]int{}, notifications: map[string]int{}, writes: map[string]int{}}
 }
 
 func (o *outcomes) OrderOutcome(s string) {
@@ -254,6 +257,21 @@ func (o *outcomes) NotificationOutcome(s string) {
 
 func (o *outcomes) SagaRecovered(string) {}
 func (o *outcomes) JournalBacklog(int)   {}
+
+func (o *outcomes) JournalWrite(op string, d time.Duration) {
+	o.mu.Lock()
+	o.writes[op]++
+	o.written += d
+	o.mu.Unlock()
+}
+
+// journaled returns the journal writes of op seen so far, and the time of
+// every write.
+func (o *outcomes) journaled(op string) (int, time.Duration) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.writes[op], o.written
+}
 
 func (o *outcomes) notified(s string) int {
 	o.mu.Lock()

@@ -29,6 +29,10 @@ type Observer interface {
 	// unfinished sagas nobody runs (their lease has ended): those recovery
 	// could not finish, and any beyond its batch.
 	JournalBacklog(n int)
+	// JournalWrite receives how long one journal write took, op being one
+	// of JournalOps, failed writes included: a checkout waits for three of
+	// them, so their time bounds the checkouts a replica serves.
+	JournalWrite(op string, d time.Duration)
 }
 
 // unavailableRetryAfter is the Retry-After suggested with CodeUnavailable
@@ -196,8 +200,9 @@ func WithClock(now func() time.Time) Option {
 
 type nopObserver struct{}
 
-func (nopObserver) SagaRecovered(string) {}
-func (nopObserver) JournalBacklog(int)   {}
+func (nopObserver) SagaRecovered(string)               {}
+func (nopObserver) JournalBacklog(int)                 {}
+func (nopObserver) JournalWrite(string, time.Duration) {}
 
 func (nopObserver) OrderOutcome(string)        {}
 func (nopObserver) NotificationOutcome(string) {}

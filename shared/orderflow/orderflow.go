@@ -109,6 +109,7 @@ func New(d Deps, cfg Config, opts ...Option) *Flow {
 		panic(err)
 	}
 	f := &Flow{deps: d, cfg: newConfig(cfg, opts), owner: randomID()[:12]}
+	f.deps.Journal = timedJournal{Journal: d.Journal, observer: f.cfg.observer}
 	f.outbox = newOutbox(d.Notifier, &f.cfg)
 	return f
 }

@@ -28,6 +28,7 @@ type Metrics struct {
 	degraded         *prometheus.CounterVec
 	sagasRecovered   *prometheus.CounterVec
 	journalBacklog   prometheus.Gauge
+	journalWrites    *prometheus.HistogramVec
 	shed             *prometheus.CounterVec
 
 	// The series every request or upstream call records, looked up by
@@ -37,6 +38,7 @@ type Metrics struct {
 	attempts  children[attemptLabels, prometheus.Counter]
 	lookups   children[lookupLabels, prometheus.Counter]
 	degradeds children[string, prometheus.Counter]
+	writes    children[string, prometheus.Observer]
 }
 
 type (
@@ -139,6 +141,11 @@ func NewMetrics() *Metrics {
 			Name: "bff_saga_journal_backlog",
 			Help: "Unfinished checkout sagas nobody runs (their lease has ended) after the last recovery pass.",
 		}),
+		journalWrites: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "bff_saga_journal_write_seconds",
+			Help:    "Time of one checkout journal write, waiting for its turn included, by op (create, update).",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}, []string{"op"}),
 		shed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "bff_admission_shed_total",
 			Help: "Requests refused by admission control (503 overloaded), by class (anonymous, authenticated, checkout).",
@@ -149,7 +156,7 @@ func NewMetrics() *Metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.httpDuration, m.upstreamDuration, m.upstreamAttempts, m.breakerState, m.cacheLookups,
 		m.rateLimited, m.orders, m.notifications, m.degraded,
-		m.sagasRecovered, m.journalBacklog, m.shed,
+		m.sagasRecovered, m.journalBacklog, m.journalWrites, m.shed,
 	)
 	return m
 }
@@ -216,6 +223,11 @@ func (m *Metrics) SagaRecovered(outcome string) { m.sagasRecovered.WithLabelValu
 // JournalBacklog records the number of unfinished sagas nobody runs.
 func (m *Metrics) JournalBacklog(n int) { m.journalBacklog.Set(float64(n)) }
 
+// JournalWrite records one checkout journal write.
+func (m *Metrics) JournalWrite(op string, d time.Duration) {
+	m.writes.get(op, func(op string) prometheus.Observer { return m.journalWrites.WithLabelValues(op) }).Observe(d.Seconds())
+}
+
 // Shed records a request refused by admission control.
 func (m *Metrics) Shed(class string) { m.shed.WithLabelValues(class).Inc() }
 
@@ -230,9 +242,9 @@ type Known struct {
 	Caches []string
 	// RateLimitPolicies are the policies' names.
 	RateLimitPolicies []string
-	// OrderOutcomes, NotificationOutcomes and RecoveryOutcomes are the
-	// order flow's.
-	OrderOutcomes, NotificationOutcomes, RecoveryOutcomes []string
+	// OrderOutcomes, NotificationOutcomes, RecoveryOutcomes and JournalOps
+	// are the order flow's.
+	OrderOutcomes, NotificationOutcomes, RecoveryOutcomes, JournalOps []string
 	// ShedClasses are admission control's classes.
 	ShedClasses []string
 }
@@ -254,6 +266,9 @@ func (m *Metrics) Preset(k Known) {
 	preset(m.notifications, k.NotificationOutcomes)
 	preset(m.sagasRecovered, k.RecoveryOutcomes)
 	preset(m.shed, k.ShedClasses)
+	for _, op := range k.JournalOps {
+		m.journalWrites.WithLabelValues(op)
+	}
 }
 
 func preset(v *prometheus.CounterVec, values []string) {

@@ -25,7 +25,9 @@ func TestSeriesOfEachEvent(t *testing.T) {
 		m.CacheLookup("products", true)
 		m.CacheLookup("products", false)
 		m.Degraded("payment")
+		m.JournalWrite("update", time.Millisecond)
 	}
+	m.JournalWrite("create", 2*time.Millisecond)
 	m.ObserveRequest("POST", "/api/orders", "201", time.Millisecond)
 	m.CacheLookup("products", true)
 
@@ -40,6 +42,10 @@ func TestSeriesOfEachEvent(t *testing.T) {
 		`bff_cache_lookups_total{cache="products",result="hit"} 3`,
 		`bff_cache_lookups_total{cache="products",result="miss"} 2`,
 		`bff_degraded_parts_total{part="payment"} 2`,
+		`bff_saga_journal_write_seconds_count{op="update"} 2`,
+		`bff_saga_journal_write_seconds_count{op="create"} 1`,
+		`bff_saga_journal_write_seconds_bucket{op="create",le="0.0025"} 1`,
+		`bff_saga_journal_write_seconds_bucket{op="create",le="0.001"} 0`,
 	}
 	rec := httptest.NewRecorder()
 	promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
