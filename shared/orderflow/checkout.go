@@ -110,26 +110,33 @@ func (f *Flow) place(ctx context.Context, r Request) (Result, error) {
 	fp := fingerprint(s.lines, s.token)
 	// A pass ends in an answer unless the record changed under it (another
 	// request took the key at the same moment); a third pass means the key
-	// is being fought over, which is what "busy" says.
+	// is being fought over, which is what "busy" says. Each pass starts
+	// from a saga with nothing done: one that lost the race may have
+	// priced the order already.
 	for range 3 {
 		f.completions.await(ctx, id)
 		rec, ok, err := f.deps.Journal.Get(ctx, id)
 		if err != nil {
 			return Result{}, journalDown(err)
 		}
+		var res Result
 		if !ok {
-			res, err := f.start(ctx, s, Record{ID: id, UserID: r.UserID, Key: r.Key, Fingerprint: fp})
-			if !errors.Is(err, ErrConflict) {
-				return res, err
-			}
-			continue
+			res, err = f.start(ctx, s.fresh(), Record{ID: id, UserID: r.UserID, Key: r.Key, Fingerprint: fp})
+		} else {
+			res, err = f.resume(ctx, s.fresh(), rec, fp)
 		}
-		res, err := f.resume(ctx, s, rec, fp)
-		if !errors.Is(err, ErrConflict) {
+		if !lostRace(err) {
 			return res, err
 		}
 	}
 	return Result{}, f.busy(time.Second)
+}
+
+// lostRace reports whether err says another request took the key before
+// this one's saga wrote anything: not a saga that ran and was then fenced
+// (abandoned), which has its own answer.
+func lostRace(err error) bool {
+	return errors.Is(err, ErrConflict) && !errors.Is(err, errAbandoned)
 }
 
 // start prices the order, journals rec as the saga's first record (its

@@ -2,11 +2,15 @@ package orderflow
 
 import (
 	"context"
+	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"storefront.dev/shared/money"
 	"storefront.dev/shared/problem"
 	"storefront.dev/shared/sandbox"
+	"storefront.dev/shared/sandbox/sandboxtest"
 	"storefront.dev/shared/upstream/payment"
 )
 
@@ -136,4 +140,44 @@ func asProblem(err error, pe **problem.Error) bool {
 	p, ok := err.(*problem.Error)
 	*pe = p
 	return ok
+}
+
+// raceLost is a journal whose first Create loses to another request with
+// the same key and body, whose attempt has just failed with a retryable
+// error, as a concurrent request on another replica would leave it.
+type raceLost struct {
+	*memJournal
+	raced atomic.Bool
+}
+
+func (r *raceLost) Create(ctx context.Context, rec Record) (Record, bool, error) {
+	if r.raced.CompareAndSwap(false, true) {
+		other := Record{ID: rec.ID, UserID: rec.UserID, Key: rec.Key, Fingerprint: rec.Fingerprint, Version: 1,
+			State: StateFailed, Failure: &Failure{Code: problem.CodeUnavailable, Detail: "A service was down."}}
+		if _, created, err := r.memJournal.Create(ctx, other); err != nil || !created {
+			return Record{}, false, fmt.Errorf("the other request's record: created %v, %v", created, err)
+		}
+	}
+	return r.memJournal.Create(ctx, rec)
+}
+
+// TestAttemptAfterALostRaceStartsAfresh: a request that priced its order
+// and then lost the key to another runs the new attempt the key's failed
+// record calls for, priced once: it pays what the order costs.
+func TestAttemptAfterALostRaceStartsAfresh(t *testing.T) {
+	rt := sandboxtest.Start(t, sandbox.Config{})
+	deps := depsFor(rt.Clients(t, serviceConfig(nil)))
+	deps.Journal = &raceLost{memJournal: newMemJournal()}
+	f := New(deps, DefaultConfig())
+	t.Cleanup(func() { _ = f.Close(context.Background()) })
+	res, err := f.Place(context.Background(), Request{UserID: ada, Key: "k", Input: visa(Item{ProductID: 5, Quantity: 1})})
+	price := money.New(priceOf(t, rt.Sandbox, 5), "EUR")
+	if err != nil || res.Order.Total != price || res.Payment.Amount != price {
+		t.Fatalf("Place: order total %v, payment %v, %v; want both %v", res.Order.Total, res.Payment.Amount, err, price)
+	}
+	for _, p := range rt.Sandbox.State().Payment.Payments {
+		if p.Amount != price {
+			t.Errorf("payment %s of %v, want %v", p.ID, p.Amount, price)
+		}
+	}
 }

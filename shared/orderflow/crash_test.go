@@ -312,29 +312,103 @@ func confirmedOrders(st sandbox.State) []string {
 // backoff so that an injected fault ends a checkout in milliseconds.
 func newFlow(t testing.TB, rt *sandboxtest.Running, j orderflow.Journal, now func() time.Time, opts ...orderflow.Option) *orderflow.Flow {
 	t.Helper()
+	return newFlowWith(t, rt, j, now, testFlowConfig(), opts...)
+}
+
+// testFlowConfig is the settings of newFlow's flows.
+func testFlowConfig() orderflow.Config {
+	cfg := orderflow.DefaultConfig()
+	cfg.Name, cfg.CompensationBudget = "bff-test", 2*time.Second
+	return cfg
+}
+
+// newFlowWith is newFlow with the settings cfg.
+func newFlowWith(t testing.TB, rt *sandboxtest.Running, j orderflow.Journal, now func() time.Time, cfg orderflow.Config, opts ...orderflow.Option) *orderflow.Flow {
+	t.Helper()
 	settings := upstream.DefaultConfig()
 	settings.Breaker.OpenTimeout = 50 * time.Millisecond
 	c := rt.Clients(t, settings)
-	cfg := orderflow.DefaultConfig()
-	cfg.Name, cfg.CompensationBudget = "bff-test", 2*time.Second
 	f := orderflow.New(orderflow.Deps{Catalog: c.Product, Orders: c.Order, Payments: c.Payment, Profiles: c.User, Notifier: c.Notification, Journal: j},
 		cfg, append([]orderflow.Option{orderflow.WithClock(now), orderflow.WithBackoff(time.Millisecond, 5*time.Millisecond)}, opts...)...)
 	t.Cleanup(func() { _ = f.Close(context.Background()) })
 	return f
 }
 
+// TestRecoveryWaitsForThePaymentService crashes a checkout as its capture
+// is journaled, after every step happened, and recovers it while the
+// payment service cannot say whether the money was taken: recovery leaves
+// the saga as it is, undoing nothing, and the next pass, the service back,
+// completes it.
+func TestRecoveryWaitsForThePaymentService(t *testing.T) {
+	ctx := context.Background()
+	rt := sandboxtest.Start(t, sandbox.Config{Clock: clocktest.New(time.Now())})
+	open, _ := stores[0].setup(t)(t)
+	req := orderflow.Request{UserID: "usr_ada", Key: "unsure",
+		Input: orderflow.Input{Items: []orderflow.Item{{ProductID: 4, Quantity: 2}}, PaymentToken: payment.TokenVisa}}
+	dying := &crashJournal{Journal: open(), at: atStep(orderflow.StepCaptured)}
+	a := newFlow(t, rt, dying, time.Now)
+	if _, err := a.Place(ctx, req); err == nil || !dying.dead.Load() {
+		t.Fatalf("Place = %v, want the crash as the capture is journaled", err)
+	}
+	_ = a.Close(ctx)
+	if err := rt.InjectFault(ctx, sandbox.ServicePayment, sandbox.Fault{Route: sandbox.RoutePaymentByReference, Status: 503}); err != nil {
+		t.Fatal(err)
+	}
+	// A short deadline: the read-back gives up within it.
+	cfg := testFlowConfig()
+	cfg.Timeout = 300 * time.Millisecond
+	b := newFlowWith(t, rt, open(), func() time.Time { return time.Now().Add(2 * time.Minute) }, cfg)
+	if n, err := b.Recover(ctx); err != nil || n != 1 {
+		t.Fatalf("Recover = %d, %v; want 1 saga, left for the next pass", n, err)
+	}
+	undecided := rt.State(t)
+	for _, o := range undecided.Order.Orders {
+		if o.Status != order.StatusConfirmed {
+			t.Errorf("order %s is %s while the payment could not be read back, want it left confirmed", o.ID, o.Status)
+		}
+	}
+	for _, p := range undecided.Payment.Payments {
+		if p.Status != payment.StatusCaptured {
+			t.Errorf("payment %s is %s while it could not be read back, want it left captured", p.ID, p.Status)
+		}
+	}
+	if err := rt.ClearFaults(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c := newFlow(t, rt, open(), func() time.Time { return time.Now().Add(4 * time.Minute) })
+	if n, err := c.Recover(ctx); err != nil || n != 1 {
+		t.Fatalf("second Recover = %d, %v; want 1 saga", n, err)
+	}
+	st := rt.State(t)
+	checkQuiet(t, st)
+	res, err := c.Place(ctx, req)
+	if confirmed := confirmedOrders(st); err != nil || len(confirmed) != 1 || confirmed[0] != res.Order.ID || !res.Replayed {
+		t.Errorf("retry: order %q (replayed %v), %v; confirmed %v: want the recovered order, replayed", res.Order.ID, res.Replayed, err, confirmed)
+	}
+}
+
 // TestRecoveryAfterTheReservationExpired crashes a checkout right after its
 // capture and recovers it once the reservation has expired: recovery
 // reserves the stock again, moves the order onto the new reservation and
 // commits it; or, when the stock is gone by then, refunds and cancels, and
-// the retry is told the items are out of stock.
+// the retry is told the items are out of stock. A first recovery pass cut
+// short while it moves the order (a crash as the new reservation's id is
+// journaled, or the order service down) leaves the next pass to commit the
+// new reservation only once the order is on it.
 func TestRecoveryAfterTheReservationExpired(t *testing.T) {
-	for _, stockGone := range []bool{false, true} {
-		name := "stock left"
-		if stockGone {
-			name = "stock gone"
-		}
-		t.Run(name, func(t *testing.T) {
+	tests := []struct {
+		name      string
+		stockGone bool
+		interrupt string
+	}{
+		{name: "stock left"},
+		{name: "stock gone", stockGone: true},
+		{name: crashWritten, interrupt: crashWritten},
+		{name: crashUnwritten, interrupt: crashUnwritten},
+		{name: orderDown, interrupt: orderDown},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
 			ctx := context.Background()
 			clock := clocktest.New(time.Now())
 			rt := sandboxtest.Start(t, sandbox.Config{Clock: clock, ReservationTTL: time.Minute})
@@ -356,19 +430,24 @@ func TestRecoveryAfterTheReservationExpired(t *testing.T) {
 				t.Fatal(err)
 			}
 			clock.Advance(2 * time.Minute)
-			if stockGone {
+			if tt.stockGone {
 				if err := rt.SetStock(ctx, 9, 0); err != nil {
 					t.Fatal(err)
 				}
 			}
-			b := newFlow(t, rt, open(), func() time.Time { return time.Now().Add(2 * time.Minute) })
+			recoverAt := 2 * time.Minute
+			if tt.interrupt != "" {
+				interruptedRecovery(t, rt, open, tt.interrupt)
+				recoverAt = 4 * time.Minute // past the first pass's lease
+			}
+			b := newFlow(t, rt, open(), func() time.Time { return time.Now().Add(recoverAt) })
 			if n, err := b.Recover(ctx); err != nil || n != 1 {
 				t.Fatalf("Recover = %d, %v; want 1 saga", n, err)
 			}
 			st := rt.State(t)
 			checkQuiet(t, st)
 			res, err := b.Place(ctx, req)
-			if stockGone {
+			if tt.stockGone {
 				if code := problemCode(err); code != problem.CodeOutOfStock || len(confirmedOrders(st)) != 0 {
 					t.Errorf("retry: %v, confirmed %v; want %s and no order", err, confirmedOrders(st), problem.CodeOutOfStock)
 				}
@@ -377,12 +456,59 @@ func TestRecoveryAfterTheReservationExpired(t *testing.T) {
 			if err != nil {
 				t.Fatalf("retry: %v, want the recovered order", err)
 			}
+			if confirmed := confirmedOrders(st); len(confirmed) != 1 || confirmed[0] != res.Order.ID || !res.Replayed {
+				t.Errorf("retry got order %q (replayed %v), confirmed %v: want the recovered one, replayed", res.Order.ID, res.Replayed, confirmed)
+			}
+			committed := 0
 			for _, r := range st.Product.Reservations {
+				if r.Status == product.ReservationCommitted {
+					committed++
+				}
 				if r.ID == res.Order.ReservationID && (!strings.HasSuffix(r.Reference, "-res1") || r.Status != product.ReservationCommitted) {
 					t.Errorf("the order's reservation is %q (%s), want the second one, committed", r.Reference, r.Status)
 				}
 			}
+			if committed != 1 {
+				t.Errorf("%d reservations committed, want the order's alone", committed)
+			}
 		})
+	}
+}
+
+// The ways interruptedRecovery cuts a recovery pass short.
+const (
+	crashWritten   = "crash as the new reservation is journaled"
+	crashUnwritten = "crash before the new reservation is journaled"
+	orderDown      = "order service down as the order is moved"
+)
+
+// interruptedRecovery runs a recovery pass, 2 minutes after the crash, that
+// is cut short as it moves the order onto a new reservation, in the way
+// interrupt names.
+func interruptedRecovery(t *testing.T, rt *sandboxtest.Running, open func() orderflow.Journal, interrupt string) {
+	t.Helper()
+	ctx := context.Background()
+	later := func() time.Time { return time.Now().Add(2 * time.Minute) }
+	if interrupt == orderDown {
+		if err := rt.InjectFault(ctx, sandbox.ServiceOrder, sandbox.Fault{Route: sandbox.RouteReassign, Status: 503}); err != nil {
+			t.Fatal(err)
+		}
+		first := newFlow(t, rt, open(), later)
+		if n, err := first.Recover(ctx); err != nil || n != 1 {
+			t.Fatalf("first Recover = %d, %v; want 1 saga, left for the next pass", n, err)
+		}
+		if err := rt.ClearFaults(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	dying := &crashJournal{Journal: open(), landed: interrupt == crashWritten,
+		at: func(r orderflow.Record) bool { return r.Reserves == 1 && r.ReservationID != "" }}
+	first := newFlow(t, rt, dying, later)
+	_, _ = first.Recover(ctx)
+	_ = first.Close(ctx)
+	if !dying.dead.Load() {
+		t.Fatal("the first recovery pass never journaled a new reservation")
 	}
 }
 

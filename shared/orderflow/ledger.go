@@ -14,6 +14,10 @@ import (
 // replica may already be driving the saga.
 var errAbandoned = errors.New("saga abandoned")
 
+// errReleased is a write after letGo: the runner gave the saga up to
+// recovery and writes no more (keepAlive stops at it).
+var errReleased = fmt.Errorf("%w: lease given up to recovery", errAbandoned)
+
 // ledger is one saga's record, held under lease by this runner. Every write
 // renews the lease and is fenced by the record's version, so a runner that
 // lost the saga (its lease expired and another replica took over) can write
@@ -25,6 +29,9 @@ type ledger struct {
 	rec Record
 	// err is set by the first failed write; every later write returns it.
 	err error
+	// released is set by letGo: every later write returns errReleased, so
+	// that a renewal due just after cannot take the lease back.
+	released bool
 }
 
 // hold wraps rec, already written under this runner's lease.
@@ -33,20 +40,29 @@ func (f *Flow) hold(rec Record) *ledger { return &ledger{f: f, rec: rec} }
 // save applies change to a copy of the record and writes it, renewing the
 // lease. An error wraps errAbandoned.
 func (l *ledger) save(ctx context.Context, change func(*Record)) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	return l.write(ctx, change, l.f.cfg.LeaseTTL)
 }
 
 // letGo ends the lease now, so that recovery takes the saga over on its
-// next pass rather than after a whole TTL.
+// next pass rather than after a whole TTL, and stops this runner's writes.
 func (l *ledger) letGo(ctx context.Context) error {
-	return l.write(ctx, func(*Record) {}, 0)
-}
-
-func (l *ledger) write(ctx context.Context, change func(*Record), lease time.Duration) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	err := l.write(ctx, func(*Record) {}, 0)
+	l.released = true
+	return err
+}
+
+// write applies change and writes the record with a lease of lease. l.mu
+// is held.
+func (l *ledger) write(ctx context.Context, change func(*Record), lease time.Duration) error {
 	if l.err != nil {
 		return l.err
+	}
+	if l.released {
+		return errReleased
 	}
 	next := l.rec
 	next.Undone = append([]Undo(nil), l.rec.Undone...)

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"storefront.dev/shared/problem"
+	"storefront.dev/shared/upstream"
 	"storefront.dev/shared/upstream/payment"
 	"storefront.dev/shared/upstream/product"
 )
@@ -122,8 +123,23 @@ func (f *Flow) recover(parent context.Context, led *ledger) (Result, error) {
 	defer stop()
 	// The money was taken once the journal says so, or when the capture in
 	// doubt turns out to have happened: then the order must go through.
-	if rec.State == StateRunning && (s.captured == done || s.captured == unknown && s.capturedUpstream(ctx)) {
+	captured := s.captured == done
+	if rec.State == StateRunning && s.captured == unknown {
+		var err error
+		if captured, err = s.capturedUpstream(ctx); err != nil {
+			// The money may have been taken, and then every step after it
+			// too: neither way is safe until the payment service says.
+			_ = led.letGo(parent)
+			return Result{}, s.failure(ctx, "read back payment", err, nil)
+		}
+	}
+	if rec.State == StateRunning && captured {
 		from, err := s.settleFirstPhase(ctx, rec.Step)
+		if err == nil && s.reserves > 0 {
+			// The order may not have been moved onto the reservation made
+			// after the first expired: commit only one it is on.
+			err = s.moveToReservation(ctx, 2)
+		}
 		if err == nil {
 			err = s.forward(ctx, from)
 		}
@@ -212,18 +228,25 @@ func progressAt(reached, st Step) progress {
 	return notDone
 }
 
-// capturedUpstream reads the payment back to settle a capture in doubt.
-func (s *saga) capturedUpstream(ctx context.Context) bool {
+// capturedUpstream reads the payment back to settle a capture in doubt:
+// captured, or not (no payment under the reference, or one not captured),
+// or an error when the payment service could not say.
+func (s *saga) capturedUpstream(ctx context.Context) (bool, error) {
 	var p payment.Payment
 	err := s.f.settle(ctx, func(c context.Context) (err error) {
 		p, err = s.f.deps.Payments.ByReference(c, s.ref+"-pay")
 		return err
 	})
-	if err != nil || p.Status != payment.StatusCaptured {
-		return false
+	switch {
+	case isCode(err, upstream.KindNotFound, ""):
+		return false, nil
+	case err != nil:
+		return false, err
+	case p.Status != payment.StatusCaptured:
+		return false, nil
 	}
 	s.payment, s.captured = p, done
-	return true
+	return true, nil
 }
 
 // settleFirstPhase is where a saga whose capture happened goes forward

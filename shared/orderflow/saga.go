@@ -69,6 +69,11 @@ func (f *Flow) newSaga(userID string, in Input) (*saga, error) {
 	return &saga{f: f, userID: userID, lines: lines, token: in.PaymentToken}, nil
 }
 
+// fresh is the order s is for, with nothing done yet.
+func (s *saga) fresh() *saga {
+	return &saga{f: s.f, userID: s.userID, lines: s.lines, token: s.token}
+}
+
 // run drives a saga just journaled at StepStarted to its end; ctx carries
 // the checkout's deadline, parent is the request's context.
 func (s *saga) run(parent, ctx context.Context) (Result, error) {
@@ -568,26 +573,40 @@ func (s *saga) reserveAgain(ctx context.Context, left int) error {
 		if err := s.led.save(ctx, func(r *Record) { r.Reserves, r.ReservationID = s.reserves, "" }); err != nil {
 			return err
 		}
+		if err := s.moveToReservation(ctx, left); err != nil {
+			return err
+		}
+		if err := s.commit(ctx, left); !errors.Is(err, errReservationExpired) {
+			return err
+		}
+	}
+}
+
+// moveToReservation makes the reservation numbered s.reserves the order's:
+// reserved under its reference unless the journal has its id (the product
+// service answers a reference it knows with the reservation it made),
+// journaled, and the order moved onto it. Each part holds when repeated,
+// so recovery runs the whole of it again, wherever a crash cut it short.
+func (s *saga) moveToReservation(ctx context.Context, left int) error {
+	if s.resv.ID == "" {
 		if err := s.reserve(ctx, left); err != nil {
 			return err
 		}
 		if err := s.led.save(ctx, func(r *Record) { r.ReservationID = s.resv.ID }); err != nil {
 			return err
 		}
-		_, err := s.f.step(ctx, left, func(c context.Context) error {
-			o, err := s.f.deps.Orders.Reassign(c, s.order.ID, s.resv.ID)
-			if err == nil {
-				s.order = o
-			}
-			return err
-		})
-		if err != nil {
-			return s.failure(ctx, "move order to the new reservation", err, nil)
-		}
-		if err := s.commit(ctx, left); !errors.Is(err, errReservationExpired) {
-			return err
-		}
 	}
+	_, err := s.f.step(ctx, left, func(c context.Context) error {
+		o, err := s.f.deps.Orders.Reassign(c, s.order.ID, s.resv.ID)
+		if err == nil {
+			s.order = o
+		}
+		return err
+	})
+	if err != nil {
+		return s.failure(ctx, "move order to the new reservation", err, nil)
+	}
+	return nil
 }
 
 // failure turns err from the step named what into the *problem.Error Place
