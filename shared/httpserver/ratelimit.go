@@ -67,7 +67,7 @@ func (s *Server) quota(l Limiter, p ratelimit.Policy) func(c *fiber.Ctx) error {
 			key = "user:" + user
 		} else {
 			var buf [len("ip:") + len("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")]byte
-			key = string(s.clientAddr(c).AppendTo(append(buf[:0], "ip:"...)))
+			key = string(rateKeyAddr(s.clientAddr(c)).AppendTo(append(buf[:0], "ip:"...)))
 		}
 		d, err := l.Take(c.UserContext(), p, key)
 		if err != nil {
@@ -89,25 +89,41 @@ func (s *Server) quota(l Limiter, p ratelimit.Policy) func(c *fiber.Ctx) error {
 	}
 }
 
-// ClientIP is the address rate limits are keyed by when no user is known:
-// the connection's peer, or, when the server trusts a proxy header, the
-// last address in it, the one the proxy in front of the BFF appended (the
-// ones before it are whatever the client claimed).
-func (s *Server) ClientIP(c *fiber.Ctx) string { return s.clientAddr(c).String() }
-
-// clientAddr is ClientIP's address.
+// clientAddr is the client's address: the connection's peer, or, when the
+// server trusts a proxy header, the last address in it, the one the proxy
+// in front of the BFF appended (the ones before it, in its line or in
+// lines before it, are whatever the client claimed).
 func (s *Server) clientAddr(c *fiber.Ctx) netip.Addr {
 	if s.cfg.ClientIPHeader != "" {
-		h := c.Get(s.cfg.ClientIPHeader)
-		if i := strings.LastIndexByte(h, ','); i >= 0 {
-			h = h[i+1:]
-		}
-		if a, err := netip.ParseAddr(strings.TrimSpace(h)); err == nil {
-			return a.Unmap()
+		// The last line: a proxy may add its own line rather than extend
+		// the client's.
+		if lines := c.Request().Header.PeekAll(s.cfg.ClientIPHeader); len(lines) > 0 {
+			h := string(lines[len(lines)-1])
+			if i := strings.LastIndexByte(h, ','); i >= 0 {
+				h = h[i+1:]
+			}
+			if a, err := netip.ParseAddr(strings.TrimSpace(h)); err == nil {
+				return a.Unmap()
+			}
 		}
 	}
 	// The peer's address as net.IP prints it: an IPv4 address in its
 	// dotted form, whether the socket gave 4 or 16 bytes.
 	a, _ := netip.AddrFromSlice(c.Context().RemoteIP())
 	return a.Unmap()
+}
+
+// rateKeyAddr is the part of a client's address its rate limits count by:
+// the whole of an IPv4 address, the /64 of an IPv6 one, the least a
+// network hands one subscriber, who could otherwise take a new address of
+// it for every request.
+func rateKeyAddr(a netip.Addr) netip.Addr {
+	if !a.Is6() {
+		return a
+	}
+	p, err := a.Prefix(64)
+	if err != nil {
+		return a
+	}
+	return p.Addr()
 }

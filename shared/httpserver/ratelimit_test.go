@@ -3,6 +3,7 @@ package httpserver_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -88,31 +89,37 @@ func TestRateLimitAnswers(t *testing.T) {
 
 // TestRateLimitClientAddress checks which address an anonymous caller is
 // counted by: the connection's, unless a trusted proxy header is configured,
-// and then the last address of that header, which a client cannot forge.
+// and then the last address of that header's last line, which a client
+// cannot forge; an IPv6 client by its /64.
 func TestRateLimitClientAddress(t *testing.T) {
+	const xff = "X-Forwarded-For"
 	tests := []struct {
 		name   string
 		header string
-		first  string // X-Forwarded-For of the two requests that spend the quota
-		third  string // X-Forwarded-For of the third request
+		first  []string // X-Forwarded-For lines of the two requests that spend the quota
+		third  []string // X-Forwarded-For lines of the third request
 		status int
 	}{
-		{"header ignored by default", "", "203.0.113.1", "203.0.113.2", 429},
-		{"another proxied client", "X-Forwarded-For", "203.0.113.1", "203.0.113.2", 200},
-		{"same proxied client", "X-Forwarded-For", "203.0.113.1", "203.0.113.1", 429},
-		{"forged first hop does not escape", "X-Forwarded-For", "198.51.100.7, 203.0.113.1", "10.9.9.9, 203.0.113.1", 429},
-		{"last hop decides", "X-Forwarded-For", "203.0.113.1, 198.51.100.7", "203.0.113.1, 198.51.100.8", 200},
-		{"garbage falls back to the peer", "X-Forwarded-For", "not-an-ip", "still-not", 429},
+		{"header ignored by default", "", []string{"203.0.113.1"}, []string{"203.0.113.2"}, 429},
+		{"another proxied client", xff, []string{"203.0.113.1"}, []string{"203.0.113.2"}, 200},
+		{"same proxied client", xff, []string{"203.0.113.1"}, []string{"203.0.113.1"}, 429},
+		{"forged first hop does not escape", xff, []string{"198.51.100.7, 203.0.113.1"}, []string{"10.9.9.9, 203.0.113.1"}, 429},
+		{"last hop decides", xff, []string{"203.0.113.1, 198.51.100.7"}, []string{"203.0.113.1, 198.51.100.8"}, 200},
+		{"forged line before the proxy's does not escape", xff, []string{"10.9.9.1", "203.0.113.1"}, []string{"10.9.9.2", "203.0.113.1"}, 429},
+		{"the proxy's line decides", xff, []string{"10.9.9.1", "203.0.113.1"}, []string{"10.9.9.1", "203.0.113.2"}, 200},
+		{"one IPv6 /64 counts once", xff, []string{"2001:db8:1:2::1"}, []string{"2001:db8:1:2:ffff::9"}, 429},
+		{"another IPv6 /64", xff, []string{"2001:db8:1:2::1"}, []string{"2001:db8:1:3::1"}, 200},
+		{"garbage falls back to the peer", xff, []string{"not-an-ip"}, []string{"still-not"}, 429},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s, _ := limitedServer(t, func(c *httpserver.Config) { c.ClientIPHeader = tt.header }, ratelimit.NewMemory(ratelimit.DefaultConfig()))
 			for range 2 {
-				if r := servertest.Do(t, "GET", s.base+"/anon", nil, "X-Forwarded-For", tt.first); r.Status != 200 {
+				if r := servertest.DoLines(t, "GET", s.base+"/anon", nil, http.Header{xff: tt.first}); r.Status != 200 {
 					t.Fatalf("got status %d spending the quota, want 200", r.Status)
 				}
 			}
-			if r := servertest.Do(t, "GET", s.base+"/anon", nil, "X-Forwarded-For", tt.third); r.Status != tt.status {
+			if r := servertest.DoLines(t, "GET", s.base+"/anon", nil, http.Header{xff: tt.third}); r.Status != tt.status {
 				t.Errorf("got status %d, want %d", r.Status, tt.status)
 			}
 		})
