@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"golang.org/x/sync/singleflight"
 
 	"storefront.dev/shared/problem"
 )
@@ -32,24 +33,72 @@ type Check struct {
 // nothing else) and GET /readyz: 200 while this replica can take traffic,
 // with the dependencies that fail listed as degraded; 503 once it is
 // shutting down or when a Required check fails. Checks run concurrently
-// under a one-second deadline.
+// under a one-second deadline, once for every caller at the same moment,
+// and their outcome answers the callers of the next second (a tenth of it
+// when a check failed): /readyz is public, and each check calls a
+// dependency.
 func (s *Server) Health(checks ...Check) {
 	s.App.Get("/healthz", func(c *fiber.Ctx) error {
 		return c.JSON(fiber.Map{"status": "ok"})
 	})
+	ready := &readiness{checks: checks}
 	s.App.Get("/readyz", func(c *fiber.Ctx) error {
 		if s.draining.Load() {
 			return &problem.Error{Code: problem.CodeUnavailable, Detail: "The replica is shutting down.", RetryAfter: time.Second}
 		}
-		ctx, cancel := context.WithTimeout(c.UserContext(), time.Second)
-		defer cancel()
-		required, degraded := runChecks(ctx, checks)
+		required, degraded := ready.check()
 		if len(required) > 0 {
 			s.logger.Warn("not ready", "failing", required, "degraded", degraded)
 			return (&problem.Error{Code: problem.CodeUnavailable, Detail: "A dependency is not ready.", RetryAfter: time.Second}).With("failing", required)
 		}
 		return c.JSON(fiber.Map{"status": "ready", "degraded": degraded})
 	})
+}
+
+// How long a readiness outcome answers /readyz: a failed one is asked
+// again sooner, so that a replica becomes ready soon after its
+// dependencies do.
+const (
+	readyFor    = time.Second
+	notReadyFor = readyFor / 10
+)
+
+// readiness runs the checks for every /readyz at the same moment at once,
+// and keeps their outcome a while.
+type readiness struct {
+	checks []Check
+	flight singleflight.Group
+
+	mu                 sync.Mutex
+	until              time.Time // when the outcome below stops answering
+	required, degraded []string
+}
+
+// check returns the names of the failing checks, required and not, from
+// the last outcome while it holds, else from checks run now.
+func (r *readiness) check() (required, degraded []string) {
+	r.mu.Lock()
+	if time.Now().Before(r.until) {
+		defer r.mu.Unlock()
+		return r.required, r.degraded
+	}
+	r.mu.Unlock()
+	_, _, _ = r.flight.Do("", func() (any, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		required, degraded := runChecks(ctx, r.checks)
+		hold := readyFor
+		if len(required)+len(degraded) > 0 {
+			hold = notReadyFor
+		}
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.required, r.degraded, r.until = required, degraded, time.Now().Add(hold)
+		return nil, nil
+	})
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.required, r.degraded
 }
 
 // runChecks returns the names of the required checks and of the others
