@@ -19,7 +19,7 @@ func routes(g *gateway.Gateway, cfg Config) {
 	httpserver.Cacheable(app, "/api")
 	sessions := serversession.New(g.Sessions, g.Users, cfg.Session.Lifetime, nil)
 	authed := requireUser(g.Verifier, sessions, cfg.Session)
-	csrf := csrfProtect(cfg.Session, cfg.AllowedOrigins)
+	csrf := csrfProtect(cfg.AllowedOrigins)
 	// Rate limits come after authentication, so that they count per user;
 	// anonymous routes count per client address.
 	limit := g.Limits
@@ -33,7 +33,7 @@ func routes(g *gateway.Gateway, cfg Config) {
 	// bff_degraded_parts_total.
 	screens := aggregate.New(cfg.ViewTimeout, g.Metrics)
 
-	api.Post("/orders", csrf, authed, limit.Orders, handlePlaceOrder(g.Flow))
+	api.Post("/orders", authed, csrf, limit.Orders, handlePlaceOrder(g.Flow))
 	api.Get("/orders", authed, limit.Default, handleListOrders(g.Orders, g.Catalog, g.Cursors, screens))
 	api.Get("/orders/:id", authed, limit.Default, handleGetOrder(g.Orders, g.Catalog, g.Payments, screens))
 

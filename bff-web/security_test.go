@@ -51,6 +51,7 @@ func TestCSRFAttacks(t *testing.T) {
 		{"wrong token", []string{"Cookie", ada.cookieHeader(), HeaderCSRF, "not-the-token"}, 403, 0},
 		{"another session's token", []string{"Cookie", ada.cookieHeader(), HeaderCSRF, grace.csrf}, 403, 0},
 		{"token in the header only", []string{"Cookie", "sf_session=" + sessionID, HeaderCSRF, ada.csrf}, 403, 0},
+		{"a planted CSRF cookie", []string{"Cookie", "sf_session=" + sessionID + "; sf_csrf=planted", HeaderCSRF, "planted"}, 403, 0},
 		{"non-bearer Authorization does not exempt", []string{"Cookie", ada.cookieHeader(), "Authorization", "Basic YTpi"}, 403, 0},
 		{"token from a foreign origin", append(ada.headers(writing), "Origin", "https://evil.example"), 403, 0},
 		{"token from an opaque origin", append(ada.headers(writing), "Origin", "null"), 403, 0},

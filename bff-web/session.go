@@ -94,9 +94,17 @@ func requireUser(v httpserver.TokenVerifier, sessions *serversession.Manager, s 
 			return err
 		}
 		httpserver.SetUser(c, sess.UserID)
+		c.Locals(sessionCSRFKey, sess.CSRF)
 		return c.Next()
 	}
 }
+
+// csrfLocal is the type of sessionCSRFKey.
+type csrfLocal struct{}
+
+// sessionCSRFKey holds, in a request's locals, the CSRF token of the
+// session requireUser resolved from its cookie.
+var sessionCSRFKey csrfLocal
 
 // cookieAccess says whether the SPA's scripts may read a cookie.
 type cookieAccess int
@@ -125,23 +133,25 @@ func setCookie(c *fiber.Ctx, s Session, name, value string, expires time.Time, a
 	c.Cookie(ck)
 }
 
-// csrfProtect guards cookie-authenticated writes with a double-submit
-// token: the X-CSRF-Token header must equal the CSRF cookie, which another
-// site can neither read nor set. When the browser sends Origin it must be
-// the BFF's own or an allowed one. Requests authenticated by a bearer token
-// are not subject to it: a browser never attaches one by itself. Any other
-// Authorization header does not exempt a request, since the cookie is then
-// what authenticates it.
-func csrfProtect(s Session, allowed []string) fiber.Handler {
+// csrfProtect guards cookie-authenticated writes, after requireUser: the
+// X-CSRF-Token header must equal the token of the session the cookie
+// names, which the SPA reads from the CSRF cookie (or the login's answer)
+// and another site can neither read nor, by planting a cookie of its own,
+// choose. When the browser sends Origin it must be the BFF's own or an
+// allowed one. Requests authenticated by a bearer token are not subject to
+// it: a browser never attaches one by itself. Any other Authorization
+// header does not exempt a request, since the cookie is then what
+// authenticates it.
+func csrfProtect(allowed []string) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		idName, csrfName := s.cookieNames()
-		if _, ok := httpserver.BearerToken(c); ok || c.Cookies(idName) == "" {
+		want, fromCookie := c.Locals(sessionCSRFKey).(string)
+		if _, ok := httpserver.BearerToken(c); ok || !fromCookie {
 			return c.Next()
 		}
 		if !trustedOrigin(c, allowed) {
 			return problem.New(problem.CodeForbidden, "Cross-site request refused.")
 		}
-		want, got := c.Cookies(csrfName), c.Get(HeaderCSRF)
+		got := c.Get(HeaderCSRF)
 		if want == "" || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(want)) != 1 {
 			return problem.New(problem.CodeForbidden, "Missing or wrong "+HeaderCSRF+" header.")
 		}
