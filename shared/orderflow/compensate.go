@@ -102,9 +102,12 @@ func (s *saga) cancelOrder(parent context.Context) bool {
 			return err
 		})
 		if isCode(err, upstream.KindNotFound, "") {
-			return true
+			o, err = s.createAgain(ctx)
 		}
-		if err != nil {
+		switch {
+		case errors.Is(err, errNoOrder):
+			return true
+		case err != nil:
 			s.gaveUp(ctx, "read back order", err)
 			return false
 		}
@@ -119,6 +122,27 @@ func (s *saga) cancelOrder(parent context.Context) bool {
 		return false
 	}
 	return true
+}
+
+// errNoOrder is createAgain's answer when the order service holds no order
+// under the saga's reference.
+var errNoOrder = errors.New("no order under the reference")
+
+// createAgain settles a creation in doubt that the order service does not
+// know of yet: it may still be on its way. Sent again under its reference
+// (once, within a share of the budget), the creation lands on the order
+// one made, or makes it, so that a copy landing late finds it cancelled
+// rather than leaving an order pending. An answer refusing it says the
+// service made none: errNoOrder. No answer at all is an error, and the
+// undo is left to recovery.
+func (s *saga) createAgain(ctx context.Context) (order.Order, error) {
+	actx, cancel := context.WithTimeout(ctx, s.f.cfg.CompensationBudget/4)
+	defer cancel()
+	o, err := s.f.deps.Orders.Create(actx, s.orderRequest())
+	if ue, ok := upstream.As(err); ok && ue.Status != 0 {
+		return order.Order{}, errNoOrder
+	}
+	return o, err
 }
 
 // settlePayment voids the hold, or refunds the capture. It reports whether

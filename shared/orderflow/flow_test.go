@@ -393,7 +393,7 @@ func TestPlaceFaults(t *testing.T) {
 		{"authorize drop after", authorize, dropAfter, problem.CodeUnavailable, 0, false},
 		{"authorize drop after once", authorize, dropAfterOnce, ok, 0, true},
 
-		// A create that lands late leaves a pending order with nothing held.
+		// A create that lands late finds its order cancelled.
 		{"create 503", create, status503, problem.CodeUnavailable, 0, false},
 		{"create 503 once", create, status503Once, ok, 0, true},
 		{"create slow", create, slow, problem.CodeTimeout, 0, false},
@@ -489,10 +489,22 @@ func TestPlaceFaults(t *testing.T) {
 				if err := f.Close(ctx); err != nil {
 					t.Fatalf("Close: %v", err)
 				}
+				// An undo the fault kept from ending is left to recovery,
+				// which ends it once the service is back.
+				q.quiesce()
+				q.clearFaults(t)
+				if _, err := f.Recover(ctx); err != nil {
+					t.Fatalf("Recover: %v", err)
+				}
 				q.quiesce()
 				q.clock.Advance(tt.advance)
 				st := q.State()
 				checkInvariants(t, st)
+				for _, o := range st.Order.Orders {
+					if o.Status == order.StatusPending {
+						t.Errorf("order %s is left pending", o.ID)
+					}
+				}
 
 				wantSold := 0
 				var wantConfirmed []string
