@@ -28,7 +28,8 @@ type sessionUsers interface {
 // handleLogin checks the credentials with the user service, verifies the
 // token it issues like any other, and keeps the user's tokens in a
 // server-side session: the browser gets only the session's opaque id, in
-// an HttpOnly cookie, and a CSRF token the SPA echoes on writes.
+// an HttpOnly cookie, and a CSRF token the SPA echoes on writes. The
+// session the browser had before, if any, ends: a login replaces it.
 func handleLogin(users sessionUsers, v httpserver.TokenVerifier, sessions *serversession.Manager, s Session) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		ctx := c.UserContext()
@@ -48,10 +49,15 @@ func handleLogin(users sessionUsers, v httpserver.TokenVerifier, sessions *serve
 		if err != nil {
 			return err
 		}
+		idName, csrfName := s.cookieNames()
+		if old := c.Cookies(idName); old != "" {
+			// Best effort: a session left behind still ends at its idle
+			// timeout.
+			_ = sessions.End(ctx, strings.Clone(old))
+		}
 		// The cookies last as long as the session may; its idle timeout is
 		// enforced on the server.
 		until := sess.Created.Add(s.Lifetime.MaxAge)
-		idName, csrfName := s.cookieNames()
 		setCookie(c, s, idName, id, until, hiddenFromScripts)
 		setCookie(c, s, csrfName, sess.CSRF, until, readableByScripts)
 		c.Set(fiber.HeaderCacheControl, "no-store")

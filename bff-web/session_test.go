@@ -93,6 +93,22 @@ func TestSessionIdleTimeout(t *testing.T) {
 	}
 }
 
+// TestLoginEndsTheSessionItReplaces: a browser that logs in again, its old
+// session cookie still sent, gets a new session, and the old one ends on
+// the server.
+func TestLoginEndsTheSessionItReplaces(t *testing.T) {
+	s := startStack(t)
+	first := s.login(t, sandbox.Ada.Email, sandbox.Ada.Password)
+	r := servertest.Do(t, "POST", s.Base+"/api/session",
+		map[string]string{"email": sandbox.Grace.Email, "password": sandbox.Grace.Password}, "Cookie", first.cookieHeader())
+	if r.Status != 200 {
+		t.Fatalf("second login: %d %s", r.Status, r.Body)
+	}
+	if r := servertest.Do(t, "GET", s.Base+"/api/orders", nil, first.headers(reading)...); r.Status != 401 {
+		t.Errorf("the replaced session's cookie: %d, want 401", r.Status)
+	}
+}
+
 // TestSessionsSharedAcrossReplicas runs two replicas on one Redis: a
 // session made on one is the other's too, and a burst on both past the
 // access token's expiry refreshes it once (a refresh token is good once:

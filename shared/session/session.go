@@ -271,7 +271,8 @@ func (m *Manager) End(ctx context.Context, id string) error {
 }
 
 // key is the store key of a session id: its SHA-256, so that a copy of the
-// store yields no usable cookie.
+// store yields no usable cookie. (It does yield the sessions' refresh
+// tokens: the store is as sensitive as they are.)
 func key(id string) string {
 	h := sha256.Sum256([]byte(id))
 	return hex.EncodeToString(h[:])
