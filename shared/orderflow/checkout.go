@@ -125,7 +125,7 @@ func (f *Flow) place(ctx context.Context, r Request) (Result, error) {
 		} else {
 			res, err = f.resume(ctx, s.fresh(), rec, fp)
 		}
-		if !lostRace(err) {
+		if !lostRace(err) && !errors.Is(err, errUndoneForRetry) {
 			return res, err
 		}
 	}
@@ -204,10 +204,20 @@ func (f *Flow) resume(ctx context.Context, s *saga, rec Record, fp string) (Resu
 		return Result{}, err
 	}
 	res, err := f.recover(ctx, led)
-	f.reportRecovery(ctx, led.record(), res, err)
+	settled := led.record()
+	f.reportRecovery(ctx, settled, res, err)
+	if settled.State == StateFailed && settled.Failure != nil && settled.Failure.Retryable() {
+		// Undone, as a recovery pass before this request would have left
+		// it: this request runs the next attempt.
+		return Result{}, errUndoneForRetry
+	}
 	res.Replayed = true
 	return res, err
 }
+
+// errUndoneForRetry is resume's answer when it has just undone the attempt
+// it found, whose failure a retry may try again: place takes another pass.
+var errUndoneForRetry = errors.New("orderflow: attempt undone, retry it")
 
 // claim takes the lease of rec, whose runner is gone. ErrConflict means
 // another runner claimed it first.

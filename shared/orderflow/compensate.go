@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"slices"
 
+	"storefront.dev/shared/problem"
 	"storefront.dev/shared/upstream"
 	"storefront.dev/shared/upstream/order"
 	"storefront.dev/shared/upstream/payment"
@@ -96,11 +97,7 @@ func (s *saga) cancelOrder(parent context.Context) bool {
 	defer cancel()
 	id := s.order.ID
 	if s.created == unknown || id == "" {
-		var o order.Order
-		err := s.f.settle(ctx, func(c context.Context) (err error) {
-			o, err = s.f.deps.Orders.ByReference(c, s.ref+"-ord")
-			return err
-		})
+		o, err := s.orderByReference(ctx)
 		if isCode(err, upstream.KindNotFound, "") {
 			o, err = s.createAgain(ctx)
 		}
@@ -132,16 +129,73 @@ var errNoOrder = errors.New("no order under the reference")
 // know of yet: it may still be on its way. Sent again under its reference
 // (once, within a share of the budget), the creation lands on the order
 // one made, or makes it, so that a copy landing late finds it cancelled
-// rather than leaving an order pending. An answer refusing it says the
-// service made none: errNoOrder. No answer at all is an error, and the
-// undo is left to recovery.
+// rather than leaving an order pending. An answer other than the order
+// may hide one (made, then answered with an error; or the first copy
+// landing meanwhile, which a request told differently meets as a reused
+// reference), so the order is read back again: found, it is the answer;
+// not found, only a refusal of the request itself means there is none.
+// Anything else is an error, and the undo is left to recovery.
 func (s *saga) createAgain(ctx context.Context) (order.Order, error) {
+	if err := s.firstPhaseIDs(ctx); err != nil {
+		return order.Order{}, err
+	}
 	actx, cancel := context.WithTimeout(ctx, s.f.cfg.CompensationBudget/4)
-	defer cancel()
 	o, err := s.f.deps.Orders.Create(actx, s.orderRequest())
-	if ue, ok := upstream.As(err); ok && ue.Status != 0 {
+	cancel()
+	if err == nil {
+		return o, nil
+	}
+	again, rerr := s.orderByReference(ctx)
+	switch {
+	case rerr == nil:
+		return again, nil
+	case !isCode(rerr, upstream.KindNotFound, ""):
+		return order.Order{}, rerr
+	case isCode(err, upstream.KindInvalid, "") && !isCode(err, upstream.KindInvalid, string(problem.CodeIdempotencyReused)):
 		return order.Order{}, errNoOrder
 	}
+	return order.Order{}, err
+}
+
+// firstPhaseIDs reads back, by reference, the payment and the reservation
+// whose ids the journal lost (a crash before the first phase was
+// journaled): the creation was sent with them. Without either, it was
+// never sent: errNoOrder.
+func (s *saga) firstPhaseIDs(ctx context.Context) error {
+	if s.payment.ID == "" {
+		err := s.f.settle(ctx, func(c context.Context) (err error) {
+			s.payment, err = s.f.deps.Payments.ByReference(c, s.ref+"-pay")
+			return err
+		})
+		if isCode(err, upstream.KindNotFound, "") {
+			return errNoOrder
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if s.resv.ID == "" {
+		err := s.f.settle(ctx, func(c context.Context) (err error) {
+			s.resv, err = s.f.deps.Catalog.ReservationByReference(c, s.reserveRef())
+			return err
+		})
+		if isCode(err, upstream.KindNotFound, "") {
+			return errNoOrder
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// orderByReference reads the saga's order back by its reference.
+func (s *saga) orderByReference(ctx context.Context) (order.Order, error) {
+	var o order.Order
+	err := s.f.settle(ctx, func(c context.Context) (err error) {
+		o, err = s.f.deps.Orders.ByReference(c, s.ref+"-ord")
+		return err
+	})
 	return o, err
 }
 

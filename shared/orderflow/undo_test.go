@@ -1,0 +1,165 @@
+package orderflow
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"storefront.dev/shared/problem"
+	"storefront.dev/shared/sandbox"
+	"storefront.dev/shared/upstream"
+	"storefront.dev/shared/upstream/order"
+)
+
+// The undo of an order whose creation is in doubt, when the order service
+// does not know of it yet: the creation is sent again, and whatever the
+// service answers, no order is left pending once recovery has run.
+
+// checkNothingPending runs recovery once the faults are cleared, then
+// checks the invariants and that no order is left pending.
+func checkNothingPending(t *testing.T, q *quietSandbox, f *Flow) {
+	t.Helper()
+	q.quiesce()
+	q.clearFaults(t)
+	if _, err := f.Recover(context.Background()); err != nil {
+		t.Fatalf("Recover: %v", err)
+	}
+	q.quiesce()
+	st := q.State()
+	checkInvariants(t, st)
+	for _, o := range st.Order.Orders {
+		if o.Status == order.StatusPending {
+			t.Errorf("order %s (reference %s) is left pending", o.ID, o.Reference)
+		}
+	}
+}
+
+// undoConfig is a flow's settings for these tests: room for the faults'
+// retries, and undos that give up within seconds.
+func undoConfig(timeout time.Duration) Config {
+	return configWith(func(c *Config) { c.Timeout, c.CompensationBudget = timeout, 3*time.Second })
+}
+
+// TestUndoWhenTheCreationSentAgainFails: the order service makes the order
+// sent again, then answers 500; the read-back finds it, and it is
+// cancelled.
+func TestUndoWhenTheCreationSentAgainFails(t *testing.T) {
+	q := startQuietSandbox(t, sandbox.Config{})
+	// The forward attempts are refused before the handler runs; the
+	// creation sent again is made, then answered 500.
+	q.fault(t, sandbox.ServiceOrder, sandbox.Fault{Route: sandbox.RouteCreateOrder, Status: 503, Count: 4})
+	q.fault(t, sandbox.ServiceOrder, sandbox.Fault{Route: sandbox.RouteCreateOrder, Status: 500, After: true})
+	f := New(q.deps(t), undoConfig(10*time.Second), WithBackoff(5*time.Millisecond, 50*time.Millisecond))
+	_, err := f.Place(context.Background(), Request{UserID: ada, Key: "k", Input: visa(Item{ProductID: 12, Quantity: 2})})
+	if got := codeOf(t, err); got != problem.CodeUnavailable {
+		t.Fatalf("Place: %v, want %s", err, problem.CodeUnavailable)
+	}
+	checkNothingPending(t, q, f)
+}
+
+// TestUndoWhileTheFirstCreationIsOnItsWay: the first creation is slow and
+// lands after the flow gave up; meanwhile the order service sheds load
+// with 503. The undo is left to recovery, which cancels the order once the
+// slow creation has landed.
+func TestUndoWhileTheFirstCreationIsOnItsWay(t *testing.T) {
+	q := startQuietSandbox(t, sandbox.Config{})
+	q.fault(t, sandbox.ServiceOrder, sandbox.Fault{Route: sandbox.RouteCreateOrder, LatencyMS: 2000, Count: 1})
+	f := New(q.deps(t), undoConfig(1200*time.Millisecond), WithBackoff(5*time.Millisecond, 50*time.Millisecond))
+	shedding := make(chan struct{})
+	go func() {
+		defer close(shedding)
+		// A bound on the test, not a timing assertion.
+		for deadline := time.Now().Add(5 * time.Second); q.State().Order.Requests[sandbox.RouteCreateOrder] == 0; time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				return
+			}
+		}
+		q.fault(t, sandbox.ServiceOrder, sandbox.Fault{Route: sandbox.RouteCreateOrder, Status: 503})
+	}()
+	if _, err := f.Place(context.Background(), Request{UserID: ada, Key: "k", Input: visa(Item{ProductID: 12, Quantity: 2})}); err == nil {
+		t.Fatal("Place succeeded, want the slow creation to fail it")
+	}
+	<-shedding
+	checkNothingPending(t, q, f)
+}
+
+// lateOrders holds back the forward creation (its answer lost, the request
+// still on its way) and lets it land just after the undo's first
+// read-back: the interleaving the creation sent again is for.
+type lateOrders struct {
+	Orders
+	mu      chan struct{}
+	stashed *order.CreateRequest
+	landed  bool
+}
+
+func (l *lateOrders) Create(ctx context.Context, r order.CreateRequest) (order.Order, error) {
+	l.mu <- struct{}{}
+	defer func() { <-l.mu }()
+	if !l.landed {
+		if l.stashed == nil {
+			l.stashed = &r
+		}
+		return order.Order{}, &upstream.Error{Service: "order", Op: "create", Kind: upstream.KindTimeout, Err: context.DeadlineExceeded}
+	}
+	return l.Orders.Create(ctx, r)
+}
+
+func (l *lateOrders) ByReference(ctx context.Context, ref string) (order.Order, error) {
+	o, err := l.Orders.ByReference(ctx, ref)
+	l.mu <- struct{}{}
+	defer func() { <-l.mu }()
+	if !l.landed && l.stashed != nil {
+		l.landed = true
+		if _, cerr := l.Orders.Create(ctx, *l.stashed); cerr != nil {
+			return order.Order{}, cerr
+		}
+	}
+	return o, err
+}
+
+// diesAt fails the journal write at (and every write after it), as a
+// process killed there would.
+type diesAt struct {
+	Journal
+	at   func(Record) bool
+	mu   chan struct{}
+	dead bool
+}
+
+func (d *diesAt) Update(ctx context.Context, rec Record) error {
+	d.mu <- struct{}{}
+	defer func() { <-d.mu }()
+	if d.dead || d.at(rec) {
+		d.dead = true
+		return errors.New("process killed")
+	}
+	return d.Journal.Update(ctx, rec)
+}
+
+// TestUndoOfACreationTheJournalLostTrackOf: the process dies as the first
+// phase is journaled, so the record has neither the payment's nor the
+// reservation's id, and the creation, sent with them, lands just after
+// recovery's read-back. Recovery reads those ids back, sends the creation
+// again as it was first sent, finds the order, and cancels it.
+func TestUndoOfACreationTheJournalLostTrackOf(t *testing.T) {
+	q := startQuietSandbox(t, sandbox.Config{})
+	// The capture fails: the saga goes backward.
+	q.fault(t, sandbox.ServicePayment, sandbox.Fault{Route: sandbox.RouteCapture, Status: 503})
+	d := q.deps(t)
+	journal := d.Journal
+	d.Orders = &lateOrders{Orders: d.Orders, mu: make(chan struct{}, 1)}
+	d.Journal = &diesAt{Journal: journal, mu: make(chan struct{}, 1), at: func(r Record) bool { return r.Step == StepAuthorized }}
+	a := New(d, undoConfig(10*time.Second), WithBackoff(5*time.Millisecond, 50*time.Millisecond))
+	if _, err := a.Place(context.Background(), Request{UserID: ada, Key: "k", Input: visa(Item{ProductID: 12, Quantity: 2})}); err == nil {
+		t.Fatal("Place succeeded, want the crash at the first phase's journal")
+	}
+	d.Journal = journal
+	b := New(d, undoConfig(10*time.Second), WithBackoff(5*time.Millisecond, 50*time.Millisecond),
+		WithClock(func() time.Time { return time.Now().Add(time.Minute) }))
+	if n, err := b.Recover(context.Background()); n != 1 || err != nil {
+		t.Fatalf("Recover: %d sagas, %v; want 1", n, err)
+	}
+	checkNothingPending(t, q, b)
+}
