@@ -3,10 +3,13 @@ package deploy
 import (
 	"context"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
+
+	"storefront.dev/shared/config/configtest"
 )
 
 // TestComposeFile loads deploy/compose.yaml as docker compose does,
@@ -41,5 +44,25 @@ func TestComposeFile(t *testing.T) {
 		if s.Environment["ADMIN_ADDR"] == nil || *s.Environment["ADMIN_ADDR"] == "" {
 			t.Errorf("%s: no ADMIN_ADDR for Prometheus to scrape", name)
 		}
+		documented, err := configtest.Documented("../README.md", name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for v := range s.Environment {
+			if !documented[v] && !runtimeVariables[v] {
+				t.Errorf("%s: sets %s, which it does not read", name, v)
+			}
+		}
+	}
+	// The journal, when in Redis, must outlive a restart of Redis.
+	if r, err := p.GetService("redis"); err == nil {
+		if !slices.Contains(r.Command, "--appendonly") || r.Command[slices.Index(r.Command, "--appendonly")+1] != "yes" ||
+			len(r.Volumes) == 0 || r.Volumes[0].Target != "/data" {
+			t.Errorf("redis: command %v, volumes %v; want an append-only file on a volume at /data", r.Command, r.Volumes)
+		}
 	}
 }
+
+// runtimeVariables are read by the Go runtime rather than a BFF's
+// settings.
+var runtimeVariables = map[string]bool{"GOMEMLIMIT": true, "GOMAXPROCS": true, "GOGC": true}

@@ -5,10 +5,13 @@
 # to a newer one: crane digest golang:1.26 (and the distroless tag below).
 FROM golang:1.26@sha256:595c7847cff97c9a9e76f015083c481d26078f961c9c8dca3923132f51fe12f1 AS build
 WORKDIR /src
-COPY shared/ shared/
-COPY bff-mobile/ bff-mobile/
+# The modules first, so that a change of source alone keeps the download.
+COPY shared/go.mod shared/go.sum shared/
+COPY bff-mobile/go.mod bff-mobile/go.sum bff-mobile/
 WORKDIR /src/bff-mobile
 RUN GOWORK=off go mod download
+COPY shared/ /src/shared/
+COPY bff-mobile/ /src/bff-mobile/
 RUN CGO_ENABLED=0 GOWORK=off go build -trimpath -ldflags="-s -w" -o /out/bff-mobile .
 # The state directory, empty; the runtime image has no shell to make it.
 RUN mkdir -m 0700 /out/state

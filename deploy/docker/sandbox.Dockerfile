@@ -4,10 +4,13 @@
 # to a newer one: crane digest golang:1.26 (and the distroless tag below).
 FROM golang:1.26@sha256:595c7847cff97c9a9e76f015083c481d26078f961c9c8dca3923132f51fe12f1 AS build
 WORKDIR /src
-COPY shared/ shared/
-COPY deploy/ deploy/
+# The modules first, so that a change of source alone keeps the download.
+COPY shared/go.mod shared/go.sum shared/
+COPY deploy/go.mod deploy/go.sum deploy/
 WORKDIR /src/deploy
 RUN GOWORK=off go mod download
+COPY shared/ /src/shared/
+COPY deploy/ /src/deploy/
 RUN CGO_ENABLED=0 GOWORK=off go build -trimpath -ldflags="-s -w" -o /out/sandbox ./sandbox
 
 FROM gcr.io/distroless/static-debian12:nonroot@sha256:afa5c872c891853ca7fcf1f12c3edb23f7eeef36189728842dd51042ff57f7ab

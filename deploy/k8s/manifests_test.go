@@ -7,6 +7,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -19,10 +21,17 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
+
+	"storefront.dev/shared/config/configtest"
+	"storefront.dev/shared/httpserver"
 )
 
 // builds are every kustomization a team may apply.
-var builds = []string{"base/bff-web", "base/bff-mobile", "overlays/local", "overlays/production"}
+var builds = []string{"base/bff-web", "base/bff-mobile", localOverlay, "overlays/production"}
+
+// localOverlay runs on a cluster of its own: it must hold everything the
+// BFFs call.
+const localOverlay = "overlays/local"
 
 // objects is one build's objects, strictly decoded by kind.
 type objects struct {
@@ -46,6 +55,7 @@ func TestManifests(t *testing.T) {
 				checkPod(t, d)
 				if strings.HasPrefix(d.Name, "bff-") {
 					checkBFF(t, d, objs)
+					checkUpstreams(t, d, objs, dir == localOverlay)
 				}
 			}
 			for _, p := range objs.pdbs {
@@ -144,6 +154,15 @@ func checkBFF(t *testing.T, d *appsv1.Deployment, objs objects) {
 		env[e.Name] = e.Value
 	}
 	checkProbes(t, d, c, env)
+	documented, err := configtest.Documented("../../README.md", d.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range c.Env {
+		if !documented[e.Name] && e.Name != "GOMEMLIMIT" {
+			t.Errorf("%s: sets %s, which it does not read", d.Name, e.Name)
+		}
+	}
 	if limit, err := resource.ParseQuantity(strings.TrimSuffix(env["GOMEMLIMIT"], "B")); err != nil || limit.Cmp(*c.Resources.Limits.Memory()) >= 0 {
 		t.Errorf("%s: GOMEMLIMIT %q, want one under the memory limit %v", d.Name, env["GOMEMLIMIT"], c.Resources.Limits.Memory())
 	}
@@ -172,6 +191,11 @@ func checkProbes(t *testing.T, d *appsv1.Deployment, c corev1.Container, env map
 		}
 		if p == nil || p.HTTPGet == nil || p.HTTPGet.Path != want {
 			t.Errorf("%s: %s probe %+v, want GET %s", d.Name, name, p, want)
+			continue
+		}
+		// Kubernetes waits a second unless told otherwise.
+		if timeout := time.Duration(max(p.TimeoutSeconds, 1)) * time.Second; want == "/readyz" && timeout <= httpserver.ReadinessTimeout {
+			t.Errorf("%s: %s probe waits %v, want longer than /readyz's checks may take (%v)", d.Name, name, timeout, httpserver.ReadinessTimeout)
 		}
 	}
 	if c.Lifecycle == nil || c.Lifecycle.PreStop == nil || c.Lifecycle.PreStop.Sleep == nil {
@@ -220,6 +244,71 @@ func checkRouting(t *testing.T, d *appsv1.Deployment, env map[string]string, obj
 			}
 		}
 	}
+}
+
+// checkUpstreams: the BFF's NetworkPolicy lets it reach the port of each
+// upstream URL it is given, and, when selfContained, a Service of the build
+// answers there.
+func checkUpstreams(t *testing.T, d *appsv1.Deployment, objs objects, selfContained bool) {
+	t.Helper()
+	for _, e := range d.Spec.Template.Spec.Containers[0].Env {
+		if !strings.HasPrefix(e.Name, "UPSTREAM_") || !strings.HasSuffix(e.Name, "_URLS") {
+			continue
+		}
+		for _, raw := range strings.Split(e.Value, ",") {
+			u, err := url.Parse(strings.TrimSpace(raw))
+			if err != nil || u.Port() == "" {
+				t.Errorf("%s: %s=%q, want URLs with a port", d.Name, e.Name, e.Value)
+				continue
+			}
+			port, _ := strconv.Atoi(u.Port())
+			if !egressAllows(objs.policies, d.Name, int32(port)) {
+				t.Errorf("%s: its NetworkPolicy blocks port %d of %s", d.Name, port, e.Name)
+			}
+			if selfContained && !servesPort(objs.services, u.Hostname(), int32(port)) {
+				t.Errorf("%s: no Service %s on port %d for %s", d.Name, u.Hostname(), port, e.Name)
+			}
+		}
+	}
+}
+
+// egressAllows reports whether a NetworkPolicy selecting app lets it open
+// TCP connections to port.
+func egressAllows(policies []*networkingv1.NetworkPolicy, app string, port int32) bool {
+	for _, p := range policies {
+		if p.Spec.PodSelector.MatchLabels["app"] != app {
+			continue
+		}
+		for _, rule := range p.Spec.Egress {
+			for _, rp := range rule.Ports {
+				if rp.Port == nil {
+					continue
+				}
+				end := rp.Port.IntVal
+				if rp.EndPort != nil {
+					end = *rp.EndPort
+				}
+				if rp.Port.IntVal <= port && port <= end {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+func servesPort(services []*corev1.Service, name string, port int32) bool {
+	for _, s := range services {
+		if s.Name != name {
+			continue
+		}
+		for _, p := range s.Spec.Ports {
+			if p.Port == port {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func selects(policies []*networkingv1.NetworkPolicy, app string) bool {

@@ -33,7 +33,7 @@ type Check struct {
 // nothing else) and GET /readyz: 200 while this replica can take traffic,
 // with the dependencies that fail listed as degraded; 503 once it is
 // shutting down or when a Required check fails. Checks run concurrently
-// under a one-second deadline, once for every caller at the same moment,
+// under ReadinessTimeout, once for every caller at the same moment,
 // and their outcome answers the callers of the next second (a tenth of it
 // when a check failed): /readyz is public, and each check calls a
 // dependency.
@@ -54,6 +54,10 @@ func (s *Server) Health(checks ...Check) {
 		return c.JSON(fiber.Map{"status": "ready", "degraded": degraded})
 	})
 }
+
+// ReadinessTimeout bounds /readyz's checks: a probe must wait longer for
+// its answer, or a dependency that hangs fails the probe of every replica.
+const ReadinessTimeout = time.Second
 
 // How long a readiness outcome answers /readyz: a failed one is asked
 // again sooner, so that a replica becomes ready soon after its
@@ -84,7 +88,7 @@ func (r *readiness) check() (required, degraded []string) {
 	}
 	r.mu.Unlock()
 	_, _, _ = r.flight.Do("", func() (any, error) {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), ReadinessTimeout)
 		defer cancel()
 		required, degraded := runChecks(ctx, r.checks)
 		hold := readyFor

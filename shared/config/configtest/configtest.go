@@ -41,11 +41,27 @@ func CheckREADME(t *testing.T, path, bff string, load Load) {
 	}
 }
 
-// check returns every disagreement between the README at path and load.
-func check(path, bff string, load Load) ([]string, error) {
-	rows, err := readSettings(path)
+// Documented returns the variables the README at path lists for bff: the
+// shared ones and its own. CheckREADME keeps that list the one bff reads,
+// so the deploy files' tests hold what they set to it.
+func Documented(path, bff string) (map[string]bool, error) {
+	documented, _, err := documentedFor(path, bff)
 	if err != nil {
 		return nil, err
+	}
+	names := make(map[string]bool, len(documented))
+	for name := range documented {
+		names[name] = true
+	}
+	return names, nil
+}
+
+// documentedFor returns the rows of the README at path that apply to bff,
+// by name, and a problem for each name listed twice.
+func documentedFor(path, bff string) (map[string]row, []string, error) {
+	rows, err := readSettings(path)
+	if err != nil {
+		return nil, nil, err
 	}
 	var problems []string
 	documented := map[string]row{}
@@ -57,6 +73,15 @@ func check(path, bff string, load Load) ([]string, error) {
 			problems = append(problems, fmt.Sprintf("%s: %s is documented twice", path, r.name))
 		}
 		documented[r.name] = r
+	}
+	return documented, problems, nil
+}
+
+// check returns every disagreement between the README at path and load.
+func check(path, bff string, load Load) ([]string, error) {
+	documented, problems, err := documentedFor(path, bff)
+	if err != nil {
+		return nil, err
 	}
 	read := map[string]bool{}
 	defaults, err := load(func(name string) string { read[name] = true; return "" })
