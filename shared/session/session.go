@@ -92,9 +92,12 @@ const (
 	// maxRefreshMargin is the most before its expiry an access token is
 	// refreshed; a short-lived one is refreshed in its last quarter.
 	maxRefreshMargin = 30 * time.Second
-	// lockTTL bounds a refresh's lock; waitForPeer is how long a request
-	// waits for another replica's refresh before giving up.
+	// lockTTL bounds a session's lock; the work done under it ends
+	// lockMargin before, so that the lock cannot lapse while its holder
+	// writes. waitForPeer is how long a request waits for another holder
+	// (a refresh under way, here or on another replica) before giving up.
 	lockTTL     = 5 * time.Second
+	lockMargin  = 500 * time.Millisecond
 	waitForPeer = 3 * time.Second
 )
 
@@ -172,12 +175,39 @@ func (m *Manager) Resolve(ctx context.Context, id string) (Session, error) {
 	// A use is recorded at most every tenth of the idle timeout: a write
 	// per request would cost more than the sliding window is worth.
 	if now.Sub(s.LastSeen) > m.cfg.IdleTimeout/10 {
-		s.LastSeen = now
-		if err := m.store.PutSession(ctx, k, s, m.Expires(s)); err != nil {
-			return Session{}, storeDown(err)
+		if err := m.recordUse(ctx, k, now); err != nil {
+			return Session{}, err
 		}
 	}
 	return s, nil
+}
+
+// recordUse sets the last use of the session under k to now, under its
+// lock and on the session as stored then, so that it cannot put back the
+// tokens a refresh has just replaced or a session logout has just ended.
+// While another holds the lock (a refresh, which records the use itself)
+// it does nothing.
+func (m *Manager) recordUse(ctx context.Context, k string, now time.Time) error {
+	unlock, locked, err := m.store.LockSession(ctx, k, lockTTL)
+	if err != nil {
+		return storeDown(err)
+	}
+	if !locked {
+		return nil
+	}
+	defer unlock()
+	s, ok, err := m.store.GetSession(ctx, k)
+	if err != nil {
+		return storeDown(err)
+	}
+	if !ok || !now.After(s.LastSeen) {
+		return nil
+	}
+	s.LastSeen = now
+	if err := m.store.PutSession(ctx, k, s, m.Expires(s)); err != nil {
+		return storeDown(err)
+	}
+	return nil
 }
 
 // stale reports whether s's access token is to be refreshed now.
@@ -187,38 +217,25 @@ func (m *Manager) stale(s Session, now time.Time) bool {
 }
 
 // refresh refreshes the tokens of the session under k once in this
-// process, and under the store's lock across replicas: a request that
+// process, and under the session's lock across replicas: a request that
 // finds the lock taken waits for the other's new tokens.
 func (m *Manager) refresh(ctx context.Context, k string) (Session, error) {
 	v, err, _ := m.flight.Do(k, func() (any, error) {
 		// Detached: a caller that gives up must not cancel the refresh the
 		// others wait for, nor leave a used refresh token unrecorded.
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lockTTL)
-		defer cancel()
-		deadline := m.now().Add(waitForPeer)
-		for {
-			s, ok, err := m.store.GetSession(ctx, k)
+		var renewed Session
+		err := m.underLock(context.WithoutCancel(ctx), k, func(ctx context.Context, s Session, ok bool) (err error) {
 			switch {
-			case err != nil:
-				return nil, storeDown(err)
 			case !ok:
-				return nil, noSession()
+				return noSession()
 			case !m.stale(s, m.now()):
-				return s, nil // refreshed meanwhile, here or on a peer
+				renewed = s // refreshed meanwhile, here or on a peer
+				return nil
 			}
-			unlock, locked, err := m.store.LockSession(ctx, k, lockTTL)
-			if err != nil {
-				return nil, storeDown(err)
-			}
-			if locked {
-				defer unlock()
-				return m.renew(ctx, k, s)
-			}
-			if m.now().After(deadline) {
-				return nil, problem.New(problem.CodeUnavailable, "The session could not be renewed; retry.")
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+			renewed, err = m.renew(ctx, k, s)
+			return err
+		})
+		return renewed, err
 	})
 	if err != nil {
 		return Session{}, err
@@ -226,8 +243,44 @@ func (m *Manager) refresh(ctx context.Context, k string) (Session, error) {
 	return v.(Session), nil
 }
 
-// renew exchanges s's refresh token and stores the new pair. A refresh
-// token the user service refuses ends the session.
+// underLock runs fn on the session under k as stored once this replica
+// holds the session's lock (ok false when there is none), waiting up to
+// waitForPeer for another holder. Every change of a stored session goes
+// through it but its creation: a refresh token is good once, and no
+// write may undo another's (a refresh's tokens, a logout's deletion). fn's
+// context ends before the lock may lapse.
+func (m *Manager) underLock(ctx context.Context, k string, fn func(ctx context.Context, s Session, ok bool) error) error {
+	// Real time, as the pauses between tries are.
+	wait := time.NewTimer(waitForPeer)
+	defer wait.Stop()
+	for {
+		unlock, locked, err := m.store.LockSession(ctx, k, lockTTL)
+		if err != nil {
+			return storeDown(err)
+		}
+		if locked {
+			defer unlock()
+			lctx, cancel := context.WithTimeout(ctx, lockTTL-lockMargin)
+			defer cancel()
+			s, ok, err := m.store.GetSession(lctx, k)
+			if err != nil {
+				return storeDown(err)
+			}
+			return fn(lctx, s, ok)
+		}
+		select {
+		case <-ctx.Done():
+			return storeDown(ctx.Err())
+		case <-wait.C:
+			return &problem.Error{Code: problem.CodeUnavailable, Detail: "The session is being renewed; retry.", RetryAfter: time.Second}
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// renew exchanges s's refresh token and stores the new pair; the caller
+// holds the session's lock. A refresh token the user service refuses ends
+// the session; a user service that does not answer is a 503 to retry.
 func (m *Manager) renew(ctx context.Context, k string, s Session) (Session, error) {
 	tok, err := m.tokens.Refresh(ctx, s.RefreshToken)
 	if upstream.KindOf(err) == upstream.KindUnauthorized {
@@ -235,7 +288,8 @@ func (m *Manager) renew(ctx context.Context, k string, s Session) (Session, erro
 		return Session{}, noSession()
 	}
 	if err != nil {
-		return Session{}, err
+		return Session{}, &problem.Error{Code: problem.CodeUnavailable,
+			Detail: "The session could not be renewed; retry.", RetryAfter: time.Second, Err: err}
 	}
 	now := m.now()
 	s.AccessToken, s.RefreshToken = tok.AccessToken, tok.RefreshToken
@@ -255,17 +309,25 @@ func (m *Manager) End(ctx context.Context, id string) error {
 		return nil
 	}
 	k := key(id)
-	s, ok, err := m.store.GetSession(ctx, k)
+	// Under the lock: a refresh under way stores its new tokens first, and
+	// those are what is deleted and revoked.
+	var ended Session
+	err := m.underLock(ctx, k, func(ctx context.Context, s Session, ok bool) error {
+		if err := m.store.DeleteSession(ctx, k); err != nil {
+			return storeDown(err)
+		}
+		if ok {
+			ended = s
+		}
+		return nil
+	})
 	if err != nil {
-		return storeDown(err)
+		return err
 	}
-	if err := m.store.DeleteSession(ctx, k); err != nil {
-		return storeDown(err)
-	}
-	if ok {
+	if ended.RefreshToken != "" {
 		// The session is gone whatever happens upstream: a revocation that
 		// fails leaves a refresh token nobody holds any more.
-		_ = m.tokens.Revoke(ctx, s.RefreshToken)
+		_ = m.tokens.Revoke(ctx, ended.RefreshToken)
 	}
 	return nil
 }

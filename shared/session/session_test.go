@@ -1,0 +1,295 @@
+package session_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"storefront.dev/shared/clocktest"
+	"storefront.dev/shared/problem"
+	"storefront.dev/shared/redisstore"
+	"storefront.dev/shared/redistest"
+	"storefront.dev/shared/session"
+	"storefront.dev/shared/upstream"
+	"storefront.dev/shared/upstream/user"
+)
+
+// rotating issues tokens as the user service does: a refresh token is good
+// once, a used one presented again revokes its whole login (its family),
+// and a revocation does too. onRefresh, when set, runs inside Refresh once
+// the token is used up, before the answer is returned.
+type rotating struct {
+	mu        sync.Mutex
+	n         int
+	used      map[string]bool
+	family    map[string]int
+	revoked   map[int]bool
+	onRefresh func()
+}
+
+func newRotating() *rotating {
+	return &rotating{used: map[string]bool{}, family: map[string]int{}, revoked: map[int]bool{}}
+}
+
+func (r *rotating) login() user.Token {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.n++
+	rt := fmt.Sprintf("rt%d", r.n)
+	r.family[rt] = r.n
+	return user.Token{AccessToken: "at" + rt, RefreshToken: rt, ExpiresIn: 900}
+}
+
+func (r *rotating) Refresh(_ context.Context, rt string) (user.Token, error) {
+	r.mu.Lock()
+	f, ok := r.family[rt]
+	if !ok || r.revoked[f] || r.used[rt] {
+		if ok {
+			r.revoked[f] = true
+		}
+		r.mu.Unlock()
+		return user.Token{}, &upstream.Error{Service: "user", Op: "refresh", Status: 401, Kind: upstream.KindUnauthorized}
+	}
+	r.used[rt] = true
+	r.n++
+	next := fmt.Sprintf("rt%d", r.n)
+	r.family[next] = f
+	hook := r.onRefresh
+	r.onRefresh = nil
+	r.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
+	return user.Token{AccessToken: "at" + next, RefreshToken: next, ExpiresIn: 900}, nil
+}
+
+func (r *rotating) Revoke(_ context.Context, rt string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if f, ok := r.family[rt]; ok {
+		r.revoked[f] = true
+	}
+	return nil
+}
+
+// memStore is a Store in memory; beforePut and beforeLock, when set, run
+// once before the next PutSession or LockSession, and touched, when set,
+// gets the name of each LockSession and DeleteSession called.
+type memStore struct {
+	mu         sync.Mutex
+	m          map[string]session.Session
+	locks      map[string]bool
+	beforePut  func()
+	beforeLock func()
+	touched    chan string
+}
+
+// touch reports op on touched, if set.
+func (s *memStore) touch(op string) {
+	s.mu.Lock()
+	c := s.touched
+	s.mu.Unlock()
+	if c != nil {
+		c <- op
+	}
+}
+
+func newMemStore() *memStore {
+	return &memStore{m: map[string]session.Session{}, locks: map[string]bool{}}
+}
+
+func (s *memStore) GetSession(_ context.Context, k string) (session.Session, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.m[k]
+	return v, ok, nil
+}
+
+func (s *memStore) PutSession(_ context.Context, k string, v session.Session, _ time.Time) error {
+	s.mu.Lock()
+	hook := s.beforePut
+	s.beforePut = nil
+	s.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.m[k] = v
+	return nil
+}
+
+func (s *memStore) DeleteSession(_ context.Context, k string) error {
+	s.touch("delete")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.m, k)
+	return nil
+}
+
+func (s *memStore) LockSession(_ context.Context, k string, _ time.Duration) (func(), bool, error) {
+	s.mu.Lock()
+	hook := s.beforeLock
+	s.beforeLock = nil
+	s.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
+	s.touch("lock")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.locks[k] {
+		return nil, false, nil
+	}
+	s.locks[k] = true
+	return func() { s.mu.Lock(); delete(s.locks, k); s.mu.Unlock() }, true, nil
+}
+
+// nearExpiry is how long after login the access token (15 minutes) is due
+// for its refresh.
+const nearExpiry = 14*time.Minute + 45*time.Second
+
+// TestLogoutDuringARefreshEndsTheSession: a logout while a request
+// refreshes the session's tokens ends the session, new tokens included:
+// the refresh cannot store it back.
+func TestLogoutDuringARefreshEndsTheSession(t *testing.T) {
+	clock := clocktest.New(time.Now())
+	tokens := newRotating()
+	store := newMemStore()
+	m := session.New(store, tokens, session.DefaultConfig(), clock.Now)
+	ctx := context.Background()
+	id, _, err := m.Create(ctx, "usr_ada", tokens.login(), clock.Now().Add(15*time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(nearExpiry)
+	refreshing, release := make(chan struct{}), make(chan struct{})
+	tokens.onRefresh = func() { close(refreshing); <-release }
+	resolved := make(chan error, 1)
+	go func() { _, err := m.Resolve(ctx, id); resolved <- err }()
+	<-refreshing
+	// The logout goes as far as it can while the refresh is under way
+	// (its first touch of the store), then the refresh ends.
+	touched := make(chan string, 100)
+	store.mu.Lock()
+	store.touched = touched
+	store.mu.Unlock()
+	ended := make(chan error, 1)
+	go func() { ended <- m.End(ctx, id) }()
+	<-touched
+	close(release)
+	if err := <-resolved; err != nil {
+		t.Fatalf("the request that refreshed: %v", err)
+	}
+	if err := <-ended; err != nil {
+		t.Fatalf("End: %v", err)
+	}
+	if s, err := m.Resolve(ctx, id); err == nil {
+		t.Errorf("the session's cookie works after logout: user %s, refresh token %s", s.UserID, s.RefreshToken)
+	}
+	if _, err := tokens.Refresh(ctx, "rt2"); err == nil {
+		t.Error("the refresh token issued during the logout still works upstream")
+	}
+}
+
+// TestRecordedUseKeepsNewTokens: a request that records a use while
+// another refreshes the session does not put the used refresh token back.
+func TestRecordedUseKeepsNewTokens(t *testing.T) {
+	clock := clocktest.New(time.Now())
+	tokens := newRotating()
+	store := newMemStore()
+	m := session.New(store, tokens, session.DefaultConfig(), clock.Now)
+	ctx := context.Background()
+	id, _, _ := m.Create(ctx, "usr_ada", tokens.login(), clock.Now().Add(15*time.Minute))
+	// Not yet due for a refresh, but due to record a use.
+	clock.Advance(14*time.Minute + 29*time.Second)
+	// Request A has read the session and is about to record its use when
+	// the token falls due and request B refreshes it.
+	store.beforeLock = func() {
+		clock.Advance(2 * time.Second)
+		if _, err := m.Resolve(ctx, id); err != nil {
+			t.Fatalf("request B: %v", err)
+		}
+	}
+	if _, err := m.Resolve(ctx, id); err != nil {
+		t.Fatalf("request A: %v", err)
+	}
+	clock.Advance(15 * time.Minute)
+	if _, err := m.Resolve(ctx, id); err != nil {
+		t.Errorf("the session at its next refresh: %v, want it refreshed", err)
+	}
+}
+
+// hookedStore runs beforeLock once before the next LockSession.
+type hookedStore struct {
+	session.Store
+	beforeLock func()
+}
+
+func (h *hookedStore) LockSession(ctx context.Context, k string, ttl time.Duration) (func(), bool, error) {
+	if f := h.beforeLock; f != nil {
+		h.beforeLock = nil
+		f()
+	}
+	return h.Store.LockSession(ctx, k, ttl)
+}
+
+// TestRefreshOnceAcrossReplicas: on one Redis, replica X finds the session
+// due for a refresh, and replica Y refreshes it in full before X takes
+// the lock. X reads the session again under the lock and uses Y's tokens,
+// rather than spend the used refresh token, which would end the login.
+func TestRefreshOnceAcrossReplicas(t *testing.T) {
+	store := redisstore.NewSessions(redistest.Client(t), redistest.Prefix(t))
+	tokens := newRotating()
+	clock := clocktest.New(time.Now())
+	x := &hookedStore{Store: store}
+	replicaX := session.New(x, tokens, session.DefaultConfig(), clock.Now)
+	replicaY := session.New(store, tokens, session.DefaultConfig(), clock.Now)
+	ctx := context.Background()
+	id, _, err := replicaY.Create(ctx, "usr_ada", tokens.login(), clock.Now().Add(15*time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(nearExpiry)
+	x.beforeLock = func() {
+		if _, err := replicaY.Resolve(ctx, id); err != nil {
+			t.Fatalf("replica Y: %v", err)
+		}
+	}
+	if _, err := replicaX.Resolve(ctx, id); err != nil {
+		t.Errorf("replica X: %v", err)
+	}
+	if _, err := replicaY.Resolve(ctx, id); err != nil {
+		t.Errorf("the session afterwards: %v", err)
+	}
+}
+
+// lostAnswer is a user service whose next refresh answer is lost: it
+// rotates the token, and the caller gets a timeout.
+type lostAnswer struct{ *rotating }
+
+func (l lostAnswer) Refresh(ctx context.Context, rt string) (user.Token, error) {
+	if _, err := l.rotating.Refresh(ctx, rt); err != nil {
+		return user.Token{}, err
+	}
+	return user.Token{}, &upstream.Error{Service: "user", Op: "refresh", Kind: upstream.KindTimeout, Err: context.DeadlineExceeded}
+}
+
+// TestRefreshWithoutAnAnswerIsRetryable: a refresh the user service does
+// not answer is a 503 the client may retry, not an internal error.
+func TestRefreshWithoutAnAnswerIsRetryable(t *testing.T) {
+	clock := clocktest.New(time.Now())
+	tokens := newRotating()
+	m := session.New(newMemStore(), lostAnswer{tokens}, session.DefaultConfig(), clock.Now)
+	ctx := context.Background()
+	id, _, _ := m.Create(ctx, "usr_ada", tokens.login(), clock.Now().Add(15*time.Minute))
+	clock.Advance(nearExpiry)
+	_, err := m.Resolve(ctx, id)
+	var pe *problem.Error
+	if !errors.As(err, &pe) || pe.Code != problem.CodeUnavailable || pe.RetryAfter <= 0 {
+		t.Errorf("a refresh without an answer: %v, want %s with a Retry-After", err, problem.CodeUnavailable)
+	}
+}
