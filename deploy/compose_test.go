@@ -49,20 +49,16 @@ func TestComposeFile(t *testing.T) {
 			t.Fatal(err)
 		}
 		for v := range s.Environment {
-			if !documented[v] && !runtimeVariables[v] {
+			if !documented[v] && !configtest.RuntimeVariables[v] {
 				t.Errorf("%s: sets %s, which it does not read", name, v)
 			}
 		}
 	}
 	// The journal, when in Redis, must outlive a restart of Redis.
 	if r, err := p.GetService("redis"); err == nil {
-		if !slices.Contains(r.Command, "--appendonly") || r.Command[slices.Index(r.Command, "--appendonly")+1] != "yes" ||
-			len(r.Volumes) == 0 || r.Volumes[0].Target != "/data" {
+		i := slices.Index(r.Command, "--appendonly")
+		if i < 0 || i+1 == len(r.Command) || r.Command[i+1] != "yes" || len(r.Volumes) == 0 || r.Volumes[0].Target != "/data" {
 			t.Errorf("redis: command %v, volumes %v; want an append-only file on a volume at /data", r.Command, r.Volumes)
 		}
 	}
 }
-
-// runtimeVariables are read by the Go runtime rather than a BFF's
-// settings.
-var runtimeVariables = map[string]bool{"GOMEMLIMIT": true, "GOMAXPROCS": true, "GOGC": true}

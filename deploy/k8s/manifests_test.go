@@ -55,7 +55,7 @@ func TestManifests(t *testing.T) {
 				checkPod(t, d)
 				if strings.HasPrefix(d.Name, "bff-") {
 					checkBFF(t, d, objs)
-					checkUpstreams(t, d, objs, dir == localOverlay)
+					checkUpstreams(t, d, objs, reachOf(dir))
 				}
 			}
 			for _, p := range objs.pdbs {
@@ -159,7 +159,7 @@ func checkBFF(t *testing.T, d *appsv1.Deployment, objs objects) {
 		t.Fatal(err)
 	}
 	for _, e := range c.Env {
-		if !documented[e.Name] && e.Name != "GOMEMLIMIT" {
+		if !documented[e.Name] && !configtest.RuntimeVariables[e.Name] {
 			t.Errorf("%s: sets %s, which it does not read", d.Name, e.Name)
 		}
 	}
@@ -246,10 +246,28 @@ func checkRouting(t *testing.T, d *appsv1.Deployment, env map[string]string, obj
 	}
 }
 
+// reach is where a build's BFFs find their upstreams.
+type reach int
+
+const (
+	// elsewhere: in the cluster, not in the build.
+	elsewhere reach = iota
+	// inBuild: in the build itself, which must serve each one.
+	inBuild
+)
+
+// reachOf is where the BFFs of the build dir find their upstreams.
+func reachOf(dir string) reach {
+	if dir == localOverlay {
+		return inBuild
+	}
+	return elsewhere
+}
+
 // checkUpstreams: the BFF's NetworkPolicy lets it reach the port of each
-// upstream URL it is given, and, when selfContained, a Service of the build
-// answers there.
-func checkUpstreams(t *testing.T, d *appsv1.Deployment, objs objects, selfContained bool) {
+// upstream URL it is given, and, when they are in the build, a Service of
+// the build answers there.
+func checkUpstreams(t *testing.T, d *appsv1.Deployment, objs objects, upstreams reach) {
 	t.Helper()
 	for _, e := range d.Spec.Template.Spec.Containers[0].Env {
 		if !strings.HasPrefix(e.Name, "UPSTREAM_") || !strings.HasSuffix(e.Name, "_URLS") {
@@ -265,7 +283,7 @@ func checkUpstreams(t *testing.T, d *appsv1.Deployment, objs objects, selfContai
 			if !egressAllows(objs.policies, d.Name, int32(port)) {
 				t.Errorf("%s: its NetworkPolicy blocks port %d of %s", d.Name, port, e.Name)
 			}
-			if selfContained && !servesPort(objs.services, u.Hostname(), int32(port)) {
+			if upstreams == inBuild && !servesPort(objs.services, u.Hostname(), int32(port)) {
 				t.Errorf("%s: no Service %s on port %d for %s", d.Name, u.Hostname(), port, e.Name)
 			}
 		}

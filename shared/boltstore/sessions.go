@@ -65,8 +65,9 @@ func (s *Store) DeleteSession(ctx context.Context, key string) error {
 	return nil
 }
 
-// sessionLocks are the refresh locks of a state file's sessions: one
-// process owns the file, so a lock in memory is the lock.
+// sessionLocks are the locks of a state file's sessions, which every
+// change of a session takes (see session.Store): one process owns the
+// file, so a lock in memory is the lock.
 var sessionLocks sync.Map // "path key" -> struct{}
 
 // LockSession implements session.Store.

@@ -91,7 +91,9 @@ func (s *saga) budget(ctx context.Context) (context.Context, context.CancelFunc)
 }
 
 // cancelOrder cancels the order, reading it back by reference when its
-// creation is in doubt. It reports whether no order is left standing.
+// creation is in doubt, and, when the order service does not know it,
+// sending the creation again (createAgain) so that a late one cannot
+// leave an order pending. It reports whether no order is left standing.
 func (s *saga) cancelOrder(parent context.Context) bool {
 	ctx, cancel := s.budget(parent)
 	defer cancel()
@@ -105,7 +107,7 @@ func (s *saga) cancelOrder(parent context.Context) bool {
 		case errors.Is(err, errNoOrder):
 			return true
 		case err != nil:
-			s.gaveUp(ctx, "read back order", err)
+			s.gaveUp(ctx, "settle order creation", err)
 			return false
 		}
 		id = o.ID
@@ -139,7 +141,7 @@ func (s *saga) createAgain(ctx context.Context) (order.Order, error) {
 	if err := s.firstPhaseIDs(ctx); err != nil {
 		return order.Order{}, err
 	}
-	actx, cancel := context.WithTimeout(ctx, s.f.cfg.CompensationBudget/4)
+	actx, cancel := context.WithTimeout(ctx, s.f.cfg.undoAttempt())
 	o, err := s.f.deps.Orders.Create(actx, s.orderRequest())
 	cancel()
 	if err == nil {

@@ -340,9 +340,15 @@ func newFlowWith(t testing.TB, rt *sandboxtest.Running, j orderflow.Journal, now
 // the saga as it is, undoing nothing, and the next pass, the service back,
 // completes it.
 func TestRecoveryWaitsForThePaymentService(t *testing.T) {
+	for _, st := range stores {
+		t.Run(st.name, func(t *testing.T) { recoverWithoutThePaymentService(t, st) })
+	}
+}
+
+func recoverWithoutThePaymentService(t *testing.T, st store) {
 	ctx := context.Background()
 	rt := sandboxtest.Start(t, sandbox.Config{Clock: clocktest.New(time.Now())})
-	open, _ := stores[0].setup(t)(t)
+	open, _ := st.setup(t)(t)
 	req := orderflow.Request{UserID: "usr_ada", Key: "unsure",
 		Input: orderflow.Input{Items: []orderflow.Item{{ProductID: 4, Quantity: 2}}, PaymentToken: payment.TokenVisa}}
 	dying := &crashJournal{Journal: open(), at: atStep(orderflow.StepCaptured)}
@@ -379,10 +385,10 @@ func TestRecoveryWaitsForThePaymentService(t *testing.T) {
 	if n, err := c.Recover(ctx); err != nil || n != 1 {
 		t.Fatalf("second Recover = %d, %v; want 1 saga", n, err)
 	}
-	st := rt.State(t)
-	checkQuiet(t, st)
+	final := rt.State(t)
+	checkQuiet(t, final)
 	res, err := c.Place(ctx, req)
-	if confirmed := confirmedOrders(st); err != nil || len(confirmed) != 1 || confirmed[0] != res.Order.ID || !res.Replayed {
+	if confirmed := confirmedOrders(final); err != nil || len(confirmed) != 1 || confirmed[0] != res.Order.ID || !res.Replayed {
 		t.Errorf("retry: order %q (replayed %v), %v; confirmed %v: want the recovered order, replayed", res.Order.ID, res.Replayed, err, confirmed)
 	}
 }

@@ -138,7 +138,7 @@ func (f *Flow) recover(parent context.Context, led *ledger) (Result, error) {
 		if err == nil && s.reserves > 0 {
 			// The order may not have been moved onto the reservation made
 			// after the first expired: commit only one it is on.
-			err = s.moveToReservation(ctx, 2)
+			err = s.moveToReservation(ctx, movePhases)
 		}
 		if err == nil {
 			err = s.forward(ctx, from)

@@ -92,9 +92,7 @@ func shareOf(ctx context.Context, stepsLeft int) (context.Context, context.Cance
 // budget, ends. It returns nil on success and otherwise the last error, which
 // the caller inspects: some definitive answers mean the work is already done.
 func (f *Flow) settle(ctx context.Context, call func(context.Context) error) error {
-	// One attempt may use a quarter of the budget, so a hung connection
-	// leaves room for a few more tries.
-	per := f.cfg.CompensationBudget / 4
+	per := f.cfg.undoAttempt()
 	p := f.cfg.stepPolicy()
 	p.Attempts = 0 // an undo goes on until its budget ends
 	return upstream.Retry(ctx, p, func(ctx context.Context, _ int) error {
@@ -103,6 +101,10 @@ func (f *Flow) settle(ctx context.Context, call func(context.Context) error) err
 		return call(actx)
 	})
 }
+
+// undoAttempt bounds one attempt of an undo or a read-back: a quarter of
+// the budget, so that a hung connection leaves room for a few more tries.
+func (c *config) undoAttempt() time.Duration { return c.CompensationBudget / 4 }
 
 // stepPolicy is how the flow retries its writes: any failure that may be
 // transient or ambiguous, since every write is idempotent upstream (a

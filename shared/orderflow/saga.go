@@ -582,6 +582,11 @@ func (s *saga) reserveAgain(ctx context.Context, left int) error {
 	}
 }
 
+// movePhases is the left of moveToReservation when recovery runs it on its
+// own, before the last phase: the rounds that share the deadline, itself
+// and that phase.
+const movePhases = 2
+
 // moveToReservation makes the reservation numbered s.reserves the order's:
 // reserved under its reference unless the journal has its id (the product
 // service answers a reference it knows with the reservation it made),

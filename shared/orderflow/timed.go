@@ -7,11 +7,11 @@ import (
 
 // The journal writes Observer.JournalWrite tells apart.
 const (
-	// JournalCreate is the write that opens a saga's record, before its
-	// first upstream write.
+	// JournalCreate is the write that opens a key's first record, before
+	// its first upstream write.
 	JournalCreate = "create"
-	// JournalUpdate is every later write: each phase's outcome, a lease
-	// renewed, the end.
+	// JournalUpdate is every other write: a new attempt's opening, each
+	// phase's outcome, a lease renewed, the end.
 	JournalUpdate = "update"
 )
 

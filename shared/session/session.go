@@ -55,8 +55,9 @@ type Store interface {
 	// DeleteSession removes the session under key, if any.
 	DeleteSession(ctx context.Context, key string) error
 	// LockSession takes a lock on key for at most ttl, so that one
-	// replica at a time refreshes a session's tokens (a refresh token is
-	// good once); ok is false while another holds it. unlock releases it.
+	// replica at a time changes a stored session (a refresh token is good
+	// once, and no change may undo another); ok is false while another
+	// holds it. unlock releases it.
 	LockSession(ctx context.Context, key string, ttl time.Duration) (unlock func(), ok bool, err error)
 }
 
@@ -184,30 +185,24 @@ func (m *Manager) Resolve(ctx context.Context, id string) (Session, error) {
 
 // recordUse sets the last use of the session under k to now, under its
 // lock and on the session as stored then, so that it cannot put back the
-// tokens a refresh has just replaced or a session logout has just ended.
+// tokens a refresh has just replaced or a session a logout has just ended.
 // While another holds the lock (a refresh, which records the use itself)
 // it does nothing.
 func (m *Manager) recordUse(ctx context.Context, k string, now time.Time) error {
-	unlock, locked, err := m.store.LockSession(ctx, k, lockTTL)
-	if err != nil {
-		return storeDown(err)
-	}
-	if !locked {
+	err := m.underLock(ctx, k, 0, func(ctx context.Context, s Session, ok bool) error {
+		if !ok || !now.After(s.LastSeen) {
+			return nil
+		}
+		s.LastSeen = now
+		if err := m.store.PutSession(ctx, k, s, m.Expires(s)); err != nil {
+			return storeDown(err)
+		}
+		return nil
+	})
+	if errors.Is(err, errLockHeld) {
 		return nil
 	}
-	defer unlock()
-	s, ok, err := m.store.GetSession(ctx, k)
-	if err != nil {
-		return storeDown(err)
-	}
-	if !ok || !now.After(s.LastSeen) {
-		return nil
-	}
-	s.LastSeen = now
-	if err := m.store.PutSession(ctx, k, s, m.Expires(s)); err != nil {
-		return storeDown(err)
-	}
-	return nil
+	return err
 }
 
 // stale reports whether s's access token is to be refreshed now.
@@ -224,7 +219,7 @@ func (m *Manager) refresh(ctx context.Context, k string) (Session, error) {
 		// Detached: a caller that gives up must not cancel the refresh the
 		// others wait for, nor leave a used refresh token unrecorded.
 		var renewed Session
-		err := m.underLock(context.WithoutCancel(ctx), k, func(ctx context.Context, s Session, ok bool) (err error) {
+		err := m.underLock(context.WithoutCancel(ctx), k, waitForPeer, func(ctx context.Context, s Session, ok bool) (err error) {
 			switch {
 			case !ok:
 				return noSession()
@@ -243,16 +238,20 @@ func (m *Manager) refresh(ctx context.Context, k string) (Session, error) {
 	return v.(Session), nil
 }
 
+// errLockHeld is underLock's error when another held the session's lock
+// for as long as the caller would wait.
+var errLockHeld = errors.New("session: lock held by another")
+
 // underLock runs fn on the session under k as stored once this replica
 // holds the session's lock (ok false when there is none), waiting up to
-// waitForPeer for another holder. Every change of a stored session goes
-// through it but its creation: a refresh token is good once, and no
-// write may undo another's (a refresh's tokens, a logout's deletion). fn's
-// context ends before the lock may lapse.
-func (m *Manager) underLock(ctx context.Context, k string, fn func(ctx context.Context, s Session, ok bool) error) error {
-	// Real time, as the pauses between tries are.
-	wait := time.NewTimer(waitForPeer)
-	defer wait.Stop()
+// wait (real time, as the pauses between tries are) for another holder,
+// else failing with a 503 problem wrapping errLockHeld. Every change of a
+// stored session goes through it but its creation: a refresh token is
+// good once, and no write may undo another's (a refresh's tokens, a
+// logout's deletion). fn's context ends before the lock may lapse.
+func (m *Manager) underLock(ctx context.Context, k string, wait time.Duration, fn func(ctx context.Context, s Session, ok bool) error) error {
+	waited := time.NewTimer(wait)
+	defer waited.Stop()
 	for {
 		unlock, locked, err := m.store.LockSession(ctx, k, lockTTL)
 		if err != nil {
@@ -271,8 +270,9 @@ func (m *Manager) underLock(ctx context.Context, k string, fn func(ctx context.C
 		select {
 		case <-ctx.Done():
 			return storeDown(ctx.Err())
-		case <-wait.C:
-			return &problem.Error{Code: problem.CodeUnavailable, Detail: "The session is being renewed; retry.", RetryAfter: time.Second}
+		case <-waited.C:
+			return &problem.Error{Code: problem.CodeUnavailable, Detail: "The session is being renewed; retry.",
+				RetryAfter: time.Second, Err: errLockHeld}
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
@@ -312,7 +312,7 @@ func (m *Manager) End(ctx context.Context, id string) error {
 	// Under the lock: a refresh under way stores its new tokens first, and
 	// those are what is deleted and revoked.
 	var ended Session
-	err := m.underLock(ctx, k, func(ctx context.Context, s Session, ok bool) error {
+	err := m.underLock(ctx, k, waitForPeer, func(ctx context.Context, s Session, ok bool) error {
 		if err := m.store.DeleteSession(ctx, k); err != nil {
 			return storeDown(err)
 		}

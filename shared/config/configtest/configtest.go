@@ -41,6 +41,10 @@ func CheckREADME(t *testing.T, path, bff string, load Load) {
 	}
 }
 
+// RuntimeVariables are read by the Go runtime rather than a BFF's
+// settings: a deployment may set them too.
+var RuntimeVariables = map[string]bool{"GOMEMLIMIT": true, "GOMAXPROCS": true, "GOGC": true}
+
 // Documented returns the variables the README at path lists for bff: the
 // shared ones and its own. CheckREADME keeps that list the one bff reads,
 // so the deploy files' tests hold what they set to it.
