@@ -165,6 +165,9 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("gateway: CursorKey: want base64 of at least %d bytes", cursor.KeyBytes))
 		}
 	}
+	if emptyHashTag(c.RedisKeyPrefix) {
+		errs = append(errs, fmt.Errorf("gateway: RedisKeyPrefix %q holds an empty hash tag {}, which would scatter a journal's keys over a Redis Cluster's slots", c.RedisKeyPrefix))
+	}
 	if c.RedisMasterName != "" && len(c.RedisAddrs) == 0 {
 		errs = append(errs, errors.New("gateway: RedisMasterName needs the Sentinels' RedisAddrs"))
 	}
@@ -182,6 +185,14 @@ func (c Config) Validate() error {
 			c.Order.CompensationBudget, c.Upstream.Breaker.OpenTimeout))
 	}
 	return errors.Join(errs...)
+}
+
+// emptyHashTag reports whether the first "{" of prefix is followed at
+// once by "}": Redis Cluster then hashes the whole key, so a prefix's own
+// hash tag cannot keep one journal's keys in one slot.
+func emptyHashTag(prefix string) bool {
+	i := strings.IndexByte(prefix, '{')
+	return i >= 0 && strings.HasPrefix(prefix[i:], "{}")
 }
 
 // level parses LogLevel.

@@ -61,12 +61,16 @@ func NewJournal(client redis.UniversalClient, prefix string) *Journal {
 // record's JSON, ARGV[2] its id, and ARGV[3] its lease score when it is
 // unfinished, or "" and then ARGV[4] the Unix milliseconds at which it
 // expires, or "" when it does not. SET drops any TTL the key had, so an
-// unfinished record lives until it has finished.
+// unfinished record lives until it has finished. A script run again (the
+// client sends it once more when the first answer was late) finds the
+// very record it wrote, whose JSON, stamped to the nanosecond, is that
+// write's alone, and answers as it did the first time.
 
 // createScript stores a record unless one exists, and returns the existing
 // one, nil when it created.
 var createScript = redis.NewScript(`
 local v = redis.call('GET', KEYS[1])
+if v == ARGV[1] then return false end
 if v then return v end
 redis.call('SET', KEYS[1], ARGV[1])
 if ARGV[3] ~= '' then
@@ -85,6 +89,7 @@ return false
 var updateScript = redis.NewScript(`
 local v = redis.call('GET', KEYS[1])
 if not v then return 0 end
+if v == ARGV[1] then return 1 end
 local ok, r = pcall(cjson.decode, v)
 if not ok or type(r) ~= 'table' then return -1 end
 if tonumber(r['version']) ~= tonumber(ARGV[5]) then return 0 end

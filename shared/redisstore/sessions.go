@@ -71,17 +71,27 @@ func (s *Sessions) DeleteSession(ctx context.Context, key string) error {
 // unlockScript deletes a lock only while it is still the caller's.
 var unlockScript = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end return 0`)
 
+// lockScript takes the lock KEYS[1] with the token ARGV[1] for ARGV[2]
+// milliseconds and returns 1, or 0 while another token holds it. Run
+// again (the client sends it once more when the first answer was late),
+// it finds its own token and answers 1 again.
+var lockScript = redis.NewScript(`
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+if redis.call('GET', KEYS[1]) == ARGV[1] then return 1 end
+return 0
+`)
+
 // LockSession implements session.Store with SET NX PX; the lock expires
 // after ttl should its holder die.
 func (s *Sessions) LockSession(ctx context.Context, key string, ttl time.Duration) (func(), bool, error) {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	token, k := hex.EncodeToString(b[:]), s.prefix+"lock:"+key
-	ok, err := s.client.SetNX(ctx, k, token, ttl).Result()
+	held, err := lockScript.Run(ctx, s.client, []string{k}, token, ttl.Milliseconds()).Int()
 	if err != nil {
 		return nil, false, fmt.Errorf("redis lock session: %w", err)
 	}
-	if !ok {
+	if held == 0 {
 		return nil, false, nil
 	}
 	return func() {
