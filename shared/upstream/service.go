@@ -78,8 +78,9 @@ func NewService(name string, urls []string, cfg Config, opts ...Option) (*Servic
 				(c.Requests >= uint32(b.MinRequests) && float64(c.TotalFailures) >= b.FailureRatio*float64(c.Requests))
 		},
 		IsSuccessful: func(err error) bool { return !tripsBreaker(err) },
-		// A caller that gave up says nothing about the service.
-		IsExcluded: func(err error) bool { return errors.Is(err, context.Canceled) },
+		// A caller that gave up, or ran out of its own time first, says
+		// nothing about the service.
+		IsExcluded: func(err error) bool { return errors.Is(err, context.Canceled) || errors.Is(err, errCallerDeadline) },
 	}
 	if bo, ok := s.cfg.observer.(BreakerObserver); ok {
 		st.OnStateChange = func(name string, _, to gobreaker.State) { bo.ObserveBreaker(name, to.String()) }
@@ -162,6 +163,31 @@ func retryable(err error) bool {
 	}
 	return !errors.Is(e.Err, gobreaker.ErrOpenState) && !errors.Is(e.Err, gobreaker.ErrTooManyRequests) &&
 		!errors.Is(e.Err, context.Canceled)
+}
+
+// errCallerDeadline marks a timeout at the caller's deadline, sooner than
+// the call's own Timeout (a view part chained after a slow one, a late
+// checkout step): the caller was short of time, which says nothing of the
+// service. Neither the breaker nor the instance's health counts it; calls
+// given the whole Timeout still find a slow service out.
+var errCallerDeadline = errors.New("at the caller's deadline")
+
+// callersTimeout marks err with errCallerDeadline when it is a timeout
+// without an answer at deadline, and deadline is ctx's.
+func callersTimeout(ctx context.Context, deadline time.Time, err error) error {
+	e, ok := As(err)
+	if !ok || e.Kind != KindTimeout || e.Status != 0 {
+		return err
+	}
+	if d, ok := ctx.Deadline(); !ok || !d.Equal(deadline) {
+		return err
+	}
+	if e.Err == nil {
+		e.Err = errCallerDeadline
+	} else {
+		e.Err = fmt.Errorf("%w: %w", errCallerDeadline, e.Err)
+	}
+	return err
 }
 
 // tripsBreaker reports whether err says the service is unwell: no answer or

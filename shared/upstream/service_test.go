@@ -593,3 +593,44 @@ func TestCallerOutOfTimeLeavesBreakerClosed(t *testing.T) {
 		t.Errorf("server saw %d requests, want 1 (expired callers send nothing)", n)
 	}
 }
+
+// TestCallerShortOfTimeLeavesBreakerClosed: calls sent with less time left
+// than the service takes time out at the caller's deadline, and neither
+// open the breaker nor eject the instance; calls given the whole Timeout
+// that time out still open it.
+func TestCallerShortOfTimeLeavesBreakerClosed(t *testing.T) {
+	u, _ := newCountingServer(t, func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(50 * time.Millisecond)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{}`))
+	})
+	s := newServiceWith(t, []string{u}, settings(func(c *upstream.Config) {
+		c.Breaker.ConsecutiveFailures, c.Breaker.OpenTimeout = 2, time.Minute
+	}))
+	for range 5 {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		err := s.Do(ctx, upstream.Call{Op: "get", Method: "GET", Path: "/x"}, nil)
+		cancel()
+		if e := asError(t, err); e.Kind != upstream.KindTimeout {
+			t.Fatalf("short caller: got kind %s, want timeout", e.Kind)
+		}
+	}
+	if got := s.BreakerState(); got != "closed" {
+		t.Fatalf("breaker state after short callers = %q, want closed", got)
+	}
+	if err := s.Do(context.Background(), upstream.Call{Op: "get", Method: "GET", Path: "/x"}, nil); err != nil {
+		t.Errorf("a caller with time to spare: %v", err)
+	}
+
+	// The same slowness against the call's own Timeout is the service's.
+	slow := newServiceWith(t, []string{u}, settings(func(c *upstream.Config) {
+		c.Timeout, c.Retries = 20*time.Millisecond, 0
+		c.Breaker.ConsecutiveFailures, c.Breaker.OpenTimeout = 2, time.Minute
+	}))
+	for range 2 {
+		_ = slow.Do(context.Background(), upstream.Call{Op: "get", Method: "GET", Path: "/x"}, nil)
+	}
+	if got := slow.BreakerState(); got != "open" {
+		t.Errorf("breaker state after calls timing out at their own Timeout = %q, want open", got)
+	}
+}

@@ -89,6 +89,8 @@ func (in *instance) coolDown(until time.Time) { in.downUntil.Store(until.UnixNan
 // The clock is read only to start a cooldown.
 func (in *instance) observe(err error, now func() time.Time, cooldown time.Duration) {
 	switch {
+	case errors.Is(err, errCallerDeadline):
+		// Says nothing of the instance.
 	case refused(err):
 		in.coolDown(now().Add(cooldown))
 	case !tripsBreaker(err):
@@ -149,6 +151,7 @@ func (s *Service) roundTrip(ctx context.Context, in *instance, deadline time.Tim
 	in.inflight.Add(1)
 	in.sent.Add(1)
 	status, err := s.exchange(ctx, in, deadline, c, body, out)
+	err = callersTimeout(ctx, deadline, err)
 	in.inflight.Add(-1)
 	in.observe(err, s.cfg.now, s.cfg.cooldown)
 	if span.IsRecording() {
