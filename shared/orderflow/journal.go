@@ -175,6 +175,10 @@ type Record struct {
 	Trace string `json:"trace,omitempty"`
 	// Version grows by one with every write; Update compares it.
 	Version int64 `json:"version"`
+	// Write is random and new at every write, so that no two writes of a
+	// record are the same bytes: a store may take a record it finds equal
+	// to the one it is writing for that very write, sent again.
+	Write string `json:"write,omitempty"`
 	// UpdatedAt is the time of the last write; ExpiresAt, set once the saga
 	// has finished, is when the record may be forgotten.
 	UpdatedAt time.Time `json:"updated_at"`

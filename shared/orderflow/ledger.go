@@ -110,11 +110,11 @@ func (l *ledger) keepAlive(ctx context.Context) (stop func()) {
 	return func() { cancel(); <-done }
 }
 
-// stamp sets the lease and the times of a record about to be written by
-// this runner, and its expiry once the saga has finished.
+// stamp sets the lease, the times and a new Write of a record about to be
+// written by this runner, and its expiry once the saga has finished.
 func (f *Flow) stamp(rec *Record, lease time.Duration) {
 	now := f.cfg.now()
-	rec.Owner = f.owner
+	rec.Owner, rec.Write = f.owner, randomID()[:16]
 	rec.LeaseUntil = now.Add(lease)
 	rec.UpdatedAt = now
 	rec.ExpiresAt = time.Time{}

@@ -63,8 +63,8 @@ func NewJournal(client redis.UniversalClient, prefix string) *Journal {
 // expires, or "" when it does not. SET drops any TTL the key had, so an
 // unfinished record lives until it has finished. A script run again (the
 // client sends it once more when the first answer was late) finds the
-// very record it wrote, whose JSON, stamped to the nanosecond, is that
-// write's alone, and answers as it did the first time.
+// very record it wrote, whose JSON (with its Write, random at each write)
+// is that write's alone, and answers as it did the first time.
 
 // createScript stores a record unless one exists, and returns the existing
 // one, nil when it created.

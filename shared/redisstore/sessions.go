@@ -74,10 +74,14 @@ var unlockScript = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] the
 // lockScript takes the lock KEYS[1] with the token ARGV[1] for ARGV[2]
 // milliseconds and returns 1, or 0 while another token holds it. Run
 // again (the client sends it once more when the first answer was late),
-// it finds its own token and answers 1 again.
+// it finds its own token, starts the lock's time again (the caller counts
+// it from now) and answers 1 again.
 var lockScript = redis.NewScript(`
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
-if redis.call('GET', KEYS[1]) == ARGV[1] then return 1 end
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
 return 0
 `)
 

@@ -176,9 +176,7 @@ func (m *Manager) Resolve(ctx context.Context, id string) (Session, error) {
 	// A use is recorded at most every tenth of the idle timeout: a write
 	// per request would cost more than the sliding window is worth.
 	if now.Sub(s.LastSeen) > m.cfg.IdleTimeout/10 {
-		if err := m.recordUse(ctx, k, now); err != nil {
-			return Session{}, err
-		}
+		m.recordUse(ctx, k, now)
 	}
 	return s, nil
 }
@@ -187,22 +185,17 @@ func (m *Manager) Resolve(ctx context.Context, id string) (Session, error) {
 // lock and on the session as stored then, so that it cannot put back the
 // tokens a refresh has just replaced or a session a logout has just ended.
 // While another holds the lock (a refresh, which records the use itself)
-// it does nothing.
-func (m *Manager) recordUse(ctx context.Context, k string, now time.Time) error {
-	err := m.underLock(ctx, k, 0, func(ctx context.Context, s Session, ok bool) error {
+// it does nothing. It is best effort: a use not recorded only leaves the
+// idle timeout counting from the last one, and must not fail a request
+// whose session is valid.
+func (m *Manager) recordUse(ctx context.Context, k string, now time.Time) {
+	_ = m.underLock(ctx, k, 0, func(ctx context.Context, s Session, ok bool) error {
 		if !ok || !now.After(s.LastSeen) {
 			return nil
 		}
 		s.LastSeen = now
-		if err := m.store.PutSession(ctx, k, s, m.Expires(s)); err != nil {
-			return storeDown(err)
-		}
-		return nil
+		return m.store.PutSession(ctx, k, s, m.Expires(s))
 	})
-	if errors.Is(err, errLockHeld) {
-		return nil
-	}
-	return err
 }
 
 // stale reports whether s's access token is to be refreshed now.
@@ -238,14 +231,10 @@ func (m *Manager) refresh(ctx context.Context, k string) (Session, error) {
 	return v.(Session), nil
 }
 
-// errLockHeld is underLock's error when another held the session's lock
-// for as long as the caller would wait.
-var errLockHeld = errors.New("session: lock held by another")
-
 // underLock runs fn on the session under k as stored once this replica
 // holds the session's lock (ok false when there is none), waiting up to
 // wait (real time, as the pauses between tries are) for another holder,
-// else failing with a 503 problem wrapping errLockHeld. Every change of a
+// else failing with a 503 problem. Every change of a
 // stored session goes through it but its creation: a refresh token is
 // good once, and no write may undo another's (a refresh's tokens, a
 // logout's deletion). fn's context ends before the lock may lapse.
@@ -271,8 +260,7 @@ func (m *Manager) underLock(ctx context.Context, k string, wait time.Duration, f
 		case <-ctx.Done():
 			return storeDown(ctx.Err())
 		case <-waited.C:
-			return &problem.Error{Code: problem.CodeUnavailable, Detail: "The session is being renewed; retry.",
-				RetryAfter: time.Second, Err: errLockHeld}
+			return &problem.Error{Code: problem.CodeUnavailable, Detail: "The session is being renewed; retry.", RetryAfter: time.Second}
 		case <-time.After(50 * time.Millisecond):
 		}
 	}

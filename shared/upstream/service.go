@@ -73,9 +73,12 @@ func NewService(name string, urls []string, cfg Config, opts ...Option) (*Servic
 		MaxRequests: uint32(b.HalfOpenRequests),
 		Interval:    b.Interval,
 		Timeout:     b.OpenTimeout,
+		// Excluded calls (see IsExcluded) are in Requests too: the ratio
+		// leaves them out.
 		ReadyToTrip: func(c gobreaker.Counts) bool {
+			counted := c.Requests - c.TotalExclusions
 			return c.ConsecutiveFailures >= uint32(b.ConsecutiveFailures) ||
-				(c.Requests >= uint32(b.MinRequests) && float64(c.TotalFailures) >= b.FailureRatio*float64(c.Requests))
+				(counted >= uint32(b.MinRequests) && float64(c.TotalFailures) >= b.FailureRatio*float64(counted))
 		},
 		IsSuccessful: func(err error) bool { return !tripsBreaker(err) },
 		// A caller that gave up, or ran out of its own time first, says
@@ -165,18 +168,20 @@ func retryable(err error) bool {
 		!errors.Is(e.Err, context.Canceled)
 }
 
-// errCallerDeadline marks a timeout at the caller's deadline, sooner than
-// the call's own Timeout (a view part chained after a slow one, a late
-// checkout step): the caller was short of time, which says nothing of the
-// service. Neither the breaker nor the instance's health counts it; calls
-// given the whole Timeout still find a slow service out.
+// errCallerDeadline marks a timeout at the caller's deadline when that
+// left the attempt less than half the call's own Timeout (a view part
+// chained after a slow one, a late retry): the caller was short of time,
+// which says little of the service. Neither the breaker nor the
+// instance's health counts it; attempts given half the Timeout or more
+// still find a slow service out.
 var errCallerDeadline = errors.New("at the caller's deadline")
 
 // callersTimeout marks err with errCallerDeadline when it is a timeout
-// without an answer at deadline, and deadline is ctx's.
-func callersTimeout(ctx context.Context, deadline time.Time, err error) error {
+// without an answer, at ctx's deadline, of an attempt started at start
+// with less than half of timeout to go.
+func callersTimeout(ctx context.Context, start, deadline time.Time, timeout time.Duration, err error) error {
 	e, ok := As(err)
-	if !ok || e.Kind != KindTimeout || e.Status != 0 {
+	if !ok || e.Kind != KindTimeout || e.Status != 0 || deadline.Sub(start) >= timeout/2 {
 		return err
 	}
 	if d, ok := ctx.Deadline(); !ok || !d.Equal(deadline) {
@@ -222,7 +227,7 @@ func (s *Service) attempt(ctx context.Context, now, deadline time.Time, c Call, 
 	// Execute rather than the two-step breaker's Allow, whose done func is
 	// an allocation per call.
 	_, err := s.breaker.Execute(func() (struct{}, error) {
-		return struct{}{}, s.send(ctx, deadline, c, body, out, attempt)
+		return struct{}{}, s.send(ctx, now, deadline, c, body, out, attempt)
 	})
 	if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
 		return &Error{Service: s.name, Op: c.Op, Kind: KindUnavailable, NotSent: true, Err: fmt.Errorf("circuit breaker: %w", err)}
@@ -235,14 +240,14 @@ func (s *Service) attempt(ctx context.Context, now, deadline time.Time, c Call, 
 // instances are all left out is still tried, because the breaker, not the
 // health marks, decides when to fail fast; otherwise one refused dial
 // would black out a single-instance service for the whole cooldown.
-func (s *Service) send(ctx context.Context, deadline time.Time, c Call, body []byte, out any, attempt int) error {
+func (s *Service) send(ctx context.Context, start, deadline time.Time, c Call, body []byte, out any, attempt int) error {
 	insts := s.pool.instances()
 	now := s.cfg.now()
 	var tried uint64
 	var err error
 	for idx := pick(insts, tried, now); idx >= 0; idx = pick(insts, tried, now) {
 		tried |= 1 << idx
-		err = s.roundTrip(ctx, insts[idx], deadline, c, body, out, attempt)
+		err = s.roundTrip(ctx, insts[idx], start, deadline, c, body, out, attempt)
 		if !refused(err) {
 			return err
 		}

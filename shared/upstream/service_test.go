@@ -634,3 +634,29 @@ func TestCallerShortOfTimeLeavesBreakerClosed(t *testing.T) {
 		t.Errorf("breaker state after calls timing out at their own Timeout = %q, want open", got)
 	}
 }
+
+// TestBreakerRatioLeavesExcludedCallsOut: calls the breaker leaves out
+// (callers short of time) do not water down its failure ratio.
+func TestBreakerRatioLeavesExcludedCallsOut(t *testing.T) {
+	u, _ := newCountingServer(t, func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(50 * time.Millisecond)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{}`))
+	})
+	s := newServiceWith(t, []string{u}, settings(func(c *upstream.Config) {
+		c.Timeout, c.Retries = 30*time.Millisecond, 0
+		c.Breaker.ConsecutiveFailures, c.Breaker.OpenTimeout = 1000, time.Minute
+		c.Breaker.MinRequests, c.Breaker.FailureRatio = 4, 0.5
+	}))
+	for range 6 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Millisecond)
+		_ = s.Do(ctx, upstream.Call{Op: "get", Method: "GET", Path: "/x"}, nil)
+		cancel()
+	}
+	for range 4 {
+		_ = s.Do(context.Background(), upstream.Call{Op: "get", Method: "GET", Path: "/x"}, nil)
+	}
+	if got := s.BreakerState(); got != "open" {
+		t.Errorf("breaker after 6 short callers and 4 timeouts at the call's own Timeout: %q, want open", got)
+	}
+}

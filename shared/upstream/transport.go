@@ -143,15 +143,15 @@ func dialer(limit time.Duration) fasthttp.DialFuncWithTimeout {
 // allocate the variadic slice on every request.
 var clientSpan = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient)}
 
-// roundTrip sends one HTTP request (attempt 0, or a retry) to one instance
-// under a CLIENT span of its own, whose trace context the request carries,
-// and reports it to the AttemptObserver.
-func (s *Service) roundTrip(ctx context.Context, in *instance, deadline time.Time, c Call, body []byte, out any, attempt int) error {
+// roundTrip sends one HTTP request (attempt 0, or a retry, which started
+// at start) to one instance under a CLIENT span of its own, whose trace
+// context the request carries, and reports it to the AttemptObserver.
+func (s *Service) roundTrip(ctx context.Context, in *instance, start, deadline time.Time, c Call, body []byte, out any, attempt int) error {
 	ctx, span := s.cfg.tracer.Start(ctx, c.Method, clientSpan...)
 	in.inflight.Add(1)
 	in.sent.Add(1)
 	status, err := s.exchange(ctx, in, deadline, c, body, out)
-	err = callersTimeout(ctx, deadline, err)
+	err = callersTimeout(ctx, start, deadline, s.cfg.Timeout, err)
 	in.inflight.Add(-1)
 	in.observe(err, s.cfg.now, s.cfg.cooldown)
 	if span.IsRecording() {
