@@ -189,8 +189,10 @@ func StartSentinel(tb testing.TB) Sentinel {
 	for i := range 3 {
 		addr, _, err := startProcess(tb, bin, "+monitor master", func(sp int) []string {
 			conf := filepath.Join(tb.TempDir(), "sentinel.conf")
+			// A failed election is tried again after twice failover-timeout:
+			// 2 s keeps a failover under load within seconds.
 			text := fmt.Sprintf("port %d\nbind 127.0.0.1\nsentinel monitor %s %s %s 2\n"+
-				"sentinel down-after-milliseconds %[2]s 1000\nsentinel failover-timeout %[2]s 5000\n",
+				"sentinel down-after-milliseconds %[2]s 1000\nsentinel failover-timeout %[2]s 2000\n",
 				sp, s.MasterName, host, port)
 			if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
 				tb.Fatal(err)
