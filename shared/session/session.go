@@ -6,15 +6,22 @@
 // (once per session, however many requests arrive at once), and ends them
 // at logout, revoking the refresh token upstream. Sessions live in a Store
 // that outlives the process: the state file (boltstore) or Redis
-// (redisstore).
+// (redisstore). The tokens of a stored session are sealed (AES-256-GCM)
+// under a key derived from the session id, which only the cookie holds, so
+// that a copy of the store yields neither a usable cookie nor a usable
+// token.
 package session
 
 import (
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -41,6 +48,11 @@ type Session struct {
 	// IdleTimeout after LastSeen.
 	Created  time.Time `json:"created"`
 	LastSeen time.Time `json:"last_seen"`
+	// Sealed is AccessToken and RefreshToken as stored: encrypted under a
+	// key only the session id yields, bound to UserID. Both tokens are
+	// empty in a stored session that has it, and it is empty in every
+	// session a Manager returns.
+	Sealed []byte `json:"sealed,omitempty"`
 }
 
 // Store keeps sessions under a key (the hash of the session id, so that
@@ -138,8 +150,8 @@ func (m *Manager) Create(ctx context.Context, userID string, tok user.Token, acc
 	s := Session{UserID: userID, AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken,
 		AccessExpires: accessExpires, AccessLifetime: time.Duration(tok.ExpiresIn) * time.Second,
 		CSRF: base64.RawURLEncoding.EncodeToString(csrf[:]), Created: now, LastSeen: now}
-	if err := m.store.PutSession(ctx, key(id), s, m.Expires(s)); err != nil {
-		return "", Session{}, storeDown(err)
+	if err := m.put(ctx, handleOf(id), s); err != nil {
+		return "", Session{}, err
 	}
 	return id, s, nil
 }
@@ -161,22 +173,22 @@ func (m *Manager) Resolve(ctx context.Context, id string) (Session, error) {
 	if id == "" {
 		return Session{}, noSession()
 	}
-	k := key(id)
-	s, ok, err := m.store.GetSession(ctx, k)
+	h := handleOf(id)
+	s, ok, err := m.get(ctx, h)
 	if err != nil {
-		return Session{}, storeDown(err)
+		return Session{}, err
 	}
 	now := m.now()
 	if !ok || !now.Before(m.Expires(s)) {
 		return Session{}, noSession()
 	}
 	if m.stale(s, now) {
-		return m.refresh(ctx, k)
+		return m.refresh(ctx, h)
 	}
 	// A use is recorded at most every tenth of the idle timeout: a write
 	// per request would cost more than the sliding window is worth.
 	if now.Sub(s.LastSeen) > m.cfg.IdleTimeout/10 {
-		m.recordUse(ctx, k, now)
+		m.recordUse(ctx, h, now)
 	}
 	return s, nil
 }
@@ -188,13 +200,13 @@ func (m *Manager) Resolve(ctx context.Context, id string) (Session, error) {
 // it does nothing. It is best effort: a use not recorded only leaves the
 // idle timeout counting from the last one, and must not fail a request
 // whose session is valid.
-func (m *Manager) recordUse(ctx context.Context, k string, now time.Time) {
-	_ = m.underLock(ctx, k, 0, func(ctx context.Context, s Session, ok bool) error {
+func (m *Manager) recordUse(ctx context.Context, h handle, now time.Time) {
+	_ = m.underLock(ctx, h, 0, func(ctx context.Context, s Session, ok bool) error {
 		if !ok || !now.After(s.LastSeen) {
 			return nil
 		}
 		s.LastSeen = now
-		return m.store.PutSession(ctx, k, s, m.Expires(s))
+		return m.put(ctx, h, s)
 	})
 }
 
@@ -204,15 +216,15 @@ func (m *Manager) stale(s Session, now time.Time) bool {
 	return !now.Before(s.AccessExpires.Add(-margin))
 }
 
-// refresh refreshes the tokens of the session under k once in this
+// refresh refreshes the tokens of the session of h once in this
 // process, and under the session's lock across replicas: a request that
 // finds the lock taken waits for the other's new tokens.
-func (m *Manager) refresh(ctx context.Context, k string) (Session, error) {
-	v, err, _ := m.flight.Do(k, func() (any, error) {
+func (m *Manager) refresh(ctx context.Context, h handle) (Session, error) {
+	v, err, _ := m.flight.Do(h.key, func() (any, error) {
 		// Detached: a caller that gives up must not cancel the refresh the
 		// others wait for, nor leave a used refresh token unrecorded.
 		var renewed Session
-		err := m.underLock(context.WithoutCancel(ctx), k, waitForPeer, func(ctx context.Context, s Session, ok bool) (err error) {
+		err := m.underLock(context.WithoutCancel(ctx), h, waitForPeer, func(ctx context.Context, s Session, ok bool) (err error) {
 			switch {
 			case !ok:
 				return noSession()
@@ -220,7 +232,7 @@ func (m *Manager) refresh(ctx context.Context, k string) (Session, error) {
 				renewed = s // refreshed meanwhile, here or on a peer
 				return nil
 			}
-			renewed, err = m.renew(ctx, k, s)
+			renewed, err = m.renew(ctx, h, s)
 			return err
 		})
 		return renewed, err
@@ -231,18 +243,19 @@ func (m *Manager) refresh(ctx context.Context, k string) (Session, error) {
 	return v.(Session), nil
 }
 
-// underLock runs fn on the session under k as stored once this replica
-// holds the session's lock (ok false when there is none), waiting up to
+// underLock runs fn on the session of h as stored once this replica
+// holds the session's lock (ok false when there is none, or it does not
+// open), waiting up to
 // wait (real time, as the pauses between tries are) for another holder,
 // else failing with a 503 problem. Every change of a
 // stored session goes through it but its creation: a refresh token is
 // good once, and no write may undo another's (a refresh's tokens, a
 // logout's deletion). fn's context ends before the lock may lapse.
-func (m *Manager) underLock(ctx context.Context, k string, wait time.Duration, fn func(ctx context.Context, s Session, ok bool) error) error {
+func (m *Manager) underLock(ctx context.Context, h handle, wait time.Duration, fn func(ctx context.Context, s Session, ok bool) error) error {
 	waited := time.NewTimer(wait)
 	defer waited.Stop()
 	for {
-		unlock, locked, err := m.store.LockSession(ctx, k, lockTTL)
+		unlock, locked, err := m.store.LockSession(ctx, h.key, lockTTL)
 		if err != nil {
 			return storeDown(err)
 		}
@@ -250,9 +263,9 @@ func (m *Manager) underLock(ctx context.Context, k string, wait time.Duration, f
 			defer unlock()
 			lctx, cancel := context.WithTimeout(ctx, lockTTL-lockMargin)
 			defer cancel()
-			s, ok, err := m.store.GetSession(lctx, k)
+			s, ok, err := m.get(lctx, h)
 			if err != nil {
-				return storeDown(err)
+				return err
 			}
 			return fn(lctx, s, ok)
 		}
@@ -269,10 +282,10 @@ func (m *Manager) underLock(ctx context.Context, k string, wait time.Duration, f
 // renew exchanges s's refresh token and stores the new pair; the caller
 // holds the session's lock. A refresh token the user service refuses ends
 // the session; a user service that does not answer is a 503 to retry.
-func (m *Manager) renew(ctx context.Context, k string, s Session) (Session, error) {
+func (m *Manager) renew(ctx context.Context, h handle, s Session) (Session, error) {
 	tok, err := m.tokens.Refresh(ctx, s.RefreshToken)
 	if upstream.KindOf(err) == upstream.KindUnauthorized {
-		_ = m.store.DeleteSession(ctx, k)
+		_ = m.store.DeleteSession(ctx, h.key)
 		return Session{}, noSession()
 	}
 	if err != nil {
@@ -283,8 +296,8 @@ func (m *Manager) renew(ctx context.Context, k string, s Session) (Session, erro
 	s.AccessToken, s.RefreshToken = tok.AccessToken, tok.RefreshToken
 	s.AccessLifetime = time.Duration(tok.ExpiresIn) * time.Second
 	s.AccessExpires, s.LastSeen = now.Add(s.AccessLifetime), now
-	if err := m.store.PutSession(ctx, k, s, m.Expires(s)); err != nil {
-		return Session{}, storeDown(err)
+	if err := m.put(ctx, h, s); err != nil {
+		return Session{}, err
 	}
 	return s, nil
 }
@@ -296,12 +309,12 @@ func (m *Manager) End(ctx context.Context, id string) error {
 	if id == "" {
 		return nil
 	}
-	k := key(id)
+	h := handleOf(id)
 	// Under the lock: a refresh under way stores its new tokens first, and
 	// those are what is deleted and revoked.
 	var ended Session
-	err := m.underLock(ctx, k, waitForPeer, func(ctx context.Context, s Session, ok bool) error {
-		if err := m.store.DeleteSession(ctx, k); err != nil {
+	err := m.underLock(ctx, h, waitForPeer, func(ctx context.Context, s Session, ok bool) error {
+		if err := m.store.DeleteSession(ctx, h.key); err != nil {
 			return storeDown(err)
 		}
 		if ok {
@@ -320,12 +333,83 @@ func (m *Manager) End(ctx context.Context, id string) error {
 	return nil
 }
 
-// key is the store key of a session id: its SHA-256, so that a copy of the
-// store yields no usable cookie. (It does yield the sessions' refresh
-// tokens: the store is as sensitive as they are.)
-func key(id string) string {
-	h := sha256.Sum256([]byte(id))
-	return hex.EncodeToString(h[:])
+// sealInfo names the key derived from a session id to seal its tokens;
+// a later scheme would change it.
+const sealInfo = "storefront.dev/session tokens v1"
+
+// handle is how a Manager reaches one session: key is the store's key, the
+// SHA-256 of the session id, so that a copy of the store yields no usable
+// cookie; aead seals the session's tokens under a key derived from the id
+// (HKDF-SHA-256), so that it yields no usable token either.
+type handle struct {
+	key  string
+	aead cipher.AEAD
+}
+
+func handleOf(id string) handle {
+	sum := sha256.Sum256([]byte(id))
+	// Neither call can fail: the length is fixed and valid for both.
+	k, err := hkdf.Key(sha256.New, []byte(id), nil, sealInfo, 32)
+	if err != nil {
+		panic(err)
+	}
+	block, err := aes.NewCipher(k)
+	if err != nil {
+		panic(err)
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		panic(err)
+	}
+	return handle{key: hex.EncodeToString(sum[:]), aead: aead}
+}
+
+// tokens is what is sealed of a session.
+type tokens struct {
+	Access  string `json:"a"`
+	Refresh string `json:"r"`
+}
+
+// put stores s sealed under h until it expires.
+func (m *Manager) put(ctx context.Context, h handle, s Session) error {
+	plain, err := json.Marshal(tokens{Access: s.AccessToken, Refresh: s.RefreshToken})
+	if err != nil {
+		return err
+	}
+	nonce := make([]byte, h.aead.NonceSize(), h.aead.NonceSize()+len(plain)+h.aead.Overhead())
+	_, _ = rand.Read(nonce)
+	stored := s
+	stored.AccessToken, stored.RefreshToken = "", ""
+	stored.Sealed = h.aead.Seal(nonce, nonce, plain, []byte(s.UserID))
+	if err := m.store.PutSession(ctx, h.key, stored, m.Expires(s)); err != nil {
+		return storeDown(err)
+	}
+	return nil
+}
+
+// get returns the session of h with its tokens opened; ok is false when
+// there is none, or its seal does not open (the store was changed: its
+// user id, or the sealed bytes). A session stored before tokens were
+// sealed is returned as it is, and sealed when it is next written.
+func (m *Manager) get(ctx context.Context, h handle) (s Session, ok bool, err error) {
+	s, ok, err = m.store.GetSession(ctx, h.key)
+	if err != nil {
+		return Session{}, false, storeDown(err)
+	}
+	if !ok || len(s.Sealed) == 0 {
+		return s, ok, nil
+	}
+	n := h.aead.NonceSize()
+	if len(s.Sealed) < n {
+		return Session{}, false, nil
+	}
+	plain, err := h.aead.Open(nil, s.Sealed[:n], s.Sealed[n:], []byte(s.UserID))
+	var t tokens
+	if err != nil || json.Unmarshal(plain, &t) != nil {
+		return Session{}, false, nil
+	}
+	s.AccessToken, s.RefreshToken, s.Sealed = t.Access, t.Refresh, nil
+	return s, true, nil
 }
 
 func storeDown(err error) error {
