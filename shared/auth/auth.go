@@ -7,6 +7,7 @@ package auth
 
 import (
 	"context"
+	"crypto"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
@@ -74,6 +75,8 @@ type Verifier struct {
 
 	mu          sync.Mutex
 	lastAttempt time.Time // of the last fetch, successful or not
+	// refreshing is set while refreshBehind's goroutine runs.
+	refreshing atomic.Bool
 
 	tokens *cache.Cache // verified tokens by sha256, nil when off
 }
@@ -138,9 +141,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Claims, error) {
 	}
 	now := v.now()
 	if set := v.keys.Load(); set != nil && now.Sub(set.fetched) >= DefaultMaxKeyAge {
-		// Throttled and shared like any refresh; on failure the old set
-		// stays in use rather than locking everyone out.
-		_ = v.refresh(ctx, false)
+		v.refreshBehind(ctx, now)
 	}
 	var sum [sha256.Size]byte
 	if v.tokens != nil {
@@ -148,30 +149,76 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Claims, error) {
 		// bytes) on every request; Sum256 only reads it.
 		sum = sha256.Sum256(unsafe.Slice(unsafe.StringData(token), len(token)))
 		if x, ok := v.tokens.Get(string(sum[:])); ok {
-			c := x.(Claims)
-			// The cache's own expiry runs on the wall clock; the claims are
-			// checked against the verifier's.
-			if now.Before(c.ExpiresAt.Add(v.cfg.Leeway)) {
+			e := x.(verified)
+			c := e.claims
+			switch {
+			case !v.stillPublished(c.KeyID, e.key):
+				// Its key was withdrawn, perhaps while the token was being
+				// verified (after the cache was flushed): verified again,
+				// it is refused.
+				v.tokens.Delete(string(sum[:]))
+			case now.Before(c.ExpiresAt.Add(v.cfg.Leeway)):
+				// The cache's own expiry runs on the wall clock; the claims
+				// are checked against the verifier's.
 				c.Audience = slices.Clone(c.Audience) // so no caller can change the cached entry
 				return c, nil
+			default:
+				v.tokens.Delete(string(sum[:]))
+				return Claims{}, unauthenticated(jwt.ErrTokenExpired, "token expired")
 			}
-			v.tokens.Delete(string(sum[:]))
-			return Claims{}, unauthenticated(jwt.ErrTokenExpired, "token expired")
 		}
 	}
 	// A token of its own from here on: the caller's may be a view of a
 	// request buffer (see Verify's doc comment), and nothing below is
 	// meant to keep it, but the parser is not ours to vouch for.
-	c, err := v.verify(ctx, strings.Clone(token))
+	c, key, err := v.verify(ctx, strings.Clone(token))
 	if err != nil {
 		return Claims{}, err
 	}
 	if v.tokens != nil && v.tokens.ItemCount() < v.cfg.TokenCacheSize {
 		if ttl := c.ExpiresAt.Add(v.cfg.Leeway).Sub(v.now()); ttl > 0 {
-			v.tokens.Set(string(sum[:]), c, ttl)
+			v.tokens.Set(string(sum[:]), verified{claims: c, key: key}, ttl)
 		}
 	}
 	return c, nil
+}
+
+// verified is a token in the cache: its claims, and the key that signed it.
+type verified struct {
+	claims Claims
+	key    crypto.PublicKey
+}
+
+// stillPublished reports whether the key set in use still holds key under
+// kid.
+func (v *Verifier) stillPublished(kid string, key crypto.PublicKey) bool {
+	set := v.keys.Load()
+	if set == nil {
+		return false
+	}
+	cur, ok := set.keys[kid]
+	if !ok {
+		return false
+	}
+	eq, ok := cur.key.(interface{ Equal(crypto.PublicKey) bool })
+	return ok && eq.Equal(key)
+}
+
+// refreshBehind fetches a key set grown old on a goroutine of its own,
+// unless a fetch is under way or was tried within the refresh interval:
+// requests go on with the old set meanwhile rather than wait on the user
+// service (a failed fetch leaves it in use rather than lock everyone out).
+func (v *Verifier) refreshBehind(ctx context.Context, now time.Time) {
+	v.mu.Lock()
+	recent := !v.lastAttempt.IsZero() && now.Sub(v.lastAttempt) < v.cfg.RefreshInterval
+	v.mu.Unlock()
+	if recent || !v.refreshing.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer v.refreshing.Store(false)
+		_ = v.refresh(context.WithoutCancel(ctx), false)
+	}()
 }
 
 // header is the part of the JOSE header read before the signature is checked.
@@ -181,25 +228,27 @@ type header struct {
 	Crit json.RawMessage `json:"crit"`
 }
 
-func (v *Verifier) verify(ctx context.Context, token string) (Claims, error) {
+// verify checks token in full and returns its claims and the key that
+// signed it.
+func (v *Verifier) verify(ctx context.Context, token string) (Claims, crypto.PublicKey, error) {
 	h, err := decodeHeader(token)
 	if err != nil {
-		return Claims{}, unauthenticated(err, "malformed token")
+		return Claims{}, nil, unauthenticated(err, "malformed token")
 	}
 	// No extension is understood, so RFC 7515 says a token that marks one as
 	// critical must be refused.
 	if len(h.Crit) > 0 {
-		return Claims{}, unauthenticated(errors.New("crit header present"), "unsupported token header")
+		return Claims{}, nil, unauthenticated(errors.New("crit header present"), "unsupported token header")
 	}
 	if h.Kid == "" {
-		return Claims{}, unauthenticated(errors.New("no kid in header"), "missing key id")
+		return Claims{}, nil, unauthenticated(errors.New("no kid in header"), "missing key id")
 	}
 	key, err := v.key(ctx, h.Kid)
 	if err != nil {
-		return Claims{}, err
+		return Claims{}, nil, err
 	}
 	if !slices.Contains(key.algs, h.Alg) {
-		return Claims{}, unauthenticated(fmt.Errorf("%w: alg %q, key %q accepts %v", ErrAlgorithm, h.Alg, h.Kid, key.algs), "algorithm not allowed")
+		return Claims{}, nil, unauthenticated(fmt.Errorf("%w: alg %q, key %q accepts %v", ErrAlgorithm, h.Alg, h.Kid, key.algs), "algorithm not allowed")
 	}
 	var tc tokenClaims
 	tok, err := v.parsers[h.Alg].ParseWithClaims(token, &tc, func(t *jwt.Token) (any, error) {
@@ -211,10 +260,10 @@ func (v *Verifier) verify(ctx context.Context, token string) (Claims, error) {
 		return key.key, nil
 	})
 	if err != nil {
-		return Claims{}, unauthenticated(err, jwtDetail(err))
+		return Claims{}, nil, unauthenticated(err, jwtDetail(err))
 	}
 	if tok.Method.Alg() != h.Alg {
-		return Claims{}, unauthenticated(ErrAlgorithm, "algorithm not allowed")
+		return Claims{}, nil, unauthenticated(ErrAlgorithm, "algorithm not allowed")
 	}
 	c := Claims{
 		Subject:   tc.Subject,
@@ -227,7 +276,7 @@ func (v *Verifier) verify(ctx context.Context, token string) (Claims, error) {
 	if tc.IssuedAt != nil {
 		c.IssuedAt = tc.IssuedAt.Time
 	}
-	return c, nil
+	return c, key.key, nil
 }
 
 // tokenClaims adds the checks the library leaves to the application.

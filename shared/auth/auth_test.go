@@ -510,9 +510,108 @@ func TestVerifyWithdrawnKeyWithoutNewKid(t *testing.T) {
 		t.Fatalf("Verify within the key age: %v (the set is not refetched yet)", err)
 	}
 	clk.Advance(time.Second)
-	_, err := v.Verify(context.Background(), leaked)
+	// The request that finds the set old is verified with it, and starts
+	// the fetch behind it; once the new set is in, the token is refused.
+	_, _ = v.Verify(context.Background(), leaked)
+	var err error
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if _, err = v.Verify(context.Background(), leaked); err != nil {
+			break
+		}
+	}
 	wantProblem(t, err, problem.CodeUnauthenticated, "unknown key")
 	if got := src.fetches.Load(); got != 2 {
 		t.Errorf("got %d fetches, want 2 (the first and one when the set grew old)", got)
+	}
+}
+
+// TestVerifyWithdrawalDuringAVerification: a key withdrawn (the cache
+// flushed) while a token it signed is being verified does not leave that
+// token cached and accepted until its exp.
+func TestVerifyWithdrawalDuringAVerification(t *testing.T) {
+	k1, _, ec := keys(t)
+	src := &fakeSource{jwks: user.JWKS{Keys: []user.JWK{rsaJWK("k1", "RS256", &k1.PublicKey), ecJWK("e1", &ec.PublicKey)}}}
+	clk := clocktest.New(start)
+	var v *auth.Verifier
+	var reads, withdrawAt atomic.Int64
+	unknownKid := func() string {
+		_, rest, _ := strings.Cut(sign(t, jwt.SigningMethodRS256, "k1", claims(nil), k1), ".")
+		return b64([]byte(`{"alg":"RS256","typ":"JWT","kid":"new-kid"}`)) + "." + rest
+	}()
+	now := func() time.Time {
+		if reads.Add(1) == withdrawAt.Load() {
+			// Between the key lookup and the cache write of the outer
+			// Verify: k1 is withdrawn, and a token of an unknown kid makes
+			// the verifier fetch the set, which flushes the cache.
+			clk.Advance(auth.DefaultConfig().RefreshInterval)
+			src.set(user.JWKS{Keys: []user.JWK{ecJWK("e1", &ec.PublicKey)}}, nil)
+			_, _ = v.Verify(context.Background(), unknownKid)
+		}
+		return clk.Now()
+	}
+	v = auth.NewVerifier(src, auth.DefaultConfig(), auth.WithClock(now))
+	if err := v.Ready(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	leaked := sign(t, jwt.SigningMethodRS256, "k1", claims(func(c jwt.MapClaims) {
+		c["exp"] = start.Add(365 * 24 * time.Hour).Unix()
+	}), k1)
+	withdrawAt.Store(reads.Load() + 2) // the clock's first read after Verify's own
+	_, _ = v.Verify(context.Background(), leaked)
+	if got := src.fetches.Load(); got != 2 {
+		t.Fatalf("got %d fetches, want 2: the withdrawal did not happen mid-verification", got)
+	}
+	_, err := v.Verify(context.Background(), leaked)
+	wantProblem(t, err, problem.CodeUnauthenticated, "unknown key")
+}
+
+// TestOldKeySetIsRefreshedBehind: once the key set is older than the
+// maximum key age, a token is still verified with it while the user
+// service does not answer the fetch, rather than wait for it.
+func TestOldKeySetIsRefreshedBehind(t *testing.T) {
+	k1, _, _ := keys(t)
+	v, src, clk := setup(t)
+	tok := sign(t, jwt.SigningMethodRS256, "k1", claims(func(c jwt.MapClaims) {
+		c["exp"] = start.Add(time.Hour).Unix()
+	}), k1)
+	fresh := sign(t, jwt.SigningMethodRS256, "k1", claims(func(c jwt.MapClaims) {
+		c["exp"] = start.Add(time.Hour).Unix()
+		c["jti"] = "another"
+	}), k1)
+	if _, err := v.Verify(context.Background(), tok); err != nil {
+		t.Fatal(err)
+	}
+	src.mu.Lock() // the user service hangs: JWKS waits for the lock
+	unlocked := false
+	unlock := func() {
+		if !unlocked {
+			unlocked = true
+			src.mu.Unlock()
+		}
+	}
+	defer unlock()
+	clk.Advance(auth.DefaultMaxKeyAge)
+	done := make(chan error, 2)
+	go func() {
+		_, err := v.Verify(context.Background(), tok) // cached
+		done <- err
+		_, err = v.Verify(context.Background(), fresh) // verified in full
+		done <- err
+	}()
+	for _, which := range []string{"a cached token", "a token verified in full"} {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("%s while the key set is being fetched: %v", which, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s waited for the key set's fetch", which)
+		}
+	}
+	unlock()
+	for deadline := time.Now().Add(10 * time.Second); src.fetches.Load() < 2; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the old key set was never fetched again")
+		}
 	}
 }
