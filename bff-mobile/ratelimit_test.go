@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -46,5 +47,34 @@ func TestEveryRouteCarriesRateLimitFields(t *testing.T) {
 	}
 	if r := servertest.Do(t, "GET", s.Base+"/healthz", nil); r.Header.Get("RateLimit") != "" {
 		t.Errorf("got RateLimit %q on /healthz, want none: probes are not metered", r.Header.Get("RateLimit"))
+	}
+}
+
+// TestRefusedTokensAreMetered: tokens that fail verification are charged
+// to the caller's address under the login policy, on every authenticated
+// route, and are refused with 429 once it is spent, before any upstream
+// call; a signed-in user is not held back by them.
+func TestRefusedTokensAreMetered(t *testing.T) {
+	s, ada := startAsAda(t, "RATE_LIMIT_LOGIN_REQUESTS", "5")
+	// Ada's own token, its signature changed: a valid kid, a bad signature.
+	forged := ada[:len(ada)-10] + "AAAAAAAAAA"
+	before := s.State(t)
+	var statuses []int
+	for range 3 {
+		statuses = append(statuses, servertest.Do(t, "GET", s.Base+"/v1/orders", nil, "Authorization", forged).Status)
+		statuses = append(statuses, s.order(t, forged, orderBody("tok_visa", line(5, 1))).Status)
+	}
+	// The login took one of the five.
+	want := []int{401, 401, 401, 401, 429, 429}
+	if !slices.Equal(statuses, want) {
+		t.Errorf("forged tokens from one address: statuses %v, want %v", statuses, want)
+	}
+	if r := servertest.Do(t, "GET", s.Base+"/v1/orders", nil, "Authorization", ada); r.Status != 200 {
+		t.Errorf("ada's own token meanwhile: status %d, want 200", r.Status)
+	}
+	if after := s.State(t); len(after.Order.Orders) != len(before.Order.Orders) ||
+		len(after.Product.Reservations) != len(before.Product.Reservations) {
+		t.Errorf("the forged orders reached the sandbox: %d orders, %d reservations before; %d, %d after",
+			len(before.Order.Orders), len(before.Product.Reservations), len(after.Order.Orders), len(after.Product.Reservations))
 	}
 }

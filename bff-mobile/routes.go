@@ -7,11 +7,11 @@ import (
 
 // routes lists every endpoint of bff-mobile. Rate limits come after
 // authentication, so that they count per user; anonymous routes count per
-// client address.
+// client address, and so does a refused token (limit.Refused).
 func routes(g *gateway.Gateway, cfg Config) {
 	app := g.Server.App
-	authed := httpserver.RequireUser(g.Verifier, "")
 	limit := g.Limits
+	authed := httpserver.RequireUser(g.Verifier, limit.Refused)
 	// Every /v1 answer is compressed when the phone accepts it; every GET
 	// answer carries a strong ETag and honours If-None-Match, under one
 	// deadline for its upstream calls.
@@ -19,8 +19,8 @@ func routes(g *gateway.Gateway, cfg Config) {
 	app.Use("/v1", httpserver.ReadDeadline(cfg.ViewTimeout))
 
 	app.Post("/v1/auth/token", limit.Login, handleToken(g.Users))
-	app.Post("/v1/auth/refresh", limit.Login, handleRefresh(g.Users))
-	app.Post("/v1/auth/logout", limit.Login, handleLogout(g.Users))
+	app.Post("/v1/auth/refresh", limit.Tokens, handleRefresh(g.Users))
+	app.Post("/v1/auth/logout", limit.Tokens, handleLogout(g.Users))
 
 	app.Post("/v1/orders", authed, limit.Orders, handlePlaceOrder(g.Flow))
 	app.Get("/v1/orders", authed, limit.Default, handleListOrders(g.Orders, g.Cursors))

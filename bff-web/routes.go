@@ -18,15 +18,16 @@ func routes(g *gateway.Gateway, cfg Config) {
 	api := app.Group("/api", corsPolicy(cfg.AllowedOrigins))
 	httpserver.Cacheable(app, "/api")
 	sessions := serversession.New(g.Sessions, g.Users, cfg.Session.Lifetime, nil)
-	authed := requireUser(g.Verifier, sessions, cfg.Session)
-	csrf := csrfProtect(cfg.AllowedOrigins)
 	// Rate limits come after authentication, so that they count per user;
-	// anonymous routes count per client address.
+	// anonymous routes count per client address, and so does a refused
+	// credential (limit.Refused).
 	limit := g.Limits
+	authed := requireUser(g.Verifier, sessions, cfg.Session, limit.Refused)
+	csrf := csrfProtect(cfg.AllowedOrigins)
 
 	sameOrigin := originGuard(cfg.AllowedOrigins)
 	api.Post("/session", sameOrigin, limit.Login, handleLogin(g.Users, g.Verifier, sessions, cfg.Session))
-	api.Delete("/session", sameOrigin, handleLogout(sessions, cfg.Session))
+	api.Delete("/session", sameOrigin, limit.Tokens, handleLogout(sessions, cfg.Session))
 
 	// Every screen is one fan-out of its upstream reads under one deadline;
 	// the optional parts it leaves out are counted in

@@ -5,6 +5,7 @@ import (
 	"crypto/rsa"
 	"encoding/base64"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -308,5 +309,43 @@ func TestSessionCookieAttributes(t *testing.T) {
 	}
 	if got := r.Header.Get("Cache-Control"); got != "no-store" {
 		t.Errorf("got Cache-Control %q on the login answer, want no-store", got)
+	}
+}
+
+// TestRefusedCredentialsAreMetered: forged bearer tokens, session cookies
+// naming no session, and logouts of such cookies are charged to the
+// caller's address under the login policy, and refused with 429 once it
+// is spent; ada's session is not held back by them.
+func TestRefusedCredentialsAreMetered(t *testing.T) {
+	s, ada := startAsAda(t, "RATE_LIMIT_LOGIN_REQUESTS", "5")
+	var forgedCookie []string
+	for _, c := range ada.cookies {
+		if c.HttpOnly {
+			forgedCookie = []string{"Cookie", c.Name + "=" + strings.Repeat("x", len(c.Value))}
+		}
+	}
+	forgedBearer := []string{"Authorization", "Bearer eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIn0.e30.AAAA"}
+	requests := []struct {
+		name, method, path string
+		headers            []string
+	}{
+		{"forged bearer", "GET", "/api/orders", forgedBearer},
+		{"forged cookie", "GET", "/api/me", forgedCookie},
+		{"logout of a forged cookie", "DELETE", "/api/session", forgedCookie},
+	}
+	var statuses []int
+	for range 2 {
+		for _, r := range requests {
+			statuses = append(statuses, servertest.Do(t, r.method, s.Base+r.path, nil, r.headers...).Status)
+		}
+	}
+	// The login took one of the five; the logout of a cookie naming no
+	// session is still a 204 while there is quota.
+	want := []int{401, 401, 204, 401, 429, 429}
+	if !slices.Equal(statuses, want) {
+		t.Errorf("from one address: statuses %v, want %v", statuses, want)
+	}
+	if r := servertest.Do(t, "GET", s.Base+"/api/me", nil, ada.headers(reading)...); r.Status != 200 {
+		t.Errorf("ada's session meanwhile: status %d, want 200", r.Status)
 	}
 }

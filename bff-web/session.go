@@ -83,9 +83,13 @@ func handleLogout(sessions *serversession.Manager, s Session) fiber.Handler {
 
 // requireUser authenticates a request by its bearer token, when it has one
 // (verified like mobile's), or else by its session cookie: the session's
-// user, its access token refreshed on the server when near its expiry.
-func requireUser(v httpserver.TokenVerifier, sessions *serversession.Manager, s Session) fiber.Handler {
-	bearer := httpserver.RequireUser(v, "")
+// user, its access token refreshed on the server when near its expiry. A
+// refused token or cookie is answered by refused.
+func requireUser(v httpserver.TokenVerifier, sessions *serversession.Manager, s Session, refused httpserver.Refusal) fiber.Handler {
+	if refused == nil {
+		refused = func(_ *fiber.Ctx, err error) error { return err }
+	}
+	bearer := httpserver.RequireUser(v, refused)
 	idName, _ := s.cookieNames()
 	return func(c *fiber.Ctx) error {
 		if _, ok := httpserver.BearerToken(c); ok {
@@ -97,7 +101,7 @@ func requireUser(v httpserver.TokenVerifier, sessions *serversession.Manager, s 
 		}
 		sess, err := sessions.Resolve(c.UserContext(), strings.Clone(id))
 		if err != nil {
-			return err
+			return refused(c, err)
 		}
 		httpserver.SetUser(c, sess.UserID)
 		c.Locals(sessionCSRFKey, sess.CSRF)

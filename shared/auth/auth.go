@@ -58,6 +58,9 @@ var (
 	ErrUnknownKey   = errors.New("no key with this kid in the JWKS")
 	ErrAlgorithm    = errors.New("algorithm not allowed for this key")
 	ErrTokenTooLong = errors.New("token longer than the size bound")
+	// ErrTokenExpired is a token past its exp; its signature was checked
+	// first, and was good.
+	ErrTokenExpired = jwt.ErrTokenExpired
 )
 
 // errThrottled means a refresh was skipped because the last one is too recent.

@@ -54,6 +54,13 @@ func ClassOf(cl admission.Class) Classifier {
 	}
 }
 
+// Always is the Classifier of a route whose every caller is of class cl:
+// one that checks a credential of its own (a refresh token in the body),
+// which its rate limit meters per client address.
+func Always(cl admission.Class) Classifier {
+	return func(*fiber.Ctx) admission.Class { return cl }
+}
+
 // Admit returns middleware that takes each request in under l, in the
 // class class gives it, before any handler after it runs, or sheds it at
 // once with a 503 overloaded problem and Retry-After: nothing is queued,

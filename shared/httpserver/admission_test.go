@@ -36,7 +36,7 @@ func admittedServer(t *testing.T) (s *testServer, l *admission.Limiter, release 
 	p := ratelimit.Policy{Name: "test", Quota: 5, Window: time.Minute}
 	read := s.Guard(l, httpserver.ClassOf(admission.Authenticated), quota, p)
 	checkout := s.Guard(l, httpserver.ClassOf(admission.Checkout), quota, p)
-	authed := httpserver.RequireUser(subjectVerifier{}, "")
+	authed := httpserver.RequireUser(subjectVerifier{}, nil)
 	release = make(chan struct{})
 	ok := func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"user": httpserver.UserID(c)}) }
 	s.App.Get("/slow", read, func(c *fiber.Ctx) error { <-release; return ok(c) })

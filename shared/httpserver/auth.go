@@ -2,12 +2,14 @@ package httpserver
 
 import (
 	"context"
+	"errors"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
 	"storefront.dev/shared/auth"
 	"storefront.dev/shared/problem"
+	"storefront.dev/shared/ratelimit"
 )
 
 // TokenVerifier checks a bearer token and returns its claims. The token
@@ -19,15 +21,20 @@ type TokenVerifier interface {
 
 type userKey struct{}
 
-// RequireUser verifies the request's token, taken from "Authorization:
-// Bearer" or, when cookie is not empty, from that cookie, and makes its
-// subject the request's user. Anything else is a 401 problem.
-func RequireUser(v TokenVerifier, cookie string) fiber.Handler {
+// Refusal is what a route answers a request whose credential was refused
+// with err: err itself, or another problem (see Server.Refused).
+type Refusal func(c *fiber.Ctx, err error) error
+
+// RequireUser verifies the request's "Authorization: Bearer" token and
+// makes its subject the request's user. A request without one is a 401
+// problem; one whose token is refused is answered by refused (nil: the 401
+// problem itself, or the verifier's 503 when the keys are unreachable).
+func RequireUser(v TokenVerifier, refused Refusal) fiber.Handler {
+	if refused == nil {
+		refused = func(_ *fiber.Ctx, err error) error { return err }
+	}
 	return func(c *fiber.Ctx) error {
-		token, ok := bearer(c.Get(fiber.HeaderAuthorization))
-		if !ok && cookie != "" {
-			token = c.Cookies(cookie)
-		}
+		token, _ := bearer(c.Get(fiber.HeaderAuthorization))
 		if token == "" {
 			c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="storefront"`)
 			return problem.New(problem.CodeUnauthenticated, "A bearer token is required.")
@@ -37,8 +44,10 @@ func RequireUser(v TokenVerifier, cookie string) fiber.Handler {
 		// cost of a cached verification.
 		claims, err := v.Verify(c.UserContext(), token)
 		if err != nil {
+			err = refused(c, err)
 			// Only a refused token is invalid_token: a client told so drops
-			// it, which a 503 (keys unreachable) must not make it do.
+			// it, which a 503 (keys unreachable) or a 429 must not make it
+			// do.
 			if p := problem.From(err); p.Code == problem.CodeUnauthenticated {
 				c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="storefront", error="invalid_token"`)
 			}
@@ -46,6 +55,28 @@ func RequireUser(v TokenVerifier, cookie string) fiber.Handler {
 		}
 		c.Locals(userKey{}, claims.Subject)
 		return c.Next()
+	}
+}
+
+// Refused returns the Refusal that charges a request whose credential
+// failed verification (a token forged, tampered with, of an unknown key;
+// a session cookie that names no session) to its client address under p,
+// and answers it with the 429 problem once the address is over p's quota.
+// Verifying a credential costs the server more than refusing a request
+// without one, and a route's rate limit, which counts per user, comes
+// after authentication: without this, guessing credentials would be
+// unmetered. A token that merely expired is not charged: its signature
+// was good, and its holder is a client about to refresh it.
+func (s *Server) Refused(l Limiter, p ratelimit.Policy) Refusal {
+	quota := s.quota(l, p)
+	return func(c *fiber.Ctx, err error) error {
+		if problem.From(err).Code != problem.CodeUnauthenticated || errors.Is(err, auth.ErrTokenExpired) {
+			return err
+		}
+		if over := quota(c); over != nil {
+			return over
+		}
+		return err
 	}
 }
 

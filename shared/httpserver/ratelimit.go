@@ -33,6 +33,15 @@ type Limits struct {
 	Login fiber.Handler
 	// Orders goes on order creation.
 	Orders fiber.Handler
+	// Tokens goes on the routes that trade a credential the caller holds
+	// without a bearer token (a refresh token, a session to end): Login's
+	// quota per client address, but in the Authenticated class, so that an
+	// anonymous flood does not shed the refreshes that keep signed-in
+	// users signed in.
+	Tokens fiber.Handler
+	// Refused answers a request whose credential was refused; it charges
+	// Login's quota (see Server.Refused).
+	Refused Refusal
 }
 
 // RateLimit returns middleware that meters each caller under p: the

@@ -3,6 +3,7 @@ package httpserver_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"storefront.dev/shared/clocktest"
 	"storefront.dev/shared/httpserver"
 	"storefront.dev/shared/httpserver/servertest"
+	"storefront.dev/shared/problem"
 	"storefront.dev/shared/ratelimit"
 )
 
@@ -34,7 +36,7 @@ func limitedServer(t *testing.T, edit func(*httpserver.Config), l httpserver.Lim
 	limit := s.RateLimit(l, p)
 	ok := func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"user": httpserver.UserID(c)}) }
 	s.App.Get("/anon", limit, ok)
-	s.App.Get("/me", httpserver.RequireUser(subjectVerifier{}, ""), limit, ok)
+	s.App.Get("/me", httpserver.RequireUser(subjectVerifier{}, nil), limit, ok)
 	s.start(t)
 	return s, p
 }
@@ -153,5 +155,46 @@ func TestRateLimitDisabledPolicy(t *testing.T) {
 		if r := servertest.Do(t, "GET", s.base+"/free", nil); r.Status != 204 || r.Header.Get("RateLimit-Policy") != "" {
 			t.Fatalf("request %d: got %d with RateLimit-Policy %q, want 204 without", i, r.Status, r.Header.Get("RateLimit-Policy"))
 		}
+	}
+}
+
+// refusingVerifier refuses every token but "expired-…" ones as forged,
+// and those as expired, the way auth.Verifier does.
+type refusingVerifier struct{}
+
+func (refusingVerifier) Verify(_ context.Context, token string) (auth.Claims, error) {
+	if strings.HasPrefix(token, "expired-") {
+		return auth.Claims{}, problem.Wrap(auth.ErrTokenExpired, problem.CodeUnauthenticated, "token expired")
+	}
+	return auth.Claims{}, problem.Wrap(errors.New("bad signature"), problem.CodeUnauthenticated, "invalid signature")
+}
+
+// TestRefusedCredentialsAreMetered: a refused token is charged to its
+// address under the policy, and is a 429 once the address is over it; an
+// expired one, whose signature was good, is not charged.
+func TestRefusedCredentialsAreMetered(t *testing.T) {
+	clk := clocktest.New(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
+	p := ratelimit.Policy{Name: "login", Quota: 2, Window: time.Minute}
+	s := newServer(t, nil)
+	l := ratelimit.NewMemory(ratelimit.DefaultConfig(), ratelimit.WithClock(clk.Now))
+	s.App.Get("/me", httpserver.RequireUser(refusingVerifier{}, s.Refused(l, p)), func(c *fiber.Ctx) error { return c.SendStatus(200) })
+	s.start(t)
+	for i, want := range []int{401, 401, 401, 401} {
+		r := servertest.Do(t, "GET", s.base+"/me", nil, "Authorization", fmt.Sprintf("Bearer expired-%d", i))
+		if r.Status != want {
+			t.Fatalf("expired token %d: status %d, want %d: an expired token is not charged", i, r.Status, want)
+		}
+	}
+	for i, want := range []int{401, 401, 429, 429} {
+		r := servertest.Do(t, "GET", s.base+"/me", nil, "Authorization", fmt.Sprintf("Bearer forged-%d", i))
+		if r.Status != want {
+			t.Fatalf("forged token %d: status %d, want %d", i, r.Status, want)
+		}
+		if want == 429 && (r.Header.Get("Retry-After") == "" || r.Problem(t)["code"] != "rate_limited") {
+			t.Errorf("forged token %d: Retry-After %q, problem %s; want a rate_limited problem with Retry-After", i, r.Header.Get("Retry-After"), r.Body)
+		}
+	}
+	if r := servertest.Do(t, "GET", s.base+"/me", nil); r.Status != 401 {
+		t.Errorf("no token at all: status %d, want 401 (nothing verified, nothing charged)", r.Status)
 	}
 }

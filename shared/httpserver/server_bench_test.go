@@ -65,7 +65,7 @@ func BenchmarkRequest(b *testing.B) {
 		body.Lines = append(body.Lines, line{ProductID: int64(i + 1), Name: "Cast iron skillet, 28 cm, pre-seasoned",
 			Image: "https://img.storefront.dev/products/1/main.jpg", Quantity: 2})
 	}
-	s.App.Get("/api/orders/:id", httpserver.RequireUser(benchVerifier{}, ""), limit, func(c *fiber.Ctx) error {
+	s.App.Get("/api/orders/:id", httpserver.RequireUser(benchVerifier{}, nil), limit, func(c *fiber.Ctx) error {
 		return c.JSON(body)
 	})
 

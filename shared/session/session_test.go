@@ -293,3 +293,22 @@ func TestRefreshWithoutAnAnswerIsRetryable(t *testing.T) {
 		t.Errorf("a refresh without an answer: %v, want %s with a Retry-After", err, problem.CodeUnavailable)
 	}
 }
+
+// TestEndOfNoSessionWritesNothing: ending a session id that names no
+// session (a made-up cookie) deletes nothing: on the state file a delete
+// is a commit, which a flood of made-up cookies would otherwise cost.
+func TestEndOfNoSessionWritesNothing(t *testing.T) {
+	store := newMemStore()
+	touched := make(chan string, 10)
+	store.touched = touched
+	m := session.New(store, newRotating(), session.DefaultConfig(), nil)
+	if err := m.End(context.Background(), "made-up"); err != nil {
+		t.Fatalf("End: %v", err)
+	}
+	close(touched)
+	for op := range touched {
+		if op == "delete" {
+			t.Error("End of a made-up session id deleted from the store")
+		}
+	}
+}
