@@ -421,7 +421,12 @@ func (l *Limiter) nextWindow(now time.Time, judged [numClasses]bool) {
 // the classes it measured, and gives the limit back. l.mu is held.
 func (l *Limiter) endProbe(now time.Time) {
 	for c, h := range l.hist {
-		if h.n > 0 {
+		// A class the probe saw too little of keeps its baseline: in a
+		// probe window shorter than the class's latency, the few of its
+		// requests that finish may be its fastest (a checkout replayed
+		// from its record), and a baseline set by one of them would hold
+		// the limit at its floor.
+		if h.n >= minClassSamples {
 			l.baseline[c] = float64(h.median())
 			l.probedBase[c] = l.baseline[c]
 		}
