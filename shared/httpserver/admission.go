@@ -32,11 +32,16 @@ var shedBody = func() []byte {
 // (bff_admission_shed_total), and a log line for each would add to the
 // very load being shed.
 func writeShed(c *fiber.Ctx, retryAfter time.Duration) error {
+	c.Locals(shedKey{}, true)
 	c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int((retryAfter+time.Second-1)/time.Second)))
 	c.Set(fiber.HeaderContentType, problem.ContentType)
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	return c.Status(problem.StatusOf(problem.CodeOverloaded)).Send(shedBody)
 }
+
+// shedKey marks, in a request's locals, a request writeShed answered, so
+// that observe writes no access line for it.
+type shedKey struct{}
 
 // Classifier says which admission class a request is of.
 type Classifier func(c *fiber.Ctx) admission.Class

@@ -25,6 +25,8 @@ import (
 //	POST /orders signed in, a checkout
 //	GET /panic   anonymous, panics
 //	GET /refused anonymous, an upstream refusing at once (503)
+//	GET /c/fast  GET /fast, behind Cacheable's compression
+//	GET /c/me    GET /me with a body worth compressing, behind it too
 func admittedServer(t *testing.T) (s *testServer, l *admission.Limiter, release chan struct{}) {
 	t.Helper()
 	cfg := admission.DefaultConfig()
@@ -45,6 +47,9 @@ func admittedServer(t *testing.T) (s *testServer, l *admission.Limiter, release 
 	s.App.Post("/orders", authed, checkout, ok)
 	s.App.Get("/panic", s.Admit(l, httpserver.ClassOf(admission.Authenticated)), func(*fiber.Ctx) error { panic("boom") })
 	s.App.Get("/refused", read, func(*fiber.Ctx) error { return problem.New(problem.CodeUnavailable, "down") })
+	httpserver.Cacheable(s.App, "/c")
+	s.App.Get("/c/fast", read, ok)
+	s.App.Get("/c/me", authed, read, func(c *fiber.Ctx) error { return c.SendString(strings.Repeat("compressible ", 100)) })
 	s.start(t)
 	return s, l, release
 }
@@ -68,6 +73,9 @@ func waitInFlight(t *testing.T, l *admission.Limiter, n int) {
 // checkouts still get in.
 func TestAdmitShedsByClass(t *testing.T) {
 	s, l, release := admittedServer(t)
+	var once sync.Once
+	free := func() { once.Do(func() { close(release) }) }
+	defer free() // a check that stops the test must not leave the slow requests hanging
 	var wg sync.WaitGroup
 	slow := make([]servertest.Response, 2)
 	for i := range slow {
@@ -88,12 +96,21 @@ func TestAdmitShedsByClass(t *testing.T) {
 		{"an unverified token earns nothing", "GET", "/fast", []string{"Authorization", "Bearer usr_ada"}, 503},
 		{"a signed-in read", "GET", "/me", []string{"Authorization", "Bearer usr_ada"}, 200},
 		{"a checkout", "POST", "/orders", []string{"Authorization", "Bearer usr_ada"}, 200},
+		{"a shed answer the client would take compressed", "GET", "/c/fast", []string{"Accept-Encoding", "br, gzip"}, 503},
+		{"a signed-in read the client takes compressed", "GET", "/c/me", []string{"Authorization", "Bearer usr_ada", "Accept-Encoding", "br"}, 200},
 	}
 	for _, st := range steps {
 		r := servertest.Do(t, st.method, s.base+st.path, nil, st.headers...)
 		if r.Status != st.status {
 			t.Errorf("%s: status %d, want %d; body %s", st.name, r.Status, st.status, r.Body)
 			continue
+		}
+		// Compressing a shed answer would cost more than it saves, at the
+		// worst moment; a success is compressed as usual.
+		if enc, want := r.Header.Get("Content-Encoding"), map[int]string{503: "", 200: "br"}[st.status]; st.path == "/c/me" || st.status == 503 {
+			if enc != want {
+				t.Errorf("%s: Content-Encoding %q, want %q", st.name, enc, want)
+			}
 		}
 		if st.status != 503 {
 			continue
@@ -108,7 +125,7 @@ func TestAdmitShedsByClass(t *testing.T) {
 			t.Errorf("%s: RateLimit %q on a shed request, want none: it spends no quota", st.name, rl)
 		}
 	}
-	close(release)
+	free()
 	wg.Wait()
 	for i, r := range slow {
 		if r.Status != 200 {
@@ -120,8 +137,8 @@ func TestAdmitShedsByClass(t *testing.T) {
 	if r := servertest.Do(t, "GET", s.base+"/fast", nil); r.Status != 200 || !strings.HasPrefix(r.Header.Get("RateLimit"), `"test";r=2;`) {
 		t.Errorf("after the flood: status %d, RateLimit %q, want 200 and 2 left", r.Status, r.Header.Get("RateLimit"))
 	}
-	if got := s.counter(t, "bff_admission_shed_total", "class", "anonymous"); got != 2 {
-		t.Errorf("bff_admission_shed_total{class=anonymous} = %v, want 2", got)
+	if got := s.counter(t, "bff_admission_shed_total", "class", "anonymous"); got != 3 {
+		t.Errorf("bff_admission_shed_total{class=anonymous} = %v, want 3", got)
 	}
 	if got := s.counter(t, "bff_admission_shed_total", "class", "authenticated") + s.counter(t, "bff_admission_shed_total", "class", "checkout"); got != 0 {
 		t.Errorf("signed-in and checkout sheds = %v, want 0", got)
@@ -129,8 +146,15 @@ func TestAdmitShedsByClass(t *testing.T) {
 	if got := l.InFlight(); got != 0 {
 		t.Errorf("in flight %d once every request was answered, want 0", got)
 	}
+	logged := map[float64]int{}
+	for _, line := range s.logs.entries(t, "request") {
+		logged[line["status"].(float64)]++
+	}
+	if logged[503] != 0 || logged[200] == 0 {
+		t.Errorf("access lines by status %v, want some 200s and no 503: sheds are counted, and logging each adds to the load", logged)
+	}
 	if lines := s.logs.entries(t, "request failed"); len(lines) != 0 {
-		t.Errorf("sheds logged %d lines, want none: they are counted, and logging each adds to the load", len(lines))
+		t.Errorf("sheds logged %d failures, want none", len(lines))
 	}
 }
 

@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/gofiber/fiber/v2/middleware/compress"
 	"github.com/valyala/fasthttp"
 )
 
@@ -156,10 +155,30 @@ func EncodedETag(c *fiber.Ctx) error {
 	return nil
 }
 
-// Cacheable makes the answers of the routes under prefix compressed (gzip
-// or brotli, when Accept-Encoding allows and the body is 200 bytes or more)
-// and revalidated with ETags: EncodedETag outside the compression,
-// ConditionalGET inside it. Middleware mounted after it runs inside them.
+// Cacheable makes the successful answers of the routes under prefix
+// compressed (see compressSuccess) and revalidated with ETags: EncodedETag
+// outside the compression, ConditionalGET inside it. Middleware mounted
+// after it runs inside them.
 func Cacheable(r fiber.Router, prefix string) {
-	r.Use(prefix, EncodedETag, compress.New(), ConditionalGET)
+	r.Use(prefix, EncodedETag, compressSuccess(), ConditionalGET)
+}
+
+// compressSuccess compresses the body of a 2xx answer with gzip or brotli,
+// as Accept-Encoding allows, when it is 200 bytes or more (fasthttp's
+// bound: less would not shrink). Other answers are problem documents, a
+// few hundred bytes at most and sent in floods under overload (a shed
+// request's 503): compressing them would cost more CPU than the bytes it
+// saves, at the worst moment.
+func compressSuccess() fiber.Handler {
+	compressor := fasthttp.CompressHandlerBrotliLevel(func(*fasthttp.RequestCtx) {},
+		fasthttp.CompressBrotliDefaultCompression, fasthttp.CompressDefaultCompression)
+	return func(c *fiber.Ctx) error {
+		if err := c.Next(); err != nil {
+			return err
+		}
+		if status := c.Response().StatusCode(); status >= 200 && status < 300 {
+			compressor(c.Context())
+		}
+		return nil
+	}
 }

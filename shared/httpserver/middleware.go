@@ -168,8 +168,9 @@ func (s *Server) observe(c *fiber.Ctx) error {
 	endSpan(span, method, route, status)
 	s.metrics.ObserveRequest(method, route, statusLabel(status), d)
 	// Checked first: the arguments would otherwise be boxed on every request
-	// even with the access log off.
-	if s.logger.Enabled(c.UserContext(), slog.LevelInfo) {
+	// even with the access log off. A shed request is counted, not logged
+	// (see writeShed).
+	if s.logger.Enabled(c.UserContext(), slog.LevelInfo) && c.Locals(shedKey{}) == nil {
 		s.logger.LogAttrs(c.UserContext(), slog.LevelInfo, "request",
 			slog.String("request_id", requestIDOf(c)), slog.String("trace_id", TraceID(c.UserContext())),
 			slog.String("method", method), slog.String("route", route), slog.Int("status", status),
