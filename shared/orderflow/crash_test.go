@@ -525,3 +525,58 @@ func problemCode(err error) problem.Code {
 	}
 	return ""
 }
+
+// panickyCatalog panics once a reservation it made has been answered, as
+// a bug in the step's own code would.
+type panickyCatalog struct{ orderflow.Catalog }
+
+func (p panickyCatalog) Reserve(ctx context.Context, r product.ReserveRequest) (product.Reservation, error) {
+	if _, err := p.Catalog.Reserve(ctx, r); err != nil {
+		return product.Reservation{}, err
+	}
+	panic("a bug after the reservation")
+}
+
+// TestAStepThatPanicsIsSettledByRecovery: a step that panics on a
+// goroutine of its own does not take the process down: the panic reaches
+// the caller of Place (the server's recovery), the saga is handed to
+// recovery, which settles it with every invariant holding, and a retry of
+// the key gets an order.
+func TestAStepThatPanicsIsSettledByRecovery(t *testing.T) {
+	ctx := context.Background()
+	clock := clocktest.New(time.Now())
+	rt := sandboxtest.Start(t, sandbox.Config{Clock: clock})
+	j := orderflow.NewMemJournalForTest()
+	settings := upstream.DefaultConfig()
+	c := rt.Clients(t, settings)
+	deps := orderflow.Deps{Catalog: panickyCatalog{c.Product}, Orders: c.Order, Payments: c.Payment, Profiles: c.User, Notifier: c.Notification, Journal: j}
+	a := orderflow.New(deps, testFlowConfig(), orderflow.WithBackoff(time.Millisecond, 5*time.Millisecond))
+	t.Cleanup(func() { _ = a.Close(ctx) })
+	req := orderflow.Request{UserID: "usr_ada", Key: "panic-key",
+		Input: orderflow.Input{Items: []orderflow.Item{{ProductID: 4, Quantity: 2}}, PaymentToken: payment.TokenVisa}}
+	func() {
+		defer func() {
+			v := recover()
+			if msg, _ := v.(string); !strings.Contains(msg, "a bug after the reservation") {
+				t.Fatalf("Place recovered %v, want the step's panic", v)
+			}
+		}()
+		_, err := a.Place(ctx, req)
+		t.Fatalf("Place returned %v, want the step's panic", err)
+	}()
+
+	b := newFlow(t, rt, j, time.Now)
+	if n, err := b.Recover(ctx); err != nil || n != 1 {
+		t.Fatalf("Recover took %d sagas (%v), want the one that panicked, at once", n, err)
+	}
+	checkQuiet(t, rt.State(t))
+	res, err := b.Place(ctx, req)
+	if err != nil {
+		t.Fatalf("retry after recovery: %v, want an order", err)
+	}
+	final := rt.State(t)
+	checkQuiet(t, final)
+	if confirmed := confirmedOrders(final); len(confirmed) != 1 || confirmed[0] != res.Order.ID {
+		t.Errorf("confirmed orders %v, want exactly the retry's %q", confirmed, res.Order.ID)
+	}
+}

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
@@ -79,6 +81,16 @@ func (s *saga) fresh() *saga {
 func (s *saga) run(parent, ctx context.Context) (Result, error) {
 	stop := s.led.keepAlive(ctx)
 	defer stop()
+	defer func() {
+		// A step that panicked (a bug) leaves the saga as a crash would,
+		// but handed over to recovery at once rather than at its lease's
+		// end; the panic goes on to the server's recovery, which answers
+		// 500. Stack is the panic's own: the deferred call runs above it.
+		if v := recover(); v != nil {
+			_ = s.led.letGo(parent)
+			panic(fmt.Sprintf("%v\n%s", v, debug.Stack()))
+		}
+	}()
 	if err := s.forward(ctx, StepStarted); err != nil {
 		return s.conclude(parent, err)
 	}
@@ -360,15 +372,32 @@ func (s *saga) concurrently(ctx context.Context, steps []Step, left int) error {
 	}
 	outs := make([]outcome, len(runs))
 	var wg sync.WaitGroup
+	var panicked atomic.Pointer[string]
 	last := len(runs) - 1
 	for i, run := range runs[:last] {
-		wg.Go(func() { outs[i] = run() })
+		wg.Go(func() {
+			// A step that panics on a goroutine of its own would take the
+			// process down; its panic is raised again on the request's
+			// goroutine, whose recovery answers 500, once its siblings are
+			// done. The saga is left as a crash would leave it, with its
+			// lease, for recovery to settle.
+			defer func() {
+				if v := recover(); v != nil {
+					msg := fmt.Sprintf("orderflow: step %s panicked: %v\n%s", names[i], v, debug.Stack())
+					panicked.CompareAndSwap(nil, &msg)
+				}
+			}()
+			outs[i] = run()
+		})
 	}
 	// The last step runs on this goroutine, whose stack has grown already:
 	// a new goroutine grows its own as the call deepens, copying it each
 	// time.
 	outs[last] = runs[last]()
 	wg.Wait()
+	if msg := panicked.Load(); msg != nil {
+		panic(*msg)
+	}
 	var first error
 	for i, o := range outs {
 		s.endSpan(o.span, names[i], o.err, s.order.ID, o.ended)
