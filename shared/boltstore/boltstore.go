@@ -37,6 +37,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -82,9 +83,12 @@ var _ orderflow.Journal = (*Store)(nil)
 // Config is the settings of a Store; DefaultConfig returns every default.
 type Config struct {
 	// MaxRecords bounds the records the file holds, finished ones included,
-	// so that a flood of checkouts cannot fill the disk: Create returns
-	// orderflow.ErrFull when that many are stored and none has expired.
-	// Records take about 2 KiB each on disk. Default 100000.
+	// so that a flood of checkouts cannot fill the disk. At the bound a
+	// Create deletes an expired record, else the finished one closest to
+	// its expiry (whose key then can no longer be replayed); it returns
+	// orderflow.ErrFull only when every record stored is unfinished. A
+	// record takes from about 2 KiB to tens of KiB (a completed one holds
+	// its order's products). Default 100000.
 	MaxRecords int
 	// SweepInterval is how often expired records are deleted from the
 	// file. Reads hide expired records at once, so sweeping only reclaims
@@ -273,11 +277,21 @@ func (s *Store) Create(ctx context.Context, rec orderflow.Record) (orderflow.Rec
 	return existing, created, nil
 }
 
-// reserve counts one more record, unless the store is full of live ones.
+// reserve counts one more record, unless the store is full of unfinished
+// ones. At the bound it deletes expired records first, then, if none was,
+// the finished record closest to its expiry: its key can no longer be
+// replayed, which is better than refusing every checkout until records
+// expire (a flash sale may fill the store in hours where they are kept a
+// day).
 func (s *Store) reserve(f file, now uint64) (full bool, err error) {
 	if s.maxRecords > 0 && f.count() >= s.maxRecords {
 		if _, _, err := f.evict(now, evictOnFull); err != nil {
 			return false, err
+		}
+		if f.count() >= s.maxRecords {
+			if _, _, err := f.evict(math.MaxUint64, 1); err != nil {
+				return false, err
+			}
 		}
 		if f.count() >= s.maxRecords {
 			return true, nil

@@ -364,9 +364,30 @@ func TestMaxRecords(t *testing.T) {
 	}
 	// An expired record, not yet swept, makes room.
 	finish(t, s, a, now.Add(-time.Second))
-	createRec(t, s, "c", now)
+	c := createRec(t, s, "c", now)
 	if n := stored(t, s); n != 2 {
 		t.Errorf("%d records stored, want 2", n)
+	}
+	// Full of records yet to expire, the finished one closest to its
+	// expiry makes room, rather than every checkout being refused until
+	// one expires; an unfinished one never does.
+	finish(t, s, c, now.Add(2*time.Hour))
+	b, _, _ := s.Get(ctx, "b")
+	finish(t, s, b, now.Add(time.Hour))
+	createRec(t, s, "d", now)
+	if _, ok, _ := s.Get(ctx, "b"); ok {
+		t.Error("record b, the soonest to expire, is still stored after a Create at the bound")
+	}
+	for _, id := range []string{"c", "d"} {
+		if _, ok, _ := s.Get(ctx, id); !ok {
+			t.Errorf("record %s is gone, want it kept", id)
+		}
+	}
+	if _, _, err := s.Create(ctx, journaltest.Record("e", now)); err != nil {
+		t.Errorf("Create with a finished record stored: %v, want room made", err)
+	}
+	if _, _, err := s.Create(ctx, journaltest.Record("f", now)); !errors.Is(err, orderflow.ErrFull) {
+		t.Errorf("Create with only unfinished records stored = %v, want ErrFull", err)
 	}
 }
 

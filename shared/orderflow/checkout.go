@@ -103,10 +103,13 @@ func (f *Flow) place(ctx context.Context, r Request) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	if r.Key == "" {
-		r.Key = "gen-" + randomID()
+	// A checkout without a key gets a saga id of its own, and its record
+	// no key, so that it is not kept for retries nobody can send.
+	named := r.Key
+	if named == "" {
+		named = "gen-" + randomID()
 	}
-	id := f.sagaID(r.UserID, r.Key)
+	id := f.sagaID(r.UserID, named)
 	fp := fingerprint(s.lines, s.token)
 	// A pass ends in an answer unless the record changed under it (another
 	// request took the key at the same moment); a third pass means the key

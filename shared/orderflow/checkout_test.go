@@ -181,3 +181,29 @@ func TestAttemptAfterALostRaceStartsAfresh(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckoutWithoutAKeyIsKeptBriefly: the record of a checkout sent
+// without an Idempotency-Key, whose outcome no retry can ask for, is kept
+// keylessRetention once finished, not Retention: it would otherwise hold
+// a place in the journal's bound for a day.
+func TestCheckoutWithoutAKeyIsKeptBriefly(t *testing.T) {
+	_, _, f := startFlow(t, nil)
+	ctx := context.Background()
+	for _, key := range []string{"", "k"} {
+		if _, err := f.Place(ctx, Request{UserID: ada, Key: key, Input: visa(Item{ProductID: 2, Quantity: 1})}); err != nil {
+			t.Fatalf("key %q: %v", key, err)
+		}
+	}
+	_ = f.Close(ctx) // the completion records are written
+	j := f.deps.Journal.(timedJournal).Journal.(*memJournal)
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	kept := map[string]time.Duration{}
+	for _, rec := range j.recs {
+		kept[rec.Key] = rec.ExpiresAt.Sub(rec.UpdatedAt)
+	}
+	want := map[string]time.Duration{"": keylessRetention, "k": DefaultConfig().Retention}
+	if len(kept) != 2 || kept[""] != want[""] || kept["k"] != want["k"] {
+		t.Errorf("kept, by key: %v; want %v", kept, want)
+	}
+}

@@ -137,7 +137,9 @@ type Record struct {
 	ID string `json:"id"`
 	// UserID is the buyer, the token's subject.
 	UserID string `json:"user_id"`
-	// Key is the Idempotency-Key (generated when the client sent none).
+	// Key is the Idempotency-Key; empty when the client sent none (web
+	// may), whose outcome nobody can ask for again: such a record is kept
+	// only keylessRetention once finished.
 	Key string `json:"key"`
 	// Fingerprint identifies the request body that took the key.
 	Fingerprint string `json:"fingerprint"`

@@ -110,6 +110,12 @@ func (l *ledger) keepAlive(ctx context.Context) (stop func()) {
 	return func() { cancel(); <-done }
 }
 
+// keylessRetention is how long the record of a finished checkout sent
+// without an Idempotency-Key is kept: no retry can ask for its outcome, so
+// only long enough for a look at it while it is fresh, rather than
+// Retention's day in the bound on records kept.
+const keylessRetention = time.Minute
+
 // stamp sets the lease, the times and a new Write of a record about to be
 // written by this runner, and its expiry once the saga has finished.
 func (f *Flow) stamp(rec *Record, lease time.Duration) {
@@ -121,5 +127,8 @@ func (f *Flow) stamp(rec *Record, lease time.Duration) {
 	if rec.State.Finished() {
 		rec.LeaseUntil = now
 		rec.ExpiresAt = now.Add(f.cfg.Retention)
+		if rec.Key == "" {
+			rec.ExpiresAt = now.Add(min(keylessRetention, f.cfg.Retention))
+		}
 	}
 }

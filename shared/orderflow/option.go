@@ -61,7 +61,8 @@ type Config struct {
 	// RunRecovery. Default 5s.
 	RecoveryInterval time.Duration
 	// Retention is how long a finished checkout's outcome is kept and
-	// replayed to retries of its Idempotency-Key. Default 24h.
+	// replayed to retries of its Idempotency-Key. Default 24h. (A checkout
+	// sent without a key is kept keylessRetention.)
 	Retention time.Duration
 	// NotifyQueueSize bounds the notifications waiting to be sent; when the
 	// queue is full a new one is dropped and reported. Default 1024.
