@@ -17,6 +17,13 @@ const refuseWait = 100 * time.Millisecond
 // connections costs a bounded number of goroutines.
 const maxRefusing = 64
 
+// connObserver is told of each connection refused over the limit:
+// answered is false for one closed without an answer. Such a connection
+// never reaches the middleware, so no request metric counts it.
+type connObserver interface {
+	ConnectionRefused(answered bool)
+}
+
 // connLimit is a listener that hands the server at most cap(slots)
 // connections at once. One more is answered a fixed 503 overloaded
 // problem with Retry-After and closed, without being parsed: the same
@@ -27,11 +34,18 @@ type connLimit struct {
 	slots    chan struct{}
 	refusing chan struct{}
 	refusal  []byte
+	observer connObserver // nil: refusals are not counted
 }
 
-func limitConns(ln net.Listener, max int) *connLimit {
-	return &connLimit{Listener: ln, slots: make(chan struct{}, max),
+// limitConns returns ln handing out at most max connections at once, each
+// refusal reported to the observer given, if any.
+func limitConns(ln net.Listener, max int, observer ...connObserver) *connLimit {
+	l := &connLimit{Listener: ln, slots: make(chan struct{}, max),
 		refusing: make(chan struct{}, maxRefusing), refusal: connRefusal()}
+	if len(observer) > 0 {
+		l.observer = observer[0]
+	}
+	return l
 }
 
 // connRefusal is the whole HTTP/1.1 answer to a connection over the limit.
@@ -61,10 +75,18 @@ func (l *connLimit) Accept() (net.Conn, error) {
 		}
 		select {
 		case l.refusing <- struct{}{}:
+			l.refused(true)
 			go l.refuse(c)
 		default:
+			l.refused(false)
 			c.Close()
 		}
+	}
+}
+
+func (l *connLimit) refused(answered bool) {
+	if l.observer != nil {
+		l.observer.ConnectionRefused(answered)
 	}
 }
 

@@ -30,6 +30,9 @@ type Metrics struct {
 	journalBacklog   prometheus.Gauge
 	journalWrites    *prometheus.HistogramVec
 	shed             *prometheus.CounterVec
+	connsRefused     *prometheus.CounterVec
+	// connsAnswered and connsClosed are connsRefused's two series.
+	connsAnswered, connsClosed prometheus.Counter
 
 	// The series every request or upstream call records, looked up by
 	// their label values in maps of their own (see children).
@@ -150,13 +153,22 @@ func NewMetrics() *Metrics {
 			Name: "bff_admission_shed_total",
 			Help: "Requests refused by admission control (503 overloaded), by class (anonymous, authenticated, checkout).",
 		}, []string{"class"}),
+		connsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bff_http_connections_refused_total",
+			Help: "Client connections refused over HTTP_MAX_CONNS before any request was read, so in no request metric: " +
+				"answered the 503 overloaded problem (answered=\"true\") or, with too many being answered at once, " +
+				"closed without an answer (answered=\"false\").",
+		}, []string{"answered"}),
 	}
+	// Both series exist from start-up: their label values are fixed.
+	m.connsAnswered = m.connsRefused.WithLabelValues("true")
+	m.connsClosed = m.connsRefused.WithLabelValues("false")
 	m.Registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.httpDuration, m.upstreamDuration, m.upstreamAttempts, m.breakerState, m.cacheLookups,
 		m.rateLimited, m.orders, m.notifications, m.degraded,
-		m.sagasRecovered, m.journalBacklog, m.journalWrites, m.shed,
+		m.sagasRecovered, m.journalBacklog, m.journalWrites, m.shed, m.connsRefused,
 	)
 	return m
 }
@@ -230,6 +242,16 @@ func (m *Metrics) JournalWrite(op string, d time.Duration) {
 
 // Shed records a request refused by admission control.
 func (m *Metrics) Shed(class string) { m.shed.WithLabelValues(class).Inc() }
+
+// ConnectionRefused records a client connection refused over the
+// connection limit, answered 503 or closed without an answer.
+func (m *Metrics) ConnectionRefused(answered bool) {
+	if answered {
+		m.connsAnswered.Inc()
+	} else {
+		m.connsClosed.Inc()
+	}
+}
 
 // Known are the label values known before any event, with which Preset
 // creates each labelled series at zero: an alert on a rate, or on a series

@@ -59,3 +59,42 @@ func TestSeriesOfEachEvent(t *testing.T) {
 		}
 	}
 }
+
+// TestConnectionRefusals: both series of refused connections exist at zero
+// before the first refusal, so that ratios over them work from start-up,
+// and each refusal counts in its own.
+func TestConnectionRefusals(t *testing.T) {
+	m := telemetry.NewMetrics()
+	for _, want := range []string{
+		`bff_http_connections_refused_total{answered="true"} 0`,
+		`bff_http_connections_refused_total{answered="false"} 0`,
+	} {
+		if got := scrape(t, m); !got[want] {
+			t.Errorf("no series %s before any refusal", want)
+		}
+	}
+	m.ConnectionRefused(true)
+	m.ConnectionRefused(true)
+	m.ConnectionRefused(false)
+	got := scrape(t, m)
+	for _, want := range []string{
+		`bff_http_connections_refused_total{answered="true"} 2`,
+		`bff_http_connections_refused_total{answered="false"} 1`,
+	} {
+		if !got[want] {
+			t.Errorf("no series %s after three refusals", want)
+		}
+	}
+}
+
+// scrape returns the lines /metrics serves.
+func scrape(t *testing.T, m *telemetry.Metrics) map[string]bool {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	lines := map[string]bool{}
+	for line := range strings.Lines(rec.Body.String()) {
+		lines[strings.TrimSpace(line)] = true
+	}
+	return lines
+}
