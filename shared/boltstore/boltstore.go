@@ -354,6 +354,7 @@ func (s *Store) Expired(ctx context.Context, now time.Time, limit int) ([]orderf
 		return nil, nil
 	}
 	var recs []orderflow.Record
+	var unreadable orderflow.Unreadable
 	err := s.db.View(func(tx *bolt.Tx) error {
 		f, at, clock := fileOf(tx), nanos(now), nanos(time.Now())
 		c := f.unfinished.Cursor()
@@ -367,7 +368,8 @@ func (s *Store) Expired(ctx context.Context, now time.Time, limit int) ([]orderf
 			}
 			rec, ok, err := s.read(f, id, clock)
 			if err != nil {
-				return err
+				unreadable.Add(string(id), err)
+				continue
 			}
 			if ok {
 				recs = append(recs, rec)
@@ -378,7 +380,7 @@ func (s *Store) Expired(ctx context.Context, now time.Time, limit int) ([]orderf
 	if err != nil {
 		return nil, fmt.Errorf("expired: %w", err)
 	}
-	return recs, nil
+	return recs, unreadable.Err()
 }
 
 // encode prepares rec's envelope before the transaction, so that the

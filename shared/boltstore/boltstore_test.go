@@ -506,3 +506,27 @@ func unfinishedOf(s *Store) (int, error) {
 	recs, err := s.Expired(ctx, time.Now().Add(1000*time.Hour), 1<<20)
 	return len(recs), err
 }
+
+// TestDamagedRecordLeavesOthersRecoverable: a record whose JSON no longer
+// decodes (a damaged page; bbolt has no checksums) is named apart by
+// Expired, and the sound ones beside it are still returned for recovery.
+func TestDamagedRecordLeavesOthersRecoverable(t *testing.T) {
+	s := open(t, tempPath(t))
+	past := time.Now().Add(-time.Minute)
+	create(t, s, journaltest.Record("a-bad", past.Add(-time.Second)))
+	create(t, s, journaltest.Record("b-good", past))
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(recordsBucket)
+		v := bytes.Clone(b.Get([]byte("a-bad")))
+		v[headerLen] = '#' // the JSON damaged, the header and index intact
+		return b.Put([]byte("a-bad"), v)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := s.Expired(ctx, time.Now(), 256)
+	var ue *orderflow.UnreadableError
+	if !errors.As(err, &ue) || len(ue.IDs) != 1 || ue.IDs[0] != "a-bad" || len(recs) != 1 || recs[0].ID != "b-good" {
+		t.Fatalf("Expired = %d records, %v; want b-good, and a-bad named unreadable", len(recs), err)
+	}
+}

@@ -3,7 +3,9 @@ package orderflow
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	json "github.com/goccy/go-json"
@@ -34,8 +36,46 @@ type Journal interface {
 	// whose ExpiresAt has passed is gone: Get no longer returns it.
 	Update(ctx context.Context, rec Record) error
 	// Expired returns up to limit unfinished records whose lease has ended
-	// at now, by the same rule as Get: the sagas nobody is running.
+	// at now, by the same rule as Get: the sagas nobody is running. Records
+	// it cannot decode are left out and named in an *UnreadableError,
+	// returned with the others: one damaged record must not stop the
+	// recovery of every saga.
 	Expired(ctx context.Context, now time.Time, limit int) ([]Record, error)
+}
+
+// UnreadableError names the records Journal.Expired could not decode
+// (damaged, or written by a later layout). They are left as they are, for
+// an operator; the records returned beside it are sound.
+type UnreadableError struct {
+	IDs []string
+	Err error // why, joined over the records
+}
+
+func (e *UnreadableError) Error() string {
+	return fmt.Sprintf("orderflow: %d saga records unreadable (%s): %v", len(e.IDs), strings.Join(e.IDs, ", "), e.Err)
+}
+
+func (e *UnreadableError) Unwrap() error { return e.Err }
+
+// Unreadable collects the records Expired could not decode; nil while
+// none was.
+type Unreadable struct{ err *UnreadableError }
+
+// Add records that the record id could not be decoded, for err.
+func (u *Unreadable) Add(id string, err error) {
+	if u.err == nil {
+		u.err = &UnreadableError{}
+	}
+	u.err.IDs = append(u.err.IDs, id)
+	u.err.Err = errors.Join(u.err.Err, err)
+}
+
+// Err is the *UnreadableError of what was added, nil when nothing was.
+func (u *Unreadable) Err() error {
+	if u.err == nil {
+		return nil
+	}
+	return u.err
 }
 
 // ErrConflict is returned by Journal.Update when the record changed since it

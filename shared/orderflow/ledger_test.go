@@ -35,3 +35,40 @@ func TestLetGoIsFinal(t *testing.T) {
 			got.Version, got.LeaseUntil, err)
 	}
 }
+
+// unreadableJournal is a journal whose Expired also names a record it
+// could not decode, as a store does for a damaged one.
+type unreadableJournal struct{ Journal }
+
+func (u unreadableJournal) Expired(ctx context.Context, now time.Time, limit int) ([]Record, error) {
+	recs, err := u.Journal.Expired(ctx, now, limit)
+	if err != nil {
+		return nil, err
+	}
+	var bad Unreadable
+	bad.Add("chk_damaged", errors.New("decode record: invalid character"))
+	return recs, bad.Err()
+}
+
+// TestRecoveryGoesOnPastAnUnreadableRecord: a record the journal cannot
+// decode does not stop recovery; the sagas beside it are settled.
+func TestRecoveryGoesOnPastAnUnreadableRecord(t *testing.T) {
+	rt := sandboxtest.Start(t, sandbox.Config{})
+	deps := depsFor(rt.Clients(t, serviceConfig(nil)))
+	deps.Journal = unreadableJournal{deps.Journal}
+	f := New(deps, DefaultConfig())
+	t.Cleanup(func() { _ = f.Close(context.Background()) })
+	ctx := context.Background()
+	// A checkout whose runner died before its first step.
+	rec := Record{ID: "saga-1", UserID: ada, Key: "k", Version: 1, State: StateRunning}
+	f.stamp(&rec, 0)
+	if _, created, err := f.deps.Journal.Create(ctx, rec); err != nil || !created {
+		t.Fatalf("Create: %v, %v", created, err)
+	}
+	if n, err := f.Recover(ctx); n != 1 || err != nil {
+		t.Fatalf("Recover = %d, %v; want the sound saga settled and no error", n, err)
+	}
+	if got, _, _ := f.deps.Journal.Get(ctx, rec.ID); !got.State.Finished() {
+		t.Errorf("the sound saga is %s after recovery, want it finished", got.State)
+	}
+}

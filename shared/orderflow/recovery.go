@@ -61,6 +61,14 @@ func (f *Flow) RunRecovery(ctx context.Context) {
 // down stays unfinished for the next pass.
 func (f *Flow) Recover(ctx context.Context) (int, error) {
 	recs, err := f.deps.Journal.Expired(ctx, f.cfg.now(), recoveryBatch)
+	var unreadable *UnreadableError
+	if errors.As(err, &unreadable) {
+		// Left for an operator, every pass until then; the backlog counts
+		// them. The others are recovered.
+		f.cfg.logger.LogAttrs(ctx, slog.LevelError, "saga records unreadable",
+			slog.Any("sagas", unreadable.IDs), slog.String("error", unreadable.Err.Error()))
+		err = nil
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -85,7 +93,10 @@ func (f *Flow) Recover(ctx context.Context) (int, error) {
 	err = g.Wait()
 	// The backlog is what nobody runs after the pass: a checkout in
 	// progress holds its lease and is not counted.
-	if stuck, berr := f.deps.Journal.Expired(ctx, f.cfg.now(), backlogLimit); berr == nil {
+	stuck, berr := f.deps.Journal.Expired(ctx, f.cfg.now(), backlogLimit)
+	if errors.As(berr, &unreadable) {
+		f.cfg.observer.JournalBacklog(len(stuck) + len(unreadable.IDs))
+	} else if berr == nil {
 		f.cfg.observer.JournalBacklog(len(stuck))
 	}
 	return int(taken.Load()), err

@@ -209,6 +209,7 @@ func (j *Journal) Expired(ctx context.Context, now time.Time, limit int) ([]orde
 	}
 	recs := make([]orderflow.Record, 0, len(ids))
 	var gone []string
+	var unreadable orderflow.Unreadable
 	for i, v := range vals {
 		s, ok := v.(string)
 		if !ok {
@@ -217,7 +218,8 @@ func (j *Journal) Expired(ctx context.Context, now time.Time, limit int) ([]orde
 		}
 		rec, err := decodeRecord(ids[i], s)
 		if err != nil {
-			return nil, err
+			unreadable.Add(ids[i], err)
+			continue
 		}
 		if rec.State.Finished() || now.Before(rec.LeaseUntil) {
 			continue
@@ -234,7 +236,7 @@ func (j *Journal) Expired(ctx context.Context, now time.Time, limit int) ([]orde
 			return nil, fmt.Errorf("redis journal expired: prune: %w", err)
 		}
 	}
-	return recs, nil
+	return recs, unreadable.Err()
 }
 
 // keys are the keys of a record script for id.
