@@ -109,6 +109,16 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// syncDir makes the entries of the directory dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
 // errForeign marks a valid bbolt file that is not a journal of this layout:
 // writing to it could destroy someone else's data.
 var errForeign = errors.New("not a saga journal")
@@ -127,9 +137,18 @@ func Open(path string, cfg Config) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("create state directory: %w", err)
 	}
+	_, statErr := os.Stat(path)
 	db, gen, err := openFile(path)
 	if err != nil {
 		return nil, describeOpenError(path, err)
+	}
+	if errors.Is(statErr, fs.ErrNotExist) {
+		// bbolt syncs the file, not the directory entry that names it: a
+		// power cut could otherwise lose a new file with what it holds.
+		if err := syncDir(filepath.Dir(path)); err != nil {
+			_ = db.Close()
+			return nil, fmt.Errorf("sync state directory: %w", err)
+		}
 	}
 	s := &Store{db: db, path: path, gen: gen, maxRecords: int64(cfg.MaxRecords),
 		stop: make(chan struct{}), swept: make(chan struct{}),

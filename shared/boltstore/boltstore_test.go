@@ -17,6 +17,7 @@ import (
 
 	"storefront.dev/shared/orderflow"
 	"storefront.dev/shared/orderflow/journaltest"
+	"storefront.dev/shared/session"
 )
 
 var ctx = context.Background()
@@ -528,5 +529,36 @@ func TestDamagedRecordLeavesOthersRecoverable(t *testing.T) {
 	var ue *orderflow.UnreadableError
 	if !errors.As(err, &ue) || len(ue.IDs) != 1 || ue.IDs[0] != "a-bad" || len(recs) != 1 || recs[0].ID != "b-good" {
 		t.Fatalf("Expired = %d records, %v; want b-good, and a-bad named unreadable", len(recs), err)
+	}
+}
+
+// TestSessionSweep deletes the expired sessions, whatever their number
+// against the sweep's chunk, and keeps the live ones.
+func TestSessionSweep(t *testing.T) {
+	s := open(t, tempPath(t))
+	now := time.Now()
+	for i := range sweepChunk + 10 {
+		expires := now.Add(time.Hour)
+		if i%2 == 0 {
+			expires = now.Add(-time.Second)
+		}
+		if err := s.PutSession(ctx, fmt.Sprintf("s%05d", i), session.Session{UserID: "usr_ada"}, expires); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := s.sweepSessions(now)
+	if want := (sweepChunk + 10 + 1) / 2; n != want || err != nil {
+		t.Errorf("sweepSessions = %d, %v; want %d deleted", n, err, want)
+	}
+	var left int
+	_ = s.db.View(func(tx *bolt.Tx) error {
+		left = tx.Bucket(sessionsBucket).Stats().KeyN
+		return nil
+	})
+	if left != (sweepChunk+10)/2 {
+		t.Errorf("%d sessions left, want the %d live ones", left, (sweepChunk+10)/2)
+	}
+	if _, ok, err := s.GetSession(ctx, "s00001"); !ok || err != nil {
+		t.Errorf("a live session after the sweep: ok %v, %v", ok, err)
 	}
 }

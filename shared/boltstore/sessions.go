@@ -1,9 +1,11 @@
 package boltstore
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -25,7 +27,7 @@ func (s *Store) GetSession(ctx context.Context, key string) (session.Session, bo
 	)
 	err := s.db.View(func(tx *bolt.Tx) error {
 		v := tx.Bucket(sessionsBucket).Get([]byte(key))
-		if len(v) < 8 || binary.BigEndian.Uint64(v) <= nanos(time.Now()) {
+		if sessionExpired(v, nanos(time.Now())) {
 			return nil
 		}
 		ok = true
@@ -79,36 +81,60 @@ func (s *Store) LockSession(_ context.Context, key string, _ time.Duration) (fun
 	return func() { sessionLocks.Delete(k) }, true, nil
 }
 
-// sweepSessions deletes the sessions expired at now, in chunks.
+// sweepSessions deletes the sessions expired at now. It finds them in a
+// read transaction, which holds no lock a checkout waits for (sessions
+// have no expiry index: the scan reads every one), then deletes them in
+// transactions of sweepChunk, each checking again that its sessions are
+// still expired (one may have been used meanwhile), and stops between
+// them at Close.
 func (s *Store) sweepSessions(now time.Time) (int, error) {
-	at, total := nanos(now), 0
-	for {
+	at := nanos(now)
+	var gone [][]byte
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(sessionsBucket).ForEach(func(k, v []byte) error {
+			if sessionExpired(v, at) {
+				gone = append(gone, bytes.Clone(k))
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return 0, fmt.Errorf("sweep sessions: %w", err)
+	}
+	total := 0
+	for chunk := range slices.Chunk(gone, sweepChunk) {
 		n := 0
 		err := s.db.Update(func(tx *bolt.Tx) error {
 			b := tx.Bucket(sessionsBucket)
-			var gone [][]byte
-			c := b.Cursor()
-			for k, v := c.First(); k != nil && len(gone) < sweepChunk; k, v = c.Next() {
-				if len(v) < 8 || binary.BigEndian.Uint64(v) <= at {
-					gone = append(gone, append([]byte(nil), k...))
+			n = 0
+			for _, k := range chunk {
+				if v := b.Get(k); v == nil || !sessionExpired(v, at) {
+					continue
 				}
-			}
-			for _, k := range gone {
 				if err := b.Delete(k); err != nil {
 					return err
 				}
+				n++
 			}
-			n = len(gone)
 			return nil
 		})
-		total += n
 		if err != nil {
 			return total, fmt.Errorf("sweep sessions: %w", err)
 		}
-		if n < sweepChunk {
+		total += n
+		select {
+		case <-s.stop:
 			return total, nil
+		default:
 		}
 	}
+	return total, nil
+}
+
+// sessionExpired reports whether the stored session v (its expiry first)
+// has expired at at, or cannot be read.
+func sessionExpired(v []byte, at uint64) bool {
+	return len(v) < 8 || binary.BigEndian.Uint64(v) <= at
 }
 
 var _ session.Store = (*Store)(nil)
