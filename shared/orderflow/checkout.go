@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"time"
 
 	"storefront.dev/shared/problem"
@@ -178,7 +179,7 @@ func (f *Flow) start(parent context.Context, s *saga, rec Record) (Result, error
 
 // resume answers a request whose key already has a record.
 func (f *Flow) resume(ctx context.Context, s *saga, rec Record, fp string) (Result, error) {
-	if rec.Fingerprint != fp {
+	if !sameBody(rec.Fingerprint, fp, s) {
 		return Result{}, problem.New(problem.CodeIdempotencyReused,
 			"This Idempotency-Key was used with a different request body.")
 	}
@@ -261,11 +262,37 @@ func (f *Flow) attemptRef(rec Record) string {
 // how lines are split are the same order.
 func fingerprint(lines []line, token string) string {
 	h := sha256.New()
+	// The token first, after its length: a token may hold any printable
+	// character, the line separators included.
+	fmt.Fprintf(h, "%d:%s", len(token), token)
+	for _, l := range lines {
+		fmt.Fprintf(h, "%d*%d;", l.ProductID, l.Quantity)
+	}
+	return fingerprintPrefix + hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// fingerprintPrefix marks the fingerprints fingerprint makes. A record
+// stored without it holds a legacyFingerprint, of a version that hashed
+// the token after the lines unmarked, so that two bodies could share one
+// (a token holding "3*1;" read as a line).
+const fingerprintPrefix = "2-"
+
+func legacyFingerprint(lines []line, token string) string {
+	h := sha256.New()
 	for _, l := range lines {
 		fmt.Fprintf(h, "%d*%d;", l.ProductID, l.Quantity)
 	}
 	h.Write([]byte(token))
 	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// sameBody reports whether s's body, whose fingerprint is fp, is the one
+// that stored, a record's fingerprint, was taken with.
+func sameBody(stored, fp string, s *saga) bool {
+	if strings.HasPrefix(stored, fingerprintPrefix) {
+		return stored == fp
+	}
+	return stored == legacyFingerprint(s.lines, s.token)
 }
 
 func randomID() string {
@@ -277,9 +304,11 @@ func randomID() string {
 // busy is the answer to a retry while the key's saga runs.
 func (f *Flow) busy(wait time.Duration) *problem.Error {
 	return &problem.Error{
-		Code:       problem.CodeIdempotencyBusy,
-		Detail:     "A request with this Idempotency-Key is still being processed.",
-		RetryAfter: max(wait.Round(time.Second), time.Second),
+		Code:   problem.CodeIdempotencyBusy,
+		Detail: "A request with this Idempotency-Key is still being processed.",
+		// Rounded up: a client told to come back before the lease ends
+		// would only be told again.
+		RetryAfter: max((wait + time.Second - 1).Truncate(time.Second), time.Second),
 	}
 }
 

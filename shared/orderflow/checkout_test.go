@@ -30,6 +30,60 @@ func TestKeyReusedWithAnotherBody(t *testing.T) {
 	}
 }
 
+// TestKeyReusedWithABodyThatReadsAlike: a payment token may hold the
+// characters that separate lines, so a body whose token reads as one more
+// line is another body for its key, not the first one replayed.
+func TestKeyReusedWithABodyThatReadsAlike(t *testing.T) {
+	_, _, f := startFlow(t, nil)
+	ctx := context.Background()
+	_, _ = f.Place(ctx, Request{UserID: ada, Key: "k", Input: Input{Items: []Item{{ProductID: 2, Quantity: 1}}, PaymentToken: "3*1;tok_visa"}})
+	_, err := f.Place(ctx, Request{UserID: ada, Key: "k", Input: visa(Item{ProductID: 2, Quantity: 1}, Item{ProductID: 3, Quantity: 1})})
+	if got := codeOf(t, err); got != problem.CodeIdempotencyReused {
+		t.Errorf("same key, a body that read alike: got %q (%v), want %q", got, err, problem.CodeIdempotencyReused)
+	}
+}
+
+// TestRecordOfTheEarlierFingerprintIsReplayed: a record stored with the
+// fingerprint of the earlier version (no prefix) is still replayed to a
+// retry of its body, and still refuses another body.
+func TestRecordOfTheEarlierFingerprintIsReplayed(t *testing.T) {
+	_, _, f := startFlow(t, nil)
+	ctx := context.Background()
+	first, err := f.Place(ctx, Request{UserID: ada, Key: "k", Input: visa(Item{ProductID: 2, Quantity: 1})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = f.Close(ctx) // its completion is journaled
+	j := f.deps.Journal.(timedJournal).Journal.(*memJournal)
+	j.mu.Lock()
+	for id, rec := range j.recs {
+		rec.Fingerprint = legacyFingerprint([]line{{ProductID: 2, Quantity: 1}}, payment.TokenVisa)
+		j.recs[id] = rec
+	}
+	j.mu.Unlock()
+	again, err := f.Place(ctx, Request{UserID: ada, Key: "k", Input: visa(Item{ProductID: 2, Quantity: 1})})
+	if err != nil || !again.Replayed || again.Order.ID != first.Order.ID {
+		t.Errorf("retry of the body: order %q replayed %v, %v; want %q replayed", again.Order.ID, again.Replayed, err, first.Order.ID)
+	}
+	_, err = f.Place(ctx, Request{UserID: ada, Key: "k", Input: visa(Item{ProductID: 2, Quantity: 2})})
+	if got := codeOf(t, err); got != problem.CodeIdempotencyReused {
+		t.Errorf("another body: got %q, want %q", got, problem.CodeIdempotencyReused)
+	}
+}
+
+// TestBusyRetryAfterCoversTheLease: the Retry-After of a retry while the
+// key's saga runs is rounded up, so that the client does not come back
+// before the lease can have ended.
+func TestBusyRetryAfterCoversTheLease(t *testing.T) {
+	for wait, want := range map[time.Duration]time.Duration{
+		100 * time.Millisecond: time.Second, 1400 * time.Millisecond: 2 * time.Second, 3 * time.Second: 3 * time.Second,
+	} {
+		if got := (&Flow{}).busy(wait).RetryAfter; got != want {
+			t.Errorf("%v left on the lease: Retry-After %v, want %v", wait, got, want)
+		}
+	}
+}
+
 func TestSameOrderInAnotherLayoutIsReplayed(t *testing.T) {
 	rt, _, f := startFlow(t, nil)
 	ctx := context.Background()
