@@ -75,3 +75,35 @@ func TestRefreshRotation(t *testing.T) {
 		t.Errorf("bad refresh bodies reached the user service %d times, want none", after-before)
 	}
 }
+
+// TestAuthUpstreamRefusals: the BFF checks every body before it reaches the
+// user service, so a 404, 400 or 422 of the user service on a login, a
+// refresh or a logout is the service failing, a 503, never a status that
+// blames the phone's request.
+func TestAuthUpstreamRefusals(t *testing.T) {
+	s := startStack(t)
+	creds := map[string]string{"email": sandbox.Ada.Email, "password": sandbox.Ada.Password}
+	token := map[string]string{"refresh_token": "some-token"}
+	tests := []struct {
+		name, route, path string
+		status            int
+		body              any
+	}{
+		{"login: 404", "POST /auth/token", "/v1/auth/token", 404, creds},
+		{"login: 400", "POST /auth/token", "/v1/auth/token", 400, creds},
+		{"refresh: 422", "POST /auth/refresh", "/v1/auth/refresh", 422, token},
+		{"logout: 404", "POST /auth/revoke", "/v1/auth/logout", 404, token},
+		{"logout: 400", "POST /auth/revoke", "/v1/auth/logout", 400, token},
+	}
+	for _, tt := range tests {
+		s.Inject(t, "user", sandbox.Fault{Route: tt.route, Status: tt.status, Count: 1})
+		r := servertest.Do(t, "POST", s.Base+tt.path, tt.body)
+		if r.Status != http.StatusServiceUnavailable {
+			t.Errorf("%s: %d %s, want 503", tt.name, r.Status, r.Body)
+			continue
+		}
+		if p := r.Problem(t); p["code"] != "upstream_unavailable" {
+			t.Errorf("%s: problem %v, want upstream_unavailable", tt.name, p)
+		}
+	}
+}

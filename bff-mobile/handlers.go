@@ -18,7 +18,7 @@ func handleToken(users auth.TokenIssuer) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		tok, err := auth.Login(c.UserContext(), users, c.Body())
 		if err != nil {
-			return httpserver.FromUpstream(err, "User")
+			return httpserver.UpstreamFailure(err)
 		}
 		return writeTokens(c, tok)
 	}
@@ -30,7 +30,7 @@ func handleRefresh(users auth.Refresher) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		tok, err := auth.Refresh(c.UserContext(), users, c.Body())
 		if err != nil {
-			return httpserver.FromUpstream(err, "User")
+			return httpserver.UpstreamFailure(err)
 		}
 		return writeTokens(c, tok)
 	}
@@ -40,7 +40,7 @@ func handleRefresh(users auth.Refresher) fiber.Handler {
 func handleLogout(users auth.Refresher) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		if err := auth.Logout(c.UserContext(), users, c.Body()); err != nil {
-			return httpserver.FromUpstream(err, "User")
+			return httpserver.UpstreamFailure(err)
 		}
 		return c.SendStatus(fiber.StatusNoContent)
 	}
@@ -119,7 +119,7 @@ func handleListOrders(orders orderReader, cursors *cursor.Signer) fiber.Handler 
 		}
 		page, err := orders.List(c.UserContext(), uid, next, pg.Limit)
 		if err != nil {
-			return httpserver.FromUpstream(err, "Orders")
+			return httpserver.UpstreamFailure(err)
 		}
 		out := orderListView{Items: make([]orderView, 0, len(page.Items)), NextCursor: cursors.Seal(cursor.Orders(uid), page.NextCursor)}
 		for _, o := range page.Items {

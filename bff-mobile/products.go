@@ -28,7 +28,7 @@ func handleListProducts(cat catalogReader) fiber.Handler {
 		}
 		page, err := cat.List(c.UserContext(), c.Query("category"), pg.Cursor, pg.Limit)
 		if err != nil {
-			return httpserver.FromUpstream(err, "Products")
+			return httpserver.UpstreamFailure(err)
 		}
 		c.Set(fiber.HeaderCacheControl, "no-cache")
 		return c.JSON(newProductList(page))

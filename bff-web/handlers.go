@@ -131,7 +131,7 @@ func handleListOrders(orders orderLister, products productBatch, cursors *cursor
 		var h history
 		degraded, err := screens.Run(c.UserContext(), h.part(aggregate.Required, orders, products, uid, pg))
 		if err != nil {
-			return httpserver.FromUpstream(err, "Orders")
+			return httpserver.UpstreamFailure(err)
 		}
 		next := cursors.Seal(cursor.Orders(uid), h.page.NextCursor)
 		return c.JSON(orderListView{Items: h.rows(), NextCursor: next, Degraded: degraded})

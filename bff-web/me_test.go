@@ -79,9 +79,12 @@ func TestMeFailures(t *testing.T) {
 		orders   int
 	}{
 		{"orders down", "order", sandbox.Fault{Route: "GET /orders", Status: 503}, 200, "", []string{"orders"}, 0},
+		{"orders not found", "order", sandbox.Fault{Route: "GET /orders", Status: 404}, 200, "", []string{"orders"}, 0},
 		{"orders slow", "order", sandbox.Fault{Route: "GET /orders", LatencyMS: 1500}, 200, "", []string{"orders"}, 0},
 		{"thumbnails down", "product", sandbox.Fault{Route: "GET /products", Status: 503}, 200, "", []string{"thumbnails"}, 1},
 		{"profile down", "user", sandbox.Fault{Route: "GET /users/{id}", Status: 503}, 503, "upstream_unavailable", nil, 0},
+		{"profile refused", "user", sandbox.Fault{Route: "GET /users/{id}", Status: 400}, 503, "upstream_unavailable", nil, 0},
+		{"profile refused as unprocessable", "user", sandbox.Fault{Route: "GET /users/{id}", Status: 422}, 503, "upstream_unavailable", nil, 0},
 		{"profile slow", "user", sandbox.Fault{Route: "GET /users/{id}", LatencyMS: 1500}, 504, "deadline_exceeded", nil, 0},
 	}
 	for _, tt := range tests {

@@ -38,7 +38,7 @@ func handleListProducts(cat catalogReader, screens *aggregate.Fanout) fiber.Hand
 			page, err = cat.List(ctx, category, pg.Cursor, pg.Limit)
 			return err
 		})); err != nil {
-			return httpserver.FromUpstream(err, "Products")
+			return httpserver.UpstreamFailure(err)
 		}
 		cards := make([]productView, 0, len(page.Items))
 		for _, p := range page.Items {

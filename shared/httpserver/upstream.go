@@ -8,12 +8,31 @@ import (
 	"storefront.dev/shared/upstream"
 )
 
-// FromUpstream turns a failed upstream read into the problem the client sees:
-// a missing resource is a 404, a spent deadline a 504, anything else a 503
-// with Retry-After. The upstream's own words never reach the client. An
+// FromUpstream turns a failed upstream read of one resource the client
+// named (an order by id, a product, the caller's profile) into the problem
+// the client sees: a missing resource is a 404, anything else is what
+// UpstreamFailure says. The upstream's own words never reach the client. An
 // error that already is a problem (a bad cursor, a refused login) is
 // returned as it is.
 func FromUpstream(err error, what string) *problem.Error {
+	var p *problem.Error
+	if errors.As(err, &p) {
+		return p
+	}
+	if upstream.KindOf(err) == upstream.KindNotFound {
+		return &problem.Error{Code: problem.CodeNotFound, Detail: what + " not found.", Err: err}
+	}
+	return UpstreamFailure(err)
+}
+
+// UpstreamFailure turns a failed upstream call that reads no one resource
+// the client named (a listing, a login) into the problem the client sees: a
+// spent deadline is a 504, anything else a 503 with Retry-After. A listing
+// cannot be missing, so a 404 is the service failing too; and since the BFF
+// sends only requests it validated, an upstream's 400 or 422 is the
+// service disagreeing with the BFF, never the client's fault. An error that
+// already is a problem is returned as it is.
+func UpstreamFailure(err error) *problem.Error {
 	var p *problem.Error
 	if errors.As(err, &p) {
 		return p
@@ -22,14 +41,8 @@ func FromUpstream(err error, what string) *problem.Error {
 	if !ok {
 		return problem.From(err)
 	}
-	switch ue.Kind {
-	case upstream.KindNotFound:
-		return &problem.Error{Code: problem.CodeNotFound, Detail: what + " not found.", Err: err}
-	case upstream.KindTimeout:
+	if ue.Kind == upstream.KindTimeout {
 		return &problem.Error{Code: problem.CodeTimeout, Detail: "The " + ue.Service + " service did not answer in time.", Err: err}
-	case upstream.KindInvalid:
-		return &problem.Error{Code: problem.CodeInvalid, Detail: "The request was rejected as invalid.", Err: err}
-	default:
-		return &problem.Error{Code: problem.CodeUnavailable, Detail: "The " + ue.Service + " service is unavailable.", RetryAfter: 2 * time.Second, Err: err}
 	}
+	return &problem.Error{Code: problem.CodeUnavailable, Detail: "The " + ue.Service + " service is unavailable.", RetryAfter: 2 * time.Second, Err: err}
 }

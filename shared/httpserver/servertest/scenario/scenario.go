@@ -61,6 +61,7 @@ func Run(t *testing.T, sh Shop) {
 		{"CheckoutIsOneTrace", checkoutIsOneTrace},
 		{"MetricsOnAdminOnly", metricsOnAdminOnly},
 		{"ForgedCursorsRefused", forgedCursorsRefused},
+		{"UpstreamRefusalsAreNotTheClients", upstreamRefusalsAreNotTheClients},
 		{"DocumentedEdges", documentedEdges},
 		{"DocumentedConstraintsHold", documentedConstraintsHold},
 	} {
