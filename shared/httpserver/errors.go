@@ -2,6 +2,7 @@ package httpserver
 
 import (
 	"errors"
+	"log/slog"
 	"time"
 
 	json "github.com/goccy/go-json"
@@ -38,11 +39,13 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	if requestIDOf(c) == "" {
 		// The request was refused while being read (too large, malformed),
 		// before any middleware ran: it still gets an id and the headers
-		// every answer carries.
+		// every answer carries, and is counted and logged (observe never
+		// saw it).
 		id := newRequestID()
 		c.Locals(requestIDKey, id)
 		c.Set(HeaderRequestID, id)
 		setSecurityHeaders(c, s.cfg.HSTS)
+		defer s.observeUnread(c)
 	}
 	var p *problem.Error
 	var ferr *fiber.Error
@@ -85,4 +88,28 @@ func writeProblem(c *fiber.Ctx, p *problem.Error, instance string) error {
 	c.Set(fiber.HeaderContentType, problem.ContentType)
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	return c.Status(p.Status()).Send(body)
+}
+
+// unread is the route label of a request refused while being read, before
+// routing: its path is the client's, not a route's.
+const unread = "unread"
+
+// observeUnread counts and logs a request refused while being read, as
+// observe does any other, under the route unread and, when its method is
+// not one Fiber routes (a malformed request's may be anything), the
+// method "other", so that clients cannot make label values up.
+func (s *Server) observeUnread(c *fiber.Ctx) {
+	method := "other"
+	for _, m := range fiber.DefaultMethods {
+		if c.Method() == m {
+			method = m
+		}
+	}
+	status := c.Response().StatusCode()
+	s.metrics.ObserveRequest(method, unread, statusLabel(status), 0)
+	if s.logger.Enabled(c.UserContext(), slog.LevelInfo) {
+		s.logger.LogAttrs(c.UserContext(), slog.LevelInfo, "request",
+			slog.String("request_id", requestIDOf(c)), slog.String("method", method), slog.String("route", unread),
+			slog.Int("status", status), slog.Int("bytes", len(c.Response().Body())))
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -121,6 +122,24 @@ func TestHostileInput(t *testing.T) {
 	// Refusals are the client's fault: nothing is logged as a failure.
 	if got := s.logs.entries(t, "request failed"); len(got) != 0 {
 		t.Errorf("got %d failures logged, want 0: %v", len(got), got)
+	}
+	// The ones refused while being read, before any middleware ran, are
+	// counted and logged like every other request.
+	metrics := s.scrape(t)
+	logged := map[float64]bool{}
+	for _, line := range s.logs.entries(t, "request") {
+		if line["route"] == "unread" {
+			logged[line["status"].(float64)] = true
+		}
+	}
+	for _, status := range []string{"413", "431"} {
+		series := `bff_http_request_duration_seconds_count{method="`
+		if !strings.Contains(metrics, `route="unread",status="`+status+`"} 1`) || !strings.Contains(metrics, series) {
+			t.Errorf("no request counted under route unread, status %s", status)
+		}
+		if f, _ := strconv.ParseFloat(status, 64); !logged[f] {
+			t.Errorf("no access line for the %s refused while being read", status)
+		}
 	}
 }
 
