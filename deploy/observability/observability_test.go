@@ -73,7 +73,7 @@ var seeds = []struct {
 		m.ObserveCall("product", "get", "ok", time.Millisecond)
 	}},
 	{"bff_upstream_attempts_total", func(m *telemetry.Metrics) { m.ObserveAttempt("product", "ok") }},
-	{"bff_upstream_breaker_state", func(m *telemetry.Metrics) { m.ObserveBreaker("product", "closed") }},
+	{"bff_upstream_breaker_state", func(m *telemetry.Metrics) { m.WatchBreaker("product", func() string { return "closed" }) }},
 	{"bff_cache_lookups_total", func(m *telemetry.Metrics) { m.CacheLookup("product", true) }},
 	{"bff_rate_limited_total", func(m *telemetry.Metrics) { m.RateLimited("default") }},
 	{"bff_orders_total", func(m *telemetry.Metrics) { m.OrderOutcome("confirmed") }},

@@ -4,6 +4,7 @@
 package telemetry
 
 import (
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,7 +21,7 @@ type Metrics struct {
 	httpDuration     *prometheus.HistogramVec
 	upstreamDuration *prometheus.HistogramVec
 	upstreamAttempts *prometheus.CounterVec
-	breakerState     *prometheus.GaugeVec
+	breakers         *breakers
 	cacheLookups     *prometheus.CounterVec
 	rateLimited      *prometheus.CounterVec
 	orders           *prometheus.CounterVec
@@ -112,10 +113,12 @@ func NewMetrics() *Metrics {
 			Name: "bff_upstream_attempts_total",
 			Help: "HTTP requests sent to an upstream (each retry is one more), by service and outcome (ok or the error kind).",
 		}, []string{"service", "outcome"}),
-		breakerState: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "bff_upstream_breaker_state",
-			Help: "Circuit breaker state per upstream: 0 closed, 1 half-open, 2 open.",
-		}, []string{"service"}),
+		breakers: &breakers{
+			desc: prometheus.NewDesc("bff_upstream_breaker_state",
+				"Circuit breaker state per upstream, read at the scrape: 0 closed, 1 half-open, 2 open.",
+				[]string{"service"}, nil),
+			state: make(map[string]func() string),
+		},
 		cacheLookups: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "bff_cache_lookups_total",
 			Help: "Cache lookups by cache (products, catalog_pages) and result (hit, miss).",
@@ -166,7 +169,7 @@ func NewMetrics() *Metrics {
 	m.Registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.httpDuration, m.upstreamDuration, m.upstreamAttempts, m.breakerState, m.cacheLookups,
+		m.httpDuration, m.upstreamDuration, m.upstreamAttempts, m.breakers, m.cacheLookups,
 		m.rateLimited, m.orders, m.notifications, m.degraded,
 		m.sagasRecovered, m.journalBacklog, m.journalWrites, m.shed, m.connsRefused,
 	)
@@ -195,12 +198,41 @@ func (m *Metrics) ObserveAttempt(service, outcome string) {
 	}).Inc()
 }
 
-// ObserveBreaker records a breaker's new state ("closed", "half-open",
-// "open" as 0, 1, 2); it satisfies upstream.BreakerObserver.
-func (m *Metrics) ObserveBreaker(service, state string) {
-	v := map[string]float64{"closed": 0, "half-open": 1, "open": 2}[state]
-	m.breakerState.WithLabelValues(service).Set(v)
+// WatchBreaker publishes the state of service's circuit breaker, which
+// state returns ("closed", "half-open" or "open"), read at each scrape; it
+// satisfies upstream.BreakerWatcher. A state pushed on each change would
+// not do: an open breaker turns half-open only when asked, so without
+// calls it would read open long after its open timeout. A service watched
+// again replaces the one watched before under its name.
+func (m *Metrics) WatchBreaker(service string, state func() string) {
+	m.breakers.mu.Lock()
+	defer m.breakers.mu.Unlock()
+	m.breakers.state[service] = state
 }
+
+// breakers collects bff_upstream_breaker_state, asking each watched
+// breaker its state.
+type breakers struct {
+	desc  *prometheus.Desc
+	mu    sync.Mutex
+	state map[string]func() string
+}
+
+func (b *breakers) Describe(ch chan<- *prometheus.Desc) { ch <- b.desc }
+
+func (b *breakers) Collect(ch chan<- prometheus.Metric) {
+	b.mu.Lock()
+	watched := maps.Clone(b.state)
+	b.mu.Unlock()
+	for service, state := range watched {
+		if v, ok := breakerValues[state()]; ok {
+			ch <- prometheus.MustNewConstMetric(b.desc, prometheus.GaugeValue, v, service)
+		}
+	}
+}
+
+// breakerValues are the gauge's values of the breaker states.
+var breakerValues = map[string]float64{"closed": 0, "half-open": 1, "open": 2}
 
 // CacheLookup records a cache hit or miss.
 func (m *Metrics) CacheLookup(cache string, hit bool) {
@@ -271,10 +303,10 @@ type Known struct {
 	ShedClasses []string
 }
 
-// Preset creates every series k names, at zero; each breaker starts closed.
+// Preset creates every series k names, at zero. Each breaker's series
+// exists once WatchBreaker was called for it.
 func (m *Metrics) Preset(k Known) {
 	for _, s := range k.Services {
-		m.breakerState.WithLabelValues(s).Set(0)
 		for _, o := range k.UpstreamOutcomes {
 			m.upstreamAttempts.WithLabelValues(s, o)
 		}

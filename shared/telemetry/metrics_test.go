@@ -3,6 +3,7 @@ package telemetry_test
 import (
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -97,4 +98,28 @@ func scrape(t *testing.T, m *telemetry.Metrics) map[string]bool {
 		lines[strings.TrimSpace(line)] = true
 	}
 	return lines
+}
+
+// TestBreakerStateReadAtScrape: the gauge is the state the breaker gives
+// when scraped, whatever it was told before.
+func TestBreakerStateReadAtScrape(t *testing.T) {
+	m := telemetry.NewMetrics()
+	var state atomic.Value
+	state.Store("open")
+	m.WatchBreaker("payment", func() string { return state.Load().(string) })
+	m.WatchBreaker("product", func() string { return "closed" })
+	for _, tc := range []struct{ state, want string }{
+		{"open", `bff_upstream_breaker_state{service="payment"} 2`},
+		{"half-open", `bff_upstream_breaker_state{service="payment"} 1`},
+		{"closed", `bff_upstream_breaker_state{service="payment"} 0`},
+	} {
+		state.Store(tc.state)
+		got := scrape(t, m)
+		if !got[tc.want] {
+			t.Errorf("breaker %s: no series %s", tc.state, tc.want)
+		}
+		if !got[`bff_upstream_breaker_state{service="product"} 0`] {
+			t.Errorf("breaker %s: the product breaker's series is gone", tc.state)
+		}
+	}
 }

@@ -89,7 +89,19 @@ func NewService(name string, urls []string, cfg Config, opts ...Option) (*Servic
 		st.OnStateChange = func(name string, _, to gobreaker.State) { bo.ObserveBreaker(name, to.String()) }
 	}
 	s.breaker = gobreaker.NewCircuitBreaker[struct{}](st)
+	if bw, ok := s.cfg.observer.(BreakerWatcher); ok {
+		bw.WatchBreaker(name, s.BreakerState)
+	}
 	return s, nil
+}
+
+// BreakerWatcher is implemented by an Observer that reads a service's
+// circuit breaker state when it needs it (state returns "closed",
+// "half-open" or "open"), for a gauge read at each scrape: an open breaker
+// turns half-open only when asked, so a state reported on each change
+// (BreakerObserver) says "open" for as long as no call comes.
+type BreakerWatcher interface {
+	WatchBreaker(service string, state func() string)
 }
 
 // Name returns the service's name.
