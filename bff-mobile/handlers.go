@@ -94,6 +94,9 @@ func handleGetOrder(orders orderReader) fiber.Handler {
 		}
 		o, err := orders.Get(c.UserContext(), id)
 		if err == nil {
+			err = httpserver.CheckAnswered("order", "get", id, o.ID)
+		}
+		if err == nil {
 			err = o.CheckOwner(httpserver.UserID(c))
 		}
 		if err != nil {

@@ -43,6 +43,9 @@ func handleGetProduct(cat catalogReader) fiber.Handler {
 			return err
 		}
 		p, err := cat.Product(c.UserContext(), id)
+		if err == nil {
+			err = httpserver.CheckAnswered("product", "get", id, p.ID)
+		}
 		if err != nil {
 			return httpserver.FromUpstream(err, "Product")
 		}

@@ -80,6 +80,9 @@ func handleGetOrder(orders orderReader, products productBatch, payments paymentR
 				if pg.order, err = orders.Get(ctx, id); err != nil {
 					return err
 				}
+				if err = httpserver.CheckAnswered("order", "get", id, pg.order.ID); err != nil {
+					return err
+				}
 				return pg.order.CheckOwner(uid)
 			}).Then(
 				aggregate.Optional("products", func(ctx context.Context) (err error) {
@@ -87,7 +90,9 @@ func handleGetOrder(orders orderReader, products productBatch, payments paymentR
 					return err
 				}),
 				aggregate.Optional("payment", func(ctx context.Context) (err error) {
-					pg.payment, err = payments.Summary(ctx, pg.order.PaymentID)
+					if pg.payment, err = payments.Summary(ctx, pg.order.PaymentID); err == nil {
+						err = httpserver.CheckAnswered("payment", "get", pg.order.PaymentID, pg.payment.ID)
+					}
 					pg.paid = err == nil
 					return err
 				}),

@@ -46,8 +46,10 @@ func handleMe(users profileReader, orders orderLister, products productBatch, sc
 		)
 		degraded, err := screens.Run(c.UserContext(),
 			aggregate.Required("user", func(ctx context.Context) (err error) {
-				profile, err = users.Get(ctx, uid)
-				return err
+				if profile, err = users.Get(ctx, uid); err != nil {
+					return err
+				}
+				return httpserver.CheckAnswered("user", "get", uid, profile.ID)
 			}),
 			recent.part(aggregate.Optional, orders, products, uid, httpserver.Page{Limit: recentOrderCount}),
 		)

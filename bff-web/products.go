@@ -65,8 +65,10 @@ func handleGetProduct(cat catalogReader, screens *aggregate.Fanout) fiber.Handle
 		var related product.Page
 		degraded, err := screens.Run(c.UserContext(),
 			aggregate.Required("product", func(ctx context.Context) (err error) {
-				p, err = cat.Product(ctx, id)
-				return err
+				if p, err = cat.Product(ctx, id); err != nil {
+					return err
+				}
+				return httpserver.CheckAnswered("product", "get", id, p.ID)
 			}).Then(aggregate.Optional("related", func(ctx context.Context) (err error) {
 				related, err = cat.Page(ctx, product.ListParams{Category: p.Category, Limit: maxRelated + 1})
 				return err

@@ -2,6 +2,7 @@ package httpserver
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
 	"storefront.dev/shared/problem"
@@ -45,4 +46,16 @@ func UpstreamFailure(err error) *problem.Error {
 		return &problem.Error{Code: problem.CodeTimeout, Detail: "The " + ue.Service + " service did not answer in time.", Err: err}
 	}
 	return &problem.Error{Code: problem.CodeUnavailable, Detail: "The " + ue.Service + " service is unavailable.", RetryAfter: 2 * time.Second, Err: err}
+}
+
+// CheckAnswered returns nil when the resource an upstream answered is the
+// one asked for, and otherwise an upstream failure of service's operation
+// op: a service that answers another resource (or a zero one) is failing,
+// and its answer must not be shown as the one asked for.
+func CheckAnswered[ID comparable](service, op string, asked, answered ID) error {
+	if asked == answered {
+		return nil
+	}
+	return &upstream.Error{Service: service, Op: op, Kind: upstream.KindUnknown,
+		Err: fmt.Errorf("answered %v when asked for %v", answered, asked)}
 }

@@ -187,7 +187,13 @@ func TestDoSuccessBodies(t *testing.T) {
 		wantErr  bool
 	}{
 		{name: "nil out discards", body: `{"id":1}`, out: nil},
-		{name: "empty body leaves out", body: ``, out: &map[string]any{}},
+		// A success without the value asked for is no value to serve.
+		{name: "empty body", body: ``, out: &map[string]any{}, wantErr: true, wantKind: upstream.KindUnknown},
+		{name: "blank body", body: " \n", out: &map[string]any{}, wantErr: true, wantKind: upstream.KindUnknown},
+		{name: "null body", body: `null`, out: &map[string]any{}, wantErr: true, wantKind: upstream.KindUnknown},
+		{name: "null body of a struct", body: ` null `, out: &struct{ ID int }{}, wantErr: true, wantKind: upstream.KindUnknown},
+		{name: "empty body, no value wanted", body: ``, out: &struct{}{}},
+		{name: "a value, no value wanted", body: `{"revoked":true}`, out: &struct{}{}},
 		{name: "undecodable body", body: `{"id":`, out: &map[string]any{}, wantErr: true, wantKind: upstream.KindUnknown},
 	}
 	for _, tt := range tests {

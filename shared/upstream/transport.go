@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -222,14 +223,33 @@ func (s *Service) exchange(ctx context.Context, in *instance, deadline time.Time
 	if status < 200 || status > 299 {
 		return status, statusError(s.name, c.Op, status, resp.Body())
 	}
-	if out == nil || len(resp.Body()) == 0 {
+	if out == nil {
 		return status, nil
+	}
+	if _, none := out.(*struct{}); none {
+		// The caller wants no value (a revocation): whatever came is fine.
+		return status, nil
+	}
+	if absent(resp.Body()) {
+		// Decoding would leave out its zero value: served, it would be a
+		// product 0 or an order of nobody, so the answer is a failure.
+		return status, &Error{Service: s.name, Op: c.Op, Status: status, Kind: KindUnknown, Err: errNoValue}
 	}
 	// go-json copies its input, so out holds nothing of the pooled buffer.
 	if err := json.Unmarshal(resp.Body(), out); err != nil {
 		return status, &Error{Service: s.name, Op: c.Op, Status: status, Kind: KindUnknown, Err: fmt.Errorf("decode response: %w", err)}
 	}
 	return status, nil
+}
+
+// errNoValue is the cause of a success answer without the value the call
+// asked for.
+var errNoValue = errors.New("decode response: the answer holds no value")
+
+// absent reports whether a JSON body holds no value: empty, blank or null.
+func absent(body []byte) bool {
+	body = bytes.TrimSpace(body)
+	return len(body) == 0 || string(body) == "null"
 }
 
 // refused reports whether err is a connection the instance did not accept

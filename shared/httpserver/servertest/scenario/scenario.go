@@ -62,6 +62,7 @@ func Run(t *testing.T, sh Shop) {
 		{"MetricsOnAdminOnly", metricsOnAdminOnly},
 		{"ForgedCursorsRefused", forgedCursorsRefused},
 		{"UpstreamRefusalsAreNotTheClients", upstreamRefusalsAreNotTheClients},
+		{"AnswersWithoutTheValue", answersWithoutTheValue},
 		{"DocumentedEdges", documentedEdges},
 		{"DocumentedConstraintsHold", documentedConstraintsHold},
 	} {
