@@ -1,13 +1,16 @@
 // Package observability holds the BFFs' Grafana dashboard, Prometheus
 // alert rules and the configs of the compose profile "observability". Its
 // tests check that the dashboard and the rules query only metrics the BFFs
-// export, and run promtool's checks and the rules' unit tests.
+// export, and only labels those metrics have, and run promtool's checks
+// and the rules' unit tests.
 package observability
 
 import (
 	"encoding/json"
+	"maps"
 	"os"
 	"os/exec"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -44,7 +47,7 @@ func TestDashboardAndRulesUseExportedMetrics(t *testing.T) {
 		for _, e := range src.exprs {
 			for _, name := range metricNames(e) {
 				used = append(used, name)
-				if !exported[name] {
+				if _, ok := exported[name]; !ok {
 					unknown = append(unknown, name)
 				}
 			}
@@ -58,6 +61,44 @@ func TestDashboardAndRulesUseExportedMetrics(t *testing.T) {
 		}
 	}
 }
+
+// TestDashboardAndRulesUseExistingLabels fails naming each label matcher
+// of the dashboard or the rules that selects on a label its metric does not
+// have: a matcher on a missing label matches nothing (or, negated,
+// everything), so a panel or an alert would go wrong without a word.
+func TestDashboardAndRulesUseExistingLabels(t *testing.T) {
+	exported := exportedMetrics(t)
+	for _, src := range []struct {
+		file  string
+		exprs []string
+	}{
+		{dashboardFile, dashboardExprs(t, readFile(t, dashboardFile))},
+		{rulesFile, ruleExprs(string(readFile(t, rulesFile)))},
+	} {
+		checked := 0
+		for _, e := range src.exprs {
+			for _, sel := range labelMatchers(e) {
+				labels, ok := exported[sel.metric]
+				if !ok {
+					continue // an unknown metric fails TestDashboardAndRulesUseExportedMetrics
+				}
+				for _, l := range sel.labels {
+					checked++
+					if !labels[l] && !targetLabels[l] {
+						t.Errorf("%s selects %s on the label %s, which it does not have (it has %v)",
+							src.file, sel.metric, l, slices.Sorted(maps.Keys(labels)))
+					}
+				}
+			}
+		}
+		if checked == 0 {
+			t.Errorf("%s: no label matcher found", src.file)
+		}
+	}
+}
+
+// targetLabels are the labels Prometheus adds to every scraped series.
+var targetLabels = map[string]bool{"job": true, "instance": true, "__name__": true}
 
 // seeds create one series of a labelled family, which Gather leaves out
 // until it has one. Each runs only when its family is missing, so that
@@ -88,37 +129,51 @@ var seeds = []struct {
 }
 
 // exportedMetrics returns the name of every sample a BFF's /metrics can
-// serve: each family's name, and a histogram's _bucket, _sum and _count.
-func exportedMetrics(t *testing.T) map[string]bool {
+// serve, each family's name and a histogram's _bucket, _sum and _count,
+// with the names of its labels: the family's, and le or quantile for the
+// buckets and quantiles.
+func exportedMetrics(t *testing.T) map[string]map[string]bool {
 	t.Helper()
 	m := telemetry.NewMetrics()
 	names := gather(t, m)
 	for _, s := range seeds {
-		if !names[s.family] {
+		if _, ok := names[s.family]; !ok {
 			s.seed(m)
 		}
 	}
 	return gather(t, m)
 }
 
-func gather(t *testing.T, m *telemetry.Metrics) map[string]bool {
+func gather(t *testing.T, m *telemetry.Metrics) map[string]map[string]bool {
 	t.Helper()
 	families, err := m.Registry.Gather()
 	if err != nil {
 		t.Fatalf("gather: %v", err)
 	}
-	names := make(map[string]bool)
+	names := make(map[string]map[string]bool)
 	for _, f := range families {
-		names[f.GetName()] = true
+		labels := make(map[string]bool)
+		for _, s := range f.GetMetric() {
+			for _, l := range s.GetLabel() {
+				labels[l.GetName()] = true
+			}
+		}
+		with := func(extra string) map[string]bool {
+			l := maps.Clone(labels)
+			l[extra] = true
+			return l
+		}
+		name := f.GetName()
 		switch f.GetType().String() {
 		case "HISTOGRAM":
-			for _, suffix := range []string{"_bucket", "_sum", "_count"} {
-				names[f.GetName()+suffix] = true
-			}
+			names[name+"_bucket"] = with("le")
+			names[name+"_sum"], names[name+"_count"] = labels, labels
+			names[name] = labels
 		case "SUMMARY":
-			for _, suffix := range []string{"_sum", "_count"} {
-				names[f.GetName()+suffix] = true
-			}
+			names[name] = with("quantile")
+			names[name+"_sum"], names[name+"_count"] = labels, labels
+		default:
+			names[name] = labels
 		}
 	}
 	return names
@@ -201,6 +256,28 @@ func TestMetricNames(t *testing.T) {
 	}
 }
 
+func TestLabelMatchers(t *testing.T) {
+	for _, tc := range []struct {
+		name, expr string
+		want       []selector
+	}{
+		{"no matcher", `sum(rate(bff_orders_total[5m]))`, nil},
+		{"every operator", `bff_x{a="1", b!="2",c=~"3|4",d!~'5'}`, []selector{{"bff_x", []string{"a", "b", "c", "d"}}}},
+		{"braces and commas in values", `bff_x{a="{b=\"c\",d}"}`, []selector{{"bff_x", []string{"a"}}}},
+		{"several selectors", "rate(bff_a{job=~\"$job\",le=\"0.5\"}[5m])\n/ rate(bff_b_count {route!~\"/healthz\"}[5m])",
+			[]selector{{"bff_a", []string{"job", "le"}}, {"bff_b_count", []string{"route"}}}},
+		{"recording rules and other metrics are skipped", `job:bff_x:rate5m{job="a"} + up{job="b"}`, nil},
+		{"comments are skipped", "bff_x{a=\"1\"} # bff_y{b=\"2\"}", []selector{{"bff_x", []string{"a"}}}},
+		{"trailing comma", `bff_x{a="1",}`, []selector{{"bff_x", []string{"a"}}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := labelMatchers(tc.expr); !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("labelMatchers(%q) = %q, want %q", tc.expr, got, tc.want)
+			}
+		})
+	}
+}
+
 func TestRuleExprs(t *testing.T) {
 	for _, tc := range []struct {
 		name, yaml string
@@ -225,7 +302,41 @@ var (
 	promqlString = regexp.MustCompile(`"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|` + "`[^`]*`")
 	promqlIdent  = regexp.MustCompile(`[A-Za-z_:][A-Za-z0-9_:]*`)
 	exprKey      = regexp.MustCompile(`^(\s*(?:-\s+)?)expr:\s*(.*)$`)
+	// promqlSelector matches a metric name and its label matchers, once
+	// string literals are emptied.
+	promqlSelector = regexp.MustCompile(`([A-Za-z_:][A-Za-z0-9_:]*)\s*\{([^{}]*)\}`)
+	matcherLabel   = regexp.MustCompile(`^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:=~|!~|!=|=)`)
 )
+
+// selector is a metric and the labels its matchers name.
+type selector struct {
+	metric string
+	labels []string
+}
+
+// labelMatchers returns each selector of a BFF metric (see metricNames)
+// in expr with label matchers, in order.
+func labelMatchers(expr string) []selector {
+	var sels []selector
+	for _, line := range strings.Split(promqlString.ReplaceAllString(expr, `""`), "\n") {
+		if i := strings.Index(line, "#"); i >= 0 {
+			line = line[:i]
+		}
+		for _, m := range promqlSelector.FindAllStringSubmatch(line, -1) {
+			if len(metricNames(m[1])) == 0 {
+				continue
+			}
+			sel := selector{metric: m[1]}
+			for _, matcher := range strings.Split(m[2], ",") {
+				if l := matcherLabel.FindStringSubmatch(matcher); l != nil {
+					sel.labels = append(sel.labels, l[1])
+				}
+			}
+			sels = append(sels, sel)
+		}
+	}
+	return sels
+}
 
 // metricNames returns the names of the BFFs' metrics an expression
 // queries, in order: identifiers starting bff_, go_ or process_. Names
