@@ -9,6 +9,7 @@ import (
 	"storefront.dev/shared/cursor"
 	"storefront.dev/shared/httpserver"
 	"storefront.dev/shared/orderflow"
+	"storefront.dev/shared/upstream"
 	"storefront.dev/shared/upstream/order"
 	"storefront.dev/shared/upstream/user"
 )
@@ -124,7 +125,14 @@ func handleListOrders(orders orderReader, cursors *cursor.Signer) fiber.Handler 
 		if err != nil {
 			return httpserver.UpstreamFailure(err)
 		}
-		out := orderListView{Items: make([]orderView, 0, len(page.Items)), NextCursor: cursors.Seal(cursor.Orders(uid), page.NextCursor)}
+		sealed, err := cursors.SealNext(cursor.Orders(uid), page.NextCursor)
+		if err != nil {
+			// A cursor too long to seal is an answer the BFF cannot
+			// carry: the order service failing (logged with its cause),
+			// not the last page.
+			return httpserver.UpstreamFailure(&upstream.Error{Service: "order", Op: "list", Kind: upstream.KindUnknown, Err: err})
+		}
+		out := orderListView{Items: make([]orderView, 0, len(page.Items)), NextCursor: sealed}
 		for _, o := range page.Items {
 			out.Items = append(out.Items, newOrderView(o))
 		}

@@ -10,6 +10,7 @@ import (
 	"storefront.dev/shared/cursor"
 	"storefront.dev/shared/httpserver"
 	"storefront.dev/shared/orderflow"
+	"storefront.dev/shared/upstream"
 	"storefront.dev/shared/upstream/order"
 	"storefront.dev/shared/upstream/payment"
 	"storefront.dev/shared/upstream/product"
@@ -138,7 +139,13 @@ func handleListOrders(orders orderLister, products productBatch, cursors *cursor
 		if err != nil {
 			return httpserver.UpstreamFailure(err)
 		}
-		next := cursors.Seal(cursor.Orders(uid), h.page.NextCursor)
+		next, err := cursors.SealNext(cursor.Orders(uid), h.page.NextCursor)
+		if err != nil {
+			// A cursor too long to seal is an answer the BFF cannot
+			// carry: the order service failing (logged with its cause),
+			// not the last page.
+			return httpserver.UpstreamFailure(&upstream.Error{Service: "order", Op: "list", Kind: upstream.KindUnknown, Err: err})
+		}
 		return c.JSON(orderListView{Items: h.rows(), NextCursor: next, Degraded: degraded})
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -32,6 +33,19 @@ const (
 	macBytes = 16
 	macChars = 22
 )
+
+// MaxUpstreamLength is the longest upstream cursor, in bytes, that a
+// Signer seals; SealNext refuses a longer one.
+const MaxUpstreamLength = 256
+
+// MaxLength is the length of the cursor sealed from an upstream cursor of
+// MaxUpstreamLength bytes, the longest a Signer makes: the longest a BFF
+// may accept back from a client, and the only bound it needs.
+const MaxLength = len(version) + macChars + (MaxUpstreamLength*8+5)/6
+
+// ErrTooLong is the error of SealNext given an upstream cursor longer than
+// MaxUpstreamLength.
+var ErrTooLong = errors.New("cursor: the upstream cursor is too long to seal")
 
 // strict decodes only the canonical base64 of a value, so that a cursor
 // has one spelling: the unused bits of a last character must be zero.
@@ -62,14 +76,30 @@ func Orders(userID string) string { return "orders:" + userID }
 // Products is the listing of a catalog category ("" for all of it).
 func Products(category string) string { return "products:" + category }
 
-// Seal returns the cursor of next, the upstream's cursor for the page after
-// one of listing; the last page's empty cursor stays empty.
-func (s *Signer) Seal(listing, next string) string {
+// SealNext returns the cursor of next, the upstream's cursor for the page
+// after one of listing; the last page's empty cursor stays empty. An
+// upstream cursor longer than MaxUpstreamLength is refused with an error
+// wrapping ErrTooLong rather than sealed into a cursor longer than
+// MaxLength, which the BFF would refuse when the client sent it back.
+func (s *Signer) SealNext(listing, next string) (string, error) {
 	if next == "" {
-		return ""
+		return "", nil
+	}
+	if len(next) > MaxUpstreamLength {
+		return "", fmt.Errorf("%w: %d bytes, at most %d", ErrTooLong, len(next), MaxUpstreamLength)
 	}
 	body := base64.RawURLEncoding.EncodeToString([]byte(next))
-	return version + base64.RawURLEncoding.EncodeToString(s.mac(listing, body)) + body
+	return version + base64.RawURLEncoding.EncodeToString(s.mac(listing, body)) + body, nil
+}
+
+// Seal is SealNext for a caller that cannot report an error: an upstream
+// cursor SealNext refuses seals to "", ending the listing there rather than
+// handing out a cursor that would be refused.
+//
+// Deprecated: use SealNext, and report its error.
+func (s *Signer) Seal(listing, next string) string {
+	c, _ := s.SealNext(listing, next)
+	return c
 }
 
 // Open returns the upstream's cursor sealed in cursor for listing; an empty
@@ -81,7 +111,7 @@ func (s *Signer) Open(listing, cursor string) (string, error) {
 		return "", nil
 	}
 	rest, ok := strings.CutPrefix(cursor, version)
-	if !ok || len(rest) <= macChars {
+	if !ok || len(rest) <= macChars || len(cursor) > MaxLength {
 		return "", problem.Invalid("cursor", "The cursor is not valid for this listing; start again without it.")
 	}
 	mac, body := rest[:macChars], rest[macChars:]

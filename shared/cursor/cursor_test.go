@@ -1,6 +1,8 @@
 package cursor_test
 
 import (
+	"errors"
+	"strings"
 	"testing"
 
 	"storefront.dev/shared/cursor"
@@ -60,4 +62,35 @@ func FuzzOpen(f *testing.F) {
 			t.Errorf("Open(%q) = %q, which does not seal back to it", c, next)
 		}
 	})
+}
+
+// TestLongestCursor: the cursor of the longest upstream cursor a Signer
+// seals is MaxLength long and opens; a longer upstream cursor is refused
+// rather than sealed into one the BFF would not take back.
+func TestLongestCursor(t *testing.T) {
+	s, _ := cursor.New(cursor.NewKey())
+	listing := cursor.Orders("usr_ada")
+	for _, n := range []int{1, 2, 3, 174, 175, cursor.MaxUpstreamLength - 1, cursor.MaxUpstreamLength} {
+		next := strings.Repeat("x", n)
+		c, err := s.SealNext(listing, next)
+		if err != nil {
+			t.Fatalf("SealNext of %d bytes: %v", n, err)
+		}
+		if len(c) > cursor.MaxLength {
+			t.Errorf("the cursor of %d bytes is %d long, over MaxLength %d", n, len(c), cursor.MaxLength)
+		}
+		if n == cursor.MaxUpstreamLength && len(c) != cursor.MaxLength {
+			t.Errorf("the longest cursor is %d long, want MaxLength %d", len(c), cursor.MaxLength)
+		}
+		if got, err := s.Open(listing, c); err != nil || got != next {
+			t.Errorf("Open of the cursor of %d bytes: %d bytes, %v", n, len(got), err)
+		}
+	}
+	tooLong := strings.Repeat("x", cursor.MaxUpstreamLength+1)
+	if c, err := s.SealNext(listing, tooLong); !errors.Is(err, cursor.ErrTooLong) || c != "" {
+		t.Errorf("SealNext of %d bytes: %q, %v; want ErrTooLong", len(tooLong), c, err)
+	}
+	if c := s.Seal(listing, tooLong); c != "" {
+		t.Errorf("Seal of %d bytes: %q, want the listing to end", len(tooLong), c)
+	}
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"storefront.dev/shared/cursor"
 	"storefront.dev/shared/problem"
 )
 
@@ -79,8 +80,10 @@ const (
 	MaxLimit     = 50
 )
 
-// MaxCursorLength bounds the cursor a client may send back.
-const MaxCursorLength = 256
+// MaxCursorLength bounds the cursor a client may send back: the longest the
+// BFF seals (cursor.MaxLength), so that every cursor it hands out is taken
+// back.
+const MaxCursorLength = cursor.MaxLength
 
 // ParsePage reads ?cursor= and ?limit= as PageOf validates them; a limit
 // given empty (limit=) is refused like any other non-integer, not read as

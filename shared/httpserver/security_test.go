@@ -92,7 +92,7 @@ func TestHostileInput(t *testing.T) {
 		{"limit too large", "GET", "/page?limit=51", nil, nil, 400, "invalid_request", "limit", "1 to 50"},
 		{"limit not a number", "GET", "/page?limit=ten", nil, nil, 400, "invalid_request", "limit", "1 to 50"},
 		{"cursor with bad characters", "GET", "/page?cursor=abc%22%3Bdrop", nil, nil, 400, "invalid_request", "cursor", "not valid"},
-		{"cursor too long", "GET", "/page?cursor=" + strings.Repeat("A", 257), nil, nil, 400, "invalid_request", "cursor", "not valid"},
+		{"cursor too long", "GET", "/page?cursor=" + strings.Repeat("A", httpserver.MaxCursorLength+1), nil, nil, 400, "invalid_request", "cursor", "not valid"},
 		{"unknown route", "GET", "/admin", nil, nil, 404, "not_found", "", ""},
 		{"wrong method", "DELETE", "/echo", nil, nil, 405, "method_not_allowed", "", ""},
 	}
@@ -158,7 +158,7 @@ func TestValidInputPasses(t *testing.T) {
 		{"body just under the limit", "POST", "/echo", `{"name":"` + strings.Repeat("x", 1000) + `"}`},
 		{"id of 64 characters", "GET", "/items/" + strings.Repeat("a", 64), nil},
 		{"id with - and _", "GET", "/items/ord_1-a", nil},
-		{"page", "GET", "/page?limit=50&cursor=" + strings.Repeat("A", 256), nil},
+		{"page", "GET", "/page?limit=50&cursor=" + strings.Repeat("A", httpserver.MaxCursorLength), nil},
 		{"default page", "GET", "/page", nil},
 	}
 	for _, tt := range tests {

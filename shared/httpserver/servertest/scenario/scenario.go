@@ -61,6 +61,7 @@ func Run(t *testing.T, sh Shop) {
 		{"CheckoutIsOneTrace", checkoutIsOneTrace},
 		{"MetricsOnAdminOnly", metricsOnAdminOnly},
 		{"ForgedCursorsRefused", forgedCursorsRefused},
+		{"LongUpstreamCursors", longUpstreamCursors},
 		{"UpstreamRefusalsAreNotTheClients", upstreamRefusalsAreNotTheClients},
 		{"AnswersWithoutTheValue", answersWithoutTheValue},
 		{"DocumentedEdges", documentedEdges},
