@@ -59,7 +59,7 @@ func handlePlaceOrder(flow orderPlacer) fiber.Handler {
 			return err
 		}
 		pay := res.Payment.Summary()
-		return httpserver.Created(c, res.Order.ID, "/api/orders/"+res.Order.ID, newOrderView(res.Order, res.Products, &pay))
+		return httpserver.Created(c, res.Order.ID, "/api/orders/"+res.Order.ID, newOrderView(placed(res.Order), res.Products, &pay))
 	}
 }
 
@@ -106,7 +106,9 @@ func handleGetOrder(orders orderReader, products productBatch, payments paymentR
 			pay = &pg.payment
 		}
 		pg.view = newOrderView(pg.order, pg.products, pay)
-		pg.view.Degraded = degraded
+		// The view names a payment it read but cannot show; the parts that
+		// failed are the others.
+		pg.view.Degraded = append(degraded, pg.view.Degraded...)
 		return c.JSON(&pg.view)
 	}
 }

@@ -75,7 +75,10 @@ type orderView struct {
 }
 
 // newOrderView builds the order page. products may miss some or all lines
-// (their images are then left out); pay may be nil.
+// (their images are then left out); pay may be nil. A payment known only
+// by its id (a checkout recovered after a crash, whose payment could not be
+// read back) is left out like one that could not be read, and the page
+// says so in Degraded.
 func newOrderView(o order.Order, products map[int64]product.Product, pay *payment.Summary) orderView {
 	v := orderView{
 		ID:              o.ID,
@@ -97,10 +100,23 @@ func newOrderView(o order.Order, products map[int64]product.Product, pay *paymen
 		v.Lines = append(v.Lines, lv)
 	}
 	v.Totals.Subtotal = subtotal
-	if pay != nil {
+	switch {
+	case pay == nil:
+	case shownPayment(*pay):
 		v.Payment = &paymentView{ID: pay.ID, Status: pay.Status, Method: pay.Method}
+	default:
+		v.Degraded = []string{partPayment}
 	}
 	return v
+}
+
+// partPayment is the name of the order page's payment part.
+const partPayment = "payment"
+
+// shownPayment reports whether the page can show pay: the document
+// requires its status (one of an enum) and its card's last four digits.
+func shownPayment(pay payment.Summary) bool {
+	return pay.ID != "" && pay.Status != "" && len(pay.Method.Last4) == 4
 }
 
 // orderSummaryView is one row of the order history.
@@ -141,4 +157,16 @@ func imageOf(img product.Image, ok bool) *imageView {
 		return nil
 	}
 	return &imageView{URL: img.URL, Alt: img.Alt}
+}
+
+// placed is the order of a checkout's result. The flow answers only once
+// the order is confirmed, but a result recovered after a crash whose order
+// could not be read back holds little more than its id: the status is then
+// the one the order is known to have, never an empty one outside the
+// document's enum.
+func placed(o order.Order) order.Order {
+	if o.Status == "" {
+		o.Status = order.StatusConfirmed
+	}
+	return o
 }
