@@ -38,14 +38,10 @@ type connLimit struct {
 }
 
 // limitConns returns ln handing out at most max connections at once, each
-// refusal reported to the observer given, if any.
-func limitConns(ln net.Listener, max int, observer ...connObserver) *connLimit {
-	l := &connLimit{Listener: ln, slots: make(chan struct{}, max),
-		refusing: make(chan struct{}, maxRefusing), refusal: connRefusal()}
-	if len(observer) > 0 {
-		l.observer = observer[0]
-	}
-	return l
+// refusal reported to observer (nil: none).
+func limitConns(ln net.Listener, max int, observer connObserver) *connLimit {
+	return &connLimit{Listener: ln, slots: make(chan struct{}, max),
+		refusing: make(chan struct{}, maxRefusing), refusal: connRefusal(), observer: observer}
 }
 
 // connRefusal is the whole HTTP/1.1 answer to a connection over the limit.

@@ -108,3 +108,22 @@ func dial(t *testing.T, addr string) (net.Conn, int) {
 	}
 	return c, resp.StatusCode
 }
+
+// TestServeStoppedAsItStarts: a stop that comes as Serve starts (a SIGTERM
+// just after the start), before the HTTP server took its listener, still
+// ends Serve: it used to find nothing to shut down and then wait for a
+// server that went on serving.
+func TestServeStoppedAsItStarts(t *testing.T) {
+	for range 20 {
+		s := newServer(t, func(c *httpserver.Config) { c.ShutdownDelay = 0 })
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		served := make(chan error, 1)
+		go func() { served <- s.Serve(ctx, "127.0.0.1:0") }()
+		select {
+		case <-served:
+		case <-time.After(30 * time.Second): // a bound on the test, not a timing assertion
+			t.Fatal("Serve, stopped as it started, never returned")
+		}
+	}
+}

@@ -182,7 +182,8 @@ func (s *Server) Serve(ctx context.Context, addr string, onShutdown ...func(cont
 	}
 	s.logger.Info("listening", "addr", ln.Addr().String(), "url", "http://"+ln.Addr().String())
 	errc := make(chan error, 1)
-	go func() { errc <- s.App.Listener(limitConns(ln, s.cfg.MaxConns)) }()
+	limited := limitConns(ln, s.cfg.MaxConns, s.metrics)
+	go func() { errc <- s.App.Listener(limited) }()
 	mctx, stopMemory := context.WithCancel(ctx)
 	defer stopMemory()
 	go returnMemory(mctx, memoryCheck, runtime.NumGoroutine, debug.FreeOSMemory)
@@ -206,6 +207,10 @@ func (s *Server) Serve(ctx context.Context, addr string, onShutdown ...func(cont
 	if err := s.App.ShutdownWithContext(sctx); err != nil {
 		errs = append(errs, fmt.Errorf("shutdown: %w", err))
 	}
+	// A stop that came before fasthttp took the listener (a SIGTERM just
+	// after the start) finds nothing to shut down, and fasthttp then
+	// serves it for good: closing it ends that serving too.
+	_ = limited.Close()
 	for _, hook := range onShutdown {
 		if err := hook(sctx); err != nil {
 			errs = append(errs, err)
