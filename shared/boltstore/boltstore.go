@@ -42,6 +42,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	json "github.com/goccy/go-json"
@@ -73,6 +74,10 @@ type Store struct {
 	// writes feeds the committer, which closes committed when it stops.
 	writes    chan pending
 	committed chan struct{}
+	// failure is set, and failed closed, once a commit fails on the file
+	// itself (see fail).
+	failure   atomic.Pointer[error]
+	failed    chan struct{}
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -152,7 +157,7 @@ func Open(path string, cfg Config) (*Store, error) {
 	}
 	s := &Store{db: db, path: path, gen: gen, maxRecords: int64(cfg.MaxRecords),
 		stop: make(chan struct{}), swept: make(chan struct{}),
-		writes: make(chan pending), committed: make(chan struct{})}
+		writes: make(chan pending), committed: make(chan struct{}), failed: make(chan struct{})}
 	go s.committer()
 	go s.sweepEvery(cfg.SweepInterval)
 	return s, nil
@@ -473,7 +478,7 @@ func (s *Store) sweep(now time.Time) (int, error) {
 	at, total := nanos(now), 0
 	for {
 		var n, seen int
-		err := s.db.Update(func(tx *bolt.Tx) error {
+		err := s.update(func(tx *bolt.Tx) error {
 			var err error
 			seen, n, err = fileOf(tx).evict(at, sweepChunk)
 			return err

@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -561,4 +563,58 @@ func TestSessionSweep(t *testing.T) {
 	if _, ok, err := s.GetSession(ctx, "s00001"); !ok || err != nil {
 		t.Errorf("a live session after the sweep: ok %v, %v", ok, err)
 	}
+}
+
+// TestFailedCommitStopsWrites: once a commit fails on the file itself
+// (here the disk full: the file's descriptor is made /dev/full's), the
+// store writes no more, journal and sessions alike, and says so through
+// Failed, so that the process ends and a new one reopens the file.
+func TestFailedCommitStopsWrites(t *testing.T) {
+	path := tempPath(t)
+	s := open(t, path)
+	now := time.Now()
+	create(t, s, journaltest.Record("before", now.Add(time.Minute)))
+	full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
+	if err != nil {
+		t.Skipf("no /dev/full: %v", err)
+	}
+	defer full.Close()
+	fd := fileDescriptorOf(t, path)
+	if err := syscall.Dup3(int(full.Fd()), fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Create(ctx, journaltest.Record("during", now.Add(time.Minute))); err == nil {
+		t.Fatal("Create on a full disk succeeded")
+	}
+	select {
+	case <-s.Failed():
+	default:
+		t.Fatal("Failed is not closed after a commit failed on the file")
+	}
+	if _, _, err := s.Create(ctx, journaltest.Record("after", now.Add(time.Minute))); err == nil || !strings.Contains(err.Error(), "restart") {
+		t.Errorf("Create after the failure = %v, want the failure", err)
+	}
+	if err := s.PutSession(ctx, "k", session.Session{UserID: "usr_ada"}, now.Add(time.Hour)); err == nil {
+		t.Error("PutSession after the failure succeeded")
+	}
+	if _, ok, err := s.Get(ctx, "before"); !ok || err != nil {
+		t.Errorf("a record committed before the failure: ok %v, %v; want it read", ok, err)
+	}
+}
+
+// fileDescriptorOf is this process's descriptor of the file at path.
+func fileDescriptorOf(t *testing.T, path string) int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("no /proc/self/fd: %v", err)
+	}
+	for _, e := range entries {
+		if target, err := os.Readlink("/proc/self/fd/" + e.Name()); err == nil && target == path {
+			fd, _ := strconv.Atoi(e.Name())
+			return fd
+		}
+	}
+	t.Fatalf("no descriptor of %s", path)
+	return -1
 }

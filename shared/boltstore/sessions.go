@@ -50,7 +50,7 @@ func (s *Store) PutSession(ctx context.Context, key string, sess session.Session
 	}
 	v := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(body)), nanos(expires))
 	v = append(v, body...)
-	if err := s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(sessionsBucket).Put([]byte(key), v) }); err != nil {
+	if err := s.update(func(tx *bolt.Tx) error { return tx.Bucket(sessionsBucket).Put([]byte(key), v) }); err != nil {
 		return fmt.Errorf("put session: %w", err)
 	}
 	return nil
@@ -61,7 +61,7 @@ func (s *Store) DeleteSession(ctx context.Context, key string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(sessionsBucket).Delete([]byte(key)) }); err != nil {
+	if err := s.update(func(tx *bolt.Tx) error { return tx.Bucket(sessionsBucket).Delete([]byte(key)) }); err != nil {
 		return fmt.Errorf("delete session: %w", err)
 	}
 	return nil
@@ -104,7 +104,7 @@ func (s *Store) sweepSessions(now time.Time) (int, error) {
 	total := 0
 	for chunk := range slices.Chunk(gone, sweepChunk) {
 		n := 0
-		err := s.db.Update(func(tx *bolt.Tx) error {
+		err := s.update(func(tx *bolt.Tx) error {
 			b := tx.Bucket(sessionsBucket)
 			n = 0
 			for _, k := range chunk {

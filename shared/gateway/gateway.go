@@ -142,10 +142,12 @@ func (g *Gateway) known(rl ratelimit.Config) telemetry.Known {
 	return k
 }
 
-// newLogger logs JSON to stdout at cfg's level, each line naming the BFF.
+// newLogger logs JSON to stdout at cfg's level, each line naming the BFF
+// and, when logged with a request's context, the request's id and trace id.
 func newLogger(name string, cfg Config, stdout io.Writer) *slog.Logger {
 	level, _ := cfg.level() // valid: New validated cfg
-	return slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: level})).With("app", name)
+	h := slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: level})
+	return slog.New(telemetry.LogHandler(h, httpserver.RequestID)).With("app", name)
 }
 
 // newClients builds a service for each upstream, with the request's ids in
@@ -270,22 +272,42 @@ func (g *Gateway) checks() []httpserver.Check {
 }
 
 // Serve serves until ctx ends, then drains requests and the notification
-// queue, and closes the Redis client last, once no request can use it.
+// queue, and closes the Redis client last, once no request can use it. A
+// state file that fails to commit ends it too, with its error: the process
+// is to exit, so that a new one reopens the file (see boltstore's fail).
 func (g *Gateway) Serve(ctx context.Context, addr string) error {
+	var failed <-chan struct{} // nil, never ready, without a state file
+	if g.stateFile != nil {
+		// Deferred first, so closed last, whatever happened: a request
+		// still running past the drain then fails its next journal write
+		// and leaves its saga to recovery, and the file's lock is free for
+		// the next process.
+		defer g.stateFile.Close()
+		failed = g.stateFile.Failed()
+	}
 	stopAdmin, err := g.Server.ListenAdmin(g.adminAddr)
 	if err != nil {
 		return err
 	}
 	defer stopAdmin()
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go func() {
+		select {
+		case <-failed:
+			g.Logger.Error("the state file failed; stopping so that a new process reopens it",
+				"err", g.stateFile.Failure())
+			stop()
+		case <-ctx.Done():
+		}
+	}()
 	cancelRecovery, stopRecovery := g.startRecovery(ctx)
 	defer cancelRecovery()
+	err = g.Server.Serve(ctx, addr, g.shutdownHooks(stopRecovery)...)
 	if g.stateFile != nil {
-		// Closed last, whatever happened: a request still running past the
-		// drain then fails its next journal write and leaves its saga to
-		// recovery, and the file's lock is free for the next process.
-		defer g.stateFile.Close()
+		err = errors.Join(err, g.stateFile.Failure())
 	}
-	return g.Server.Serve(ctx, addr, g.shutdownHooks(stopRecovery)...)
+	return err
 }
 
 // startRecovery runs saga recovery from the start: a saga this replica's

@@ -1,14 +1,19 @@
 package gateway
 
 import (
+	"context"
 	"io"
+	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"storefront.dev/shared/boltstore"
+	"storefront.dev/shared/session"
 )
 
 // TestNewReleasesWhatItOpenedWhenItFails: a state file another process
@@ -42,5 +47,52 @@ func TestNewReleasesWhatItOpenedWhenItFails(t *testing.T) {
 	if n := runtime.NumGoroutine(); n > before {
 		buf := make([]byte, 1<<16)
 		t.Errorf("%d goroutines after a failed New, %d before:\n%s", n, before, buf[:runtime.Stack(buf, true)])
+	}
+}
+
+// TestServeEndsWhenTheStateFileFails: once a commit fails on the state
+// file (the disk full), Serve drains and returns the failure, so that the
+// process exits and a new one reopens the file.
+func TestServeEndsWhenTheStateFileFails(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.StateDir, cfg.AdminAddr = t.TempDir(), "127.0.0.1:0"
+	cfg.HTTP.ShutdownDelay = 0
+	g, err := New("bff-test", cfg, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	served := make(chan error, 1)
+	go func() { served <- g.Serve(context.Background(), "127.0.0.1:0") }()
+
+	full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
+	if err != nil {
+		t.Skipf("no /dev/full: %v", err)
+	}
+	defer full.Close()
+	path := filepath.Join(cfg.StateDir, "bff-test.db")
+	fd := -1
+	entries, _ := os.ReadDir("/proc/self/fd")
+	for _, e := range entries {
+		if target, _ := os.Readlink("/proc/self/fd/" + e.Name()); target == path {
+			fd, _ = strconv.Atoi(e.Name())
+		}
+	}
+	if fd < 0 {
+		t.Skipf("no descriptor of %s in /proc/self/fd", path)
+	}
+	if err := syscall.Dup3(int(full.Fd()), fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Sessions.PutSession(context.Background(), "k", session.Session{UserID: "usr_ada"}, time.Now().Add(time.Hour)); err == nil {
+		t.Fatal("a write on a full disk succeeded")
+	}
+	select {
+	case err := <-served:
+		if err == nil || !strings.Contains(err.Error(), "restart") {
+			t.Errorf("Serve returned %v, want the state file's failure", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Serve still serving after the state file failed")
 	}
 }
