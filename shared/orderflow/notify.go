@@ -25,6 +25,10 @@ var NotificationOutcomes = []string{NotificationSent, NotificationFailed, Notifi
 
 // confirmation is one queued "order confirmed" notification.
 type confirmation struct {
+	// origin carries the checkout request's values (its trace, its request
+	// id) without its cancellation, so that the notification's call and
+	// log lines are tied to the checkout.
+	origin  context.Context
 	userID  string
 	orderID string
 	total   money.Money
@@ -44,6 +48,14 @@ type outbox struct {
 	// ctx ends when Close gives up waiting, to abort sends in flight.
 	ctx    context.Context
 	cancel context.CancelFunc
+}
+
+// context is c's origin, or the background for one queued without.
+func (c confirmation) context() context.Context {
+	if c.origin == nil {
+		return context.Background()
+	}
+	return c.origin
 }
 
 func newOutbox(send Notifier, cfg *config) *outbox {
@@ -67,7 +79,7 @@ func (o *outbox) enqueue(c confirmation) {
 		}
 	}
 	o.cfg.observer.NotificationOutcome(NotificationDropped)
-	o.cfg.logger.LogAttrs(context.Background(), slog.LevelWarn, "order notification dropped",
+	o.cfg.logger.LogAttrs(c.context(), slog.LevelWarn, "order notification dropped",
 		slog.String("order_id", c.orderID), slog.Bool("closed", o.closed))
 }
 
@@ -116,7 +128,11 @@ func (o *outbox) deliver(c confirmation) string {
 	key := TemplateOrderConfirmed + ":" + c.orderID
 	p := o.cfg.stepPolicy()
 	p.Attempts = o.cfg.NotifyAttempts
-	err := upstream.Retry(o.ctx, p, func(ctx context.Context, _ int) error {
+	// The checkout's values, the outbox's end.
+	ctx, cancel := context.WithCancel(c.context())
+	defer cancel()
+	defer context.AfterFunc(o.ctx, cancel)()
+	err := upstream.Retry(ctx, p, func(ctx context.Context, _ int) error {
 		ctx, cancel := context.WithTimeout(ctx, o.cfg.NotifyTimeout)
 		defer cancel()
 		_, err := o.send.Send(ctx, req, key)
@@ -125,7 +141,7 @@ func (o *outbox) deliver(c confirmation) string {
 	if err == nil {
 		return NotificationSent
 	}
-	o.cfg.logger.LogAttrs(o.ctx, slog.LevelWarn, "order notification failed",
+	o.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "order notification failed",
 		slog.String("order_id", c.orderID), slog.String("error", err.Error()))
 	return NotificationFailed
 }

@@ -6,6 +6,11 @@ import (
 	"testing"
 	"time"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+
+	"storefront.dev/shared/sandbox"
+	"storefront.dev/shared/sandbox/sandboxtest"
 	"storefront.dev/shared/upstream"
 	"storefront.dev/shared/upstream/notification"
 )
@@ -73,5 +78,40 @@ func TestOutboxCloseGivesUpAtDeadline(t *testing.T) {
 	// "a" was aborted mid-send, "b" never started.
 	if got, want := [3]int{obs.notified(NotificationSent), obs.notified(NotificationFailed), obs.notified(NotificationDropped)}, [3]int{0, 1, 2}; got != want {
 		t.Errorf("sent, failed, dropped: got %v, want %v", got, want)
+	}
+}
+
+// contextNotifier records the trace of each Send's context.
+type contextNotifier struct{ traces chan trace.TraceID }
+
+func (n contextNotifier) Send(ctx context.Context, r notification.Request, key string) (notification.Receipt, error) {
+	n.traces <- trace.SpanContextFromContext(ctx).TraceID()
+	return notification.Receipt{ID: key, Status: "accepted"}, nil
+}
+
+// TestNotificationCarriesTheCheckoutsTrace: the notification of an order is
+// sent, off the request's path, under the checkout request's trace (and
+// with its other values, the request id among them), so that it is found
+// from the checkout's trace and log lines.
+func TestNotificationCarriesTheCheckoutsTrace(t *testing.T) {
+	rt := sandboxtest.Start(t, sandbox.Config{})
+	deps := depsFor(rt.Clients(t, serviceConfig(nil)))
+	n := contextNotifier{traces: make(chan trace.TraceID, 1)}
+	deps.Notifier = n
+	f := New(deps, DefaultConfig())
+	t.Cleanup(func() { _ = f.Close(context.Background()) })
+	tp := sdktrace.NewTracerProvider()
+	ctx, span := tp.Tracer("test").Start(context.Background(), "POST /v1/orders")
+	if _, err := f.Place(ctx, Request{UserID: ada, Key: "k", Input: visa(Item{ProductID: 2, Quantity: 1})}); err != nil {
+		t.Fatal(err)
+	}
+	span.End()
+	select {
+	case got := <-n.traces:
+		if want := span.SpanContext().TraceID(); got != want {
+			t.Errorf("notification sent under trace %s, want the checkout's %s", got, want)
+		}
+	case <-time.After(30 * time.Second): // a bound on the test, not a timing assertion
+		t.Fatal("no notification sent")
 	}
 }

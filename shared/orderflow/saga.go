@@ -183,7 +183,7 @@ func (s *saga) completed(ctx context.Context, res Result) {
 		// stays unfinished and recovery, going forward, completes it again.
 		s.f.logJournal(ctx, s.ref, err)
 	}
-	s.f.outbox.enqueue(confirmation{userID: s.userID, orderID: s.order.ID, total: s.order.Total})
+	s.f.outbox.enqueue(confirmation{origin: context.WithoutCancel(ctx), userID: s.userID, orderID: s.order.ID, total: s.order.Total})
 }
 
 // abandoned is the answer of a saga that stopped because its journal failed.
