@@ -151,13 +151,6 @@ type Observer interface {
 	ObserveCall(service, op, outcome string, d time.Duration)
 }
 
-// BreakerObserver is implemented by an Observer that also wants to know
-// when a service's circuit breaker changes state ("closed", "half-open",
-// "open").
-type BreakerObserver interface {
-	ObserveBreaker(service, state string)
-}
-
 // AttemptObserver is implemented by an Observer that also wants every HTTP
 // request sent (a retry, or a failover to another instance, is one more):
 // outcome as for ObserveCall.

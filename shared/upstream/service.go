@@ -85,9 +85,6 @@ func NewService(name string, urls []string, cfg Config, opts ...Option) (*Servic
 		// nothing about the service.
 		IsExcluded: func(err error) bool { return errors.Is(err, context.Canceled) || errors.Is(err, errCallerDeadline) },
 	}
-	if bo, ok := s.cfg.observer.(BreakerObserver); ok {
-		st.OnStateChange = func(name string, _, to gobreaker.State) { bo.ObserveBreaker(name, to.String()) }
-	}
 	s.breaker = gobreaker.NewCircuitBreaker[struct{}](st)
 	if bw, ok := s.cfg.observer.(BreakerWatcher); ok {
 		bw.WatchBreaker(name, s.BreakerState)
@@ -99,7 +96,7 @@ func NewService(name string, urls []string, cfg Config, opts ...Option) (*Servic
 // circuit breaker state when it needs it (state returns "closed",
 // "half-open" or "open"), for a gauge read at each scrape: an open breaker
 // turns half-open only when asked, so a state reported on each change
-// (BreakerObserver) says "open" for as long as no call comes.
+// would say "open" for as long as no call comes.
 type BreakerWatcher interface {
 	WatchBreaker(service string, state func() string)
 }
