@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"storefront.dev/shared/httpserver/servertest"
+	"storefront.dev/shared/httpserver/servertest/scenario"
 	"storefront.dev/shared/sandbox"
 )
 
@@ -119,5 +120,25 @@ func TestMeFailures(t *testing.T) {
 				t.Errorf("degraded metric = %q, want 1", got)
 			}
 		})
+	}
+}
+
+// TestMeLeavesOutForeignOrders: the account page of Ada, read from an
+// order service whose user_id filter lets Grace's orders through, shows
+// only Ada's.
+func TestMeLeavesOutForeignOrders(t *testing.T) {
+	s, ada := startAsAda(t, "UPSTREAM_ORDER_URLS", scenario.BrokenOrderFilter(t))
+	r := servertest.Do(t, "GET", s.Base+"/api/me", nil, ada.headers(reading)...)
+	if r.Status != 200 {
+		t.Fatalf("status %d, body %s", r.Status, r.Body)
+	}
+	var me meView
+	r.JSON(t, &me)
+	var ids []string
+	for _, o := range me.RecentOrders {
+		ids = append(ids, o.ID)
+	}
+	if !reflect.DeepEqual(ids, []string{"ord_ada_2", "ord_ada_1"}) {
+		t.Errorf("recent orders %v, want only Ada's, ord_ada_2 and ord_ada_1", ids)
 	}
 }

@@ -1,9 +1,13 @@
 package httpserver
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"storefront.dev/shared/problem"
 	"storefront.dev/shared/upstream"
@@ -58,4 +62,17 @@ func CheckAnswered[ID comparable](service, op string, asked, answered ID) error 
 	}
 	return &upstream.Error{Service: service, Op: op, Kind: upstream.KindUnknown,
 		Err: fmt.Errorf("answered %v when asked for %v", answered, asked)}
+}
+
+// NoteForeign records on the request's span that the BFF left out n items
+// a listing of service answered for the caller but which are another
+// user's: the service's own filter failed, and its operators must hear of
+// it, though the client sees only its own items.
+func NoteForeign(ctx context.Context, service string, n int) {
+	if n == 0 {
+		return
+	}
+	span := trace.SpanFromContext(ctx)
+	span.AddEvent("foreign items left out", trace.WithAttributes(
+		attribute.String("peer.service", service), attribute.Int("storefront.foreign_items", n)))
 }

@@ -1,9 +1,13 @@
 package httpserver_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"testing"
+
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"storefront.dev/shared/httpserver"
 	"storefront.dev/shared/problem"
@@ -41,5 +45,31 @@ func TestUpstreamProblems(t *testing.T) {
 				t.Errorf("UpstreamFailure: %d, want %d", got.Status(), tt.listing)
 			}
 		})
+	}
+}
+
+// TestNoteForeign: items of another user left out of a listing show on the
+// request's span; none leave it alone.
+func TestNoteForeign(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tracer := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec)).Tracer("test")
+	for _, n := range []int{0, 2} {
+		ctx, span := tracer.Start(context.Background(), "GET")
+		httpserver.NoteForeign(ctx, "order", n)
+		span.End()
+	}
+	spans := rec.Ended()
+	if len(spans) != 2 || len(spans[0].Events()) != 0 || len(spans[1].Events()) != 1 {
+		t.Fatalf("events %v, want none for 0 items and one for 2", spans)
+	}
+	ev := spans[1].Events()[0]
+	found := false
+	for _, a := range ev.Attributes {
+		if a.Key == "storefront.foreign_items" && a.Value.AsInt64() == 2 {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("event %s %v, want storefront.foreign_items 2", ev.Name, ev.Attributes)
 	}
 }

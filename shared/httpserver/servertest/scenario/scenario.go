@@ -64,6 +64,7 @@ func Run(t *testing.T, sh Shop) {
 		{"LongUpstreamCursors", longUpstreamCursors},
 		{"UpstreamRefusalsAreNotTheClients", upstreamRefusalsAreNotTheClients},
 		{"AnswersWithoutTheValue", answersWithoutTheValue},
+		{"ForeignOrdersLeftOut", foreignOrdersLeftOut},
 		{"DocumentedEdges", documentedEdges},
 		{"DocumentedConstraintsHold", documentedConstraintsHold},
 	} {
