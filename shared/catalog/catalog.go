@@ -15,6 +15,7 @@ package catalog
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -122,6 +123,10 @@ func (c *Cache) Product(ctx context.Context, id int64) (product.Product, error) 
 		p, err := c.src.Get(ctx, id)
 		if err != nil {
 			return nil, err
+		}
+		if p.ID != id {
+			// Cached, it would answer for another product until it expired.
+			return nil, strayProduct("get", id, p.ID)
 		}
 		c.putProduct(p, start)
 		return p, nil
@@ -277,6 +282,13 @@ func markFirstOccurrences(ids []int64, slots []slot) {
 	}
 }
 
+// strayProduct is the failure of a product service that answered product
+// got when asked for asked (0: not among the ids asked for).
+func strayProduct(op string, asked, got int64) error {
+	return &upstream.Error{Service: "product", Op: op, Kind: upstream.KindUnknown,
+		Err: fmt.Errorf("answered product %d when asked for %d", got, asked)}
+}
+
 // fetchMany asks the Source for the ids a concurrent flight has not just
 // cached, and caches what it gets.
 func (c *Cache) fetchMany(ctx context.Context, ids []int64, maxAge time.Duration) (product.Batch, error) {
@@ -296,6 +308,11 @@ func (c *Cache) fetchMany(ctx context.Context, ids []int64, maxAge time.Duration
 	b, err := c.src.GetMany(ctx, ask)
 	if err != nil {
 		return product.Batch{}, err
+	}
+	for _, p := range b.Items {
+		if !slices.Contains(ask, p.ID) {
+			return product.Batch{}, strayProduct("get_many", 0, p.ID)
+		}
 	}
 	for _, p := range b.Items {
 		c.putProduct(p, start)

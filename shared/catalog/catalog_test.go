@@ -434,3 +434,38 @@ func TestProductsLongBatchWithDuplicates(t *testing.T) {
 		t.Errorf("got %d batch calls, want 1", got)
 	}
 }
+
+// strayingSource answers every product read with product 99.
+type strayingSource struct{ catalog.Source }
+
+func (strayingSource) Get(context.Context, int64) (product.Product, error) {
+	return product.Product{ID: 99, Name: "another"}, nil
+}
+
+func (strayingSource) GetMany(context.Context, []int64) (product.Batch, error) {
+	return product.Batch{Items: []product.Product{{ID: 99, Name: "another"}}}, nil
+}
+
+// TestAnotherProductIsNotCached: a product service that answers with
+// another product than the one asked for is failing; its answer is not
+// served, nor cached under the product it names.
+func TestAnotherProductIsNotCached(t *testing.T) {
+	_, client := startSource(t)
+	seen := &lookups{counts: map[string]int{}}
+	cache := catalog.New(strayingSource{client}, catalog.DefaultConfig(), catalog.WithObserver(seen))
+	ctx := context.Background()
+	if p, err := cache.Product(ctx, 7); err == nil || upstream.KindOf(err) != upstream.KindUnknown {
+		t.Errorf("Product(7) = %d, %v; want an upstream failure", p.ID, err)
+	}
+	if b, err := cache.Products(ctx, []int64{7}); err == nil || upstream.KindOf(err) != upstream.KindUnknown {
+		t.Errorf("Products(7) = %v, %v; want an upstream failure", b.Items, err)
+	}
+	if _, err := cache.Product(ctx, 99); err != nil {
+		t.Fatal(err)
+	}
+	seen.mu.Lock()
+	defer seen.mu.Unlock()
+	if hits := seen.counts[catalog.CacheProducts+"/hit"]; hits != 0 {
+		t.Errorf("%d cache hits: product 99, answered for product 7, was cached", hits)
+	}
+}

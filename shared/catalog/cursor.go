@@ -5,6 +5,7 @@ import (
 
 	"storefront.dev/shared/cursor"
 	"storefront.dev/shared/problem"
+	"storefront.dev/shared/upstream"
 	"storefront.dev/shared/upstream/product"
 )
 
@@ -14,9 +15,15 @@ const MaxCategoryLen = 64
 // NextCursor turns next, the product service's cursor for the page after
 // one of category, into the cursor a BFF hands its clients: sealed by s
 // and bound to the category, so that it can be neither forged nor replayed
-// against another listing. An empty next (the last page) stays empty.
-func NextCursor(s *cursor.Signer, category, next string) string {
-	return s.Seal(cursor.Products(category), next)
+// against another listing. An empty next (the last page) stays empty. A
+// next longer than cursor.MaxUpstreamLength is the product service's
+// failure: the cursor would be one the BFF refuses.
+func NextCursor(s *cursor.Signer, category, next string) (string, error) {
+	c, err := s.SealNext(cursor.Products(category), next)
+	if err != nil {
+		return "", &upstream.Error{Service: "product", Op: "list", Kind: upstream.KindUnknown, Err: err}
+	}
+	return c, nil
 }
 
 // ListParams validates a client's catalog listing (category filter, cursor

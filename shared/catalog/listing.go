@@ -20,6 +20,8 @@ func (c *Cache) List(ctx context.Context, category, cursor string, limit int) (p
 	if err != nil {
 		return product.Page{}, err
 	}
-	page.NextCursor = NextCursor(c.cfg.cursors, params.Category, page.NextCursor)
+	if page.NextCursor, err = NextCursor(c.cfg.cursors, params.Category, page.NextCursor); err != nil {
+		return product.Page{}, err
+	}
 	return page, nil
 }

@@ -92,16 +92,6 @@ func (s *Signer) SealNext(listing, next string) (string, error) {
 	return version + base64.RawURLEncoding.EncodeToString(s.mac(listing, body)) + body, nil
 }
 
-// Seal is SealNext for a caller that cannot report an error: an upstream
-// cursor SealNext refuses seals to "", ending the listing there rather than
-// handing out a cursor that would be refused.
-//
-// Deprecated: use SealNext, and report its error.
-func (s *Signer) Seal(listing, next string) string {
-	c, _ := s.SealNext(listing, next)
-	return c
-}
-
 // Open returns the upstream's cursor sealed in cursor for listing; an empty
 // cursor (the first page) opens to "". Anything else, a cursor tampered
 // with, forged, of another listing or made with another key, is a 400
