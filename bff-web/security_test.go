@@ -349,3 +349,17 @@ func TestRefusedCredentialsAreMetered(t *testing.T) {
 		t.Errorf("ada's session meanwhile: status %d, want 200", r.Status)
 	}
 }
+
+// TestLoginWhenTheUserServiceRefuses: a user service that answers the
+// login's profile read with 404 or 400 fails the login as the service's
+// failure (503), not as a missing resource or the client's mistake.
+func TestLoginWhenTheUserServiceRefuses(t *testing.T) {
+	s := startStack(t)
+	for _, status := range []int{404, 400} {
+		s.Inject(t, "user", sandbox.Fault{Route: "GET /users/{id}", Status: status})
+		body := map[string]string{"email": sandbox.Ada.Email, "password": sandbox.Ada.Password}
+		if r := servertest.Do(t, "POST", s.Base+"/api/session", body); r.Status != 503 || r.Header.Get("Retry-After") == "" {
+			t.Errorf("login with the profile read answered %d: status %d, Retry-After %q; want 503 with one", status, r.Status, r.Header.Get("Retry-After"))
+		}
+	}
+}

@@ -35,7 +35,7 @@ func handleLogin(users sessionUsers, v httpserver.TokenVerifier, sessions *serve
 		ctx := c.UserContext()
 		tok, err := auth.Login(ctx, users, c.Body())
 		if err != nil {
-			return httpserver.FromUpstream(err, "User")
+			return httpserver.UpstreamFailure(err)
 		}
 		claims, err := v.Verify(ctx, tok.AccessToken)
 		if err != nil {
@@ -43,7 +43,7 @@ func handleLogin(users sessionUsers, v httpserver.TokenVerifier, sessions *serve
 		}
 		profile, err := users.Get(ctx, claims.Subject)
 		if err != nil {
-			return httpserver.FromUpstream(err, "User")
+			return httpserver.UpstreamFailure(err)
 		}
 		id, sess, err := sessions.Create(ctx, claims.Subject, tok, claims.ExpiresAt)
 		if err != nil {
