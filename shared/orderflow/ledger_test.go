@@ -6,8 +6,11 @@ import (
 	"testing"
 	"time"
 
+	"storefront.dev/shared/money"
 	"storefront.dev/shared/sandbox"
 	"storefront.dev/shared/sandbox/sandboxtest"
+	"storefront.dev/shared/upstream/order"
+	"storefront.dev/shared/upstream/payment"
 )
 
 // TestLetGoIsFinal: once a runner has given its saga up to recovery, no
@@ -70,5 +73,26 @@ func TestRecoveryGoesOnPastAnUnreadableRecord(t *testing.T) {
 	}
 	if got, _, _ := f.deps.Journal.Get(ctx, rec.ID); !got.State.Finished() {
 		t.Errorf("the sound saga is %s after recovery, want it finished", got.State)
+	}
+}
+
+// TestReadBackFallsBackOnTheJournal: a recovered order whose order and
+// payment cannot be read back is answered with what the journal holds,
+// confirmed and captured (every step is done when it is read back), not
+// with an order of no status and no total.
+func TestReadBackFallsBackOnTheJournal(t *testing.T) {
+	rt := sandboxtest.Start(t, sandbox.Config{})
+	f := New(depsFor(rt.Clients(t, serviceConfig(nil))), DefaultConfig())
+	t.Cleanup(func() { _ = f.Close(context.Background()) })
+	total := money.New(1299, "EUR")
+	s := &saga{f: f, ref: "chk_unknown", userID: ada, total: total,
+		items: []order.Line{{ProductID: 2, Name: "Mug", Quantity: 1, UnitPrice: total}}}
+	s.order.ID, s.payment.ID = "ord_x", "pay_x"
+	s.readBack(context.Background()) // the sandbox knows neither reference
+	if o := s.order; o.ID != "ord_x" || o.Status != order.StatusConfirmed || o.Total != total || len(o.Items) != 1 || o.UserID != ada {
+		t.Errorf("order read back from the journal: %+v", o)
+	}
+	if p := s.payment; p.ID != "pay_x" || p.Status != payment.StatusCaptured || p.Amount != total {
+		t.Errorf("payment read back from the journal: %+v", p)
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"storefront.dev/shared/problem"
 	"storefront.dev/shared/upstream"
+	"storefront.dev/shared/upstream/order"
 	"storefront.dev/shared/upstream/payment"
 	"storefront.dev/shared/upstream/product"
 )
@@ -284,14 +285,21 @@ func (s *saga) settleFirstPhase(ctx context.Context, reached Step) (Step, error)
 
 // readBack completes a recovered order's result for its view: the order
 // and payment as the services hold them, the products for the pictures.
-// Each read is best-effort; what cannot be read keeps what the journal has.
+// Each read is best-effort; what cannot be read is what the journal has,
+// the order confirmed and its payment captured, as every step is done.
 func (s *saga) readBack(ctx context.Context) {
 	d := s.f.deps
 	if o, err := d.Orders.ByReference(ctx, s.ref+"-ord"); err == nil {
 		s.order = o
+	} else {
+		s.order = order.Order{ID: s.order.ID, Reference: s.ref + "-ord", UserID: s.userID, Status: order.StatusConfirmed,
+			Items: s.items, Total: s.total, PaymentID: s.payment.ID, ReservationID: s.resv.ID, ShippingAddress: s.address}
 	}
 	if p, err := d.Payments.ByReference(ctx, s.ref+"-pay"); err == nil {
 		s.payment = p
+	} else {
+		s.payment = payment.Payment{ID: s.payment.ID, Reference: s.ref + "-pay", UserID: s.userID,
+			Amount: s.total, Status: payment.StatusCaptured}
 	}
 	ids := make([]int64, len(s.items))
 	for i, l := range s.items {
