@@ -135,8 +135,7 @@ func (o *outbox) deliver(c confirmation) string {
 	err := upstream.Retry(ctx, p, func(ctx context.Context, _ int) error {
 		ctx, cancel := context.WithTimeout(ctx, o.cfg.NotifyTimeout)
 		defer cancel()
-		_, err := o.send.Send(ctx, req, key)
-		return err
+		return o.send.Send(ctx, req, key)
 	})
 	if err == nil {
 		return NotificationSent

@@ -26,13 +26,13 @@ func newGatedNotifier() *gatedNotifier {
 	return &gatedNotifier{started: make(chan string, 16), gate: make(chan struct{})}
 }
 
-func (n *gatedNotifier) Send(ctx context.Context, r notification.Request, key string) (notification.Receipt, error) {
+func (n *gatedNotifier) Send(ctx context.Context, r notification.Request, key string) error {
 	n.started <- key
 	select {
 	case <-n.gate:
-		return notification.Receipt{ID: key, Status: "accepted"}, nil
+		return nil
 	case <-ctx.Done():
-		return notification.Receipt{}, &upstream.Error{Service: "notification", Op: "send", Kind: upstream.KindTimeout, Err: ctx.Err()}
+		return &upstream.Error{Service: "notification", Op: "send", Kind: upstream.KindTimeout, Err: ctx.Err()}
 	}
 }
 
@@ -84,9 +84,9 @@ func TestOutboxCloseGivesUpAtDeadline(t *testing.T) {
 // contextNotifier records the trace of each Send's context.
 type contextNotifier struct{ traces chan trace.TraceID }
 
-func (n contextNotifier) Send(ctx context.Context, r notification.Request, key string) (notification.Receipt, error) {
+func (n contextNotifier) Send(ctx context.Context, r notification.Request, key string) error {
 	n.traces <- trace.SpanContextFromContext(ctx).TraceID()
-	return notification.Receipt{ID: key, Status: "accepted"}, nil
+	return nil
 }
 
 // TestNotificationCarriesTheCheckoutsTrace: the notification of an order is

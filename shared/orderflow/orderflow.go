@@ -56,7 +56,7 @@ type Profiles interface {
 
 // Notifier tells the buyer that the order is confirmed.
 type Notifier interface {
-	Send(ctx context.Context, r notification.Request, idempotencyKey string) (notification.Receipt, error)
+	Send(ctx context.Context, r notification.Request, idempotencyKey string) error
 }
 
 // Deps are the services a Flow talks to, and the journal it keeps its sagas
