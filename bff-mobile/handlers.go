@@ -103,7 +103,7 @@ func handleGetOrder(orders orderReader) fiber.Handler {
 		if err != nil {
 			return httpserver.FromUpstream(err, "Order")
 		}
-		return c.JSON(newOrderView(o))
+		return c.JSON(newOrderDetailView(o))
 	}
 }
 

@@ -26,10 +26,18 @@ func TestPlaceOrderAndReadIt(t *testing.T) {
 	if got.Status != 200 {
 		t.Fatalf("GET order: status %d, body %s", got.Status, got.Body)
 	}
-	var read orderView
+	var read orderDetailView
 	got.JSON(t, &read)
-	if read != placed {
-		t.Errorf("GET order = %+v, want %+v", read, placed)
+	if read.orderView != placed {
+		t.Errorf("GET order = %+v, want %+v", read.orderView, placed)
+	}
+	// The order screen shows what was bought and where it goes.
+	if len(read.Lines) != 2 || read.Lines[0].ProductID != 1 || read.Lines[0].Quantity != 2 || read.Lines[0].Name == "" ||
+		read.Lines[1].ProductID != 3 || read.Lines[1].UnitPrice.Currency != "EUR" {
+		t.Errorf("GET order lines = %+v, want product 1 x2 and product 3 x1, named and priced", read.Lines)
+	}
+	if read.ShipTo == nil || read.ShipTo.City == "" {
+		t.Errorf("GET order ship_to = %+v, want Ada's default address's town", read.ShipTo)
 	}
 
 	list := servertest.Do(t, "GET", s.Base+"/v1/orders?limit=10", nil, "Authorization", ada)

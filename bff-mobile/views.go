@@ -29,6 +29,39 @@ type orderListView struct {
 	NextCursor string      `json:"next_cursor,omitempty"`
 }
 
+// orderDetailView is one order as a phone's order screen shows it: its
+// row, what was bought, and where it goes (a name and a town, not the
+// whole address).
+type orderDetailView struct {
+	orderView
+	Lines  []orderLineView `json:"lines"`
+	ShipTo *shipToView     `json:"ship_to,omitempty"`
+}
+
+type orderLineView struct {
+	ProductID int64       `json:"product_id"`
+	Name      string      `json:"name"`
+	Quantity  int         `json:"quantity"`
+	UnitPrice money.Money `json:"unit_price"`
+}
+
+type shipToView struct {
+	Name    string `json:"name"`
+	City    string `json:"city"`
+	Country string `json:"country"`
+}
+
+func newOrderDetailView(o order.Order) orderDetailView {
+	v := orderDetailView{orderView: newOrderView(o), Lines: make([]orderLineView, len(o.Items))}
+	for i, l := range o.Items {
+		v.Lines[i] = orderLineView{ProductID: l.ProductID, Name: l.Name, Quantity: l.Quantity, UnitPrice: l.UnitPrice}
+	}
+	if a := o.ShippingAddress; a != nil {
+		v.ShipTo = &shipToView{Name: a.Name, City: a.City, Country: a.Country}
+	}
+	return v
+}
+
 func newOrderView(o order.Order) orderView {
 	n := 0
 	for _, l := range o.Items {
