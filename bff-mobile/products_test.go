@@ -147,7 +147,7 @@ func TestETagRoundTrip(t *testing.T) {
 				}
 			},
 		},
-		{name: "order", path: "/v1/orders/" + o.ID, auth: []string{"Authorization", ada}},
+		{name: "order", path: "/v1/orders/" + o.ID, auth: []string{"Authorization", ada}, gzipped: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
