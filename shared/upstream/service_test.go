@@ -1,6 +1,7 @@
 package upstream_test
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"io"
@@ -181,12 +182,17 @@ func TestDoSendsRequestAndDecodes(t *testing.T) {
 func TestDoSuccessBodies(t *testing.T) {
 	tests := []struct {
 		name     string
+		status   int // 200 when zero
 		body     string
 		out      any
 		wantKind upstream.Kind
 		wantErr  bool
 	}{
 		{name: "nil out discards", body: `{"id":1}`, out: nil},
+		// Said to carry nothing: the value is not read.
+		{name: "204 without a body", status: 204, body: ``, out: &map[string]any{}},
+		{name: "202 without a body", status: 202, body: ``, out: &struct{ ID int }{}},
+		{name: "201 without a body", status: 201, body: ``, out: &struct{ ID int }{}, wantErr: true, wantKind: upstream.KindUnknown},
 		// A success without the value asked for is no value to serve.
 		{name: "empty body", body: ``, out: &map[string]any{}, wantErr: true, wantKind: upstream.KindUnknown},
 		{name: "blank body", body: " \n", out: &map[string]any{}, wantErr: true, wantKind: upstream.KindUnknown},
@@ -198,15 +204,20 @@ func TestDoSuccessBodies(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			u := newServer(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, tt.body) })
+			u := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+				if tt.status != 0 {
+					w.WriteHeader(tt.status)
+				}
+				io.WriteString(w, tt.body)
+			})
 			s := newService(t, []string{u})
 			err := s.Do(context.Background(), upstream.Call{Op: "get", Method: http.MethodGet, Path: "/x"}, tt.out)
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("got error %v, want error %v", err, tt.wantErr)
 			}
 			if err != nil {
-				if e := asError(t, err); e.Kind != tt.wantKind || e.Status != 200 {
-					t.Errorf("got kind %s status %d, want %s 200", e.Kind, e.Status, tt.wantKind)
+				if e := asError(t, err); e.Kind != tt.wantKind || e.Status != cmp.Or(tt.status, 200) {
+					t.Errorf("got kind %s status %d, want %s %d", e.Kind, e.Status, tt.wantKind, cmp.Or(tt.status, 200))
 				}
 			}
 		})

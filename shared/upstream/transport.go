@@ -231,8 +231,15 @@ func (s *Service) exchange(ctx context.Context, in *instance, deadline time.Time
 		return status, nil
 	}
 	if absent(resp.Body()) {
-		// Decoding would leave out its zero value: served, it would be a
-		// product 0 or an order of nobody, so the answer is a failure.
+		if status == http.StatusNoContent || status == http.StatusAccepted {
+			// Said to carry nothing (a release answered 204, a send
+			// accepted with 202): out keeps its zero value, which a
+			// caller of such a call does not read.
+			return status, nil
+		}
+		// A 200 or 201 without its value: decoding would leave out's
+		// zero value, which, served, would be a product 0 or an order of
+		// nobody, so the answer is a failure.
 		return status, &Error{Service: s.name, Op: c.Op, Status: status, Kind: KindUnknown, Err: errNoValue}
 	}
 	// go-json copies its input, so out holds nothing of the pooled buffer.
