@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -617,4 +618,55 @@ func fileDescriptorOf(t *testing.T, path string) int {
 	}
 	t.Fatalf("no descriptor of %s", path)
 	return -1
+}
+
+// TestNoCommitAfterAFailedOne: writes already queued for the committer
+// when a commit fails the file are refused, not run in a transaction of
+// their own on it.
+func TestNoCommitAfterAFailedOne(t *testing.T) {
+	path := tempPath(t)
+	s := open(t, path)
+	full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
+	if err != nil {
+		t.Skipf("no /dev/full: %v", err)
+	}
+	defer full.Close()
+	fd := fileDescriptorOf(t, path)
+	var afterFailure atomic.Int64
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for range 64 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				_ = s.commit(func(tx *bolt.Tx) error {
+					if s.Failure() != nil {
+						afterFailure.Add(1)
+					}
+					return tx.Bucket(metaBucket).Put([]byte("probe"), []byte("x"))
+				})
+			}
+		})
+	}
+	if err := syscall.Dup3(int(full.Fd()), fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-s.Failed():
+	case <-time.After(30 * time.Second): // a bound on the test, not a timing assertion
+		t.Fatal("no commit failed on a full disk")
+	}
+	// Let the writers queued meanwhile reach the committer.
+	for range 200 {
+		runtime.Gosched()
+	}
+	close(stop)
+	wg.Wait()
+	if n := afterFailure.Load(); n > 0 {
+		t.Errorf("%d writes ran in a transaction of the file after its commit failed", n)
+	}
 }

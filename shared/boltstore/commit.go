@@ -68,8 +68,21 @@ func (s *Store) committer() {
 // alone, so that one write's error is its own. A failure of the commit
 // itself fails the file (see fail).
 func (s *Store) run(group []pending) {
+	if err := s.Failure(); err != nil {
+		// Queued before the file failed: not one more transaction.
+		for _, p := range group {
+			p.done <- err
+		}
+		return
+	}
 	var refused bool
 	err := s.db.Update(func(tx *bolt.Tx) error {
+		// Checked again under the writer lock: a session write may have
+		// failed the file since.
+		if err := s.Failure(); err != nil {
+			refused = true
+			return err
+		}
 		for _, p := range group {
 			if err := p.fn(tx); err != nil {
 				refused = true
@@ -100,6 +113,10 @@ func (s *Store) update(fn func(*bolt.Tx) error) error {
 	}
 	var refused bool
 	err := s.db.Update(func(tx *bolt.Tx) error {
+		if err := s.Failure(); err != nil {
+			refused = true
+			return err
+		}
 		err := fn(tx)
 		refused = err != nil
 		return err
