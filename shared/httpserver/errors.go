@@ -36,6 +36,14 @@ var frameworkProblems = map[int]problem.Error{
 // also called by the observe middleware, so every error is written once, in
 // one place, and logged once when it is the server's fault.
 func (s *Server) handleError(c *fiber.Ctx, err error) error {
+	var ferr *fiber.Error
+	if requestIDOf(c) == "" && errors.As(err, &ferr) && ferr.Code == fiber.StatusBadGateway {
+		// Fiber's name for the client's connection failing while its
+		// request was read (a reset, a phone losing signal): nobody is
+		// there to answer, and nothing failed on this side.
+		c.Context().SetConnectionClose()
+		return nil
+	}
 	if requestIDOf(c) == "" {
 		// The request was refused while being read (too large, malformed),
 		// before any middleware ran: it still gets an id and the headers
@@ -48,7 +56,6 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 		defer s.observeUnread(c)
 	}
 	var p *problem.Error
-	var ferr *fiber.Error
 	instance := c.Path()
 	switch {
 	case errors.As(err, &p):
@@ -106,10 +113,13 @@ func (s *Server) observeUnread(c *fiber.Ctx) {
 		}
 	}
 	status := c.Response().StatusCode()
-	s.metrics.ObserveRequest(method, unread, statusLabel(status), 0)
+	// From when fasthttp began the request; there is no span to trace.
+	d := time.Since(c.Context().Time())
+	s.metrics.ObserveRequest(method, unread, statusLabel(status), d)
 	if s.logger.Enabled(c.UserContext(), slog.LevelInfo) {
 		s.logger.LogAttrs(c.UserContext(), slog.LevelInfo, "request",
 			slog.String("request_id", requestIDOf(c)), slog.String("method", method), slog.String("route", unread),
-			slog.Int("status", status), slog.Int("bytes", len(c.Response().Body())))
+			slog.Int("status", status), slog.Float64("duration_ms", float64(d.Microseconds())/1000),
+			slog.Int("bytes", len(c.Response().Body())))
 	}
 }

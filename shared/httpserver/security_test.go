@@ -298,3 +298,32 @@ func TestSlowClientGetsRequestTimeout(t *testing.T) {
 		t.Errorf("got %d (close %v) %s, want a 408 request_timeout problem and the connection closed", resp.StatusCode, resp.Close, body)
 	}
 }
+
+// TestClientResetIsNoServerFailure: a client that resets its connection
+// while its first request is being read (a phone losing signal, a
+// scanner) is no request the server failed: nothing is counted as a 5xx
+// or logged as a failure.
+func TestClientResetIsNoServerFailure(t *testing.T) {
+	s := newServer(t, nil)
+	s.start(t)
+	for range 3 {
+		c, err := net.Dial("tcp", strings.TrimPrefix(s.base, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = c.Write([]byte("GET / HT")) // part of a request line
+		time.Sleep(20 * time.Millisecond)  // read by the server, as a start
+		_ = c.(*net.TCPConn).SetLinger(0)
+		_ = c.Close() // a reset
+	}
+	// What the server does with the resets it does at once; a second
+	// leaves it time to have done it on a loaded machine.
+	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if got := s.logs.entries(t, "request failed"); len(got) != 0 {
+			t.Fatalf("a client's reset logged as a failure: %v", got)
+		}
+	}
+	if metrics := s.scrape(t); strings.Contains(metrics, `route="unread",status="5`) {
+		t.Errorf("a client's reset counted as a server error under route unread")
+	}
+}
