@@ -580,3 +580,62 @@ func TestAStepThatPanicsIsSettledByRecovery(t *testing.T) {
 		t.Errorf("confirmed orders %v, want exactly the retry's %q", confirmed, res.Order.ID)
 	}
 }
+
+// heldCatalog holds each Reserve until release is closed, and closes done
+// once the reservation is made.
+type heldCatalog struct {
+	orderflow.Catalog
+	started, release, done chan struct{}
+}
+
+func (h heldCatalog) Reserve(ctx context.Context, r product.ReserveRequest) (product.Reservation, error) {
+	close(h.started)
+	<-h.release
+	defer close(h.done)
+	return h.Catalog.Reserve(ctx, r)
+}
+
+// panickyPayments panics in Authorize, the last step of the first phase,
+// the one run on the request's goroutine.
+type panickyPayments struct{ orderflow.Payments }
+
+func (panickyPayments) Authorize(context.Context, payment.AuthorizeRequest) (payment.Payment, error) {
+	panic("a bug in authorize")
+}
+
+// TestAStepThatPanicsWaitsForItsSiblings: the last step of a phase panics
+// while its sibling (the reservation) is still on its way: the panic
+// reaches the caller only once the sibling is done, so that recovery,
+// handed the saga then, sees everything the checkout did.
+func TestAStepThatPanicsWaitsForItsSiblings(t *testing.T) {
+	ctx := context.Background()
+	rt := sandboxtest.Start(t, sandbox.Config{Clock: clocktest.New(time.Now())})
+	j := orderflow.NewMemJournalForTest()
+	c := rt.Clients(t, upstream.DefaultConfig())
+	held := heldCatalog{Catalog: c.Product, started: make(chan struct{}), release: make(chan struct{}), done: make(chan struct{})}
+	deps := orderflow.Deps{Catalog: held, Orders: c.Order, Payments: panickyPayments{c.Payment}, Profiles: c.User, Notifier: c.Notification, Journal: j}
+	a := orderflow.New(deps, testFlowConfig(), orderflow.WithBackoff(time.Millisecond, 5*time.Millisecond))
+	t.Cleanup(func() { _ = a.Close(ctx) })
+	req := orderflow.Request{UserID: "usr_ada", Key: "panic-sibling",
+		Input: orderflow.Input{Items: []orderflow.Item{{ProductID: 4, Quantity: 2}}, PaymentToken: payment.TokenVisa}}
+	panicked := make(chan any, 1)
+	go func() {
+		defer func() { panicked <- recover() }()
+		_, _ = a.Place(ctx, req)
+	}()
+	<-held.started
+	close(held.release)
+	if msg, _ := (<-panicked).(string); !strings.Contains(msg, "a bug in authorize") {
+		t.Fatalf("Place recovered %q, want the step's panic", msg)
+	}
+	select {
+	case <-held.done:
+	default:
+		t.Error("the panic reached the caller while the reservation was still on its way")
+	}
+	b := newFlow(t, rt, j, time.Now)
+	if n, err := b.Recover(ctx); err != nil || n != 1 {
+		t.Fatalf("Recover = %d, %v; want the saga, at once", n, err)
+	}
+	checkQuiet(t, rt.State(t))
+}

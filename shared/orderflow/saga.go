@@ -372,28 +372,29 @@ func (s *saga) concurrently(ctx context.Context, steps []Step, left int) error {
 	}
 	outs := make([]outcome, len(runs))
 	var wg sync.WaitGroup
+	// A step that panics, on a goroutine of its own or on this one, has
+	// its panic raised again here once every sibling is done: on its own
+	// goroutine it would take the process down, and a saga handed to
+	// recovery (see run) while a sibling's call is still on its way could
+	// be settled before that call lands.
 	var panicked atomic.Pointer[string]
+	guarded := func(i int) {
+		defer func() {
+			if v := recover(); v != nil {
+				msg := fmt.Sprintf("orderflow: step %s panicked: %v\n%s", names[i], v, debug.Stack())
+				panicked.CompareAndSwap(nil, &msg)
+			}
+		}()
+		outs[i] = runs[i]()
+	}
 	last := len(runs) - 1
-	for i, run := range runs[:last] {
-		wg.Go(func() {
-			// A step that panics on a goroutine of its own would take the
-			// process down; its panic is raised again on the request's
-			// goroutine, whose recovery answers 500, once its siblings are
-			// done. The saga is left as a crash would leave it, with its
-			// lease, for recovery to settle.
-			defer func() {
-				if v := recover(); v != nil {
-					msg := fmt.Sprintf("orderflow: step %s panicked: %v\n%s", names[i], v, debug.Stack())
-					panicked.CompareAndSwap(nil, &msg)
-				}
-			}()
-			outs[i] = run()
-		})
+	for i := range runs[:last] {
+		wg.Go(func() { guarded(i) })
 	}
 	// The last step runs on this goroutine, whose stack has grown already:
 	// a new goroutine grows its own as the call deepens, copying it each
 	// time.
-	outs[last] = runs[last]()
+	guarded(last)
 	wg.Wait()
 	if msg := panicked.Load(); msg != nil {
 		panic(*msg)
