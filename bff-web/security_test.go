@@ -1,19 +1,23 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/base64"
 	"net/http"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/redis/go-redis/v9"
 
 	"storefront.dev/shared/httpserver/servertest"
+	"storefront.dev/shared/redisstore"
+	"storefront.dev/shared/redistest"
 	"storefront.dev/shared/sandbox"
+	serversession "storefront.dev/shared/session"
 	"storefront.dev/shared/upstream/user"
 )
 
@@ -312,10 +316,11 @@ func TestSessionCookieAttributes(t *testing.T) {
 	}
 }
 
-// TestRefusedCredentialsAreMetered: forged bearer tokens, session cookies
-// naming no session, and logouts of such cookies are charged to the
-// caller's address under the login policy, and refused with 429 once it
-// is spent; ada's session is not held back by them.
+// TestRefusedCredentialsAreMetered: forged bearer tokens are charged to
+// the caller's address under the login policy, and refused with 429 once
+// it is spent, like logouts; a session cookie naming no session is a 401
+// that clears the cookies, and is not charged: ada's session is not held
+// back by any of them.
 func TestRefusedCredentialsAreMetered(t *testing.T) {
 	s, ada := startAsAda(t, "RATE_LIMIT_LOGIN_REQUESTS", "5")
 	var forgedCookie []string
@@ -328,25 +333,85 @@ func TestRefusedCredentialsAreMetered(t *testing.T) {
 	requests := []struct {
 		name, method, path string
 		headers            []string
+		status             int
 	}{
-		{"forged bearer", "GET", "/api/orders", forgedBearer},
-		{"forged cookie", "GET", "/api/me", forgedCookie},
-		{"logout of a forged cookie", "DELETE", "/api/session", forgedCookie},
+		// The login took one of the five.
+		{"forged bearer", "GET", "/api/orders", forgedBearer, 401},
+		{"forged cookie", "GET", "/api/me", forgedCookie, 401},
+		{"forged bearer", "GET", "/api/orders", forgedBearer, 401},
+		{"forged cookie", "GET", "/api/me", forgedCookie, 401},
+		{"logout of a forged cookie", "DELETE", "/api/session", forgedCookie, 204},
+		{"forged bearer", "GET", "/api/orders", forgedBearer, 401},
+		{"forged bearer", "GET", "/api/orders", forgedBearer, 429},
+		{"forged cookie", "GET", "/api/me", forgedCookie, 401},
+		{"logout of a forged cookie", "DELETE", "/api/session", forgedCookie, 429},
 	}
-	var statuses []int
-	for range 2 {
-		for _, r := range requests {
-			statuses = append(statuses, servertest.Do(t, r.method, s.Base+r.path, nil, r.headers...).Status)
+	for i, r := range requests {
+		got := servertest.Do(t, r.method, s.Base+r.path, nil, r.headers...)
+		if got.Status != r.status {
+			t.Errorf("request %d, %s: status %d, want %d", i, r.name, got.Status, r.status)
 		}
-	}
-	// The login took one of the five; the logout of a cookie naming no
-	// session is still a 204 while there is quota.
-	want := []int{401, 401, 204, 401, 429, 429}
-	if !slices.Equal(statuses, want) {
-		t.Errorf("from one address: statuses %v, want %v", statuses, want)
+		if r.name == "forged cookie" && !strings.Contains(strings.ToLower(got.Header.Get("Set-Cookie")), "max-age=0") {
+			t.Errorf("request %d, %s: Set-Cookie %q, want the cookie cleared", i, r.name, got.Header.Get("Set-Cookie"))
+		}
 	}
 	if r := servertest.Do(t, "GET", s.Base+"/api/me", nil, ada.headers(reading)...); r.Status != 200 {
 		t.Errorf("ada's session meanwhile: status %d, want 200", r.Status)
+	}
+}
+
+// TestStaleSessionCookieLeavesLoginOpen: a tab that goes on sending the
+// cookie of a session that ended does not use up its address's login
+// quota: the user can log in again.
+func TestStaleSessionCookieLeavesLoginOpen(t *testing.T) {
+	s, ada := startAsAda(t, "RATE_LIMIT_LOGIN_REQUESTS", "3")
+	if r := servertest.Do(t, "DELETE", s.Base+"/api/session", nil, ada.headers(writing)...); r.Status != 204 {
+		t.Fatalf("logout: %d", r.Status)
+	}
+	for range 5 {
+		if r := servertest.Do(t, "GET", s.Base+"/api/orders", nil, ada.headers(reading)...); r.Status != 401 {
+			t.Fatalf("the ended session's cookie: status %d, want 401", r.Status)
+		}
+	}
+	s.login(t, sandbox.Ada.Email, sandbox.Ada.Password) // the third of three
+}
+
+// TestSessionOfAnotherUsersToken: a session written into the store with a
+// user other than its access token's subject (by someone who can write to
+// the store, but cannot sign a token) authenticates nobody.
+func TestSessionOfAnotherUsersToken(t *testing.T) {
+	prefix, url := redistest.Prefix(t), redistest.URL(t)
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := redis.NewClient(opts)
+	t.Cleanup(func() { _ = client.Close() })
+	s := startStack(t, "REDIS_URL", url, "REDIS_KEY_PREFIX", prefix)
+	var tok struct {
+		AccessToken  string `json:"access_token"`
+		RefreshToken string `json:"refresh_token"`
+		ExpiresIn    int    `json:"expires_in"`
+	}
+	r := servertest.Do(t, "POST", s.UserURL+"/auth/token", map[string]string{"email": sandbox.Ada.Email, "password": sandbox.Ada.Password})
+	r.JSON(t, &tok)
+	store := redisstore.NewSessions(client, prefix+"session:bff-web:")
+	m := serversession.New(store, nil, serversession.DefaultConfig(), nil)
+	for owner, want := range map[string]int{"usr_grace": 401, "usr_ada": 200} {
+		id, _, err := m.Create(context.Background(), owner,
+			user.Token{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, ExpiresIn: tok.ExpiresIn}, time.Now().Add(10*time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var name string
+		for _, c := range s.login(t, sandbox.Grace.Email, sandbox.Grace.Password).cookies {
+			if c.HttpOnly {
+				name = c.Name
+			}
+		}
+		if got := servertest.Do(t, "GET", s.Base+"/api/orders", nil, "Cookie", name+"="+id); got.Status != want {
+			t.Errorf("a session of %s holding ada's token: status %d, want %d (%s)", owner, got.Status, want, got.Body)
+		}
 	}
 }
 

@@ -70,25 +70,26 @@ func handleLogin(users sessionUsers, v httpserver.TokenVerifier, sessions *serve
 // clears both cookies.
 func handleLogout(sessions *serversession.Manager, s Session) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		idName, csrfName := s.cookieNames()
+		idName, _ := s.cookieNames()
 		if err := sessions.End(c.UserContext(), c.Cookies(idName)); err != nil {
 			return err
 		}
-		past := time.Unix(0, 0)
-		setCookie(c, s, idName, "", past, hiddenFromScripts)
-		setCookie(c, s, csrfName, "", past, readableByScripts)
+		clearSessionCookies(c, s)
 		return c.SendStatus(fiber.StatusNoContent)
 	}
 }
 
 // requireUser authenticates a request by its bearer token, when it has one
-// (verified like mobile's), or else by its session cookie: the session's
-// user, its access token refreshed on the server when near its expiry. A
-// refused token or cookie is answered by refused.
+// (verified like mobile's, a refused one answered by refused), or else by
+// its session cookie: the session's user, its access token refreshed on
+// the server when near its expiry and verified like a bearer token, whose
+// subject must be the session's user, so that a session written into the
+// store by someone who can write there (but cannot sign a token) names
+// nobody. A cookie naming no live session is a 401 that clears the
+// cookies, not charged to the address: it cost a store read, and a stale
+// tab sending the cookie of an ended session would otherwise lock its user
+// out of logging in again.
 func requireUser(v httpserver.TokenVerifier, sessions *serversession.Manager, s Session, refused httpserver.Refusal) fiber.Handler {
-	if refused == nil {
-		refused = func(_ *fiber.Ctx, err error) error { return err }
-	}
 	bearer := httpserver.RequireUser(v, refused)
 	idName, _ := s.cookieNames()
 	return func(c *fiber.Ctx) error {
@@ -99,14 +100,38 @@ func requireUser(v httpserver.TokenVerifier, sessions *serversession.Manager, s 
 		if id == "" {
 			return bearer(c) // the 401 of a request with no credential
 		}
-		sess, err := sessions.Resolve(c.UserContext(), strings.Clone(id))
+		ctx := c.UserContext()
+		sess, err := sessions.Resolve(ctx, strings.Clone(id))
+		if err == nil {
+			err = checkSessionToken(ctx, v, sess)
+		}
 		if err != nil {
-			return refused(c, err)
+			if problem.From(err).Code == problem.CodeUnauthenticated {
+				clearSessionCookies(c, s)
+			}
+			return err
 		}
 		httpserver.SetUser(c, sess.UserID)
 		c.Locals(sessionCSRFKey, sess.CSRF)
 		return c.Next()
 	}
+}
+
+// checkSessionToken verifies sess's access token, which must be its user's.
+func checkSessionToken(ctx context.Context, v httpserver.TokenVerifier, sess serversession.Session) error {
+	claims, err := v.Verify(ctx, sess.AccessToken)
+	if problem.From(err).Code == problem.CodeUnauthenticated || err == nil && claims.Subject != sess.UserID {
+		return problem.New(problem.CodeUnauthenticated, "The session has ended; log in again.")
+	}
+	return err
+}
+
+// clearSessionCookies makes the browser drop the session's cookies.
+func clearSessionCookies(c *fiber.Ctx, s Session) {
+	idName, csrfName := s.cookieNames()
+	past := time.Unix(0, 0)
+	setCookie(c, s, idName, "", past, hiddenFromScripts)
+	setCookie(c, s, csrfName, "", past, readableByScripts)
 }
 
 // csrfLocal is the type of sessionCSRFKey.
