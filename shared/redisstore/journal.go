@@ -182,22 +182,50 @@ func (j *Journal) Update(ctx context.Context, rec orderflow.Record) error {
 // Expired implements orderflow.Journal. The oldest leases come first. A
 // record whose lease was renewed, or which finished, between reading the
 // index and reading the records is left out, so the result may be shorter
-// than limit although more records have expired.
+// than limit although more records have expired. Records that do not
+// decode are named in an *orderflow.UnreadableError and read past: they
+// keep the oldest leases, and a page of nothing but them must not hide the
+// sound ones behind it.
 func (j *Journal) Expired(ctx context.Context, now time.Time, limit int) ([]orderflow.Record, error) {
-	if limit <= 0 {
-		return nil, nil
+	var recs []orderflow.Record
+	var unreadable orderflow.Unreadable
+	offset := 0
+	for range maxExpiredPages {
+		want := limit - len(recs)
+		if want <= 0 {
+			break
+		}
+		page, scanned, pruned, err := j.expiredPage(ctx, now, offset, want, &unreadable)
+		if err != nil {
+			return nil, err
+		}
+		recs = append(recs, page...)
+		if scanned < want {
+			break // the index holds no more expired leases
+		}
+		offset += scanned - pruned
 	}
+	return recs, unreadable.Err()
+}
+
+// maxExpiredPages bounds the index pages one Expired reads.
+const maxExpiredPages = 16
+
+// expiredPage reads up to count expired ids of the index from offset, and
+// their records; scanned is the ids read, pruned those removed from the
+// index because their record is gone.
+func (j *Journal) expiredPage(ctx context.Context, now time.Time, offset, count int, unreadable *orderflow.Unreadable) (recs []orderflow.Record, scanned, pruned int, err error) {
 	// Scores are whole milliseconds, rounded down: the range takes the
 	// leases ending in now's millisecond too, and the records are checked
 	// against now itself below.
 	ids, err := j.client.ZRangeByScore(ctx, j.unfinished, &redis.ZRangeBy{
-		Min: "-inf", Max: strconv.FormatInt(now.UnixMilli(), 10), Count: int64(limit),
+		Min: "-inf", Max: strconv.FormatInt(now.UnixMilli(), 10), Offset: int64(offset), Count: int64(count),
 	}).Result()
 	if err != nil {
-		return nil, fmt.Errorf("redis journal expired: %w", err)
+		return nil, 0, 0, fmt.Errorf("redis journal expired: %w", err)
 	}
 	if len(ids) == 0 {
-		return nil, nil
+		return nil, 0, 0, nil
 	}
 	keys := make([]string, len(ids))
 	for i, id := range ids {
@@ -205,11 +233,10 @@ func (j *Journal) Expired(ctx context.Context, now time.Time, limit int) ([]orde
 	}
 	vals, err := j.client.MGet(ctx, keys...).Result()
 	if err != nil {
-		return nil, fmt.Errorf("redis journal expired: %w", err)
+		return nil, 0, 0, fmt.Errorf("redis journal expired: %w", err)
 	}
-	recs := make([]orderflow.Record, 0, len(ids))
+	recs = make([]orderflow.Record, 0, len(ids))
 	var gone []string
-	var unreadable orderflow.Unreadable
 	for i, v := range vals {
 		s, ok := v.(string)
 		if !ok {
@@ -233,10 +260,10 @@ func (j *Journal) Expired(ctx context.Context, now time.Time, limit int) ([]orde
 			keys[i+1], args[i] = j.rec+id, id
 		}
 		if err := pruneScript.Run(ctx, j.client, keys, args...).Err(); err != nil {
-			return nil, fmt.Errorf("redis journal expired: prune: %w", err)
+			return nil, 0, 0, fmt.Errorf("redis journal expired: prune: %w", err)
 		}
 	}
-	return recs, unreadable.Err()
+	return recs, len(ids), len(gone), nil
 }
 
 // keys are the keys of a record script for id.

@@ -2,6 +2,7 @@ package redisstore_test
 
 import (
 	"context"
+	"fmt"
 	"errors"
 	"os"
 	"strings"
@@ -212,6 +213,23 @@ func testJournalCorrupt(t *testing.T, c redis.UniversalClient) {
 	if !errors.As(err, &ue) || len(ue.IDs) != 1 || ue.IDs[0] != "bad" || len(got) != 1 || got[0].ID != "good" {
 		t.Errorf("Expired = %d records, %v; want the good one, and the bad one named unreadable", len(got), err)
 	}
+	// More damaged records than a pass asks for, with the oldest leases:
+	// the sound one behind them is still found.
+	for i := range 3 {
+		id := fmt.Sprintf("bad%d", i)
+		if _, _, err := j.Create(ctx, journaltest.Record(id, time.Now().Add(-time.Hour))); err != nil {
+			t.Fatal(err)
+		}
+		c.Set(ctx, c.Keys(ctx, prefix+"*:rec:"+id).Val()[0], "{not json", 0)
+	}
+	got, err = j.Expired(ctx, time.Now(), 2)
+	if !errors.As(err, &ue) || len(got) != 1 || got[0].ID != "good" {
+		t.Errorf("Expired(2) behind 4 damaged records = %d records, %v; want the good one", len(got), err)
+	}
+	for i := range 3 {
+		c.Del(ctx, c.Keys(ctx, prefix+fmt.Sprintf("*:rec:bad%d", i)).Val()...)
+	}
+	_, _ = j.Expired(ctx, time.Now(), 10) // prunes their index entries
 	if err := c.Del(ctx, c.Keys(ctx, prefix+"*:rec:good").Val()...).Err(); err != nil {
 		t.Fatal(err)
 	}
