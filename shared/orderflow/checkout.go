@@ -179,7 +179,7 @@ func (f *Flow) start(parent context.Context, s *saga, rec Record) (Result, error
 
 // resume answers a request whose key already has a record.
 func (f *Flow) resume(ctx context.Context, s *saga, rec Record, fp string) (Result, error) {
-	if !sameBody(rec.Fingerprint, fp, s) {
+	if rec.Fingerprint != fp {
 		return Result{}, problem.New(problem.CodeIdempotencyReused,
 			"This Idempotency-Key was used with a different request body.")
 	}
@@ -261,9 +261,15 @@ func (f *Flow) attemptRef(rec Record) string {
 // its payment token. Two bodies that differ only in layout, member order or
 // how lines are split are the same order.
 func fingerprint(lines []line, token string) string {
+	if !strings.Contains(token, ";") {
+		// Without a ';' the token cannot read as a line: the earlier
+		// fingerprint is unambiguous, and replicas of the earlier version,
+		// still running during a rolling upgrade, read it too.
+		return legacyFingerprint(lines, token)
+	}
 	h := sha256.New()
-	// The token first, after its length: a token may hold any printable
-	// character, the line separators included.
+	// The token first, after its length: this one holds the character
+	// that ends a line.
 	fmt.Fprintf(h, "%d:%s", len(token), token)
 	for _, l := range lines {
 		fmt.Fprintf(h, "%d*%d;", l.ProductID, l.Quantity)
@@ -271,10 +277,10 @@ func fingerprint(lines []line, token string) string {
 	return fingerprintPrefix + hex.EncodeToString(h.Sum(nil)[:16])
 }
 
-// fingerprintPrefix marks the fingerprints fingerprint makes. A record
-// stored without it holds a legacyFingerprint, of a version that hashed
-// the token after the lines unmarked, so that two bodies could share one
-// (a token holding "3*1;" read as a line).
+// fingerprintPrefix marks the fingerprints of a body whose token holds a
+// ';'. Any other is a legacyFingerprint, which hashes the token after the
+// lines unmarked, so that two bodies could share one were the token to
+// read as more lines ("3*1;tok_visa").
 const fingerprintPrefix = "2-"
 
 func legacyFingerprint(lines []line, token string) string {
@@ -284,15 +290,6 @@ func legacyFingerprint(lines []line, token string) string {
 	}
 	h.Write([]byte(token))
 	return hex.EncodeToString(h.Sum(nil)[:16])
-}
-
-// sameBody reports whether s's body, whose fingerprint is fp, is the one
-// that stored, a record's fingerprint, was taken with.
-func sameBody(stored, fp string, s *saga) bool {
-	if strings.HasPrefix(stored, fingerprintPrefix) {
-		return stored == fp
-	}
-	return stored == legacyFingerprint(s.lines, s.token)
 }
 
 func randomID() string {
