@@ -36,6 +36,13 @@ func Transition[T any](ctx context.Context, s *Service, collection, id, op strin
 	return Post[T](ctx, s, op, collection+"/"+url.PathEscape(id)+"/"+op, nil)
 }
 
+// Undo is Transition for an operation that undoes another (cancel, void,
+// refund), whose caller can do without the answer: a 204 or 202 without a
+// body is its success too (see Call.AnswerOptional).
+func Undo[T any](ctx context.Context, s *Service, collection, id, op string) (T, error) {
+	return Send[T](ctx, s, Call{Op: op, Method: http.MethodPost, Path: collection + "/" + url.PathEscape(id) + "/" + op, AnswerOptional: true})
+}
+
 // ByReference reads the resource of collection created with the reference
 // ref, as the operation "lookup": how a caller learns the outcome of a
 // create whose answer was lost.

@@ -31,6 +31,11 @@ type Call struct {
 	Body any
 	// IdempotencyKey is sent as the Idempotency-Key header when non-empty.
 	IdempotencyKey string
+	// AnswerOptional takes a 204 or 202 without a body as a success that
+	// leaves the value decoded into at its zero: for a call whose caller
+	// can do without the answer (an undo). Otherwise a 2xx without the
+	// value asked for is the service's failure.
+	AnswerOptional bool
 }
 
 // Service is one upstream service behind one circuit breaker: its

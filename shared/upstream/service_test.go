@@ -183,16 +183,18 @@ func TestDoSuccessBodies(t *testing.T) {
 	tests := []struct {
 		name     string
 		status   int // 200 when zero
+		optional bool
 		body     string
 		out      any
 		wantKind upstream.Kind
 		wantErr  bool
 	}{
 		{name: "nil out discards", body: `{"id":1}`, out: nil},
-		// Said to carry nothing: the value is not read.
-		{name: "204 without a body", status: 204, body: ``, out: &map[string]any{}},
-		{name: "202 without a body", status: 202, body: ``, out: &struct{ ID int }{}},
-		{name: "201 without a body", status: 201, body: ``, out: &struct{ ID int }{}, wantErr: true, wantKind: upstream.KindUnknown},
+		// Said to carry nothing, to a caller that can do without it.
+		{name: "204 without a body, answer optional", status: 204, optional: true, body: ``, out: &map[string]any{}},
+		{name: "202 without a body, answer optional", status: 202, optional: true, body: ``, out: &struct{ ID int }{}},
+		{name: "201 without a body, answer optional", status: 201, optional: true, body: ``, out: &struct{ ID int }{}, wantErr: true, wantKind: upstream.KindUnknown},
+		{name: "204 without a body", status: 204, body: ``, out: &struct{ ID int }{}, wantErr: true, wantKind: upstream.KindUnknown},
 		// A success without the value asked for is no value to serve.
 		{name: "empty body", body: ``, out: &map[string]any{}, wantErr: true, wantKind: upstream.KindUnknown},
 		{name: "blank body", body: " \n", out: &map[string]any{}, wantErr: true, wantKind: upstream.KindUnknown},
@@ -211,7 +213,7 @@ func TestDoSuccessBodies(t *testing.T) {
 				io.WriteString(w, tt.body)
 			})
 			s := newService(t, []string{u})
-			err := s.Do(context.Background(), upstream.Call{Op: "get", Method: http.MethodGet, Path: "/x"}, tt.out)
+			err := s.Do(context.Background(), upstream.Call{Op: "get", Method: http.MethodGet, Path: "/x", AnswerOptional: tt.optional}, tt.out)
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("got error %v, want error %v", err, tt.wantErr)
 			}

@@ -231,15 +231,14 @@ func (s *Service) exchange(ctx context.Context, in *instance, deadline time.Time
 		return status, nil
 	}
 	if absent(resp.Body()) {
-		if status == http.StatusNoContent || status == http.StatusAccepted {
-			// Said to carry nothing (a release answered 204, a send
-			// accepted with 202): out keeps its zero value, which a
-			// caller of such a call does not read.
+		if c.AnswerOptional && (status == http.StatusNoContent || status == http.StatusAccepted) {
+			// Said to carry nothing (a release answered 204), to a caller
+			// that can do without the answer: out keeps its zero value.
 			return status, nil
 		}
-		// A 200 or 201 without its value: decoding would leave out's
-		// zero value, which, served, would be a product 0 or an order of
-		// nobody, so the answer is a failure.
+		// Decoding would leave out's zero value, which, served or acted
+		// on, would be a product 0 or an order of nobody: the answer is
+		// a failure.
 		return status, &Error{Service: s.name, Op: c.Op, Status: status, Kind: KindUnknown, Err: errNoValue}
 	}
 	// go-json copies its input, so out holds nothing of the pooled buffer.

@@ -43,7 +43,7 @@ func (c *Client) Reassign(ctx context.Context, id, reservationID string) (Order,
 
 // Cancel marks a pending or confirmed order cancelled.
 func (c *Client) Cancel(ctx context.Context, id string) (Order, error) {
-	return upstream.Transition[Order](ctx, c.s, "/orders", id, "cancel")
+	return upstream.Undo[Order](ctx, c.s, "/orders", id, "cancel")
 }
 
 // Get returns one order.

@@ -32,12 +32,12 @@ func (c *Client) Capture(ctx context.Context, id string) (Payment, error) {
 // Void releases an authorized hold. Voiding an expired hold succeeds with
 // status expired.
 func (c *Client) Void(ctx context.Context, id string) (Payment, error) {
-	return upstream.Transition[Payment](ctx, c.s, "/payments", id, "void")
+	return upstream.Undo[Payment](ctx, c.s, "/payments", id, "void")
 }
 
 // Refund gives back the money of a captured payment.
 func (c *Client) Refund(ctx context.Context, id string) (Payment, error) {
-	return upstream.Transition[Payment](ctx, c.s, "/payments", id, "refund")
+	return upstream.Undo[Payment](ctx, c.s, "/payments", id, "refund")
 }
 
 // Summary reads one payment, as a page shows it.

@@ -109,7 +109,7 @@ func (c *Client) CommitReservation(ctx context.Context, id string) (Reservation,
 // ReleaseReservation returns a reservation's units to stock. Releasing an
 // expired reservation succeeds with status expired.
 func (c *Client) ReleaseReservation(ctx context.Context, id string) (Reservation, error) {
-	return upstream.Send[Reservation](ctx, c.s, upstream.Call{Op: "release", Method: http.MethodDelete, Path: "/reservations/" + url.PathEscape(id)})
+	return upstream.Send[Reservation](ctx, c.s, upstream.Call{Op: "release", Method: http.MethodDelete, Path: "/reservations/" + url.PathEscape(id), AnswerOptional: true})
 }
 
 // ReservationByReference finds the reservation made with ref, to learn the

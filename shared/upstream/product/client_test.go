@@ -3,6 +3,7 @@ package product_test
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"reflect"
 	"slices"
 	"testing"
@@ -271,5 +272,26 @@ func TestReservationExpires(t *testing.T) {
 	released, err := f.client.ReleaseReservation(ctx, res2.ID)
 	if err != nil || released.Status != product.ReservationExpired {
 		t.Errorf("got %+v, %v releasing an expired reservation, want status expired", released, err)
+	}
+}
+
+// TestReleaseTakesANoContentAnswer: a product service that releases with a
+// bare 204 has released (the compensation needs no answer), while a
+// commit answered so, whose reservation the checkout goes on with, is the
+// service's failure.
+func TestReleaseTakesANoContentAnswer(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+	t.Cleanup(srv.Close)
+	s, err := upstream.NewService("product", []string{srv.URL}, upstream.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	c := product.New(s)
+	if _, err := c.ReleaseReservation(context.Background(), "res_1"); err != nil {
+		t.Errorf("release answered 204: %v, want released", err)
+	}
+	if _, err := c.CommitReservation(context.Background(), "res_1"); upstream.KindOf(err) != upstream.KindUnknown || err == nil {
+		t.Errorf("commit answered 204: %v, want the service's failure", err)
 	}
 }
