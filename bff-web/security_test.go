@@ -319,8 +319,7 @@ func TestSessionCookieAttributes(t *testing.T) {
 // TestRefusedCredentialsAreMetered: forged bearer tokens are charged to
 // the caller's address under the login policy, and refused with 429 once
 // it is spent, like logouts; a session cookie naming no session is a 401
-// that clears the cookies, and is not charged: ada's session is not held
-// back by any of them.
+// not charged: ada's session is not held back by any of them.
 func TestRefusedCredentialsAreMetered(t *testing.T) {
 	s, ada := startAsAda(t, "RATE_LIMIT_LOGIN_REQUESTS", "5")
 	var forgedCookie []string
@@ -350,9 +349,6 @@ func TestRefusedCredentialsAreMetered(t *testing.T) {
 		got := servertest.Do(t, r.method, s.Base+r.path, nil, r.headers...)
 		if got.Status != r.status {
 			t.Errorf("request %d, %s: status %d, want %d", i, r.name, got.Status, r.status)
-		}
-		if r.name == "forged cookie" && !strings.Contains(strings.ToLower(got.Header.Get("Set-Cookie")), "max-age=0") {
-			t.Errorf("request %d, %s: Set-Cookie %q, want the cookie cleared", i, r.name, got.Header.Get("Set-Cookie"))
 		}
 	}
 	if r := servertest.Do(t, "GET", s.Base+"/api/me", nil, ada.headers(reading)...); r.Status != 200 {

@@ -85,10 +85,11 @@ func handleLogout(sessions *serversession.Manager, s Session) fiber.Handler {
 // the server when near its expiry and verified like a bearer token, whose
 // subject must be the session's user, so that a session written into the
 // store by someone who can write there (but cannot sign a token) names
-// nobody. A cookie naming no live session is a 401 that clears the
-// cookies, not charged to the address: it cost a store read, and a stale
-// tab sending the cookie of an ended session would otherwise lock its user
-// out of logging in again.
+// nobody. A cookie naming no live session is a 401 not charged to the
+// address: it cost a store read, and a stale tab sending the cookie of an
+// ended session would otherwise lock its user out of logging in again.
+// (The 401 does not clear the cookie: a request of the old session that
+// comes back after a login would clear the new one.)
 func requireUser(v httpserver.TokenVerifier, sessions *serversession.Manager, s Session, refused httpserver.Refusal) fiber.Handler {
 	bearer := httpserver.RequireUser(v, refused)
 	idName, _ := s.cookieNames()
@@ -106,9 +107,6 @@ func requireUser(v httpserver.TokenVerifier, sessions *serversession.Manager, s 
 			err = checkSessionToken(ctx, v, sess)
 		}
 		if err != nil {
-			if problem.From(err).Code == problem.CodeUnauthenticated {
-				clearSessionCookies(c, s)
-			}
 			return err
 		}
 		httpserver.SetUser(c, sess.UserID)

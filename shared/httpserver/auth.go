@@ -59,8 +59,8 @@ func RequireUser(v TokenVerifier, refused Refusal) fiber.Handler {
 }
 
 // Refused returns the Refusal that charges a request whose credential
-// failed verification (a token forged, tampered with, of an unknown key;
-// a session cookie that names no session) to its client address under p,
+// failed verification (a token forged, tampered with, of an unknown key)
+// to its client address under p,
 // and answers it with the 429 problem once the address is over p's quota.
 // Verifying a credential costs the server more than refusing a request
 // without one, and a route's rate limit, which counts per user, comes
