@@ -23,6 +23,7 @@ import (
 
 	gocache "github.com/patrickmn/go-cache"
 
+	"storefront.dev/shared/cursor"
 	"storefront.dev/shared/upstream"
 	"storefront.dev/shared/upstream/product"
 )
@@ -177,6 +178,12 @@ func (c *Cache) Page(ctx context.Context, p product.ListParams) (product.Page, e
 		page, err := c.src.List(ctx, p)
 		if err != nil {
 			return nil, err
+		}
+		if len(page.NextCursor) > cursor.MaxUpstreamLength {
+			// Cached, it would fail every listing of it until it expired:
+			// the BFF cannot seal it into a cursor it takes back.
+			return nil, &upstream.Error{Service: "product", Op: "list", Kind: upstream.KindUnknown,
+				Err: fmt.Errorf("%w: %d bytes", cursor.ErrTooLong, len(page.NextCursor))}
 		}
 		e := pageEntry{ids: make([]int64, len(page.Items)), next: page.NextCursor, fetched: start}
 		for i, it := range page.Items {

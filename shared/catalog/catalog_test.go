@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"storefront.dev/shared/catalog"
 	"storefront.dev/shared/clocktest"
+	"storefront.dev/shared/cursor"
 	"storefront.dev/shared/sandbox"
 	"storefront.dev/shared/sandbox/sandboxtest"
 	"storefront.dev/shared/upstream"
@@ -467,5 +469,35 @@ func TestAnotherProductIsNotCached(t *testing.T) {
 	defer seen.mu.Unlock()
 	if hits := seen.counts[catalog.CacheProducts+"/hit"]; hits != 0 {
 		t.Errorf("%d cache hits: product 99, answered for product 7, was cached", hits)
+	}
+}
+
+// longCursorSource answers every listing with one product and a cursor
+// too long to seal, counting the listings.
+type longCursorSource struct {
+	catalog.Source
+	lists *int
+}
+
+func (l longCursorSource) List(context.Context, product.ListParams) (product.Page, error) {
+	*l.lists++
+	return product.Page{Items: []product.Product{{ID: 1, Name: "Mug"}}, NextCursor: strings.Repeat("x", cursor.MaxUpstreamLength+1)}, nil
+}
+
+// TestPageOfAnUnsealableCursorIsNotCached: a page whose cursor the BFF
+// could not hand out fails its listing, and is not kept to fail every
+// listing of it until it expires: the next one asks the service again.
+func TestPageOfAnUnsealableCursorIsNotCached(t *testing.T) {
+	_, client := startSource(t)
+	var lists int
+	signer, _ := cursor.New(cursor.NewKey())
+	cache := catalog.New(longCursorSource{Source: client, lists: &lists}, catalog.DefaultConfig(), catalog.WithCursors(signer))
+	for i := range 2 {
+		if _, err := cache.List(context.Background(), "", "", 10); err == nil || upstream.KindOf(err) != upstream.KindUnknown {
+			t.Errorf("listing %d: %v, want the service's failure", i, err)
+		}
+	}
+	if lists != 2 {
+		t.Errorf("the service was asked %d times for 2 listings, want 2: the page was cached", lists)
 	}
 }
