@@ -88,8 +88,11 @@ func TestReadBackFallsBackOnTheJournal(t *testing.T) {
 	s := &saga{f: f, ref: "chk_unknown", userID: ada, total: total,
 		items: []order.Line{{ProductID: 2, Name: "Mug", Quantity: 1, UnitPrice: total}}}
 	s.order.ID, s.payment.ID = "ord_x", "pay_x"
+	written := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	s.led = f.hold(Record{ID: "chk_unknown", UserID: ada, Version: 3, UpdatedAt: written})
 	s.readBack(context.Background()) // the sandbox knows neither reference
-	if o := s.order; o.ID != "ord_x" || o.Status != order.StatusConfirmed || o.Total != total || len(o.Items) != 1 || o.UserID != ada {
+	if o := s.order; o.ID != "ord_x" || o.Status != order.StatusConfirmed || o.Total != total || len(o.Items) != 1 || o.UserID != ada ||
+		!o.CreatedAt.Equal(written) {
 		t.Errorf("order read back from the journal: %+v", o)
 	}
 	if p := s.payment; p.ID != "pay_x" || p.Status != payment.StatusCaptured || p.Amount != total {

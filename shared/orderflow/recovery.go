@@ -292,8 +292,12 @@ func (s *saga) readBack(ctx context.Context) {
 	if o, err := d.Orders.ByReference(ctx, s.ref+"-ord"); err == nil {
 		s.order = o
 	} else {
+		// Created about when the journal was last written before the
+		// crash: the order service's own time is what could not be read.
+		at := s.led.record().UpdatedAt
 		s.order = order.Order{ID: s.order.ID, Reference: s.ref + "-ord", UserID: s.userID, Status: order.StatusConfirmed,
-			Items: s.items, Total: s.total, PaymentID: s.payment.ID, ReservationID: s.resv.ID, ShippingAddress: s.address}
+			Items: s.items, Total: s.total, PaymentID: s.payment.ID, ReservationID: s.resv.ID, ShippingAddress: s.address,
+			CreatedAt: at, UpdatedAt: at}
 	}
 	if p, err := d.Payments.ByReference(ctx, s.ref+"-pay"); err == nil {
 		s.payment = p
