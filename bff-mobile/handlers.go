@@ -132,25 +132,12 @@ func handleListOrders(orders orderReader, cursors *cursor.Signer) fiber.Handler 
 			// not the last page.
 			return httpserver.UpstreamFailure(&upstream.Error{Service: "order", Op: "list", Kind: upstream.KindUnknown, Err: err})
 		}
-		out := orderListView{Items: make([]orderView, 0, len(page.Items)), NextCursor: sealed}
-		for _, o := range ownOrders(c.UserContext(), page.Items, uid) {
+		own, foreign := order.Owned(page.Items, uid)
+		httpserver.NoteForeign(c.UserContext(), "order", foreign)
+		out := orderListView{Items: make([]orderView, 0, len(own)), NextCursor: sealed}
+		for _, o := range own {
 			out.Items = append(out.Items, newOrderView(o))
 		}
 		return c.JSON(out)
 	}
-}
-
-// ownOrders returns the orders of items that are uid's, in order. A list
-// is read for the caller alone, but the order service's filter is its
-// own: an order of another user it let through is left out, as a read of
-// one order checks its owner, and noted on the request's trace.
-func ownOrders(ctx context.Context, items []order.Order, uid string) []order.Order {
-	own := items[:0]
-	for _, o := range items {
-		if o.CheckOwner(uid) == nil {
-			own = append(own, o)
-		}
-	}
-	httpserver.NoteForeign(ctx, "order", len(items)-len(own))
-	return own
 }

@@ -166,7 +166,9 @@ func (h *history) part(need func(string, func(context.Context) error) aggregate.
 		if h.page, err = orders.List(ctx, uid, pg.Cursor, pg.Limit); err != nil {
 			return err
 		}
-		h.page.Items = ownOrders(ctx, h.page.Items, uid)
+		var foreign int
+		h.page.Items, foreign = order.Owned(h.page.Items, uid)
+		httpserver.NoteForeign(ctx, "order", foreign)
 		return nil
 	}).Then(aggregate.Optional("thumbnails", func(ctx context.Context) (err error) {
 		h.prods, err = productsOf(ctx, products, h.page.Items)
@@ -206,19 +208,4 @@ func productsOf(ctx context.Context, products productBatch, orders []order.Order
 		m[p.ID] = p
 	}
 	return m, nil
-}
-
-// ownOrders returns the orders of items that are uid's, in order. A list
-// is read for the caller alone, but the order service's filter is its
-// own: an order of another user it let through is left out, as a read of
-// one order checks its owner, and noted on the request's trace.
-func ownOrders(ctx context.Context, items []order.Order, uid string) []order.Order {
-	own := items[:0]
-	for _, o := range items {
-		if o.CheckOwner(uid) == nil {
-			own = append(own, o)
-		}
-	}
-	httpserver.NoteForeign(ctx, "order", len(items)-len(own))
-	return own
 }
