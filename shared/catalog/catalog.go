@@ -343,10 +343,12 @@ func (c *Cache) flight(ctx context.Context, op, key string, fn func(context.Cont
 		detached := context.WithoutCancel(ctx)
 		fetch := func() (any, error) { return fn(detached) }
 		if c.inlineFetch(ctx) {
-			c.flights.run(key, call, fetch)
+			if v := c.flights.run(key, call, fetch); v != nil {
+				panic(v)
+			}
 			return call.val, call.err
 		}
-		go c.flights.run(key, call, fetch)
+		go c.flights.run(key, call, fetch) // a panic is the readers' error
 	}
 	select {
 	case <-call.done:

@@ -40,12 +40,14 @@ func (f *flights) join(key string) (c *call, leader bool) {
 }
 
 // run runs fn as the fetch c of key and hands its outcome to every reader
-// waiting for it. A panic of fn is re-raised once they have been told.
-func (f *flights) run(key string, c *call, fn func() (any, error)) {
-	finished := false
+// waiting for it. A panic of fn is their error, and is returned for the
+// caller to raise again where a recovery will see it (the reader's
+// goroutine) or to drop (a goroutine of the fetch's own, where it would
+// end the process).
+func (f *flights) run(key string, c *call, fn func() (any, error)) (panicked any) {
 	defer func() {
-		if !finished {
-			c.val, c.err = nil, fmt.Errorf("catalog: fetch of %s panicked", key)
+		if panicked = recover(); panicked != nil {
+			c.val, c.err = nil, fmt.Errorf("catalog: fetch of %s panicked: %v", key, panicked)
 		}
 		f.mu.Lock()
 		delete(f.m, key)
@@ -53,7 +55,7 @@ func (f *flights) run(key string, c *call, fn func() (any, error)) {
 		close(c.done)
 	}()
 	c.val, c.err = fn()
-	finished = true
+	return nil
 }
 
 // inlineFetch reports whether a reader under ctx may run the fetch it leads
