@@ -240,7 +240,7 @@ func (c *Cache) batch(ctx context.Context, ids []int64, maxAge time.Duration, op
 	var fetched map[int64]product.Product
 	if len(stale) > 0 {
 		sorted := slices.Sorted(slices.Values(stale))
-		v, err := c.flight(ctx, op, batchKey(sorted), func(ctx context.Context) (any, error) {
+		v, err := c.flight(ctx, op, batchKey(sorted, maxAge), func(ctx context.Context) (any, error) {
 			return c.fetchMany(ctx, sorted, maxAge)
 		})
 		if err != nil {
@@ -426,9 +426,13 @@ func pageKey(p product.ListParams) string {
 	return "l:" + p.Category + "\x00" + p.Cursor + "\x00" + strconv.Itoa(p.Limit)
 }
 
-func batchKey(sorted []int64) string {
+func batchKey(sorted []int64, maxAge time.Duration) string {
 	var sb strings.Builder
-	sb.WriteString("m:")
+	// The age is in the key: a fetch that takes entries a minute old
+	// (Details) must not answer a reader of stock (Products).
+	sb.WriteString("m")
+	sb.WriteString(strconv.FormatInt(int64(maxAge), 10))
+	sb.WriteByte(':')
 	for i, id := range sorted {
 		if i > 0 {
 			sb.WriteByte(',')

@@ -60,3 +60,45 @@ func TestFetchPanicOnItsOwnGoroutineKeepsTheProcess(t *testing.T) {
 		_, _ = c.Product(ctx, 8)
 	}()
 }
+
+// heldBatches holds every GetMany until release is closed, telling entered
+// of each.
+type heldBatches struct {
+	Source
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (h heldBatches) GetMany(_ context.Context, ids []int64) (product.Batch, error) {
+	h.entered <- struct{}{}
+	<-h.release
+	b := product.Batch{}
+	for _, id := range ids {
+		b.Items = append(b.Items, product.Product{ID: id, Stock: 3})
+	}
+	return b, nil
+}
+
+// TestStockReaderDoesNotJoinADetailsFetch: a fetch of products for a
+// screen that shows no stock, which may take entries a minute old, is not
+// shared with a reader of stock, which must see none older than the stock
+// TTL: each asks the service itself.
+func TestStockReaderDoesNotJoinADetailsFetch(t *testing.T) {
+	h := heldBatches{entered: make(chan struct{}, 2), release: make(chan struct{})}
+	c := New(h, DefaultConfig())
+	done := make(chan error, 2)
+	go func() { _, err := c.Details(context.Background(), []int64{1, 2}); done <- err }()
+	<-h.entered
+	go func() { _, err := c.Products(context.Background(), []int64{1, 2}); done <- err }()
+	select {
+	case <-h.entered:
+	case <-time.After(10 * time.Second): // a bound on the test, not a timing assertion
+		t.Error("the stock reader joined the details fetch, whose entries may be a minute old")
+	}
+	close(h.release)
+	for range 2 {
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+}
