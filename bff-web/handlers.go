@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"slices"
 
 	"github.com/gofiber/fiber/v2"
@@ -94,6 +95,11 @@ func handleGetOrder(orders orderReader, products productBatch, payments paymentR
 					if pg.payment, err = payments.Summary(ctx, pg.order.PaymentID); err == nil {
 						err = httpserver.CheckAnswered("payment", "get", pg.order.PaymentID, pg.payment.ID)
 					}
+					if err == nil && !shownPayment(pg.payment) {
+						// Read, but not what the page can show: the part is
+						// left out, and counted, as if it had failed.
+						err = &upstream.Error{Service: "payment", Op: "get", Kind: upstream.KindUnknown, Err: errUnshownPayment}
+					}
 					pg.paid = err == nil
 					return err
 				}),
@@ -106,12 +112,14 @@ func handleGetOrder(orders orderReader, products productBatch, payments paymentR
 			pay = &pg.payment
 		}
 		pg.view = newOrderView(pg.order, pg.products, pay)
-		// The view names a payment it read but cannot show; the parts that
-		// failed are the others.
-		pg.view.Degraded = append(degraded, pg.view.Degraded...)
+		pg.view.Degraded = degraded
 		return c.JSON(&pg.view)
 	}
 }
+
+// errUnshownPayment is the cause of a payment part that read a payment
+// the page cannot show (see shownPayment).
+var errUnshownPayment = errors.New("a payment without the status or method the page shows")
 
 // orderPage is what the order page's parts read, and its view.
 type orderPage struct {

@@ -2,7 +2,14 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"reflect"
+	"strings"
+	"sync/atomic"
 	"testing"
 
 	"storefront.dev/shared/httpserver/servertest"
@@ -95,5 +102,43 @@ func TestOrderPageMarksDegradedParts(t *testing.T) {
 	down := servertest.Do(t, "GET", s.Base+"/api/orders/"+placed.ID, nil, ada.headers(reading)...)
 	if p := down.Problem(t); down.Status != 503 || p["code"] != "upstream_unavailable" {
 		t.Errorf("with the order service down: status %d problem %v, want 503", down.Status, p)
+	}
+}
+
+// TestOrderPageOfAPaymentItCannotShow: a payment service that answers a
+// payment without the status or card the page shows leaves the payment
+// out of the page, named in degraded and counted like any part left out.
+func TestOrderPageOfAPaymentItCannotShow(t *testing.T) {
+	var target atomic.Pointer[url.URL]
+	fake := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/payments/") && !strings.Contains(r.URL.Path, "by-reference") {
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"id":%q,"status":"","method":{"type":"card","brand":"visa","last4":""}}`, strings.TrimPrefix(r.URL.Path, "/payments/"))
+			return
+		}
+		if to := target.Load(); to != nil {
+			httputil.NewSingleHostReverseProxy(to).ServeHTTP(w, r)
+			return
+		}
+		w.WriteHeader(http.StatusServiceUnavailable) // the readiness probe, before the sandbox is known
+	}))
+	t.Cleanup(fake.Close)
+	s := startStack(t, "UPSTREAM_PAYMENT_URLS", fake.URL)
+	u, err := url.Parse(s.PaymentURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	target.Store(u)
+	ada := s.login(t, sandbox.Ada.Email, sandbox.Ada.Password)
+	var placed orderView
+	s.order(t, ada, orderBody("tok_visa", line(2, 1))).JSON(t, &placed)
+	got := servertest.Do(t, "GET", s.Base+"/api/orders/"+placed.ID, nil, ada.headers(reading)...)
+	var v orderView
+	got.JSON(t, &v)
+	if got.Status != 200 || v.Payment != nil || !reflect.DeepEqual(v.Degraded, []string{"payment"}) {
+		t.Errorf("status %d payment %+v degraded %v, want 200 without the payment, degraded [payment]", got.Status, v.Payment, v.Degraded)
+	}
+	if want := `bff_degraded_parts_total{part="payment"} 1`; !strings.Contains(servertest.Metrics(t, s.Base), want) {
+		t.Errorf("metrics lack %s: the payment left out was not counted", want)
 	}
 }
