@@ -38,6 +38,16 @@ func newCountingServer(t *testing.T, h http.HandlerFunc) (string, *atomic.Int32)
 	}), hits
 }
 
+// slowServer returns the URL of a server that answers {} after d.
+func slowServer(t *testing.T, d time.Duration) string {
+	t.Helper()
+	return newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(d)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{}`))
+	})
+}
+
 // closedURL returns the URL of a listener that was closed: dialing it is
 // refused.
 func closedURL(t *testing.T) string {
@@ -608,11 +618,7 @@ func TestCallerOutOfTimeLeavesBreakerClosed(t *testing.T) {
 // open the breaker nor eject the instance; calls given the whole Timeout
 // that time out still open it.
 func TestCallerShortOfTimeLeavesBreakerClosed(t *testing.T) {
-	u, _ := newCountingServer(t, func(w http.ResponseWriter, r *http.Request) {
-		time.Sleep(50 * time.Millisecond)
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(`{}`))
-	})
+	u := slowServer(t, 50*time.Millisecond)
 	s := newServiceWith(t, []string{u}, settings(func(c *upstream.Config) {
 		c.Breaker.ConsecutiveFailures, c.Breaker.OpenTimeout = 2, time.Minute
 	}))
@@ -647,11 +653,7 @@ func TestCallerShortOfTimeLeavesBreakerClosed(t *testing.T) {
 // TestBreakerRatioLeavesExcludedCallsOut: calls the breaker leaves out
 // (callers short of time) do not water down its failure ratio.
 func TestBreakerRatioLeavesExcludedCallsOut(t *testing.T) {
-	u, _ := newCountingServer(t, func(w http.ResponseWriter, r *http.Request) {
-		time.Sleep(50 * time.Millisecond)
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(`{}`))
-	})
+	u := slowServer(t, 50*time.Millisecond)
 	s := newServiceWith(t, []string{u}, settings(func(c *upstream.Config) {
 		c.Timeout, c.Retries = 30*time.Millisecond, 0
 		c.Breaker.ConsecutiveFailures, c.Breaker.OpenTimeout = 1000, time.Minute
