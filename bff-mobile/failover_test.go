@@ -22,7 +22,7 @@ func TestSentinelFailover(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a failover takes seconds")
 	}
-	rs := redistest.StartSentinel(t)
+	rs := redistest.StartSentinel(t, "")
 	shared := []string{"REDIS_ADDRS", rs.Addrs[0] + "," + rs.Addrs[1] + "," + rs.Addrs[2],
 		"REDIS_MASTER_NAME", rs.MasterName, "REDIS_KEY_PREFIX", redistest.Prefix(t), "ORDER_LEASE_TTL", "2s",
 		"ORDER_RECOVERY_INTERVAL", "200ms"}

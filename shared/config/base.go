@@ -91,6 +91,7 @@ func loadStores(l *Loader, b *Base) {
 	l.List(&b.RedisAddrs, "REDIS_ADDRS")
 	l.String(&b.RedisMasterName, "REDIS_MASTER_NAME")
 	l.String(&b.RedisPassword, "REDIS_PASSWORD")
+	l.String(&b.RedisSentinelPassword, "REDIS_SENTINEL_PASSWORD")
 	l.String(&b.RedisKeyPrefix, "REDIS_KEY_PREFIX")
 	l.String(&b.CursorKey, "CURSOR_KEY")
 }

@@ -73,6 +73,10 @@ type Config struct {
 	// RedisPassword authenticates to the Redis nodes of RedisAddrs (a
 	// RedisURL holds its own). Default none.
 	RedisPassword string
+	// RedisSentinelPassword authenticates to the Sentinels of RedisAddrs,
+	// when they ask for a password of their own (requirepass in
+	// sentinel.conf); RedisPassword is the master's. Default none.
+	RedisSentinelPassword string
 	// CursorKey is the key, base64 (standard or URL alphabet) of at least
 	// 32 bytes, that authenticates the pagination cursors a BFF hands out;
 	// every replica must share it. Default none: with Redis, a random key
@@ -170,6 +174,9 @@ func (c Config) Validate() error {
 	}
 	if c.RedisMasterName != "" && len(c.RedisAddrs) == 0 {
 		errs = append(errs, errors.New("gateway: RedisMasterName needs the Sentinels' RedisAddrs"))
+	}
+	if c.RedisSentinelPassword != "" && c.RedisMasterName == "" {
+		errs = append(errs, errors.New("gateway: RedisSentinelPassword needs RedisMasterName and the Sentinels' RedisAddrs"))
 	}
 	if c.RedisURL != "" {
 		// The URL may hold a password: the error must not quote it.

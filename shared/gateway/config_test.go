@@ -41,6 +41,7 @@ func TestValidate(t *testing.T) {
 		{"redis address without a scheme", func(c *Config) { c.RedisURL = "redis:6379" }, "RedisURL"},
 		{"redis url and addresses", func(c *Config) { c.RedisURL, c.RedisAddrs = "redis://r:6379", []string{"r:26379"} }, "not both"},
 		{"master name without sentinels", func(c *Config) { c.RedisMasterName = "storefront" }, "RedisMasterName"},
+		{"sentinel password without sentinels", func(c *Config) { c.RedisURL, c.RedisSentinelPassword = "redis://r:6379", "pw" }, "RedisSentinelPassword"},
 		{"empty hash tag in the key prefix", func(c *Config) { c.RedisKeyPrefix = "sf:{}:" }, "empty hash tag"},
 		{"no tracing protocol", func(c *Config) { c.Tracing.Protocol = "thrift" }, "OTEL_EXPORTER_OTLP_PROTOCOL"},
 		{"unknown sampler", func(c *Config) { c.Tracing.Sampler = "sometimes" }, "OTEL_TRACES_SAMPLER"},

@@ -14,7 +14,9 @@ func (c Config) sharedState() bool { return c.RedisURL != "" || len(c.RedisAddrs
 // redisClient returns the client of the Redis the settings name, and how
 // to name it in a log line (no password): one node (RedisURL), the master
 // that Sentinels watch (RedisAddrs with RedisMasterName, followed across
-// failovers), or a Cluster (RedisAddrs).
+// failovers), or a Cluster (RedisAddrs). Every call ends by its context's
+// deadline: go-redis otherwise waits out its own read timeout, and retries
+// it, on a Redis that stopped answering (a paused node, a failover).
 func (c Config) redisClient() (redis.UniversalClient, string, error) {
 	if c.RedisURL != "" {
 		opts, err := redis.ParseURL(c.RedisURL)
@@ -22,9 +24,11 @@ func (c Config) redisClient() (redis.UniversalClient, string, error) {
 			// go-redis's message may quote the URL, password and all.
 			return nil, "", errors.New("gateway: RedisURL is not a Redis URL")
 		}
+		opts.ContextTimeoutEnabled = true
 		return redis.NewClient(opts), "redis " + opts.Addr, nil
 	}
-	opts := &redis.UniversalOptions{Addrs: c.RedisAddrs, MasterName: c.RedisMasterName, Password: c.RedisPassword}
+	opts := &redis.UniversalOptions{Addrs: c.RedisAddrs, MasterName: c.RedisMasterName,
+		Password: c.RedisPassword, SentinelPassword: c.RedisSentinelPassword, ContextTimeoutEnabled: true}
 	what := "redis cluster " + strings.Join(c.RedisAddrs, ",")
 	if c.RedisMasterName != "" {
 		what = "redis master " + c.RedisMasterName + " of sentinels " + strings.Join(c.RedisAddrs, ",")

@@ -70,8 +70,12 @@ func (l *ledger) write(ctx context.Context, change func(*Record), lease time.Dur
 	l.f.stamp(&next, lease)
 	next.Version = l.rec.Version + 1
 	// The write outlives the request: a client that went away must not
-	// leave the journal behind the upstreams.
-	if err := l.f.deps.Journal.Update(context.WithoutCancel(ctx), next); err != nil {
+	// leave the journal behind the upstreams. It does not outlive half the
+	// lease it renews: a journal that stopped answering (a paused Redis,
+	// a failover) hands the saga over to recovery rather than hold it.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.f.cfg.LeaseTTL/2)
+	defer cancel()
+	if err := l.f.deps.Journal.Update(wctx, next); err != nil {
 		l.err = fmt.Errorf("%w: journal %s: %w", errAbandoned, next.State, err)
 		return l.err
 	}

@@ -39,6 +39,44 @@ func TestLetGoIsFinal(t *testing.T) {
 	}
 }
 
+// stalledJournal is a journal whose Update does not answer before its
+// context ends, as a paused Redis does.
+type stalledJournal struct{ Journal }
+
+func (stalledJournal) Update(ctx context.Context, _ Record) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// TestAJournalWriteEndsWithinTheLease: a journal write that does not
+// answer gives the saga up within half the lease it would renew, rather
+// than hold the runner (and its caller) for as long as the journal stalls.
+func TestAJournalWriteEndsWithinTheLease(t *testing.T) {
+	rt := sandboxtest.Start(t, sandbox.Config{})
+	deps := depsFor(rt.Clients(t, serviceConfig(nil)))
+	deps.Journal = stalledJournal{deps.Journal}
+	cfg := DefaultConfig()
+	cfg.LeaseTTL = 200 * time.Millisecond
+	f := New(deps, cfg)
+	t.Cleanup(func() { _ = f.Close(context.Background()) })
+	ctx := context.Background()
+	rec := Record{ID: "saga-1", UserID: ada, Key: "k", Version: 1, State: StateRunning}
+	f.stamp(&rec, f.cfg.LeaseTTL)
+	if _, created, err := f.deps.Journal.Create(ctx, rec); err != nil || !created {
+		t.Fatalf("Create: %v, %v", created, err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- f.hold(rec).save(ctx, func(*Record) {}) }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, errAbandoned) || !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("save on a stalled journal: %v, want the saga abandoned on the write's deadline", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("save on a stalled journal still waiting after 10s")
+	}
+}
+
 // unreadableJournal is a journal whose Expired also names a record it
 // could not decode, as a store does for a damaged one.
 type unreadableJournal struct{ Journal }

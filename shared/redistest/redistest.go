@@ -161,8 +161,9 @@ type Sentinel struct {
 }
 
 // StartSentinel starts a Sentinel-managed Redis for tb, stopped when tb
-// ends; it fails or skips tb as URL does when there is no redis-server.
-func StartSentinel(tb testing.TB) Sentinel {
+// ends; it fails or skips tb as URL does when there is no redis-server. A
+// password other than "" is asked by every node and every Sentinel.
+func StartSentinel(tb testing.TB, password string) Sentinel {
 	tb.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -171,10 +172,16 @@ func StartSentinel(tb testing.TB) Sentinel {
 		}
 		tb.Skip("redis-server is not on PATH")
 	}
+	var auth []string
+	if password != "" {
+		// masterauth too: the master becomes a replica of the one promoted.
+		auth = []string{"--requirepass", password, "--masterauth", password}
+	}
 	node := func(extra ...string) func(port int) []string {
 		return func(port int) []string {
-			return append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "",
-				"--appendonly", "no", "--dir", tb.TempDir()}, extra...)
+			args := []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "",
+				"--appendonly", "no", "--dir", tb.TempDir()}
+			return append(append(args, auth...), extra...)
 		}
 	}
 	master, killMaster, err := startProcess(tb, bin, "Ready to accept connections", node())
@@ -194,6 +201,9 @@ func StartSentinel(tb testing.TB) Sentinel {
 			text := fmt.Sprintf("port %d\nbind 127.0.0.1\nsentinel monitor %s %s %s 2\n"+
 				"sentinel down-after-milliseconds %[2]s 1000\nsentinel failover-timeout %[2]s 2000\n",
 				sp, s.MasterName, host, port)
+			if password != "" {
+				text += fmt.Sprintf("sentinel auth-pass %s %s\nrequirepass %[2]s\n", s.MasterName, password)
+			}
 			if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
 				tb.Fatal(err)
 			}
