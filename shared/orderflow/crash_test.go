@@ -639,3 +639,83 @@ func TestAStepThatPanicsWaitsForItsSiblings(t *testing.T) {
 	}
 	checkQuiet(t, rt.State(t))
 }
+
+// panickyPricing panics in GetMany, the pricing of a checkout, which runs
+// on a goroutine of its own beside the profile read.
+type panickyPricing struct{ orderflow.Catalog }
+
+func (panickyPricing) GetMany(context.Context, []int64) (product.Batch, error) {
+	panic("a bug in pricing")
+}
+
+// TestAPricingPanicReachesTheCaller: a panic while pricing, on a goroutine
+// of its own, is raised again on the caller's goroutine (where the server
+// answers it) rather than ending the process, and nothing was done.
+func TestAPricingPanicReachesTheCaller(t *testing.T) {
+	ctx := context.Background()
+	rt := sandboxtest.Start(t, sandbox.Config{Clock: clocktest.New(time.Now())})
+	c := rt.Clients(t, upstream.DefaultConfig())
+	deps := orderflow.Deps{Catalog: panickyPricing{c.Product}, Orders: c.Order, Payments: c.Payment, Profiles: c.User,
+		Notifier: c.Notification, Journal: orderflow.NewMemJournalForTest()}
+	a := orderflow.New(deps, testFlowConfig())
+	t.Cleanup(func() { _ = a.Close(ctx) })
+	req := orderflow.Request{UserID: "usr_ada", Key: "panic-pricing",
+		Input: orderflow.Input{Items: []orderflow.Item{{ProductID: 4, Quantity: 2}}, PaymentToken: payment.TokenVisa}}
+	func() {
+		defer func() {
+			if msg, _ := recover().(string); !strings.Contains(msg, "a bug in pricing") {
+				t.Fatalf("Place raised %q, want the pricing's panic", msg)
+			}
+		}()
+		_, err := a.Place(ctx, req)
+		t.Fatalf("Place returned %v, want the pricing's panic", err)
+	}()
+	st := rt.State(t)
+	checkQuiet(t, st)
+	if len(st.Order.Orders) != 0 {
+		t.Errorf("orders %v after a checkout that panicked while pricing, want none", st.Order.Orders)
+	}
+}
+
+// panickyRelease panics when it is asked to release a reservation.
+type panickyRelease struct{ orderflow.Catalog }
+
+func (panickyRelease) ReleaseReservation(context.Context, string) (product.Reservation, error) {
+	panic("a bug in release")
+}
+
+// TestARecoveryThatPanicsLeavesTheSagaToTheNextPass: a panic while a saga
+// is recovered does not end the process (which would meet the saga again
+// on every start): the pass goes on, and the saga is settled by a later
+// pass once the bug is gone.
+func TestARecoveryThatPanicsLeavesTheSagaToTheNextPass(t *testing.T) {
+	ctx := context.Background()
+	rt := sandboxtest.Start(t, sandbox.Config{Clock: clocktest.New(time.Now())})
+	j := orderflow.NewMemJournalForTest()
+	c := rt.Clients(t, upstream.DefaultConfig())
+	deps := orderflow.Deps{Catalog: panickyCatalog{c.Product}, Orders: c.Order, Payments: c.Payment, Profiles: c.User, Notifier: c.Notification, Journal: j}
+	a := orderflow.New(deps, testFlowConfig(), orderflow.WithBackoff(time.Millisecond, 5*time.Millisecond))
+	t.Cleanup(func() { _ = a.Close(ctx) })
+	req := orderflow.Request{UserID: "usr_ada", Key: "panic-recovery",
+		Input: orderflow.Input{Items: []orderflow.Item{{ProductID: 4, Quantity: 2}}, PaymentToken: payment.TokenVisa}}
+	func() {
+		defer func() { _ = recover() }()
+		_, _ = a.Place(ctx, req)
+	}()
+
+	deps.Catalog = panickyRelease{c.Product}
+	b := orderflow.New(deps, testFlowConfig(), orderflow.WithBackoff(time.Millisecond, 5*time.Millisecond))
+	t.Cleanup(func() { _ = b.Close(ctx) })
+	if n, err := b.Recover(ctx); n != 1 || err != nil {
+		t.Fatalf("Recover = %d, %v; want the saga taken, its panic kept to itself", n, err)
+	}
+	if st := rt.State(t); len(st.Product.Reservations) != 1 || st.Product.Reservations[0].Status != "active" {
+		t.Fatalf("after the pass that panicked: reservations %v; want the reservation still held", st.Product.Reservations)
+	}
+
+	later := newFlow(t, rt, j, func() time.Time { return time.Now().Add(time.Hour) })
+	if n, err := later.Recover(ctx); n != 1 || err != nil {
+		t.Fatalf("Recover after the lease = %d, %v; want the saga settled", n, err)
+	}
+	checkQuiet(t, rt.State(t))
+}

@@ -86,7 +86,16 @@ func (f *Flow) Recover(ctx context.Context) (int, error) {
 				return err
 			}
 			taken.Add(1)
-			res, err := f.recover(gctx, led)
+			var res Result
+			// A panic (a bug, a record no version of the code expected)
+			// leaves the saga to the next pass and an operator, rather than
+			// end the process, which would meet the saga again on every
+			// start.
+			if msg := caught(func() { res, err = f.recover(gctx, led) }); msg != nil {
+				f.cfg.logger.LogAttrs(gctx, slog.LevelError, "saga recovery panicked",
+					slog.String("saga", rec.ID), slog.String("panic", *msg))
+				return nil
+			}
 			f.reportRecovery(gctx, led.record(), res, err)
 			return nil
 		})

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
-	"golang.org/x/sync/errgroup"
 
 	"storefront.dev/shared/money"
 	"storefront.dev/shared/problem"
@@ -197,17 +196,42 @@ func (s *saga) abandoned(ctx context.Context, err error) error {
 	}
 }
 
-// prepare prices the lines and reads the buyer's profile, concurrently.
+// prepare prices the lines and reads the buyer's profile, concurrently;
+// the first to fail cancels the other. Nothing is journaled yet, so a panic
+// in pricing is only raised again here, on the caller's goroutine, where
+// the server's recovery answers it (on its own it would end the process).
 func (s *saga) prepare(ctx context.Context) error {
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return s.price(gctx) })
-	// The profile is read on this goroutine, whose stack has grown already
-	// (see concurrently); a failure joins the group as the price's would,
-	// the first one cancelling the other.
-	if err := s.profile(gctx); err != nil {
-		g.Go(func() error { return err })
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var once sync.Once
+	var first error
+	fail := func(err error) {
+		if err != nil {
+			once.Do(func() { first = err; cancel() })
+		}
 	}
-	return g.Wait()
+	done := make(chan *string, 1)
+	go func() { done <- caught(func() { fail(s.price(ctx)) }) }()
+	// The profile is read on this goroutine, whose stack has grown already
+	// (see concurrently).
+	fail(s.profile(ctx))
+	if msg := <-done; msg != nil {
+		panic(*msg)
+	}
+	return first
+}
+
+// caught runs fn and returns its panic, with the stack, as a message; nil
+// when fn returned.
+func caught(fn func()) (msg *string) {
+	defer func() {
+		if v := recover(); v != nil {
+			m := fmt.Sprintf("orderflow: panic: %v\n%s", v, debug.Stack())
+			msg = &m
+		}
+	}()
+	fn()
+	return nil
 }
 
 func (s *saga) price(ctx context.Context) error {
@@ -379,13 +403,10 @@ func (s *saga) concurrently(ctx context.Context, steps []Step, left int) error {
 	// be settled before that call lands.
 	var panicked atomic.Pointer[string]
 	guarded := func(i int) {
-		defer func() {
-			if v := recover(); v != nil {
-				msg := fmt.Sprintf("orderflow: step %s panicked: %v\n%s", names[i], v, debug.Stack())
-				panicked.CompareAndSwap(nil, &msg)
-			}
-		}()
-		outs[i] = runs[i]()
+		if msg := caught(func() { outs[i] = runs[i]() }); msg != nil {
+			m := "step " + names[i] + ": " + *msg
+			panicked.CompareAndSwap(nil, &m)
+		}
 	}
 	last := len(runs) - 1
 	for i := range runs[:last] {
@@ -464,11 +485,22 @@ func outOfStock(ue *upstream.Error) *problem.Error {
 		}
 		return problem.New(problem.CodeOutOfStock, "Some items are not available in the quantity requested.").
 			With("unavailable", lines)
-	case upstream.KindNotFound, upstream.KindInvalid:
+	case upstream.KindNotFound:
 		return problem.Invalid("items", "The items cannot be ordered.")
+	case upstream.KindInvalid:
+		// A product gone since it was priced. Any other refusal is of a
+		// request this flow built: the service failing, not the buyer's
+		// order, and not to be replayed as its answer.
+		if ue.Code == unknownProduct {
+			return problem.Invalid("items", "The items cannot be ordered.")
+		}
 	}
 	return nil
 }
+
+// unknownProduct is the product service's code for a reservation naming a
+// product it does not know.
+const unknownProduct = "unknown_product"
 
 func (s *saga) authorize(ctx context.Context, left int) error {
 	req := payment.AuthorizeRequest{Reference: s.ref + "-pay", UserID: s.userID, Amount: s.total, Token: s.token}
