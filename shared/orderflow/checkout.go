@@ -215,7 +215,9 @@ func (f *Flow) resume(ctx context.Context, s *saga, rec Record, fp string) (Resu
 		// it: this request runs the next attempt.
 		return Result{}, errUndoneForRetry
 	}
-	res.Replayed = true
+	// The outcome of the earlier attempt once recovery has settled it, not
+	// while the saga is still unfinished (a service still down).
+	res.Replayed = settled.State.Finished()
 	return res, err
 }
 

@@ -260,6 +260,70 @@ func TestPlaceUpstreamDown(t *testing.T) {
 	}
 }
 
+// goneCatalog refuses every reservation as the product service does for a
+// product it no longer knows.
+type goneCatalog struct{ Catalog }
+
+func (goneCatalog) Reserve(context.Context, product.ReserveRequest) (product.Reservation, error) {
+	return product.Reservation{}, &upstream.Error{Service: "product", Kind: upstream.KindInvalid, Code: unknownProduct}
+}
+
+// TestPlaceReservationRefused: a reservation refused for a product gone
+// since it was priced is the buyer's 400, replayed; any other refusal of
+// the reservation is the service failing, a 503 that a retry of the same
+// key gets past.
+func TestPlaceReservationRefused(t *testing.T) {
+	t.Run("product gone", func(t *testing.T) {
+		q := startQuietSandbox(t, sandbox.Config{})
+		deps := q.deps(t)
+		deps.Catalog = goneCatalog{deps.Catalog}
+		f := New(deps, DefaultConfig())
+		t.Cleanup(func() { _ = f.Close(context.Background()) })
+		req := Request{UserID: ada, Key: "gone", Input: visa(Item{ProductID: 9, Quantity: 1})}
+		for range 2 {
+			_, err := f.Place(context.Background(), req)
+			if codeOf(t, err) != problem.CodeInvalid {
+				t.Fatalf("Place: %v, want %s", err, problem.CodeInvalid)
+			}
+		}
+	})
+	t.Run("another refusal", func(t *testing.T) {
+		q := startQuietSandbox(t, sandbox.Config{})
+		q.fault(t, sandbox.ServiceProduct, sandbox.Fault{Route: sandbox.RouteReserve, Status: 422, Count: 1})
+		f := New(q.deps(t), DefaultConfig(), WithBackoff(time.Millisecond, 10*time.Millisecond))
+		t.Cleanup(func() { _ = f.Close(context.Background()) })
+		req := Request{UserID: ada, Key: "refused", Input: visa(Item{ProductID: 9, Quantity: 1})}
+		if _, err := f.Place(context.Background(), req); codeOf(t, err) != problem.CodeUnavailable {
+			t.Fatalf("Place: %v, want %s", err, problem.CodeUnavailable)
+		}
+		res, err := f.Place(context.Background(), req)
+		if err != nil || res.Order.Status != order.StatusConfirmed {
+			t.Fatalf("retry of the same key: %+v, %v; want a confirmed order", res.Order, err)
+		}
+		q.quiesce()
+		checkInvariants(t, q.State())
+	})
+}
+
+// TestPlaceRetryOfAnUnfinishedSagaIsNoReplay: a retry that finds its key's
+// saga unfinished and cannot settle it (the order service still refuses
+// the confirmation) is answered as itself, not as a stored outcome.
+func TestPlaceRetryOfAnUnfinishedSagaIsNoReplay(t *testing.T) {
+	q := startQuietSandbox(t, sandbox.Config{})
+	q.fault(t, sandbox.ServiceOrder, sandbox.Fault{Route: sandbox.RouteConfirm, Status: 503})
+	f := New(q.deps(t), configWith(func(c *Config) { c.CompensationBudget = 300 * time.Millisecond }),
+		WithBackoff(time.Millisecond, 10*time.Millisecond))
+	t.Cleanup(func() { _ = f.Close(context.Background()) })
+	req := Request{UserID: ada, Key: "unfinished", Input: visa(Item{ProductID: 9, Quantity: 1})}
+	if _, err := f.Place(context.Background(), req); err == nil {
+		t.Fatal("Place with the confirmation refused: no error")
+	}
+	res, err := f.Place(context.Background(), req)
+	if err == nil || res.Replayed {
+		t.Fatalf("retry while the confirmation is still refused: replayed %v, %v; want an error, not a replay", res.Replayed, err)
+	}
+}
+
 func TestPlaceDeadline(t *testing.T) {
 	tests := []struct {
 		name    string
