@@ -1,6 +1,7 @@
 package httpserver
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -34,7 +35,18 @@ func (s *Server) ListenAdmin(addr string) (stop func(), err error) {
 		return nil, fmt.Errorf("admin listen on %s: %w", addr, err)
 	}
 	s.logger.Info("admin listening", "addr", ln.Addr().String(), "url", "http://"+ln.Addr().String())
+	return s.serveAdmin(ln), nil
+}
+
+// serveAdmin serves Admin on ln until stop is called. The admin listener
+// failing is logged: the API goes on serving, but metrics and profiles are
+// gone until the process restarts, which nothing else would tell.
+func (s *Server) serveAdmin(ln net.Listener) (stop func()) {
 	srv := &http.Server{Handler: s.Admin(), ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	return func() { _ = srv.Close() }, nil
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.logger.Error("admin server failed", "addr", ln.Addr().String(), "err", err)
+		}
+	}()
+	return func() { _ = srv.Close() }
 }

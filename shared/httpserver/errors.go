@@ -75,12 +75,6 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	return writeProblem(c, p, instance)
 }
 
-// WriteProblem writes p as an RFC 9457 problem document whose instance is
-// the request's path.
-func WriteProblem(c *fiber.Ctx, p *problem.Error) error {
-	return writeProblem(c, p, c.Path())
-}
-
 func writeProblem(c *fiber.Ctx, p *problem.Error, instance string) error {
 	body, err := json.Marshal(p.Document(instance))
 	if err != nil {
