@@ -3,7 +3,6 @@ package httpserver
 import (
 	"errors"
 	"net/http"
-	"strconv"
 	"time"
 
 	json "github.com/goccy/go-json"
@@ -33,7 +32,7 @@ var shedBody = func() []byte {
 // very load being shed.
 func writeShed(c *fiber.Ctx, retryAfter time.Duration) error {
 	c.Locals(shedKey{}, true)
-	c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int((retryAfter+time.Second-1)/time.Second)))
+	setRetryAfter(c, retryAfter)
 	c.Set(fiber.HeaderContentType, problem.ContentType)
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	return c.Status(problem.StatusOf(problem.CodeOverloaded)).Send(shedBody)

@@ -3,6 +3,7 @@ package httpserver
 import (
 	"errors"
 	"log/slog"
+	"strconv"
 	"time"
 
 	json "github.com/goccy/go-json"
@@ -81,14 +82,24 @@ func writeProblem(c *fiber.Ctx, p *problem.Error, instance string) error {
 		return err
 	}
 	if p.RetryAfter > 0 {
-		// Rounded up: a client retrying after a rounded-down delay would
-		// arrive too early.
-		secs := (p.RetryAfter + time.Second - 1) / time.Second
-		c.Set(fiber.HeaderRetryAfter, itoa(int(secs)))
+		setRetryAfter(c, p.RetryAfter)
 	}
 	c.Set(fiber.HeaderContentType, problem.ContentType)
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	return c.Status(p.Status()).Send(body)
+}
+
+// setRetryAfter sets Retry-After to d in whole seconds, the only unit the
+// field has: rounded up, since a client retrying after a rounded-down delay
+// would arrive too early, and at least 1, since 0 invites a retry at once.
+func setRetryAfter(c *fiber.Ctx, d time.Duration) {
+	c.Set(fiber.HeaderRetryAfter, strconv.Itoa(retryAfterSeconds(d)))
+}
+
+// retryAfterSeconds is d in the seconds of a Retry-After (see
+// setRetryAfter).
+func retryAfterSeconds(d time.Duration) int {
+	return max(1, int((d+time.Second-1)/time.Second))
 }
 
 // unread is the route label of a request refused while being read, before

@@ -3,7 +3,6 @@ package httpserver
 import (
 	"context"
 	"sort"
-	"strconv"
 	"sync"
 	"time"
 
@@ -12,8 +11,6 @@ import (
 
 	"storefront.dev/shared/problem"
 )
-
-func itoa(n int) string { return strconv.Itoa(n) }
 
 // Check is one dependency /readyz looks at: Fn returns nil when it
 // answers.

@@ -1,0 +1,78 @@
+package httpserver
+
+import (
+	"net"
+	"net/http"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"storefront.dev/shared/problem"
+)
+
+// TestRetryAfterInWholeSecondsRoundedUp: a shed request and a problem with
+// a delay state it in the same way, in whole seconds rounded up and never
+// 0, which would invite a retry at once.
+func TestRetryAfterInWholeSecondsRoundedUp(t *testing.T) {
+	s, _ := newLoggedServer(t)
+	writers := map[string]func(c *fiber.Ctx, d time.Duration) error{
+		"shed": writeShed,
+		"problem": func(_ *fiber.Ctx, d time.Duration) error {
+			return &problem.Error{Code: problem.CodeUnavailable, Detail: "Retry.", RetryAfter: d}
+		},
+	}
+	for name, write := range writers {
+		s.App.Get("/"+name+"/:ns", func(c *fiber.Ctx) error {
+			ns, err := strconv.ParseInt(c.Params("ns"), 10, 64)
+			if err != nil {
+				return err
+			}
+			return write(c, time.Duration(ns))
+		})
+	}
+	base := serveInternal(t, s)
+	tests := []struct {
+		writer string
+		delay  time.Duration
+		want   string
+	}{
+		{"shed", 0, "1"},
+		{"shed", 500 * time.Millisecond, "1"},
+		{"shed", time.Second, "1"},
+		{"shed", 1500 * time.Millisecond, "2"},
+		{"problem", time.Nanosecond, "1"},
+		{"problem", 2 * time.Second, "2"},
+		{"problem", 2*time.Second + time.Millisecond, "3"},
+	}
+	for _, tt := range tests {
+		resp, err := http.Get(base + "/" + tt.writer + "/" + strconv.FormatInt(int64(tt.delay), 10))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got := resp.Header.Get("Retry-After"); resp.StatusCode != http.StatusServiceUnavailable || got != tt.want {
+			t.Errorf("%s after %v: %d with Retry-After %q, want 503 with %q", tt.writer, tt.delay, resp.StatusCode, got, tt.want)
+		}
+	}
+}
+
+// serveInternal serves s on a fresh port until the test ends and returns
+// its base URL.
+func serveInternal(t *testing.T, s *Server) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.App.Listener(ln) }()
+	t.Cleanup(func() {
+		if err := s.App.Shutdown(); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+		<-done
+	})
+	return "http://" + ln.Addr().String()
+}
