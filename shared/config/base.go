@@ -92,6 +92,7 @@ func loadStores(l *Loader, b *Base) {
 	l.String(&b.RedisMasterName, "REDIS_MASTER_NAME")
 	l.String(&b.RedisPassword, "REDIS_PASSWORD")
 	l.String(&b.RedisSentinelPassword, "REDIS_SENTINEL_PASSWORD")
+	l.Int(&b.RedisJournalReplicas, "REDIS_JOURNAL_REPLICAS")
 	l.String(&b.RedisKeyPrefix, "REDIS_KEY_PREFIX")
 	l.String(&b.CursorKey, "CURSOR_KEY")
 }

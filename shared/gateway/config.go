@@ -73,6 +73,13 @@ type Config struct {
 	// RedisPassword authenticates to the Redis nodes of RedisAddrs (a
 	// RedisURL holds its own). Default none.
 	RedisPassword string
+	// RedisJournalReplicas is how many replicas of the Redis master must
+	// hold each checkout journal write before it counts (Redis WAIT, at
+	// most a second): with 1 or more, a failover that promotes a replica
+	// cannot lose a checkout the master had acknowledged, and a checkout is
+	// refused (503) while fewer replicas answer. At most the replicas the
+	// master has. Default 0: a write counts once the master has it.
+	RedisJournalReplicas int
 	// RedisSentinelPassword authenticates to the Sentinels of RedisAddrs,
 	// when they ask for a password of their own (requirepass in
 	// sentinel.conf); RedisPassword is the master's. Default none.
@@ -174,6 +181,9 @@ func (c Config) Validate() error {
 	}
 	if c.RedisMasterName != "" && len(c.RedisAddrs) == 0 {
 		errs = append(errs, errors.New("gateway: RedisMasterName needs the Sentinels' RedisAddrs"))
+	}
+	if c.RedisJournalReplicas < 0 || c.RedisJournalReplicas > 0 && !c.sharedState() {
+		errs = append(errs, errors.New("gateway: RedisJournalReplicas must be 0, or more with Redis set"))
 	}
 	if c.RedisSentinelPassword != "" && c.RedisMasterName == "" {
 		errs = append(errs, errors.New("gateway: RedisSentinelPassword needs RedisMasterName and the Sentinels' RedisAddrs"))

@@ -41,6 +41,8 @@ func TestValidate(t *testing.T) {
 		{"redis address without a scheme", func(c *Config) { c.RedisURL = "redis:6379" }, "RedisURL"},
 		{"redis url and addresses", func(c *Config) { c.RedisURL, c.RedisAddrs = "redis://r:6379", []string{"r:26379"} }, "not both"},
 		{"master name without sentinels", func(c *Config) { c.RedisMasterName = "storefront" }, "RedisMasterName"},
+		{"journal replicas without redis", func(c *Config) { c.RedisJournalReplicas = 1 }, "RedisJournalReplicas"},
+		{"negative journal replicas", func(c *Config) { c.RedisURL, c.RedisJournalReplicas = "redis://r:6379", -1 }, "RedisJournalReplicas"},
 		{"sentinel password without sentinels", func(c *Config) { c.RedisURL, c.RedisSentinelPassword = "redis://r:6379", "pw" }, "RedisSentinelPassword"},
 		{"empty hash tag in the key prefix", func(c *Config) { c.RedisKeyPrefix = "sf:{}:" }, "empty hash tag"},
 		{"no tracing protocol", func(c *Config) { c.Tracing.Protocol = "thrift" }, "OTEL_EXPORTER_OTLP_PROTOCOL"},

@@ -233,7 +233,7 @@ func (g *Gateway) openStores(name string, cfg Config) (orderflow.Journal, error)
 	g.RateLimits = redisstore.NewRateLimit(g.redis, cfg.RedisKeyPrefix+"rl:"+name+":")
 	g.Sessions = redisstore.NewSessions(g.redis, cfg.RedisKeyPrefix+"session:"+name+":")
 	g.Logger.Info("checkout journal and rate limits in redis", "redis", what)
-	return redisstore.NewJournal(g.redis, cfg.RedisKeyPrefix+"saga:"+name+":"), nil
+	return redisstore.NewJournal(g.redis, cfg.RedisKeyPrefix+"saga:"+name+":", redisstore.WithReplicas(cfg.RedisJournalReplicas)), nil
 }
 
 // Close releases what New opened, for a Gateway that will not Serve.

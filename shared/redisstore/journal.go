@@ -37,24 +37,49 @@ import (
 // orderflow.ErrFull instead (volatile-* policies only evict finished
 // records, whose retention then ends early; allkeys-* ones must not be
 // used).
+//
+// Redis replicates asynchronously: a write the master acknowledged but had
+// not yet passed on is lost if a replica is promoted (a Sentinel or Cluster
+// failover). A checkout whose record is lost that way stops at its next
+// write, and its upstream holds lapse at their own expiry, but nothing
+// recovers it. WithReplicas closes that window at the cost of a wait for
+// the replicas on every write.
 type Journal struct {
 	client     redis.UniversalClient
 	rec        string // prefix of the record keys
 	unfinished string // the index
+	replicas   int    // that must hold a write before it counts; see WithReplicas
 }
+
+// JournalOption configures a Journal.
+type JournalOption func(*Journal)
+
+// WithReplicas makes every write wait (Redis WAIT, on the connection that
+// wrote, at most replicaWait) until n replicas of the master hold it, and
+// fail when fewer do: a checkout is then refused rather than journaled on
+// the master alone. n must not exceed the replicas the master has, or
+// every write fails. Default 0: a write counts once the master has it.
+func WithReplicas(n int) JournalOption { return func(j *Journal) { j.replicas = n } }
+
+// replicaWait bounds the wait of WithReplicas.
+const replicaWait = time.Second
 
 // Interface guard.
 var _ orderflow.Journal = (*Journal)(nil)
 
 // NewJournal returns a Journal keeping its keys under prefix ("sf:saga:web:"
 // in the BFFs), followed by a hash tag made of the prefix.
-func NewJournal(client redis.UniversalClient, prefix string) *Journal {
+func NewJournal(client redis.UniversalClient, prefix string, opts ...JournalOption) *Journal {
 	tag := strings.NewReplacer("{", "", "}", "").Replace(prefix)
 	if tag == "" {
 		tag = "journal"
 	}
 	base := prefix + "{" + tag + "}:"
-	return &Journal{client: client, rec: base + "rec:", unfinished: base + "unfinished"}
+	j := &Journal{client: client, rec: base + "rec:", unfinished: base + "unfinished"}
+	for _, o := range opts {
+		o(j)
+	}
+	return j
 }
 
 // Record scripts take KEYS[1] the record and KEYS[2] the index; ARGV[1] the
@@ -144,7 +169,7 @@ func (j *Journal) Create(ctx context.Context, rec orderflow.Record) (orderflow.R
 	if err != nil {
 		return orderflow.Record{}, false, err
 	}
-	v, err := createScript.Run(ctx, j.client, j.keys(rec.ID), args...).Text()
+	v, err := j.write(ctx, createScript, rec.ID, args).Text()
 	switch {
 	case errors.Is(err, redis.Nil):
 		return orderflow.Record{}, true, nil
@@ -167,7 +192,7 @@ func (j *Journal) Update(ctx context.Context, rec orderflow.Record) error {
 		return err
 	}
 	args = append(args, strconv.FormatInt(rec.Version-1, 10))
-	done, err := updateScript.Run(ctx, j.client, j.keys(rec.ID), args...).Int()
+	done, err := j.write(ctx, updateScript, rec.ID, args).Int()
 	switch {
 	case err != nil:
 		return fmt.Errorf("redis journal update %s: %w", rec.ID, err)
@@ -268,6 +293,50 @@ func (j *Journal) expiredPage(ctx context.Context, now time.Time, offset, count 
 
 // keys are the keys of a record script for id.
 func (j *Journal) keys(id string) []string { return []string{j.rec + id, j.unfinished} }
+
+// write runs the record script on the record id and, with WithReplicas,
+// waits on the same connection for the replicas to hold what it wrote.
+func (j *Journal) write(ctx context.Context, script *redis.Script, id string, args []any) *redis.Cmd {
+	keys := j.keys(id)
+	if j.replicas == 0 {
+		return script.Run(ctx, j.client, keys, args...)
+	}
+	// WAIT counts the writes of its own connection, on the master of the
+	// record's slot: one pipeline to that node.
+	var node redis.Cmdable = j.client
+	if cc, ok := j.client.(*redis.ClusterClient); ok {
+		m, err := cc.MasterForKey(ctx, keys[0])
+		if err != nil {
+			return failed(ctx, err)
+		}
+		node = m
+	}
+	var run, acked *redis.Cmd
+	// Each command's own error is read below: the pipeline's is the first
+	// of them, redis.Nil (a create that wrote) included.
+	_, _ = node.Pipelined(ctx, func(p redis.Pipeliner) error {
+		run = script.Eval(ctx, p, keys, args...)
+		acked = p.Do(ctx, "wait", j.replicas, replicaWait.Milliseconds())
+		return nil
+	})
+	if err := run.Err(); err != nil && !errors.Is(err, redis.Nil) {
+		return run
+	}
+	switch n, err := acked.Int64(); {
+	case err != nil:
+		return failed(ctx, fmt.Errorf("wait for %d replicas: %w", j.replicas, err))
+	case n < int64(j.replicas):
+		return failed(ctx, fmt.Errorf("%d of %d replicas hold the write after %v", n, j.replicas, replicaWait))
+	}
+	return run
+}
+
+// failed is a command that failed with err before it could run.
+func failed(ctx context.Context, err error) *redis.Cmd {
+	cmd := redis.NewCmd(ctx)
+	cmd.SetErr(err)
+	return cmd
+}
 
 // recordArgs are the ARGV of a record script for rec, before any of the
 // script's own.

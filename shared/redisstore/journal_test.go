@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -280,4 +282,69 @@ func hashTag(key string) string {
 		return ""
 	}
 	return key[open+1 : open+1+end]
+}
+
+// TestJournalWithReplicas runs every journal test on the master of a
+// replicated Redis with writes confirmed by its replica, then stops the
+// replica: a write it cannot confirm fails, which one that counts once the
+// master has it does not.
+func TestJournalWithReplicas(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a replicated Redis of its own")
+	}
+	ctx := context.Background()
+	rs := redistest.StartSentinel(t, "")
+	sentinel := redis.NewSentinelClient(&redis.Options{Addr: rs.Addrs[0]})
+	t.Cleanup(func() { _ = sentinel.Close() })
+	addr, err := sentinel.GetMasterAddrByName(ctx, rs.MasterName).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	master := redis.NewClient(&redis.Options{Addr: addr[0] + ":" + addr[1]})
+	t.Cleanup(func() { _ = master.Close() })
+	journaltest.Run(t, func(t *testing.T) orderflow.Journal {
+		return redisstore.NewJournal(master, redistest.Prefix(t), redisstore.WithReplicas(1))
+	})
+
+	replicas, err := sentinel.Replicas(ctx, rs.MasterName).Result()
+	if err != nil || len(replicas) != 1 {
+		t.Fatalf("replicas %v, %v; want one", replicas, err)
+	}
+	replica := redis.NewClient(&redis.Options{Addr: replicas[0]["ip"] + ":" + replicas[0]["port"]})
+	t.Cleanup(func() { _ = replica.Close() })
+	prefix := redistest.Prefix(t)
+	confirmed := redisstore.NewJournal(master, prefix, redisstore.WithReplicas(1))
+	if _, created, err := confirmed.Create(ctx, journaltest.Record("held", time.Now().Add(time.Minute))); err != nil || !created {
+		t.Fatalf("Create confirmed by the replica: %v, %v", created, err)
+	}
+	stop(t, replica)
+	if _, _, err := confirmed.Create(ctx, journaltest.Record("alone", time.Now().Add(time.Minute))); err == nil || !strings.Contains(err.Error(), "replicas") {
+		t.Errorf("Create with the replica stopped: %v, want an error naming the replicas", err)
+	}
+	unconfirmed := redisstore.NewJournal(master, prefix)
+	if _, created, err := unconfirmed.Create(ctx, journaltest.Record("master-only", time.Now().Add(time.Minute))); err != nil || !created {
+		t.Errorf("Create without WithReplicas, the replica stopped: %v, %v; want it written", created, err)
+	}
+}
+
+// stop pauses the process of the Redis client talks to until t ends.
+func stop(t *testing.T, client *redis.Client) {
+	t.Helper()
+	info, err := client.Info(context.Background(), "server").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pid int
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "process_id:"); ok {
+			pid, _ = strconv.Atoi(v)
+		}
+	}
+	if pid == 0 {
+		t.Fatalf("no process_id in INFO: %q", info)
+	}
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGCONT) })
 }

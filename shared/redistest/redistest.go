@@ -184,7 +184,9 @@ func StartSentinel(tb testing.TB, password string) Sentinel {
 			return append(append(args, auth...), extra...)
 		}
 	}
-	master, killMaster, err := startProcess(tb, bin, "Ready to accept connections", node())
+	// The replica's first sync starts at once rather than after the
+	// default 5s wait for more replicas.
+	master, killMaster, err := startProcess(tb, bin, "Ready to accept connections", node("--repl-diskless-sync-delay", "0"))
 	if err != nil {
 		tb.Fatalf("start the master: %v", err)
 	}
@@ -192,6 +194,7 @@ func StartSentinel(tb testing.TB, password string) Sentinel {
 	if _, _, err := startProcess(tb, bin, "Ready to accept connections", node("--replicaof", host, port)); err != nil {
 		tb.Fatalf("start the replica: %v", err)
 	}
+	waitInSync(tb, master, password)
 	s := Sentinel{MasterName: "storefront", KillMaster: killMaster}
 	for i := range 3 {
 		addr, _, err := startProcess(tb, bin, "+monitor master", func(sp int) []string {
@@ -215,6 +218,23 @@ func StartSentinel(tb testing.TB, password string) Sentinel {
 		s.Addrs = append(s.Addrs, addr)
 	}
 	return s
+}
+
+// waitInSync waits until the master at addr has a replica in sync with
+// it, so that a test starts with a replicated Redis (WAIT answers, a
+// failover finds the data).
+func waitInSync(tb testing.TB, addr, password string) {
+	tb.Helper()
+	c := redis.NewClient(&redis.Options{Addr: addr, Password: password})
+	defer c.Close()
+	var info string
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		info, _ = c.Info(context.Background(), "replication").Result()
+		if strings.Contains(info, "state=online") {
+			return
+		}
+	}
+	tb.Fatalf("the replica of %s is not in sync after 15s: %q", addr, info)
 }
 
 // StartCluster starts a Redis Cluster of three masters for tb, stopped
