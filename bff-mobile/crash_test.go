@@ -72,6 +72,9 @@ func TestSIGKILLMidRush(t *testing.T) {
 		"STATE_DIR", filepath.Join(dir, "state"),
 		"ORDER_RECOVERY_INTERVAL", "200ms",
 		"ORDER_LEASE_TTL", "2s",
+		// The sandbox applies a write at once or never: what is missing
+		// after a second will not land.
+		"ORDER_LATE_WRITES", "1s",
 		"LOG_LEVEL", "warn",
 	)
 	logPath := filepath.Join(dir, "bff-mobile.log")

@@ -79,6 +79,7 @@ func loadAuth(l *Loader, b *Base) {
 func loadOrder(l *Loader, b *Base) {
 	l.Duration(&b.Order.Timeout, "ORDER_TIMEOUT")
 	l.Duration(&b.Order.CompensationBudget, "ORDER_COMPENSATION_BUDGET")
+	l.Duration(&b.Order.LateWrites, "ORDER_LATE_WRITES")
 	l.Duration(&b.Order.LeaseTTL, "ORDER_LEASE_TTL")
 	l.Duration(&b.Order.RecoveryInterval, "ORDER_RECOVERY_INTERVAL")
 	l.Duration(&b.Order.Retention, "IDEMPOTENCY_TTL")

@@ -158,6 +158,8 @@ func (f *Flow) start(parent context.Context, s *saga, rec Record) (Result, error
 	rec.Items, rec.Total, rec.Address = s.items, s.total, s.address
 	rec.Trace = traceParent(parent)
 	f.stamp(&rec, f.cfg.LeaseTTL)
+	rec.Started = rec.UpdatedAt
+	s.started = rec.Started
 	if rec.Version == 0 {
 		rec.Version = 1
 		if _, created, err := f.deps.Journal.Create(parent, rec); err != nil || !created {

@@ -80,6 +80,20 @@ func (s *saga) compensate(ctx context.Context) (completed bool, err error) {
 	return false, nil
 }
 
+// mayLand reports whether a write of the attempt found missing may still
+// land: late says its call went unanswered (or its runner stopped), and
+// the window of Config.LateWrites after the attempt's deadline has not
+// passed. The undo is then unsettled, and each recovery pass looks again.
+func (s *saga) mayLand(ctx context.Context, late bool, what string) bool {
+	until := s.started.Add(s.f.cfg.Timeout + s.f.cfg.LateWrites)
+	if !late || !s.f.cfg.now().Before(until) {
+		return false
+	}
+	s.f.cfg.logger.LogAttrs(ctx, slog.LevelInfo, "unanswered write not found yet; looked for again until it can no longer land",
+		slog.String("reference", s.ref), slog.String("write", what), slog.Time("until", until))
+	return true
+}
+
 // markUndone journals that the compensation u is done.
 func (s *saga) markUndone(ctx context.Context, u Undo) error {
 	return s.led.save(ctx, func(r *Record) { r.Undone = append(r.Undone, u) })
@@ -213,7 +227,7 @@ func (s *saga) settlePayment(parent context.Context) bool {
 			return err
 		})
 		if isCode(err, upstream.KindNotFound, "") {
-			return true
+			return s.authorized != unknown || !s.mayLand(ctx, s.lateHold, "payment hold")
 		}
 		if err != nil {
 			s.gaveUp(ctx, "read back payment", err)
@@ -286,7 +300,7 @@ func (s *saga) releaseReservation(parent context.Context) (committed, settled bo
 			return err
 		})
 		if isCode(err, upstream.KindNotFound, "") {
-			return false, true
+			return false, s.reserved != unknown || !s.mayLand(ctx, s.lateReservation, "reservation")
 		}
 		if err != nil {
 			s.gaveUp(ctx, "read back reservation", err)

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -322,6 +323,69 @@ func TestPlaceRetryOfAnUnfinishedSagaIsNoReplay(t *testing.T) {
 	if err == nil || res.Replayed {
 		t.Fatalf("retry while the confirmation is still refused: replayed %v, %v; want an error, not a replay", res.Replayed, err)
 	}
+}
+
+// TestPlaceLateHold: a payment hold whose authorization went unanswered,
+// and was not found when the checkout was undone, may still land: the
+// saga stays unfinished until it can no longer, and a hold that lands
+// meanwhile is voided by the next recovery pass; one that never lands
+// lets the saga fail once the window has passed.
+func TestPlaceLateHold(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		fault sandbox.Fault
+		lands bool
+	}{
+		{"lands late", sandbox.Fault{Route: sandbox.RouteAuthorize, LatencyMS: 1500}, true},
+		{"never lands", sandbox.Fault{Route: sandbox.RouteAuthorize, Drop: true}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			q := startQuietSandbox(t, sandbox.Config{})
+			q.fault(t, sandbox.ServicePayment, tt.fault)
+			var skew atomic.Int64
+			now := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+			f := New(q.deps(t), configWith(func(c *Config) { c.Timeout = 300 * time.Millisecond }),
+				WithClock(now), WithBackoff(time.Millisecond, 10*time.Millisecond))
+			t.Cleanup(func() { _ = f.Close(context.Background()) })
+			ctx := context.Background()
+			req := Request{UserID: ada, Key: "late", Input: visa(Item{ProductID: 9, Quantity: 1})}
+			if _, err := f.Place(ctx, req); err == nil {
+				t.Fatal("Place with the authorization unanswered: no error")
+			}
+			if n, err := f.Recover(ctx); n != 1 || err != nil {
+				t.Fatalf("Recover within the window = %d, %v; want the saga taken", n, err)
+			}
+			if rec := sagaOf(t, f, req); rec.State.Finished() {
+				t.Fatalf("saga %s within the window; want it unfinished while the hold may land", rec.State)
+			}
+			q.quiesce() // a late hold has landed now
+			if st := q.State(); tt.lands != (len(st.Payment.Payments) == 1) {
+				t.Fatalf("payments %v; want a late hold: %v", st.Payment.Payments, tt.lands)
+			}
+			if !tt.lands {
+				skew.Store(int64(time.Hour))
+			}
+			if n, err := f.Recover(ctx); n != 1 || err != nil {
+				t.Fatalf("Recover = %d, %v; want the saga settled", n, err)
+			}
+			if rec := sagaOf(t, f, req); rec.State != StateFailed {
+				t.Errorf("saga %s, want failed", rec.State)
+			}
+			q.quiesce()
+			checkInvariants(t, q.State())
+		})
+	}
+}
+
+// sagaOf is the journal's record of req's checkout.
+func sagaOf(t *testing.T, f *Flow, req Request) Record {
+	t.Helper()
+	rec, ok, err := f.deps.Journal.Get(context.Background(), f.sagaID(req.UserID, req.Key))
+	if err != nil || !ok {
+		t.Fatalf("no record of %s: %v", req.Key, err)
+	}
+	return rec
 }
 
 func TestPlaceDeadline(t *testing.T) {

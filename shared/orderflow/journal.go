@@ -221,6 +221,10 @@ type Record struct {
 	// record are the same bytes: a store may take a record it finds equal
 	// to the one it is writing for that very write, sent again.
 	Write string `json:"write,omitempty"`
+	// Started is when this attempt began: its forward writes were sent
+	// within the flow's Timeout of it (zero in records of earlier
+	// versions, which UpdatedAt then stands in for).
+	Started time.Time `json:"started,omitzero"`
 	// UpdatedAt is the time of the last write; ExpiresAt, set once the saga
 	// has finished, is when the record may be forgotten.
 	UpdatedAt time.Time `json:"updated_at"`

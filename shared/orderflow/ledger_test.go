@@ -103,6 +103,8 @@ func TestRecoveryGoesOnPastAnUnreadableRecord(t *testing.T) {
 	// A checkout whose runner died before its first step.
 	rec := Record{ID: "saga-1", UserID: ada, Key: "k", Version: 1, State: StateRunning}
 	f.stamp(&rec, 0)
+	// Long enough ago that nothing it sent can still land.
+	rec.Started = rec.UpdatedAt.Add(-time.Hour)
 	if _, created, err := f.deps.Journal.Create(ctx, rec); err != nil || !created {
 		t.Fatalf("Create: %v, %v", created, err)
 	}

@@ -53,6 +53,13 @@ type Config struct {
 	// request's, so it also bounds how long Place may outlive its deadline.
 	// Default 10s.
 	CompensationBudget time.Duration
+	// LateWrites is how long after a checkout's Timeout an upstream may
+	// still apply a reservation or a payment hold whose answer never came
+	// (a timeout, a dropped connection): one found missing when it is
+	// undone is taken as never made only after that, and until then the
+	// saga stays unfinished, looked for again by each recovery pass, so
+	// that one landing late is undone too. Default 30s.
+	LateWrites time.Duration
 	// LeaseTTL is how long a runner holds a saga without writing to it
 	// before another (recovery, on any replica) may take it over; a running
 	// saga renews it every third of it. Default 10s.
@@ -84,6 +91,7 @@ func DefaultConfig() Config {
 		Name:               "bff",
 		Timeout:            8 * time.Second,
 		CompensationBudget: 10 * time.Second,
+		LateWrites:         30 * time.Second,
 		LeaseTTL:           10 * time.Second,
 		RecoveryInterval:   5 * time.Second,
 		Retention:          24 * time.Hour,
@@ -108,6 +116,9 @@ func (c Config) Validate() error {
 		if d.d <= 0 {
 			errs = append(errs, fmt.Errorf("orderflow: %s %v must be positive", d.name, d.d))
 		}
+	}
+	if c.LateWrites < 0 {
+		errs = append(errs, fmt.Errorf("orderflow: LateWrites %v must not be negative", c.LateWrites))
 	}
 	if c.NotifyQueueSize < 1 || c.NotifyWorkers < 1 || c.NotifyAttempts < 1 {
 		errs = append(errs, fmt.Errorf("orderflow: NotifyQueueSize %d, NotifyWorkers %d and NotifyAttempts %d must be positive",

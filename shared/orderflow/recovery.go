@@ -225,6 +225,11 @@ func (f *Flow) sagaFrom(led *ledger) *saga {
 	if rec.Reserves > 0 && rec.ReservationID == "" {
 		s.reserved = unknown
 	}
+	// Whatever was on its way when the runner stopped may land yet.
+	s.started, s.lateReservation, s.lateHold = rec.Started, true, true
+	if s.started.IsZero() {
+		s.started = rec.UpdatedAt
+	}
 	switch {
 	case s.captured == done:
 		s.payment.Status = payment.StatusCaptured

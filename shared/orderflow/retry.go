@@ -19,14 +19,43 @@ const (
 	unknown
 )
 
-func progressOf(ambiguous bool, err error) progress {
+func progressOf(d doubt, err error) progress {
 	switch {
 	case err == nil:
 		return done
-	case ambiguous:
+	case d != noDoubt:
 		return unknown
 	}
 	return notDone
+}
+
+// doubt is whether a step that failed may nevertheless have taken effect.
+type doubt int
+
+const (
+	// noDoubt: refused, or never sent.
+	noDoubt doubt = iota
+	// answered: the service answered (a 5xx of its own), so whatever it
+	// did is done by now.
+	answered
+	// unanswered: no answer came (see upstream.Error.Unanswered), so the
+	// request may still be applied after the step gave up on it.
+	unanswered
+)
+
+// doubtOf is the doubt a failed attempt's err leaves.
+func doubtOf(err error) doubt {
+	ue, ok := upstream.As(err)
+	switch {
+	case !ok:
+		// No promise either way: the worst case.
+		return unanswered
+	case ue.Unanswered():
+		return unanswered
+	case ue.Ambiguous():
+		return answered
+	}
+	return noDoubt
 }
 
 // classify says whether the same call may be tried again (retry) and whether
@@ -56,25 +85,26 @@ func isCode(err error, k upstream.Kind, code string) bool {
 // no room for another attempt. Each attempt gets a share of what remains
 // (see shareOf), so a slow service cannot eat the time of the steps after
 // it. It reports whether the step may have taken effect although it
-// returned an error.
-func (f *Flow) step(ctx context.Context, stepsLeft int, call func(context.Context) error) (ambiguous bool, err error) {
+// returned an error: the worst doubt any attempt left.
+func (f *Flow) step(ctx context.Context, stepsLeft int, call func(context.Context) error) (d doubt, err error) {
 	err = upstream.Retry(ctx, f.cfg.stepPolicy(), func(ctx context.Context, _ int) error {
 		actx, cancel := shareOf(ctx, stepsLeft)
 		defer cancel()
 		err := call(actx)
-		_, amb := classify(err)
-		ambiguous = ambiguous || (err != nil && amb)
+		if err != nil {
+			d = max(d, doubtOf(err))
+		}
 		return err
 	})
 	if err == nil {
-		return false, nil
+		return noDoubt, nil
 	}
 	if retry, _ := classify(err); !retry {
 		// A definitive answer to a call keyed by the same reference is the
 		// outcome of every earlier attempt too.
-		return false, err
+		return noDoubt, err
 	}
-	return ambiguous, err
+	return d, err
 }
 
 // shareOf derives the context of one attempt: remaining/(stepsLeft+1) of

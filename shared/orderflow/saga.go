@@ -56,6 +56,11 @@ type saga struct {
 	order    order.Order
 
 	reserved, authorized, created, captured, confirmed, committed progress
+	// started is when the attempt began; lateReservation and lateHold that
+	// its reservation or payment hold, unanswered, may still land (see
+	// Config.LateWrites). Each is written by its own step: they run at once.
+	started                   time.Time
+	lateReservation, lateHold bool
 }
 
 // newSaga validates in for userID.
@@ -462,14 +467,15 @@ func (s *saga) reserve(ctx context.Context, left int) error {
 	for i, l := range s.items {
 		req.Items[i] = product.Line{ProductID: l.ProductID, Quantity: l.Quantity}
 	}
-	amb, err := s.f.step(ctx, left, func(c context.Context) error {
+	d, err := s.f.step(ctx, left, func(c context.Context) error {
 		r, err := s.f.deps.Catalog.Reserve(c, req)
 		if err == nil {
 			s.resv = r
 		}
 		return err
 	})
-	if s.reserved = progressOf(amb, err); err != nil {
+	s.lateReservation = d == unanswered
+	if s.reserved = progressOf(d, err); err != nil {
 		return s.failure(ctx, "reserve stock", err, outOfStock)
 	}
 	return nil
@@ -504,14 +510,15 @@ const unknownProduct = "unknown_product"
 
 func (s *saga) authorize(ctx context.Context, left int) error {
 	req := payment.AuthorizeRequest{Reference: s.ref + "-pay", UserID: s.userID, Amount: s.total, Token: s.token}
-	amb, err := s.f.step(ctx, left, func(c context.Context) error {
+	d, err := s.f.step(ctx, left, func(c context.Context) error {
 		p, err := s.f.deps.Payments.Authorize(c, req)
 		if err == nil {
 			s.payment = p
 		}
 		return err
 	})
-	if s.authorized = progressOf(amb, err); err != nil {
+	s.lateHold = d == unanswered
+	if s.authorized = progressOf(d, err); err != nil {
 		return s.failure(ctx, "authorize payment", err, declined)
 	}
 	return nil

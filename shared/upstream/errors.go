@@ -122,6 +122,14 @@ func (e *Error) Ambiguous() bool {
 	return false
 }
 
+// Unanswered reports whether the call ended with no answer from the
+// service itself (a timeout, a dropped connection, a gateway's 502 or 504):
+// unlike a service's own 5xx, the request may still be applied after the
+// caller gave up on it.
+func (e *Error) Unanswered() bool {
+	return e.Ambiguous() && (e.Status == 0 || e.Status == 502 || e.Status == 504)
+}
+
 // Transient reports whether the same call may succeed if tried again.
 func (e *Error) Transient() bool {
 	switch e.Kind {
