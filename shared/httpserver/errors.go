@@ -81,7 +81,9 @@ func writeProblem(c *fiber.Ctx, p *problem.Error, instance string) error {
 	if err != nil {
 		return err
 	}
-	if p.RetryAfter > 0 {
+	// Every 503 says when to come back: one whose problem names no delay
+	// gets the least, rather than leaving its client to guess.
+	if p.RetryAfter > 0 || p.Status() == fiber.StatusServiceUnavailable {
 		setRetryAfter(c, p.RetryAfter)
 	}
 	c.Set(fiber.HeaderContentType, problem.ContentType)

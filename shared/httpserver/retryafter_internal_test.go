@@ -12,9 +12,10 @@ import (
 	"storefront.dev/shared/problem"
 )
 
-// TestRetryAfterInWholeSecondsRoundedUp: a shed request and a problem with
-// a delay state it in the same way, in whole seconds rounded up and never
-// 0, which would invite a retry at once.
+// TestRetryAfterInWholeSecondsRoundedUp: a shed request and a 503 problem
+// state their delay in the same way, in whole seconds rounded up and never
+// 0, which would invite a retry at once; a 503 problem without a delay of
+// its own still says when to come back.
 func TestRetryAfterInWholeSecondsRoundedUp(t *testing.T) {
 	s, _ := newLoggedServer(t)
 	writers := map[string]func(c *fiber.Ctx, d time.Duration) error{
@@ -42,6 +43,7 @@ func TestRetryAfterInWholeSecondsRoundedUp(t *testing.T) {
 		{"shed", 500 * time.Millisecond, "1"},
 		{"shed", time.Second, "1"},
 		{"shed", 1500 * time.Millisecond, "2"},
+		{"problem", 0, "1"}, // a 503 without a delay of its own
 		{"problem", time.Nanosecond, "1"},
 		{"problem", 2 * time.Second, "2"},
 		{"problem", 2*time.Second + time.Millisecond, "3"},

@@ -414,9 +414,18 @@ func (m *Manager) get(ctx context.Context, h handle) (s Session, ok bool, err er
 	return s, true, nil
 }
 
+// storeDownRetryAfter is the Retry-After of a 503 for a session store that
+// does not answer: a store restarting or failing over is back within
+// seconds.
+const storeDownRetryAfter = time.Second
+
+// storeDown is the problem of a session store that failed: a 504 when it
+// did not answer in time, else a 503 to retry.
 func storeDown(err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return problem.Wrap(err, problem.CodeTimeout, "The session store did not answer in time.")
 	}
-	return problem.Wrap(err, problem.CodeUnavailable, "The session store is unavailable; retry.")
+	p := problem.Wrap(err, problem.CodeUnavailable, "The session store is unavailable; retry.")
+	p.RetryAfter = storeDownRetryAfter
+	return p
 }

@@ -1,0 +1,54 @@
+package session_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"storefront.dev/shared/problem"
+	"storefront.dev/shared/session"
+)
+
+// downStore is a session store that cannot be reached: every call fails
+// as a refused connection does.
+type downStore struct{}
+
+var errRefused = errors.New("dial tcp 127.0.0.1:6379: connect: connection refused")
+
+func (downStore) GetSession(context.Context, string) (session.Session, bool, error) {
+	return session.Session{}, false, errRefused
+}
+
+func (downStore) PutSession(context.Context, string, session.Session, time.Time) error {
+	return errRefused
+}
+
+func (downStore) DeleteSession(context.Context, string) error { return errRefused }
+
+func (downStore) LockSession(context.Context, string, time.Duration) (func(), bool, error) {
+	return nil, false, errRefused
+}
+
+// TestStoreDownIsRetryable: a session store that cannot be reached fails
+// a login, a request and a logout with a 503 that says when to retry.
+func TestStoreDownIsRetryable(t *testing.T) {
+	tokens := newRotating()
+	m := session.New(downStore{}, tokens, session.DefaultConfig(), nil)
+	ctx := context.Background()
+	calls := map[string]func() error{
+		"create": func() error {
+			_, _, err := m.Create(ctx, "usr_ada", tokens.login(), time.Now().Add(15*time.Minute))
+			return err
+		},
+		"resolve": func() error { _, err := m.Resolve(ctx, "a-session-id"); return err },
+		"end":     func() error { return m.End(ctx, "a-session-id") },
+	}
+	for name, call := range calls {
+		err := call()
+		var pe *problem.Error
+		if !errors.As(err, &pe) || pe.Code != problem.CodeUnavailable || pe.RetryAfter <= 0 || !errors.Is(err, errRefused) {
+			t.Errorf("%s with the store down: %v, want %s with a Retry-After, wrapping the store's error", name, err, problem.CodeUnavailable)
+		}
+	}
+}
