@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"time"
+
+	"storefront.dev/shared/auth"
 )
 
 // The service names Handler and the Running helpers take.
@@ -35,9 +37,11 @@ type Config struct {
 	// RefreshTTL is the lifetime of a refresh token family from its login.
 	// Default 720h.
 	RefreshTTL time.Duration
-	// Issuer is the JWT iss claim. Default "https://user.storefront.dev".
+	// Issuer is the JWT iss claim. Default auth.DefaultConfig's Issuer,
+	// "https://user.storefront.dev".
 	Issuer string
-	// Audience is the JWT aud claim. Default "storefront-bff".
+	// Audience is the JWT aud claim. Default auth.DefaultConfig's
+	// Audience, "storefront-bff".
 	Audience string
 	// Seed seeds the fault-injection random numbers. Default 1.
 	Seed int64
@@ -59,11 +63,14 @@ func (c Config) withDefaults() Config {
 	if c.RefreshTTL <= 0 {
 		c.RefreshTTL = 720 * time.Hour
 	}
+	// The verifier's defaults, so that a BFF left at its defaults accepts
+	// the tokens of a sandbox left at its own.
+	verifier := auth.DefaultConfig()
 	if c.Issuer == "" {
-		c.Issuer = "https://user.storefront.dev"
+		c.Issuer = verifier.Issuer
 	}
 	if c.Audience == "" {
-		c.Audience = "storefront-bff"
+		c.Audience = verifier.Audience
 	}
 	if c.Seed == 0 {
 		c.Seed = 1
