@@ -7,8 +7,8 @@
 // failure (a timeout, a dropped connection, a 5xx) is resolved by trying the
 // same call again, or by reading the outcome back, never by guessing.
 //
-// The package is plain Go: the HTTP edges decode the body with DecodeInput,
-// call Place with the authenticated user, and map the *problem.Error it
+// The package is plain Go: the HTTP edges turn the request into a Request
+// with ParseRequest, call Place with it, and map the *problem.Error it
 // returns to a status.
 package orderflow
 
