@@ -6,7 +6,8 @@
 // SANDBOX_USER_ADDR and SANDBOX_NOTIFICATION_ADDR override the listen
 // addresses (default 127.0.0.1:8001..8005); SANDBOX_RESERVATION_TTL and
 // SANDBOX_HOLD_TTL (Go durations, default 10m) set how long reservations and
-// payment holds live.
+// payment holds live, and SANDBOX_ACCESS_TOKEN_TTL (default 15m) how long an
+// issued access token lives.
 package main
 
 import (
