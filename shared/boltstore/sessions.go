@@ -70,15 +70,32 @@ func (s *Store) DeleteSession(ctx context.Context, key string) error {
 // sessionLocks are the locks of a state file's sessions, which every
 // change of a session takes (see session.Store): one process owns the
 // file, so a lock in memory is the lock.
-var sessionLocks sync.Map // "path key" -> struct{}
+var sessionLocks sync.Map // "path key" -> *sessionLock
 
-// LockSession implements session.Store.
-func (s *Store) LockSession(_ context.Context, key string, _ time.Duration) (func(), bool, error) {
-	k := s.path + " " + key
-	if _, held := sessionLocks.LoadOrStore(k, struct{}{}); held {
-		return nil, false, nil
+// sessionLock is one taking of a session's lock, held until its end.
+type sessionLock struct{ end time.Time }
+
+// LockSession implements session.Store. The lock lapses after ttl, as
+// Redis's does, and an unlock releases only the taking it was returned
+// with.
+func (s *Store) LockSession(ctx context.Context, key string, ttl time.Duration) (func(), bool, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, false, err
 	}
-	return func() { sessionLocks.Delete(k) }, true, nil
+	k, mine := s.path+" "+key, &sessionLock{end: time.Now().Add(ttl)}
+	for {
+		held, taken := sessionLocks.LoadOrStore(k, mine)
+		if !taken {
+			break
+		}
+		if time.Now().Before(held.(*sessionLock).end) {
+			return nil, false, nil
+		}
+		if sessionLocks.CompareAndSwap(k, held, mine) {
+			break
+		}
+	}
+	return func() { sessionLocks.CompareAndDelete(k, mine) }, true, nil
 }
 
 // sweepSessions deletes the sessions expired at now. It finds them in a

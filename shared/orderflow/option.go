@@ -102,6 +102,9 @@ func DefaultConfig() Config {
 	}
 }
 
+// minLeaseTTL is the shortest lease a running saga can keep renewed.
+const minLeaseTTL = 100 * time.Millisecond
+
 // Validate reports the settings a Flow cannot work with.
 func (c Config) Validate() error {
 	var errs []error
@@ -116,6 +119,10 @@ func (c Config) Validate() error {
 		if d.d <= 0 {
 			errs = append(errs, fmt.Errorf("orderflow: %s %v must be positive", d.name, d.d))
 		}
+	}
+	if c.LeaseTTL > 0 && c.LeaseTTL < minLeaseTTL {
+		// Renewed every third of it, each write bounded by half of it.
+		errs = append(errs, fmt.Errorf("orderflow: LeaseTTL %v must be at least %v", c.LeaseTTL, minLeaseTTL))
 	}
 	if c.LateWrites < 0 {
 		errs = append(errs, fmt.Errorf("orderflow: LateWrites %v must not be negative", c.LateWrites))
