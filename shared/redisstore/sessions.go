@@ -92,7 +92,7 @@ func (s *Sessions) LockSession(ctx context.Context, key string, ttl time.Duratio
 	_, _ = rand.Read(b[:])
 	token, k := hex.EncodeToString(b[:]), s.prefix+"lock:"+key
 	// PX takes whole milliseconds, and refuses 0.
-	ms := max(1, (ttl+time.Millisecond-1).Milliseconds())
+	ms := max(1, (ttl + time.Millisecond - 1).Milliseconds())
 	held, err := lockScript.Run(ctx, s.client, []string{k}, token, ms).Int()
 	if err != nil {
 		return nil, false, fmt.Errorf("redis lock session: %w", err)
