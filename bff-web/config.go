@@ -36,6 +36,7 @@ type Session struct {
 	CookieName string
 	// CSRFCookieName is BFF_CSRF_COOKIE_NAME, the cookie holding the CSRF token
 	// that cookie-authenticated writes echo in X-CSRF-Token; default sf_csrf.
+	// Both names must be RFC 6265 tokens, and differ.
 	CSRFCookieName string
 	// Secure is BFF_COOKIE_SECURE: mark cookies Secure (HTTPS only). Default
 	// true; set false only for plain-HTTP local runs.
@@ -107,8 +108,18 @@ func (c Config) validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("BFF_COOKIE_SAMESITE=%q: want Lax, Strict or None", c.Session.SameSite))
 	}
-	if c.Session.CookieName == "" || c.Session.CSRFCookieName == "" {
-		errs = append(errs, errors.New("BFF_COOKIE_NAME and BFF_CSRF_COOKIE_NAME are required"))
+	for _, ck := range []struct{ name, value string }{
+		{"BFF_COOKIE_NAME", c.Session.CookieName},
+		{"BFF_CSRF_COOKIE_NAME", c.Session.CSRFCookieName},
+	} {
+		if !isCookieName(ck.value) {
+			errs = append(errs, fmt.Errorf("%s=%q: want a cookie name: letters, digits and !#$%%&'*+-.^_`|~", ck.name, ck.value))
+		}
+	}
+	// Login sets both cookies: under one name, the CSRF token would replace
+	// the session id and every later request would be refused.
+	if c.Session.CookieName == c.Session.CSRFCookieName {
+		errs = append(errs, fmt.Errorf("BFF_CSRF_COOKIE_NAME=%q: the same as BFF_COOKIE_NAME; the two cookies need different names", c.Session.CSRFCookieName))
 	}
 	if err := c.Session.Lifetime.Validate(); err != nil {
 		errs = append(errs, err)
@@ -120,4 +131,12 @@ func (c Config) validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// isCookieName reports whether s is a cookie name as RFC 6265 defines it, a
+// token: printable ASCII except the separators ()<>@,;:\"/[]?={} and space.
+func isCookieName(s string) bool {
+	return s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return r <= ' ' || r >= 0x7f || strings.ContainsRune(`()<>@,;:\"/[]?={}`, r)
+	}) < 0
 }
