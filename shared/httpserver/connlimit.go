@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"storefront.dev/shared/problem"
 )
 
 // refuseWait bounds the time spent on a connection over the limit: reading
@@ -33,27 +35,50 @@ type connLimit struct {
 	net.Listener
 	slots    chan struct{}
 	refusing chan struct{}
-	refusal  []byte
+	refusal  connRefusal
 	observer connObserver // nil: refusals are not counted
 }
 
 // limitConns returns ln handing out at most max connections at once, each
-// refusal reported to observer (nil: none).
-func limitConns(ln net.Listener, max int, observer connObserver) *connLimit {
+// refusal reported to observer (nil: none) and answered with
+// Strict-Transport-Security when hsts is set, as every other answer is.
+func limitConns(ln net.Listener, max int, hsts bool, observer connObserver) *connLimit {
 	return &connLimit{Listener: ln, slots: make(chan struct{}, max),
-		refusing: make(chan struct{}, maxRefusing), refusal: connRefusal(), observer: observer}
+		refusing: make(chan struct{}, maxRefusing), refusal: newConnRefusal(hsts), observer: observer}
 }
 
-// connRefusal is the whole HTTP/1.1 answer to a connection over the limit.
-func connRefusal() []byte {
-	b := []byte("HTTP/1.1 503 Service Unavailable\r\n" +
-		"Content-Type: application/problem+json\r\n" +
+// refusalRetryAfter is the Retry-After of a connection over the limit.
+const refusalRetryAfter = time.Second
+
+// connRefusal is the whole HTTP/1.1 answer to a connection over the
+// limit, made once, but for its request id: the answer is head, a new id,
+// then tail. It carries the headers every other answer does (the security
+// headers, X-Request-ID), so that a refusal can be told apart in a
+// client's report and is no weaker than any other answer.
+type connRefusal struct{ head, tail []byte }
+
+func newConnRefusal(hsts bool) connRefusal {
+	head := []byte("HTTP/1.1 503 Service Unavailable\r\n" +
+		"Content-Type: " + problem.ContentType + "\r\n" +
 		"Cache-Control: no-store\r\n" +
-		"X-Content-Type-Options: nosniff\r\n" +
-		"Retry-After: 1\r\n" +
-		"Connection: close\r\n" +
+		"Retry-After: " + strconv.Itoa(retryAfterSeconds(refusalRetryAfter)) + "\r\n")
+	fields := securityHeaderFields
+	if hsts {
+		fields = append(fields[:len(fields):len(fields)], hstsField)
+	}
+	for _, kv := range fields {
+		head = append(append(append(append(head, kv[0]...), ": "...), kv[1]...), "\r\n"...)
+	}
+	head = append(head, HeaderRequestID+": "...)
+	tail := []byte("\r\nConnection: close\r\n" +
 		"Content-Length: " + strconv.Itoa(len(shedBody)) + "\r\n\r\n")
-	return append(b, shedBody...)
+	return connRefusal{head: head, tail: append(tail, shedBody...)}
+}
+
+// answer returns the refusal with a new request id, in one allocation.
+func (r connRefusal) answer() []byte {
+	b := make([]byte, 0, len(r.head)+requestIDLen+len(r.tail))
+	return append(appendRequestID(append(b, r.head...)), r.tail...)
 }
 
 // Accept returns the next connection under the limit, answering and
@@ -94,7 +119,7 @@ func (l *connLimit) refuse(c net.Conn) {
 	// bytes would make the close a reset that can discard the answer.
 	buf := make([]byte, 4096)
 	_, _ = c.Read(buf)
-	_, _ = c.Write(l.refusal)
+	_, _ = c.Write(l.refusal.answer())
 }
 
 // limitedConn gives its place back once, on its first Close.

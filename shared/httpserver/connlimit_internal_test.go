@@ -24,7 +24,7 @@ func TestConnectionRefusalsAreCounted(t *testing.T) {
 		t.Fatal(err)
 	}
 	refusals := make(refusalRecorder, 4)
-	l := limitConns(ln, 1, refusals)
+	l := limitConns(ln, 1, false, refusals)
 	defer l.Close()
 	accepted := make(chan net.Conn, 4)
 	go func() {

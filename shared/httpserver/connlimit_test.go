@@ -3,9 +3,11 @@ package httpserver_test
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -59,6 +61,78 @@ func TestConnectionsOverTheLimit(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// TestConnectionRefusalCarriesTheHeadersOfEveryAnswer: the answer to a
+// connection over the limit, written without parsing its request, still
+// carries what every other answer does: the security headers (HSTS as
+// configured) and a request id of its own.
+func TestConnectionRefusalCarriesTheHeadersOfEveryAnswer(t *testing.T) {
+	for _, hsts := range []bool{false, true} {
+		t.Run(fmt.Sprintf("HSTS %v", hsts), func(t *testing.T) {
+			s := newServer(t, func(c *httpserver.Config) { c.MaxConns = 1; c.HSTS = hsts })
+			s.App.Get("/ok", func(c *fiber.Ctx) error { return c.SendString("ok") })
+			ctx, cancel := context.WithCancel(context.Background())
+			served := make(chan error, 1)
+			go func() { served <- s.Serve(ctx, "127.0.0.1:0") }()
+			defer func() {
+				cancel()
+				if err := <-served; err != nil {
+					t.Errorf("Serve: %v", err)
+				}
+			}()
+			addr := waitListening(t, s)
+
+			held, ok := exchange(t, addr)
+			defer held.Close()
+			if ok.StatusCode != http.StatusOK {
+				t.Fatalf("the first connection: %d, want 200", ok.StatusCode)
+			}
+			if got := ok.Header.Get("Strict-Transport-Security") != ""; got != hsts {
+				t.Fatalf("a served answer with HSTS %v has Strict-Transport-Security %q", hsts, ok.Header.Get("Strict-Transport-Security"))
+			}
+			ids := map[string]bool{ok.Header.Get(httpserver.HeaderRequestID): true}
+			for i := range 2 {
+				c, refused := exchange(t, addr)
+				c.Close()
+				if refused.StatusCode != http.StatusServiceUnavailable {
+					t.Fatalf("connection %d over the limit: %d, want 503", i, refused.StatusCode)
+				}
+				for _, h := range []string{"X-Content-Type-Options", "Referrer-Policy", "Content-Security-Policy",
+					"X-Frame-Options", "Cross-Origin-Resource-Policy", "Strict-Transport-Security"} {
+					if got, want := refused.Header.Values(h), ok.Header.Values(h); !slices.Equal(got, want) {
+						t.Errorf("connection %d over the limit: %s %q, want %q as on any answer", i, h, got, want)
+					}
+				}
+				id := refused.Header.Get(httpserver.HeaderRequestID)
+				if id == "" || ids[id] {
+					t.Errorf("connection %d over the limit: X-Request-ID %q, want one of its own (others: %v)", i, id, ids)
+				}
+				ids[id] = true
+			}
+		})
+	}
+}
+
+// exchange opens a connection, sends GET /ok and returns the connection
+// and the answer, its body read.
+func exchange(t *testing.T, addr string) (net.Conn, *http.Response) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(c, "GET /ok HTTP/1.1\r\nHost: bff\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("reading the answer: %v", err)
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+	resp.Body.Close()
+	return c, resp
 }
 
 // waitListening returns the address Serve logged.

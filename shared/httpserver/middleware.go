@@ -62,11 +62,20 @@ var (
 	requestIDSeq atomic.Uint64
 )
 
+// requestIDLen is the most bytes a request id made here takes: the
+// prefix, a dash and at most 13 digits.
+const requestIDLen = len("0123456789abcdef-") + 13
+
 func newRequestID() string {
-	// One allocation, the string: the prefix, a dash and at most 13 digits.
-	var buf [len("0123456789abcdef-") + 13]byte
-	b := append(append(buf[:0], requestIDPrefix...), '-')
-	return string(strconv.AppendUint(b, requestIDSeq.Add(1), 36))
+	// One allocation, the string.
+	var buf [requestIDLen]byte
+	return string(appendRequestID(buf[:0]))
+}
+
+// appendRequestID appends a new request id to b.
+func appendRequestID(b []byte) []byte {
+	b = append(append(b, requestIDPrefix...), '-')
+	return strconv.AppendUint(b, requestIDSeq.Add(1), 36)
 }
 
 // requestID takes the caller's X-Request-ID when valid or makes one, echoes

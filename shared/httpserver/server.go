@@ -182,7 +182,7 @@ func (s *Server) Serve(ctx context.Context, addr string, onShutdown ...func(cont
 	}
 	s.logger.Info("listening", "addr", ln.Addr().String(), "url", "http://"+ln.Addr().String())
 	errc := make(chan error, 1)
-	limited := limitConns(ln, s.cfg.MaxConns, s.metrics)
+	limited := limitConns(ln, s.cfg.MaxConns, s.cfg.HSTS, s.metrics)
 	go func() { errc <- s.App.Listener(limited) }()
 	mctx, stopMemory := context.WithCancel(ctx)
 	defer stopMemory()
