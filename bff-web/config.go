@@ -3,7 +3,9 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"storefront.dev/shared/config"
@@ -21,6 +23,8 @@ type Config struct {
 	// SPA ("https://shop.example.com") that may call the API with
 	// credentials; default none. A cookie-authenticated write whose Origin
 	// header is present must come from this list or from the BFF's own origin.
+	// Each is kept as browsers send it: lower case, without the scheme's
+	// default port.
 	AllowedOrigins []string
 	// Base holds the settings shared with bff-mobile (upstreams, limits,
 	// auth, order flow, idempotency).
@@ -85,6 +89,13 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	if err := l.Err(); err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
+	// The CORS check compares origins byte for byte: keep each in the form
+	// browsers send. validate reports the ones that are not origins.
+	for i, o := range cfg.AllowedOrigins {
+		if canon, err := canonicalOrigin(o); err == nil {
+			cfg.AllowedOrigins[i] = canon
+		}
+	}
 	if err := cfg.validate(); err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
@@ -125,12 +136,53 @@ func (c Config) validate() error {
 		errs = append(errs, err)
 	}
 	for _, o := range c.AllowedOrigins {
-		u, err := url.Parse(o)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" {
-			errs = append(errs, fmt.Errorf("BFF_ALLOWED_ORIGINS: %q is not an origin such as https://shop.example.com", o))
+		if _, err := canonicalOrigin(o); err != nil {
+			errs = append(errs, fmt.Errorf("BFF_ALLOWED_ORIGINS: %q is not an origin such as https://shop.example.com: %w", o, err))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// canonicalOrigin returns the origin o in the form a browser sends in an
+// Origin header, which the CORS check compares byte for byte: scheme and
+// host in lower case, no port when it is the scheme's default. It refuses
+// anything but scheme://host[:port] with scheme http or https.
+func canonicalOrigin(o string) (string, error) {
+	u, err := url.Parse(o)
+	switch {
+	case err != nil:
+		return "", errors.New("not a URL")
+	case u.Scheme != "http" && u.Scheme != "https":
+		return "", errors.New("the scheme must be http or https")
+	case u.Opaque != "" || u.Host == "":
+		return "", errors.New("no host")
+	case u.User != nil:
+		return "", errors.New("a user name or password is not part of an origin")
+	case u.Path != "" || u.RawQuery != "" || u.ForceQuery || strings.Contains(o, "#"):
+		return "", errors.New("a path, query or fragment is not part of an origin")
+	}
+	host := strings.ToLower(u.Hostname())
+	if strings.HasPrefix(u.Host, "[") {
+		ip, err := netip.ParseAddr(host)
+		if err != nil || !ip.Is6() || ip.Zone() != "" {
+			return "", errors.New("not an IPv6 address between the brackets")
+		}
+		host = "[" + ip.String() + "]"
+	} else if strings.IndexFunc(host, func(r rune) bool {
+		return (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '.' && r != '-' && r != '_'
+	}) >= 0 {
+		return "", errors.New("the host must be an ASCII name (an international one in its xn-- form) or an IP address")
+	}
+	if p := u.Port(); p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil || n > 65535 {
+			return "", errors.New("the port is out of range")
+		}
+		if n != map[string]int{"http": 80, "https": 443}[u.Scheme] {
+			host += ":" + strconv.Itoa(n)
+		}
+	}
+	return u.Scheme + "://" + host, nil
 }
 
 // isCookieName reports whether s is a cookie name as RFC 6265 defines it, a
