@@ -33,6 +33,7 @@ func TestLoadConfig(t *testing.T) {
 		{"origin with a host outside ASCII", map[string]string{"BFF_ALLOWED_ORIGINS": "https://bücher.example"}, `BFF_ALLOWED_ORIGINS: "https://bücher.example" is not an origin`},
 		{"origin with an IPv6 zone", map[string]string{"BFF_ALLOWED_ORIGINS": "http://[fe80::1%25eth0]:5173"}, `BFF_ALLOWED_ORIGINS: "http://[fe80::1%25eth0]:5173" is not an origin`},
 		{"one bad origin among good ones", map[string]string{"BFF_ALLOWED_ORIGINS": "https://shop.example.com, https://user@shop.example.com"}, `BFF_ALLOWED_ORIGINS: "https://user@shop.example.com" is not an origin`},
+		{"origins of only commas", map[string]string{"BFF_ALLOWED_ORIGINS": " , "}, `BFF_ALLOWED_ORIGINS=",": lists nothing`},
 		{"csrf cookie named as the session's", map[string]string{"BFF_CSRF_COOKIE_NAME": "sf_session"}, `BFF_CSRF_COOKIE_NAME="sf_session": the same as BFF_COOKIE_NAME`},
 		{"session cookie named as the csrf's", map[string]string{"BFF_COOKIE_NAME": "sf_csrf"}, `BFF_CSRF_COOKIE_NAME="sf_csrf": the same as BFF_COOKIE_NAME`},
 		{"cookie name with a semicolon", map[string]string{"BFF_COOKIE_NAME": "bad;name"}, `BFF_COOKIE_NAME="bad;name": want a cookie name`},

@@ -78,7 +78,8 @@ func (l *Loader) Duration(dst *time.Duration, name string) {
 	}
 }
 
-// List sets *dst from a comma-separated name when it is set.
+// List sets *dst from a comma-separated name when it is set. A value of
+// only commas and spaces is refused: unset, the variable keeps the default.
 func (l *Loader) List(dst *[]string, name string) {
 	if v, ok := l.lookup(name); ok {
 		var out []string
@@ -86,6 +87,10 @@ func (l *Loader) List(dst *[]string, name string) {
 			if p = strings.TrimSpace(p); p != "" {
 				out = append(out, p)
 			}
+		}
+		if out == nil {
+			l.fail(name, v, errors.New("lists nothing; leave it unset for the default"))
+			return
 		}
 		*dst = out
 	}

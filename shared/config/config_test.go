@@ -66,3 +66,25 @@ func TestLoadReportsEveryBadSetting(t *testing.T) {
 		}
 	}
 }
+
+// TestEmptyListIsRefused: a list variable holding only commas and spaces is
+// a mistake, not a request for the default, which only an unset variable
+// makes.
+func TestEmptyListIsRefused(t *testing.T) {
+	cases := []struct{ name, value, want string }{
+		{"REDIS_ADDRS", ",", `REDIS_ADDRS=",": lists nothing`},
+		{"REDIS_ADDRS", ", ,,", `REDIS_ADDRS=", ,,": lists nothing`},
+		{"UPSTREAM_USER_URLS", " , ", `UPSTREAM_USER_URLS=",": lists nothing`},
+		{"UPSTREAM_PRODUCT_URLS", ",", `UPSTREAM_PRODUCT_URLS=",": lists nothing`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name+"="+tc.value, func(t *testing.T) {
+			b := gateway.DefaultConfig()
+			l := NewLoader(env(map[string]string{tc.name: tc.value}))
+			LoadBase(l, &b)
+			if err := l.Err(); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("got error %v, want one saying %s", err, tc.want)
+			}
+		})
+	}
+}
