@@ -42,9 +42,13 @@ type TracingConfig struct {
 	// TracesEndpoint is OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, the full URL
 	// traces are sent to; it wins over Endpoint. Default none.
 	TracesEndpoint string
-	// Protocol is OTEL_EXPORTER_OTLP_PROTOCOL (or ..._TRACES_PROTOCOL):
-	// http/protobuf or grpc. Default http/protobuf.
+	// Protocol is OTEL_EXPORTER_OTLP_PROTOCOL: http/protobuf or grpc.
+	// Default http/protobuf.
 	Protocol string
+	// TracesProtocol is OTEL_EXPORTER_OTLP_TRACES_PROTOCOL, the protocol
+	// traces are sent with; it wins over Protocol. Default none. A field of
+	// its own, so that a bad value is reported under its own variable.
+	TracesProtocol string
 	// Sampler is OTEL_TRACES_SAMPLER: always_on, always_off, traceidratio,
 	// parentbased_always_on, parentbased_always_off or
 	// parentbased_traceidratio, the ratio in OTEL_TRACES_SAMPLER_ARG
@@ -75,6 +79,9 @@ func (c TracingConfig) Validate() error {
 	if c.Protocol != ProtocolHTTP && c.Protocol != ProtocolGRPC {
 		errs = append(errs, fmt.Errorf("OTEL_EXPORTER_OTLP_PROTOCOL %q: want %s or %s", c.Protocol, ProtocolHTTP, ProtocolGRPC))
 	}
+	if c.TracesProtocol != "" && c.TracesProtocol != ProtocolHTTP && c.TracesProtocol != ProtocolGRPC {
+		errs = append(errs, fmt.Errorf("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL %q: want %s or %s", c.TracesProtocol, ProtocolHTTP, ProtocolGRPC))
+	}
 	if _, err := c.sampler(); err != nil {
 		errs = append(errs, err)
 	}
@@ -87,6 +94,14 @@ func (c TracingConfig) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// protocol is the protocol traces are sent with.
+func (c TracingConfig) protocol() string {
+	if c.TracesProtocol != "" {
+		return c.TracesProtocol
+	}
+	return c.Protocol
 }
 
 // Exporting reports whether spans leave the process.
@@ -179,7 +194,7 @@ func NewTracing(ctx context.Context, name string, cfg TracingConfig) (*Tracing, 
 }
 
 func newExporter(ctx context.Context, cfg TracingConfig) (sdktrace.SpanExporter, error) {
-	if cfg.Protocol == ProtocolGRPC {
+	if cfg.protocol() == ProtocolGRPC {
 		endpoint := cfg.TracesEndpoint
 		if endpoint == "" {
 			endpoint = cfg.Endpoint

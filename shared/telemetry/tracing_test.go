@@ -1,0 +1,76 @@
+package telemetry_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"storefront.dev/shared/telemetry"
+)
+
+// TestProtocolErrorNamesItsVariable: a bad protocol is reported under the
+// variable that set it, not the other one.
+func TestProtocolErrorNamesItsVariable(t *testing.T) {
+	cases := []struct {
+		name          string
+		set           func(*telemetry.TracingConfig)
+		want, notWant string
+	}{
+		{"protocol", func(c *telemetry.TracingConfig) { c.Protocol = "foo" },
+			`OTEL_EXPORTER_OTLP_PROTOCOL "foo"`, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"},
+		{"traces protocol", func(c *telemetry.TracingConfig) { c.TracesProtocol = "foo" },
+			`OTEL_EXPORTER_OTLP_TRACES_PROTOCOL "foo"`, "OTEL_EXPORTER_OTLP_PROTOCOL"},
+		{"traces protocol over a good protocol", func(c *telemetry.TracingConfig) { c.Protocol, c.TracesProtocol = telemetry.ProtocolGRPC, "thrift" },
+			`OTEL_EXPORTER_OTLP_TRACES_PROTOCOL "thrift"`, "OTEL_EXPORTER_OTLP_PROTOCOL"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := telemetry.DefaultTracingConfig()
+			tc.set(&cfg)
+			err := cfg.Validate()
+			if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), tc.notWant) {
+				t.Errorf("got error %v, want one naming %s and not %s", err, tc.want, tc.notWant)
+			}
+		})
+	}
+}
+
+// TestTracesProtocolWinsOverProtocol: with OTEL_EXPORTER_OTLP_PROTOCOL=grpc
+// and OTEL_EXPORTER_OTLP_TRACES_PROTOCOL=http/protobuf, spans are posted
+// over HTTP.
+func TestTracesProtocolWinsOverProtocol(t *testing.T) {
+	posts := make(chan string, 16)
+	collector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		posts <- r.Method + " " + r.URL.Path
+	}))
+	defer collector.Close()
+	cfg := telemetry.DefaultTracingConfig()
+	cfg.Protocol, cfg.TracesProtocol = telemetry.ProtocolGRPC, telemetry.ProtocolHTTP
+	cfg.Endpoint = collector.URL
+	cfg.Sampler = "always_on"
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	tr, err := telemetry.NewTracing(context.Background(), "test", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, span := tr.Provider.Tracer("test").Start(context.Background(), "op")
+	span.End()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := tr.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	select {
+	case got := <-posts:
+		if got != "POST /v1/traces" {
+			t.Errorf("got %s, want POST /v1/traces", got)
+		}
+	default:
+		t.Fatal("got no request at the collector, want the span posted over HTTP")
+	}
+}
