@@ -56,3 +56,28 @@ func TestSessionStoreDownIsRetryable(t *testing.T) {
 		}
 	}
 }
+
+// TestEvery401HasAChallenge: a 401 of bff-web's own, for a cookie naming
+// no live session or for an account gone at checkout, names how to
+// authenticate in WWW-Authenticate (RFC 9110 §11.6.1), as the 401 of a
+// request without a credential does.
+func TestEvery401HasAChallenge(t *testing.T) {
+	s, ada := startAsAda(t)
+	const challenge = `Bearer realm="storefront"`
+	check := func(what string, r servertest.Response) {
+		t.Helper()
+		if got := r.Header.Values("WWW-Authenticate"); r.Status != 401 || len(got) != 1 || got[0] != challenge {
+			t.Errorf("%s: %d with WWW-Authenticate %q (%s), want 401 with %q", what, r.Status, got, r.Body, challenge)
+		}
+	}
+	check("no credential", servertest.Do(t, "GET", s.Base+"/api/me", nil))
+	check("a cookie naming no session",
+		servertest.Do(t, "GET", s.Base+"/api/me", nil, "Cookie", sessionCookieName()+"=a-session-that-never-was"))
+
+	s.Inject(t, "user", sandbox.Fault{Route: sandbox.RouteUser, Status: 404})
+	r := s.order(t, ada, orderBody("tok_visa", line(1, 1)))
+	if p := r.Problem(t); p["detail"] != "The account no longer exists." {
+		t.Fatalf("an order of an account gone: %d %s, want the 401 of an account gone", r.Status, r.Body)
+	}
+	check("an account gone at checkout", r)
+}

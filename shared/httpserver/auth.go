@@ -21,6 +21,15 @@ type TokenVerifier interface {
 
 type userKey struct{}
 
+// The WWW-Authenticate challenges of a 401 (RFC 6750 §3), in the one
+// realm of the API; the problem writer gives bearerChallenge to a 401 that
+// set none (see refusedExchange).
+const (
+	realm                 = "storefront"
+	bearerChallenge       = `Bearer realm="` + realm + `"`
+	invalidTokenChallenge = bearerChallenge + `, error="invalid_token"`
+)
+
 // Refusal is what a route answers a request whose credential was refused
 // with err: err itself, or another problem (see Server.Refused).
 type Refusal func(c *fiber.Ctx, err error) error
@@ -36,7 +45,7 @@ func RequireUser(v TokenVerifier, refused Refusal) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		token, _ := bearer(c.Get(fiber.HeaderAuthorization))
 		if token == "" {
-			c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="storefront"`)
+			c.Set(fiber.HeaderWWWAuthenticate, bearerChallenge)
 			return problem.New(problem.CodeUnauthenticated, "A bearer token is required.")
 		}
 		// Not copied: a verified token is mostly found in the verifier's
@@ -49,7 +58,7 @@ func RequireUser(v TokenVerifier, refused Refusal) fiber.Handler {
 			// it, which a 503 (keys unreachable) or a 429 must not make it
 			// do.
 			if p := problem.From(err); p.Code == problem.CodeUnauthenticated {
-				c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="storefront", error="invalid_token"`)
+				c.Set(fiber.HeaderWWWAuthenticate, invalidTokenChallenge)
 			}
 			return err
 		}

@@ -10,6 +10,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"storefront.dev/shared/problem"
+	"storefront.dev/shared/upstream"
 )
 
 // errLogged marks a cause that was already logged where it happened.
@@ -86,9 +87,26 @@ func writeProblem(c *fiber.Ctx, p *problem.Error, instance string) error {
 	if p.RetryAfter > 0 || p.Status() == fiber.StatusServiceUnavailable {
 		setRetryAfter(c, p.RetryAfter)
 	}
+	if p.Status() == fiber.StatusUnauthorized && len(c.Response().Header.Peek(fiber.HeaderWWWAuthenticate)) == 0 && !refusedExchange(p) {
+		c.Set(fiber.HeaderWWWAuthenticate, bearerChallenge)
+	}
 	c.Set(fiber.HeaderContentType, problem.ContentType)
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	return c.Status(p.Status()).Send(body)
+}
+
+// A 401 names how to authenticate (RFC 9110 §11.6.1), whether a bearer
+// token or a session cookie was missing or refused, or the account behind
+// it is gone: writeProblem gives bearerChallenge to one that set no more
+// specific challenge of its own (RequireUser's invalid_token).
+//
+// refusedExchange reports the exception: p is the user service refusing
+// a credential the client sent in the request's body to trade it (a login's
+// password, a refresh token). No scheme of HTTP authentication applies to
+// the route that trades it, and the published contract declares no
+// challenge on that 401.
+func refusedExchange(p *problem.Error) bool {
+	return upstream.KindOf(p.Err) == upstream.KindUnauthorized
 }
 
 // setRetryAfter sets Retry-After to d in whole seconds, the only unit the
