@@ -32,7 +32,7 @@ func loadTracing(l *Loader, b *Base) {
 	l.String(&t.Endpoint, "OTEL_EXPORTER_OTLP_ENDPOINT")
 	l.String(&t.TracesEndpoint, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 	l.String(&t.Protocol, "OTEL_EXPORTER_OTLP_PROTOCOL")
-	l.String(&t.Protocol, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+	l.String(&t.TracesProtocol, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
 	l.String(&t.Sampler, "OTEL_TRACES_SAMPLER")
 	l.String(&t.SamplerArg, "OTEL_TRACES_SAMPLER_ARG")
 	l.String(&t.ServiceName, "OTEL_SERVICE_NAME")
