@@ -73,7 +73,7 @@ func handlePlaceOrder(flow orderPlacer) fiber.Handler {
 			httpserver.MarkReplayed(c)
 		}
 		if err == nil {
-			err = httpserver.Created(c, res.Order.ID, "/v1/orders/"+res.Order.ID, newOrderView(placed(res.Order)))
+			err = httpserver.Created(c, res.Order.ID, "/v1/orders/"+res.Order.ID, newOrderView(res.Order))
 		}
 		return err
 	}

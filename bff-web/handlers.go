@@ -60,7 +60,7 @@ func handlePlaceOrder(flow orderPlacer) fiber.Handler {
 			return err
 		}
 		pay := res.Payment.Summary()
-		return httpserver.Created(c, res.Order.ID, "/api/orders/"+res.Order.ID, newOrderView(placed(res.Order), res.Products, &pay))
+		return httpserver.Created(c, res.Order.ID, "/api/orders/"+res.Order.ID, newOrderView(res.Order, res.Products, &pay))
 	}
 }
 

@@ -159,14 +159,3 @@ func imageOf(img product.Image, ok bool) *imageView {
 	return &imageView{URL: img.URL, Alt: img.Alt}
 }
 
-// placed is the order of a checkout's result. The flow answers only once
-// the order is confirmed, but a result recovered after a crash whose order
-// could not be read back holds little more than its id: the status is then
-// the one the order is known to have, never an empty one outside the
-// document's enum.
-func placed(o order.Order) order.Order {
-	if o.Status == "" {
-		o.Status = order.StatusConfirmed
-	}
-	return o
-}

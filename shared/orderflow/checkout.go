@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"storefront.dev/shared/problem"
+	"storefront.dev/shared/upstream/order"
 )
 
 // Request is one checkout as the edge received it.
@@ -193,6 +194,11 @@ func (f *Flow) resume(ctx context.Context, s *saga, rec Record, fp string) (Resu
 	case rec.State == StateCompleted:
 		res := *rec.Result
 		res.Replayed = true
+		if res.Order.Status == "" {
+			// A result recovered by an earlier version whose order could not
+			// be read back: the order is confirmed, or it would not be.
+			res.Order.Status = order.StatusConfirmed
+		}
 		return res, nil
 	case rec.State == StateFailed && !rec.Failure.Retryable():
 		return Result{Replayed: true}, rec.Failure.Problem()

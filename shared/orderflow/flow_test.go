@@ -388,6 +388,35 @@ func sagaOf(t *testing.T, f *Flow, req Request) Record {
 	return rec
 }
 
+// TestPlaceReplaysALegacyResultAsConfirmed: a completed result journaled by
+// an earlier version without its order's status (recovered, the order not
+// read back) is replayed as the confirmed order it is.
+func TestPlaceReplaysALegacyResultAsConfirmed(t *testing.T) {
+	q := startQuietSandbox(t, sandbox.Config{})
+	deps := q.deps(t)
+	f := New(deps, DefaultConfig())
+	t.Cleanup(func() { _ = f.Close(context.Background()) })
+	ctx := context.Background()
+	req := Request{UserID: ada, Key: "legacy", Input: visa(Item{ProductID: 9, Quantity: 1})}
+	first, err := f.Place(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.completions.await(ctx, f.sagaID(req.UserID, req.Key))
+	j := deps.Journal.(*memJournal)
+	j.mu.Lock()
+	rec := j.recs[f.sagaID(req.UserID, req.Key)]
+	legacy := *rec.Result
+	legacy.Order = order.Order{ID: first.Order.ID}
+	rec.Result = &legacy
+	j.recs[rec.ID] = rec
+	j.mu.Unlock()
+	res, err := f.Place(ctx, req)
+	if err != nil || !res.Replayed || res.Order.ID != first.Order.ID || res.Order.Status != order.StatusConfirmed {
+		t.Fatalf("replay: %+v, replayed %v, %v; want order %s confirmed", res.Order, res.Replayed, err, first.Order.ID)
+	}
+}
+
 func TestPlaceDeadline(t *testing.T) {
 	tests := []struct {
 		name    string
