@@ -23,13 +23,20 @@ const HeaderCSRF = "X-CSRF-Token"
 type sessionUsers interface {
 	Token(ctx context.Context, email, password string) (user.Token, error)
 	Get(ctx context.Context, id string) (user.User, error)
+	Revoke(ctx context.Context, refreshToken string) error
 }
+
+// revokeWait bounds the revocation of the refresh token of a login that
+// failed after the user service issued it.
+const revokeWait = 2 * time.Second
 
 // handleLogin checks the credentials with the user service, verifies the
 // token it issues like any other, and keeps the user's tokens in a
 // server-side session: the browser gets only the session's opaque id, in
 // an HttpOnly cookie, and a CSRF token the SPA echoes on writes. The
-// session the browser had before, if any, ends: a login replaces it.
+// session the browser had before, if any, ends: a login replaces it. A
+// login that fails once its tokens are issued revokes its refresh token,
+// which no session holds.
 func handleLogin(users sessionUsers, v httpserver.TokenVerifier, sessions *serversession.Manager, s Session) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		ctx := c.UserContext()
@@ -37,16 +44,9 @@ func handleLogin(users sessionUsers, v httpserver.TokenVerifier, sessions *serve
 		if err != nil {
 			return httpserver.UpstreamFailure(err)
 		}
-		claims, err := v.Verify(ctx, tok.AccessToken)
+		profile, id, sess, err := openSession(ctx, users, v, sessions, tok)
 		if err != nil {
-			return err
-		}
-		profile, err := users.Get(ctx, claims.Subject)
-		if err != nil {
-			return httpserver.UpstreamFailure(err)
-		}
-		id, sess, err := sessions.Create(ctx, claims.Subject, tok, claims.ExpiresAt)
-		if err != nil {
+			revokeUnheld(ctx, users, tok.RefreshToken)
 			return err
 		}
 		idName, csrfName := s.cookieNames()
@@ -63,6 +63,36 @@ func handleLogin(users sessionUsers, v httpserver.TokenVerifier, sessions *serve
 		c.Set(fiber.HeaderCacheControl, "no-store")
 		return c.JSON(sessionView{User: newProfileView(profile), CSRFToken: sess.CSRF, ExpiresAt: sessions.Expires(sess)})
 	}
+}
+
+// openSession verifies the tokens of a login, reads the user's profile and
+// starts the session that holds them.
+func openSession(ctx context.Context, users sessionUsers, v httpserver.TokenVerifier, sessions *serversession.Manager,
+	tok user.Token) (user.User, string, serversession.Session, error) {
+	claims, err := v.Verify(ctx, tok.AccessToken)
+	if err != nil {
+		return user.User{}, "", serversession.Session{}, err
+	}
+	profile, err := users.Get(ctx, claims.Subject)
+	if err != nil {
+		return user.User{}, "", serversession.Session{}, httpserver.UpstreamFailure(err)
+	}
+	id, sess, err := sessions.Create(ctx, claims.Subject, tok, claims.ExpiresAt)
+	if err != nil {
+		return user.User{}, "", serversession.Session{}, err
+	}
+	return profile, id, sess, nil
+}
+
+// revokeUnheld revokes refreshToken, issued to a login that then failed, so
+// that no refresh token nobody holds stays live until it expires. It is
+// best effort (the login's answer is its failure, whatever happens here)
+// and detached from the request, so that a client giving up, or a request
+// whose deadline the failure spent, does not leave the token live.
+func revokeUnheld(ctx context.Context, users sessionUsers, refreshToken string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), revokeWait)
+	defer cancel()
+	_ = users.Revoke(ctx, refreshToken)
 }
 
 // handleLogout ends the session on the server (its cookie, even replayed,
