@@ -66,7 +66,6 @@ export function describe(p: Problem): string {
     case "payment_declined":
       return "The payment was declined.";
     case "out_of_stock":
-    case "conflict":
       return "Some items are no longer available.";
     case "idempotency_key_missing":
     case "idempotency_key_invalid":

@@ -25,7 +25,6 @@ const (
 	CodeMethodNotAllowed   Code = "method_not_allowed"
 	CodePaymentDeclined    Code = "payment_declined"
 	CodeOutOfStock         Code = "out_of_stock"
-	CodeConflict           Code = "conflict"
 	CodeIdempotencyMissing Code = "idempotency_key_missing"
 	CodeIdempotencyInvalid Code = "idempotency_key_invalid"
 	CodeIdempotencyBusy    Code = "idempotency_key_in_use"
@@ -50,7 +49,6 @@ var statuses = map[Code]int{
 	CodeMethodNotAllowed:   http.StatusMethodNotAllowed,
 	CodePaymentDeclined:    http.StatusPaymentRequired,
 	CodeOutOfStock:         http.StatusConflict,
-	CodeConflict:           http.StatusConflict,
 	CodeIdempotencyMissing: http.StatusBadRequest,
 	CodeIdempotencyInvalid: http.StatusBadRequest,
 	CodeIdempotencyBusy:    http.StatusConflict,
@@ -75,7 +73,6 @@ var titles = map[Code]string{
 	CodeMethodNotAllowed:   "Method not allowed",
 	CodePaymentDeclined:    "Payment declined",
 	CodeOutOfStock:         "Out of stock",
-	CodeConflict:           "Conflict",
 	CodeIdempotencyMissing: "Idempotency-Key header required",
 	CodeIdempotencyInvalid: "Invalid Idempotency-Key header",
 	CodeIdempotencyBusy:    "Request with this Idempotency-Key is still being processed",
