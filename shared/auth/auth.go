@@ -123,7 +123,7 @@ func (v *Verifier) Ready(ctx context.Context) error {
 	if v.keys.Load() != nil {
 		return nil
 	}
-	if err := v.refresh(ctx, true); err != nil {
+	if err := v.refresh(ctx, forced); err != nil {
 		return fmt.Errorf("load jwks: %w", err)
 	}
 	return nil
@@ -220,7 +220,7 @@ func (v *Verifier) refreshBehind(ctx context.Context, now time.Time) {
 	}
 	go func() {
 		defer v.refreshing.Store(false)
-		_ = v.refresh(context.WithoutCancel(ctx), false)
+		_ = v.refresh(context.WithoutCancel(ctx), throttled)
 	}()
 }
 
@@ -323,7 +323,7 @@ func (v *Verifier) key(ctx context.Context, kid string) (publicKey, error) {
 			return k, nil
 		}
 	}
-	err := v.refresh(ctx, false)
+	err := v.refresh(ctx, throttled)
 	set := v.keys.Load()
 	switch {
 	case errors.Is(err, errThrottled) && set != nil:
@@ -346,13 +346,24 @@ func (v *Verifier) key(ctx context.Context, kid string) (publicKey, error) {
 	return publicKey{}, unauthenticated(cause, "unknown key")
 }
 
-// refresh fetches the key set unless, when not forced, the last fetch is
-// younger than the refresh interval. Concurrent callers share one fetch,
-// which runs detached from any single caller's cancellation so that the
-// first caller giving up does not fail the others.
-func (v *Verifier) refresh(ctx context.Context, force bool) error {
+// fetchMode says whether a key set fetch heeds the refresh interval.
+type fetchMode int
+
+const (
+	// throttled skips the fetch while the last one is younger than the
+	// refresh interval.
+	throttled fetchMode = iota
+	// forced fetches whatever the interval.
+	forced
+)
+
+// refresh fetches the key set unless, throttled, the last fetch is younger
+// than the refresh interval. Concurrent callers share one fetch, which runs
+// detached from any single caller's cancellation so that the first caller
+// giving up does not fail the others.
+func (v *Verifier) refresh(ctx context.Context, mode fetchMode) error {
 	name := "refresh"
-	if force {
+	if mode == forced {
 		name = "load"
 	}
 	ch := v.group.DoChan(name, func() (any, error) {
@@ -360,7 +371,7 @@ func (v *Verifier) refresh(ctx context.Context, force bool) error {
 		v.mu.Lock()
 		// Checked inside the flight: a caller arriving just after a fetch
 		// finished must not start another.
-		if !force && !v.lastAttempt.IsZero() && now.Sub(v.lastAttempt) < v.cfg.RefreshInterval {
+		if mode == throttled && !v.lastAttempt.IsZero() && now.Sub(v.lastAttempt) < v.cfg.RefreshInterval {
 			v.mu.Unlock()
 			return nil, errThrottled
 		}

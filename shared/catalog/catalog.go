@@ -110,10 +110,10 @@ func New(src Source, cfg Config, opts ...Option) *Cache {
 func (c *Cache) Product(ctx context.Context, id int64) (product.Product, error) {
 	key := productKey(id)
 	if p, ok := c.cachedProduct(key, c.cfg.StockTTL); ok {
-		c.observe(CacheProducts, true)
+		c.hit(CacheProducts)
 		return p, nil
 	}
-	c.observe(CacheProducts, false)
+	c.miss(CacheProducts)
 	v, err := c.flight(ctx, "get", key, func(ctx context.Context) (any, error) {
 		// A flight that ended just before this one began has filled the
 		// cache: the burst it served must not cost a second call.
@@ -166,10 +166,10 @@ func (c *Cache) Details(ctx context.Context, ids []int64) (product.Batch, error)
 func (c *Cache) Page(ctx context.Context, p product.ListParams) (product.Page, error) {
 	key := pageKey(p)
 	if e, ok := c.cachedPage(key); ok {
-		c.observe(CachePages, true)
+		c.hit(CachePages)
 		return c.pageOf(ctx, e)
 	}
-	c.observe(CachePages, false)
+	c.miss(CachePages)
 	v, err := c.flight(ctx, "list", key, func(ctx context.Context) (any, error) {
 		if e, ok := c.cachedPage(key); ok {
 			return c.pageOf(ctx, e)
@@ -228,12 +228,12 @@ func (c *Cache) batch(ctx context.Context, ids []int64, maxAge time.Duration, op
 			continue
 		}
 		if p, ok := c.cachedProductAt(productKey(id), maxAge, now); ok {
-			c.observe(CacheProducts, true)
+			c.hit(CacheProducts)
 			slots[i].p, slots[i].filled = p, true
 			hits++
 			continue
 		}
-		c.observe(CacheProducts, false)
+		c.miss(CacheProducts)
 		stale = append(stale, id)
 	}
 	out := product.Batch{Items: make([]product.Product, 0, hits+len(stale))}
@@ -409,6 +409,10 @@ func (c *Cache) put(key string, v any, ttl time.Duration) {
 	// read, whatever clock the cache reads.
 	c.items.Set(key, v, ttl+time.Second)
 }
+
+// hit and miss report a lookup of cache to the observer, if any.
+func (c *Cache) hit(cache string)  { c.observe(cache, true) }
+func (c *Cache) miss(cache string) { c.observe(cache, false) }
 
 func (c *Cache) observe(cache string, hit bool) {
 	if c.cfg.observer != nil {
