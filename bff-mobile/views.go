@@ -69,4 +69,3 @@ func newOrderView(o order.Order) orderView {
 	}
 	return orderView{ID: o.ID, Status: o.Status, Total: o.Total, ItemCount: n, CreatedAt: o.CreatedAt}
 }
-

@@ -158,4 +158,3 @@ func imageOf(img product.Image, ok bool) *imageView {
 	}
 	return &imageView{URL: img.URL, Alt: img.Alt}
 }
-
