@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -498,4 +499,51 @@ func crashLogTail(path string, lines int) string {
 		all = all[len(all)-lines:]
 	}
 	return strings.Join(all, "\n")
+}
+
+// TestASecondSignalEndsTheDrain: the first SIGTERM starts a drain (here one
+// that would wait an hour for load balancers), and a second one ends the
+// process at once, as an operator pressing Ctrl-C twice expects.
+func TestASecondSignalEndsTheDrain(t *testing.T) {
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command to build bff-mobile with")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "bff-mobile")
+	if out, err := exec.Command(goBin, "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build bff-mobile: %v\n%s", err, out)
+	}
+	rt := sandboxtest.Start(t, sandbox.Config{})
+	addr := servertest.FreeAddr(t)
+	env := stackEnv(rt, "BFF_MOBILE_ADDR", addr, "STATE_DIR", filepath.Join(dir, "state"),
+		"SHUTDOWN_DELAY", "1h", "LOG_LEVEL", "warn")
+	logf, err := os.Create(filepath.Join(dir, "bff-mobile.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = logf.Close() })
+	p, err := startCrashChild(bin, env, logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.kill)
+	p.waitReady(t, "http://"+addr)
+
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.exited:
+		t.Fatalf("the first SIGTERM ended the process (%v); want the drain's delay first", p.err)
+	case <-time.After(500 * time.Millisecond):
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.exited:
+	case <-time.After(10 * time.Second):
+		t.Fatal("still running 10s after a second SIGTERM")
+	}
 }

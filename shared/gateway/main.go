@@ -16,6 +16,10 @@ import (
 // BFF.Healthcheck).
 func Main(name string, run RunFunc, healthcheck func(context.Context, func(string) string) error) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// The first signal starts the drain; the signals' default comes back
+	// with it, so that a second one (an impatient Ctrl-C, a supervisor's
+	// repeat) ends the process at once.
+	context.AfterFunc(ctx, stop)
 	var err error
 	switch {
 	case len(os.Args) == 2 && os.Args[1] == "healthcheck":
