@@ -21,11 +21,11 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
+	json "github.com/goccy/go-json"
 	"golang.org/x/sync/singleflight"
 
 	"storefront.dev/shared/problem"
