@@ -180,8 +180,9 @@ func checkBFF(t *testing.T, d *appsv1.Deployment, objs objects) {
 	}
 }
 
-// checkProbes: startup and readiness on /readyz, liveness on /healthz, a
-// preStop sleep, and a grace period longer than it plus SHUTDOWN_TIMEOUT.
+// checkProbes: startup and readiness on /readyz, liveness on the admin
+// port's /healthz (a flood over HTTP_MAX_CONNS must not fail it), a preStop
+// sleep, and a grace period longer than it plus SHUTDOWN_TIMEOUT.
 func checkProbes(t *testing.T, d *appsv1.Deployment, c corev1.Container, env map[string]string) {
 	t.Helper()
 	for name, p := range map[string]*corev1.Probe{"startup": c.StartupProbe, "readiness": c.ReadinessProbe, "liveness": c.LivenessProbe} {
@@ -192,6 +193,9 @@ func checkProbes(t *testing.T, d *appsv1.Deployment, c corev1.Container, env map
 		if p == nil || p.HTTPGet == nil || p.HTTPGet.Path != want {
 			t.Errorf("%s: %s probe %+v, want GET %s", d.Name, name, p, want)
 			continue
+		}
+		if port := p.HTTPGet.Port.String(); name == "liveness" && port != "admin" {
+			t.Errorf("%s: liveness probe on port %s, want the admin port", d.Name, port)
 		}
 		// Kubernetes waits a second unless told otherwise.
 		if timeout := time.Duration(max(p.TimeoutSeconds, 1)) * time.Second; want == "/readyz" && timeout <= httpserver.ReadinessTimeout {

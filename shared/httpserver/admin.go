@@ -12,11 +12,19 @@ import (
 )
 
 // Admin is the handler of the admin listener: GET /metrics (Prometheus
-// text format) and Go's profiles under /debug/pprof/. Neither is ever
-// served on the public port: the metrics name routes and upstreams, and a
-// profile can take a CPU's worth of time.
+// text format), Go's profiles under /debug/pprof/, and GET /healthz, the
+// process being alive. Metrics and profiles are never served on the public
+// port: the metrics name routes and upstreams, and a profile can take a
+// CPU's worth of time. /healthz is here too so that a liveness probe does
+// not depend on load: the public port refuses connections over
+// HTTP_MAX_CONNS, and a probe refused there would restart every replica of
+// a flood at once.
 func (s *Server) Admin() http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"ok"}`))
+	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)

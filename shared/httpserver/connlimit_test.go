@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -60,6 +61,41 @@ func TestConnectionsOverTheLimit(t *testing.T) {
 			t.Fatalf("a place given back was not served again: still %d", status)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestLivenessOnTheAdminPortOutlastsTheLimit: with every public connection
+// taken, the public /healthz is refused, and the admin listener's, which
+// the liveness probe asks, still answers: a flood does not get replicas
+// restarted.
+func TestLivenessOnTheAdminPortOutlastsTheLimit(t *testing.T) {
+	s := newServer(t, func(c *httpserver.Config) { c.MaxConns = 1 })
+	s.Health()
+	s.App.Get("/ok", func(c *fiber.Ctx) error { return c.SendString("ok") })
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ctx, "127.0.0.1:0") }()
+	defer func() {
+		cancel()
+		if err := <-served; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	}()
+	addr := waitListening(t, s)
+	admin := httptest.NewServer(s.Admin())
+	defer admin.Close()
+
+	held := dialGet(t, addr, http.StatusOK)
+	defer held.Close()
+	refused := dialGet(t, addr, http.StatusServiceUnavailable)
+	refused.Close()
+	resp, err := http.Get(admin.URL + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("admin /healthz with the public port full: %d, want 200", resp.StatusCode)
 	}
 }
 
