@@ -29,6 +29,7 @@ func TestValidate(t *testing.T) {
 		{"no token size", func(c *Config) { c.Auth.MaxTokenBytes = 0 }, "MaxTokenBytes"},
 		{"zero order timeout", func(c *Config) { c.Order.Timeout = 0 }, "orderflow: Timeout"},
 		{"zero idempotency retention", func(c *Config) { c.Order.Retention = 0 }, "orderflow: Retention"},
+		{"header limit under a browser's request", func(c *Config) { c.HTTP.HeaderLimit = 10 }, "httpserver: HeaderLimit"},
 		{"lease too short to renew", func(c *Config) { c.Order.LeaseTTL = 2 * time.Nanosecond }, "orderflow: LeaseTTL"},
 		{"negative late writes", func(c *Config) { c.Order.LateWrites = -time.Second }, "orderflow: LateWrites"},
 		{"stock older than products", func(c *Config) { c.Cache.StockTTL = 2 * c.Cache.ProductTTL }, "catalog: StockTTL"},

@@ -82,11 +82,19 @@ func DefaultConfig() Config {
 	}
 }
 
+// minHeaderLimit is the smallest HeaderLimit: a browser's request line and
+// headers, cookies and a bearer token included, take a couple of KiB.
+const minHeaderLimit = 2 << 10
+
 // Validate reports the settings a Server cannot work with.
 func (c Config) Validate() error {
 	var errs []error
-	if c.BodyLimit <= 0 || c.HeaderLimit <= 0 {
-		errs = append(errs, fmt.Errorf("httpserver: BodyLimit %d and HeaderLimit %d must be positive", c.BodyLimit, c.HeaderLimit))
+	if c.BodyLimit <= 0 {
+		errs = append(errs, fmt.Errorf("httpserver: BodyLimit %d must be positive", c.BodyLimit))
+	}
+	if c.HeaderLimit < minHeaderLimit {
+		// Below it, a probe or a browser's ordinary request is a 431.
+		errs = append(errs, fmt.Errorf("httpserver: HeaderLimit %d must be at least %d", c.HeaderLimit, minHeaderLimit))
 	}
 	if c.ReadTimeout <= 0 || c.WriteTimeout <= 0 || c.IdleTimeout <= 0 || c.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("httpserver: ReadTimeout, WriteTimeout, IdleTimeout and ShutdownTimeout must be positive"))
