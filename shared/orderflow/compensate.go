@@ -89,6 +89,9 @@ func (s *saga) mayLand(ctx context.Context, late bool, what string) bool {
 	if !late || !s.f.cfg.now().Before(until) {
 		return false
 	}
+	if until.After(s.lateUntil) {
+		s.lateUntil = until
+	}
 	s.f.cfg.logger.LogAttrs(ctx, slog.LevelInfo, "unanswered write not found yet; looked for again until it can no longer land",
 		slog.String("reference", s.ref), slog.String("write", what), slog.Time("until", until))
 	return true
@@ -330,6 +333,7 @@ func (s *saga) releaseReservation(parent context.Context) (committed, settled bo
 // cannot act on. The saga stays unfinished in the journal, and recovery
 // tries again.
 func (s *saga) gaveUp(ctx context.Context, what string, err error) {
+	s.gaveUpOnce = true
 	s.f.cfg.logger.LogAttrs(ctx, slog.LevelError, "order compensation gave up",
 		slog.String("step", what), slog.String("reference", s.ref), slog.String("error", err.Error()))
 }

@@ -326,10 +326,10 @@ func TestPlaceRetryOfAnUnfinishedSagaIsNoReplay(t *testing.T) {
 }
 
 // TestPlaceLateHold: a payment hold whose authorization went unanswered,
-// and was not found when the checkout was undone, may still land: the
-// saga stays unfinished until it can no longer, and a hold that lands
-// meanwhile is voided by the next recovery pass; one that never lands
-// lets the saga fail once the window has passed.
+// and was not found when the checkout was undone, may still land: the saga
+// stays unfinished, its key answering 409 until the hold can no longer
+// land, and recovery then voids one that landed, or, none having landed,
+// lets the saga fail.
 func TestPlaceLateHold(t *testing.T) {
 	for _, tt := range []struct {
 		name  string
@@ -353,21 +353,24 @@ func TestPlaceLateHold(t *testing.T) {
 			if _, err := f.Place(ctx, req); err == nil {
 				t.Fatal("Place with the authorization unanswered: no error")
 			}
-			if n, err := f.Recover(ctx); n != 1 || err != nil {
-				t.Fatalf("Recover within the window = %d, %v; want the saga taken", n, err)
+			if n, err := f.Recover(ctx); n != 0 || err != nil {
+				t.Fatalf("Recover within the window = %d, %v; want the saga left until the hold can no longer land", n, err)
 			}
 			if rec := sagaOf(t, f, req); rec.State.Finished() {
 				t.Fatalf("saga %s within the window; want it unfinished while the hold may land", rec.State)
+			}
+			_, err := f.Place(ctx, req)
+			var pe *problem.Error
+			if !errors.As(err, &pe) || pe.Code != problem.CodeIdempotencyBusy || pe.RetryAfter <= 0 {
+				t.Fatalf("retry within the window: %v; want %s with Retry-After", err, problem.CodeIdempotencyBusy)
 			}
 			q.quiesce() // a late hold has landed now
 			if st := q.State(); tt.lands != (len(st.Payment.Payments) == 1) {
 				t.Fatalf("payments %v; want a late hold: %v", st.Payment.Payments, tt.lands)
 			}
-			if !tt.lands {
-				skew.Store(int64(time.Hour))
-			}
+			skew.Store(int64(time.Hour))
 			if n, err := f.Recover(ctx); n != 1 || err != nil {
-				t.Fatalf("Recover = %d, %v; want the saga settled", n, err)
+				t.Fatalf("Recover once the window passed = %d, %v; want the saga settled", n, err)
 			}
 			if rec := sagaOf(t, f, req); rec.State != StateFailed {
 				t.Errorf("saga %s, want failed", rec.State)
@@ -375,6 +378,27 @@ func TestPlaceLateHold(t *testing.T) {
 			q.quiesce()
 			checkInvariants(t, q.State())
 		})
+	}
+}
+
+// TestRecoveryOfAnEarlierVersionsSaga: a record without Started, written
+// by an earlier version, began before this process: recovery does not wait
+// for its writes to land, and settles it.
+func TestRecoveryOfAnEarlierVersionsSaga(t *testing.T) {
+	q := startQuietSandbox(t, sandbox.Config{})
+	f := New(q.deps(t), DefaultConfig())
+	t.Cleanup(func() { _ = f.Close(context.Background()) })
+	ctx := context.Background()
+	rec := Record{ID: "saga-old", UserID: ada, Key: "k", Version: 1, State: StateRunning, Step: StepStarted}
+	f.stamp(&rec, 0)
+	if _, created, err := f.deps.Journal.Create(ctx, rec); err != nil || !created {
+		t.Fatalf("Create: %v, %v", created, err)
+	}
+	if n, err := f.Recover(ctx); n != 1 || err != nil {
+		t.Fatalf("Recover = %d, %v", n, err)
+	}
+	if got, _, _ := f.deps.Journal.Get(ctx, rec.ID); !got.State.Finished() {
+		t.Errorf("the earlier version's saga is %s after recovery, want it finished", got.State)
 	}
 }
 

@@ -47,10 +47,15 @@ func (l *ledger) save(ctx context.Context, change func(*Record)) error {
 
 // letGo ends the lease now, so that recovery takes the saga over on its
 // next pass rather than after a whole TTL, and stops this runner's writes.
-func (l *ledger) letGo(ctx context.Context) error {
+func (l *ledger) letGo(ctx context.Context) error { return l.letGoAt(ctx, time.Time{}) }
+
+// letGoAt is letGo with the lease ending at until rather than now: recovery
+// takes the saga over then, and a retry of its key meanwhile is told to
+// wait (409) rather than settle it on the spot.
+func (l *ledger) letGoAt(ctx context.Context, until time.Time) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	err := l.write(ctx, func(*Record) {}, 0)
+	err := l.write(ctx, func(*Record) {}, max(0, until.Sub(l.f.cfg.now())))
 	l.released = true
 	return err
 }

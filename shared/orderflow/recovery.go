@@ -225,10 +225,12 @@ func (f *Flow) sagaFrom(led *ledger) *saga {
 	if rec.Reserves > 0 && rec.ReservationID == "" {
 		s.reserved = unknown
 	}
-	// Whatever was on its way when the runner stopped may land yet.
-	s.started, s.lateReservation, s.lateHold = rec.Started, true, true
-	if s.started.IsZero() {
-		s.started = rec.UpdatedAt
+	// Whatever was on its way when the runner stopped may land yet. A
+	// record without Started was written by an earlier version (or
+	// rewritten by one, during a rolling upgrade), whose checkouts began
+	// before this process: their window is taken as passed.
+	if !rec.Started.IsZero() {
+		s.started, s.lateReservation, s.lateHold = rec.Started, true, true
 	}
 	switch {
 	case s.captured == done:

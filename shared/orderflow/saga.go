@@ -61,6 +61,11 @@ type saga struct {
 	// Config.LateWrites). Each is written by its own step: they run at once.
 	started                   time.Time
 	lateReservation, lateHold bool
+	// lateUntil is when the unanswered writes that compensate found
+	// missing can no longer land; gaveUpOnce that an undo failed for
+	// another reason (see gaveUp).
+	lateUntil  time.Time
+	gaveUpOnce bool
 }
 
 // newSaga validates in for userID.
@@ -143,10 +148,15 @@ func (s *saga) undo(parent context.Context, pe *problem.Error) (Result, error) {
 		return s.complete(parent)
 	case errors.Is(err, errAbandoned):
 		return Result{}, s.abandoned(parent, err)
-	case err != nil:
+	case err != nil && (s.lateUntil.IsZero() || s.gaveUpOnce):
 		// Something is still held: recovery goes on undoing it, and the
 		// answer stays the one journaled.
 		_ = s.led.letGo(parent)
+		return Result{}, pe
+	case err != nil:
+		// Only a write that may still land is unsettled: recovery looks for
+		// it once it no longer can, and retries wait until then.
+		_ = s.led.letGoAt(parent, s.lateUntil)
 		return Result{}, pe
 	}
 	if err := s.led.save(parent, func(r *Record) { r.State = StateFailed }); err != nil {
