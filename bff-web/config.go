@@ -154,7 +154,7 @@ func canonicalOrigin(o string) (string, error) {
 		return "", errors.New("not a URL")
 	case u.Scheme != "http" && u.Scheme != "https":
 		return "", errors.New("the scheme must be http or https")
-	case u.Opaque != "" || u.Host == "":
+	case u.Opaque != "" || u.Hostname() == "":
 		return "", errors.New("no host")
 	case u.User != nil:
 		return "", errors.New("a user name or password is not part of an origin")

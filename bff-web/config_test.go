@@ -29,6 +29,7 @@ func TestLoadConfig(t *testing.T) {
 		{"origin of another scheme", map[string]string{"BFF_ALLOWED_ORIGINS": "ftp://shop.example.com"}, `BFF_ALLOWED_ORIGINS: "ftp://shop.example.com" is not an origin`},
 		{"opaque origin", map[string]string{"BFF_ALLOWED_ORIGINS": "null"}, `BFF_ALLOWED_ORIGINS: "null" is not an origin`},
 		{"origin without a host", map[string]string{"BFF_ALLOWED_ORIGINS": "https:shop.example.com"}, `BFF_ALLOWED_ORIGINS: "https:shop.example.com" is not an origin`},
+		{"origin with a port and no host", map[string]string{"BFF_ALLOWED_ORIGINS": "https://:443"}, `BFF_ALLOWED_ORIGINS: "https://:443" is not an origin`},
 		{"origin with a port out of range", map[string]string{"BFF_ALLOWED_ORIGINS": "https://shop.example.com:65536"}, `BFF_ALLOWED_ORIGINS: "https://shop.example.com:65536" is not an origin`},
 		{"origin with a host outside ASCII", map[string]string{"BFF_ALLOWED_ORIGINS": "https://bücher.example"}, `BFF_ALLOWED_ORIGINS: "https://bücher.example" is not an origin`},
 		{"origin with an IPv6 zone", map[string]string{"BFF_ALLOWED_ORIGINS": "http://[fe80::1%25eth0]:5173"}, `BFF_ALLOWED_ORIGINS: "http://[fe80::1%25eth0]:5173" is not an origin`},
