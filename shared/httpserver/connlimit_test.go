@@ -25,16 +25,7 @@ import (
 func TestConnectionsOverTheLimit(t *testing.T) {
 	s := newServer(t, func(c *httpserver.Config) { c.MaxConns = 2 })
 	s.App.Get("/ok", func(c *fiber.Ctx) error { return c.SendString("ok") })
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- s.Serve(ctx, "127.0.0.1:0") }()
-	defer func() {
-		cancel()
-		if err := <-served; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	}()
-	addr := waitListening(t, s)
+	addr := serve(t, s)
 
 	held := []net.Conn{dialGet(t, addr, http.StatusOK), dialGet(t, addr, http.StatusOK)}
 	defer func() {
@@ -72,16 +63,7 @@ func TestLivenessOnTheAdminPortOutlastsTheLimit(t *testing.T) {
 	s := newServer(t, func(c *httpserver.Config) { c.MaxConns = 1 })
 	s.Health()
 	s.App.Get("/ok", func(c *fiber.Ctx) error { return c.SendString("ok") })
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- s.Serve(ctx, "127.0.0.1:0") }()
-	defer func() {
-		cancel()
-		if err := <-served; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	}()
-	addr := waitListening(t, s)
+	addr := serve(t, s)
 	admin := httptest.NewServer(s.Admin())
 	defer admin.Close()
 
@@ -108,16 +90,7 @@ func TestConnectionRefusalCarriesTheHeadersOfEveryAnswer(t *testing.T) {
 		t.Run(fmt.Sprintf("HSTS %v", hsts), func(t *testing.T) {
 			s := newServer(t, func(c *httpserver.Config) { c.MaxConns = 1; c.HSTS = hsts })
 			s.App.Get("/ok", func(c *fiber.Ctx) error { return c.SendString("ok") })
-			ctx, cancel := context.WithCancel(context.Background())
-			served := make(chan error, 1)
-			go func() { served <- s.Serve(ctx, "127.0.0.1:0") }()
-			defer func() {
-				cancel()
-				if err := <-served; err != nil {
-					t.Errorf("Serve: %v", err)
-				}
-			}()
-			addr := waitListening(t, s)
+			addr := serve(t, s)
 
 			held, ok := exchange(t, addr)
 			defer held.Close()
@@ -148,6 +121,22 @@ func TestConnectionRefusalCarriesTheHeadersOfEveryAnswer(t *testing.T) {
 			}
 		})
 	}
+}
+
+// serve runs s on a port of its own until t ends, when it checks that
+// Serve returned no error, and returns its address.
+func serve(t *testing.T, s *testServer) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ctx, "127.0.0.1:0") }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-served; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return waitListening(t, s)
 }
 
 // exchange opens a connection, sends GET /ok and returns the connection
