@@ -526,6 +526,27 @@ func problemCode(err error) problem.Code {
 	return ""
 }
 
+// buggy starts a sandbox of its own and returns it, its clients, and the
+// collaborators of a flow over it (with a journal in memory) as edit
+// leaves them: edit puts in the one with a bug.
+func buggy(t *testing.T, edit func(*orderflow.Deps)) (*sandboxtest.Running, sandboxtest.Clients, orderflow.Deps) {
+	t.Helper()
+	rt := sandboxtest.Start(t, sandbox.Config{Clock: clocktest.New(time.Now())})
+	c := rt.Clients(t, upstream.DefaultConfig())
+	deps := orderflow.Deps{Catalog: c.Product, Orders: c.Order, Payments: c.Payment, Profiles: c.User,
+		Notifier: c.Notification, Journal: orderflow.NewMemJournalForTest()}
+	edit(&deps)
+	return rt, c, deps
+}
+
+// flowOver is a Flow over deps with a short backoff, closed when t ends.
+func flowOver(t *testing.T, deps orderflow.Deps) *orderflow.Flow {
+	t.Helper()
+	f := orderflow.New(deps, testFlowConfig(), orderflow.WithBackoff(time.Millisecond, 5*time.Millisecond))
+	t.Cleanup(func() { _ = f.Close(context.Background()) })
+	return f
+}
+
 // panickyCatalog panics once a reservation it made has been answered, as
 // a bug in the step's own code would.
 type panickyCatalog struct{ orderflow.Catalog }
@@ -544,14 +565,9 @@ func (p panickyCatalog) Reserve(ctx context.Context, r product.ReserveRequest) (
 // the key gets an order.
 func TestAStepThatPanicsIsSettledByRecovery(t *testing.T) {
 	ctx := context.Background()
-	clock := clocktest.New(time.Now())
-	rt := sandboxtest.Start(t, sandbox.Config{Clock: clock})
-	j := orderflow.NewMemJournalForTest()
-	settings := upstream.DefaultConfig()
-	c := rt.Clients(t, settings)
-	deps := orderflow.Deps{Catalog: panickyCatalog{c.Product}, Orders: c.Order, Payments: c.Payment, Profiles: c.User, Notifier: c.Notification, Journal: j}
-	a := orderflow.New(deps, testFlowConfig(), orderflow.WithBackoff(time.Millisecond, 5*time.Millisecond))
-	t.Cleanup(func() { _ = a.Close(ctx) })
+	rt, _, deps := buggy(t, func(d *orderflow.Deps) { d.Catalog = panickyCatalog{d.Catalog} })
+	j := deps.Journal
+	a := flowOver(t, deps)
 	req := orderflow.Request{UserID: "usr_ada", Key: "panic-key",
 		Input: orderflow.Input{Items: []orderflow.Item{{ProductID: 4, Quantity: 2}}, PaymentToken: payment.TokenVisa}}
 	func() {
@@ -609,13 +625,13 @@ func (panickyPayments) Authorize(context.Context, payment.AuthorizeRequest) (pay
 // handed the saga then, sees everything the checkout did.
 func TestAStepThatPanicsWaitsForItsSiblings(t *testing.T) {
 	ctx := context.Background()
-	rt := sandboxtest.Start(t, sandbox.Config{Clock: clocktest.New(time.Now())})
-	j := orderflow.NewMemJournalForTest()
-	c := rt.Clients(t, upstream.DefaultConfig())
-	held := heldCatalog{Catalog: c.Product, started: make(chan struct{}), release: make(chan struct{}), done: make(chan struct{})}
-	deps := orderflow.Deps{Catalog: held, Orders: c.Order, Payments: panickyPayments{c.Payment}, Profiles: c.User, Notifier: c.Notification, Journal: j}
-	a := orderflow.New(deps, testFlowConfig(), orderflow.WithBackoff(time.Millisecond, 5*time.Millisecond))
-	t.Cleanup(func() { _ = a.Close(ctx) })
+	var held heldCatalog
+	rt, _, deps := buggy(t, func(d *orderflow.Deps) {
+		held = heldCatalog{Catalog: d.Catalog, started: make(chan struct{}), release: make(chan struct{}), done: make(chan struct{})}
+		d.Catalog, d.Payments = held, panickyPayments{d.Payments}
+	})
+	j := deps.Journal
+	a := flowOver(t, deps)
 	req := orderflow.Request{UserID: "usr_ada", Key: "panic-sibling",
 		Input: orderflow.Input{Items: []orderflow.Item{{ProductID: 4, Quantity: 2}}, PaymentToken: payment.TokenVisa}}
 	panicked := make(chan any, 1)
@@ -653,12 +669,8 @@ func (panickyPricing) GetMany(context.Context, []int64) (product.Batch, error) {
 // answers it) rather than ending the process, and nothing was done.
 func TestAPricingPanicReachesTheCaller(t *testing.T) {
 	ctx := context.Background()
-	rt := sandboxtest.Start(t, sandbox.Config{Clock: clocktest.New(time.Now())})
-	c := rt.Clients(t, upstream.DefaultConfig())
-	deps := orderflow.Deps{Catalog: panickyPricing{c.Product}, Orders: c.Order, Payments: c.Payment, Profiles: c.User,
-		Notifier: c.Notification, Journal: orderflow.NewMemJournalForTest()}
-	a := orderflow.New(deps, testFlowConfig())
-	t.Cleanup(func() { _ = a.Close(ctx) })
+	rt, _, deps := buggy(t, func(d *orderflow.Deps) { d.Catalog = panickyPricing{d.Catalog} })
+	a := flowOver(t, deps)
 	req := orderflow.Request{UserID: "usr_ada", Key: "panic-pricing",
 		Input: orderflow.Input{Items: []orderflow.Item{{ProductID: 4, Quantity: 2}}, PaymentToken: payment.TokenVisa}}
 	func() {
@@ -690,12 +702,9 @@ func (panickyRelease) ReleaseReservation(context.Context, string) (product.Reser
 // pass once the bug is gone.
 func TestARecoveryThatPanicsLeavesTheSagaToTheNextPass(t *testing.T) {
 	ctx := context.Background()
-	rt := sandboxtest.Start(t, sandbox.Config{Clock: clocktest.New(time.Now())})
-	j := orderflow.NewMemJournalForTest()
-	c := rt.Clients(t, upstream.DefaultConfig())
-	deps := orderflow.Deps{Catalog: panickyCatalog{c.Product}, Orders: c.Order, Payments: c.Payment, Profiles: c.User, Notifier: c.Notification, Journal: j}
-	a := orderflow.New(deps, testFlowConfig(), orderflow.WithBackoff(time.Millisecond, 5*time.Millisecond))
-	t.Cleanup(func() { _ = a.Close(ctx) })
+	rt, c, deps := buggy(t, func(d *orderflow.Deps) { d.Catalog = panickyCatalog{d.Catalog} })
+	j := deps.Journal
+	a := flowOver(t, deps)
 	req := orderflow.Request{UserID: "usr_ada", Key: "panic-recovery",
 		Input: orderflow.Input{Items: []orderflow.Item{{ProductID: 4, Quantity: 2}}, PaymentToken: payment.TokenVisa}}
 	func() {
@@ -704,8 +713,7 @@ func TestARecoveryThatPanicsLeavesTheSagaToTheNextPass(t *testing.T) {
 	}()
 
 	deps.Catalog = panickyRelease{c.Product}
-	b := orderflow.New(deps, testFlowConfig(), orderflow.WithBackoff(time.Millisecond, 5*time.Millisecond))
-	t.Cleanup(func() { _ = b.Close(ctx) })
+	b := flowOver(t, deps)
 	if n, err := b.Recover(ctx); n != 1 || err != nil {
 		t.Fatalf("Recover = %d, %v; want the saga taken, its panic kept to itself", n, err)
 	}
