@@ -83,7 +83,8 @@ func (s *saga) compensate(ctx context.Context) (completed bool, err error) {
 // mayLand reports whether a write of the attempt found missing may still
 // land: late says its call went unanswered (or its runner stopped), and
 // the window of Config.LateWrites after the attempt's deadline has not
-// passed. The undo is then unsettled, and each recovery pass looks again.
+// passed. The undo is then unsettled, and the saga is held until the
+// window ends (lateUntil), when recovery looks again.
 func (s *saga) mayLand(ctx context.Context, late bool, what string) bool {
 	until := s.started.Add(s.f.cfg.Timeout + s.f.cfg.LateWrites)
 	if !late || !s.f.cfg.now().Before(until) {

@@ -56,9 +56,10 @@ type Config struct {
 	// LateWrites is how long after a checkout's Timeout an upstream may
 	// still apply a reservation or a payment hold whose answer never came
 	// (a timeout, a dropped connection): one found missing when it is
-	// undone is taken as never made only after that, and until then the
-	// saga stays unfinished, looked for again by each recovery pass, so
-	// that one landing late is undone too. Default 30s.
+	// undone is taken as never made only after that: until then the saga
+	// stays unfinished under its lease (retries of its key wait), and
+	// recovery then looks again, so that one landing late is undone too.
+	// Default 30s.
 	LateWrites time.Duration
 	// LeaseTTL is how long a runner holds a saga without writing to it
 	// before another (recovery, on any replica) may take it over; a running
