@@ -12,8 +12,8 @@ import (
 	"storefront.dev/shared/problem"
 )
 
-// TestRetryAfterInWholeSecondsRoundedUp: a shed request and a 503 problem
-// state their delay in the same way, in whole seconds rounded up and never
+// TestRetryAfterInWholeSecondsRoundedUp: a shed request, a 503 problem and
+// a 409 of a key in use state their delay in the same way, in whole seconds rounded up and never
 // 0, which would invite a retry at once; a 503 problem without a delay of
 // its own still says when to come back.
 func TestRetryAfterInWholeSecondsRoundedUp(t *testing.T) {
@@ -22,6 +22,11 @@ func TestRetryAfterInWholeSecondsRoundedUp(t *testing.T) {
 		"shed": writeShed,
 		"problem": func(_ *fiber.Ctx, d time.Duration) error {
 			return &problem.Error{Code: problem.CodeUnavailable, Detail: "Retry.", RetryAfter: d}
+		},
+		// A retry while its key's checkout runs: told to come back before
+		// the lease ends, it would only be told again.
+		"busy": func(_ *fiber.Ctx, d time.Duration) error {
+			return &problem.Error{Code: problem.CodeIdempotencyBusy, Detail: "Wait.", RetryAfter: d}
 		},
 	}
 	for name, write := range writers {
@@ -47,6 +52,9 @@ func TestRetryAfterInWholeSecondsRoundedUp(t *testing.T) {
 		{"problem", time.Nanosecond, "1"},
 		{"problem", 2 * time.Second, "2"},
 		{"problem", 2*time.Second + time.Millisecond, "3"},
+		{"busy", 100 * time.Millisecond, "1"},
+		{"busy", 1400 * time.Millisecond, "2"},
+		{"busy", 3 * time.Second, "3"},
 	}
 	for _, tt := range tests {
 		resp, err := http.Get(base + "/" + tt.writer + "/" + strconv.FormatInt(int64(tt.delay), 10))
@@ -54,8 +62,12 @@ func TestRetryAfterInWholeSecondsRoundedUp(t *testing.T) {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		if got := resp.Header.Get("Retry-After"); resp.StatusCode != http.StatusServiceUnavailable || got != tt.want {
-			t.Errorf("%s after %v: %d with Retry-After %q, want 503 with %q", tt.writer, tt.delay, resp.StatusCode, got, tt.want)
+		status := http.StatusServiceUnavailable
+		if tt.writer == "busy" {
+			status = http.StatusConflict
+		}
+		if got := resp.Header.Get("Retry-After"); resp.StatusCode != status || got != tt.want {
+			t.Errorf("%s after %v: %d with Retry-After %q, want %d with %q", tt.writer, tt.delay, resp.StatusCode, got, status, tt.want)
 		}
 	}
 }

@@ -313,9 +313,9 @@ func (f *Flow) busy(wait time.Duration) *problem.Error {
 	return &problem.Error{
 		Code:   problem.CodeIdempotencyBusy,
 		Detail: "A request with this Idempotency-Key is still being processed.",
-		// Rounded up: a client told to come back before the lease ends
-		// would only be told again.
-		RetryAfter: max((wait + time.Second - 1).Truncate(time.Second), time.Second),
+		// The edge writes it in whole seconds rounded up: a client told to
+		// come back before the lease ends would only be told again.
+		RetryAfter: wait,
 	}
 }
 

@@ -55,19 +55,6 @@ func TestFingerprintOfTheEarlierVersion(t *testing.T) {
 	}
 }
 
-// TestBusyRetryAfterCoversTheLease: the Retry-After of a retry while the
-// key's saga runs is rounded up, so that the client does not come back
-// before the lease can have ended.
-func TestBusyRetryAfterCoversTheLease(t *testing.T) {
-	for wait, want := range map[time.Duration]time.Duration{
-		100 * time.Millisecond: time.Second, 1400 * time.Millisecond: 2 * time.Second, 3 * time.Second: 3 * time.Second,
-	} {
-		if got := (&Flow{}).busy(wait).RetryAfter; got != want {
-			t.Errorf("%v left on the lease: Retry-After %v, want %v", wait, got, want)
-		}
-	}
-}
-
 func TestSameOrderInAnotherLayoutIsReplayed(t *testing.T) {
 	rt, _, f := startFlow(t, nil)
 	ctx := context.Background()
