@@ -27,7 +27,8 @@ import (
 )
 
 // builds are every kustomization a team may apply.
-var builds = []string{"base/bff-web", "base/bff-mobile", localOverlay, "overlays/production"}
+var builds = []string{"base/bff-web", "base/bff-mobile", localOverlay,
+	"overlays/production/bff-web", "overlays/production/bff-mobile", "overlays/production"}
 
 // localOverlay runs on a cluster of its own: it must hold everything the
 // BFFs call.
