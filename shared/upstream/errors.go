@@ -123,11 +123,13 @@ func (e *Error) Ambiguous() bool {
 }
 
 // Unanswered reports whether the call ended with no answer from the
-// service itself (a timeout, a dropped connection, a gateway's 502 or 504):
-// unlike a service's own 5xx, the request may still be applied after the
-// caller gave up on it.
+// service itself: a timeout, a dropped connection, a gateway's 502 or 504,
+// or a 5xx without the service's problem code (a proxy's own answer, as a
+// mesh sidecar gives when the connection it forwarded on is reset). Unlike
+// a service's own 5xx, the request may still be applied after the caller
+// gave up on it.
 func (e *Error) Unanswered() bool {
-	return e.Ambiguous() && (e.Status == 0 || e.Status == 502 || e.Status == 504)
+	return e.Ambiguous() && (e.Status == 0 || e.Status == 502 || e.Status == 504 || e.Code == "")
 }
 
 // Transient reports whether the same call may succeed if tried again.

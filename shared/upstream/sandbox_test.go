@@ -2,6 +2,8 @@ package upstream_test
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -43,11 +45,14 @@ func TestFaultsReachTheClientTyped(t *testing.T) {
 		wantStatus    int
 		wantAmbiguous bool
 		wantPayment   string // the payment's status afterwards
+		// wantUnanswered: no answer of the service's own, so the request
+		// may still be applied later.
+		wantUnanswered bool
 	}{
 		{name: "503", fault: sandbox.Fault{Route: route, Status: 503, Count: 1}, wantKind: upstream.KindUnavailable, wantStatus: 503, wantAmbiguous: true, wantPayment: payment.StatusAuthorized},
 		{name: "500", fault: sandbox.Fault{Route: route, Status: 500, Count: 1}, wantKind: upstream.KindServer, wantStatus: 500, wantAmbiguous: true, wantPayment: payment.StatusAuthorized},
-		{name: "dropped before the handler", fault: sandbox.Fault{Route: route, Drop: true, Count: 1}, wantKind: upstream.KindServer, wantAmbiguous: true, wantPayment: payment.StatusAuthorized},
-		{name: "dropped after the handler", fault: sandbox.Fault{Route: route, Drop: true, After: true, Count: 1}, wantKind: upstream.KindServer, wantAmbiguous: true, wantPayment: payment.StatusCaptured},
+		{name: "dropped before the handler", fault: sandbox.Fault{Route: route, Drop: true, Count: 1}, wantKind: upstream.KindServer, wantAmbiguous: true, wantPayment: payment.StatusAuthorized, wantUnanswered: true},
+		{name: "dropped after the handler", fault: sandbox.Fault{Route: route, Drop: true, After: true, Count: 1}, wantKind: upstream.KindServer, wantAmbiguous: true, wantPayment: payment.StatusCaptured, wantUnanswered: true},
 		{name: "503 after the handler", fault: sandbox.Fault{Route: route, Status: 503, After: true, Count: 1}, wantKind: upstream.KindUnavailable, wantStatus: 503, wantAmbiguous: true, wantPayment: payment.StatusCaptured},
 	}
 	for _, tt := range tests {
@@ -67,6 +72,9 @@ func TestFaultsReachTheClientTyped(t *testing.T) {
 			if e.Kind != tt.wantKind || e.Status != tt.wantStatus || e.Ambiguous() != tt.wantAmbiguous || e.NotSent {
 				t.Errorf("got kind %s status %d Ambiguous %v NotSent %v, want %s %d %v false",
 					e.Kind, e.Status, e.Ambiguous(), e.NotSent, tt.wantKind, tt.wantStatus, tt.wantAmbiguous)
+			}
+			if e.Unanswered() != tt.wantUnanswered {
+				t.Errorf("got Unanswered %v, want %v", e.Unanswered(), tt.wantUnanswered)
 			}
 			if e.Service != "payment" || e.Op != "capture" {
 				t.Errorf("got %s/%s, want payment/capture", e.Service, e.Op)
@@ -239,4 +247,39 @@ func TestPingSandbox(t *testing.T) {
 func newServiceNamed(t *testing.T, name string, urls []string, opts ...upstream.Option) *upstream.Service {
 	t.Helper()
 	return upstreamtest.Service(t, name, urls, upstream.DefaultConfig(), opts...)
+}
+
+// TestAProxysAnswerIsUnanswered: a 503 or 500 without the service's problem
+// code is a proxy's own answer (a mesh sidecar's, after the connection it
+// forwarded on was reset), not the service's: the write may still be
+// applied, unlike after a 5xx the service gave itself.
+func TestAProxysAnswerIsUnanswered(t *testing.T) {
+	for _, tt := range []struct {
+		name           string
+		status         int
+		contentType    string
+		body           string
+		wantUnanswered bool
+	}{
+		{"proxy 503", 503, "text/plain", "upstream connect error or disconnect/reset before headers", true},
+		{"proxy 500", 500, "text/html", "<html>Internal Server Error</html>", true},
+		{"service 503", 503, "application/problem+json", `{"status":503,"code":"unavailable","detail":"Try again."}`, false},
+		{"service 500", 500, "application/problem+json", `{"status":500,"code":"internal","detail":"Oops."}`, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				w.Header().Set("Content-Type", tt.contentType)
+				w.WriteHeader(tt.status)
+				_, _ = w.Write([]byte(tt.body))
+			}))
+			defer srv.Close()
+			s := newServiceNamed(t, "payment", []string{srv.URL})
+			_, err := payment.New(s).Capture(context.Background(), "pay_1")
+			e := asError(t, err)
+			if !e.Ambiguous() || e.Unanswered() != tt.wantUnanswered {
+				t.Errorf("status %d, code %q: Ambiguous %v, Unanswered %v; want ambiguous, Unanswered %v",
+					e.Status, e.Code, e.Ambiguous(), e.Unanswered(), tt.wantUnanswered)
+			}
+		})
+	}
 }
