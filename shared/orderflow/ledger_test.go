@@ -13,6 +13,17 @@ import (
 	"storefront.dev/shared/upstream/payment"
 )
 
+// running journals a running saga under f's lease and returns its record.
+func running(t *testing.T, f *Flow) Record {
+	t.Helper()
+	rec := Record{ID: "saga-1", UserID: ada, Key: "k", Version: 1, State: StateRunning}
+	f.stamp(&rec, f.cfg.LeaseTTL)
+	if _, created, err := f.deps.Journal.Create(context.Background(), rec); err != nil || !created {
+		t.Fatalf("Create: %v, %v", created, err)
+	}
+	return rec
+}
+
 // TestLetGoIsFinal: once a runner has given its saga up to recovery, no
 // write of its own (a lease renewal due just after) takes the lease back.
 func TestLetGoIsFinal(t *testing.T) {
@@ -20,11 +31,7 @@ func TestLetGoIsFinal(t *testing.T) {
 	f := New(depsFor(rt.Clients(t, serviceConfig(nil))), DefaultConfig())
 	t.Cleanup(func() { _ = f.Close(context.Background()) })
 	ctx := context.Background()
-	rec := Record{ID: "saga-1", UserID: ada, Key: "k", Version: 1, State: StateRunning}
-	f.stamp(&rec, f.cfg.LeaseTTL)
-	if _, created, err := f.deps.Journal.Create(ctx, rec); err != nil || !created {
-		t.Fatalf("Create: %v, %v", created, err)
-	}
+	rec := running(t, f)
 	led := f.hold(rec)
 	if err := led.letGo(ctx); err != nil {
 		t.Fatalf("letGo: %v", err)
@@ -60,11 +67,7 @@ func TestAJournalWriteEndsWithinTheLease(t *testing.T) {
 	f := New(deps, cfg)
 	t.Cleanup(func() { _ = f.Close(context.Background()) })
 	ctx := context.Background()
-	rec := Record{ID: "saga-1", UserID: ada, Key: "k", Version: 1, State: StateRunning}
-	f.stamp(&rec, f.cfg.LeaseTTL)
-	if _, created, err := f.deps.Journal.Create(ctx, rec); err != nil || !created {
-		t.Fatalf("Create: %v, %v", created, err)
-	}
+	rec := running(t, f)
 	done := make(chan error, 1)
 	go func() { done <- f.hold(rec).save(ctx, func(*Record) {}) }()
 	select {
