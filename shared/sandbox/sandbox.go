@@ -103,9 +103,6 @@ func New(cfg Config) *Sandbox {
 	}
 }
 
-// Config returns the configuration in force, defaults filled in.
-func (s *Sandbox) Config() Config { return s.cfg }
-
 func (s *Sandbox) service(name string) (*service, bool) {
 	switch name {
 	case ServiceProduct:

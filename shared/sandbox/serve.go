@@ -83,12 +83,3 @@ func (srv *Server) Serve(ctx context.Context) error {
 	}
 	return first
 }
-
-// ListenAndServe is Listen followed by Serve.
-func (s *Sandbox) ListenAndServe(ctx context.Context, addrs map[string]string) error {
-	srv, err := s.Listen(addrs)
-	if err != nil {
-		return err
-	}
-	return srv.Serve(ctx)
-}
