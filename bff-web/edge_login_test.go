@@ -94,7 +94,7 @@ func TestFailedLoginRevokesItsRefreshToken(t *testing.T) {
 	}
 	for _, tt := range failures {
 		t.Run(tt.name, func(t *testing.T) {
-			rt := sandboxtest.Start(t, sandbox.Config{Clock: clocktest.New(time.Now())})
+			rt := sandboxtest.Start(t, sandbox.Config{Clock: clocktest.New(time.Now()).Now})
 			var issued issuedTokens
 			settings := append(append(append([]string(nil), shop.Settings...), tt.settings(t)...),
 				"UPSTREAM_USER_URLS", issued.proxy(t, rt.UserURL))

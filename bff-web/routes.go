@@ -17,7 +17,7 @@ func routes(g *gateway.Gateway, cfg Config) {
 	app := g.Server.App
 	api := app.Group("/api", corsPolicy(cfg.AllowedOrigins))
 	httpserver.Cacheable(app, "/api")
-	sessions := serversession.New(g.Sessions, g.Users, cfg.Session.Lifetime, nil)
+	sessions := serversession.New(g.Sessions, g.Users, cfg.Session.Lifetime)
 	// Rate limits come after authentication, so that they count per user;
 	// anonymous routes count per client address, and so does a refused
 	// credential (limit.Refused).

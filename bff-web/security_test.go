@@ -392,7 +392,7 @@ func TestSessionOfAnotherUsersToken(t *testing.T) {
 	r := servertest.Do(t, "POST", s.UserURL+"/auth/token", map[string]string{"email": sandbox.Ada.Email, "password": sandbox.Ada.Password})
 	r.JSON(t, &tok)
 	store := redisstore.NewSessions(client, prefix+"session:bff-web:")
-	m := serversession.New(store, nil, serversession.DefaultConfig(), nil)
+	m := serversession.New(store, nil, serversession.DefaultConfig())
 	for owner, want := range map[string]int{"usr_grace": 401, "usr_ada": 200} {
 		id, _, err := m.Create(context.Background(), owner,
 			user.Token{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, ExpiresIn: tok.ExpiresIn}, time.Now().Add(10*time.Minute))

@@ -17,7 +17,7 @@ import (
 func startWithTokenTTL(t *testing.T, ttl time.Duration, extra ...string) *stack {
 	t.Helper()
 	clock := clocktest.New(time.Now())
-	rt := sandboxtest.Start(t, sandbox.Config{Clock: clock, TokenTTL: ttl})
+	rt := sandboxtest.Start(t, sandbox.Config{Clock: clock.Now, TokenTTL: ttl})
 	base := servertest.Start(t, run, servertest.StackEnv(rt, append(append([]string(nil), shop.Settings...), extra...)...))
 	return &stack{&servertest.Stack{Running: rt, Clock: clock, Base: base}}
 }
@@ -68,7 +68,7 @@ func TestSessionOutlivesItsAccessToken(t *testing.T) {
 // the same state directory: the cookie still opens the session.
 func TestSessionSurvivesRestart(t *testing.T) {
 	clock := clocktest.New(time.Now())
-	rt := sandboxtest.Start(t, sandbox.Config{Clock: clock})
+	rt := sandboxtest.Start(t, sandbox.Config{Clock: clock.Now})
 	env := servertest.StackEnv(rt, append(append([]string(nil), shop.Settings...), "STATE_DIR", t.TempDir())...)
 	s := &stack{&servertest.Stack{Running: rt, Clock: clock, Base: servertest.Start(t, run, env)}}
 	ada := s.login(t, sandbox.Ada.Email, sandbox.Ada.Password)

@@ -22,7 +22,7 @@ var _ auth.KeySource = (*user.Client)(nil)
 // rotation.
 func TestVerifySandboxTokens(t *testing.T) {
 	clk := clocktest.New(start)
-	rn := sandboxtest.Start(t, sandbox.Config{Clock: clk})
+	rn := sandboxtest.Start(t, sandbox.Config{Clock: clk.Now})
 	users := rn.Clients(t, upstream.DefaultConfig()).User
 	v := auth.NewVerifier(users, auth.DefaultConfig(), auth.WithClock(clk.Now))
 	ctx := context.Background()

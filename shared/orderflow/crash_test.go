@@ -224,7 +224,7 @@ func TestCrashAtEveryStep(t *testing.T) {
 func crashAndRecover(t *testing.T, open opener, cp crashPoint, landed bool) {
 	ctx := context.Background()
 	clock := clocktest.New(time.Now())
-	rt := sandboxtest.Start(t, sandbox.Config{Clock: clock})
+	rt := sandboxtest.Start(t, sandbox.Config{Clock: clock.Now})
 	first, second := open(t)
 	if cp.fault != nil {
 		if err := rt.InjectFault(ctx, cp.fault.service, sandbox.Fault{Route: cp.fault.route, Status: cp.fault.status}); err != nil {
@@ -347,7 +347,7 @@ func TestRecoveryWaitsForThePaymentService(t *testing.T) {
 
 func recoverWithoutThePaymentService(t *testing.T, st store) {
 	ctx := context.Background()
-	rt := sandboxtest.Start(t, sandbox.Config{Clock: clocktest.New(time.Now())})
+	rt := sandboxtest.Start(t, sandbox.Config{Clock: clocktest.New(time.Now()).Now})
 	open, _ := st.setup(t)(t)
 	req := orderflow.Request{UserID: "usr_ada", Key: "unsure",
 		Input: orderflow.Input{Items: []orderflow.Item{{ProductID: 4, Quantity: 2}}, PaymentToken: payment.TokenVisa}}
@@ -417,7 +417,7 @@ func TestRecoveryAfterTheReservationExpired(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := context.Background()
 			clock := clocktest.New(time.Now())
-			rt := sandboxtest.Start(t, sandbox.Config{Clock: clock, ReservationTTL: time.Minute})
+			rt := sandboxtest.Start(t, sandbox.Config{Clock: clock.Now, ReservationTTL: time.Minute})
 			open, _ := stores[0].setup(t)(t)
 			req := orderflow.Request{UserID: "usr_ada", Key: "late",
 				Input: orderflow.Input{Items: []orderflow.Item{{ProductID: 9, Quantity: 3}}, PaymentToken: payment.TokenVisa}}
@@ -531,7 +531,7 @@ func problemCode(err error) problem.Code {
 // leaves them: edit puts in the one with a bug.
 func buggy(t *testing.T, edit func(*orderflow.Deps)) (*sandboxtest.Running, sandboxtest.Clients, orderflow.Deps) {
 	t.Helper()
-	rt := sandboxtest.Start(t, sandbox.Config{Clock: clocktest.New(time.Now())})
+	rt := sandboxtest.Start(t, sandbox.Config{Clock: clocktest.New(time.Now()).Now})
 	c := rt.Clients(t, upstream.DefaultConfig())
 	deps := orderflow.Deps{Catalog: c.Product, Orders: c.Order, Payments: c.Payment, Profiles: c.User,
 		Notifier: c.Notification, Journal: orderflow.NewMemJournalForTest()}

@@ -111,7 +111,7 @@ func startFlow(tb testing.TB, svc func(*upstream.Config), opts ...Option) (*sand
 func startFlowWith(tb testing.TB, svc func(*upstream.Config), cfg Config, opts ...Option) (*sandboxtest.Running, *clocktest.Manual, *Flow) {
 	tb.Helper()
 	clock := clocktest.New(time.Now())
-	rt := sandboxtest.Start(tb, sandbox.Config{Clock: clock})
+	rt := sandboxtest.Start(tb, sandbox.Config{Clock: clock.Now})
 	f := New(depsFor(rt.Clients(tb, serviceConfig(svc))), cfg, opts...)
 	tb.Cleanup(func() { _ = f.Close(context.Background()) })
 	return rt, clock, f
@@ -135,7 +135,7 @@ type quietSandbox struct {
 func startQuietSandbox(tb testing.TB, cfg sandbox.Config) *quietSandbox {
 	tb.Helper()
 	clock := clocktest.New(time.Now())
-	cfg.Clock = clock
+	cfg.Clock = clock.Now
 	q := &quietSandbox{Sandbox: sandbox.New(cfg), clock: clock, urls: map[string]string{}}
 	q.idle = sync.NewCond(&q.mu)
 	for _, name := range sandbox.Services {

@@ -7,7 +7,7 @@
 // port 0 for the length of a test.
 //
 // The services keep state and enforce the rules a real service would:
-// reservations and payment holds expire on the injected Clock, every write is
+// reservations and payment holds expire on the Config's Clock, every write is
 // idempotent by its Idempotency-Key header or its body's reference, and each
 // service is safe for concurrent use. Every service also exposes sandbox-only
 // admin routes under /__admin: its state (with per-route request counters),

@@ -17,9 +17,6 @@ import (
 	"storefront.dev/shared/upstream"
 )
 
-// A Manual clock is what tests give Config.Clock.
-var _ sandbox.Clock = (*clocktest.Manual)(nil)
-
 // t0 is the start of every manual clock in these tests.
 var t0 = time.Date(2025, 3, 14, 9, 26, 53, 0, time.UTC)
 
@@ -113,7 +110,7 @@ func (r response) problem(t *testing.T, status int, code string) upstream.Proble
 func startManual(t *testing.T) (*sandboxtest.Running, *clocktest.Manual) {
 	t.Helper()
 	clock := clocktest.New(t0)
-	return sandboxtest.Start(t, sandbox.Config{Clock: clock}), clock
+	return sandboxtest.Start(t, sandbox.Config{Clock: clock.Now}), clock
 }
 
 // listAll follows a list's cursors from its first page and returns every

@@ -40,8 +40,8 @@ type notificationService struct {
 	seq  int
 }
 
-func newNotificationService(clock Clock, cfg Config) *notificationService {
-	n := &notificationService{service: newService(ServiceNotification, clock, cfg.Seed)}
+func newNotificationService(now func() time.Time, cfg Config) *notificationService {
+	n := &notificationService{service: newService(ServiceNotification, now, cfg.Seed)}
 	n.setup(n.seedState, func() any { return n.state() })
 
 	n.handle(RouteNotify, n.send)
@@ -83,7 +83,7 @@ func (n *notificationService) send(_ *http.Request, body []byte) (int, any, erro
 		UserID:    req.UserID,
 		Template:  req.Template,
 		Data:      req.Data,
-		CreatedAt: n.clock.Now(),
+		CreatedAt: n.now(),
 	}
 	n.sent = append(n.sent, x)
 	return http.StatusAccepted, notification.Receipt{ID: x.ID, Status: "accepted"}, nil

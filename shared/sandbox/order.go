@@ -27,8 +27,8 @@ type orderService struct {
 	byUser map[string][]string
 }
 
-func newOrderService(clock Clock, cfg Config) *orderService {
-	o := &orderService{service: newService(ServiceOrder, clock, cfg.Seed), orders: newTable[order.Order]("order", "ord")}
+func newOrderService(now func() time.Time, cfg Config) *orderService {
+	o := &orderService{service: newService(ServiceOrder, now, cfg.Seed), orders: newTable[order.Order]("order", "ord")}
 	o.setup(o.seedState, func() any { return o.state() })
 
 	o.handle(RouteCreateOrder, o.create)
@@ -75,7 +75,7 @@ func (o *orderService) create(_ *http.Request, body []byte) (int, any, error) {
 		return 0, nil, err
 	}
 
-	now := o.clock.Now()
+	now := o.now()
 	ord := &order.Order{
 		ID:              o.orders.nextID(),
 		Reference:       req.Reference,
@@ -146,7 +146,7 @@ func (o *orderService) confirm(r *http.Request, _ []byte) (int, any, error) {
 	case order.StatusConfirmed:
 	case order.StatusPending:
 		ord.Status = order.StatusConfirmed
-		ord.UpdatedAt = o.clock.Now()
+		ord.UpdatedAt = o.now()
 	case order.StatusCancelled:
 		return 0, nil, conflict("order_cancelled", "order %s is cancelled", ord.ID)
 	}
@@ -175,7 +175,7 @@ func (o *orderService) reassign(r *http.Request, body []byte) (int, any, error) 
 	}
 	if ord.ReservationID != req.ReservationID {
 		ord.ReservationID = req.ReservationID
-		ord.UpdatedAt = o.clock.Now()
+		ord.UpdatedAt = o.now()
 	}
 	return http.StatusOK, ord, nil
 }
@@ -187,7 +187,7 @@ func (o *orderService) cancel(r *http.Request, _ []byte) (int, any, error) {
 	}
 	if ord.Status != order.StatusCancelled {
 		ord.Status = order.StatusCancelled
-		ord.UpdatedAt = o.clock.Now()
+		ord.UpdatedAt = o.now()
 	}
 	return http.StatusOK, ord, nil
 }

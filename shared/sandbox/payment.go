@@ -43,9 +43,9 @@ type paymentService struct {
 	authorized map[string]struct{} // ids of live holds, for expiry
 }
 
-func newPaymentService(clock Clock, cfg Config) *paymentService {
+func newPaymentService(now func() time.Time, cfg Config) *paymentService {
 	p := &paymentService{
-		service:  newService(ServicePayment, clock, cfg.Seed),
+		service:  newService(ServicePayment, now, cfg.Seed),
 		holdTTL:  cfg.HoldTTL,
 		payments: newTable[payment.Payment]("payment", "pay"),
 	}
@@ -110,7 +110,7 @@ func (p *paymentService) authorize(_ *http.Request, body []byte) (int, any, erro
 		return 0, nil, fail(http.StatusBadRequest, "invalid_token", "token %q is not a test token this service knows", req.Token)
 	}
 
-	now := p.clock.Now()
+	now := p.now()
 	pay := &payment.Payment{
 		ID:        p.payments.nextID(),
 		Reference: req.Reference,
@@ -168,7 +168,7 @@ func validCurrency(c string) bool {
 // transition moves pay to status and stamps it.
 func (p *paymentService) transition(pay *payment.Payment, status string) {
 	pay.Status = status
-	pay.UpdatedAt = p.clock.Now()
+	pay.UpdatedAt = p.now()
 	delete(p.authorized, pay.ID)
 }
 

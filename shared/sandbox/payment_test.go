@@ -191,7 +191,7 @@ func TestPaymentTransitions(t *testing.T) {
 
 func TestHoldExpiry(t *testing.T) {
 	clock := clocktest.New(t0)
-	rn := sandboxtest.Start(t, sandbox.Config{Clock: clock, HoldTTL: time.Minute})
+	rn := sandboxtest.Start(t, sandbox.Config{Clock: clock.Now, HoldTTL: time.Minute})
 	p := authorize(t, rn, "hold", 700)
 	if !p.ExpiresAt.Equal(t0.Add(time.Minute)) {
 		t.Errorf("got expires_at %v, want now + HoldTTL", p.ExpiresAt)

@@ -61,9 +61,9 @@ type productService struct {
 	active       map[string]struct{} // ids of active reservations, for expiry
 }
 
-func newProductService(clock Clock, cfg Config) *productService {
+func newProductService(now func() time.Time, cfg Config) *productService {
 	p := &productService{
-		service:      newService(ServiceProduct, clock, cfg.Seed),
+		service:      newService(ServiceProduct, now, cfg.Seed),
 		ttl:          cfg.ReservationTTL,
 		reservations: newTable[product.Reservation]("reservation", "res"),
 	}
@@ -83,7 +83,7 @@ func newProductService(clock Clock, cfg Config) *productService {
 
 func (p *productService) seedState() {
 	p.catalog = p.catalog[:0]
-	for _, prod := range seedCatalog(p.clock.Now()) {
+	for _, prod := range seedCatalog(p.now()) {
 		p.catalog = append(p.catalog, &catalogEntry{p: prod, initial: prod.Stock})
 	}
 	p.reservations.reset()
@@ -278,7 +278,7 @@ func (p *productService) reserve(_ *http.Request, body []byte) (int, any, error)
 		return 0, nil, e
 	}
 
-	now := p.clock.Now()
+	now := p.now()
 	ttl := p.ttl
 	if req.TTLSeconds > 0 {
 		ttl = time.Duration(req.TTLSeconds) * time.Second
@@ -350,7 +350,7 @@ func (p *productService) commit(r *http.Request, _ []byte) (int, any, error) {
 	switch res.Status {
 	case product.ReservationCommitted:
 	case product.ReservationActive:
-		now := p.clock.Now()
+		now := p.now()
 		for _, l := range res.Items {
 			e := p.catalog[l.ProductID-1]
 			e.reserved -= l.Quantity
@@ -376,7 +376,7 @@ func (p *productService) release(r *http.Request, _ []byte) (int, any, error) {
 	case product.ReservationReleased, product.ReservationExpired:
 		// Nothing is held any more, which is what the caller wants.
 	case product.ReservationActive:
-		now := p.clock.Now()
+		now := p.now()
 		for _, l := range res.Items {
 			e := p.catalog[l.ProductID-1]
 			e.reserved -= l.Quantity
@@ -407,7 +407,7 @@ func (p *productService) setStock(id int64, n int) (StockLevel, error) {
 			err = conflict("stock_reserved", "product %d has %d reserved units; release them first", id, e.reserved)
 		default:
 			e.initial, e.p.Stock, e.sold = n, n, 0
-			e.p.UpdatedAt = p.clock.Now()
+			e.p.UpdatedAt = p.now()
 			lvl = e.level()
 		}
 	})

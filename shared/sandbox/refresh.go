@@ -50,7 +50,7 @@ func (u *userService) refreshTokens(_ *http.Request, body []byte) (int, any, err
 	}
 	rt, ok := u.refresh[tokenHash(req.RefreshToken)]
 	switch {
-	case !ok || rt.family.revoked || !u.clock.Now().Before(rt.family.expires):
+	case !ok || rt.family.revoked || !u.now().Before(rt.family.expires):
 		return 0, nil, fail(http.StatusUnauthorized, "invalid_grant", "the refresh token is not valid")
 	case rt.used:
 		rt.family.revoked = true

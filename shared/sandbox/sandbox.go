@@ -23,8 +23,11 @@ var Services = []string{ServiceProduct, ServiceOrder, ServicePayment, ServiceUse
 
 // Config tunes a Sandbox. The zero value is ready to use.
 type Config struct {
-	// Clock tells every service the time. Default: the wall clock.
-	Clock Clock
+	// Clock tells every service the time. Tests give a hand-moved clock's
+	// Now (clocktest.Manual), so that reservations, holds and tokens
+	// expire without sleeping. Default: the wall clock in UTC, so that
+	// JSON timestamps do not depend on the host's zone.
+	Clock func() time.Time
 	// ReservationTTL is how long a stock reservation lives unless committed.
 	// Default 10m.
 	ReservationTTL time.Duration
@@ -49,7 +52,7 @@ type Config struct {
 
 func (c Config) withDefaults() Config {
 	if c.Clock == nil {
-		c.Clock = realClock{}
+		c.Clock = func() time.Time { return time.Now().UTC() }
 	}
 	if c.ReservationTTL <= 0 {
 		c.ReservationTTL = 10 * time.Minute

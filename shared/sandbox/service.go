@@ -38,7 +38,7 @@ type stored struct {
 // and fault injection.
 type service struct {
 	name   string
-	clock  Clock
+	now    func() time.Time
 	mux    *http.ServeMux
 	routes []string // non-admin patterns, in registration order
 
@@ -66,12 +66,12 @@ type service struct {
 	inflight atomic.Int64
 }
 
-func newService(name string, clock Clock, seed int64) *service {
+func newService(name string, now func() time.Time, seed int64) *service {
 	h := fnv.New64a()
 	_, _ = io.WriteString(h, name)
 	s := &service{
 		name:     name,
-		clock:    clock,
+		now:      now,
 		mux:      http.NewServeMux(),
 		idem:     map[string]stored{},
 		requests: map[string]int{},
@@ -171,7 +171,7 @@ func (s *service) run(r *http.Request, body []byte, write bool, h handlerFunc) (
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.expire != nil {
-		s.expire(s.clock.Now())
+		s.expire(s.now())
 	}
 	var key string
 	var fp [sha256.Size]byte
@@ -248,7 +248,7 @@ func (s *service) withState(f func()) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.expire != nil {
-		s.expire(s.clock.Now())
+		s.expire(s.now())
 	}
 	f()
 }

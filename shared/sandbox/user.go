@@ -113,9 +113,9 @@ type userService struct {
 	keys   []signingKey
 }
 
-func newUserService(clock Clock, cfg Config) *userService {
+func newUserService(now func() time.Time, cfg Config) *userService {
 	u := &userService{
-		service:    newService(ServiceUser, clock, cfg.Seed),
+		service:    newService(ServiceUser, now, cfg.Seed),
 		tokenTTL:   cfg.TokenTTL,
 		refreshTTL: cfg.RefreshTTL,
 		issuer:     cfg.Issuer,
@@ -241,7 +241,7 @@ func (u *userService) issueToken(_ *http.Request, body []byte) (int, any, error)
 	if subtle.ConstantTimeCompare(got[:], a.hash[:]) != 1 || !known {
 		return 0, nil, fail(http.StatusUnauthorized, "invalid_credentials", "the email or password is wrong")
 	}
-	tok, err := u.issue(&refreshFamily{account: a, expires: u.clock.Now().Add(u.refreshTTL)})
+	tok, err := u.issue(&refreshFamily{account: a, expires: u.now().Add(u.refreshTTL)})
 	if err != nil {
 		return 0, nil, err
 	}
@@ -252,7 +252,7 @@ func (u *userService) issueToken(_ *http.Request, body []byte) (int, any, error)
 // token; the caller holds the lock.
 func (u *userService) issue(f *refreshFamily) (user.Token, error) {
 	a := f.account
-	now := u.clock.Now()
+	now := u.now()
 	k := u.currentKey()
 	claims := tokenClaims{
 		RegisteredClaims: jwt.RegisteredClaims{

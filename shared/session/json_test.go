@@ -35,7 +35,7 @@ func TestSessionSealedByEarlierCodeOpens(t *testing.T) {
 	now := time.Now()
 	store.m[storeKey(earlierID)] = session.Session{UserID: "usr_ada", AccessExpires: now.Add(15 * time.Minute),
 		AccessLifetime: 15 * time.Minute, CSRF: "c", Created: now, LastSeen: now, Sealed: sealed}
-	m := session.New(store, newRotating(), session.DefaultConfig(), nil)
+	m := session.New(store, newRotating(), session.DefaultConfig())
 	s, err := m.Resolve(context.Background(), earlierID)
 	if err != nil || s.AccessToken != earlierAccess || s.RefreshToken != earlierRefresh {
 		t.Errorf("the session sealed earlier: %v, tokens %q and %q; want %q and %q",

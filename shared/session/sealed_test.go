@@ -66,7 +66,7 @@ func TestStoredTokensAreSealed(t *testing.T) {
 		t.Run(st.name, func(t *testing.T) {
 			clock := clocktest.New(time.Now())
 			tokens := newRotating()
-			m := session.New(st.store, tokens, session.DefaultConfig(), clock.Now)
+			m := session.New(st.store, tokens, session.DefaultConfig(), session.WithClock(clock.Now))
 			ctx := context.Background()
 			login := tokens.login()
 			id, _, err := m.Create(ctx, "usr_ada", login, clock.Now().Add(15*time.Minute))
@@ -112,7 +112,7 @@ func TestChangedSessionDoesNotOpen(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			tokens := newRotating()
 			store := newMemStore()
-			m := session.New(store, tokens, session.DefaultConfig(), nil)
+			m := session.New(store, tokens, session.DefaultConfig())
 			ctx := context.Background()
 			id, _, err := m.Create(ctx, "usr_ada", tokens.login(), time.Now().Add(15*time.Minute))
 			if err != nil {
@@ -135,7 +135,7 @@ func TestChangedSessionDoesNotOpen(t *testing.T) {
 	t.Run("moved", func(t *testing.T) {
 		tokens := newRotating()
 		store := newMemStore()
-		m := session.New(store, tokens, session.DefaultConfig(), nil)
+		m := session.New(store, tokens, session.DefaultConfig())
 		ctx := context.Background()
 		ada, _, _ := m.Create(ctx, "usr_ada", tokens.login(), time.Now().Add(15*time.Minute))
 		mallory, _, _ := m.Create(ctx, "usr_mallory", tokens.login(), time.Now().Add(15*time.Minute))
@@ -156,7 +156,7 @@ func TestSessionStoredInTheClearIsSealedOnItsNextWrite(t *testing.T) {
 	clock := clocktest.New(time.Now())
 	tokens := newRotating()
 	store := newMemStore()
-	m := session.New(store, tokens, session.DefaultConfig(), clock.Now)
+	m := session.New(store, tokens, session.DefaultConfig(), session.WithClock(clock.Now))
 	ctx := context.Background()
 	login := tokens.login()
 	const id = "a-cookie-from-before"

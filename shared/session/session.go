@@ -123,13 +123,23 @@ type Manager struct {
 	flight singleflight.Group
 }
 
-// New returns a Manager of the sessions in store; now is its clock (nil:
-// time.Now).
-func New(store Store, tokens Tokens, cfg Config, now func() time.Time) *Manager {
-	if now == nil {
-		now = time.Now
+// Option gives a Manager a collaborator.
+type Option func(*Manager)
+
+// WithClock makes the Manager read the time from now, so that tests move
+// sessions and tokens through their lifetimes without sleeping. Default
+// time.Now.
+func WithClock(now func() time.Time) Option {
+	return func(m *Manager) { m.now = now }
+}
+
+// New returns a Manager of the sessions in store.
+func New(store Store, tokens Tokens, cfg Config, opts ...Option) *Manager {
+	m := &Manager{store: store, tokens: tokens, cfg: cfg, now: time.Now}
+	for _, o := range opts {
+		o(m)
 	}
-	return &Manager{store: store, tokens: tokens, cfg: cfg, now: now}
+	return m
 }
 
 // noSession is the 401 problem of a cookie that names no live session.

@@ -159,7 +159,7 @@ func TestLogoutDuringARefreshEndsTheSession(t *testing.T) {
 	clock := clocktest.New(time.Now())
 	tokens := newRotating()
 	store := newMemStore()
-	m := session.New(store, tokens, session.DefaultConfig(), clock.Now)
+	m := session.New(store, tokens, session.DefaultConfig(), session.WithClock(clock.Now))
 	ctx := context.Background()
 	id, _, err := m.Create(ctx, "usr_ada", tokens.login(), clock.Now().Add(15*time.Minute))
 	if err != nil {
@@ -201,7 +201,7 @@ func TestRecordedUseKeepsNewTokens(t *testing.T) {
 	clock := clocktest.New(time.Now())
 	tokens := newRotating()
 	store := newMemStore()
-	m := session.New(store, tokens, session.DefaultConfig(), clock.Now)
+	m := session.New(store, tokens, session.DefaultConfig(), session.WithClock(clock.Now))
 	ctx := context.Background()
 	id, _, _ := m.Create(ctx, "usr_ada", tokens.login(), clock.Now().Add(15*time.Minute))
 	// Not yet due for a refresh, but due to record a use.
@@ -246,8 +246,8 @@ func TestRefreshOnceAcrossReplicas(t *testing.T) {
 	tokens := newRotating()
 	clock := clocktest.New(time.Now())
 	x := &hookedStore{Store: store}
-	replicaX := session.New(x, tokens, session.DefaultConfig(), clock.Now)
-	replicaY := session.New(store, tokens, session.DefaultConfig(), clock.Now)
+	replicaX := session.New(x, tokens, session.DefaultConfig(), session.WithClock(clock.Now))
+	replicaY := session.New(store, tokens, session.DefaultConfig(), session.WithClock(clock.Now))
 	ctx := context.Background()
 	id, _, err := replicaY.Create(ctx, "usr_ada", tokens.login(), clock.Now().Add(15*time.Minute))
 	if err != nil {
@@ -283,7 +283,7 @@ func (l lostAnswer) Refresh(ctx context.Context, rt string) (user.Token, error) 
 func TestRefreshWithoutAnAnswerIsRetryable(t *testing.T) {
 	clock := clocktest.New(time.Now())
 	tokens := newRotating()
-	m := session.New(newMemStore(), lostAnswer{tokens}, session.DefaultConfig(), clock.Now)
+	m := session.New(newMemStore(), lostAnswer{tokens}, session.DefaultConfig(), session.WithClock(clock.Now))
 	ctx := context.Background()
 	id, _, _ := m.Create(ctx, "usr_ada", tokens.login(), clock.Now().Add(15*time.Minute))
 	clock.Advance(nearExpiry)
@@ -301,7 +301,7 @@ func TestEndOfNoSessionWritesNothing(t *testing.T) {
 	store := newMemStore()
 	touched := make(chan string, 10)
 	store.touched = touched
-	m := session.New(store, newRotating(), session.DefaultConfig(), nil)
+	m := session.New(store, newRotating(), session.DefaultConfig())
 	if err := m.End(context.Background(), "made-up"); err != nil {
 		t.Fatalf("End: %v", err)
 	}

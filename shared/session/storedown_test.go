@@ -34,7 +34,7 @@ func (downStore) LockSession(context.Context, string, time.Duration) (func(), bo
 // a login, a request and a logout with a 503 that says when to retry.
 func TestStoreDownIsRetryable(t *testing.T) {
 	tokens := newRotating()
-	m := session.New(downStore{}, tokens, session.DefaultConfig(), nil)
+	m := session.New(downStore{}, tokens, session.DefaultConfig())
 	ctx := context.Background()
 	calls := map[string]func() error{
 		"create": func() error {

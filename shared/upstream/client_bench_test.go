@@ -26,7 +26,7 @@ import (
 //
 //	go test -run '^$' -bench TypedGet -benchmem ./upstream/
 func BenchmarkTypedGet(b *testing.B) {
-	rt := sandboxtest.Start(b, sandbox.Config{Clock: clocktest.New(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))})
+	rt := sandboxtest.Start(b, sandbox.Config{Clock: clocktest.New(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)).Now})
 	tracing, err := telemetry.NewTracing(context.Background(), "bench", telemetry.DefaultTracingConfig())
 	if err != nil {
 		b.Fatal(err)

@@ -190,7 +190,6 @@ func newConfig(cfg Config, opts []Option) config {
 			Backoff:   Backoff{Base: DefaultBackoff, Max: DefaultMaxBackoff},
 			Attempts:  1 + cfg.Retries,
 			Retryable: retryable,
-			Budget:    NewRetryBudget(DefaultRetryRatio, DefaultRetriesPerSecond, time.Now),
 		},
 		cooldown: DefaultCooldown,
 		maxBody:  DefaultMaxResponseBytes,
@@ -201,6 +200,7 @@ func newConfig(cfg Config, opts []Option) config {
 	for _, o := range opts {
 		o(&c)
 	}
+	c.retry.Budget = NewRetryBudget(DefaultRetryRatio, DefaultRetriesPerSecond, c.now)
 	return c
 }
 
@@ -240,9 +240,9 @@ func WithTracerProvider(tp trace.TracerProvider) Option {
 	return func(c *config) { c.tracer = tp.Tracer(instrumentation) }
 }
 
-// WithClock sets the clock that times instance cooldowns, so tests can
-// expire them without sleeping. Deadlines always use real time, since the
-// sockets do. Default time.Now.
+// WithClock sets the clock that times instance cooldowns and refills the
+// retry budget, so tests can move them on without sleeping. Deadlines
+// always use real time, since the sockets do. Default time.Now.
 func WithClock(now func() time.Time) Option {
 	return func(c *config) {
 		if now != nil {

@@ -22,7 +22,7 @@ import (
 
 func startSandbox(t *testing.T) *sandboxtest.Running {
 	t.Helper()
-	return sandboxtest.Start(t, sandbox.Config{Clock: clocktest.New(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))})
+	return sandboxtest.Start(t, sandbox.Config{Clock: clocktest.New(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)).Now})
 }
 
 func paymentStatus(t *testing.T, rt *sandboxtest.Running, id string) string {

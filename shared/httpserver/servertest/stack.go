@@ -48,7 +48,7 @@ func StackEnv(rt *sandboxtest.Running, settings ...string) map[string]string {
 func StartStack(tb testing.TB, run RunFunc, settings ...string) *Stack {
 	tb.Helper()
 	clock := clocktest.New(time.Now())
-	rt := sandboxtest.Start(tb, sandbox.Config{Clock: clock})
+	rt := sandboxtest.Start(tb, sandbox.Config{Clock: clock.Now})
 	return &Stack{Running: rt, Clock: clock, Base: Start(tb, run, StackEnv(rt, settings...))}
 }
 

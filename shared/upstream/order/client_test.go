@@ -24,7 +24,7 @@ type fixture struct {
 func start(t *testing.T) fixture {
 	t.Helper()
 	clock := clocktest.New(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
-	rt := sandboxtest.Start(t, sandbox.Config{Clock: clock})
+	rt := sandboxtest.Start(t, sandbox.Config{Clock: clock.Now})
 	return fixture{clock: clock, client: rt.Clients(t, upstream.DefaultConfig()).Order}
 }
 

@@ -22,7 +22,7 @@ type fixture struct {
 func start(t *testing.T) fixture {
 	t.Helper()
 	clock := clocktest.New(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
-	rt := sandboxtest.Start(t, sandbox.Config{Clock: clock, HoldTTL: 10 * time.Minute})
+	rt := sandboxtest.Start(t, sandbox.Config{Clock: clock.Now, HoldTTL: 10 * time.Minute})
 	return fixture{clock: clock, client: rt.Clients(t, upstream.DefaultConfig()).Payment}
 }
 

@@ -26,7 +26,7 @@ type fixture struct {
 func start(t *testing.T) fixture {
 	t.Helper()
 	clock := clocktest.New(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
-	rt := sandboxtest.Start(t, sandbox.Config{Clock: clock, ReservationTTL: 10 * time.Minute})
+	rt := sandboxtest.Start(t, sandbox.Config{Clock: clock.Now, ReservationTTL: 10 * time.Minute})
 	return fixture{rt: rt, clock: clock, client: rt.Clients(t, upstream.DefaultConfig()).Product}
 }
 
