@@ -16,7 +16,10 @@ import (
 func routes(g *gateway.Gateway, cfg Config) {
 	app := g.Server.App
 	api := app.Group("/api", corsPolicy(cfg.AllowedOrigins))
+	// Every GET answer carries a strong ETag and honours If-None-Match,
+	// under one deadline for its upstream calls.
 	httpserver.Cacheable(app, "/api")
+	app.Use("/api", httpserver.ReadDeadline(cfg.ViewTimeout))
 	sessions := serversession.New(g.Sessions, g.Users, cfg.Session.Lifetime)
 	// Rate limits come after authentication, so that they count per user;
 	// anonymous routes count per client address, and so does a refused
@@ -29,10 +32,9 @@ func routes(g *gateway.Gateway, cfg Config) {
 	api.Post("/session", sameOrigin, limit.Login, handleLogin(g.Users, g.Verifier, sessions, cfg.Session))
 	api.Delete("/session", sameOrigin, limit.Tokens, handleLogout(sessions, cfg.Session))
 
-	// Every screen is one fan-out of its upstream reads under one deadline;
-	// the optional parts it leaves out are counted in
-	// bff_degraded_parts_total.
-	screens := aggregate.New(cfg.ViewTimeout, g.Metrics)
+	// Every screen is one fan-out of its upstream reads; the optional parts
+	// it leaves out are counted in bff_degraded_parts_total.
+	screens := aggregate.New(g.Metrics)
 
 	api.Post("/orders", authed, csrf, limit.Orders, handlePlaceOrder(g.Flow))
 	api.Get("/orders", authed, limit.Default, handleListOrders(g.Orders, g.Catalog, g.Cursors, screens))

@@ -1,5 +1,6 @@
 // Package aggregate assembles a screen from several upstream reads in the
-// shape of lura's proxy merging: one fan-out bound by one deadline, the
+// shape of lura's proxy merging: one fan-out bound by one deadline (the
+// request's, which httpserver.ReadDeadline sets for every read), the
 // parts run concurrently (one goroutine per part, but the caller's own
 // goroutine runs one of them), and the optional parts that failed named
 // explicitly instead of failing the screen.
@@ -17,7 +18,6 @@ import (
 	"fmt"
 	"runtime/debug"
 	"sync"
-	"time"
 )
 
 // Counter counts the optional parts left out of an aggregate;
@@ -26,26 +26,16 @@ type Counter interface {
 	Degraded(part string)
 }
 
-// Fanout runs the parts of screen aggregates under one deadline. It is safe
-// for concurrent use.
+// Fanout runs the parts of screen aggregates. It is safe for concurrent
+// use.
 type Fanout struct {
-	timeout time.Duration
 	counter Counter
 }
 
-// New returns a Fanout that gives every Run at most timeout, on top of its
-// context's own deadline (zero or less leaves that deadline alone), and
-// reports each optional part it leaves out to counter (nil reports none).
-func New(timeout time.Duration, counter Counter) *Fanout {
-	return &Fanout{timeout: timeout, counter: counter}
-}
-
-// withDeadline is ctx bounded by the Fanout's timeout.
-func (f *Fanout) withDeadline(ctx context.Context) (context.Context, context.CancelFunc) {
-	if f.timeout <= 0 {
-		return context.WithCancel(ctx)
-	}
-	return context.WithTimeout(ctx, f.timeout)
+// New returns a Fanout that reports each optional part it leaves out to
+// counter (nil reports none).
+func New(counter Counter) *Fanout {
+	return &Fanout{counter: counter}
 }
 
 // need says what a part's failure does to the aggregate.
@@ -113,8 +103,7 @@ type fanout struct {
 }
 
 // Run fetches every part at once, chained parts as soon as the part they
-// follow succeeded, all under one deadline: ctx's, and the Fanout's
-// timeout. Each part runs on a goroutine of its own but one: the last part
+// follow succeeded, all under ctx's deadline. Each part runs on a goroutine of its own but one: the last part
 // given runs on the caller's goroutine, and the last part chained after
 // another on that part's goroutine, so that a screen of one required read
 // and its dependent parts starts one goroutine less per level (a new
@@ -125,7 +114,7 @@ type fanout struct {
 // did), and counts each. Run returns only once every part that started has
 // returned, so the caller may read what the parts stored.
 func (f *Fanout) Run(ctx context.Context, parts ...Part) (degraded []string, err error) {
-	ctx, cancel := f.withDeadline(ctx)
+	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	r := &fanout{cancel: cancel, nodes: plan(parts)}
 	r.start(ctx, rootsOf(r.nodes))

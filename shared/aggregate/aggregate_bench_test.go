@@ -3,7 +3,6 @@ package aggregate_test
 import (
 	"context"
 	"testing"
-	"time"
 
 	"storefront.dev/shared/aggregate"
 )
@@ -25,7 +24,7 @@ func BenchmarkRun(b *testing.B) {
 		{"stack", func(ctx context.Context) error { return deep(ctx, 24) }},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			f := aggregate.New(3*time.Second, nil)
+			f := aggregate.New(nil)
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {
 				ctx := context.Background()

@@ -126,7 +126,7 @@ func TestRunOutcomes(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := &counter{}
-			degraded, err := aggregate.New(time.Second, c).Run(context.Background(), tt.parts...)
+			degraded, err := aggregate.New(c).Run(context.Background(), tt.parts...)
 			if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("got error %v, want %v", err, tt.wantErr)
 			}
@@ -163,7 +163,7 @@ func rendezvous(n int) func(context.Context) error {
 func TestRunIsConcurrent(t *testing.T) {
 	meet := rendezvous(3)
 	var order, thumbnails string
-	_, err := aggregate.New(2*time.Second, nil).Run(context.Background(),
+	_, err := aggregate.New(nil).Run(context.Background(),
 		aggregate.Required("user", meet),
 		aggregate.Required("orders", func(context.Context) error { order = "o-1"; return nil }).Then(
 			aggregate.Required("thumbnails", func(ctx context.Context) error {
@@ -180,12 +180,14 @@ func TestRunIsConcurrent(t *testing.T) {
 	}
 }
 
-// TestRunDeadline: a part still running at the Fanout's deadline ends with
-// its context, an optional one is then left out, and Run returns on time.
+// TestRunDeadline: a part still running at the context's deadline ends
+// with it, an optional one is then left out, and Run returns on time.
 func TestRunDeadline(t *testing.T) {
 	c := &counter{}
 	start := time.Now()
-	degraded, err := aggregate.New(50*time.Millisecond, c).Run(context.Background(),
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	degraded, err := aggregate.New(c).Run(ctx,
 		aggregate.Required("product", fails(nil, 0)),
 		aggregate.Optional("related", fails(nil, time.Hour)),
 	)
@@ -200,13 +202,13 @@ func TestRunDeadline(t *testing.T) {
 	}
 
 	var sawDeadline atomic.Bool
-	_, err = aggregate.New(0, nil).Run(context.Background(), aggregate.Required("user", func(ctx context.Context) error {
+	_, err = aggregate.New(nil).Run(context.Background(), aggregate.Required("user", func(ctx context.Context) error {
 		_, ok := ctx.Deadline()
 		sawDeadline.Store(ok)
 		return nil
 	}))
 	if err != nil || sawDeadline.Load() {
-		t.Errorf("no timeout: got error %v, deadline %v; want no error and no deadline", err, sawDeadline.Load())
+		t.Errorf("no deadline: got error %v, deadline %v; want no error and no deadline", err, sawDeadline.Load())
 	}
 }
 
@@ -215,7 +217,7 @@ func TestRunDeadline(t *testing.T) {
 // writes to the caller's variables afterwards.
 func TestRunWaitsForEveryPart(t *testing.T) {
 	var related []string
-	_, err := aggregate.New(time.Second, nil).Run(context.Background(),
+	_, err := aggregate.New(nil).Run(context.Background(),
 		aggregate.Required("product", fails(errDown, 0)),
 		aggregate.Optional("related", func(ctx context.Context) error {
 			<-ctx.Done()
@@ -262,7 +264,7 @@ func TestRunPanics(t *testing.T) {
 					t.Errorf("got panic %v, want the part's", v)
 				}
 			}()
-			_, _ = aggregate.New(time.Second, nil).Run(context.Background(), tt.parts...)
+			_, _ = aggregate.New(nil).Run(context.Background(), tt.parts...)
 			t.Error("Run returned, want it to panic")
 		})
 	}
