@@ -57,6 +57,7 @@ type pool struct {
 	targets []target
 	cfg     config
 	list    atomic.Pointer[[]*instance]
+	picks   atomic.Uint64        // counts pick's choices, for its ties
 	mu      sync.Mutex           // serializes refreshes
 	byKey   map[string]*instance // guarded by mu; key: base and address
 	stop    context.CancelFunc
@@ -177,10 +178,12 @@ func (p *pool) close() {
 
 // pick returns the index of the instance to send to among those not in
 // tried: of two chosen at random, the one with fewer requests in flight
-// (the power of two choices), or on a tie the one sent fewer, so that
-// calls one at a time alternate; instances not left out first; -1 when
-// every instance was tried.
-func pick(insts []*instance, tried uint64, now time.Time) int {
+// (the power of two choices), or on a tie the one picked less recently, so
+// that calls one at a time alternate (a tie broken by the count of calls
+// each was sent would send every call to an instance new from a refresh,
+// or back from a long cooldown, until it caught up); instances not left
+// out first; -1 when every instance was tried.
+func (p *pool) pick(insts []*instance, tried uint64, now time.Time) int {
 	var cand [maxInstances]int
 	for pass := range 2 {
 		n := 0
@@ -202,9 +205,10 @@ func pick(insts []*instance, tried uint64, now time.Time) int {
 			j++
 		}
 		a, b := insts[cand[i]], insts[cand[j]]
-		if fa, fb := a.inflight.Load(), b.inflight.Load(); fb < fa || fb == fa && b.sent.Load() < a.sent.Load() {
-			return cand[j]
+		if fa, fb := a.inflight.Load(), b.inflight.Load(); fb < fa || fb == fa && b.picked.Load() < a.picked.Load() {
+			i, a = j, b
 		}
+		a.picked.Store(p.picks.Add(1))
 		return cand[i]
 	}
 	return -1

@@ -88,7 +88,7 @@ func NewService(name string, urls []string, cfg Config, opts ...Option) (*Servic
 		IsSuccessful: func(err error) bool { return !tripsBreaker(err) },
 		// A caller that gave up, or ran out of its own time first, says
 		// nothing about the service.
-		IsExcluded: func(err error) bool { return errors.Is(err, context.Canceled) || errors.Is(err, errCallerDeadline) },
+		IsExcluded: saysNothing,
 	}
 	s.breaker = gobreaker.NewCircuitBreaker[struct{}](st)
 	if bw, ok := s.cfg.observer.(BreakerWatcher); ok {
@@ -222,13 +222,24 @@ func tripsBreaker(err error) bool {
 	if e.Status >= 500 {
 		return true
 	}
-	if e.NotSent && e.Kind == KindTimeout {
-		// The call's own deadline ran out before the request left: the
-		// caller was short of time, the service did nothing wrong.
-		return false
-	}
 	return e.Status == 0 && e.Transient()
 }
+
+// saysNothing reports whether err ended a call without telling anything
+// of the service: the caller gave up or ran short of time (see
+// errCallerDeadline), the deadline passed before the request could be sent
+// (errOutOfTime), or no connection of this replica's own pool freed up
+// (errNoConnection). The breaker leaves such calls out, neither failures
+// nor successes, and an instance's health ignores them.
+func saysNothing(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, errCallerDeadline) ||
+		errors.Is(err, errOutOfTime) || errors.Is(err, errNoConnection)
+}
+
+// errOutOfTime is the cause of a call whose deadline passed before its
+// request was sent: a retry begun too late, or an instance left to try
+// after others took the time.
+var errOutOfTime = fmt.Errorf("the deadline passed before the request was sent: %w", context.DeadlineExceeded)
 
 // attempt makes one breaker-guarded try, starting at now, failing over
 // between instances that refuse the connection.
@@ -236,7 +247,7 @@ func (s *Service) attempt(ctx context.Context, now, deadline time.Time, c Call, 
 	// A caller out of time says nothing about the service: it must not
 	// spend the breaker's trial call or count as its failure.
 	if !now.Before(deadline) {
-		return &Error{Service: s.name, Op: c.Op, Kind: KindTimeout, NotSent: true, Err: context.DeadlineExceeded}
+		return &Error{Service: s.name, Op: c.Op, Kind: KindTimeout, NotSent: true, Err: errOutOfTime}
 	}
 	// Execute rather than the two-step breaker's Allow, whose done func is
 	// an allocation per call.
@@ -259,7 +270,7 @@ func (s *Service) send(ctx context.Context, start, deadline time.Time, c Call, b
 	now := s.cfg.now()
 	var tried uint64
 	var err error
-	for idx := pick(insts, tried, now); idx >= 0; idx = pick(insts, tried, now) {
+	for idx := s.pool.pick(insts, tried, now); idx >= 0; idx = s.pool.pick(insts, tried, now) {
 		tried |= 1 << idx
 		err = s.roundTrip(ctx, insts[idx], start, deadline, c, body, out, attempt)
 		if !refused(err) {

@@ -3,6 +3,7 @@ package upstream
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -32,8 +33,10 @@ import (
 //     cancellation mid-flight. The BFFs' contexts end by deadline anyway,
 //     since fasthttp servers do not report a client going away.
 //   - No "was the request written" signal: a dial failure is recognised by
-//     wrapping the dialer's error (dialError), so only a refused connection
-//     is NotSent; any failure after the connection was up is ambiguous.
+//     wrapping the dialer's error (dialError), a failed TLS handshake by
+//     its error, and the wait for a free connection happens here (acquire),
+//     so these are NotSent; any failure after the connection was up is
+//     ambiguous.
 //   - Its own retries of idempotent requests are disabled, so retries are
 //     counted, backed off and bounded in one place (Service.do).
 
@@ -48,10 +51,14 @@ type instance struct {
 	// downUntil is the clock's UnixNano until which the instance is left out
 	// of the balancing; 0 when healthy.
 	downUntil atomic.Int64
-	// inflight counts the requests being sent to it, sent all it was
-	// sent, for the balancing.
+	// inflight counts the requests being sent to it, for the balancing;
+	// picked is the pool's count of picks when it was last picked.
 	inflight atomic.Int64
-	sent     atomic.Uint64
+	picked   atomic.Uint64
+	// slots holds a token per request on its way, at most
+	// MaxConnsPerInstance: a request waits here, not in the HostClient, for
+	// a connection to free up (see acquire).
+	slots chan struct{}
 	// failures counts the failures in a row, ejections the ejections since
 	// it last answered well.
 	failures, ejections atomic.Int32
@@ -59,8 +66,11 @@ type instance struct {
 
 func newInstance(t target, addr string, cfg config) *instance {
 	client := &fasthttp.HostClient{
-		Addr:                      addr,
-		IsTLS:                     t.tls,
+		Addr:  addr,
+		IsTLS: t.tls,
+		// The address dialled is the resolved one: the certificate is
+		// checked against the URL's host name.
+		TLSConfig:                 &tls.Config{ServerName: t.host, MinVersion: tls.VersionTLS12},
 		Name:                      "storefront-bff",
 		DialTimeout:               dialer(cfg.DialTimeout),
 		MaxConns:                  cfg.MaxConnsPerInstance,
@@ -74,8 +84,37 @@ func newInstance(t target, addr string, cfg config) *instance {
 		DisablePathNormalizing: true,
 	}
 	port, _ := strconv.Atoi(t.port)
-	return &instance{base: t.base, addr: addr, host: t.host, port: port, client: client}
+	return &instance{base: t.base, addr: addr, host: t.host, port: port, client: client,
+		slots: make(chan struct{}, cfg.MaxConnsPerInstance)}
 }
+
+// errNoConnection is the cause of a call that found every connection to
+// its instance in use until its deadline: its request was not sent.
+var errNoConnection = fmt.Errorf("no connection to the instance freed up before the deadline: %w", context.DeadlineExceeded)
+
+// acquire takes a place for one request, waiting until deadline for one to
+// free up; false when none did. The HostClient would wait for a
+// connection as well, but it answers a wait cut short by the request's
+// deadline with the same error as a response that never came, and a
+// write must know that it was not sent.
+func (in *instance) acquire(deadline time.Time) bool {
+	select {
+	case in.slots <- struct{}{}:
+		return true
+	default:
+	}
+	wait := time.NewTimer(time.Until(deadline))
+	defer wait.Stop()
+	select {
+	case in.slots <- struct{}{}:
+		return true
+	case <-wait.C:
+		return false
+	}
+}
+
+// release gives back the place acquire took.
+func (in *instance) release() { <-in.slots }
 
 func (in *instance) available(now time.Time) bool {
 	return now.UnixNano() >= in.downUntil.Load()
@@ -90,7 +129,7 @@ func (in *instance) coolDown(until time.Time) { in.downUntil.Store(until.UnixNan
 // The clock is read only to start a cooldown.
 func (in *instance) observe(err error, now func() time.Time, cooldown time.Duration) {
 	switch {
-	case errors.Is(err, errCallerDeadline):
+	case saysNothing(err):
 		// Says nothing of the instance.
 	case refused(err):
 		in.coolDown(now().Add(cooldown))
@@ -111,6 +150,10 @@ func (in *instance) ping(deadline time.Time) error {
 	defer fasthttp.ReleaseResponse(resp)
 	req.SetRequestURI(in.base + "/__health")
 	req.Header.SetMethod(http.MethodGet)
+	if !in.acquire(deadline) {
+		return errNoConnection
+	}
+	defer in.release()
 	// The body is read (and bounded by the response size limit), never
 	// skipped: a skipped body left on a pooled connection would be read as
 	// the answer to the next request on it.
@@ -132,7 +175,9 @@ func dialer(limit time.Duration) fasthttp.DialFuncWithTimeout {
 		if timeout <= 0 || timeout > limit {
 			timeout = limit
 		}
-		conn, err := d.DialTimeout(addr, timeout)
+		// Dual stack: the address may be an IPv6 one, which DialTimeout
+		// would not dial.
+		conn, err := d.DialDualStackTimeout(addr, timeout)
 		if err != nil {
 			return nil, &dialError{addr: addr, err: err}
 		}
@@ -150,7 +195,6 @@ var clientSpan = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient
 func (s *Service) roundTrip(ctx context.Context, in *instance, start, deadline time.Time, c Call, body []byte, out any, attempt int) error {
 	ctx, span := s.cfg.tracer.Start(ctx, c.Method, clientSpan...)
 	in.inflight.Add(1)
-	in.sent.Add(1)
 	status, err := s.exchange(ctx, in, deadline, c, body, out)
 	err = callersTimeout(ctx, start, deadline, s.cfg.Timeout, err)
 	in.inflight.Add(-1)
@@ -214,9 +258,14 @@ func (s *Service) exchange(ctx context.Context, in *instance, deadline time.Time
 	}
 
 	if !time.Now().Before(deadline) {
-		return 0, &Error{Service: s.name, Op: c.Op, Kind: KindTimeout, NotSent: true, Err: context.DeadlineExceeded}
+		return 0, &Error{Service: s.name, Op: c.Op, Kind: KindTimeout, NotSent: true, Err: errOutOfTime}
 	}
-	if err := in.client.DoDeadline(req, resp, deadline); err != nil {
+	if !in.acquire(deadline) {
+		return 0, &Error{Service: s.name, Op: c.Op, Kind: KindTimeout, NotSent: true, Err: errNoConnection}
+	}
+	err = in.client.DoDeadline(req, resp, deadline)
+	in.release()
+	if err != nil {
 		return 0, transportError(s.name, c.Op, deadline, err)
 	}
 	status = resp.StatusCode()
@@ -283,7 +332,7 @@ func transportError(service, op string, deadline time.Time, err error) *Error {
 		if isTimeout(de.err) && !time.Now().Before(deadline) {
 			e.Kind = KindTimeout
 		}
-	case errors.Is(err, fasthttp.ErrNoFreeConns):
+	case errors.Is(err, fasthttp.ErrNoFreeConns) || handshakeFailed(err):
 		e.Kind, e.NotSent = KindUnavailable, true
 	case isTimeout(err):
 		e.Kind = KindTimeout
@@ -294,6 +343,18 @@ func transportError(service, op string, deadline time.Time, err error) *Error {
 		e.Err = withoutContents(err)
 	}
 	return e
+}
+
+// handshakeFailed reports whether err is a TLS handshake the instance
+// failed (a certificate not trusted or not for its name, an alert), before
+// any request was written.
+func handshakeFailed(err error) bool {
+	var (
+		verify *tls.CertificateVerificationError
+		header tls.RecordHeaderError
+		alert  tls.AlertError
+	)
+	return errors.As(err, &verify) || errors.As(err, &header) || errors.As(err, &alert)
 }
 
 // withoutContents drops the response bytes fasthttp quotes in its parse
