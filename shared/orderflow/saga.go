@@ -534,12 +534,28 @@ func (s *saga) authorize(ctx context.Context, left int) error {
 	return nil
 }
 
+// declineCode reports whether reason reads as a provider's decline code
+// (expired_card, do_not_honor), which the buyer's 402 passes on: at most
+// 64 lower-case letters, digits and underscores. Anything else, free text
+// included, is the upstream's own words and is answered card_declined.
+func declineCode(reason string) bool {
+	if reason == "" || len(reason) > 64 {
+		return false
+	}
+	for _, r := range reason {
+		if (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '_' {
+			return false
+		}
+	}
+	return true
+}
+
 // declined maps the payment service's refusals of an authorization.
 func declined(ue *upstream.Error) *problem.Error {
 	switch ue.Kind {
 	case upstream.KindDeclined:
 		reason := ue.DeclineReason
-		if reason == "" {
+		if !declineCode(reason) {
 			reason = payment.ReasonCardDeclined
 		}
 		return problem.New(problem.CodePaymentDeclined, "The payment was declined.").With("reason", reason)
