@@ -99,69 +99,45 @@ func (c *children[K, V]) get(k K, create func(K) V) V {
 func NewMetrics() *Metrics {
 	m := &Metrics{
 		Registry: prometheus.NewRegistry(),
-		httpDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "bff_http_request_duration_seconds",
-			Help:    "Time to answer a request, by route and status.",
-			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
-		}, []string{"method", "route", "status"}),
-		upstreamDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "bff_upstream_call_duration_seconds",
-			Help:    "Time of one upstream call, its retries included, by service, operation and outcome (ok or the error kind).",
-			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
-		}, []string{"service", "op", "outcome"}),
-		upstreamAttempts: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "bff_upstream_attempts_total",
-			Help: "HTTP requests sent to an upstream (each retry is one more), by service and outcome (ok or the error kind).",
-		}, []string{"service", "outcome"}),
+		httpDuration: histogramVec("bff_http_request_duration_seconds",
+			"Time to answer a request, by route and status.",
+			requestBuckets, "method", "route", "status"),
+		upstreamDuration: histogramVec("bff_upstream_call_duration_seconds",
+			"Time of one upstream call, its retries included, by service, operation and outcome (ok or the error kind).",
+			callBuckets, "service", "op", "outcome"),
+		upstreamAttempts: counterVec("bff_upstream_attempts_total",
+			"HTTP requests sent to an upstream (each retry is one more), by service and outcome (ok or the error kind).", "service", "outcome"),
 		breakers: &breakers{
 			desc: prometheus.NewDesc("bff_upstream_breaker_state",
 				"Circuit breaker state per upstream, read at the scrape: 0 closed, 1 half-open, 2 open.",
 				[]string{"service"}, nil),
 			state: make(map[string]func() string),
 		},
-		cacheLookups: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "bff_cache_lookups_total",
-			Help: "Cache lookups by cache (products, catalog_pages) and result (hit, miss).",
-		}, []string{"cache", "result"}),
-		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "bff_rate_limited_total",
-			Help: "Requests refused with 429 by a rate-limit policy, by policy.",
-		}, []string{"policy"}),
-		orders: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "bff_orders_total",
-			Help: "Order attempts (not replays) by outcome (confirmed, invalid, out_of_stock, payment_declined, unavailable, timeout, error).",
-		}, []string{"outcome"}),
-		notifications: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "bff_notifications_total",
-			Help: "Order confirmation notifications by outcome (sent, failed after retries, dropped with the queue full).",
-		}, []string{"outcome"}),
-		degraded: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "bff_degraded_parts_total",
-			Help: "Optional parts of an aggregate answer left out because their upstream failed, by part.",
-		}, []string{"part"}),
-		sagasRecovered: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "bff_saga_recoveries_total",
-			Help: "Checkout sagas taken over by recovery after their runner died, by outcome (completed, failed, pending).",
-		}, []string{"outcome"}),
+		cacheLookups: counterVec("bff_cache_lookups_total",
+			"Cache lookups by cache (products, catalog_pages) and result (hit, miss).", "cache", "result"),
+		rateLimited: counterVec("bff_rate_limited_total",
+			"Requests refused with 429 by a rate-limit policy, by policy.", "policy"),
+		orders: counterVec("bff_orders_total",
+			"Order attempts (not replays) by outcome (confirmed, invalid, out_of_stock, payment_declined, unavailable, timeout, error).", "outcome"),
+		notifications: counterVec("bff_notifications_total",
+			"Order confirmation notifications by outcome (sent, failed after retries, dropped with the queue full).", "outcome"),
+		degraded: counterVec("bff_degraded_parts_total",
+			"Optional parts of an aggregate answer left out because their upstream failed, by part.", "part"),
+		sagasRecovered: counterVec("bff_saga_recoveries_total",
+			"Checkout sagas taken over by recovery after their runner died, by outcome (completed, failed, pending).", "outcome"),
 		journalBacklog: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "bff_saga_journal_backlog",
 			Help: "Unfinished checkout sagas nobody runs (their lease has ended) after the last recovery pass.",
 		}),
-		journalWrites: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "bff_saga_journal_write_seconds",
-			Help:    "Time of one checkout journal write, waiting for its turn included, by op (create, update).",
-			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
-		}, []string{"op"}),
-		shed: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "bff_admission_shed_total",
-			Help: "Requests refused by admission control (503 overloaded), by class (anonymous, authenticated, checkout).",
-		}, []string{"class"}),
-		connsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "bff_http_connections_refused_total",
-			Help: "Client connections refused over HTTP_MAX_CONNS before any request was read, so in no request metric: " +
-				"answered the 503 overloaded problem (answered=\"true\") or, with too many being answered at once, " +
-				"closed without an answer (answered=\"false\").",
-		}, []string{"answered"}),
+		journalWrites: histogramVec("bff_saga_journal_write_seconds",
+			"Time of one checkout journal write, waiting for its turn included, by op (create, update).",
+			callBuckets, "op"),
+		shed: counterVec("bff_admission_shed_total",
+			"Requests refused by admission control (503 overloaded), by class (anonymous, authenticated, checkout).", "class"),
+		connsRefused: counterVec("bff_http_connections_refused_total",
+			"Client connections refused over HTTP_MAX_CONNS before any request was read, so in no request metric: "+
+				"answered the 503 overloaded problem (answered=\"true\") or, with too many being answered at once, "+
+				"closed without an answer (answered=\"false\").", "answered"),
 	}
 	// Both series exist from start-up: their label values are fixed.
 	m.connsAnswered = m.connsRefused.WithLabelValues("true")
@@ -174,6 +150,21 @@ func NewMetrics() *Metrics {
 		m.sagasRecovered, m.journalBacklog, m.journalWrites, m.shed, m.connsRefused,
 	)
 	return m
+}
+
+// requestBuckets are the bounds of request durations, in seconds; callBuckets
+// those of an upstream call or a journal write, which run shorter.
+var (
+	requestBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
+	callBuckets    = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}
+)
+
+func counterVec(name, help string, labels ...string) *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
+}
+
+func histogramVec(name, help string, buckets []float64, labels ...string) *prometheus.HistogramVec {
+	return prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets}, labels)
 }
 
 // ObserveRequest records one answered request.
