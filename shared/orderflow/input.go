@@ -56,28 +56,9 @@ type Input struct {
 // JSON, CodeInvalid naming the field ("items[1].quantity") otherwise.
 func DecodeInput(body []byte) (Input, error) {
 	body = bytes.TrimSpace(body)
-	if len(body) == 0 {
-		return Input{}, problem.New(problem.CodeMalformedJSON, "The request body is empty.")
-	}
-	dup, err := jsonscan.Scan(body, maxScanDepth)
-	switch {
-	case errors.Is(err, jsonscan.ErrTooDeep):
-		return Input{}, problem.New(problem.CodeMalformedJSON, "The request body nests deeper than %d levels.", maxScanDepth)
-	case err != nil:
-		return Input{}, problem.New(problem.CodeMalformedJSON, "The request body is not valid JSON.")
-	}
-	if !utf8.Valid(body) || !json.Valid(body) {
-		return Input{}, problem.New(problem.CodeMalformedJSON, "The request body is not valid JSON.")
-	}
-	if dup != nil {
-		return Input{}, problem.Invalid(dup.Path, "The member %s appears more than once.", dup.Path)
-	}
-	if body[0] != '{' {
-		return Input{}, problem.New(problem.CodeInvalid, "The request body must be a JSON object.")
-	}
-	var members map[string]json.RawMessage
-	if err := json.Unmarshal(body, &members); err != nil {
-		return Input{}, problem.Wrap(err, problem.CodeMalformedJSON, "The request body is not valid JSON.")
+	members, err := objectMembers(body)
+	if err != nil {
+		return Input{}, err
 	}
 	var in Input
 	sawItems, sawToken := false, false
@@ -86,18 +67,14 @@ func DecodeInput(body []byte) (Input, error) {
 		switch name {
 		case "items":
 			sawItems = true
-			items, err := decodeItems(raw)
-			if err != nil {
+			if in.Items, err = decodeItems(raw); err != nil {
 				return Input{}, err
 			}
-			in.Items = items
 		case "payment_token":
 			sawToken = true
-			tok, err := decodeString(raw, "payment_token")
-			if err != nil {
+			if in.PaymentToken, err = decodeString(raw, "payment_token"); err != nil {
 				return Input{}, err
 			}
-			in.PaymentToken = tok
 		case "user_id":
 			if !isStringOrInteger(raw) {
 				return Input{}, problem.Invalid("user_id", "user_id is ignored but must be a string or an integer.")
@@ -116,6 +93,36 @@ func DecodeInput(body []byte) (Input, error) {
 		return Input{}, err
 	}
 	return in, nil
+}
+
+// objectMembers checks that body is one JSON object, valid UTF-8, nested
+// at most maxScanDepth deep and naming no member twice, and returns its
+// members.
+func objectMembers(body []byte) (map[string]json.RawMessage, error) {
+	if len(body) == 0 {
+		return nil, problem.New(problem.CodeMalformedJSON, "The request body is empty.")
+	}
+	dup, err := jsonscan.Scan(body, maxScanDepth)
+	switch {
+	case errors.Is(err, jsonscan.ErrTooDeep):
+		return nil, problem.New(problem.CodeMalformedJSON, "The request body nests deeper than %d levels.", maxScanDepth)
+	case err != nil:
+		return nil, problem.New(problem.CodeMalformedJSON, "The request body is not valid JSON.")
+	}
+	if !utf8.Valid(body) || !json.Valid(body) {
+		return nil, problem.New(problem.CodeMalformedJSON, "The request body is not valid JSON.")
+	}
+	if dup != nil {
+		return nil, problem.Invalid(dup.Path, "The member %s appears more than once.", dup.Path)
+	}
+	if body[0] != '{' {
+		return nil, problem.New(problem.CodeInvalid, "The request body must be a JSON object.")
+	}
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(body, &members); err != nil {
+		return nil, problem.Wrap(err, problem.CodeMalformedJSON, "The request body is not valid JSON.")
+	}
+	return members, nil
 }
 
 func decodeItems(raw json.RawMessage) ([]Item, error) {
