@@ -318,16 +318,44 @@ const minClassSamples = 5
 // the next one, or a probe when the replica is busy and one is due. l.mu is
 // held.
 func (l *Limiter) update(now time.Time) {
-	// ratio is the least baseline/median of the classes, judged in the
-	// window or, for a sparse one, as last judged: the class slowed down
-	// most speaks for the replica, so that a class whose baseline was
-	// learnt under load cannot hide the queueing the others see.
-	ratio := math.Inf(1)
 	medians := l.medians()
 	judged := l.judged()
-	// over are the classes whose latency is beyond Tolerance times their
-	// baseline, as last judged.
-	var over [numClasses]bool
+	ratio, over := l.judge(judged)
+	shed := l.takeShed()
+	busy := shed != [numClasses]bool{} || float64(l.win.peak) >= l.estimate/2
+	// A limit down at its floor that still sees queueing may be measuring
+	// against a baseline that no longer holds (the CPU busy with what is
+	// shed, an upstream slower for good): it probes again soon rather than
+	// starve the replica until the next ProbeInterval.
+	floored := l.estimate <= float64(l.cfg.MinLimit) && now.Sub(l.probed) >= floorProbeWindows*l.cfg.Window
+	switch {
+	case busy && (!now.Before(l.nextProbe) || floored):
+		l.probing = true
+		l.setCaps(int64(l.cfg.MinLimit))
+	case busy:
+		gradient := min(maxGradient, max(minGradient, l.cfg.Tolerance*ratio))
+		if gradient < 1 && l.stretchLimit(now, medians, over, shed) {
+			return
+		}
+		next := l.estimate*gradient + math.Sqrt(l.estimate)
+		l.setLimit((1-l.cfg.Smoothing)*l.estimate + l.cfg.Smoothing*next)
+	}
+	if l.probing {
+		l.newWindow(now)
+	} else {
+		l.nextWindow(now, judged)
+	}
+}
+
+// judge compares each class's median latency in the window with its
+// baseline, moves the baseline towards it, and returns ratio, the least
+// baseline/median of the classes, judged in the window or, for a sparse
+// one, as last judged (the class slowed down most speaks for the replica,
+// so that a class whose baseline was learnt under load cannot hide the
+// queueing the others see), and over, the classes whose latency is beyond
+// Tolerance times their baseline.
+func (l *Limiter) judge(judged [numClasses]bool) (ratio float64, over [numClasses]bool) {
+	ratio = math.Inf(1)
 	for c, h := range l.hist {
 		if !judged[c] {
 			// A sparse class speaks with its last judgement for as long
@@ -357,30 +385,7 @@ func (l *Limiter) update(now time.Time) {
 			}
 		}
 	}
-	shed := l.takeShed()
-	busy := shed != [numClasses]bool{} || float64(l.win.peak) >= l.estimate/2
-	// A limit down at its floor that still sees queueing may be measuring
-	// against a baseline that no longer holds (the CPU busy with what is
-	// shed, an upstream slower for good): it probes again soon rather than
-	// starve the replica until the next ProbeInterval.
-	floored := l.estimate <= float64(l.cfg.MinLimit) && now.Sub(l.probed) >= floorProbeWindows*l.cfg.Window
-	switch {
-	case busy && (!now.Before(l.nextProbe) || floored):
-		l.probing = true
-		l.setCaps(int64(l.cfg.MinLimit))
-	case busy:
-		gradient := min(maxGradient, max(minGradient, l.cfg.Tolerance*ratio))
-		if gradient < 1 && l.stretchLimit(now, medians, over, shed) {
-			return
-		}
-		next := l.estimate*gradient + math.Sqrt(l.estimate)
-		l.setLimit((1-l.cfg.Smoothing)*l.estimate + l.cfg.Smoothing*next)
-	}
-	if l.probing {
-		l.newWindow(now)
-	} else {
-		l.nextWindow(now, judged)
-	}
+	return ratio, over
 }
 
 // sparseWindows is how many windows a class with too few requests to be
