@@ -88,3 +88,29 @@ func TestEmptyListIsRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestLimitsOverTheirCeilingAreRefused: a limit that would cost memory per
+// connection, or overflow where it is added to, is refused at start, named
+// by its variable's value.
+func TestLimitsOverTheirCeilingAreRefused(t *testing.T) {
+	cases := []struct{ name, value string }{
+		{"HTTP_HEADER_LIMIT", "1099511627776"},
+		{"HTTP_HEADER_LIMIT", "8388608"},
+		{"HTTP_BODY_LIMIT", "1099511627776"},
+		{"HTTP_MAX_CONNS", "9223372036854775807"},
+		{"UPSTREAM_GET_RETRIES", "9223372036854775807"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name+"="+tc.value, func(t *testing.T) {
+			b := gateway.DefaultConfig()
+			l := NewLoader(env(map[string]string{tc.name: tc.value}))
+			LoadBase(l, &b)
+			if err := l.Err(); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.Validate(); err == nil {
+				t.Errorf("%s=%s: got no error, want it refused", tc.name, tc.value)
+			}
+		})
+	}
+}

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +22,11 @@ func TestValidate(t *testing.T) {
 		{"negative retries", func(c *Config) { c.Upstream.Retries = -1 }, "upstream: Retries"},
 		{"no breaker threshold", func(c *Config) { c.Upstream.Breaker.ConsecutiveFailures = 0 }, "upstream: Breaker"},
 		{"no body limit", func(c *Config) { c.HTTP.BodyLimit = 0 }, "httpserver: BodyLimit"},
+		{"body limit over its ceiling", func(c *Config) { c.HTTP.BodyLimit = 1 << 30 }, "httpserver: BodyLimit"},
+		{"header limit of a terabyte", func(c *Config) { c.HTTP.HeaderLimit = 1 << 40 }, "httpserver: HeaderLimit"},
+		{"header limit of 8 MiB", func(c *Config) { c.HTTP.HeaderLimit = 8 << 20 }, "httpserver: HeaderLimit"},
+		{"connections at the int's ceiling", func(c *Config) { c.HTTP.MaxConns = math.MaxInt }, "httpserver: MaxConns"},
+		{"retries at the int's ceiling", func(c *Config) { c.Upstream.Retries = math.MaxInt }, "Upstream.Retries"},
 		{"client IP header with a space", func(c *Config) { c.HTTP.ClientIPHeader = "X Forwarded" }, "ClientIPHeader"},
 		{"no connection", func(c *Config) { c.HTTP.MaxConns = 0 }, "httpserver: MaxConns"},
 		{"admission floor over its ceiling", func(c *Config) { c.Admission.MinLimit = c.Admission.MaxLimit + 1 }, "admission: want 1 ≤ MinLimit"},
@@ -74,8 +80,14 @@ func TestValidate(t *testing.T) {
 	if err := DefaultConfig().Validate(); err != nil {
 		t.Errorf("defaults do not validate: %v", err)
 	}
-	// A policy turned off needs no window.
+	// Each ceiling itself is taken.
 	c := DefaultConfig()
+	c.HTTP.HeaderLimit, c.HTTP.BodyLimit, c.HTTP.MaxConns, c.Upstream.Retries = 64<<10, 1<<20, 1<<20, 10
+	if err := c.Validate(); err != nil {
+		t.Errorf("limits at their ceilings: got %v, want valid", err)
+	}
+	// A policy turned off needs no window.
+	c = DefaultConfig()
 	c.RateLimit.Login.Quota, c.RateLimit.Login.Window = 0, 0
 	if err := c.Validate(); err != nil {
 		t.Errorf("login policy off: got %v, want valid", err)

@@ -32,10 +32,11 @@ type Config struct {
 	// Name is the application name used in logs ("bff-web"). Default empty.
 	Name string
 	// BodyLimit is the largest request body accepted, in bytes; larger
-	// bodies are refused with 413. Default 65536.
+	// bodies are refused with 413. At most MaxBodyLimit. Default 65536.
 	BodyLimit int
-	// HeaderLimit bounds the request line and headers together, in bytes.
-	// Default 8192.
+	// HeaderLimit bounds the request line and headers together, in bytes:
+	// it is the read buffer fasthttp gives each connection being read. At
+	// least 2048 and at most MaxHeaderLimit. Default 8192.
 	HeaderLimit int
 	// ReadTimeout bounds reading one request. Default 5s.
 	ReadTimeout time.Duration
@@ -48,7 +49,7 @@ type Config struct {
 	// (HeaderLimit to read, 4 KiB to write). One more is answered at once
 	// with the 503 overloaded problem a shed request gets, and closed, so
 	// that a flood of connections cannot grow memory without bound.
-	// Default 4096.
+	// At most MaxMaxConns. Default 4096.
 	MaxConns int
 	// ShutdownTimeout bounds the graceful drain on SIGTERM: in-flight
 	// requests, then the shutdown hooks (queued notifications). Default 15s.
@@ -86,15 +87,37 @@ func DefaultConfig() Config {
 // headers, cookies and a bearer token included, take a couple of KiB.
 const minHeaderLimit = 2 << 10
 
+// The ceilings of the limits: a value beyond one is a typo, and each limit
+// is memory the server commits to its clients.
+const (
+	// MaxHeaderLimit is the largest HeaderLimit, 64 KiB. fasthttp reads
+	// every connection through a buffer of HeaderLimit bytes, so the
+	// limit is paid per connection, not per large request: at the default
+	// MaxConns, 64 KiB is already 256 MiB of buffers, and 1 TiB would end
+	// the process on its first connection. No request needs more: the
+	// proxies in front of a BFF forward less (nginx 32 KiB, Envoy 60 KiB),
+	// and the largest header a BFF reads, a token, is AUTH_MAX_TOKEN_BYTES.
+	MaxHeaderLimit = 64 << 10
+	// MaxBodyLimit is the largest BodyLimit, 1 MiB: a body is held whole in
+	// memory while its request runs, one per connection, and no request of
+	// either API comes near it (an order of 50 lines is about 3 KiB).
+	MaxBodyLimit = 1 << 20
+	// MaxMaxConns is the largest MaxConns, 1048576 (2^20): Linux's default
+	// ceiling on a process's open files (fs.nr_open), past which no more
+	// connections can be open anyway; each holds a goroutine of at least
+	// 8 KiB, 8 GiB at the ceiling.
+	MaxMaxConns = 1 << 20
+)
+
 // Validate reports the settings a Server cannot work with.
 func (c Config) Validate() error {
 	var errs []error
-	if c.BodyLimit <= 0 {
-		errs = append(errs, fmt.Errorf("httpserver: BodyLimit %d must be positive", c.BodyLimit))
+	if c.BodyLimit <= 0 || c.BodyLimit > MaxBodyLimit {
+		errs = append(errs, fmt.Errorf("httpserver: BodyLimit %d must be positive and at most %d", c.BodyLimit, MaxBodyLimit))
 	}
-	if c.HeaderLimit < minHeaderLimit {
+	if c.HeaderLimit < minHeaderLimit || c.HeaderLimit > MaxHeaderLimit {
 		// Below it, a probe or a browser's ordinary request is a 431.
-		errs = append(errs, fmt.Errorf("httpserver: HeaderLimit %d must be at least %d", c.HeaderLimit, minHeaderLimit))
+		errs = append(errs, fmt.Errorf("httpserver: HeaderLimit %d must be at least %d and at most %d", c.HeaderLimit, minHeaderLimit, MaxHeaderLimit))
 	}
 	if c.ReadTimeout <= 0 || c.WriteTimeout <= 0 || c.IdleTimeout <= 0 || c.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("httpserver: ReadTimeout, WriteTimeout, IdleTimeout and ShutdownTimeout must be positive"))
@@ -102,8 +125,8 @@ func (c Config) Validate() error {
 	if c.ShutdownDelay < 0 {
 		errs = append(errs, fmt.Errorf("httpserver: ShutdownDelay %v must not be negative", c.ShutdownDelay))
 	}
-	if c.MaxConns <= 0 {
-		errs = append(errs, fmt.Errorf("httpserver: MaxConns %d must be positive", c.MaxConns))
+	if c.MaxConns <= 0 || c.MaxConns > MaxMaxConns {
+		errs = append(errs, fmt.Errorf("httpserver: MaxConns %d must be positive and at most %d", c.MaxConns, MaxMaxConns))
 	}
 	if strings.ContainsFunc(c.ClientIPHeader, func(r rune) bool {
 		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_')
