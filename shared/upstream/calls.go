@@ -12,11 +12,18 @@ import (
 // a resource is POST <collection>/{id}/<op>, and a resource created with an
 // idempotency reference is found at <collection>/by-reference/{reference}.
 
-// Send sends c to s and returns the answer decoded into a T.
+// Send sends c to s and returns the answer decoded into a T. On any error
+// it returns the zero T: a decoder that fails part way has filled the
+// fields before the bad one, and a caller that kept such a value would act
+// on a record nobody sent whole (an order list whose ownership check never
+// ran, say).
 func Send[T any](ctx context.Context, s *Service, c Call) (T, error) {
 	var v T
-	err := s.Do(ctx, c, &v)
-	return v, err
+	if err := s.Do(ctx, c, &v); err != nil {
+		var zero T
+		return zero, err
+	}
+	return v, nil
 }
 
 // Get reads path, already escaped, as the operation op.
