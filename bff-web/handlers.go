@@ -168,15 +168,20 @@ type history struct {
 
 // part reads h for user uid: the page of orders, a part named "orders" made
 // by need (aggregate.Required or aggregate.Optional), then, optional, the
-// products of its rows in one batch, "thumbnails".
+// products of its rows in one batch, "thumbnails". h.page is set only once
+// the read succeeded and its rows were checked for their owner: a failed
+// read leaves the history empty whatever the lister returned with its
+// error, since the rows of a page left out are still shown otherwise.
 func (h *history) part(need func(string, func(context.Context) error) aggregate.Part, orders orderLister, products productBatch, uid string, pg httpserver.Page) aggregate.Part {
-	return need("orders", func(ctx context.Context) (err error) {
-		if h.page, err = orders.List(ctx, uid, pg.Cursor, pg.Limit); err != nil {
+	return need("orders", func(ctx context.Context) error {
+		page, err := orders.List(ctx, uid, pg.Cursor, pg.Limit)
+		if err != nil {
 			return err
 		}
 		var foreign int
-		h.page.Items, foreign = order.Owned(h.page.Items, uid)
+		page.Items, foreign = order.Owned(page.Items, uid)
 		httpserver.NoteForeign(ctx, "order", foreign)
+		h.page = page
 		return nil
 	}).Then(aggregate.Optional("thumbnails", func(ctx context.Context) (err error) {
 		h.prods, err = productsOf(ctx, products, h.page.Items)

@@ -21,7 +21,8 @@ type orderLister interface {
 	List(ctx context.Context, userID, cursor string, limit int) (order.Page, error)
 }
 
-// recentOrderCount is how many orders the account page shows.
+// recentOrderCount is how many orders the account page shows: the
+// document's maxItems of recent_orders.
 const recentOrderCount = 5
 
 // meView is the account page. Degraded names the optional parts left out
@@ -56,7 +57,11 @@ func handleMe(users profileReader, orders orderLister, products productBatch, sc
 		if err != nil {
 			return httpserver.FromUpstream(err, "User")
 		}
+		// An order service may answer more than the limit it was asked
+		// for; the page shows the newest recentOrderCount.
+		rows := recent.rows()
+		rows = rows[:min(len(rows), recentOrderCount)]
 		c.Set(fiber.HeaderCacheControl, "no-store")
-		return c.JSON(meView{User: newProfileView(profile), RecentOrders: recent.rows(), Degraded: degraded})
+		return c.JSON(meView{User: newProfileView(profile), RecentOrders: rows, Degraded: degraded})
 	}
 }
