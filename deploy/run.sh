@@ -2,22 +2,82 @@
 # Starts the sandbox (five upstream services on 8001-8005) and both BFFs in
 # the foreground; Ctrl-C (or any one of them exiting) stops all three.
 #
+# Each of them runs in a process group of its own, so that Ctrl-C reaches
+# this script only: it then sends each BFF one SIGTERM, waits for their
+# drain (in-flight requests, checkouts included, finish against a sandbox
+# still running), and stops the sandbox last. A second Ctrl-C is passed on
+# as a second signal, on which the BFFs end at once.
+#
+# The BFFs listen where BFF_WEB_ADDR and BFF_MOBILE_ADDR say (default :8080
+# and :8090), and the sandbox where its SANDBOX_*_ADDR say; the readiness
+# wait and the URLs printed follow them (a port 0 cannot be followed and is
+# refused). ADMIN_ADDR is refused: both BFFs would get it, and the second
+# could not listen; they keep their own defaults, 127.0.0.1:9180 and
+# 127.0.0.1:9190.
+#
 # The sandbox starts empty every time, so the BFFs must not recover the
 # checkouts an earlier run left in their state files: unless STATE_DIR is
 # set, they get a fresh temporary one, removed on exit. Set STATE_DIR to
 # keep their state across runs (it is then left in place).
 set -euo pipefail
 bin=${1:-./bin}
-pids=()
-made_state_dir=
+
+# url_of ADDR prints the URL that reaches the listen address ADDR
+# (host:port) from this host: a wildcard host is reached on the loopback.
+url_of() {
+  local host=${1%:*} port=${1##*:}
+  case $host in "" | 0.0.0.0 | "[::]") host=127.0.0.1 ;; esac
+  if [ "$1" = "$port" ] || ! [[ $port =~ ^[0-9]+$ ]] || [ "$port" -eq 0 ]; then
+    echo "run.sh: listen address \"$1\": want host:port with a fixed port" >&2
+    return 1
+  fi
+  echo "http://$host:$port"
+}
+
+if [ -n "${ADMIN_ADDR:-}" ]; then
+  echo "run.sh: ADMIN_ADDR would be given to both BFFs, and the second could not listen; unset it" >&2
+  exit 2
+fi
+web_url=$(url_of "${BFF_WEB_ADDR:-:8080}")
+mobile_url=$(url_of "${BFF_MOBILE_ADDR:-:8090}")
+sandbox_addrs=()
+for svc in PRODUCT:8001 ORDER:8002 PAYMENT:8003 USER:8004 NOTIFICATION:8005; do
+  var=SANDBOX_${svc%:*}_ADDR
+  url_of "${!var:-127.0.0.1:${svc#*:}}" >/dev/null
+  sandbox_addrs+=("${!var:-127.0.0.1:${svc#*:}}")
+done
+
+sandbox= bffs=() made_state_dir= signals=0
+# on_signal counts SIGINT and SIGTERM: the first ends the wait below and so
+# starts the stop; a later one is passed on to the BFFs, which end at once.
+on_signal() {
+  signals=$((signals + 1))
+  if [ "$signals" -gt 1 ] && [ "${#bffs[@]}" -gt 0 ]; then
+    kill -TERM "${bffs[@]}" 2>/dev/null || true
+  fi
+}
+# stop sends one SIGTERM to each BFF and waits for it to drain, then stops
+# the sandbox, which served the drain.
 stop() {
-  trap - INT TERM EXIT
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  wait || true
+  trap - EXIT
+  trap on_signal INT TERM
+  signals=$((signals > 0 ? signals : 1))
+  if [ "${#bffs[@]}" -gt 0 ]; then
+    kill -TERM "${bffs[@]}" 2>/dev/null || true
+    for p in "${bffs[@]}"; do
+      # A signal interrupts wait: wait again until the process is gone.
+      while kill -0 "$p" 2>/dev/null; do wait "$p" 2>/dev/null || true; done
+    done
+  fi
+  if [ -n "$sandbox" ]; then
+    kill -TERM "$sandbox" 2>/dev/null || true
+    while kill -0 "$sandbox" 2>/dev/null; do wait "$sandbox" 2>/dev/null || true; done
+  fi
   # Only after the BFFs have exited and closed their state files.
   if [ -n "$made_state_dir" ]; then rm -rf -- "$made_state_dir"; fi
 }
-trap stop INT TERM EXIT
+trap on_signal INT TERM
+trap stop EXIT
 
 if [ -z "${STATE_DIR:-}" ]; then
   made_state_dir=$(mktemp -d "${TMPDIR:-/tmp}/storefront-state.XXXXXX")
@@ -25,40 +85,57 @@ if [ -z "${STATE_DIR:-}" ]; then
 fi
 export STATE_DIR
 
-"$bin/sandbox" & pids+=($!)
-for port in 8001 8002 8003 8004 8005; do
+# Job control puts each background process in a process group of its own,
+# out of the reach of the terminal's Ctrl-C; it is on only while they start,
+# so that this script's own commands stay in its group.
+set -m
+"$bin/sandbox" &
+sandbox=$!
+set +m
+for addr in "${sandbox_addrs[@]}"; do
+  host=${addr%:*}
+  case $host in "" | 0.0.0.0 | "[::]") host=127.0.0.1 ;; esac
+  host=${host#[}
+  host=${host%]}
   for _ in $(seq 1 100); do
-    (echo >/dev/tcp/127.0.0.1/$port) 2>/dev/null && break
+    [ "$signals" -eq 0 ] || exit 130
+    (echo >"/dev/tcp/$host/${addr##*:}") 2>/dev/null && break
     sleep 0.05
   done
 done
-BFF_COOKIE_SECURE=${BFF_COOKIE_SECURE:-false} "$bin/bff-web" & pids+=($!)
-"$bin/bff-mobile" & pids+=($!)
+set -m
+BFF_COOKIE_SECURE=${BFF_COOKIE_SECURE:-false} "$bin/bff-web" &
+bffs+=($!)
+"$bin/bff-mobile" &
+bffs+=($!)
+set +m
 
-for url in http://127.0.0.1:8080/readyz http://127.0.0.1:8090/readyz; do
+for url in "$web_url/readyz" "$mobile_url/readyz"; do
   for _ in $(seq 1 200); do
+    [ "$signals" -eq 0 ] || exit 130
     curl -fs "$url" >/dev/null 2>&1 && break
     sleep 0.05
   done
 done
 
-cat <<'TXT'
+cat <<TXT
 
   Storefront is running. Ctrl-C stops everything.
 
-  bff-web     http://127.0.0.1:8080   (OpenAPI: /openapi.json, health: /healthz /readyz)
+  bff-web     $web_url   (OpenAPI: /openapi.json, health: /healthz /readyz)
               admin http://127.0.0.1:9180  (/metrics, /debug/pprof/)
-  bff-mobile  http://127.0.0.1:8090   admin http://127.0.0.1:9190
-  sandbox     product :8001  order :8002  payment :8003  user :8004  notification :8005
+  bff-mobile  $mobile_url   admin http://127.0.0.1:9190
+  sandbox     product ${sandbox_addrs[0]}  order ${sandbox_addrs[1]}  payment ${sandbox_addrs[2]}
+              user ${sandbox_addrs[3]}  notification ${sandbox_addrs[4]}
               (each has GET /__admin/state, POST /__admin/faults, POST /__admin/reset)
 
   Try it (mobile):
-    TOKEN=$(curl -s -X POST http://127.0.0.1:8090/v1/auth/token \
-      -H 'Content-Type: application/json' \
+    TOKEN=\$(curl -s -X POST $mobile_url/v1/auth/token \\
+      -H 'Content-Type: application/json' \\
       -d '{"email":"ada@example.com","password":"correct-horse"}' | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
-    curl -s -X POST http://127.0.0.1:8090/v1/orders \
-      -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
-      -H "Idempotency-Key: $(date +%s%N)" \
+    curl -s -X POST $mobile_url/v1/orders \\
+      -H "Authorization: Bearer \$TOKEN" -H 'Content-Type: application/json' \\
+      -H "Idempotency-Key: \$(date +%s%N)" \\
       -d '{"items":[{"product_id":1,"quantity":1}],"payment_token":"tok_visa"}'
 
   The web session (cookie and CSRF token) is shown in README.md, "Calling bff-web".
@@ -72,4 +149,9 @@ else
   echo "  BFF state files in $STATE_DIR"
 fi
 echo
-wait -n
+# Until a signal, or until one of the three exits.
+while [ "$signals" -eq 0 ]; do
+  wait -n 2>/dev/null && break || true
+  # wait -n returns non-zero for a signal and for a process that failed.
+  for p in "$sandbox" "${bffs[@]}"; do kill -0 "$p" 2>/dev/null || break 2; done
+done
