@@ -96,21 +96,49 @@ func (l *Loader) List(dst *[]string, name string) {
 	}
 }
 
-// URLs sets *dst from a comma-separated list of absolute http(s) URLs.
+// URLs sets *dst from a comma-separated list of base URLs of instances:
+// http(s)://host[:port][/prefix], with a port from 1 to 65535 and no user,
+// query or fragment, as the upstream client takes them; the error names the
+// variable and the URL at fault.
 func (l *Loader) URLs(dst *[]string, name string) {
 	var list []string
 	l.List(&list, name)
 	if list == nil {
 		return
 	}
+	ok := true
 	for _, raw := range list {
-		u, err := url.Parse(raw)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			l.fail(name, raw, errors.New("not an absolute http(s) URL"))
-			return
+		if err := checkBaseURL(raw); err != nil {
+			l.fail(name, raw, err)
+			ok = false
 		}
 	}
-	*dst = list
+	if ok {
+		*dst = list
+	}
+}
+
+// checkBaseURL reports why raw is not an instance's base URL, or nil.
+func checkBaseURL(raw string) error {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || u.Scheme != "http" && u.Scheme != "https" || u.Opaque != "":
+		return errors.New("not an absolute http(s) URL")
+	case u.Hostname() == "":
+		return errors.New("no host")
+	case u.User != nil:
+		return errors.New("a user or password in an instance URL is not sent; leave it out")
+	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.Contains(raw, "#"):
+		return errors.New("want scheme://host[:port][/prefix], without a query or fragment")
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("port %s is not from 1 to 65535", p)
+		}
+	} else if strings.HasSuffix(u.Host, ":") {
+		return errors.New("an empty port; leave the colon out for the scheme's default")
+	}
+	return nil
 }
 
 // Err returns every error met so far, joined, or nil.

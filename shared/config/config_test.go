@@ -114,3 +114,42 @@ func TestLimitsOverTheirCeilingAreRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestInstanceURLs: an instance URL the upstream client cannot call is
+// refused at load, named by its variable, rather than failing every call
+// or the client's construction later.
+func TestInstanceURLs(t *testing.T) {
+	refused := []struct{ value, want string }{
+		{"http://127.0.0.1:99999", "port 99999 is not from 1 to 65535"},
+		{"http://127.0.0.1:0", "port 0 is not from 1 to 65535"},
+		{"http://127.0.0.1:", "empty port"},
+		{"http://product/?v=1", "without a query"},
+		{"http://product/?", "without a query"},
+		{"http://product/#top", "without a query or fragment"},
+		{"http://user:pw@product", "user or password"},
+		{"http://:8001", "no host"},
+		{"ftp://product", "not an absolute http(s) URL"},
+		{"product:8001", "not an absolute http(s) URL"},
+		{"http://ok:8001, http://[::1]:70000", `"http://[::1]:70000": port 70000`},
+	}
+	for _, tc := range refused {
+		t.Run(tc.value, func(t *testing.T) {
+			b := gateway.DefaultConfig()
+			l := NewLoader(env(map[string]string{"UPSTREAM_PRODUCT_URLS": tc.value}))
+			LoadBase(l, &b)
+			err := l.Err()
+			if err == nil || !strings.Contains(err.Error(), "UPSTREAM_PRODUCT_URLS=") || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("got error %v, want one naming UPSTREAM_PRODUCT_URLS and saying %q", err, tc.want)
+			}
+		})
+	}
+	taken := []string{"http://product", "https://product:443/api/", "http://10.0.0.1:65535", "http://[::1]:8001/v2"}
+	for _, v := range taken {
+		b := gateway.DefaultConfig()
+		l := NewLoader(env(map[string]string{"UPSTREAM_ORDER_URLS": v}))
+		LoadBase(l, &b)
+		if err := l.Err(); err != nil || b.Upstreams.Order[0] != v {
+			t.Errorf("UPSTREAM_ORDER_URLS=%s: got %v, %q, want it taken", v, err, b.Upstreams.Order)
+		}
+	}
+}
