@@ -3,6 +3,7 @@ package jsonscan
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"reflect"
 	"strconv"
@@ -20,13 +21,17 @@ const MaxDecodeDepth = 16
 // DecodeStrict decodes one JSON value into v, refusing unknown or repeated
 // members, wrong types, trailing data and nesting deeper than
 // MaxDecodeDepth, each as a 400 problem (CodeMalformedJSON) naming the
-// problem. It is plain Go, so that the packages that own a request body
-// (auth's credentials) decode it without the HTTP edge.
+// problem. A member of an object decoded into a struct must be exactly the
+// JSON name of one of its fields: the decoder alone would match "EMAIL" to
+// "email", so that a body could carry a field twice under two spellings
+// (the last winning) or pass one the document does not know. It is plain
+// Go, so that the packages that own a request body (auth's credentials)
+// decode it without the HTTP edge.
 func DecodeStrict(body []byte, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return problem.New(problem.CodeMalformedJSON, "The request body is empty; a JSON object is expected.")
 	}
-	if err := checkStructure(body); err != nil {
+	if err := checkStructure(body, shapeOf(v)); err != nil {
 		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
@@ -73,10 +78,11 @@ func malformed(err error) *problem.Error {
 }
 
 // checkStructure refuses what decoding into a struct would silently accept:
-// a repeated member, which the last occurrence would win, and pathological
+// a repeated member, which the last occurrence would win, a member that is
+// a field's name but for its case (see DecodeStrict), and pathological
 // nesting. Syntax errors are left to the decoder, which describes them.
-func checkStructure(body []byte) error {
-	dup, err := Scan(body, MaxDecodeDepth)
+func checkStructure(body []byte, sh *shape) error {
+	dup, unknown, err := scan(body, MaxDecodeDepth, sh)
 	switch {
 	case errors.Is(err, ErrTooDeep):
 		return problem.New(problem.CodeMalformedJSON, "The request body nests deeper than %d levels.", MaxDecodeDepth)
@@ -84,6 +90,10 @@ func checkStructure(body []byte) error {
 		return nil
 	case dup != nil:
 		return &problem.Error{Code: problem.CodeMalformedJSON, Field: dup.Path, Detail: "The member " + strconv.Quote(dup.Name) + " appears more than once."}
+	case unknown != nil:
+		// Worded as the decoder words the unknown members it finds.
+		return &problem.Error{Code: problem.CodeMalformedJSON, Detail: "The body has an unknown field " + strconv.Quote(unknown.Name) + ".",
+			Err: fmt.Errorf("unknown field %q at %s", unknown.Name, unknown.Path)}
 	}
 	return nil
 }

@@ -32,12 +32,25 @@ type Repeated struct {
 // otherwise), or ErrTooDeep when objects and arrays nest deeper than
 // maxDepth, or ErrSyntax for a string it cannot read.
 func Scan(body []byte, maxDepth int) (*Repeated, error) {
+	dup, _, err := scan(body, maxDepth, nil)
+	return dup, err
+}
+
+// scan is Scan that also holds the member names of the objects that
+// decode into structs to the shape root of the whole body: it returns the
+// first member that is not exactly the JSON name of a field (a name that
+// differs only in case included) as unknown.
+func scan(body []byte, maxDepth int, root *shape) (dup, unknown *Repeated, err error) {
 	type frame struct {
 		object    bool
 		index     int
 		expectKey bool
 		keys      map[string]struct{}
 		key       string
+		// sh is the shape of this object or array, child that of the
+		// value of its current member (objects) or of its elements
+		// (arrays).
+		sh, child *shape
 	}
 	var stack []frame
 	path := func() string {
@@ -59,14 +72,27 @@ func Scan(body []byte, maxDepth int) (*Repeated, error) {
 		}
 		return string(b)
 	}
-	var dup *Repeated
 	for i := 0; i < len(body); i++ {
 		switch c := body[i]; c {
 		case '{', '[':
 			if len(stack) >= maxDepth {
-				return nil, ErrTooDeep
+				return nil, nil, ErrTooDeep
 			}
-			stack = append(stack, frame{object: c == '{', expectKey: c == '{'})
+			sh := root
+			if n := len(stack); n > 0 {
+				sh = stack[n-1].child
+			}
+			f := frame{object: c == '{', expectKey: c == '{'}
+			switch {
+			case sh == nil:
+			case c == '{' && sh.fields != nil:
+				f.sh = sh
+			case sh.fields == nil:
+				// A map's members, or an array's elements, all have the
+				// shape of its values.
+				f.child = sh.elem
+			}
+			stack = append(stack, f)
 		case '}', ']':
 			if len(stack) > 0 {
 				stack = stack[:len(stack)-1]
@@ -82,14 +108,14 @@ func Scan(body []byte, maxDepth int) (*Repeated, error) {
 		case '"':
 			end := stringEnd(body, i)
 			if end < 0 {
-				return nil, ErrSyntax
+				return nil, nil, ErrSyntax
 			}
 			if n := len(stack); n > 0 && stack[n-1].object && stack[n-1].expectKey {
 				top := &stack[n-1]
 				top.expectKey = false
-				var name string
-				if json.Unmarshal(body[i:end+1], &name) != nil {
-					return nil, ErrSyntax
+				name, ok := memberName(body[i : end+1])
+				if !ok {
+					return nil, nil, ErrSyntax
 				}
 				if top.keys == nil {
 					top.keys = map[string]struct{}{}
@@ -99,11 +125,39 @@ func Scan(body []byte, maxDepth int) (*Repeated, error) {
 					dup = &Repeated{Path: path(), Name: name}
 				}
 				top.keys[name] = struct{}{}
+				if top.sh != nil {
+					child, known := top.sh.fields[name]
+					if !known && unknown == nil {
+						unknown = &Repeated{Path: path(), Name: name}
+					}
+					top.child = child
+				}
 			}
 			i = end
 		}
 	}
-	return dup, nil
+	return dup, unknown, nil
+}
+
+// memberName decodes the JSON string quoted, a member's name with its
+// quotes. A name of printable ASCII without escapes, the common case, is
+// its bytes; any other goes through the decoder.
+func memberName(quoted []byte) (string, bool) {
+	plain := true
+	for _, b := range quoted[1 : len(quoted)-1] {
+		if b < 0x20 || b > 0x7e || b == '\\' {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		return string(quoted[1 : len(quoted)-1]), true
+	}
+	var name string
+	if json.Unmarshal(quoted, &name) != nil {
+		return "", false
+	}
+	return name, true
 }
 
 // stringEnd returns the index of the quote closing the string that opens at
