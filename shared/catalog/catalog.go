@@ -59,17 +59,6 @@ type Cache struct {
 	cfg     config
 	items   *gocache.Cache
 	flights flights
-	// fetchTimeout is the longest one call to src takes, or 0 when src does
-	// not say (see boundedSource).
-	fetchTimeout time.Duration
-}
-
-// boundedSource is a Source that says how long one of its calls takes at
-// most, retries included: the product client, whose calls end at its call
-// timeout. Knowing it, a reader with that much time left runs the fetch it
-// starts on its own goroutine (see flight).
-type boundedSource interface {
-	CallTimeout() time.Duration
 }
 
 // productEntry is a product and when it was asked for; the stock it carries
@@ -98,11 +87,7 @@ func New(src Source, cfg Config, opts ...Option) *Cache {
 	// Entries carry their own age, checked against cfg.now; go-cache's
 	// expiry only frees their memory.
 	cleanup := max(c.ProductTTL, c.ListTTL, time.Second)
-	cache := &Cache{src: src, cfg: c, items: gocache.New(gocache.NoExpiration, cleanup)}
-	if b, ok := src.(boundedSource); ok {
-		cache.fetchTimeout = b.CallTimeout()
-	}
-	return cache
+	return &Cache{src: src, cfg: c, items: gocache.New(gocache.NoExpiration, cleanup)}
 }
 
 // Product returns the product with id, its stock no older than the stock
@@ -332,17 +317,19 @@ func (c *Cache) fetchMany(ctx context.Context, ids []int64, maxAge time.Duration
 // flight runs fn once for every concurrent caller with the same key. fn runs
 // detached from the caller's cancellation, so that the first caller giving
 // up does not fail the others; each caller still stops waiting at its own
-// deadline, with a timeout error like the client's. The caller that starts
-// the fetch runs it on its own goroutine when its deadline is further away
-// than the longest the fetch can take (it could not stop waiting sooner
-// anyway), which spares a goroutine, its stack growth and two hand-overs
-// per uncached read; otherwise the fetch runs on a goroutine of its own.
+// deadline or cancellation, with a timeout error like the client's that
+// wraps its context's error. The fetch runs on a goroutine of its own, so
+// that its leader too can stop waiting: a page whose required part failed
+// cancels the others at once, and a far deadline says nothing of that. Only
+// a caller whose context cannot end (ctx.Done() is nil), which would wait
+// for the fetch whatever happens, runs it on its own goroutine, sparing a
+// goroutine, its stack growth and two hand-overs.
 func (c *Cache) flight(ctx context.Context, op, key string, fn func(context.Context) (any, error)) (any, error) {
 	call, leader := c.flights.join(key)
 	if leader {
 		detached := context.WithoutCancel(ctx)
 		fetch := func() (any, error) { return fn(detached) }
-		if c.inlineFetch(ctx) {
+		if ctx.Done() == nil {
 			if v := c.flights.run(key, call, fetch); v != nil {
 				panic(v)
 			}

@@ -1,10 +1,8 @@
 package catalog
 
 import (
-	"context"
 	"fmt"
 	"sync"
-	"time"
 )
 
 // flights coalesces concurrent fetches of the same key, as singleflight
@@ -56,16 +54,4 @@ func (f *flights) run(key string, c *call, fn func() (any, error)) (panicked any
 	}()
 	c.val, c.err = fn()
 	return nil
-}
-
-// inlineFetch reports whether a reader under ctx may run the fetch it leads
-// on its own goroutine: only when its deadline leaves room for the whole
-// fetch, which then ends before the reader would stop waiting for it. A
-// Source that does not say how long a fetch may take never is.
-func (c *Cache) inlineFetch(ctx context.Context) bool {
-	if c.fetchTimeout <= 0 {
-		return false
-	}
-	d, ok := ctx.Deadline()
-	return ok && time.Until(d) >= c.fetchTimeout
 }
