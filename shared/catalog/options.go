@@ -11,13 +11,13 @@ import (
 // Config is the settings of a Cache; DefaultConfig returns every default.
 type Config struct {
 	// ProductTTL is how long a product's catalog data (name, price,
-	// pictures, description) is served from memory; 0 caches no product.
-	// Default 1m.
+	// pictures, description) is served from memory; 0 caches no product,
+	// and so no stock either, whatever StockTTL says. Default 1m.
 	ProductTTL time.Duration
 	// StockTTL is the oldest stock figure (in stock, units available) a read
 	// that shows availability is served; 0 makes each of them ask the
 	// product service (still coalesced). Stock arrives with the rest of the
-	// product, so it is at most ProductTTL. Default 1s.
+	// product, so it is at most ProductTTL when that is not 0. Default 1s.
 	StockTTL time.Duration
 	// ListTTL is how long the membership of a catalog page (which products,
 	// in which order, and the next cursor) is served from memory; 0 caches
@@ -40,7 +40,9 @@ func (c Config) Validate() error {
 	if c.ProductTTL < 0 || c.StockTTL < 0 || c.ListTTL < 0 {
 		errs = append(errs, errors.New("catalog: ProductTTL, StockTTL and ListTTL must not be negative"))
 	}
-	if c.StockTTL > c.ProductTTL {
+	// A ProductTTL of 0 turns product caching off, stock included (see
+	// newConfig): the default StockTTL must not stop it from starting.
+	if c.ProductTTL > 0 && c.StockTTL > c.ProductTTL {
 		errs = append(errs, fmt.Errorf("catalog: StockTTL %v must not exceed ProductTTL %v: stock arrives with the product", c.StockTTL, c.ProductTTL))
 	}
 	if c.MaxItems < 1 {
@@ -69,6 +71,10 @@ type config struct {
 
 func newConfig(cfg Config, opts []Option) config {
 	c := config{Config: cfg, now: time.Now}
+	if c.ProductTTL == 0 {
+		// No product is kept, so no stock figure is either.
+		c.StockTTL = 0
+	}
 	c.cursors, _ = cursor.New(cursor.NewKey()) // a valid key cannot fail
 	for _, o := range opts {
 		o(&c)
