@@ -32,7 +32,7 @@ func defaultConfig() Config {
 func loadConfig(getenv func(string) string) (Config, error) {
 	cfg := defaultConfig()
 	l := config.NewLoader(getenv)
-	l.String(&cfg.Addr, "BFF_MOBILE_ADDR")
+	l.Addr(&cfg.Addr, "BFF_MOBILE_ADDR")
 	config.LoadBase(l, &cfg.Base)
 	if err := l.Err(); err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)

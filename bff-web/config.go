@@ -77,7 +77,7 @@ func defaultConfig() Config {
 func loadConfig(getenv func(string) string) (Config, error) {
 	cfg := defaultConfig()
 	l := config.NewLoader(getenv)
-	l.String(&cfg.Addr, "BFF_WEB_ADDR")
+	l.Addr(&cfg.Addr, "BFF_WEB_ADDR")
 	l.String(&cfg.Session.CookieName, "BFF_COOKIE_NAME")
 	l.String(&cfg.Session.CSRFCookieName, "BFF_CSRF_COOKIE_NAME")
 	l.Bool(&cfg.Session.Secure, "BFF_COOKIE_SECURE")

@@ -43,6 +43,13 @@ func TestLoadConfig(t *testing.T) {
 		{"cookie name with a control character", map[string]string{"BFF_COOKIE_NAME": "sf\x7fsession"}, `BFF_COOKIE_NAME="sf\x7fsession": want a cookie name`},
 		{"cookie name with a separator", map[string]string{"BFF_CSRF_COOKIE_NAME": "csrf/token"}, `BFF_CSRF_COOKIE_NAME="csrf/token": want a cookie name`},
 		{"cookie name outside ASCII", map[string]string{"BFF_CSRF_COOKIE_NAME": "jeton_é"}, `BFF_CSRF_COOKIE_NAME="jeton_é": want a cookie name`},
+		{"listen address without a port", map[string]string{"BFF_WEB_ADDR": "nonsense"}, `BFF_WEB_ADDR="nonsense": want host:port`},
+		{"listen port out of range", map[string]string{"BFF_WEB_ADDR": ":99999"}, `BFF_WEB_ADDR=":99999": port "99999" is not a number from 0 to 65535`},
+		{"admin address without a port", map[string]string{"ADMIN_ADDR": "localhost"}, `ADMIN_ADDR="localhost": want host:port`},
+		{"admin listener on the public port", map[string]string{"ADMIN_ADDR": "127.0.0.1:8080"},
+			"BFF_WEB_ADDR (unset: default) and ADMIN_ADDR: :8080 and 127.0.0.1:8080 take the same port"},
+		{"public listener on the admin port", map[string]string{"BFF_WEB_ADDR": "127.0.0.1:9180"},
+			"BFF_WEB_ADDR and ADMIN_ADDR (unset: default): 127.0.0.1:9180 and 127.0.0.1:9180 take the same port"},
 		{"csrf cookie name with a prefix", map[string]string{"BFF_CSRF_COOKIE_NAME": "__Host-csrf"}, ""},
 		{"csrf cookie name of every token character", map[string]string{"BFF_CSRF_COOKIE_NAME": "csrf!#$%&'*+-.^_`|~9"}, ""},
 	}

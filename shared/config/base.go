@@ -22,7 +22,7 @@ func LoadBase(l *Loader, b *Base) {
 	loadRateLimit(l, b)
 	loadAdmission(l, b)
 	l.Duration(&b.ViewTimeout, "VIEW_TIMEOUT")
-	l.String(&b.AdminAddr, "ADMIN_ADDR")
+	l.Addr(&b.AdminAddr, "ADMIN_ADDR")
 	loadTracing(l, b)
 }
 

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"storefront.dev/shared/httpserver"
 )
 
 // Loader reads settings and collects every parse error, so a bad
@@ -21,6 +23,15 @@ import (
 type Loader struct {
 	getenv func(string) string
 	errs   []error
+	// listens are the listen addresses read, each a field's address and
+	// its variable, which Err checks pairwise.
+	listens []listen
+}
+
+// listen is a listen address setting: the field it sets and its variable.
+type listen struct {
+	dst  *string
+	name string
 }
 
 // NewLoader returns a Loader reading from getenv (os.Getenv in main).
@@ -141,5 +152,39 @@ func checkBaseURL(raw string) error {
 	return nil
 }
 
+// Addr sets *dst from name when it is set, to a listen address
+// (host:port; see httpserver.CheckAddr). Err also refuses two listen
+// addresses, set or default, that cannot be bound at once.
+func (l *Loader) Addr(dst *string, name string) {
+	l.listens = append(l.listens, listen{dst, name})
+	if v, ok := l.lookup(name); ok {
+		if err := httpserver.CheckAddr(v); err != nil {
+			l.fail(name, v, err)
+			return
+		}
+		*dst = v
+	}
+}
+
 // Err returns every error met so far, joined, or nil.
-func (l *Loader) Err() error { return errors.Join(l.errs...) }
+func (l *Loader) Err() error {
+	errs := l.errs
+	for i, a := range l.listens {
+		for _, b := range l.listens[i+1:] {
+			if httpserver.CheckAddr(*a.dst) == nil && httpserver.CheckAddr(*b.dst) == nil && httpserver.Collide(*a.dst, *b.dst) {
+				errs = append(errs, fmt.Errorf("%s and %s: %s and %s take the same port; each listener needs one of its own",
+					l.describe(a), l.describe(b), *a.dst, *b.dst))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// describe names a listen address's variable, and says whether its value
+// is the default.
+func (l *Loader) describe(a listen) string {
+	if _, ok := l.lookup(a.name); ok {
+		return a.name
+	}
+	return a.name + " (unset: default)"
+}

@@ -153,3 +153,37 @@ func TestInstanceURLs(t *testing.T) {
 		}
 	}
 }
+
+// TestListenAddrs: listen addresses are checked at load, each error naming
+// its variable, and two that would take one port are refused together,
+// whether set or left at their defaults.
+func TestListenAddrs(t *testing.T) {
+	cases := []struct {
+		name string
+		env  map[string]string
+		want string // "" for taken
+	}{
+		{"admin without a port", map[string]string{"ADMIN_ADDR": "nonsense"}, `ADMIN_ADDR="nonsense": want host:port`},
+		{"public port out of range", map[string]string{"PUBLIC_ADDR": ":70000"}, `PUBLIC_ADDR=":70000": port "70000"`},
+		{"admin on the public port", map[string]string{"ADMIN_ADDR": "127.0.0.1:8080"},
+			"PUBLIC_ADDR (unset: default) and ADMIN_ADDR: :8080 and 127.0.0.1:8080 take the same port"},
+		{"both on free ports", map[string]string{"PUBLIC_ADDR": "127.0.0.1:0", "ADMIN_ADDR": "127.0.0.1:0"}, ""},
+		{"one port, IPv4 and IPv6 loopback", map[string]string{"PUBLIC_ADDR": "[::1]:9180"}, ""},
+		{"one port on every IPv6 interface", map[string]string{"PUBLIC_ADDR": "[::]:9180"}, "PUBLIC_ADDR and ADMIN_ADDR (unset: default)"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			b, public := gateway.DefaultConfig(), ":8080"
+			l := NewLoader(env(tc.env))
+			l.Addr(&public, "PUBLIC_ADDR")
+			LoadBase(l, &b)
+			err := l.Err()
+			switch {
+			case tc.want == "" && err != nil:
+				t.Errorf("got %v, want the addresses taken", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Errorf("got %v, want an error saying %q", err, tc.want)
+			}
+		})
+	}
+}

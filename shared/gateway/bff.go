@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"io"
 )
 
@@ -29,18 +30,24 @@ type BFF[C Settings] struct {
 	Routes func(g *Gateway, cfg C)
 }
 
-// Run loads the settings from getenv, builds the Gateway with the BFF's
-// routes, and serves it until ctx ends; logs go to stdout.
+// Run loads the settings from getenv, binds the BFF's two listeners,
+// builds the Gateway with the BFF's routes, and serves it until ctx ends;
+// logs go to stdout. An address it cannot have fails it before it opens
+// its state or starts saga recovery.
 func (b BFF[C]) Run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
 	cfg, err := b.Load(getenv)
 	if err != nil {
 		return err
 	}
-	g, err := b.assemble(cfg, stdout)
+	ls, err := Listen(cfg.ListenAddr(), cfg.GatewayConfig().AdminAddr)
 	if err != nil {
 		return err
 	}
-	return g.Serve(ctx, cfg.ListenAddr())
+	g, err := b.assemble(cfg, stdout)
+	if err != nil {
+		return errors.Join(err, ls.Close())
+	}
+	return g.ServeListeners(ctx, ls)
 }
 
 // Build is Run without serving: the Gateway with the BFF's routes, for a

@@ -156,8 +156,8 @@ func (c Config) Validate() error {
 	errs := []error{c.Upstreams.validate(), c.Upstream.Validate(), c.HTTP.Validate(), c.Auth.Validate(),
 		c.Order.Validate(), c.Cache.Validate(), c.RateLimit.Validate(), c.StateFile.Validate(), c.Admission.Validate(),
 		c.Tracing.Validate()}
-	if c.AdminAddr == "" {
-		errs = append(errs, errors.New("gateway: AdminAddr must be set"))
+	if err := httpserver.CheckAddr(c.AdminAddr); err != nil {
+		errs = append(errs, fmt.Errorf("gateway: AdminAddr %q: %w", c.AdminAddr, err))
 	}
 	if _, err := c.level(); err != nil {
 		errs = append(errs, err)

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"path/filepath"
 	"time"
 
@@ -271,11 +272,46 @@ func (g *Gateway) checks() []httpserver.Check {
 	return checks
 }
 
-// Serve serves until ctx ends, then drains requests and the notification
-// queue, and closes the Redis client last, once no request can use it. A
-// state file that fails to commit ends it too, with its error: the process
-// is to exit, so that a new one reopens the file (see boltstore's fail).
+// Serve serves on addr until ctx ends: Listen, then ServeListeners.
 func (g *Gateway) Serve(ctx context.Context, addr string) error {
+	ls, err := Listen(addr, g.adminAddr)
+	if err != nil {
+		return errors.Join(err, g.closeStateFile())
+	}
+	return g.ServeListeners(ctx, ls)
+}
+
+// Listeners are a BFF's two bound listeners: the public one and the admin
+// one.
+type Listeners struct {
+	Public, Admin net.Listener
+}
+
+// Listen binds the admin address, then the public one, so that a BFF
+// fails on an address it cannot have before it opens its state or starts
+// saga recovery.
+func Listen(public, admin string) (Listeners, error) {
+	a, err := httpserver.Listen(admin)
+	if err != nil {
+		return Listeners{}, fmt.Errorf("admin %w", err)
+	}
+	p, err := httpserver.Listen(public)
+	if err != nil {
+		a.Close()
+		return Listeners{}, err
+	}
+	return Listeners{Public: p, Admin: a}, nil
+}
+
+// Close closes both listeners, for a caller that will not serve them.
+func (ls Listeners) Close() error { return errors.Join(ls.Public.Close(), ls.Admin.Close()) }
+
+// ServeListeners serves until ctx ends, then drains requests and the
+// notification queue, and closes the Redis client last, once no request can
+// use it. A state file that fails to commit ends it too, with its error: the
+// process is to exit, so that a new one reopens the file (see boltstore's
+// fail). It closes the listeners.
+func (g *Gateway) ServeListeners(ctx context.Context, ls Listeners) error {
 	var failed <-chan struct{} // nil, never ready, without a state file
 	if g.stateFile != nil {
 		// Deferred first, so closed last, whatever happened: a request
@@ -285,10 +321,7 @@ func (g *Gateway) Serve(ctx context.Context, addr string) error {
 		defer g.stateFile.Close()
 		failed = g.stateFile.Failed()
 	}
-	stopAdmin, err := g.Server.ListenAdmin(g.adminAddr)
-	if err != nil {
-		return err
-	}
+	stopAdmin := g.Server.ServeAdmin(ls.Admin)
 	defer stopAdmin()
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -303,11 +336,20 @@ func (g *Gateway) Serve(ctx context.Context, addr string) error {
 	}()
 	cancelRecovery, stopRecovery := g.startRecovery(ctx)
 	defer cancelRecovery()
-	err = g.Server.Serve(ctx, addr, g.shutdownHooks(stopRecovery)...)
+	err := g.Server.ServeListener(ctx, ls.Public, g.shutdownHooks(stopRecovery)...)
 	if g.stateFile != nil {
 		err = errors.Join(err, g.stateFile.Failure())
 	}
 	return err
+}
+
+// closeStateFile closes the state file, if any, for a Serve that failed
+// before serving.
+func (g *Gateway) closeStateFile() error {
+	if g.stateFile == nil {
+		return nil
+	}
+	return g.stateFile.Close()
 }
 
 // startRecovery runs saga recovery from the start: a saga this replica's

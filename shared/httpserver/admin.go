@@ -42,8 +42,13 @@ func (s *Server) ListenAdmin(addr string) (stop func(), err error) {
 	if err != nil {
 		return nil, fmt.Errorf("admin listen on %s: %w", addr, err)
 	}
+	return s.ServeAdmin(ln), nil
+}
+
+// ServeAdmin is ListenAdmin on ln, which stop closes.
+func (s *Server) ServeAdmin(ln net.Listener) (stop func()) {
 	s.logger.Info("admin listening", "addr", ln.Addr().String(), "url", "http://"+ln.Addr().String())
-	return s.serveAdmin(ln), nil
+	return s.serveAdmin(ln)
 }
 
 // serveAdmin serves Admin on ln until stop is called. The admin listener

@@ -12,8 +12,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"runtime"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -207,14 +209,31 @@ func New(cfg Config, logger *slog.Logger, metrics *telemetry.Metrics, opts ...Op
 // once a spike of connections has passed, it gives the memory the spike
 // took back to the operating system.
 func (s *Server) Serve(ctx context.Context, addr string, onShutdown ...func(context.Context) error) error {
+	ln, err := Listen(addr)
+	if err != nil {
+		return err
+	}
+	return s.ServeListener(ctx, ln, onShutdown...)
+}
+
+// Listen binds addr, for ServeListener or ServeAdmin: a caller binds its
+// listeners before it starts anything that a failed bind would leave
+// behind.
+func Listen(addr string) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", addr, err)
+		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}
+	return ln, nil
+}
+
+// ServeListener is Serve on ln, which it closes.
+func (s *Server) ServeListener(ctx context.Context, ln net.Listener, onShutdown ...func(context.Context) error) error {
 	s.logger.Info("listening", "addr", ln.Addr().String(), "url", "http://"+ln.Addr().String())
 	errc := make(chan error, 1)
 	limited := limitConns(ln, s.cfg.MaxConns, s.cfg.HSTS, s.metrics)
 	go func() { errc <- s.App.Listener(limited) }()
+	defer limited.Close() // when fasthttp failed, or never took it
 	mctx, stopMemory := context.WithCancel(ctx)
 	defer stopMemory()
 	go returnMemory(mctx, memoryCheck, runtime.NumGoroutine, debug.FreeOSMemory)
@@ -251,4 +270,46 @@ func (s *Server) Serve(ctx context.Context, addr string, onShutdown ...func(cont
 		errs = append(errs, fmt.Errorf("serve: %w", err))
 	}
 	return errors.Join(errs...)
+}
+
+// CheckAddr reports why addr is not a listen address, or nil: host:port,
+// the host empty (every interface), an IP address or a host name, the port
+// a number from 0 (any free port) to 65535.
+func CheckAddr(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return errors.New("want host:port, such as :8080 or 127.0.0.1:9180")
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 || port != strconv.Itoa(n) {
+		return fmt.Errorf("port %q is not a number from 0 to 65535", port)
+	}
+	if _, err := netip.ParseAddr(host); err != nil && strings.IndexFunc(host, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '-' || r == '_')
+	}) >= 0 {
+		return fmt.Errorf("host %q is neither an IP address nor a host name", host)
+	}
+	return nil
+}
+
+// Collide reports whether listen addresses a and b, both valid, cannot be
+// bound at once: the same port, not 0, on the same host or where either
+// host is every interface.
+func Collide(a, b string) bool {
+	ha, pa, _ := net.SplitHostPort(a)
+	hb, pb, _ := net.SplitHostPort(b)
+	if pa != pb || pa == "0" {
+		return false
+	}
+	if every(ha) || every(hb) || strings.EqualFold(ha, hb) {
+		return true
+	}
+	ia, ea := netip.ParseAddr(ha)
+	ib, eb := netip.ParseAddr(hb)
+	return ea == nil && eb == nil && ia.Unmap() == ib.Unmap()
+}
+
+// every reports whether host names every interface.
+func every(host string) bool {
+	ip, err := netip.ParseAddr(host)
+	return host == "" || err == nil && ip.IsUnspecified()
 }

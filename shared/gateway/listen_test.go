@@ -1,0 +1,55 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// settings is a BFF's loaded configuration as a test makes it.
+type settings struct {
+	cfg  Config
+	addr string
+}
+
+func (s settings) GatewayConfig() Config { return s.cfg }
+func (s settings) ListenAddr() string    { return s.addr }
+
+// TestRunBindsBeforeItOpensState: an address the BFF cannot have, the
+// public one or the admin one, fails Run before the state file is opened
+// (and so before saga recovery could start on it).
+func TestRunBindsBeforeItOpensState(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	cases := []struct{ name, public, admin, want string }{
+		{"public address taken", taken.Addr().String(), "127.0.0.1:0", "listen on " + taken.Addr().String()},
+		{"admin address taken", "127.0.0.1:0", taken.Addr().String(), "admin listen on " + taken.Addr().String()},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := DefaultConfig()
+			cfg.StateDir, cfg.AdminAddr = t.TempDir(), tc.admin
+			b := BFF[settings]{
+				Name:   "bff-test",
+				Load:   func(func(string) string) (settings, error) { return settings{cfg, tc.public}, nil },
+				Routes: func(*Gateway, settings) {},
+			}
+			err := b.Run(context.Background(), func(string) string { return "" }, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Run = %v, want an error saying %q", err, tc.want)
+			}
+			if _, err := os.Stat(filepath.Join(cfg.StateDir, "bff-test.db")); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("the state file was opened before the listeners were bound (stat: %v)", err)
+			}
+		})
+	}
+}
