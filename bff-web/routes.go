@@ -52,14 +52,16 @@ func routes(g *gateway.Gateway, cfg Config) {
 // the list of methods and headers: its preflight finds no route (405), and
 // with no origin configured no origin gets a grant (Fiber's default would be
 // "*"). Every answer varies by Origin, so a cache never hands one origin's
-// grant to another.
+// grant to another. If-None-Match and ETag are granted so that the SPA can
+// revalidate its reads (a 304 when nothing changed), as the document offers:
+// a browser sends the one and shows the other cross-origin only when told.
 func corsPolicy(allowed []string) fiber.Handler {
 	grant := cors.New(cors.Config{
 		AllowOriginsFunc: func(origin string) bool { return slices.Contains(allowed, origin) },
 		AllowCredentials: true,
 		AllowMethods:     "GET,POST,DELETE",
-		AllowHeaders:     "Content-Type,Authorization,Idempotency-Key,X-CSRF-Token,X-Request-ID",
-		ExposeHeaders:    "Location,Retry-After,Idempotent-Replayed,X-Request-ID,RateLimit,RateLimit-Policy",
+		AllowHeaders:     "Content-Type,Authorization,Idempotency-Key,X-CSRF-Token,X-Request-ID,If-None-Match",
+		ExposeHeaders:    "Location,Retry-After,Idempotent-Replayed,X-Request-ID,RateLimit,RateLimit-Policy,ETag",
 		MaxAge:           600,
 	})
 	return func(c *fiber.Ctx) error {
