@@ -1,6 +1,7 @@
 package main
 
 import (
+	"slices"
 	"time"
 
 	"storefront.dev/shared/money"
@@ -113,10 +114,31 @@ func newOrderView(o order.Order, products map[int64]product.Product, pay *paymen
 // partPayment is the name of the order page's payment part.
 const partPayment = "payment"
 
-// shownPayment reports whether the page can show pay: the document
-// requires its status (one of an enum) and its card's last four digits.
+// shownPayment reports whether the page can show pay as the document
+// describes it: an id, a status of its enum and the card's last four digits,
+// exactly four ASCII digits. Anything else from the payment service is not
+// shown, rather than passed on to a client that trusts the document.
 func shownPayment(pay payment.Summary) bool {
-	return pay.ID != "" && pay.Status != "" && len(pay.Method.Last4) == 4
+	return pay.ID != "" && slices.Contains(shownPaymentStatuses, pay.Status) && fourDigits(pay.Method.Last4)
+}
+
+// shownPaymentStatuses is the document's enum of a payment's status.
+var shownPaymentStatuses = []string{
+	payment.StatusAuthorized, payment.StatusCaptured, payment.StatusVoided,
+	payment.StatusRefunded, payment.StatusExpired, payment.StatusDeclined,
+}
+
+// fourDigits reports whether s is four ASCII digits.
+func fourDigits(s string) bool {
+	if len(s) != 4 {
+		return false
+	}
+	for i := range len(s) {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // orderSummaryView is one row of the order history.
