@@ -85,6 +85,15 @@ func New(name string, cfg Config, stdout io.Writer) (*Gateway, error) {
 		return nil, err
 	}
 	g := &Gateway{Logger: newLogger(name, cfg, stdout), Metrics: telemetry.NewMetrics(), adminAddr: cfg.AdminAddr}
+	if cfg.HTTP.ShutdownTimeout <= cfg.Order.Timeout {
+		// A warning, not a refusal: a checkout the drain cuts is in the
+		// journal, and recovery settles it and its key replays the outcome,
+		// so a short drain is a choice where stops must be quick (tests,
+		// the load benchmark); but its client gets an error it did not
+		// need to.
+		g.Logger.Warn("SHUTDOWN_TIMEOUT is not longer than ORDER_TIMEOUT: a checkout in flight when the process is stopped may be cut and left to saga recovery",
+			"shutdown_timeout", cfg.HTTP.ShutdownTimeout.String(), "order_timeout", cfg.Order.Timeout.String())
+	}
 	tracing, err := telemetry.NewTracing(context.Background(), name, cfg.Tracing)
 	if err != nil {
 		return nil, err

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // settings is a BFF's loaded configuration as a test makes it.
@@ -49,6 +50,37 @@ func TestRunBindsBeforeItOpensState(t *testing.T) {
 			}
 			if _, err := os.Stat(filepath.Join(cfg.StateDir, "bff-test.db")); !errors.Is(err, fs.ErrNotExist) {
 				t.Errorf("the state file was opened before the listeners were bound (stat: %v)", err)
+			}
+		})
+	}
+}
+
+// TestShortDrainIsWarnedOf: a drain no longer than a checkout's deadline
+// would cut the checkouts in flight at every stop; New says so at start.
+func TestShortDrainIsWarnedOf(t *testing.T) {
+	cases := []struct {
+		name         string
+		drain, order time.Duration
+		want         bool
+	}{
+		{"drain shorter than a checkout", time.Second, 8 * time.Second, true},
+		{"drain as long as a checkout", 8 * time.Second, 8 * time.Second, true},
+		{"drain longer than a checkout", 15 * time.Second, 8 * time.Second, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := DefaultConfig()
+			cfg.StateDir = t.TempDir()
+			cfg.HTTP.ShutdownTimeout, cfg.Order.Timeout = tc.drain, tc.order
+			var logs strings.Builder
+			g, err := New("bff-test", cfg, &logs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			g.Close()
+			warned := strings.Contains(logs.String(), `"level":"WARN","msg":"SHUTDOWN_TIMEOUT is not longer than ORDER_TIMEOUT`)
+			if warned != tc.want {
+				t.Errorf("warned %v, want %v; logs:\n%s", warned, tc.want, logs.String())
 			}
 		})
 	}

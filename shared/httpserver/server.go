@@ -53,8 +53,9 @@ type Config struct {
 	// that a flood of connections cannot grow memory without bound.
 	// At most MaxMaxConns. Default 4096.
 	MaxConns int
-	// ShutdownTimeout bounds the graceful drain on SIGTERM: in-flight
-	// requests, then the shutdown hooks (queued notifications). Default 15s.
+	// ShutdownTimeout bounds the graceful drain of in-flight requests on
+	// SIGTERM; the shutdown hooks (queued notifications) then get what is
+	// left of it, and at least ShutdownHookBudget. Default 15s.
 	ShutdownTimeout time.Duration
 	// ShutdownDelay is how long, on SIGTERM, the server goes on taking
 	// requests with /readyz answering 503 before the drain begins, so that
@@ -88,6 +89,17 @@ func DefaultConfig() Config {
 // minHeaderLimit is the smallest HeaderLimit: a browser's request line and
 // headers, cookies and a bearer token included, take a couple of KiB.
 const minHeaderLimit = 2 << 10
+
+// ShutdownHookBudget is the least time Serve's shutdown hooks get once the
+// drain has ended, whatever the drain left of ShutdownTimeout: 5s. A drain
+// that ran to its deadline, a checkout still in flight, would otherwise
+// leave them nothing, and the hooks are what settles the work in hand:
+// stopping saga recovery waits for its step in flight (one upstream call,
+// 2s by default), the checkouts that just drained write their completion
+// records and queued notifications are sent (2s an attempt), traces are
+// flushed. A process may so take ShutdownDelay, ShutdownTimeout and 5s to
+// stop: its supervisor's grace period must cover the sum.
+const ShutdownHookBudget = 5 * time.Second
 
 // The ceilings of the limits: a value beyond one is a typo, and each limit
 // is memory the server commits to its clients.
@@ -261,8 +273,14 @@ func (s *Server) ServeListener(ctx context.Context, ln net.Listener, onShutdown 
 	// after the start) finds nothing to shut down, and fasthttp then
 	// serves it for good: closing it ends that serving too.
 	_ = limited.Close()
+	hctx := sctx
+	if deadline, _ := sctx.Deadline(); time.Until(deadline) < ShutdownHookBudget {
+		var cancel context.CancelFunc
+		hctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), ShutdownHookBudget)
+		defer cancel()
+	}
 	for _, hook := range onShutdown {
-		if err := hook(sctx); err != nil {
+		if err := hook(hctx); err != nil {
 			errs = append(errs, err)
 		}
 	}
