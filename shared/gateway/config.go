@@ -70,8 +70,9 @@ type Config struct {
 	// RedisMasterName is the master's name the Sentinels of RedisAddrs
 	// watch. Default none.
 	RedisMasterName string
-	// RedisPassword authenticates to the Redis nodes of RedisAddrs (a
-	// RedisURL holds its own). Default none.
+	// RedisPassword authenticates to the Redis nodes of RedisAddrs. It is
+	// refused with RedisURL, which holds its own: one of the two would be
+	// ignored. Default none.
 	RedisPassword string
 	// RedisJournalReplicas is how many replicas of the Redis master must
 	// hold each checkout journal write before it counts (Redis WAIT, at
@@ -184,6 +185,9 @@ func (c Config) Validate() error {
 	}
 	if c.RedisJournalReplicas < 0 || c.RedisJournalReplicas > 0 && !c.sharedState() {
 		errs = append(errs, errors.New("gateway: RedisJournalReplicas must be 0, or more with Redis set"))
+	}
+	if c.RedisPassword != "" && c.RedisURL != "" {
+		errs = append(errs, errors.New("gateway: RedisPassword is for the nodes of RedisAddrs; a RedisURL holds its own (redis://:password@host:port)"))
 	}
 	if c.RedisSentinelPassword != "" && c.RedisMasterName == "" {
 		errs = append(errs, errors.New("gateway: RedisSentinelPassword needs RedisMasterName and the Sentinels' RedisAddrs"))

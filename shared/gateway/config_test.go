@@ -49,6 +49,7 @@ func TestValidate(t *testing.T) {
 		{"redis url of another scheme", func(c *Config) { c.RedisURL = "http://:secret@redis:6379" }, "RedisURL"},
 		{"redis address without a scheme", func(c *Config) { c.RedisURL = "redis:6379" }, "RedisURL"},
 		{"redis url and addresses", func(c *Config) { c.RedisURL, c.RedisAddrs = "redis://r:6379", []string{"r:26379"} }, "not both"},
+		{"password beside a redis url", func(c *Config) { c.RedisURL, c.RedisPassword = "redis://r:6379", "pw" }, "RedisPassword is for the nodes of RedisAddrs"},
 		{"master name without sentinels", func(c *Config) { c.RedisMasterName = "storefront" }, "RedisMasterName"},
 		{"journal replicas without redis", func(c *Config) { c.RedisJournalReplicas = 1 }, "RedisJournalReplicas"},
 		{"negative journal replicas", func(c *Config) { c.RedisURL, c.RedisJournalReplicas = "redis://r:6379", -1 }, "RedisJournalReplicas"},
