@@ -83,6 +83,9 @@ type crashPoint struct {
 	// completesUnwritten is completes when the crash comes before the
 	// record is written.
 	completesUnwritten bool
+	// answered: the crash comes after the checkout answered with its
+	// order, in the work behind the answer (the commit, the completion).
+	answered bool
 }
 
 // stepFault is a step's write failing: the route of its service, and the
@@ -98,6 +101,7 @@ var (
 	failCreate        = &stepFault{sandbox.ServiceOrder, sandbox.RouteCreateOrder, 500}
 	failCapture       = &stepFault{sandbox.ServicePayment, sandbox.RouteCapture, 500}
 	failConfirm       = &stepFault{sandbox.ServiceOrder, sandbox.RouteConfirm, 500}
+	refuseConfirm     = &stepFault{sandbox.ServiceOrder, sandbox.RouteConfirm, 409}
 	failCommit        = &stepFault{sandbox.ServiceProduct, sandbox.RouteCommit, 500}
 	failCommitRefused = &stepFault{sandbox.ServiceProduct, sandbox.RouteCommit, 404}
 )
@@ -131,7 +135,10 @@ var crashPoints = []crashPoint{
 	// back, goes forward.
 	{name: "reserved and authorized", at: atStep(orderflow.StepAuthorized), completes: true},
 	{name: "created and captured", at: atStep(orderflow.StepCaptured), completes: true},
-	{name: "committed", at: atState(orderflow.StateCompleted), completes: true},
+	// The commit runs behind the answer, while the confirmation is
+	// journaled.
+	{name: "confirmed", at: atStep(orderflow.StepConfirmed), completes: true, answered: true},
+	{name: "committed", at: atState(orderflow.StateCompleted), completes: true, answered: true},
 	{name: "reserve fails", at: atState(orderflow.StateCompensating), fault: failReserve},
 	{name: "authorize fails", at: atState(orderflow.StateCompensating), fault: failAuthorize},
 	// The money was taken beside the failed order: undone by a refund, or,
@@ -144,16 +151,20 @@ var crashPoints = []crashPoint{
 	{name: "undone payment", at: atUndone(orderflow.UndoPayment), fault: failCapture},
 	{name: "undone reservation", at: atUndone(orderflow.UndoReservation), fault: failCapture},
 	{name: "failed", at: atState(orderflow.StateFailed), fault: failCapture},
-	// The stock was sold beside the failed confirmation, or may have been
-	// by the failed commit: the saga can only go forward, and recovery
-	// completes it.
-	{name: "confirm fails", at: atLetGo, fault: failConfirm, completes: true},
-	{name: "commit fails", at: atLetGo, fault: failCommit, completes: true},
+	// The confirmation failed or was refused (an order cancelled
+	// meanwhile): nothing is sold yet, and the order is undone, refund
+	// included. Before the decision to undo is journaled, the journal says
+	// captured: recovery goes forward, and the order goes through.
+	{name: "confirm fails", at: atState(orderflow.StateCompensating), fault: failConfirm, completesUnwritten: true},
+	{name: "confirm refused", at: atState(orderflow.StateCompensating), fault: refuseConfirm, completesUnwritten: true},
+	// The commit, behind the answer, may have sold the stock: the saga can
+	// only go forward, and recovery completes it.
+	{name: "commit fails", at: atLetGo, fault: failCommit, completes: true, answered: true},
 	// The commit refused outright: nothing was sold, and the confirmed
 	// order is undone. Before the decision to undo is journaled, the
-	// journal says captured: recovery goes forward, and the order goes
+	// journal says confirmed: recovery goes forward, and the order goes
 	// through.
-	{name: "commit refused", at: atState(orderflow.StateCompensating), fault: failCommitRefused, completesUnwritten: true},
+	{name: "commit refused", at: atState(orderflow.StateCompensating), fault: failCommitRefused, completesUnwritten: true, answered: true},
 }
 
 // store is one of the journal's stores. setup readies it for the tests of
@@ -239,10 +250,14 @@ func crashAndRecover(t *testing.T, open opener, cp crashPoint, landed bool) {
 	}
 	dying := &crashJournal{Journal: first(), at: cp.at, landed: landed}
 	a := newFlow(t, rt, dying, time.Now)
-	// A crash as the completion is journaled comes after every step: the
-	// flow may answer with the order, as the process would have.
-	if _, err := a.Place(ctx, req); err == nil && !cp.completes {
+	// A crash behind the answer comes after the order was answered, as
+	// the process would have; one before it, never.
+	_, err := a.Place(ctx, req)
+	switch {
+	case err == nil && !cp.answered:
 		t.Fatalf("the checkout crashed at %s and still returned an order", cp.name)
+	case err != nil && cp.answered:
+		t.Fatalf("the checkout crashed at %s, behind its answer, and answered %v", cp.name, err)
 	}
 	// Close waits for a completion record still being written.
 	_ = a.Close(ctx)
@@ -258,7 +273,7 @@ func crashAndRecover(t *testing.T, open opener, cp crashPoint, landed bool) {
 	if _, err := b.Recover(ctx); err != nil {
 		t.Fatalf("Recover: %v", err)
 	}
-	recovered := rt.State(t)
+	recovered := quietState(t, rt)
 	checkQuiet(t, recovered)
 	// The retry gets the order recovery completed, or, the checkout undone
 	// with nothing held, places it afresh.
@@ -274,7 +289,7 @@ func crashAndRecover(t *testing.T, open opener, cp crashPoint, landed bool) {
 	if !cp.completes && (len(confirmed) != 0 || res.Replayed) {
 		t.Errorf("confirmed orders %v after undoing the checkout, retry replayed %v: want none, and a new order", confirmed, res.Replayed)
 	}
-	final := rt.State(t)
+	final := quietState(t, rt)
 	checkQuiet(t, final)
 	if confirmed := confirmedOrders(final); len(confirmed) != 1 || confirmed[0] != res.Order.ID {
 		t.Errorf("confirmed orders %v, want exactly the retry's %q", confirmed, res.Order.ID)
@@ -282,6 +297,28 @@ func crashAndRecover(t *testing.T, open opener, cp crashPoint, landed bool) {
 	if n, err := b.Recover(ctx); err != nil || n != 0 {
 		t.Errorf("a second recovery pass took %d sagas (%v), want none", n, err)
 	}
+}
+
+// quietState is rt's state once the system is quiet: every invariant holds
+// and no order is pending, or five seconds have passed. A checkout commits
+// its stock and journals its completion just after its answer.
+func quietState(t *testing.T, rt *sandboxtest.Running) sandbox.State {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		st := rt.State(t)
+		if quiet(st) || time.Now().After(deadline) {
+			return st
+		}
+	}
+}
+
+func quiet(st sandbox.State) bool {
+	for _, o := range st.Order.Orders {
+		if o.Status == order.StatusPending {
+			return false
+		}
+	}
+	return len(st.Invariants()) == 0
 }
 
 // checkQuiet fails t with every invariant st breaks, and for any order left
@@ -385,7 +422,7 @@ func recoverWithoutThePaymentService(t *testing.T, st store) {
 	if n, err := c.Recover(ctx); err != nil || n != 1 {
 		t.Fatalf("second Recover = %d, %v; want 1 saga", n, err)
 	}
-	final := rt.State(t)
+	final := quietState(t, rt)
 	checkQuiet(t, final)
 	res, err := c.Place(ctx, req)
 	if confirmed := confirmedOrders(final); err != nil || len(confirmed) != 1 || confirmed[0] != res.Order.ID || !res.Replayed {
@@ -590,7 +627,7 @@ func TestAStepThatPanicsIsSettledByRecovery(t *testing.T) {
 	if err != nil {
 		t.Fatalf("retry after recovery: %v, want an order", err)
 	}
-	final := rt.State(t)
+	final := quietState(t, rt)
 	checkQuiet(t, final)
 	if confirmed := confirmedOrders(final); len(confirmed) != 1 || confirmed[0] != res.Order.ID {
 		t.Errorf("confirmed orders %v, want exactly the retry's %q", confirmed, res.Order.ID)

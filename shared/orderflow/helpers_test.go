@@ -209,6 +209,17 @@ func (q *quietSandbox) clearFaults(tb testing.TB) {
 }
 
 // checkInvariants fails the test with every violation of st.
+// behind waits for the work f does behind its answers: the commits and
+// the completion records.
+func behind(tb testing.TB, f *Flow) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := f.completions.drain(ctx); err != nil {
+		tb.Fatalf("the work behind the answers: %v", err)
+	}
+}
+
 func checkInvariants(tb testing.TB, st sandbox.State) {
 	tb.Helper()
 	for _, err := range st.Invariants() {

@@ -17,13 +17,13 @@ func TestProgressAt(t *testing.T) {
 		want    []progress // for steps, in order
 	}{
 		{StepStarted, []progress{u, u, u, u, n, n}},
-		{StepAuthorized, []progress{d, d, u, u, u, u}},
+		{StepAuthorized, []progress{d, d, u, u, u, n}},
 		{StepCaptured, []progress{d, d, d, d, u, u}},
 		{StepCommitted, []progress{d, d, d, d, d, d}},
 		// One step at a time: only the next step was running, and more
 		// reads as in doubt than was.
 		{StepReserved, []progress{d, u, u, u, n, n}},
-		{StepCreated, []progress{d, d, d, u, u, u}},
+		{StepCreated, []progress{d, d, d, u, u, n}},
 		{StepConfirmed, []progress{d, d, d, d, d, u}},
 	}
 	for _, tt := range tests {
@@ -36,8 +36,9 @@ func TestProgressAt(t *testing.T) {
 }
 
 // TestPhasesCoverEveryStepOnce guards the phase table: each forward step in
-// exactly one phase, in the flow's order, the commit last and alone with
-// the confirmation only.
+// exactly one phase, in the flow's order, the commit last, alone and after
+// the confirmation, and behind the answer, which comes once the order is
+// confirmed.
 func TestPhasesCoverEveryStepOnce(t *testing.T) {
 	next := StepReserved
 	for _, ph := range phases {
@@ -51,7 +52,10 @@ func TestPhasesCoverEveryStepOnce(t *testing.T) {
 	if next != StepCommitted+1 {
 		t.Errorf("phases %v end before %s", phases, StepCommitted)
 	}
-	if last := phases[len(phases)-1]; phaseOf(StepCaptured) >= phaseOf(StepCommitted) || len(last) != 2 {
-		t.Errorf("the commit must come after the capture, beside the confirmation only: %v", phases)
+	if last := phases[len(phases)-1]; phaseOf(StepConfirmed) >= phaseOf(StepCommitted) || len(last) != 1 {
+		t.Errorf("the commit must come after the confirmation, alone: %v", phases)
+	}
+	if phaseOf(StepConfirmed) != answerPhases-1 || phaseOf(StepCommitted) < answerPhases {
+		t.Errorf("the answer must come once the order is confirmed, before the commit: %d phases of %v", answerPhases, phases)
 	}
 }

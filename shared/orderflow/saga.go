@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"runtime/debug"
 	"slices"
 	"sync"
@@ -100,10 +101,20 @@ func (s *saga) run(parent, ctx context.Context) (Result, error) {
 			panic(fmt.Sprintf("%v\n%s", v, debug.Stack()))
 		}
 	}()
-	if err := s.forward(ctx, StepStarted); err != nil {
+	saving, err := s.advance(ctx, StepStarted, answerPhases, nil)
+	if err != nil {
 		return s.conclude(parent, err)
 	}
-	return s.completeBehind(parent), nil
+	return s.finishBehind(parent, ctx, saving), nil
+}
+
+// detached is ctx with its deadline and values but without its
+// cancellation.
+func detached(ctx context.Context) (context.Context, context.CancelFunc) {
+	if dl, ok := ctx.Deadline(); ok {
+		return context.WithDeadline(context.WithoutCancel(ctx), dl)
+	}
+	return context.WithCancel(context.WithoutCancel(ctx))
 }
 
 // conclude ends a saga whose forward steps returned err: it completes it, or
@@ -117,10 +128,11 @@ func (s *saga) conclude(parent context.Context, err error) (Result, error) {
 		return Result{}, s.abandoned(parent, err)
 	}
 	pe := problem.From(err)
-	if s.committed != notDone && transient(err) {
-		// The stock may be sold, which cannot be undone: the order can only
-		// go forward. Recovery takes it over at once and finishes it when
-		// the service is back; the retry of the key gets the order.
+	if (s.confirmed == done || s.committed != notDone) && transient(err) {
+		// The order is confirmed, and its stock may be sold, which cannot be
+		// undone: it can only go forward. Recovery takes it over at once and
+		// finishes it when the service is back; the retry of the key gets
+		// the order.
 		_ = s.led.letGo(parent)
 		pe.Detail = "The order is being completed; retry with the same Idempotency-Key to get it."
 		if pe.Code == problem.CodeUnavailable {
@@ -172,14 +184,38 @@ func (s *saga) complete(ctx context.Context) (Result, error) {
 	return res, nil
 }
 
-// completeBehind is complete with the record written on a goroutine of its
-// own, off the answer's path (see completions).
-func (s *saga) completeBehind(ctx context.Context) Result {
+// finishBehind returns the result of a saga whose answerPhases are done,
+// saving being the journal write of the last of them, and runs the rest on
+// a goroutine of its own, off the answer's path (see completions), under
+// what is left of ctx's deadline: the phases after them, then the
+// completion record. A failure there is concluded as any other: a commit
+// that may pass leaves the order to recovery, one refused outright undoes
+// it.
+func (s *saga) finishBehind(parent, ctx context.Context, saving <-chan error) Result {
 	res := Result{Order: s.order, Payment: s.payment, Products: s.products}
 	end := s.f.completions.begin(s.led.record().ID)
+	parent = context.WithoutCancel(parent)
+	ctx, cancel := detached(ctx)
 	go func() {
 		defer end()
-		s.completed(context.WithoutCancel(ctx), res)
+		defer cancel()
+		stop := s.led.keepAlive(ctx)
+		defer stop()
+		msg := caught(func() {
+			_, err := s.advance(ctx, phases[answerPhases-1][0], len(phases), saving)
+			if err != nil {
+				_, _ = s.conclude(parent, err)
+				return
+			}
+			s.completed(parent, res)
+		})
+		if msg != nil {
+			// A bug: the saga is left as a crash would leave it, to
+			// recovery at once.
+			_ = s.led.letGo(parent)
+			s.f.cfg.logger.LogAttrs(parent, slog.LevelError, "checkout panicked after its answer",
+				slog.String("saga", s.led.record().ID), slog.String("panic", *msg))
+		}
 	}()
 	return res
 }
@@ -323,14 +359,21 @@ func shippingAddress(u user.User) *order.Address {
 	return &order.Address{Name: a.Name, Line1: a.Line1, Line2: a.Line2, City: a.City, PostalCode: a.PostalCode, Country: a.Country}
 }
 
-// forward runs the steps after from, phase by phase. Each phase's outcome
-// is journaled while the next phase runs, and is on disk before the phase
-// after that starts or the saga acts on a failure: a journal at one step
-// leaves at most the two phases after it in doubt, which recovery reads back
-// by their references (see progressAt). The last phase is journaled by
-// complete.
+// forward runs the steps after from, phase by phase, to the last.
 func (s *saga) forward(ctx context.Context, from Step) error {
-	var saving <-chan error // the journal write of the phase before, if any
+	_, err := s.advance(ctx, from, len(phases), nil)
+	return err
+}
+
+// advance runs the steps after from in the phases before until, phase by
+// phase. Each phase's outcome is journaled while the next phase runs, and
+// is on disk before the phase after that starts or the saga acts on a
+// failure: a journal at one step leaves at most the two phases after it in
+// doubt, which recovery reads back by their references (see progressAt).
+// The last phase is journaled by complete. saving is the journal write of
+// the phase before from, if still on its way; advance returns the one of
+// the last phase it ran, still on its way, or waits for it when it fails.
+func (s *saga) advance(ctx context.Context, from Step, until int, saving <-chan error) (<-chan error, error) {
 	landed := func() error {
 		if saving == nil {
 			return nil
@@ -339,8 +382,15 @@ func (s *saga) forward(ctx context.Context, from Step) error {
 		saving = nil
 		return err
 	}
-	defer func() { _ = landed() }()
-	for i, ph := range phases {
+	// Waited for unless handed over, a panic included: the saga must not
+	// be let go with a write of its still on its way.
+	handed := false
+	defer func() {
+		if !handed {
+			_ = landed()
+		}
+	}()
+	for i, ph := range phases[:until] {
 		todo := slices.DeleteFunc(slices.Clone(ph), func(st Step) bool { return st <= from })
 		if len(todo) == 0 {
 			continue
@@ -349,19 +399,20 @@ func (s *saga) forward(ctx context.Context, from Step) error {
 		left := len(phases) - i
 		err := s.concurrently(ctx, todo, left)
 		if jerr := landed(); jerr != nil {
-			return jerr
+			return nil, jerr
 		}
 		if errors.Is(err, errReservationExpired) {
 			err = s.reserveAgain(ctx, left)
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if i < len(phases)-1 {
 			saving = s.journalPhase(ctx, ph[len(ph)-1])
 		}
 	}
-	return nil
+	handed = true
+	return saving, nil
 }
 
 // journalPhase writes, on its own goroutine, that the forward steps up to

@@ -3,6 +3,7 @@ package sandboxtest
 import (
 	"net/url"
 	"testing"
+	"time"
 
 	json "github.com/goccy/go-json"
 
@@ -10,16 +11,27 @@ import (
 	"storefront.dev/shared/upstream/product"
 )
 
-// CheckInvariants fetches the state of all five services and fails the test
-// for every invariant it breaks; it returns the state for further checks.
+// CheckInvariants fetches the state of all five services once the system
+// is quiet and fails the test for every invariant it breaks; it returns
+// the state for further checks. Quiet is when every invariant holds, or
+// after quietWait: a BFF answers a checkout once its order is confirmed
+// and commits its stock just after.
 func (r *Running) CheckInvariants(tb testing.TB) sandbox.State {
 	tb.Helper()
+	deadline := time.Now().Add(quietWait)
 	st := r.State(tb)
+	for len(st.Invariants()) > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+		st = r.State(tb)
+	}
 	for _, err := range st.Invariants() {
 		tb.Errorf("invariant: %v", err)
 	}
 	return st
 }
+
+// quietWait is how long CheckInvariants waits for the invariants to hold.
+const quietWait = 5 * time.Second
 
 // CatalogIDs lists the ids of the product service's catalog (one category,
 // or all of it when category is ""), read directly, as the reference a
