@@ -238,6 +238,8 @@ func (g *Gateway) openStores(name string, cfg Config) (orderflow.Journal, error)
 		return nil, err
 	}
 	g.redis = client
+	// go-redis has one logger for the process, which is this BFF.
+	redis.SetLogger(redisLog{g.Logger})
 	// Each BFF has keys of its own: its checkouts are its own (their ids
 	// and replies differ from the other's), and so are its quotas.
 	g.RateLimits = redisstore.NewRateLimit(g.redis, cfg.RedisKeyPrefix+"rl:"+name+":")

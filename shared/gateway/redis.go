@@ -1,7 +1,10 @@
 package gateway
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"strings"
 
 	"github.com/redis/go-redis/v9"
@@ -35,4 +38,19 @@ func (c Config) redisClient() (redis.UniversalClient, string, error) {
 		return redis.NewFailoverClient(opts.Failover()), what, nil
 	}
 	return redis.NewClusterClient(opts.Cluster()), what, nil
+}
+
+// redisLog passes go-redis's own log lines (a failed Sentinel lookup, a
+// pool that cannot dial, a new master) through the BFF's logger, as JSON
+// with the request's ids when the call had them, at warn: go-redis logs
+// only what went wrong or changed. Its default writes plain text to
+// stderr, which a log pipeline reading JSON lines would mangle or drop.
+type redisLog struct{ logger *slog.Logger }
+
+// Printf is go-redis's logging interface.
+func (l redisLog) Printf(ctx context.Context, format string, v ...any) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	l.logger.WarnContext(ctx, "redis client", "detail", strings.TrimSpace(fmt.Sprintf(format, v...)))
 }

@@ -2,8 +2,13 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
+	"log/slog"
+	"net"
 	"regexp"
 	"strconv"
+	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -66,4 +71,65 @@ func pause(t *testing.T, client redis.UniversalClient) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGCONT) })
+}
+
+// TestRedisLogsAreJSON: what go-redis logs itself goes through the BFF's
+// logger, as a JSON line, not as plain text on stderr.
+func TestRedisLogsAreJSON(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.RedisURL = "redis://" + freeAddr(t) // no Redis needed: the line is the client's own
+	var logs lockedBuffer
+	g, err := New("bff-test", cfg, &logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	// The process's one go-redis logger outlives this gateway.
+	defer redis.SetLogger(redisLog{slog.New(slog.DiscardHandler)})
+	// go-redis logs that it rounds an expiry under a millisecond up.
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	_ = g.redis.Set(ctx, "k", "v", time.Microsecond).Err()
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var e struct{ Level, Msg, Detail, App string }
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			t.Fatalf("log line %q is not JSON: %v", line, err)
+		}
+		if e.Msg == "redis client" && strings.Contains(e.Detail, "truncating to 1ms") {
+			if e.Level != "WARN" || e.App != "bff-test" {
+				t.Errorf("go-redis's line logged as %s", line)
+			}
+			return
+		}
+	}
+	t.Errorf("go-redis's line is not in the BFF's log:\n%s", logs.String())
+}
+
+// freeAddr returns a loopback address nothing listens on.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// lockedBuffer is a log destination written from several goroutines.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
