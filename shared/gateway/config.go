@@ -48,13 +48,15 @@ type Config struct {
 	Cache catalog.Config
 	// RateLimit are the per-caller request quotas.
 	RateLimit ratelimit.Config
-	// StateFile bounds the state file; without effect when RedisURL is set.
+	// StateFile bounds the state file; without effect with Redis (RedisURL
+	// or RedisAddrs).
 	StateFile boltstore.Config
 	// StateDir is the directory of the state file that keeps checkouts
 	// (their saga journal, which is also their idempotency record) across
-	// restarts when RedisURL is not set: <StateDir>/<bff name>.db. It must
-	// survive the process (a volume on Kubernetes), and only one process may
-	// use it at a time. Default ./data.
+	// restarts without Redis (RedisURL or RedisAddrs):
+	// <StateDir>/<bff name>.db. It must survive the process (a volume on
+	// Kubernetes), and only one process may use it at a time. Default
+	// ./data.
 	StateDir string
 	// RedisURL (redis://[user:password@]host:port[/db], or rediss:// for
 	// TLS), when set, keeps the checkout journal and rate-limit buckets in
