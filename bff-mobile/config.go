@@ -37,7 +37,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	if err := l.Err(); err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
-	if err := cfg.Base.Validate(); err != nil {
+	if err := config.Check(l, &cfg, defaultConfig(), func(c Config) error { return c.Base.Validate() }); err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
 	return cfg, nil

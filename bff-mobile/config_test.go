@@ -38,3 +38,26 @@ func TestListenAddresses(t *testing.T) {
 		})
 	}
 }
+
+// TestRefusalsNameTheVariable: a setting a package's Validate refuses is
+// named in the error, with its value, and so are the other settings its
+// message names.
+func TestRefusalsNameTheVariable(t *testing.T) {
+	cases := []struct {
+		env  map[string]string
+		want []string
+	}{
+		{map[string]string{"VIEW_TIMEOUT": "0"}, []string{`VIEW_TIMEOUT="0": gateway: ViewTimeout 0s must be positive`}},
+		{map[string]string{"IDEMPOTENCY_TTL": "0"}, []string{`IDEMPOTENCY_TTL="0": orderflow: Retention 0s must be positive`}},
+		{map[string]string{"UPSTREAM_CALL_TIMEOUT": "0"}, []string{`UPSTREAM_CALL_TIMEOUT="0": upstream: Timeout 0s`}},
+		{map[string]string{"ADMISSION_MAX_LIMIT": "50"}, []string{`ADMISSION_MAX_LIMIT="50": admission:`, "InitialLimit is ADMISSION_INITIAL_LIMIT"}},
+	}
+	for _, tc := range cases {
+		_, err := loadConfig(func(k string) string { return tc.env[k] })
+		for _, w := range tc.want {
+			if err == nil || !strings.Contains(err.Error(), w) {
+				t.Errorf("%v: got %v, want an error saying %q", tc.env, err, w)
+			}
+		}
+	}
+}

@@ -103,7 +103,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 			cfg.AllowedOrigins[i] = canon
 		}
 	}
-	if err := cfg.validate(); err != nil {
+	if err := config.Check(l, &cfg, defaultConfig(), Config.validate); err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
 	return cfg, nil

@@ -22,6 +22,8 @@ func TestLoadConfig(t *testing.T) {
 		{"session max age under a minute", map[string]string{"SESSION_MAX_AGE": "59s"}, "SESSION_MAX_AGE=59s: want at least 1m0s"},
 		{"session max age of a minute", map[string]string{"SESSION_MAX_AGE": "1m"}, ""},
 		{"bad shared setting", map[string]string{"ORDER_TIMEOUT": "later"}, "ORDER_TIMEOUT"},
+		{"shared setting refused by its package", map[string]string{"VIEW_TIMEOUT": "0"}, `VIEW_TIMEOUT="0": gateway: ViewTimeout 0s must be positive`},
+		{"session setting refused by its package", map[string]string{"SESSION_IDLE_TIMEOUT": "0s"}, `SESSION_IDLE_TIMEOUT="0s": session: IdleTimeout`},
 		{"origin with a query", map[string]string{"BFF_ALLOWED_ORIGINS": "https://shop.example.com?x=1"}, `BFF_ALLOWED_ORIGINS: "https://shop.example.com?x=1" is not an origin`},
 		{"origin with an empty query", map[string]string{"BFF_ALLOWED_ORIGINS": "https://shop.example.com?"}, `BFF_ALLOWED_ORIGINS: "https://shop.example.com?" is not an origin`},
 		{"origin with a fragment", map[string]string{"BFF_ALLOWED_ORIGINS": "https://shop.example.com#top"}, `BFF_ALLOWED_ORIGINS: "https://shop.example.com#top" is not an origin`},

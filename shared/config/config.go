@@ -4,7 +4,7 @@
 // that has settings exports a Config whose fields document their defaults,
 // and a DefaultConfig. A BFF starts from those defaults, loads its settings
 // once through a Loader (LoadBase for the shared ones), and validates them
-// before listening.
+// before listening with Check, whose errors name the variables at fault.
 package config
 
 import (
@@ -26,6 +26,17 @@ type Loader struct {
 	// listens are the listen addresses read, each a field's address and
 	// its variable, which Err checks pairwise.
 	listens []listen
+	// vars are the variables read, set or not, each with the field it
+	// sets: Check names them in the errors of a validation.
+	vars []variable
+}
+
+// variable is a setting read: its name, the address of the field it sets,
+// and its value when it is set.
+type variable struct {
+	name, value string
+	dst         any
+	set         bool
 }
 
 // listen is a listen address setting: the field it sets and its variable.
@@ -42,20 +53,27 @@ func (l *Loader) lookup(name string) (string, bool) {
 	return v, v != ""
 }
 
+// read looks name up for the field at dst, and records it for Check.
+func (l *Loader) read(dst any, name string) (string, bool) {
+	v, ok := l.lookup(name)
+	l.vars = append(l.vars, variable{name: name, value: v, dst: dst, set: ok})
+	return v, ok
+}
+
 func (l *Loader) fail(name, v string, err error) {
 	l.errs = append(l.errs, fmt.Errorf("%s=%q: %w", name, v, err))
 }
 
 // String sets *dst from name when it is set.
 func (l *Loader) String(dst *string, name string) {
-	if v, ok := l.lookup(name); ok {
+	if v, ok := l.read(dst, name); ok {
 		*dst = v
 	}
 }
 
 // Int sets *dst from name when it is set.
 func (l *Loader) Int(dst *int, name string) {
-	if v, ok := l.lookup(name); ok {
+	if v, ok := l.read(dst, name); ok {
 		n, err := strconv.Atoi(v)
 		if err != nil {
 			l.fail(name, v, errors.New("not an integer"))
@@ -67,7 +85,7 @@ func (l *Loader) Int(dst *int, name string) {
 
 // Bool sets *dst from name when it is set ("true", "false", "1", "0").
 func (l *Loader) Bool(dst *bool, name string) {
-	if v, ok := l.lookup(name); ok {
+	if v, ok := l.read(dst, name); ok {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
 			l.fail(name, v, errors.New("not a boolean"))
@@ -79,7 +97,7 @@ func (l *Loader) Bool(dst *bool, name string) {
 
 // Duration sets *dst from name when it is set, in Go syntax ("250ms", "2s").
 func (l *Loader) Duration(dst *time.Duration, name string) {
-	if v, ok := l.lookup(name); ok {
+	if v, ok := l.read(dst, name); ok {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < 0 {
 			l.fail(name, v, errors.New("not a non-negative duration such as 2s"))
@@ -92,19 +110,26 @@ func (l *Loader) Duration(dst *time.Duration, name string) {
 // List sets *dst from a comma-separated name when it is set. A value of
 // only commas and spaces is refused: unset, the variable keeps the default.
 func (l *Loader) List(dst *[]string, name string) {
-	if v, ok := l.lookup(name); ok {
-		var out []string
-		for _, p := range strings.Split(v, ",") {
-			if p = strings.TrimSpace(p); p != "" {
-				out = append(out, p)
-			}
+	if v, ok := l.read(dst, name); ok {
+		if out := l.split(name, v); out != nil {
+			*dst = out
 		}
-		if out == nil {
-			l.fail(name, v, errors.New("lists nothing; leave it unset for the default"))
-			return
-		}
-		*dst = out
 	}
+}
+
+// split returns the items of the list v, or nil, an error recorded, when
+// it lists nothing.
+func (l *Loader) split(name, v string) []string {
+	var out []string
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	if out == nil {
+		l.fail(name, v, errors.New("lists nothing; leave it unset for the default"))
+	}
+	return out
 }
 
 // URLs sets *dst from a comma-separated list of base URLs of instances:
@@ -112,8 +137,11 @@ func (l *Loader) List(dst *[]string, name string) {
 // query or fragment, as the upstream client takes them; the error names the
 // variable and the URL at fault.
 func (l *Loader) URLs(dst *[]string, name string) {
-	var list []string
-	l.List(&list, name)
+	v, set := l.read(dst, name)
+	if !set {
+		return
+	}
+	list := l.split(name, v)
 	if list == nil {
 		return
 	}
@@ -157,7 +185,7 @@ func checkBaseURL(raw string) error {
 // addresses, set or default, that cannot be bound at once.
 func (l *Loader) Addr(dst *string, name string) {
 	l.listens = append(l.listens, listen{dst, name})
-	if v, ok := l.lookup(name); ok {
+	if v, ok := l.read(dst, name); ok {
 		if err := httpserver.CheckAddr(v); err != nil {
 			l.fail(name, v, err)
 			return

@@ -2,6 +2,7 @@ package config
 
 import (
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -108,8 +109,9 @@ func TestLimitsOverTheirCeilingAreRefused(t *testing.T) {
 			if err := l.Err(); err != nil {
 				t.Fatal(err)
 			}
-			if err := b.Validate(); err == nil {
-				t.Errorf("%s=%s: got no error, want it refused", tc.name, tc.value)
+			err := Check(l, &b, gateway.DefaultConfig(), gateway.Config.Validate)
+			if want := tc.name + "=" + strconv.Quote(tc.value); err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("got %v, want it refused, naming %s", err, want)
 			}
 		})
 	}
