@@ -116,6 +116,13 @@ func TestInvariantsReportViolations(t *testing.T) {
 		{"reservation left active", func(st *sandbox.State) {
 			st.Product.Reservations = append(st.Product.Reservations, product.Reservation{ID: "res_left", Status: product.ReservationActive})
 		}, "still active"},
+		{"order left pending", func(st *sandbox.State) {
+			st.Order.Orders = append(st.Order.Orders, order.Order{ID: "ord_left", Reference: "left", Status: order.StatusPending})
+		}, "left pending"},
+		{"units sold differ from the order's", func(st *sandbox.State) {
+			st.Order.Orders[0].Items[0].Quantity += 3
+		}, "ordered units"},
+		{"paid by another user", func(st *sandbox.State) { st.Payment.Payments[0].UserID = "usr_grace" }, "is usr_grace's"},
 		{"hold left authorized", func(st *sandbox.State) {
 			st.Payment.Payments = append(st.Payment.Payments, payment.Payment{ID: "pay_left", Status: payment.StatusAuthorized})
 		}, "still authorized"},

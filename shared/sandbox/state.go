@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"fmt"
+	"maps"
 
 	"storefront.dev/shared/upstream/order"
 	"storefront.dev/shared/upstream/payment"
@@ -26,93 +27,150 @@ type State struct {
 //     active reservations hold;
 //   - no money without an order: every captured payment belongs to exactly
 //     one confirmed order, for the same amount; every confirmed order has
-//     its payment captured, for the same amount;
-//   - no oversell: every confirmed order names a reservation and it is
-//     committed; every committed reservation belongs to exactly one
-//     confirmed order (units sold to nobody are a leak);
+//     its payment captured, for the same amount, from the same user;
+//   - no oversell: every confirmed order names a reservation, committed
+//     and holding exactly the order's units; every committed reservation
+//     belongs to exactly one confirmed order (units sold to nobody are a
+//     leak);
 //   - no double orders: no two orders share a reference;
-//   - nothing left hanging: no reservation is active and no hold is
-//     authorized. Once the system is quiet every flow has finished, so this
-//     holds even for a pending order's reservation and hold (a flow that
-//     died mid-way leaves them to expire, and the check passes once they
-//     have).
+//   - nothing left hanging: no order is pending, no reservation is active
+//     and no hold is authorized. Once the system is quiet every flow has
+//     finished, or been finished by recovery.
 func (s State) Invariants() []error {
-	var errs []error
-	report := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-
-	errs = append(errs, s.StockInvariants()...)
-	reservations := map[string]product.Reservation{}
+	c := &check{
+		reservations: map[string]product.Reservation{},
+		payments:     map[string]payment.Payment{},
+		byPayment:    map[string][]order.Order{},
+		byResv:       map[string]int{},
+		pendingResv:  map[string]string{},
+		pendingPay:   map[string]string{},
+	}
+	c.errs = append(c.errs, s.StockInvariants()...)
 	for _, r := range s.Product.Reservations {
-		reservations[r.ID] = r
+		c.reservations[r.ID] = r
 	}
-
-	payments := map[string]payment.Payment{}
 	for _, p := range s.Payment.Payments {
-		payments[p.ID] = p
+		c.payments[p.ID] = p
 	}
-	confirmedByPayment := map[string][]order.Order{}
-	confirmedByReservation := map[string]int{}
-	pendingByReservation := map[string]string{}
-	pendingByPayment := map[string]string{}
+	c.orders(s.Order.Orders)
+	c.paid(s.Payment.Payments)
+	c.sold(s.Product.Reservations)
+	return c.errs
+}
+
+// check gathers the violations Invariants finds, with the indexes its
+// parts share.
+type check struct {
+	errs         []error
+	reservations map[string]product.Reservation
+	payments     map[string]payment.Payment
+	// byPayment and byResv are the confirmed orders of each payment and
+	// reservation; pendingResv and pendingPay the pending order of each.
+	byPayment               map[string][]order.Order
+	byResv                  map[string]int
+	pendingResv, pendingPay map[string]string
+}
+
+func (c *check) report(format string, args ...any) {
+	c.errs = append(c.errs, fmt.Errorf(format, args...))
+}
+
+// orders checks each order and indexes the confirmed and pending ones.
+func (c *check) orders(orders []order.Order) {
 	byReference := map[string]string{}
-	for _, o := range s.Order.Orders {
+	for _, o := range orders {
 		if first, dup := byReference[o.Reference]; dup {
-			report("orders %s and %s share reference %q", first, o.ID, o.Reference)
+			c.report("orders %s and %s share reference %q", first, o.ID, o.Reference)
 		} else {
 			byReference[o.Reference] = o.ID
 		}
 		switch o.Status {
 		case order.StatusPending:
-			pendingByReservation[o.ReservationID] = o.ID
-			pendingByPayment[o.PaymentID] = o.ID
+			c.pendingResv[o.ReservationID] = o.ID
+			c.pendingPay[o.PaymentID] = o.ID
+			c.report("order %s (reference %q) is left pending", o.ID, o.Reference)
 		case order.StatusConfirmed:
-			confirmedByPayment[o.PaymentID] = append(confirmedByPayment[o.PaymentID], o)
-			p, ok := payments[o.PaymentID]
-			switch {
-			case !ok:
-				report("confirmed order %s: payment %q does not exist", o.ID, o.PaymentID)
-			case p.Status != payment.StatusCaptured:
-				report("confirmed order %s: payment %s is %s, not captured", o.ID, p.ID, p.Status)
-			case p.Amount != o.Total:
-				report("confirmed order %s: total %s but payment %s captured %s", o.ID, o.Total, p.ID, p.Amount)
-			}
-			confirmedByReservation[o.ReservationID]++
-			if o.ReservationID == "" {
-				report("confirmed order %s names no reservation: its units were never held", o.ID)
-			} else {
-				if r, ok := reservations[o.ReservationID]; !ok {
-					report("confirmed order %s: reservation %q does not exist", o.ID, o.ReservationID)
-				} else if r.Status != product.ReservationCommitted {
-					report("confirmed order %s: reservation %s is %s, not committed", o.ID, r.ID, r.Status)
-				}
-			}
+			c.byPayment[o.PaymentID] = append(c.byPayment[o.PaymentID], o)
+			c.byResv[o.ReservationID]++
+			c.confirmedPayment(o)
+			c.confirmedUnits(o)
 		}
 	}
+}
 
-	for _, p := range s.Payment.Payments {
+// confirmedPayment checks that confirmed order o was paid: its payment
+// captured, for its total, from its user.
+func (c *check) confirmedPayment(o order.Order) {
+	p, ok := c.payments[o.PaymentID]
+	switch {
+	case !ok:
+		c.report("confirmed order %s: payment %q does not exist", o.ID, o.PaymentID)
+	case p.Status != payment.StatusCaptured:
+		c.report("confirmed order %s: payment %s is %s, not captured", o.ID, p.ID, p.Status)
+	case p.Amount != o.Total:
+		c.report("confirmed order %s: total %s but payment %s captured %s", o.ID, o.Total, p.ID, p.Amount)
+	case p.UserID != o.UserID:
+		c.report("confirmed order %s of %s: payment %s is %s's", o.ID, o.UserID, p.ID, p.UserID)
+	}
+}
+
+// confirmedUnits checks that confirmed order o's units were sold to it:
+// its reservation committed, holding exactly its lines.
+func (c *check) confirmedUnits(o order.Order) {
+	if o.ReservationID == "" {
+		c.report("confirmed order %s names no reservation: its units were never held", o.ID)
+		return
+	}
+	r, ok := c.reservations[o.ReservationID]
+	switch {
+	case !ok:
+		c.report("confirmed order %s: reservation %q does not exist", o.ID, o.ReservationID)
+		return
+	case r.Status != product.ReservationCommitted:
+		c.report("confirmed order %s: reservation %s is %s, not committed", o.ID, r.ID, r.Status)
+	}
+	ordered, held := map[int64]int{}, map[int64]int{}
+	for _, l := range o.Items {
+		ordered[l.ProductID] += l.Quantity
+	}
+	for _, l := range r.Items {
+		held[l.ProductID] += l.Quantity
+	}
+	if !maps.Equal(ordered, held) {
+		c.report("confirmed order %s: ordered units %v but reservation %s holds %v", o.ID, ordered, r.ID, held)
+	}
+}
+
+// paid checks that every captured payment paid exactly one confirmed
+// order and that no hold is left authorized.
+func (c *check) paid(payments []payment.Payment) {
+	for _, p := range payments {
 		switch p.Status {
 		case payment.StatusCaptured:
-			orders := confirmedByPayment[p.ID]
-			switch {
+			switch orders := c.byPayment[p.ID]; {
 			case len(orders) == 0:
-				report("captured payment %s (%s, reference %q) belongs to no confirmed order", p.ID, p.Amount, p.Reference)
+				c.report("captured payment %s (%s, reference %q) belongs to no confirmed order", p.ID, p.Amount, p.Reference)
 			case len(orders) > 1:
-				report("captured payment %s belongs to %d confirmed orders", p.ID, len(orders))
+				c.report("captured payment %s belongs to %d confirmed orders", p.ID, len(orders))
 			}
 		case payment.StatusAuthorized:
-			report("payment %s is still authorized (hold of %s until %s)%s", p.ID, p.Amount, p.ExpiresAt, forOrder(pendingByPayment, p.ID))
+			c.report("payment %s is still authorized (hold of %s until %s)%s", p.ID, p.Amount, p.ExpiresAt, forOrder(c.pendingPay, p.ID))
 		}
 	}
-	for _, r := range s.Product.Reservations {
-		if r.Status == product.ReservationCommitted && confirmedByReservation[r.ID] != 1 {
+}
+
+// sold checks that every committed reservation sold its units to
+// exactly one confirmed order and that none is left active.
+func (c *check) sold(reservations []product.Reservation) {
+	for _, r := range reservations {
+		if r.Status == product.ReservationCommitted && c.byResv[r.ID] != 1 {
 			// Committed units are sold: to exactly one confirmed order.
-			report("committed reservation %s (reference %q) belongs to %d confirmed orders, want 1", r.ID, r.Reference, confirmedByReservation[r.ID])
+			c.report("committed reservation %s (reference %q) belongs to %d confirmed orders, want 1", r.ID, r.Reference, c.byResv[r.ID])
 		}
 		if r.Status == product.ReservationActive {
-			report("reservation %s is still active (until %s)%s", r.ID, r.ExpiresAt, forOrder(pendingByReservation, r.ID))
+			c.report("reservation %s is still active (until %s)%s", r.ID, r.ExpiresAt, forOrder(c.pendingResv, r.ID))
 		}
 	}
-	return errs
 }
 
 // StockInvariants checks the product service alone: for each product,
