@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"slices"
-	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -222,19 +221,4 @@ func productsOf(ctx context.Context, products productBatch, orders []order.Order
 		m[p.ID] = p
 	}
 	return m, nil
-}
-
-// relatedCatalog is the catalog as the product page reads it: the page's
-// related products are the product's category's, and a product whose
-// category is blank has none. Read as is, the catalog's page of a blank
-// category is the first products of the whole catalog.
-type relatedCatalog struct{ catalogReader }
-
-// Page is the catalog's page of p, or an empty one, without a call, when
-// p's category is blank.
-func (r relatedCatalog) Page(ctx context.Context, p product.ListParams) (product.Page, error) {
-	if strings.TrimSpace(p.Category) == "" {
-		return product.Page{}, nil
-	}
-	return r.catalogReader.Page(ctx, p)
 }

@@ -70,6 +70,11 @@ func handleGetProduct(cat catalogReader, screens *aggregate.Fanout) fiber.Handle
 				}
 				return httpserver.CheckAnswered("product", "get", id, p.ID)
 			}).Then(aggregate.Optional("related", func(ctx context.Context) (err error) {
+				if strings.TrimSpace(p.Category) == "" {
+					// The catalog's page of a blank category is its
+					// first products, whatever they are: none is related.
+					return nil
+				}
 				related, err = cat.Page(ctx, product.ListParams{Category: p.Category, Limit: maxRelated + 1})
 				return err
 			})))

@@ -42,7 +42,7 @@ func routes(g *gateway.Gateway, cfg Config) {
 
 	api.Get("/me", authed, limit.Default, handleMe(g.Users, g.Orders, g.Catalog, screens))
 	api.Get("/products", limit.Default, handleListProducts(g.Catalog, screens))
-	api.Get("/products/:id", limit.Default, handleGetProduct(relatedCatalog{g.Catalog}, screens))
+	api.Get("/products/:id", limit.Default, handleGetProduct(g.Catalog, screens))
 
 	app.Get("/openapi.json", httpserver.OpenAPI(openAPIDocument))
 }

@@ -109,10 +109,6 @@ type BreakerWatcher interface {
 // Name returns the service's name.
 func (s *Service) Name() string { return s.name }
 
-// Timeout returns the longest a Do takes, retries included, however far
-// away its context's deadline is: the Config's Timeout.
-func (s *Service) Timeout() time.Duration { return s.cfg.Timeout }
-
 // BreakerState returns the circuit breaker's state: "closed", "half-open" or
 // "open".
 func (s *Service) BreakerState() string { return s.breaker.State().String() }

@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -27,10 +26,6 @@ type Client struct {
 
 // New returns a Client over s.
 func New(s *upstream.Service) *Client { return &Client{s: s} }
-
-// CallTimeout returns the longest one of the client's calls takes, retries
-// included (GetMany's chunks run concurrently, each within it).
-func (c *Client) CallTimeout() time.Duration { return c.s.Timeout() }
 
 // Get returns one product.
 func (c *Client) Get(ctx context.Context, id int64) (Product, error) {
