@@ -764,3 +764,71 @@ func TestARecoveryThatPanicsLeavesTheSagaToTheNextPass(t *testing.T) {
 	}
 	checkQuiet(t, rt.State(t))
 }
+
+// breakingJournal stops writing for good once it has written a record at
+// matches: a journal gone from then on (a Redis that stopped answering).
+type breakingJournal struct {
+	orderflow.Journal
+	at     func(orderflow.Record) bool
+	broken atomic.Bool
+}
+
+var errJournalGone = errors.New("journal gone")
+
+func (b *breakingJournal) Update(ctx context.Context, rec orderflow.Record) error {
+	if b.broken.Load() {
+		return errJournalGone
+	}
+	if err := b.Journal.Update(ctx, rec); err != nil {
+		return err
+	}
+	if b.at(rec) {
+		b.broken.Store(true)
+	}
+	return nil
+}
+
+// TestJournalLostMidPhaseSendsNothingMore: a lease renewal that fails while
+// a phase runs stops the saga before its next phase is sent; recovery,
+// the journal back, completes the order.
+func TestJournalLostMidPhaseSendsNothingMore(t *testing.T) {
+	ctx := context.Background()
+	rt := sandboxtest.Start(t, sandbox.Config{})
+	st, err := boltstore.Open(filepath.Join(t.TempDir(), "journal.db"), boltstore.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	// The order's creation takes long enough for the lease to be renewed
+	// (every third of 150 ms) once the journal is gone.
+	if err := rt.InjectFault(ctx, sandbox.ServiceOrder, sandbox.Fault{Route: sandbox.RouteCreateOrder, LatencyMS: 300}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testFlowConfig()
+	cfg.LeaseTTL = 150 * time.Millisecond
+	a := newFlowWith(t, rt, &breakingJournal{Journal: st, at: atStep(orderflow.StepAuthorized)}, time.Now, cfg)
+	req := orderflow.Request{UserID: "usr_ada", Key: "journal-lost",
+		Input: orderflow.Input{Items: []orderflow.Item{{ProductID: 4, Quantity: 1}}, PaymentToken: payment.TokenVisa}}
+	if _, err := a.Place(ctx, req); err == nil {
+		t.Fatal("Place with its journal gone: an order, want an error")
+	}
+	_ = a.Close(ctx)
+	if !rt.Sandbox.WaitIdle() {
+		t.Fatal("the sandbox still had requests in flight after 10s")
+	}
+	if n := rt.State(t).Order.Requests[sandbox.RouteConfirm]; n != 0 {
+		t.Errorf("the order was sent %d confirmations after the journal was gone, want none", n)
+	}
+
+	if err := rt.ClearFaults(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b := newFlow(t, rt, st, func() time.Time { return time.Now().Add(2 * time.Minute) })
+	if n, err := b.Recover(ctx); err != nil || n != 1 {
+		t.Fatalf("Recover took %d sagas (%v), want 1", n, err)
+	}
+	checkQuiet(t, quietState(t, rt))
+	if res, err := b.Place(ctx, req); err != nil || !res.Replayed {
+		t.Errorf("retry after recovery: replayed %v, %v; want the recovered order", res.Replayed, err)
+	}
+}

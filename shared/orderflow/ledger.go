@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -32,6 +33,23 @@ type ledger struct {
 	// released is set by letGo: every later write returns errReleased, so
 	// that a renewal due just after cannot take the lease back.
 	released bool
+	// stopped is set with err or released, and read without mu, which a
+	// write holds for as long as the journal takes (see stoppedBy).
+	stopped atomic.Bool
+}
+
+// stoppedBy returns the error every write now returns, nil while writes
+// may succeed; it does not wait for a write on its way.
+func (l *ledger) stoppedBy() error {
+	if !l.stopped.Load() {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.err != nil {
+		return l.err
+	}
+	return errReleased
 }
 
 // hold wraps rec, already written under this runner's lease.
@@ -57,6 +75,7 @@ func (l *ledger) letGoAt(ctx context.Context, until time.Time) error {
 	defer l.mu.Unlock()
 	err := l.write(ctx, func(*Record) {}, max(0, until.Sub(l.f.cfg.now())))
 	l.released = true
+	l.stopped.Store(true)
 	return err
 }
 
@@ -82,6 +101,7 @@ func (l *ledger) write(ctx context.Context, change func(*Record), lease time.Dur
 	defer cancel()
 	if err := l.f.deps.Journal.Update(wctx, next); err != nil {
 		l.err = fmt.Errorf("%w: journal %s: %w", errAbandoned, next.State, err)
+		l.stopped.Store(true)
 		return l.err
 	}
 	l.rec = next

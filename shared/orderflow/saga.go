@@ -395,6 +395,11 @@ func (s *saga) advance(ctx context.Context, from Step, until int, saving <-chan 
 		if len(todo) == 0 {
 			continue
 		}
+		// A journal that failed (a lease renewal, while the phase before
+		// ran) stops the saga before it sends anything more.
+		if err := s.led.stoppedBy(); err != nil {
+			return nil, err
+		}
 		// Phases still to run under the deadline, this one included.
 		left := len(phases) - i
 		err := s.concurrently(ctx, todo, left)
