@@ -86,6 +86,10 @@ type crashPoint struct {
 	// answered: the crash comes after the checkout answered with its
 	// order, in the work behind the answer (the commit, the completion).
 	answered bool
+	// call, when set, is the step whose call the process dies sending,
+	// in place of a journal write: the call is not sent, and the steps
+	// beside it in its phase land.
+	call string
 }
 
 // stepFault is a step's write failing: the route of its service, and the
@@ -165,6 +169,90 @@ var crashPoints = []crashPoint{
 	// journal says confirmed: recovery goes forward, and the order goes
 	// through.
 	{name: "commit refused", at: atState(orderflow.StateCompensating), fault: failCommitRefused, completesUnwritten: true, answered: true},
+	// The refund of a payment taken beside an order that failed.
+	{name: "refunded payment", at: atUndone(orderflow.UndoPayment), fault: failCreate},
+	{name: "released after a refund", at: atUndone(orderflow.UndoReservation), fault: failCreate},
+	// Dying as a step is sent, its siblings in the phase landing: the
+	// money taken or not decides the way.
+	{name: "sending the reservation", call: "reserve"},
+	{name: "sending the authorization", call: "authorize"},
+	{name: "sending the order", call: "create", completes: true},
+	{name: "sending the capture", call: "capture"},
+	{name: "sending the confirmation", call: "confirm", completes: true},
+	{name: "sending the commit", call: "commit", completes: true, answered: true},
+}
+
+// dyingAt is deps whose call of step kills the process: j dies, and the
+// call is not sent.
+func dyingAt(deps orderflow.Deps, step string, j *crashJournal) orderflow.Deps {
+	die := func(s string) bool {
+		if s != step {
+			return false
+		}
+		j.dead.Store(true)
+		return true
+	}
+	deps.Catalog = dyingCatalog{deps.Catalog, die}
+	deps.Payments = dyingPayments{deps.Payments, die}
+	deps.Orders = dyingOrders{deps.Orders, die}
+	return deps
+}
+
+type dyingCatalog struct {
+	orderflow.Catalog
+	die func(string) bool
+}
+
+func (d dyingCatalog) Reserve(ctx context.Context, r product.ReserveRequest) (product.Reservation, error) {
+	if d.die("reserve") {
+		return product.Reservation{}, errCrashed
+	}
+	return d.Catalog.Reserve(ctx, r)
+}
+
+func (d dyingCatalog) CommitReservation(ctx context.Context, id string) (product.Reservation, error) {
+	if d.die("commit") {
+		return product.Reservation{}, errCrashed
+	}
+	return d.Catalog.CommitReservation(ctx, id)
+}
+
+type dyingPayments struct {
+	orderflow.Payments
+	die func(string) bool
+}
+
+func (d dyingPayments) Authorize(ctx context.Context, r payment.AuthorizeRequest) (payment.Payment, error) {
+	if d.die("authorize") {
+		return payment.Payment{}, errCrashed
+	}
+	return d.Payments.Authorize(ctx, r)
+}
+
+func (d dyingPayments) Capture(ctx context.Context, id string) (payment.Payment, error) {
+	if d.die("capture") {
+		return payment.Payment{}, errCrashed
+	}
+	return d.Payments.Capture(ctx, id)
+}
+
+type dyingOrders struct {
+	orderflow.Orders
+	die func(string) bool
+}
+
+func (d dyingOrders) Create(ctx context.Context, r order.CreateRequest) (order.Order, error) {
+	if d.die("create") {
+		return order.Order{}, errCrashed
+	}
+	return d.Orders.Create(ctx, r)
+}
+
+func (d dyingOrders) Confirm(ctx context.Context, id string) (order.Order, error) {
+	if d.die("confirm") {
+		return order.Order{}, errCrashed
+	}
+	return d.Orders.Confirm(ctx, id)
 }
 
 // store is one of the journal's stores. setup readies it for the tests of
@@ -220,6 +308,10 @@ func TestCrashAtEveryStep(t *testing.T) {
 		t.Run(st.name, func(t *testing.T) {
 			open := st.setup(t)
 			for _, cp := range crashPoints {
+				if cp.call != "" {
+					t.Run(cp.name, func(t *testing.T) { crashAndRecover(t, open, cp, false) })
+					continue
+				}
 				for _, landed := range []bool{true, false} {
 					name := cp.name + "/unwritten"
 					if landed {
@@ -249,7 +341,12 @@ func crashAndRecover(t *testing.T, open opener, cp crashPoint, landed bool) {
 		cp.completes = true
 	}
 	dying := &crashJournal{Journal: first(), at: cp.at, landed: landed}
-	a := newFlow(t, rt, dying, time.Now)
+	deps := flowDeps(t, rt, dying)
+	if cp.call != "" {
+		dying.at = func(orderflow.Record) bool { return false }
+		deps = dyingAt(deps, cp.call, dying)
+	}
+	a := flowOver(t, deps, time.Now, testFlowConfig())
 	// A crash behind the answer comes after the order was answered, as
 	// the process would have; one before it, never.
 	_, err := a.Place(ctx, req)
@@ -362,11 +459,25 @@ func testFlowConfig() orderflow.Config {
 // newFlowWith is newFlow with the settings cfg.
 func newFlowWith(t testing.TB, rt *sandboxtest.Running, j orderflow.Journal, now func() time.Time, cfg orderflow.Config, opts ...orderflow.Option) *orderflow.Flow {
 	t.Helper()
+	return flowOver(t, flowDeps(t, rt, j), now, cfg, opts...)
+}
+
+// flowDeps are the services of rt, through clients with a fast breaker,
+// and the journal j.
+func flowDeps(t testing.TB, rt *sandboxtest.Running, j orderflow.Journal) orderflow.Deps {
+	t.Helper()
 	settings := upstream.DefaultConfig()
 	settings.Breaker.OpenTimeout = 50 * time.Millisecond
 	c := rt.Clients(t, settings)
-	f := orderflow.New(orderflow.Deps{Catalog: c.Product, Orders: c.Order, Payments: c.Payment, Profiles: c.User, Notifier: c.Notification, Journal: j},
-		cfg, append([]orderflow.Option{orderflow.WithClock(now), orderflow.WithBackoff(time.Millisecond, 5*time.Millisecond)}, opts...)...)
+	return orderflow.Deps{Catalog: c.Product, Orders: c.Order, Payments: c.Payment, Profiles: c.User, Notifier: c.Notification, Journal: j}
+}
+
+// flowOver is a Flow over deps with the settings cfg and a fast backoff,
+// closed at the end of the test.
+func flowOver(t testing.TB, deps orderflow.Deps, now func() time.Time, cfg orderflow.Config, opts ...orderflow.Option) *orderflow.Flow {
+	t.Helper()
+	f := orderflow.New(deps, cfg,
+		append([]orderflow.Option{orderflow.WithClock(now), orderflow.WithBackoff(time.Millisecond, 5*time.Millisecond)}, opts...)...)
 	t.Cleanup(func() { _ = f.Close(context.Background()) })
 	return f
 }
@@ -576,14 +687,6 @@ func buggy(t *testing.T, edit func(*orderflow.Deps)) (*sandboxtest.Running, sand
 	return rt, c, deps
 }
 
-// flowOver is a Flow over deps with a short backoff, closed when t ends.
-func flowOver(t *testing.T, deps orderflow.Deps) *orderflow.Flow {
-	t.Helper()
-	f := orderflow.New(deps, testFlowConfig(), orderflow.WithBackoff(time.Millisecond, 5*time.Millisecond))
-	t.Cleanup(func() { _ = f.Close(context.Background()) })
-	return f
-}
-
 // panickyCatalog panics once a reservation it made has been answered, as
 // a bug in the step's own code would.
 type panickyCatalog struct{ orderflow.Catalog }
@@ -604,7 +707,7 @@ func TestAStepThatPanicsIsSettledByRecovery(t *testing.T) {
 	ctx := context.Background()
 	rt, _, deps := buggy(t, func(d *orderflow.Deps) { d.Catalog = panickyCatalog{d.Catalog} })
 	j := deps.Journal
-	a := flowOver(t, deps)
+	a := flowOver(t, deps, time.Now, testFlowConfig())
 	req := orderflow.Request{UserID: "usr_ada", Key: "panic-key",
 		Input: orderflow.Input{Items: []orderflow.Item{{ProductID: 4, Quantity: 2}}, PaymentToken: payment.TokenVisa}}
 	func() {
@@ -668,7 +771,7 @@ func TestAStepThatPanicsWaitsForItsSiblings(t *testing.T) {
 		d.Catalog, d.Payments = held, panickyPayments{d.Payments}
 	})
 	j := deps.Journal
-	a := flowOver(t, deps)
+	a := flowOver(t, deps, time.Now, testFlowConfig())
 	req := orderflow.Request{UserID: "usr_ada", Key: "panic-sibling",
 		Input: orderflow.Input{Items: []orderflow.Item{{ProductID: 4, Quantity: 2}}, PaymentToken: payment.TokenVisa}}
 	panicked := make(chan any, 1)
@@ -707,7 +810,7 @@ func (panickyPricing) GetMany(context.Context, []int64) (product.Batch, error) {
 func TestAPricingPanicReachesTheCaller(t *testing.T) {
 	ctx := context.Background()
 	rt, _, deps := buggy(t, func(d *orderflow.Deps) { d.Catalog = panickyPricing{d.Catalog} })
-	a := flowOver(t, deps)
+	a := flowOver(t, deps, time.Now, testFlowConfig())
 	req := orderflow.Request{UserID: "usr_ada", Key: "panic-pricing",
 		Input: orderflow.Input{Items: []orderflow.Item{{ProductID: 4, Quantity: 2}}, PaymentToken: payment.TokenVisa}}
 	func() {
@@ -741,7 +844,7 @@ func TestARecoveryThatPanicsLeavesTheSagaToTheNextPass(t *testing.T) {
 	ctx := context.Background()
 	rt, c, deps := buggy(t, func(d *orderflow.Deps) { d.Catalog = panickyCatalog{d.Catalog} })
 	j := deps.Journal
-	a := flowOver(t, deps)
+	a := flowOver(t, deps, time.Now, testFlowConfig())
 	req := orderflow.Request{UserID: "usr_ada", Key: "panic-recovery",
 		Input: orderflow.Input{Items: []orderflow.Item{{ProductID: 4, Quantity: 2}}, PaymentToken: payment.TokenVisa}}
 	func() {
@@ -750,7 +853,7 @@ func TestARecoveryThatPanicsLeavesTheSagaToTheNextPass(t *testing.T) {
 	}()
 
 	deps.Catalog = panickyRelease{c.Product}
-	b := flowOver(t, deps)
+	b := flowOver(t, deps, time.Now, testFlowConfig())
 	if n, err := b.Recover(ctx); n != 1 || err != nil {
 		t.Fatalf("Recover = %d, %v; want the saga taken, its panic kept to itself", n, err)
 	}
