@@ -3,6 +3,7 @@ package orderflow_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -934,4 +935,75 @@ func TestJournalLostMidPhaseSendsNothingMore(t *testing.T) {
 	if res, err := b.Place(ctx, req); err != nil || !res.Replayed {
 		t.Errorf("retry after recovery: replayed %v, %v; want the recovered order", res.Replayed, err)
 	}
+}
+
+// TestCrashDuringRecovery: the replica recovering a saga dies too, at one
+// of its own journal writes; a third one finishes what it left, going
+// the same way.
+func TestCrashDuringRecovery(t *testing.T) {
+	cases := []struct {
+		name        string
+		first, then crashPoint
+	}{
+		// Forward: the money was taken.
+		{"completing", crashPoint{name: "created and captured", at: atStep(orderflow.StepCaptured)},
+			crashPoint{name: "completed", at: atState(orderflow.StateCompleted), completes: true}},
+		// Backward: the capture failed, and recovery undoes the rest.
+		{"undoing", crashPoint{name: "capture fails", at: atState(orderflow.StateCompensating), fault: failCapture},
+			crashPoint{name: "voided", at: atUndone(orderflow.UndoPayment)}},
+	}
+	for _, st := range stores {
+		t.Run(st.name, func(t *testing.T) {
+			open := st.setup(t)
+			for _, tc := range cases {
+				for _, landed := range []bool{true, false} {
+					t.Run(fmt.Sprintf("%s/landed=%v", tc.name, landed), func(t *testing.T) {
+						crashTwiceAndRecover(t, open, tc.first, tc.then, landed)
+					})
+				}
+			}
+		})
+	}
+}
+
+func crashTwiceAndRecover(t *testing.T, open opener, first, then crashPoint, landed bool) {
+	ctx := context.Background()
+	rt := sandboxtest.Start(t, sandbox.Config{Clock: clocktest.New(time.Now()).Now})
+	journal, again := open(t)
+	if first.fault != nil {
+		if err := rt.InjectFault(ctx, first.fault.service, sandbox.Fault{Route: first.fault.route, Status: first.fault.status}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	req := orderflow.Request{UserID: "usr_ada", Key: "crash-twice",
+		Input: orderflow.Input{Items: []orderflow.Item{{ProductID: 4, Quantity: 2}}, PaymentToken: payment.TokenVisa}}
+	a := newFlow(t, rt, &crashJournal{Journal: journal(), at: first.at, landed: true}, time.Now)
+	_, _ = a.Place(ctx, req)
+	_ = a.Close(ctx)
+	if err := rt.ClearFaults(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	dying := &crashJournal{Journal: again(), at: then.at, landed: landed}
+	b := newFlow(t, rt, dying, func() time.Time { return time.Now().Add(2 * time.Minute) })
+	_, _ = b.Recover(ctx)
+	_ = b.Close(ctx)
+	if !dying.dead.Load() {
+		t.Fatalf("recovery never reached %s", then.name)
+	}
+
+	c := newFlow(t, rt, again(), func() time.Time { return time.Now().Add(4 * time.Minute) })
+	if _, err := c.Recover(ctx); err != nil {
+		t.Fatalf("Recover: %v", err)
+	}
+	final := quietState(t, rt)
+	checkQuiet(t, final)
+	if got, want := len(confirmedOrders(final)), map[bool]int{true: 1, false: 0}[then.completes]; got != want {
+		t.Errorf("confirmed orders %v, want %d", confirmedOrders(final), want)
+	}
+	res, err := c.Place(ctx, req)
+	if err != nil || res.Replayed != then.completes {
+		t.Errorf("retry after recovery: replayed %v, %v; want an order, replayed %v", res.Replayed, err, then.completes)
+	}
+	checkQuiet(t, quietState(t, rt))
 }
