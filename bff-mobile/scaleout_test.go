@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+	"time"
 
 	"storefront.dev/shared/httpserver/servertest"
 	"storefront.dev/shared/redistest"
@@ -33,7 +34,13 @@ func TestReplicasShareIdempotencyKeys(t *testing.T) {
 	if first.Status != 201 {
 		t.Fatalf("replica A: got status %d, want 201; body %s", first.Status, first.Body)
 	}
+	// A's commit and completion run just after its answer: until they are
+	// done, B is told the key is in use.
 	again := servertest.Do(t, "POST", b+"/v1/orders", body, "Authorization", ada, "Idempotency-Key", key)
+	for i := 0; again.Status == 409 && i < 50; i++ {
+		time.Sleep(20 * time.Millisecond)
+		again = servertest.Do(t, "POST", b+"/v1/orders", body, "Authorization", ada, "Idempotency-Key", key)
+	}
 	if again.Status != 201 || !bytes.Equal(again.Body, first.Body) || again.Header.Get("Idempotent-Replayed") != "true" {
 		t.Errorf("replica B: got status %d, replayed %q, body %s; want 201, true and A's body %s",
 			again.Status, again.Header.Get("Idempotent-Replayed"), again.Body, first.Body)
