@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 
 	"storefront.dev/shared/problem"
 )
@@ -52,15 +53,35 @@ var ErrTooLong = errors.New("cursor: the upstream cursor is too long to seal")
 var strict = base64.RawURLEncoding.Strict()
 
 // Signer seals and opens cursors with one key; every replica of a BFF must
-// share it for a cursor made by one to be good on another.
-type Signer struct{ key []byte }
+// share it for a cursor made by one to be good on another. It is safe for
+// concurrent use.
+type Signer struct{ keys atomic.Pointer[keyring] }
+
+// keyring is the key a Signer seals with, and the one it sealed with
+// before SetKey, which still opens the cursors handed out with it.
+type keyring struct{ seal, before []byte }
 
 // New returns a Signer of key, at least KeyBytes long.
 func New(key []byte) (*Signer, error) {
-	if len(key) < KeyBytes {
-		return nil, fmt.Errorf("cursor: key of %d bytes, want at least %d", len(key), KeyBytes)
+	s := &Signer{}
+	if err := s.SetKey(key); err != nil {
+		return nil, err
 	}
-	return &Signer{key: append([]byte(nil), key...)}, nil
+	return s, nil
+}
+
+// SetKey makes the Signer seal with key, at least KeyBytes long, from now
+// on; the cursors it sealed with its key before still open.
+func (s *Signer) SetKey(key []byte) error {
+	if len(key) < KeyBytes {
+		return fmt.Errorf("cursor: key of %d bytes, want at least %d", len(key), KeyBytes)
+	}
+	next := &keyring{seal: append([]byte(nil), key...)}
+	if prev := s.keys.Load(); prev != nil {
+		next.before = prev.seal
+	}
+	s.keys.Store(next)
+	return nil
 }
 
 // NewKey returns a random key.
@@ -89,7 +110,7 @@ func (s *Signer) SealNext(listing, next string) (string, error) {
 		return "", fmt.Errorf("%w: %d bytes, at most %d", ErrTooLong, len(next), MaxUpstreamLength)
 	}
 	body := base64.RawURLEncoding.EncodeToString([]byte(next))
-	return version + base64.RawURLEncoding.EncodeToString(s.mac(listing, body)) + body, nil
+	return version + base64.RawURLEncoding.EncodeToString(mac(s.keys.Load().seal, listing, body)) + body, nil
 }
 
 // Open returns the upstream's cursor sealed in cursor for listing; an empty
@@ -104,9 +125,11 @@ func (s *Signer) Open(listing, cursor string) (string, error) {
 	if !ok || len(rest) <= macChars || len(cursor) > MaxLength {
 		return "", problem.Invalid("cursor", "The cursor is not valid for this listing; start again without it.")
 	}
-	mac, body := rest[:macChars], rest[macChars:]
-	got, err := strict.DecodeString(mac)
-	if err != nil || !hmac.Equal(got, s.mac(listing, body)) {
+	sum, body := rest[:macChars], rest[macChars:]
+	got, err := strict.DecodeString(sum)
+	keys := s.keys.Load()
+	if err != nil || !hmac.Equal(got, mac(keys.seal, listing, body)) &&
+		(keys.before == nil || !hmac.Equal(got, mac(keys.before, listing, body))) {
 		return "", problem.Invalid("cursor", "The cursor is not valid for this listing; start again without it.")
 	}
 	next, err := strict.DecodeString(body)
@@ -116,8 +139,9 @@ func (s *Signer) Open(listing, cursor string) (string, error) {
 	return string(next), nil
 }
 
-func (s *Signer) mac(listing, body string) []byte {
-	m := hmac.New(sha256.New, s.key)
+// mac is the truncated HMAC of a cursor's body for listing, with key.
+func mac(key []byte, listing, body string) []byte {
+	m := hmac.New(sha256.New, key)
 	m.Write([]byte(version + "\x00" + listing + "\x00" + body))
 	return m.Sum(nil)[:macBytes]
 }

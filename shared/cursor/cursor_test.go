@@ -102,3 +102,32 @@ func TestLongestCursor(t *testing.T) {
 		t.Errorf("SealNext of %d bytes: %q, %v; want ErrTooLong", len(tooLong), c, err)
 	}
 }
+
+// TestSetKey: a Signer given a new key seals with it, so that a Signer of
+// that key opens its cursors, and still opens those it sealed before; the
+// key before that no longer opens.
+func TestSetKey(t *testing.T) {
+	first, second, third := cursor.NewKey(), cursor.NewKey(), cursor.NewKey()
+	s, _ := cursor.New(first)
+	early, _ := s.SealNext("products:", "p2")
+	if err := s.SetKey(second); err != nil {
+		t.Fatal(err)
+	}
+	late, _ := s.SealNext("products:", "p3")
+	peer, _ := cursor.New(second)
+	if next, err := peer.Open("products:", late); err != nil || next != "p3" {
+		t.Errorf("a peer of the new key opens the new cursor to %q, %v; want p3", next, err)
+	}
+	if next, err := s.Open("products:", early); err != nil || next != "p2" {
+		t.Errorf("the cursor sealed before the new key opens to %q, %v; want p2", next, err)
+	}
+	if err := s.SetKey(third); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Open("products:", early); err == nil {
+		t.Error("a cursor of the key before the last still opens")
+	}
+	if err := s.SetKey(third[:cursor.KeyBytes-1]); err == nil {
+		t.Error("a key shorter than KeyBytes was taken")
+	}
+}

@@ -75,6 +75,9 @@ type Gateway struct {
 	tracing   *telemetry.Tracing
 	// redis is the client of the shared store, nil without RedisURL.
 	redis redis.UniversalClient
+	// unsharedCursorKey is where in Redis the shared cursor key is, while
+	// this replica does not have it (Redis did not answer at start).
+	unsharedCursorKey string
 	// stateFile is the checkout journal on disk, nil with RedisURL.
 	stateFile *boltstore.Store
 }
@@ -347,6 +350,7 @@ func (g *Gateway) ServeListeners(ctx context.Context, ls Listeners) error {
 	}()
 	cancelRecovery, stopRecovery := g.startRecovery(ctx)
 	defer cancelRecovery()
+	go g.shareCursorKey(ctx)
 	err := g.Server.ServeListener(ctx, ls.Public, g.shutdownHooks(stopRecovery)...)
 	if g.stateFile != nil {
 		err = errors.Join(err, g.stateFile.Failure())
@@ -409,28 +413,70 @@ func (g *Gateway) shutdownHooks(stopRecovery func(context.Context) error) []func
 
 // cursorSigner is the signer of the key CursorKey names (valid: New
 // validated it); without one, of a key shared in Redis, created by the
-// first replica to start; without Redis, or when it does not answer, of a
-// key of this process's own.
+// first replica to start; without Redis, of a key of this process's own.
+// When Redis does not answer, the key is this process's own until it does
+// (see shareCursorKey).
 func (g *Gateway) cursorSigner(name string, cfg Config) *cursor.Signer {
 	key, _ := decodeKey(cfg.CursorKey)
 	if len(key) == 0 && g.redis != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
 		k := cfg.RedisKeyPrefix + "cursor-key:" + name
-		fresh := base64.RawURLEncoding.EncodeToString(cursor.NewKey())
-		err := g.redis.SetNX(ctx, k, fresh, 0).Err()
-		var shared string
-		if err == nil {
-			shared, err = g.redis.Get(ctx, k).Result()
+		var err error
+		if key, err = g.sharedCursorKey(context.Background(), k); err != nil {
+			g.Logger.Warn("cursor key not shared yet: redis did not answer; cursors hold on this replica only until it does", "err", err)
+			g.unsharedCursorKey = k
 		}
-		if err != nil {
-			g.Logger.Warn("cursor key not shared: redis did not answer; cursors hold on this replica only", "err", err)
-		}
-		key, _ = decodeKey(shared)
 	}
 	if len(key) < cursor.KeyBytes {
 		key = cursor.NewKey()
 	}
 	s, _ := cursor.New(key) // at least KeyBytes long
 	return s
+}
+
+// sharedCursorKey returns the cursor key stored at k in Redis, storing a
+// new one there first if there is none.
+func (g *Gateway) sharedCursorKey(ctx context.Context, k string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	fresh := base64.RawURLEncoding.EncodeToString(cursor.NewKey())
+	if err := g.redis.SetNX(ctx, k, fresh, 0).Err(); err != nil {
+		return nil, err
+	}
+	shared, err := g.redis.Get(ctx, k).Result()
+	if err != nil {
+		return nil, err
+	}
+	key, err := decodeKey(shared)
+	if err != nil || len(key) < cursor.KeyBytes {
+		return nil, fmt.Errorf("the cursor key at %s in redis is not a key of %d bytes or more", k, cursor.KeyBytes)
+	}
+	return key, nil
+}
+
+// cursorKeyRetry is how often a replica that started while Redis did not
+// answer asks it for the shared cursor key again.
+const cursorKeyRetry = 2 * time.Second
+
+// shareCursorKey, for a replica that started while Redis did not answer,
+// asks for the shared cursor key every cursorKeyRetry until it has it, or
+// ctx ends, and seals cursors with it from then on: its cursors then hold
+// on every replica (those it handed out before still open here).
+func (g *Gateway) shareCursorKey(ctx context.Context) {
+	if g.unsharedCursorKey == "" {
+		return
+	}
+	t := time.NewTicker(cursorKeyRetry)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if key, err := g.sharedCursorKey(ctx, g.unsharedCursorKey); err == nil {
+			_ = g.Cursors.SetKey(key) // checked by sharedCursorKey
+			g.Logger.Info("cursor key shared: redis answers again")
+			return
+		}
+	}
 }

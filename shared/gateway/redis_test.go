@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net"
 	"regexp"
@@ -55,8 +56,9 @@ func TestRedisCallsEndByTheirDeadline(t *testing.T) {
 	}
 }
 
-// pause stops the process of the Redis client talks to until t ends.
-func pause(t *testing.T, client redis.UniversalClient) {
+// pause stops the process of the Redis client talks to until t ends, or
+// until the returned resume is called.
+func pause(t *testing.T, client redis.UniversalClient) (resume func()) {
 	t.Helper()
 	info, err := client.Info(context.Background(), "server").Result()
 	if err != nil {
@@ -70,7 +72,52 @@ func pause(t *testing.T, client redis.UniversalClient) {
 	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGCONT) })
+	resume = func() { _ = syscall.Kill(pid, syscall.SIGCONT) }
+	t.Cleanup(resume)
+	return resume
+}
+
+// TestCursorKeySharedOnceRedisAnswers: a replica that started while Redis
+// did not answer seals cursors with a key of its own, and with the shared
+// one once Redis answers again, so that its cursors hold on every replica;
+// those it handed out before still open on it.
+func TestCursorKeySharedOnceRedisAnswers(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.RedisURL = redistest.URL(t)
+	peer, err := New("bff-test", cfg, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	resume := pause(t, peer.redis)
+	g, err := New("bff-test", cfg, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	const listing = "products:"
+	early, _ := g.Cursors.SealNext(listing, "page-2")
+	if _, err := peer.Cursors.Open(listing, early); err == nil {
+		t.Fatal("a replica started without Redis sealed a cursor its peer opens: the key was shared after all")
+	}
+
+	resume()
+	ctx, cancel := context.WithCancel(context.Background())
+	shared := make(chan struct{})
+	go func() { defer close(shared); g.shareCursorKey(ctx) }()
+	defer func() { cancel(); <-shared }()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		c, _ := g.Cursors.SealNext(listing, "page-2")
+		if _, err := peer.Cursors.Open(listing, c); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("10s after Redis answered again, the replica still seals cursors its peer cannot open")
+		}
+	}
+	if next, err := g.Cursors.Open(listing, early); err != nil || next != "page-2" {
+		t.Errorf("a cursor sealed before the key was shared opens to %q, %v; want page-2", next, err)
+	}
 }
 
 // TestRedisLogsAreJSON: what go-redis logs itself goes through the BFF's
