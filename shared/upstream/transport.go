@@ -33,8 +33,8 @@ import (
 //     cancellation mid-flight. The BFFs' contexts end by deadline anyway,
 //     since fasthttp servers do not report a client going away.
 //   - No "was the request written" signal: a dial failure is recognised by
-//     wrapping the dialer's error (dialError), a failed TLS handshake by
-//     its error, and the wait for a free connection happens here (acquire),
+//     wrapping the dialer's error (dialError), a certificate refused in
+//     the TLS handshake by its error, and the wait for a free connection happens here (acquire),
 //     so these are NotSent; any failure after the connection was up is
 //     ambiguous.
 //   - Its own retries of idempotent requests are disabled, so retries are
@@ -345,16 +345,14 @@ func transportError(service, op string, deadline time.Time, err error) *Error {
 	return e
 }
 
-// handshakeFailed reports whether err is a TLS handshake the instance
-// failed (a certificate not trusted or not for its name, an alert), before
-// any request was written.
+// handshakeFailed reports whether err is a TLS handshake that failed on
+// the instance's certificate (not trusted, or not for its name): that is
+// checked only while the connection is set up, before any request is
+// written. Other TLS errors (a bad record) may come while an answer is
+// read, after the request was sent.
 func handshakeFailed(err error) bool {
-	var (
-		verify *tls.CertificateVerificationError
-		header tls.RecordHeaderError
-		alert  tls.AlertError
-	)
-	return errors.As(err, &verify) || errors.As(err, &header) || errors.As(err, &alert)
+	var verify *tls.CertificateVerificationError
+	return errors.As(err, &verify)
 }
 
 // withoutContents drops the response bytes fasthttp quotes in its parse
