@@ -165,11 +165,10 @@ var crashPoints = []crashPoint{
 	// The commit, behind the answer, may have sold the stock: the saga can
 	// only go forward, and recovery completes it.
 	{name: "commit fails", at: atLetGo, fault: failCommit, completes: true, answered: true},
-	// The commit refused outright: nothing was sold, and the confirmed
-	// order is undone. Before the decision to undo is journaled, the
-	// journal says confirmed: recovery goes forward, and the order goes
-	// through.
-	{name: "commit refused", at: atState(orderflow.StateCompensating), fault: failCommitRefused, completesUnwritten: true, answered: true},
+	// The commit refused outright, behind the answer: the order stands
+	// and goes forward, and recovery commits its stock once the product
+	// service takes it.
+	{name: "commit refused", at: atLetGo, fault: failCommitRefused, completes: true, answered: true},
 	// The refund of a payment taken beside an order that failed.
 	{name: "refunded payment", at: atUndone(orderflow.UndoPayment), fault: failCreate},
 	{name: "released after a refund", at: atUndone(orderflow.UndoReservation), fault: failCreate},
@@ -1006,4 +1005,57 @@ func crashTwiceAndRecover(t *testing.T, open opener, first, then crashPoint, lan
 		t.Errorf("retry after recovery: replayed %v, %v; want an order, replayed %v", res.Replayed, err, then.completes)
 	}
 	checkQuiet(t, quietState(t, rt))
+}
+
+// TestRetryOfAnAnsweredOrderGetsItsAnswer: once a checkout is answered
+// with its order, a retry of its key, on any replica, gets that answer,
+// even while the commit behind it fails and waits for recovery.
+func TestRetryOfAnAnsweredOrderGetsItsAnswer(t *testing.T) {
+	ctx := context.Background()
+	rt := sandboxtest.Start(t, sandbox.Config{})
+	st, err := boltstore.Open(filepath.Join(t.TempDir(), "journal.db"), boltstore.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	if err := rt.InjectFault(ctx, failCommit.service, sandbox.Fault{Route: failCommit.route, Status: 503}); err != nil {
+		t.Fatal(err)
+	}
+	a, b := newFlow(t, rt, st, time.Now), newFlow(t, rt, st, time.Now)
+	req := orderflow.Request{UserID: "usr_ada", Key: "answered",
+		Input: orderflow.Input{Items: []orderflow.Item{{ProductID: 4, Quantity: 1}}, PaymentToken: payment.TokenVisa}}
+	first, err := a.Place(ctx, req)
+	if err != nil {
+		t.Fatalf("Place: %v, want the order", err)
+	}
+	// On the other replica: told to wait only until the answer is
+	// journaled, with the confirmation.
+	busy := func(err error) bool {
+		var pe *problem.Error
+		return errors.As(err, &pe) && pe.Code == problem.CodeIdempotencyBusy
+	}
+	again, err := b.Place(ctx, req)
+	for i := 0; busy(err) && i < 100; i++ {
+		time.Sleep(10 * time.Millisecond)
+		again, err = b.Place(ctx, req)
+	}
+	if err != nil || !again.Replayed || again.Order.ID != first.Order.ID {
+		t.Errorf("retry on another replica: order %q (replayed %v), %v; want %q replayed", again.Order.ID, again.Replayed, err, first.Order.ID)
+	}
+	_ = a.Close(ctx) // the commit fails for good: the saga is let go
+	if again, err := a.Place(ctx, req); err != nil || !again.Replayed || again.Order.ID != first.Order.ID {
+		t.Errorf("retry with the commit still failing: order %q (replayed %v), %v; want %q replayed", again.Order.ID, again.Replayed, err, first.Order.ID)
+	}
+
+	if err := rt.ClearFaults(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := b.Recover(ctx); err != nil || n != 1 {
+		t.Fatalf("Recover took %d sagas (%v), want 1", n, err)
+	}
+	final := quietState(t, rt)
+	checkQuiet(t, final)
+	if confirmed := confirmedOrders(final); len(confirmed) != 1 || confirmed[0] != first.Order.ID {
+		t.Errorf("confirmed orders %v, want %q alone", confirmed, first.Order.ID)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http/httptest"
 	"reflect"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -615,6 +616,8 @@ func TestPlaceFaults(t *testing.T) {
 		{"commit drop once", commit, dropOnce, ok, 0, true},
 		{"commit drop after", commit, dropAfter, ok, 0, false},
 		{"commit drop after once", commit, dropAfterOnce, ok, 0, true},
+		// Refused for good: the order stands, and waits for recovery.
+		{"commit refused", commit, faultKind{sandbox.Fault{Status: 404}, relaxed}, ok, 0, false},
 
 		// A notification never fails the order; a slow one still lands.
 		{"notify 503", notify, status503, ok, 0, false},
@@ -678,8 +681,14 @@ func TestPlaceFaults(t *testing.T) {
 				q.clock.Advance(tt.advance)
 				st := q.State()
 				// A creation that landed after the undo leaves its order
-				// to recovery, which cancels it once the service is back:
-				// the invariants, pending orders among them, hold after it.
+				// pending, for recovery, which cancels it once the service
+				// is back: every other invariant holds before recovery, and
+				// that one too after it.
+				for _, err := range st.Invariants() {
+					if !strings.Contains(err.Error(), "is left pending") {
+						t.Errorf("invariant before recovery: %v", err)
+					}
+				}
 				q.clearFaults(t)
 				n, err := f.Recover(ctx)
 				if pending := pendingOrders(st); err != nil || len(pending) > 0 && n == 0 {

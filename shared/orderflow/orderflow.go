@@ -14,6 +14,8 @@ package orderflow
 
 import (
 	"context"
+	"errors"
+	"fmt"
 
 	"storefront.dev/shared/upstream/notification"
 	"storefront.dev/shared/upstream/order"
@@ -114,14 +116,18 @@ func New(d Deps, cfg Config, opts ...Option) *Flow {
 	return f
 }
 
-// Close waits for the completion records being written, stops accepting
-// notifications and sends those already queued until ctx ends; what is
-// still queued then is dropped and reported. It returns ctx's error when the
-// queue could not be drained in time. Place keeps working after Close,
-// without notifications.
+// Close waits for the work behind the answers (commits, completion
+// records), stops accepting notifications and sends those already queued
+// until ctx ends; what is still queued then is dropped and reported. It
+// returns ctx's error when either could not be finished in time: a saga
+// whose work behind its answer was cut short is left to recovery. Place
+// keeps working after Close, without notifications.
 func (f *Flow) Close(ctx context.Context) error {
-	_ = f.completions.drain(ctx)
-	return f.outbox.close(ctx)
+	var behind error
+	if err := f.completions.drain(ctx); err != nil {
+		behind = fmt.Errorf("orderflow: the work behind the answers, left to recovery: %w", err)
+	}
+	return errors.Join(behind, f.outbox.close(ctx))
 }
 
 // Interface guards: the typed clients are what New is given in production.

@@ -22,9 +22,10 @@ import (
 	"storefront.dev/shared/upstream/user"
 )
 
-// forwardSteps counts the rounds that share the flow's deadline: the reads
-// (price and profile, concurrent), then each phase of writes.
-const forwardSteps = 1 + len(phases)
+// forwardSteps counts the rounds that share the checkout's deadline: the
+// reads (price and profile, concurrent), then each phase of writes before
+// the answer.
+const forwardSteps = 1 + answerPhases
 
 // Upstream codes the saga tells apart.
 const (
@@ -108,15 +109,6 @@ func (s *saga) run(parent, ctx context.Context) (Result, error) {
 	return s.finishBehind(parent, ctx, saving), nil
 }
 
-// detached is ctx with its deadline and values but without its
-// cancellation.
-func detached(ctx context.Context) (context.Context, context.CancelFunc) {
-	if dl, ok := ctx.Deadline(); ok {
-		return context.WithDeadline(context.WithoutCancel(ctx), dl)
-	}
-	return context.WithCancel(context.WithoutCancel(ctx))
-}
-
 // conclude ends a saga whose forward steps returned err: it completes it, or
 // undoes what was done and journals the failure. A saga whose journal can no
 // longer be written is left as it stands, for recovery.
@@ -128,11 +120,12 @@ func (s *saga) conclude(parent context.Context, err error) (Result, error) {
 		return Result{}, s.abandoned(parent, err)
 	}
 	pe := problem.From(err)
-	if (s.confirmed == done || s.committed != notDone) && transient(err) {
-		// The order is confirmed, and its stock may be sold, which cannot be
-		// undone: it can only go forward. Recovery takes it over at once and
-		// finishes it when the service is back; the retry of the key gets
-		// the order.
+	if s.forwardOnly(err, pe) {
+		// The order is confirmed and answered, or its stock may be sold,
+		// which cannot be undone: it can only go forward. Recovery takes it
+		// over at once and finishes it when the service is back (a commit
+		// refused for good stays in the journal's backlog, for an operator);
+		// the retry of the key gets the order.
 		_ = s.led.letGo(parent)
 		pe.Detail = "The order is being completed; retry with the same Idempotency-Key to get it."
 		if pe.Code == problem.CodeUnavailable {
@@ -147,6 +140,19 @@ func (s *saga) conclude(parent context.Context, err error) (Result, error) {
 		return Result{}, s.abandoned(parent, err)
 	}
 	return s.undo(parent, pe)
+}
+
+// forwardOnly reports whether a saga that failed with err (as pe) can only
+// go forward: once its order is confirmed, the client has its 201 (see
+// answerPhases) and the order stands, unless its units are gone for good
+// (reserved again after the reservation expired, and out of stock: it is
+// then refunded and cancelled); once its stock may be sold, a failure that
+// may pass goes forward too.
+func (s *saga) forwardOnly(err error, pe *problem.Error) bool {
+	if s.confirmed == done {
+		return pe.Code != problem.CodeOutOfStock
+	}
+	return s.committed != notDone && transient(err)
 }
 
 // undo runs the compensations of a saga journaled as compensating and, once
@@ -187,7 +193,7 @@ func (s *saga) complete(ctx context.Context) (Result, error) {
 // finishBehind returns the result of a saga whose answerPhases are done,
 // saving being the journal write of the last of them, and runs the rest on
 // a goroutine of its own, off the answer's path (see completions), under
-// what is left of ctx's deadline: the phases after them, then the
+// a deadline of its own, Config.Timeout: the phases after them, then the
 // completion record. A failure there is concluded as any other: a commit
 // that may pass leaves the order to recovery, one refused outright undoes
 // it.
@@ -195,7 +201,9 @@ func (s *saga) finishBehind(parent, ctx context.Context, saving <-chan error) Re
 	res := Result{Order: s.order, Payment: s.payment, Products: s.products}
 	end := s.f.completions.begin(s.led.record().ID)
 	parent = context.WithoutCancel(parent)
-	ctx, cancel := detached(ctx)
+	// The work behind the answer has a deadline of its own: what the
+	// answer phases left of theirs may be nothing.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.f.cfg.Timeout)
 	go func() {
 		defer end()
 		defer cancel()
@@ -400,8 +408,9 @@ func (s *saga) advance(ctx context.Context, from Step, until int, saving <-chan 
 		if err := s.led.stoppedBy(); err != nil {
 			return nil, err
 		}
-		// Phases still to run under the deadline, this one included.
-		left := len(phases) - i
+		// Phases still to run under the deadline, this one included: the
+		// phases behind the answer have one of their own.
+		left := until - i
 		err := s.concurrently(ctx, todo, left)
 		if jerr := landed(); jerr != nil {
 			return nil, jerr
@@ -413,7 +422,13 @@ func (s *saga) advance(ctx context.Context, from Step, until int, saving <-chan 
 			return nil, err
 		}
 		if i < len(phases)-1 {
-			saving = s.journalPhase(ctx, ph[len(ph)-1])
+			// A run that stops short of the last phase is a checkout's,
+			// stopping at its answer: its last write carries the answer.
+			var answer *Result
+			if i == until-1 && until < len(phases) {
+				answer = &Result{Order: s.order, Payment: s.payment, Products: s.products}
+			}
+			saving = s.journalPhase(ctx, ph[len(ph)-1], answer)
 		}
 	}
 	handed = true
@@ -421,14 +436,19 @@ func (s *saga) advance(ctx context.Context, from Step, until int, saving <-chan 
 }
 
 // journalPhase writes, on its own goroutine, that the forward steps up to
-// last are done, with the ids they returned; the channel gets its error.
-func (s *saga) journalPhase(ctx context.Context, last Step) <-chan error {
+// last are done, with the ids they returned, and answer, when not nil: the
+// checkout's answer, which a retry of the key gets from then on, whatever
+// is left to do behind it. The channel gets the write's error.
+func (s *saga) journalPhase(ctx context.Context, last Step, answer *Result) <-chan error {
 	resv, pay, ord := s.resv.ID, s.payment.ID, s.order.ID
 	done := make(chan error, 1)
 	go func() {
 		done <- s.led.save(ctx, func(r *Record) {
 			r.Step = last
 			r.ReservationID, r.PaymentID, r.OrderID = resv, pay, ord
+			if answer != nil {
+				r.Result = answer
+			}
 		})
 	}()
 	return done
@@ -692,7 +712,7 @@ func (s *saga) confirm(ctx context.Context, left int) error {
 
 // errReservationExpired is commit's answer when the reservation expired
 // before it was committed (recovery came after its TTL); forward then
-// reserves again, once the confirmation beside it is done.
+// reserves again.
 var errReservationExpired = errors.New("orderflow: reservation expired before its commit")
 
 // commit sells the reserved units.

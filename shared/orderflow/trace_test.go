@@ -31,8 +31,8 @@ func TestRecoveryLinksToTheCheckoutTrace(t *testing.T) {
 	spans := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
 
-	// The last phase fails, as the capture is journaled: the crash leaves
-	// it to recovery.
+	// The confirmation fails, as the capture is journaled: the crash
+	// leaves the saga to recovery, which confirms and commits.
 	for _, f := range []*stepFault{failConfirm, failCommit} {
 		if err := rt.InjectFault(context.Background(), f.service, sandbox.Fault{Route: f.route, Status: 503}); err != nil {
 			t.Fatal(err)
