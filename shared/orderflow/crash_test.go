@@ -198,23 +198,26 @@ func dyingAt(deps orderflow.Deps, step string, j *crashJournal) orderflow.Deps {
 	return deps
 }
 
+// dying makes call, the call of step, unless the process dies sending it.
+func dying[T any](die func(string) bool, step string, call func() (T, error)) (T, error) {
+	if die(step) {
+		var zero T
+		return zero, errCrashed
+	}
+	return call()
+}
+
 type dyingCatalog struct {
 	orderflow.Catalog
 	die func(string) bool
 }
 
 func (d dyingCatalog) Reserve(ctx context.Context, r product.ReserveRequest) (product.Reservation, error) {
-	if d.die("reserve") {
-		return product.Reservation{}, errCrashed
-	}
-	return d.Catalog.Reserve(ctx, r)
+	return dying(d.die, "reserve", func() (product.Reservation, error) { return d.Catalog.Reserve(ctx, r) })
 }
 
 func (d dyingCatalog) CommitReservation(ctx context.Context, id string) (product.Reservation, error) {
-	if d.die("commit") {
-		return product.Reservation{}, errCrashed
-	}
-	return d.Catalog.CommitReservation(ctx, id)
+	return dying(d.die, "commit", func() (product.Reservation, error) { return d.Catalog.CommitReservation(ctx, id) })
 }
 
 type dyingPayments struct {
@@ -223,17 +226,11 @@ type dyingPayments struct {
 }
 
 func (d dyingPayments) Authorize(ctx context.Context, r payment.AuthorizeRequest) (payment.Payment, error) {
-	if d.die("authorize") {
-		return payment.Payment{}, errCrashed
-	}
-	return d.Payments.Authorize(ctx, r)
+	return dying(d.die, "authorize", func() (payment.Payment, error) { return d.Payments.Authorize(ctx, r) })
 }
 
 func (d dyingPayments) Capture(ctx context.Context, id string) (payment.Payment, error) {
-	if d.die("capture") {
-		return payment.Payment{}, errCrashed
-	}
-	return d.Payments.Capture(ctx, id)
+	return dying(d.die, "capture", func() (payment.Payment, error) { return d.Payments.Capture(ctx, id) })
 }
 
 type dyingOrders struct {
@@ -242,17 +239,11 @@ type dyingOrders struct {
 }
 
 func (d dyingOrders) Create(ctx context.Context, r order.CreateRequest) (order.Order, error) {
-	if d.die("create") {
-		return order.Order{}, errCrashed
-	}
-	return d.Orders.Create(ctx, r)
+	return dying(d.die, "create", func() (order.Order, error) { return d.Orders.Create(ctx, r) })
 }
 
 func (d dyingOrders) Confirm(ctx context.Context, id string) (order.Order, error) {
-	if d.die("confirm") {
-		return order.Order{}, errCrashed
-	}
-	return d.Orders.Confirm(ctx, id)
+	return dying(d.die, "confirm", func() (order.Order, error) { return d.Orders.Confirm(ctx, id) })
 }
 
 // store is one of the journal's stores. setup readies it for the tests of
