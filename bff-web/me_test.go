@@ -2,11 +2,7 @@ package main
 
 import (
 	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"reflect"
-	"strings"
 	"testing"
 
 	"storefront.dev/shared/httpserver/servertest"
@@ -133,36 +129,24 @@ func TestMeFailures(t *testing.T) {
 // only Ada's.
 func TestMeLeavesOutForeignOrders(t *testing.T) {
 	s, ada := startAsAda(t, "UPSTREAM_ORDER_URLS", scenario.BrokenOrderFilter(t))
-	r := servertest.Do(t, "GET", s.Base+"/api/me", nil, ada.headers(reading)...)
-	if r.Status != 200 {
-		t.Fatalf("status %d, body %s", r.Status, r.Body)
-	}
-	var me meView
-	r.JSON(t, &me)
-	var ids []string
-	for _, o := range me.RecentOrders {
-		ids = append(ids, o.ID)
-	}
+	_, ids := readMe(t, s, ada)
 	if !reflect.DeepEqual(ids, []string{"ord_ada_2", "ord_ada_1"}) {
 		t.Errorf("recent orders %v, want only Ada's, ord_ada_2 and ord_ada_1", ids)
 	}
 }
 
-// orderService serves items, JSON objects, as the one page of every order
-// list, whatever user or limit it is asked for.
-func orderService(t *testing.T, items ...string) string {
+// readMe reads the account page as ada, and the ids of its recent orders.
+func readMe(t *testing.T, s *stack, ada session) (me meView, ids []string) {
 	t.Helper()
-	page := `{"items":[` + strings.Join(items, ",") + `]}`
-	fake := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/orders" {
-			http.NotFound(w, r)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = io.WriteString(w, page)
-	}))
-	t.Cleanup(fake.Close)
-	return fake.URL
+	r := servertest.Do(t, "GET", s.Base+"/api/me", nil, ada.headers(reading)...)
+	if r.Status != 200 {
+		t.Fatalf("status %d, body %s", r.Status, r.Body)
+	}
+	r.JSON(t, &me)
+	for _, o := range me.RecentOrders {
+		ids = append(ids, o.ID)
+	}
+	return me, ids
 }
 
 // listedOrder is one order of a list answer, with total as its JSON.
@@ -177,17 +161,12 @@ func listedOrder(id, user, total string) string {
 // bad one, Ada's or Grace's, is shown.
 func TestMeShowsNothingOfAnUnreadableOrderList(t *testing.T) {
 	const eur = `{"amount":100,"currency":"EUR"}`
-	orders := orderService(t,
+	orders := scenario.OrderService(t,
 		listedOrder("ord_ada_1", sandbox.Ada.ID, eur),
 		listedOrder("ord_grace_1", sandbox.Grace.ID, eur),
 		listedOrder("ord_ada_2", sandbox.Ada.ID, `{"amount":"lots","currency":"EUR"}`))
 	s, ada := startAsAda(t, "UPSTREAM_ORDER_URLS", orders)
-	r := servertest.Do(t, "GET", s.Base+"/api/me", nil, ada.headers(reading)...)
-	if r.Status != 200 {
-		t.Fatalf("status %d, body %s", r.Status, r.Body)
-	}
-	var me meView
-	r.JSON(t, &me)
+	me, _ := readMe(t, s, ada)
 	if len(me.RecentOrders) != 0 || !reflect.DeepEqual(me.Degraded, []string{"orders"}) {
 		t.Errorf("recent orders %+v, degraded %v; want none, degraded [orders]", me.RecentOrders, me.Degraded)
 	}
@@ -201,17 +180,8 @@ func TestMeShowsAtMostTheRecentOrders(t *testing.T) {
 	for i := range recentOrderCount + 2 {
 		items = append(items, listedOrder(fmt.Sprintf("ord_ada_%d", recentOrderCount+2-i), sandbox.Ada.ID, `{"amount":100,"currency":"EUR"}`))
 	}
-	s, ada := startAsAda(t, "UPSTREAM_ORDER_URLS", orderService(t, items...))
-	r := servertest.Do(t, "GET", s.Base+"/api/me", nil, ada.headers(reading)...)
-	if r.Status != 200 {
-		t.Fatalf("status %d, body %s", r.Status, r.Body)
-	}
-	var me meView
-	r.JSON(t, &me)
-	var ids []string
-	for _, o := range me.RecentOrders {
-		ids = append(ids, o.ID)
-	}
+	s, ada := startAsAda(t, "UPSTREAM_ORDER_URLS", scenario.OrderService(t, items...))
+	me, ids := readMe(t, s, ada)
 	want := []string{"ord_ada_7", "ord_ada_6", "ord_ada_5", "ord_ada_4", "ord_ada_3"}
 	if !reflect.DeepEqual(ids, want) || me.Degraded != nil {
 		t.Errorf("recent orders %v, degraded %v; want %v", ids, me.Degraded, want)

@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"storefront.dev/shared/httpserver/servertest"
@@ -19,9 +20,17 @@ func BrokenOrderFilter(t *testing.T) string {
 		return `{"id":"` + id + `","user_id":"` + user + `","status":"confirmed","items":[],` +
 			`"total":{"amount":100,"currency":"EUR"},"created_at":"` + at + `"}`
 	}
-	page := `{"items":[` + order("ord_ada_2", sandbox.Ada.ID, "2024-01-02T00:00:00Z") + `,` +
-		order("ord_grace_1", sandbox.Grace.ID, "2024-01-01T12:00:00Z") + `,` +
-		order("ord_ada_1", sandbox.Ada.ID, "2024-01-01T00:00:00Z") + `]}`
+	return OrderService(t, order("ord_ada_2", sandbox.Ada.ID, "2024-01-02T00:00:00Z"),
+		order("ord_grace_1", sandbox.Grace.ID, "2024-01-01T12:00:00Z"),
+		order("ord_ada_1", sandbox.Ada.ID, "2024-01-01T00:00:00Z"))
+}
+
+// OrderService starts an order service that answers every listing, to
+// anyone and whatever its limit, with one page of items (JSON objects),
+// and returns its URL, for UPSTREAM_ORDER_URLS.
+func OrderService(t *testing.T, items ...string) string {
+	t.Helper()
+	page := `{"items":[` + strings.Join(items, ",") + `]}`
 	fake := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/orders" {
 			http.NotFound(w, r)
