@@ -106,14 +106,18 @@ func TestOrderPageMarksDegradedParts(t *testing.T) {
 }
 
 // TestOrderPageOfAPaymentItCannotShow: a payment service that answers a
-// payment without the status or card the page shows leaves the payment
-// out of the page, named in degraded and counted like any part left out.
+// payment without a status of the document's enum or a last4 of four ASCII
+// digits leaves the payment out of the page, named in degraded and counted
+// like any part left out, rather than passing it on.
 func TestOrderPageOfAPaymentItCannotShow(t *testing.T) {
+	// answer is the status and last4 the payment service gives the order
+	// page's payment read; every other call reaches the sandbox.
+	var answer atomic.Pointer[[2]string]
 	var target atomic.Pointer[url.URL]
 	fake := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/payments/") && !strings.Contains(r.URL.Path, "by-reference") {
+		if a := answer.Load(); a != nil && r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/payments/") && !strings.Contains(r.URL.Path, "by-reference") {
 			w.Header().Set("Content-Type", "application/json")
-			fmt.Fprintf(w, `{"id":%q,"status":"","method":{"type":"card","brand":"visa","last4":""}}`, strings.TrimPrefix(r.URL.Path, "/payments/"))
+			fmt.Fprintf(w, `{"id":%q,"status":%q,"method":{"type":"card","brand":"visa","last4":%q}}`, strings.TrimPrefix(r.URL.Path, "/payments/"), a[0], a[1])
 			return
 		}
 		if to := target.Load(); to != nil {
@@ -132,13 +136,41 @@ func TestOrderPageOfAPaymentItCannotShow(t *testing.T) {
 	ada := s.login(t, sandbox.Ada.Email, sandbox.Ada.Password)
 	var placed orderView
 	s.order(t, ada, orderBody("tok_visa", line(2, 1))).JSON(t, &placed)
-	got := servertest.Do(t, "GET", s.Base+"/api/orders/"+placed.ID, nil, ada.headers(reading)...)
-	var v orderView
-	got.JSON(t, &v)
-	if got.Status != 200 || v.Payment != nil || !reflect.DeepEqual(v.Degraded, []string{"payment"}) {
-		t.Errorf("status %d payment %+v degraded %v, want 200 without the payment, degraded [payment]", got.Status, v.Payment, v.Degraded)
+
+	tests := []struct {
+		name, status, last4 string
+		shown               bool
+	}{
+		{"captured card", "captured", "4242", true},
+		{"refunded card", "refunded", "0005", true},
+		{"no status nor card", "", "", false},
+		{"last4 with a letter", "captured", "42a1", false},
+		{"last4 with a sign", "captured", "-424", false},
+		{"last4 with a space", "captured", " 424", false},
+		{"last4 in other digits", "captured", "٤٢", false},
+		{"five digits", "captured", "42424", false},
+		{"status not in the enum", "pending_review", "4242", false},
+		{"status in capitals", "CAPTURED", "4242", false},
 	}
-	if want := `bff_degraded_parts_total{part="payment"} 1`; !strings.Contains(servertest.Metrics(t, s.Base), want) {
-		t.Errorf("metrics lack %s: the payment left out was not counted", want)
+	left := 0
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			answer.Store(&[2]string{tt.status, tt.last4})
+			got := servertest.Do(t, "GET", s.Base+"/api/orders/"+placed.ID, nil, ada.headers(reading)...)
+			var v orderView
+			got.JSON(t, &v)
+			wantDegraded := []string{"payment"}
+			if tt.shown {
+				wantDegraded = nil
+			} else {
+				left++
+			}
+			if got.Status != 200 || (v.Payment != nil) != tt.shown || !reflect.DeepEqual(v.Degraded, wantDegraded) {
+				t.Errorf("status %d payment %+v degraded %v, want 200, the payment shown: %v, degraded %v", got.Status, v.Payment, v.Degraded, tt.shown, wantDegraded)
+			}
+		})
+	}
+	if want := fmt.Sprintf(`bff_degraded_parts_total{part="payment"} %d`, left); !strings.Contains(servertest.Metrics(t, s.Base), want) {
+		t.Errorf("metrics lack %s: the payments left out were not counted", want)
 	}
 }
