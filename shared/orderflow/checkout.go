@@ -191,10 +191,7 @@ func (f *Flow) resume(ctx context.Context, s *saga, rec Record, fp string) (Resu
 	case rec.State == StateCompleted && rec.Result == nil:
 		return Result{}, problem.Wrap(fmt.Errorf("saga %s: completed without a result", rec.ID),
 			problem.CodeInternal, "The order's record is unreadable.")
-	case rec.Result != nil:
-		// Completed, or answered once its order was confirmed (see
-		// answerPhases): the answer is replayed, whatever its saga has
-		// left to do behind it.
+	case rec.State == StateCompleted:
 		res := *rec.Result
 		res.Replayed = true
 		if res.Order.Status == "" {

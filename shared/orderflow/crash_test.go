@@ -85,7 +85,7 @@ type crashPoint struct {
 	// record is written.
 	completesUnwritten bool
 	// answered: the crash comes after the checkout answered with its
-	// order, in the work behind the answer (the commit, the completion).
+	// order, as its completion is journaled behind the answer.
 	answered bool
 	// call, when set, is the step whose call the process dies sending,
 	// in place of a journal write: the call is not sent, and the steps
@@ -140,9 +140,9 @@ var crashPoints = []crashPoint{
 	// back, goes forward.
 	{name: "reserved and authorized", at: atStep(orderflow.StepAuthorized), completes: true},
 	{name: "created and captured", at: atStep(orderflow.StepCaptured), completes: true},
-	// The commit runs behind the answer, while the confirmation is
-	// journaled.
-	{name: "confirmed", at: atStep(orderflow.StepConfirmed), completes: true, answered: true},
+	// The commit runs while the confirmation is journaled; the completion
+	// is journaled just after the answer.
+	{name: "confirmed", at: atStep(orderflow.StepConfirmed), completes: true},
 	{name: "committed", at: atState(orderflow.StateCompleted), completes: true, answered: true},
 	{name: "reserve fails", at: atState(orderflow.StateCompensating), fault: failReserve},
 	{name: "authorize fails", at: atState(orderflow.StateCompensating), fault: failAuthorize},
@@ -162,13 +162,14 @@ var crashPoints = []crashPoint{
 	// captured: recovery goes forward, and the order goes through.
 	{name: "confirm fails", at: atState(orderflow.StateCompensating), fault: failConfirm, completesUnwritten: true},
 	{name: "confirm refused", at: atState(orderflow.StateCompensating), fault: refuseConfirm, completesUnwritten: true},
-	// The commit, behind the answer, may have sold the stock: the saga can
-	// only go forward, and recovery completes it.
-	{name: "commit fails", at: atLetGo, fault: failCommit, completes: true, answered: true},
-	// The commit refused outright, behind the answer: the order stands
-	// and goes forward, and recovery commits its stock once the product
-	// service takes it.
-	{name: "commit refused", at: atLetGo, fault: failCommitRefused, completes: true, answered: true},
+	// The commit may have sold the stock of the confirmed order: the saga
+	// can only go forward, and recovery completes it.
+	{name: "commit fails", at: atLetGo, fault: failCommit, completes: true},
+	// The commit refused outright: nothing was sold, and the confirmed
+	// order is undone. Before the decision to undo is journaled, the
+	// journal says confirmed: recovery goes forward, and the order goes
+	// through.
+	{name: "commit refused", at: atState(orderflow.StateCompensating), fault: failCommitRefused, completesUnwritten: true},
 	// The refund of a payment taken beside an order that failed.
 	{name: "refunded payment", at: atUndone(orderflow.UndoPayment), fault: failCreate},
 	{name: "released after a refund", at: atUndone(orderflow.UndoReservation), fault: failCreate},
@@ -179,7 +180,7 @@ var crashPoints = []crashPoint{
 	{name: "sending the order", call: "create", completes: true},
 	{name: "sending the capture", call: "capture"},
 	{name: "sending the confirmation", call: "confirm", completes: true},
-	{name: "sending the commit", call: "commit", completes: true, answered: true},
+	{name: "sending the commit", call: "commit", completes: true},
 }
 
 // dyingAt is deps whose call of step kills the process: j dies, and the
@@ -996,57 +997,4 @@ func crashTwiceAndRecover(t *testing.T, open opener, first, then crashPoint, lan
 		t.Errorf("retry after recovery: replayed %v, %v; want an order, replayed %v", res.Replayed, err, then.completes)
 	}
 	checkQuiet(t, quietState(t, rt))
-}
-
-// TestRetryOfAnAnsweredOrderGetsItsAnswer: once a checkout is answered
-// with its order, a retry of its key, on any replica, gets that answer,
-// even while the commit behind it fails and waits for recovery.
-func TestRetryOfAnAnsweredOrderGetsItsAnswer(t *testing.T) {
-	ctx := context.Background()
-	rt := sandboxtest.Start(t, sandbox.Config{})
-	st, err := boltstore.Open(filepath.Join(t.TempDir(), "journal.db"), boltstore.DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	if err := rt.InjectFault(ctx, failCommit.service, sandbox.Fault{Route: failCommit.route, Status: 503}); err != nil {
-		t.Fatal(err)
-	}
-	a, b := newFlow(t, rt, st, time.Now), newFlow(t, rt, st, time.Now)
-	req := orderflow.Request{UserID: "usr_ada", Key: "answered",
-		Input: orderflow.Input{Items: []orderflow.Item{{ProductID: 4, Quantity: 1}}, PaymentToken: payment.TokenVisa}}
-	first, err := a.Place(ctx, req)
-	if err != nil {
-		t.Fatalf("Place: %v, want the order", err)
-	}
-	// On the other replica: told to wait only until the answer is
-	// journaled, with the confirmation.
-	busy := func(err error) bool {
-		var pe *problem.Error
-		return errors.As(err, &pe) && pe.Code == problem.CodeIdempotencyBusy
-	}
-	again, err := b.Place(ctx, req)
-	for i := 0; busy(err) && i < 100; i++ {
-		time.Sleep(10 * time.Millisecond)
-		again, err = b.Place(ctx, req)
-	}
-	if err != nil || !again.Replayed || again.Order.ID != first.Order.ID {
-		t.Errorf("retry on another replica: order %q (replayed %v), %v; want %q replayed", again.Order.ID, again.Replayed, err, first.Order.ID)
-	}
-	_ = a.Close(ctx) // the commit fails for good: the saga is let go
-	if again, err := a.Place(ctx, req); err != nil || !again.Replayed || again.Order.ID != first.Order.ID {
-		t.Errorf("retry with the commit still failing: order %q (replayed %v), %v; want %q replayed", again.Order.ID, again.Replayed, err, first.Order.ID)
-	}
-
-	if err := rt.ClearFaults(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if n, err := b.Recover(ctx); err != nil || n != 1 {
-		t.Fatalf("Recover took %d sagas (%v), want 1", n, err)
-	}
-	final := quietState(t, rt)
-	checkQuiet(t, final)
-	if confirmed := confirmedOrders(final); len(confirmed) != 1 || confirmed[0] != first.Order.ID {
-		t.Errorf("confirmed orders %v, want %q alone", confirmed, first.Order.ID)
-	}
 }

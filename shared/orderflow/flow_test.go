@@ -605,19 +605,16 @@ func TestPlaceFaults(t *testing.T) {
 		// sold, and the order is undone, refund included.
 		{"confirm refused", confirm, faultKind{sandbox.Fault{Status: 409}, relaxed}, problem.CodeUnavailable, 0, false},
 
-		// The commit runs behind the answer: the order is answered, and a
-		// commit failing for good leaves it to recovery, which sells its
-		// stock once the service is back.
-		{"commit 503", commit, status503, ok, 0, false},
+		{"commit 503", commit, status503, problem.CodeUnavailable, 0, false},
 		{"commit 503 once", commit, status503Once, ok, 0, true},
-		{"commit slow", commit, slow, ok, 0, false},
+		{"commit slow", commit, slow, problem.CodeTimeout, 0, false},
 		{"commit slow once", commit, slowOnce, ok, 0, true},
-		{"commit drop", commit, drop, ok, 0, false},
+		{"commit drop", commit, drop, problem.CodeUnavailable, 0, false},
 		{"commit drop once", commit, dropOnce, ok, 0, true},
-		{"commit drop after", commit, dropAfter, ok, 0, false},
+		// Every commit went through but no answer came back: the saga goes
+		// forward, and recovery completes the order.
+		{"commit drop after", commit, dropAfter, problem.CodeUnavailable, 0, false},
 		{"commit drop after once", commit, dropAfterOnce, ok, 0, true},
-		// Refused for good: the order stands, and waits for recovery.
-		{"commit refused", commit, faultKind{sandbox.Fault{Status: 404}, relaxed}, ok, 0, false},
 
 		// A notification never fails the order; a slow one still lands.
 		{"notify 503", notify, status503, ok, 0, false},
@@ -659,10 +656,10 @@ func TestPlaceFaults(t *testing.T) {
 				if got := codeOf(t, err); got != tt.want {
 					t.Fatalf("Place: got %q (%v), want %q", got, err, tt.want)
 				}
-				// The commit runs behind the answer: once it failed for
-				// good, the stock may be sold, and the saga is left for
-				// recovery, which completes it when the service is back.
-				forward := tt.step == commit && tt.fault.fault.Count == 0
+				// Once the commit failed, the order is confirmed and the
+				// stock may be sold: the saga is left for recovery, which
+				// completes it when the service is back.
+				forward := tt.want != ok && tt.step == commit
 				behind(t, f)
 				if forward {
 					q.quiesce()

@@ -209,8 +209,8 @@ func (q *quietSandbox) clearFaults(tb testing.TB) {
 }
 
 // checkInvariants fails the test with every violation of st.
-// behind waits for the work f does behind its answers: the commits and
-// the completion records.
+// behind waits for the work f does behind its answers: the completion
+// records.
 func behind(tb testing.TB, f *Flow) {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -131,23 +131,15 @@ const (
 // only the hold, so the order is created while the money is taken (a
 // failure to create it is then undone by a refund rather than a void);
 // confirming the order waits for the money, and committing the stock for
-// the confirmation. Stock sold cannot be given back, so it is sold only
-// for an order the order service has confirmed: one it refuses to confirm
-// (cancelled meanwhile) is undone with nothing sold. The commit runs
-// behind the answer (see answerPhases).
+// the confirmation. Stock sold cannot be given back, so it is sold only for
+// an order the order service has confirmed: one it refuses to confirm
+// (cancelled meanwhile) is undone with nothing sold.
 var phases = [...][]Step{
 	{StepReserved, StepAuthorized},
 	{StepCreated, StepCaptured},
 	{StepConfirmed},
 	{StepCommitted},
 }
-
-// answerPhases is how many phases run before a checkout is answered: once
-// its order is confirmed and its money captured, the client gets the
-// order, its units held by the reservation; the commit that sells them and
-// the completion record follow on a goroutine of their own, and recovery
-// finishes them after a crash, as it does any saga whose money was taken.
-const answerPhases = 3
 
 // phaseOf is the index in phases of the forward step st.
 func phaseOf(st Step) int {

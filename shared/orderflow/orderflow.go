@@ -116,16 +116,16 @@ func New(d Deps, cfg Config, opts ...Option) *Flow {
 	return f
 }
 
-// Close waits for the work behind the answers (commits, completion
-// records), stops accepting notifications and sends those already queued
+// Close waits for the completion records being written behind the
+// answers, stops accepting notifications and sends those already queued
 // until ctx ends; what is still queued then is dropped and reported. It
 // returns ctx's error when either could not be finished in time: a saga
-// whose work behind its answer was cut short is left to recovery. Place
-// keeps working after Close, without notifications.
+// whose completion record was cut short is completed again by recovery.
+// Place keeps working after Close, without notifications.
 func (f *Flow) Close(ctx context.Context) error {
 	var behind error
 	if err := f.completions.drain(ctx); err != nil {
-		behind = fmt.Errorf("orderflow: the work behind the answers, left to recovery: %w", err)
+		behind = fmt.Errorf("orderflow: completion records left to recovery: %w", err)
 	}
 	return errors.Join(behind, f.outbox.close(ctx))
 }

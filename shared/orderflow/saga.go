@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"runtime/debug"
 	"slices"
 	"sync"
@@ -22,10 +21,9 @@ import (
 	"storefront.dev/shared/upstream/user"
 )
 
-// forwardSteps counts the rounds that share the checkout's deadline: the
-// reads (price and profile, concurrent), then each phase of writes before
-// the answer.
-const forwardSteps = 1 + answerPhases
+// forwardSteps counts the rounds that share the flow's deadline: the reads
+// (price and profile, concurrent), then each phase of writes.
+const forwardSteps = 1 + len(phases)
 
 // Upstream codes the saga tells apart.
 const (
@@ -102,11 +100,10 @@ func (s *saga) run(parent, ctx context.Context) (Result, error) {
 			panic(fmt.Sprintf("%v\n%s", v, debug.Stack()))
 		}
 	}()
-	saving, err := s.advance(ctx, StepStarted, answerPhases, nil)
-	if err != nil {
+	if err := s.forward(ctx, StepStarted); err != nil {
 		return s.conclude(parent, err)
 	}
-	return s.finishBehind(parent, ctx, saving), nil
+	return s.completeBehind(parent), nil
 }
 
 // conclude ends a saga whose forward steps returned err: it completes it, or
@@ -120,12 +117,11 @@ func (s *saga) conclude(parent context.Context, err error) (Result, error) {
 		return Result{}, s.abandoned(parent, err)
 	}
 	pe := problem.From(err)
-	if s.forwardOnly(err, pe) {
-		// The order is confirmed and answered, or its stock may be sold,
-		// which cannot be undone: it can only go forward. Recovery takes it
-		// over at once and finishes it when the service is back (a commit
-		// refused for good stays in the journal's backlog, for an operator);
-		// the retry of the key gets the order.
+	if (s.confirmed == done || s.committed != notDone) && transient(err) {
+		// The order is confirmed, and its stock may be sold, which cannot be
+		// undone: it can only go forward. Recovery takes it over at once and
+		// finishes it when the service is back; the retry of the key gets
+		// the order.
 		_ = s.led.letGo(parent)
 		pe.Detail = "The order is being completed; retry with the same Idempotency-Key to get it."
 		if pe.Code == problem.CodeUnavailable {
@@ -140,19 +136,6 @@ func (s *saga) conclude(parent context.Context, err error) (Result, error) {
 		return Result{}, s.abandoned(parent, err)
 	}
 	return s.undo(parent, pe)
-}
-
-// forwardOnly reports whether a saga that failed with err (as pe) can only
-// go forward: once its order is confirmed, the client has its 201 (see
-// answerPhases) and the order stands, unless its units are gone for good
-// (reserved again after the reservation expired, and out of stock: it is
-// then refunded and cancelled); once its stock may be sold, a failure that
-// may pass goes forward too.
-func (s *saga) forwardOnly(err error, pe *problem.Error) bool {
-	if s.confirmed == done {
-		return pe.Code != problem.CodeOutOfStock
-	}
-	return s.committed != notDone && transient(err)
 }
 
 // undo runs the compensations of a saga journaled as compensating and, once
@@ -190,40 +173,14 @@ func (s *saga) complete(ctx context.Context) (Result, error) {
 	return res, nil
 }
 
-// finishBehind returns the result of a saga whose answerPhases are done,
-// saving being the journal write of the last of them, and runs the rest on
-// a goroutine of its own, off the answer's path (see completions), under
-// a deadline of its own, Config.Timeout: the phases after them, then the
-// completion record. A failure there is concluded as any other: a commit
-// that may pass leaves the order to recovery, one refused outright undoes
-// it.
-func (s *saga) finishBehind(parent, ctx context.Context, saving <-chan error) Result {
+// completeBehind is complete with the record written on a goroutine of its
+// own, off the answer's path (see completions).
+func (s *saga) completeBehind(ctx context.Context) Result {
 	res := Result{Order: s.order, Payment: s.payment, Products: s.products}
 	end := s.f.completions.begin(s.led.record().ID)
-	parent = context.WithoutCancel(parent)
-	// The work behind the answer has a deadline of its own: what the
-	// answer phases left of theirs may be nothing.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.f.cfg.Timeout)
 	go func() {
 		defer end()
-		defer cancel()
-		stop := s.led.keepAlive(ctx)
-		defer stop()
-		msg := caught(func() {
-			_, err := s.advance(ctx, phases[answerPhases-1][0], len(phases), saving)
-			if err != nil {
-				_, _ = s.conclude(parent, err)
-				return
-			}
-			s.completed(parent, res)
-		})
-		if msg != nil {
-			// A bug: the saga is left as a crash would leave it, to
-			// recovery at once.
-			_ = s.led.letGo(parent)
-			s.f.cfg.logger.LogAttrs(parent, slog.LevelError, "checkout panicked after its answer",
-				slog.String("saga", s.led.record().ID), slog.String("panic", *msg))
-		}
+		s.completed(context.WithoutCancel(ctx), res)
 	}()
 	return res
 }
@@ -367,21 +324,14 @@ func shippingAddress(u user.User) *order.Address {
 	return &order.Address{Name: a.Name, Line1: a.Line1, Line2: a.Line2, City: a.City, PostalCode: a.PostalCode, Country: a.Country}
 }
 
-// forward runs the steps after from, phase by phase, to the last.
+// forward runs the steps after from, phase by phase. Each phase's outcome
+// is journaled while the next phase runs, and is on disk before the phase
+// after that starts or the saga acts on a failure: a journal at one step
+// leaves at most the two phases after it in doubt, which recovery reads back
+// by their references (see progressAt). The last phase is journaled by
+// complete.
 func (s *saga) forward(ctx context.Context, from Step) error {
-	_, err := s.advance(ctx, from, len(phases), nil)
-	return err
-}
-
-// advance runs the steps after from in the phases before until, phase by
-// phase. Each phase's outcome is journaled while the next phase runs, and
-// is on disk before the phase after that starts or the saga acts on a
-// failure: a journal at one step leaves at most the two phases after it in
-// doubt, which recovery reads back by their references (see progressAt).
-// The last phase is journaled by complete. saving is the journal write of
-// the phase before from, if still on its way; advance returns the one of
-// the last phase it ran, still on its way, or waits for it when it fails.
-func (s *saga) advance(ctx context.Context, from Step, until int, saving <-chan error) (<-chan error, error) {
+	var saving <-chan error // the journal write of the phase before, if any
 	landed := func() error {
 		if saving == nil {
 			return nil
@@ -390,15 +340,8 @@ func (s *saga) advance(ctx context.Context, from Step, until int, saving <-chan 
 		saving = nil
 		return err
 	}
-	// Waited for unless handed over, a panic included: the saga must not
-	// be let go with a write of its still on its way.
-	handed := false
-	defer func() {
-		if !handed {
-			_ = landed()
-		}
-	}()
-	for i, ph := range phases[:until] {
+	defer func() { _ = landed() }()
+	for i, ph := range phases {
 		todo := slices.DeleteFunc(slices.Clone(ph), func(st Step) bool { return st <= from })
 		if len(todo) == 0 {
 			continue
@@ -406,49 +349,36 @@ func (s *saga) advance(ctx context.Context, from Step, until int, saving <-chan 
 		// A journal that failed (a lease renewal, while the phase before
 		// ran) stops the saga before it sends anything more.
 		if err := s.led.stoppedBy(); err != nil {
-			return nil, err
+			return err
 		}
-		// Phases still to run under the deadline, this one included: the
-		// phases behind the answer have one of their own.
-		left := until - i
+		// Phases still to run under the deadline, this one included.
+		left := len(phases) - i
 		err := s.concurrently(ctx, todo, left)
 		if jerr := landed(); jerr != nil {
-			return nil, jerr
+			return jerr
 		}
 		if errors.Is(err, errReservationExpired) {
 			err = s.reserveAgain(ctx, left)
 		}
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if i < len(phases)-1 {
-			// A run that stops short of the last phase is a checkout's,
-			// stopping at its answer: its last write carries the answer.
-			var answer *Result
-			if i == until-1 && until < len(phases) {
-				answer = &Result{Order: s.order, Payment: s.payment, Products: s.products}
-			}
-			saving = s.journalPhase(ctx, ph[len(ph)-1], answer)
+			saving = s.journalPhase(ctx, ph[len(ph)-1])
 		}
 	}
-	handed = true
-	return saving, nil
+	return nil
 }
 
 // journalPhase writes, on its own goroutine, that the forward steps up to
-// last are done, with the ids they returned, and answer, when not nil: the
-// checkout's answer, which a retry of the key gets from then on, whatever
-// is left to do behind it. The channel gets the write's error.
-func (s *saga) journalPhase(ctx context.Context, last Step, answer *Result) <-chan error {
+// last are done, with the ids they returned; the channel gets its error.
+func (s *saga) journalPhase(ctx context.Context, last Step) <-chan error {
 	resv, pay, ord := s.resv.ID, s.payment.ID, s.order.ID
 	done := make(chan error, 1)
 	go func() {
 		done <- s.led.save(ctx, func(r *Record) {
 			r.Step = last
 			r.ReservationID, r.PaymentID, r.OrderID = resv, pay, ord
-			if answer != nil {
-				r.Result = answer
-			}
 		})
 	}()
 	return done
