@@ -140,9 +140,7 @@ var crashPoints = []crashPoint{
 	// back, goes forward.
 	{name: "reserved and authorized", at: atStep(orderflow.StepAuthorized), completes: true},
 	{name: "created and captured", at: atStep(orderflow.StepCaptured), completes: true},
-	// The commit runs while the confirmation is journaled; the completion
-	// is journaled just after the answer.
-	{name: "confirmed", at: atStep(orderflow.StepConfirmed), completes: true},
+	// The completion is journaled just after the answer.
 	{name: "committed", at: atState(orderflow.StateCompleted), completes: true, answered: true},
 	{name: "reserve fails", at: atState(orderflow.StateCompensating), fault: failReserve},
 	{name: "authorize fails", at: atState(orderflow.StateCompensating), fault: failAuthorize},

@@ -324,12 +324,13 @@ func shippingAddress(u user.User) *order.Address {
 	return &order.Address{Name: a.Name, Line1: a.Line1, Line2: a.Line2, City: a.City, PostalCode: a.PostalCode, Country: a.Country}
 }
 
-// forward runs the steps after from, phase by phase. Each phase's outcome
-// is journaled while the next phase runs, and is on disk before the phase
-// after that starts or the saga acts on a failure: a journal at one step
-// leaves at most the two phases after it in doubt, which recovery reads back
-// by their references (see progressAt). The last phase is journaled by
-// complete.
+// forward runs the steps after from, phase by phase. Each phase's outcome,
+// up to the capture's, is journaled while the next phase runs, and is on
+// disk before the phase after that starts or the saga acts on a failure: a
+// journal at one step leaves at most the two phases after it in doubt,
+// which recovery reads back by their references (see progressAt); the
+// phases after the capture's are run again by recovery, which goes
+// forward. The saga's end is journaled by complete.
 func (s *saga) forward(ctx context.Context, from Step) error {
 	var saving <-chan error // the journal write of the phase before, if any
 	landed := func() error {
@@ -354,8 +355,15 @@ func (s *saga) forward(ctx context.Context, from Step) error {
 		// Phases still to run under the deadline, this one included.
 		left := len(phases) - i
 		err := s.concurrently(ctx, todo, left)
-		if jerr := landed(); jerr != nil {
-			return jerr
+		// Once the money is taken, recovery goes forward, running every
+		// later step again by its reference whatever the journal says: the
+		// phases after the capture's neither journal their outcome nor
+		// wait for the capture's record, unless they fail, when the saga
+		// acts on a journal that holds.
+		if i <= capturePhase || err != nil {
+			if jerr := landed(); jerr != nil {
+				return jerr
+			}
 		}
 		if errors.Is(err, errReservationExpired) {
 			err = s.reserveAgain(ctx, left)
@@ -363,12 +371,15 @@ func (s *saga) forward(ctx context.Context, from Step) error {
 		if err != nil {
 			return err
 		}
-		if i < len(phases)-1 {
+		if i <= capturePhase {
 			saving = s.journalPhase(ctx, ph[len(ph)-1])
 		}
 	}
-	return nil
+	return landed()
 }
+
+// capturePhase is the index in phases of the capture's phase.
+var capturePhase = phaseOf(StepCaptured)
 
 // journalPhase writes, on its own goroutine, that the forward steps up to
 // last are done, with the ids they returned; the channel gets its error.
