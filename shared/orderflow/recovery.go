@@ -243,9 +243,12 @@ func (f *Flow) sagaFrom(led *ledger) *saga {
 
 // progressAt is what a journal that reached step reached tells of step st:
 // done up to reached; in doubt in the two phases after it (the next one
-// ran while its predecessor was journaled); not done beyond. A record
-// written one step at a time reads the same way, with more in doubt than
-// was: a step in doubt is only read back before it is relied on.
+// ran while its predecessor was journaled); not done beyond, as far as a
+// saga going backward knows: the phases after the capture's, which do not
+// wait for its record, run only once the money is taken, when recovery
+// goes forward and sends them again. A record written one step at a time
+// reads the same way, with more in doubt than was: a step in doubt is only
+// read back before it is relied on.
 func progressAt(reached, st Step) progress {
 	switch next := phaseOf(reached + 1); {
 	case reached >= st:
