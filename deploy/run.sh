@@ -10,8 +10,8 @@
 #
 # The BFFs listen where BFF_WEB_ADDR and BFF_MOBILE_ADDR say (default :8080
 # and :8090), and the sandbox where its SANDBOX_*_ADDR say; the readiness
-# wait and the URLs printed follow them (a port 0 cannot be followed and is
-# refused). ADMIN_ADDR is refused: both BFFs would get it, and the second
+# wait, the URLs printed and the BFFs' UPSTREAM_*_URLS (unless set) follow
+# them (a port 0 cannot be followed and is refused). ADMIN_ADDR is refused: both BFFs would get it, and the second
 # could not listen; they keep their own defaults, 127.0.0.1:9180 and
 # 127.0.0.1:9190.
 #
@@ -43,8 +43,12 @@ mobile_url=$(url_of "${BFF_MOBILE_ADDR:-:8090}")
 sandbox_addrs=()
 for svc in PRODUCT:8001 ORDER:8002 PAYMENT:8003 USER:8004 NOTIFICATION:8005; do
   var=SANDBOX_${svc%:*}_ADDR
-  url_of "${!var:-127.0.0.1:${svc#*:}}" >/dev/null
-  sandbox_addrs+=("${!var:-127.0.0.1:${svc#*:}}")
+  addr=${!var:-127.0.0.1:${svc#*:}}
+  url=$(url_of "$addr")
+  sandbox_addrs+=("$addr")
+  # The BFFs call the sandbox where it listens, unless told otherwise.
+  upstream=UPSTREAM_${svc%:*}_URLS
+  if [ -z "${!upstream:-}" ]; then export "$upstream=$url"; fi
 done
 
 sandbox= bffs=() made_state_dir= signals=0
@@ -111,11 +115,16 @@ bffs+=($!)
 set +m
 
 for url in "$web_url/readyz" "$mobile_url/readyz"; do
+  ready=
   for _ in $(seq 1 200); do
     [ "$signals" -eq 0 ] || exit 130
-    curl -fs "$url" >/dev/null 2>&1 && break
+    if curl -fs "$url" >/dev/null 2>&1; then ready=1 && break; fi
     sleep 0.05
   done
+  if [ -z "$ready" ]; then
+    echo "run.sh: $url is not ready after 10s; see the logs above" >&2
+    exit 1
+  fi
 done
 
 cat <<TXT
