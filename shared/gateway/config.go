@@ -201,11 +201,6 @@ func (c Config) Validate() error {
 			errs = append(errs, errors.New("gateway: RedisURL: want redis://host:port, rediss://host:port or unix:///path"))
 		}
 	}
-	if c.Upstream.Retries > maxRetries {
-		// The client makes 1+Retries attempts: near the int's ceiling that
-		// wraps to a negative count, which bounds nothing.
-		errs = append(errs, fmt.Errorf("gateway: Upstream.Retries %d must be at most %d", c.Upstream.Retries, maxRetries))
-	}
 	if c.Order.CompensationBudget <= c.Upstream.Breaker.OpenTimeout {
 		// An undo (a refund, a void) must outlast an open breaker, or a
 		// burst of failures could leave money held with no order.
@@ -214,12 +209,6 @@ func (c Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
-
-// maxRetries is the most retries of an upstream read: each waits a backoff
-// within the call's deadline (UPSTREAM_CALL_TIMEOUT, 2s by default), so more
-// than a few never run, and the retry budget refuses most of them under
-// load anyway.
-const maxRetries = 10
 
 // emptyHashTag reports whether the first "{" of prefix is followed at
 // once by "}": Redis Cluster then hashes the whole key, so a prefix's own

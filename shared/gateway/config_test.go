@@ -26,7 +26,7 @@ func TestValidate(t *testing.T) {
 		{"header limit of a terabyte", func(c *Config) { c.HTTP.HeaderLimit = 1 << 40 }, "httpserver: HeaderLimit"},
 		{"header limit of 8 MiB", func(c *Config) { c.HTTP.HeaderLimit = 8 << 20 }, "httpserver: HeaderLimit"},
 		{"connections at the int's ceiling", func(c *Config) { c.HTTP.MaxConns = math.MaxInt }, "httpserver: MaxConns"},
-		{"retries at the int's ceiling", func(c *Config) { c.Upstream.Retries = math.MaxInt }, "Upstream.Retries"},
+		{"retries at the int's ceiling", func(c *Config) { c.Upstream.Retries = math.MaxInt }, "upstream: Retries"},
 		{"client IP header with a space", func(c *Config) { c.HTTP.ClientIPHeader = "X Forwarded" }, "ClientIPHeader"},
 		{"no connection", func(c *Config) { c.HTTP.MaxConns = 0 }, "httpserver: MaxConns"},
 		{"admission floor over its ceiling", func(c *Config) { c.Admission.MinLimit = c.Admission.MaxLimit + 1 }, "admission: want 1 ≤ MinLimit"},

@@ -44,6 +44,10 @@ const (
 	DefaultCooldown = 5 * time.Second
 	// DefaultMaxResponseBytes bounds a response body.
 	DefaultMaxResponseBytes = 8 << 20
+	// MaxRetries is the most retries of a read: each waits a backoff
+	// within the call's Timeout, so more than a few never run, and the
+	// retry budget refuses most of them under load anyway.
+	MaxRetries = 10
 )
 
 // Config is the settings of a Service; DefaultConfig returns every default.
@@ -55,7 +59,8 @@ type Config struct {
 	// Retries is how many times a GET or HEAD is tried again after a
 	// transient failure (timeout, 5xx, 429, dropped connection), while the
 	// deadline leaves room. Writes are never retried here: their callers
-	// resolve ambiguity by reference. 0 disables. Default 2.
+	// resolve ambiguity by reference. 0 disables; at most MaxRetries.
+	// Default 2.
 	Retries int
 	// Breaker is the service's circuit breaker. Defaults: see
 	// BreakerSettings.
@@ -128,8 +133,10 @@ func (c Config) Validate() error {
 	if c.DNSRefresh <= 0 {
 		errs = append(errs, fmt.Errorf("upstream: DNSRefresh %v must be positive", c.DNSRefresh))
 	}
-	if c.Retries < 0 {
-		errs = append(errs, fmt.Errorf("upstream: Retries %d must not be negative", c.Retries))
+	if c.Retries < 0 || c.Retries > MaxRetries {
+		// A Service makes 1+Retries attempts: near the int's ceiling that
+		// wraps to a negative count, which bounds nothing.
+		errs = append(errs, fmt.Errorf("upstream: Retries %d must be in [0, %d]", c.Retries, MaxRetries))
 	}
 	if c.MaxConnsPerInstance < 1 {
 		errs = append(errs, fmt.Errorf("upstream: MaxConnsPerInstance %d must be positive", c.MaxConnsPerInstance))
