@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
 	"storefront.dev/shared/config"
 	"storefront.dev/shared/gateway"
@@ -49,15 +48,9 @@ type Session struct {
 	// SameSite is BFF_COOKIE_SAMESITE: Lax, Strict or None; default Lax.
 	// None requires Secure.
 	SameSite string
-	// Lifetime is SESSION_IDLE_TIMEOUT and SESSION_MAX_AGE; the max age is
-	// at least minSessionMaxAge.
+	// Lifetime is SESSION_IDLE_TIMEOUT and SESSION_MAX_AGE.
 	Lifetime serversession.Config
 }
-
-// minSessionMaxAge is the shortest SESSION_MAX_AGE: below a minute a
-// session ends while its user is still signing in, and a value such as 1ns
-// is a typo of a unit, not a choice.
-const minSessionMaxAge = time.Minute
 
 // cookieNames are the names the session and CSRF cookies are sent under.
 func (s Session) cookieNames() (id, csrf string) {
@@ -141,8 +134,6 @@ func (c Config) validate() error {
 	}
 	if err := c.Session.Lifetime.Validate(); err != nil {
 		errs = append(errs, err)
-	} else if c.Session.Lifetime.MaxAge < minSessionMaxAge {
-		errs = append(errs, fmt.Errorf("SESSION_MAX_AGE=%v: want at least %v", c.Session.Lifetime.MaxAge, minSessionMaxAge))
 	}
 	for _, o := range c.AllowedOrigins {
 		if _, err := canonicalOrigin(o); err != nil {

@@ -96,8 +96,16 @@ func (c Config) Validate() error {
 	if c.IdleTimeout <= 0 || c.MaxAge <= 0 {
 		return fmt.Errorf("session: IdleTimeout %v and MaxAge %v must be positive", c.IdleTimeout, c.MaxAge)
 	}
+	if c.MaxAge < MinMaxAge {
+		return fmt.Errorf("session: MaxAge %v must be at least %v", c.MaxAge, MinMaxAge)
+	}
 	return nil
 }
+
+// MinMaxAge is the shortest MaxAge: below a minute a session ends while
+// its user is still signing in, and a value such as 1ns is a typo of a
+// unit, not a choice.
+const MinMaxAge = time.Minute
 
 const (
 	// idBytes is the entropy of a session id: 256 bits.
