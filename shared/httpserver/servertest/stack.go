@@ -26,11 +26,15 @@ type Stack struct {
 }
 
 // StackEnv is the environment of a BFF in front of rt in an end-to-end
-// test: UpstreamEnv, request quotas and a concurrency limit no test
-// reaches, then settings, name, value pairs, over both: the BFF's listen
-// address, and a rate-limit or overload test's own limits.
+// test: UpstreamEnv, an admin listener on a free loopback port, request
+// quotas and a concurrency limit no test reaches, then settings, name,
+// value pairs, over all of them: the BFF's listen address, and a
+// rate-limit or overload test's own limits.
 func StackEnv(rt *sandboxtest.Running, settings ...string) map[string]string {
 	env := UpstreamEnv(rt)
+	// A BFF run outside Launch must not take the default admin port, which
+	// a BFF running on the machine may hold.
+	env["ADMIN_ADDR"] = "127.0.0.1:0"
 	// Tests send hundreds of requests from one user and one address in a
 	// moment, at once, on a machine slowed down by the race detector.
 	for _, q := range []string{"RATE_LIMIT_DEFAULT_REQUESTS", "RATE_LIMIT_LOGIN_REQUESTS", "RATE_LIMIT_ORDER_REQUESTS",
