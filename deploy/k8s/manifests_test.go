@@ -210,13 +210,22 @@ func checkProbes(t *testing.T, d *appsv1.Deployment, c corev1.Container, env map
 	if err != nil {
 		t.Fatalf("%s: SHUTDOWN_TIMEOUT %q: %v", d.Name, env["SHUTDOWN_TIMEOUT"], err)
 	}
-	need := drain + time.Duration(c.Lifecycle.PreStop.Sleep.Seconds)*time.Second
+	var delay time.Duration // SHUTDOWN_DELAY, 0 unless set
+	if v := env["SHUTDOWN_DELAY"]; v != "" {
+		if delay, err = time.ParseDuration(v); err != nil {
+			t.Fatalf("%s: SHUTDOWN_DELAY %q: %v", d.Name, v, err)
+		}
+	}
+	// A stop takes the preStop sleep, SHUTDOWN_DELAY, the drain and the
+	// shutdown hooks' own budget.
+	need := time.Duration(c.Lifecycle.PreStop.Sleep.Seconds)*time.Second + delay + drain + httpserver.ShutdownHookBudget
 	var grace time.Duration
 	if g := d.Spec.Template.Spec.TerminationGracePeriodSeconds; g != nil {
 		grace = time.Duration(*g) * time.Second
 	}
 	if grace <= need {
-		t.Errorf("%s: terminationGracePeriodSeconds %v, want more than preStop plus SHUTDOWN_TIMEOUT (%v)", d.Name, grace, need)
+		t.Errorf("%s: terminationGracePeriodSeconds %v, want more than preStop, SHUTDOWN_DELAY, SHUTDOWN_TIMEOUT and the hooks' %v (%v)",
+			d.Name, grace, httpserver.ShutdownHookBudget, need)
 	}
 }
 
