@@ -70,9 +70,8 @@ type Gateway struct {
 	// Cursors seals every pagination cursor the BFF hands out.
 	Cursors *cursor.Signer
 
-	services  []*upstream.Service
-	adminAddr string
-	tracing   *telemetry.Tracing
+	services []*upstream.Service
+	tracing  *telemetry.Tracing
 	// redis is the client of the shared store, nil without RedisURL.
 	redis redis.UniversalClient
 	// unsharedCursorKey is where in Redis the shared cursor key is, while
@@ -87,7 +86,7 @@ func New(name string, cfg Config, stdout io.Writer) (*Gateway, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	g := &Gateway{Logger: newLogger(name, cfg, stdout), Metrics: telemetry.NewMetrics(), adminAddr: cfg.AdminAddr}
+	g := &Gateway{Logger: newLogger(name, cfg, stdout), Metrics: telemetry.NewMetrics()}
 	if cfg.HTTP.ShutdownTimeout <= cfg.Order.Timeout {
 		// A warning, not a refusal: a checkout the drain cuts is in the
 		// journal, and recovery settles it and its key replays the outcome,
@@ -286,15 +285,6 @@ func (g *Gateway) checks() []httpserver.Check {
 	return checks
 }
 
-// Serve serves on addr until ctx ends: Listen, then ServeListeners.
-func (g *Gateway) Serve(ctx context.Context, addr string) error {
-	ls, err := Listen(addr, g.adminAddr)
-	if err != nil {
-		return errors.Join(err, g.closeStateFile())
-	}
-	return g.ServeListeners(ctx, ls)
-}
-
 // Listeners are a BFF's two bound listeners: the public one and the admin
 // one.
 type Listeners struct {
@@ -356,15 +346,6 @@ func (g *Gateway) ServeListeners(ctx context.Context, ls Listeners) error {
 		err = errors.Join(err, g.stateFile.Failure())
 	}
 	return err
-}
-
-// closeStateFile closes the state file, if any, for a Serve that failed
-// before serving.
-func (g *Gateway) closeStateFile() error {
-	if g.stateFile == nil {
-		return nil
-	}
-	return g.stateFile.Close()
 }
 
 // startRecovery runs saga recovery from the start: a saga this replica's

@@ -62,8 +62,12 @@ func TestServeEndsWhenTheStateFileFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer g.Close()
+	ls, err := Listen("127.0.0.1:0", cfg.AdminAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
 	served := make(chan error, 1)
-	go func() { served <- g.Serve(context.Background(), "127.0.0.1:0") }()
+	go func() { served <- g.ServeListeners(context.Background(), ls) }()
 
 	full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
 	if err != nil {
