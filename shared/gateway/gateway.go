@@ -402,7 +402,12 @@ func (g *Gateway) cursorSigner(name string, cfg Config) *cursor.Signer {
 	if len(key) == 0 && g.redis != nil {
 		k := cfg.RedisKeyPrefix + "cursor-key:" + name
 		var err error
-		if key, err = g.sharedCursorKey(context.Background(), k); err != nil {
+		key, err = g.sharedCursorKey(context.Background(), k)
+		switch {
+		case errors.Is(err, errNotAKey):
+			// Asking again would find the same: an operator must mend it.
+			g.Logger.Error("cursor key not shared: the one in redis is not a key; cursors hold on this replica only", "err", err)
+		case err != nil:
 			g.Logger.Warn("cursor key not shared yet: redis did not answer; cursors hold on this replica only until it does", "err", err)
 			g.unsharedCursorKey = k
 		}
@@ -429,10 +434,14 @@ func (g *Gateway) sharedCursorKey(ctx context.Context, k string) ([]byte, error)
 	}
 	key, err := decodeKey(shared)
 	if err != nil || len(key) < cursor.KeyBytes {
-		return nil, fmt.Errorf("the cursor key at %s in redis is not a key of %d bytes or more", k, cursor.KeyBytes)
+		return nil, fmt.Errorf("%w: %s holds no key of %d bytes or more", errNotAKey, k, cursor.KeyBytes)
 	}
 	return key, nil
 }
+
+// errNotAKey is sharedCursorKey's error when Redis answered with something
+// that is not a cursor key.
+var errNotAKey = errors.New("the cursor key in redis is not a key")
 
 // cursorKeyRetry is how often a replica that started while Redis did not
 // answer asks it for the shared cursor key again.
@@ -454,7 +463,12 @@ func (g *Gateway) shareCursorKey(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		if key, err := g.sharedCursorKey(ctx, g.unsharedCursorKey); err == nil {
+		key, err := g.sharedCursorKey(ctx, g.unsharedCursorKey)
+		if errors.Is(err, errNotAKey) {
+			g.Logger.Error("cursor key not shared: the one in redis is not a key; cursors hold on this replica only", "err", err)
+			return
+		}
+		if err == nil {
 			_ = g.Cursors.SetKey(key) // checked by sharedCursorKey
 			g.Logger.Info("cursor key shared: redis answers again")
 			return

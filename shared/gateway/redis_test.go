@@ -180,3 +180,32 @@ func (b *lockedBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// TestCursorKeyInRedisThatIsNoKey: a cursor key in Redis that does not
+// decode is reported as such, not as Redis not answering, and not asked
+// for again.
+func TestCursorKeyInRedisThatIsNoKey(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.RedisURL = redistest.URL(t)
+	opts, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := redis.NewClient(opts)
+	defer c.Close()
+	if err := c.Set(context.Background(), cfg.RedisKeyPrefix+"cursor-key:bff-test", "not a key", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	var logs lockedBuffer
+	g, err := New("bff-test", cfg, &logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	if out := logs.String(); !strings.Contains(out, "the one in redis is not a key") || strings.Contains(out, "redis did not answer") {
+		t.Errorf("log:\n%s\nwant the key reported as no key, not Redis as not answering", out)
+	}
+	if g.unsharedCursorKey != "" {
+		t.Errorf("the replica will ask Redis again for %s, which holds no key", g.unsharedCursorKey)
+	}
+}
