@@ -2,7 +2,6 @@ package httpserver
 
 import (
 	"errors"
-	"fmt"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -34,18 +33,9 @@ func (s *Server) Admin() http.Handler {
 	return mux
 }
 
-// ListenAdmin serves Admin on addr until stop is called, and logs the
-// bound address ("admin listening"), so that a caller that asked for port
-// 0 can find it.
-func (s *Server) ListenAdmin(addr string) (stop func(), err error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("admin listen on %s: %w", addr, err)
-	}
-	return s.ServeAdmin(ln), nil
-}
-
-// ServeAdmin is ListenAdmin on ln, which stop closes.
+// ServeAdmin serves Admin on ln until stop is called, which closes ln,
+// and logs the bound address ("admin listening"), so that a caller that
+// asked for port 0 can find it.
 func (s *Server) ServeAdmin(ln net.Listener) (stop func()) {
 	s.logger.Info("admin listening", "addr", ln.Addr().String(), "url", "http://"+ln.Addr().String())
 	return s.serveAdmin(ln)

@@ -72,10 +72,11 @@ func TestAdminServerFailureIsLogged(t *testing.T) {
 
 	t.Run("stopped", func(t *testing.T) {
 		s, logs := newLoggedServer(t)
-		stop, err := s.ListenAdmin("127.0.0.1:0")
+		ln, err := Listen("127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
+		stop := s.ServeAdmin(ln)
 		time.Sleep(50 * time.Millisecond) // let Serve start, so that Close ends it
 		stop()
 		time.Sleep(50 * time.Millisecond)

@@ -129,7 +129,7 @@ func serve(t *testing.T, s *testServer) string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
-	go func() { served <- s.Serve(ctx, "127.0.0.1:0") }()
+	go func() { served <- serveOnFreePort(ctx, s.Server) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-served; err != nil {
@@ -218,7 +218,7 @@ func TestServeStoppedAsItStarts(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
 		served := make(chan error, 1)
-		go func() { served <- s.Serve(ctx, "127.0.0.1:0") }()
+		go func() { served <- serveOnFreePort(ctx, s.Server) }()
 		select {
 		case <-served:
 		case <-time.After(30 * time.Second): // a bound on the test, not a timing assertion

@@ -2,6 +2,7 @@ package httpserver_test
 
 import (
 	"bytes"
+	"context"
 	"log/slog"
 	"net"
 	"net/http/httptest"
@@ -129,4 +130,14 @@ func (s *testServer) counter(t *testing.T, name, label, value string) float64 {
 		}
 	}
 	return 0
+}
+
+// serveOnFreePort serves s on a free loopback port until ctx ends, as the BFFs do:
+// Listen, then ServeListener.
+func serveOnFreePort(ctx context.Context, s *httpserver.Server, onShutdown ...func(context.Context) error) error {
+	ln, err := httpserver.Listen("127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	return s.ServeListener(ctx, ln, onShutdown...)
 }

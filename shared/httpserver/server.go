@@ -214,20 +214,6 @@ func New(cfg Config, logger *slog.Logger, metrics *telemetry.Metrics, opts ...Op
 	return s
 }
 
-// Serve listens on addr, logs the bound address (so a caller that asked for
-// port 0 can find it), and serves until ctx ends; then it stops accepting,
-// drains in-flight requests within the shutdown timeout, and runs each
-// onShutdown hook (draining background queues) before returning. Meanwhile,
-// once a spike of connections has passed, it gives the memory the spike
-// took back to the operating system.
-func (s *Server) Serve(ctx context.Context, addr string, onShutdown ...func(context.Context) error) error {
-	ln, err := Listen(addr)
-	if err != nil {
-		return err
-	}
-	return s.ServeListener(ctx, ln, onShutdown...)
-}
-
 // Listen binds addr, for ServeListener or ServeAdmin: a caller binds its
 // listeners before it starts anything that a failed bind would leave
 // behind.
@@ -239,7 +225,12 @@ func Listen(addr string) (net.Listener, error) {
 	return ln, nil
 }
 
-// ServeListener is Serve on ln, which it closes.
+// ServeListener logs ln's address (so a caller that asked for port 0 can
+// find it) and serves on ln until ctx ends; then it stops accepting,
+// drains in-flight requests within the shutdown timeout, runs each
+// onShutdown hook (draining background queues), closes ln and returns.
+// Meanwhile, once a spike of connections has passed, it gives the memory
+// the spike took back to the operating system.
 func (s *Server) ServeListener(ctx context.Context, ln net.Listener, onShutdown ...func(context.Context) error) error {
 	s.logger.Info("listening", "addr", ln.Addr().String(), "url", "http://"+ln.Addr().String())
 	errc := make(chan error, 1)

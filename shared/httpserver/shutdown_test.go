@@ -36,7 +36,7 @@ func TestShutdownHooksHaveABudgetOfTheirOwn(t *testing.T) {
 		return nil
 	}
 	served := make(chan error, 1)
-	go func() { served <- s.Serve(ctx, "127.0.0.1:0", hook) }()
+	go func() { served <- serveOnFreePort(ctx, s.Server, hook) }()
 	base := waitListening(t, s)
 	go func() {
 		if resp, err := http.Get("http://" + base + "/slow"); err == nil {
