@@ -57,11 +57,7 @@ func handleMe(users profileReader, orders orderLister, products productBatch, sc
 		if err != nil {
 			return httpserver.FromUpstream(err, "User")
 		}
-		// An order service may answer more than the limit it was asked
-		// for; the page shows the newest recentOrderCount.
-		rows := recent.rows()
-		rows = rows[:min(len(rows), recentOrderCount)]
 		c.Set(fiber.HeaderCacheControl, "no-store")
-		return c.JSON(meView{User: newProfileView(profile), RecentOrders: rows, Degraded: degraded})
+		return c.JSON(meView{User: newProfileView(profile), RecentOrders: recent.rows(), Degraded: degraded})
 	}
 }
