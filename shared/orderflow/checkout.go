@@ -144,40 +144,54 @@ func lostRace(err error) bool {
 	return errors.Is(err, ErrConflict) && !errors.Is(err, errAbandoned)
 }
 
-// start prices the order, journals rec as the saga's first record (its
-// attempt number set by the caller) and runs it. ErrConflict means another
-// request took the key meanwhile.
+// start journals rec as the saga's first record (its attempt number set by
+// the caller) while the order is priced, and runs it. ErrConflict means
+// another request took the key meanwhile.
 func (f *Flow) start(parent context.Context, s *saga, rec Record) (Result, error) {
 	ctx, cancel := context.WithTimeout(parent, f.cfg.Timeout)
 	defer cancel()
-	// Nothing is written upstream before the record exists, so a failure
-	// here needs no undo, and a retry simply does it again.
-	if err := s.prepare(ctx); err != nil {
-		return Result{}, err
-	}
+	// Nothing is sent upstream before the record exists and the order is
+	// priced, so pricing that fails needs no undo. The record holds the
+	// prices once the first phase's writes are on their way (see run).
+	prepared := s.prepare(ctx)
 	rec.State, rec.Step = StateRunning, StepStarted
-	rec.Items, rec.Total, rec.Address = s.items, s.total, s.address
 	rec.Trace = traceParent(parent)
 	f.stamp(&rec, f.cfg.LeaseTTL)
 	rec.Started = rec.UpdatedAt
 	s.started = rec.Started
-	if rec.Version == 0 {
-		rec.Version = 1
-		if _, created, err := f.deps.Journal.Create(parent, rec); err != nil || !created {
-			if err != nil {
-				return Result{}, journalDown(err)
-			}
-			return Result{}, ErrConflict
+	if err := f.open(parent, &rec); err != nil {
+		cancel()
+		if p := <-prepared; p.panicked != nil {
+			panic(*p.panicked)
 		}
-	} else if err := f.deps.Journal.Update(parent, rec); err != nil {
-		if errors.Is(err, ErrConflict) {
-			return Result{}, err
-		}
-		return Result{}, journalDown(err)
+		return Result{}, err
 	}
 	s.led = f.hold(rec)
 	s.ref = f.attemptRef(rec)
-	return s.run(parent, ctx)
+	return s.run(parent, ctx, prepared)
+}
+
+// open writes rec, the first record of an attempt: created when it is the
+// key's first, else over the failed attempt before it.
+func (f *Flow) open(ctx context.Context, rec *Record) error {
+	if rec.Version == 0 {
+		rec.Version = 1
+		_, created, err := f.deps.Journal.Create(ctx, *rec)
+		switch {
+		case err != nil:
+			return journalDown(err)
+		case !created:
+			return ErrConflict
+		}
+		return nil
+	}
+	if err := f.deps.Journal.Update(ctx, *rec); err != nil {
+		if errors.Is(err, ErrConflict) {
+			return err
+		}
+		return journalDown(err)
+	}
+	return nil
 }
 
 // resume answers a request whose key already has a record.

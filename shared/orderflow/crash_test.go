@@ -84,10 +84,6 @@ type crashPoint struct {
 	// completesUnwritten is completes when the crash comes before the
 	// record is written.
 	completesUnwritten bool
-	// mayComplete: whether the steps after the crash point were sent
-	// before it depends on timing; recovery then completes the order or
-	// undoes it, and the retry must get what it did.
-	mayComplete bool
 	// answered: the crash comes after the checkout answered with its
 	// order, as its completion is journaled behind the answer.
 	answered bool
@@ -105,6 +101,7 @@ type stepFault struct {
 }
 
 var (
+	failPricing       = &stepFault{sandbox.ServiceProduct, sandbox.RouteProducts, 500}
 	failReserve       = &stepFault{sandbox.ServiceProduct, sandbox.RouteReserve, 500}
 	failAuthorize     = &stepFault{sandbox.ServicePayment, sandbox.RouteAuthorize, 500}
 	failCreate        = &stepFault{sandbox.ServiceOrder, sandbox.RouteCreateOrder, 500}
@@ -119,6 +116,11 @@ var (
 // over at once.
 func atLetGo(r orderflow.Record) bool {
 	return r.State == orderflow.StateRunning && !r.LeaseUntil.After(time.Now())
+}
+
+// atPriced is the write of the prices, beside the first phase.
+func atPriced(r orderflow.Record) bool {
+	return r.State == orderflow.StateRunning && r.Step == orderflow.StepStarted && len(r.Items) > 0
 }
 
 func atStep(st orderflow.Step) func(orderflow.Record) bool {
@@ -138,11 +140,14 @@ func atUndone(u orderflow.Undo) func(orderflow.Record) bool {
 // written (landed false) comes after the phase's upstream writes: they
 // happened and the journal does not know it.
 var crashPoints = []crashPoint{
+	// The first record is written while the order is priced.
 	{name: "started", at: atStep(orderflow.StepStarted)},
-	// The second phase starts while the first is journaled, unless the
-	// journal has failed by then: the capture happened or not, and
-	// recovery, reading it back, goes forward or undoes the checkout.
-	{name: "reserved and authorized", at: atStep(orderflow.StepAuthorized), mayComplete: true},
+	// The prices are journaled beside the first phase, whose writes may
+	// have landed: recovery, the capture not yet sent, undoes them.
+	{name: "priced", at: atPriced},
+	// Pricing failed (the catalog down): nothing was sent, and the retry,
+	// the catalog back, places the order.
+	{name: "pricing fails", at: atState(orderflow.StateFailed), fault: failPricing},
 	{name: "created and captured", at: atStep(orderflow.StepCaptured), completes: true},
 	// The completion is journaled just after the answer.
 	{name: "committed", at: atState(orderflow.StateCompleted), completes: true, answered: true},
@@ -373,9 +378,6 @@ func crashAndRecover(t *testing.T, open opener, cp crashPoint, landed bool) {
 		t.Fatalf("retry after recovery: %v, want an order", err)
 	}
 	confirmed := confirmedOrders(recovered)
-	if cp.mayComplete {
-		cp.completes = len(confirmed) == 1
-	}
 	if cp.completes && (len(confirmed) != 1 || confirmed[0] != res.Order.ID || !res.Replayed) {
 		t.Errorf("retry got order %q (replayed %v), confirmed before it %v: want the recovered order, replayed",
 			res.Order.ID, res.Replayed, confirmed)
@@ -906,7 +908,7 @@ func TestJournalLostMidPhaseSendsNothingMore(t *testing.T) {
 	}
 	cfg := testFlowConfig()
 	cfg.LeaseTTL = 150 * time.Millisecond
-	a := newFlowWith(t, rt, &breakingJournal{Journal: st, at: atStep(orderflow.StepAuthorized)}, time.Now, cfg)
+	a := newFlowWith(t, rt, &breakingJournal{Journal: st, at: atPriced}, time.Now, cfg)
 	req := orderflow.Request{UserID: "usr_ada", Key: "journal-lost",
 		Input: orderflow.Input{Items: []orderflow.Item{{ProductID: 4, Quantity: 1}}, PaymentToken: payment.TokenVisa}}
 	if _, err := a.Place(ctx, req); err == nil {

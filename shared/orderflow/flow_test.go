@@ -89,8 +89,8 @@ func TestPlaceHappyPath(t *testing.T) {
 	if got := obs.notified(NotificationSent); got != 1 {
 		t.Errorf("notification outcome sent: got %d, want 1", got)
 	}
-	// One record opened, then the two first phases and the end: the lease
-	// may also have been renewed.
+	// One record opened, then the prices, the capture's phase and the end:
+	// the lease may also have been renewed.
 	if creates, updates := obs.journaled(JournalCreate), obs.journaled(JournalUpdate); creates != 1 || updates < 3 {
 		t.Errorf("journal writes: got %d creates and %d updates, want 1 and at least 3", creates, updates)
 	}
@@ -120,6 +120,7 @@ func TestPlaceSameReferenceTwice(t *testing.T) {
 
 func TestPlaceInvalid(t *testing.T) {
 	line := Item{ProductID: 1, Quantity: 1}
+	unknown := visa(line, Item{ProductID: 9999, Quantity: 1}, Item{ProductID: 8888, Quantity: 1})
 	many := make([]Item, MaxLines+1)
 	for i := range many {
 		many[i] = Item{ProductID: int64(i + 1), Quantity: 1}
@@ -135,7 +136,7 @@ func TestPlaceInvalid(t *testing.T) {
 		{"quantity 100", visa(Item{ProductID: 2, Quantity: 100}), "items[0].quantity"},
 		{"merged quantity 100", visa(Item{ProductID: 2, Quantity: 99}, line, Item{ProductID: 2, Quantity: 1}), "items[2].quantity"},
 		{"product 0", visa(Item{ProductID: 0, Quantity: 1}), "items[0].product_id"},
-		{"unknown product", visa(line, Item{ProductID: 9999, Quantity: 1}, Item{ProductID: 8888, Quantity: 1}), "items[1].product_id"},
+		{"unknown product", unknown, "items[1].product_id"},
 		{"empty token", Input{Items: []Item{line}}, "payment_token"},
 	}
 	q := startQuietSandbox(t, sandbox.Config{})
@@ -150,8 +151,14 @@ func TestPlaceInvalid(t *testing.T) {
 			}
 		})
 	}
+	// The refusal of an order that could not be priced is journaled, and
+	// replayed to a retry of its key.
+	res, err := f.Place(context.Background(), Request{UserID: ada, Key: "invalid-unknown product", Input: unknown})
+	if pe := problem.From(err); pe.Code != problem.CodeInvalid || pe.Field != "items[1].product_id" || !res.Replayed {
+		t.Errorf("retry of an unknown product: %v (replayed %v), want the same refusal, replayed", err, res.Replayed)
+	}
 	// A well-formed token the provider does not know is its refusal.
-	_, err := f.Place(context.Background(), Request{UserID: ada, Key: "invalid-unknown-token", Input: Input{Items: []Item{line}, PaymentToken: "tok_bogus"}})
+	_, err = f.Place(context.Background(), Request{UserID: ada, Key: "invalid-unknown-token", Input: Input{Items: []Item{line}, PaymentToken: "tok_bogus"}})
 	if pe := problem.From(err); pe.Code != problem.CodePaymentDeclined || pe.Extensions["reason"] != "invalid_token" {
 		t.Errorf("an unknown token: %v, want payment_declined for invalid_token", err)
 	}

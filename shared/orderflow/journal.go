@@ -126,7 +126,7 @@ const (
 
 // phases group the forward steps by what they need, in order: the steps of
 // a phase run concurrently, and a phase starts once the one before it is
-// journaled. Reserving and authorizing need only the priced lines; the
+// done (see forward for what is journaled when). Reserving and authorizing need only the priced lines; the
 // order needs the reservation's and the payment's ids, and capturing needs
 // only the hold, so the order is created while the money is taken (a
 // failure to create it is then undone by a refund rather than a void);

@@ -162,7 +162,7 @@ func (f *Flow) recover(parent context.Context, led *ledger) (Result, error) {
 			err = s.moveToReservation(ctx, movePhases)
 		}
 		if err == nil {
-			err = s.forward(ctx, from)
+			err = s.forward(ctx, from, nil)
 		}
 		if err != nil && !errors.Is(err, errAbandoned) && transient(err) {
 			// The money is taken: going on is the only way that keeps the
@@ -242,8 +242,9 @@ func (f *Flow) sagaFrom(led *ledger) *saga {
 }
 
 // progressAt is what a journal that reached step reached tells of step st:
-// done up to reached; in doubt in the two phases after it (the next one
-// ran while its predecessor was journaled); not done beyond, as far as a
+// done up to reached; in doubt in the two phases after it (the first phase
+// runs while the prices are journaled, and the capture's phase is
+// journaled while the next one runs); not done beyond, as far as a
 // saga going backward knows: the phases after the capture's, which do not
 // wait for its record, run only once the money is taken, when recovery
 // goes forward and sends them again. A record written one step at a time

@@ -85,9 +85,10 @@ func (s *saga) fresh() *saga {
 	return &saga{f: s.f, userID: s.userID, lines: s.lines, token: s.token}
 }
 
-// run drives a saga just journaled at StepStarted to its end; ctx carries
-// the checkout's deadline, parent is the request's context.
-func (s *saga) run(parent, ctx context.Context) (Result, error) {
+// run drives a saga just journaled at StepStarted to its end, once prepared
+// has priced it; ctx carries the checkout's deadline, parent is the
+// request's context.
+func (s *saga) run(parent, ctx context.Context, prepared <-chan prepared) (Result, error) {
 	stop := s.led.keepAlive(ctx)
 	defer stop()
 	defer func() {
@@ -100,10 +101,34 @@ func (s *saga) run(parent, ctx context.Context) (Result, error) {
 			panic(fmt.Sprintf("%v\n%s", v, debug.Stack()))
 		}
 	}()
-	if err := s.forward(ctx, StepStarted); err != nil {
+	p := <-prepared
+	if p.panicked != nil {
+		panic(*p.panicked)
+	}
+	if p.err != nil {
+		return s.refused(parent, p.err)
+	}
+	// The prices are journaled beside the first phase, and on disk before
+	// the second, which recovery may finish: it needs them.
+	items, total, address := s.items, s.total, s.address
+	priced := s.journalBehind(ctx, func(r *Record) { r.Items, r.Total, r.Address = items, total, address })
+	if err := s.forward(ctx, StepStarted, priced); err != nil {
 		return s.conclude(parent, err)
 	}
 	return s.completeBehind(parent), nil
+}
+
+// refused journals as failed with err a saga that could not be priced:
+// nothing was sent upstream, so nothing is undone.
+func (s *saga) refused(parent context.Context, err error) (Result, error) {
+	pe := problem.From(err)
+	if err := s.led.save(parent, func(r *Record) {
+		r.State = StateFailed
+		r.Failure = failureOf(pe)
+	}); err != nil {
+		return Result{}, s.abandoned(parent, err)
+	}
+	return Result{}, pe
 }
 
 // conclude ends a saga whose forward steps returned err: it completes it, or
@@ -212,29 +237,38 @@ func (s *saga) abandoned(ctx context.Context, err error) error {
 	}
 }
 
-// prepare prices the lines and reads the buyer's profile, concurrently;
-// the first to fail cancels the other. Nothing is journaled yet, so a panic
-// in pricing is only raised again here, on the caller's goroutine, where
-// the server's recovery answers it (on its own it would end the process).
-func (s *saga) prepare(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var once sync.Once
-	var first error
-	fail := func(err error) {
-		if err != nil {
-			once.Do(func() { first = err; cancel() })
+// prepared is what prepare found: the first error, or a panic's message.
+type prepared struct {
+	err      error
+	panicked *string
+}
+
+// prepare prices the lines and reads the buyer's profile, concurrently and
+// behind the caller; the first to fail cancels the other. A panic in
+// either is sent as a message, for the caller to raise again on its own
+// goroutine, where the server's recovery answers it (on another it would
+// end the process). ctx must outlive the channel's answer.
+func (s *saga) prepare(ctx context.Context) <-chan prepared {
+	out := make(chan prepared, 1)
+	go func() {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		var once sync.Once
+		var first error
+		fail := func(err error) {
+			if err != nil {
+				once.Do(func() { first = err; cancel() })
+			}
 		}
-	}
-	done := make(chan *string, 1)
-	go func() { done <- caught(func() { fail(s.price(ctx)) }) }()
-	// The profile is read on this goroutine, whose stack has grown already
-	// (see concurrently).
-	fail(s.profile(ctx))
-	if msg := <-done; msg != nil {
-		panic(*msg)
-	}
-	return first
+		done := make(chan *string, 1)
+		go func() { done <- caught(func() { fail(s.price(ctx)) }) }()
+		msg := caught(func() { fail(s.profile(ctx)) })
+		if m := <-done; m != nil {
+			msg = m
+		}
+		out <- prepared{err: first, panicked: msg}
+	}()
+	return out
 }
 
 // caught runs fn and returns its panic, with the stack, as a message; nil
@@ -324,15 +358,16 @@ func shippingAddress(u user.User) *order.Address {
 	return &order.Address{Name: a.Name, Line1: a.Line1, Line2: a.Line2, City: a.City, PostalCode: a.PostalCode, Country: a.Country}
 }
 
-// forward runs the steps after from, phase by phase. Each phase's outcome,
-// up to the capture's, is journaled while the next phase runs, and is on
-// disk before the phase after that starts or the saga acts on a failure: a
-// journal at one step leaves at most the two phases after it in doubt,
-// which recovery reads back by their references (see progressAt); the
-// phases after the capture's are run again by recovery, which goes
-// forward. The saga's end is journaled by complete.
-func (s *saga) forward(ctx context.Context, from Step) error {
-	var saving <-chan error // the journal write of the phase before, if any
+// forward runs the steps after from, phase by phase. Of the phases, only
+// the capture's journals its outcome, while the next phase runs: recovery
+// reads the steps before the capture back by their references, and, once
+// the money is taken, goes forward, sending every later step again by its
+// reference whatever the journal says. saving, if not nil, is a journal
+// write on its way (the prices, beside the first phase). Either write is
+// on disk before the phase after the next one starts, or the saga acts on
+// a failure, so that a record leaves at most the two phases after it in
+// doubt (see progressAt). The saga's end is journaled by complete.
+func (s *saga) forward(ctx context.Context, from Step, saving <-chan error) error {
 	landed := func() error {
 		if saving == nil {
 			return nil
@@ -355,11 +390,8 @@ func (s *saga) forward(ctx context.Context, from Step) error {
 		// Phases still to run under the deadline, this one included.
 		left := len(phases) - i
 		err := s.concurrently(ctx, todo, left)
-		// Once the money is taken, recovery goes forward, running every
-		// later step again by its reference whatever the journal says: the
-		// phases after the capture's neither journal their outcome nor
-		// wait for the capture's record, unless they fail, when the saga
-		// acts on a journal that holds.
+		// The phases after the capture's do not wait for its record,
+		// unless they fail, when the saga acts on a journal that holds.
 		if i <= capturePhase || err != nil {
 			if jerr := landed(); jerr != nil {
 				return jerr
@@ -371,7 +403,7 @@ func (s *saga) forward(ctx context.Context, from Step) error {
 		if err != nil {
 			return err
 		}
-		if i <= capturePhase {
+		if i == capturePhase {
 			saving = s.journalPhase(ctx, ph[len(ph)-1])
 		}
 	}
@@ -385,13 +417,17 @@ var capturePhase = phaseOf(StepCaptured)
 // last are done, with the ids they returned; the channel gets its error.
 func (s *saga) journalPhase(ctx context.Context, last Step) <-chan error {
 	resv, pay, ord := s.resv.ID, s.payment.ID, s.order.ID
+	return s.journalBehind(ctx, func(r *Record) {
+		r.Step = last
+		r.ReservationID, r.PaymentID, r.OrderID = resv, pay, ord
+	})
+}
+
+// journalBehind saves change on a goroutine of its own; the channel gets
+// the error. change must read only what no step will write meanwhile.
+func (s *saga) journalBehind(ctx context.Context, change func(*Record)) <-chan error {
 	done := make(chan error, 1)
-	go func() {
-		done <- s.led.save(ctx, func(r *Record) {
-			r.Step = last
-			r.ReservationID, r.PaymentID, r.OrderID = resv, pay, ord
-		})
-	}()
+	go func() { done <- s.led.save(ctx, change) }()
 	return done
 }
 

@@ -138,10 +138,11 @@ func (d *diesAt) Update(ctx context.Context, rec Record) error {
 	return d.Journal.Update(ctx, rec)
 }
 
-// TestUndoOfACreationTheJournalLostTrackOf: the process dies as the first
-// phase is journaled, so the record has neither the payment's nor the
-// reservation's id, and the creation, sent with them, lands just after
-// recovery's read-back. Recovery reads those ids back, sends the creation
+// TestUndoOfACreationTheJournalLostTrackOf: the process dies as the
+// decision to undo is journaled, so the record has neither the payment's
+// nor the reservation's id (no phase before the capture's journals its
+// outcome), and the creation, sent with them, lands just after recovery's
+// read-back. Recovery reads those ids back, sends the creation
 // again as it was first sent, finds the order, and cancels it.
 func TestUndoOfACreationTheJournalLostTrackOf(t *testing.T) {
 	q := startQuietSandbox(t, sandbox.Config{})
@@ -150,10 +151,10 @@ func TestUndoOfACreationTheJournalLostTrackOf(t *testing.T) {
 	d := q.deps(t)
 	journal := d.Journal
 	d.Orders = &lateOrders{Orders: d.Orders, mu: make(chan struct{}, 1)}
-	d.Journal = &diesAt{Journal: journal, mu: make(chan struct{}, 1), at: func(r Record) bool { return r.Step == StepAuthorized }}
+	d.Journal = &diesAt{Journal: journal, mu: make(chan struct{}, 1), at: func(r Record) bool { return r.State == StateCompensating }}
 	a := New(d, undoConfig(10*time.Second), WithBackoff(5*time.Millisecond, 50*time.Millisecond))
 	if _, err := a.Place(context.Background(), Request{UserID: ada, Key: "k", Input: visa(Item{ProductID: 12, Quantity: 2})}); err == nil {
-		t.Fatal("Place succeeded, want the crash at the first phase's journal")
+		t.Fatal("Place succeeded, want the crash as the undo is journaled")
 	}
 	d.Journal = journal
 	b := New(d, undoConfig(10*time.Second), WithBackoff(5*time.Millisecond, 50*time.Millisecond),
