@@ -160,9 +160,14 @@ func (f *Flow) start(parent context.Context, s *saga, rec Record) (Result, error
 	rec.Started = rec.UpdatedAt
 	s.started = rec.Started
 	if err := f.open(parent, &rec); err != nil {
-		cancel()
-		if p := <-prepared; p.panicked != nil {
+		p := <-prepared
+		if p.panicked != nil {
 			panic(*p.panicked)
+		}
+		// An order refused as it was priced gets its refusal whatever the
+		// journal's trouble: nothing would be kept for it.
+		if p.err != nil && !errors.Is(err, ErrConflict) && problem.StatusOf(problem.From(p.err).Code) < 500 {
+			return Result{}, p.err
 		}
 		return Result{}, err
 	}
@@ -196,6 +201,10 @@ func (f *Flow) open(ctx context.Context, rec *Record) error {
 
 // resume answers a request whose key already has a record.
 func (f *Flow) resume(ctx context.Context, s *saga, rec Record, fp string) (Result, error) {
+	if rec.State == StateFailed && rec.Refused {
+		// Nothing is kept for it: the key is judged afresh.
+		return f.start(ctx, s, nextAttempt(rec, fp))
+	}
 	if rec.Fingerprint != fp {
 		return Result{}, problem.New(problem.CodeIdempotencyReused,
 			"This Idempotency-Key was used with a different request body.")
@@ -217,9 +226,7 @@ func (f *Flow) resume(ctx context.Context, s *saga, rec Record, fp string) (Resu
 	case rec.State == StateFailed && !rec.Failure.Retryable():
 		return Result{Replayed: true}, rec.Failure.Problem()
 	case rec.State == StateFailed:
-		next := Record{ID: rec.ID, UserID: rec.UserID, Key: rec.Key, Fingerprint: fp,
-			Attempt: rec.Attempt + 1, Version: rec.Version + 1}
-		return f.start(ctx, s, next)
+		return f.start(ctx, s, nextAttempt(rec, fp))
 	case now.Before(rec.LeaseUntil):
 		return Result{}, f.busy(rec.LeaseUntil.Sub(now))
 	}
@@ -241,6 +248,13 @@ func (f *Flow) resume(ctx context.Context, s *saga, rec Record, fp string) (Resu
 	// while the saga is still unfinished (a service still down).
 	res.Replayed = settled.State.Finished()
 	return res, err
+}
+
+// nextAttempt is the first record of the attempt after rec's, failed, for
+// a body whose fingerprint is fp.
+func nextAttempt(rec Record, fp string) Record {
+	return Record{ID: rec.ID, UserID: rec.UserID, Key: rec.Key, Fingerprint: fp,
+		Attempt: rec.Attempt + 1, Version: rec.Version + 1}
 }
 
 // errUndoneForRetry is resume's answer when it has just undone the attempt

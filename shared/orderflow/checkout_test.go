@@ -3,6 +3,7 @@ package orderflow
 import (
 	"context"
 	"fmt"
+	"maps"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -210,7 +211,8 @@ func TestAttemptAfterALostRaceStartsAfresh(t *testing.T) {
 // TestCheckoutWithoutAKeyIsKeptBriefly: the record of a checkout sent
 // without an Idempotency-Key, whose outcome no retry can ask for, is kept
 // keylessRetention once finished, not Retention: it would otherwise hold
-// a place in the journal's bound for a day.
+// a place in the journal's bound for a day. So is the record of an order
+// refused as it was priced, for which nothing is kept.
 func TestCheckoutWithoutAKeyIsKeptBriefly(t *testing.T) {
 	_, _, f := startFlow(t, nil)
 	ctx := context.Background()
@@ -218,6 +220,9 @@ func TestCheckoutWithoutAKeyIsKeptBriefly(t *testing.T) {
 		if _, err := f.Place(ctx, Request{UserID: ada, Key: key, Input: visa(Item{ProductID: 2, Quantity: 1})}); err != nil {
 			t.Fatalf("key %q: %v", key, err)
 		}
+	}
+	if _, err := f.Place(ctx, Request{UserID: ada, Key: "unknown", Input: visa(Item{ProductID: 9999, Quantity: 1})}); problem.From(err).Code != problem.CodeInvalid {
+		t.Fatalf("an unknown product: %v, want %s", err, problem.CodeInvalid)
 	}
 	_ = f.Close(ctx) // the completion records are written
 	j := f.deps.Journal.(timedJournal).Journal.(*memJournal)
@@ -227,8 +232,8 @@ func TestCheckoutWithoutAKeyIsKeptBriefly(t *testing.T) {
 	for _, rec := range j.recs {
 		kept[rec.Key] = rec.ExpiresAt.Sub(rec.UpdatedAt)
 	}
-	want := map[string]time.Duration{"": keylessRetention, "k": DefaultConfig().Retention}
-	if len(kept) != 2 || kept[""] != want[""] || kept["k"] != want["k"] {
+	want := map[string]time.Duration{"": keylessRetention, "k": DefaultConfig().Retention, "unknown": keylessRetention}
+	if !maps.Equal(kept, want) {
 		t.Errorf("kept, by key: %v; want %v", kept, want)
 	}
 }

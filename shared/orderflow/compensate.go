@@ -178,7 +178,7 @@ func (s *saga) createAgain(ctx context.Context) (order.Order, error) {
 }
 
 // firstPhaseIDs reads back, by reference, the payment and the reservation
-// whose ids the journal lost (a crash before the first phase was
+// whose ids the journal does not hold (the first phase's outcome is not
 // journaled): the creation was sent with them. Without either, it was
 // never sent: errNoOrder.
 func (s *saga) firstPhaseIDs(ctx context.Context) error {

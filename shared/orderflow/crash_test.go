@@ -154,8 +154,8 @@ var crashPoints = []crashPoint{
 	{name: "reserve fails", at: atState(orderflow.StateCompensating), fault: failReserve},
 	{name: "authorize fails", at: atState(orderflow.StateCompensating), fault: failAuthorize},
 	// The money was taken beside the failed order: undone by a refund, or,
-	// unwritten, the journal says authorized and the capture read back
-	// sends recovery forward.
+	// unwritten, the journal says priced and the capture read back sends
+	// recovery forward.
 	{name: "create fails", at: atState(orderflow.StateCompensating), fault: failCreate, completesUnwritten: true},
 	// The capture fails after the order was created: every step is undone.
 	{name: "capture fails", at: atState(orderflow.StateCompensating), fault: failCapture},
@@ -805,10 +805,11 @@ func (panickyPricing) GetMany(context.Context, []int64) (product.Batch, error) {
 
 // TestAPricingPanicReachesTheCaller: a panic while pricing, on a goroutine
 // of its own, is raised again on the caller's goroutine (where the server
-// answers it) rather than ending the process, and nothing was done.
+// answers it) rather than ending the process, and nothing was done: a
+// retry of the key, the bug gone, places the order at once.
 func TestAPricingPanicReachesTheCaller(t *testing.T) {
 	ctx := context.Background()
-	rt, _, deps := buggy(t, func(d *orderflow.Deps) { d.Catalog = panickyPricing{d.Catalog} })
+	rt, c, deps := buggy(t, func(d *orderflow.Deps) { d.Catalog = panickyPricing{d.Catalog} })
 	a := flowOver(t, deps, time.Now, testFlowConfig())
 	req := orderflow.Request{UserID: "usr_ada", Key: "panic-pricing",
 		Input: orderflow.Input{Items: []orderflow.Item{{ProductID: 4, Quantity: 2}}, PaymentToken: payment.TokenVisa}}
@@ -825,6 +826,11 @@ func TestAPricingPanicReachesTheCaller(t *testing.T) {
 	checkQuiet(t, st)
 	if len(st.Order.Orders) != 0 {
 		t.Errorf("orders %v after a checkout that panicked while pricing, want none", st.Order.Orders)
+	}
+	deps.Catalog = c.Product
+	fixed := flowOver(t, deps, time.Now, testFlowConfig())
+	if res, err := fixed.Place(ctx, req); err != nil || res.Replayed {
+		t.Errorf("retry after the panic: %v (replayed %v), want a new order", err, res.Replayed)
 	}
 }
 
@@ -932,6 +938,48 @@ func TestJournalLostMidPhaseSendsNothingMore(t *testing.T) {
 	checkQuiet(t, quietState(t, rt))
 	if res, err := b.Place(ctx, req); err != nil || !res.Replayed {
 		t.Errorf("retry after recovery: replayed %v, %v; want the recovered order", res.Replayed, err)
+	}
+}
+
+// TestARefusalDoesNotWaitForTheJournal: an order that cannot be priced is
+// refused as such while the journal cannot be written, as it would be
+// were the journal up: nothing would be kept for it.
+func TestARefusalDoesNotWaitForTheJournal(t *testing.T) {
+	rt := sandboxtest.Start(t, sandbox.Config{})
+	a := newFlow(t, rt, &crashJournal{Journal: orderflow.NewMemJournalForTest(), at: atStep(orderflow.StepStarted)}, time.Now)
+	_, err := a.Place(context.Background(), orderflow.Request{UserID: "usr_ada", Key: "journal-down",
+		Input: orderflow.Input{Items: []orderflow.Item{{ProductID: 9999, Quantity: 1}}, PaymentToken: payment.TokenVisa}})
+	if pe := problem.From(err); pe.Code != problem.CodeInvalid {
+		t.Errorf("an unknown product with the journal down: %v, want %s", err, problem.CodeInvalid)
+	}
+}
+
+// TestRecoveryOfAnUnpricedRecordSendsNoOrder: the process dies as the
+// prices are journaled, its first phase sent; recovery, which finds no
+// prices in the record, undoes that phase without sending the order (it
+// would have no lines): the second phase never starts before the prices
+// are on disk.
+func TestRecoveryOfAnUnpricedRecordSendsNoOrder(t *testing.T) {
+	ctx := context.Background()
+	rt := sandboxtest.Start(t, sandbox.Config{})
+	j := orderflow.NewMemJournalForTest()
+	a := newFlow(t, rt, &crashJournal{Journal: j, at: atPriced}, time.Now)
+	req := orderflow.Request{UserID: "usr_ada", Key: "unpriced",
+		Input: orderflow.Input{Items: []orderflow.Item{{ProductID: 4, Quantity: 1}}, PaymentToken: payment.TokenVisa}}
+	if _, err := a.Place(ctx, req); err == nil {
+		t.Fatal("Place with its process killed as the prices are journaled: an order, want an error")
+	}
+	b := newFlow(t, rt, j, func() time.Time { return time.Now().Add(2 * time.Minute) })
+	if n, err := b.Recover(ctx); err != nil || n != 1 {
+		t.Fatalf("Recover took %d sagas (%v), want 1", n, err)
+	}
+	st := quietState(t, rt)
+	checkQuiet(t, st)
+	if n := st.Order.Requests[sandbox.RouteCreateOrder]; n != 0 {
+		t.Errorf("the order service got %d creations, want none", n)
+	}
+	if n := st.Product.Requests[sandbox.RouteRelease]; n != 1 {
+		t.Errorf("the reservation got %d releases, want 1", n)
 	}
 }
 

@@ -110,10 +110,10 @@ func (s State) Finished() bool { return s == StateCompleted || s == StateFailed 
 // Step is the last forward step whose outcome is journaled.
 type Step int
 
-// The forward steps in their order. They run in phases (see phases), and
-// the journal records the last step of each phase once the whole phase is
-// done: the steps of the phase after the journaled step may have taken
-// effect upstream, and recovery reads them back by their references.
+// The forward steps in their order. They run in phases (see phases); the
+// journal records the capture's phase once it is done, and the steps not
+// journaled may have taken effect upstream: recovery reads them back by
+// their references (see forward and progressAt).
 const (
 	StepStarted Step = iota
 	StepReserved
@@ -194,8 +194,10 @@ type Record struct {
 	Step  Step  `json:"step"`
 	// Undone lists the compensations already finished.
 	Undone []Undo `json:"undone,omitempty"`
-	// Items, Total and Address are the priced order, journaled before the
-	// first write so that recovery needs no client.
+	// Items, Total and Address are the priced order, journaled beside the
+	// first phase and before the second, so that recovery needs no client
+	// to send the order again. A record without them never started the
+	// second phase.
 	Items   []order.Line   `json:"items,omitempty"`
 	Total   money.Money    `json:"total"`
 	Address *order.Address `json:"address,omitempty"`
@@ -211,6 +213,11 @@ type Record struct {
 	Result *Result `json:"result,omitempty"`
 	// Failure is the answer to give, once failed.
 	Failure *Failure `json:"failure,omitempty"`
+	// Refused marks a failed record whose order could not be priced (an
+	// unknown product, a service down): nothing was sent upstream, and
+	// nothing is kept for its key, whose retry is judged afresh, whatever
+	// its body. It expires as a keyless record does.
+	Refused bool `json:"refused,omitempty"`
 	// Owner names the runner holding the lease, until LeaseUntil.
 	Owner      string    `json:"owner,omitempty"`
 	LeaseUntil time.Time `json:"lease_until"`

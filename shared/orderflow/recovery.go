@@ -225,6 +225,11 @@ func (f *Flow) sagaFrom(led *ledger) *saga {
 	if rec.Reserves > 0 && rec.ReservationID == "" {
 		s.reserved = unknown
 	}
+	if len(rec.Items) == 0 {
+		// Not yet priced in the journal: the second phase, which waits for
+		// the prices' record, was never sent.
+		s.created, s.captured = notDone, notDone
+	}
 	// Whatever was on its way when the runner stopped may land yet. A
 	// record without Started was written by an earlier version (or
 	// rewritten by one, during a rolling upgrade), whose checkouts began
@@ -243,13 +248,14 @@ func (f *Flow) sagaFrom(led *ledger) *saga {
 
 // progressAt is what a journal that reached step reached tells of step st:
 // done up to reached; in doubt in the two phases after it (the first phase
-// runs while the prices are journaled, and the capture's phase is
-// journaled while the next one runs); not done beyond, as far as a
-// saga going backward knows: the phases after the capture's, which do not
-// wait for its record, run only once the money is taken, when recovery
-// goes forward and sends them again. A record written one step at a time
-// reads the same way, with more in doubt than was: a step in doubt is only
-// read back before it is relied on.
+// runs while the prices are journaled, the second once they are, and the
+// capture's phase is journaled while the next one runs); not done beyond,
+// as far as a saga going backward knows. A saga goes backward only while
+// the money is not taken, and the phases after the capture's run only once
+// it is: they may have happened under any record, and recovery, going
+// forward, sends them again by their references whatever it says. A record
+// written one step at a time reads the same way, with more in doubt than
+// was: a step in doubt is only read back before it is relied on.
 func progressAt(reached, st Step) progress {
 	switch next := phaseOf(reached + 1); {
 	case reached >= st:

@@ -91,6 +91,9 @@ func (s *saga) fresh() *saga {
 func (s *saga) run(parent, ctx context.Context, prepared <-chan prepared) (Result, error) {
 	stop := s.led.keepAlive(ctx)
 	defer stop()
+	if p := <-prepared; p.err != nil || p.panicked != nil {
+		return s.refuse(parent, p)
+	}
 	defer func() {
 		// A step that panicked (a bug) leaves the saga as a crash would,
 		// but handed over to recovery at once rather than at its lease's
@@ -101,13 +104,6 @@ func (s *saga) run(parent, ctx context.Context, prepared <-chan prepared) (Resul
 			panic(fmt.Sprintf("%v\n%s", v, debug.Stack()))
 		}
 	}()
-	p := <-prepared
-	if p.panicked != nil {
-		panic(*p.panicked)
-	}
-	if p.err != nil {
-		return s.refused(parent, p.err)
-	}
 	// The prices are journaled beside the first phase, and on disk before
 	// the second, which recovery may finish: it needs them.
 	items, total, address := s.items, s.total, s.address
@@ -118,14 +114,24 @@ func (s *saga) run(parent, ctx context.Context, prepared <-chan prepared) (Resul
 	return s.completeBehind(parent), nil
 }
 
-// refused journals as failed with err a saga that could not be priced:
-// nothing was sent upstream, so nothing is undone.
-func (s *saga) refused(parent context.Context, err error) (Result, error) {
-	pe := problem.From(err)
-	if err := s.led.save(parent, func(r *Record) {
-		r.State = StateFailed
+// refuse journals a saga that p says could not be priced as refused:
+// nothing was sent upstream, so nothing is undone, and nothing is kept for
+// its key (see Record.Refused). A panic while pricing is raised again
+// once journaled, on this goroutine, where the server's recovery answers
+// it.
+func (s *saga) refuse(parent context.Context, p prepared) (Result, error) {
+	pe := problem.From(p.err)
+	if p.panicked != nil {
+		pe = problem.New(problem.CodeInternal, "The order could not be priced.")
+	}
+	err := s.led.save(parent, func(r *Record) {
+		r.State, r.Refused = StateFailed, true
 		r.Failure = failureOf(pe)
-	}); err != nil {
+	})
+	if p.panicked != nil {
+		panic(*p.panicked)
+	}
+	if err != nil {
 		return Result{}, s.abandoned(parent, err)
 	}
 	return Result{}, pe
@@ -363,10 +369,12 @@ func shippingAddress(u user.User) *order.Address {
 // reads the steps before the capture back by their references, and, once
 // the money is taken, goes forward, sending every later step again by its
 // reference whatever the journal says. saving, if not nil, is a journal
-// write on its way (the prices, beside the first phase). Either write is
-// on disk before the phase after the next one starts, or the saga acts on
-// a failure, so that a record leaves at most the two phases after it in
-// doubt (see progressAt). The saga's end is journaled by complete.
+// write on its way (the prices, beside the first phase). The prices are on
+// disk before the second phase starts, the capture's record before the
+// answer, and either before the saga acts on a failure: a record leaves
+// the two phases after it in doubt, and those after the capture's are sent
+// again by recovery whatever it says (see progressAt). The saga's end is
+// journaled by complete.
 func (s *saga) forward(ctx context.Context, from Step, saving <-chan error) error {
 	landed := func() error {
 		if saving == nil {
