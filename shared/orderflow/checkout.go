@@ -40,7 +40,9 @@ type Request struct {
 // gets CodeIdempotencyBusy with a Retry-After; a retry with another body
 // gets CodeIdempotencyReused. A key whose checkout failed with nothing held
 // for a reason unrelated to the order (a service down, the deadline) runs a
-// new attempt.
+// new attempt. Nothing is kept for an order refused as it was priced (an
+// unknown product, a service down): its key is judged afresh, whatever the
+// body.
 //
 // Every error is a *problem.Error: CodeInvalid (with Field) for bad input and
 // unknown products, CodeOutOfStock with the "unavailable" lines,
@@ -160,6 +162,10 @@ func (f *Flow) start(parent context.Context, s *saga, rec Record) (Result, error
 	rec.Started = rec.UpdatedAt
 	s.started = rec.Started
 	if err := f.open(parent, &rec); err != nil {
+		if errors.Is(err, ErrConflict) {
+			// The key is another request's: its pricing is of no use.
+			cancel()
+		}
 		p := <-prepared
 		if p.panicked != nil {
 			panic(*p.panicked)
@@ -205,11 +211,16 @@ func (f *Flow) resume(ctx context.Context, s *saga, rec Record, fp string) (Resu
 		// Nothing is kept for it: the key is judged afresh.
 		return f.start(ctx, s, nextAttempt(rec, fp))
 	}
+	now := f.cfg.now()
 	if rec.Fingerprint != fp {
+		if rec.State == StateRunning && len(rec.Items) == 0 && now.Before(rec.LeaseUntil) {
+			// The first request is still being priced, and may yet be
+			// refused, which keeps nothing for the key.
+			return Result{}, f.busy(rec.LeaseUntil.Sub(now))
+		}
 		return Result{}, problem.New(problem.CodeIdempotencyReused,
 			"This Idempotency-Key was used with a different request body.")
 	}
-	now := f.cfg.now()
 	switch {
 	case rec.State == StateCompleted && rec.Result == nil:
 		return Result{}, problem.Wrap(fmt.Errorf("saga %s: completed without a result", rec.ID),
@@ -251,10 +262,15 @@ func (f *Flow) resume(ctx context.Context, s *saga, rec Record, fp string) (Resu
 }
 
 // nextAttempt is the first record of the attempt after rec's, failed, for
-// a body whose fingerprint is fp.
+// a body whose fingerprint is fp. An attempt refused as it was priced sent
+// nothing: the next one takes its number, and so its references.
 func nextAttempt(rec Record, fp string) Record {
+	attempt := rec.Attempt
+	if !rec.Refused {
+		attempt++
+	}
 	return Record{ID: rec.ID, UserID: rec.UserID, Key: rec.Key, Fingerprint: fp,
-		Attempt: rec.Attempt + 1, Version: rec.Version + 1}
+		Attempt: attempt, Version: rec.Version + 1}
 }
 
 // errUndoneForRetry is resume's answer when it has just undone the attempt

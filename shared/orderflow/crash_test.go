@@ -941,10 +941,10 @@ func TestJournalLostMidPhaseSendsNothingMore(t *testing.T) {
 	}
 }
 
-// TestARefusalDoesNotWaitForTheJournal: an order that cannot be priced is
+// TestARefusalWhileTheJournalIsDown: an order that cannot be priced is
 // refused as such while the journal cannot be written, as it would be
 // were the journal up: nothing would be kept for it.
-func TestARefusalDoesNotWaitForTheJournal(t *testing.T) {
+func TestARefusalWhileTheJournalIsDown(t *testing.T) {
 	rt := sandboxtest.Start(t, sandbox.Config{})
 	a := newFlow(t, rt, &crashJournal{Journal: orderflow.NewMemJournalForTest(), at: atStep(orderflow.StepStarted)}, time.Now)
 	_, err := a.Place(context.Background(), orderflow.Request{UserID: "usr_ada", Key: "journal-down",

@@ -140,9 +140,12 @@ func (l *ledger) keepAlive(ctx context.Context) (stop func()) {
 }
 
 // keylessRetention is how long the record of a finished checkout sent
-// without an Idempotency-Key, or refused (see Record.Refused), is kept: no
-// retry can ask for its outcome, so only long enough for a look at it while
-// it is fresh, rather than Retention's day in the bound on records kept.
+// without an Idempotency-Key, or refused at its first attempt (see
+// Record.Refused), is kept: no retry can ask for its outcome, so only long
+// enough for a look at it while it is fresh, rather than Retention's day in
+// the bound on records kept. A key refused at a later attempt keeps its
+// record, and so its count of attempts, whose references were sent: a
+// fresh record would send them again.
 const keylessRetention = time.Minute
 
 // stamp sets the lease, the times and a new Write of a record about to be
@@ -156,7 +159,7 @@ func (f *Flow) stamp(rec *Record, lease time.Duration) {
 	if rec.State.Finished() {
 		rec.LeaseUntil = now
 		rec.ExpiresAt = now.Add(f.cfg.Retention)
-		if rec.Key == "" || rec.Refused {
+		if rec.Key == "" || rec.Refused && rec.Attempt == 0 {
 			rec.ExpiresAt = now.Add(min(keylessRetention, f.cfg.Retention))
 		}
 	}

@@ -30,8 +30,9 @@ type Observer interface {
 	// could not finish, and any beyond its batch.
 	JournalBacklog(n int)
 	// JournalWrite receives how long one journal write took, op being one
-	// of JournalOps, failed writes included: a checkout waits for three of
-	// them, so their time bounds the checkouts a replica serves.
+	// of JournalOps, failed writes included: a checkout makes four, three
+	// before its answer, so their time bounds the checkouts a replica
+	// serves.
 	JournalWrite(op string, d time.Duration)
 }
 
@@ -70,7 +71,8 @@ type Config struct {
 	RecoveryInterval time.Duration
 	// Retention is how long a finished checkout's outcome is kept and
 	// replayed to retries of its Idempotency-Key. Default 24h. (A checkout
-	// sent without a key is kept keylessRetention.)
+	// sent without a key, or refused at its first attempt as it was priced,
+	// is kept keylessRetention.)
 	Retention time.Duration
 	// NotifyQueueSize bounds the notifications waiting to be sent; when the
 	// queue is full a new one is dropped and reported. Default 1024.

@@ -114,26 +114,35 @@ func (s *saga) run(parent, ctx context.Context, prepared <-chan prepared) (Resul
 	return s.completeBehind(parent), nil
 }
 
-// refuse journals a saga that p says could not be priced as refused:
-// nothing was sent upstream, so nothing is undone, and nothing is kept for
-// its key (see Record.Refused). A panic while pricing is raised again
-// once journaled, on this goroutine, where the server's recovery answers
-// it.
+// refuse answers a saga that p says could not be priced, and journals it
+// refused behind the answer (see completions): nothing was sent upstream,
+// so nothing is undone, and nothing is kept for its key (see
+// Record.Refused). A panic while pricing is raised again once journaled,
+// on this goroutine, where the server's recovery answers it.
 func (s *saga) refuse(parent context.Context, p prepared) (Result, error) {
 	pe := problem.From(p.err)
 	if p.panicked != nil {
 		pe = problem.New(problem.CodeInternal, "The order could not be priced.")
 	}
-	err := s.led.save(parent, func(r *Record) {
-		r.State, r.Refused = StateFailed, true
-		r.Failure = failureOf(pe)
-	})
+	write := func() {
+		err := s.led.save(context.WithoutCancel(parent), func(r *Record) {
+			r.State, r.Refused = StateFailed, true
+			r.Failure = failureOf(pe)
+		})
+		if err != nil {
+			// Left running: recovery finds nothing priced, and settles it.
+			s.f.logJournal(parent, s.ref, err)
+		}
+	}
 	if p.panicked != nil {
+		write()
 		panic(*p.panicked)
 	}
-	if err != nil {
-		return Result{}, s.abandoned(parent, err)
-	}
+	end := s.f.completions.begin(s.led.record().ID)
+	go func() {
+		defer end()
+		write()
+	}()
 	return Result{}, pe
 }
 
