@@ -17,8 +17,9 @@ type Config struct {
 	// floor that keeps a replica serving (checkout then still has MinLimit
 	// places, anonymous requests AnonymousShare of them). Default 20.
 	MinLimit int
-	// MaxLimit is the highest the limit rises, however fast requests are.
-	// MinLimit = MaxLimit fixes the limit. Default 1000.
+	// MaxLimit is the highest the limit rises, however fast requests are,
+	// at most MaxMaxLimit. MinLimit = MaxLimit fixes the limit. Default
+	// 1000.
 	MaxLimit int
 	// AnonymousShare is the part of the limit anonymous requests (catalog
 	// reads, login) may fill: one is admitted while fewer than
@@ -63,6 +64,11 @@ type Config struct {
 	RetryAfter time.Duration
 }
 
+// MaxMaxLimit bounds MaxLimit: no more requests are in flight than a
+// replica has connections, and its connection limit (HTTP_MAX_CONNS) is at
+// most 2^20.
+const MaxMaxLimit = 1 << 20
+
 // DefaultConfig returns the defaults of every setting of a Limiter.
 func DefaultConfig() Config {
 	return Config{
@@ -84,9 +90,9 @@ func DefaultConfig() Config {
 // Validate reports the settings a Limiter cannot work with.
 func (c Config) Validate() error {
 	var errs []error
-	if c.MinLimit < 1 || c.MinLimit > c.InitialLimit || c.InitialLimit > c.MaxLimit {
-		errs = append(errs, fmt.Errorf("admission: want 1 ≤ MinLimit ≤ InitialLimit ≤ MaxLimit, got %d, %d, %d",
-			c.MinLimit, c.InitialLimit, c.MaxLimit))
+	if c.MinLimit < 1 || c.MinLimit > c.InitialLimit || c.InitialLimit > c.MaxLimit || c.MaxLimit > MaxMaxLimit {
+		errs = append(errs, fmt.Errorf("admission: want 1 ≤ MinLimit ≤ InitialLimit ≤ MaxLimit ≤ %d, got %d, %d, %d",
+			MaxMaxLimit, c.MinLimit, c.InitialLimit, c.MaxLimit))
 	}
 	if !(c.AnonymousShare > 0 && c.AnonymousShare <= c.AuthenticatedShare && c.AuthenticatedShare <= 1) {
 		errs = append(errs, fmt.Errorf("admission: want 0 < AnonymousShare ≤ AuthenticatedShare ≤ 1, got %v, %v",

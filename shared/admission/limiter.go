@@ -31,8 +31,8 @@
 // what is shed), it holds the limit at MinLimit for one window and takes
 // each class's median latency then, at low concurrency, as that class's
 // baseline. Between probes a baseline follows a lower median within a
-// window or two and a higher one over BaselineWindows windows, up to
-// Tolerance times the probed one. Baselines are kept per class, and the class
+// window or two, down to the probed one over Tolerance, and a higher one
+// over BaselineWindows windows, up to Tolerance times the probed one. Baselines are kept per class, and the class
 // slowed down most speaks for the replica, so that a change of mix (more
 // checkouts, slower by nature) is not taken for queueing. A class with
 // fewer than five requests in a window gathers them over the next ones
@@ -375,7 +375,13 @@ func (l *Limiter) judge(judged [numClasses]bool) (ratio float64, over [numClasse
 		ratio = min(ratio, long/short)
 		over[c] = l.cfg.Tolerance*long < short
 		if short < long {
+			// A fast follow, down to the probed one over Tolerance:
+			// below, windows of answers that cost nothing (a flood of
+			// cheap ones) would make the class's real work look queued.
 			l.baseline[c] = long + (short-long)*fastFollow
+			if p := l.probedBase[c]; p > 0 {
+				l.baseline[c] = max(l.baseline[c], min(long, p/l.cfg.Tolerance))
+			}
 		} else {
 			// A slow rise, up to Tolerance times what the last probe
 			// measured: beyond, the next probe says.

@@ -389,6 +389,7 @@ func TestValidate(t *testing.T) {
 		{"no minimum", func(c *Config) { c.MinLimit = 0 }, "MinLimit"},
 		{"initial below minimum", func(c *Config) { c.InitialLimit = c.MinLimit - 1 }, "MinLimit ≤ InitialLimit"},
 		{"maximum below initial", func(c *Config) { c.MaxLimit = c.InitialLimit - 1 }, "InitialLimit ≤ MaxLimit"},
+		{"maximum beyond any connection count", func(c *Config) { c.MaxLimit = MaxMaxLimit + 1 }, "MaxLimit ≤ 1048576"},
 		{"anonymous over signed-in", func(c *Config) { c.AnonymousShare = 0.9 }, "AnonymousShare ≤ AuthenticatedShare"},
 		{"no anonymous share", func(c *Config) { c.AnonymousShare = 0 }, "0 < AnonymousShare"},
 		{"share over the limit", func(c *Config) { c.AuthenticatedShare = 1.5 }, "AuthenticatedShare ≤ 1"},

@@ -86,3 +86,40 @@ func TestAFastCheckoutInAProbeSetsNoBaseline(t *testing.T) {
 		})
 	}
 }
+
+// TestBaselineFallsNoFurtherThanToleranceBetweenProbes: bursts of answers
+// that cost nothing, in the class of real work (a logout without a
+// session, answered at once), pull that class's median far down for a
+// window or two. Its baseline follows no lower than the probed one over
+// Tolerance, so that the real work after a burst is not taken for
+// queueing: a baseline that fell with the burst halved the limit.
+func TestBaselineFallsNoFurtherThanToleranceBetweenProbes(t *testing.T) {
+	clock := clocktest.New(time.Unix(1_700_000_000, 0))
+	l := New(DefaultConfig(), WithClock(clock.Now))
+	var q finishes
+	for ms := range 60_000 {
+		now := clock.Now()
+		for q.Len() > 0 && !q[0].at.After(now) {
+			heap.Pop(&q).(finish).tk.Done()
+		}
+		if ms > 10_000 && ms%3000 < 100 {
+			for range 20 {
+				if tk, ok := l.Acquire(Authenticated); ok {
+					heap.Push(&q, finish{now.Add(20 * time.Microsecond), tk})
+				}
+			}
+		}
+		for range 10 {
+			if tk, ok := l.Acquire(Authenticated); ok {
+				heap.Push(&q, finish{now.Add(20 * time.Millisecond * time.Duration(max(150, l.InFlight())) / 150), tk})
+			}
+		}
+		l.mu.Lock()
+		b, p := l.baseline[Authenticated], l.probedBase[Authenticated]
+		l.mu.Unlock()
+		if p > 0 && b < p/l.cfg.Tolerance*0.999 {
+			t.Fatalf("at %v: baseline %.3fms, want at least the probed %.3fms over Tolerance", time.Duration(ms)*time.Millisecond, b/1e6, p/1e6)
+		}
+		clock.Advance(time.Millisecond)
+	}
+}

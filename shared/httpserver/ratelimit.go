@@ -2,8 +2,10 @@ package httpserver
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -61,6 +63,17 @@ func (s *Server) RateLimit(l Limiter, p ratelimit.Policy) fiber.Handler {
 	}
 }
 
+// rateLimitBudget bounds a rate-limit check: a shared store that has not
+// answered within it (a Redis that stopped answering, a failover) is taken
+// as down, and the request goes on unmetered rather than spend its own
+// deadline, and its admission place, waiting.
+const rateLimitBudget = 100 * time.Millisecond
+
+// rateLimitCooldown is how long a check that failed leaves the store alone:
+// the requests meanwhile go on unmetered at once, and one of the next
+// tries it again.
+const rateLimitCooldown = time.Second
+
 // quota is RateLimit's check without going on to the next handler: it
 // returns the 429 problem of a request over the quota, nil otherwise.
 func (s *Server) quota(l Limiter, p ratelimit.Policy) func(c *fiber.Ctx) error {
@@ -75,12 +88,10 @@ func (s *Server) quota(l Limiter, p ratelimit.Policy) func(c *fiber.Ctx) error {
 		if user := UserID(c); user != "" {
 			key = "user:" + user
 		} else {
-			var buf [len("ip:") + len("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")]byte
-			key = string(rateKeyAddr(s.clientAddr(c)).AppendTo(append(buf[:0], "ip:"...)))
+			key = s.clientKey(c)
 		}
-		d, err := l.Take(c.UserContext(), p, key)
+		d, err := s.take(c, l, p, key)
 		if err != nil {
-			s.logger.Warn("rate limit not applied", "request_id", requestIDOf(c), "trace_id", TraceID(c.UserContext()), "policy", p.Name, "err", err)
 			return nil
 		}
 		c.Set(HeaderRateLimitPolicy, policyField)
@@ -98,28 +109,91 @@ func (s *Server) quota(l Limiter, p ratelimit.Policy) func(c *fiber.Ctx) error {
 	}
 }
 
-// clientAddr is the client's address: the connection's peer, or, when the
-// server trusts a proxy header, the last address in it, the one the proxy
-// in front of the BFF appended (the ones before it, in its line or in
-// lines before it, are whatever the client claimed).
-func (s *Server) clientAddr(c *fiber.Ctx) netip.Addr {
+// take is l.Take within rateLimitBudget, unless a check failed less than
+// rateLimitCooldown ago. A failure is counted and logged, and starts the
+// cooldown unless the request's own context ended first.
+func (s *Server) take(c *fiber.Ctx, l Limiter, p ratelimit.Policy, key string) (ratelimit.Decision, error) {
+	if now := time.Now().UnixNano(); now < s.limitsDownUntil.Load() {
+		s.metrics.RateLimitUnapplied(p.Name)
+		return ratelimit.Decision{}, errLimitsResting
+	}
+	parent := c.UserContext()
+	ctx, cancel := context.WithTimeout(parent, rateLimitBudget)
+	d, err := l.Take(ctx, p, key)
+	cancel()
+	if err != nil {
+		if parent.Err() == nil {
+			s.limitsDownUntil.Store(time.Now().Add(rateLimitCooldown).UnixNano())
+		}
+		s.metrics.RateLimitUnapplied(p.Name)
+		s.logger.Warn("rate limit not applied", "request_id", requestIDOf(c), "trace_id", TraceID(parent), "policy", p.Name, "err", err)
+	}
+	return d, err
+}
+
+// errLimitsResting is take's answer while a failed check's cooldown lasts.
+var errLimitsResting = errors.New("httpserver: rate-limit store resting after a failure")
+
+// clientKey is what an anonymous caller's rate limits count by: its
+// address (see rateKeyAddr), written straight after its prefix, one
+// allocation; or, when the trusted proxy header names the client in a way
+// that reads as no address ("unknown", an obfuscated RFC 7239 node), that
+// name, so that such clients are not all taken for the proxy.
+func (s *Server) clientKey(c *fiber.Ctx) string {
+	var buf [len("ip:") + len("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")]byte
 	if s.cfg.ClientIPHeader != "" {
 		// The last line: a proxy may add its own line rather than extend
 		// the client's.
 		if lines := c.Request().Header.PeekAll(s.cfg.ClientIPHeader); len(lines) > 0 {
-			h := string(lines[len(lines)-1])
-			if i := strings.LastIndexByte(h, ','); i >= 0 {
-				h = h[i+1:]
+			last := lastHop(string(lines[len(lines)-1]))
+			if a, ok := hopAddr(last); ok {
+				return string(rateKeyAddr(a).AppendTo(append(buf[:0], "ip:"...)))
 			}
-			if a, err := netip.ParseAddr(strings.TrimSpace(h)); err == nil {
-				return a.Unmap()
-			}
+			return "hop:" + last[:min(len(last), maxHopName)]
 		}
 	}
 	// The peer's address as net.IP prints it: an IPv4 address in its
 	// dotted form, whether the socket gave 4 or 16 bytes.
 	a, _ := netip.AddrFromSlice(c.Context().RemoteIP())
-	return a.Unmap()
+	return string(rateKeyAddr(a.Unmap()).AppendTo(append(buf[:0], "ip:"...)))
+}
+
+// maxHopName bounds the name of a client its proxy gave as no address.
+const maxHopName = 64
+
+// lastHop is the last element of a proxy header's line, the one the proxy
+// in front of the BFF appended (those before it are whatever the client
+// claimed), trimmed: of X-Forwarded-For, an address; of Forwarded (RFC
+// 7239), the value of its for parameter, unquoted.
+func lastHop(line string) string {
+	if i := strings.LastIndexByte(line, ','); i >= 0 {
+		line = line[i+1:]
+	}
+	for pair := range strings.SplitSeq(line, ";") {
+		name, value, ok := strings.Cut(strings.TrimSpace(pair), "=")
+		if ok && strings.EqualFold(name, "for") {
+			line = strings.Trim(value, `"`)
+			break
+		}
+	}
+	return strings.TrimSpace(line)
+}
+
+// hopAddr reads a proxy's name for its client as an address, with or
+// without a port, an IPv6 one in brackets or bare.
+func hopAddr(hop string) (netip.Addr, bool) {
+	if a, err := netip.ParseAddr(hop); err == nil {
+		return a.Unmap(), true
+	}
+	if ap, err := netip.ParseAddrPort(hop); err == nil {
+		return ap.Addr().Unmap(), true
+	}
+	if inner, ok := strings.CutPrefix(hop, "["); ok {
+		if a, err := netip.ParseAddr(strings.TrimSuffix(inner, "]")); err == nil && strings.HasSuffix(inner, "]") {
+			return a.Unmap(), true
+		}
+	}
+	return netip.Addr{}, false
 }
 
 // rateKeyAddr is the part of a client's address its rate limits count by:

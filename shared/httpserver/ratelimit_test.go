@@ -1,15 +1,18 @@
 package httpserver_test
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/redis/go-redis/v9"
 
 	"storefront.dev/shared/auth"
 	"storefront.dev/shared/clocktest"
@@ -17,6 +20,7 @@ import (
 	"storefront.dev/shared/httpserver/servertest"
 	"storefront.dev/shared/problem"
 	"storefront.dev/shared/ratelimit"
+	"storefront.dev/shared/redisstore"
 )
 
 // subjectVerifier accepts any token and makes it the subject, so a test
@@ -92,14 +96,16 @@ func TestRateLimitAnswers(t *testing.T) {
 // TestRateLimitClientAddress checks which address an anonymous caller is
 // counted by: the connection's, unless a trusted proxy header is configured,
 // and then the last address of that header's last line, which a client
-// cannot forge; an IPv6 client by its /64.
+// cannot forge, with or without a port, in X-Forwarded-For's form or
+// Forwarded's; an IPv6 client by its /64. A last hop that is no address
+// counts by its name, apart from the proxy's other clients.
 func TestRateLimitClientAddress(t *testing.T) {
-	const xff = "X-Forwarded-For"
+	const xff, fwd = "X-Forwarded-For", "Forwarded"
 	tests := []struct {
 		name   string
 		header string
-		first  []string // X-Forwarded-For lines of the two requests that spend the quota
-		third  []string // X-Forwarded-For lines of the third request
+		first  []string // header lines of the two requests that spend the quota
+		third  []string // header lines of the third request
 		status int
 	}{
 		{"header ignored by default", "", []string{"203.0.113.1"}, []string{"203.0.113.2"}, 429},
@@ -111,20 +117,85 @@ func TestRateLimitClientAddress(t *testing.T) {
 		{"the proxy's line decides", xff, []string{"10.9.9.1", "203.0.113.1"}, []string{"10.9.9.1", "203.0.113.2"}, 200},
 		{"one IPv6 /64 counts once", xff, []string{"2001:db8:1:2::1"}, []string{"2001:db8:1:2:ffff::9"}, 429},
 		{"another IPv6 /64", xff, []string{"2001:db8:1:2::1"}, []string{"2001:db8:1:3::1"}, 200},
-		{"garbage falls back to the peer", xff, []string{"not-an-ip"}, []string{"still-not"}, 429},
+		{"another client with a port", xff, []string{"198.51.100.1:50123"}, []string{"203.0.113.9:40000"}, 200},
+		{"same client, another port", xff, []string{"198.51.100.1:50123"}, []string{"198.51.100.1:40000"}, 429},
+		{"another IPv6 client in brackets", xff, []string{"[2001:db8::1]"}, []string{"[2001:db9::1]:443"}, 200},
+		{"same IPv6 client in brackets", xff, []string{"[2001:db8::1]:80"}, []string{"2001:db8::1"}, 429},
+		{"another client by Forwarded", fwd, []string{"for=198.51.100.1;proto=https"}, []string{`for="203.0.113.9:4711"`}, 200},
+		{"same client by Forwarded", fwd, []string{"for=192.0.2.1, for=198.51.100.1"}, []string{`for="[::ffff:198.51.100.1]";proto=http`}, 429},
+		{"a name that is no address counts apart", xff, []string{"not-an-ip"}, []string{"still-not"}, 200},
+		{"a name that is no address counts once", fwd, []string{"for=_hidden"}, []string{"for=_hidden"}, 429},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s, _ := limitedServer(t, func(c *httpserver.Config) { c.ClientIPHeader = tt.header }, ratelimit.NewMemory(ratelimit.DefaultConfig()))
+			sent := cmp.Or(tt.header, xff)
 			for range 2 {
-				if r := servertest.DoLines(t, "GET", s.base+"/anon", nil, http.Header{xff: tt.first}); r.Status != 200 {
+				if r := servertest.DoLines(t, "GET", s.base+"/anon", nil, http.Header{sent: tt.first}); r.Status != 200 {
 					t.Fatalf("got status %d spending the quota, want 200", r.Status)
 				}
 			}
-			if r := servertest.DoLines(t, "GET", s.base+"/anon", nil, http.Header{xff: tt.third}); r.Status != tt.status {
+			if r := servertest.DoLines(t, "GET", s.base+"/anon", nil, http.Header{sent: tt.third}); r.Status != tt.status {
 				t.Errorf("got status %d, want %d", r.Status, tt.status)
 			}
 		})
+	}
+}
+
+// silentServer is the address of a server that takes connections and never
+// answers: a Redis paused, or cut off in a failover.
+func silentServer(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns []net.Conn
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c)
+		}
+	}()
+	t.Cleanup(func() {
+		_ = ln.Close()
+		<-done
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	})
+	return ln.Addr().String()
+}
+
+// TestRateLimitOfAStoreThatHangs: a Redis that takes the connection and
+// never answers costs a request a short wait, not its deadline: the read
+// goes on, unmetered, and is counted as such, as are the requests after it,
+// which do not wait on the store while it rests.
+func TestRateLimitOfAStoreThatHangs(t *testing.T) {
+	client := redis.NewClient(&redis.Options{Addr: silentServer(t), ContextTimeoutEnabled: true})
+	t.Cleanup(func() { _ = client.Close() })
+	p := ratelimit.Policy{Name: "tight", Quota: 2, Window: 10 * time.Second}
+	s := newServer(t, nil)
+	s.App.Get("/anon", httpserver.ReadDeadline(3*time.Second), s.RateLimit(redisstore.NewRateLimit(client, "sf:rl:test:"), p),
+		func(c *fiber.Ctx) error {
+			if err := c.UserContext().Err(); err != nil {
+				return problem.Wrap(err, problem.CodeTimeout, "The read's deadline passed before it started.")
+			}
+			return c.SendString("ok")
+		})
+	s.start(t)
+	for i := range 3 {
+		if r := servertest.Do(t, "GET", s.base+"/anon", nil); r.Status != http.StatusOK {
+			t.Fatalf("request %d with the store silent: status %d, want 200; body %s", i, r.Status, r.Body)
+		}
+	}
+	if got := s.counter(t, "bff_rate_limit_unapplied_total", "policy", "tight"); got != 3 {
+		t.Errorf("got %v requests counted unmetered, want 3", got)
 	}
 }
 
@@ -134,6 +205,9 @@ func (failingLimiter) Take(context.Context, ratelimit.Policy, string) (ratelimit
 	return ratelimit.Decision{}, errors.New("store unreachable")
 }
 
+// TestRateLimitFailsOpen: a store that fails lets requests through without
+// rate-limit fields; the failure is logged once, and the requests during
+// the store's rest after it are not tried on it, only counted.
 func TestRateLimitFailsOpen(t *testing.T) {
 	s, _ := limitedServer(t, nil, failingLimiter{})
 	for i := range 5 {
@@ -142,8 +216,11 @@ func TestRateLimitFailsOpen(t *testing.T) {
 			t.Fatalf("request %d: got status %d RateLimit %q, want 200 without fields", i, r.Status, r.Header.Get("RateLimit"))
 		}
 	}
-	if got := len(s.logs.entries(t, "rate limit not applied")); got != 5 {
-		t.Errorf("got %d warnings, want 5", got)
+	if got := len(s.logs.entries(t, "rate limit not applied")); got != 1 {
+		t.Errorf("got %d warnings, want 1", got)
+	}
+	if got := s.counter(t, "bff_rate_limit_unapplied_total", "policy", "tight"); got != 5 {
+		t.Errorf("got %v requests counted unmetered, want 5", got)
 	}
 }
 

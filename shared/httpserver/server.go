@@ -160,6 +160,9 @@ type Server struct {
 	tracer  trace.Tracer
 	// draining is set on SIGTERM: /readyz answers 503 from then on.
 	draining atomic.Bool
+	// limitsDownUntil is when, in Unix nanoseconds, rate-limit checks are
+	// tried again after one failed (see take).
+	limitsDownUntil atomic.Int64
 }
 
 // Option gives a Server a collaborator.

@@ -39,14 +39,19 @@ func (p Policy) Validate() error {
 	if p.Name == "" || strings.IndexFunc(p.Name, func(r rune) bool { return r < 0x20 || r > 0x7e || r == '"' || r == '\\' }) >= 0 {
 		return fmt.Errorf("rate-limit policy %q: the name must be printable ASCII without quotes or backslashes", p.Name)
 	}
-	if p.Quota < 0 {
-		return fmt.Errorf("rate-limit policy %q: negative quota %d", p.Name, p.Quota)
+	if p.Quota < 0 || p.Quota > MaxQuota {
+		return fmt.Errorf("rate-limit policy %q: quota %d must be from 0 to %d", p.Name, p.Quota, MaxQuota)
 	}
 	if p.Quota > 0 && (p.Window < time.Second || p.Window%time.Second != 0) {
 		return fmt.Errorf("rate-limit policy %q: window %v is not a whole number of seconds", p.Name, p.Window)
 	}
 	return nil
 }
+
+// MaxQuota is the largest quota: the largest integer of a structured field
+// (RFC 9651), which the RateLimit fields carry it and what is left of it
+// in, and far from the bucket arithmetic's overflow.
+const MaxQuota = 999_999_999_999_999
 
 // Field returns p as an item of the RateLimit-Policy field, in
 // structured-field syntax: "orders";q=10;w=60.

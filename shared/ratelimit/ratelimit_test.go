@@ -65,6 +65,7 @@ func TestMemoryDisabledAndInvalidPolicies(t *testing.T) {
 		{Name: "", Quota: 1, Window: time.Second},
 		{Name: `a"b`, Quota: 1, Window: time.Second},
 		{Name: "neg", Quota: -1, Window: time.Second},
+		{Name: "beyond a field's integer", Quota: ratelimit.MaxQuota + 1, Window: time.Second},
 		{Name: "sub-second", Quota: 1, Window: 500 * time.Millisecond},
 		{Name: "fraction", Quota: 1, Window: 1500 * time.Millisecond},
 	} {
