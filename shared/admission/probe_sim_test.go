@@ -123,3 +123,45 @@ func TestBaselineFallsNoFurtherThanToleranceBetweenProbes(t *testing.T) {
 		clock.Advance(time.Millisecond)
 	}
 }
+
+// TestAReadFloodShedsNoCheckouts: anonymous reads of 20 ms, ten offered
+// every millisecond, far more than the replica serves (they queue beyond
+// 150 in flight), beside a checkout of 300 ms every 5 ms (60 in flight).
+// The reads are shed; the checkouts, never the overload, keep their places
+// through every probe.
+func TestAReadFloodShedsNoCheckouts(t *testing.T) {
+	clock := clocktest.New(time.Unix(1_700_000_000, 0))
+	l := New(DefaultConfig(), WithClock(clock.Now))
+	var q finishes
+	latency := func(d time.Duration) time.Duration { return d * time.Duration(max(150, l.InFlight())) / 150 }
+	var checkouts, shedCheckouts, reads, shedReads int
+	for ms := range 120_000 {
+		now := clock.Now()
+		for q.Len() > 0 && !q[0].at.After(now) {
+			heap.Pop(&q).(finish).tk.Done()
+		}
+		for range 10 {
+			reads++
+			if tk, ok := l.Acquire(Anonymous); ok {
+				heap.Push(&q, finish{now.Add(latency(20 * time.Millisecond)), tk})
+			} else {
+				shedReads++
+			}
+		}
+		if ms%5 == 0 {
+			checkouts++
+			if tk, ok := l.Acquire(Checkout); ok {
+				heap.Push(&q, finish{now.Add(latency(300 * time.Millisecond)), tk})
+			} else {
+				shedCheckouts++
+			}
+		}
+		clock.Advance(time.Millisecond)
+	}
+	if shedReads == 0 {
+		t.Fatalf("no read of %d shed: the replica was never overloaded", reads)
+	}
+	if shedCheckouts != 0 {
+		t.Errorf("%d of %d checkouts shed, want none", shedCheckouts, checkouts)
+	}
+}
