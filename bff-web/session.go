@@ -74,6 +74,9 @@ func openSession(ctx context.Context, users sessionUsers, v httpserver.TokenVeri
 		return user.User{}, "", serversession.Session{}, err
 	}
 	profile, err := users.Get(ctx, claims.Subject)
+	if err == nil {
+		err = httpserver.CheckAnswered("user", "get", claims.Subject, profile.ID)
+	}
 	if err != nil {
 		return user.User{}, "", serversession.Session{}, httpserver.UpstreamFailure(err)
 	}
@@ -82,6 +85,28 @@ func openSession(ctx context.Context, users sessionUsers, v httpserver.TokenVeri
 		return user.User{}, "", serversession.Session{}, err
 	}
 	return profile, id, sess, nil
+}
+
+// tokensByTheirExpiry is the user service as sessions refresh their tokens
+// through it: a refreshed access token lasts until its own exp, verified,
+// as at login, rather than the expires_in the service answers beside it,
+// which may say more (the session would then keep a token past its end,
+// and answer 401 rather than refresh it). A token that does not verify
+// keeps the service's figure: every request verifies it again.
+type tokensByTheirExpiry struct {
+	serversession.Tokens
+	v httpserver.TokenVerifier
+}
+
+func (t tokensByTheirExpiry) Refresh(ctx context.Context, refreshToken string) (user.Token, error) {
+	tok, err := t.Tokens.Refresh(ctx, refreshToken)
+	if err != nil {
+		return tok, err
+	}
+	if claims, err := t.v.Verify(ctx, tok.AccessToken); err == nil {
+		tok.ExpiresIn = int(max(0, time.Until(claims.ExpiresAt)/time.Second))
+	}
+	return tok, nil
 }
 
 // revokeUnheld revokes refreshToken, issued to a login that then failed, so

@@ -1,15 +1,25 @@
 package main
 
 import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"storefront.dev/shared/auth"
 	"storefront.dev/shared/clocktest"
 	"storefront.dev/shared/httpserver/servertest"
 	"storefront.dev/shared/redistest"
 	"storefront.dev/shared/sandbox"
 	"storefront.dev/shared/sandbox/sandboxtest"
+	serversession "storefront.dev/shared/session"
+	"storefront.dev/shared/upstream"
+	"storefront.dev/shared/upstream/user"
 )
 
 // startWithTokenTTL is startStack in front of a sandbox whose access tokens
@@ -121,7 +131,10 @@ func TestSessionsSharedAcrossReplicas(t *testing.T) {
 	if r := servertest.Do(t, "GET", other+"/api/me", nil, ada.headers(reading)...); r.Status != 200 {
 		t.Fatalf("the session on the other replica: %d %s", r.Status, r.Body)
 	}
+	// The user service's clock moves with the BFFs': a refreshed token
+	// is issued now, not when the stack started.
 	time.Sleep(1700 * time.Millisecond)
+	s.Clock.Advance(1700 * time.Millisecond)
 	var wg sync.WaitGroup
 	statuses := make([]int, 8)
 	for i := range statuses {
@@ -140,5 +153,68 @@ func TestSessionsSharedAcrossReplicas(t *testing.T) {
 	}
 	if got := s.State(t).User.Requests["POST /auth/refresh"]; got != 1 {
 		t.Errorf("%d refreshes across the two replicas, want 1", got)
+	}
+}
+
+// TestLoginRefusesAnotherUsersProfile: a user service that answers another
+// user's record for the one who logged in (a mixed-up cache in front of
+// it) gets a 503, as on /api/me, not a login showing that user's data.
+func TestLoginRefusesAnotherUsersProfile(t *testing.T) {
+	rt := sandboxtest.Start(t, sandbox.Config{})
+	target, err := url.Parse(rt.UserURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mixed := httputil.NewSingleHostReverseProxy(target)
+	direct := mixed.Director
+	mixed.Director = func(r *http.Request) {
+		direct(r)
+		if r.URL.Path == "/users/"+sandbox.Ada.ID {
+			r.URL.Path = "/users/" + sandbox.Grace.ID
+		}
+	}
+	proxy := httptest.NewServer(mixed)
+	t.Cleanup(proxy.Close)
+	settings := append(append([]string(nil), shop.Settings...), "UPSTREAM_USER_URLS", proxy.URL)
+	base := servertest.Start(t, run, servertest.StackEnv(rt, settings...))
+	r := servertest.Do(t, "POST", base+"/api/session", map[string]string{"email": sandbox.Ada.Email, "password": sandbox.Ada.Password})
+	if p := r.Problem(t); r.Status != http.StatusServiceUnavailable || p["code"] != "upstream_unavailable" {
+		t.Errorf("login answered with another user's record: status %d problem %v, want 503 upstream_unavailable", r.Status, p)
+	}
+	if strings.Contains(string(r.Body), sandbox.Grace.Email) {
+		t.Errorf("the login's answer shows the other user's email: %s", r.Body)
+	}
+}
+
+// overstating is a user service whose refreshes say their access token
+// lasts an hour, whatever the token says.
+type overstating struct{ serversession.Tokens }
+
+func (o overstating) Refresh(ctx context.Context, refreshToken string) (user.Token, error) {
+	tok, err := o.Tokens.Refresh(ctx, refreshToken)
+	tok.ExpiresIn = 3600
+	return tok, err
+}
+
+// TestARefreshedTokenLastsUntilItsOwnExpiry: a session refreshes its token
+// by the token's own exp, as at login, not by the expires_in the user
+// service answers beside it, which may say more: the session would keep
+// the token past its end and answer 401 "log in again" instead of
+// refreshing it.
+func TestARefreshedTokenLastsUntilItsOwnExpiry(t *testing.T) {
+	ctx := context.Background()
+	rt := sandboxtest.Start(t, sandbox.Config{TokenTTL: time.Minute})
+	users := rt.Clients(t, upstream.DefaultConfig()).User
+	login, err := users.Token(ctx, sandbox.Ada.Email, sandbox.Ada.Password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens := tokensByTheirExpiry{overstating{users}, auth.NewVerifier(users, auth.DefaultConfig())}
+	fresh, err := tokens.Refresh(ctx, login.RefreshToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fresh.ExpiresIn > 60 || fresh.ExpiresIn < 50 {
+		t.Errorf("refreshed token expires in %ds, want the minute its exp says", fresh.ExpiresIn)
 	}
 }
