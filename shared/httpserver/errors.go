@@ -26,6 +26,7 @@ var frameworkProblems = map[int]problem.Error{
 	fiber.StatusBadRequest:                  {Code: problem.CodeInvalid, Detail: "The request is not well-formed HTTP/1.1."},
 	fiber.StatusNotFound:                    {Code: problem.CodeNotFound, Detail: "No resource is served at this path."},
 	fiber.StatusMethodNotAllowed:            {Code: problem.CodeMethodNotAllowed, Detail: "The resource at this path does not take this method."},
+	fiber.StatusNotImplemented:              {Code: problem.CodeNotImplemented, Detail: "The server does not implement this request method."},
 	fiber.StatusRequestEntityTooLarge:       {Code: problem.CodeTooLarge, Detail: "The request body is larger than the server accepts."},
 	fiber.StatusRequestHeaderFieldsTooLarge: {Code: problem.CodeHeadersTooLarge, Detail: "The request line and headers are larger than the server accepts."},
 	fiber.StatusUnsupportedMediaType:        {Code: problem.CodeUnsupportedMedia, Detail: "The request body's media type is not accepted."},

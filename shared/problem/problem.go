@@ -23,6 +23,7 @@ const (
 	CodeForbidden          Code = "forbidden"
 	CodeNotFound           Code = "not_found"
 	CodeMethodNotAllowed   Code = "method_not_allowed"
+	CodeNotImplemented     Code = "not_implemented"
 	CodePaymentDeclined    Code = "payment_declined"
 	CodeOutOfStock         Code = "out_of_stock"
 	CodeIdempotencyMissing Code = "idempotency_key_missing"
@@ -47,6 +48,7 @@ var statuses = map[Code]int{
 	CodeForbidden:          http.StatusForbidden,
 	CodeNotFound:           http.StatusNotFound,
 	CodeMethodNotAllowed:   http.StatusMethodNotAllowed,
+	CodeNotImplemented:     http.StatusNotImplemented,
 	CodePaymentDeclined:    http.StatusPaymentRequired,
 	CodeOutOfStock:         http.StatusConflict,
 	CodeIdempotencyMissing: http.StatusBadRequest,
@@ -71,6 +73,7 @@ var titles = map[Code]string{
 	CodeForbidden:          "Forbidden",
 	CodeNotFound:           "Not found",
 	CodeMethodNotAllowed:   "Method not allowed",
+	CodeNotImplemented:     "Method not implemented",
 	CodePaymentDeclined:    "Payment declined",
 	CodeOutOfStock:         "Out of stock",
 	CodeIdempotencyMissing: "Idempotency-Key header required",

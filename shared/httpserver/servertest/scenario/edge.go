@@ -107,8 +107,8 @@ func mib(n uint64) float64 { return float64(n) / (1 << 20) }
 
 // malformedRequestsEchoNothing sends requests that are not well-formed
 // HTTP, carrying a bearer token and a session cookie: each is a 400
-// problem with the headers every answer carries, and the answer holds no
-// part of the request.
+// problem (a 501 for a method the server does not know) with the headers
+// every answer carries, and the answer holds no part of the request.
 func malformedRequestsEchoNothing(t *testing.T, sh Shop) {
 	s := sh.Start(t)
 	const path = "/SECRETPATH"
@@ -125,14 +125,20 @@ func malformedRequestsEchoNothing(t *testing.T, sh Shop) {
 		{"Content-Length and chunked", "POST " + sh.Orders + " HTTP/1.1\r\nHost: HOSTNAME\r\n" + creds + "Transfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\n{}"},
 		{"bad chunk size", "POST " + sh.Orders + " HTTP/1.1\r\nHost: HOSTNAME\r\n" + creds + "Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n"},
 		{"TLS to the plain port", "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + creds + "\r\n"},
+		{"unknown method", "FOO " + sh.Orders + " HTTP/1.1\r\nHost: HOSTNAME\r\n" + creds + "\r\n"},
+		{"lower-case method", "get " + path + " HTTP/1.1\r\nHost: HOSTNAME\r\n" + creds + "\r\n"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			r := servertest.Raw(t, s.Base, tt.request)
-			if r.Status != http.StatusBadRequest {
-				t.Fatalf("status %d, want 400; body %s", r.Status, r.Body)
+			status, code := http.StatusBadRequest, "invalid_request"
+			if strings.Contains(tt.name, "method") {
+				status, code = http.StatusNotImplemented, "not_implemented"
 			}
-			if p := r.Problem(t); p["code"] != "invalid_request" || p["instance"] != nil {
-				t.Errorf("problem %v, want invalid_request without an instance", p)
+			if r.Status != status {
+				t.Fatalf("status %d, want %d; body %s", r.Status, status, r.Body)
+			}
+			if p := r.Problem(t); p["code"] != code || p["instance"] != nil {
+				t.Errorf("problem %v, want %s without an instance", p, code)
 			}
 			for _, h := range []string{"X-Request-Id", "X-Content-Type-Options", "Content-Security-Policy", "Cache-Control"} {
 				if r.Header.Get(h) == "" {
