@@ -26,11 +26,15 @@ type orderLister interface {
 const recentOrderCount = 5
 
 // meView is the account page. Degraded names the optional parts left out
-// because an upstream failed.
+// because an upstream failed. CSRFToken is the session's, for a caller
+// signed in by its cookie: an SPA served from another host than the BFF
+// cannot read the CSRF cookie, and gets its token back here after a
+// reload.
 type meView struct {
 	User         profileView        `json:"user"`
 	RecentOrders []orderSummaryView `json:"recent_orders"`
 	Degraded     []string           `json:"degraded,omitempty"`
+	CSRFToken    string             `json:"csrf_token,omitempty"`
 }
 
 // handleMe shows the account page: the profile (required) and, alongside
@@ -58,6 +62,7 @@ func handleMe(users profileReader, orders orderLister, products productBatch, sc
 			return httpserver.FromUpstream(err, "User")
 		}
 		c.Set(fiber.HeaderCacheControl, "no-store")
-		return c.JSON(meView{User: newProfileView(profile), RecentOrders: recent.rows(), Degraded: degraded})
+		csrf, _ := c.Locals(sessionCSRFKey).(string)
+		return c.JSON(meView{User: newProfileView(profile), RecentOrders: recent.rows(), Degraded: degraded, CSRFToken: csrf})
 	}
 }

@@ -62,6 +62,21 @@ func TestMeShowsOnlyTheCallersData(t *testing.T) {
 			t.Errorf("%s: status %d user %s with %d orders, want %s with %d", tt.name, r.Status, me.User.Email, len(me.RecentOrders), tt.email, tt.orders)
 		}
 	}
+	// The session's CSRF token comes back with the page, for an SPA that
+	// cannot read the cookie that holds it; not for a bearer token.
+	for _, tt := range tests {
+		var me meView
+		servertest.Do(t, "GET", s.Base+"/api/me", nil, tt.ss.headers(reading)...).JSON(t, &me)
+		if me.CSRFToken == "" || me.CSRFToken != tt.ss.csrf {
+			t.Errorf("%s: csrf_token %q, want the session's %q", tt.name, me.CSRFToken, tt.ss.csrf)
+		}
+	}
+	token := accessToken(t, s, sandbox.Ada)
+	var bearer meView
+	servertest.Do(t, "GET", s.Base+"/api/me", nil, "Authorization", "Bearer "+token).JSON(t, &bearer)
+	if bearer.User.Email != "ada@example.com" || bearer.CSRFToken != "" {
+		t.Errorf("with a bearer token: user %s, csrf_token %q; want ada's page without a token", bearer.User.Email, bearer.CSRFToken)
+	}
 	anon := servertest.Do(t, "GET", s.Base+"/api/me", nil)
 	if p := anon.Problem(t); anon.Status != 401 || p["code"] != "unauthenticated" {
 		t.Errorf("anonymous: status %d problem %v, want 401", anon.Status, p)
