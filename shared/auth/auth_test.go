@@ -615,3 +615,18 @@ func TestOldKeySetIsRefreshedBehind(t *testing.T) {
 		}
 	}
 }
+
+// TestConfigValidate: the leeway on token times is bounded both ways; the
+// defaults pass.
+func TestConfigValidate(t *testing.T) {
+	if err := auth.DefaultConfig().Validate(); err != nil {
+		t.Errorf("defaults: %v", err)
+	}
+	for _, leeway := range []time.Duration{-time.Second, auth.MaxLeeway + time.Second, 30 * time.Minute} {
+		cfg := auth.DefaultConfig()
+		cfg.Leeway = leeway
+		if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "Leeway") {
+			t.Errorf("leeway %v: %v, want an error naming Leeway", leeway, err)
+		}
+	}
+}

@@ -32,7 +32,7 @@ type Config struct {
 	// Default storefront-bff.
 	Audience string
 	// Leeway is the clock skew between the user service and a BFF tolerated
-	// on exp, nbf and iat. Default 30s.
+	// on exp, nbf and iat, at most MaxLeeway. Default 30s.
 	Leeway time.Duration
 	// RefreshInterval is the least time between two JWKS fetches caused by
 	// tokens naming an unknown kid, so a flood of made-up kids costs the
@@ -68,11 +68,19 @@ func (c Config) Validate() error {
 	if c.Leeway < 0 || c.TokenCacheSize < 0 {
 		errs = append(errs, fmt.Errorf("auth: Leeway %v and TokenCacheSize %d must not be negative", c.Leeway, c.TokenCacheSize))
 	}
+	if c.Leeway > MaxLeeway {
+		errs = append(errs, fmt.Errorf("auth: Leeway %v must be at most %v", c.Leeway, MaxLeeway))
+	}
 	if c.RefreshInterval <= 0 || c.MaxTokenBytes <= 0 {
 		errs = append(errs, fmt.Errorf("auth: RefreshInterval %v and MaxTokenBytes %d must be positive", c.RefreshInterval, c.MaxTokenBytes))
 	}
 	return errors.Join(errs...)
 }
+
+// MaxLeeway bounds Leeway: clocks further apart are a fault to fix, and a
+// larger leeway (a unit mistyped, 30m for 30s) would accept tokens that
+// expired that long ago.
+const MaxLeeway = 5 * time.Minute
 
 // Option gives a Verifier a collaborator.
 type Option func(*options)
