@@ -62,6 +62,7 @@ export function describe(p: Problem): string {
     case "forbidden":
     case "not_found":
     case "method_not_allowed":
+    case "not_implemented":
       return p.detail ?? p.title;
     case "payment_declined":
       return "The payment was declined.";
