@@ -26,7 +26,7 @@ func TestCheckNamesTheVariables(t *testing.T) {
 		{"call timeout", map[string]string{"UPSTREAM_CALL_TIMEOUT": "0"},
 			[]string{`UPSTREAM_CALL_TIMEOUT="0": upstream: Timeout 0s`}, nil},
 		{"a rule over several fields", map[string]string{"ADMISSION_MAX_LIMIT": "50"},
-			[]string{`ADMISSION_MAX_LIMIT="50": admission: want 1 ≤ MinLimit ≤ InitialLimit ≤ MaxLimit, got 20, 100, 50 (`,
+			[]string{`ADMISSION_MAX_LIMIT="50": admission: want 1 ≤ MinLimit ≤ InitialLimit ≤ MaxLimit ≤ 1048576, got 20, 100, 50 (`,
 				"InitialLimit is ADMISSION_INITIAL_LIMIT", "MinLimit is ADMISSION_MIN_LIMIT"}, nil},
 		{"a rule across packages", map[string]string{"ORDER_COMPENSATION_BUDGET": "1s"},
 			[]string{`ORDER_COMPENSATION_BUDGET="1s": gateway: Order.CompensationBudget 1s must be longer than Upstream.Breaker.OpenTimeout 5s (`,

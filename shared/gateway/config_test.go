@@ -39,7 +39,7 @@ func TestValidate(t *testing.T) {
 		{"lease too short to renew", func(c *Config) { c.Order.LeaseTTL = 2 * time.Nanosecond }, "orderflow: LeaseTTL"},
 		{"negative late writes", func(c *Config) { c.Order.LateWrites = -time.Second }, "orderflow: LateWrites"},
 		{"stock older than products", func(c *Config) { c.Cache.StockTTL = 2 * c.Cache.ProductTTL }, "catalog: StockTTL"},
-		{"negative quota", func(c *Config) { c.RateLimit.Orders.Quota = -1 }, `"orders": negative quota`},
+		{"negative quota", func(c *Config) { c.RateLimit.Orders.Quota = -1 }, `"orders": quota -1 must be from 0`},
 		{"window below a second", func(c *Config) { c.RateLimit.Login.Window = 500 * time.Millisecond }, `"login": window`},
 		{"window not whole seconds", func(c *Config) { c.RateLimit.Default.Window = 1500 * time.Millisecond }, `"default": window`},
 		{"no rate-limit keys", func(c *Config) { c.RateLimit.MaxKeys = 0 }, "ratelimit: MaxKeys"},
