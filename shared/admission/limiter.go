@@ -63,9 +63,7 @@
 // free: the places no lower class may fill (the limit less the signed-in
 // share, at least one) are the checkouts' own even when the requests in
 // flight exceed the limit, as they do for a while after it fell or when a
-// probe holds it at MinLimit. A probe spares the checkouts unless they were
-// shed: they keep the places they had, and the probe holds the other
-// classes to MinLimit among themselves. Nothing waits: a request over its share is
+// probe holds it at MinLimit. Nothing waits: a request over its share is
 // refused at once, and the caller answers it with a 503 and Retry-After.
 package admission
 
@@ -131,9 +129,6 @@ type Limiter struct {
 	// checkouts counts the checkouts in flight; reserve is how many of
 	// them are admitted whatever else is in flight.
 	checkouts, reserve atomic.Int64
-	// sparing is set during a probe that spares the checkouts (see
-	// update): the other classes are held to MinLimit among themselves.
-	sparing atomic.Bool
 	// shed records, per class, that a request was refused in the current
 	// window.
 	shed [numClasses]atomic.Bool
@@ -213,8 +208,7 @@ type Ticket struct {
 	l     *Limiter
 	class Class
 	start time.Time
-	// inFlight counts the requests in flight once this one was admitted,
-	// the checkouts aside during a probe that spares them.
+	// inFlight counts the requests in flight once this one was admitted.
 	inFlight int64
 }
 
@@ -235,11 +229,7 @@ func (l *Limiter) Acquire(c Class) (Ticket, bool) {
 	limit := l.caps[c].Load()
 	for {
 		n := l.inFlight.Load()
-		counted := n
-		if c != Checkout && l.sparing.Load() {
-			counted -= l.checkouts.Load()
-		}
-		if counted >= limit {
+		if n >= limit {
 			if !l.shed[c].Load() {
 				l.shed[c].Store(true)
 			}
@@ -249,7 +239,7 @@ func (l *Limiter) Acquire(c Class) (Ticket, bool) {
 			if c == Checkout {
 				l.checkouts.Add(1)
 			}
-			return Ticket{l: l, class: c, start: l.now(), inFlight: counted + 1}, true
+			return Ticket{l: l, class: c, start: l.now(), inFlight: n + 1}, true
 		}
 	}
 }
@@ -340,7 +330,8 @@ func (l *Limiter) update(now time.Time) {
 	floored := l.estimate <= float64(l.cfg.MinLimit) && now.Sub(l.probed) >= floorProbeWindows*l.cfg.Window
 	switch {
 	case busy && (!now.Before(l.nextProbe) || floored):
-		l.startProbe(shed[Checkout])
+		l.probing = true
+		l.setCaps(int64(l.cfg.MinLimit))
 	case busy:
 		gradient := min(maxGradient, max(minGradient, l.cfg.Tolerance*ratio))
 		if gradient < 1 && l.stretchLimit(now, medians, over, shed) {
@@ -353,23 +344,6 @@ func (l *Limiter) update(now time.Time) {
 		l.newWindow(now)
 	} else {
 		l.nextWindow(now, judged)
-	}
-}
-
-// startProbe holds the limit at MinLimit for a window. Checkouts that
-// were shed are part of the load the probe must hold down to measure.
-// Otherwise the probe spares them: they keep the places the limit gave
-// them, or twice the checkouts in flight if more (room for them to grow
-// during the window), and the other classes are held to MinLimit among
-// themselves, so that a flood of reads does not shed orders every
-// ProbeInterval. l.mu is held.
-func (l *Limiter) startProbe(checkoutsShed bool) {
-	l.probing = true
-	reserve := max(l.reserve.Load(), min(int64(l.cfg.MaxLimit), 2*l.checkouts.Load()))
-	l.setCaps(int64(l.cfg.MinLimit))
-	if !checkoutsShed {
-		l.reserve.Store(reserve)
-		l.sparing.Store(true)
 	}
 }
 
@@ -474,7 +448,6 @@ func (l *Limiter) endProbe(now time.Time) {
 	l.stretch.backoff, l.stretch.next = 0, now.Add(stretchWindows*l.cfg.Window)
 	l.ratios = [numClasses]judgement{}
 	l.probing = false
-	l.sparing.Store(false)
 	l.probed, l.nextProbe = now, now.Add(l.cfg.ProbeInterval)
 	l.takeShed()
 	l.setLimit(l.estimate)
