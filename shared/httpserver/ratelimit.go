@@ -2,7 +2,6 @@ package httpserver
 
 import (
 	"context"
-	"errors"
 	"net/netip"
 	"strings"
 	"time"
@@ -65,14 +64,14 @@ func (s *Server) RateLimit(l Limiter, p ratelimit.Policy) fiber.Handler {
 
 // rateLimitBudget bounds a rate-limit check: a shared store that has not
 // answered within it (a Redis that stopped answering, a failover) is taken
-// as down, and the request goes on unmetered rather than spend its own
-// deadline, and its admission place, waiting.
+// as down, rather than spend the request's own deadline, and its admission
+// place, waiting.
 const rateLimitBudget = 100 * time.Millisecond
 
-// rateLimitCooldown is how long a check that failed leaves the store alone:
-// the requests meanwhile go on unmetered at once, and one of the next
-// tries it again.
-const rateLimitCooldown = time.Second
+// rateLimitRest is how long the shared store is left alone after a check
+// failed: meanwhile the replica's own buckets meter every request, and
+// when it ends one request tries the store again.
+const rateLimitRest = time.Second
 
 // quota is RateLimit's check without going on to the next handler: it
 // returns the 429 problem of a request over the quota, nil otherwise.
@@ -109,74 +108,146 @@ func (s *Server) quota(l Limiter, p ratelimit.Policy) func(c *fiber.Ctx) error {
 	}
 }
 
-// take is l.Take within rateLimitBudget, unless a check failed less than
-// rateLimitCooldown ago. A failure is counted and logged, and starts the
-// cooldown unless the request's own context ended first.
+// take is l.Take within rateLimitBudget. While the store fails, or rests
+// after a failure, the replica's own buckets decide instead, as they do
+// without a shared store: quotas then count per replica, but always count,
+// so that no client can switch them off by slowing the store down. A
+// failure is logged once a rest, and each request the replica meters alone
+// is counted.
 func (s *Server) take(c *fiber.Ctx, l Limiter, p ratelimit.Policy, key string) (ratelimit.Decision, error) {
-	if now := time.Now().UnixNano(); now < s.limitsDownUntil.Load() {
-		s.metrics.RateLimitUnapplied(p.Name)
-		return ratelimit.Decision{}, errLimitsResting
+	if !s.tryStore() {
+		return s.takeLocally(p, key)
 	}
 	parent := c.UserContext()
 	ctx, cancel := context.WithTimeout(parent, rateLimitBudget)
 	d, err := l.Take(ctx, p, key)
 	cancel()
-	if err != nil {
-		if parent.Err() == nil {
-			s.limitsDownUntil.Store(time.Now().Add(rateLimitCooldown).UnixNano())
-		}
-		s.metrics.RateLimitUnapplied(p.Name)
-		s.logger.Warn("rate limit not applied", "request_id", requestIDOf(c), "trace_id", TraceID(parent), "policy", p.Name, "err", err)
+	switch {
+	case err == nil:
+		s.limitsRestUntil.Store(0)
+		return d, nil
+	case parent.Err() != nil:
+		// The request's own end, not the store's failure.
+		return s.takeLocally(p, key)
 	}
-	return d, err
+	if s.rest() {
+		s.logger.Warn("rate limits counted by this replica alone", "request_id", requestIDOf(c), "trace_id", TraceID(parent),
+			"policy", p.Name, "for", rateLimitRest.String(), "err", err)
+	}
+	return s.takeLocally(p, key)
 }
 
-// errLimitsResting is take's answer while a failed check's cooldown lasts.
-var errLimitsResting = errors.New("httpserver: rate-limit store resting after a failure")
+// tryStore reports whether a check may use the shared store: it does not
+// rest, or its rest has ended and this request is the one that tries it
+// again (the others rest on meanwhile).
+func (s *Server) tryStore() bool {
+	until := s.limitsRestUntil.Load()
+	if until == 0 {
+		return true
+	}
+	now := int64(time.Since(s.born))
+	return now >= until && s.limitsRestUntil.CompareAndSwap(until, now+int64(rateLimitRest))
+}
+
+// rest starts a rest of the shared store, or lengthens the one under way;
+// it reports whether none was under way.
+func (s *Server) rest() bool {
+	was := s.limitsRestUntil.Swap(int64(time.Since(s.born) + rateLimitRest))
+	return was == 0
+}
+
+// takeLocally is the replica's own decision for key under p.
+func (s *Server) takeLocally(p ratelimit.Policy, key string) (ratelimit.Decision, error) {
+	s.metrics.RateLimitLocal(p.Name)
+	return s.localLimits.Take(context.Background(), p, key)
+}
 
 // clientKey is what an anonymous caller's rate limits count by: its
 // address (see rateKeyAddr), written straight after its prefix, one
-// allocation; or, when the trusted proxy header names the client in a way
-// that reads as no address ("unknown", an obfuscated RFC 7239 node), that
-// name, so that such clients are not all taken for the proxy.
+// allocation. The address is the trusted proxy header's, when it gives
+// one, else the connection's: a client the proxy names otherwise
+// ("unknown", an obfuscated RFC 7239 node) is counted as the proxy, never
+// by a name a client could vary.
 func (s *Server) clientKey(c *fiber.Ctx) string {
 	var buf [len("ip:") + len("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")]byte
-	if s.cfg.ClientIPHeader != "" {
-		// The last line: a proxy may add its own line rather than extend
-		// the client's.
-		if lines := c.Request().Header.PeekAll(s.cfg.ClientIPHeader); len(lines) > 0 {
-			last := lastHop(string(lines[len(lines)-1]))
-			if a, ok := hopAddr(last); ok {
-				return string(rateKeyAddr(a).AppendTo(append(buf[:0], "ip:"...)))
-			}
-			return "hop:" + last[:min(len(last), maxHopName)]
-		}
+	a, ok := s.proxiedAddr(c)
+	if !ok {
+		// The peer's address as net.IP prints it: an IPv4 address in its
+		// dotted form, whether the socket gave 4 or 16 bytes.
+		a, _ = netip.AddrFromSlice(c.Context().RemoteIP())
+		a = a.Unmap()
 	}
-	// The peer's address as net.IP prints it: an IPv4 address in its
-	// dotted form, whether the socket gave 4 or 16 bytes.
-	a, _ := netip.AddrFromSlice(c.Context().RemoteIP())
-	return string(rateKeyAddr(a.Unmap()).AppendTo(append(buf[:0], "ip:"...)))
+	return string(rateKeyAddr(a).AppendTo(append(buf[:0], "ip:"...)))
 }
 
-// maxHopName bounds the name of a client its proxy gave as no address.
-const maxHopName = 64
-
-// lastHop is the last element of a proxy header's line, the one the proxy
-// in front of the BFF appended (those before it are whatever the client
-// claimed), trimmed: of X-Forwarded-For, an address; of Forwarded (RFC
-// 7239), the value of its for parameter, unquoted.
-func lastHop(line string) string {
-	if i := strings.LastIndexByte(line, ','); i >= 0 {
-		line = line[i+1:]
+// proxiedAddr is the client's address in the trusted proxy header, if the
+// server has one and it gives an address: the last element of its last
+// line (a proxy may add its own line rather than extend the client's), the
+// one the proxy in front of the BFF appended; those before it are
+// whatever the client claimed.
+func (s *Server) proxiedAddr(c *fiber.Ctx) (netip.Addr, bool) {
+	if s.cfg.ClientIPHeader == "" {
+		return netip.Addr{}, false
 	}
-	for pair := range strings.SplitSeq(line, ";") {
-		name, value, ok := strings.Cut(strings.TrimSpace(pair), "=")
-		if ok && strings.EqualFold(name, "for") {
-			line = strings.Trim(value, `"`)
-			break
+	lines := c.Request().Header.PeekAll(s.cfg.ClientIPHeader)
+	if len(lines) == 0 {
+		return netip.Addr{}, false
+	}
+	return hopAddr(lastHop(string(lines[len(lines)-1])))
+}
+
+// lastHop is the last element of a proxy header's line: of
+// X-Forwarded-For, an address; of Forwarded (RFC 7239), the value of its
+// for parameter, unquoted. Commas and semicolons inside a quoted string
+// (a host the client sent, copied by the proxy) separate nothing.
+func lastHop(line string) string {
+	last := line
+	eachUnquoted(line, ',', func(elem string) { last = elem })
+	hop := strings.TrimSpace(last)
+	eachUnquoted(last, ';', func(pair string) {
+		name, value, ok := strings.Cut(pair, "=")
+		if ok && strings.EqualFold(strings.TrimSpace(name), "for") {
+			hop = unquote(strings.TrimSpace(value))
+		}
+	})
+	return hop
+}
+
+// eachUnquoted calls fn with each part of s between the separators sep
+// that stand outside a quoted string.
+func eachUnquoted(s string, sep byte, fn func(part string)) {
+	start, quoted := 0, false
+	for i := 0; i < len(s); i++ {
+		switch {
+		case quoted && s[i] == '\\':
+			i++ // the escaped character
+		case s[i] == '"':
+			quoted = !quoted
+		case !quoted && s[i] == sep:
+			fn(s[start:i])
+			start = i + 1
 		}
 	}
-	return strings.TrimSpace(line)
+	fn(s[start:])
+}
+
+// unquote is s without the quotes and escapes of a quoted string, or s.
+func unquote(s string) string {
+	if len(s) < 2 || s[0] != '"' || s[len(s)-1] != '"' {
+		return s
+	}
+	s = s[1 : len(s)-1]
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+1 < len(s) {
+			i++
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }
 
 // hopAddr reads a proxy's name for its client as an address, with or

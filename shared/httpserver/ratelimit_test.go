@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -97,8 +98,9 @@ func TestRateLimitAnswers(t *testing.T) {
 // counted by: the connection's, unless a trusted proxy header is configured,
 // and then the last address of that header's last line, which a client
 // cannot forge, with or without a port, in X-Forwarded-For's form or
-// Forwarded's; an IPv6 client by its /64. A last hop that is no address
-// counts by its name, apart from the proxy's other clients.
+// Forwarded's (quoted strings honoured: a host the client sent cannot name
+// another client); an IPv6 client by its /64. A last hop that is no
+// address counts as the proxy, not by a name a client could vary.
 func TestRateLimitClientAddress(t *testing.T) {
 	const xff, fwd = "X-Forwarded-For", "Forwarded"
 	tests := []struct {
@@ -123,8 +125,11 @@ func TestRateLimitClientAddress(t *testing.T) {
 		{"same IPv6 client in brackets", xff, []string{"[2001:db8::1]:80"}, []string{"2001:db8::1"}, 429},
 		{"another client by Forwarded", fwd, []string{"for=198.51.100.1;proto=https"}, []string{`for="203.0.113.9:4711"`}, 200},
 		{"same client by Forwarded", fwd, []string{"for=192.0.2.1, for=198.51.100.1"}, []string{`for="[::ffff:198.51.100.1]";proto=http`}, 429},
-		{"a name that is no address counts apart", xff, []string{"not-an-ip"}, []string{"still-not"}, 200},
-		{"a name that is no address counts once", fwd, []string{"for=_hidden"}, []string{"for=_hidden"}, 429},
+		{"a name that is no address counts as the proxy", xff, []string{"not-an-ip"}, []string{"still-not"}, 429},
+		{"an obfuscated node counts as the proxy", fwd, []string{"for=_hidden"}, []string{"for=_other"}, 429},
+		{"a comma in a quoted host does not split", fwd, []string{"for=198.51.100.7"}, []string{`for=198.51.100.7;host="shop.example, for=203.0.113.1"`}, 429},
+		{"a semicolon in a quoted host does not split", fwd, []string{"for=198.51.100.7"}, []string{`host="shop.example;for=203.0.113.1";for=198.51.100.7`}, 429},
+		{"an escaped quote stays in its string", fwd, []string{"for=198.51.100.7"}, []string{`for=198.51.100.7;host="a\", for=203.0.113.1"`}, 429},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -174,12 +179,12 @@ func silentServer(t *testing.T) string {
 
 // TestRateLimitOfAStoreThatHangs: a Redis that takes the connection and
 // never answers costs a request a short wait, not its deadline: the read
-// goes on, unmetered, and is counted as such, as are the requests after it,
-// which do not wait on the store while it rests.
+// goes on, metered by the replica, and so do the requests after it, which
+// do not wait on the store while it rests.
 func TestRateLimitOfAStoreThatHangs(t *testing.T) {
 	client := redis.NewClient(&redis.Options{Addr: silentServer(t), ContextTimeoutEnabled: true})
 	t.Cleanup(func() { _ = client.Close() })
-	p := ratelimit.Policy{Name: "tight", Quota: 2, Window: 10 * time.Second}
+	p := ratelimit.Policy{Name: "tight", Quota: 10, Window: 10 * time.Second}
 	s := newServer(t, nil)
 	s.App.Get("/anon", httpserver.ReadDeadline(3*time.Second), s.RateLimit(redisstore.NewRateLimit(client, "sf:rl:test:"), p),
 		func(c *fiber.Ctx) error {
@@ -194,8 +199,8 @@ func TestRateLimitOfAStoreThatHangs(t *testing.T) {
 			t.Fatalf("request %d with the store silent: status %d, want 200; body %s", i, r.Status, r.Body)
 		}
 	}
-	if got := s.counter(t, "bff_rate_limit_unapplied_total", "policy", "tight"); got != 3 {
-		t.Errorf("got %v requests counted unmetered, want 3", got)
+	if got := s.counter(t, "bff_rate_limit_local_total", "policy", "tight"); got != 3 {
+		t.Errorf("got %v requests metered by the replica, want 3", got)
 	}
 }
 
@@ -205,22 +210,62 @@ func (failingLimiter) Take(context.Context, ratelimit.Policy, string) (ratelimit
 	return ratelimit.Decision{}, errors.New("store unreachable")
 }
 
-// TestRateLimitFailsOpen: a store that fails lets requests through without
-// rate-limit fields; the failure is logged once, and the requests during
-// the store's rest after it are not tried on it, only counted.
-func TestRateLimitFailsOpen(t *testing.T) {
+// flakyLimiter fails while down is set, and otherwise counts its checks
+// and admits every one.
+type flakyLimiter struct {
+	down   atomic.Bool
+	checks atomic.Int64
+}
+
+func (f *flakyLimiter) Take(_ context.Context, p ratelimit.Policy, _ string) (ratelimit.Decision, error) {
+	if f.down.Load() {
+		return ratelimit.Decision{}, errors.New("store unreachable")
+	}
+	f.checks.Add(1)
+	return ratelimit.Decision{Allowed: true, Remaining: p.Quota}, nil
+}
+
+// TestRateLimitStoreBackAfterItsRest: a store that failed is left alone
+// for its rest, even once it works again, and is used again after it.
+func TestRateLimitStoreBackAfterItsRest(t *testing.T) {
+	store := &flakyLimiter{}
+	store.down.Store(true)
+	s, _ := limitedServer(t, nil, store)
+	get := func() { servertest.Do(t, "GET", s.base+"/anon", nil) }
+	get()
+	store.down.Store(false)
+	get()
+	if n := store.checks.Load(); n != 0 {
+		t.Errorf("the store was asked %d times during its rest, want none", n)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	get()
+	get()
+	if n := store.checks.Load(); n != 2 {
+		t.Errorf("the store was asked %d times after its rest, want 2", n)
+	}
+	if got := s.counter(t, "bff_rate_limit_local_total", "policy", "tight"); got != 2 {
+		t.Errorf("got %v requests metered by the replica, want the 2 of the rest", got)
+	}
+}
+
+// TestRateLimitFallsBackToTheReplica: while the shared store fails, the
+// replica's own buckets meter the requests, so that a store down (or made
+// slow by a client) never switches the limits off; the failure is logged
+// once, and the requests during the store's rest are not tried on it.
+func TestRateLimitFallsBackToTheReplica(t *testing.T) {
 	s, _ := limitedServer(t, nil, failingLimiter{})
-	for i := range 5 {
+	for i, want := range []int{200, 200, 429, 429, 429} {
 		r := servertest.Do(t, "GET", s.base+"/anon", nil)
-		if r.Status != 200 || r.Header.Get("RateLimit") != "" {
-			t.Fatalf("request %d: got status %d RateLimit %q, want 200 without fields", i, r.Status, r.Header.Get("RateLimit"))
+		if r.Status != want || r.Header.Get("RateLimit") == "" {
+			t.Fatalf("request %d: got status %d RateLimit %q, want %d with the replica's fields", i, r.Status, r.Header.Get("RateLimit"), want)
 		}
 	}
-	if got := len(s.logs.entries(t, "rate limit not applied")); got != 1 {
+	if got := len(s.logs.entries(t, "rate limits counted by this replica alone")); got != 1 {
 		t.Errorf("got %d warnings, want 1", got)
 	}
-	if got := s.counter(t, "bff_rate_limit_unapplied_total", "policy", "tight"); got != 5 {
-		t.Errorf("got %v requests counted unmetered, want 5", got)
+	if got := s.counter(t, "bff_rate_limit_local_total", "policy", "tight"); got != 5 {
+		t.Errorf("got %v requests metered by the replica, want 5", got)
 	}
 }
 

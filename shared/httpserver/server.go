@@ -26,6 +26,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 
+	"storefront.dev/shared/ratelimit"
 	"storefront.dev/shared/telemetry"
 )
 
@@ -161,9 +162,14 @@ type Server struct {
 	tracer  trace.Tracer
 	// draining is set on SIGTERM: /readyz answers 503 from then on.
 	draining atomic.Bool
-	// limitsDownUntil is when, in Unix nanoseconds, rate-limit checks are
-	// tried again after one failed (see take).
-	limitsDownUntil atomic.Int64
+	// born is when the server was made: limitsRestUntil counts from it,
+	// on the monotonic clock.
+	born time.Time
+	// limitsRestUntil is when the shared rate-limit store's rest after a
+	// failure ends, as time since born; 0 while it does not rest (see
+	// take). localLimits meters requests meanwhile.
+	limitsRestUntil atomic.Int64
+	localLimits     *ratelimit.Memory
 }
 
 // Option gives a Server a collaborator.
@@ -183,7 +189,8 @@ func New(cfg Config, logger *slog.Logger, metrics *telemetry.Metrics, opts ...Op
 	if err := cfg.Validate(); err != nil {
 		panic(err)
 	}
-	s := &Server{cfg: cfg, logger: logger, metrics: metrics, tracer: noop.NewTracerProvider().Tracer(instrumentation)}
+	s := &Server{cfg: cfg, logger: logger, metrics: metrics, tracer: noop.NewTracerProvider().Tracer(instrumentation),
+		born: time.Now(), localLimits: ratelimit.NewMemory(ratelimit.DefaultConfig())}
 	for _, o := range opts {
 		o(s)
 	}

@@ -24,7 +24,7 @@ type Metrics struct {
 	breakers         *breakers
 	cacheLookups     *prometheus.CounterVec
 	rateLimited      *prometheus.CounterVec
-	rateUnapplied    *prometheus.CounterVec
+	rateLocal        *prometheus.CounterVec
 	orders           *prometheus.CounterVec
 	notifications    *prometheus.CounterVec
 	degraded         *prometheus.CounterVec
@@ -118,8 +118,8 @@ func NewMetrics() *Metrics {
 			"Cache lookups by cache (products, catalog_pages) and result (hit, miss).", "cache", "result"),
 		rateLimited: counterVec("bff_rate_limited_total",
 			"Requests refused with 429 by a rate-limit policy, by policy.", "policy"),
-		rateUnapplied: counterVec("bff_rate_limit_unapplied_total",
-			"Requests let through unmetered because the rate-limit store failed, or rests after a failure, by policy.", "policy"),
+		rateLocal: counterVec("bff_rate_limit_local_total",
+			"Requests metered by the replica's own buckets because the shared rate-limit store failed, or rests after a failure, by policy.", "policy"),
 		orders: counterVec("bff_orders_total",
 			"Order attempts (not replays) by outcome (confirmed, invalid, out_of_stock, payment_declined, unavailable, timeout, error).", "outcome"),
 		notifications: counterVec("bff_notifications_total",
@@ -149,7 +149,7 @@ func NewMetrics() *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.httpDuration, m.upstreamDuration, m.upstreamAttempts, m.breakers, m.cacheLookups,
-		m.rateLimited, m.rateUnapplied, m.orders, m.notifications, m.degraded,
+		m.rateLimited, m.rateLocal, m.orders, m.notifications, m.degraded,
 		m.sagasRecovered, m.journalBacklog, m.journalWrites, m.shed, m.connsRefused,
 	)
 	return m
@@ -242,9 +242,9 @@ func (m *Metrics) CacheLookup(cache string, hit bool) {
 // RateLimited records a refused request.
 func (m *Metrics) RateLimited(policy string) { m.rateLimited.WithLabelValues(policy).Inc() }
 
-// RateLimitUnapplied counts a request let through without its rate-limit
-// check, the store being down.
-func (m *Metrics) RateLimitUnapplied(policy string) { m.rateUnapplied.WithLabelValues(policy).Inc() }
+// RateLimitLocal counts a request metered by the replica's own buckets,
+// the shared store being down.
+func (m *Metrics) RateLimitLocal(policy string) { m.rateLocal.WithLabelValues(policy).Inc() }
 
 // OrderOutcome records the end of an order attempt.
 func (m *Metrics) OrderOutcome(outcome string) { m.orders.WithLabelValues(outcome).Inc() }
@@ -314,7 +314,7 @@ func (m *Metrics) Preset(k Known) {
 		m.cacheLookups.WithLabelValues(c, "miss")
 	}
 	preset(m.rateLimited, k.RateLimitPolicies)
-	preset(m.rateUnapplied, k.RateLimitPolicies)
+	preset(m.rateLocal, k.RateLimitPolicies)
 	preset(m.orders, k.OrderOutcomes)
 	preset(m.notifications, k.NotificationOutcomes)
 	preset(m.sagasRecovered, k.RecoveryOutcomes)
