@@ -71,7 +71,8 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	default:
 		p = problem.From(err)
 	}
-	if p.Status() >= 500 && !errors.Is(p.Err, errLogged) {
+	// A 501 is the client's method, not a failure of the server's.
+	if p.Status() >= 500 && p.Code != problem.CodeNotImplemented && !errors.Is(p.Err, errLogged) {
 		s.logger.Error("request failed", "request_id", requestIDOf(c), "trace_id", TraceID(c.UserContext()), "route", c.Route().Path,
 			"status", p.Status(), "code", string(p.Code), "err", err)
 	}

@@ -327,3 +327,22 @@ func TestClientResetIsNoServerFailure(t *testing.T) {
 		t.Errorf("a client's reset counted as a server error under route unread")
 	}
 }
+
+// TestUnknownMethodIsNoServerFailure: a method the server does not know
+// gets the fixed 501 problem, logged as a request refused while read, not
+// as a failure of the server's (it is the client's method).
+func TestUnknownMethodIsNoServerFailure(t *testing.T) {
+	s := newServer(t, nil)
+	s.App.Get("/x", func(c *fiber.Ctx) error { return c.SendString("ok") })
+	s.start(t)
+	r := servertest.Raw(t, s.base, "FOO /x HTTP/1.1\r\nHost: example\r\n\r\n")
+	if p := r.Problem(t); r.Status != http.StatusNotImplemented || p["code"] != "not_implemented" || r.Header.Get("X-Request-Id") == "" {
+		t.Fatalf("status %d problem %v request id %q, want 501 not_implemented with an id", r.Status, p, r.Header.Get("X-Request-Id"))
+	}
+	if n := len(s.logs.entries(t, "request failed")); n != 0 {
+		t.Errorf("%d error lines for a client's unknown method, want none", n)
+	}
+	if n := len(s.logs.entries(t, "request")); n != 1 {
+		t.Errorf("%d request lines, want 1", n)
+	}
+}
