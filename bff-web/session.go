@@ -88,10 +88,12 @@ func openSession(ctx context.Context, users sessionUsers, v httpserver.TokenVeri
 }
 
 // tokensByTheirExpiry is the user service as sessions refresh their tokens
-// through it: a refreshed access token lasts until its own exp, verified,
-// as at login, rather than the expires_in the service answers beside it,
-// which may say more (the session would then keep a token past its end,
-// and answer 401 rather than refresh it). A token that does not verify
+// through it: a refreshed access token lasts no longer than its own
+// lifetime, from its iat to its exp, verified, rather than the expires_in
+// the service answers beside it, which may say more (the session would then
+// keep a token past its end, and answer 401 rather than refresh it). The
+// lifetime is the issuer's own figure, so that a clock skew between the two
+// (within the leeway) does not shorten it. A token that does not verify
 // keeps the service's figure: every request verifies it again.
 type tokensByTheirExpiry struct {
 	serversession.Tokens
@@ -103,8 +105,12 @@ func (t tokensByTheirExpiry) Refresh(ctx context.Context, refreshToken string) (
 	if err != nil {
 		return tok, err
 	}
-	if claims, err := t.v.Verify(ctx, tok.AccessToken); err == nil {
-		tok.ExpiresIn = int(max(0, time.Until(claims.ExpiresAt)/time.Second))
+	claims, err := t.v.Verify(ctx, tok.AccessToken)
+	if err != nil || claims.IssuedAt.IsZero() || !claims.ExpiresAt.After(claims.IssuedAt) {
+		return tok, nil
+	}
+	if lifetime := int(claims.ExpiresAt.Sub(claims.IssuedAt) / time.Second); tok.ExpiresIn <= 0 || lifetime < tok.ExpiresIn {
+		tok.ExpiresIn = lifetime
 	}
 	return tok, nil
 }
