@@ -114,7 +114,7 @@ func New(name string, cfg Config, stdout io.Writer) (*Gateway, error) {
 	g.Cursors = g.cursorSigner(name, cfg)
 	g.Catalog = catalog.New(g.Products, cfg.Cache, catalog.WithObserver(g.Metrics), catalog.WithCursors(g.Cursors))
 	g.Flow = g.newFlow(name, cfg.Order, journal)
-	g.Server = g.newServer(name, cfg.HTTP)
+	g.Server = g.newServer(name, cfg.HTTP, cfg.RateLimit)
 	g.Admission = admission.New(cfg.Admission)
 	g.Metrics.WatchAdmission(g.Admission.Limit, g.Admission.InFlight)
 	g.Limits = g.limits(cfg.RateLimit)
@@ -197,9 +197,10 @@ func (g *Gateway) newFlow(name string, cfg orderflow.Config, journal orderflow.J
 
 // newServer is the HTTP server with the shared middleware and the readiness
 // checks.
-func (g *Gateway) newServer(name string, cfg httpserver.Config) *httpserver.Server {
+func (g *Gateway) newServer(name string, cfg httpserver.Config, limits ratelimit.Config) *httpserver.Server {
 	cfg.Name = name
-	s := httpserver.New(cfg, g.Logger, g.Metrics, httpserver.WithTracerProvider(g.tracing.Provider))
+	s := httpserver.New(cfg, g.Logger, g.Metrics, httpserver.WithTracerProvider(g.tracing.Provider),
+		httpserver.WithLocalLimits(ratelimit.NewMemory(limits)))
 	s.Health(g.checks()...)
 	return s
 }

@@ -49,9 +49,10 @@ type Limits struct {
 // authenticated user when a RequireUser before it identified one, the client
 // address otherwise. Every answer of the route carries the RateLimit-Policy
 // and RateLimit fields; a request over the quota is refused with a 429
-// problem and Retry-After, and counted. When the limiter fails the request
-// goes through: a broken shared store must not take the API down with it.
-// A policy that limits nothing returns a middleware that does nothing.
+// problem and Retry-After, and counted. When the limiter fails, the
+// replica's own buckets decide (see take): a broken shared store must not
+// take the API down with it, nor switch the limits off. A policy that
+// limits nothing returns a middleware that does nothing.
 func (s *Server) RateLimit(l Limiter, p ratelimit.Policy) fiber.Handler {
 	quota := s.quota(l, p)
 	return func(c *fiber.Ctx) error {
@@ -112,10 +113,11 @@ func (s *Server) quota(l Limiter, p ratelimit.Policy) func(c *fiber.Ctx) error {
 // after a failure, the replica's own buckets decide instead, as they do
 // without a shared store: quotas then count per replica, but always count,
 // so that no client can switch them off by slowing the store down. A
-// failure is logged once a rest, and each request the replica meters alone
-// is counted.
+// failure is logged once a rest (about once a second while it lasts), and
+// each request the replica meters alone is counted.
 func (s *Server) take(c *fiber.Ctx, l Limiter, p ratelimit.Policy, key string) (ratelimit.Decision, error) {
-	if !s.tryStore() {
+	seen, ok := s.tryStore()
+	if !ok {
 		return s.takeLocally(p, key)
 	}
 	parent := c.UserContext()
@@ -124,36 +126,35 @@ func (s *Server) take(c *fiber.Ctx, l Limiter, p ratelimit.Policy, key string) (
 	cancel()
 	switch {
 	case err == nil:
-		s.limitsRestUntil.Store(0)
+		// Ends the rest this request tried the store for, not one that
+		// another request's failure started meanwhile.
+		s.limitsRestUntil.CompareAndSwap(seen, 0)
 		return d, nil
 	case parent.Err() != nil:
 		// The request's own end, not the store's failure.
 		return s.takeLocally(p, key)
 	}
-	if s.rest() {
+	if was := s.limitsRestUntil.Swap(int64(time.Since(s.born) + rateLimitRest)); was == 0 || was == seen {
 		s.logger.Warn("rate limits counted by this replica alone", "request_id", requestIDOf(c), "trace_id", TraceID(parent),
 			"policy", p.Name, "for", rateLimitRest.String(), "err", err)
 	}
 	return s.takeLocally(p, key)
 }
 
-// tryStore reports whether a check may use the shared store: it does not
-// rest, or its rest has ended and this request is the one that tries it
-// again (the others rest on meanwhile).
-func (s *Server) tryStore() bool {
+// tryStore reports whether a check may use the shared store, and the rest
+// it saw: none (0), or one that has ended, which this request, the only
+// one, tries the store again for (the others rest on meanwhile).
+func (s *Server) tryStore() (seen int64, ok bool) {
 	until := s.limitsRestUntil.Load()
 	if until == 0 {
-		return true
+		return 0, true
 	}
 	now := int64(time.Since(s.born))
-	return now >= until && s.limitsRestUntil.CompareAndSwap(until, now+int64(rateLimitRest))
-}
-
-// rest starts a rest of the shared store, or lengthens the one under way;
-// it reports whether none was under way.
-func (s *Server) rest() bool {
-	was := s.limitsRestUntil.Swap(int64(time.Since(s.born) + rateLimitRest))
-	return was == 0
+	next := now + int64(rateLimitRest)
+	if now >= until && s.limitsRestUntil.CompareAndSwap(until, next) {
+		return next, true
+	}
+	return 0, false
 }
 
 // takeLocally is the replica's own decision for key under p.
@@ -193,18 +194,33 @@ func (s *Server) proxiedAddr(c *fiber.Ctx) (netip.Addr, bool) {
 	if len(lines) == 0 {
 		return netip.Addr{}, false
 	}
-	return hopAddr(lastHop(string(lines[len(lines)-1])))
+	line := string(lines[len(lines)-1])
+	if strings.EqualFold(s.cfg.ClientIPHeader, "Forwarded") {
+		return hopAddr(forwardedFor(line))
+	}
+	return hopAddr(strings.TrimSpace(line[strings.LastIndexByte(line, ',')+1:]))
 }
 
-// lastHop is the last element of a proxy header's line: of
-// X-Forwarded-For, an address; of Forwarded (RFC 7239), the value of its
-// for parameter, unquoted. Commas and semicolons inside a quoted string
-// (a host the client sent, copied by the proxy) separate nothing.
-func lastHop(line string) string {
-	last := line
-	eachUnquoted(line, ',', func(elem string) { last = elem })
-	hop := strings.TrimSpace(last)
-	eachUnquoted(last, ';', func(pair string) {
+// forwardedFor is the for parameter, unquoted, of the last element of a
+// Forwarded line (RFC 7239), or "" without one. The last element is the
+// proxy's, well-formed: it is found from the line's end, so that a quote
+// the client left open before it cannot swallow it, and a comma or a
+// semicolon inside its quoted strings separates nothing.
+func forwardedFor(line string) string {
+	start, quoted := 0, false
+	for i := len(line) - 1; i >= 0; i-- {
+		switch {
+		case line[i] == '"' && (i == 0 || line[i-1] != '\\'):
+			quoted = !quoted
+		case !quoted && line[i] == ',':
+			start = i + 1
+		}
+		if start > 0 {
+			break
+		}
+	}
+	elem, hop := line[start:], ""
+	eachUnquoted(elem, ';', func(pair string) {
 		name, value, ok := strings.Cut(pair, "=")
 		if ok && strings.EqualFold(strings.TrimSpace(name), "for") {
 			hop = unquote(strings.TrimSpace(value))

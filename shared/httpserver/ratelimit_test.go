@@ -129,6 +129,8 @@ func TestRateLimitClientAddress(t *testing.T) {
 		{"an obfuscated node counts as the proxy", fwd, []string{"for=_hidden"}, []string{"for=_other"}, 429},
 		{"a comma in a quoted host does not split", fwd, []string{"for=198.51.100.7"}, []string{`for=198.51.100.7;host="shop.example, for=203.0.113.1"`}, 429},
 		{"a semicolon in a quoted host does not split", fwd, []string{"for=198.51.100.7"}, []string{`host="shop.example;for=203.0.113.1";for=198.51.100.7`}, 429},
+		{"a quote the client left open does not swallow the proxy's element", fwd, []string{"for=198.51.100.7"}, []string{`for=9.9.9.9;x=", for=198.51.100.7`}, 429},
+		{"X-Forwarded-For has no quoted strings", xff, []string{"198.51.100.7"}, []string{`for=9.9.9.9;", 198.51.100.7`}, 429},
 		{"an escaped quote stays in its string", fwd, []string{"for=198.51.100.7"}, []string{`for=198.51.100.7;host="a\", for=203.0.113.1"`}, 429},
 	}
 	for _, tt := range tests {

@@ -175,6 +175,13 @@ type Server struct {
 // Option gives a Server a collaborator.
 type Option func(*Server)
 
+// WithLocalLimits makes m the buckets that meter requests while the shared
+// rate-limit store fails (see RateLimit). Default a ratelimit.Memory of
+// ratelimit.DefaultConfig.
+func WithLocalLimits(m *ratelimit.Memory) Option {
+	return func(s *Server) { s.localLimits = m }
+}
+
 // WithTracerProvider makes the server span of every request with tp's
 // tracer. Default none: a caller's trace context is passed on, no span is
 // made.
