@@ -93,8 +93,9 @@ func openSession(ctx context.Context, users sessionUsers, v httpserver.TokenVeri
 // the service answers beside it, which may say more (the session would then
 // keep a token past its end, and answer 401 rather than refresh it). The
 // lifetime is the issuer's own figure, so that a clock skew between the two
-// (within the leeway) does not shorten it. A token that does not verify
-// keeps the service's figure: every request verifies it again.
+// (within the leeway) does not shorten it; a token without an iat is timed
+// by its exp on this clock. A token that does not verify keeps the
+// service's figure: every request verifies it again.
 type tokensByTheirExpiry struct {
 	serversession.Tokens
 	v httpserver.TokenVerifier
@@ -106,11 +107,16 @@ func (t tokensByTheirExpiry) Refresh(ctx context.Context, refreshToken string) (
 		return tok, err
 	}
 	claims, err := t.v.Verify(ctx, tok.AccessToken)
-	if err != nil || claims.IssuedAt.IsZero() || !claims.ExpiresAt.After(claims.IssuedAt) {
+	if err != nil {
 		return tok, nil
 	}
-	if lifetime := int(claims.ExpiresAt.Sub(claims.IssuedAt) / time.Second); tok.ExpiresIn <= 0 || lifetime < tok.ExpiresIn {
-		tok.ExpiresIn = lifetime
+	// Without an iat, the time left by this clock is the best figure.
+	lifetime := time.Until(claims.ExpiresAt)
+	if !claims.IssuedAt.IsZero() {
+		lifetime = claims.ExpiresAt.Sub(claims.IssuedAt)
+	}
+	if secs := int(max(0, lifetime/time.Second)); tok.ExpiresIn <= 0 || secs < tok.ExpiresIn {
+		tok.ExpiresIn = secs
 	}
 	return tok, nil
 }
