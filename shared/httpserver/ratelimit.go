@@ -116,6 +116,11 @@ func (s *Server) quota(l Limiter, p ratelimit.Policy) func(c *fiber.Ctx) error {
 // failure is logged once a rest (about once a second while it lasts), and
 // each request the replica meters alone is counted.
 func (s *Server) take(c *fiber.Ctx, l Limiter, p ratelimit.Policy, key string) (ratelimit.Decision, error) {
+	if m, local := l.(*ratelimit.Memory); local {
+		// Buckets in this process: nothing to wait for, nor to fall back
+		// from.
+		return m.Take(c.UserContext(), p, key)
+	}
 	seen, ok := s.tryStore()
 	if !ok {
 		return s.takeLocally(p, key)
