@@ -32,12 +32,13 @@
 // each class's median latency then, at low concurrency, as that class's
 // baseline. Between probes a baseline follows a lower median within a
 // window or two, down to the probed one over Tolerance, and a higher one
-// over BaselineWindows windows, up to Tolerance times the probed one. Baselines are kept per class, and the class
-// slowed down most speaks for the replica, so that a change of mix (more
-// checkouts, slower by nature) is not taken for queueing. A class with
-// fewer than five requests in a window gathers them over the next ones
-// (up to ten windows) and speaks meanwhile with its last judgement, so
-// that a few checkouts a second still count.
+// over BaselineWindows windows, up to Tolerance times the probed one.
+// Baselines are kept per class, and the class slowed down most speaks for
+// the replica, so that a change of mix (more checkouts, slower by nature)
+// is not taken for queueing. A class with fewer than five requests in a
+// window gathers them over the next ones (up to ten windows) and speaks
+// meanwhile with its last judgement, so that a few checkouts a second
+// still count.
 //
 // Not every rise of latency with concurrency is queueing: concurrent reads
 // of one product share one upstream call, so beyond a few dozen in flight
