@@ -94,13 +94,16 @@ func TestAnotherBodyWhileTheFirstIsPriced(t *testing.T) {
 		first <- err
 	}()
 	<-gate.entered
-	for {
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
 		if _, ok, err := f.deps.Journal.Get(ctx, f.sagaID(ada, "k")); err != nil {
 			t.Fatal(err)
 		} else if ok {
 			break
 		}
-		time.Sleep(time.Millisecond)
+		if time.Now().After(deadline) {
+			close(gate.open)
+			t.Fatal("the first request's record was not written within 5s of its pricing")
+		}
 	}
 	fixed := Request{UserID: ada, Key: "k", Input: visa(Item{ProductID: 2, Quantity: 1})}
 	if _, err := f.Place(ctx, fixed); codeOf(t, err) != problem.CodeIdempotencyBusy {
