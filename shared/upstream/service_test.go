@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -669,5 +670,39 @@ func TestBreakerRatioLeavesExcludedCallsOut(t *testing.T) {
 	}
 	if got := s.BreakerState(); got != "open" {
 		t.Errorf("breaker after 6 short callers and 4 timeouts at the call's own Timeout: %q, want open", got)
+	}
+}
+
+// TestDoKeepsMalformedAnswersOutOfErrors: an answer the client cannot
+// parse is an error whose message, which reaches the logs, quotes nothing
+// the upstream sent, and so does a problem code that is no identifier.
+func TestDoKeepsMalformedAnswersOutOfErrors(t *testing.T) {
+	const secret = "tok_live_SECRET_4242"
+	answer := func(statusLine, contentType, body string) string {
+		return fmt.Sprintf("%s\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n%s", statusLine, contentType, len(body), body)
+	}
+	answers := []string{
+		answer("HTTP/1.1 20x OK", "application/json", `{"card":"`+secret+`"}`),
+		answer("HTTP/1.1_"+secret, "application/json", `{}`),
+		answer("HTTP/1.1 400 Bad Request", "application/problem+json", `{"code":"`+secret+` !"}`),
+		answer("HTTP/1.1 400 Bad Request", "application/problem+json", `{"code":"`+strings.Repeat("a", 200)+`"}`),
+	}
+	for _, answer := range answers {
+		u := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+			conn, _, err := http.NewResponseController(w).Hijack()
+			if err == nil {
+				_, _ = io.WriteString(conn, answer)
+				conn.Close()
+			}
+		})
+		s := newServiceWith(t, []string{u}, settings(func(c *upstream.Config) { c.Retries = 0 }))
+		var out map[string]any
+		err := s.Do(context.Background(), upstream.Call{Op: "get", Method: http.MethodGet, Path: "/x"}, &out)
+		if err == nil {
+			t.Fatalf("answer %q: want an error", answer)
+		}
+		if strings.Contains(err.Error(), "SECRET") || strings.Contains(err.Error(), strings.Repeat("a", 100)) {
+			t.Errorf("answer %q: the error quotes the upstream's bytes: %v", answer, err)
+		}
 	}
 }

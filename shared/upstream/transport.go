@@ -82,6 +82,10 @@ func newInstance(t target, addr string, cfg config) *instance {
 		// Paths arrive escaped (url.PathEscape) and must reach the service
 		// as they are: normalizing would decode "%2F" into a separator.
 		DisablePathNormalizing: true,
+		// fasthttp otherwise quotes what it read of an answer it cannot
+		// parse in its error, which is logged: no upstream bytes reach a
+		// log (see withoutContents for the errors that still quote them).
+		SecureErrorLogMessage: true,
 	}
 	port, _ := strconv.Atoi(t.port)
 	return &instance{base: t.base, addr: addr, host: t.host, port: port, client: client,
@@ -383,7 +387,7 @@ func statusError(service, op string, status int, body []byte) *Error {
 	e := &Error{Service: service, Op: op, Status: status, Kind: kindOfStatus(status)}
 	var p Problem
 	if len(body) > 0 && json.Unmarshal(body, &p) == nil {
-		e.Code = p.Code
+		e.Code = codeOf(p.Code)
 		e.Detail = p.Detail
 		if len(e.Detail) > maxDetail {
 			e.Detail = e.Detail[:maxDetail]
@@ -398,6 +402,21 @@ func statusError(service, op string, status int, body []byte) *Error {
 		e.Unavailable = nil
 	}
 	return e
+}
+
+// maxCode bounds a problem code kept from an upstream's answer.
+const maxCode = 64
+
+// codeOf is the problem code an upstream answered, kept when it is an
+// identifier ("out_of_stock") of at most maxCode bytes and otherwise
+// dropped: it goes into the error's message, which reaches the logs.
+func codeOf(code string) string {
+	if len(code) > maxCode || strings.ContainsFunc(code, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_' || r == '.' || r == '-')
+	}) {
+		return ""
+	}
+	return code
 }
 
 func kindOfStatus(status int) Kind {
