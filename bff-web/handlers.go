@@ -181,12 +181,6 @@ func (h *history) part(need func(string, func(context.Context) error) aggregate.
 		var foreign int
 		page.Items, foreign = order.Owned(page.Items, uid)
 		httpserver.NoteForeign(ctx, "order", foreign)
-		if pg.Limit > 0 && len(page.Items) > pg.Limit {
-			// An order service that answers more than it was asked for:
-			// the page shows the first pg.Limit, and reads their products
-			// only.
-			page.Items = page.Items[:pg.Limit]
-		}
 		h.page = page
 		return nil
 	}).Then(aggregate.Optional("thumbnails", func(ctx context.Context) (err error) {

@@ -187,18 +187,35 @@ func TestMeShowsNothingOfAnUnreadableOrderList(t *testing.T) {
 	}
 }
 
-// TestMeShowsAtMostTheRecentOrders: an order service that ignores the
-// limit it is asked for does not make the account page longer than the
-// document allows; the newest orders are the ones shown.
-func TestMeShowsAtMostTheRecentOrders(t *testing.T) {
+// TestMeLeavesOutAnOrderListLongerThanAsked: an order service that
+// ignores the limit it is asked for is failing (see order.Client.List);
+// the account page shows the profile, and its recent orders are left out
+// and said to be.
+func TestMeLeavesOutAnOrderListLongerThanAsked(t *testing.T) {
 	var items []string
 	for i := range recentOrderCount + 2 {
 		items = append(items, listedOrder(fmt.Sprintf("ord_ada_%d", recentOrderCount+2-i), sandbox.Ada.ID, `{"amount":100,"currency":"EUR"}`))
 	}
 	s, ada := startAsAda(t, "UPSTREAM_ORDER_URLS", scenario.OrderService(t, items...))
 	me, ids := readMe(t, s, ada)
-	want := []string{"ord_ada_7", "ord_ada_6", "ord_ada_5", "ord_ada_4", "ord_ada_3"}
-	if !reflect.DeepEqual(ids, want) || me.Degraded != nil {
-		t.Errorf("recent orders %v, degraded %v; want %v", ids, me.Degraded, want)
+	if len(ids) != 0 || !reflect.DeepEqual(me.Degraded, []string{"orders"}) || me.User.ID != sandbox.Ada.ID {
+		t.Errorf("user %q, recent orders %v, degraded %v; want Ada's profile, no orders, degraded [orders]", me.User.ID, ids, me.Degraded)
+	}
+}
+
+// TestOrderHistoryRefusesAPageLongerThanAsked: a page of the history
+// cut to the limit would lose, for good, the orders between the cut and
+// the service's next cursor; the page is the service failing instead.
+func TestOrderHistoryRefusesAPageLongerThanAsked(t *testing.T) {
+	eur := `{"amount":100,"currency":"EUR"}`
+	orders := scenario.OrderService(t, listedOrder("ord_ada_3", sandbox.Ada.ID, eur),
+		listedOrder("ord_ada_2", sandbox.Ada.ID, eur), listedOrder("ord_ada_1", sandbox.Ada.ID, eur))
+	s, ada := startAsAda(t, "UPSTREAM_ORDER_URLS", orders)
+	r := servertest.Do(t, "GET", s.Base+"/api/orders?limit=2", nil, ada.headers(reading)...)
+	if r.Status != 503 || r.Problem(t)["code"] != "upstream_unavailable" {
+		t.Errorf("limit 2: status %d, body %s, want 503 upstream_unavailable", r.Status, r.Body)
+	}
+	if r = servertest.Do(t, "GET", s.Base+"/api/orders?limit=3", nil, ada.headers(reading)...); r.Status != 200 {
+		t.Errorf("limit 3: status %d, body %s, want 200", r.Status, r.Body)
 	}
 }

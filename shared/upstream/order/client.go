@@ -4,6 +4,7 @@ package order
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -58,7 +59,8 @@ func (c *Client) ByReference(ctx context.Context, ref string) (Order, error) {
 }
 
 // List returns one page of userID's orders, newest first. An empty cursor
-// starts at the newest; limit 0 takes the service default.
+// starts at the newest; limit 0 takes the service default. A page of more
+// than limit orders is an error of KindUnknown.
 func (c *Client) List(ctx context.Context, userID, cursor string, limit int) (Page, error) {
 	q := url.Values{"user_id": {userID}}
 	if cursor != "" {
@@ -67,5 +69,12 @@ func (c *Client) List(ctx context.Context, userID, cursor string, limit int) (Pa
 	if limit > 0 {
 		q.Set("limit", strconv.Itoa(limit))
 	}
-	return upstream.Send[Page](ctx, c.s, upstream.Call{Op: "list", Method: http.MethodGet, Path: "/orders", Query: q})
+	page, err := upstream.Send[Page](ctx, c.s, upstream.Call{Op: "list", Method: http.MethodGet, Path: "/orders", Query: q})
+	if err == nil && limit > 0 && len(page.Items) > limit {
+		// Its next cursor points past orders a page cut to limit would
+		// leave out of every page: the service is failing.
+		return Page{}, &upstream.Error{Service: c.s.Name(), Op: "list", Kind: upstream.KindUnknown,
+			Err: fmt.Errorf("answered %d orders when asked for at most %d", len(page.Items), limit)}
+	}
+	return page, err
 }

@@ -3,6 +3,9 @@ package order_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"reflect"
 	"testing"
 	"time"
@@ -146,4 +149,19 @@ func TestListNewestFirst(t *testing.T) {
 	wantError(t, err, "list", upstream.KindInvalid, 400, "invalid_request")
 	_, err = f.client.List(ctx, "usr_ada", "bogus", 0)
 	wantError(t, err, "list", upstream.KindInvalid, 400, "invalid_request")
+}
+
+func TestListRefusesAPageLongerThanAsked(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"items":[{"id":"o1","user_id":"usr_ada"},{"id":"o2","user_id":"usr_ada"},{"id":"o3","user_id":"usr_ada"}],"next_cursor":"o3"}`)
+	}))
+	t.Cleanup(srv.Close)
+	client := order.New(upstreamtest.Service(t, "order", []string{srv.URL}, upstream.DefaultConfig()))
+	_, err := client.List(context.Background(), "usr_ada", "", 2)
+	wantError(t, err, "list", upstream.KindUnknown, 0, "")
+	page, err := client.List(context.Background(), "usr_ada", "", 3)
+	if err != nil || len(page.Items) != 3 {
+		t.Errorf("got %d orders, %v asking for 3, want 3", len(page.Items), err)
+	}
 }
