@@ -164,6 +164,9 @@ func (c *Cache) Page(ctx context.Context, p product.ListParams) (product.Page, e
 		if err != nil {
 			return nil, err
 		}
+		if page, err = listed(p, page); err != nil {
+			return nil, err
+		}
 		if len(page.NextCursor) > cursor.MaxUpstreamLength {
 			// Cached, it would fail every listing of it until it expired:
 			// the BFF cannot seal it into a cursor it takes back.
@@ -187,6 +190,26 @@ func (c *Cache) Page(ctx context.Context, p product.ListParams) (product.Page, e
 		return product.Page{}, err
 	}
 	return v.(product.Page), nil
+}
+
+// listed is page as the listing p shows it: a page longer than asked for
+// is the service failing, since cutting it would leave the products
+// between the cut and its next cursor out of every page; a row that is no
+// product (id 0), one listed before, or one of another category than
+// asked is left out, so that the page is the one its hits assemble later
+// (see pageOf), and none of it is cached as a product it is not.
+func listed(p product.ListParams, page product.Page) (product.Page, error) {
+	if p.Limit > 0 && len(page.Items) > p.Limit {
+		return product.Page{}, &upstream.Error{Service: "product", Op: "list", Kind: upstream.KindUnknown,
+			Err: fmt.Errorf("answered %d products when asked for at most %d", len(page.Items), p.Limit)}
+	}
+	seen := make(map[int64]bool, len(page.Items))
+	page.Items = slices.DeleteFunc(page.Items, func(it product.Product) bool {
+		drop := it.ID < 1 || seen[it.ID] || p.Category != "" && it.Category != p.Category
+		seen[it.ID] = true
+		return drop
+	})
+	return page, nil
 }
 
 // pageOf assembles a cached page from its products. A product gone from the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -499,5 +500,42 @@ func TestPageOfAnUnsealableCursorIsNotCached(t *testing.T) {
 	}
 	if lists != 2 {
 		t.Errorf("the service was asked %d times for 2 listings, want 2: the page was cached", lists)
+	}
+}
+
+// looseSource answers every listing with page, and every product read
+// from the sandbox behind it.
+type looseSource struct {
+	catalog.Source
+	page product.Page
+}
+
+func (l looseSource) List(context.Context, product.ListParams) (product.Page, error) {
+	return product.Page{Items: slices.Clone(l.page.Items), NextCursor: l.page.NextCursor}, nil
+}
+
+// TestPageShowsOnlyTheProductsItLists: rows that are no product, repeat
+// one, or belong to another category than the one listed are left out,
+// the same way when the page is read from the service and from the
+// cache; a page longer than asked for is the service failing.
+func TestPageShowsOnlyTheProductsItLists(t *testing.T) {
+	_, client := startSource(t)
+	ctx := context.Background()
+	mug, err := client.Get(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	toy := mug
+	toy.ID, toy.Category = 2, mug.Category+"-other"
+	src := looseSource{Source: client, page: product.Page{Items: []product.Product{mug, mug, toy, {Category: mug.Category}}}}
+	cache := catalog.New(src, catalog.DefaultConfig())
+	for _, read := range []string{"the service", "the cache"} {
+		page, err := cache.Page(ctx, product.ListParams{Category: mug.Category, Limit: 4})
+		if err != nil || len(page.Items) != 1 || page.Items[0].ID != 1 {
+			t.Errorf("from %s: %+v, %v; want product 1 alone", read, page.Items, err)
+		}
+	}
+	if _, err := cache.Page(ctx, product.ListParams{Category: mug.Category, Limit: 3}); upstream.KindOf(err) != upstream.KindUnknown {
+		t.Errorf("a page of 4 rows asked for 3: %v, want the service's failure", err)
 	}
 }
