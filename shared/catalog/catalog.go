@@ -19,6 +19,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	gocache "github.com/patrickmn/go-cache"
@@ -59,6 +60,9 @@ type Cache struct {
 	cfg     config
 	items   *gocache.Cache
 	flights flights
+	// purged is when a full cache last freed its expired entries, in
+	// Unix nanoseconds (see full).
+	purged atomic.Int64
 }
 
 // productEntry is a product and when it was asked for; the stock it carries
@@ -410,14 +414,32 @@ func (c *Cache) put(key string, v any, ttl time.Duration) {
 	if ttl <= 0 {
 		return
 	}
-	if c.items.ItemCount() >= c.cfg.MaxItems {
-		if _, ok := c.items.Get(key); !ok {
-			return
-		}
+	if c.full(key) {
+		return
 	}
 	// go-cache frees the memory a while after the entry is too old for any
 	// read, whatever clock the cache reads.
 	c.items.Set(key, v, ttl+time.Second)
+}
+
+// full reports whether storing key would take the cache past MaxItems.
+// go-cache counts the entries it no longer serves until its janitor
+// frees them, every ProductTTL or ListTTL (a minute by default): a full
+// cache frees them itself, at most once a second, so that it admits new
+// entries once old ones expired, as MaxItems says.
+func (c *Cache) full(key string) bool {
+	if c.items.ItemCount() < c.cfg.MaxItems {
+		return false
+	}
+	if _, ok := c.items.Get(key); ok {
+		return false // replaced, not added
+	}
+	now, last := time.Now().UnixNano(), c.purged.Load()
+	if now-last < int64(time.Second) || !c.purged.CompareAndSwap(last, now) {
+		return true
+	}
+	c.items.DeleteExpired()
+	return c.items.ItemCount() >= c.cfg.MaxItems
 }
 
 // hit and miss report a lookup of cache to the observer, if any.

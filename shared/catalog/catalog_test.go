@@ -539,3 +539,27 @@ func TestPageShowsOnlyTheProductsItLists(t *testing.T) {
 		t.Errorf("a page of 4 rows asked for 3: %v, want the service's failure", err)
 	}
 }
+
+// TestAFullCacheAdmitsAgainOnceItsEntriesExpired: the entries of a full
+// cache that expired make room for new ones, long before go-cache's own
+// janitor would free them.
+func TestAFullCacheAdmitsAgainOnceItsEntriesExpired(t *testing.T) {
+	f := start(t, func(c *catalog.Config) {
+		c.MaxItems, c.ProductTTL, c.StockTTL, c.ListTTL = 2, 10*time.Millisecond, 10*time.Millisecond, time.Hour
+	})
+	ctx := context.Background()
+	if _, err := f.cache.Products(ctx, []int64{1, 2}); err != nil {
+		t.Fatal(err)
+	}
+	// go-cache keeps an entry a second past its TTL, on the real clock.
+	time.Sleep(1100 * time.Millisecond)
+	if _, err := f.cache.Product(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.cache.Product(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.requests(t, routeGet); got != 1 {
+		t.Errorf("product 3 read %d times from the service, want once: the full cache did not admit it", got)
+	}
+}
