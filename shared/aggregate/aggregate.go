@@ -55,8 +55,10 @@ type Part struct {
 }
 
 // Required is a part whose failure fails the aggregate: Run cancels the
-// other parts and returns fetch's error. fetch stores what it read in the
-// caller's variables and must return once ctx ends.
+// other parts and returns fetch's error once they returned. fetch stores
+// what it read in the caller's variables and must return once ctx ends
+// or, cancelled, as soon as it can: an upstream read already sent runs
+// to its answer or deadline (upstream.Service), the others stop.
 func Required(name string, fetch func(ctx context.Context) error) Part {
 	return Part{name: name, need: required, fetch: fetch}
 }

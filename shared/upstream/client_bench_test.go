@@ -33,8 +33,11 @@ func BenchmarkTypedGet(b *testing.B) {
 	}
 	b.Cleanup(func() { _ = tracing.Shutdown(context.Background()) })
 	metrics := telemetry.NewMetrics()
-	// A request's context: its id, and the server span the middleware starts.
-	reqCtx, span := tracing.Provider.Tracer("bench").Start(httpserver.WithRequestID(context.Background(), "bench-1"), "GET")
+	// A request's context: its id, the server span the middleware starts,
+	// and the deadline of a screen.
+	viewCtx, cancel := context.WithTimeout(httpserver.WithRequestID(context.Background(), "bench-1"), time.Hour)
+	defer cancel()
+	reqCtx, span := tracing.Provider.Tracer("bench").Start(viewCtx, "GET")
 	defer span.End()
 	for _, bc := range []struct {
 		name string

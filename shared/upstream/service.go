@@ -290,7 +290,7 @@ func (s *Service) Ping(ctx context.Context) error {
 	}
 	var err error
 	for _, inst := range s.pool.instances() {
-		if err = inst.ping(deadline); err == nil {
+		if err = inst.ping(ctx, deadline); err == nil {
 			return nil
 		}
 	}

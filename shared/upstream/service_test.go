@@ -706,3 +706,40 @@ func TestDoKeepsMalformedAnswersOutOfErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestDoCancelledWaitingForAConnection: a call waiting for a connection
+// to its instance to free up returns once its caller cancels it, not
+// sent, a timeout wrapping the cancellation.
+func TestDoCancelledWaitingForAConnection(t *testing.T) {
+	answer := make(chan struct{})
+	arrived := make(chan struct{}, 1)
+	u := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		<-answer
+		_, _ = io.WriteString(w, `{}`)
+	})
+	s := newServiceWith(t, []string{u}, settings(func(c *upstream.Config) { c.MaxConnsPerInstance = 1 }))
+	first := make(chan error, 1)
+	go func() {
+		first <- s.Do(context.Background(), upstream.Call{Op: "get", Method: http.MethodGet, Path: "/x"}, nil)
+	}()
+	<-arrived // the one connection is taken
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	second := make(chan error, 1)
+	go func() { second <- s.Do(ctx, upstream.Call{Op: "capture", Method: http.MethodPost, Path: "/x"}, nil) }()
+	time.Sleep(20 * time.Millisecond) // the second call waits for the connection
+	cancel()
+	select {
+	case err := <-second:
+		if e := asError(t, err); e.Kind != upstream.KindTimeout || !e.NotSent || !errors.Is(err, context.Canceled) {
+			t.Errorf("got kind %s NotSent %v, %v; want a timeout not sent wrapping context.Canceled", e.Kind, e.NotSent, err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Error("a call cancelled while waiting for a connection still waits")
+	}
+	close(answer)
+	if err := <-first; err != nil {
+		t.Errorf("first call: %v", err)
+	}
+}

@@ -30,8 +30,11 @@ import (
 //
 //   - No context: a call is bounded by its deadline (DoDeadline with the
 //     sooner of the context's deadline and the cap), not interrupted by a
-//     cancellation mid-flight. The BFFs' contexts end by deadline anyway,
-//     since fasthttp servers do not report a client going away.
+//     cancellation mid-flight; a cancellation stops only the wait for a
+//     connection (acquire) and the retries. Most of the BFFs' contexts end
+//     by deadline, since fasthttp servers do not report a client going
+//     away; a screen whose required part failed waits for its other parts'
+//     reads in flight (see send).
 //   - No "was the request written" signal: a dial failure is recognised by
 //     wrapping the dialer's error (dialError), a certificate refused in
 //     the TLS handshake by its error, and the wait for a free connection happens here (acquire),
@@ -97,23 +100,26 @@ func newInstance(t target, addr string, cfg config) *instance {
 var errNoConnection = fmt.Errorf("no connection to the instance freed up before the deadline: %w", context.DeadlineExceeded)
 
 // acquire takes a place for one request, waiting until deadline for one to
-// free up; false when none did. The HostClient would wait for a
+// free up or ctx to end: errNoConnection when none did, ctx's error when
+// it ended. The HostClient would wait for a
 // connection as well, but it answers a wait cut short by the request's
 // deadline with the same error as a response that never came, and a
 // write must know that it was not sent.
-func (in *instance) acquire(deadline time.Time) bool {
+func (in *instance) acquire(ctx context.Context, deadline time.Time) error {
 	select {
 	case in.slots <- struct{}{}:
-		return true
+		return nil
 	default:
 	}
 	wait := time.NewTimer(time.Until(deadline))
 	defer wait.Stop()
 	select {
 	case in.slots <- struct{}{}:
-		return true
+		return nil
 	case <-wait.C:
-		return false
+		return errNoConnection
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
@@ -148,14 +154,14 @@ func (in *instance) observe(err error, now func() time.Time, cooldown time.Durat
 }
 
 // ping sends GET /__health and accepts any answer.
-func (in *instance) ping(deadline time.Time) error {
+func (in *instance) ping(ctx context.Context, deadline time.Time) error {
 	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
 	req.SetRequestURI(in.base + "/__health")
 	req.Header.SetMethod(http.MethodGet)
-	if !in.acquire(deadline) {
-		return errNoConnection
+	if err := in.acquire(ctx, deadline); err != nil {
+		return err
 	}
 	defer in.release()
 	// The body is read (and bounded by the response size limit), never
@@ -237,9 +243,25 @@ var headerAccept, mediaJSON = fasthttp.AppendNormalizedHeaderKey(nil, fasthttp.H
 // is the answer's, 0 when there was none.
 func (s *Service) exchange(ctx context.Context, in *instance, deadline time.Time, c Call, body []byte, out any) (status int, err error) {
 	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-	defer fasthttp.ReleaseRequest(req)
-	defer fasthttp.ReleaseResponse(resp)
+	s.prepare(ctx, req, in, c, body)
+	if !time.Now().Before(deadline) {
+		release(req, resp)
+		return 0, &Error{Service: s.name, Op: c.Op, Kind: KindTimeout, NotSent: true, Err: errOutOfTime}
+	}
+	if err := in.acquire(ctx, deadline); err != nil {
+		release(req, resp)
+		return 0, &Error{Service: s.name, Op: c.Op, Kind: KindTimeout, NotSent: true, Err: err}
+	}
+	if err := in.send(req, resp, deadline); err != nil {
+		release(req, resp)
+		return 0, transportError(s.name, c.Op, deadline, err)
+	}
+	defer release(req, resp)
+	return s.answer(c, resp, out)
+}
 
+// prepare writes the request of c to in into req.
+func (s *Service) prepare(ctx context.Context, req *fasthttp.Request, in *instance, c Call, body []byte) {
 	// The URI is put together in a buffer of the stack, which the request
 	// copies: concatenating strings would allocate twice a call.
 	var buf [256]byte
@@ -260,18 +282,11 @@ func (s *Service) exchange(ctx context.Context, in *instance, deadline time.Time
 	if h := s.cfg.headers; h != nil {
 		h(ctx, func(k, v string) { req.Header.Set(k, v) })
 	}
+}
 
-	if !time.Now().Before(deadline) {
-		return 0, &Error{Service: s.name, Op: c.Op, Kind: KindTimeout, NotSent: true, Err: errOutOfTime}
-	}
-	if !in.acquire(deadline) {
-		return 0, &Error{Service: s.name, Op: c.Op, Kind: KindTimeout, NotSent: true, Err: errNoConnection}
-	}
-	err = in.client.DoDeadline(req, resp, deadline)
-	in.release()
-	if err != nil {
-		return 0, transportError(s.name, c.Op, deadline, err)
-	}
+// answer maps the answer resp to c: its status, and out decoded from its
+// body or the error it is.
+func (s *Service) answer(c Call, resp *fasthttp.Response, out any) (status int, err error) {
 	status = resp.StatusCode()
 	if status < 200 || status > 299 {
 		return status, statusError(s.name, c.Op, status, resp.Body())
@@ -299,6 +314,22 @@ func (s *Service) exchange(ctx context.Context, in *instance, deadline time.Time
 		return status, &Error{Service: s.name, Op: c.Op, Status: status, Kind: KindUnknown, Err: fmt.Errorf("decode response: %w", err)}
 	}
 	return status, nil
+}
+
+func release(req *fasthttp.Request, resp *fasthttp.Response) {
+	fasthttp.ReleaseRequest(req)
+	fasthttp.ReleaseResponse(resp)
+}
+
+// send sends req on the place acquire took, and gives the place back.
+// The client stops only at the deadline, not when ctx is cancelled: a
+// read a screen no longer needs (its required part failed) runs to its
+// answer or deadline. Sending each read on a goroutine of its own, to
+// abandon it, cost a sixth more per read (BenchmarkTypedGet/wired).
+func (in *instance) send(req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time) error {
+	err := in.client.DoDeadline(req, resp, deadline)
+	in.release()
+	return err
 }
 
 // errNoValue is the cause of a success answer without the value the call
