@@ -47,9 +47,26 @@ func (c *Client) Cancel(ctx context.Context, id string) (Order, error) {
 	return upstream.Undo[Order](ctx, c.s, "/orders", id, "cancel")
 }
 
-// Get returns one order.
+// Get returns one order. An order of a status the client does not know is
+// an error of KindUnknown, as in List.
 func (c *Client) Get(ctx context.Context, id string) (Order, error) {
-	return upstream.Get[Order](ctx, c.s, "get", "/orders/"+url.PathEscape(id))
+	o, err := upstream.Get[Order](ctx, c.s, "get", "/orders/"+url.PathEscape(id))
+	if err == nil {
+		err = c.known("get", o)
+	}
+	return o, err
+}
+
+// known returns nil when o's status is one of the three an order has, and
+// otherwise the service failing in op: a BFF shows orders to clients that
+// trust its documents' enums.
+func (c *Client) known(op string, o Order) error {
+	switch o.Status {
+	case StatusPending, StatusConfirmed, StatusCancelled:
+		return nil
+	}
+	return &upstream.Error{Service: c.s.Name(), Op: op, Kind: upstream.KindUnknown,
+		Err: fmt.Errorf("order %q has the unknown status %q", o.ID, o.Status)}
 }
 
 // ByReference finds the order created with ref, to learn the outcome of a
@@ -60,7 +77,8 @@ func (c *Client) ByReference(ctx context.Context, ref string) (Order, error) {
 
 // List returns one page of userID's orders, newest first. An empty cursor
 // starts at the newest; limit 0 takes the service default. A page of more
-// than limit orders is an error of KindUnknown.
+// than limit orders, or with an order of an unknown status, is an error of
+// KindUnknown.
 func (c *Client) List(ctx context.Context, userID, cursor string, limit int) (Page, error) {
 	q := url.Values{"user_id": {userID}}
 	if cursor != "" {
@@ -75,6 +93,11 @@ func (c *Client) List(ctx context.Context, userID, cursor string, limit int) (Pa
 		// leave out of every page: the service is failing.
 		return Page{}, &upstream.Error{Service: c.s.Name(), Op: "list", Kind: upstream.KindUnknown,
 			Err: fmt.Errorf("answered %d orders when asked for at most %d", len(page.Items), limit)}
+	}
+	for _, o := range page.Items {
+		if err := c.known("list", o); err != nil {
+			return Page{}, err
+		}
 	}
 	return page, err
 }

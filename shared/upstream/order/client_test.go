@@ -154,7 +154,7 @@ func TestListNewestFirst(t *testing.T) {
 func TestListRefusesAPageLongerThanAsked(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		_, _ = io.WriteString(w, `{"items":[{"id":"o1","user_id":"usr_ada"},{"id":"o2","user_id":"usr_ada"},{"id":"o3","user_id":"usr_ada"}],"next_cursor":"o3"}`)
+		_, _ = io.WriteString(w, `{"items":[{"id":"o1","user_id":"usr_ada","status":"confirmed"},{"id":"o2","user_id":"usr_ada","status":"pending"},{"id":"o3","user_id":"usr_ada","status":"cancelled"}],"next_cursor":"o3"}`)
 	}))
 	t.Cleanup(srv.Close)
 	client := order.New(upstreamtest.Service(t, "order", []string{srv.URL}, upstream.DefaultConfig()))
@@ -164,4 +164,22 @@ func TestListRefusesAPageLongerThanAsked(t *testing.T) {
 	if err != nil || len(page.Items) != 3 {
 		t.Errorf("got %d orders, %v asking for 3, want 3", len(page.Items), err)
 	}
+}
+
+func TestAnOrderOfAnUnknownStatusIsTheServiceFailing(t *testing.T) {
+	const odd = `{"id":"o1","user_id":"usr_ada","status":"shipped"}`
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Path == "/orders" {
+			_, _ = io.WriteString(w, `{"items":[`+odd+`]}`)
+			return
+		}
+		_, _ = io.WriteString(w, odd)
+	}))
+	t.Cleanup(srv.Close)
+	client := order.New(upstreamtest.Service(t, "order", []string{srv.URL}, upstream.DefaultConfig()))
+	_, err := client.Get(context.Background(), "o1")
+	wantError(t, err, "get", upstream.KindUnknown, 0, "")
+	_, err = client.List(context.Background(), "usr_ada", "", 10)
+	wantError(t, err, "list", upstream.KindUnknown, 0, "")
 }
