@@ -22,9 +22,10 @@ build:
 test:
 	@set -e; for m in $(MODULES); do echo "== $$m"; (cd $$m && $(GO) test $(TESTFLAGS) ./...); done
 
-## test-standalone: build and vet each BFF alone, as its own deployment would.
+## test-standalone: build and vet each BFF and the deploy module (the
+## sandbox's image is built from it) alone, as their images are built.
 test-standalone:
-	@set -e; for m in bff-web bff-mobile; do echo "== $$m (GOWORK=off)"; (cd $$m && GOWORK=off $(GO) build ./... && GOWORK=off $(GO) vet ./...); done
+	@set -e; for m in bff-web bff-mobile deploy; do echo "== $$m (GOWORK=off)"; (cd $$m && GOWORK=off $(GO) build ./... && GOWORK=off $(GO) vet ./...); done
 
 lint:
 	@set -e; for m in $(MODULES); do echo "== $$m"; (cd $$m && $(GO) vet ./...); done
@@ -86,7 +87,7 @@ bench-go:
 	cd bff-mobile && $(GO) test -run '^$$' -bench ProductView -benchmem .
 
 tidy:
-	@set -e; for m in $(MODULES); do (cd $$m && $(GO) mod tidy); done
+	@set -e; for m in $(MODULES); do (cd $$m && GOWORK=off $(GO) mod tidy); done
 
 clean:
 	rm -rf $(BIN)
