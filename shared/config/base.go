@@ -88,14 +88,14 @@ func loadOrder(l *Loader, b *Base) {
 func loadStores(l *Loader, b *Base) {
 	l.String(&b.StateDir, "STATE_DIR")
 	l.Int(&b.StateFile.MaxRecords, "IDEMPOTENCY_MAX_RECORDS")
-	l.String(&b.RedisURL, "REDIS_URL")
+	l.Secret(&b.RedisURL, "REDIS_URL")
 	l.List(&b.RedisAddrs, "REDIS_ADDRS")
 	l.String(&b.RedisMasterName, "REDIS_MASTER_NAME")
-	l.String(&b.RedisPassword, "REDIS_PASSWORD")
-	l.String(&b.RedisSentinelPassword, "REDIS_SENTINEL_PASSWORD")
+	l.Secret(&b.RedisPassword, "REDIS_PASSWORD")
+	l.Secret(&b.RedisSentinelPassword, "REDIS_SENTINEL_PASSWORD")
 	l.Int(&b.RedisJournalReplicas, "REDIS_JOURNAL_REPLICAS")
 	l.String(&b.RedisKeyPrefix, "REDIS_KEY_PREFIX")
-	l.String(&b.CursorKey, "CURSOR_KEY")
+	l.Secret(&b.CursorKey, "CURSOR_KEY")
 }
 
 func loadCache(l *Loader, b *Base) {

@@ -18,7 +18,7 @@ import (
 // variable that was set is named for an error when putting its field back
 // to its default makes that error go (its text, or one of the same shape
 // with other values, when no variable alone makes it go). The error then
-// reads NAME="value": the package's message, followed by the variable of
+// reads NAME="value" (a credential's value hidden, see Secret): the package's message, followed by the variable of
 // each other field the message names, so that a rule over several fields
 // ("want MinLimit ≤ InitialLimit ≤ MaxLimit") says which settings those
 // are. A message that already names its variables is left as it is.
@@ -84,7 +84,7 @@ func name(err error, blamed, vars []located) error {
 	var prefix []string
 	for _, v := range blamed {
 		if !mentions(msg, v.name) {
-			prefix = append(prefix, fmt.Sprintf("%s=%q", v.name, v.value))
+			prefix = append(prefix, v.shown())
 		}
 	}
 	var legend []string

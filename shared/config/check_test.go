@@ -97,3 +97,35 @@ func TestMentions(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckHidesCredentials: the error of a bad setting, logged by a BFF
+// that will not start, names a credential's variable without its value,
+// and a Redis URL without its password.
+func TestCheckHidesCredentials(t *testing.T) {
+	cases := []struct {
+		env    map[string]string
+		want   string
+		secret string
+	}{
+		{map[string]string{"REDIS_URL": "redis://:S3cretPass@r:6379/0", "REDIS_PASSWORD": "OtherSecret"},
+			`REDIS_URL="redis://:xxxxx@r:6379/0", REDIS_PASSWORD=(hidden): gateway:`, "Secret"},
+		{map[string]string{"CURSOR_KEY": "c2hvcnRzZWNyZXQ="}, `CURSOR_KEY=(hidden): gateway: CursorKey`, "c2hvcnRzZWNyZXQ"},
+		{map[string]string{"REDIS_SENTINEL_PASSWORD": "SentinelPw"}, `REDIS_SENTINEL_PASSWORD=(hidden): gateway:`, "SentinelPw"},
+		{map[string]string{"REDIS_URL": "http//:S3cretPass@r:6379/0", "REDIS_ADDRS": "r:26379"}, `REDIS_URL=(hidden), REDIS_ADDRS="r:26379"`, "Secret"},
+	}
+	for _, tc := range cases {
+		b := gateway.DefaultConfig()
+		l := NewLoader(env(tc.env))
+		LoadBase(l, &b)
+		if err := l.Err(); err != nil {
+			t.Fatal(err)
+		}
+		err := Check(l, &b, gateway.DefaultConfig(), gateway.Config.Validate)
+		if err == nil {
+			t.Fatalf("%v: got no error", tc.env)
+		}
+		if !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), tc.secret) {
+			t.Errorf("%v: got %q, want it to contain %q and not %q", tc.env, err, tc.want, tc.secret)
+		}
+	}
+}

@@ -37,6 +37,25 @@ type variable struct {
 	name, value string
 	dst         any
 	set         bool
+	// secret says the value is a credential (see Secret).
+	secret bool
+}
+
+// shown is how errors write v: NAME="value", the value hidden when it is
+// a credential.
+func (v variable) shown() string { return v.name + "=" + quote(v.value, v.secret) }
+
+// quote is value quoted as errors write it. A credential's is hidden,
+// all of it or, in a URL, its password, so that the error of a bad
+// setting, logged by a process that will not start, gives no secret away.
+func quote(value string, secret bool) string {
+	if !secret {
+		return strconv.Quote(value)
+	}
+	if u, err := url.Parse(value); err == nil && u.Scheme != "" && u.Host != "" {
+		return strconv.Quote(u.Redacted())
+	}
+	return "(hidden)"
 }
 
 // listen is a listen address setting: the field it sets and its variable.
@@ -61,7 +80,7 @@ func (l *Loader) read(dst any, name string) (string, bool) {
 }
 
 func (l *Loader) fail(name, v string, err error) {
-	l.errs = append(l.errs, fmt.Errorf("%s=%q: %w", name, v, err))
+	l.errs = append(l.errs, fmt.Errorf("%s=%s: %w", name, quote(v, false), err))
 }
 
 // String sets *dst from name when it is set.
@@ -69,6 +88,13 @@ func (l *Loader) String(dst *string, name string) {
 	if v, ok := l.read(dst, name); ok {
 		*dst = v
 	}
+}
+
+// Secret is String for a credential (a password, a key, a URL that may
+// hold a password): the errors that name the variable hide its value.
+func (l *Loader) Secret(dst *string, name string) {
+	l.String(dst, name)
+	l.vars[len(l.vars)-1].secret = true
 }
 
 // Int sets *dst from name when it is set.
