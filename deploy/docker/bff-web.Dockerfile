@@ -4,6 +4,9 @@
 # Base images pinned by digest, so that a rebuild is the same image; to move
 # to a newer one: crane digest golang:1.26 (and the distroless tag below).
 FROM golang:1.26@sha256:595c7847cff97c9a9e76f015083c481d26078f961c9c8dca3923132f51fe12f1 AS build
+# The modules ask for go 1.26.8; an image of an earlier 1.26 fetches that
+# toolchain (checked against the checksum database) instead of refusing.
+ENV GOTOOLCHAIN=auto
 WORKDIR /src
 # The modules first, so that a change of source alone keeps the download.
 COPY shared/go.mod shared/go.sum shared/
