@@ -27,9 +27,24 @@ type Client struct {
 // New returns a Client over s.
 func New(s *upstream.Service) *Client { return &Client{s: s} }
 
-// Get returns one product.
+// Get returns one product. Get, GetMany and List answer a product that
+// cannot be shown or sold as it came (see checked) as an error of
+// KindUnknown, and mend what is only shown.
 func (c *Client) Get(ctx context.Context, id int64) (Product, error) {
-	return upstream.Get[Product](ctx, c.s, "get", "/products/"+strconv.FormatInt(id, 10))
+	p, err := upstream.Get[Product](ctx, c.s, "get", "/products/"+strconv.FormatInt(id, 10))
+	if err != nil {
+		return p, err
+	}
+	if p, err = checked(p); err != nil {
+		return Product{}, c.failing("get", err)
+	}
+	return p, nil
+}
+
+// failing is the error of an answer of op holding a product the client
+// cannot show or sell (see checked): the service failing, KindUnknown.
+func (c *Client) failing(op string, err error) error {
+	return &upstream.Error{Service: c.s.Name(), Op: op, Kind: upstream.KindUnknown, Err: err}
 }
 
 // GetMany returns the products with ids, in the order asked, and the ids the
@@ -71,7 +86,14 @@ func (c *Client) batch(ctx context.Context, ids []int64) (Batch, error) {
 		}
 		sb.WriteString(strconv.FormatInt(id, 10))
 	}
-	return upstream.Send[Batch](ctx, c.s, upstream.Call{Op: "get_many", Method: http.MethodGet, Path: "/products", Query: url.Values{"ids": {sb.String()}}})
+	b, err := upstream.Send[Batch](ctx, c.s, upstream.Call{Op: "get_many", Method: http.MethodGet, Path: "/products", Query: url.Values{"ids": {sb.String()}}})
+	if err != nil {
+		return b, err
+	}
+	if err := checkAll(b.Items); err != nil {
+		return Batch{}, c.failing("get_many", err)
+	}
+	return b, nil
 }
 
 // List returns one page of the catalog, optionally of one category.
@@ -86,7 +108,14 @@ func (c *Client) List(ctx context.Context, p ListParams) (Page, error) {
 	if p.Limit > 0 {
 		q.Set("limit", strconv.Itoa(p.Limit))
 	}
-	return upstream.Send[Page](ctx, c.s, upstream.Call{Op: "list", Method: http.MethodGet, Path: "/products", Query: q})
+	page, err := upstream.Send[Page](ctx, c.s, upstream.Call{Op: "list", Method: http.MethodGet, Path: "/products", Query: q})
+	if err != nil {
+		return page, err
+	}
+	if err := checkAll(page.Items); err != nil {
+		return Page{}, c.failing("list", err)
+	}
+	return page, nil
 }
 
 // Reserve holds stock for every line or for none. A shortage is an

@@ -295,3 +295,51 @@ func TestReleaseTakesANoContentAnswer(t *testing.T) {
 		t.Errorf("commit answered 204: %v, want the service's failure", err)
 	}
 }
+
+// TestProductsThatCannotBeSoldAreTheServiceFailing: a product whose price
+// is no amount of a currency the BFF can charge fails its read, whichever
+// read it is; what is only shown (a rating off the scale, a picture of an
+// unknown kind) is mended.
+func TestProductsThatCannotBeSoldAreTheServiceFailing(t *testing.T) {
+	const good = `{"id":1,"name":"Mug","price":{"amount":900,"currency":"EUR"},"rating":7,` +
+		`"images":[{"url":"https://img/1","kind":"banner"},{"url":"https://img/2","kind":"main","width":10,"height":10}]}`
+	for _, bad := range []string{
+		`{"id":1,"price":{"amount":900,"currency":"eur"}}`,
+		`{"id":1,"price":{"amount":900,"currency":""}}`,
+		`{"id":1,"price":{"amount":-1,"currency":"EUR"}}`,
+		`{"id":1,"price":{"amount":1000000000000001,"currency":"EUR"}}`,
+		`{"id":0,"price":{"amount":900,"currency":"EUR"}}`,
+	} {
+		client := productServer(t, bad)
+		_, err := client.Get(context.Background(), 1)
+		wantError(t, err, "get", upstream.KindUnknown, 0, "")
+		_, err = client.GetMany(context.Background(), []int64{1})
+		wantError(t, err, "get_many", upstream.KindUnknown, 0, "")
+		_, err = client.List(context.Background(), product.ListParams{})
+		wantError(t, err, "list", upstream.KindUnknown, 0, "")
+	}
+	client := productServer(t, good)
+	p, err := client.Get(context.Background(), 1)
+	if err != nil || p.Rating != 5 || len(p.Images) != 1 || p.Images[0].Kind != "main" {
+		t.Errorf("got %+v, %v; want rating 5 and the main picture alone", p, err)
+	}
+	b, err := client.GetMany(context.Background(), []int64{1})
+	if err != nil || len(b.Items) != 1 || b.Items[0].Rating != 5 || len(b.Items[0].Images) != 1 {
+		t.Errorf("batch: got %+v, %v; want the product mended", b, err)
+	}
+}
+
+// productServer returns a client of a product service answering every
+// product read with p: alone, in a batch or in a page.
+func productServer(t *testing.T, p string) *product.Client {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Path == "/products" {
+			_, _ = w.Write([]byte(`{"items":[` + p + `]}`))
+			return
+		}
+		_, _ = w.Write([]byte(p))
+	}))
+	t.Cleanup(srv.Close)
+	return product.New(upstreamtest.Service(t, "product", []string{srv.URL}, upstream.DefaultConfig()))
+}
