@@ -34,7 +34,8 @@ import (
 //
 // The server must not evict the records of running sagas: with a
 // maxmemory-policy of noeviction, a full Redis refuses Create with
-// orderflow.ErrFull instead (volatile-* policies only evict finished
+// orderflow.ErrFull instead, and takes the Updates of the sagas already
+// running (volatile-* policies only evict finished
 // records, whose retention then ends early; allkeys-* ones must not be
 // used).
 //
@@ -111,7 +112,13 @@ return false
 // when the stored record is not JSON. Versions are small integers, which
 // the doubles of cjson hold exactly. The stored JSON is only read: cjson
 // would rewrite its numbers (amounts, times) if it encoded it again.
-var updateScript = redis.NewScript(`
+//
+// It runs on a full Redis too (allow-oom): only Create, which adds a
+// record, is refused there, and the sagas already journaled must renew
+// their leases and finish, or one that took the money could not go on to
+// its order. They hold the memory they grow by; finishing gives their
+// records a TTL. Script flags need Redis 7.
+var updateScript = redis.NewScript(`#!lua flags=allow-oom
 local v = redis.call('GET', KEYS[1])
 if not v then return 0 end
 if v == ARGV[1] then return 1 end

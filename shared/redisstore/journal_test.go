@@ -247,16 +247,33 @@ func testJournalCorrupt(t *testing.T, c redis.UniversalClient) {
 }
 
 // testJournalFull fills the test's own server: a Create refused for memory
-// is ErrFull, an order refused rather than a record evicted.
+// is ErrFull, an order refused rather than a record evicted; the sagas
+// already journaled still renew their leases and finish, or one that took
+// the money could not go on to its order.
 func testJournalFull(t *testing.T, c redis.UniversalClient) {
 	ctx := context.Background()
 	j := redisstore.NewJournal(c, redistest.Prefix(t))
+	renew := journaltest.Record("renew", time.Now().Add(time.Minute))
+	finish := journaltest.Record("finish", time.Now().Add(time.Minute))
+	for _, r := range []orderflow.Record{renew, finish} {
+		if _, _, err := j.Create(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := c.ConfigSet(ctx, "maxmemory", "1").Err(); err != nil {
 		t.Fatal(err)
 	}
 	defer c.ConfigSet(ctx, "maxmemory", "0")
 	if _, _, err := j.Create(ctx, journaltest.Record("s1", time.Now())); !errors.Is(err, orderflow.ErrFull) {
 		t.Errorf("Create on a full Redis = %v, want ErrFull", err)
+	}
+	renew.Version, renew.LeaseUntil = renew.Version+1, time.Now().Add(2*time.Minute)
+	if err := j.Update(ctx, renew); err != nil {
+		t.Errorf("a lease renewed on a full Redis: %v", err)
+	}
+	finish.Version, finish.State, finish.ExpiresAt = finish.Version+1, orderflow.StateCompleted, time.Now().Add(time.Hour)
+	if err := j.Update(ctx, finish); err != nil {
+		t.Errorf("a saga finished on a full Redis: %v", err)
 	}
 }
 
