@@ -407,6 +407,34 @@ func (s *Store) Expired(ctx context.Context, now time.Time, limit int) ([]orderf
 	return recs, unreadable.Err()
 }
 
+// Backlog implements orderflow.Journal: the keys of the index of
+// unfinished records, in Expired's order, up to the first live lease.
+func (s *Store) Backlog(ctx context.Context, now time.Time, limit int) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	n := 0
+	err := s.db.View(func(tx *bolt.Tx) error {
+		at := nanos(now)
+		c := fileOf(tx).unfinished.Cursor()
+		for k, _ := c.First(); k != nil && n < limit; k, _ = c.Next() {
+			gen, lease, _, err := splitUnfinishedKey(k)
+			if err != nil {
+				return err
+			}
+			if gen >= s.gen && lease > at {
+				break
+			}
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("backlog: %w", err)
+	}
+	return n, nil
+}
+
 // encode prepares rec's envelope before the transaction, so that the
 // writer lock, which every checkout waits for, is not held while encoding.
 func (s *Store) encode(rec orderflow.Record) (id []byte, h header, env []byte, err error) {

@@ -100,6 +100,11 @@ func (m *memJournal) Expired(_ context.Context, now time.Time, limit int) ([]Rec
 	return out, nil
 }
 
+func (m *memJournal) Backlog(ctx context.Context, now time.Time, limit int) (int, error) {
+	recs, err := m.Expired(ctx, now, limit)
+	return len(recs), err
+}
+
 // startFlow runs the sandbox with sandboxtest.Start and a Flow over it, with
 // the default settings and its clients' changed by svc, if any.
 func startFlow(tb testing.TB, svc func(*upstream.Config), opts ...Option) (*sandboxtest.Running, *clocktest.Manual, *Flow) {

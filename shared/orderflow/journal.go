@@ -41,6 +41,11 @@ type Journal interface {
 	// returned with the others: one damaged record must not stop the
 	// recovery of every saga.
 	Expired(ctx context.Context, now time.Time, limit int) ([]Record, error)
+	// Backlog counts, up to limit, the records Expired would return at
+	// now, the unreadable ones included, from the store's index of
+	// unfinished records without reading them: it may count a record
+	// that finished or was renewed a moment ago, or was deleted by hand.
+	Backlog(ctx context.Context, now time.Time, limit int) (int, error)
 }
 
 // UnreadableError names the records Journal.Expired could not decode

@@ -103,11 +103,8 @@ func (f *Flow) Recover(ctx context.Context) (int, error) {
 	err = g.Wait()
 	// The backlog is what nobody runs after the pass: a checkout in
 	// progress holds its lease and is not counted.
-	stuck, berr := f.deps.Journal.Expired(ctx, f.cfg.now(), backlogLimit)
-	if errors.As(berr, &unreadable) {
-		f.cfg.observer.JournalBacklog(len(stuck) + len(unreadable.IDs))
-	} else if berr == nil {
-		f.cfg.observer.JournalBacklog(len(stuck))
+	if n, err := f.deps.Journal.Backlog(ctx, f.cfg.now(), backlogLimit); err == nil {
+		f.cfg.observer.JournalBacklog(n)
 	}
 	return int(taken.Load()), err
 }

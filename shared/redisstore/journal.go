@@ -240,6 +240,16 @@ func (j *Journal) Expired(ctx context.Context, now time.Time, limit int) ([]orde
 	return recs, unreadable.Err()
 }
 
+// Backlog implements orderflow.Journal: the ids of the index whose lease
+// ended by now's millisecond, counted by Redis.
+func (j *Journal) Backlog(ctx context.Context, now time.Time, limit int) (int, error) {
+	n, err := j.client.ZCount(ctx, j.unfinished, "-inf", strconv.FormatInt(now.UnixMilli(), 10)).Result()
+	if err != nil {
+		return 0, fmt.Errorf("redis journal backlog: %w", err)
+	}
+	return int(min(n, int64(max(limit, 0)))), nil
+}
+
 // maxExpiredPages bounds the index pages one Expired reads.
 const maxExpiredPages = 16
 

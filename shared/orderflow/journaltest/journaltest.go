@@ -177,6 +177,14 @@ func testExpired(t *testing.T, j orderflow.Journal) {
 	if _, ok, _ := j.Get(ctx, "done"); !ok {
 		t.Error("a finished record vanished before its expiry")
 	}
+	for _, c := range []struct {
+		at          time.Time
+		limit, want int
+	}{{now, 10, 1}, {now.Add(24 * time.Hour), 10, 2}, {now.Add(24 * time.Hour), 1, 1}, {now.Add(-time.Hour), 10, 0}} {
+		if n, err := j.Backlog(ctx, c.at, c.limit); err != nil || n != c.want {
+			t.Errorf("Backlog at now%+v, limit %d = %d, %v; want %d", c.at.Sub(now).Round(time.Second), c.limit, n, err, c.want)
+		}
+	}
 }
 
 func ids(recs []orderflow.Record) []string {
