@@ -43,8 +43,13 @@ import (
 // not yet passed on is lost if a replica is promoted (a Sentinel or Cluster
 // failover). A checkout whose record is lost that way stops at its next
 // write, and its upstream holds lapse at their own expiry, but nothing
-// recovers it. WithReplicas closes that window at the cost of a wait for
-// the replicas on every write.
+// recovers it. In a partition, a replica of the BFF that still reaches a
+// master cut off from its Sentinels goes on writing there while the others
+// write to the master promoted: the version check holds within each
+// master, not across the two, and both may run one saga. WithReplicas
+// closes both windows at the cost of a wait for the replicas on every
+// write (a master without its replicas then takes no write), as does
+// min-replicas-to-write on the master.
 type Journal struct {
 	client     redis.UniversalClient
 	rec        string // prefix of the record keys
