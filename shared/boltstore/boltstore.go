@@ -124,6 +124,28 @@ func syncDir(dir string) error {
 	return d.Sync()
 }
 
+// makeDirs creates dir and its missing parents, as os.MkdirAll does, and
+// makes each new entry durable in its parent: a power cut must not lose
+// the directory of a file that holds checkouts.
+func makeDirs(dir string) error {
+	var missing []string
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		if _, err := os.Stat(d); err == nil || d == filepath.Dir(d) {
+			break
+		}
+		missing = append(missing, d)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	for _, d := range missing {
+		if err := syncDir(filepath.Dir(d)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // errForeign marks a valid bbolt file that is not a journal of this layout:
 // writing to it could destroy someone else's data.
 var errForeign = errors.New("not a saga journal")
@@ -139,7 +161,7 @@ func Open(path string, cfg Config) (*Store, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+	if err := makeDirs(filepath.Dir(path)); err != nil {
 		return nil, fmt.Errorf("create state directory: %w", err)
 	}
 	_, statErr := os.Stat(path)
