@@ -342,6 +342,9 @@ func (g *Gateway) ServeListeners(ctx context.Context, ls Listeners) error {
 	cancelRecovery, stopRecovery := g.startRecovery(ctx)
 	defer cancelRecovery()
 	go g.shareCursorKey(ctx)
+	if g.redis != nil {
+		go warnOfEviction(ctx, g.redis, g.Logger)
+	}
 	err := g.Server.ServeListener(ctx, ls.Public, g.shutdownHooks(stopRecovery)...)
 	if g.stateFile != nil {
 		err = errors.Join(err, g.stateFile.Failure())

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -53,4 +54,29 @@ func (l redisLog) Printf(ctx context.Context, format string, v ...any) {
 		ctx = context.Background()
 	}
 	l.logger.WarnContext(ctx, "redis client", "detail", strings.TrimSpace(fmt.Sprintf(format, v...)))
+}
+
+// warnOfEviction logs, once, a Redis server that evicts keys when full:
+// with an allkeys policy the record of a running checkout may go, which
+// recovery then never finds; with a volatile one, the keys that have a
+// TTL (finished checkouts, sessions, rate-limit buckets) go early. The
+// journal needs noeviction (see redisstore.Journal). It is a best effort:
+// a server that refuses CONFIG (many managed ones) or does not answer in
+// time is left unchecked.
+func warnOfEviction(ctx context.Context, client redis.UniversalClient, logger *slog.Logger) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	got, err := client.ConfigGet(ctx, "maxmemory-policy").Result()
+	if err != nil {
+		logger.Debug("redis eviction policy not checked", "err", err)
+		return
+	}
+	switch policy := got["maxmemory-policy"]; {
+	case strings.HasPrefix(policy, "allkeys-"):
+		logger.Error("redis evicts any key when full: a running checkout's record may be lost; set maxmemory-policy noeviction",
+			"maxmemory_policy", policy)
+	case strings.HasPrefix(policy, "volatile-"):
+		logger.Warn("redis evicts keys with a TTL when full (finished checkouts, sessions, rate-limit buckets); noeviction refuses new checkouts instead",
+			"maxmemory_policy", policy)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -207,5 +208,35 @@ func TestCursorKeyInRedisThatIsNoKey(t *testing.T) {
 	}
 	if g.unsharedCursorKey != "" {
 		t.Errorf("the replica will ask Redis again for %s, which holds no key", g.unsharedCursorKey)
+	}
+}
+
+// TestWarnOfEviction: a Redis that evicts keys when full is logged, at
+// error when any key may go, and one that evicts none is not.
+func TestWarnOfEviction(t *testing.T) {
+	if os.Getenv("REDIS_TEST_URL") != "" {
+		t.Skip("sets the policy of a Redis of its own only, not REDIS_TEST_URL's")
+	}
+	client := redistest.Client(t)
+	ctx := context.Background()
+	defer client.ConfigSet(ctx, "maxmemory-policy", "noeviction")
+	for policy, want := range map[string]string{"allkeys-lru": "ERROR", "volatile-ttl": "WARN", "noeviction": ""} {
+		if err := client.ConfigSet(ctx, "maxmemory-policy", policy).Err(); err != nil {
+			t.Fatal(err)
+		}
+		var out strings.Builder
+		warnOfEviction(ctx, client, slog.New(slog.NewJSONHandler(&out, nil)))
+		var line struct {
+			Level  string `json:"level"`
+			Policy string `json:"maxmemory_policy"`
+		}
+		if out.Len() > 0 {
+			if err := json.Unmarshal([]byte(out.String()), &line); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if line.Level != want || want != "" && line.Policy != policy {
+			t.Errorf("policy %s: logged %q, want a line at %q naming it", policy, out.String(), want)
+		}
 	}
 }
