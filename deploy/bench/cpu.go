@@ -117,7 +117,12 @@ func startCPU(pids map[string]int) *cpuMeter {
 // finish returns each readable process's share over elapsed, by name, then
 // "softirq" (the kernel's packet processing, mostly the run's own) and
 // "others": what the rest of the machine used meanwhile, the noise a shared
-// machine adds.
+// machine adds. A kernel that accounts CPU by ticks without IRQ time
+// accounting (CONFIG_IRQ_TIME_ACCOUNTING unset, as on the machines this
+// was measured on) charges a tick spent in softirq to the process it
+// interrupted as well as to softirq: the processes' shares then include
+// some of softirq's, and others is the machine's busy time, softirq
+// included, less theirs.
 func (m *cpuMeter) finish(elapsed time.Duration) []cpuShare {
 	var out []cpuShare
 	if elapsed <= 0 {
@@ -135,9 +140,10 @@ func (m *cpuMeter) finish(elapsed time.Duration) []cpuShare {
 	}
 	if busy, soft, err := machineCPU(); err == nil && m.machineOK {
 		all := (busy - m.busyStart).Seconds() / elapsed.Seconds()
+		softirq := (soft - m.softStart).Seconds() / elapsed.Seconds()
 		out = append(out,
-			cpuShare{Name: "softirq", Cores: (soft - m.softStart).Seconds() / elapsed.Seconds()},
-			cpuShare{Name: "others", Cores: max(0, all-ours)})
+			cpuShare{Name: "softirq", Cores: softirq},
+			cpuShare{Name: "others", Cores: max(0, all+softirq-ours)})
 	}
 	return out
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math/rand/v2"
 	"slices"
 	"strconv"
 	"sync"
@@ -126,6 +127,12 @@ func newLoader(addr string, conns int, timeout time.Duration) *loader {
 			NoDefaultUserAgentHeader:      true,
 			DisableHeaderNamesNormalizing: true,
 			MaxResponseBodySize:           64 << 20,
+			// One request is one attempt: fasthttp would otherwise send a
+			// GET again, up to five times, after a connection closed
+			// without an answer (a BFF over HTTP_MAX_CONNS), and count it
+			// as one request without an error.
+			MaxIdemponentCallAttempts: 1,
+			RetryIfErr:                func(*fasthttp.Request, int, error) (bool, bool) { return false, false },
 		},
 		timeout: timeout,
 	}
@@ -198,18 +205,22 @@ func (l *loader) run(ctx context.Context, t target, conns int, d time.Duration, 
 }
 
 // worker sends requests one after another until end (none when zero) or,
-// when limit is not 0, until it has sent limit of them; offset staggers the
-// workers' walk over the target's paths.
-func (l *loader) worker(ctx context.Context, t target, end time.Time, limit int, keyPrefix string, offset int) loadResult {
+// when limit is not 0, until it has sent limit of them, each to one of the
+// target's paths drawn at random, from a sequence of the worker's own
+// (seeded with worker). Walking the paths in turn would have workers that
+// meet on one path, their reads coalesced by the server and answered
+// together, stay in step on every path after it, and most reads merged.
+func (l *loader) worker(ctx context.Context, t target, end time.Time, limit int, keyPrefix string, worker int) loadResult {
 	r := loadResult{Statuses: map[int]uint64{}, Latency: &histogram{}}
 	req := newRequest(t)
 	defer fasthttp.ReleaseRequest(req)
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseResponse(resp)
 	key := []byte(keyPrefix)
+	pick := rand.New(rand.NewPCG(uint64(worker), 0x5eed))
 	for seq := 0; ctx.Err() == nil && (end.IsZero() || time.Now().Before(end)) && (limit == 0 || seq < limit); seq++ {
 		if len(t.Paths) > 1 {
-			req.SetRequestURI(t.Paths[(offset+seq)%len(t.Paths)])
+			req.SetRequestURI(t.Paths[pick.IntN(len(t.Paths))])
 		}
 		if t.UniqueKey {
 			key = strconv.AppendInt(key[:len(keyPrefix)], int64(seq), 10)

@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -154,6 +156,44 @@ func TestRunCountsTransportErrors(t *testing.T) {
 	}
 	if res.FirstError == "" {
 		t.Errorf("first error is empty, want the transport error")
+	}
+}
+
+// TestRunSendsEachRequestOnce: a request whose connection closes without
+// an answer is a transport error, not sent again: the server sees one
+// connection per request counted, and as many unanswered as errors.
+func TestRunSendsEachRequestOnce(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var accepted, unanswered atomic.Int64
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			if accepted.Add(1)%2 == 0 {
+				unanswered.Add(1)
+				c.Close()
+				continue
+			}
+			go func() {
+				defer c.Close()
+				_, _ = c.Read(make([]byte, 4096))
+				_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
+			}()
+		}
+	}()
+	addr := ln.Addr().String()
+	l := newLoader(addr, 1, time.Second)
+	defer l.close()
+	res := l.run(context.Background(), target{Name: "flaky", Addr: addr, Method: "GET", Paths: []string{"/"}}, 1, 100*time.Millisecond, "")
+	if res.Requests == 0 || uint64(accepted.Load()) != res.Requests || uint64(unanswered.Load()) != res.Transport {
+		t.Errorf("requests %d, transport errors %d; the server accepted %d connections, %d closed unanswered: want one each",
+			res.Requests, res.Transport, accepted.Load(), unanswered.Load())
 	}
 }
 

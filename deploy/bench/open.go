@@ -142,13 +142,15 @@ func measureOpen(ctx context.Context, t target, checkout *target, rate float64, 
 		}()
 	}
 	r.Result = l.runOpen(ctx, t, rate, cfg.Duration, openConns, keyPrefix)
+	// Read now, over the run's own time: the checkout beside it may go on
+	// with its last request, up to the timeout.
+	r.CPU = cpu.finish(r.Result.Elapsed)
 	if checkout != nil {
 		c := <-checkouts
 		r.Checkout = &c
 	}
 	r.RSS.Peak, _, _ = sampler.finish()
 	r.Anon.Peak = sampler.peakAnon()
-	r.CPU = cpu.finish(r.Result.Elapsed)
 	l.close()
 	if bffPID != 0 {
 		select {

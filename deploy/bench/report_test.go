@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -90,7 +91,7 @@ func sampleCheckoutLatency() checkoutLatency {
 func TestReportGolden(t *testing.T) {
 	var b bytes.Buffer
 	cl := sampleCheckoutLatency()
-	writeBody(&b, sampleRows(), &cl, true)
+	writeBody(&b, sampleRows(), &cl, body{soak: true})
 	checkGolden(t, "report.golden", b.Bytes())
 }
 
@@ -98,7 +99,7 @@ func TestReportGolden(t *testing.T) {
 // compared with prints neither the comparison nor its targets.
 func TestReportWithoutComparisons(t *testing.T) {
 	var b bytes.Buffer
-	writeBody(&b, sampleRows()[:4], nil, false)
+	writeBody(&b, sampleRows()[:4], nil, body{})
 	for _, s := range []string{referenceName, "reference's", "checkout latency", "writes in a chain"} {
 		if bytes.Contains(b.Bytes(), []byte(s)) {
 			t.Errorf("report mentions %q:\n%s", s, b.Bytes())
@@ -256,12 +257,12 @@ func TestCheckoutLatencyRatio(t *testing.T) {
 func TestTargetMisses(t *testing.T) {
 	rows := sampleRows()
 	cl := sampleCheckoutLatency()
-	got := targetMisses(rows, &cl)
+	got := targetMisses(rows, &cl, true)
 	want := []string{
 		"GET /api/orders/{id}: p99 39.71 ms",
 		"POST /v1/orders: 2 errors, peak RSS 46.0 MiB",
-		"mobile product view (cache off): CPU per request 1.20× the reference's",
-		"checkout latency: 0.83× its writes in a chain",
+		"mobile product view (cache off): CPU per request 1.200× the reference's",
+		"checkout latency: 0.833× its writes in a chain",
 		"POST /reservations/{id}/commit (sandbox): 1 errors",
 	}
 	if !slices.Equal(got, want) {
@@ -343,5 +344,34 @@ func checkGolden(t *testing.T, name string, got []byte) {
 	}
 	if !bytes.Equal(got, want) {
 		t.Errorf("report differs from %s (go test -update rewrites it):\ngot:\n%s\nwant:\n%s", golden, got, want)
+	}
+}
+
+// TestTargetMissesHoldTheirConditions: the direct baseline is held to no
+// latency target, the p99 and RSS targets are left out of a run away
+// from the default load, and bodyOf says which runs those are.
+func TestTargetMissesHoldTheirConditions(t *testing.T) {
+	rows := sampleRows()
+	rows[0].Result = fixedResult(100, 30*time.Millisecond, 40*time.Millisecond) // the direct row, slow
+	for _, m := range targetMisses(rows, nil, true) {
+		if strings.Contains(m, "(direct)") {
+			t.Errorf("the direct baseline missed %q", m)
+		}
+	}
+	for _, m := range targetMisses(rows, nil, false) {
+		if strings.Contains(m, "p99") || strings.Contains(m, "RSS") {
+			t.Errorf("a run away from the default load missed %q", m)
+		}
+	}
+	def := defaultConfig()
+	conns, fault := def, def
+	conns.Conns, fault.Fault = 32, "order {}"
+	for _, c := range []struct {
+		cfg  config
+		want string
+	}{{def, ""}, {conns, "32 connections"}, {fault, "a fault injected"}} {
+		if got := bodyOf(c.cfg).unassessed; got != c.want {
+			t.Errorf("bodyOf(%d conns, fault %q).unassessed = %q, want %q", c.cfg.Conns, c.cfg.Fault, got, c.want)
+		}
 	}
 }
