@@ -38,7 +38,7 @@ func ConditionalGET(c *fiber.Ctx) error {
 	var buf quotedTag
 	etag := buf.of(c.Response().Body())
 	if inm := c.Get(fiber.HeaderIfNoneMatch); inm != "" {
-		if etag, ok := noneMatch(inm, string(etag[1:len(etag)-1])); ok {
+		if etag, ok := noneMatch(inm, string(etag[1:len(etag)-1]), c.Request().Header.HasAcceptEncoding); ok {
 			c.Status(fiber.StatusNotModified)
 			c.Response().ResetBody()
 			h.Del(fiber.HeaderContentType)
@@ -104,10 +104,13 @@ func addVary(h *fasthttp.ResponseHeader, name string) {
 }
 
 // noneMatch reports whether the If-None-Match header names the body tagged
-// tag, in its identity or an encoded form (weak comparison, as RFC 9110
-// prescribes for If-None-Match), and returns the entity tag to send with
-// the 304: the one the client holds.
-func noneMatch(header, tag string) (string, bool) {
+// tag, in its identity or an encoded form the request accepts (weak
+// comparison, as RFC 9110 prescribes for If-None-Match), and returns the
+// entity tag to send with the 304: the one the client holds. The form must
+// be one the request accepts: a cache holding the gzip and the identity
+// bytes picks the copy a 304 names, and must not serve gzip to a client
+// that cannot read it.
+func noneMatch(header, tag string, accepts func(coding string) bool) (string, bool) {
 	for _, cand := range strings.Split(header, ",") {
 		cand = strings.TrimSpace(cand)
 		if cand == "*" {
@@ -125,7 +128,7 @@ func noneMatch(header, tag string) (string, bool) {
 			return `"` + tag + `"`, true
 		}
 		for _, coding := range codings {
-			if rest == "-"+coding {
+			if rest == "-"+coding && accepts(coding) {
 				return `"` + tag + "-" + coding + `"`, true
 			}
 		}

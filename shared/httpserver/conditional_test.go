@@ -40,6 +40,10 @@ func TestConditionalGET(t *testing.T) {
 		{"revalidated", []string{"Accept-Encoding", "identity", "If-None-Match", `"` + tag + `"`}, 304, `"` + tag + `"`, false},
 		{"revalidated with the gzip form", []string{"Accept-Encoding", "gzip", "If-None-Match", `W/"other", "` + tag + `-gzip"`}, 304, `"` + tag + `-gzip"`, false},
 		{"another tag", []string{"Accept-Encoding", "identity", "If-None-Match", `"other"`}, 200, `"` + tag + `"`, true},
+		// A cache holding both forms must not be told to serve gzip to a
+		// client that does not take it.
+		{"the gzip form, gzip not accepted", []string{"Accept-Encoding", "identity", "If-None-Match", `"` + tag + `-gzip"`}, 200, `"` + tag + `"`, true},
+		{"both forms, gzip not accepted", []string{"Accept-Encoding", "identity", "If-None-Match", `"` + tag + `-gzip", "` + tag + `"`}, 304, `"` + tag + `"`, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
