@@ -72,7 +72,7 @@ func malformed(err error) *problem.Error {
 	}
 	msg := err.Error()
 	if i := strings.Index(msg, "unknown field "); i >= 0 {
-		return &problem.Error{Code: problem.CodeMalformedJSON, Detail: "The body has an " + msg[i:] + ".", Err: err}
+		return &problem.Error{Code: problem.CodeMalformedJSON, Detail: "The body has an " + problem.Clip(msg[i:]) + ".", Err: err}
 	}
 	return &problem.Error{Code: problem.CodeMalformedJSON, Detail: "The request body is not valid JSON.", Err: err}
 }
@@ -89,11 +89,12 @@ func checkStructure(body []byte, sh *shape) error {
 	case err != nil:
 		return nil
 	case dup != nil:
-		return &problem.Error{Code: problem.CodeMalformedJSON, Field: dup.Path, Detail: "The member " + strconv.Quote(dup.Name) + " appears more than once."}
+		return &problem.Error{Code: problem.CodeMalformedJSON, Field: problem.Clip(dup.Path),
+			Detail: "The member " + strconv.Quote(problem.Clip(dup.Name)) + " appears more than once."}
 	case unknown != nil:
 		// Worded as the decoder words the unknown members it finds.
-		return &problem.Error{Code: problem.CodeMalformedJSON, Detail: "The body has an unknown field " + strconv.Quote(unknown.Name) + ".",
-			Err: fmt.Errorf("unknown field %q at %s", unknown.Name, unknown.Path)}
+		return &problem.Error{Code: problem.CodeMalformedJSON, Detail: "The body has an unknown field " + strconv.Quote(problem.Clip(unknown.Name)) + ".",
+			Err: fmt.Errorf("unknown field %q at %s", problem.Clip(unknown.Name), problem.Clip(unknown.Path))}
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package jsonscan_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -49,6 +50,11 @@ func TestDecodeStrictTakesOnlyExactNames(t *testing.T) {
 		{name: "Go name of a tagged field", body: `{"Token":"a"}`, wantDetail: `The body has an unknown field "Token".`},
 		{name: "unknown member", body: `{"x":1}`, wantDetail: `The body has an unknown field "x".`},
 		{name: "exact repeat", body: `{"payment_token":"a","payment_token":"b"}`, wantDetail: `The member "payment_token" appears more than once.`},
+		// The answer quotes at most problem.MaxEcho bytes of a name.
+		{name: "a long unknown member", body: `{"` + strings.Repeat("A", 10000) + `":1}`,
+			wantDetail: `The body has an unknown field "` + strings.Repeat("A", problem.MaxEcho) + `…".`},
+		{name: "a long repeat", body: `{"` + strings.Repeat("é", 100) + `":1,"` + strings.Repeat("é", 100) + `":2}`,
+			wantDetail: `The member "` + strings.Repeat("é", problem.MaxEcho/2) + `…" appears more than once.`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

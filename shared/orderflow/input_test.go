@@ -81,6 +81,11 @@ func TestDecodeInputRejects(t *testing.T) {
 		{"null body", `null`, problem.CodeInvalid, ""},
 		{"unknown member", `{"items":[` + line + `],"payment_token":"tok_visa","total":1}`, problem.CodeInvalid, "total"},
 		{"unknown item member", `{"items":[{"product_id":1,"quantity":1,"price":1}],"payment_token":"tok_visa"}`, problem.CodeInvalid, "items[0].price"},
+		// Its name is quoted at most problem.MaxEcho bytes long.
+		{"long unknown member", `{"items":[` + line + `],"payment_token":"tok_visa","` + strings.Repeat("A", 10000) + `":1}`,
+			problem.CodeInvalid, strings.Repeat("A", problem.MaxEcho) + "…"},
+		{"long repeated member", `{"` + strings.Repeat("A", 10000) + `":1,"` + strings.Repeat("A", 10000) + `":1}`,
+			problem.CodeInvalid, strings.Repeat("A", problem.MaxEcho) + "…"},
 		{"member case differs", `{"Items":[` + line + `],"payment_token":"tok_visa"}`, problem.CodeInvalid, "Items"},
 		{"repeated member", `{"items":[` + line + `],"payment_token":"tok_visa","payment_token":"tok_declined"}`, problem.CodeInvalid, "payment_token"},
 		{"repeated item member", `{"items":[` + line + `,{"product_id":2,"quantity":1,"quantity":5}],"payment_token":"tok_visa"}`, problem.CodeInvalid, "items[1].quantity"},

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"slices"
 	"time"
+	"unicode/utf8"
 )
 
 // Code names what went wrong, in terms a client can act on.
@@ -126,6 +127,24 @@ func New(code Code, format string, args ...any) *Error {
 // Invalid returns a CodeInvalid error naming the field.
 func Invalid(field, format string, args ...any) *Error {
 	return &Error{Code: CodeInvalid, Field: field, Detail: fmt.Sprintf(format, args...)}
+}
+
+// MaxEcho bounds a piece of the client's input an error quotes (a member
+// name it does not know, the path to one): the answer to a request need
+// not be larger than what it refuses.
+const MaxEcho = 64
+
+// Clip returns s, a piece of the client's input to quote in an error, cut
+// to MaxEcho bytes at a character boundary and marked "…" when cut.
+func Clip(s string) string {
+	if len(s) <= MaxEcho {
+		return s
+	}
+	cut := MaxEcho
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }
 
 // Wrap returns an *Error with code and detail caused by err.

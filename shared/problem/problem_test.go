@@ -60,3 +60,17 @@ func TestFromKeepsCauseOutOfTheDocument(t *testing.T) {
 		t.Errorf("From of a wrapped *Error = %v, want the same *Error", got)
 	}
 }
+
+func TestClip(t *testing.T) {
+	long := "a" + strings.Repeat("é", 40) // é is two bytes: byte 64 is inside one
+	for _, c := range []struct{ in, want string }{
+		{"", ""},
+		{strings.Repeat("x", MaxEcho), strings.Repeat("x", MaxEcho)},
+		{strings.Repeat("x", MaxEcho+1), strings.Repeat("x", MaxEcho) + "…"},
+		{long, long[:MaxEcho-1] + "…"},
+	} {
+		if got := Clip(c.in); got != c.want {
+			t.Errorf("Clip(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
