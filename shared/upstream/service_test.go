@@ -743,3 +743,40 @@ func TestDoCancelledWaitingForAConnection(t *testing.T) {
 		t.Errorf("first call: %v", err)
 	}
 }
+
+// TestDoWaitingForAConnectionUntilTheDeadlineSaysNothing: calls that run
+// out of time waiting for a connection of this replica's own pool, at the
+// caller's deadline, which is the wait's own, say nothing of the service:
+// the breaker stays closed and no error but errNoConnection's is seen.
+func TestDoWaitingForAConnectionUntilTheDeadlineSaysNothing(t *testing.T) {
+	answer := make(chan struct{})
+	arrived := make(chan struct{}, 1)
+	u := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case arrived <- struct{}{}:
+		default:
+		}
+		<-answer
+		_, _ = io.WriteString(w, `{}`)
+	})
+	s := newServiceWith(t, []string{u}, settings(func(c *upstream.Config) { c.MaxConnsPerInstance = 1 }))
+	go func() { _ = s.Do(context.Background(), upstream.Call{Op: "get", Method: http.MethodGet, Path: "/x"}, nil) }()
+	<-arrived // the one connection is taken until the test ends
+	defer close(answer)
+	var wg sync.WaitGroup
+	var other atomic.Int32
+	for range 600 {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			defer cancel()
+			err := s.Do(ctx, upstream.Call{Op: "get", Method: http.MethodGet, Path: "/x"}, nil)
+			if err == nil || !strings.Contains(err.Error(), "no connection to the instance freed up") {
+				other.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if n := other.Load(); n > 0 || s.BreakerState() != "closed" {
+		t.Errorf("%d of 600 calls ended otherwise than waiting for a connection; breaker %s, want closed", n, s.BreakerState())
+	}
+}

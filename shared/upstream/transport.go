@@ -119,7 +119,13 @@ func (in *instance) acquire(ctx context.Context, deadline time.Time) error {
 	case <-wait.C:
 		return errNoConnection
 	case <-ctx.Done():
-		return ctx.Err()
+		if errors.Is(ctx.Err(), context.Canceled) {
+			return ctx.Err()
+		}
+		// The deadline, which the wait's own timer is too, or about: it
+		// ran out waiting for this replica's own pool, which says nothing
+		// of the service (see saysNothing).
+		return errNoConnection
 	}
 }
 
