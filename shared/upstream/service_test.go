@@ -760,7 +760,9 @@ func TestDoWaitingForAConnectionUntilTheDeadlineSaysNothing(t *testing.T) {
 		_, _ = io.WriteString(w, `{}`)
 	})
 	s := newServiceWith(t, []string{u}, settings(func(c *upstream.Config) { c.MaxConnsPerInstance = 1 }))
-	go func() { _ = s.Do(context.Background(), upstream.Call{Op: "get", Method: http.MethodGet, Path: "/x"}, nil) }()
+	go func() {
+		_ = s.Do(context.Background(), upstream.Call{Op: "get", Method: http.MethodGet, Path: "/x"}, nil)
+	}()
 	<-arrived // the one connection is taken until the test ends
 	defer close(answer)
 	var wg sync.WaitGroup
