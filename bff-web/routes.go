@@ -26,9 +26,10 @@ func routes(g *gateway.Gateway, cfg Config) {
 	// credential (limit.Refused).
 	limit := g.Limits
 	authed := requireUser(g.Verifier, sessions, cfg.Session, limit.Refused)
-	csrf := csrfProtect(cfg.AllowedOrigins)
+	trusted := newOrigins(cfg)
+	csrf := csrfProtect(trusted)
 
-	sameOrigin := originGuard(cfg.AllowedOrigins)
+	sameOrigin := originGuard(trusted)
 	api.Post("/session", sameOrigin, limit.Login, handleLogin(g.Users, g.Verifier, sessions, cfg.Session))
 	api.Delete("/session", sameOrigin, limit.Tokens, handleLogout(sessions, cfg.Session))
 

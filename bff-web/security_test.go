@@ -89,24 +89,34 @@ func TestCSRFAttacks(t *testing.T) {
 }
 
 // TestLoginCSRF posts credentials the way a page elsewhere could, as a
-// text/plain form that needs no preflight: refused, and no cookie is set.
-// The SPA's own logins pass.
+// text/plain form that needs no preflight, or naming itself the BFF's host
+// in headers any client may send: refused, and no cookie is set. The
+// SPA's own logins pass.
 func TestLoginCSRF(t *testing.T) {
 	s := startStack(t, "BFF_ALLOWED_ORIGINS", spaOrigin)
+	own := strings.TrimPrefix(s.Base, "http://")
 	body := `{"email":"ada@example.com","password":"correct-horse"}`
 	tests := []struct {
 		name, origin, contentType string
+		extra                     []string
 		status                    int
 	}{
-		{"form from a foreign origin", "https://evil.example", "text/plain", 403},
-		{"form from an opaque origin", "null", "text/plain", 403},
-		{"JSON from a foreign origin", "https://evil.example", "application/json", 403},
-		{"JSON from the allowed origin", spaOrigin, "application/json", 200},
-		{"JSON without an origin", "", "application/json", 200},
+		{"form from a foreign origin", "https://evil.example", "text/plain", nil, 415},
+		{"form without an origin", "", "text/plain", nil, 415},
+		{"JSON from a foreign origin", "https://evil.example", "application/json", nil, 403},
+		{"JSON from an opaque origin", "null", "application/json", nil, 403},
+		{"JSON from a foreign origin that names itself the host", "https://evil.example", "application/json",
+			[]string{"X-Forwarded-Host", "evil.example", "X-Forwarded-Proto", "https"}, 403},
+		{"JSON from the BFF's host over another scheme", "https://" + own, "application/json", nil, 403},
+		{"JSON without an origin from another site", "", "application/json", []string{"Sec-Fetch-Site", "cross-site"}, 403},
+		{"JSON from the allowed origin", spaOrigin, "application/json", nil, 200},
+		{"JSON from the BFF's own origin", s.Base, "application/json", nil, 200},
+		{"JSON without an origin", "", "application/json", nil, 200},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := servertest.Do(t, "POST", s.Base+"/api/session", body, "Content-Type", tt.contentType, "Origin", tt.origin)
+			headers := append([]string{"Content-Type", tt.contentType, "Origin", tt.origin}, tt.extra...)
+			r := servertest.Do(t, "POST", s.Base+"/api/session", body, headers...)
 			if r.Status != tt.status {
 				t.Fatalf("got status %d, want %d; body %s", r.Status, tt.status, r.Body)
 			}

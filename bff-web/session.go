@@ -242,13 +242,13 @@ func setCookie(c *fiber.Ctx, s Session, name, value string, expires time.Time, a
 // it: a browser never attaches one by itself. Any other Authorization
 // header does not exempt a request, since the cookie is then what
 // authenticates it.
-func csrfProtect(allowed []string) fiber.Handler {
+func csrfProtect(o origins) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		want, fromCookie := c.Locals(sessionCSRFKey).(string)
 		if _, ok := httpserver.BearerToken(c); ok || !fromCookie {
 			return c.Next()
 		}
-		if !trustedOrigin(c, allowed) {
+		if !o.trusted(c) {
 			return problem.New(problem.CodeForbidden, "Cross-site request refused.")
 		}
 		got := c.Get(HeaderCSRF)
@@ -265,22 +265,50 @@ func csrfProtect(allowed []string) fiber.Handler {
 // page elsewhere could otherwise log the browser into the attacker's
 // account (a JSON body also fits in a text/plain form, which needs no
 // preflight) or log the user out.
-func originGuard(allowed []string) fiber.Handler {
+func originGuard(o origins) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		if !trustedOrigin(c, allowed) {
+		if !o.trusted(c) {
 			return problem.New(problem.CodeForbidden, "Cross-site request refused.")
 		}
 		return c.Next()
 	}
 }
 
-// trustedOrigin reports whether the request has no Origin or comes from the
-// BFF's own origin or an allowed one. Browsers send Origin on every
-// cross-origin POST and DELETE, and "null" from sandboxed or opaque
-// contexts, which is never trusted.
-func trustedOrigin(c *fiber.Ctx, allowed []string) bool {
+// origins are the origins a browser's write may come from: the BFF's own
+// and the allowed ones.
+type origins struct {
+	allowed []string
+	// scheme is the BFF's own: https when its cookies are Secure, since it
+	// is then served over TLS, which a proxy in front of it may end.
+	scheme string
+}
+
+func newOrigins(cfg Config) origins {
+	o := origins{allowed: cfg.AllowedOrigins, scheme: "http"}
+	if cfg.Session.Secure {
+		o.scheme = "https"
+	}
+	return o
+}
+
+// trusted reports whether the request comes from the BFF's own origin (its
+// scheme and the request's Host) or an allowed one. Browsers send Origin
+// on every cross-origin POST and DELETE, and "null" from sandboxed or
+// opaque contexts, which is never trusted. A request without one is
+// trusted unless its Sec-Fetch-Site says a page of another site sent it
+// (a browser that strips Origin still sends that). The own origin is not
+// read from X-Forwarded-Host or X-Forwarded-Proto, nor from an
+// absolute-form request target: any client may send those.
+func (o origins) trusted(c *fiber.Ctx) bool {
 	origin := c.Get(fiber.HeaderOrigin)
-	return origin == "" || origin == c.BaseURL() || slices.Contains(allowed, origin)
+	if origin == "" {
+		return c.Get("Sec-Fetch-Site") != "cross-site"
+	}
+	if slices.Contains(o.allowed, origin) {
+		return true
+	}
+	rest, ok := strings.CutPrefix(origin, o.scheme+"://")
+	return ok && rest != "" && rest == string(c.Request().Header.Host())
 }
 
 var _ httpserver.TokenVerifier = (*auth.Verifier)(nil)

@@ -44,3 +44,27 @@ func identityOnly(v string) bool {
 	}
 	return true
 }
+
+// jsonBodies refuses a request with a body that is not declared
+// application/json (or a +json type) with a 415 problem, before any
+// handler reads it: every body the APIs take is JSON, and a body sent as
+// text/plain or as a form is what a page of another site can send without
+// a preflight (a login CSRF), which the Origin checks then are the only
+// thing to stop.
+func jsonBodies(c *fiber.Ctx) error {
+	if len(c.Request().Body()) == 0 || jsonMedia(c.Request().Header.ContentType()) {
+		return c.Next()
+	}
+	// As every 415 of the APIs: the content codings a body may have.
+	c.Set(fiber.HeaderAcceptEncoding, "identity")
+	return problem.New(problem.CodeUnsupportedMedia, "Send the request body as application/json.")
+}
+
+// jsonMedia reports whether a Content-Type names JSON: application/json or
+// an application/…+json type, with or without parameters (media types are
+// case-insensitive).
+func jsonMedia(contentType []byte) bool {
+	mt, _, _ := strings.Cut(string(contentType), ";")
+	mt = strings.ToLower(strings.Trim(mt, " \t"))
+	return mt == "application/json" || strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json")
+}

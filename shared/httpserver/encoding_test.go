@@ -114,3 +114,39 @@ func fmtHeader(h http.Header) string {
 	_ = h.Write(&b)
 	return b.String()
 }
+
+// TestBodiesAreJSON: a body declared as anything but JSON (a form, plain
+// text, nothing) is a 415 before the handler runs; JSON with parameters
+// or a +json type, and a request without a body, reach it.
+func TestBodiesAreJSON(t *testing.T) {
+	s := newServer(t, nil)
+	reached := 0
+	s.App.Post("/echo", func(c *fiber.Ctx) error {
+		reached++
+		return c.SendStatus(fiber.StatusNoContent)
+	})
+	s.start(t)
+	for _, tt := range []struct {
+		contentType, body string
+		want              int
+	}{
+		{"application/json", `{}`, 204},
+		{"Application/JSON; charset=utf-8", `{}`, 204},
+		{"application/merge-patch+json", `{}`, 204},
+		{"text/plain", `{}`, 415},
+		{"application/x-www-form-urlencoded", `{}`, 415},
+		{"", `{}`, 415},
+		{"application/jsonx", `{}`, 415},
+		{"", ``, 204},
+		{"text/plain", ``, 204},
+	} {
+		before := reached
+		r := servertest.DoLines(t, "POST", s.base+"/echo", tt.body, http.Header{"Content-Type": {tt.contentType}})
+		if r.Status != tt.want {
+			t.Errorf("%q with %q: got status %d, want %d; body %s", tt.contentType, tt.body, r.Status, tt.want, r.Body)
+		}
+		if tt.want == 415 && (reached != before || r.Problem(t)["code"] != "unsupported_media_type") {
+			t.Errorf("%q: the handler ran, or the problem is %s", tt.contentType, r.Body)
+		}
+	}
+}
