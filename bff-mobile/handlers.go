@@ -100,6 +100,9 @@ func handleGetOrder(orders orderReader) fiber.Handler {
 		if err == nil {
 			err = o.CheckOwner(httpserver.UserID(c))
 		}
+		if err == nil {
+			err = o.CheckStatus()
+		}
 		if err != nil {
 			return httpserver.FromUpstream(err, "Order")
 		}

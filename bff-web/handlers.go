@@ -85,7 +85,10 @@ func handleGetOrder(orders orderReader, products productBatch, payments paymentR
 				if err = httpserver.CheckAnswered("order", "get", id, pg.order.ID); err != nil {
 					return err
 				}
-				return pg.order.CheckOwner(uid)
+				if err = pg.order.CheckOwner(uid); err != nil {
+					return err
+				}
+				return pg.order.CheckStatus()
 			}).Then(
 				aggregate.Optional("products", func(ctx context.Context) (err error) {
 					pg.products, err = productsOf(ctx, products, []order.Order{pg.order})

@@ -204,8 +204,7 @@ func (c *Cache) Page(ctx context.Context, p product.ListParams) (product.Page, e
 // (see pageOf), and none of it is cached as a product it is not.
 func listed(p product.ListParams, page product.Page) (product.Page, error) {
 	if p.Limit > 0 && len(page.Items) > p.Limit {
-		return product.Page{}, &upstream.Error{Service: "product", Op: "list", Kind: upstream.KindUnknown,
-			Err: fmt.Errorf("answered %d products when asked for at most %d", len(page.Items), p.Limit)}
+		return product.Page{}, upstream.Unusable("product", "list", fmt.Errorf("answered %d products when asked for at most %d", len(page.Items), p.Limit))
 	}
 	seen := make(map[int64]bool, len(page.Items))
 	page.Items = slices.DeleteFunc(page.Items, func(it product.Product) bool {
@@ -304,8 +303,7 @@ func markFirstOccurrences(ids []int64, slots []slot) {
 // strayProduct is the failure of a product service that answered product
 // got when asked for asked (0: not among the ids asked for).
 func strayProduct(op string, asked, got int64) error {
-	return &upstream.Error{Service: "product", Op: op, Kind: upstream.KindUnknown,
-		Err: fmt.Errorf("answered product %d when asked for %d", got, asked)}
+	return upstream.Unusable("product", op, fmt.Errorf("answered product %d when asked for %d", got, asked))
 }
 
 // fetchMany asks the Source for the ids a concurrent flight has not just

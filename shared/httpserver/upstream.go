@@ -60,8 +60,7 @@ func CheckAnswered[ID comparable](service, op string, asked, answered ID) error 
 	if asked == answered {
 		return nil
 	}
-	return &upstream.Error{Service: service, Op: op, Kind: upstream.KindUnknown,
-		Err: fmt.Errorf("answered %v when asked for %v", answered, asked)}
+	return upstream.Unusable(service, op, fmt.Errorf("answered %v when asked for %v", answered, asked))
 }
 
 // NoteForeign records on the request's span that the BFF left out n items

@@ -1053,3 +1053,34 @@ func crashTwiceAndRecover(t *testing.T, open opener, first, then crashPoint, lan
 	}
 	checkQuiet(t, quietState(t, rt))
 }
+
+// unusableCatalog answers every batch read with a product the BFF cannot
+// sell, as the product client does for one priced in no currency it knows,
+// and counts the reads.
+type unusableCatalog struct {
+	orderflow.Catalog
+	reads *atomic.Int32
+}
+
+func (u unusableCatalog) GetMany(context.Context, []int64) (product.Batch, error) {
+	u.reads.Add(1)
+	return product.Batch{}, upstream.Unusable("product", "get_many", errors.New("product 4 is priced in \"eur\""))
+}
+
+// TestAnUnusableAnswerIsNotAskedAgain: the pricing of an order whose
+// products the service answers in a form the BFF cannot use is asked
+// once: the answer would be the same, and a read changes nothing. The
+// order is refused 503, and nothing is reserved.
+func TestAnUnusableAnswerIsNotAskedAgain(t *testing.T) {
+	var reads atomic.Int32
+	rt, _, deps := buggy(t, func(d *orderflow.Deps) { d.Catalog = unusableCatalog{d.Catalog, &reads} })
+	a := flowOver(t, deps, time.Now, testFlowConfig())
+	_, err := a.Place(context.Background(), orderflow.Request{UserID: "usr_ada", Key: "unusable-key",
+		Input: orderflow.Input{Items: []orderflow.Item{{ProductID: 4, Quantity: 2}}, PaymentToken: payment.TokenVisa}})
+	if code := problemCode(err); code != problem.CodeUnavailable || reads.Load() != 1 {
+		t.Errorf("got %v (code %q) after %d reads, want upstream_unavailable after one", err, code, reads.Load())
+	}
+	if n := rt.State(t).Product.Requests["POST /reservations"]; n != 0 {
+		t.Errorf("%d reservations asked for, want none", n)
+	}
+}

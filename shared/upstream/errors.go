@@ -112,7 +112,7 @@ func (e *Error) Unwrap() error { return e.Err }
 // Ambiguous reports whether a write may have taken effect even though no
 // definitive answer arrived: a timeout, a dropped connection, a 5xx.
 func (e *Error) Ambiguous() bool {
-	if e.NotSent {
+	if e.NotSent || errors.Is(e.Err, ErrUnusable) {
 		return false
 	}
 	switch e.Kind {
@@ -120,6 +120,19 @@ func (e *Error) Ambiguous() bool {
 		return true
 	}
 	return false
+}
+
+// ErrUnusable is the cause of an error for a read whose answer came whole
+// but cannot be used: another resource than the one asked for, more items
+// than asked for, a status or a price the BFF cannot show or charge.
+// Asking again gets the same answer, and a read changes nothing: such an
+// error is neither transient nor ambiguous, and nothing retries it.
+var ErrUnusable = errors.New("the service's answer cannot be used")
+
+// Unusable returns the error, of KindUnknown, of service's answer to op
+// that cannot be used, for the reason why.
+func Unusable(service, op string, why error) *Error {
+	return &Error{Service: service, Op: op, Kind: KindUnknown, Err: fmt.Errorf("%w: %w", ErrUnusable, why)}
 }
 
 // Unanswered reports whether the call ended with no answer from the

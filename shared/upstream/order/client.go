@@ -47,26 +47,11 @@ func (c *Client) Cancel(ctx context.Context, id string) (Order, error) {
 	return upstream.Undo[Order](ctx, c.s, "/orders", id, "cancel")
 }
 
-// Get returns one order. An order of a status the client does not know is
-// an error of KindUnknown, as in List.
+// Get returns one order, whatever its status: a caller that shows it
+// checks its owner, then its status (CheckStatus), so that another user's
+// order is a 404 whatever it holds.
 func (c *Client) Get(ctx context.Context, id string) (Order, error) {
-	o, err := upstream.Get[Order](ctx, c.s, "get", "/orders/"+url.PathEscape(id))
-	if err == nil {
-		err = c.known("get", o)
-	}
-	return o, err
-}
-
-// known returns nil when o's status is one of the three an order has, and
-// otherwise the service failing in op: a BFF shows orders to clients that
-// trust its documents' enums.
-func (c *Client) known(op string, o Order) error {
-	switch o.Status {
-	case StatusPending, StatusConfirmed, StatusCancelled:
-		return nil
-	}
-	return &upstream.Error{Service: c.s.Name(), Op: op, Kind: upstream.KindUnknown,
-		Err: fmt.Errorf("order %q has the unknown status %q", o.ID, o.Status)}
+	return upstream.Get[Order](ctx, c.s, "get", "/orders/"+url.PathEscape(id))
 }
 
 // ByReference finds the order created with ref, to learn the outcome of a
@@ -77,8 +62,8 @@ func (c *Client) ByReference(ctx context.Context, ref string) (Order, error) {
 
 // List returns one page of userID's orders, newest first. An empty cursor
 // starts at the newest; limit 0 takes the service default. A page of more
-// than limit orders, or with an order of an unknown status, is an error of
-// KindUnknown.
+// than limit orders, or with an order of userID's of an unknown status, is
+// an error of KindUnknown.
 func (c *Client) List(ctx context.Context, userID, cursor string, limit int) (Page, error) {
 	q := url.Values{"user_id": {userID}}
 	if cursor != "" {
@@ -91,11 +76,12 @@ func (c *Client) List(ctx context.Context, userID, cursor string, limit int) (Pa
 	if err == nil && limit > 0 && len(page.Items) > limit {
 		// Its next cursor points past orders a page cut to limit would
 		// leave out of every page: the service is failing.
-		return Page{}, &upstream.Error{Service: c.s.Name(), Op: "list", Kind: upstream.KindUnknown,
-			Err: fmt.Errorf("answered %d orders when asked for at most %d", len(page.Items), limit)}
+		return Page{}, upstream.Unusable(c.s.Name(), "list", fmt.Errorf("answered %d orders when asked for at most %d", len(page.Items), limit))
 	}
 	for _, o := range page.Items {
-		if err := c.known("list", o); err != nil {
+		// Another user's order, which its caller leaves out (Owned), says
+		// nothing to this one, whatever it holds.
+		if err := o.checkStatus("list"); err != nil && o.UserID == userID {
 			return Page{}, err
 		}
 	}

@@ -178,8 +178,19 @@ func TestAnOrderOfAnUnknownStatusIsTheServiceFailing(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 	client := order.New(upstreamtest.Service(t, "order", []string{srv.URL}, upstream.DefaultConfig()))
-	_, err := client.Get(context.Background(), "o1")
-	wantError(t, err, "get", upstream.KindUnknown, 0, "")
+	o, err := client.Get(context.Background(), "o1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Checked once its owner is: another user's is a 404 whatever it holds.
+	if err := o.CheckOwner("usr_grace"); upstream.KindOf(err) != upstream.KindNotFound {
+		t.Errorf("Grace reading Ada's order: %v, want not found", err)
+	}
+	wantError(t, o.CheckStatus(), "get", upstream.KindUnknown, 0, "")
 	_, err = client.List(context.Background(), "usr_ada", "", 10)
 	wantError(t, err, "list", upstream.KindUnknown, 0, "")
+	// Grace's list with Ada's order let through: left out by its caller.
+	if page, err := client.List(context.Background(), "usr_grace", "", 10); err != nil || len(page.Items) != 1 {
+		t.Errorf("Grace's list: %+v, %v; want the page, for its caller to filter", page.Items, err)
+	}
 }

@@ -1,6 +1,10 @@
 package order
 
-import "storefront.dev/shared/upstream"
+import (
+	"fmt"
+
+	"storefront.dev/shared/upstream"
+)
 
 // CheckOwner returns nil when userID placed o. Any other caller gets the
 // error of a missing order (KindNotFound), so that another user's order is a
@@ -25,4 +29,18 @@ func Owned(items []Order, userID string) (own []Order, foreign int) {
 		}
 	}
 	return own, len(items) - len(own)
+}
+
+// CheckStatus returns nil when o's status is one of the three an order
+// has, and otherwise the order service failing (upstream.Unusable): the
+// BFFs show orders to clients that trust their documents' enums.
+func (o Order) CheckStatus() error { return o.checkStatus("get") }
+
+// checkStatus is CheckStatus of an order read by op.
+func (o Order) checkStatus(op string) error {
+	switch o.Status {
+	case StatusPending, StatusConfirmed, StatusCancelled:
+		return nil
+	}
+	return upstream.Unusable("order", op, fmt.Errorf("order %q has the unknown status %q", o.ID, o.Status))
 }

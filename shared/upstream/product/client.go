@@ -44,7 +44,7 @@ func (c *Client) Get(ctx context.Context, id int64) (Product, error) {
 // failing is the error of an answer of op holding a product the client
 // cannot show or sell (see checked): the service failing, KindUnknown.
 func (c *Client) failing(op string, err error) error {
-	return &upstream.Error{Service: c.s.Name(), Op: op, Kind: upstream.KindUnknown, Err: err}
+	return upstream.Unusable(c.s.Name(), op, err)
 }
 
 // GetMany returns the products with ids, in the order asked, and the ids the
