@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	json "github.com/goccy/go-json"
@@ -55,6 +56,9 @@ type Journal struct {
 	rec        string // prefix of the record keys
 	unfinished string // the index
 	replicas   int    // that must hold a write before it counts; see WithReplicas
+	// plainUpdates is set once the server refused the flags of
+	// updateScript: a Redis before 7 (see Update).
+	plainUpdates atomic.Bool
 }
 
 // JournalOption configures a Journal.
@@ -122,9 +126,15 @@ return false
 // record, is refused there, and the sagas already journaled must renew
 // their leases and finish, or one that took the money could not go on to
 // its order. They hold the memory they grow by; finishing gives their
-// records a TTL. Script flags need Redis 7.
-var updateScript = redis.NewScript(`#!lua flags=allow-oom
-local v = redis.call('GET', KEYS[1])
+// records a TTL. Script flags need Redis 7: an earlier server, which
+// cannot compile them, runs plainUpdateScript instead (see Update), and
+// refuses updates when full, as it does creates.
+var updateScript = redis.NewScript("#!lua flags=allow-oom\n" + updateBody)
+
+// plainUpdateScript is updateScript without its flags, for Redis 5 and 6.
+var plainUpdateScript = redis.NewScript(updateBody)
+
+const updateBody = `local v = redis.call('GET', KEYS[1])
 if not v then return 0 end
 if v == ARGV[1] then return 1 end
 local ok, r = pcall(cjson.decode, v)
@@ -140,7 +150,7 @@ else
   end
 end
 return 1
-`)
+`
 
 // pruneScript removes from the index KEYS[1] the ids ARGV[i] whose record
 // KEYS[i+1] is gone (evicted, deleted by hand), which Expired would
@@ -204,7 +214,16 @@ func (j *Journal) Update(ctx context.Context, rec orderflow.Record) error {
 		return err
 	}
 	args = append(args, strconv.FormatInt(rec.Version-1, 10))
-	done, err := j.write(ctx, updateScript, rec.ID, args).Int()
+	script := updateScript
+	if j.plainUpdates.Load() {
+		script = plainUpdateScript
+	}
+	done, err := j.write(ctx, script, rec.ID, args).Int()
+	if err != nil && script == updateScript && flagsRefused(err) {
+		// Nothing ran: the server could not compile the script.
+		j.plainUpdates.Store(true)
+		done, err = j.write(ctx, plainUpdateScript, rec.ID, args).Int()
+	}
 	switch {
 	case err != nil:
 		return fmt.Errorf("redis journal update %s: %w", rec.ID, err)
@@ -214,6 +233,15 @@ func (j *Journal) Update(ctx context.Context, rec orderflow.Record) error {
 		return fmt.Errorf("redisstore: journal record %s is not valid JSON; not updated", rec.ID)
 	}
 	return nil
+}
+
+// flagsRefused reports whether err is a server's refusal to compile a
+// script that declares flags: Redis before 7 reads its first line, the
+// "#!lua" of the flags, as Lua ("Error compiling script (new function):
+// user_script:1: unexpected symbol near '#'").
+func flagsRefused(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "Error compiling script") && strings.Contains(msg, "near '#'")
 }
 
 // Expired implements orderflow.Journal. The oldest leases come first. A

@@ -2,6 +2,7 @@ package redisstore_test
 
 import (
 	"context"
+	"crypto/sha1"
 	"errors"
 	"fmt"
 	"os"
@@ -364,4 +365,69 @@ func stop(t *testing.T, client *redis.Client) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGCONT) })
+}
+
+// beforeFlags is a go-redis hook that makes a Redis 7 answer scripts as
+// Redis 5 and 6 do: a script that declares flags ("#!lua ...") does not
+// compile, and only the scripts it compiled are known by their digest.
+type beforeFlags struct {
+	mu    sync.Mutex
+	known map[string]bool // digests of the scripts it compiled
+}
+
+func (*beforeFlags) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (*beforeFlags) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+func (b *beforeFlags) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		args := cmd.Args()
+		b.mu.Lock()
+		known := len(args) > 1 && b.known[fmt.Sprint(args[1])]
+		b.mu.Unlock()
+		switch name := strings.ToLower(cmd.Name()); {
+		case name == "evalsha" && !known:
+			cmd.SetErr(serverError("NOSCRIPT No matching script. Please use EVAL."))
+			return cmd.Err()
+		case name == "eval" && strings.HasPrefix(args[1].(string), "#!"):
+			cmd.SetErr(serverError("ERR Error compiling script (new function): user_script:1: unexpected symbol near '#'"))
+			return cmd.Err()
+		case name == "eval":
+			b.mu.Lock()
+			b.known[fmt.Sprintf("%x", sha1.Sum([]byte(args[1].(string))))] = true
+			b.mu.Unlock()
+		}
+		return next(ctx, cmd)
+	}
+}
+
+// serverError is an error as the server answers it, which go-redis tells
+// from a failure to reach it.
+type serverError string
+
+func (e serverError) Error() string { return string(e) }
+func (serverError) RedisError()     {}
+
+// TestJournalBeforeRedis7: a server that cannot compile the flags of the
+// update script still takes every update, by the script without them.
+func TestJournalBeforeRedis7(t *testing.T) {
+	c := redis.NewClient(&redis.Options{Addr: strings.TrimPrefix(redistest.URL(t), "redis://")})
+	t.Cleanup(func() { c.Close() })
+	c.AddHook(&beforeFlags{known: map[string]bool{}})
+	ctx := context.Background()
+	j := redisstore.NewJournal(c, redistest.Prefix(t))
+	rec := journaltest.Record("old-redis", time.Now().Add(time.Minute))
+	if _, _, err := j.Create(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // the first finds the flags refused, the second knows
+		rec.Version++
+		if err := j.Update(ctx, rec); err != nil {
+			t.Fatalf("update %d on a server before Redis 7: %v", rec.Version, err)
+		}
+	}
+	if got, ok, err := j.Get(ctx, rec.ID); err != nil || !ok || got.Version != rec.Version {
+		t.Errorf("got version %d, %v, %v; want %d", got.Version, ok, err, rec.Version)
+	}
 }
