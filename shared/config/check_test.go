@@ -108,7 +108,9 @@ func TestCheckHidesCredentials(t *testing.T) {
 		secret string
 	}{
 		{map[string]string{"REDIS_URL": "redis://:S3cretPass@r:6379/0", "REDIS_PASSWORD": "OtherSecret"},
-			`REDIS_URL="redis://:xxxxx@r:6379/0", REDIS_PASSWORD=(hidden): gateway:`, "Secret"},
+			`REDIS_URL="redis://r:6379" (the rest hidden), REDIS_PASSWORD=(hidden): gateway:`, "Secret"},
+		{map[string]string{"REDIS_URL": "redis://S3cretPass@r:6379/0?password=S3cretToo", "REDIS_PASSWORD": "x"},
+			`REDIS_URL="redis://r:6379" (the rest hidden)`, "S3cret"},
 		{map[string]string{"CURSOR_KEY": "c2hvcnRzZWNyZXQ="}, `CURSOR_KEY=(hidden): gateway: CursorKey`, "c2hvcnRzZWNyZXQ"},
 		{map[string]string{"REDIS_SENTINEL_PASSWORD": "SentinelPw"}, `REDIS_SENTINEL_PASSWORD=(hidden): gateway:`, "SentinelPw"},
 		{map[string]string{"REDIS_URL": "http//:S3cretPass@r:6379/0", "REDIS_ADDRS": "r:26379"}, `REDIS_URL=(hidden), REDIS_ADDRS="r:26379"`, "Secret"},

@@ -46,14 +46,16 @@ type variable struct {
 func (v variable) shown() string { return v.name + "=" + quote(v.value, v.secret) }
 
 // quote is value quoted as errors write it. A credential's is hidden,
-// all of it or, in a URL, its password, so that the error of a bad
+// all of it or, in a URL, all but its scheme and address, so that the error of a bad
 // setting, logged by a process that will not start, gives no secret away.
 func quote(value string, secret bool) string {
 	if !secret {
 		return strconv.Quote(value)
 	}
 	if u, err := url.Parse(value); err == nil && u.Scheme != "" && u.Host != "" {
-		return strconv.Quote(u.Redacted())
+		// The scheme and the address only: a password may stand where
+		// the user does ("redis://secret@host") or in the query.
+		return strconv.Quote(u.Scheme+"://"+u.Host) + " (the rest hidden)"
 	}
 	return "(hidden)"
 }
