@@ -55,7 +55,10 @@ func quote(value string, secret bool) string {
 	if u, err := url.Parse(value); err == nil && u.Scheme != "" && u.Host != "" {
 		// The scheme and the address only: a password may stand where
 		// the user does ("redis://secret@host") or in the query.
-		return strconv.Quote(u.Scheme+"://"+u.Host) + " (the rest hidden)"
+		if shown := u.Scheme + "://" + u.Host; shown != value {
+			return strconv.Quote(shown) + " (the rest hidden)"
+		}
+		return strconv.Quote(value)
 	}
 	return "(hidden)"
 }
