@@ -26,8 +26,9 @@ type target struct {
 	Addr string
 	// Method is the request's method.
 	Method string
-	// Paths are the request targets, query included; the workers take them
-	// in turn.
+	// Paths are the request targets, query included: a closed loop's
+	// workers draw one at random for each request, an open loop takes
+	// them in turn.
 	Paths []string
 	// Header holds name, value pairs sent with every request.
 	Header [][2]string

@@ -49,8 +49,9 @@ import (
 // write to the master promoted: the version check holds within each
 // master, not across the two, and both may run one saga. WithReplicas
 // closes both windows at the cost of a wait for the replicas on every
-// write (a master without its replicas then takes no write), as does
-// min-replicas-to-write on the master.
+// write (a write on a master without its replicas is run but fails its
+// WAIT, and its saga stops there), as does min-replicas-to-write on the
+// master, which refuses the write itself.
 type Journal struct {
 	client     redis.UniversalClient
 	rec        string // prefix of the record keys
