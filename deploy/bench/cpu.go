@@ -121,8 +121,11 @@ func startCPU(pids map[string]int) *cpuMeter {
 // accounting (CONFIG_IRQ_TIME_ACCOUNTING unset, as on the machines this
 // was measured on) charges a tick spent in softirq to the process it
 // interrupted as well as to softirq: the processes' shares then include
-// some of softirq's, and others is the machine's busy time, softirq
-// included, less theirs.
+// some of softirq's, and others, the machine's busy time outside softirq
+// less theirs, falls short of what the rest of the machine used by that
+// much (it is a floor, at 0 when the rest used less). Adding softirq back
+// would count, as the rest's, the packet processing of the run's own
+// traffic done outside its processes (ksoftirqd, an idle CPU).
 func (m *cpuMeter) finish(elapsed time.Duration) []cpuShare {
 	var out []cpuShare
 	if elapsed <= 0 {
@@ -143,7 +146,7 @@ func (m *cpuMeter) finish(elapsed time.Duration) []cpuShare {
 		softirq := (soft - m.softStart).Seconds() / elapsed.Seconds()
 		out = append(out,
 			cpuShare{Name: "softirq", Cores: softirq},
-			cpuShare{Name: "others", Cores: max(0, all+softirq-ours)})
+			cpuShare{Name: "others", Cores: max(0, all-ours)})
 	}
 	return out
 }
