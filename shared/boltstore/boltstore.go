@@ -139,7 +139,9 @@ func makeDirs(dir string) error {
 		return err
 	}
 	for _, d := range missing {
-		if err := syncDir(filepath.Dir(d)); err != nil {
+		// A parent this process may write in but not read (mode 0733)
+		// cannot be opened to sync: its entry is left to the file system.
+		if err := syncDir(filepath.Dir(d)); err != nil && !errors.Is(err, fs.ErrPermission) {
 			return err
 		}
 	}

@@ -66,10 +66,13 @@ func (l redisLog) Printf(ctx context.Context, format string, v ...any) {
 func warnOfEviction(ctx context.Context, client redis.UniversalClient, logger *slog.Logger) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	got, err := client.ConfigGet(ctx, "maxmemory-policy").Result()
+	got, err := client.ConfigGet(ctx, "maxmemory*").Result()
 	if err != nil {
 		logger.Debug("redis eviction policy not checked", "err", err)
 		return
+	}
+	if got["maxmemory"] == "0" {
+		return // no limit: nothing is evicted, whatever the policy
 	}
 	switch policy := got["maxmemory-policy"]; {
 	case strings.HasPrefix(policy, "allkeys-"):

@@ -212,7 +212,8 @@ func TestCursorKeyInRedisThatIsNoKey(t *testing.T) {
 }
 
 // TestWarnOfEviction: a Redis that evicts keys when full is logged, at
-// error when any key may go, and one that evicts none is not.
+// error when any key may go, and one that evicts none (its policy, or no
+// memory limit) is not.
 func TestWarnOfEviction(t *testing.T) {
 	if os.Getenv("REDIS_TEST_URL") != "" {
 		t.Skip("sets the policy of a Redis of its own only, not REDIS_TEST_URL's")
@@ -220,8 +221,16 @@ func TestWarnOfEviction(t *testing.T) {
 	client := redistest.Client(t)
 	ctx := context.Background()
 	defer client.ConfigSet(ctx, "maxmemory-policy", "noeviction")
-	for policy, want := range map[string]string{"allkeys-lru": "ERROR", "volatile-ttl": "WARN", "noeviction": ""} {
+	defer client.ConfigSet(ctx, "maxmemory", "0")
+	for policy, want := range map[string]string{"allkeys-lru": "ERROR", "volatile-ttl": "WARN", "noeviction": "", "allkeys-lfu 0": ""} {
+		policy, limit, unbounded := strings.Cut(policy, " ")
+		if !unbounded {
+			limit = "1gb"
+		}
 		if err := client.ConfigSet(ctx, "maxmemory-policy", policy).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if err := client.ConfigSet(ctx, "maxmemory", limit).Err(); err != nil {
 			t.Fatal(err)
 		}
 		var out strings.Builder
