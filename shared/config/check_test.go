@@ -46,8 +46,10 @@ func TestCheckNamesTheVariables(t *testing.T) {
 		// A credential's value is hidden: the error is logged by a BFF
 		// that will not start. Of a Redis URL, the scheme and address show.
 		{"passwords", map[string]string{"REDIS_URL": "redis://:S3cretPass@r:6379/0", "REDIS_PASSWORD": "OtherSecret"},
-			[]string{`REDIS_URL="redis://r:6379" (the rest hidden), REDIS_PASSWORD=(hidden): gateway:`}, []string{"Secret"}},
-		{"a password in the user and the query", map[string]string{"REDIS_URL": "redis://S3cretPass@r:6379/0?password=S3cretToo", "REDIS_PASSWORD": "x"},
+			[]string{`REDIS_URL=(hidden), REDIS_PASSWORD=(hidden): gateway:`}, []string{"Secret"}},
+		{"a password with a slash", map[string]string{"REDIS_URL": "redis://S3cr/et@r:6379/0", "REDIS_PASSWORD": "x"},
+			[]string{`REDIS_URL=(hidden)`}, []string{"S3cr"}},
+		{"a password in the query", map[string]string{"REDIS_URL": "redis://r:6379/0?password=S3cretToo", "REDIS_PASSWORD": "x"},
 			[]string{`REDIS_URL="redis://r:6379" (the rest hidden)`}, []string{"S3cret"}},
 		{"a URL that does not parse", map[string]string{"REDIS_URL": "http//:S3cretPass@r:6379/0", "REDIS_ADDRS": "r:26379"},
 			[]string{`REDIS_URL=(hidden), REDIS_ADDRS="r:26379"`}, []string{"Secret"}},

@@ -46,11 +46,17 @@ type variable struct {
 func (v variable) shown() string { return v.name + "=" + quote(v.value, v.secret) }
 
 // quote is value quoted as errors write it. A credential's is hidden,
-// all of it or, in a URL, all but its scheme and address, so that the error of a bad
+// all of it or, in a URL without a user part, all but its scheme and
+// address, so that the error of a bad
 // setting, logged by a process that will not start, gives no secret away.
 func quote(value string, secret bool) string {
 	if !secret {
 		return strconv.Quote(value)
+	}
+	if strings.Contains(value, "@") {
+		// A password may hold a slash, which ends what url.Parse takes
+		// for the host: "redis://s3cr/t@host" has the host "s3cr".
+		return "(hidden)"
 	}
 	if u, err := url.Parse(value); err == nil && u.Scheme != "" && u.Host != "" {
 		// The scheme and the address only: a password may stand where
