@@ -139,11 +139,8 @@ func TestBrowserOrderFromAllowedOrigin(t *testing.T) {
 		t.Errorf("got %d logins at the user service, want %d: the hostile login must not pass its preflight", got, logins)
 	}
 	// The blind order did reach the BFF, with the cookie, and was refused
-	// there rather than only hidden by the browser: sent as text/plain, so
-	// as to need no preflight, its body is not JSON (and its Origin and
-	// lack of a CSRF token would have refused it next). The refusal comes
-	// before any route is matched.
-	if want := `bff_http_request_duration_seconds_count{method="POST",route="/",status="415"} 1`; !strings.Contains(servertest.Metrics(t, s.Base), want) {
+	// there rather than only hidden by the browser.
+	if want := `bff_http_request_duration_seconds_count{method="POST",route="/api/orders",status="403"} 1`; !strings.Contains(servertest.Metrics(t, s.Base), want) {
 		t.Errorf("metrics lack %s", want)
 	}
 }

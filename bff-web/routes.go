@@ -30,14 +30,14 @@ func routes(g *gateway.Gateway, cfg Config) {
 	csrf := csrfProtect(trusted)
 
 	sameOrigin := originGuard(trusted)
-	api.Post("/session", sameOrigin, limit.Login, handleLogin(g.Users, g.Verifier, sessions, cfg.Session))
+	api.Post("/session", sameOrigin, httpserver.JSONBodies, limit.Login, handleLogin(g.Users, g.Verifier, sessions, cfg.Session))
 	api.Delete("/session", sameOrigin, limit.Tokens, handleLogout(sessions, cfg.Session))
 
 	// Every screen is one fan-out of its upstream reads; the optional parts
 	// it leaves out are counted in bff_degraded_parts_total.
 	screens := aggregate.New(g.Metrics)
 
-	api.Post("/orders", authed, csrf, limit.Orders, handlePlaceOrder(g.Flow))
+	api.Post("/orders", authed, csrf, httpserver.JSONBodies, limit.Orders, handlePlaceOrder(g.Flow))
 	api.Get("/orders", authed, limit.Default, handleListOrders(g.Orders, g.Catalog, g.Cursors, screens))
 	api.Get("/orders/:id", authed, limit.Default, handleGetOrder(g.Orders, g.Catalog, g.Payments, screens))
 

@@ -101,7 +101,7 @@ func TestLoginCSRF(t *testing.T) {
 		extra                     []string
 		status                    int
 	}{
-		{"form from a foreign origin", "https://evil.example", "text/plain", nil, 415},
+		{"form from a foreign origin", "https://evil.example", "text/plain", nil, 403},
 		{"form without an origin", "", "text/plain", nil, 415},
 		{"JSON from a foreign origin", "https://evil.example", "application/json", nil, 403},
 		{"JSON from an opaque origin", "null", "application/json", nil, 403},

@@ -298,7 +298,9 @@ func newOrigins(cfg Config) origins {
 // trusted unless its Sec-Fetch-Site says a page of another site sent it
 // (a browser that strips Origin still sends that). The own origin is not
 // read from X-Forwarded-Host or X-Forwarded-Proto, nor from an
-// absolute-form request target: any client may send those.
+// absolute-form request target: any client may send those. Behind a proxy
+// that sends the BFF another Host than the browser's, the public origin
+// must be one of the allowed ones.
 func (o origins) trusted(c *fiber.Ctx) bool {
 	origin := c.Get(fiber.HeaderOrigin)
 	if origin == "" {
@@ -307,8 +309,14 @@ func (o origins) trusted(c *fiber.Ctx) bool {
 	if slices.Contains(o.allowed, origin) {
 		return true
 	}
-	rest, ok := strings.CutPrefix(origin, o.scheme+"://")
-	return ok && rest != "" && rest == string(c.Request().Header.Host())
+	// Both in the form a browser sends: the case of a host and a default
+	// port do not matter ("Shop.Example:443" is https://shop.example).
+	own, err := canonicalOrigin(o.scheme + "://" + string(c.Request().Header.Host()))
+	if err != nil {
+		return false
+	}
+	sent, err := canonicalOrigin(origin)
+	return err == nil && sent == own
 }
 
 var _ httpserver.TokenVerifier = (*auth.Verifier)(nil)

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gofiber/fiber/v2"
+
 	"storefront.dev/shared/auth"
 	"storefront.dev/shared/clocktest"
 	"storefront.dev/shared/httpserver/servertest"
@@ -220,6 +222,43 @@ func TestARefreshedTokenLastsUntilItsOwnExpiry(t *testing.T) {
 		}
 		if fresh.ExpiresIn != 60 {
 			t.Errorf("clock %v ahead: refreshed token expires in %ds, want the minute of its lifetime", skew, fresh.ExpiresIn)
+		}
+	}
+}
+
+// TestOwnOriginIsComparedAsBrowsersWriteIt: the BFF's own origin is its
+// scheme (https with Secure cookies) and the request's Host, whatever the
+// Host's case and with the scheme's default port or without; another
+// scheme or port is another origin.
+func TestOwnOriginIsComparedAsBrowsersWriteIt(t *testing.T) {
+	app := fiber.New()
+	var cfg Config
+	cfg.Session.Secure = true
+	app.Post("/x", originGuard(newOrigins(cfg)), func(c *fiber.Ctx) error { return c.SendStatus(fiber.StatusNoContent) })
+	for _, tt := range []struct {
+		host, origin string
+		want         int
+	}{
+		{"shop.example", "https://shop.example", 204},
+		{"shop.example:443", "https://shop.example", 204},
+		{"Shop.Example", "https://shop.example", 204},
+		{"shop.example", "https://shop.example:443", 204},
+		{"shop.example", "http://shop.example", 500},
+		{"shop.example:8443", "https://shop.example", 500},
+		{"shop.example", "https://shop.example.evil", 500},
+	} {
+		req := httptest.NewRequest("POST", "/x", nil)
+		req.Host = tt.host
+		req.Header.Set("Origin", tt.origin)
+		resp, err := app.Test(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		// Fiber's own error handler answers the refusal 500 here; the
+		// BFF's answers it 403.
+		if resp.StatusCode != tt.want {
+			t.Errorf("Host %q, Origin %q: got %d, want %d", tt.host, tt.origin, resp.StatusCode, tt.want)
 		}
 	}
 }

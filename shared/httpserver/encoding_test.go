@@ -115,13 +115,14 @@ func fmtHeader(h http.Header) string {
 	return b.String()
 }
 
-// TestBodiesAreJSON: a body declared as anything but JSON (a form, plain
-// text, nothing) is a 415 before the handler runs; JSON with parameters
+// TestBodiesAreJSON: on a route with JSONBodies, a body declared as
+// anything but JSON (a form, plain text, nothing) is a 415 before the
+// handler runs; JSON with parameters
 // or a +json type, and a request without a body, reach it.
 func TestBodiesAreJSON(t *testing.T) {
 	s := newServer(t, nil)
 	reached := 0
-	s.App.Post("/echo", func(c *fiber.Ctx) error {
+	s.App.Post("/echo", httpserver.JSONBodies, func(c *fiber.Ctx) error {
 		reached++
 		return c.SendStatus(fiber.StatusNoContent)
 	})

@@ -229,7 +229,7 @@ func New(cfg Config, logger *slog.Logger, metrics *telemetry.Metrics, opts ...Op
 	s.App.Server().MaxIdleWorkerDuration = idleWorker
 	s.refuseUnknownMethods()
 	s.App.Use(requestID, s.observe, securityHeaders(cfg.HSTS), s.recoverPanic)
-	s.App.Use(identityBodies, jsonBodies) // before any handler reads a body
+	s.App.Use(identityBodies) // before any handler reads a body
 	return s
 }
 
