@@ -11,7 +11,7 @@ import (
 const MaxPrice = 1_000_000_000_000_000
 
 // kinds are the kinds of picture the BFFs' documents name.
-var kinds = []string{"main", "thumbnail", "gallery"}
+var kinds = []string{ImageMain, ImageThumbnail, ImageGallery}
 
 // checked returns p as a BFF may show and sell it, or why it cannot: an
 // id of 1 or more, and a price of 0 to MaxPrice minor units of an ISO 4217
