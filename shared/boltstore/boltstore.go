@@ -404,26 +404,17 @@ func (s *Store) Expired(ctx context.Context, now time.Time, limit int) ([]orderf
 	var recs []orderflow.Record
 	var unreadable orderflow.Unreadable
 	err := s.db.View(func(tx *bolt.Tx) error {
-		f, at, clock := fileOf(tx), nanos(now), nanos(time.Now())
-		c := f.unfinished.Cursor()
-		for k, _ := c.First(); k != nil && len(recs) < limit; k, _ = c.Next() {
-			gen, lease, id, err := splitUnfinishedKey(k)
-			if err != nil {
-				return err
-			}
-			if gen >= s.gen && lease > at {
-				break
-			}
+		f, clock := fileOf(tx), nanos(time.Now())
+		return s.eachExpired(f, now, func(id []byte) bool {
 			rec, ok, err := s.read(f, id, clock)
-			if err != nil {
+			switch {
+			case err != nil:
 				unreadable.Add(string(id), err)
-				continue
-			}
-			if ok {
+			case ok:
 				recs = append(recs, rec)
 			}
-		}
-		return nil
+			return len(recs) < limit
+		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("expired: %w", err)
@@ -438,25 +429,38 @@ func (s *Store) Backlog(ctx context.Context, now time.Time, limit int) (int, err
 		return 0, err
 	}
 	n := 0
+	if limit <= 0 {
+		return 0, nil
+	}
 	err := s.db.View(func(tx *bolt.Tx) error {
-		at := nanos(now)
-		c := fileOf(tx).unfinished.Cursor()
-		for k, _ := c.First(); k != nil && n < limit; k, _ = c.Next() {
-			gen, lease, _, err := splitUnfinishedKey(k)
-			if err != nil {
-				return err
-			}
-			if gen >= s.gen && lease > at {
-				break
-			}
+		return s.eachExpired(fileOf(tx), now, func([]byte) bool {
 			n++
-		}
-		return nil
+			return n < limit
+		})
 	})
 	if err != nil {
 		return 0, fmt.Errorf("backlog: %w", err)
 	}
 	return n, nil
+}
+
+// eachExpired calls visit with the id of each unfinished record whose
+// lease had ended at now, in the index's order (the orphans of earlier
+// generations first, then this one's by lease), until visit returns false
+// or the first live lease.
+func (s *Store) eachExpired(f file, now time.Time, visit func(id []byte) bool) error {
+	at := nanos(now)
+	c := f.unfinished.Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		gen, lease, id, err := splitUnfinishedKey(k)
+		if err != nil {
+			return err
+		}
+		if gen >= s.gen && lease > at || !visit(id) {
+			return nil
+		}
+	}
+	return nil
 }
 
 // encode prepares rec's envelope before the transaction, so that the
