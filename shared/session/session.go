@@ -407,13 +407,27 @@ func (m *Manager) put(ctx context.Context, h handle, s Session) error {
 	return nil
 }
 
+// lookupBudget bounds each wait for the store to read a session: a store
+// that takes connections and never answers (a Redis that hangs) fails a
+// request within it, with a 503, rather than hold it, and its place in
+// admission control, until the request's deadline.
+const lookupBudget = time.Second
+
 // get returns the session of h with its tokens opened; ok is false when
 // there is none, or its seal does not open (the store was changed: its
 // user id, or the sealed bytes). A session stored before tokens were
 // sealed is returned as it is, and sealed when it is next written.
 func (m *Manager) get(ctx context.Context, h handle) (s Session, ok bool, err error) {
-	s, ok, err = m.store.GetSession(ctx, h.key)
+	lctx, cancel := context.WithTimeout(ctx, lookupBudget)
+	s, ok, err = m.store.GetSession(lctx, h.key)
+	budgetSpent := lctx.Err() != nil && ctx.Err() == nil
+	cancel()
 	if err != nil {
+		if budgetSpent {
+			// The budget ran out, not the caller's time: the store is
+			// failing (503), which is not the request's timeout.
+			err = fmt.Errorf("session store: no answer within %v (%v)", lookupBudget, err)
+		}
 		return Session{}, false, storeDown(err)
 	}
 	if !ok || len(s.Sealed) == 0 {

@@ -52,3 +52,35 @@ func TestStoreDownIsRetryable(t *testing.T) {
 		}
 	}
 }
+
+// hangingStore is a session store that takes every call and never
+// answers, as a Redis that hangs does: a call ends with its context.
+type hangingStore struct{ downStore }
+
+func (hangingStore) GetSession(ctx context.Context, _ string) (session.Session, bool, error) {
+	<-ctx.Done()
+	return session.Session{}, false, ctx.Err()
+}
+
+// TestAStoreThatHangsFailsALookupSoon: a request whose session store
+// hangs is answered 503 with a Retry-After once the lookup's budget runs
+// out, not held until its own deadline.
+func TestAStoreThatHangsFailsALookupSoon(t *testing.T) {
+	m := session.New(hangingStore{}, newRotating(), session.DefaultConfig())
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := m.Resolve(ctx, "a-session-id")
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		var pe *problem.Error
+		if !errors.As(err, &pe) || pe.Code != problem.CodeUnavailable || pe.RetryAfter <= 0 {
+			t.Errorf("a lookup on a store that hangs: %v, want %s with a Retry-After", err, problem.CodeUnavailable)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a lookup on a store that hangs still waits after 10s, with a minute to its deadline")
+	}
+}
