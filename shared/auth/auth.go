@@ -200,11 +200,11 @@ func (v *Verifier) stillPublished(kid string, key crypto.PublicKey) bool {
 		return false
 	}
 	cur, ok := set.keys[kid]
-	if !ok {
-		return false
-	}
-	eq, ok := cur.key.(interface{ Equal(crypto.PublicKey) bool })
-	return ok && eq.Equal(key)
+	// The same pointer (parseKey makes only *rsa.PublicKey and
+	// *ecdsa.PublicKey): a refresh keeps the value of a key it fetched
+	// again unchanged (carryOver), so that this check, made on every
+	// request served from the token cache, compares no key material.
+	return ok && cur.key == key
 }
 
 // refreshBehind fetches a key set grown old on a goroutine of its own,
@@ -393,6 +393,7 @@ func (v *Verifier) refresh(ctx context.Context, mode fetchMode) error {
 			}
 			return nil, fmt.Errorf("jwks has no usable key: %w", errors.Join(errs...))
 		}
+		set.carryOver(v.keys.Load())
 		old := v.keys.Swap(set)
 		v.forgetTokensOfRemovedKeys(old, set)
 		return nil, nil

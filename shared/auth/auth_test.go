@@ -362,6 +362,42 @@ func TestVerifyKeyRotation(t *testing.T) {
 	wantProblem(t, err, problem.CodeUnauthenticated, "unknown key")
 }
 
+// TestVerifyKeyReplacedUnderItsKid: the user service publishes new material
+// under a kid it used before. A token the old material signed, cached as
+// verified, no longer passes; the same key fetched again keeps its tokens.
+func TestVerifyKeyReplacedUnderItsKid(t *testing.T) {
+	k1, k2, _ := keys(t)
+	v, src, clk := setup(t)
+	tok := sign(t, jwt.SigningMethodRS256, "k1", claims(nil), k1)
+	if _, err := v.Verify(context.Background(), tok); err != nil {
+		t.Fatalf("Verify with k1: %v", err)
+	}
+	// The same key set again, then k2's material under k1's kid; each is
+	// fetched when an unknown kid asks for a refresh.
+	unknown := sign(t, jwt.SigningMethodRS256, "k9", claims(nil), k2)
+	refetch := func(jwks user.JWKS) {
+		t.Helper()
+		src.set(jwks, nil)
+		clk.Advance(auth.DefaultConfig().RefreshInterval)
+		fetches := src.fetches.Load()
+		_, _ = v.Verify(context.Background(), unknown)
+		if got := src.fetches.Load(); got != fetches+1 {
+			t.Fatalf("got %d fetches, want %d", got, fetches+1)
+		}
+	}
+	refetch(user.JWKS{Keys: []user.JWK{rsaJWK("k1", "RS256", &k1.PublicKey)}})
+	if _, err := v.Verify(context.Background(), tok); err != nil {
+		t.Fatalf("Verify after the same key was fetched again: %v", err)
+	}
+	refetch(user.JWKS{Keys: []user.JWK{rsaJWK("k1", "RS256", &k2.PublicKey)}})
+	if _, err := v.Verify(context.Background(), tok); err == nil {
+		t.Fatal("a token of the replaced material passed")
+	}
+	if _, err := v.Verify(context.Background(), sign(t, jwt.SigningMethodRS256, "k1", claims(nil), k2)); err != nil {
+		t.Fatalf("Verify with the new material: %v", err)
+	}
+}
+
 func TestVerifyUnknownKidWithinIntervalDoesNotFetch(t *testing.T) {
 	_, k2, _ := keys(t)
 	v, src, _ := setup(t)

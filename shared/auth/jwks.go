@@ -35,6 +35,25 @@ type keySet struct {
 	skipped map[string]error
 }
 
+// carryOver replaces each key of set that old holds under the same kid,
+// with the same material, by old's value, so that a key fetched again stays
+// the same pointer and tokens cached as verified by it stay valid (see
+// stillPublished). A key whose material changed under its kid is a new key.
+func (set *keySet) carryOver(old *keySet) {
+	if old == nil {
+		return
+	}
+	for kid, k := range set.keys {
+		prev, ok := old.keys[kid]
+		if !ok {
+			continue
+		}
+		if eq, ok := prev.key.(interface{ Equal(crypto.PublicKey) bool }); ok && eq.Equal(k.key) && slices.Equal(prev.algs, k.algs) {
+			set.keys[kid] = prev
+		}
+	}
+}
+
 // curves maps a JWK crv to its curve and to the one ES algorithm that uses it.
 var curves = map[string]struct {
 	curve elliptic.Curve
