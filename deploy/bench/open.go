@@ -184,6 +184,7 @@ func writeOpenReport(w io.Writer, cfg config, rows []openRow) {
 	fmt.Fprintf(w, "latency from each request's scheduled time to its answer; goodput: 2xx per second; shed: 503 overloaded per second\n\n")
 	writeOpenTable(w, rows)
 	writeOpenDetails(w, rows)
+	writeOpenTargets(w, rows)
 }
 
 func writeOpenTable(w io.Writer, rows []openRow) {

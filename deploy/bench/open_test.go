@@ -127,6 +127,7 @@ func TestOpenReportGolden(t *testing.T) {
 	var b bytes.Buffer
 	writeOpenTable(&b, rows)
 	writeOpenDetails(&b, rows)
+	writeOpenTargets(&b, rows)
 	checkGolden(t, "open_report.golden", b.Bytes())
 	if err := openVerdict(rows[:1], false); err == nil {
 		t.Errorf("openVerdict of a row with errors = nil, want an error")
@@ -182,5 +183,40 @@ func TestCheckoutDuring(t *testing.T) {
 		case tc.want != "" && (got == nil || got.Paths[0] != tc.want || !got.UniqueKey || got.Header[0][1] != "Bearer tok"):
 			t.Errorf("checkoutDuring(%s %s) = %+v, want a keyed, signed-in POST %s", tc.t.Method, tc.t.Server, got, tc.want)
 		}
+	}
+}
+
+// TestOpenMisses: each open-loop target is missed on its own figure; a
+// row driven at a rate has no goodput target, one of no BFF no memory one.
+func TestOpenMisses(t *testing.T) {
+	res := newOpenResult()
+	res.Rate, res.Scheduled = 4000, 10*time.Second
+	for i := range 8000 {
+		res.Latency.record(time.Duration(i) * time.Millisecond / 4) // p99 near 1.98 s, max 2 s less a quarter ms
+	}
+	res.Latency.record(2500 * time.Millisecond)
+	for range 100 {
+		res.ShedLatency.record(80 * time.Millisecond)
+	}
+	res.Requests, res.Shed = 8101, 100
+	checkouts := loadResult{Requests: 20, Errors: 2, Statuses: map[int]uint64{503: 2}, Latency: &histogram{}}
+	checkouts.Latency.record(10 * time.Millisecond)
+	row := openRow{target: target{Name: "GET /v1/products/{id} at 4x"}, Result: res, Capacity: 1000,
+		RSS: memory{30 << 20, 160 << 20, 70 << 20}, Checkout: &checkouts}
+	got := strings.Join(openMisses([]openRow{row}), "\n")
+	for _, want := range []string{"goodput 80.0% of capacity", "ok p99 ", "an answer after 2500.00 ms", "shed p99 80.00 ms",
+		"peak RSS 160.0 MiB", "RSS 70.0 MiB 15s after, from 30.0 MiB", "checkouts 90.0% placed"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("misses %q, want %q among them", got, want)
+		}
+	}
+	row.Capacity, row.RSS, row.Checkout = 0, unknownMemory, nil
+	row.Result = newOpenResult()
+	row.Result.Requests = 10
+	for range 10 {
+		row.Result.Latency.record(time.Millisecond)
+	}
+	if got := openMisses([]openRow{row}); len(got) != 0 {
+		t.Errorf("misses of a clean row driven at a rate: %q, want none", got)
 	}
 }
