@@ -215,7 +215,7 @@ func forwardedFor(line string) string {
 	start, quoted := 0, false
 	for i := len(line) - 1; i >= 0; i-- {
 		switch {
-		case line[i] == '"' && (i == 0 || line[i-1] != '\\'):
+		case line[i] == '"' && !escaped(line, i):
 			quoted = !quoted
 		case !quoted && line[i] == ',':
 			start = i + 1
@@ -232,6 +232,17 @@ func forwardedFor(line string) string {
 		}
 	})
 	return hop
+}
+
+// escaped reports whether the quote at s[i] is a quoted-pair: read from
+// the line's end, it is when an odd number of backslashes stand before it
+// (a quoted string's own backslashes come in pairs: "a\\" ends in one).
+func escaped(s string, i int) bool {
+	n := 0
+	for i--; i >= 0 && s[i] == '\\'; i-- {
+		n++
+	}
+	return n%2 == 1
 }
 
 // eachUnquoted calls fn with each part of s between the separators sep
