@@ -107,3 +107,38 @@ func TestAuthUpstreamRefusals(t *testing.T) {
 		}
 	}
 }
+
+// TestARefreshRetriedWithItsKeyGetsItsAnswer: the user service rotates the
+// phone's refresh token but its answer is lost on the way back. The phone,
+// told to retry, sends the same token with the same Idempotency-Key and
+// gets the new pair, rather than the revocation a reused token earns; the
+// same token sent without that key is still a reuse.
+func TestARefreshRetriedWithItsKeyGetsItsAnswer(t *testing.T) {
+	s := startStack(t)
+	var first tokenView
+	s.Login(t, "/v1/auth/token", sandbox.Ada.Email, sandbox.Ada.Password, &first)
+	body := map[string]string{"refresh_token": first.RefreshToken}
+	keyed := []string{"Idempotency-Key", "phone-refresh-1"}
+	s.Inject(t, "user", sandbox.Fault{Route: "POST /auth/refresh", Drop: true, After: true, Count: 1})
+	if r := servertest.Do(t, "POST", s.Base+"/v1/auth/refresh", body, keyed...); r.Status != http.StatusServiceUnavailable || r.Header.Get("Retry-After") == "" {
+		t.Fatalf("a refresh whose answer was lost: %d %s, want 503 with a Retry-After", r.Status, r.Body)
+	}
+	r := servertest.Do(t, "POST", s.Base+"/v1/auth/refresh", body, keyed...)
+	var second tokenView
+	if r.Status != http.StatusOK {
+		t.Fatalf("the retry with the same key: %d %s, want 200", r.Status, r.Body)
+	}
+	r.JSON(t, &second)
+	if second.RefreshToken == "" || second.RefreshToken == first.RefreshToken {
+		t.Fatalf("the retry's pair %+v, want a new refresh token", second)
+	}
+	if r := servertest.Do(t, "POST", s.Base+"/v1/auth/refresh", map[string]string{"refresh_token": second.RefreshToken}); r.Status != http.StatusOK {
+		t.Errorf("the new refresh token: %d %s, want 200 (the family is not revoked)", r.Status, r.Body)
+	}
+	if r := servertest.Do(t, "POST", s.Base+"/v1/auth/refresh", body, "Idempotency-Key", "a-thief"); r.Status != http.StatusUnauthorized {
+		t.Errorf("the used token with another key: %d %s, want 401", r.Status, r.Body)
+	}
+	if r := servertest.Do(t, "POST", s.Base+"/v1/auth/refresh", body, "Idempotency-Key", `"unterminated`); r.Status != http.StatusBadRequest {
+		t.Errorf("a malformed key: %d %s, want 400", r.Status, r.Body)
+	}
+}

@@ -29,7 +29,7 @@ func handleToken(users auth.TokenIssuer) fiber.Handler {
 // used up, and presenting it again revokes the newer one too.
 func handleRefresh(users auth.Refresher) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		tok, err := auth.Refresh(c.UserContext(), users, c.Body())
+		tok, err := auth.Refresh(c.UserContext(), users, c.Body(), httpserver.HeaderLines(c, httpserver.HeaderIdempotencyKey))
 		if err != nil {
 			return httpserver.UpstreamFailure(err)
 		}

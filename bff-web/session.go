@@ -70,6 +70,14 @@ func handleLogin(users sessionUsers, v httpserver.TokenVerifier, sessions *serve
 func openSession(ctx context.Context, users sessionUsers, v httpserver.TokenVerifier, sessions *serversession.Manager,
 	tok user.Token) (user.User, string, serversession.Session, error) {
 	claims, err := v.Verify(ctx, tok.AccessToken)
+	if err != nil && problem.From(err).Code == problem.CodeUnauthenticated {
+		// The password was right: a token the user service has just issued
+		// that does not verify here (an audience or issuer set otherwise,
+		// a key not published yet) is a failure of the service or of the
+		// settings, not the user's.
+		err = &problem.Error{Code: problem.CodeUnavailable, Detail: "The sign-in could not be completed; retry later.",
+			RetryAfter: time.Second, Err: err}
+	}
 	if err != nil {
 		return user.User{}, "", serversession.Session{}, err
 	}
@@ -101,8 +109,8 @@ type tokensByTheirExpiry struct {
 	v httpserver.TokenVerifier
 }
 
-func (t tokensByTheirExpiry) Refresh(ctx context.Context, refreshToken string) (user.Token, error) {
-	tok, err := t.Tokens.Refresh(ctx, refreshToken)
+func (t tokensByTheirExpiry) Refresh(ctx context.Context, refreshToken, retryKey string) (user.Token, error) {
+	tok, err := t.Tokens.Refresh(ctx, refreshToken, retryKey)
 	if err != nil {
 		return tok, err
 	}

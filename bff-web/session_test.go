@@ -188,12 +188,52 @@ func TestLoginRefusesAnotherUsersProfile(t *testing.T) {
 	}
 }
 
+// TestALostRefreshAnswerKeepsTheSession: the user service rotates a
+// session's refresh token but its answer is lost on the way back. The
+// request is served by the access token, still good; the first request
+// after it expired refreshes again, with the same key, and gets the new
+// pair rather than the revocation a reused refresh token earns.
+func TestALostRefreshAnswerKeepsTheSession(t *testing.T) {
+	s := startWithTokenTTL(t, 2*time.Second)
+	ada := s.login(t, sandbox.Ada.Email, sandbox.Ada.Password)
+	s.Inject(t, "user", sandbox.Fault{Route: "POST /auth/refresh", Drop: true, After: true, Count: 1})
+	// The sandbox's clock stands still: every token it issues expires at
+	// the same whole second, and is refreshed in its last half second.
+	expires := time.Unix(s.Clock.Now().Add(2*time.Second).Unix(), 0)
+	time.Sleep(time.Until(expires.Add(-250 * time.Millisecond)))
+	if r := servertest.Do(t, "GET", s.Base+"/api/orders", nil, ada.headers(reading)...); r.Status != http.StatusOK {
+		t.Fatalf("the request whose refresh lost its answer: %d %s, want 200 on the token still good", r.Status, r.Body)
+	}
+	time.Sleep(time.Until(expires.Add(300 * time.Millisecond)))
+	if r := servertest.Do(t, "GET", s.Base+"/api/orders", nil, ada.headers(reading)...); r.Status != http.StatusOK {
+		t.Fatalf("the first request after the token expired: %d %s, want 200", r.Status, r.Body)
+	}
+	if n := s.State(t).User.Requests["POST /auth/refresh"]; n != 2 {
+		t.Errorf("%d refreshes sent, want 2: the lost one and its retry", n)
+	}
+}
+
+// TestALoginWhoseTokenDoesNotVerifyIsTheServices: the password is right,
+// but the token the user service issues does not verify here (this BFF
+// expects another audience). The user is told to retry later, not that the
+// credentials failed, and the refresh token no session holds is revoked.
+func TestALoginWhoseTokenDoesNotVerifyIsTheServices(t *testing.T) {
+	s := startStack(t, "AUTH_AUDIENCE", "another-audience")
+	r := servertest.Do(t, "POST", s.Base+"/api/session", map[string]string{"email": sandbox.Ada.Email, "password": sandbox.Ada.Password})
+	if r.Status != http.StatusServiceUnavailable || r.Problem(t)["code"] != "upstream_unavailable" || r.Header.Get("Retry-After") == "" {
+		t.Fatalf("login: %d %s, want 503 upstream_unavailable with a Retry-After", r.Status, r.Body)
+	}
+	if n := s.State(t).User.Requests["POST /auth/revoke"]; n != 1 {
+		t.Errorf("%d revocations, want the issued refresh token revoked", n)
+	}
+}
+
 // overstating is a user service whose refreshes say their access token
 // lasts an hour, whatever the token says.
 type overstating struct{ serversession.Tokens }
 
-func (o overstating) Refresh(ctx context.Context, refreshToken string) (user.Token, error) {
-	tok, err := o.Tokens.Refresh(ctx, refreshToken)
+func (o overstating) Refresh(ctx context.Context, refreshToken, retryKey string) (user.Token, error) {
+	tok, err := o.Tokens.Refresh(ctx, refreshToken, retryKey)
 	tok.ExpiresIn = 3600
 	return tok, err
 }
@@ -216,7 +256,7 @@ func TestARefreshedTokenLastsUntilItsOwnExpiry(t *testing.T) {
 			t.Fatal(err)
 		}
 		ahead := auth.NewVerifier(users, cfg, auth.WithClock(func() time.Time { return time.Now().Add(skew) }))
-		fresh, err := tokensByTheirExpiry{overstating{users}, ahead}.Refresh(ctx, login.RefreshToken)
+		fresh, err := tokensByTheirExpiry{overstating{users}, ahead}.Refresh(ctx, login.RefreshToken, "")
 		if err != nil {
 			t.Fatal(err)
 		}

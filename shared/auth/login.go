@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 
+	"storefront.dev/shared/idempotency"
 	"storefront.dev/shared/jsonscan"
 	"storefront.dev/shared/problem"
 	"storefront.dev/shared/upstream"
@@ -91,20 +92,27 @@ func DecodeRefreshToken(body []byte) (string, error) {
 // Refresher rotates and revokes refresh tokens; the user client
 // implements it.
 type Refresher interface {
-	Refresh(ctx context.Context, refreshToken string) (user.Token, error)
+	Refresh(ctx context.Context, refreshToken, retryKey string) (user.Token, error)
 	Revoke(ctx context.Context, refreshToken string) error
 }
 
 // Refresh decodes a refresh body and exchanges its token for a new pair. A
 // token the user service refuses (unknown, expired, revoked, or used
 // already, which revokes its family) is a 401 problem; any other failure is
-// the service's own error, as for Login.
-func Refresh(ctx context.Context, users Refresher, body []byte) (user.Token, error) {
+// the service's own error, as for Login. keyLines are the request's
+// Idempotency-Key header lines: a client that sends the same key again with
+// the same token, its first answer lost, gets that answer rather than the
+// revocation a reuse earns (a malformed key, or two, is a 400 problem).
+func Refresh(ctx context.Context, users Refresher, body []byte, keyLines []string) (user.Token, error) {
 	tok, err := DecodeRefreshToken(body)
 	if err != nil {
 		return user.Token{}, err
 	}
-	pair, err := users.Refresh(ctx, tok)
+	key, err := idempotency.ParseLines(keyLines)
+	if err != nil {
+		return user.Token{}, err
+	}
+	pair, err := users.Refresh(ctx, tok, key)
 	if upstream.KindOf(err) == upstream.KindUnauthorized {
 		return user.Token{}, problem.Wrap(err, problem.CodeUnauthenticated, "The refresh token is not valid; log in again.")
 	}

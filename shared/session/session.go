@@ -75,7 +75,9 @@ type Store interface {
 
 // Tokens is what the user service issues and refreshes.
 type Tokens interface {
-	Refresh(ctx context.Context, refreshToken string) (user.Token, error)
+	// Refresh exchanges refreshToken; the same token and retryKey again
+	// get the first answer (see user.Client.Refresh).
+	Refresh(ctx context.Context, refreshToken, retryKey string) (user.Token, error)
 	Revoke(ctx context.Context, refreshToken string) error
 }
 
@@ -201,7 +203,14 @@ func (m *Manager) Resolve(ctx context.Context, id string) (Session, error) {
 		return Session{}, noSession()
 	}
 	if m.stale(s, now) {
-		return m.refresh(ctx, h)
+		renewed, err := m.refresh(ctx, h)
+		// A token still good serves the request whatever kept it from
+		// being renewed, the session's end aside: the next request, or
+		// the browser's retry, tries again (the same refresh, see renew).
+		if err != nil && problem.From(err).Code != problem.CodeUnauthenticated && now.Before(s.AccessExpires) {
+			return s, nil
+		}
+		return renewed, err
 	}
 	// A use is recorded at most every tenth of the idle timeout: a write
 	// per request would cost more than the sliding window is worth.
@@ -299,9 +308,13 @@ func (m *Manager) underLock(ctx context.Context, h handle, wait time.Duration, f
 
 // renew exchanges s's refresh token and stores the new pair; the caller
 // holds the session's lock. A refresh token the user service refuses ends
-// the session; a user service that does not answer is a 503 to retry.
+// the session; a user service that does not answer is a 503 to retry. The
+// refresh is retried under the session's own key: only this BFF holds the
+// token, and a refresh whose answer was lost, or whose new pair could not
+// be stored, gets the same pair when sent again rather than revoking the
+// family as a reuse would.
 func (m *Manager) renew(ctx context.Context, h handle, s Session) (Session, error) {
-	tok, err := m.tokens.Refresh(ctx, s.RefreshToken)
+	tok, err := m.tokens.Refresh(ctx, s.RefreshToken, h.key)
 	if upstream.KindOf(err) == upstream.KindUnauthorized {
 		_ = m.store.DeleteSession(ctx, h.key)
 		return Session{}, noSession()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -28,10 +29,15 @@ type rotating struct {
 	family    map[string]int
 	revoked   map[int]bool
 	onRefresh func()
+	// answered holds the answer to each refresh sent with a retry key, by
+	// token and key: the same again gets it, as the user service's
+	// Idempotency-Key promises.
+	answered map[[2]string]user.Token
 }
 
 func newRotating() *rotating {
-	return &rotating{used: map[string]bool{}, family: map[string]int{}, revoked: map[int]bool{}}
+	return &rotating{used: map[string]bool{}, family: map[string]int{}, revoked: map[int]bool{},
+		answered: map[[2]string]user.Token{}}
 }
 
 func (r *rotating) login() user.Token {
@@ -43,8 +49,12 @@ func (r *rotating) login() user.Token {
 	return user.Token{AccessToken: "at" + rt, RefreshToken: rt, ExpiresIn: 900}
 }
 
-func (r *rotating) Refresh(_ context.Context, rt string) (user.Token, error) {
+func (r *rotating) Refresh(_ context.Context, rt, retryKey string) (user.Token, error) {
 	r.mu.Lock()
+	if tok, ok := r.answered[[2]string{rt, retryKey}]; ok && retryKey != "" {
+		r.mu.Unlock()
+		return tok, nil
+	}
 	f, ok := r.family[rt]
 	if !ok || r.revoked[f] || r.used[rt] {
 		if ok {
@@ -57,13 +67,17 @@ func (r *rotating) Refresh(_ context.Context, rt string) (user.Token, error) {
 	r.n++
 	next := fmt.Sprintf("rt%d", r.n)
 	r.family[next] = f
+	tok := user.Token{AccessToken: "at" + next, RefreshToken: next, ExpiresIn: 900}
+	if retryKey != "" {
+		r.answered[[2]string{rt, retryKey}] = tok
+	}
 	hook := r.onRefresh
 	r.onRefresh = nil
 	r.mu.Unlock()
 	if hook != nil {
 		hook()
 	}
-	return user.Token{AccessToken: "at" + next, RefreshToken: next, ExpiresIn: 900}, nil
+	return tok, nil
 }
 
 func (r *rotating) Revoke(_ context.Context, rt string) error {
@@ -190,7 +204,7 @@ func TestLogoutDuringARefreshEndsTheSession(t *testing.T) {
 	if s, err := m.Resolve(ctx, id); err == nil {
 		t.Errorf("the session's cookie works after logout: user %s, refresh token %s", s.UserID, s.RefreshToken)
 	}
-	if _, err := tokens.Refresh(ctx, "rt2"); err == nil {
+	if _, err := tokens.Refresh(ctx, "rt2", ""); err == nil {
 		t.Error("the refresh token issued during the logout still works upstream")
 	}
 }
@@ -269,28 +283,87 @@ func TestRefreshOnceAcrossReplicas(t *testing.T) {
 
 // lostAnswer is a user service whose next refresh answer is lost: it
 // rotates the token, and the caller gets a timeout.
-type lostAnswer struct{ *rotating }
+type lostAnswer struct {
+	*rotating
+	lost *atomic.Int32
+}
 
-func (l lostAnswer) Refresh(ctx context.Context, rt string) (user.Token, error) {
-	if _, err := l.rotating.Refresh(ctx, rt); err != nil {
-		return user.Token{}, err
+func (l lostAnswer) Refresh(ctx context.Context, rt, retryKey string) (user.Token, error) {
+	tok, err := l.rotating.Refresh(ctx, rt, retryKey)
+	if err != nil || l.lost.Add(-1) < 0 {
+		return tok, err
 	}
 	return user.Token{}, &upstream.Error{Service: "user", Op: "refresh", Kind: upstream.KindTimeout, Err: context.DeadlineExceeded}
 }
 
-// TestRefreshWithoutAnAnswerIsRetryable: a refresh the user service does
-// not answer is a 503 the client may retry, not an internal error.
-func TestRefreshWithoutAnAnswerIsRetryable(t *testing.T) {
-	clock := clocktest.New(time.Now())
-	tokens := newRotating()
-	m := session.New(newMemStore(), lostAnswer{tokens}, session.DefaultConfig(), session.WithClock(clock.Now))
-	ctx := context.Background()
-	id, _, _ := m.Create(ctx, "usr_ada", tokens.login(), clock.Now().Add(15*time.Minute))
-	clock.Advance(nearExpiry)
-	_, err := m.Resolve(ctx, id)
-	var pe *problem.Error
-	if !errors.As(err, &pe) || pe.Code != problem.CodeUnavailable || pe.RetryAfter <= 0 {
-		t.Errorf("a refresh without an answer: %v, want %s with a Retry-After", err, problem.CodeUnavailable)
+// failingPut is a Store whose second write (the first after a login's)
+// fails.
+type failingPut struct {
+	session.Store
+	puts *atomic.Int32
+}
+
+func (f failingPut) PutSession(ctx context.Context, k string, s session.Session, expires time.Time) error {
+	if f.puts.Add(1) == 2 {
+		return errors.New("store unreachable")
+	}
+	return f.Store.PutSession(ctx, k, s, expires)
+}
+
+// TestALostRefreshIsSentAgain: a refresh whose answer is lost, or whose
+// new tokens could not be stored, is sent again by the next request with
+// the same key, and gets the same tokens rather than the revocation a
+// reused refresh token earns. Meanwhile a token still good serves the
+// requests; once it expired, the request gets a 503 to retry.
+func TestALostRefreshIsSentAgain(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		setup func(tokens *rotating) (session.Store, session.Tokens)
+	}{
+		{"answer lost", func(tokens *rotating) (session.Store, session.Tokens) {
+			lost := new(atomic.Int32)
+			lost.Store(1)
+			return newMemStore(), lostAnswer{tokens, lost}
+		}},
+		{"tokens not stored", func(tokens *rotating) (session.Store, session.Tokens) {
+			return failingPut{newMemStore(), new(atomic.Int32)}, tokens
+		}},
+	} {
+		for _, expired := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s, token expired %v", tc.name, expired), func(t *testing.T) {
+				clock := clocktest.New(time.Now())
+				tokens := newRotating()
+				store, users := tc.setup(tokens)
+				m := session.New(store, users, session.DefaultConfig(), session.WithClock(clock.Now))
+				ctx := context.Background()
+				login := tokens.login()
+				id, _, err := m.Create(ctx, "usr_ada", login, clock.Now().Add(15*time.Minute))
+				if err != nil {
+					t.Fatal(err)
+				}
+				clock.Advance(nearExpiry)
+				if expired {
+					clock.Advance(time.Minute)
+				}
+				s, err := m.Resolve(ctx, id)
+				var pe *problem.Error
+				switch {
+				case expired && (!errors.As(err, &pe) || pe.Code != problem.CodeUnavailable || pe.RetryAfter <= 0):
+					t.Fatalf("the failed refresh of an expired token: %v, want %s with a Retry-After", err, problem.CodeUnavailable)
+				case !expired && (err != nil || s.AccessToken != login.AccessToken):
+					t.Fatalf("the failed refresh of a token still good: %v, token %q, want the current one", err, s.AccessToken)
+				}
+				s, err = m.Resolve(ctx, id)
+				if err != nil || s.AccessToken == login.AccessToken {
+					t.Fatalf("the next request: %v, token %q, want a refreshed session", err, s.AccessToken)
+				}
+				// The family was not revoked: the next refresh works too.
+				clock.Advance(nearExpiry + time.Minute)
+				if _, err := m.Resolve(ctx, id); err != nil {
+					t.Errorf("the refresh after: %v", err)
+				}
+			})
+		}
 	}
 }
 

@@ -4,6 +4,9 @@ package user
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"net/http"
 	"net/url"
 
 	"storefront.dev/shared/upstream"
@@ -24,9 +27,25 @@ func (c *Client) Token(ctx context.Context, email, password string) (Token, erro
 }
 
 // Refresh exchanges a refresh token for a new pair; the old one is used up.
-// Presenting a used one again revokes its whole family (401).
-func (c *Client) Refresh(ctx context.Context, refreshToken string) (Token, error) {
-	return upstream.Post[Token](ctx, c.s, "refresh", "/auth/refresh", RefreshRequest{RefreshToken: refreshToken})
+// Presenting a used one again revokes its whole family (401), unless it is
+// a retry: a retryKey not empty makes the request's Idempotency-Key (see
+// rotationKey), so that the same token sent again with the same retryKey,
+// after the answer to the first was lost, gets that answer.
+func (c *Client) Refresh(ctx context.Context, refreshToken, retryKey string) (Token, error) {
+	return upstream.Send[Token](ctx, c.s, upstream.Call{Op: "refresh", Method: http.MethodPost, Path: "/auth/refresh",
+		Body: RefreshRequest{RefreshToken: refreshToken}, IdempotencyKey: rotationKey(refreshToken, retryKey)})
+}
+
+// rotationKey is the Idempotency-Key of a refresh of refreshToken retried
+// under retryKey, "" for none. It names the token, so that two refreshes
+// sharing a retryKey (two users' phones, say) never share a key, and hashes
+// it, so that the header, which proxies may log, does not carry it.
+func rotationKey(refreshToken, retryKey string) string {
+	if retryKey == "" {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(refreshToken + "\x00" + retryKey))
+	return "refresh-" + base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
 // Revoke revokes the family of a refresh token; an unknown one is no error.
