@@ -1,9 +1,11 @@
 package httpserver
 
 import (
+	"errors"
 	"net"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"storefront.dev/shared/problem"
@@ -37,6 +39,21 @@ type connLimit struct {
 	refusing chan struct{}
 	refusal  connRefusal
 	observer connObserver // nil: refusals are not counted
+	// onAcceptWait, when set, is told of each wait out of file
+	// descriptors (see Accept).
+	onAcceptWait func(err error, wait time.Duration)
+}
+
+// The waits of an Accept out of file descriptors.
+const (
+	acceptRetryFirst = 5 * time.Millisecond
+	acceptRetryMax   = time.Second
+)
+
+// outOfFiles reports whether err is an Accept that failed for want of a
+// file descriptor, which connections closing will free.
+func outOfFiles(err error) bool {
+	return err != nil && (errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE))
 }
 
 // limitConns returns ln handing out at most max connections at once, each
@@ -82,13 +99,27 @@ func (r connRefusal) answer() []byte {
 }
 
 // Accept returns the next connection under the limit, answering and
-// closing those over it meanwhile.
+// closing those over it meanwhile. A process out of file descriptors
+// (EMFILE, ENFILE) waits, 5ms then twice as long each time up to a
+// second, as net/http does, for connections to close: returned, the error
+// would end fasthttp's serving for good, and a flood of connections would
+// stop the process.
 func (l *connLimit) Accept() (net.Conn, error) {
+	var wait time.Duration
 	for {
 		c, err := l.Listener.Accept()
+		if outOfFiles(err) {
+			wait = min(max(2*wait, acceptRetryFirst), acceptRetryMax)
+			if l.onAcceptWait != nil {
+				l.onAcceptWait(err, wait)
+			}
+			time.Sleep(wait)
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
+		wait = 0
 		select {
 		case l.slots <- struct{}{}:
 			return &limitedConn{Conn: c, release: func() { <-l.slots }}, nil

@@ -274,34 +274,61 @@ func Listen(addr string) (net.Listener, error) {
 }
 
 // ServeListener logs ln's address (so a caller that asked for port 0 can
-// find it) and serves on ln until ctx ends; then it stops accepting,
-// drains in-flight requests within the shutdown timeout, runs each
-// onShutdown hook (draining background queues), closes ln and returns.
-// Meanwhile, once a spike of connections has passed, it gives the memory
-// the spike took back to the operating system.
+// find it) and serves on ln until ctx ends or serving fails; then it stops
+// accepting, drains in-flight requests within the shutdown timeout, runs
+// each onShutdown hook (draining background queues), closes ln and
+// returns. Meanwhile, once a spike of connections has passed, it gives the
+// memory the spike took back to the operating system.
 func (s *Server) ServeListener(ctx context.Context, ln net.Listener, onShutdown ...func(context.Context) error) error {
 	s.logger.Info("listening", "addr", ln.Addr().String(), "url", "http://"+ln.Addr().String())
 	errc := make(chan error, 1)
 	limited := limitConns(ln, s.cfg.MaxConns, s.cfg.HSTS, s.metrics)
+	limited.onAcceptWait = s.logAcceptWait
 	go func() { errc <- s.App.Listener(limited) }()
 	defer limited.Close() // when fasthttp failed, or never took it
 	mctx, stopMemory := context.WithCancel(ctx)
 	defer stopMemory()
 	go returnMemory(mctx, memoryCheck, runtime.NumGoroutine, debug.FreeOSMemory)
+	// served is fasthttp's end, once it came: serving that failed still
+	// drains what is in flight and runs the hooks, as a stop does.
+	var served error
 	select {
-	case err := <-errc:
-		return fmt.Errorf("serve: %w", err)
+	case served = <-errc:
+		served = fmt.Errorf("serve: %w", served)
 	case <-ctx.Done():
+		served = s.delayShutdown(errc)
 	}
-	s.draining.Store(true)
-	s.logger.Info("shutting down", "delay", s.cfg.ShutdownDelay.String(), "timeout", s.cfg.ShutdownTimeout.String())
-	if s.cfg.ShutdownDelay > 0 {
-		select {
-		case <-time.After(s.cfg.ShutdownDelay):
-		case err := <-errc:
-			return fmt.Errorf("serve: %w", err)
+	errs := s.drain(ctx, limited, onShutdown)
+	if served == nil {
+		if err := <-errc; err != nil && !errors.Is(err, net.ErrClosed) {
+			served = fmt.Errorf("serve: %w", err)
 		}
 	}
+	return errors.Join(append([]error{served}, errs...)...)
+}
+
+// delayShutdown marks the server draining, so that readiness fails, and
+// keeps serving for ShutdownDelay, while load balancers take the replica
+// out. It returns serving's error should serving end meanwhile.
+func (s *Server) delayShutdown(errc <-chan error) error {
+	s.draining.Store(true)
+	s.logger.Info("shutting down", "delay", s.cfg.ShutdownDelay.String(), "timeout", s.cfg.ShutdownTimeout.String())
+	if s.cfg.ShutdownDelay <= 0 {
+		return nil
+	}
+	select {
+	case <-time.After(s.cfg.ShutdownDelay):
+		return nil
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	}
+}
+
+// drain stops serving, waits for the requests in flight within the
+// shutdown timeout, closes the listener and runs each hook, with at least
+// ShutdownHookBudget for them all.
+func (s *Server) drain(ctx context.Context, limited net.Listener, onShutdown []func(context.Context) error) []error {
+	s.draining.Store(true)
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
 	defer cancel()
 	var errs []error
@@ -323,10 +350,16 @@ func (s *Server) ServeListener(ctx context.Context, ln net.Listener, onShutdown 
 			errs = append(errs, err)
 		}
 	}
-	if err := <-errc; err != nil && !errors.Is(err, net.ErrClosed) {
-		errs = append(errs, fmt.Errorf("serve: %w", err))
+	return errs
+}
+
+// logAcceptWait logs a wait of Accept out of file descriptors: the first
+// of a run, then each at the longest wait, about one a second.
+func (s *Server) logAcceptWait(err error, wait time.Duration) {
+	if wait == acceptRetryFirst || wait == acceptRetryMax {
+		s.logger.Warn("accepting connections failed; retrying", "error", err.Error(), "wait", wait.String(),
+			"max_conns", s.cfg.MaxConns)
 	}
-	return errors.Join(errs...)
 }
 
 // CheckAddr reports why addr is not a listen address, or nil: host:port,

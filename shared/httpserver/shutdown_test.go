@@ -2,7 +2,11 @@ package httpserver_test
 
 import (
 	"context"
+	"net"
 	"net/http"
+	"os"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -55,5 +59,91 @@ func TestShutdownHooksHaveABudgetOfTheirOwn(t *testing.T) {
 	}
 	if err := <-served; err == nil {
 		t.Error("Serve returned nil, want the drain's deadline reported")
+	}
+}
+
+// outOfFiles accepts normally until exhausted is set, then fails every
+// Accept as a process out of file descriptors does.
+type outOfFiles struct {
+	net.Listener
+	exhausted atomic.Bool
+	failed    atomic.Int32
+}
+
+func (l *outOfFiles) Accept() (net.Conn, error) {
+	if l.exhausted.Load() {
+		l.failed.Add(1)
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: l.Addr(), Err: os.NewSyscallError("accept", syscall.EMFILE)}
+	}
+	return l.Listener.Accept()
+}
+
+// TestServingOutlivesRunningOutOfFiles: a process out of file descriptors
+// (a flood of connections) waits for some to close, and serves again,
+// rather than stopping: fasthttp takes an Accept error for the end of
+// serving. The request in flight meanwhile is answered, a stop then drains
+// and runs the hooks, and the wait was logged.
+func TestServingOutlivesRunningOutOfFiles(t *testing.T) {
+	s := newServer(t, nil)
+	release := make(chan struct{})
+	s.App.Get("/slow", func(c *fiber.Ctx) error {
+		<-release
+		return c.SendStatus(http.StatusOK)
+	})
+	s.App.Get("/fast", func(c *fiber.Ctx) error { return c.SendStatus(http.StatusOK) })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lim := &outOfFiles{Listener: ln}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var hookRan atomic.Bool
+	served := make(chan error, 1)
+	go func() {
+		served <- s.ServeListener(ctx, lim, func(context.Context) error { hookRan.Store(true); return nil })
+	}()
+	base := "http://" + ln.Addr().String()
+	slow := make(chan int, 1)
+	go func() {
+		resp, err := http.Get(base + "/slow")
+		if err != nil {
+			slow <- -1
+			return
+		}
+		resp.Body.Close()
+		slow <- resp.StatusCode
+	}()
+	lim.exhausted.Store(true)
+	for deadline := time.Now().Add(5 * time.Second); lim.failed.Load() < 3; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("Accept was not tried again after it failed")
+		}
+	}
+	select {
+	case err := <-served:
+		t.Fatalf("serving ended on running out of file descriptors: %v", err)
+	default:
+	}
+	lim.exhausted.Store(false)
+	client := &http.Client{Timeout: 5 * time.Second}
+	if resp, err := client.Get(base + "/fast"); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("a request once descriptors are free again: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	close(release)
+	if got := <-slow; got != http.StatusOK {
+		t.Errorf("the request in flight: %d, want 200", got)
+	}
+	cancel()
+	if err := <-served; err != nil {
+		t.Errorf("ServeListener after the stop: %v", err)
+	}
+	if !hookRan.Load() {
+		t.Error("the shutdown hooks never ran")
+	}
+	if len(s.logs.entries(t, "accepting connections failed; retrying")) == 0 {
+		t.Error("the wait was not logged")
 	}
 }
