@@ -247,7 +247,7 @@ func (f *Flow) resume(ctx context.Context, s *saga, rec Record, fp string) (Resu
 	if err != nil {
 		return Result{}, err
 	}
-	res, err := f.recover(ctx, led)
+	res, err := f.recover(ctx, led, undosOutliveCaller)
 	settled := led.record()
 	f.reportRecovery(ctx, settled, res, err)
 	if settled.State == StateFailed && settled.Failure != nil && settled.Failure.Retryable() {

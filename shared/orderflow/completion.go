@@ -3,6 +3,7 @@ package orderflow
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 )
 
 // completions tracks the completion records this process is writing
@@ -15,6 +16,8 @@ type completions struct {
 	mu      sync.Mutex
 	writing map[string]chan struct{} // by saga id; closed once written
 	wg      sync.WaitGroup
+	// pending counts the writes under way, for a drain that finds none.
+	pending atomic.Int64
 }
 
 // begin registers the write of the completion record of saga id; the
@@ -28,6 +31,7 @@ func (c *completions) begin(id string) (end func()) {
 	c.writing[id] = done
 	c.mu.Unlock()
 	c.wg.Add(1)
+	c.pending.Add(1)
 	return func() {
 		c.mu.Lock()
 		if c.writing[id] == done {
@@ -35,6 +39,7 @@ func (c *completions) begin(id string) (end func()) {
 		}
 		c.mu.Unlock()
 		close(done)
+		c.pending.Add(-1)
 		c.wg.Done()
 	}
 }
@@ -54,8 +59,12 @@ func (c *completions) await(ctx context.Context, id string) {
 	}
 }
 
-// drain waits for every completion record being written, or for ctx.
+// drain waits for every completion record being written, or for ctx;
+// with none being written it returns nil at once, whatever ctx says.
 func (c *completions) drain(ctx context.Context) error {
+	if c.pending.Load() == 0 {
+		return nil
+	}
 	all := make(chan struct{})
 	go func() { c.wg.Wait(); close(all) }()
 	select {

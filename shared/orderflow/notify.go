@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"storefront.dev/shared/money"
 	"storefront.dev/shared/upstream"
@@ -45,6 +46,11 @@ type outbox struct {
 	queue  chan confirmation
 
 	workers sync.WaitGroup
+	// pending counts the confirmations queued or being sent, and cut
+	// says one was dropped or cut short as ctx ended: a close that left
+	// nothing undone is no failure, whatever its context says.
+	pending atomic.Int64
+	cut     atomic.Bool
 	// ctx ends when Close gives up waiting, to abort sends in flight.
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -72,10 +78,12 @@ func (o *outbox) enqueue(c confirmation) {
 	o.mu.RLock()
 	defer o.mu.RUnlock()
 	if !o.closed {
+		o.pending.Add(1)
 		select {
 		case o.queue <- c:
 			return
 		default:
+			o.pending.Add(-1)
 		}
 	}
 	o.cfg.observer.NotificationOutcome(NotificationDropped)
@@ -102,6 +110,9 @@ func (o *outbox) close(ctx context.Context) error {
 	case <-ctx.Done():
 		o.cancel()
 		<-drained // workers drop what is left as soon as o.ctx ends
+		if o.pending.Load() == 0 && !o.cut.Load() {
+			return nil // nothing was left: the workers were only ending
+		}
 		return ctx.Err()
 	}
 }
@@ -113,7 +124,11 @@ func (o *outbox) work() {
 		if o.ctx.Err() == nil {
 			outcome = o.deliver(c)
 		}
+		if o.ctx.Err() != nil {
+			o.cut.Store(true) // dropped, or its send cut short
+		}
 		o.cfg.observer.NotificationOutcome(outcome)
+		o.pending.Add(-1)
 	}
 }
 

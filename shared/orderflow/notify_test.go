@@ -81,6 +81,33 @@ func TestOutboxCloseGivesUpAtDeadline(t *testing.T) {
 	}
 }
 
+// TestCloseWithNothingLeftIsNoFailure: a close whose context has already
+// ended (a shutdown that spent its budget elsewhere) reports no failure
+// when nothing was left to send or to write, however its waits are
+// scheduled.
+func TestCloseWithNothingLeftIsNoFailure(t *testing.T) {
+	ended, cancel := context.WithCancel(context.Background())
+	cancel()
+	for range 50 {
+		n, obs := newGatedNotifier(), newOutcomes()
+		close(n.gate)
+		cfg := newConfig(configWith(func(c *Config) { c.NotifyWorkers = 4 }), []Option{WithObserver(obs)})
+		o := newOutbox(n, &cfg)
+		o.enqueue(confirmation{userID: ada, orderID: "a"})
+		for obs.notified(NotificationSent) == 0 {
+			time.Sleep(time.Millisecond)
+		}
+		if err := o.close(ended); err != nil {
+			t.Fatalf("outbox close with nothing left: %v", err)
+		}
+		var c completions
+		c.begin("saga")()
+		if err := c.drain(ended); err != nil {
+			t.Fatalf("completions drain with nothing left: %v", err)
+		}
+	}
+}
+
 // contextNotifier records the trace of each Send's context.
 type contextNotifier struct{ traces chan trace.TraceID }
 

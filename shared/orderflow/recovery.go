@@ -37,7 +37,9 @@ const (
 )
 
 // RunRecovery runs Recover at once and then every recovery interval until
-// ctx ends. Errors are logged: the next pass tries again.
+// ctx ends. Errors are logged: the next pass tries again. Once ctx ends it
+// returns within an upstream call: the compensations of a pass stop with
+// it, and what they left is taken up again from the journal.
 func (f *Flow) RunRecovery(ctx context.Context) {
 	t := time.NewTicker(f.cfg.RecoveryInterval)
 	defer t.Stop()
@@ -91,7 +93,7 @@ func (f *Flow) Recover(ctx context.Context) (int, error) {
 			// leaves the saga to the next pass and an operator, rather than
 			// end the process, which would meet the saga again on every
 			// start.
-			if msg := caught(func() { res, err = f.recover(gctx, led) }); msg != nil {
+			if msg := caught(func() { res, err = f.recover(gctx, led, undosStopWithCaller) }); msg != nil {
 				f.cfg.logger.LogAttrs(gctx, slog.LevelError, "saga recovery panicked",
 					slog.String("saga", rec.ID), slog.String("panic", *msg))
 				return nil
@@ -129,12 +131,14 @@ func (f *Flow) reportRecovery(ctx context.Context, rec Record, res Result, err e
 	f.cfg.logger.LogAttrs(ctx, slog.LevelInfo, "saga recovered", attrs...)
 }
 
-// recover drives the saga held by led, whose runner is gone, to its end.
-func (f *Flow) recover(parent context.Context, led *ledger) (Result, error) {
+// recover drives the saga held by led, whose runner is gone, to its end;
+// undos says whether its compensations outlive parent.
+func (f *Flow) recover(parent context.Context, led *ledger, undos undoScope) (Result, error) {
 	rec := led.record()
 	parent, span := f.startRecovery(parent, rec)
 	defer span.End()
 	s := f.sagaFrom(led)
+	s.undos = undos
 	ctx, cancel := context.WithTimeout(parent, f.cfg.Timeout)
 	defer cancel()
 	stop := led.keepAlive(ctx)

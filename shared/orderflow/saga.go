@@ -66,7 +66,24 @@ type saga struct {
 	// another reason (see gaveUp).
 	lateUntil  time.Time
 	gaveUpOnce bool
+	// undos says whether the compensations outlive the context that runs
+	// the saga (see undo).
+	undos undoScope
 }
+
+// undoScope says whether a saga's compensations outlive the context that
+// runs it.
+type undoScope int
+
+const (
+	// undosOutliveCaller is a request's saga: a client that went away or
+	// a spent deadline must not leave stock or money held.
+	undosOutliveCaller undoScope = iota
+	// undosStopWithCaller is a recovery pass's: it ends at shutdown, and
+	// what is left undone is taken up by the next pass, on this replica
+	// or another, from the journal.
+	undosStopWithCaller
+)
 
 // newSaga validates in for userID.
 func (f *Flow) newSaga(userID string, in Input) (*saga, error) {
@@ -181,9 +198,11 @@ func (s *saga) conclude(parent context.Context, err error) (Result, error) {
 // undo runs the compensations of a saga journaled as compensating and, once
 // nothing is held, journals it failed with pe.
 func (s *saga) undo(parent context.Context, pe *problem.Error) (Result, error) {
-	// Compensations outlive the request: a client that went away or a spent
-	// deadline must not leave stock or money held.
-	completed, err := s.compensate(context.WithoutCancel(parent))
+	ctx := parent
+	if s.undos == undosOutliveCaller {
+		ctx = context.WithoutCancel(parent)
+	}
+	completed, err := s.compensate(ctx)
 	switch {
 	case completed:
 		return s.complete(parent)
@@ -382,8 +401,8 @@ func shippingAddress(u user.User) *order.Address {
 // disk before the second phase starts, the capture's record before the
 // answer, and either before the saga acts on a failure: a record leaves
 // the two phases after it in doubt, and those after the capture's are sent
-// again by recovery whatever it says (see progressAt). The saga's end is
-// journaled by complete.
+// again by recovery whatever it says (see progressAt), but the commit
+// waits for it. The saga's end is journaled by complete.
 func (s *saga) forward(ctx context.Context, from Step, saving <-chan error) error {
 	landed := func() error {
 		if saving == nil {
@@ -403,6 +422,16 @@ func (s *saga) forward(ctx context.Context, from Step, saving <-chan error) erro
 		// ran) stops the saga before it sends anything more.
 		if err := s.led.stoppedBy(); err != nil {
 			return err
+		}
+		// The commit, which no compensation undoes, waits for the capture's
+		// record: a runner that lost its lease meanwhile (stalled, its
+		// deadline longer than the lease) learns it there, fenced, rather
+		// than sell the stock of an order recovery is undoing. The record
+		// was written while the confirmation ran, and has landed by now.
+		if slices.Contains(todo, StepCommitted) {
+			if err := landed(); err != nil {
+				return err
+			}
 		}
 		// Phases still to run under the deadline, this one included.
 		left := len(phases) - i

@@ -1,0 +1,132 @@
+package orderflow
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"storefront.dev/shared/clocktest"
+	"storefront.dev/shared/sandbox"
+	"storefront.dev/shared/upstream/order"
+	"storefront.dev/shared/upstream/payment"
+)
+
+// gatedCapture holds each Capture until gate is closed, after telling
+// waiting (once): a capture slow to reach the payment service.
+type gatedCapture struct {
+	Payments
+	once    sync.Once
+	waiting chan struct{}
+	gate    chan struct{}
+}
+
+func (g *gatedCapture) Capture(ctx context.Context, id string) (payment.Payment, error) {
+	g.once.Do(func() { close(g.waiting) })
+	<-g.gate
+	return g.Payments.Capture(ctx, id)
+}
+
+// gatedCancel holds each Cancel until gate is closed: an order service slow
+// to answer the recovering runner.
+type gatedCancel struct {
+	Orders
+	once    sync.Once
+	waiting chan struct{}
+	gate    chan struct{}
+}
+
+func (g *gatedCancel) Cancel(ctx context.Context, id string) (order.Order, error) {
+	g.once.Do(func() { close(g.waiting) })
+	<-g.gate
+	return g.Orders.Cancel(ctx, id)
+}
+
+// slowJournal delays Update once slow is set: a journal round trip (Redis
+// with WAIT, a busy bolt group commit) slower than an upstream call.
+type slowJournal struct {
+	Journal
+	slow atomic.Bool
+}
+
+func (s *slowJournal) Update(ctx context.Context, rec Record) error {
+	if s.slow.Load() {
+		time.Sleep(500 * time.Millisecond)
+	}
+	return s.Journal.Update(ctx, rec)
+}
+
+// TestAStaleRunnerNeverCommits: runner A's lease ends while it is alive
+// (its capture slow to land, its deadline longer than its lease); runner B
+// recovers the saga, reads the payment back as only authorized and goes
+// backward. A's capture then lands, and A confirms the order before its
+// fenced journal write tells it it lost the saga; but the commit, which no
+// compensation undoes, waits for that write, and is never sent: B cancels
+// the order, refunds and releases, and the retry of the key sells the
+// stock once.
+func TestAStaleRunnerNeverCommits(t *testing.T) {
+	q := startQuietSandbox(t, sandbox.Config{})
+	clock := clocktest.New(time.Now())
+	shared := newMemJournal()
+	// A deadline longer than the lease (10s), so that A outlives it.
+	cfg := configWith(func(c *Config) { c.Timeout = 20 * time.Second })
+
+	depsA := q.deps(t)
+	capA := &gatedCapture{Payments: depsA.Payments, waiting: make(chan struct{}), gate: make(chan struct{})}
+	depsA.Payments = capA
+	jA := &slowJournal{Journal: shared}
+	depsA.Journal = jA
+	a := New(depsA, cfg, WithClock(clock.Now), WithBackoff(time.Millisecond, 5*time.Millisecond))
+	t.Cleanup(func() { _ = a.Close(context.Background()) })
+
+	depsB := q.deps(t)
+	cancelB := &gatedCancel{Orders: depsB.Orders, waiting: make(chan struct{}), gate: make(chan struct{})}
+	depsB.Orders = cancelB
+	depsB.Journal = shared
+	b := New(depsB, cfg, WithClock(clock.Now), WithBackoff(time.Millisecond, 5*time.Millisecond))
+	t.Cleanup(func() { _ = b.Close(context.Background()) })
+
+	ctx := context.Background()
+	req := Request{UserID: ada, Key: "stale", Input: visa(Item{ProductID: 7, Quantity: 2})}
+	aDone := make(chan error, 1)
+	go func() { _, err := a.Place(ctx, req); aDone <- err }()
+
+	<-capA.waiting
+	// The order is created beside the capture: wait for it.
+	for deadline := time.Now().Add(5 * time.Second); len(q.State().Order.Orders) == 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("order never created")
+		}
+	}
+	// A stalls past its lease (a GC pause, a slow upstream): B takes over.
+	clock.Advance(11 * time.Second)
+	bDone := make(chan error, 1)
+	go func() { _, err := b.Recover(ctx); bDone <- err }()
+	<-cancelB.waiting // B decided backward and is cancelling the order
+
+	jA.slow.Store(true)
+	close(capA.gate) // A's capture lands now
+	if err := <-aDone; err == nil {
+		t.Fatal("runner A placed the order it lost")
+	}
+
+	close(cancelB.gate)
+	if err := <-bDone; err != nil {
+		t.Fatalf("Recover: %v", err)
+	}
+	q.quiesce()
+	checkInvariants(t, q.State())
+	if rec, _, _ := shared.Get(ctx, sagaOf(t, b, req).ID); rec.State != StateFailed {
+		t.Errorf("the saga after recovery: %s, want it undone", rec.State)
+	}
+	// The client, told to retry with the same key, does.
+	if _, err := b.Place(ctx, req); err != nil {
+		t.Fatalf("the retry of the key: %v", err)
+	}
+	q.quiesce()
+	checkInvariants(t, q.State())
+	if lvl := stockOf(q.State(), 7); lvl.Sold != 2 {
+		t.Errorf("product 7 sold %d units for one order of 2", lvl.Sold)
+	}
+}
