@@ -93,6 +93,8 @@ type Flow struct {
 	deps   Deps
 	cfg    config
 	outbox *outbox
+	// workers run the goroutines a checkout starts.
+	workers *workers
 	// completions are the completion records being written behind answers.
 	completions completions
 	// owner names this Flow in the leases it writes.
@@ -113,6 +115,7 @@ func New(d Deps, cfg Config, opts ...Option) *Flow {
 	f := &Flow{deps: d, cfg: newConfig(cfg, opts), owner: randomID()[:12]}
 	f.deps.Journal = timedJournal{Journal: d.Journal, observer: f.cfg.observer}
 	f.outbox = newOutbox(d.Notifier, &f.cfg)
+	f.workers = newWorkers(workerIdle)
 	return f
 }
 

@@ -237,10 +237,10 @@ func (s *saga) complete(ctx context.Context) (Result, error) {
 func (s *saga) completeBehind(ctx context.Context) Result {
 	res := Result{Order: s.order, Payment: s.payment, Products: s.products}
 	end := s.f.completions.begin(s.led.record().ID)
-	go func() {
+	s.f.workers.run(func() {
 		defer end()
 		s.completed(context.WithoutCancel(ctx), res)
-	}()
+	})
 	return res
 }
 
@@ -284,7 +284,7 @@ type prepared struct {
 // end the process). ctx must outlive the channel's answer.
 func (s *saga) prepare(ctx context.Context) <-chan prepared {
 	out := make(chan prepared, 1)
-	go func() {
+	s.f.workers.run(func() {
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		var once sync.Once
@@ -295,13 +295,13 @@ func (s *saga) prepare(ctx context.Context) <-chan prepared {
 			}
 		}
 		done := make(chan *string, 1)
-		go func() { done <- caught(func() { fail(s.price(ctx)) }) }()
+		s.f.workers.run(func() { done <- caught(func() { fail(s.price(ctx)) }) })
 		msg := caught(func() { fail(s.profile(ctx)) })
 		if m := <-done; m != nil {
 			msg = m
 		}
 		out <- prepared{err: first, panicked: msg}
-	}()
+	})
 	return out
 }
 
@@ -473,7 +473,7 @@ func (s *saga) journalPhase(ctx context.Context, last Step) <-chan error {
 // the error. change must read only what no step will write meanwhile.
 func (s *saga) journalBehind(ctx context.Context, change func(*Record)) <-chan error {
 	done := make(chan error, 1)
-	go func() { done <- s.led.save(ctx, change) }()
+	s.f.workers.run(func() { done <- s.led.save(ctx, change) })
 	return done
 }
 
@@ -524,11 +524,11 @@ func (s *saga) concurrently(ctx context.Context, steps []Step, left int) error {
 	}
 	last := len(runs) - 1
 	for i := range runs[:last] {
-		wg.Go(func() { guarded(i) })
+		wg.Add(1)
+		s.f.workers.run(func() { defer wg.Done(); guarded(i) })
 	}
-	// The last step runs on this goroutine, whose stack has grown already:
-	// a new goroutine grows its own as the call deepens, copying it each
-	// time.
+	// The last step runs on this goroutine, whose stack has grown already
+	// (see workers).
 	guarded(last)
 	wg.Wait()
 	if msg := panicked.Load(); msg != nil {

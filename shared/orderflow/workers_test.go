@@ -1,0 +1,49 @@
+package orderflow
+
+import (
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestWorkersRunAtOnceAndAreKept: run never waits for a busy worker (n
+// functions that wait for each other all run), a worker done with one
+// function takes the next rather than a new one starting, and an idle
+// worker ends.
+func TestWorkersRunAtOnceAndAreKept(t *testing.T) {
+	w := newWorkers(50 * time.Millisecond)
+	const n = 8
+	var all, done sync.WaitGroup
+	all.Add(n)
+	done.Add(n)
+	for range n {
+		w.run(func() {
+			all.Done()
+			all.Wait() // every one of them runs at once, or none ends
+			done.Done()
+		})
+	}
+	done.Wait()
+	if got := w.started.Load(); got != n {
+		t.Fatalf("%d workers started for %d functions at once, want %d", got, n, n)
+	}
+	time.Sleep(10 * time.Millisecond) // the workers are back waiting
+	for range 100 {
+		ran := make(chan struct{})
+		w.run(func() { close(ran) })
+		<-ran
+	}
+	// A worker just done may not be waiting yet when the next function
+	// comes, and another is started then: a few, not a hundred.
+	kept := w.started.Load()
+	if kept > n+5 {
+		t.Errorf("%d workers started after 100 functions ran one at a time, want the %d idle ones kept", kept, n)
+	}
+	time.Sleep(200 * time.Millisecond) // every worker is idle past its time
+	ran := make(chan struct{})
+	w.run(func() { close(ran) })
+	<-ran
+	if got := w.started.Load(); got != kept+1 {
+		t.Errorf("%d workers started once the idle ones ended, want %d", got, kept+1)
+	}
+}
