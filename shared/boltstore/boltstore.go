@@ -57,6 +57,16 @@ const (
 	// it is a misconfiguration (two BFFs on one STATE_DIR), not contention,
 	// so it is reported rather than waited out.
 	lockTimeout = time.Second
+	// pageSize is the page size of a file this package creates; one
+	// created before keeps its own. A checkout's record outgrows half a
+	// 4 KiB page once it holds its result, so that with the operating
+	// system's page size most leaves written spanned two pages or more,
+	// which bbolt allocates afresh at every commit (38% of bff-mobile's
+	// allocations placing orders). With 16 KiB a leaf fits in one of the
+	// pages bbolt reuses: in make bench's closed loop, alternated, 1,241
+	// to 1,387 orders/s and 803 to 707 µs of CPU per checkout, for about
+	// 20 MiB more of the file mapped.
+	pageSize = 16 << 10
 )
 
 // Store is an orderflow.Journal in a bbolt file. It is safe for concurrent
@@ -204,7 +214,7 @@ func openFile(path string) (db *bolt.DB, gen uint64, err error) {
 			db, gen, err = nil, 0, fmt.Errorf("%w: %v", errCorrupt, r)
 		}
 	}()
-	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout})
+	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout, PageSize: pageSize})
 	if err != nil {
 		return nil, 0, err
 	}

@@ -430,6 +430,56 @@ func TestPersistence(t *testing.T) {
 	}
 }
 
+// TestPageSizeOfNewFilesOnly: a file the store creates has pages of
+// pageSize; one created with the operating system's page size, before,
+// keeps it, and serves as before.
+func TestPageSizeOfNewFilesOnly(t *testing.T) {
+	pageOf := func(path string) int {
+		t.Helper()
+		db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		return db.Info().PageSize
+	}
+	fresh := tempPath(t)
+	if err := open(t, fresh).Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := pageOf(fresh); got != pageSize {
+		t.Errorf("a new file's pages: %d bytes, want %d", got, pageSize)
+	}
+
+	older := tempPath(t)
+	if err := os.MkdirAll(filepath.Dir(older), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	db, err := bolt.Open(older, 0o600, &bolt.Options{PageSize: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s := open(t, older)
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	createRec(t, s, "s1", now)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, older)
+	if _, ok, err := s.Get(ctx, "s1"); err != nil || !ok {
+		t.Errorf("a record of a file of 4 KiB pages, reopened: ok %v, %v", ok, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := pageOf(older); got != 4096 {
+		t.Errorf("an older file's pages: %d bytes, want the 4096 it was made with", got)
+	}
+}
+
 func TestFailedRecordRunsAgain(t *testing.T) {
 	s := open(t, tempPath(t))
 	now := time.Now()
