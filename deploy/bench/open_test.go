@@ -202,15 +202,15 @@ func TestOpenMisses(t *testing.T) {
 	checkouts := loadResult{Requests: 20, Errors: 2, Statuses: map[int]uint64{503: 2}, Latency: &histogram{}}
 	checkouts.Latency.record(10 * time.Millisecond)
 	row := openRow{target: target{Name: "GET /v1/products/{id} at 4x"}, Result: res, Capacity: 1000,
-		RSS: memory{30 << 20, 160 << 20, 70 << 20}, Checkout: &checkouts}
+		RSS: memory{30 << 20, 160 << 20, 70 << 20}, Anon: memory{10 << 20, 40 << 20, 12 << 20}, Checkout: &checkouts}
 	got := strings.Join(openMisses([]openRow{row}), "\n")
 	for _, want := range []string{"goodput 80.0% of capacity", "ok p99 ", "an answer after 2500.00 ms", "shed p99 80.00 ms",
-		"peak RSS 160.0 MiB", "RSS 70.0 MiB 15s after, from 30.0 MiB", "checkouts 90.0% placed"} {
+		"peak RSS 160.0 MiB (anon 40.0)", "RSS 70.0 MiB 15s after, from 30.0 MiB (anon 12.0 from 10.0)", "checkouts 90.0% placed"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("misses %q, want %q among them", got, want)
 		}
 	}
-	row.Capacity, row.RSS, row.Checkout = 0, unknownMemory, nil
+	row.Capacity, row.RSS, row.Anon, row.Checkout = 0, unknownMemory, unknownMemory, nil
 	row.Result = newOpenResult()
 	row.Result.Requests = 10
 	for range 10 {
