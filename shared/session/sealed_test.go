@@ -64,15 +64,9 @@ func TestStoredTokensAreSealed(t *testing.T) {
 	}
 	for _, st := range stores {
 		t.Run(st.name, func(t *testing.T) {
-			clock := clocktest.New(time.Now())
 			tokens := newRotating()
-			m := session.New(st.store, tokens, session.DefaultConfig(), session.WithClock(clock.Now))
+			m, clock, id, login := loggedIn(t, st.store, tokens, tokens)
 			ctx := context.Background()
-			login := tokens.login()
-			id, _, err := m.Create(ctx, "usr_ada", login, clock.Now().Add(15*time.Minute))
-			if err != nil {
-				t.Fatal(err)
-			}
 			clock.Advance(nearExpiry)
 			s, err := m.Resolve(ctx, id)
 			if err != nil {

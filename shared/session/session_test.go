@@ -166,19 +166,28 @@ func (s *memStore) LockSession(_ context.Context, k string, _ time.Duration) (fu
 // for its refresh.
 const nearExpiry = 14*time.Minute + 45*time.Second
 
+// loggedIn returns a Manager over store and users on a manual clock, and
+// the session of a login tokens just issued, its access token good for 15
+// minutes.
+func loggedIn(t *testing.T, store session.Store, users session.Tokens, tokens *rotating) (*session.Manager, *clocktest.Manual, string, user.Token) {
+	t.Helper()
+	clock := clocktest.New(time.Now())
+	m := session.New(store, users, session.DefaultConfig(), session.WithClock(clock.Now))
+	login := tokens.login()
+	id, _, err := m.Create(context.Background(), "usr_ada", login, clock.Now().Add(15*time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, clock, id, login
+}
+
 // TestLogoutDuringARefreshEndsTheSession: a logout while a request
 // refreshes the session's tokens ends the session, new tokens included:
 // the refresh cannot store it back.
 func TestLogoutDuringARefreshEndsTheSession(t *testing.T) {
-	clock := clocktest.New(time.Now())
-	tokens := newRotating()
-	store := newMemStore()
-	m := session.New(store, tokens, session.DefaultConfig(), session.WithClock(clock.Now))
+	tokens, store := newRotating(), newMemStore()
+	m, clock, id, _ := loggedIn(t, store, tokens, tokens)
 	ctx := context.Background()
-	id, _, err := m.Create(ctx, "usr_ada", tokens.login(), clock.Now().Add(15*time.Minute))
-	if err != nil {
-		t.Fatal(err)
-	}
 	clock.Advance(nearExpiry)
 	refreshing, release := make(chan struct{}), make(chan struct{})
 	tokens.onRefresh = func() { close(refreshing); <-release }
@@ -331,16 +340,10 @@ func TestALostRefreshIsSentAgain(t *testing.T) {
 	} {
 		for _, expired := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s, token expired %v", tc.name, expired), func(t *testing.T) {
-				clock := clocktest.New(time.Now())
 				tokens := newRotating()
 				store, users := tc.setup(tokens)
-				m := session.New(store, users, session.DefaultConfig(), session.WithClock(clock.Now))
+				m, clock, id, login := loggedIn(t, store, users, tokens)
 				ctx := context.Background()
-				login := tokens.login()
-				id, _, err := m.Create(ctx, "usr_ada", login, clock.Now().Add(15*time.Minute))
-				if err != nil {
-					t.Fatal(err)
-				}
 				clock.Advance(nearExpiry)
 				if expired {
 					clock.Advance(time.Minute)
