@@ -20,7 +20,7 @@ func routes(g *gateway.Gateway, cfg Config) {
 	// under one deadline for its upstream calls.
 	httpserver.Cacheable(app, "/api")
 	app.Use("/api", httpserver.ReadDeadline(cfg.ViewTimeout))
-	sessions := serversession.New(g.Sessions, tokensByTheirExpiry{g.Users, g.Verifier}, cfg.Session.Lifetime)
+	sessions := serversession.New(g.Sessions, tokensByTheirExpiry{g.Users, g.Verifier, cfg.Auth.Leeway}, cfg.Session.Lifetime)
 	// Rate limits come after authentication, so that they count per user;
 	// anonymous routes count per client address, and so does a refused
 	// credential (limit.Refused).

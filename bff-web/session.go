@@ -101,12 +101,16 @@ func openSession(ctx context.Context, users sessionUsers, v httpserver.TokenVeri
 // the service answers beside it, which may say more (the session would then
 // keep a token past its end, and answer 401 rather than refresh it). The
 // lifetime is the issuer's own figure, so that a clock skew between the two
-// (within the leeway) does not shorten it; a token without an iat is timed
-// by its exp on this clock. A token that does not verify keeps the
-// service's figure: every request verifies it again.
+// (within the leeway) does not shorten it; but a token issued more than the
+// leeway ago by this clock is not a new one (the first answer to a refresh
+// sent again with its key, see serversession.Manager's renew), and lasts
+// what it has left. A token without an iat is timed by its exp on this
+// clock. A token that does not verify keeps the service's figure: every
+// request verifies it again.
 type tokensByTheirExpiry struct {
 	serversession.Tokens
-	v httpserver.TokenVerifier
+	v      httpserver.TokenVerifier
+	leeway time.Duration
 }
 
 func (t tokensByTheirExpiry) Refresh(ctx context.Context, refreshToken, retryKey string) (user.Token, error) {
@@ -118,10 +122,11 @@ func (t tokensByTheirExpiry) Refresh(ctx context.Context, refreshToken, retryKey
 	if err != nil {
 		return tok, nil
 	}
-	// Without an iat, the time left by this clock is the best figure.
+	// Without an iat, or long after it, the time left by this clock is
+	// the best figure.
 	lifetime := time.Until(claims.ExpiresAt)
-	if !claims.IssuedAt.IsZero() {
-		lifetime = claims.ExpiresAt.Sub(claims.IssuedAt)
+	if iat := claims.IssuedAt; !iat.IsZero() && time.Since(iat) <= t.leeway {
+		lifetime = claims.ExpiresAt.Sub(iat)
 	}
 	if secs := int(max(0, lifetime/time.Second)); tok.ExpiresIn <= 0 || secs < tok.ExpiresIn {
 		tok.ExpiresIn = secs

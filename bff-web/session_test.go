@@ -213,6 +213,38 @@ func TestALostRefreshAnswerKeepsTheSession(t *testing.T) {
 	}
 }
 
+// TestAReplayedRefreshIsTimedByItsAge: a refresh whose answer was lost is
+// sent again once the token expired, with its key, and the user service
+// answers the pair it issued the first time. That access token is as old
+// as that first refresh: the session does not take it for a new one, which
+// it would keep past its real expiry (every request then refused, "log in
+// again"), but refreshes once more with the refresh token it brought.
+func TestAReplayedRefreshIsTimedByItsAge(t *testing.T) {
+	s := startWithTokenTTL(t, 4*time.Second, "AUTH_LEEWAY", "1s")
+	ada := s.login(t, sandbox.Ada.Email, sandbox.Ada.Password)
+	s.Inject(t, "user", sandbox.Fault{Route: "POST /auth/refresh", Drop: true, After: true, Count: 1})
+	get := func(what string) {
+		t.Helper()
+		if r := servertest.Do(t, "GET", s.Base+"/api/orders", nil, ada.headers(reading)...); r.Status != http.StatusOK {
+			t.Fatalf("%s: %d %s, want 200", what, r.Status, r.Body)
+		}
+	}
+	// The sandbox's clock stands still until told otherwise (see
+	// TestALostRefreshAnswerKeepsTheSession).
+	expires := time.Unix(s.Clock.Now().Add(4*time.Second).Unix(), 0)
+	time.Sleep(time.Until(expires.Add(-700 * time.Millisecond)))
+	get("the request whose refresh lost its answer")
+	time.Sleep(time.Until(expires.Add(400 * time.Millisecond)))
+	s.Clock.Set(time.Now())
+	get("the first request after the token expired")
+	time.Sleep(time.Until(expires.Add(1500 * time.Millisecond))) // past the replayed token's exp and the leeway
+	s.Clock.Set(time.Now())
+	get("a request once the replayed token would have run out")
+	if n := s.State(t).User.Requests["POST /auth/refresh"]; n != 3 {
+		t.Errorf("%d refreshes sent, want 3: the lost one, its retry and one for the old pair it got", n)
+	}
+}
+
 // TestALoginWhoseTokenDoesNotVerifyIsTheServices: the password is right,
 // but the token the user service issues does not verify here (this BFF
 // expects another audience). The user is told to retry later, not that the
@@ -256,7 +288,7 @@ func TestARefreshedTokenLastsUntilItsOwnExpiry(t *testing.T) {
 			t.Fatal(err)
 		}
 		ahead := auth.NewVerifier(users, cfg, auth.WithClock(func() time.Time { return time.Now().Add(skew) }))
-		fresh, err := tokensByTheirExpiry{overstating{users}, ahead}.Refresh(ctx, login.RefreshToken, "")
+		fresh, err := tokensByTheirExpiry{overstating{users}, ahead, cfg.Leeway}.Refresh(ctx, login.RefreshToken, "")
 		if err != nil {
 			t.Fatal(err)
 		}

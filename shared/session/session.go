@@ -312,8 +312,21 @@ func (m *Manager) underLock(ctx context.Context, h handle, wait time.Duration, f
 // refresh is retried under the session's own key: only this BFF holds the
 // token, and a refresh whose answer was lost, or whose new pair could not
 // be stored, gets the same pair when sent again rather than revoking the
-// family as a reuse would.
+// family as a reuse would. That pair may be old by then: stored, since its
+// refresh token is the one that works now, it is refreshed once more at
+// once when its access token is spent.
 func (m *Manager) renew(ctx context.Context, h handle, s Session) (Session, error) {
+	for range 2 {
+		var err error
+		if s, err = m.renewOnce(ctx, h, s); err != nil || !m.stale(s, m.now()) {
+			return s, err
+		}
+	}
+	return s, nil
+}
+
+// renewOnce is one exchange of renew.
+func (m *Manager) renewOnce(ctx context.Context, h handle, s Session) (Session, error) {
 	tok, err := m.tokens.Refresh(ctx, s.RefreshToken, h.key)
 	if upstream.KindOf(err) == upstream.KindUnauthorized {
 		_ = m.store.DeleteSession(ctx, h.key)

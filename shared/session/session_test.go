@@ -388,3 +388,38 @@ func TestEndOfNoSessionWritesNothing(t *testing.T) {
 		}
 	}
 }
+
+// spentFirst is a user service whose first refresh answers a pair whose
+// access token is spent already: the first answer of a refresh sent again
+// long after (bff-web times such a token by its age).
+type spentFirst struct {
+	*rotating
+	spent *atomic.Bool
+}
+
+func (s spentFirst) Refresh(ctx context.Context, rt, retryKey string) (user.Token, error) {
+	tok, err := s.rotating.Refresh(ctx, rt, retryKey)
+	if err == nil && s.spent.CompareAndSwap(false, true) {
+		tok.ExpiresIn = 0
+	}
+	return tok, err
+}
+
+// TestASpentPairIsRefreshedAgain: a refresh that brings an access token
+// already spent refreshes once more, with the refresh token it brought,
+// rather than serve the request, and every one after it, a spent token.
+func TestASpentPairIsRefreshedAgain(t *testing.T) {
+	tokens := newRotating()
+	m, clock, id, login := loggedIn(t, newMemStore(), spentFirst{tokens, new(atomic.Bool)}, tokens)
+	clock.Advance(nearExpiry + time.Minute)
+	s, err := m.Resolve(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.AccessToken == login.AccessToken || !clock.Now().Before(s.AccessExpires) {
+		t.Errorf("the session after the refresh: token %q until %v (now %v), want a token still good", s.AccessToken, s.AccessExpires, clock.Now())
+	}
+	if tokens.n != 3 {
+		t.Errorf("%d pairs issued, want 3: the login's and two refreshes", tokens.n)
+	}
+}
