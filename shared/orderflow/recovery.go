@@ -76,11 +76,13 @@ func (f *Flow) Recover(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	var taken atomic.Int64
-	g, gctx := errgroup.WithContext(ctx)
+	// Not errgroup.WithContext: a claim that fails must not cut the
+	// sagas being recovered beside it, whose undos stop with ctx only.
+	var g errgroup.Group
 	g.SetLimit(recoveryWorkers)
 	for _, rec := range recs {
 		g.Go(func() error {
-			led, err := f.claim(gctx, rec)
+			led, err := f.claim(ctx, rec)
 			if errors.Is(err, ErrConflict) {
 				return nil // another replica took it
 			}
@@ -93,12 +95,12 @@ func (f *Flow) Recover(ctx context.Context) (int, error) {
 			// leaves the saga to the next pass and an operator, rather than
 			// end the process, which would meet the saga again on every
 			// start.
-			if msg := caught(func() { res, err = f.recover(gctx, led, undosStopWithCaller) }); msg != nil {
-				f.cfg.logger.LogAttrs(gctx, slog.LevelError, "saga recovery panicked",
+			if msg := caught(func() { res, err = f.recover(ctx, led, undosStopWithCaller) }); msg != nil {
+				f.cfg.logger.LogAttrs(ctx, slog.LevelError, "saga recovery panicked",
 					slog.String("saga", rec.ID), slog.String("panic", *msg))
 				return nil
 			}
-			f.reportRecovery(gctx, led.record(), res, err)
+			f.reportRecovery(ctx, led.record(), res, err)
 			return nil
 		})
 	}

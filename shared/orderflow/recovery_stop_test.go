@@ -2,6 +2,7 @@ package orderflow_test
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -76,4 +77,52 @@ func TestRecoveryStopsItsUndoWhenCancelled(t *testing.T) {
 		}
 	}
 	rt.CheckInvariants(t)
+}
+
+// failingClaims is a journal whose every write of the saga of key fails,
+// as a store refusing one record would.
+type failingClaims struct {
+	orderflow.Journal
+	key string
+}
+
+func (f failingClaims) Update(ctx context.Context, rec orderflow.Record) error {
+	if rec.Key == f.key {
+		return errors.New("the store refused the write")
+	}
+	return f.Journal.Update(ctx, rec)
+}
+
+// TestOneFailedClaimCutsNoOtherUndo: in one recovery pass, the claim of
+// one saga fails while another saga is being undone, slowly; the other's
+// undo goes on to its end rather than stop with the failed claim.
+func TestOneFailedClaimCutsNoOtherUndo(t *testing.T) {
+	ctx := context.Background()
+	rt := sandboxtest.Start(t, sandbox.Config{Clock: clocktest.New(time.Now()).Now})
+	j := orderflow.NewMemJournalForTest()
+	for _, key := range []string{"refused", "slow"} {
+		req := orderflow.Request{UserID: "usr_ada", Key: key,
+			Input: orderflow.Input{Items: []orderflow.Item{{ProductID: 4, Quantity: 1}}, PaymentToken: payment.TokenVisa}}
+		dying := &crashJournal{Journal: j, landed: true, at: func(r orderflow.Record) bool { return r.State == orderflow.StateRunning && len(r.Items) > 0 }}
+		if _, err := newFlow(t, rt, dying, time.Now).Place(ctx, req); err == nil || !dying.dead.Load() {
+			t.Fatalf("Place %s = %v, want the crash", key, err)
+		}
+	}
+	rt.Inject(t, sandbox.ServicePayment, sandbox.Fault{Route: sandbox.RouteVoid, LatencyMS: 300})
+	rt.Inject(t, sandbox.ServiceProduct, sandbox.Fault{Route: sandbox.RouteRelease, LatencyMS: 300})
+	cfg := testFlowConfig()
+	ahead := func() time.Time { return time.Now().Add(cfg.LeaseTTL + time.Second) }
+	b := newFlowWith(t, rt, failingClaims{Journal: j, key: "refused"}, ahead, cfg)
+	if _, err := b.Recover(ctx); err == nil {
+		t.Fatal("Recover = nil, want the refused claim's error")
+	}
+	unfinished, err := j.Expired(ctx, time.Now().Add(time.Hour), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rec := range unfinished {
+		if rec.Key != "refused" {
+			t.Errorf("saga %q left %s by the pass, want it undone", rec.Key, rec.State)
+		}
+	}
 }
