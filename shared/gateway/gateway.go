@@ -96,6 +96,7 @@ func New(name string, cfg Config, stdout io.Writer) (*Gateway, error) {
 		g.Logger.Warn("SHUTDOWN_TIMEOUT is not longer than ORDER_TIMEOUT: a checkout in flight when the process is stopped may be cut and left to saga recovery",
 			"shutdown_timeout", cfg.HTTP.ShutdownTimeout.String(), "order_timeout", cfg.Order.Timeout.String())
 	}
+	g.warnOfDescriptors(cfg)
 	tracing, err := telemetry.NewTracing(context.Background(), name, cfg.Tracing)
 	if err != nil {
 		return nil, err

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"storefront.dev/shared/httpserver"
 )
 
 // settings is a BFF's loaded configuration as a test makes it.
@@ -83,5 +85,38 @@ func TestShortDrainIsWarnedOf(t *testing.T) {
 				t.Errorf("warned %v, want %v; logs:\n%s", warned, tc.want, logs.String())
 			}
 		})
+	}
+}
+
+// TestDescriptorsNeeded: HTTP_MAX_CONNS, every upstream instance's pool
+// and a reserve; the limit is read where the platform has one, and a
+// process whose limit is lower is warned at start.
+func TestDescriptorsNeeded(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.HTTP.MaxConns, cfg.Upstream.MaxConnsPerInstance = 1000, 10
+	cfg.Upstreams.Product = []string{"http://a:1", "http://b:1"}
+	if got, want := descriptorsNeeded(cfg), 1000+descriptorReserve+10*(2+1+1+1+1); got != want {
+		t.Errorf("descriptorsNeeded = %d, want %d", got, want)
+	}
+	limit, ok := openFileLimit()
+	if !ok || limit < 1024 {
+		t.Skipf("open file limit %d (%v): too low to test the warning here", limit, ok)
+	}
+	for _, tc := range []struct {
+		conns int
+		want  bool
+	}{{256, false}, {int(min(limit, httpserver.MaxMaxConns)), true}} {
+		cfg := DefaultConfig()
+		cfg.StateDir = t.TempDir()
+		cfg.HTTP.MaxConns = tc.conns
+		var logs strings.Builder
+		g, err := New("bff-test", cfg, &logs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g.Close()
+		if warned := strings.Contains(logs.String(), `"msg":"the open file limit is below`); warned != tc.want {
+			t.Errorf("HTTP_MAX_CONNS %d under a limit of %d: warned %v, want %v", tc.conns, limit, warned, tc.want)
+		}
 	}
 }
