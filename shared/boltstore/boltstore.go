@@ -79,8 +79,9 @@ type Store struct {
 	// maxRecords bounds the records stored (Config.MaxRecords).
 	maxRecords int64
 
-	stop  chan struct{}
-	swept chan struct{}
+	stop chan struct{}
+	// kept is closed when housekeeping stops (see housekeep).
+	kept chan struct{}
 	// writes feeds the committer, which closes committed when it stops.
 	writes    chan pending
 	committed chan struct{}
@@ -167,8 +168,8 @@ var errForeign = errors.New("not a saga journal")
 var errCorrupt = errors.New("damaged pages")
 
 // Open opens the journal at path with the settings cfg (start from
-// DefaultConfig), creating it and its directory if missing, and starts the
-// sweeper; Close stops both.
+// DefaultConfig), creating it and its directory if missing, and starts its
+// housekeeping; Close stops both.
 func Open(path string, cfg Config) (*Store, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -190,10 +191,10 @@ func Open(path string, cfg Config) (*Store, error) {
 		}
 	}
 	s := &Store{db: db, path: path, gen: gen, maxRecords: int64(cfg.MaxRecords),
-		stop: make(chan struct{}), swept: make(chan struct{}),
+		stop: make(chan struct{}), kept: make(chan struct{}),
 		writes: make(chan pending), committed: make(chan struct{}), failed: make(chan struct{})}
 	go s.committer()
-	go s.sweepEvery(cfg.SweepInterval)
+	go s.housekeep(cfg.SweepInterval)
 	return s, nil
 }
 
@@ -244,12 +245,12 @@ func describeOpenError(path string, err error) error {
 	return fmt.Errorf("open state file %s: %w", path, err)
 }
 
-// Close stops the sweeper and closes the file, releasing its lock. Calling
+// Close stops the housekeeping and closes the file, releasing its lock. Calling
 // it again returns the first call's result.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.stop)
-		<-s.swept
+		<-s.kept
 		<-s.committed
 		if err := s.db.Close(); err != nil {
 			s.closeErr = fmt.Errorf("close state file %s: %w", s.path, err)
@@ -515,25 +516,49 @@ func (s *Store) decode(h header, v []byte) (orderflow.Record, error) {
 	return rec, nil
 }
 
-// sweepEvery deletes expired records at start and then every interval
-// until Close. A failed sweep is not reported: it fails only when the file
-// cannot be written, which every Create and Update then reports, and the
-// next tick tries again.
-func (s *Store) sweepEvery(interval time.Duration) {
-	defer close(s.swept)
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	// The first sweep waits a whole interval: reads hide expired records
-	// anyway, and a start is busy enough recovering sagas.
+// housekeep deletes expired records every sweepInterval, the first time
+// a whole interval after Open (reads hide expired records anyway, and a
+// start is busy enough recovering sagas), and drops the map of the file's
+// pages every releaseInterval (see release), until Close. A failed sweep
+// is not reported: it fails only when the file cannot be written, which
+// every Create and Update then reports, and the next tick tries again.
+func (s *Store) housekeep(sweepInterval time.Duration) {
+	defer close(s.kept)
+	sweeps := time.NewTicker(sweepInterval)
+	defer sweeps.Stop()
+	releases := time.NewTicker(releaseInterval)
+	defer releases.Stop()
 	for {
 		select {
 		case <-s.stop:
 			return
-		case <-t.C:
+		case <-sweeps.C:
+			_, _ = s.sweep(time.Now())
+			_, _ = s.sweepSessions(time.Now())
+		case <-releases.C:
+			_ = s.release()
 		}
-		_, _ = s.sweep(time.Now())
-		_, _ = s.sweepSessions(time.Now())
 	}
+}
+
+// releaseInterval is how often the store drops its map of the file's
+// pages: a process's resident memory holds at most the pages of the file
+// it read in the last interval.
+const releaseInterval = 10 * time.Second
+
+// release tells the kernel that this process no longer needs the pages of
+// the file it has read through bbolt's memory map (Linux; elsewhere it
+// does nothing). bbolt reads every record it touches through that map,
+// and checkouts touch records all over the file, so that after a rush the
+// whole file, tens of MiB, stayed counted in the process's resident memory
+// though nothing read it any more. The pages stay in the page cache, from
+// which the next read maps them again; unmapped, they are the first the
+// kernel reclaims when memory runs short. The map cannot move meanwhile:
+// bbolt remaps only once every read transaction has ended.
+func (s *Store) release() error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		return unmapPages(s.db.Info().Data, tx.Size())
+	})
 }
 
 // sweep deletes every record whose ExpiresAt is at or before now and
