@@ -17,7 +17,8 @@ import (
 
 // Limits of an order request.
 const (
-	// MaxLines is the most lines an order may have, after duplicates are merged.
+	// MaxLines is the most lines an order may send; duplicates are merged
+	// after, so the order priced has at most as many.
 	MaxLines = 50
 	// MaxQuantity is the most units of one product an order may ask for.
 	MaxQuantity = 99
