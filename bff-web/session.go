@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/subtle"
+	"errors"
 	"slices"
 	"strings"
 	"time"
@@ -105,8 +106,10 @@ func openSession(ctx context.Context, users sessionUsers, v httpserver.TokenVeri
 // leeway ago by this clock is not a new one (the first answer to a refresh
 // sent again with its key, see serversession.Manager's renew), and lasts
 // what it has left. A token without an iat is timed by its exp on this
-// clock. A token that does not verify keeps the service's figure: every
-// request verifies it again.
+// clock. A replayed token already past its exp is spent: the session
+// refreshes once more, with the refresh token that came with it. A token
+// that does not verify for another reason keeps the service's figure:
+// every request verifies it again.
 type tokensByTheirExpiry struct {
 	serversession.Tokens
 	v      httpserver.TokenVerifier
@@ -119,6 +122,10 @@ func (t tokensByTheirExpiry) Refresh(ctx context.Context, refreshToken, retryKey
 		return tok, err
 	}
 	claims, err := t.v.Verify(ctx, tok.AccessToken)
+	if errors.Is(err, auth.ErrTokenExpired) {
+		tok.ExpiresIn = 0
+		return tok, nil
+	}
 	if err != nil {
 		return tok, nil
 	}

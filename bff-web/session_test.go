@@ -245,6 +245,35 @@ func TestAReplayedRefreshIsTimedByItsAge(t *testing.T) {
 	}
 }
 
+// TestAReplayedRefreshAlreadySpentIsRefreshedAgain: as above, but the
+// user is away for longer than the token's life and the leeway, so the
+// pair replayed when they come back holds an access token that has
+// expired. The session does not keep it for the lifetime the service
+// states beside it (every request refused, "log in again"): it refreshes
+// once more, at once.
+func TestAReplayedRefreshAlreadySpentIsRefreshedAgain(t *testing.T) {
+	s := startWithTokenTTL(t, 4*time.Second, "AUTH_LEEWAY", "1s")
+	ada := s.login(t, sandbox.Ada.Email, sandbox.Ada.Password)
+	s.Inject(t, "user", sandbox.Fault{Route: "POST /auth/refresh", Drop: true, After: true, Count: 1})
+	get := func(what string) {
+		t.Helper()
+		if r := servertest.Do(t, "GET", s.Base+"/api/orders", nil, ada.headers(reading)...); r.Status != http.StatusOK {
+			t.Fatalf("%s: %d %s, want 200", what, r.Status, r.Body)
+		}
+	}
+	expires := time.Unix(s.Clock.Now().Add(4*time.Second).Unix(), 0)
+	time.Sleep(time.Until(expires.Add(-700 * time.Millisecond)))
+	get("the request whose refresh lost its answer")
+	// Away past the exp of the token the lost refresh issued, and the leeway.
+	time.Sleep(time.Until(expires.Add(2500 * time.Millisecond)))
+	s.Clock.Set(time.Now())
+	get("the first request after the pause")
+	get("the next one")
+	if n := s.State(t).User.Requests["POST /auth/refresh"]; n != 3 {
+		t.Errorf("%d refreshes sent, want 3: the lost one, its retry and one for the spent pair it got", n)
+	}
+}
+
 // TestALoginWhoseTokenDoesNotVerifyIsTheServices: the password is right,
 // but the token the user service issues does not verify here (this BFF
 // expects another audience). The user is told to retry later, not that the
