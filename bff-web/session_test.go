@@ -213,6 +213,29 @@ func TestALostRefreshAnswerKeepsTheSession(t *testing.T) {
 	}
 }
 
+// loseARefreshAnswer starts a stack whose tokens last 4 s (leeway 1 s),
+// logs Ada in, and sends a request 700 ms before her token expires whose
+// refresh loses its answer. It returns the stack, a GET of her orders
+// that must answer 200, and when that first token expires. The sandbox's
+// clock stands still until told otherwise (see
+// TestALostRefreshAnswerKeepsTheSession).
+func loseARefreshAnswer(t *testing.T) (s *stack, get func(what string), expires time.Time) {
+	t.Helper()
+	s = startWithTokenTTL(t, 4*time.Second, "AUTH_LEEWAY", "1s")
+	ada := s.login(t, sandbox.Ada.Email, sandbox.Ada.Password)
+	s.Inject(t, "user", sandbox.Fault{Route: "POST /auth/refresh", Drop: true, After: true, Count: 1})
+	get = func(what string) {
+		t.Helper()
+		if r := servertest.Do(t, "GET", s.Base+"/api/orders", nil, ada.headers(reading)...); r.Status != http.StatusOK {
+			t.Fatalf("%s: %d %s, want 200", what, r.Status, r.Body)
+		}
+	}
+	expires = time.Unix(s.Clock.Now().Add(4*time.Second).Unix(), 0)
+	time.Sleep(time.Until(expires.Add(-700 * time.Millisecond)))
+	get("the request whose refresh lost its answer")
+	return s, get, expires
+}
+
 // TestAReplayedRefreshIsTimedByItsAge: a refresh whose answer was lost is
 // sent again once the token expired, with its key, and the user service
 // answers the pair it issued the first time. That access token is as old
@@ -220,20 +243,7 @@ func TestALostRefreshAnswerKeepsTheSession(t *testing.T) {
 // it would keep past its real expiry (every request then refused, "log in
 // again"), but refreshes once more with the refresh token it brought.
 func TestAReplayedRefreshIsTimedByItsAge(t *testing.T) {
-	s := startWithTokenTTL(t, 4*time.Second, "AUTH_LEEWAY", "1s")
-	ada := s.login(t, sandbox.Ada.Email, sandbox.Ada.Password)
-	s.Inject(t, "user", sandbox.Fault{Route: "POST /auth/refresh", Drop: true, After: true, Count: 1})
-	get := func(what string) {
-		t.Helper()
-		if r := servertest.Do(t, "GET", s.Base+"/api/orders", nil, ada.headers(reading)...); r.Status != http.StatusOK {
-			t.Fatalf("%s: %d %s, want 200", what, r.Status, r.Body)
-		}
-	}
-	// The sandbox's clock stands still until told otherwise (see
-	// TestALostRefreshAnswerKeepsTheSession).
-	expires := time.Unix(s.Clock.Now().Add(4*time.Second).Unix(), 0)
-	time.Sleep(time.Until(expires.Add(-700 * time.Millisecond)))
-	get("the request whose refresh lost its answer")
+	s, get, expires := loseARefreshAnswer(t)
 	time.Sleep(time.Until(expires.Add(400 * time.Millisecond)))
 	s.Clock.Set(time.Now())
 	get("the first request after the token expired")
@@ -252,18 +262,7 @@ func TestAReplayedRefreshIsTimedByItsAge(t *testing.T) {
 // states beside it (every request refused, "log in again"): it refreshes
 // once more, at once.
 func TestAReplayedRefreshAlreadySpentIsRefreshedAgain(t *testing.T) {
-	s := startWithTokenTTL(t, 4*time.Second, "AUTH_LEEWAY", "1s")
-	ada := s.login(t, sandbox.Ada.Email, sandbox.Ada.Password)
-	s.Inject(t, "user", sandbox.Fault{Route: "POST /auth/refresh", Drop: true, After: true, Count: 1})
-	get := func(what string) {
-		t.Helper()
-		if r := servertest.Do(t, "GET", s.Base+"/api/orders", nil, ada.headers(reading)...); r.Status != http.StatusOK {
-			t.Fatalf("%s: %d %s, want 200", what, r.Status, r.Body)
-		}
-	}
-	expires := time.Unix(s.Clock.Now().Add(4*time.Second).Unix(), 0)
-	time.Sleep(time.Until(expires.Add(-700 * time.Millisecond)))
-	get("the request whose refresh lost its answer")
+	s, get, expires := loseARefreshAnswer(t)
 	// Away past the exp of the token the lost refresh issued, and the leeway.
 	time.Sleep(time.Until(expires.Add(2500 * time.Millisecond)))
 	s.Clock.Set(time.Now())
