@@ -13,33 +13,42 @@ import (
 	"storefront.dev/shared/upstream/payment"
 )
 
-// gatedCapture holds each Capture until gate is closed, after telling
-// waiting (once): a capture slow to reach the payment service.
-type gatedCapture struct {
-	Payments
+// gate holds each call that passes it until open is closed, after telling
+// waiting (once) that one has arrived.
+type gate struct {
 	once    sync.Once
 	waiting chan struct{}
-	gate    chan struct{}
+	open    chan struct{}
 }
 
-func (g *gatedCapture) Capture(ctx context.Context, id string) (payment.Payment, error) {
+func newGate() *gate { return &gate{waiting: make(chan struct{}), open: make(chan struct{})} }
+
+func (g *gate) pass() {
 	g.once.Do(func() { close(g.waiting) })
-	<-g.gate
+	<-g.open
+}
+
+// gatedCapture holds each Capture at its gate: a capture slow to reach the
+// payment service.
+type gatedCapture struct {
+	Payments
+	*gate
+}
+
+func (g gatedCapture) Capture(ctx context.Context, id string) (payment.Payment, error) {
+	g.pass()
 	return g.Payments.Capture(ctx, id)
 }
 
-// gatedCancel holds each Cancel until gate is closed: an order service slow
-// to answer the recovering runner.
+// gatedCancel holds each Cancel at its gate: an order service slow to
+// answer the recovering runner.
 type gatedCancel struct {
 	Orders
-	once    sync.Once
-	waiting chan struct{}
-	gate    chan struct{}
+	*gate
 }
 
-func (g *gatedCancel) Cancel(ctx context.Context, id string) (order.Order, error) {
-	g.once.Do(func() { close(g.waiting) })
-	<-g.gate
+func (g gatedCancel) Cancel(ctx context.Context, id string) (order.Order, error) {
+	g.pass()
 	return g.Orders.Cancel(ctx, id)
 }
 
@@ -73,7 +82,7 @@ func TestAStaleRunnerNeverCommits(t *testing.T) {
 	cfg := configWith(func(c *Config) { c.Timeout = 20 * time.Second })
 
 	depsA := q.deps(t)
-	capA := &gatedCapture{Payments: depsA.Payments, waiting: make(chan struct{}), gate: make(chan struct{})}
+	capA := gatedCapture{Payments: depsA.Payments, gate: newGate()}
 	depsA.Payments = capA
 	jA := &slowJournal{Journal: shared}
 	depsA.Journal = jA
@@ -81,7 +90,7 @@ func TestAStaleRunnerNeverCommits(t *testing.T) {
 	t.Cleanup(func() { _ = a.Close(context.Background()) })
 
 	depsB := q.deps(t)
-	cancelB := &gatedCancel{Orders: depsB.Orders, waiting: make(chan struct{}), gate: make(chan struct{})}
+	cancelB := gatedCancel{Orders: depsB.Orders, gate: newGate()}
 	depsB.Orders = cancelB
 	depsB.Journal = shared
 	b := New(depsB, cfg, WithClock(clock.Now), WithBackoff(time.Millisecond, 5*time.Millisecond))
@@ -106,12 +115,12 @@ func TestAStaleRunnerNeverCommits(t *testing.T) {
 	<-cancelB.waiting // B decided backward and is cancelling the order
 
 	jA.slow.Store(true)
-	close(capA.gate) // A's capture lands now
+	close(capA.open) // A's capture lands now
 	if err := <-aDone; err == nil {
 		t.Fatal("runner A placed the order it lost")
 	}
 
-	close(cancelB.gate)
+	close(cancelB.open)
 	if err := <-bDone; err != nil {
 		t.Fatalf("Recover: %v", err)
 	}
