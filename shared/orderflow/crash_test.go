@@ -250,8 +250,8 @@ func (d dyingOrders) Create(ctx context.Context, r order.CreateRequest) (order.O
 	return dying(d.die, "create", func() (order.Order, error) { return d.Orders.Create(ctx, r) })
 }
 
-func (d dyingOrders) Confirm(ctx context.Context, id string) (order.Order, error) {
-	return dying(d.die, "confirm", func() (order.Order, error) { return d.Orders.Confirm(ctx, id) })
+func (d dyingOrders) Confirm(ctx context.Context, id string, r order.ConfirmRequest) (order.Order, error) {
+	return dying(d.die, "confirm", func() (order.Order, error) { return d.Orders.Confirm(ctx, id, r) })
 }
 
 // store is one of the journal's stores. setup readies it for the tests of

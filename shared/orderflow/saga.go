@@ -721,7 +721,7 @@ func (s *saga) confirm(ctx context.Context, left int) error {
 	// An order whose confirmation is in doubt needs no read-back: cancelling
 	// undoes a confirmed order as well as a pending one.
 	amb, err := s.f.step(ctx, left, func(c context.Context) error {
-		o, err := s.f.deps.Orders.Confirm(c, s.order.ID)
+		o, err := s.f.deps.Orders.Confirm(c, s.order.ID, order.ConfirmRequest{})
 		if err == nil {
 			s.order = o
 		}

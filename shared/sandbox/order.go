@@ -1,6 +1,8 @@
 package sandbox
 
 import (
+	"bytes"
+	"cmp"
 	"encoding/base64"
 	"fmt"
 	"net/http"
@@ -137,18 +139,37 @@ func validOrder(req *order.CreateRequest) error {
 	return nil
 }
 
-func (o *orderService) confirm(r *http.Request, _ []byte) (int, any, error) {
+// confirm marks a pending order confirmed. Its body, optional, names the
+// payment and the reservation of an order created before either existed;
+// an order that names others already refuses (409 order_mismatch), and
+// confirming a confirmed order again with the same ones changes nothing.
+func (o *orderService) confirm(r *http.Request, body []byte) (int, any, error) {
+	var req order.ConfirmRequest
+	if len(bytes.TrimSpace(body)) > 0 {
+		if err := decodeJSON(body, &req); err != nil {
+			return 0, nil, err
+		}
+	}
 	ord, err := o.orders.find(r.PathValue("id"))
 	if err != nil {
 		return 0, nil, err
 	}
-	switch ord.Status {
-	case order.StatusConfirmed:
-	case order.StatusPending:
+	if ord.Status == order.StatusCancelled {
+		return 0, nil, conflict("order_cancelled", "order %s is cancelled", ord.ID)
+	}
+	for _, f := range []struct{ name, has, given string }{
+		{"payment_id", ord.PaymentID, req.PaymentID},
+		{"reservation_id", ord.ReservationID, req.ReservationID},
+	} {
+		if f.given != "" && f.has != "" && f.given != f.has {
+			return 0, nil, conflict("order_mismatch", "order %s has %s %s, not %s", ord.ID, f.name, f.has, f.given)
+		}
+	}
+	if ord.Status == order.StatusPending {
+		ord.PaymentID = cmp.Or(ord.PaymentID, req.PaymentID)
+		ord.ReservationID = cmp.Or(ord.ReservationID, req.ReservationID)
 		ord.Status = order.StatusConfirmed
 		ord.UpdatedAt = o.now()
-	case order.StatusCancelled:
-		return 0, nil, conflict("order_cancelled", "order %s is cancelled", ord.ID)
 	}
 	return http.StatusOK, ord, nil
 }

@@ -26,9 +26,10 @@ func (c *Client) Create(ctx context.Context, r CreateRequest) (Order, error) {
 	return upstream.Post[Order](ctx, c.s, "create", "/orders", r)
 }
 
-// Confirm marks a pending order confirmed.
-func (c *Client) Confirm(ctx context.Context, id string) (Order, error) {
-	return upstream.Transition[Order](ctx, c.s, "/orders", id, "confirm")
+// Confirm marks a pending order confirmed, naming in r the payment and
+// the reservation it was created without. It is idempotent.
+func (c *Client) Confirm(ctx context.Context, id string, r ConfirmRequest) (Order, error) {
+	return upstream.Post[Order](ctx, c.s, "confirm", "/orders/"+url.PathEscape(id)+"/confirm", r)
 }
 
 // Reassign names reservationID as the reservation holding the order's

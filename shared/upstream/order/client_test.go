@@ -52,15 +52,15 @@ func TestCreateConfirmCancel(t *testing.T) {
 		t.Errorf("got %+v, %v repeating the reference, want order %s", again, err, o.ID)
 	}
 
-	confirmed, err := f.client.Confirm(ctx, o.ID)
-	if err != nil || confirmed.Status != order.StatusConfirmed {
+	confirmed, err := f.client.Confirm(ctx, o.ID, order.ConfirmRequest{})
+	if err != nil || confirmed.Status != order.StatusConfirmed || confirmed.PaymentID != req.PaymentID {
 		t.Fatalf("got %+v, %v, want confirmed", confirmed, err)
 	}
 	cancelled, err := f.client.Cancel(ctx, o.ID)
 	if err != nil || cancelled.Status != order.StatusCancelled {
 		t.Fatalf("got %+v, %v, want cancelled", cancelled, err)
 	}
-	_, err = f.client.Confirm(ctx, o.ID)
+	_, err = f.client.Confirm(ctx, o.ID, order.ConfirmRequest{})
 	wantError(t, err, "confirm", upstream.KindConflict, 409, "order_cancelled")
 
 	got, err := f.client.Get(ctx, o.ID)
@@ -76,9 +76,43 @@ func TestCreateConfirmCancel(t *testing.T) {
 	for _, op := range []struct {
 		name string
 		call func(context.Context, string) (order.Order, error)
-	}{{"get", f.client.Get}, {"confirm", f.client.Confirm}, {"cancel", f.client.Cancel}} {
+	}{{"get", f.client.Get}, {"confirm", func(ctx context.Context, id string) (order.Order, error) {
+		return f.client.Confirm(ctx, id, order.ConfirmRequest{})
+	}}, {"cancel", f.client.Cancel}} {
 		_, err := op.call(ctx, "ord_missing")
 		wantError(t, err, op.name, upstream.KindNotFound, 404, "not_found")
+	}
+}
+
+// TestConfirmNamesThePaymentAndReservation: an order created before its
+// payment and reservation existed gets them as it is confirmed; confirming
+// again with the same ones changes nothing, and with others is refused.
+func TestConfirmNamesThePaymentAndReservation(t *testing.T) {
+	f := start(t)
+	ctx := context.Background()
+	req := request("ord-later", "usr_ada")
+	req.PaymentID, req.ReservationID = "", ""
+	o, err := f.client.Create(ctx, req)
+	if err != nil || o.PaymentID != "" || o.ReservationID != "" {
+		t.Fatalf("Create: got %+v, %v, want a pending order naming neither", o, err)
+	}
+	names := order.ConfirmRequest{PaymentID: "pay_000042", ReservationID: "res_000042"}
+	for range 2 {
+		got, err := f.client.Confirm(ctx, o.ID, names)
+		if err != nil || got.Status != order.StatusConfirmed || got.PaymentID != names.PaymentID || got.ReservationID != names.ReservationID {
+			t.Fatalf("Confirm: got %+v, %v, want confirmed on %+v", got, err, names)
+		}
+	}
+	_, err = f.client.Confirm(ctx, o.ID, order.ConfirmRequest{PaymentID: "pay_000043"})
+	wantError(t, err, "confirm", upstream.KindConflict, 409, "order_mismatch")
+	pending, err := f.client.Create(ctx, request("ord-named", "usr_ada"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.client.Confirm(ctx, pending.ID, order.ConfirmRequest{ReservationID: "res_000043"})
+	wantError(t, err, "confirm", upstream.KindConflict, 409, "order_mismatch")
+	if got, err := f.client.Get(ctx, pending.ID); err != nil || got.Status != order.StatusPending {
+		t.Errorf("got %+v, %v, want the refused order still pending", got, err)
 	}
 }
 

@@ -32,15 +32,26 @@ type Address struct {
 }
 
 // CreateRequest is the body of POST /orders. Reference makes the call
-// idempotent.
+// idempotent. PaymentID and ReservationID may be left empty, for an order
+// created while they are made: its confirmation names them (see
+// ConfirmRequest).
 type CreateRequest struct {
 	Reference       string      `json:"reference"`
 	UserID          string      `json:"user_id"`
 	Items           []Line      `json:"items"`
 	Total           money.Money `json:"total"`
-	PaymentID       string      `json:"payment_id"`
-	ReservationID   string      `json:"reservation_id"`
+	PaymentID       string      `json:"payment_id,omitempty"`
+	ReservationID   string      `json:"reservation_id,omitempty"`
 	ShippingAddress *Address    `json:"shipping_address,omitempty"`
+}
+
+// ConfirmRequest is the body of POST /orders/{id}/confirm: the payment and
+// the reservation of an order created before either existed. An empty
+// field leaves the order's own; one the order already names otherwise is
+// refused.
+type ConfirmRequest struct {
+	PaymentID     string `json:"payment_id,omitempty"`
+	ReservationID string `json:"reservation_id,omitempty"`
 }
 
 // Order is the order service's record of a purchase.
