@@ -203,12 +203,13 @@ func (ch *chain) run(ref string, into []loadResult) {
 		case sandbox.RouteCreateOrder:
 			path, id = "/orders", &orderID
 			body = order.CreateRequest{Reference: ref + "-ord", UserID: userID, Total: price,
-				Items:     []order.Line{{ProductID: ch.product.ID, Name: ch.product.Name, Quantity: 1, UnitPrice: price}},
-				PaymentID: paymentID, ReservationID: reservationID}
+				Items: []order.Line{{ProductID: ch.product.ID, Name: ch.product.Name, Quantity: 1, UnitPrice: price}}}
 		case sandbox.RouteCapture:
 			path = "/payments/" + paymentID + "/capture"
 		case sandbox.RouteConfirm:
+			// As the checkout sends it: the order was created without them.
 			path = "/orders/" + orderID + "/confirm"
+			body = order.ConfirmRequest{PaymentID: paymentID, ReservationID: reservationID}
 		case sandbox.RouteCommit:
 			path = "/reservations/" + reservationID + "/commit"
 		}

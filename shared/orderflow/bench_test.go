@@ -15,7 +15,7 @@ import (
 // parallel. It reports orders/s and, one at a time, the flow's latency per
 // order (flow-ms/op) beside the sum of the latencies injected on its six
 // writes (upstream-ms/op), what they would cost made one after another:
-// the writes run in four phases of concurrent steps, the two reads run
+// the writes run in three phases of concurrent steps, the two reads run
 // concurrently and are not slowed.
 func BenchmarkPlace(b *testing.B) {
 	writes := sandbox.CheckoutWrites()

@@ -111,13 +111,21 @@ func (s *saga) budget(ctx context.Context) (context.Context, context.CancelFunc)
 // cancelOrder cancels the order, reading it back by reference when its
 // creation is in doubt, and, when the order service does not know it,
 // sending the creation again (createAgain) so that a late one cannot
-// leave an order pending. It reports whether no order is left standing.
+// leave an order pending; without the prices to send it again, it waits
+// for the creation until it can no longer land (see mayLand). It reports
+// whether no order is left standing.
 func (s *saga) cancelOrder(parent context.Context) bool {
 	ctx, cancel := s.budget(parent)
 	defer cancel()
 	id := s.order.ID
 	if s.created == unknown || id == "" {
 		o, err := s.orderByReference(ctx)
+		if isCode(err, upstream.KindNotFound, "") && len(s.items) == 0 {
+			// Sent while its prices were journaled, which the runner did
+			// not live to record: it cannot be sent again, and may still
+			// land until the window of late writes ends.
+			return !s.mayLand(ctx, true, "order")
+		}
 		if isCode(err, upstream.KindNotFound, "") {
 			o, err = s.createAgain(ctx)
 		}
@@ -156,9 +164,6 @@ var errNoOrder = errors.New("no order under the reference")
 // not found, only a refusal of the request itself means there is none.
 // Anything else is an error, and the undo is left to recovery.
 func (s *saga) createAgain(ctx context.Context) (order.Order, error) {
-	if err := s.firstPhaseIDs(ctx); err != nil {
-		return order.Order{}, err
-	}
 	actx, cancel := context.WithTimeout(ctx, s.f.cfg.undoAttempt())
 	o, err := s.f.deps.Orders.Create(actx, s.orderRequest())
 	cancel()
@@ -175,38 +180,6 @@ func (s *saga) createAgain(ctx context.Context) (order.Order, error) {
 		return order.Order{}, errNoOrder
 	}
 	return order.Order{}, err
-}
-
-// firstPhaseIDs reads back, by reference, the payment and the reservation
-// whose ids the journal does not hold (the first phase's outcome is not
-// journaled): the creation was sent with them. Without either, it was
-// never sent: errNoOrder.
-func (s *saga) firstPhaseIDs(ctx context.Context) error {
-	if s.payment.ID == "" {
-		err := s.f.settle(ctx, func(c context.Context) (err error) {
-			s.payment, err = s.f.deps.Payments.ByReference(c, s.ref+"-pay")
-			return err
-		})
-		if isCode(err, upstream.KindNotFound, "") {
-			return errNoOrder
-		}
-		if err != nil {
-			return err
-		}
-	}
-	if s.resv.ID == "" {
-		err := s.f.settle(ctx, func(c context.Context) (err error) {
-			s.resv, err = s.f.deps.Catalog.ReservationByReference(c, s.reserveRef())
-			return err
-		})
-		if isCode(err, upstream.KindNotFound, "") {
-			return errNoOrder
-		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // orderByReference reads the saga's order back by its reference.

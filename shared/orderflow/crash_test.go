@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -148,25 +149,26 @@ var crashPoints = []crashPoint{
 	// Pricing failed (the catalog down): nothing was sent, and the retry,
 	// the catalog back, places the order.
 	{name: "pricing fails", at: atState(orderflow.StateFailed), fault: failPricing},
-	{name: "created and captured", at: atStep(orderflow.StepCaptured), completes: true},
+	{name: "captured and confirmed", at: atStep(orderflow.StepConfirmed), completes: true},
 	// The completion is journaled just after the answer.
 	{name: "committed", at: atState(orderflow.StateCompleted), completes: true, answered: true},
 	{name: "reserve fails", at: atState(orderflow.StateCompensating), fault: failReserve},
 	{name: "authorize fails", at: atState(orderflow.StateCompensating), fault: failAuthorize},
-	// The money was taken beside the failed order: undone by a refund, or,
-	// unwritten, the journal says priced and the capture read back sends
-	// recovery forward.
-	{name: "create fails", at: atState(orderflow.StateCompensating), fault: failCreate, completesUnwritten: true},
-	// The capture fails after the order was created: every step is undone.
+	// The order fails beside the reservation and the hold: nothing was
+	// captured, and every step is undone.
+	{name: "create fails", at: atState(orderflow.StateCompensating), fault: failCreate},
+	// The capture fails while the order is confirmed: every step is
+	// undone, the confirmed order cancelled.
 	{name: "capture fails", at: atState(orderflow.StateCompensating), fault: failCapture},
 	{name: "undone order", at: atUndone(orderflow.UndoOrder), fault: failCapture},
 	{name: "undone payment", at: atUndone(orderflow.UndoPayment), fault: failCapture},
 	{name: "undone reservation", at: atUndone(orderflow.UndoReservation), fault: failCapture},
 	{name: "failed", at: atState(orderflow.StateFailed), fault: failCapture},
 	// The confirmation failed or was refused (an order cancelled
-	// meanwhile): nothing is sold yet, and the order is undone, refund
-	// included. Before the decision to undo is journaled, the journal says
-	// captured: recovery goes forward, and the order goes through.
+	// meanwhile) while the money was taken: nothing is sold yet, and the
+	// order is undone, refund included. Before the decision to undo is
+	// journaled, the journal says priced, the capture read back sends
+	// recovery forward, and the order goes through.
 	{name: "confirm fails", at: atState(orderflow.StateCompensating), fault: failConfirm, completesUnwritten: true},
 	{name: "confirm refused", at: atState(orderflow.StateCompensating), fault: refuseConfirm, completesUnwritten: true},
 	// The commit may have sold the stock of the confirmed order: the saga
@@ -177,14 +179,14 @@ var crashPoints = []crashPoint{
 	// journal says confirmed: recovery goes forward, and the order goes
 	// through.
 	{name: "commit refused", at: atState(orderflow.StateCompensating), fault: failCommitRefused, completesUnwritten: true},
-	// The refund of a payment taken beside an order that failed.
-	{name: "refunded payment", at: atUndone(orderflow.UndoPayment), fault: failCreate},
-	{name: "released after a refund", at: atUndone(orderflow.UndoReservation), fault: failCreate},
+	// The refund of a payment taken beside a confirmation that failed.
+	{name: "refunded payment", at: atUndone(orderflow.UndoPayment), fault: failConfirm},
+	{name: "released after a refund", at: atUndone(orderflow.UndoReservation), fault: failConfirm},
 	// Dying as a step is sent, its siblings in the phase landing: the
 	// money taken or not decides the way.
 	{name: "sending the reservation", call: "reserve"},
 	{name: "sending the authorization", call: "authorize"},
-	{name: "sending the order", call: "create", completes: true},
+	{name: "sending the order", call: "create"},
 	{name: "sending the capture", call: "capture"},
 	{name: "sending the confirmation", call: "confirm", completes: true},
 	{name: "sending the commit", call: "commit", completes: true},
@@ -498,7 +500,7 @@ func recoverWithoutThePaymentService(t *testing.T, st store) {
 	open, _ := st.setup(t)(t)
 	req := orderflow.Request{UserID: "usr_ada", Key: "unsure",
 		Input: orderflow.Input{Items: []orderflow.Item{{ProductID: 4, Quantity: 2}}, PaymentToken: payment.TokenVisa}}
-	dying := &crashJournal{Journal: open(), at: atStep(orderflow.StepCaptured)}
+	dying := &crashJournal{Journal: open(), at: atStep(orderflow.StepConfirmed)}
 	a := newFlow(t, rt, dying, time.Now)
 	if _, err := a.Place(ctx, req); err == nil || !dying.dead.Load() {
 		t.Fatalf("Place = %v, want the crash as the capture is journaled", err)
@@ -573,7 +575,7 @@ func TestRecoveryAfterTheReservationExpired(t *testing.T) {
 			if err := rt.InjectFault(ctx, failCommit.service, sandbox.Fault{Route: failCommit.route, Status: 503}); err != nil {
 				t.Fatal(err)
 			}
-			dying := &crashJournal{Journal: open(), at: atStep(orderflow.StepCaptured), landed: true}
+			dying := &crashJournal{Journal: open(), at: atStep(orderflow.StepConfirmed), landed: true}
 			a := newFlow(t, rt, dying, time.Now)
 			if _, err := a.Place(ctx, req); err == nil || !dying.dead.Load() {
 				t.Fatalf("Place = %v, want the crash after the capture", err)
@@ -907,9 +909,9 @@ func TestJournalLostMidPhaseSendsNothingMore(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	// The order's creation takes long enough for the lease to be renewed
-	// (every third of 150 ms) once the journal is gone.
-	if err := rt.InjectFault(ctx, sandbox.ServiceOrder, sandbox.Fault{Route: sandbox.RouteCreateOrder, LatencyMS: 300}); err != nil {
+	// The capture takes long enough for the lease to be renewed (every
+	// third of 150 ms) once the journal is gone.
+	if err := rt.InjectFault(ctx, sandbox.ServicePayment, sandbox.Fault{Route: sandbox.RouteCapture, LatencyMS: 300}); err != nil {
 		t.Fatal(err)
 	}
 	cfg := testFlowConfig()
@@ -924,8 +926,8 @@ func TestJournalLostMidPhaseSendsNothingMore(t *testing.T) {
 	if !rt.Sandbox.WaitIdle() {
 		t.Fatal("the sandbox still had requests in flight after 10s")
 	}
-	if n := rt.State(t).Order.Requests[sandbox.RouteConfirm]; n != 0 {
-		t.Errorf("the order was sent %d confirmations after the journal was gone, want none", n)
+	if n := rt.State(t).Product.Requests[sandbox.RouteCommit]; n != 0 {
+		t.Errorf("the stock was sent %d commits after the journal was gone, want none", n)
 	}
 
 	if err := rt.ClearFaults(ctx); err != nil {
@@ -954,32 +956,72 @@ func TestARefusalWhileTheJournalIsDown(t *testing.T) {
 	}
 }
 
-// TestRecoveryOfAnUnpricedRecordSendsNoOrder: the process dies as the
-// prices are journaled, its first phase sent; recovery, which finds no
-// prices in the record, undoes that phase without sending the order (it
-// would have no lines): the second phase never starts before the prices
-// are on disk.
-func TestRecoveryOfAnUnpricedRecordSendsNoOrder(t *testing.T) {
-	ctx := context.Background()
-	rt := sandboxtest.Start(t, sandbox.Config{})
-	j := orderflow.NewMemJournalForTest()
-	a := newFlow(t, rt, &crashJournal{Journal: j, at: atPriced}, time.Now)
-	req := orderflow.Request{UserID: "usr_ada", Key: "unpriced",
-		Input: orderflow.Input{Items: []orderflow.Item{{ProductID: 4, Quantity: 1}}, PaymentToken: payment.TokenVisa}}
-	if _, err := a.Place(ctx, req); err == nil {
-		t.Fatal("Place with its process killed as the prices are journaled: an order, want an error")
-	}
-	b := newFlow(t, rt, j, func() time.Time { return time.Now().Add(2 * time.Minute) })
-	if n, err := b.Recover(ctx); err != nil || n != 1 {
-		t.Fatalf("Recover took %d sagas (%v), want 1", n, err)
-	}
-	st := quietState(t, rt)
-	checkQuiet(t, st)
-	if n := st.Order.Requests[sandbox.RouteCreateOrder]; n != 0 {
-		t.Errorf("the order service got %d creations, want none", n)
-	}
-	if n := st.Product.Requests[sandbox.RouteRelease]; n != 1 {
-		t.Errorf("the reservation got %d releases, want 1", n)
+// TestRecoveryOfAnUnpricedRecord: the process dies as the prices are
+// journaled, the first phase sent. Recovery, which finds no prices in the
+// record, cannot send the order again: it cancels the one found under its
+// reference, or, none found, leaves the saga unfinished until the creation
+// can no longer land, and then lets it fail. Nothing is left held.
+func TestRecoveryOfAnUnpricedRecord(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		create *sandbox.Fault
+	}{
+		{"order landed", nil},
+		{"order never lands", &sandbox.Fault{Route: sandbox.RouteCreateOrder, Drop: true}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			rt := sandboxtest.Start(t, sandbox.Config{})
+			if tt.create != nil {
+				if err := rt.InjectFault(ctx, sandbox.ServiceOrder, *tt.create); err != nil {
+					t.Fatal(err)
+				}
+			}
+			cfg := testFlowConfig()
+			cfg.Timeout = 300 * time.Millisecond
+			j := orderflow.NewMemJournalForTest()
+			a := newFlowWith(t, rt, &crashJournal{Journal: j, at: atPriced}, time.Now, cfg)
+			req := orderflow.Request{UserID: "usr_ada", Key: "unpriced",
+				Input: orderflow.Input{Items: []orderflow.Item{{ProductID: 4, Quantity: 1}}, PaymentToken: payment.TokenVisa}}
+			if _, err := a.Place(ctx, req); err == nil {
+				t.Fatal("Place with its process killed as the prices are journaled: an order, want an error")
+			}
+			// Past the lease, within the window of late writes.
+			var skew atomic.Int64
+			skew.Store(int64(20 * time.Second))
+			b := newFlowWith(t, rt, j, func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }, cfg)
+			if n, err := b.Recover(ctx); err != nil || n != 1 {
+				t.Fatalf("Recover took %d sagas (%v), want 1", n, err)
+			}
+			if tt.create != nil {
+				if n, err := b.Recover(ctx); err != nil || n != 0 {
+					t.Fatalf("Recover within the window took %d sagas (%v), want it left until the order can no longer land", n, err)
+				}
+				if _, err := b.Place(ctx, req); problem.From(err).Code != problem.CodeIdempotencyBusy {
+					t.Fatalf("retry within the window: %v, want %s", err, problem.CodeIdempotencyBusy)
+				}
+				skew.Store(int64(2 * time.Minute))
+				if n, err := b.Recover(ctx); err != nil || n != 1 {
+					t.Fatalf("Recover once the window passed took %d sagas (%v), want 1", n, err)
+				}
+			}
+			st := quietState(t, rt)
+			checkQuiet(t, st)
+			if n := st.Product.Requests[sandbox.RouteRelease]; n != 1 {
+				t.Errorf("the reservation got %d releases, want 1", n)
+			}
+			want := map[string]int{order.StatusCancelled: 1}
+			if tt.create != nil {
+				want = map[string]int{}
+			}
+			statuses := map[string]int{}
+			for _, o := range st.Order.Orders {
+				statuses[o.Status]++
+			}
+			if !maps.Equal(statuses, want) {
+				t.Errorf("orders by status: got %v, want %v", statuses, want)
+			}
+		})
 	}
 }
 
@@ -992,7 +1034,7 @@ func TestCrashDuringRecovery(t *testing.T) {
 		first, then crashPoint
 	}{
 		// Forward: the money was taken.
-		{"completing", crashPoint{name: "created and captured", at: atStep(orderflow.StepCaptured)},
+		{"completing", crashPoint{name: "created and captured", at: atStep(orderflow.StepConfirmed)},
 			crashPoint{name: "completed", at: atState(orderflow.StateCompleted), completes: true}},
 		// Backward: the capture failed, and recovery undoes the rest.
 		{"undoing", crashPoint{name: "capture fails", at: atState(orderflow.StateCompensating), fault: failCapture},

@@ -131,18 +131,18 @@ const (
 
 // phases group the forward steps by what they need, in order: the steps of
 // a phase run concurrently, and a phase starts once the one before it is
-// done (see forward for what is journaled when). Reserving and authorizing need only the priced lines; the
-// order needs the reservation's and the payment's ids, and capturing needs
-// only the hold, so the order is created while the money is taken (a
-// failure to create it is then undone by a refund rather than a void);
-// confirming the order waits for the money, and committing the stock for
-// the confirmation. Stock sold cannot be given back, so it is sold only for
-// an order the order service has confirmed: one it refuses to confirm
-// (cancelled meanwhile) is undone with nothing sold.
+// done (see forward for what is journaled when). Reserving, authorizing
+// and creating the pending order need only the priced lines. Capturing
+// needs the hold, and confirming the order names the
+// payment and the reservation (see order.ConfirmRequest), so the order is
+// confirmed while the money is taken: a capture that fails cancels it
+// before the buyer is answered. Stock sold cannot be given back, so the
+// commit waits for both: it is sold only for an order the order service
+// confirmed and paid, and one it refuses to confirm (cancelled meanwhile)
+// is undone with nothing sold.
 var phases = [...][]Step{
-	{StepReserved, StepAuthorized},
-	{StepCreated, StepCaptured},
-	{StepConfirmed},
+	{StepReserved, StepAuthorized, StepCreated},
+	{StepCaptured, StepConfirmed},
 	{StepCommitted},
 }
 

@@ -36,6 +36,9 @@ type ledger struct {
 	// stopped is set with err or released, and read without mu, which a
 	// write holds for as long as the journal takes (see stoppedBy).
 	stopped atomic.Bool
+	// leaseUntil is rec.LeaseUntil in Unix nanoseconds, read without mu
+	// (see holds).
+	leaseUntil atomic.Int64
 }
 
 // stoppedBy returns the error every write now returns, nil while writes
@@ -53,7 +56,18 @@ func (l *ledger) stoppedBy() error {
 }
 
 // hold wraps rec, already written under this runner's lease.
-func (f *Flow) hold(rec Record) *ledger { return &ledger{f: f, rec: rec} }
+func (f *Flow) hold(rec Record) *ledger {
+	l := &ledger{f: f, rec: rec}
+	l.leaseUntil.Store(rec.LeaseUntil.UnixNano())
+	return l
+}
+
+// holds reports whether the lease, as last journaled, runs for margin
+// more at least: until it ends, no other runner can take the saga over. It
+// does not wait for a write on its way.
+func (l *ledger) holds(margin time.Duration) bool {
+	return !l.stopped.Load() && l.f.cfg.now().Add(margin).UnixNano() < l.leaseUntil.Load()
+}
 
 // save applies change to a copy of the record and writes it, renewing the
 // lease. An error wraps errAbandoned.
@@ -105,6 +119,7 @@ func (l *ledger) write(ctx context.Context, change func(*Record), lease time.Dur
 		return l.err
 	}
 	l.rec = next
+	l.leaseUntil.Store(next.LeaseUntil.UnixNano())
 	return nil
 }
 

@@ -16,15 +16,16 @@ func TestProgressAt(t *testing.T) {
 		reached Step
 		want    []progress // for steps, in order
 	}{
-		{StepStarted, []progress{u, u, u, u, n, n}},
-		{StepAuthorized, []progress{d, d, u, u, u, n}},
-		{StepCaptured, []progress{d, d, d, d, u, u}},
-		{StepCommitted, []progress{d, d, d, d, d, d}},
-		// One step at a time: only the next step was running, and more
-		// reads as in doubt than was.
-		{StepReserved, []progress{d, u, u, u, n, n}},
-		{StepCreated, []progress{d, d, d, u, u, n}},
+		{StepStarted, []progress{u, u, u, u, u, n}},
 		{StepConfirmed, []progress{d, d, d, d, d, u}},
+		{StepCommitted, []progress{d, d, d, d, d, d}},
+		// One step at a time, or a record of an earlier version, which
+		// journaled the capture's phase at captured: only the next step was
+		// running, and more reads as in doubt than was.
+		{StepReserved, []progress{d, u, u, u, u, n}},
+		{StepAuthorized, []progress{d, d, u, u, u, n}},
+		{StepCreated, []progress{d, d, d, u, u, u}},
+		{StepCaptured, []progress{d, d, d, d, u, u}},
 	}
 	for _, tt := range tests {
 		for i, st := range steps {
@@ -37,7 +38,7 @@ func TestProgressAt(t *testing.T) {
 
 // TestPhasesCoverEveryStepOnce guards the phase table: each forward step in
 // exactly one phase, in the flow's order, the commit last, alone and after
-// the confirmation.
+// the capture and the confirmation.
 func TestPhasesCoverEveryStepOnce(t *testing.T) {
 	next := StepReserved
 	for _, ph := range phases {
@@ -51,7 +52,8 @@ func TestPhasesCoverEveryStepOnce(t *testing.T) {
 	if next != StepCommitted+1 {
 		t.Errorf("phases %v end before %s", phases, StepCommitted)
 	}
-	if last := phases[len(phases)-1]; phaseOf(StepConfirmed) >= phaseOf(StepCommitted) || len(last) != 1 {
-		t.Errorf("the commit must come after the confirmation, alone: %v", phases)
+	last := phases[len(phases)-1]
+	if phaseOf(StepConfirmed) >= phaseOf(StepCommitted) || phaseOf(StepCaptured) >= phaseOf(StepCommitted) || len(last) != 1 {
+		t.Errorf("the commit must come after the capture and the confirmation, alone: %v", phases)
 	}
 }

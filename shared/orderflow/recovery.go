@@ -230,8 +230,9 @@ func (f *Flow) sagaFrom(led *ledger) *saga {
 	}
 	if len(rec.Items) == 0 {
 		// Not yet priced in the journal: the second phase, which waits for
-		// the prices' record, was never sent.
-		s.created, s.captured = notDone, notDone
+		// the prices' record, was never sent. The order may have been, and
+		// cancelOrder settles it without them.
+		s.captured, s.confirmed = notDone, notDone
 	}
 	// Whatever was on its way when the runner stopped may land yet. A
 	// record without Started was written by an earlier version (or
@@ -250,9 +251,8 @@ func (f *Flow) sagaFrom(led *ledger) *saga {
 }
 
 // progressAt is what a journal that reached step reached tells of step st:
-// done up to reached; in doubt in the two phases after it (the first phase
-// runs while the prices are journaled, the second once they are, and the
-// capture's phase is journaled while the next one runs); not done beyond,
+// done up to reached; in doubt in the two phases after it (the capture's
+// phase, the second, is journaled while the next one runs); not done beyond,
 // as far as a saga going backward knows. A saga goes backward only while
 // the money is not taken, and the phases after the capture's run only once
 // it is: they may have happened under any record, and recovery, going

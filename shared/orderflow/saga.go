@@ -1,6 +1,7 @@
 package orderflow
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -174,9 +175,9 @@ func (s *saga) conclude(parent context.Context, err error) (Result, error) {
 		return Result{}, s.abandoned(parent, err)
 	}
 	pe := problem.From(err)
-	if (s.confirmed == done || s.committed != notDone) && transient(err) {
-		// The order is confirmed, and its stock may be sold, which cannot be
-		// undone: it can only go forward. Recovery takes it over at once and
+	if (s.captured == done && s.confirmed == done || s.committed != notDone) && transient(err) {
+		// The order is confirmed and paid, and its stock may be sold, which
+		// cannot be undone: it can only go forward. Recovery takes it over at once and
 		// finishes it when the service is back; the retry of the key gets
 		// the order.
 		_ = s.led.letGo(parent)
@@ -396,23 +397,18 @@ func shippingAddress(u user.User) *order.Address {
 // the capture's journals its outcome, while the next phase runs: recovery
 // reads the steps before the capture back by their references, and, once
 // the money is taken, goes forward, sending every later step again by its
-// reference whatever the journal says. saving, if not nil, is a journal
-// write on its way (the prices, beside the first phase). The prices are on
-// disk before the second phase starts, the capture's record before the
-// answer, and either before the saga acts on a failure: a record leaves
-// the two phases after it in doubt, and those after the capture's are sent
-// again by recovery whatever it says (see progressAt), but the commit
-// waits for it. The saga's end is journaled by complete.
-func (s *saga) forward(ctx context.Context, from Step, saving <-chan error) error {
-	landed := func() error {
-		if saving == nil {
-			return nil
-		}
-		err := <-saving
-		saving = nil
-		return err
-	}
-	defer func() { _ = landed() }()
+// reference whatever the journal says. priced, if not nil, is the prices'
+// record on its way, written beside the first phase: it lands before the
+// second phase, which recovery may finish from them. The capture's record
+// is written beside the commit and lands before the answer, and either
+// record before the saga acts on a failure: a record leaves the two phases
+// after it in doubt (see progressAt). The saga's end is journaled by
+// complete.
+func (s *saga) forward(ctx context.Context, from Step, priced <-chan error) error {
+	pricesSaved, captureSaved := landing(priced), landing(nil)
+	// Whatever happens, no journal write is left running behind.
+	defer func() { _, _ = pricesSaved(), captureSaved() }()
+	saved := func() error { return cmp.Or(pricesSaved(), captureSaved()) }
 	for i, ph := range phases {
 		todo := slices.DeleteFunc(slices.Clone(ph), func(st Step) bool { return st <= from })
 		if len(todo) == 0 {
@@ -423,13 +419,15 @@ func (s *saga) forward(ctx context.Context, from Step, saving <-chan error) erro
 		if err := s.led.stoppedBy(); err != nil {
 			return err
 		}
-		// The commit, which no compensation undoes, waits for the capture's
-		// record: a runner that lost its lease meanwhile (stalled, its
-		// deadline longer than the lease) learns it there, fenced, rather
-		// than sell the stock of an order recovery is undoing. The record
-		// was written while the confirmation ran, and has landed by now.
-		if slices.Contains(todo, StepCommitted) {
-			if err := landed(); err != nil {
+		// The commit, which no compensation undoes, is sent beside the
+		// capture's record while the lease journaled last runs for a third
+		// of its TTL more, within which no other runner can take the saga
+		// over. Otherwise (the runner stalled, its deadline longer than the
+		// lease) it waits for that record: a runner that lost its lease
+		// learns it there, fenced, rather than sell the stock of an order
+		// recovery is undoing.
+		if slices.Contains(todo, StepCommitted) && !s.led.holds(s.f.cfg.LeaseTTL/3) {
+			if err := captureSaved(); err != nil {
 				return err
 			}
 		}
@@ -439,7 +437,7 @@ func (s *saga) forward(ctx context.Context, from Step, saving <-chan error) erro
 		// The phases after the capture's do not wait for its record,
 		// unless they fail, when the saga acts on a journal that holds.
 		if i <= capturePhase || err != nil {
-			if jerr := landed(); jerr != nil {
+			if jerr := saved(); jerr != nil {
 				return jerr
 			}
 		}
@@ -450,10 +448,22 @@ func (s *saga) forward(ctx context.Context, from Step, saving <-chan error) erro
 			return err
 		}
 		if i == capturePhase {
-			saving = s.journalPhase(ctx, ph[len(ph)-1])
+			captureSaved = landing(s.journalPhase(ctx, ph[len(ph)-1]))
 		}
 	}
-	return landed()
+	return saved()
+}
+
+// landing waits once for the journal write on its way on ch, nil for
+// none, and then returns its error every time; it may be called from
+// several goroutines.
+func landing(ch <-chan error) func() error {
+	return sync.OnceValue(func() error {
+		if ch == nil {
+			return nil
+		}
+		return <-ch
+	})
 }
 
 // capturePhase is the index in phases of the capture's phase.
@@ -556,7 +566,7 @@ func (s *saga) step(st Step) (string, func(context.Context, int) error) {
 	case StepCaptured:
 		return "capture", s.capture(s.payment.ID)
 	case StepConfirmed:
-		return "confirm", s.confirm
+		return "confirm", s.confirm(s.order.ID, order.ConfirmRequest{PaymentID: s.payment.ID, ReservationID: s.resv.ID})
 	case StepCommitted:
 		return "commit", s.commit
 	}
@@ -668,22 +678,23 @@ func declined(ue *upstream.Error) *problem.Error {
 	return nil
 }
 
-// orderRequest is the pending order: the priced lines, on the reservation
-// and the hold.
+// orderRequest is the pending order: the priced lines, made from the
+// journal alone, so that a creation sent again is the same request. Its
+// payment and reservation, made beside it, are named as it is confirmed.
 func (s *saga) orderRequest() order.CreateRequest {
 	return order.CreateRequest{
 		Reference:       s.ref + "-ord",
 		UserID:          s.userID,
 		Items:           s.items,
 		Total:           s.total,
-		PaymentID:       s.payment.ID,
-		ReservationID:   s.resv.ID,
 		ShippingAddress: s.address,
 	}
 }
 
-// create makes the pending order req; it runs beside capture, which
-// rewrites the payment req was built from.
+// create makes the pending order req. It is sent while the prices are
+// journaled: a creation in doubt is settled by sending it again (see
+// createAgain), or, their record lost, by waiting until it can no longer
+// land (see cancelOrder).
 func (s *saga) create(req order.CreateRequest) func(context.Context, int) error {
 	return func(ctx context.Context, left int) error {
 		amb, err := s.f.step(ctx, left, func(c context.Context) error {
@@ -717,20 +728,25 @@ func (s *saga) capture(id string) func(context.Context, int) error {
 	}
 }
 
-func (s *saga) confirm(ctx context.Context, left int) error {
-	// An order whose confirmation is in doubt needs no read-back: cancelling
-	// undoes a confirmed order as well as a pending one.
-	amb, err := s.f.step(ctx, left, func(c context.Context) error {
-		o, err := s.f.deps.Orders.Confirm(c, s.order.ID, order.ConfirmRequest{})
-		if err == nil {
-			s.order = o
+// confirm confirms the order id on the payment and the reservation req
+// names; it runs beside capture, which rewrites the payment req was built
+// from.
+func (s *saga) confirm(id string, req order.ConfirmRequest) func(context.Context, int) error {
+	return func(ctx context.Context, left int) error {
+		// An order whose confirmation is in doubt needs no read-back:
+		// cancelling undoes a confirmed order as well as a pending one.
+		amb, err := s.f.step(ctx, left, func(c context.Context) error {
+			o, err := s.f.deps.Orders.Confirm(c, id, req)
+			if err == nil {
+				s.order = o
+			}
+			return err
+		})
+		if s.confirmed = progressOf(amb, err); err != nil {
+			return s.failure(ctx, "confirm order", err, nil)
 		}
-		return err
-	})
-	if s.confirmed = progressOf(amb, err); err != nil {
-		return s.failure(ctx, "confirm order", err, nil)
+		return nil
 	}
-	return nil
 }
 
 // errReservationExpired is commit's answer when the reservation expired
