@@ -397,6 +397,76 @@ func TestPlaceLateHold(t *testing.T) {
 	}
 }
 
+// TestRecoveryOfAnEarlierVersionsOrder: an earlier version created its
+// order naming the payment and the reservation, captured the payment and
+// died before journaling it (its confirmation sent or not). Recovery, the
+// payment read back as captured, goes forward; its creation, sent again
+// without them, meets the reference as reused, and takes the order made
+// under it: that one is confirmed and sold, and the retry of the key gets
+// it. Nothing is refunded, and no second order is made.
+func TestRecoveryOfAnEarlierVersionsOrder(t *testing.T) {
+	for _, confirmed := range []bool{false, true} {
+		t.Run(fmt.Sprintf("confirmed=%v", confirmed), func(t *testing.T) {
+			q := startQuietSandbox(t, sandbox.Config{})
+			f := New(q.deps(t), DefaultConfig())
+			t.Cleanup(func() { _ = f.Close(context.Background()) })
+			ctx := context.Background()
+			req := Request{UserID: ada, Key: "upgrade", Input: visa(Item{ProductID: 4, Quantity: 2})}
+			s, err := f.newSaga(req.UserID, req.Input)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.price(ctx); err != nil {
+				t.Fatal(err)
+			}
+			rec := Record{ID: f.sagaID(req.UserID, req.Key), UserID: ada, Key: req.Key, Fingerprint: fingerprint(s.lines, s.token),
+				State: StateRunning, Step: StepStarted, Items: s.items, Total: s.total, Version: 1}
+			ref, d := f.attemptRef(rec), f.deps
+			r, err := d.Catalog.Reserve(ctx, product.ReserveRequest{Reference: ref + "-res", Items: []product.Line{{ProductID: 4, Quantity: 2}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := d.Payments.Authorize(ctx, payment.AuthorizeRequest{Reference: ref + "-pay", UserID: ada, Amount: s.total, Token: payment.TokenVisa})
+			if err != nil {
+				t.Fatal(err)
+			}
+			o, err := d.Orders.Create(ctx, order.CreateRequest{Reference: ref + "-ord", UserID: ada, Items: s.items, Total: s.total,
+				PaymentID: p.ID, ReservationID: r.ID})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := d.Payments.Capture(ctx, p.ID); err != nil {
+				t.Fatal(err)
+			}
+			if confirmed {
+				if _, err := d.Orders.Confirm(ctx, o.ID, order.ConfirmRequest{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			f.stamp(&rec, 0)
+			if _, created, err := d.Journal.Create(ctx, rec); err != nil || !created {
+				t.Fatalf("Create: %v, %v", created, err)
+			}
+			if n, err := f.Recover(ctx); n != 1 || err != nil {
+				t.Fatalf("Recover = %d, %v", n, err)
+			}
+			if got, _, _ := d.Journal.Get(ctx, rec.ID); got.State != StateCompleted {
+				t.Errorf("the earlier version's saga is %s after recovery, want it completed", got.State)
+			}
+			res, err := f.Place(ctx, req)
+			if err != nil || !res.Replayed || res.Order.ID != o.ID {
+				t.Errorf("retry of the key: order %q (replayed %v), %v; want %s, replayed", res.Order.ID, res.Replayed, err, o.ID)
+			}
+			q.quiesce()
+			st := q.State()
+			checkInvariants(t, st)
+			if len(st.Order.Orders) != 1 || st.Order.Orders[0].Status != order.StatusConfirmed {
+				t.Errorf("orders %+v, want the earlier version's alone, confirmed", st.Order.Orders)
+			}
+		})
+	}
+}
+
 // TestRecoveryOfAnEarlierVersionsSaga: a record without Started, written
 // by an earlier version, began before this process: recovery does not wait
 // for its writes to land, and settles it.

@@ -36,9 +36,11 @@ type ledger struct {
 	// stopped is set with err or released, and read without mu, which a
 	// write holds for as long as the journal takes (see stoppedBy).
 	stopped atomic.Bool
-	// leaseUntil is rec.LeaseUntil in Unix nanoseconds, read without mu
-	// (see holds).
-	leaseUntil atomic.Int64
+	// id is rec.ID, which never changes; written is the Write of the
+	// record as last written, and writing that of the write on its way.
+	// All three are read without mu (see owns).
+	id               string
+	written, writing atomic.Pointer[string]
 }
 
 // stoppedBy returns the error every write now returns, nil while writes
@@ -57,16 +59,27 @@ func (l *ledger) stoppedBy() error {
 
 // hold wraps rec, already written under this runner's lease.
 func (f *Flow) hold(rec Record) *ledger {
-	l := &ledger{f: f, rec: rec}
-	l.leaseUntil.Store(rec.LeaseUntil.UnixNano())
+	l := &ledger{f: f, rec: rec, id: rec.ID}
+	l.written.Store(&rec.Write)
 	return l
 }
 
-// holds reports whether the lease, as last journaled, runs for margin
-// more at least: until it ends, no other runner can take the saga over. It
-// does not wait for a write on its way.
-func (l *ledger) holds(margin time.Duration) bool {
-	return !l.stopped.Load() && l.f.cfg.now().Add(margin).UnixNano() < l.leaseUntil.Load()
+// owns reads the record back and reports whether this runner wrote it
+// last (that write landed, or is the one on its way): no other runner has
+// taken the saga over, since taking it over writes it. It does not wait
+// for a write on its way; a record it cannot read is not reported as its.
+func (l *ledger) owns(ctx context.Context) bool {
+	if l.stopped.Load() {
+		return false
+	}
+	rec, ok, err := l.f.deps.Journal.Get(ctx, l.id)
+	if err != nil || !ok {
+		return false
+	}
+	if w := l.writing.Load(); w != nil && rec.Write == *w {
+		return true
+	}
+	return rec.Write == *l.written.Load()
 }
 
 // save applies change to a copy of the record and writes it, renewing the
@@ -113,13 +126,14 @@ func (l *ledger) write(ctx context.Context, change func(*Record), lease time.Dur
 	// a failover) hands the saga over to recovery rather than hold it.
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.f.cfg.LeaseTTL/2)
 	defer cancel()
+	l.writing.Store(&next.Write)
 	if err := l.f.deps.Journal.Update(wctx, next); err != nil {
 		l.err = fmt.Errorf("%w: journal %s: %w", errAbandoned, next.State, err)
 		l.stopped.Store(true)
 		return l.err
 	}
 	l.rec = next
-	l.leaseUntil.Store(next.LeaseUntil.UnixNano())
+	l.written.Store(&next.Write)
 	return nil
 }
 

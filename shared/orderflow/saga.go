@@ -420,13 +420,14 @@ func (s *saga) forward(ctx context.Context, from Step, priced <-chan error) erro
 			return err
 		}
 		// The commit, which no compensation undoes, is sent beside the
-		// capture's record while the lease journaled last runs for a third
-		// of its TTL more, within which no other runner can take the saga
-		// over. Otherwise (the runner stalled, its deadline longer than the
-		// lease) it waits for that record: a runner that lost its lease
-		// learns it there, fenced, rather than sell the stock of an order
+		// capture's record once the journal, read back, shows that no other
+		// runner has taken the saga over: one that does from then on reads
+		// the payment back as captured, and goes forward. Otherwise (the
+		// runner stalled past its lease, or the read failed) it waits for
+		// that record: a runner that lost the saga learns it there, fenced
+		// by the record's version, rather than sell the stock of an order
 		// recovery is undoing.
-		if slices.Contains(todo, StepCommitted) && !s.led.holds(s.f.cfg.LeaseTTL/3) {
+		if slices.Contains(todo, StepCommitted) && !s.led.owns(ctx) {
 			if err := captureSaved(); err != nil {
 				return err
 			}
@@ -704,6 +705,17 @@ func (s *saga) create(req order.CreateRequest) func(context.Context, int) error 
 			}
 			return err
 		})
+		if isCode(err, upstream.KindInvalid, string(problem.CodeIdempotencyReused)) {
+			// Made under this reference by a request told otherwise: an
+			// earlier version's, which named the payment and the
+			// reservation at creation. That order is the saga's; one that
+			// cannot be read back is in doubt, for an undo to settle.
+			o, rerr := s.orderByReference(ctx)
+			if rerr == nil {
+				s.order, err = o, nil
+			}
+			amb = answered
+		}
 		if s.created = progressOf(amb, err); err != nil {
 			return s.failure(ctx, "create order", err, nil)
 		}

@@ -69,12 +69,26 @@ func (s *slowJournal) Update(ctx context.Context, rec Record) error {
 // TestAStaleRunnerNeverCommits: runner A's lease ends while it is alive
 // (its capture slow to land, its deadline longer than its lease); runner B
 // recovers the saga, reads the payment back as only authorized and goes
-// backward. A's capture then lands, and A confirms the order before its
-// fenced journal write tells it it lost the saga; but the commit, which no
-// compensation undoes, waits for that write, and is never sent: B cancels
-// the order, refunds and releases, and the retry of the key sells the
-// stock once.
+// backward. A's capture then lands beside its confirmation, but the
+// commit, which no compensation undoes, is never sent: the journal read
+// back shows B's claim, and A's fenced record tells it it lost the saga.
+// B cancels the order, refunds and releases, and the retry of the key
+// sells the stock once. A stalls past its lease on a clock both share, or
+// B's clock runs ahead of A's, which a fence read by A's clock would miss.
 func TestAStaleRunnerNeverCommits(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		// stall moves the shared clock; skew sets B's ahead of it.
+		stall, skew time.Duration
+	}{
+		{"A stalls", 11 * time.Second, 0},
+		{"B's clock ahead", 0, 11 * time.Second},
+	} {
+		t.Run(tt.name, func(t *testing.T) { staleRunner(t, tt.stall, tt.skew) })
+	}
+}
+
+func staleRunner(t *testing.T, stall, skew time.Duration) {
 	q := startQuietSandbox(t, sandbox.Config{})
 	clock := clocktest.New(time.Now())
 	shared := newMemJournal()
@@ -93,7 +107,8 @@ func TestAStaleRunnerNeverCommits(t *testing.T) {
 	cancelB := gatedCancel{Orders: depsB.Orders, gate: newGate()}
 	depsB.Orders = cancelB
 	depsB.Journal = shared
-	b := New(depsB, cfg, WithClock(clock.Now), WithBackoff(time.Millisecond, 5*time.Millisecond))
+	clockB := func() time.Time { return clock.Now().Add(skew) }
+	b := New(depsB, cfg, WithClock(clockB), WithBackoff(time.Millisecond, 5*time.Millisecond))
 	t.Cleanup(func() { _ = b.Close(context.Background()) })
 
 	ctx := context.Background()
@@ -102,14 +117,14 @@ func TestAStaleRunnerNeverCommits(t *testing.T) {
 	go func() { _, err := a.Place(ctx, req); aDone <- err }()
 
 	<-capA.waiting
-	// The order is created beside the capture: wait for it.
+	// The order is created before the capture: wait for it.
 	for deadline := time.Now().Add(5 * time.Second); len(q.State().Order.Orders) == 0; time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("order never created")
 		}
 	}
-	// A stalls past its lease (a GC pause, a slow upstream): B takes over.
-	clock.Advance(11 * time.Second)
+	// A's lease is over for B: B takes over.
+	clock.Advance(stall)
 	bDone := make(chan error, 1)
 	go func() { _, err := b.Recover(ctx); bDone <- err }()
 	<-cancelB.waiting // B decided backward and is cancelling the order
