@@ -137,7 +137,6 @@ func handleListOrders(orders orderReader, cursors *cursor.Signer) fiber.Handler 
 		}
 		own, foreign := order.Owned(page.Items, uid)
 		httpserver.NoteForeign(c.UserContext(), "order", foreign)
-		own = order.Placed(own)
 		out := orderListView{Items: make([]orderView, 0, len(own)), NextCursor: sealed}
 		for _, o := range own {
 			out.Items = append(out.Items, newOrderView(o))

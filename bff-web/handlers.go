@@ -184,7 +184,6 @@ func (h *history) part(need func(string, func(context.Context) error) aggregate.
 		var foreign int
 		page.Items, foreign = order.Owned(page.Items, uid)
 		httpserver.NoteForeign(ctx, "order", foreign)
-		page.Items = order.Placed(page.Items)
 		h.page = page
 		return nil
 	}).Then(aggregate.Optional("thumbnails", func(ctx context.Context) (err error) {

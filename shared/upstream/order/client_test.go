@@ -228,21 +228,3 @@ func TestAnOrderOfAnUnknownStatusIsTheServiceFailing(t *testing.T) {
 		t.Errorf("Grace's list: %+v, %v; want the page, for its caller to filter", page.Items, err)
 	}
 }
-
-// TestPlaced leaves out the orders cancelled before they were confirmed,
-// which name no payment, and keeps every other, in order.
-func TestPlaced(t *testing.T) {
-	items := []order.Order{
-		{ID: "confirmed", Status: order.StatusConfirmed, PaymentID: "pay_1"},
-		{ID: "never placed", Status: order.StatusCancelled},
-		{ID: "pending", Status: order.StatusPending},
-		{ID: "cancelled after it was placed", Status: order.StatusCancelled, PaymentID: "pay_2"},
-	}
-	var ids []string
-	for _, o := range order.Placed(items) {
-		ids = append(ids, o.ID)
-	}
-	if want := []string{"confirmed", "pending", "cancelled after it was placed"}; !reflect.DeepEqual(ids, want) {
-		t.Errorf("Placed: got %v, want %v", ids, want)
-	}
-}

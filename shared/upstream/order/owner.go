@@ -31,22 +31,6 @@ func Owned(items []Order, userID string) (own []Order, foreign int) {
 	return own, len(items) - len(own)
 }
 
-// Placed returns the orders of items that went through a checkout, in
-// order, reusing items' array: it leaves out those cancelled before they
-// were confirmed, which name no payment. A checkout creates its order
-// beside the reservation and the hold, and cancels it when either is
-// refused or the checkout is undone: no purchase of the buyer's, and no
-// row of their history.
-func Placed(items []Order) []Order {
-	out := items[:0]
-	for _, o := range items {
-		if o.Status != StatusCancelled || o.PaymentID != "" {
-			out = append(out, o)
-		}
-	}
-	return out
-}
-
 // CheckStatus returns nil when o's status is one of the three an order
 // has, and otherwise the order service failing (upstream.Unusable): the
 // BFFs show orders to clients that trust their documents' enums.
