@@ -67,11 +67,14 @@ func (f *Flow) hold(rec Record) *ledger {
 // owns reads the record back and reports whether this runner wrote it
 // last (that write landed, or is the one on its way): no other runner has
 // taken the saga over, since taking it over writes it. It does not wait
-// for a write on its way; a record it cannot read is not reported as its.
+// for a write on its way; a record it cannot read, within the budget of a
+// write, is not reported as its.
 func (l *ledger) owns(ctx context.Context) bool {
 	if l.stopped.Load() {
 		return false
 	}
+	ctx, cancel := context.WithTimeout(ctx, l.f.cfg.LeaseTTL/2)
+	defer cancel()
 	rec, ok, err := l.f.deps.Journal.Get(ctx, l.id)
 	if err != nil || !ok {
 		return false
