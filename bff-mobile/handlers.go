@@ -110,8 +110,8 @@ func handleGetOrder(orders orderReader) fiber.Handler {
 	}
 }
 
-// handleListOrders pages through the user's orders, newest first. Its
-// cursors are the BFF's own, sealed for the user: a forged or another
+// handleListOrders pages through the orders the user placed, newest first
+// (orderflow.History). Its cursors are the BFF's own, sealed for the user: a forged or another
 // user's one is a 400 before any upstream call.
 func handleListOrders(orders orderReader, cursors *cursor.Signer) fiber.Handler {
 	return func(c *fiber.Ctx) error {
@@ -124,7 +124,8 @@ func handleListOrders(orders orderReader, cursors *cursor.Signer) fiber.Handler 
 		if err != nil {
 			return err
 		}
-		page, err := orders.List(c.UserContext(), uid, next, pg.Limit)
+		page, foreign, err := orderflow.History(c.UserContext(), orders, uid, next, pg.Limit)
+		httpserver.NoteForeign(c.UserContext(), "order", foreign)
 		if err != nil {
 			return httpserver.UpstreamFailure(err)
 		}
@@ -135,10 +136,8 @@ func handleListOrders(orders orderReader, cursors *cursor.Signer) fiber.Handler 
 			// not the last page.
 			return httpserver.UpstreamFailure(&upstream.Error{Service: "order", Op: "list", Kind: upstream.KindUnknown, Err: err})
 		}
-		own, foreign := order.Owned(page.Items, uid)
-		httpserver.NoteForeign(c.UserContext(), "order", foreign)
-		out := orderListView{Items: make([]orderView, 0, len(own)), NextCursor: sealed}
-		for _, o := range own {
+		out := orderListView{Items: make([]orderView, 0, len(page.Items)), NextCursor: sealed}
+		for _, o := range page.Items {
 			out.Items = append(out.Items, newOrderView(o))
 		}
 		return c.JSON(out)

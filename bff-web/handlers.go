@@ -169,21 +169,19 @@ type history struct {
 	prods map[int64]product.Product
 }
 
-// part reads h for user uid: the page of orders, a part named "orders" made
-// by need (aggregate.Required or aggregate.Optional), then, optional, the
-// products of its rows in one batch, "thumbnails". h.page is set only once
-// the read succeeded and its rows were checked for their owner: a failed
-// read leaves the history empty whatever the lister returned with its
-// error, since the rows of a page left out are still shown otherwise.
+// part reads h for user uid: the page of the orders the user placed
+// (orderflow.History), a part named "orders" made by need
+// (aggregate.Required or aggregate.Optional), then, optional, the products
+// of its rows in one batch, "thumbnails". h.page is set only once the read
+// succeeded: a failed read leaves the history empty, since the rows of a
+// page left out are still shown otherwise.
 func (h *history) part(need func(string, func(context.Context) error) aggregate.Part, orders orderLister, products productBatch, uid string, pg httpserver.Page) aggregate.Part {
 	return need("orders", func(ctx context.Context) error {
-		page, err := orders.List(ctx, uid, pg.Cursor, pg.Limit)
+		page, foreign, err := orderflow.History(ctx, orders, uid, pg.Cursor, pg.Limit)
+		httpserver.NoteForeign(ctx, "order", foreign)
 		if err != nil {
 			return err
 		}
-		var foreign int
-		page.Items, foreign = order.Owned(page.Items, uid)
-		httpserver.NoteForeign(ctx, "order", foreign)
 		h.page = page
 		return nil
 	}).Then(aggregate.Optional("thumbnails", func(ctx context.Context) (err error) {
