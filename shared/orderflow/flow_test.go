@@ -176,31 +176,77 @@ func TestPlaceInvalid(t *testing.T) {
 	}
 }
 
+// TestPlaceOutOfStock: a line short of stock is refused with every short
+// line and what is left of it. When the stock read with the prices falls
+// short, nothing is sent to any service; when another order takes the stock
+// between that read and the reservation, the reservation is refused, and
+// the hold and the order made beside it are undone.
 func TestPlaceOutOfStock(t *testing.T) {
-	q := startQuietSandbox(t, sandbox.Config{})
-	f := New(q.deps(t), DefaultConfig())
-	t.Cleanup(func() { _ = f.Close(context.Background()) })
-	if err := q.SetStock(5, 2); err != nil {
-		t.Fatal(err)
+	for _, tt := range []struct {
+		name string
+		// read is the stock of products 5 and 6 when the prices are read,
+		// and after, when not nil, what another order leaves of it just
+		// after.
+		read, after map[int64]int
+	}{
+		{"in the stock read", map[int64]int{5: 2, 6: 0}, nil},
+		{"at the reservation", map[int64]int{5: 3, 6: 1}, map[int64]int{5: 2, 6: 0}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			q := startQuietSandbox(t, sandbox.Config{})
+			setStock := func(stock map[int64]int) error {
+				for id, n := range stock {
+					if err := q.SetStock(id, n); err != nil {
+						return err
+					}
+				}
+				return nil
+			}
+			deps := q.deps(t)
+			if tt.after != nil {
+				deps.Catalog = &takenAfterPricing{Catalog: deps.Catalog, take: func() error { return setStock(tt.after) }}
+			}
+			f := New(deps, DefaultConfig())
+			t.Cleanup(func() { _ = f.Close(context.Background()) })
+			if err := setStock(tt.read); err != nil {
+				t.Fatal(err)
+			}
+			_, err := f.Place(context.Background(), Request{UserID: ada, Key: "oos", Input: visa(Item{ProductID: 6, Quantity: 1}, Item{ProductID: 4, Quantity: 1}, Item{ProductID: 5, Quantity: 3})})
+			var pe *problem.Error
+			if !errors.As(err, &pe) || pe.Code != problem.CodeOutOfStock {
+				t.Fatalf("Place: got %v, want %s", err, problem.CodeOutOfStock)
+			}
+			want := []upstream.UnavailableLine{{ProductID: 5, Requested: 3, Available: 2}, {ProductID: 6, Requested: 1, Available: 0}}
+			if got := pe.Extensions["unavailable"]; !reflect.DeepEqual(got, want) {
+				t.Errorf("unavailable: got %+v, want %+v", got, want)
+			}
+			st := q.State()
+			checkInvariants(t, st)
+			writes := st.Product.Requests["POST /reservations"] + st.Payment.Requests["POST /payments"] + st.Order.Requests["POST /orders"]
+			switch p := st.Payment.Payments; {
+			case tt.after == nil && writes != 0:
+				t.Errorf("%d writes sent for an order the stock read showed short, want none", writes)
+			case tt.after != nil && (len(p) != 1 || p[0].Status != payment.StatusVoided):
+				// The hold was taken beside the reservation, and voided.
+				t.Errorf("payments: got %+v, want one voided hold", p)
+			}
+		})
 	}
-	if err := q.SetStock(6, 0); err != nil {
-		t.Fatal(err)
+}
+
+// takenAfterPricing is a catalog whose stock another order takes, by take,
+// just after each read of prices.
+type takenAfterPricing struct {
+	Catalog
+	take func() error
+}
+
+func (c *takenAfterPricing) GetMany(ctx context.Context, ids []int64) (product.Batch, error) {
+	b, err := c.Catalog.GetMany(ctx, ids)
+	if err == nil {
+		err = c.take()
 	}
-	_, err := f.Place(context.Background(), Request{UserID: ada, Key: "oos", Input: visa(Item{ProductID: 6, Quantity: 1}, Item{ProductID: 4, Quantity: 1}, Item{ProductID: 5, Quantity: 3})})
-	var pe *problem.Error
-	if !errors.As(err, &pe) || pe.Code != problem.CodeOutOfStock {
-		t.Fatalf("Place: got %v, want %s", err, problem.CodeOutOfStock)
-	}
-	want := []upstream.UnavailableLine{{ProductID: 5, Requested: 3, Available: 2}, {ProductID: 6, Requested: 1, Available: 0}}
-	if got := pe.Extensions["unavailable"]; !reflect.DeepEqual(got, want) {
-		t.Errorf("unavailable: got %+v, want %+v", got, want)
-	}
-	st := q.State()
-	checkInvariants(t, st)
-	// The hold was taken beside the reservation, and voided.
-	if p := st.Payment.Payments; len(p) != 1 || p[0].Status != payment.StatusVoided {
-		t.Errorf("payments: got %+v, want one voided hold", p)
-	}
+	return b, err
 }
 
 func TestPlaceDeclined(t *testing.T) {

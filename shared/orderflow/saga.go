@@ -353,7 +353,25 @@ func (s *saga) price(ctx context.Context) error {
 		}
 		s.total = total
 	}
-	return nil
+	return s.inStock()
+}
+
+// inStock refuses the order, as its reservation would be, when the stock the
+// product service gave with the prices falls short of a line: once a sale
+// has run out, a checkout then sends no write at all, where it would
+// otherwise reserve, authorize and create its order, and undo the last two.
+// The reservation still decides when the stock read was enough.
+func (s *saga) inStock() error {
+	var short []upstream.UnavailableLine
+	for _, l := range s.lines {
+		if p := s.products[l.ProductID]; p.Stock < l.Quantity {
+			short = append(short, upstream.UnavailableLine{ProductID: p.ID, Requested: l.Quantity, Available: max(p.Stock, 0)})
+		}
+	}
+	if short == nil {
+		return nil
+	}
+	return outOfStock(&upstream.Error{Service: "product", Op: "price", Kind: upstream.KindOutOfStock, Unavailable: short})
 }
 
 func (s *saga) profile(ctx context.Context) error {
