@@ -450,6 +450,19 @@ func (s *saga) forward(ctx context.Context, from Step, priced <-chan error) erro
 				return err
 			}
 		}
+		// The capture, which takes the money, is sent only once the
+		// journal, read back after every write of the phase before was
+		// answered, shows that no other runner has taken the saga over: one
+		// that does from then on finds the hold and voids it (refusing the
+		// capture) or refunds it. Otherwise (the read failed, or another
+		// runner wrote) a write fenced by the record's version settles it.
+		// Without this, a runner that lost the saga while its first phase
+		// ran would capture a hold that recovery took as never made.
+		if slices.Contains(todo, StepCaptured) && !s.led.owns(ctx) {
+			if err := s.led.save(ctx, func(*Record) {}); err != nil {
+				return err
+			}
+		}
 		// Phases still to run under the deadline, this one included.
 		left := len(phases) - i
 		err := s.concurrently(ctx, todo, left)

@@ -154,3 +154,76 @@ func staleRunner(t *testing.T, stall, skew time.Duration) {
 		t.Errorf("product 7 sold %d units for one order of 2", lvl.Sold)
 	}
 }
+
+// gatedAuthorize holds each Authorize at its gate: a hold slow to land.
+type gatedAuthorize struct {
+	Payments
+	*gate
+}
+
+func (g gatedAuthorize) Authorize(ctx context.Context, r payment.AuthorizeRequest) (payment.Payment, error) {
+	g.pass()
+	return g.Payments.Authorize(ctx, r)
+}
+
+// TestAStaleRunnerNeverCaptures: runner B, whose clock runs ahead of A's by
+// more than a checkout's whole window for late writes, takes the saga over
+// while A's hold is on its way, finds no hold, takes it as never made and
+// undoes the rest. A's hold then lands, and A's first phase succeeds; but A
+// reads the journal back before its capture, finds B's claim, and stops:
+// no money is taken for the order B cancelled. (The hold is left to expire:
+// a window for late writes judged by B's clock cannot see it coming.)
+func TestAStaleRunnerNeverCaptures(t *testing.T) {
+	q := startQuietSandbox(t, sandbox.Config{})
+	clock := clocktest.New(time.Now())
+	shared := newMemJournal()
+	cfg := DefaultConfig()
+
+	depsA := q.deps(t)
+	authA := gatedAuthorize{Payments: depsA.Payments, gate: newGate()}
+	depsA.Payments, depsA.Journal = authA, shared
+	a := New(depsA, cfg, WithClock(clock.Now), WithBackoff(time.Millisecond, 5*time.Millisecond))
+	t.Cleanup(func() { _ = a.Close(context.Background()) })
+
+	depsB := q.deps(t)
+	depsB.Journal = shared
+	skew := cfg.Timeout + cfg.LateWrites + cfg.LeaseTTL
+	b := New(depsB, cfg, WithClock(func() time.Time { return clock.Now().Add(skew) }), WithBackoff(time.Millisecond, 5*time.Millisecond))
+	t.Cleanup(func() { _ = b.Close(context.Background()) })
+
+	ctx := context.Background()
+	req := Request{UserID: ada, Key: "stale capture", Input: visa(Item{ProductID: 7, Quantity: 2})}
+	aDone := make(chan error, 1)
+	go func() { _, err := a.Place(ctx, req); aDone <- err }()
+	<-authA.waiting
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if rec, _, _ := shared.Get(ctx, sagaOf(t, a, req).ID); len(rec.Items) > 0 {
+			break // priced: B will go backward from the first phase
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the prices were never journaled")
+		}
+	}
+	if n, err := b.Recover(ctx); n != 1 || err != nil {
+		t.Fatalf("Recover: %d sagas, %v; want B to take this one over", n, err)
+	}
+	close(authA.open) // A's hold lands now
+	if err := <-aDone; err == nil {
+		t.Fatal("runner A placed the order B undid")
+	}
+	q.quiesce()
+	st := q.State()
+	for _, p := range st.Payment.Payments {
+		if p.Status == payment.StatusCaptured || p.Status == payment.StatusRefunded {
+			t.Errorf("payment %s %s: money taken by a runner that lost the saga", p.ID, p.Status)
+		}
+	}
+	for _, o := range st.Order.Orders {
+		if o.Status != order.StatusCancelled {
+			t.Errorf("order %s %s, want it cancelled", o.ID, o.Status)
+		}
+	}
+	if lvl := stockOf(st, 7); lvl.Sold != 0 || lvl.Reserved != 0 {
+		t.Errorf("product 7: %d sold, %d reserved, want none", lvl.Sold, lvl.Reserved)
+	}
+}
