@@ -171,8 +171,9 @@ func (f *Flow) start(parent context.Context, s *saga, rec Record) (Result, error
 			panic(*p.panicked)
 		}
 		// An order refused as it was priced gets its refusal whatever the
-		// journal's trouble: nothing would be kept for it.
-		if p.err != nil && !errors.Is(err, ErrConflict) && problem.StatusOf(problem.From(p.err).Code) < 500 {
+		// journal's trouble, when nothing would be kept for it (see refuse).
+		if code := problem.From(p.err).Code; p.err != nil && !errors.Is(err, ErrConflict) && problem.StatusOf(code) < 500 &&
+			code != problem.CodeOutOfStock {
 			return Result{}, p.err
 		}
 		return Result{}, err

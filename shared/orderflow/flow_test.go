@@ -230,6 +230,15 @@ func TestPlaceOutOfStock(t *testing.T) {
 				// The hold was taken beside the reservation, and voided.
 				t.Errorf("payments: got %+v, want one voided hold", p)
 			}
+			// The refusal is the key's answer, replayed however the stock
+			// changes since.
+			if err := setStock(map[int64]int{5: 10, 6: 10}); err != nil {
+				t.Fatal(err)
+			}
+			res, err := f.Place(context.Background(), Request{UserID: ada, Key: "oos", Input: visa(Item{ProductID: 6, Quantity: 1}, Item{ProductID: 4, Quantity: 1}, Item{ProductID: 5, Quantity: 3})})
+			if codeOf(t, err) != problem.CodeOutOfStock || !res.Replayed {
+				t.Errorf("the key's retry once restocked: %v (replayed %v), want %s replayed", err, res.Replayed, problem.CodeOutOfStock)
+			}
 		})
 	}
 }

@@ -219,9 +219,10 @@ type Record struct {
 	// Failure is the answer to give, once failed.
 	Failure *Failure `json:"failure,omitempty"`
 	// Refused marks a failed record whose order could not be priced (an
-	// unknown product, a service down): nothing was sent upstream, and
-	// nothing is kept for its key, whose retry is judged afresh, whatever
-	// its body. It expires as a keyless record does.
+	// unknown product, a service down; not one out of stock, whose answer
+	// is kept): nothing was sent upstream, and nothing is kept for its key,
+	// whose retry is judged afresh, whatever its body. It expires as a
+	// keyless record does.
 	Refused bool `json:"refused,omitempty"`
 	// Owner names the runner holding the lease, until LeaseUntil.
 	Owner      string    `json:"owner,omitempty"`

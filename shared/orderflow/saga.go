@@ -133,10 +133,12 @@ func (s *saga) run(parent, ctx context.Context, prepared <-chan prepared) (Resul
 }
 
 // refuse answers a saga that p says could not be priced, and journals it
-// refused behind the answer (see completions): nothing was sent upstream,
-// so nothing is undone, and nothing is kept for its key (see
-// Record.Refused). A panic while pricing is raised again once journaled,
-// on this goroutine, where the server's recovery answers it.
+// failed behind the answer (see completions): nothing was sent upstream,
+// so nothing is undone. Nothing is kept for its key (see Record.Refused),
+// but for an order out of stock, whose answer is the key's as when its
+// reservation is refused, and is replayed. A panic while pricing is raised
+// again once journaled, on this goroutine, where the server's recovery
+// answers it.
 func (s *saga) refuse(parent context.Context, p prepared) (Result, error) {
 	pe := problem.From(p.err)
 	if p.panicked != nil {
@@ -144,7 +146,7 @@ func (s *saga) refuse(parent context.Context, p prepared) (Result, error) {
 	}
 	write := func() {
 		err := s.led.save(context.WithoutCancel(parent), func(r *Record) {
-			r.State, r.Refused = StateFailed, true
+			r.State, r.Refused = StateFailed, pe.Code != problem.CodeOutOfStock
 			r.Failure = failureOf(pe)
 		})
 		if err != nil {
