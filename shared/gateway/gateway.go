@@ -123,18 +123,23 @@ func New(name string, cfg Config, stdout io.Writer) (*Gateway, error) {
 	return g, nil
 }
 
-// abandonTimeout bounds the tracing shutdown of a New that failed.
+// abandonTimeout bounds the tracing shutdown of a Gateway that will not
+// Serve.
 const abandonTimeout = 5 * time.Second
 
 // abandon releases what a failing New opened before its step that failed
-// with err, the upstream clients and the trace exporter, and returns err.
-func (g *Gateway) abandon(err error) error {
+// with err, and returns err.
+func (g *Gateway) abandon(err error) error { return errors.Join(err, g.closeClients()) }
+
+// closeClients stops the upstream clients (their DNS refresh) and the trace
+// exporter, the first things New starts.
+func (g *Gateway) closeClients() error {
 	for _, s := range g.services {
 		s.Close()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), abandonTimeout)
 	defer cancel()
-	return errors.Join(err, g.tracing.Shutdown(ctx))
+	return g.tracing.Shutdown(ctx)
 }
 
 // known are the label values of every series that exists from start-up.
@@ -254,7 +259,8 @@ func (g *Gateway) openStores(name string, cfg Config) (orderflow.Journal, error)
 
 // Close releases what New opened, for a Gateway that will not Serve.
 func (g *Gateway) Close() error {
-	errs := []error{g.Flow.Close(context.Background())}
+	// The flow first: it calls upstream, and traces, until it is closed.
+	errs := []error{g.Flow.Close(context.Background()), g.closeClients()}
 	if g.stateFile != nil {
 		errs = append(errs, g.stateFile.Close())
 	}

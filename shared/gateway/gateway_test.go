@@ -100,3 +100,31 @@ func TestServeEndsWhenTheStateFileFails(t *testing.T) {
 		t.Fatal("Serve still serving after the state file failed")
 	}
 }
+
+// TestCloseStopsWhatNewStarted: Close stops every goroutine New started,
+// the DNS refresh of upstreams named by host and the trace exporter's
+// included. (The caches' janitors stop once their caches are collected.)
+func TestCloseStopsWhatNewStarted(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.StateDir = t.TempDir()
+	cfg.Upstreams.Product = []string{"http://localhost:8001"}
+	cfg.Tracing.Endpoint = "http://127.0.0.1:1" // exporting: a batch processor runs
+	before := runtime.NumGoroutine()
+	g, err := New("bff-test", cfg, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Close(); err != nil {
+		t.Fatal(err)
+	}
+	g = nil // for its caches to be collected
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		buf := make([]byte, 1<<16)
+		t.Errorf("%d goroutines after Close, %d before:\n%s", n, before, buf[:runtime.Stack(buf, true)])
+	}
+}
