@@ -173,7 +173,7 @@ func (f *Flow) start(parent context.Context, s *saga, rec Record) (Result, error
 		// An order refused as it was priced gets its refusal whatever the
 		// journal's trouble, when nothing would be kept for it (see refuse).
 		if code := problem.From(p.err).Code; p.err != nil && !errors.Is(err, ErrConflict) && problem.StatusOf(code) < 500 &&
-			code != problem.CodeOutOfStock {
+			(code != problem.CodeOutOfStock || rec.Key == "") {
 			return Result{}, p.err
 		}
 		return Result{}, err

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"storefront.dev/shared/clocktest"
 	"storefront.dev/shared/money"
 	"storefront.dev/shared/problem"
 	"storefront.dev/shared/sandbox"
@@ -241,6 +242,81 @@ func TestPlaceOutOfStock(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestAnOutOfStockAnswerIsKeptBeforeItIsGiven: the 409 of an order the
+// stock read refused is the key's answer, so it is given only once on
+// disk: replayed by another replica once the first is gone, however the
+// stock changed since; and when the journal cannot take it, the buyer
+// gets a 503 to retry with, not a 409 that a retry could contradict. A
+// checkout without a key, whose answer nobody can ask for again, gets its
+// 409 whatever the journal's trouble.
+func TestAnOutOfStockAnswerIsKeptBeforeItIsGiven(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		key     string
+		journal func(Journal) Journal
+		want    problem.Code
+		// replayed: the key's retry on another replica gets the answer.
+		replayed bool
+	}{
+		{"kept", "oos kept", func(j Journal) Journal { return j }, problem.CodeOutOfStock, true},
+		{"the journal fails it", "oos lost", func(j Journal) Journal { return failingOutOfStock{j} }, problem.CodeUnavailable, false},
+		{"keyless, the journal down", "", func(j Journal) Journal { return refusingCreate{j} }, problem.CodeOutOfStock, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			q := startQuietSandbox(t, sandbox.Config{})
+			clock := clocktest.New(time.Now())
+			shared := newMemJournal()
+			ctx := context.Background()
+			depsA := q.deps(t)
+			depsA.Journal = tt.journal(shared)
+			a := New(depsA, DefaultConfig(), WithClock(clock.Now))
+			if err := q.SetStock(6, 0); err != nil {
+				t.Fatal(err)
+			}
+			req := Request{UserID: ada, Key: tt.key, Input: visa(Item{ProductID: 6, Quantity: 1})}
+			_, err := a.Place(ctx, req)
+			_ = a.Close(ctx) // replica A is gone
+			if got := codeOf(t, err); got != tt.want {
+				t.Fatalf("answer: %v, want %s", err, tt.want)
+			}
+			if !tt.replayed {
+				return
+			}
+			clock.Advance(time.Minute)
+			if err := q.SetStock(6, 10); err != nil {
+				t.Fatal(err)
+			}
+			depsB := q.deps(t)
+			depsB.Journal = shared
+			b := New(depsB, DefaultConfig(), WithClock(clock.Now))
+			t.Cleanup(func() { _ = b.Close(context.Background()) })
+			res, err := b.Place(ctx, req)
+			if codeOf(t, err) != problem.CodeOutOfStock || !res.Replayed {
+				t.Errorf("the key's retry on another replica once restocked: order %q, %v (replayed %v); want %s replayed",
+					res.Order.ID, err, res.Replayed, problem.CodeOutOfStock)
+			}
+		})
+	}
+}
+
+// failingOutOfStock is a journal that fails the write of an out-of-stock
+// failure, as a replica killed before it landed would.
+type failingOutOfStock struct{ Journal }
+
+func (j failingOutOfStock) Update(ctx context.Context, rec Record) error {
+	if rec.State == StateFailed && rec.Failure != nil && rec.Failure.Code == problem.CodeOutOfStock {
+		return errors.New("the replica is killed")
+	}
+	return j.Journal.Update(ctx, rec)
+}
+
+// refusingCreate is a journal that takes no new record: down.
+type refusingCreate struct{ Journal }
+
+func (refusingCreate) Create(context.Context, Record) (Record, bool, error) {
+	return Record{}, false, errors.New("the journal is down")
 }
 
 // takenAfterPricing is a catalog whose stock another order takes, by take,

@@ -133,35 +133,45 @@ func (s *saga) run(parent, ctx context.Context, prepared <-chan prepared) (Resul
 }
 
 // refuse answers a saga that p says could not be priced, and journals it
-// failed behind the answer (see completions): nothing was sent upstream,
-// so nothing is undone. Nothing is kept for its key (see Record.Refused),
-// but for an order out of stock, whose answer is the key's as when its
-// reservation is refused, and is replayed. A panic while pricing is raised
-// again once journaled, on this goroutine, where the server's recovery
-// answers it.
+// failed: nothing was sent upstream, so nothing is undone. Nothing is kept
+// for its key (see Record.Refused), and the record is written behind the
+// answer (see completions), but for an order out of stock, whose answer is
+// the key's, as when its reservation is refused: replayed to the key's
+// retries, it is on disk before it is given. A panic while pricing is
+// raised again once journaled, on this goroutine, where the server's
+// recovery answers it.
 func (s *saga) refuse(parent context.Context, p prepared) (Result, error) {
 	pe := problem.From(p.err)
 	if p.panicked != nil {
 		pe = problem.New(problem.CodeInternal, "The order could not be priced.")
 	}
-	write := func() {
-		err := s.led.save(context.WithoutCancel(parent), func(r *Record) {
+	kept := pe.Code == problem.CodeOutOfStock && s.led.record().Key != ""
+	write := func() error {
+		return s.led.save(context.WithoutCancel(parent), func(r *Record) {
 			r.State, r.Refused = StateFailed, pe.Code != problem.CodeOutOfStock
 			r.Failure = failureOf(pe)
 		})
-		if err != nil {
-			// Left running: recovery finds nothing priced, and settles it.
+	}
+	// A record left running is settled by recovery, which finds nothing
+	// priced and nothing sent.
+	switch {
+	case p.panicked != nil:
+		if err := write(); err != nil {
 			s.f.logJournal(parent, s.ref, err)
 		}
-	}
-	if p.panicked != nil {
-		write()
 		panic(*p.panicked)
+	case kept:
+		if err := write(); err != nil {
+			return Result{}, s.abandoned(parent, err)
+		}
+		return Result{}, pe
 	}
 	end := s.f.completions.begin(s.led.record().ID)
 	go func() {
 		defer end()
-		write()
+		if err := write(); err != nil {
+			s.f.logJournal(parent, s.ref, err)
+		}
 	}()
 	return Result{}, pe
 }
