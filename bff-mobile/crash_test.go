@@ -31,17 +31,23 @@ import (
 // TestSIGKILLMidRush runs the real bff-mobile binary with its state file,
 // kills it with SIGKILL while a rush of orders is in flight, restarts it on
 // the same address and STATE_DIR, and retries every Idempotency-Key until it
-// has a final answer. Each key must end with exactly one outcome, replayed
-// as such; a 201 answered before the kill must survive it; and once the
-// system is quiet the sandbox must hold one confirmed order per 201 and
-// nothing else: no money without an order, no stock or hold left behind, no
-// pending order.
+// has a final answer. Most orders are paid by a card that succeeds, for
+// products in ample stock; one in ten is paid by a declined card, and one
+// in ten buys a product with fewer units than buyers. Each key must end
+// with exactly one outcome, the one its kind allows (201; 402; 201 or 409
+// out of stock), replayed as such; an outcome answered before the kill
+// must survive it; and once the system is quiet the sandbox must hold one
+// confirmed order per 201 and nothing else: no money without an order, no
+// stock or hold left behind, no pending order, no unit of the scarce
+// product sold beyond its stock.
 func TestSIGKILLMidRush(t *testing.T) {
 	const (
 		n           = 60               // orders in the rush, one key each
 		concurrency = 12               // requests in flight at once
 		killAt      = n * 4 / 10       // the kill comes once this many were sent
 		settleFor   = 20 * time.Second // every key must be settled by then
+		scarce      = int64(6)         // the product with fewer units than buyers
+		scarceStock = 3
 	)
 	goBin, err := exec.LookPath("go")
 	if err != nil {
@@ -112,11 +118,30 @@ func TestSIGKILLMidRush(t *testing.T) {
 	checkHealthcheck(t, bin, env, "a ready BFF", true)
 	auth := "Bearer " + crashLogin(t, client, base)
 
+	if err := rt.Sandbox.SetStock(scarce, scarceStock); err != nil {
+		t.Fatal(err)
+	}
 	keys := make([]string, n)
 	bodies := make([][]byte, n)
+	// allowed says which final answers key i may get, by its kind.
+	allowed := make([]func(crashAnswer) bool, n)
 	for i := range n {
 		keys[i] = servertest.NewKey()
-		b, err := json.Marshal(orderBody("tok_visa", line(int64(1+i%5), 1)))
+		body := orderBody("tok_visa", line(int64(1+i%5), 1))
+		allowed[i] = func(a crashAnswer) bool { return a.status == http.StatusCreated }
+		switch i % 10 {
+		case 3:
+			body = orderBody("tok_declined", line(int64(1+i%5), 1))
+			allowed[i] = func(a crashAnswer) bool {
+				return a.status == http.StatusPaymentRequired && a.code == "payment_declined"
+			}
+		case 7:
+			body = orderBody("tok_visa", line(scarce, 1))
+			allowed[i] = func(a crashAnswer) bool {
+				return a.status == http.StatusCreated || a.status == http.StatusConflict && a.code == "out_of_stock"
+			}
+		}
+		b, err := json.Marshal(body)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -224,7 +249,8 @@ func TestSIGKILLMidRush(t *testing.T) {
 		violations++
 		t.Errorf(format, args...)
 	}
-	created := 0
+	created, scarceCreated := 0, 0
+	ends := map[string]int{} // final answers, by status and code
 	byOrderID := map[string]string{} // order id -> key
 	for i, key := range keys {
 		if !settled[i] {
@@ -232,8 +258,12 @@ func TestSIGKILLMidRush(t *testing.T) {
 			continue
 		}
 		fin := finals[i]
+		ends[strings.TrimSpace(strconv.Itoa(fin.status)+" "+fin.code)]++
 		if fin.status == http.StatusCreated {
 			created++
+			if i%10 == 7 {
+				scarceCreated++
+			}
 			if fin.orderID == "" {
 				violate("key %s: 201 without an order id: %s", key, fin.body)
 			} else if other, dup := byOrderID[fin.orderID]; dup {
@@ -241,11 +271,13 @@ func TestSIGKILLMidRush(t *testing.T) {
 			} else {
 				byOrderID[fin.orderID] = key
 			}
-		} else {
-			violate("key %s: final answer %d %s, want 201 (tok_visa, ample stock): %s", key, fin.status, fin.code, fin.body)
 		}
-		if f := firsts[i]; f.sent && f.err == nil && f.ans.status == http.StatusCreated && f.ans.orderID != fin.orderID {
-			violate("key %s: answered 201 with order %s before the kill, %d with order %q after it", key, f.ans.orderID, fin.status, fin.orderID)
+		if !allowed[i](fin) {
+			violate("key %s: final answer %d %s, not one its order allows: %s", key, fin.status, fin.code, fin.body)
+		}
+		if f := firsts[i]; f.sent && f.err == nil && final(f.ans) && (f.ans.status != fin.status || f.ans.code != fin.code || f.ans.orderID != fin.orderID) {
+			violate("key %s: answered %d %s (order %q) before the kill, %d %s (order %q) after it",
+				key, f.ans.status, f.ans.code, f.ans.orderID, fin.status, fin.code, fin.orderID)
 		}
 		// The outcome is final: a further retry replays it.
 		again, err := post(i)
@@ -296,6 +328,11 @@ func TestSIGKILLMidRush(t *testing.T) {
 			}
 		}
 	}
+	for _, lvl := range st.Product.Products {
+		if lvl.ID == scarce && (lvl.Sold != scarceCreated || lvl.Sold > scarceStock) {
+			violate("product %d: %d units sold for %d keys answered 201, from a stock of %d", scarce, lvl.Sold, scarceCreated, scarceStock)
+		}
+	}
 	if confirmed != created {
 		violate("%d confirmed orders, want one per key answered 201 (%d)", confirmed, created)
 	}
@@ -307,10 +344,16 @@ func TestSIGKILLMidRush(t *testing.T) {
 
 	t.Logf("keys: %d; sent before the kill: %d (answers %v, cut off: %d); 201s before the kill: %d",
 		n, sentBefore, before, cutOff, before[http.StatusCreated])
-	t.Logf("after the restart: %d requests (%d answered 409 in use, %d answered 5xx, %d transport errors); %d keys ended 201; recovery time %v",
-		retries.Load(), busy.Load(), unavailable.Load(), transport.Load(), created, recovery.Round(time.Millisecond))
+	t.Logf("after the restart: %d requests (%d answered 409 in use, %d answered 5xx, %d transport errors); final answers %v; recovery time %v",
+		retries.Load(), busy.Load(), unavailable.Load(), transport.Load(), ends, recovery.Round(time.Millisecond))
 	t.Logf("sandbox just after the kill: %s", crashHeld(atKill))
 	t.Logf("sandbox at the end: %s; violations: %d", crashHeld(st), violations)
+}
+
+// final reports whether a is an outcome of its key: any answer but a 5xx
+// or a 409 saying the key is in use, after which the client retries.
+func final(a crashAnswer) bool {
+	return a.status < 500 && !(a.status == http.StatusConflict && a.code == "idempotency_key_in_use")
 }
 
 // crashAnswer is one answer of POST /v1/orders, as the test reads it.
