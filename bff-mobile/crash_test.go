@@ -250,7 +250,7 @@ func TestSIGKILLMidRush(t *testing.T) {
 		t.Errorf(format, args...)
 	}
 	created, scarceCreated := 0, 0
-	ends := map[string]int{} // final answers, by status and code
+	ends := map[string]int{}         // final answers, by status and code
 	byOrderID := map[string]string{} // order id -> key
 	for i, key := range keys {
 		if !settled[i] {
