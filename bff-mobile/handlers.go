@@ -111,8 +111,8 @@ func handleGetOrder(orders orderReader) fiber.Handler {
 }
 
 // handleListOrders pages through the orders the user placed, newest first
-// (orderflow.History). Its cursors are the BFF's own, sealed for the user: a forged or another
-// user's one is a 400 before any upstream call.
+// (orderflow.History). Its cursors are the BFF's own, sealed for the user:
+// a forged or another user's one is a 400 before any upstream call.
 func handleListOrders(orders orderReader, cursors *cursor.Signer) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		pg, err := httpserver.ParsePage(c)
