@@ -153,17 +153,18 @@ func TestBrowserSessionPastTokenExpiry(t *testing.T) {
 	tab := browser(t)
 	spa := httptest.NewServer(http.FileServer(http.Dir("testdata/browser")))
 	t.Cleanup(spa.Close)
-	// The token lives 4 s and is refreshed in its last second: the first
-	// read, however slow a loaded machine makes the browser, comes before
-	// that, and the second, 4.5 s later, after its expiry.
-	s := startWithTokenTTL(t, 4*time.Second, "BFF_ALLOWED_ORIGINS", spa.URL)
+	// The token lives 6 s and is refreshed in its last quarter: the first
+	// read, however slow a loaded machine makes the browser, comes within
+	// the 4.5 s before that (3 s, with a 4 s token, was once not enough),
+	// and the second, 6.5 s later, after its expiry.
+	s := startWithTokenTTL(t, 6*time.Second, "BFF_ALLOWED_ORIGINS", spa.URL)
 
 	ctx, cancel := context.WithTimeout(tab, 30*time.Second)
 	defer cancel()
 	if err := chromedp.Do(tab, chromedp.Navigate(spa.URL+"/shop.html?bff="+s.Base)); err != nil {
 		t.Fatalf("open the page: %v", err)
 	}
-	script := fmt.Sprintf("browsePastExpiry(%q, %q, 4500)", sandbox.Ada.Email, sandbox.Ada.Password)
+	script := fmt.Sprintf("browsePastExpiry(%q, %q, 6500)", sandbox.Ada.Email, sandbox.Ada.Password)
 	got, err := chromedp.Run(ctx, chromedp.Evaluate[map[string]pageResult](script, chromedp.EvalAwaitPromise))
 	if err != nil {
 		t.Fatalf("%s: %v", script, err)
