@@ -256,6 +256,11 @@ func (f *Flow) resume(ctx context.Context, s *saga, rec Record, fp string) (Resu
 		// it: this request runs the next attempt.
 		return Result{}, errUndoneForRetry
 	}
+	if now := f.cfg.now(); settled.State == StateCompensating && now.Before(settled.LeaseUntil) {
+		// Held until a write that may still land no longer can (see
+		// mayLand): not undone yet, and the key is busy until then.
+		return Result{}, f.busy(settled.LeaseUntil.Sub(now))
+	}
 	// The outcome of the earlier attempt once recovery has settled it, not
 	// while the saga is still unfinished (a service still down).
 	res.Replayed = settled.State.Finished()

@@ -301,6 +301,57 @@ func TestAnOutOfStockAnswerIsKeptBeforeItIsGiven(t *testing.T) {
 	}
 }
 
+// TestARetryWaitingForLateWritesIsBusy: a checkout whose refusal could not
+// be journaled is left running with no prices, and recovery, which cannot
+// tell that nothing was sent, waits until a write sent then could no
+// longer land. A retry that claims it meanwhile is told the key is busy
+// until then, not that the order was undone; once the window has passed,
+// a fresh attempt answers.
+func TestARetryWaitingForLateWritesIsBusy(t *testing.T) {
+	q := startQuietSandbox(t, sandbox.Config{})
+	clock := clocktest.New(time.Now())
+	deps := q.deps(t)
+	deps.Journal = &failingOutOfStockOnce{Journal: deps.Journal}
+	cfg := DefaultConfig()
+	f := New(deps, cfg, WithClock(clock.Now), WithBackoff(time.Millisecond, 5*time.Millisecond))
+	t.Cleanup(func() { _ = f.Close(context.Background()) })
+	if err := q.SetStock(6, 0); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	req := Request{UserID: ada, Key: "oos blip", Input: visa(Item{ProductID: 6, Quantity: 1})}
+	if _, err := f.Place(ctx, req); codeOf(t, err) != problem.CodeUnavailable {
+		t.Fatalf("the refusal the journal did not take: %v, want %s", err, problem.CodeUnavailable)
+	}
+	start := clock.Now()
+	clock.Advance(cfg.LeaseTTL + time.Second) // the runner's lease is over
+	_, err := f.Place(ctx, req)
+	var pe *problem.Error
+	window := cfg.Timeout + cfg.LateWrites - cfg.LeaseTTL - time.Second
+	if !errors.As(err, &pe) || pe.Code != problem.CodeIdempotencyBusy || pe.RetryAfter <= 0 || pe.RetryAfter > window {
+		t.Fatalf("the retry that claims it: %v, want %s for at most %v", err, problem.CodeIdempotencyBusy, window)
+	}
+	clock.Set(start.Add(cfg.Timeout + cfg.LateWrites + time.Second))
+	res, err := f.Place(ctx, req)
+	if codeOf(t, err) != problem.CodeOutOfStock || res.Replayed {
+		t.Errorf("the retry once no write can land: %v (replayed %v), want a fresh %s", err, res.Replayed, problem.CodeOutOfStock)
+	}
+}
+
+// failingOutOfStockOnce is failingOutOfStock for the first such write
+// only: a journal that missed one write.
+type failingOutOfStockOnce struct {
+	Journal
+	failed atomic.Bool
+}
+
+func (j *failingOutOfStockOnce) Update(ctx context.Context, rec Record) error {
+	if rec.State == StateFailed && rec.Failure != nil && rec.Failure.Code == problem.CodeOutOfStock && j.failed.CompareAndSwap(false, true) {
+		return errors.New("the journal missed a write")
+	}
+	return j.Journal.Update(ctx, rec)
+}
+
 // failingOutOfStock is a journal that fails the write of an out-of-stock
 // failure, as a replica killed before it landed would.
 type failingOutOfStock struct{ Journal }
