@@ -6,7 +6,7 @@ GO        ?= go
 TESTFLAGS ?= -race -count=1
 FUZZTIME  ?= 10s
 
-.PHONY: all build test test-standalone test-browser lint fmt run bench bench-soak bench-ci bench-go fuzz tidy clean
+.PHONY: all build test test-standalone test-browser lint fmt run bench bench-soak bench-ci bench-go fuzz chaos tidy clean
 
 all: lint test
 
@@ -60,6 +60,14 @@ test-browser:
 ## fuzz: each fuzz target for FUZZTIME (default 10s).
 fuzz:
 	@./deploy/fuzz.sh $(FUZZTIME)
+
+## chaos: TestChaos, CHAOS_CYCLES (30) cycles of faults, a SIGKILL mid-rush
+## and a restart, on the state file and then on Redis (README.md "Crash
+## safety"); CHAOS_SEED repeats a run.
+CHAOS_CYCLES ?= 30
+chaos:
+	cd bff-mobile && CHAOS_CYCLES=$(CHAOS_CYCLES) CHAOS_JOURNAL=bolt $(GO) test -count=1 -timeout 30m -run '^TestChaos$$' -v .
+	cd bff-mobile && CHAOS_CYCLES=$(CHAOS_CYCLES) CHAOS_JOURNAL=redis $(GO) test -count=1 -timeout 30m -run '^TestChaos$$' -v .
 
 ## bench: the load benchmark. Starts the sandbox, both BFFs and the bare
 ## reference gateway on free loopback ports, drives each endpoint for

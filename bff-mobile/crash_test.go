@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,6 +23,7 @@ import (
 	json "github.com/goccy/go-json"
 
 	"storefront.dev/shared/httpserver/servertest"
+	"storefront.dev/shared/redistest"
 	"storefront.dev/shared/sandbox"
 	"storefront.dev/shared/sandbox/sandboxtest"
 	"storefront.dev/shared/upstream/order"
@@ -41,272 +44,435 @@ import (
 // stock or hold left behind, no pending order, no unit of the scarce
 // product sold beyond its stock.
 func TestSIGKILLMidRush(t *testing.T) {
-	const (
-		n           = 60               // orders in the rush, one key each
-		concurrency = 12               // requests in flight at once
-		killAt      = n * 4 / 10       // the kill comes once this many were sent
-		settleFor   = 20 * time.Second // every key must be settled by then
-		scarce      = int64(6)         // the product with fewer units than buyers
-		scarceStock = 3
-	)
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("no go command to build bff-mobile with")
-	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "bff-mobile")
-	built := time.Now()
-	build := exec.Command(goBin, "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build bff-mobile: %v\n%s", err, out)
-	}
-	t.Logf("built bff-mobile in %v", time.Since(built).Round(time.Millisecond))
-
-	rt := sandboxtest.Start(t, sandbox.Config{})
-	ctx := context.Background()
+	r := newCrashRig(t, "STATE_DIR", filepath.Join(t.TempDir(), "state"))
 	// Slow steps keep the rush in flight, at every step, when the kill comes.
-	if err := rt.InjectFault(ctx, sandbox.ServicePayment, sandbox.Fault{Route: "POST /payments/{id}/capture", LatencyMS: 30}); err != nil {
-		t.Fatal(err)
-	}
-	if err := rt.InjectFault(ctx, sandbox.ServiceOrder, sandbox.Fault{Route: "POST /orders", LatencyMS: 20}); err != nil {
-		t.Fatal(err)
-	}
+	r.rt.Inject(t, sandbox.ServicePayment, sandbox.Fault{Route: sandbox.RouteCapture, LatencyMS: 30})
+	r.rt.Inject(t, sandbox.ServiceOrder, sandbox.Fault{Route: sandbox.RouteCreateOrder, LatencyMS: 20})
+	r.cycle(rushPlan{n: 60, concurrency: 12, killAt: 24, gap: 5 * time.Millisecond,
+		scarce: 6, scarceStock: 3, settleFor: 20 * time.Second})
+}
 
+// TestChaos is TestSIGKILLMidRush over many cycles of random shape. Each
+// cycle injects random faults on the checkout's writes and undos (latency;
+// 503s and dropped connections, before or after the write is applied),
+// kills the BFF at a random point of its rush, clears the faults a few
+// seconds after the restart, and checks every invariant again, over all
+// the cycles so far. It runs only when CHAOS_CYCLES is set (make chaos):
+// CHAOS_JOURNAL picks the journal, "bolt" (the default) or "redis", and
+// CHAOS_SEED repeats a run's faults and kill points.
+func TestChaos(t *testing.T) {
+	cycles, _ := strconv.Atoi(os.Getenv("CHAOS_CYCLES"))
+	if cycles <= 0 {
+		t.Skip("CHAOS_CYCLES is not set (make chaos runs this test)")
+	}
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv("CHAOS_SEED"); s != "" {
+		var err error
+		if seed, err = strconv.ParseUint(s, 10, 64); err != nil {
+			t.Fatalf("CHAOS_SEED %q: %v", s, err)
+		}
+	}
+	t.Logf("CHAOS_SEED=%d", seed)
+	rng := rand.New(rand.NewPCG(seed, seed))
+	env := []string{"STATE_DIR", filepath.Join(t.TempDir(), "state"), "ORDER_TIMEOUT", "3s"}
+	switch j := os.Getenv("CHAOS_JOURNAL"); j {
+	case "", "bolt":
+	case "redis":
+		env = append(env, "REDIS_URL", redistest.URL(t), "REDIS_KEY_PREFIX", redistest.Prefix(t))
+	default:
+		t.Fatalf("CHAOS_JOURNAL %q: want bolt or redis", j)
+	}
+	r := newCrashRig(t, env...)
+	for c := range cycles {
+		if t.Failed() {
+			break
+		}
+		t.Logf("cycle %d: faults %s", c+1, injectChaos(t, r.rt, rng))
+		const n = 40
+		r.cycle(rushPlan{n: n, concurrency: 8, killAt: n/5 + rng.IntN(n*3/5),
+			gap: time.Duration(rng.IntN(8)) * time.Millisecond, scarce: 6, scarceStock: 2 + rng.IntN(3),
+			settleFor: 30 * time.Second, faultsFor: 3 * time.Second})
+	}
+}
+
+// undoWrites are the writes that undo a checkout's.
+var undoWrites = []sandbox.Endpoint{
+	{Service: sandbox.ServicePayment, Route: sandbox.RouteVoid},
+	{Service: sandbox.ServicePayment, Route: sandbox.RouteRefund},
+	{Service: sandbox.ServiceProduct, Route: sandbox.RouteRelease},
+	{Service: sandbox.ServiceOrder, Route: sandbox.RouteCancel},
+}
+
+// injectChaos injects a cycle's random faults and describes them: most
+// cycles slow two of the checkout's writes, so that checkouts are in
+// flight at every step when the kill comes, and up to two routes fail at
+// random, a write of the checkout or, one time in five, an undo.
+func injectChaos(t *testing.T, rt *sandboxtest.Running, rng *rand.Rand) []string {
+	var desc []string
+	add := func(ep sandbox.Endpoint, f sandbox.Fault) {
+		f.Route = ep.Route
+		rt.Inject(t, ep.Service, f)
+		b, _ := json.Marshal(f)
+		desc = append(desc, ep.Service+" "+string(b))
+	}
+	writes := sandbox.CheckoutWrites()
+	if rng.Float64() < 0.7 {
+		for range 2 {
+			add(writes[rng.IntN(len(writes))], sandbox.Fault{LatencyMS: 10 + rng.IntN(50)})
+		}
+	}
+	for range rng.IntN(3) {
+		ep := writes[rng.IntN(len(writes))]
+		if rng.Float64() < 0.2 {
+			ep = undoWrites[rng.IntN(len(undoWrites))]
+		}
+		f := sandbox.Fault{Rate: 0.1 + 0.2*rng.Float64(), After: rng.IntN(2) == 0}
+		if rng.IntN(2) == 0 {
+			f.Status = http.StatusServiceUnavailable
+		} else {
+			f.Drop = true
+		}
+		add(ep, f)
+	}
+	return desc
+}
+
+// crashRig runs the real bff-mobile binary as a child process beside an
+// in-process sandbox, on one address and one journal, so that a test can
+// SIGKILL it and start it again; and it keeps what the cycles run on it
+// were answered, which every later cycle checks the sandbox against.
+type crashRig struct {
+	t      *testing.T
+	rt     *sandboxtest.Running
+	bin    string
+	base   string
+	env    map[string]string
+	log    *os.File
+	live   *crashChild // killed when the test ends
+	client *http.Client
+	auth   string
+	// answered is every order answered 201, by id, with its key.
+	answered map[string]string
+	// violations counts the invariants found broken.
+	violations int
+}
+
+// ampleProducts are the products most keys buy, stocked so that no cycle
+// runs out of them.
+var ampleProducts = []int64{1, 2, 3, 4, 5}
+
+// newCrashRig builds bff-mobile, starts it with its journal's settings
+// (env, in pairs) and logs Ada in.
+func newCrashRig(t *testing.T, env ...string) *crashRig {
+	t.Helper()
+	dir := t.TempDir()
+	r := &crashRig{t: t, bin: buildBFF(t, dir), rt: sandboxtest.Start(t, sandbox.Config{}),
+		client: &http.Client{Timeout: 5 * time.Second}, answered: map[string]string{}}
+	for _, id := range ampleProducts {
+		r.rt.Stock(t, id, 1_000_000)
+	}
 	addr := servertest.FreeAddr(t)
-	base := "http://" + addr
-	env := stackEnv(rt,
+	r.base = "http://" + addr
+	r.env = stackEnv(r.rt, slices.Concat([]string{
 		"BFF_MOBILE_ADDR", addr,
-		"STATE_DIR", filepath.Join(dir, "state"),
 		"ORDER_RECOVERY_INTERVAL", "200ms",
 		"ORDER_LEASE_TTL", "2s",
 		// The sandbox applies a write at once or never: what is missing
 		// after a second will not land.
 		"ORDER_LATE_WRITES", "1s",
 		"LOG_LEVEL", "warn",
-	)
+	}, env)...)
 	logPath := filepath.Join(dir, "bff-mobile.log")
-	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
+	var err error
+	if r.log, err = os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = logf.Close() })
+	t.Cleanup(func() { _ = r.log.Close() })
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("tail of the bff-mobile log (%s):\n%s", logPath, crashLogTail(logPath, 60))
 		}
 	})
-	var live *crashChild // the running child, killed at cleanup
 	t.Cleanup(func() {
-		if live != nil {
-			live.kill()
+		if r.live != nil {
+			r.live.kill()
 		}
 	})
-	start := func(label string) *crashChild {
-		t.Helper()
-		fmt.Fprintf(logf, "--- %s at %s\n", label, time.Now().Format(time.RFC3339Nano))
-		p, err := startCrashChild(bin, env, logf)
-		if err != nil {
-			t.Fatal(err)
-		}
-		live = p
-		p.waitReady(t, base)
-		return p
-	}
+	r.start("start")
+	checkHealthcheck(t, r.bin, r.env, "a ready BFF", true)
+	r.auth = "Bearer " + crashLogin(t, r.client, r.base)
+	return r
+}
 
-	client := &http.Client{Timeout: 5 * time.Second}
-	proc := start("start")
-	checkHealthcheck(t, bin, env, "a ready BFF", true)
-	auth := "Bearer " + crashLogin(t, client, base)
-
-	if err := rt.Sandbox.SetStock(scarce, scarceStock); err != nil {
-		t.Fatal(err)
+// buildBFF builds bff-mobile into dir and returns the binary's path.
+func buildBFF(t *testing.T, dir string) string {
+	t.Helper()
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command to build bff-mobile with")
 	}
-	keys := make([]string, n)
-	bodies := make([][]byte, n)
-	// allowed says which final answers key i may get, by its kind.
-	allowed := make([]func(crashAnswer) bool, n)
-	for i := range n {
-		keys[i] = servertest.NewKey()
-		body := orderBody("tok_visa", line(int64(1+i%5), 1))
-		allowed[i] = func(a crashAnswer) bool { return a.status == http.StatusCreated }
+	bin := filepath.Join(dir, "bff-mobile")
+	built := time.Now()
+	if out, err := exec.Command(goBin, "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build bff-mobile: %v\n%s", err, out)
+	}
+	t.Logf("built bff-mobile in %v", time.Since(built).Round(time.Millisecond))
+	return bin
+}
+
+// start starts the binary and waits until it is ready.
+func (r *crashRig) start(label string) {
+	r.t.Helper()
+	fmt.Fprintf(r.log, "--- %s at %s\n", label, time.Now().Format(time.RFC3339Nano))
+	p, err := startCrashChild(r.bin, r.env, r.log)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.live = p
+	p.waitReady(r.t, r.base)
+}
+
+// rushPlan is the shape of one cycle: n keys, at most concurrency in
+// flight, sent gap apart, the kill once killAt were sent. One key in ten
+// pays with a declined card and one in ten buys the scarce product, of
+// which scarceStock units are left. Every key must have its final answer
+// within settleFor of the restart. faultsFor, when set, is how long after
+// the restart the sandbox's faults are cleared.
+type rushPlan struct {
+	n, concurrency, killAt int
+	gap                    time.Duration
+	scarce                 int64
+	scarceStock            int
+	settleFor, faultsFor   time.Duration
+}
+
+// rushKey is one Idempotency-Key of a rush: what it sends, the final
+// answers its order allows, and what it was answered.
+type rushKey struct {
+	key     string
+	body    []byte
+	scarce  bool
+	allowed func(crashAnswer) bool
+	// first is the answer before the kill, when sent then and firstErr is
+	// nil; final is the one it settled on after the restart.
+	sent     bool
+	first    crashAnswer
+	firstErr error
+	final    crashAnswer
+	settled  bool
+}
+
+// keys makes the plan's keys.
+func (p rushPlan) keys(t *testing.T) []*rushKey {
+	ks := make([]*rushKey, p.n)
+	for i := range ks {
+		k := &rushKey{key: servertest.NewKey(), allowed: func(a crashAnswer) bool { return a.status == http.StatusCreated }}
+		body := orderBody("tok_visa", line(ampleProducts[i%len(ampleProducts)], 1))
 		switch i % 10 {
 		case 3:
-			body = orderBody("tok_declined", line(int64(1+i%5), 1))
-			allowed[i] = func(a crashAnswer) bool {
+			body = orderBody("tok_declined", line(ampleProducts[i%len(ampleProducts)], 1))
+			k.allowed = func(a crashAnswer) bool {
 				return a.status == http.StatusPaymentRequired && a.code == "payment_declined"
 			}
 		case 7:
-			body = orderBody("tok_visa", line(scarce, 1))
-			allowed[i] = func(a crashAnswer) bool {
+			body, k.scarce = orderBody("tok_visa", line(p.scarce, 1)), true
+			k.allowed = func(a crashAnswer) bool {
 				return a.status == http.StatusCreated || a.status == http.StatusConflict && a.code == "out_of_stock"
 			}
 		}
-		b, err := json.Marshal(body)
-		if err != nil {
+		var err error
+		if k.body, err = json.Marshal(body); err != nil {
 			t.Fatal(err)
 		}
-		bodies[i] = b
+		ks[i] = k
 	}
-	post := func(i int) (crashAnswer, error) {
-		return crashPostOrder(client, base, auth, keys[i], bodies[i])
-	}
+	return ks
+}
 
-	// The rush: killAt requests are sent, then the BFF dies mid-flight and
-	// nothing more is sent until it is back.
-	type first struct {
-		sent bool
-		ans  crashAnswer
-		err  error
+// cycle runs one rush: the kill mid-flight, the restart, every key settled,
+// and every check.
+func (r *crashRig) cycle(p rushPlan) {
+	t := r.t
+	t.Helper()
+	r.rt.Stock(t, p.scarce, p.scarceStock)
+	ks := p.keys(t)
+	r.rush(p, ks)
+	checkHealthcheck(t, r.bin, r.env, "a killed BFF", false)
+	atKill := r.rt.State(t)
+
+	restarted := time.Now()
+	r.start("restart after SIGKILL")
+	if p.faultsFor > 0 {
+		cleared := time.AfterFunc(p.faultsFor, func() { _ = r.rt.ClearFaults(context.Background()) })
+		defer cleared.Stop()
 	}
-	firsts := make([]first, n)
-	// Requests go out 5ms apart, so that those in flight at the kill are
-	// spread over every step of the saga rather than moving in lockstep.
+	after := r.settle(ks, restarted.Add(p.settleFor))
+	recovery := time.Since(restarted)
+	_ = r.rt.ClearFaults(context.Background())
+
+	before := map[string]int{}
+	for _, k := range ks {
+		switch {
+		case !k.sent:
+		case k.firstErr != nil:
+			before["cut off"]++
+		default:
+			before[strconv.Itoa(k.first.status)]++
+		}
+	}
+	found := r.violations
+	r.checkKeys(p, ks)
+	st := r.quiet()
+	r.checkSandbox(p, ks, st)
+	t.Logf("keys: %d; answers before the kill: %v; after the restart: %s; recovery time %v",
+		p.n, before, after, recovery.Round(time.Millisecond))
+	t.Logf("sandbox just after the kill: %s; at the end: %s; violations: %d", crashHeld(atKill), crashHeld(st), r.violations-found)
+}
+
+// post sends k's order.
+func (r *crashRig) post(k *rushKey) (crashAnswer, error) {
+	return crashPostOrder(r.client, r.base, r.auth, k.key, k.body)
+}
+
+// rush sends the keys, gap apart so that those in flight at the kill are
+// spread over every step of the saga rather than moving in lockstep, and
+// SIGKILLs the BFF once killAt were sent; nothing more is sent then.
+func (r *crashRig) rush(p rushPlan, ks []*rushKey) {
 	var wg sync.WaitGroup
-	sem := make(chan struct{}, concurrency)
-	for i := range n {
+	sem := make(chan struct{}, p.concurrency)
+	for i, k := range ks {
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			ans, err := post(i)
-			firsts[i] = first{sent: true, ans: ans, err: err}
+			k.first, k.firstErr = r.post(k)
+			k.sent = true
 		}()
-		time.Sleep(5 * time.Millisecond)
-		if i+1 == killAt {
-			proc.kill()
+		time.Sleep(p.gap)
+		if i+1 == p.killAt {
+			r.live.kill()
 			break
 		}
 	}
 	wg.Wait()
-	client.CloseIdleConnections()
-	checkHealthcheck(t, bin, env, "a killed BFF", false)
-	atKill, err := rt.FetchState(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r.client.CloseIdleConnections()
+}
 
-	sentBefore, cutOff := 0, 0
-	before := map[int]int{}
-	for _, f := range firsts {
-		if !f.sent {
-			continue
-		}
-		sentBefore++
-		if f.err != nil {
-			cutOff++
-			continue
-		}
-		before[f.ans.status]++
-	}
-
-	// The restart, and every key retried until it has a final answer.
-	restarted := time.Now()
-	start("restart after SIGKILL")
-	deadline := restarted.Add(settleFor)
-	finals := make([]crashAnswer, n)
-	settled := make([]bool, n)
+// settle retries every key, at most concurrency at once, until it has a
+// final answer or deadline passes, and describes the retries.
+func (r *crashRig) settle(ks []*rushKey, deadline time.Time) string {
 	var retries, busy, unavailable, transport atomic.Int64
-	var rwg sync.WaitGroup
-	for i := range n {
-		rwg.Add(1)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 12)
+	for _, k := range ks {
+		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
-			defer rwg.Done()
+			defer wg.Done()
 			defer func() { <-sem }()
 			for time.Now().Before(deadline) {
 				retries.Add(1)
-				ans, err := post(i)
-				if err != nil {
+				ans, err := r.post(k)
+				switch {
+				case err != nil:
 					transport.Add(1)
 					time.Sleep(50 * time.Millisecond)
 					continue
-				}
-				switch {
-				case ans.status == http.StatusCreated:
 				case ans.status == http.StatusConflict && ans.code == "idempotency_key_in_use":
 					busy.Add(1)
 					time.Sleep(ans.wait(time.Second))
 					continue
 				case ans.status >= 500:
-					// 503 upstream_unavailable after an interrupted saga
-					// that was undone: the next retry places the order.
+					// 503 after an interrupted saga that was undone, or
+					// an upstream's fault: the next retry places the order.
 					unavailable.Add(1)
 					time.Sleep(ans.wait(time.Second))
 					continue
 				}
-				finals[i], settled[i] = ans, true
+				k.final, k.settled = ans, true
 				return
 			}
 		}()
 	}
-	rwg.Wait()
-	recovery := time.Since(restarted)
+	wg.Wait()
+	return fmt.Sprintf("%d requests (%d answered 409 in use, %d answered 5xx, %d transport errors)",
+		retries.Load(), busy.Load(), unavailable.Load(), transport.Load())
+}
 
-	violations := 0
-	violate := func(format string, args ...any) {
-		t.Helper()
-		violations++
-		t.Errorf(format, args...)
-	}
-	created, scarceCreated := 0, 0
-	ends := map[string]int{}         // final answers, by status and code
-	byOrderID := map[string]string{} // order id -> key
-	for i, key := range keys {
-		if !settled[i] {
-			violate("key %s: no final answer within %v of the restart", key, settleFor)
+// checkKeys checks each key's final answer: one its order allows, the one
+// it had before the kill if that was final, replayed as such, and an
+// order answered to no other key.
+func (r *crashRig) checkKeys(p rushPlan, ks []*rushKey) {
+	t := r.t
+	t.Helper()
+	violate := r.violate
+	ends := map[string]int{}
+	for _, k := range ks {
+		if !k.settled {
+			violate("key %s: no final answer within %v of the restart", k.key, p.settleFor)
 			continue
 		}
-		fin := finals[i]
+		fin := k.final
 		ends[strings.TrimSpace(strconv.Itoa(fin.status)+" "+fin.code)]++
 		if fin.status == http.StatusCreated {
-			created++
-			if i%10 == 7 {
-				scarceCreated++
-			}
 			if fin.orderID == "" {
-				violate("key %s: 201 without an order id: %s", key, fin.body)
-			} else if other, dup := byOrderID[fin.orderID]; dup {
-				violate("keys %s and %s were both answered with order %s", other, key, fin.orderID)
+				violate("key %s: 201 without an order id: %s", k.key, fin.body)
+			} else if other, dup := r.answered[fin.orderID]; dup {
+				violate("keys %s and %s were both answered with order %s", other, k.key, fin.orderID)
 			} else {
-				byOrderID[fin.orderID] = key
+				r.answered[fin.orderID] = k.key
 			}
 		}
-		if !allowed[i](fin) {
-			violate("key %s: final answer %d %s, not one its order allows: %s", key, fin.status, fin.code, fin.body)
+		if !k.allowed(fin) {
+			violate("key %s: final answer %d %s, not one its order allows: %s", k.key, fin.status, fin.code, fin.body)
 		}
-		if f := firsts[i]; f.sent && f.err == nil && final(f.ans) && (f.ans.status != fin.status || f.ans.code != fin.code || f.ans.orderID != fin.orderID) {
+		if k.sent && k.firstErr == nil && final(k.first) &&
+			(k.first.status != fin.status || k.first.code != fin.code || k.first.orderID != fin.orderID) {
 			violate("key %s: answered %d %s (order %q) before the kill, %d %s (order %q) after it",
-				key, f.ans.status, f.ans.code, f.ans.orderID, fin.status, fin.code, fin.orderID)
+				k.key, k.first.status, k.first.code, k.first.orderID, fin.status, fin.code, fin.orderID)
 		}
 		// The outcome is final: a further retry replays it.
-		again, err := post(i)
+		again, err := r.post(k)
 		switch {
 		case err != nil:
-			violate("key %s: replay: %v", key, err)
+			violate("key %s: replay: %v", k.key, err)
 		case again.status != fin.status || again.code != fin.code:
-			violate("key %s: replay answered %d %s, want the final %d %s", key, again.status, again.code, fin.status, fin.code)
+			violate("key %s: replay answered %d %s, want the final %d %s", k.key, again.status, again.code, fin.status, fin.code)
 		case fin.status == http.StatusCreated && (again.orderID != fin.orderID || again.replayed != "true"):
-			violate("key %s: replay answered order %s with Idempotent-Replayed %q, want order %s and true", key, again.orderID, again.replayed, fin.orderID)
+			violate("key %s: replay answered order %s with Idempotent-Replayed %q, want order %s and true",
+				k.key, again.orderID, again.replayed, fin.orderID)
 		}
 	}
+	t.Logf("final answers: %v", ends)
+}
 
-	// Quiet: the sandbox idle and nothing held or pending.
-	if !rt.Sandbox.WaitIdle() {
+// quiet waits, up to 10s, for the sandbox to have nothing in flight, held
+// or pending, and returns its state.
+func (r *crashRig) quiet() sandbox.State {
+	t := r.t
+	t.Helper()
+	if !r.rt.Sandbox.WaitIdle() {
 		t.Error("the sandbox still had requests in flight after 10s")
 	}
-	var st sandbox.State
-	quiet := time.Now().Add(10 * time.Second)
+	until := time.Now().Add(10 * time.Second)
 	for {
-		st, err = rt.FetchState(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if crashQuiet(st) || time.Now().After(quiet) {
-			break
+		st := r.rt.State(t)
+		if crashQuiet(st) || time.Now().After(until) {
+			return st
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// checkSandbox checks the quiet sandbox against every 201 answered so far:
+// its invariants, no pending order, one confirmed order per 201 and per
+// key, Ada's, and the scarce product sold exactly as often as this
+// cycle's 201s for it.
+func (r *crashRig) checkSandbox(p rushPlan, ks []*rushKey, st sandbox.State) {
+	t := r.t
+	t.Helper()
+	violate := r.violate
 	for _, err := range st.Invariants() {
 		violate("invariant: %v", err)
 	}
@@ -320,7 +486,7 @@ func TestSIGKILLMidRush(t *testing.T) {
 			confirmed++
 			saga := sagaOfReference(o.Reference)
 			perSaga[saga] = append(perSaga[saga], o.ID)
-			if _, ok := byOrderID[o.ID]; !ok {
+			if _, ok := r.answered[o.ID]; !ok {
 				violate("confirmed order %s (reference %q) was answered to no key", o.ID, o.Reference)
 			}
 			if o.UserID != sandbox.Ada.ID {
@@ -328,30 +494,34 @@ func TestSIGKILLMidRush(t *testing.T) {
 			}
 		}
 	}
-	for _, lvl := range st.Product.Products {
-		if lvl.ID == scarce && (lvl.Sold != scarceCreated || lvl.Sold > scarceStock) {
-			violate("product %d: %d units sold for %d keys answered 201, from a stock of %d", scarce, lvl.Sold, scarceCreated, scarceStock)
-		}
-	}
-	if confirmed != created {
-		violate("%d confirmed orders, want one per key answered 201 (%d)", confirmed, created)
+	if confirmed != len(r.answered) {
+		violate("%d confirmed orders, want one per key answered 201 (%d)", confirmed, len(r.answered))
 	}
 	for saga, ids := range perSaga {
 		if len(ids) > 1 {
 			violate("key of saga %s has %d confirmed orders: %v", saga, len(ids), ids)
 		}
 	}
-
-	t.Logf("keys: %d; sent before the kill: %d (answers %v, cut off: %d); 201s before the kill: %d",
-		n, sentBefore, before, cutOff, before[http.StatusCreated])
-	t.Logf("after the restart: %d requests (%d answered 409 in use, %d answered 5xx, %d transport errors); final answers %v; recovery time %v",
-		retries.Load(), busy.Load(), unavailable.Load(), transport.Load(), ends, recovery.Round(time.Millisecond))
-	t.Logf("sandbox just after the kill: %s", crashHeld(atKill))
-	t.Logf("sandbox at the end: %s; violations: %d", crashHeld(st), violations)
+	scarceCreated := 0
+	for _, k := range ks {
+		if k.scarce && k.settled && k.final.status == http.StatusCreated {
+			scarceCreated++
+		}
+	}
+	for _, lvl := range st.Product.Products {
+		if lvl.ID == p.scarce && (lvl.Sold != scarceCreated || lvl.Sold > p.scarceStock) {
+			violate("product %d: %d units sold for %d keys answered 201, from a stock of %d", p.scarce, lvl.Sold, scarceCreated, p.scarceStock)
+		}
+	}
 }
 
-// final reports whether a is an outcome of its key: any answer but a 5xx
-// or a 409 saying the key is in use, after which the client retries.
+// violate fails the test with a violation of an invariant, and counts it.
+func (r *crashRig) violate(format string, args ...any) {
+	r.t.Helper()
+	r.violations++
+	r.t.Errorf(format, args...)
+}
+
 func final(a crashAnswer) bool {
 	return a.status < 500 && !(a.status == http.StatusConflict && a.code == "idempotency_key_in_use")
 }
@@ -548,15 +718,8 @@ func crashLogTail(path string, lines int) string {
 // that would wait an hour for load balancers), and a second one ends the
 // process at once, as an operator pressing Ctrl-C twice expects.
 func TestASecondSignalEndsTheDrain(t *testing.T) {
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("no go command to build bff-mobile with")
-	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "bff-mobile")
-	if out, err := exec.Command(goBin, "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build bff-mobile: %v\n%s", err, out)
-	}
+	bin := buildBFF(t, dir)
 	rt := sandboxtest.Start(t, sandbox.Config{})
 	addr := servertest.FreeAddr(t)
 	env := stackEnv(rt, "BFF_MOBILE_ADDR", addr, "STATE_DIR", filepath.Join(dir, "state"),
