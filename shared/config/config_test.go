@@ -90,16 +90,17 @@ func TestEmptyListIsRefused(t *testing.T) {
 	}
 }
 
-// TestLimitsOverTheirCeilingAreRefused: a limit that would cost memory per
-// connection, or overflow where it is added to, is refused at start, named
-// by its variable's value.
-func TestLimitsOverTheirCeilingAreRefused(t *testing.T) {
+// TestLimitsOutOfBoundsAreRefused: a limit that would cost memory per
+// connection, or overflow where it is added to, or a period so short that
+// its work would loop, is refused at start, named by its variable's value.
+func TestLimitsOutOfBoundsAreRefused(t *testing.T) {
 	cases := []struct{ name, value string }{
 		{"HTTP_HEADER_LIMIT", "1099511627776"},
 		{"HTTP_HEADER_LIMIT", "8388608"},
 		{"HTTP_BODY_LIMIT", "1099511627776"},
 		{"HTTP_MAX_CONNS", "9223372036854775807"},
 		{"UPSTREAM_GET_RETRIES", "9223372036854775807"},
+		{"UPSTREAM_DNS_REFRESH", "1us"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name+"="+tc.value, func(t *testing.T) {

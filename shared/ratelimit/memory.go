@@ -7,6 +7,7 @@ import (
 	"hash/maphash"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -19,9 +20,11 @@ const shards = 16
 // Memory is the in-process Store: one x/time/rate token bucket per policy
 // and caller. Its memory is bounded: a bucket idle for a whole window is
 // full again, indistinguishable from a new one, and is dropped; beyond
-// Config.MaxKeys callers per policy the least recently seen bucket is dropped too,
-// which, unlike the idle eviction, hands that caller a fresh quota. It is
-// safe for concurrent use.
+// Config.MaxKeys callers per policy a bucket seen least recently (in its
+// shard) is dropped too, which, unlike the idle eviction, hands that caller
+// a fresh quota. The bound counts the policy's callers over every shard: a
+// bound per shard would start dropping in the fullest shard long before
+// the policy holds MaxKeys callers. It is safe for concurrent use.
 type Memory struct {
 	now     func() time.Time
 	maxKeys int
@@ -42,7 +45,7 @@ func WithClock(now func() time.Time) MemoryOption {
 // NewMemory returns an empty Memory keeping at most cfg.MaxKeys callers per
 // policy (start from DefaultConfig); the policies come with each Take.
 func NewMemory(cfg Config, opts ...MemoryOption) *Memory {
-	m := &Memory{now: time.Now, maxKeys: max(cfg.MaxKeys, shards), seed: maphash.MakeSeed(), sets: map[Policy]*bucketSet{}}
+	m := &Memory{now: time.Now, maxKeys: max(cfg.MaxKeys, 1), seed: maphash.MakeSeed(), sets: map[Policy]*bucketSet{}}
 	for _, o := range opts {
 		o(m)
 	}
@@ -52,6 +55,8 @@ func NewMemory(cfg Config, opts ...MemoryOption) *Memory {
 // bucketSet holds one policy's buckets.
 type bucketSet struct {
 	shards [shards]shard
+	// held counts the buckets of every shard.
+	held atomic.Int64
 }
 
 // shard is a slice of a policy's callers, most recently seen first, so that
@@ -60,6 +65,7 @@ type shard struct {
 	mu    sync.Mutex
 	lru   list.List
 	index map[string]*list.Element
+	held  *atomic.Int64 // the set's count
 }
 
 type bucket struct {
@@ -78,11 +84,16 @@ func (m *Memory) Take(_ context.Context, p Policy, key string) (Decision, error)
 		return Decision{Allowed: true}, nil
 	}
 	now := m.now()
-	sh := &m.set(p).shards[maphash.String(m.seed, key)%shards]
+	set := m.set(p)
+	sh := &set.shards[maphash.String(m.seed, key)%shards]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	sh.evictIdle(now, p.Window)
-	b := sh.get(key, p, now, m.maxKeys/shards)
+	b := sh.get(key, now)
+	if b == nil {
+		set.makeRoom(sh, m.maxKeys)
+		b = sh.add(key, p, now)
+	}
 
 	perSecond := p.perSecond()
 	if !b.lim.AllowN(now, 1) {
@@ -133,6 +144,7 @@ func (m *Memory) set(p Policy) *bucketSet {
 		set = &bucketSet{}
 		for i := range set.shards {
 			set.shards[i].index = map[string]*list.Element{}
+			set.shards[i].held = &set.held
 		}
 		m.sets[p] = set
 	}
@@ -151,28 +163,70 @@ func (sh *shard) evictIdle(now time.Time, window time.Duration) {
 	}
 }
 
-// get returns key's bucket, marked as used now, creating it (full) when
-// absent and dropping the least recently used one when the shard is full.
-func (sh *shard) get(key string, p Policy, now time.Time, max int) *bucket {
-	if e, ok := sh.index[key]; ok {
-		sh.lru.MoveToFront(e)
-		b := e.Value.(*bucket)
-		if now.After(b.last) {
-			b.last = now
-		}
-		return b
+// get returns key's bucket, marked as used now; nil when there is none.
+func (sh *shard) get(key string, now time.Time) *bucket {
+	e, ok := sh.index[key]
+	if !ok {
+		return nil
 	}
-	for sh.lru.Len() >= max {
-		sh.remove(sh.lru.Back())
+	sh.lru.MoveToFront(e)
+	b := e.Value.(*bucket)
+	if now.After(b.last) {
+		b.last = now
 	}
+	return b
+}
+
+// add makes key's bucket, full and used now.
+func (sh *shard) add(key string, p Policy, now time.Time) *bucket {
 	b := &bucket{key: key, lim: rate.NewLimiter(rate.Limit(p.perSecond()), p.Quota), last: now}
 	sh.index[key] = sh.lru.PushFront(b)
+	sh.held.Add(1)
 	return b
+}
+
+// makeRoom drops buckets until the set holds fewer than limit: from the
+// back of own, whose lock the caller holds, or, when own is empty, of
+// another shard whose lock is free at once (waiting for one while holding
+// own could deadlock with a caller doing the same the other way round).
+// When every other shard is busy the set goes over limit by one bucket,
+// until the next addition.
+func (set *bucketSet) makeRoom(own *shard, limit int) {
+	for set.held.Load() >= int64(limit) {
+		if own.lru.Len() > 0 {
+			own.remove(own.lru.Back())
+			continue
+		}
+		if !set.dropElsewhere(own) {
+			return
+		}
+	}
+}
+
+// dropElsewhere drops the least recently used bucket of a shard other than
+// own that holds one and whose lock is free; it reports whether it did.
+func (set *bucketSet) dropElsewhere(own *shard) bool {
+	for i := range set.shards {
+		sh := &set.shards[i]
+		if sh == own || !sh.mu.TryLock() {
+			continue
+		}
+		dropped := sh.lru.Len() > 0
+		if dropped {
+			sh.remove(sh.lru.Back())
+		}
+		sh.mu.Unlock()
+		if dropped {
+			return true
+		}
+	}
+	return false
 }
 
 func (sh *shard) remove(e *list.Element) {
 	delete(sh.index, e.Value.(*bucket).key)
 	sh.lru.Remove(e)
+	sh.held.Add(-1)
 }
 
 func secondsToDuration(s float64) time.Duration {

@@ -118,6 +118,39 @@ func TestMemoryBoundsKeys(t *testing.T) {
 	}
 }
 
+// TestMemoryKeepsEveryCallerUnderTheBound: MaxKeys bounds a policy's
+// callers over all its shards, so that a caller is forgotten, and handed a
+// fresh quota, only once the policy holds that many; and a bound of one
+// holds although the next caller lands in an empty shard.
+func TestMemoryKeepsEveryCallerUnderTheBound(t *testing.T) {
+	p := ratelimit.Policy{Name: "login", Quota: 3, Window: time.Minute}
+	m := ratelimit.NewMemory(ratelimit.Config{MaxKeys: 100}, ratelimit.WithClock(newClock().Now))
+	const callers = 100
+	for i := range callers {
+		for range p.Quota {
+			take(t, m, p, fmt.Sprintf("ip:10.0.0.%d", i))
+		}
+	}
+	again := 0
+	for i := range callers {
+		if take(t, m, p, fmt.Sprintf("ip:10.0.0.%d", i)).Allowed {
+			again++
+		}
+	}
+	if got := m.Len(p); got != callers || again != 0 {
+		t.Errorf("%d of %d callers tracked (MaxKeys %d), %d allowed again over their quota; want all tracked, none allowed",
+			got, callers, callers, again)
+	}
+
+	one := ratelimit.NewMemory(ratelimit.Config{MaxKeys: 1}, ratelimit.WithClock(newClock().Now))
+	for i := range 100 {
+		take(t, one, p, fmt.Sprintf("ip:%d", i))
+		if got := one.Len(p); got != 1 {
+			t.Fatalf("after %d callers: %d tracked, want 1 (MaxKeys 1)", i+1, got)
+		}
+	}
+}
+
 func TestMemoryConcurrentTakesNeverExceedQuota(t *testing.T) {
 	p := ratelimit.Policy{Name: "orders", Quota: 50, Window: time.Minute}
 	m := ratelimit.NewMemory(ratelimit.DefaultConfig(), ratelimit.WithClock(newClock().Now))

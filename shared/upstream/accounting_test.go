@@ -178,7 +178,7 @@ func TestBalancingAfterAnInstanceJoins(t *testing.T) {
 	resolve := func(_ context.Context, host string) ([]string, error) {
 		return addrs.Load().([]string), nil
 	}
-	cfg := settings(func(c *upstream.Config) { c.DNSRefresh = 10 * time.Millisecond })
+	cfg := settings(func(c *upstream.Config) { c.DNSRefresh = upstream.MinDNSRefresh })
 	s := newServiceWith(t, []string{"http://product.svc:" + port}, cfg, upstream.WithResolver(resolve))
 	call := func(n int) {
 		t.Helper()
@@ -191,7 +191,7 @@ func TestBalancingAfterAnInstanceJoins(t *testing.T) {
 	call(100)
 	hits[0].Store(0)
 	addrs.Store([]string{"127.0.0.1", "127.0.0.2"})
-	time.Sleep(60 * time.Millisecond) // a few refreshes
+	time.Sleep(upstream.MinDNSRefresh * 3 / 2) // a refresh
 	call(20)
 	if a, b := hits[0].Load(), hits[1].Load(); a != 10 || b != 10 {
 		t.Errorf("after .2 joined: %d and %d of 20 calls one at a time, want 10 and 10", a, b)

@@ -72,7 +72,7 @@ func TestDiscovery(t *testing.T) {
 		}
 		return append([]string(nil), addrs...), nil
 	}
-	cfg := settings(func(c *upstream.Config) { c.DNSRefresh = 20 * time.Millisecond })
+	cfg := settings(func(c *upstream.Config) { c.DNSRefresh = upstream.MinDNSRefresh })
 	s := newServiceWith(t, []string{"http://product.svc:" + port}, cfg, upstream.WithResolver(resolve))
 	t.Cleanup(s.Close)
 	call := func(n int) {
@@ -102,7 +102,7 @@ func TestDiscovery(t *testing.T) {
 	mu.Lock()
 	addrs = []string{"127.0.0.2", "127.0.0.3"}
 	mu.Unlock()
-	time.Sleep(100 * time.Millisecond) // a few refreshes
+	time.Sleep(upstream.MinDNSRefresh * 3 / 2) // a refresh
 	call(20)
 	if c := counts(); c[0] != 0 || c[1] == 0 || c[2] == 0 {
 		t.Errorf("after .1 left DNS and .3 joined: requests %v, want .2 and .3 only", c)

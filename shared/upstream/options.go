@@ -77,9 +77,15 @@ type Config struct {
 	// DNSRefresh is how often the host name of an instance URL is looked
 	// up again: each address it resolves to (one per pod behind a headless
 	// Kubernetes Service) is an instance of its own, so replicas that come
-	// and go are followed without a restart. Default 30s.
+	// and go are followed without a restart. At least MinDNSRefresh.
+	// Default 30s.
 	DNSRefresh time.Duration
 }
+
+// MinDNSRefresh is the shortest DNSRefresh, 1s: DNS answers live for
+// seconds, and a shorter period (1us for 1s) only loops, each lookup given
+// half of it to answer in.
+const MinDNSRefresh = time.Second
 
 // BreakerSettings configures the circuit breaker of a service. Only
 // transport failures and 5xx answers count as failures; 4xx answers are the
@@ -130,8 +136,8 @@ func (c Config) Validate() error {
 	if c.Timeout <= 0 || c.DialTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("upstream: Timeout %v and DialTimeout %v must be positive", c.Timeout, c.DialTimeout))
 	}
-	if c.DNSRefresh <= 0 {
-		errs = append(errs, fmt.Errorf("upstream: DNSRefresh %v must be positive", c.DNSRefresh))
+	if c.DNSRefresh < MinDNSRefresh {
+		errs = append(errs, fmt.Errorf("upstream: DNSRefresh %v must be at least %v", c.DNSRefresh, MinDNSRefresh))
 	}
 	if c.Retries < 0 || c.Retries > MaxRetries {
 		// A Service makes 1+Retries attempts: near the int's ceiling that
