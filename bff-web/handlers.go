@@ -95,6 +95,12 @@ func handleGetOrder(orders orderReader, products productBatch, payments paymentR
 					return err
 				}),
 				aggregate.Optional("payment", func(ctx context.Context) (err error) {
+					if pg.order.PaymentID == "" {
+						// None to read (an order its checkout cancelled
+						// before paying, or one still being placed): the
+						// page has no payment, and nothing is missing.
+						return nil
+					}
 					if pg.payment, err = payments.Summary(ctx, pg.order.PaymentID); err == nil {
 						err = httpserver.CheckAnswered("payment", "get", pg.order.PaymentID, pg.payment.ID)
 					}

@@ -8,12 +8,14 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 
 	"storefront.dev/shared/httpserver/servertest"
 	"storefront.dev/shared/sandbox"
+	"storefront.dev/shared/upstream/order"
 )
 
 func TestSessionAndRichOrder(t *testing.T) {
@@ -103,6 +105,54 @@ func TestOrderPageMarksDegradedParts(t *testing.T) {
 	if p := down.Problem(t); down.Status != 503 || p["code"] != "upstream_unavailable" {
 		t.Errorf("with the order service down: status %d problem %v, want 503", down.Status, p)
 	}
+}
+
+// TestOrderPageOfAnOrderWithoutPayment: the page of an order its checkout
+// cancelled before paying (a declined card) names no payment: the payment
+// service is not asked for one, and the page has no payment and nothing
+// degraded, counted or not.
+func TestOrderPageOfAnOrderWithoutPayment(t *testing.T) {
+	s, ada := startAsAda(t)
+	if r := s.order(t, ada, orderBody("tok_declined", line(2, 1))); r.Status != 402 {
+		t.Fatalf("declined order: status %d, want 402", r.Status)
+	}
+	var id string
+	for _, o := range s.State(t).Order.Orders {
+		if o.UserID == sandbox.Ada.ID && o.PaymentID == "" {
+			id = o.ID
+		}
+	}
+	if id == "" {
+		t.Fatal("no order of Ada's without a payment in the sandbox")
+	}
+	before := paymentCalls(servertest.Metrics(t, s.Base))
+	got := servertest.Do(t, "GET", s.Base+"/api/orders/"+id, nil, ada.headers(reading)...)
+	var v orderView
+	got.JSON(t, &v)
+	if got.Status != 200 || v.Payment != nil || v.Degraded != nil || v.Status != order.StatusCancelled {
+		t.Errorf("page of an order without payment: status %d view %+v, want 200, cancelled, no payment, nothing degraded", got.Status, v)
+	}
+	m := servertest.Metrics(t, s.Base)
+	if n := paymentCalls(m) - before; n != 0 {
+		t.Errorf("the page made %d calls to the payment service, want none", n)
+	}
+	if strings.Contains(m, `bff_degraded_parts_total{part="payment"}`) {
+		t.Error("an order without payment was counted as a degraded payment part")
+	}
+}
+
+// paymentCalls sums the attempts at calling the payment service in the
+// metrics page m.
+func paymentCalls(m string) (n int) {
+	for l := range strings.Lines(m) {
+		if !strings.HasPrefix(l, "bff_upstream_attempts_total{") || !strings.Contains(l, `service="payment"`) {
+			continue
+		}
+		fields := strings.Fields(l)
+		v, _ := strconv.Atoi(fields[len(fields)-1])
+		n += v
+	}
+	return n
 }
 
 // TestOrderPageOfAPaymentItCannotShow: a payment service that answers a
