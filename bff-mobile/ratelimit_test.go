@@ -78,3 +78,44 @@ func TestRefusedTokensAreMetered(t *testing.T) {
 			len(before.Order.Orders), len(before.Product.Reservations), len(after.Order.Orders), len(after.Product.Reservations))
 	}
 }
+
+// TestCatalogCountsSignedInReadsPerUser: the catalog is public, but a read
+// carrying a valid token counts against its user's quota, not its
+// address's, so that phones behind one NAT do not share one; a read with a
+// forged token is served as anonymous, counted by its address, and charged
+// to the address's login quota as on every route, whose 429 it gets once
+// that is spent.
+func TestCatalogCountsSignedInReadsPerUser(t *testing.T) {
+	s, ada := startAsAda(t, "RATE_LIMIT_DEFAULT_REQUESTS", "3", "RATE_LIMIT_LOGIN_REQUESTS", "3")
+	forged := ada[:len(ada)-10] + "AAAAAAAAAA"
+	read := func(auth string) (int, string) {
+		r := servertest.Do(t, "GET", s.Base+"/v1/products/1", nil, "Authorization", auth)
+		return r.Status, r.Header.Get("RateLimit")
+	}
+	type answer struct {
+		status int
+		limit  string // RateLimit's prefix: the policy and what is left
+	}
+	steps := []struct {
+		who  string
+		auth string
+		want answer
+	}{
+		{"ada", ada, answer{200, `"default";r=2`}},
+		{"ada", ada, answer{200, `"default";r=1`}},
+		{"ada", ada, answer{200, `"default";r=0`}},
+		{"ada, her quota spent", ada, answer{429, `"default";r=0`}},
+		// The address has its own quota, untouched by ada's reads.
+		{"anonymous", "", answer{200, `"default";r=2`}},
+		// The login took one of the address's three login requests.
+		{"forged, charged", forged, answer{200, `"default";r=1`}},
+		{"forged, charged", forged, answer{200, `"default";r=0`}},
+		{"forged, the login quota spent", forged, answer{429, `"login";r=0`}},
+	}
+	for i, st := range steps {
+		status, limit := read(st.auth)
+		if status != st.want.status || !strings.HasPrefix(limit, st.want.limit) {
+			t.Errorf("read %d (%s): status %d RateLimit %q, want %d and %s", i+1, st.who, status, limit, st.want.status, st.want.limit)
+		}
+	}
+}

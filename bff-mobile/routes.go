@@ -6,12 +6,14 @@ import (
 )
 
 // routes lists every endpoint of bff-mobile. Rate limits come after
-// authentication, so that they count per user; anonymous routes count per
-// client address, and so does a refused token (limit.Refused).
+// authentication, so that they count per user; anonymous requests count
+// per client address, and so does a refused token (limit.Refused).
 func routes(g *gateway.Gateway, cfg Config) {
 	app := g.Server.App
 	limit := g.Limits
 	authed := httpserver.RequireUser(g.Verifier, limit.Refused)
+	// The catalog is public; a signed-in phone's reads count as its user's.
+	anyone := httpserver.OptionalUser(g.Verifier, limit.Refused)
 	// Every /v1 answer is compressed when the phone accepts it; every GET
 	// answer carries a strong ETag and honours If-None-Match, under one
 	// deadline for its upstream calls.
@@ -26,8 +28,8 @@ func routes(g *gateway.Gateway, cfg Config) {
 	app.Get("/v1/orders", authed, limit.Default, handleListOrders(g.Orders, g.Cursors))
 	app.Get("/v1/orders/:id", authed, limit.Default, handleGetOrder(g.Orders))
 
-	app.Get("/v1/products", limit.Default, handleListProducts(g.Catalog))
-	app.Get("/v1/products/:id", limit.Default, handleGetProduct(g.Catalog))
+	app.Get("/v1/products", anyone, limit.Default, handleListProducts(g.Catalog))
+	app.Get("/v1/products/:id", anyone, limit.Default, handleGetProduct(g.Catalog))
 
 	app.Get("/openapi.json", httpserver.OpenAPI(openAPIDocument))
 }

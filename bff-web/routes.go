@@ -26,6 +26,9 @@ func routes(g *gateway.Gateway, cfg Config) {
 	// credential (limit.Refused).
 	limit := g.Limits
 	authed := requireUser(g.Verifier, sessions, cfg.Session, limit.Refused)
+	// The catalog is public; a signed-in browser's reads count as its
+	// user's.
+	anyone := optionalUser(g.Verifier, sessions, cfg.Session, limit.Refused)
 	trusted := newOrigins(cfg)
 	csrf := csrfProtect(trusted)
 
@@ -42,8 +45,8 @@ func routes(g *gateway.Gateway, cfg Config) {
 	api.Get("/orders/:id", authed, limit.Default, handleGetOrder(g.Orders, g.Catalog, g.Payments, screens))
 
 	api.Get("/me", authed, limit.Default, handleMe(g.Users, g.Orders, g.Catalog, screens))
-	api.Get("/products", limit.Default, handleListProducts(g.Catalog, screens))
-	api.Get("/products/:id", limit.Default, handleGetProduct(g.Catalog, screens))
+	api.Get("/products", anyone, limit.Default, handleListProducts(g.Catalog, screens))
+	api.Get("/products/:id", anyone, limit.Default, handleGetProduct(g.Catalog, screens))
 
 	app.Get("/openapi.json", httpserver.OpenAPI(openAPIDocument))
 }

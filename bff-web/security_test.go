@@ -382,6 +382,35 @@ func TestStaleSessionCookieLeavesLoginOpen(t *testing.T) {
 	s.login(t, sandbox.Ada.Email, sandbox.Ada.Password) // the third of three
 }
 
+// TestCatalogCountsSignedInReadsPerUser: the catalog is public, but the
+// reads of a browser signed in by its session cookie count against its
+// user's quota, not its address's (browsers behind one office NAT would
+// share one); a cookie naming no session reads as anonymous.
+func TestCatalogCountsSignedInReadsPerUser(t *testing.T) {
+	s, ada := startAsAda(t, "RATE_LIMIT_DEFAULT_REQUESTS", "2")
+	stale := []string{"Cookie", "sf_session=" + strings.Repeat("x", 43)}
+	steps := []struct {
+		who     string
+		headers []string
+		status  int
+		limit   string // RateLimit's prefix: the policy and what is left
+	}{
+		{"ada", ada.headers(reading), 200, `"default";r=1`},
+		{"ada", ada.headers(reading), 200, `"default";r=0`},
+		{"ada, her quota spent", ada.headers(reading), 429, `"default";r=0`},
+		// The address has its own quota, untouched by ada's reads.
+		{"anonymous", nil, 200, `"default";r=1`},
+		{"a cookie of no session", stale, 200, `"default";r=0`},
+		{"anonymous, the address's quota spent", nil, 429, `"default";r=0`},
+	}
+	for i, st := range steps {
+		r := servertest.Do(t, "GET", s.Base+"/api/products/1", nil, st.headers...)
+		if limit := r.Header.Get("RateLimit"); r.Status != st.status || !strings.HasPrefix(limit, st.limit) {
+			t.Errorf("read %d (%s): status %d RateLimit %q, want %d and %s", i+1, st.who, r.Status, limit, st.status, st.limit)
+		}
+	}
+}
+
 // TestSessionOfAnotherUsersToken: a session written into the store with a
 // user other than its access token's subject (by someone who can write to
 // the store, but cannot sign a token) authenticates nobody.

@@ -188,18 +188,45 @@ func requireUser(v httpserver.TokenVerifier, sessions *serversession.Manager, s 
 		if id == "" {
 			return bearer(c) // the 401 of a request with no credential
 		}
-		ctx := c.UserContext()
-		sess, err := sessions.Resolve(ctx, strings.Clone(id))
-		if err == nil {
-			err = checkSessionToken(ctx, v, sess)
-		}
-		if err != nil {
+		if err := useSession(c, v, sessions, id); err != nil {
 			return err
 		}
-		httpserver.SetUser(c, sess.UserID)
-		c.Locals(sessionCSRFKey, sess.CSRF)
 		return c.Next()
 	}
+}
+
+// optionalUser is requireUser for a route anyone may call (the catalog),
+// so that its rate limit counts a signed-in browser's reads as its
+// user's: a request without a credential, or whose credential fails (see
+// httpserver.OptionalUser), goes on anonymous.
+func optionalUser(v httpserver.TokenVerifier, sessions *serversession.Manager, s Session, refused httpserver.Refusal) fiber.Handler {
+	bearer := httpserver.OptionalUser(v, refused)
+	idName, _ := s.cookieNames()
+	return func(c *fiber.Ctx) error {
+		if _, ok := httpserver.BearerToken(c); ok {
+			return bearer(c)
+		}
+		if id := c.Cookies(idName); id != "" {
+			_ = useSession(c, v, sessions, id)
+		}
+		return c.Next()
+	}
+}
+
+// useSession makes the user of the live session id the request's, with its
+// CSRF token.
+func useSession(c *fiber.Ctx, v httpserver.TokenVerifier, sessions *serversession.Manager, id string) error {
+	ctx := c.UserContext()
+	sess, err := sessions.Resolve(ctx, strings.Clone(id))
+	if err == nil {
+		err = checkSessionToken(ctx, v, sess)
+	}
+	if err != nil {
+		return err
+	}
+	httpserver.SetUser(c, sess.UserID)
+	c.Locals(sessionCSRFKey, sess.CSRF)
+	return nil
 }
 
 // checkSessionToken verifies sess's access token, which must be its user's.

@@ -67,6 +67,34 @@ func RequireUser(v TokenVerifier, refused Refusal) fiber.Handler {
 	}
 }
 
+// OptionalUser is RequireUser for a route anyone may call (the catalog):
+// the subject of a verified bearer token becomes the request's user, so
+// that the route's rate limit counts per user, not per client address
+// (phones behind one carrier NAT would share one quota). A request without
+// a token, or whose token fails (expired, refused, the keys unreachable),
+// goes on anonymous, counted by its client address; a refused one is
+// given to refused first, whose 429 (an address guessing tokens) is then
+// the answer.
+func OptionalUser(v TokenVerifier, refused Refusal) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		token, ok := bearer(c.Get(fiber.HeaderAuthorization))
+		if !ok {
+			return c.Next()
+		}
+		claims, err := v.Verify(c.UserContext(), token)
+		if err == nil {
+			c.Locals(userKey{}, claims.Subject)
+			return c.Next()
+		}
+		if refused != nil {
+			if over := refused(c, err); problem.From(over).Code == problem.CodeRateLimited {
+				return over
+			}
+		}
+		return c.Next()
+	}
+}
+
 // Refused returns the Refusal that charges a request whose credential
 // failed verification (a token forged, tampered with, of an unknown key)
 // to its client address under p,
