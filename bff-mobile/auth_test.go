@@ -22,7 +22,7 @@ func TestRefreshRotation(t *testing.T) {
 	refresh := func(tok string) (tokenView, servertest.Response) {
 		t.Helper()
 		var v tokenView
-		r := servertest.Do(t, "POST", s.Base+"/v1/auth/refresh", map[string]string{"refresh_token": tok})
+		r := servertest.Do(t, "POST", s.Base+"/v1/auth/refresh", map[string]string{"refresh_token": tok}, "Idempotency-Key", servertest.NewKey())
 		if r.Status == http.StatusOK {
 			r.JSON(t, &v)
 		}
@@ -67,9 +67,14 @@ func TestRefreshRotation(t *testing.T) {
 	before := s.State(t).User.Requests["POST /auth/refresh"]
 	for _, body := range []any{map[string]string{"refresh_token": ""}, map[string]any{"refresh_token": 7},
 		map[string]string{"refresh_token": "with space"}, map[string]string{"refresh_token": "x", "extra": "y"}, "{"} {
-		if r := servertest.Do(t, "POST", s.Base+"/v1/auth/refresh", body); r.Status != 400 {
+		if r := servertest.Do(t, "POST", s.Base+"/v1/auth/refresh", body, "Idempotency-Key", servertest.NewKey()); r.Status != 400 {
 			t.Errorf("refresh with %v: %d, want 400", body, r.Status)
 		}
+	}
+	// A refresh without a key, which a retry could not tell from a reuse.
+	keyless := servertest.Do(t, "POST", s.Base+"/v1/auth/refresh", map[string]string{"refresh_token": third.RefreshToken})
+	if keyless.Status != 400 || keyless.Problem(t)["code"] != "idempotency_key_missing" {
+		t.Errorf("refresh without an Idempotency-Key: %d %s, want 400 idempotency_key_missing", keyless.Status, keyless.Body)
 	}
 	if after := s.State(t).User.Requests["POST /auth/refresh"]; after != before {
 		t.Errorf("bad refresh bodies reached the user service %d times, want none", after-before)
@@ -97,7 +102,7 @@ func TestAuthUpstreamRefusals(t *testing.T) {
 	}
 	for _, tt := range tests {
 		s.Inject(t, "user", sandbox.Fault{Route: tt.route, Status: tt.status, Count: 1})
-		r := servertest.Do(t, "POST", s.Base+tt.path, tt.body)
+		r := servertest.Do(t, "POST", s.Base+tt.path, tt.body, "Idempotency-Key", servertest.NewKey())
 		if r.Status != http.StatusServiceUnavailable {
 			t.Errorf("%s: %d %s, want 503", tt.name, r.Status, r.Body)
 			continue
@@ -112,7 +117,7 @@ func TestAuthUpstreamRefusals(t *testing.T) {
 // phone's refresh token but its answer is lost on the way back. The phone,
 // told to retry, sends the same token with the same Idempotency-Key and
 // gets the new pair, rather than the revocation a reused token earns; the
-// same token sent without that key is still a reuse.
+// same token sent with another key is still a reuse.
 func TestARefreshRetriedWithItsKeyGetsItsAnswer(t *testing.T) {
 	s := startStack(t)
 	var first tokenView
@@ -132,7 +137,7 @@ func TestARefreshRetriedWithItsKeyGetsItsAnswer(t *testing.T) {
 	if second.RefreshToken == "" || second.RefreshToken == first.RefreshToken {
 		t.Fatalf("the retry's pair %+v, want a new refresh token", second)
 	}
-	if r := servertest.Do(t, "POST", s.Base+"/v1/auth/refresh", map[string]string{"refresh_token": second.RefreshToken}); r.Status != http.StatusOK {
+	if r := servertest.Do(t, "POST", s.Base+"/v1/auth/refresh", map[string]string{"refresh_token": second.RefreshToken}, "Idempotency-Key", servertest.NewKey()); r.Status != http.StatusOK {
 		t.Errorf("the new refresh token: %d %s, want 200 (the family is not revoked)", r.Status, r.Body)
 	}
 	if r := servertest.Do(t, "POST", s.Base+"/v1/auth/refresh", body, "Idempotency-Key", "a-thief"); r.Status != http.StatusUnauthorized {

@@ -35,11 +35,12 @@ export function orderTotal(o: WebOrder): number {
   return o.totals.total.amount;
 }
 
-export async function refresh(base: string, token: MobileToken): Promise<MobileToken> {
+// refresh sends key, new for each refresh and the same on its retries.
+export async function refresh(base: string, token: MobileToken, key: string): Promise<MobileToken> {
   const body: RefreshBody = { refresh_token: token.refresh_token };
   const r = await fetch(base + "/v1/auth/refresh", {
     method: "POST",
-    headers: { "Content-Type": "application/json" },
+    headers: { "Content-Type": "application/json", "Idempotency-Key": key },
     body: JSON.stringify(body),
   });
   return (await r.json()) as MobileToken;

@@ -102,7 +102,9 @@ type Refresher interface {
 // the service's own error, as for Login. keyLines are the request's
 // Idempotency-Key header lines: a client that sends the same key again with
 // the same token, its first answer lost, gets that answer rather than the
-// revocation a reuse earns (a malformed key, or two, is a 400 problem).
+// revocation a reuse earns. The key is required (a 400 problem without
+// one, as with a malformed key, or two): a client retrying without it
+// would log its user out on the flaky networks retries are for.
 func Refresh(ctx context.Context, users Refresher, body []byte, keyLines []string) (user.Token, error) {
 	tok, err := DecodeRefreshToken(body)
 	if err != nil {
@@ -111,6 +113,10 @@ func Refresh(ctx context.Context, users Refresher, body []byte, keyLines []strin
 	key, err := idempotency.ParseLines(keyLines)
 	if err != nil {
 		return user.Token{}, err
+	}
+	if key == "" {
+		return user.Token{}, problem.New(problem.CodeIdempotencyMissing,
+			"Send an Idempotency-Key header: a new value per refresh, the same on its retries.")
 	}
 	pair, err := users.Refresh(ctx, tok, key)
 	if upstream.KindOf(err) == upstream.KindUnauthorized {
