@@ -43,8 +43,9 @@ check-observability:
 
 ## check-contract: Redocly CLI lints both OpenAPI documents (recommended
 ## rules), openapi-typescript generates a TypeScript client from each, and
-## tsc type-checks deploy/contract/usage.ts against them. Needs Node.js 20.19+
-## and npm; the packages are pinned in deploy/contract/package-lock.json.
+## tsc type-checks deploy/contract/usage.ts against them. Needs npm and
+## Node.js (20.19+ is asked for; 18 runs with warnings); the packages are
+## pinned in deploy/contract/package-lock.json.
 .PHONY: check-contract
 check-contract:
 	cd deploy/contract && npm ci --no-audit --no-fund && npm run lint && npm run generate && npm run typecheck
