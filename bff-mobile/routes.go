@@ -13,7 +13,7 @@ func routes(g *gateway.Gateway, cfg Config) {
 	limit := g.Limits
 	authed := httpserver.RequireUser(g.Verifier, limit.Refused)
 	// The catalog is public; a signed-in phone's reads count as its user's.
-	anyone := httpserver.OptionalUser(g.Verifier, limit.Refused)
+	anyone := httpserver.OptionalUser(g.Verifier)
 	// Every /v1 answer is compressed when the phone accepts it; every GET
 	// answer carries a strong ETag and honours If-None-Match, under one
 	// deadline for its upstream calls.
@@ -28,8 +28,8 @@ func routes(g *gateway.Gateway, cfg Config) {
 	app.Get("/v1/orders", authed, limit.Default, handleListOrders(g.Orders, g.Cursors))
 	app.Get("/v1/orders/:id", authed, limit.Default, handleGetOrder(g.Orders))
 
-	app.Get("/v1/products", anyone, limit.Default, handleListProducts(g.Catalog))
-	app.Get("/v1/products/:id", anyone, limit.Default, handleGetProduct(g.Catalog))
+	app.Get("/v1/products", anyone, limit.Catalog, handleListProducts(g.Catalog))
+	app.Get("/v1/products/:id", anyone, limit.Catalog, handleGetProduct(g.Catalog))
 
 	app.Get("/openapi.json", httpserver.OpenAPI(openAPIDocument))
 }

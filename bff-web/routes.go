@@ -28,7 +28,7 @@ func routes(g *gateway.Gateway, cfg Config) {
 	authed := requireUser(g.Verifier, sessions, cfg.Session, limit.Refused)
 	// The catalog is public; a signed-in browser's reads count as its
 	// user's.
-	anyone := optionalUser(g.Verifier, sessions, cfg.Session, limit.Refused)
+	anyone := optionalUser(g.Verifier, sessions, cfg.Session)
 	trusted := newOrigins(cfg)
 	csrf := csrfProtect(trusted)
 
@@ -45,8 +45,8 @@ func routes(g *gateway.Gateway, cfg Config) {
 	api.Get("/orders/:id", authed, limit.Default, handleGetOrder(g.Orders, g.Catalog, g.Payments, screens))
 
 	api.Get("/me", authed, limit.Default, handleMe(g.Users, g.Orders, g.Catalog, screens))
-	api.Get("/products", anyone, limit.Default, handleListProducts(g.Catalog, screens))
-	api.Get("/products/:id", anyone, limit.Default, handleGetProduct(g.Catalog, screens))
+	api.Get("/products", anyone, limit.Catalog, handleListProducts(g.Catalog, screens))
+	api.Get("/products/:id", anyone, limit.Catalog, handleGetProduct(g.Catalog, screens))
 
 	app.Get("/openapi.json", httpserver.OpenAPI(openAPIDocument))
 }

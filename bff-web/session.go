@@ -188,9 +188,16 @@ func requireUser(v httpserver.TokenVerifier, sessions *serversession.Manager, s 
 		if id == "" {
 			return bearer(c) // the 401 of a request with no credential
 		}
-		if err := useSession(c, v, sessions, id); err != nil {
+		ctx := c.UserContext()
+		sess, err := sessions.Resolve(ctx, strings.Clone(id))
+		if err == nil {
+			err = checkSessionToken(ctx, v, sess)
+		}
+		if err != nil {
 			return err
 		}
+		httpserver.SetUser(c, sess.UserID)
+		c.Locals(sessionCSRFKey, sess.CSRF)
 		return c.Next()
 	}
 }
@@ -198,35 +205,24 @@ func requireUser(v httpserver.TokenVerifier, sessions *serversession.Manager, s 
 // optionalUser is requireUser for a route anyone may call (the catalog),
 // so that its rate limit counts a signed-in browser's reads as its
 // user's: a request without a credential, or whose credential fails (see
-// httpserver.OptionalUser), goes on anonymous.
-func optionalUser(v httpserver.TokenVerifier, sessions *serversession.Manager, s Session, refused httpserver.Refusal) fiber.Handler {
-	bearer := httpserver.OptionalUser(v, refused)
+// httpserver.OptionalUser), goes on anonymous. The session is only looked
+// at (Peek): a public read neither refreshes its tokens nor records its
+// use, so it waits on the store alone, never on the user service.
+func optionalUser(v httpserver.TokenVerifier, sessions *serversession.Manager, s Session) fiber.Handler {
+	bearer := httpserver.OptionalUser(v)
 	idName, _ := s.cookieNames()
 	return func(c *fiber.Ctx) error {
 		if _, ok := httpserver.BearerToken(c); ok {
 			return bearer(c)
 		}
 		if id := c.Cookies(idName); id != "" {
-			_ = useSession(c, v, sessions, id)
+			ctx := c.UserContext()
+			if sess, err := sessions.Peek(ctx, strings.Clone(id)); err == nil && checkSessionToken(ctx, v, sess) == nil {
+				httpserver.SetUser(c, sess.UserID)
+			}
 		}
 		return c.Next()
 	}
-}
-
-// useSession makes the user of the live session id the request's, with its
-// CSRF token.
-func useSession(c *fiber.Ctx, v httpserver.TokenVerifier, sessions *serversession.Manager, id string) error {
-	ctx := c.UserContext()
-	sess, err := sessions.Resolve(ctx, strings.Clone(id))
-	if err == nil {
-		err = checkSessionToken(ctx, v, sess)
-	}
-	if err != nil {
-		return err
-	}
-	httpserver.SetUser(c, sess.UserID)
-	c.Locals(sessionCSRFKey, sess.CSRF)
-	return nil
 }
 
 // checkSessionToken verifies sess's access token, which must be its user's.

@@ -34,6 +34,28 @@ func startWithTokenTTL(t *testing.T, ttl time.Duration, extra ...string) *stack 
 	return &stack{&servertest.Stack{Running: rt, Clock: clock, Base: base}}
 }
 
+// TestCatalogReadsLeaveTheSessionAlone: a catalog read with the cookie of
+// a session whose token is due for a refresh only looks at the session:
+// it refreshes nothing (a public read never waits on the user service),
+// while a read of the user's own data does.
+func TestCatalogReadsLeaveTheSessionAlone(t *testing.T) {
+	s := startWithTokenTTL(t, 2*time.Second)
+	ada := s.login(t, sandbox.Ada.Email, sandbox.Ada.Password)
+	refreshes := func() int { return s.State(t).User.Requests["POST /auth/refresh"] }
+	time.Sleep(1700 * time.Millisecond) // within the token's last quarter
+	for _, path := range []string{"/api/products/1", "/api/products"} {
+		if r := servertest.Do(t, "GET", s.Base+path, nil, ada.headers(reading)...); r.Status != 200 {
+			t.Fatalf("GET %s: %d, want 200", path, r.Status)
+		}
+	}
+	if n := refreshes(); n != 0 {
+		t.Errorf("catalog reads refreshed the session's token %d times, want none", n)
+	}
+	if r := servertest.Do(t, "GET", s.Base+"/api/orders", nil, ada.headers(reading)...); r.Status != 200 || refreshes() != 1 {
+		t.Errorf("GET /api/orders: %d after %d refreshes, want 200 after one", r.Status, refreshes())
+	}
+}
+
 // TestSessionOutlivesItsAccessToken: past its access token's expiry a
 // session goes on, its token refreshed once on the server for a burst of
 // concurrent requests; logout revokes the refresh token upstream, and the

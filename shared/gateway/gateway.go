@@ -214,12 +214,13 @@ func (g *Gateway) newServer(name string, cfg httpserver.Config, limits ratelimit
 // limits are the middleware of the limited routes, one per rate-limit
 // policy over the buckets openStores chose, each behind admission control
 // in its routes' class: order creation is a checkout, the other routes an
-// authenticated read once RequireUser identified the caller, and login and
-// anything anonymous the lowest class.
+// authenticated read once RequireUser identified the caller, and login,
+// the catalog and anything anonymous the lowest class.
 func (g *Gateway) limits(cfg ratelimit.Config) httpserver.Limits {
 	s, a := g.Server, g.Admission
 	return httpserver.Limits{
 		Default: s.Guard(a, httpserver.ClassOf(admission.Authenticated), g.RateLimits, cfg.Default),
+		Catalog: s.Guard(a, httpserver.Always(admission.Anonymous), g.RateLimits, cfg.Default),
 		Login:   s.Guard(a, httpserver.ClassOf(admission.Anonymous), g.RateLimits, cfg.Login),
 		Orders:  s.Guard(a, httpserver.ClassOf(admission.Checkout), g.RateLimits, cfg.Orders),
 		Tokens:  s.Guard(a, httpserver.Always(admission.Authenticated), g.RateLimits, cfg.Login),

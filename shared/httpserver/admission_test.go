@@ -22,6 +22,7 @@ import (
 //	GET /slow    anonymous, answers once release is closed
 //	GET /fast    anonymous
 //	GET /me      signed in
+//	GET /catalog a public read, signed in or not, always anonymous
 //	POST /orders signed in, a checkout
 //	GET /panic   anonymous, panics
 //	GET /refused anonymous, an upstream refusing at once (503)
@@ -44,6 +45,7 @@ func admittedServer(t *testing.T) (s *testServer, l *admission.Limiter, release 
 	s.App.Get("/slow", read, func(c *fiber.Ctx) error { <-release; return ok(c) })
 	s.App.Get("/fast", read, ok)
 	s.App.Get("/me", authed, read, ok)
+	s.App.Get("/catalog", httpserver.OptionalUser(subjectVerifier{}), s.Guard(l, httpserver.Always(admission.Anonymous), quota, p), ok)
 	s.App.Post("/orders", authed, checkout, ok)
 	s.App.Get("/panic", s.Admit(l, httpserver.ClassOf(admission.Authenticated)), func(*fiber.Ctx) error { panic("boom") })
 	s.App.Get("/refused", read, func(*fiber.Ctx) error { return problem.New(problem.CodeUnavailable, "down") })
@@ -68,9 +70,9 @@ func waitInFlight(t *testing.T, l *admission.Limiter, n int) {
 
 // TestAdmitShedsByClass fills the anonymous share with two slow requests:
 // a third anonymous request, even one carrying a token the route does not
-// verify, is shed at once with a 503 overloaded problem and Retry-After,
-// spends none of its caller's quota and is counted; signed-in reads and
-// checkouts still get in.
+// verify, or a signed-in read of the public catalog, is shed at once with a
+// 503 overloaded problem and Retry-After, spends none of its caller's
+// quota and is counted; signed-in reads and checkouts still get in.
 func TestAdmitShedsByClass(t *testing.T) {
 	s, l, release := admittedServer(t)
 	var once sync.Once
@@ -95,6 +97,7 @@ func TestAdmitShedsByClass(t *testing.T) {
 		{"anonymous over its share", "GET", "/fast", nil, 503},
 		{"an unverified token earns nothing", "GET", "/fast", []string{"Authorization", "Bearer usr_ada"}, 503},
 		{"a signed-in read", "GET", "/me", []string{"Authorization", "Bearer usr_ada"}, 200},
+		{"a signed-in read of the public catalog", "GET", "/catalog", []string{"Authorization", "Bearer usr_ada"}, 503},
 		{"a checkout", "POST", "/orders", []string{"Authorization", "Bearer usr_ada"}, 200},
 		{"a shed answer the client would take compressed", "GET", "/c/fast", []string{"Accept-Encoding", "br, gzip"}, 503},
 		{"a signed-in read the client takes compressed", "GET", "/c/me", []string{"Authorization", "Bearer usr_ada", "Accept-Encoding", "br"}, 200},
@@ -137,8 +140,8 @@ func TestAdmitShedsByClass(t *testing.T) {
 	if r := servertest.Do(t, "GET", s.base+"/fast", nil); r.Status != 200 || !strings.HasPrefix(r.Header.Get("RateLimit"), `"test";r=2;`) {
 		t.Errorf("after the flood: status %d, RateLimit %q, want 200 and 2 left", r.Status, r.Header.Get("RateLimit"))
 	}
-	if got := s.counter(t, "bff_admission_shed_total", "class", "anonymous"); got != 3 {
-		t.Errorf("bff_admission_shed_total{class=anonymous} = %v, want 3", got)
+	if got := s.counter(t, "bff_admission_shed_total", "class", "anonymous"); got != 4 {
+		t.Errorf("bff_admission_shed_total{class=anonymous} = %v, want 4", got)
 	}
 	if got := s.counter(t, "bff_admission_shed_total", "class", "authenticated") + s.counter(t, "bff_admission_shed_total", "class", "checkout"); got != 0 {
 		t.Errorf("signed-in and checkout sheds = %v, want 0", got)

@@ -72,23 +72,17 @@ func RequireUser(v TokenVerifier, refused Refusal) fiber.Handler {
 // that the route's rate limit counts per user, not per client address
 // (phones behind one carrier NAT would share one quota). A request without
 // a token, or whose token fails (expired, refused, the keys unreachable),
-// goes on anonymous, counted by its client address; a refused one is
-// given to refused first, whose 429 (an address guessing tokens) is then
-// the answer.
-func OptionalUser(v TokenVerifier, refused Refusal) fiber.Handler {
+// goes on anonymous, counted by its client address like any anonymous
+// read. A refused token is not charged to the address's login quota, as
+// on the routes that require one: the answer is the same with or without
+// it, so it tells a guesser nothing, and a client still sending a token it
+// was not told is refused would spend the logins of everyone behind its
+// address.
+func OptionalUser(v TokenVerifier) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		token, ok := bearer(c.Get(fiber.HeaderAuthorization))
-		if !ok {
-			return c.Next()
-		}
-		claims, err := v.Verify(c.UserContext(), token)
-		if err == nil {
-			c.Locals(userKey{}, claims.Subject)
-			return c.Next()
-		}
-		if refused != nil {
-			if over := refused(c, err); problem.From(over).Code == problem.CodeRateLimited {
-				return over
+		if token, ok := bearer(c.Get(fiber.HeaderAuthorization)); ok {
+			if claims, err := v.Verify(c.UserContext(), token); err == nil {
+				c.Locals(userKey{}, claims.Subject)
 			}
 		}
 		return c.Next()

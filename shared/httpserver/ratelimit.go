@@ -30,6 +30,11 @@ type Limiter interface {
 type Limits struct {
 	// Default goes on every API route without a stricter policy.
 	Default fiber.Handler
+	// Catalog goes on the public reads (the catalog): Default's quota,
+	// counted per user for a signed-in caller (see OptionalUser), but in
+	// the Anonymous class whoever calls, so that browsing is shed before
+	// signed-in users' own reads and checkouts.
+	Catalog fiber.Handler
 	// Login goes on the routes that check a password.
 	Login fiber.Handler
 	// Orders goes on order creation.

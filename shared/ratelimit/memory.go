@@ -91,7 +91,7 @@ func (m *Memory) Take(_ context.Context, p Policy, key string) (Decision, error)
 	sh.evictIdle(now, p.Window)
 	b := sh.get(key, now)
 	if b == nil {
-		set.makeRoom(sh, m.maxKeys)
+		set.makeRoom(sh, m.maxKeys, now, p.Window)
 		b = sh.add(key, p, now)
 	}
 
@@ -185,14 +185,23 @@ func (sh *shard) add(key string, p Policy, now time.Time) *bucket {
 	return b
 }
 
-// makeRoom drops buckets until the set holds fewer than limit: from the
-// back of own, whose lock the caller holds, or, when own is empty, of
-// another shard whose lock is free at once (waiting for one while holding
-// own could deadlock with a caller doing the same the other way round).
-// When every other shard is busy the set goes over limit by one bucket,
-// until the next addition.
-func (set *bucketSet) makeRoom(own *shard, limit int) {
-	for set.held.Load() >= int64(limit) {
+// makeRoom drops buckets until the set holds fewer than limit: first the
+// idle ones (full again, so dropping them changes no decision) of the
+// other shards, own's having just gone; then the least recently used of
+// own, whose lock the caller holds, or, when own is empty, of another
+// shard. Another shard is only taken when its lock is free at once:
+// waiting for it while holding own could deadlock with a caller doing the
+// same the other way round. When every other shard is busy the set goes
+// over limit by one bucket, until the next addition.
+func (set *bucketSet) makeRoom(own *shard, limit int, now time.Time, window time.Duration) {
+	full := func() bool { return set.held.Load() >= int64(limit) }
+	for i := range set.shards {
+		if sh := &set.shards[i]; full() && sh != own && sh.mu.TryLock() {
+			sh.evictIdle(now, window)
+			sh.mu.Unlock()
+		}
+	}
+	for full() {
 		if own.lru.Len() > 0 {
 			own.remove(own.lru.Back())
 			continue

@@ -190,17 +190,11 @@ func (m *Manager) Expires(s Session) time.Time {
 // it is near its expiry, and records the use. A cookie naming no live
 // session is a 401 problem.
 func (m *Manager) Resolve(ctx context.Context, id string) (Session, error) {
-	if id == "" {
-		return Session{}, noSession()
-	}
 	h := handleOf(id)
-	s, ok, err := m.get(ctx, h)
+	now := m.now()
+	s, err := m.live(ctx, id, h, now)
 	if err != nil {
 		return Session{}, err
-	}
-	now := m.now()
-	if !ok || !now.Before(m.Expires(s)) {
-		return Session{}, noSession()
 	}
 	if m.stale(s, now) {
 		renewed, err := m.refresh(ctx, h)
@@ -216,6 +210,29 @@ func (m *Manager) Resolve(ctx context.Context, id string) (Session, error) {
 	// per request would cost more than the sliding window is worth.
 	if now.Sub(s.LastSeen) > m.cfg.IdleTimeout/10 {
 		m.recordUse(ctx, h, now)
+	}
+	return s, nil
+}
+
+// Peek returns the live session of id as stored, for a request that can
+// do without it (a public read): unlike Resolve, it neither refreshes its
+// tokens, which may so have expired, nor records the use, so it waits on
+// the store alone. A cookie naming no live session is a 401 problem.
+func (m *Manager) Peek(ctx context.Context, id string) (Session, error) {
+	return m.live(ctx, id, handleOf(id), m.now())
+}
+
+// live returns the session of id, under h, if it is live at now.
+func (m *Manager) live(ctx context.Context, id string, h handle, now time.Time) (Session, error) {
+	if id == "" {
+		return Session{}, noSession()
+	}
+	s, ok, err := m.get(ctx, h)
+	if err != nil {
+		return Session{}, err
+	}
+	if !ok || !now.Before(m.Expires(s)) {
+		return Session{}, noSession()
 	}
 	return s, nil
 }
