@@ -124,3 +124,32 @@ func TestCatalogCountsSignedInReadsPerUser(t *testing.T) {
 		}
 	}
 }
+
+// TestOrderRetriesSpendNoQuota: the orders quota counts new checkouts. A
+// retry of a key already journaled (replayed its outcome, or told the key
+// is still in use) spends none of it, so that a phone retrying, or polling
+// a checkout still running, is locked out neither of its outcome nor of
+// its next order.
+func TestOrderRetriesSpendNoQuota(t *testing.T) {
+	s, ada := startAsAda(t, "RATE_LIMIT_ORDER_REQUESTS", "2")
+	body := orderBody("tok_visa", line(2, 1))
+	post := func(key string) servertest.Response {
+		return servertest.Do(t, "POST", s.Base+"/v1/orders", body, "Authorization", ada, "Idempotency-Key", key)
+	}
+	first := servertest.NewKey()
+	if r := post(first); r.Status != 201 || !strings.HasPrefix(r.Header.Get("RateLimit"), `"orders";r=1;`) {
+		t.Fatalf("first order: %d RateLimit %q, want 201 with one order left", r.Status, r.Header.Get("RateLimit"))
+	}
+	for i := range 5 {
+		if r := post(first); r.Status != 201 || r.Header.Get("Idempotent-Replayed") != "true" || r.Header.Get("RateLimit") != "" {
+			t.Errorf("retry %d: %d replayed %q RateLimit %q, want the replayed 201, counted by no quota",
+				i+1, r.Status, r.Header.Get("Idempotent-Replayed"), r.Header.Get("RateLimit"))
+		}
+	}
+	if r := post(servertest.NewKey()); r.Status != 201 || !strings.HasPrefix(r.Header.Get("RateLimit"), `"orders";r=0;`) {
+		t.Errorf("second order: %d RateLimit %q, want 201 with none left", r.Status, r.Header.Get("RateLimit"))
+	}
+	if r := post(servertest.NewKey()); r.Status != 429 {
+		t.Errorf("third order: %d, want 429", r.Status)
+	}
+}

@@ -222,7 +222,8 @@ func (g *Gateway) limits(cfg ratelimit.Config) httpserver.Limits {
 		Default: s.Guard(a, httpserver.ClassOf(admission.Authenticated), g.RateLimits, cfg.Default),
 		Catalog: s.Guard(a, httpserver.Always(admission.Anonymous), g.RateLimits, cfg.Default),
 		Login:   s.Guard(a, httpserver.ClassOf(admission.Anonymous), g.RateLimits, cfg.Login),
-		Orders:  s.Guard(a, httpserver.ClassOf(admission.Checkout), g.RateLimits, cfg.Orders),
+		Orders: s.GuardFirst(a, httpserver.ClassOf(admission.Checkout), g.RateLimits, cfg.Orders,
+			httpserver.KeyedRetry(g.Flow.Recorded)),
 		Tokens:  s.Guard(a, httpserver.Always(admission.Authenticated), g.RateLimits, cfg.Login),
 		Refused: s.Refused(g.RateLimits, cfg.Login),
 	}

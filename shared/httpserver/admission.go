@@ -1,6 +1,7 @@
 package httpserver
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"storefront.dev/shared/admission"
+	"storefront.dev/shared/idempotency"
 	"storefront.dev/shared/problem"
 	"storefront.dev/shared/ratelimit"
 )
@@ -82,10 +84,41 @@ func (s *Server) Admit(l *admission.Limiter, class Classifier) fiber.Handler {
 // admission control first, so that a shed request spends none of its
 // caller's quota, then RateLimit's quota.
 func (s *Server) Guard(l *admission.Limiter, class Classifier, rl Limiter, p ratelimit.Policy) fiber.Handler {
+	return s.GuardFirst(l, class, rl, p, nil)
+}
+
+// Retry tells whether a request retries one its caller's quota already
+// counted (a checkout whose Idempotency-Key is journaled).
+type Retry func(c *fiber.Ctx) bool
+
+// KeyedRetry is the Retry of a request whose Idempotency-Key recorded says
+// its user has used already (orderflow.Flow.Recorded). A request without a
+// key, or with a malformed one, is no retry, nor is one recorded cannot
+// tell (its store down).
+func KeyedRetry(recorded func(ctx context.Context, userID, key string) (bool, error)) Retry {
+	return func(c *fiber.Ctx) bool {
+		key, err := idempotency.ParseLines(HeaderLines(c, HeaderIdempotencyKey))
+		if err != nil || key == "" {
+			return false
+		}
+		ok, err := recorded(c.UserContext(), UserID(c), key)
+		return err == nil && ok
+	}
+}
+
+// GuardFirst is Guard for a route whose retries are answered from what the
+// first request did (order creation): a request retry says is a retry
+// spends none of its caller's quota and carries no RateLimit fields, so
+// that a client retrying, or polling a checkout still running, is locked
+// out neither of its outcome nor of its next order. retry nil counts
+// every request.
+func (s *Server) GuardFirst(l *admission.Limiter, class Classifier, rl Limiter, p ratelimit.Policy, retry Retry) fiber.Handler {
 	quota := s.quota(rl, p)
 	return s.admit(l, class, func(c *fiber.Ctx) error {
-		if err := quota(c); err != nil {
-			return err
+		if retry == nil || !retry(c) {
+			if err := quota(c); err != nil {
+				return err
+			}
 		}
 		return c.Next()
 	})

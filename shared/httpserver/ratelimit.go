@@ -37,7 +37,8 @@ type Limits struct {
 	Catalog fiber.Handler
 	// Login goes on the routes that check a password.
 	Login fiber.Handler
-	// Orders goes on order creation.
+	// Orders goes on order creation; a retry of a checkout already
+	// journaled, by its Idempotency-Key, spends no quota (see GuardFirst).
 	Orders fiber.Handler
 	// Tokens goes on the routes that trade a credential the caller holds
 	// without a bearer token (a refresh token, a session to end): Login's

@@ -102,6 +102,18 @@ func outcomeOf(code problem.Code) string {
 	return OutcomeError
 }
 
+// Recorded reports whether the journal holds a checkout of userID's key: a
+// request with it retries that one (it is replayed its outcome, told the
+// key is in use, or run again after an undone failure) rather than places
+// a new order. A key of "" is never recorded.
+func (f *Flow) Recorded(ctx context.Context, userID, key string) (bool, error) {
+	if key == "" {
+		return false, nil
+	}
+	_, ok, err := f.deps.Journal.Get(ctx, f.sagaID(userID, key))
+	return ok, err
+}
+
 func (f *Flow) place(ctx context.Context, r Request) (Result, error) {
 	s, err := f.newSaga(r.UserID, r.Input)
 	if err != nil {
