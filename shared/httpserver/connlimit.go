@@ -1,12 +1,15 @@
 package httpserver
 
 import (
+	"container/list"
 	"errors"
 	"net"
 	"strconv"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/valyala/fasthttp"
 
 	"storefront.dev/shared/problem"
 )
@@ -23,22 +26,34 @@ const maxRefusing = 64
 
 // connObserver is told of each connection refused over the limit:
 // answered is false for one closed without an answer. Such a connection
-// never reaches the middleware, so no request metric counts it.
+// never reaches the middleware, so no request metric counts it. It is
+// told too of each idle connection closed to make room.
 type connObserver interface {
 	ConnectionRefused(answered bool)
+	IdleConnectionClosed()
 }
 
 // connLimit is a listener that hands the server at most cap(slots)
-// connections at once. One more is answered a fixed 503 overloaded
-// problem with Retry-After and closed, without being parsed: the same
-// refusal admission control gives a request, where fasthttp's own
-// Concurrency limit would answer a line of plain text.
+// connections at once. When every place is taken, the keep-alive
+// connection idle longest (waiting for its next request) is closed to make
+// room, as a client must expect of an idle connection; without one, the
+// new connection is answered a fixed 503 overloaded problem with
+// Retry-After and closed, without being parsed: the same refusal admission
+// control gives a request, where fasthttp's own Concurrency limit would
+// answer a line of plain text. Otherwise a client opening connections,
+// sending one request on each and keeping them open would shut every
+// other client out for the idle timeout, at almost no cost.
 type connLimit struct {
 	net.Listener
 	slots    chan struct{}
 	refusing chan struct{}
 	refusal  connRefusal
 	observer connObserver // nil: refusals are not counted
+
+	mu sync.Mutex
+	// idle are the connections waiting for their next request (told by
+	// connState), longest first.
+	idle list.List
 	// onAcceptWait, when set, is told of each wait out of file
 	// descriptors (see Accept).
 	onAcceptWait func(err error, wait time.Duration)
@@ -120,10 +135,8 @@ func (l *connLimit) Accept() (net.Conn, error) {
 			return nil, err
 		}
 		wait = 0
-		select {
-		case l.slots <- struct{}{}:
+		if l.place() || l.reclaim() && l.place() {
 			return &limitedConn{Conn: c, release: func() { <-l.slots }}, nil
-		default:
 		}
 		select {
 		case l.refusing <- struct{}{}:
@@ -133,6 +146,54 @@ func (l *connLimit) Accept() (net.Conn, error) {
 			l.refused(false)
 			c.Close()
 		}
+	}
+}
+
+// place takes a place, if one is free.
+func (l *connLimit) place() bool {
+	select {
+	case l.slots <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+// reclaim closes the connection idle longest, which gives its place back;
+// it reports whether there was one.
+func (l *connLimit) reclaim() bool {
+	l.mu.Lock()
+	e := l.idle.Front()
+	if e == nil {
+		l.mu.Unlock()
+		return false
+	}
+	c := l.idle.Remove(e).(*limitedConn)
+	c.idle = nil
+	l.mu.Unlock()
+	_ = c.Close()
+	if l.observer != nil {
+		l.observer.IdleConnectionClosed()
+	}
+	return true
+}
+
+// connState follows the server's connections (fasthttp's ConnState): one
+// waiting for its next request joins the idle ones, any other state leaves
+// them.
+func (l *connLimit) connState(nc net.Conn, state fasthttp.ConnState) {
+	c, ok := nc.(*limitedConn)
+	if !ok {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case state == fasthttp.StateIdle && c.idle == nil:
+		c.idle = l.idle.PushBack(c)
+	case state != fasthttp.StateIdle && c.idle != nil:
+		l.idle.Remove(c.idle)
+		c.idle = nil
 	}
 }
 
@@ -158,6 +219,7 @@ type limitedConn struct {
 	net.Conn
 	once    sync.Once
 	release func()
+	idle    *list.Element // its place among connLimit's idle ones, under its mu
 }
 
 func (c *limitedConn) Close() error {

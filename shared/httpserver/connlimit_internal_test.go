@@ -2,17 +2,22 @@ package httpserver
 
 import (
 	"bufio"
+	"errors"
 	"io"
 	"net"
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/valyala/fasthttp"
 )
 
 // refusalRecorder passes on each refusal it is told of.
 type refusalRecorder chan bool
 
 func (r refusalRecorder) ConnectionRefused(answered bool) { r <- answered }
+
+func (r refusalRecorder) IdleConnectionClosed() {}
 
 // TestConnectionRefusalsAreCounted: a connection over the limit never
 // reaches the middleware that counts requests, so the listener reports it,
@@ -96,5 +101,65 @@ func nextRefusal(t *testing.T, refusals refusalRecorder) bool {
 	case <-time.After(5 * time.Second):
 		t.Fatal("no refusal was reported")
 		return false
+	}
+}
+
+// TestTheLongestIdleConnectionMakesRoom: at the limit, a new connection
+// takes the place of the connection idle longest, which is closed; one
+// busy again (its next request arriving) is idle no more.
+func TestTheLongestIdleConnectionMakesRoom(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := limitConns(ln, 2, false, make(refusalRecorder, 4))
+	defer l.Close()
+	addr := ln.Addr().String()
+	// accept returns a new connection's client side and the listener's.
+	accepted := make(chan net.Conn)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c
+		}
+	}()
+	accept := func() (net.Conn, *limitedConn) {
+		t.Helper()
+		client := dialRaw(t, addr)
+		t.Cleanup(func() { client.Close() })
+		select {
+		case c := <-accepted:
+			t.Cleanup(func() { c.Close() })
+			return client, c.(*limitedConn)
+		case <-time.After(5 * time.Second):
+			t.Fatal("a connection was refused, or never accepted")
+			return nil, nil
+		}
+	}
+	// open reports whether the server kept the connection of client open.
+	open := func(client net.Conn) bool {
+		_ = client.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+		_, err := client.Read(make([]byte, 1))
+		var ne net.Error
+		return errors.As(err, &ne) && ne.Timeout()
+	}
+
+	c1, s1 := accept()
+	c2, s2 := accept()
+	l.connState(s1, fasthttp.StateIdle)
+	l.connState(s2, fasthttp.StateIdle)
+	c3, s3 := accept()
+	if open(c1) || !open(c2) {
+		t.Errorf("a third connection: the first open %v, the second %v; want the first, idle longest, closed", open(c1), open(c2))
+	}
+
+	l.connState(s2, fasthttp.StateActive)
+	l.connState(s3, fasthttp.StateIdle)
+	accept()
+	if !open(c2) || open(c3) {
+		t.Errorf("a fourth connection: the busy second open %v, the idle third %v; want the third closed", open(c2), open(c3))
 	}
 }

@@ -3,6 +3,7 @@ package httpserver_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -19,15 +20,16 @@ import (
 	"storefront.dev/shared/problem"
 )
 
-// TestConnectionsOverTheLimit holds MaxConns kept-alive connections open
-// and checks that one more is answered the overload problem and closed,
-// and that a place given back is served again.
+// TestConnectionsOverTheLimit holds MaxConns connections open, each
+// sending a request it does not finish, and checks that one more is
+// answered the overload problem and closed, and that a place given back is
+// served again.
 func TestConnectionsOverTheLimit(t *testing.T) {
 	s := newServer(t, func(c *httpserver.Config) { c.MaxConns = 2 })
 	s.App.Get("/ok", func(c *fiber.Ctx) error { return c.SendString("ok") })
 	addr := serve(t, s)
 
-	held := []net.Conn{dialGet(t, addr, http.StatusOK), dialGet(t, addr, http.StatusOK)}
+	held := []net.Conn{dialUnfinished(t, addr), dialUnfinished(t, addr)}
 	defer func() {
 		for _, c := range held {
 			c.Close()
@@ -55,6 +57,90 @@ func TestConnectionsOverTheLimit(t *testing.T) {
 	}
 }
 
+// TestIdleConnectionsMakeRoom: with MaxConns kept-alive connections idle
+// between requests, a new connection is served rather than refused: one
+// of them is closed to make room (connlimit's own test checks it is the
+// one idle longest), and counted; the other goes on.
+func TestIdleConnectionsMakeRoom(t *testing.T) {
+	s := newServer(t, func(c *httpserver.Config) { c.MaxConns = 2 })
+	s.App.Get("/ok", func(c *fiber.Ctx) error { return c.SendString("ok") })
+	addr := serve(t, s)
+
+	idle := []net.Conn{dialGet(t, addr, http.StatusOK), dialGet(t, addr, http.StatusOK)}
+	defer func() {
+		for _, c := range idle {
+			c.Close()
+		}
+	}()
+	// The server marks a connection idle just after its answer has gone:
+	// a new connection that comes first finds none to close, and is
+	// refused.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, status := dial(t, addr)
+		c.Close()
+		if status == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a new connection beside two idle ones: still %d", status)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	var open []net.Conn
+	for _, c := range idle {
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.WriteString(c, "GET /ok HTTP/1.1\r\nHost: bff\r\n\r\n"); err != nil {
+			continue
+		}
+		if resp, err := http.ReadResponse(bufio.NewReader(c), nil); err == nil && resp.StatusCode == http.StatusOK {
+			open = append(open, c)
+		}
+	}
+	if len(open) != 1 {
+		t.Errorf("%d of the two idle connections still served, want one: the other made room", len(open))
+	}
+	if got := s.counter(t, "bff_http_idle_connections_closed_total", "", ""); got != 1 {
+		t.Errorf("bff_http_idle_connections_closed_total = %v, want 1", got)
+	}
+}
+
+// holdPlace opens connections that send a request line and no more until
+// one is served (kept open, not refused), and returns it.
+func holdPlace(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c := dialUnfinished(t, addr)
+		_ = c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		_, err := c.Read(make([]byte, 1))
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			_ = c.SetReadDeadline(time.Time{})
+			return c
+		}
+		c.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("no place was given back within 5s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// dialUnfinished opens a connection that sends a request line and no more:
+// a request being read, which takes a place until it times out.
+func dialUnfinished(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(c, "GET /ok HTTP/1.1\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 // TestLivenessOnTheAdminPortOutlastsTheLimit: with every public connection
 // taken, the public /healthz is refused, and the admin listener's, which
 // the liveness probe asks, still answers: a flood does not get replicas
@@ -67,7 +153,7 @@ func TestLivenessOnTheAdminPortOutlastsTheLimit(t *testing.T) {
 	admin := httptest.NewServer(s.Admin())
 	defer admin.Close()
 
-	held := dialGet(t, addr, http.StatusOK)
+	held := dialUnfinished(t, addr)
 	defer held.Close()
 	refused := dialGet(t, addr, http.StatusServiceUnavailable)
 	refused.Close()
@@ -92,14 +178,17 @@ func TestConnectionRefusalCarriesTheHeadersOfEveryAnswer(t *testing.T) {
 			s.App.Get("/ok", func(c *fiber.Ctx) error { return c.SendString("ok") })
 			addr := serve(t, s)
 
-			held, ok := exchange(t, addr)
-			defer held.Close()
+			served, ok := exchange(t, addr)
+			served.Close()
 			if ok.StatusCode != http.StatusOK {
 				t.Fatalf("the first connection: %d, want 200", ok.StatusCode)
 			}
 			if got := ok.Header.Get("Strict-Transport-Security") != ""; got != hsts {
 				t.Fatalf("a served answer with HSTS %v has Strict-Transport-Security %q", hsts, ok.Header.Get("Strict-Transport-Security"))
 			}
+			// The place, once given back, held by a request being read.
+			reading := holdPlace(t, addr)
+			defer reading.Close()
 			ids := map[string]bool{ok.Header.Get(httpserver.HeaderRequestID): true}
 			for i := range 2 {
 				c, refused := exchange(t, addr)

@@ -109,8 +109,9 @@ func (s *testServer) start(t *testing.T) {
 	s.base = "http://" + ln.Addr().String()
 }
 
-// counter returns the value of the counter name with the given label value,
-// or 0 when it was never incremented.
+// counter returns the value of the counter name with the given label value
+// (label "" for a counter without labels), or 0 when it was never
+// incremented.
 func (s *testServer) counter(t *testing.T, name, label, value string) float64 {
 	t.Helper()
 	families, err := s.metrics.Registry.Gather()
@@ -122,6 +123,9 @@ func (s *testServer) counter(t *testing.T, name, label, value string) float64 {
 			continue
 		}
 		for _, m := range f.GetMetric() {
+			if label == "" {
+				return m.GetCounter().GetValue()
+			}
 			for _, l := range m.GetLabel() {
 				if l.GetName() == label && l.GetValue() == value {
 					return m.GetCounter().GetValue()

@@ -284,6 +284,7 @@ func (s *Server) ServeListener(ctx context.Context, ln net.Listener, onShutdown 
 	errc := make(chan error, 1)
 	limited := limitConns(ln, s.cfg.MaxConns, s.cfg.HSTS, s.metrics)
 	limited.onAcceptWait = s.logAcceptWait
+	s.App.Server().ConnState = limited.connState
 	go func() { errc <- s.App.Listener(limited) }()
 	defer limited.Close() // when fasthttp failed, or never took it
 	mctx, stopMemory := context.WithCancel(ctx)

@@ -35,6 +35,7 @@ type Metrics struct {
 	connsRefused     *prometheus.CounterVec
 	// connsAnswered and connsClosed are connsRefused's two series.
 	connsAnswered, connsClosed prometheus.Counter
+	idleClosed                 prometheus.Counter
 
 	// The series every request or upstream call records, looked up by
 	// their label values in maps of their own (see children).
@@ -141,6 +142,8 @@ func NewMetrics() *Metrics {
 			"Client connections refused over HTTP_MAX_CONNS before any request was read, so in no request metric: "+
 				"answered the 503 overloaded problem (answered=\"true\") or, with too many being answered at once, "+
 				"closed without an answer (answered=\"false\").", "answered"),
+		idleClosed: prometheus.NewCounter(prometheus.CounterOpts{Name: "bff_http_idle_connections_closed_total",
+			Help: "Idle keep-alive client connections closed to make room for a new one at HTTP_MAX_CONNS."}),
 	}
 	// Both series exist from start-up: their label values are fixed.
 	m.connsAnswered = m.connsRefused.WithLabelValues("true")
@@ -150,7 +153,7 @@ func NewMetrics() *Metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.httpDuration, m.upstreamDuration, m.upstreamAttempts, m.breakers, m.cacheLookups,
 		m.rateLimited, m.rateLocal, m.orders, m.notifications, m.degraded,
-		m.sagasRecovered, m.journalBacklog, m.journalWrites, m.shed, m.connsRefused,
+		m.sagasRecovered, m.journalBacklog, m.journalWrites, m.shed, m.connsRefused, m.idleClosed,
 	)
 	return m
 }
@@ -272,6 +275,10 @@ func (m *Metrics) JournalWrite(op string, d time.Duration) {
 
 // Shed records a request refused by admission control.
 func (m *Metrics) Shed(class string) { m.shed.WithLabelValues(class).Inc() }
+
+// IdleConnectionClosed records an idle keep-alive client connection
+// closed to make room for a new one at the connection limit.
+func (m *Metrics) IdleConnectionClosed() { m.idleClosed.Inc() }
 
 // ConnectionRefused records a client connection refused over the
 // connection limit, answered 503 or closed without an answer.
