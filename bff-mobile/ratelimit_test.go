@@ -125,31 +125,38 @@ func TestCatalogCountsSignedInReadsPerUser(t *testing.T) {
 	}
 }
 
-// TestOrderRetriesSpendNoQuota: the orders quota counts new checkouts. A
-// retry of a key already journaled (replayed its outcome, or told the key
-// is still in use) spends none of it, so that a phone retrying, or polling
-// a checkout still running, is locked out neither of its outcome nor of
-// its next order.
+// TestOrderRetriesSpendNoQuota: the orders quota counts checkout attempts.
+// A retry of a key already answered (replayed its outcome) spends none of
+// it, so that a phone retrying is locked out neither of its outcome nor of
+// its next order; a key refused as it was priced, which is judged afresh
+// with any body, is counted every time.
 func TestOrderRetriesSpendNoQuota(t *testing.T) {
-	s, ada := startAsAda(t, "RATE_LIMIT_ORDER_REQUESTS", "2")
-	body := orderBody("tok_visa", line(2, 1))
-	post := func(key string) servertest.Response {
+	s, ada := startAsAda(t, "RATE_LIMIT_ORDER_REQUESTS", "3")
+	post := func(key string, body any) servertest.Response {
 		return servertest.Do(t, "POST", s.Base+"/v1/orders", body, "Authorization", ada, "Idempotency-Key", key)
 	}
-	first := servertest.NewKey()
-	if r := post(first); r.Status != 201 || !strings.HasPrefix(r.Header.Get("RateLimit"), `"orders";r=1;`) {
-		t.Fatalf("first order: %d RateLimit %q, want 201 with one order left", r.Status, r.Header.Get("RateLimit"))
+	placed, refused := servertest.NewKey(), servertest.NewKey()
+	good, unknown := orderBody("tok_visa", line(2, 1)), orderBody("tok_visa", line(999999, 1))
+	steps := []struct {
+		name   string
+		key    string
+		body   any
+		status int
+		limit  string // RateLimit's prefix, "" for none
+	}{
+		{"an order", placed, good, 201, `"orders";r=2;`},
+		{"its retry", placed, good, 201, ""},
+		{"its retry", placed, good, 201, ""},
+		{"its retry", placed, good, 201, ""},
+		{"an unknown product", refused, unknown, 400, `"orders";r=1;`},
+		{"the refused key again", refused, unknown, 400, `"orders";r=0;`},
+		{"the refused key, now a good order", refused, good, 429, `"orders";r=0;`},
+		{"the first order's retry still", placed, good, 201, ""},
 	}
-	for i := range 5 {
-		if r := post(first); r.Status != 201 || r.Header.Get("Idempotent-Replayed") != "true" || r.Header.Get("RateLimit") != "" {
-			t.Errorf("retry %d: %d replayed %q RateLimit %q, want the replayed 201, counted by no quota",
-				i+1, r.Status, r.Header.Get("Idempotent-Replayed"), r.Header.Get("RateLimit"))
+	for i, st := range steps {
+		r := post(st.key, st.body)
+		if rl := r.Header.Get("RateLimit"); r.Status != st.status || (st.limit == "") != (rl == "") || !strings.HasPrefix(rl, st.limit) {
+			t.Errorf("request %d (%s): %d RateLimit %q, want %d and %q", i+1, st.name, r.Status, rl, st.status, st.limit)
 		}
-	}
-	if r := post(servertest.NewKey()); r.Status != 201 || !strings.HasPrefix(r.Header.Get("RateLimit"), `"orders";r=0;`) {
-		t.Errorf("second order: %d RateLimit %q, want 201 with none left", r.Status, r.Header.Get("RateLimit"))
-	}
-	if r := post(servertest.NewKey()); r.Status != 429 {
-		t.Errorf("third order: %d, want 429", r.Status)
 	}
 }

@@ -223,7 +223,7 @@ func (g *Gateway) limits(cfg ratelimit.Config) httpserver.Limits {
 		Catalog: s.Guard(a, httpserver.Always(admission.Anonymous), g.RateLimits, cfg.Default),
 		Login:   s.Guard(a, httpserver.ClassOf(admission.Anonymous), g.RateLimits, cfg.Login),
 		Orders: s.GuardFirst(a, httpserver.ClassOf(admission.Checkout), g.RateLimits, cfg.Orders,
-			httpserver.KeyedRetry(g.Flow.Recorded)),
+			httpserver.KeyedRetry(g.Flow.IsRetry)),
 		Tokens:  s.Guard(a, httpserver.Always(admission.Authenticated), g.RateLimits, cfg.Login),
 		Refused: s.Refused(g.RateLimits, cfg.Login),
 	}

@@ -91,17 +91,17 @@ func (s *Server) Guard(l *admission.Limiter, class Classifier, rl Limiter, p rat
 // counted (a checkout whose Idempotency-Key is journaled).
 type Retry func(c *fiber.Ctx) bool
 
-// KeyedRetry is the Retry of a request whose Idempotency-Key recorded says
-// its user has used already (orderflow.Flow.Recorded). A request without a
-// key, or with a malformed one, is no retry, nor is one recorded cannot
-// tell (its store down).
-func KeyedRetry(recorded func(ctx context.Context, userID, key string) (bool, error)) Retry {
+// KeyedRetry is the Retry of a request whose Idempotency-Key isRetry says
+// will be answered from its user's earlier request with it
+// (orderflow.Flow.IsRetry). A request without a key, or with a malformed
+// one, is no retry, nor is one isRetry cannot tell (its store down).
+func KeyedRetry(isRetry func(ctx context.Context, userID, key string) (bool, error)) Retry {
 	return func(c *fiber.Ctx) bool {
 		key, err := idempotency.ParseLines(HeaderLines(c, HeaderIdempotencyKey))
 		if err != nil || key == "" {
 			return false
 		}
-		ok, err := recorded(c.UserContext(), UserID(c), key)
+		ok, err := isRetry(c.UserContext(), UserID(c), key)
 		return err == nil && ok
 	}
 }

@@ -160,7 +160,9 @@ func (l *connLimit) place() bool {
 }
 
 // reclaim closes the connection idle longest, which gives its place back;
-// it reports whether there was one.
+// it reports whether there was one. It closes it under mu: a request whose
+// first byte arrives meanwhile waits in connState, and then fails to read
+// its headers, rather than be run on a connection being closed.
 func (l *connLimit) reclaim() bool {
 	l.mu.Lock()
 	e := l.idle.Front()
@@ -169,9 +171,9 @@ func (l *connLimit) reclaim() bool {
 		return false
 	}
 	c := l.idle.Remove(e).(*limitedConn)
-	c.idle = nil
-	l.mu.Unlock()
+	c.idle, c.reclaimed = nil, true
 	_ = c.Close()
+	l.mu.Unlock()
 	if l.observer != nil {
 		l.observer.IdleConnectionClosed()
 	}
@@ -189,7 +191,7 @@ func (l *connLimit) connState(nc net.Conn, state fasthttp.ConnState) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	switch {
-	case state == fasthttp.StateIdle && c.idle == nil:
+	case state == fasthttp.StateIdle && c.idle == nil && !c.reclaimed:
 		c.idle = l.idle.PushBack(c)
 	case state != fasthttp.StateIdle && c.idle != nil:
 		l.idle.Remove(c.idle)
@@ -219,7 +221,10 @@ type limitedConn struct {
 	net.Conn
 	once    sync.Once
 	release func()
-	idle    *list.Element // its place among connLimit's idle ones, under its mu
+	// Under connLimit's mu: its place among the idle ones, and whether it
+	// was closed to make room (it is never idle again).
+	idle      *list.Element
+	reclaimed bool
 }
 
 func (c *limitedConn) Close() error {

@@ -155,6 +155,13 @@ func TestTheLongestIdleConnectionMakesRoom(t *testing.T) {
 	if open(c1) || !open(c2) {
 		t.Errorf("a third connection: the first open %v, the second %v; want the first, idle longest, closed", open(c1), open(c2))
 	}
+	// A closed connection whose answer went out meanwhile is idle no more.
+	l.connState(s1, fasthttp.StateIdle)
+	l.mu.Lock()
+	if n := l.idle.Len(); n != 1 {
+		t.Errorf("%d idle connections, want 1: the closed one came back", n)
+	}
+	l.mu.Unlock()
 
 	l.connState(s2, fasthttp.StateActive)
 	l.connState(s3, fasthttp.StateIdle)

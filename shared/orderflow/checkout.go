@@ -102,16 +102,32 @@ func outcomeOf(code problem.Code) string {
 	return OutcomeError
 }
 
-// Recorded reports whether the journal holds a checkout of userID's key: a
-// request with it retries that one (it is replayed its outcome, told the
-// key is in use, or run again after an undone failure) rather than places
-// a new order. A key of "" is never recorded.
-func (f *Flow) Recorded(ctx context.Context, userID, key string) (bool, error) {
+// IsRetry reports whether a request with userID's key would be answered
+// from what the key's checkout did already, with no new attempt: its record
+// is completed (replayed, or a 422 for another body), failed for good
+// (replayed), or running under a live lease (the key is in use). A key
+// refused as it was priced, or whose attempt failed for a reason a retry
+// may try again, or whose runner is gone, may start a new attempt, as may
+// a key of "": none of those is a retry.
+func (f *Flow) IsRetry(ctx context.Context, userID, key string) (bool, error) {
 	if key == "" {
 		return false, nil
 	}
-	_, ok, err := f.deps.Journal.Get(ctx, f.sagaID(userID, key))
-	return ok, err
+	// As place does: the record of an answer just given may still be on
+	// its way (see completions).
+	id := f.sagaID(userID, key)
+	f.completions.await(ctx, id)
+	rec, ok, err := f.deps.Journal.Get(ctx, id)
+	if err != nil || !ok {
+		return false, err
+	}
+	switch rec.State {
+	case StateCompleted:
+		return true, nil
+	case StateFailed:
+		return !rec.Refused && rec.Failure != nil && !rec.Failure.Retryable(), nil
+	}
+	return f.cfg.now().Before(rec.LeaseUntil), nil
 }
 
 func (f *Flow) place(ctx context.Context, r Request) (Result, error) {
