@@ -31,16 +31,7 @@ func TestConnectionRefusalsAreCounted(t *testing.T) {
 	refusals := make(refusalRecorder, 4)
 	l := limitConns(ln, 1, false, refusals)
 	defer l.Close()
-	accepted := make(chan net.Conn, 4)
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			accepted <- c
-		}
-	}()
+	accepted := acceptAll(l)
 	addr := ln.Addr().String()
 
 	held := dialRaw(t, addr)
@@ -83,6 +74,21 @@ func TestConnectionRefusalsAreCounted(t *testing.T) {
 	}
 }
 
+// acceptAll passes on each connection l accepts, until l is closed.
+func acceptAll(l *connLimit) <-chan net.Conn {
+	accepted := make(chan net.Conn, 4)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c
+		}
+	}()
+	return accepted
+}
+
 func dialRaw(t *testing.T, addr string) net.Conn {
 	t.Helper()
 	c, err := net.Dial("tcp", addr)
@@ -116,16 +122,7 @@ func TestTheLongestIdleConnectionMakesRoom(t *testing.T) {
 	defer l.Close()
 	addr := ln.Addr().String()
 	// accept returns a new connection's client side and the listener's.
-	accepted := make(chan net.Conn)
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			accepted <- c
-		}
-	}()
+	accepted := acceptAll(l)
 	accept := func() (net.Conn, *limitedConn) {
 		t.Helper()
 		client := dialRaw(t, addr)

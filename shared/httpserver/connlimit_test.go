@@ -43,15 +43,22 @@ func TestConnectionsOverTheLimit(t *testing.T) {
 	}
 
 	held[0].Close()
+	dialUntilServed(t, addr, "a place given back")
+}
+
+// dialUntilServed sends GET /ok on new connections until one is served,
+// failing t, which names what should have made room, after 5s.
+func dialUntilServed(t *testing.T, addr, room string) {
+	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		c, status := dial(t, addr)
 		c.Close()
 		if status == http.StatusOK {
-			break
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("a place given back was not served again: still %d", status)
+			t.Fatalf("%s was not served again: still %d", room, status)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -75,18 +82,7 @@ func TestIdleConnectionsMakeRoom(t *testing.T) {
 	// The server marks a connection idle just after its answer has gone:
 	// a new connection that comes first finds none to close, and is
 	// refused.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		c, status := dial(t, addr)
-		c.Close()
-		if status == http.StatusOK {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("a new connection beside two idle ones: still %d", status)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	dialUntilServed(t, addr, "a new connection beside two idle ones")
 	var open []net.Conn
 	for _, c := range idle {
 		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
