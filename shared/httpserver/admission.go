@@ -88,7 +88,8 @@ func (s *Server) Guard(l *admission.Limiter, class Classifier, rl Limiter, p rat
 }
 
 // Retry tells whether a request retries one its caller's quota already
-// counted (a checkout whose Idempotency-Key is journaled).
+// counted, and will be answered from it (a checkout's Idempotency-Key
+// whose record is replayed, or says the key is in use).
 type Retry func(c *fiber.Ctx) bool
 
 // KeyedRetry is the Retry of a request whose Idempotency-Key isRetry says
