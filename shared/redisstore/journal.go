@@ -58,7 +58,8 @@ type Journal struct {
 	unfinished string // the index
 	replicas   int    // that must hold a write before it counts; see WithReplicas
 	// plainUpdates is set once the server refused the flags of
-	// updateScript: a Redis before 7 (see Update).
+	// updateScript: a Redis before 7 (see Update). It is cleared when a
+	// full server refuses plainUpdateScript but runs updateScript.
 	plainUpdates atomic.Bool
 }
 
@@ -220,10 +221,19 @@ func (j *Journal) Update(ctx context.Context, rec orderflow.Record) error {
 		script = plainUpdateScript
 	}
 	done, err := j.write(ctx, script, rec.ID, args).Int()
-	if err != nil && script == updateScript && flagsRefused(err) {
+	switch {
+	case err != nil && script == updateScript && flagsRefused(err):
 		// Nothing ran: the server could not compile the script.
 		j.plainUpdates.Store(true)
 		done, err = j.write(ctx, plainUpdateScript, rec.ID, args).Int()
+	case err != nil && script == plainUpdateScript && redis.IsOOMError(err):
+		// Nothing ran: a full server refused the script without flags. It
+		// may run Redis 7 by now (an upgrade, a failover to a newer
+		// replica), which takes the flagged one on a full server.
+		if d, ferr := j.write(ctx, updateScript, rec.ID, args).Int(); !flagsRefused(ferr) {
+			j.plainUpdates.Store(false)
+			done, err = d, ferr
+		}
 	}
 	switch {
 	case err != nil:
@@ -241,6 +251,9 @@ func (j *Journal) Update(ctx context.Context, rec orderflow.Record) error {
 // "#!lua" of the flags, as Lua ("Error compiling script (new function):
 // user_script:1: unexpected symbol near '#'").
 func flagsRefused(err error) bool {
+	if err == nil {
+		return false
+	}
 	msg := err.Error()
 	return strings.Contains(msg, "Error compiling script") && strings.Contains(msg, "near '#'")
 }

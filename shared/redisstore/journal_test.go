@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -373,6 +374,9 @@ func stop(t *testing.T, client *redis.Client) {
 type beforeFlags struct {
 	mu    sync.Mutex
 	known map[string]bool // digests of the scripts it compiled
+	// upgraded makes the server Redis 7 again, as after an upgrade or a
+	// failover to a newer replica.
+	upgraded atomic.Bool
 }
 
 func (*beforeFlags) DialHook(next redis.DialHook) redis.DialHook { return next }
@@ -382,6 +386,9 @@ func (*beforeFlags) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pr
 
 func (b *beforeFlags) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
+		if b.upgraded.Load() {
+			return next(ctx, cmd)
+		}
 		args := cmd.Args()
 		b.mu.Lock()
 		known := len(args) > 1 && b.known[fmt.Sprint(args[1])]
@@ -410,11 +417,16 @@ func (e serverError) Error() string { return string(e) }
 func (serverError) RedisError()     {}
 
 // TestJournalBeforeRedis7: a server that cannot compile the flags of the
-// update script still takes every update, by the script without them.
+// update script still takes every update, by the script without them. Once
+// it runs Redis 7 (upgraded, or failed over to a newer replica) and is
+// full, which refuses that script, the journal takes the flagged one
+// again, which a full server runs (see testJournalFull).
 func TestJournalBeforeRedis7(t *testing.T) {
+	external := os.Getenv("REDIS_TEST_URL") != ""
 	c := redis.NewClient(&redis.Options{Addr: strings.TrimPrefix(redistest.URL(t), "redis://")})
 	t.Cleanup(func() { c.Close() })
-	c.AddHook(&beforeFlags{known: map[string]bool{}})
+	old := &beforeFlags{known: map[string]bool{}}
+	c.AddHook(old)
 	ctx := context.Background()
 	j := redisstore.NewJournal(c, redistest.Prefix(t))
 	rec := journaltest.Record("old-redis", time.Now().Add(time.Minute))
@@ -429,5 +441,19 @@ func TestJournalBeforeRedis7(t *testing.T) {
 	}
 	if got, ok, err := j.Get(ctx, rec.ID); err != nil || !ok || got.Version != rec.Version {
 		t.Errorf("got version %d, %v, %v; want %d", got.Version, ok, err, rec.Version)
+	}
+	if external {
+		return // fills a Redis of its own only, not REDIS_TEST_URL's
+	}
+	old.upgraded.Store(true)
+	if err := c.ConfigSet(ctx, "maxmemory", "1").Err(); err != nil {
+		t.Fatal(err)
+	}
+	defer c.ConfigSet(ctx, "maxmemory", "0")
+	for range 2 { // the first finds the flagless script refused, the second knows
+		rec.Version++
+		if err := j.Update(ctx, rec); err != nil {
+			t.Fatalf("update %d on a full server upgraded to Redis 7: %v", rec.Version, err)
+		}
 	}
 }
