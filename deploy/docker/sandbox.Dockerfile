@@ -18,6 +18,11 @@ RUN CGO_ENABLED=0 GOWORK=off go build -trimpath -ldflags="-s -w" -o /out/sandbox
 
 FROM gcr.io/distroless/static-debian12:nonroot@sha256:afa5c872c891853ca7fcf1f12c3edb23f7eeef36189728842dd51042ff57f7ab
 COPY --from=build /out/sandbox /sandbox
+# The binary listens on loopback by default: the image's services listen on
+# every address of the container.
+ENV SANDBOX_PRODUCT_ADDR=:8001 SANDBOX_ORDER_ADDR=:8002 SANDBOX_PAYMENT_ADDR=:8003 \
+    SANDBOX_USER_ADDR=:8004 SANDBOX_NOTIFICATION_ADDR=:8005
 EXPOSE 8001 8002 8003 8004 8005
-USER nonroot:nonroot
+# Numeric (distroless's nonroot), so that Kubernetes' runAsNonRoot can check it.
+USER 65532:65532
 ENTRYPOINT ["/sandbox"]

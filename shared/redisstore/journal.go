@@ -79,8 +79,8 @@ const replicaWait = time.Second
 // Interface guard.
 var _ orderflow.Journal = (*Journal)(nil)
 
-// NewJournal returns a Journal keeping its keys under prefix ("sf:saga:web:"
-// in the BFFs), followed by a hash tag made of the prefix.
+// NewJournal returns a Journal keeping its keys under prefix ("sf:saga:bff-web:"
+// in bff-web), followed by a hash tag made of the prefix.
 func NewJournal(client redis.UniversalClient, prefix string, opts ...JournalOption) *Journal {
 	tag := strings.NewReplacer("{", "", "}", "").Replace(prefix)
 	if tag == "" {
