@@ -181,8 +181,8 @@ func checkBFF(t *testing.T, d *appsv1.Deployment, objs objects) {
 	}
 }
 
-// checkProbes: startup and readiness on /readyz, liveness on the admin
-// port's /healthz (a flood over HTTP_MAX_CONNS must not fail it), a preStop
+// checkProbes: startup and readiness on /readyz, liveness on /healthz, all
+// on the admin port (a flood over HTTP_MAX_CONNS must not fail them), a preStop
 // sleep, and a grace period longer than it plus SHUTDOWN_TIMEOUT.
 func checkProbes(t *testing.T, d *appsv1.Deployment, c corev1.Container, env map[string]string) {
 	t.Helper()
@@ -195,8 +195,8 @@ func checkProbes(t *testing.T, d *appsv1.Deployment, c corev1.Container, env map
 			t.Errorf("%s: %s probe %+v, want GET %s", d.Name, name, p, want)
 			continue
 		}
-		if port := p.HTTPGet.Port.String(); name == "liveness" && port != "admin" {
-			t.Errorf("%s: liveness probe on port %s, want the admin port", d.Name, port)
+		if port := p.HTTPGet.Port.String(); port != "admin" {
+			t.Errorf("%s: %s probe on port %s, want the admin port", d.Name, name, port)
 		}
 		// Kubernetes waits a second unless told otherwise.
 		if timeout := time.Duration(max(p.TimeoutSeconds, 1)) * time.Second; want == "/readyz" && timeout <= httpserver.ReadinessTimeout {

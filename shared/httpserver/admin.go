@@ -7,22 +7,34 @@ import (
 	"net/http/pprof"
 	"time"
 
+	json "github.com/goccy/go-json"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // Admin is the handler of the admin listener: GET /metrics (Prometheus
-// text format), Go's profiles under /debug/pprof/, and GET /healthz, the
-// process being alive. Metrics and profiles are never served on the public
-// port: the metrics name routes and upstreams, and a profile can take a
-// CPU's worth of time. /healthz is here too so that a liveness probe does
-// not depend on load: the public port refuses connections over
-// HTTP_MAX_CONNS, and a probe refused there would restart every replica of
-// a flood at once.
+// text format), Go's profiles under /debug/pprof/, GET /healthz, the
+// process being alive, and GET /readyz, answered as the public one (see
+// Health). Metrics and profiles are never served on the public port: the
+// metrics name routes and upstreams, and a profile can take a CPU's worth
+// of time. The probes are here too so that they do not depend on load:
+// the public port refuses connections over HTTP_MAX_CONNS, and probes
+// refused there would restart every replica of a flood at once (liveness),
+// or take them all out of the load balancer (readiness).
 func (s *Server) Admin() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ok"}`))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		degraded, p := s.readiness()
+		if p != nil {
+			writeHTTPProblem(w, p, r.URL.Path)
+			return
+		}
+		body, _ := json.Marshal(readyBody{Status: "ready", Degraded: degraded})
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(body)
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/debug/pprof/", pprof.Index)

@@ -137,11 +137,11 @@ func dialUnfinished(t *testing.T, addr string) net.Conn {
 	return c
 }
 
-// TestLivenessOnTheAdminPortOutlastsTheLimit: with every public connection
-// taken, the public /healthz is refused, and the admin listener's, which
-// the liveness probe asks, still answers: a flood does not get replicas
-// restarted.
-func TestLivenessOnTheAdminPortOutlastsTheLimit(t *testing.T) {
+// TestProbesOnTheAdminPortOutlastTheLimit: with every public connection
+// taken, the public /healthz is refused, and the admin listener's /healthz
+// and /readyz, which the probes ask, still answer: a flood neither gets
+// replicas restarted nor takes them out of the load balancer.
+func TestProbesOnTheAdminPortOutlastTheLimit(t *testing.T) {
 	s := newServer(t, func(c *httpserver.Config) { c.MaxConns = 1 })
 	s.Health()
 	s.App.Get("/ok", func(c *fiber.Ctx) error { return c.SendString("ok") })
@@ -153,13 +153,15 @@ func TestLivenessOnTheAdminPortOutlastsTheLimit(t *testing.T) {
 	defer held.Close()
 	refused := dialGet(t, addr, http.StatusServiceUnavailable)
 	refused.Close()
-	resp, err := http.Get(admin.URL + "/healthz")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Errorf("admin /healthz with the public port full: %d, want 200", resp.StatusCode)
+	for _, path := range []string{"/healthz", "/readyz"} {
+		resp, err := http.Get(admin.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("admin %s with the public port full: %d, want 200", path, resp.StatusCode)
+		}
 	}
 }
 

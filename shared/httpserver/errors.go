@@ -3,6 +3,7 @@ package httpserver
 import (
 	"errors"
 	"log/slog"
+	"net/http"
 	"strconv"
 	"time"
 
@@ -84,17 +85,36 @@ func writeProblem(c *fiber.Ctx, p *problem.Error, instance string) error {
 	if err != nil {
 		return err
 	}
-	// Every 503 says when to come back: one whose problem names no delay
-	// gets the least, rather than leaving its client to guess.
-	if p.RetryAfter > 0 || p.Status() == fiber.StatusServiceUnavailable {
-		setRetryAfter(c, p.RetryAfter)
-	}
 	if p.Status() == fiber.StatusUnauthorized && len(c.Response().Header.Peek(fiber.HeaderWWWAuthenticate)) == 0 && !refusedExchange(p) {
 		c.Set(fiber.HeaderWWWAuthenticate, bearerChallenge)
 	}
-	c.Set(fiber.HeaderContentType, problem.ContentType)
-	c.Set(fiber.HeaderCacheControl, "no-store")
+	problemHeaders(c.Set, p)
 	return c.Status(p.Status()).Send(body)
+}
+
+// writeHTTPProblem is writeProblem for the admin listener's net/http
+// handlers.
+func writeHTTPProblem(w http.ResponseWriter, p *problem.Error, instance string) {
+	body, err := json.Marshal(p.Document(instance))
+	if err != nil {
+		http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
+		return
+	}
+	problemHeaders(w.Header().Set, p)
+	w.WriteHeader(p.Status())
+	_, _ = w.Write(body)
+}
+
+// problemHeaders sets, through set, the header fields of every answer
+// carrying p.
+func problemHeaders(set func(key, value string), p *problem.Error) {
+	// Every 503 says when to come back: one whose problem names no delay
+	// gets the least, rather than leaving its client to guess.
+	if p.RetryAfter > 0 || p.Status() == fiber.StatusServiceUnavailable {
+		set(fiber.HeaderRetryAfter, strconv.Itoa(retryAfterSeconds(p.RetryAfter)))
+	}
+	set(fiber.HeaderContentType, problem.ContentType)
+	set(fiber.HeaderCacheControl, "no-store")
 }
 
 // A 401 names how to authenticate (RFC 9110 §11.6.1), whether a bearer

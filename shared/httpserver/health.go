@@ -33,23 +33,44 @@ type Check struct {
 // under ReadinessTimeout, once for every caller at the same moment,
 // and their outcome answers the callers of the next second (a tenth of it
 // when a check failed): /readyz is public, and each check calls a
-// dependency.
+// dependency. The admin listener answers /readyz the same (see Admin).
 func (s *Server) Health(checks ...Check) {
 	s.App.Get("/healthz", func(c *fiber.Ctx) error {
 		return c.JSON(fiber.Map{"status": "ok"})
 	})
-	ready := &readiness{checks: checks}
+	s.ready.Store(&readiness{checks: checks})
 	s.App.Get("/readyz", func(c *fiber.Ctx) error {
-		if s.draining.Load() {
-			return &problem.Error{Code: problem.CodeUnavailable, Detail: "The replica is shutting down.", RetryAfter: time.Second}
+		degraded, p := s.readiness()
+		if p != nil {
+			return p
 		}
-		required, degraded := ready.check()
-		if len(required) > 0 {
-			s.logger.Warn("not ready", "failing", required, "degraded", degraded)
-			return (&problem.Error{Code: problem.CodeUnavailable, Detail: "A dependency is not ready.", RetryAfter: time.Second}).With("failing", required)
-		}
-		return c.JSON(fiber.Map{"status": "ready", "degraded": degraded})
+		return c.JSON(readyBody{Status: "ready", Degraded: degraded})
 	})
+}
+
+// readyBody is the 200 answer of /readyz.
+type readyBody struct {
+	Status   string   `json:"status"`
+	Degraded []string `json:"degraded"`
+}
+
+// readiness is /readyz's verdict: the dependencies that fail but leave the
+// replica ready, or the 503 problem of a replica shutting down or missing
+// a Required check.
+func (s *Server) readiness() (degraded []string, notReady *problem.Error) {
+	if s.draining.Load() {
+		return nil, &problem.Error{Code: problem.CodeUnavailable, Detail: "The replica is shutting down.", RetryAfter: time.Second}
+	}
+	ready := s.ready.Load()
+	if ready == nil {
+		return []string{}, nil
+	}
+	required, degraded := ready.check()
+	if len(required) > 0 {
+		s.logger.Warn("not ready", "failing", required, "degraded", degraded)
+		return nil, (&problem.Error{Code: problem.CodeUnavailable, Detail: "A dependency is not ready.", RetryAfter: time.Second}).With("failing", required)
+	}
+	return degraded, nil
 }
 
 // ReadinessTimeout bounds /readyz's checks: a probe must wait longer for

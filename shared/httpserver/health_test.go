@@ -3,6 +3,7 @@ package httpserver_test
 import (
 	"context"
 	"errors"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -41,7 +42,8 @@ func TestReadinessIsCheckedOnceForAFlood(t *testing.T) {
 
 // TestReadinessFollowsItsDependencies: a required check failing makes the
 // replica unready, naming it; once it answers, the replica turns ready
-// again without waiting long.
+// again without waiting long. The admin listener's /readyz, which the
+// manifests' probes ask, answers the same.
 func TestReadinessFollowsItsDependencies(t *testing.T) {
 	s := newServer(t, nil)
 	var down atomic.Bool
@@ -53,9 +55,13 @@ func TestReadinessFollowsItsDependencies(t *testing.T) {
 		return nil
 	}})
 	s.start(t)
-	r := servertest.Do(t, "GET", s.base+"/readyz", nil)
-	if p := r.Problem(t); r.Status != 503 || !strings.Contains(string(r.Body), `"failing":["jwks"]`) {
-		t.Fatalf("with the keys missing: %d %v, want 503 naming jwks", r.Status, p)
+	admin := httptest.NewServer(s.Admin())
+	defer admin.Close()
+	for _, base := range []string{s.base, admin.URL} {
+		r := servertest.Do(t, "GET", base+"/readyz", nil)
+		if p := r.Problem(t); r.Status != 503 || !strings.Contains(string(r.Body), `"failing":["jwks"]`) || r.Header.Get("Retry-After") == "" {
+			t.Fatalf("%s/readyz with the keys missing: %d %v (Retry-After %q), want 503 naming jwks", base, r.Status, p, r.Header.Get("Retry-After"))
+		}
 	}
 	down.Store(false)
 	// A bound on the test, not a timing assertion.
@@ -66,5 +72,9 @@ func TestReadinessFollowsItsDependencies(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatal("the replica stayed unready after its keys came")
 		}
+	}
+	r := servertest.Do(t, "GET", admin.URL+"/readyz", nil)
+	if r.Status != 200 || string(r.Body) != `{"status":"ready","degraded":[]}` {
+		t.Errorf("admin /readyz once the keys came: %d %s, want 200 ready", r.Status, r.Body)
 	}
 }

@@ -162,6 +162,8 @@ type Server struct {
 	tracer  trace.Tracer
 	// draining is set on SIGTERM: /readyz answers 503 from then on.
 	draining atomic.Bool
+	// ready runs the checks of /readyz; nil until Health is called.
+	ready atomic.Pointer[readiness]
 	// born is when the server was made: limitsRestUntil counts from it,
 	// on the monotonic clock.
 	born time.Time

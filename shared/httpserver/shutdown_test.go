@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"sync/atomic"
 	"syscall"
@@ -13,6 +14,8 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"storefront.dev/shared/httpserver"
+	"storefront.dev/shared/httpserver/servertest"
+	"storefront.dev/shared/problem"
 )
 
 // TestShutdownHooksHaveABudgetOfTheirOwn: a request still in flight when
@@ -145,5 +148,35 @@ func TestServingOutlivesRunningOutOfFiles(t *testing.T) {
 	}
 	if len(s.logs.entries(t, "accepting connections failed; retrying")) == 0 {
 		t.Error("the wait was not logged")
+	}
+}
+
+// TestReadinessFailsFromTheDrain: from the stop on, through the delay in
+// which requests are still taken (ShutdownDelay), /readyz answers 503 on
+// the public port and on the admin listener, which the probes ask, so that
+// load balancers stop sending before the drain begins.
+func TestReadinessFailsFromTheDrain(t *testing.T) {
+	s := newServer(t, func(c *httpserver.Config) { c.ShutdownDelay = time.Second })
+	s.Health()
+	admin := httptest.NewServer(s.Admin())
+	defer admin.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- serveOnFreePort(ctx, s.Server) }()
+	base := "http://" + waitListening(t, s)
+	for _, u := range []string{base, admin.URL} {
+		if r := servertest.Do(t, "GET", u+"/readyz", nil); r.Status != http.StatusOK {
+			t.Fatalf("%s/readyz before the stop: %d, want 200", u, r.Status)
+		}
+	}
+	cancel()
+	for _, u := range []string{admin.URL, base} {
+		r := servertest.Do(t, "GET", u+"/readyz", nil)
+		if p := r.Problem(t); r.Status != http.StatusServiceUnavailable || p["code"] != string(problem.CodeUnavailable) || r.Header.Get("Retry-After") == "" {
+			t.Errorf("%s/readyz while draining: %d %+v (Retry-After %q), want 503 unavailable", u, r.Status, p, r.Header.Get("Retry-After"))
+		}
+	}
+	if err := <-served; err != nil {
+		t.Errorf("Serve: %v", err)
 	}
 }
