@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"strings"
+	"unicode/utf8"
 
 	"storefront.dev/shared/idempotency"
 	"storefront.dev/shared/jsonscan"
@@ -17,7 +18,8 @@ type Credentials struct {
 	Password string `json:"password"`
 }
 
-// Bounds of the credentials a login body may carry.
+// Bounds of the credentials a login body may carry, in characters, as the
+// API documents' maxLength counts them.
 const (
 	MaxEmailLength    = 254
 	MaxPasswordLength = 256
@@ -31,9 +33,9 @@ func DecodeCredentials(body []byte) (Credentials, error) {
 		return Credentials{}, err
 	}
 	switch {
-	case strings.TrimSpace(cr.Email) == "" || len(cr.Email) > MaxEmailLength:
+	case strings.TrimSpace(cr.Email) == "" || utf8.RuneCountInString(cr.Email) > MaxEmailLength:
 		return Credentials{}, problem.Invalid("email", "email is required (at most %d characters).", MaxEmailLength)
-	case cr.Password == "" || len(cr.Password) > MaxPasswordLength:
+	case cr.Password == "" || utf8.RuneCountInString(cr.Password) > MaxPasswordLength:
 		return Credentials{}, problem.Invalid("password", "password is required (at most %d characters).", MaxPasswordLength)
 	}
 	return cr, nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"storefront.dev/shared/auth"
 	"storefront.dev/shared/problem"
@@ -41,6 +42,13 @@ func TestLogin(t *testing.T) {
 		{"wrong password", issuer{}, `{"email":"ada@example.com","password":"nope"}`, "", problem.CodeUnauthenticated, upstream.KindUnauthorized},
 		{"missing password", issuer{}, `{"email":"ada@example.com"}`, "", problem.CodeInvalid, upstream.KindUnknown},
 		{"unknown member", issuer{}, `{"email":"a","password":"p","admin":true}`, "", problem.CodeMalformedJSON, upstream.KindUnknown},
+		// Bounds count characters, as the documents' maxLength does: 256
+		// two-byte characters pass on to the user service, 257 do not.
+		{"longest password", issuer{}, `{"email":"ada@example.com","password":"` + strings.Repeat("é", auth.MaxPasswordLength) + `"}`, "", problem.CodeUnauthenticated, upstream.KindUnauthorized},
+		{"password too long", issuer{}, `{"email":"ada@example.com","password":"` + strings.Repeat("é", auth.MaxPasswordLength+1) + `"}`, "", problem.CodeInvalid, upstream.KindUnknown},
+		{"longest email", issuer{}, `{"email":"` + strings.Repeat("é", auth.MaxEmailLength-5) + `@x.ex","password":"p"}`, "", problem.CodeUnauthenticated, upstream.KindUnauthorized},
+		{"email too long", issuer{}, `{"email":"` + strings.Repeat("é", auth.MaxEmailLength-4) + `@x.ex","password":"p"}`, "", problem.CodeInvalid, upstream.KindUnknown},
+		{"not UTF-8", issuer{}, "{\"email\":\"a\xffb@x\",\"password\":\"\xc3\"}", "", problem.CodeMalformedJSON, upstream.KindUnknown},
 		{"user service down", issuer{err: down}, `{"email":"ada@example.com","password":"correct-horse"}`, "", "", upstream.KindUnavailable},
 	}
 	for _, tt := range tests {
@@ -78,7 +86,8 @@ func FuzzDecodeCredentials(f *testing.F) {
 			}
 			return
 		}
-		if strings.TrimSpace(cr.Email) == "" || len(cr.Email) > auth.MaxEmailLength || cr.Password == "" || len(cr.Password) > auth.MaxPasswordLength {
+		if strings.TrimSpace(cr.Email) == "" || utf8.RuneCountInString(cr.Email) > auth.MaxEmailLength || cr.Password == "" ||
+			utf8.RuneCountInString(cr.Password) > auth.MaxPasswordLength || !utf8.ValidString(cr.Email+cr.Password) {
 			t.Fatalf("accepted %+v from %q", cr, body)
 		}
 	})

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	json "github.com/goccy/go-json"
 
@@ -24,12 +25,18 @@ const MaxDecodeDepth = 16
 // problem. A member of an object decoded into a struct must be exactly the
 // JSON name of one of its fields: the decoder alone would match "EMAIL" to
 // "email", so that a body could carry a field twice under two spellings
-// (the last winning) or pass one the document does not know. It is plain
+// (the last winning) or pass one the document does not know. Bytes that
+// are not UTF-8 are refused too. It is plain
 // Go, so that the packages that own a request body (auth's credentials)
 // decode it without the HTTP edge.
 func DecodeStrict(body []byte, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return problem.New(problem.CodeMalformedJSON, "The request body is empty; a JSON object is expected.")
+	}
+	// JSON is UTF-8 (RFC 8259 §8.1); the decoder would pass other bytes of
+	// a string on as they came.
+	if !utf8.Valid(body) {
+		return problem.New(problem.CodeMalformedJSON, "The request body is not valid UTF-8.")
 	}
 	if err := checkStructure(body, shapeOf(v)); err != nil {
 		return err
