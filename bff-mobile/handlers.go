@@ -86,7 +86,8 @@ type orderReader interface {
 }
 
 // handleGetOrder shows one of the user's orders; another user's order is a
-// 404, exactly like a missing one, so ids cannot be probed.
+// 404, exactly like a missing one, so ids cannot be probed, and so is one
+// its checkout cancelled before placing it (see orderflow.CheckPlaced).
 func handleGetOrder(orders orderReader) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		id, err := httpserver.PathID(c, "id")
@@ -98,10 +99,7 @@ func handleGetOrder(orders orderReader) fiber.Handler {
 			err = httpserver.CheckAnswered("order", "get", id, o.ID)
 		}
 		if err == nil {
-			err = o.CheckOwner(httpserver.UserID(c))
-		}
-		if err == nil {
-			err = o.CheckStatus()
+			err = orderflow.CheckPlaced(o, httpserver.UserID(c))
 		}
 		if err != nil {
 			return httpserver.FromUpstream(err, "Order")

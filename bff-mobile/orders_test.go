@@ -1,9 +1,11 @@
 package main
 
 import (
+	"net/http"
 	"testing"
 
 	"storefront.dev/shared/httpserver/servertest"
+	"storefront.dev/shared/sandbox"
 )
 
 func TestPlaceOrderAndReadIt(t *testing.T) {
@@ -75,5 +77,21 @@ func TestPlaceOrderAndReadIt(t *testing.T) {
 	other := servertest.Do(t, "GET", s.Base+"/v1/orders/"+placed.ID, nil, "Authorization", grace)
 	if p := other.Problem(t); other.Status != 404 || p["code"] != "not_found" {
 		t.Errorf("another user's order: status %d, problem %v, want 404 not_found", other.Status, p)
+	}
+}
+
+// TestAnOrderCancelledBeforeItWasPlacedIsNotFound: the order a declined
+// checkout created and cancelled is no order of the buyer's (the 402 says
+// none exists, and the list leaves it out): reading it is a 404, as a
+// missing order's.
+func TestAnOrderCancelledBeforeItWasPlacedIsNotFound(t *testing.T) {
+	s, ada := startAsAda(t)
+	if r := s.order(t, ada, orderBody("tok_declined", line(2, 1))); r.Status != 402 {
+		t.Fatalf("declined order: status %d, want 402", r.Status)
+	}
+	id := servertest.CancelledUnplaced(t, s.Running, sandbox.Ada.ID)
+	got := servertest.Do(t, "GET", s.Base+"/v1/orders/"+id, nil, "Authorization", ada)
+	if p := got.Problem(t); got.Status != http.StatusNotFound || p["code"] != "not_found" {
+		t.Errorf("an order cancelled before it was placed: %d %v, want 404 not_found", got.Status, p)
 	}
 }

@@ -85,10 +85,7 @@ func handleGetOrder(orders orderReader, products productBatch, payments paymentR
 				if err = httpserver.CheckAnswered("order", "get", id, pg.order.ID); err != nil {
 					return err
 				}
-				if err = pg.order.CheckOwner(uid); err != nil {
-					return err
-				}
-				return pg.order.CheckStatus()
+				return orderflow.CheckPlaced(pg.order, uid)
 			}).Then(
 				aggregate.Optional("products", func(ctx context.Context) (err error) {
 					pg.products, err = productsOf(ctx, products, []order.Order{pg.order})
@@ -96,8 +93,7 @@ func handleGetOrder(orders orderReader, products productBatch, payments paymentR
 				}),
 				aggregate.Optional("payment", func(ctx context.Context) (err error) {
 					if pg.order.PaymentID == "" {
-						// None to read (an order its checkout cancelled
-						// before paying, or one still being placed): the
+						// None to read (an order still being placed): the
 						// page has no payment, and nothing is missing.
 						return nil
 					}

@@ -14,7 +14,9 @@ import (
 	"testing"
 
 	"storefront.dev/shared/httpserver/servertest"
+	"storefront.dev/shared/money"
 	"storefront.dev/shared/sandbox"
+	"storefront.dev/shared/upstream"
 	"storefront.dev/shared/upstream/order"
 )
 
@@ -107,30 +109,24 @@ func TestOrderPageMarksDegradedParts(t *testing.T) {
 	}
 }
 
-// TestOrderPageOfAnOrderWithoutPayment: the page of an order its checkout
-// cancelled before paying (a declined card) names no payment: the payment
-// service is not asked for one, and the page has no payment and nothing
-// degraded, counted or not.
+// TestOrderPageOfAnOrderWithoutPayment: the page of an order still being
+// placed, pending and naming no payment yet, has no payment: the payment
+// service is not asked for one, and nothing is degraded, counted or not.
 func TestOrderPageOfAnOrderWithoutPayment(t *testing.T) {
 	s, ada := startAsAda(t)
-	if r := s.order(t, ada, orderBody("tok_declined", line(2, 1))); r.Status != 402 {
-		t.Fatalf("declined order: status %d, want 402", r.Status)
-	}
-	var id string
-	for _, o := range s.State(t).Order.Orders {
-		if o.UserID == sandbox.Ada.ID && o.PaymentID == "" {
-			id = o.ID
-		}
-	}
-	if id == "" {
-		t.Fatal("no order of Ada's without a payment in the sandbox")
+	pending, err := s.Clients(t, upstream.DefaultConfig()).Order.Create(context.Background(), order.CreateRequest{
+		Reference: "being-placed", UserID: sandbox.Ada.ID, Total: money.New(1999, "EUR"),
+		Items: []order.Line{{ProductID: 2, Name: "being placed", Quantity: 1, UnitPrice: money.New(1999, "EUR")}},
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	before := paymentCalls(servertest.Metrics(t, s.Base))
-	got := servertest.Do(t, "GET", s.Base+"/api/orders/"+id, nil, ada.headers(reading)...)
+	got := servertest.Do(t, "GET", s.Base+"/api/orders/"+pending.ID, nil, ada.headers(reading)...)
 	var v orderView
 	got.JSON(t, &v)
-	if got.Status != 200 || v.Payment != nil || v.Degraded != nil || v.Status != order.StatusCancelled {
-		t.Errorf("page of an order without payment: status %d view %+v, want 200, cancelled, no payment, nothing degraded", got.Status, v)
+	if got.Status != 200 || v.Payment != nil || v.Degraded != nil || v.Status != order.StatusPending {
+		t.Errorf("page of an order without payment: status %d view %+v, want 200, pending, no payment, nothing degraded", got.Status, v)
 	}
 	m := servertest.Metrics(t, s.Base)
 	if n := paymentCalls(m) - before; n != 0 {
@@ -138,6 +134,22 @@ func TestOrderPageOfAnOrderWithoutPayment(t *testing.T) {
 	}
 	if strings.Contains(m, `bff_degraded_parts_total{part="payment"}`) {
 		t.Error("an order without payment was counted as a degraded payment part")
+	}
+}
+
+// TestAnOrderCancelledBeforeItWasPlacedIsNotFound: the order a declined
+// checkout created and cancelled is no order of the buyer's (the 402 says
+// none exists, and the history leaves it out): its page is a 404, as a
+// missing order's.
+func TestAnOrderCancelledBeforeItWasPlacedIsNotFound(t *testing.T) {
+	s, ada := startAsAda(t)
+	if r := s.order(t, ada, orderBody("tok_declined", line(2, 1))); r.Status != 402 {
+		t.Fatalf("declined order: status %d, want 402", r.Status)
+	}
+	id := servertest.CancelledUnplaced(t, s.Running, sandbox.Ada.ID)
+	got := servertest.Do(t, "GET", s.Base+"/api/orders/"+id, nil, ada.headers(reading)...)
+	if p := got.Problem(t); got.Status != http.StatusNotFound || p["code"] != "not_found" {
+		t.Errorf("page of an order cancelled before it was placed: %d %v, want 404 not_found", got.Status, p)
 	}
 }
 

@@ -3,6 +3,7 @@ package orderflow
 import (
 	"context"
 
+	"storefront.dev/shared/upstream"
 	"storefront.dev/shared/upstream/order"
 )
 
@@ -62,4 +63,20 @@ func History(ctx context.Context, orders OrderLister, userID, cursor string, lim
 // is one.
 func Placed(o order.Order) bool {
 	return o.Status != order.StatusCancelled || o.PaymentID != ""
+}
+
+// CheckPlaced returns nil when userID placed o (see Placed) and o's status
+// is one the documents know (order.CheckStatus), for a read of one order.
+// An order of another user, or one its checkout cancelled before
+// confirming it, is the error of a missing order (KindNotFound): the
+// checkout answered its buyer that no order exists (a 402 or a 409), and
+// the lists leave it out.
+func CheckPlaced(o order.Order, userID string) error {
+	if err := o.CheckOwner(userID); err != nil {
+		return err
+	}
+	if !Placed(o) {
+		return &upstream.Error{Service: "order", Op: "get", Kind: upstream.KindNotFound, Detail: "the order was cancelled before it was placed"}
+	}
+	return o.CheckStatus()
 }

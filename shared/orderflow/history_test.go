@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"storefront.dev/shared/upstream"
 	"storefront.dev/shared/upstream/order"
 	"storefront.dev/shared/upstream/payment"
 )
@@ -123,6 +124,30 @@ func TestPlaced(t *testing.T) {
 	for _, tt := range tests {
 		if got := Placed(tt.o); got != tt.want {
 			t.Errorf("Placed(%s, payment %q) = %v, want %v", tt.o.Status, tt.o.PaymentID, got, tt.want)
+		}
+	}
+}
+
+// TestCheckPlaced: a read of one order shows the buyer's placed orders,
+// and takes another user's, or one cancelled before it was placed, for
+// missing; a status the documents do not know is an answer it cannot use.
+func TestCheckPlaced(t *testing.T) {
+	tests := []struct {
+		o        order.Order
+		notFound bool
+		unusable bool
+	}{
+		{o: order.Order{UserID: "ada", Status: order.StatusConfirmed, PaymentID: "pay_1"}},
+		{o: order.Order{UserID: "ada", Status: order.StatusPending}},
+		{o: order.Order{UserID: "grace", Status: order.StatusConfirmed, PaymentID: "pay_1"}, notFound: true},
+		{o: order.Order{UserID: "ada", Status: order.StatusCancelled}, notFound: true},
+		{o: order.Order{UserID: "ada", Status: "shipped", PaymentID: "pay_1"}, unusable: true},
+	}
+	for _, tt := range tests {
+		err := CheckPlaced(tt.o, "ada")
+		notFound, unusable := upstream.KindOf(err) == upstream.KindNotFound, errors.Is(err, upstream.ErrUnusable)
+		if notFound != tt.notFound || unusable != tt.unusable || (err == nil) != (!tt.notFound && !tt.unusable) {
+			t.Errorf("CheckPlaced(%+v) = %v; want not found %v, unusable %v", tt.o, err, tt.notFound, tt.unusable)
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"storefront.dev/shared/clocktest"
 	"storefront.dev/shared/sandbox"
 	"storefront.dev/shared/sandbox/sandboxtest"
+	"storefront.dev/shared/upstream/order"
 )
 
 // Stack is a BFF started through its run in front of a sandbox whose clock
@@ -208,4 +209,21 @@ func (s *Stack) CheckRefused(t *testing.T, refused []Refused) {
 			}
 		})
 	}
+}
+
+// CancelledUnplaced returns the id of the one order of userID in rt's
+// order service that its checkout cancelled before placing it (cancelled,
+// naming no payment), as a declined or out-of-stock checkout leaves.
+func CancelledUnplaced(tb testing.TB, rt *sandboxtest.Running, userID string) string {
+	tb.Helper()
+	var ids []string
+	for _, o := range rt.State(tb).Order.Orders {
+		if o.UserID == userID && o.Status == order.StatusCancelled && o.PaymentID == "" {
+			ids = append(ids, o.ID)
+		}
+	}
+	if len(ids) != 1 {
+		tb.Fatalf("orders of %s cancelled before they were placed: %v, want one", userID, ids)
+	}
+	return ids[0]
 }
