@@ -88,6 +88,24 @@ func TestCSRFAttacks(t *testing.T) {
 	s.CheckInvariants(t)
 }
 
+// TestRepeatedCSRFTokenIsRefused: a write that repeats X-CSRF-Token, the
+// right token beside another, is a 400 naming it that places nothing,
+// whichever line a proxy in front would have read.
+func TestRepeatedCSRFTokenIsRefused(t *testing.T) {
+	s, ada := startAsAda(t)
+	placed := s.orders(t)
+	for _, tokens := range [][]string{{ada.csrf, "not-the-token"}, {"not-the-token", ada.csrf}} {
+		r := servertest.DoLines(t, "POST", s.Base+"/api/orders", orderBody("tok_visa", line(6, 1)),
+			http.Header{"Cookie": {ada.cookieHeader()}, HeaderCSRF: tokens})
+		if p := r.Problem(t); r.Status != 400 || p["field"] != HeaderCSRF {
+			t.Errorf("tokens %q: got %d %v, want 400 naming %s", tokens, r.Status, p, HeaderCSRF)
+		}
+	}
+	if got := s.orders(t); got != placed {
+		t.Errorf("got %d orders in the sandbox, want %d", got, placed)
+	}
+}
+
 // TestLoginCSRF posts credentials the way a page elsewhere could, as a
 // text/plain form that needs no preflight, or naming itself the BFF's host
 // in headers any client may send: refused, and no cookie is set. The

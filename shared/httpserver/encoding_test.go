@@ -151,3 +151,45 @@ func TestBodiesAreJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestRepeatedFieldsAreRefused: a request that repeats Authorization or
+// Origin, which the server reads one value of, is a 400 naming the field
+// before any handler runs; one line of each, or a repeated field the
+// server reads no single value of, goes through.
+func TestRepeatedFieldsAreRefused(t *testing.T) {
+	s := newServer(t, nil)
+	reached := 0
+	s.App.Get("/ok", func(c *fiber.Ctx) error {
+		reached++
+		return c.SendString("ok")
+	})
+	s.start(t)
+	tests := []struct {
+		name   string
+		header http.Header
+		field  string
+	}{
+		{"one of each", http.Header{"Authorization": {"Bearer a"}, "Origin": {"https://shop.example"}}, ""},
+		{"repeated Accept", http.Header{"Accept": {"application/json", "text/plain"}}, ""},
+		{"two credentials", http.Header{"Authorization": {"Bearer a", "Bearer b"}}, "Authorization"},
+		{"two origins", http.Header{"Origin": {"https://shop.example", "https://evil.example"}}, "Origin"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := reached
+			r := servertest.DoLines(t, "GET", s.base+"/ok", nil, tt.header)
+			if tt.field == "" {
+				if r.Status != 200 || reached != before+1 {
+					t.Errorf("got status %d (handler ran %d times), want 200", r.Status, reached-before)
+				}
+				return
+			}
+			if p := r.Problem(t); r.Status != 400 || p["field"] != tt.field {
+				t.Errorf("got %d %v, want 400 naming %s", r.Status, p, tt.field)
+			}
+			if reached != before {
+				t.Error("the handler ran")
+			}
+		})
+	}
+}
