@@ -68,9 +68,9 @@ func Placed(o order.Order) bool {
 // CheckPlaced returns nil when userID placed o (see Placed) and o's status
 // is one the documents know (order.CheckStatus), for a read of one order.
 // An order of another user, or one its checkout cancelled before
-// confirming it, is the error of a missing order (KindNotFound): the
-// checkout answered its buyer that no order exists (a 402 or a 409), and
-// the lists leave it out.
+// confirming it, is the error of a missing order (KindNotFound): that
+// checkout was refused or undone, its answer said no order was placed,
+// and the lists leave the order out.
 func CheckPlaced(o order.Order, userID string) error {
 	if err := o.CheckOwner(userID); err != nil {
 		return err

@@ -230,8 +230,14 @@ func (j *Journal) Update(ctx context.Context, rec orderflow.Record) error {
 		// Nothing ran: a full server refused the script without flags. It
 		// may run Redis 7 by now (an upgrade, a failover to a newer
 		// replica), which takes the flagged one on a full server.
-		if d, ferr := j.write(ctx, updateScript, rec.ID, args).Int(); !flagsRefused(ferr) {
+		d, ferr := j.write(ctx, updateScript, rec.ID, args).Int()
+		var reply redis.Error
+		if ferr == nil || errors.As(ferr, &reply) && !flagsRefused(ferr) {
+			// Compiled: the flags are known from now on. A failure on the
+			// way (a dropped connection) tells nothing of them.
 			j.plainUpdates.Store(false)
+		}
+		if !flagsRefused(ferr) {
 			done, err = d, ferr
 		}
 	}
