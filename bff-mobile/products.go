@@ -26,7 +26,11 @@ func handleListProducts(cat catalogReader) fiber.Handler {
 		if err != nil {
 			return err
 		}
-		page, err := cat.List(c.UserContext(), c.Query("category"), pg.Cursor, pg.Limit)
+		category, err := httpserver.QueryOnce(c, "category")
+		if err != nil {
+			return err
+		}
+		page, err := cat.List(c.UserContext(), category, pg.Cursor, pg.Limit)
 		if err != nil {
 			return httpserver.UpstreamFailure(err)
 		}

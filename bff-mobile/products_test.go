@@ -84,6 +84,8 @@ func TestProductInputsAndFailures(t *testing.T) {
 		{Name: "limit zero", Path: "/v1/products?limit=0", Status: 400, Code: "invalid_request", Field: "limit"},
 		{Name: "forged cursor", Path: "/v1/products?cursor=cDE6NA", Status: 400, Code: "invalid_request", Field: "cursor"},
 		{Name: "bad category", Path: "/v1/products?category=Books", Status: 400, Code: "invalid_request", Field: "category"},
+		{Name: "category twice", Path: "/v1/products?category=books&category=toys", Status: 400, Code: "invalid_request", Field: "category"},
+		{Name: "limit twice", Path: "/v1/products?limit=1&limit=100", Status: 400, Code: "invalid_request", Field: "limit"},
 	})
 
 	// A cursor of one category is refused in another.

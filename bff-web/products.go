@@ -31,8 +31,12 @@ func handleListProducts(cat catalogReader, screens *aggregate.Fanout) fiber.Hand
 		if err != nil {
 			return err
 		}
+		category, err := httpserver.QueryOnce(c, "category")
+		if err != nil {
+			return err
+		}
 		// Owned: the part reads it on another goroutine.
-		category := strings.Clone(c.Query("category"))
+		category = strings.Clone(category)
 		var page product.Page
 		if _, err := screens.Run(c.UserContext(), aggregate.Required("products", func(ctx context.Context) (err error) {
 			page, err = cat.List(ctx, category, pg.Cursor, pg.Limit)

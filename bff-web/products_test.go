@@ -121,6 +121,7 @@ func TestProductListInputs(t *testing.T) {
 		{Name: "limit too large", Path: "/api/products?limit=500", Status: 400, Field: "limit"},
 		{Name: "forged cursor", Path: "/api/products?cursor=cDE6NA", Status: 400, Field: "cursor"},
 		{Name: "bad category", Path: "/api/products?category=a%20b", Status: 400, Field: "category"},
+		{Name: "category twice", Path: "/api/products?category=kitchen&category=toys", Status: 400, Field: "category"},
 	})
 }
 

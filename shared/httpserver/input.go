@@ -87,12 +87,32 @@ const MaxCursorLength = cursor.MaxLength
 
 // ParsePage reads ?cursor= and ?limit= as PageOf validates them; a limit
 // given empty (limit=) is refused like any other non-integer, not read as
-// the default.
+// the default, and either given twice is refused (see QueryOnce).
 func ParsePage(c *fiber.Ctx) (Page, error) {
-	if c.Context().QueryArgs().Has("limit") && c.Query("limit") == "" {
+	cur, err := QueryOnce(c, "cursor")
+	if err != nil {
+		return Page{}, err
+	}
+	limit, err := QueryOnce(c, "limit")
+	if err != nil {
+		return Page{}, err
+	}
+	if limit == "" && c.Context().QueryArgs().Has("limit") {
 		return Page{}, problem.Invalid("limit", "limit must be an integer from 1 to %d.", MaxLimit)
 	}
-	return PageOf(c.Query("cursor"), c.Query("limit"))
+	return PageOf(cur, limit)
+}
+
+// QueryOnce returns the query parameter name, "" when absent, or a 400
+// problem naming it when the query gives it more than once: read first or
+// last, a repeated parameter would mean one thing here and another to a
+// cache or proxy in front. The string is only valid during the request.
+func QueryOnce(c *fiber.Ctx, name string) (string, error) {
+	args := c.Context().QueryArgs()
+	if vs := args.PeekMulti(name); len(vs) > 1 {
+		return "", problem.Invalid(name, "The query parameter %s appears more than once; send it once.", name)
+	}
+	return c.Query(name), nil
 }
 
 // PageOf validates a page request. The cursor is opaque but must look like

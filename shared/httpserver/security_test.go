@@ -93,6 +93,9 @@ func TestHostileInput(t *testing.T) {
 		{"limit not a number", "GET", "/page?limit=ten", nil, nil, 400, "invalid_request", "limit", "1 to 50"},
 		{"cursor with bad characters", "GET", "/page?cursor=abc%22%3Bdrop", nil, nil, 400, "invalid_request", "cursor", "not valid"},
 		{"cursor too long", "GET", "/page?cursor=" + strings.Repeat("A", httpserver.MaxCursorLength+1), nil, nil, 400, "invalid_request", "cursor", "not valid"},
+		{"limit twice, the good one first", "GET", "/page?limit=1&limit=100", nil, nil, 400, "invalid_request", "limit", "more than once"},
+		{"limit twice, alike", "GET", "/page?limit=5&limit=5", nil, nil, 400, "invalid_request", "limit", "more than once"},
+		{"cursor twice", "GET", "/page?cursor=abc&cursor=def", nil, nil, 400, "invalid_request", "cursor", "more than once"},
 		{"unknown route", "GET", "/admin", nil, nil, 404, "not_found", "", ""},
 		{"wrong method", "DELETE", "/echo", nil, nil, 405, "method_not_allowed", "", ""},
 	}
