@@ -10,12 +10,16 @@
 // Stock changes with every order, so it has its own, much shorter bound than
 // the rest of a product: a read that shows availability never gets a stock
 // figure older than the stock TTL, while names, prices and pictures may be
-// as old as the product TTL.
+// as old as the product TTL. That a product does not exist is kept for the
+// stock TTL too: a flood of reads of one missing product (a deleted one
+// still linked to) costs the product service a call per stock TTL, and a
+// product added shows as soon as a stock change would.
 package catalog
 
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -72,6 +76,10 @@ type productEntry struct {
 	fetched time.Time
 }
 
+// missingEntry is the product service's answer that it holds no product
+// under a product's key, and when it was asked for.
+type missingEntry struct{ fetched time.Time }
+
 // pageEntry is the membership of one catalog page.
 type pageEntry struct {
 	ids  []int64
@@ -95,22 +103,33 @@ func New(src Source, cfg Config, opts ...Option) *Cache {
 }
 
 // Product returns the product with id, its stock no older than the stock
-// TTL. A missing product is the Source's error (KindNotFound).
+// TTL. A missing product is the Source's error (KindNotFound), or, within
+// the stock TTL of that answer, the cache's own (see errMissing).
 func (c *Cache) Product(ctx context.Context, id int64) (product.Product, error) {
 	key := productKey(id)
 	if p, ok := c.cachedProduct(key, c.cfg.StockTTL); ok {
 		c.hit(CacheProducts)
 		return p, nil
 	}
+	if c.knownMissing(key, c.cfg.now()) {
+		c.hit(CacheProducts)
+		return product.Product{}, errMissing("get", id)
+	}
 	c.miss(CacheProducts)
 	v, err := c.flight(ctx, "get", key, func(ctx context.Context) (any, error) {
 		// A flight that ended just before this one began has filled the
 		// cache: the burst it served must not cost a second call.
-		if p, ok := c.cachedProduct(key, c.cfg.StockTTL); ok {
+		start := c.cfg.now()
+		if p, ok := c.cachedProductAt(key, c.cfg.StockTTL, start); ok {
 			return p, nil
 		}
-		start := c.cfg.now()
+		if c.knownMissing(key, start) {
+			return nil, errMissing("get", id)
+		}
 		p, err := c.src.Get(ctx, id)
+		if upstream.KindOf(err) == upstream.KindNotFound {
+			c.putMissing(id, start)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -232,7 +251,7 @@ func (c *Cache) batch(ctx context.Context, ids []int64, maxAge time.Duration, op
 	now := c.cfg.now()
 	slots := make([]slot, len(ids))
 	markFirstOccurrences(ids, slots)
-	var stale []int64 // in the order asked, once each
+	var stale, gone []int64 // in the order asked, once each
 	var hits int
 	for i, id := range ids {
 		if !slots[i].first {
@@ -244,10 +263,15 @@ func (c *Cache) batch(ctx context.Context, ids []int64, maxAge time.Duration, op
 			hits++
 			continue
 		}
+		if c.knownMissing(productKey(id), now) {
+			c.hit(CacheProducts)
+			gone = append(gone, id)
+			continue
+		}
 		c.miss(CacheProducts)
 		stale = append(stale, id)
 	}
-	out := product.Batch{Items: make([]product.Product, 0, hits+len(stale))}
+	out := product.Batch{Items: make([]product.Product, 0, hits+len(stale)), Missing: gone}
 	var fetched map[int64]product.Product
 	if len(stale) > 0 {
 		sorted := slices.Sorted(slices.Values(stale))
@@ -262,7 +286,7 @@ func (c *Cache) batch(ctx context.Context, ids []int64, maxAge time.Duration, op
 		for _, p := range got.Items {
 			fetched[p.ID] = p
 		}
-		out.Missing = got.Missing
+		out.Missing = append(out.Missing, got.Missing...)
 	}
 	for i, id := range ids {
 		switch {
@@ -311,9 +335,13 @@ func strayProduct(op string, asked, got int64) error {
 func (c *Cache) fetchMany(ctx context.Context, ids []int64, maxAge time.Duration) (product.Batch, error) {
 	out := product.Batch{Items: make([]product.Product, 0, len(ids))}
 	var ask []int64
+	start := c.cfg.now()
 	for _, id := range ids {
-		if p, ok := c.cachedProduct(productKey(id), maxAge); ok {
+		key := productKey(id)
+		if p, ok := c.cachedProductAt(key, maxAge, start); ok {
 			out.Items = append(out.Items, p)
+		} else if c.knownMissing(key, start) {
+			out.Missing = append(out.Missing, id)
 		} else {
 			ask = append(ask, id)
 		}
@@ -321,7 +349,6 @@ func (c *Cache) fetchMany(ctx context.Context, ids []int64, maxAge time.Duration
 	if len(ask) == 0 {
 		return out, nil
 	}
-	start := c.cfg.now()
 	b, err := c.src.GetMany(ctx, ask)
 	if err != nil {
 		return product.Batch{}, err
@@ -334,8 +361,13 @@ func (c *Cache) fetchMany(ctx context.Context, ids []int64, maxAge time.Duration
 	for _, p := range b.Items {
 		c.putProduct(p, start)
 	}
+	for _, id := range b.Missing {
+		if slices.Contains(ask, id) {
+			c.putMissing(id, start)
+		}
+	}
 	out.Items = append(out.Items, b.Items...)
-	out.Missing = b.Missing
+	out.Missing = append(out.Missing, b.Missing...)
 	return out, nil
 }
 
@@ -381,11 +413,35 @@ func (c *Cache) cachedProductAt(key string, maxAge time.Duration, now time.Time)
 	if !ok {
 		return product.Product{}, false
 	}
-	e := v.(productEntry)
-	if now.Sub(e.fetched) >= maxAge {
+	e, ok := v.(productEntry)
+	if !ok || now.Sub(e.fetched) >= maxAge {
 		return product.Product{}, false
 	}
 	return e.p, true
+}
+
+// knownMissing reports whether the product service answered, less than
+// the stock TTL before now, that it holds no product under key.
+func (c *Cache) knownMissing(key string, now time.Time) bool {
+	v, ok := c.items.Get(key)
+	if !ok {
+		return false
+	}
+	e, ok := v.(missingEntry)
+	return ok && now.Sub(e.fetched) < c.cfg.StockTTL
+}
+
+// putMissing keeps, for the stock TTL, that the product service holds no
+// product id since it was asked at fetched.
+func (c *Cache) putMissing(id int64, fetched time.Time) {
+	c.put(productKey(id), missingEntry{fetched: fetched}, c.cfg.StockTTL)
+}
+
+// errMissing is the error of a read of product id that the cache knows the
+// product service does not hold, as the Source's would be.
+func errMissing(op string, id int64) error {
+	return &upstream.Error{Service: service, Op: op, Status: http.StatusNotFound, Kind: upstream.KindNotFound,
+		Err: fmt.Errorf("product %d not found (cached answer)", id)}
 }
 
 func (c *Cache) cachedPage(key string) (pageEntry, bool) {

@@ -312,6 +312,49 @@ func TestFailuresAreNotCached(t *testing.T) {
 	}
 }
 
+// TestMissingProductsAreKeptForTheStockTTL: the product service's answer
+// that a product does not exist, to a read of one or to a batch, answers
+// the reads of that product for the stock TTL, one or in a batch, without
+// a call; after it, the service is asked again.
+func TestMissingProductsAreKeptForTheStockTTL(t *testing.T) {
+	f := start(t, func(c *catalog.Config) { c.StockTTL = 2 * time.Second })
+	ctx := context.Background()
+	notFound := func(step string, err error) {
+		t.Helper()
+		if k := upstream.KindOf(err); k != upstream.KindNotFound {
+			t.Errorf("%s: got %v (kind %s), want not found", step, err, k)
+		}
+	}
+	calls := func(step string, gets, lists int) {
+		t.Helper()
+		if g, l := f.requests(t, routeGet), f.requests(t, routeList); g != gets || l != lists {
+			t.Errorf("%s: %d reads of one and %d batches upstream, want %d and %d", step, g, l, gets, lists)
+		}
+	}
+	_, err := f.cache.Product(ctx, 9999)
+	notFound("first read", err)
+	_, err = f.cache.Product(ctx, 9999)
+	notFound("second read", err)
+	calls("after two reads", 1, 0)
+	b, err := f.cache.Products(ctx, []int64{9999, 1})
+	if err != nil || len(b.Items) != 1 || b.Items[0].ID != 1 || !slices.Equal(b.Missing, []int64{9999}) {
+		t.Fatalf("batch: %+v, %v; want product 1, and 9999 missing", b, err)
+	}
+	calls("after the batch", 1, 1)
+	b, err = f.cache.Products(ctx, []int64{9998})
+	if err != nil || len(b.Items) != 0 || !slices.Equal(b.Missing, []int64{9998}) {
+		t.Fatalf("batch of another: %+v, %v; want 9998 missing", b, err)
+	}
+	_, err = f.cache.Product(ctx, 9998)
+	notFound("a read of one missing in a batch", err)
+	calls("after a read of one missing in a batch", 1, 2)
+
+	f.clock.Advance(2 * time.Second)
+	_, err = f.cache.Product(ctx, 9999)
+	notFound("a read once the stock TTL passed", err)
+	calls("once the stock TTL passed", 2, 2)
+}
+
 // TestCallerGivingUpDoesNotCancelTheFetch: a reader whose deadline passes
 // gets a timeout, but the fetch it started completes for everyone else.
 func TestCallerGivingUpDoesNotCancelTheFetch(t *testing.T) {

@@ -17,7 +17,9 @@ type Config struct {
 	// StockTTL is the oldest stock figure (in stock, units available) a read
 	// that shows availability is served; 0 makes each of them ask the
 	// product service (still coalesced). Stock arrives with the rest of the
-	// product, so it is at most ProductTTL when that is not 0. Default 1s.
+	// product, so it is at most ProductTTL when that is not 0. The product
+	// service's answer that a product does not exist is kept as long.
+	// Default 1s.
 	StockTTL time.Duration
 	// ListTTL is how long the membership of a catalog page (which products,
 	// in which order, and the next cursor) is served from memory; 0 caches
