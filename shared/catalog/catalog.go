@@ -432,9 +432,17 @@ func (c *Cache) knownMissing(key string, now time.Time) bool {
 }
 
 // putMissing keeps, for the stock TTL, that the product service holds no
-// product id since it was asked at fetched.
+// product id since it was asked at fetched. Such entries take at most half
+// of MaxItems, so that reads of made-up ids cannot fill the cache and keep
+// real products out of it; a product's own entry is always replaced.
 func (c *Cache) putMissing(id int64, fetched time.Time) {
-	c.put(productKey(id), missingEntry{fetched: fetched}, c.cfg.StockTTL)
+	key := productKey(id)
+	if c.items.ItemCount() >= c.cfg.MaxItems/2 {
+		if _, held := c.items.Get(key); !held {
+			return
+		}
+	}
+	c.put(key, missingEntry{fetched: fetched}, c.cfg.StockTTL)
 }
 
 // errMissing is the error of a read of product id that the cache knows the

@@ -439,6 +439,29 @@ func TestMaxItemsBoundsTheCache(t *testing.T) {
 	}
 }
 
+// TestMadeUpIdsLeaveRoomForProducts: reads of ids the product service
+// does not hold fill at most half of MaxItems, so that the products read
+// after them are still cached.
+func TestMadeUpIdsLeaveRoomForProducts(t *testing.T) {
+	f := start(t, func(c *catalog.Config) { c.MaxItems = 4 })
+	ctx := context.Background()
+	b, err := f.cache.Products(ctx, []int64{9001, 9002, 9003, 9004})
+	if err != nil || len(b.Missing) != 4 {
+		t.Fatalf("got %+v, %v, want 4 missing", b, err)
+	}
+	if got := f.cache.Len(); got != 2 {
+		t.Errorf("got %d entries after 4 made-up ids, want 2 (half of MaxItems)", got)
+	}
+	for range 2 {
+		if _, err := f.cache.Products(ctx, []int64{1, 2}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := f.requests(t, routeList); got != 2 {
+		t.Errorf("got %d batch calls, want 2: the products read twice are cached", got)
+	}
+}
+
 func TestZeroTTLsCacheNothing(t *testing.T) {
 	f := start(t, func(c *catalog.Config) { c.ProductTTL, c.StockTTL, c.ListTTL = 0, 0, 0 })
 	ctx := context.Background()
