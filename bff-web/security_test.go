@@ -89,16 +89,25 @@ func TestCSRFAttacks(t *testing.T) {
 }
 
 // TestRepeatedCSRFTokenIsRefused: a write that repeats X-CSRF-Token, the
-// right token beside another, is a 400 naming it that places nothing,
-// whichever line a proxy in front would have read.
+// right token beside another, is a 400 naming it, and one that repeats
+// Origin, an allowed one beside another, is refused as cross-site: no
+// browser sends either, and a proxy in front may have read the other line.
+// Neither places anything.
 func TestRepeatedCSRFTokenIsRefused(t *testing.T) {
-	s, ada := startAsAda(t)
+	s, ada := startAsAda(t, "BFF_ALLOWED_ORIGINS", spaOrigin)
 	placed := s.orders(t)
 	for _, tokens := range [][]string{{ada.csrf, "not-the-token"}, {"not-the-token", ada.csrf}} {
 		r := servertest.DoLines(t, "POST", s.Base+"/api/orders", orderBody("tok_visa", line(6, 1)),
 			http.Header{"Cookie": {ada.cookieHeader()}, HeaderCSRF: tokens})
 		if p := r.Problem(t); r.Status != 400 || p["field"] != HeaderCSRF {
 			t.Errorf("tokens %q: got %d %v, want 400 naming %s", tokens, r.Status, p, HeaderCSRF)
+		}
+	}
+	for _, origins := range [][]string{{spaOrigin, "https://evil.example"}, {"https://evil.example", spaOrigin}} {
+		r := servertest.DoLines(t, "POST", s.Base+"/api/orders", orderBody("tok_visa", line(6, 1)),
+			http.Header{"Cookie": {ada.cookieHeader()}, HeaderCSRF: {ada.csrf}, "Origin": origins})
+		if p := r.Problem(t); r.Status != 403 || p["code"] != "forbidden" {
+			t.Errorf("origins %q: got %d %v, want 403 forbidden", origins, r.Status, p)
 		}
 	}
 	if got := s.orders(t); got != placed {

@@ -294,7 +294,10 @@ func csrfProtect(o origins) fiber.Handler {
 		if !o.trusted(c) {
 			return problem.New(problem.CodeForbidden, "Cross-site request refused.")
 		}
-		got := c.Get(HeaderCSRF)
+		got, err := httpserver.HeaderOnce(c, HeaderCSRF)
+		if err != nil {
+			return err
+		}
 		if want == "" || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(want)) != 1 {
 			return problem.New(problem.CodeForbidden, "Missing or wrong "+HeaderCSRF+" header.")
 		}
@@ -343,8 +346,12 @@ func newOrigins(cfg Config) origins {
 // read from X-Forwarded-Host or X-Forwarded-Proto, nor from an
 // absolute-form request target: any client may send those. Behind a proxy
 // that sends the BFF another Host than the browser's, the public origin
-// must be one of the allowed ones.
+// must be one of the allowed ones. Two Origin lines, which no browser
+// sends, are not trusted: a proxy in front may have read the other one.
 func (o origins) trusted(c *fiber.Ctx) bool {
+	if len(c.Request().Header.PeekAll(fiber.HeaderOrigin)) > 1 {
+		return false
+	}
 	origin := c.Get(fiber.HeaderOrigin)
 	if origin == "" {
 		return c.Get("Sec-Fetch-Site") != "cross-site"

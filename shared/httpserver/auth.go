@@ -37,13 +37,18 @@ type Refusal func(c *fiber.Ctx, err error) error
 // RequireUser verifies the request's "Authorization: Bearer" token and
 // makes its subject the request's user. A request without one is a 401
 // problem; one whose token is refused is answered by refused (nil: the 401
-// problem itself, or the verifier's 503 when the keys are unreachable).
+// problem itself, or the verifier's 503 when the keys are unreachable); one
+// with two Authorization lines is a 400 (see HeaderOnce).
 func RequireUser(v TokenVerifier, refused Refusal) fiber.Handler {
 	if refused == nil {
 		refused = func(_ *fiber.Ctx, err error) error { return err }
 	}
 	return func(c *fiber.Ctx) error {
-		token, _ := bearer(c.Get(fiber.HeaderAuthorization))
+		h, err := HeaderOnce(c, fiber.HeaderAuthorization)
+		if err != nil {
+			return err
+		}
+		token, _ := bearer(h)
 		if token == "" {
 			c.Set(fiber.HeaderWWWAuthenticate, bearerChallenge)
 			return problem.New(problem.CodeUnauthenticated, "A bearer token is required.")
@@ -77,10 +82,14 @@ func RequireUser(v TokenVerifier, refused Refusal) fiber.Handler {
 // on the routes that require one: the answer is the same with or without
 // it, so it tells a guesser nothing, and a client still sending a token it
 // was not told is refused would spend the logins of everyone behind its
-// address.
+// address. Two Authorization lines are a 400, as on RequireUser's routes.
 func OptionalUser(v TokenVerifier) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		if token, ok := bearer(c.Get(fiber.HeaderAuthorization)); ok {
+		h, err := HeaderOnce(c, fiber.HeaderAuthorization)
+		if err != nil {
+			return err
+		}
+		if token, ok := bearer(h); ok {
 			if claims, err := v.Verify(c.UserContext(), token); err == nil {
 				c.Locals(userKey{}, claims.Subject)
 			}

@@ -70,22 +70,3 @@ func jsonMedia(contentType []byte) bool {
 	mt = strings.ToLower(strings.Trim(mt, " \t"))
 	return mt == "application/json" || strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json")
 }
-
-// SingleFields refuses with a 400 problem a request that repeats one of
-// the header fields names, each of which the BFF reads one value of: the
-// first, where fasthttp and a proxy in front may each read another (RFC
-// 9110 §5.3: a sender must not repeat such a field). The server refuses
-// a repeated Authorization (the credential) and Origin (whom a browser
-// acts for) on every route; a BFF adds its own fields (bff-web its CSRF
-// token).
-func SingleFields(names ...string) fiber.Handler {
-	return func(c *fiber.Ctx) error {
-		h := &c.Request().Header
-		for _, name := range names {
-			if len(h.PeekAll(name)) > 1 {
-				return problem.Invalid(name, "The header field %s appears more than once; send it once.", name)
-			}
-		}
-		return c.Next()
-	}
-}

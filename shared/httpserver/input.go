@@ -103,6 +103,19 @@ func ParsePage(c *fiber.Ctx) (Page, error) {
 	return PageOf(cur, limit)
 }
 
+// HeaderOnce returns the request header field name, "" when absent, or a
+// 400 problem naming it when it comes on more than one line: a field the
+// BFF reads one value of (a credential, a CSRF token) would otherwise be
+// read first-wins here and perhaps otherwise by a proxy in front (RFC 9110
+// §5.3: a sender must not repeat it). The string is only valid during the
+// request.
+func HeaderOnce(c *fiber.Ctx, name string) (string, error) {
+	if len(c.Request().Header.PeekAll(name)) > 1 {
+		return "", problem.Invalid(name, "The header field %s appears more than once; send it once.", name)
+	}
+	return c.Get(name), nil
+}
+
 // QueryOnce returns the query parameter name, "" when absent, or a 400
 // problem naming it when the query gives it more than once: read first or
 // last, a repeated parameter would mean one thing here and another to a

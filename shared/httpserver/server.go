@@ -232,7 +232,6 @@ func New(cfg Config, logger *slog.Logger, metrics *telemetry.Metrics, opts ...Op
 	s.refuseUnknownMethods()
 	s.App.Use(requestID, s.observe, securityHeaders(cfg.HSTS), s.recoverPanic)
 	s.App.Use(identityBodies) // before any handler reads a body
-	s.App.Use(SingleFields(fiber.HeaderAuthorization, fiber.HeaderOrigin))
 	return s
 }
 
