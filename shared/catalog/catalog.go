@@ -437,6 +437,9 @@ func (c *Cache) knownMissing(key string, now time.Time) bool {
 // real products out of it; a product's own entry is always replaced.
 func (c *Cache) putMissing(id int64, fetched time.Time) {
 	key := productKey(id)
+	if c.newerHeld(key, fetched) {
+		return
+	}
 	if c.items.ItemCount() >= c.cfg.MaxItems/2 {
 		if _, held := c.items.Get(key); !held {
 			return
@@ -467,7 +470,30 @@ func (c *Cache) younger(t time.Time, maxAge time.Duration) bool {
 }
 
 func (c *Cache) putProduct(p product.Product, fetched time.Time) {
-	c.put(productKey(p.ID), productEntry{p: p, fetched: fetched}, c.cfg.ProductTTL)
+	key := productKey(p.ID)
+	if c.newerHeld(key, fetched) {
+		return
+	}
+	c.put(key, productEntry{p: p, fetched: fetched}, c.cfg.ProductTTL)
+}
+
+// newerHeld reports whether key holds an answer about its product (the
+// product, or that it does not exist) asked for after fetched: a read of
+// one product and a batch may fetch it at once, and the older answer must
+// not replace the newer. Two answers stored at the same instant may still
+// land in either order; the older then holds until its own bound.
+func (c *Cache) newerHeld(key string, fetched time.Time) bool {
+	v, ok := c.items.Get(key)
+	if !ok {
+		return false
+	}
+	switch e := v.(type) {
+	case productEntry:
+		return e.fetched.After(fetched)
+	case missingEntry:
+		return e.fetched.After(fetched)
+	}
+	return false
 }
 
 // put stores v unless ttl is zero or the cache is full; replacing an entry

@@ -439,6 +439,58 @@ func TestMaxItemsBoundsTheCache(t *testing.T) {
 	}
 }
 
+// racingSource answers a read of one product, once released, that it does
+// not exist, and a batch with every product asked for.
+type racingSource struct {
+	catalog.Source
+	asked   chan struct{} // closed once a read of one is asked
+	release chan struct{}
+	batches int
+}
+
+func (r *racingSource) Get(context.Context, int64) (product.Product, error) {
+	close(r.asked)
+	<-r.release
+	return product.Product{}, &upstream.Error{Service: "product", Op: "get", Status: 404, Kind: upstream.KindNotFound}
+}
+
+func (r *racingSource) GetMany(_ context.Context, ids []int64) (product.Batch, error) {
+	r.batches++
+	var b product.Batch
+	for _, id := range ids {
+		b.Items = append(b.Items, product.Product{ID: id, Name: "added"})
+	}
+	return b, nil
+}
+
+// TestAnOlderNotFoundKeepsANewerProduct: a read of one product asked
+// before a batch that found it, and answered not found after, does not
+// replace the product the batch cached: the newer answer holds.
+func TestAnOlderNotFoundKeepsANewerProduct(t *testing.T) {
+	src := &racingSource{asked: make(chan struct{}), release: make(chan struct{})}
+	clock := clocktest.New(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
+	cache := catalog.New(src, catalog.DefaultConfig(), catalog.WithClock(clock.Now))
+	ctx := context.Background()
+	read := make(chan error, 1)
+	go func() {
+		_, err := cache.Product(ctx, 7)
+		read <- err
+	}()
+	<-src.asked
+	clock.Advance(500 * time.Millisecond)
+	if b, err := cache.Products(ctx, []int64{7}); err != nil || len(b.Items) != 1 {
+		t.Fatalf("batch: %+v, %v; want product 7", b, err)
+	}
+	close(src.release)
+	if err := <-read; upstream.KindOf(err) != upstream.KindNotFound {
+		t.Fatalf("the older read: %v, want not found", err)
+	}
+	b, err := cache.Products(ctx, []int64{7})
+	if err != nil || len(b.Items) != 1 || len(b.Missing) != 0 || src.batches != 1 {
+		t.Errorf("after the older not found: %+v, %v, %d batches; want product 7 from the cache", b, err, src.batches)
+	}
+}
+
 // TestMadeUpIdsLeaveRoomForProducts: reads of ids the product service
 // does not hold fill at most half of MaxItems, so that the products read
 // after them are still cached.
