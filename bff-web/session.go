@@ -349,10 +349,10 @@ func newOrigins(cfg Config) origins {
 // must be one of the allowed ones. Two Origin lines, which no browser
 // sends, are not trusted: a proxy in front may have read the other one.
 func (o origins) trusted(c *fiber.Ctx) bool {
-	if len(c.Request().Header.PeekAll(fiber.HeaderOrigin)) > 1 {
+	origin, err := httpserver.HeaderOnce(c, fiber.HeaderOrigin)
+	if err != nil {
 		return false
 	}
-	origin := c.Get(fiber.HeaderOrigin)
 	if origin == "" {
 		return c.Get("Sec-Fetch-Site") != "cross-site"
 	}

@@ -432,9 +432,10 @@ func (c *Cache) knownMissing(key string, now time.Time) bool {
 }
 
 // putMissing keeps, for the stock TTL, that the product service holds no
-// product id since it was asked at fetched. Such entries take at most half
-// of MaxItems, so that reads of made-up ids cannot fill the cache and keep
-// real products out of it; a product's own entry is always replaced.
+// product id since it was asked at fetched, unless a newer answer about it
+// is held (see newerHeld). Such entries take at most half of MaxItems, so
+// that reads of made-up ids cannot fill the cache and keep real products
+// out of it; an older entry under the key is replaced whatever the count.
 func (c *Cache) putMissing(id int64, fetched time.Time) {
 	key := productKey(id)
 	if c.newerHeld(key, fetched) {
