@@ -175,6 +175,8 @@ func newCrashRig(t *testing.T, env ...string) *crashRig {
 	r.base = "http://" + addr
 	r.env = stackEnv(r.rt, slices.Concat([]string{
 		"BFF_MOBILE_ADDR", addr,
+		// A fixed port, which the healthcheck subcommand asks.
+		"ADMIN_ADDR", servertest.FreeAddr(t),
 		"ORDER_RECOVERY_INTERVAL", "200ms",
 		"ORDER_LEASE_TTL", "2s",
 		// The sandbox applies a write at once or never: what is missing
@@ -661,8 +663,10 @@ type crashChild struct {
 	err    error // the Wait result, once exited is closed
 }
 
-func startCrashChild(bin string, env map[string]string, log *os.File) (*crashChild, error) {
-	cmd := exec.Command(bin)
+// startCrashChild starts bin with args, env as its whole environment, and
+// its output on log.
+func startCrashChild(bin string, env map[string]string, log *os.File, args ...string) (*crashChild, error) {
+	cmd := exec.Command(bin, args...)
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
@@ -722,14 +726,16 @@ func TestASecondSignalEndsTheDrain(t *testing.T) {
 	bin := buildBFF(t, dir)
 	rt := sandboxtest.Start(t, sandbox.Config{})
 	addr := servertest.FreeAddr(t)
-	env := stackEnv(rt, "BFF_MOBILE_ADDR", addr, "STATE_DIR", filepath.Join(dir, "state"),
+	// The listen address from the -addr flag, which wins over the
+	// variable's.
+	env := stackEnv(rt, "BFF_MOBILE_ADDR", "127.0.0.1:1", "STATE_DIR", filepath.Join(dir, "state"),
 		"SHUTDOWN_DELAY", "1h", "LOG_LEVEL", "warn")
 	logf, err := os.Create(filepath.Join(dir, "bff-mobile.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = logf.Close() })
-	p, err := startCrashChild(bin, env, logf)
+	p, err := startCrashChild(bin, env, logf, "-addr", addr)
 	if err != nil {
 		t.Fatal(err)
 	}

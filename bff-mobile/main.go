@@ -7,4 +7,6 @@ import "storefront.dev/shared/gateway"
 // bff is bff-mobile as the gateway assembles and serves it.
 var bff = gateway.BFF[Config]{Name: "bff-mobile", Load: loadConfig, Routes: routes}
 
-func main() { gateway.Main(bff.Name, run, bff.Healthcheck) }
+func main() {
+	gateway.Main(gateway.Command{Name: bff.Name, AddrVar: addrVar, Run: run, Healthcheck: bff.Healthcheck})
+}

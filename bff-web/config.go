@@ -13,9 +13,13 @@ import (
 	serversession "storefront.dev/shared/session"
 )
 
+// addrVar is the variable of the public listen address.
+const addrVar = "BFF_WEB_ADDR"
+
 // Config is every setting of bff-web; defaultConfig states the defaults.
 type Config struct {
-	// Addr is BFF_WEB_ADDR, where the server listens; default :8080.
+	// Addr is BFF_WEB_ADDR (addrVar), or the -addr flag, where the server
+	// listens; default :8080.
 	Addr string
 	// Session configures the browser session cookie.
 	Session Session
@@ -77,7 +81,7 @@ func defaultConfig() Config {
 func loadConfig(getenv func(string) string) (Config, error) {
 	cfg := defaultConfig()
 	l := config.NewLoader(getenv)
-	l.Addr(&cfg.Addr, "BFF_WEB_ADDR")
+	l.Addr(&cfg.Addr, addrVar)
 	l.String(&cfg.Session.CookieName, "BFF_COOKIE_NAME")
 	l.String(&cfg.Session.CSRFCookieName, "BFF_CSRF_COOKIE_NAME")
 	l.Bool(&cfg.Session.Secure, "BFF_COOKIE_SECURE")

@@ -185,7 +185,8 @@ func (l *Loader) URLs(dst *[]string, name string) {
 	ok := true
 	for _, raw := range list {
 		if err := checkBaseURL(raw); err != nil {
-			l.fail(name, raw, err)
+			// A user part may hold a password: such a URL is hidden.
+			l.errs = append(l.errs, fmt.Errorf("%s=%s: %w", name, quote(raw, strings.Contains(raw, "@")), err))
 			ok = false
 		}
 	}

@@ -129,7 +129,8 @@ func TestInstanceURLs(t *testing.T) {
 		{"http://product/?v=1", "without a query"},
 		{"http://product/?", "without a query"},
 		{"http://product/#top", "without a query or fragment"},
-		{"http://user:pw@product", "user or password"},
+		{"http://user:s3cret@product", `UPSTREAM_PRODUCT_URLS=(hidden): a user or password`},
+		{"http://user:s3cret@product/?v=1", `UPSTREAM_PRODUCT_URLS=(hidden): a user or password`},
 		{"http://:8001", "no host"},
 		{"ftp://product", "not an absolute http(s) URL"},
 		{"product:8001", "not an absolute http(s) URL"},
@@ -143,6 +144,9 @@ func TestInstanceURLs(t *testing.T) {
 			err := l.Err()
 			if err == nil || !strings.Contains(err.Error(), "UPSTREAM_PRODUCT_URLS=") || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("got error %v, want one naming UPSTREAM_PRODUCT_URLS and saying %q", err, tc.want)
+			}
+			if err != nil && strings.Contains(err.Error(), "s3cret") {
+				t.Errorf("error %v shows the password", err)
 			}
 		})
 	}

@@ -102,8 +102,8 @@ type Config struct {
 	// AdminAddr is where the admin listener serves GET /metrics and Go's
 	// profiles under /debug/pprof/, never on the public port. Keep it off
 	// the public network: a loopback address, or a port no Ingress routes.
-	// Default 127.0.0.1:9180 (bff-mobile's defaultConfig makes its own
-	// 127.0.0.1:9190, so that both BFFs run on one host).
+	// Default 127.0.0.1:9180, bff-web's; bff-mobile's defaultConfig states
+	// its own, so that both run on one host.
 	AdminAddr string
 	// Tracing is the OpenTelemetry tracing, from the standard OTEL_*
 	// variables.
@@ -220,11 +220,18 @@ func emptyHashTag(prefix string) bool {
 
 // level parses LogLevel.
 func (c Config) level() (slog.Level, error) {
-	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(strings.ToLower(c.LogLevel))); err != nil {
-		return 0, fmt.Errorf("gateway: LogLevel %q: want debug, info, warn or error", c.LogLevel)
+	// Only the four names: slog's parser also takes offsets ("info+2").
+	switch strings.ToLower(c.LogLevel) {
+	case "debug":
+		return slog.LevelDebug, nil
+	case "info":
+		return slog.LevelInfo, nil
+	case "warn":
+		return slog.LevelWarn, nil
+	case "error":
+		return slog.LevelError, nil
 	}
-	return lvl, nil
+	return 0, fmt.Errorf("gateway: LogLevel %q: want debug, info, warn or error", c.LogLevel)
 }
 
 func (u Upstreams) validate() error {

@@ -18,6 +18,7 @@ func TestValidate(t *testing.T) {
 	}{
 		{"no product upstream", func(c *Config) { c.Upstreams.Product = nil }, "no product upstream"},
 		{"bad log level", func(c *Config) { c.LogLevel = "loud" }, "LogLevel"},
+		{"log level with an offset", func(c *Config) { c.LogLevel = "info+2" }, "LogLevel"},
 		{"zero call timeout", func(c *Config) { c.Upstream.Timeout = 0 }, "upstream: Timeout"},
 		{"negative retries", func(c *Config) { c.Upstream.Retries = -1 }, "upstream: Retries"},
 		{"no breaker threshold", func(c *Config) { c.Upstream.Breaker.ConsecutiveFailures = 0 }, "upstream: Breaker"},

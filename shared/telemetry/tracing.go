@@ -90,7 +90,11 @@ func (c TracingConfig) Validate() error {
 	}
 	for _, u := range []string{c.Endpoint, c.TracesEndpoint} {
 		if p, err := url.Parse(u); u != "" && (err != nil || p.Scheme != "http" && p.Scheme != "https" || p.Host == "") {
-			errs = append(errs, fmt.Errorf("OTLP endpoint %q: want an http:// or https:// URL", u))
+			shown := strconv.Quote(u)
+			if strings.Contains(u, "@") {
+				shown = "(hidden: its user part may hold a password)"
+			}
+			errs = append(errs, fmt.Errorf("OTLP endpoint %s: want an http:// or https:// URL", shown))
 		}
 	}
 	return errors.Join(errs...)

@@ -23,6 +23,11 @@ func TestProtocolErrorNamesItsVariable(t *testing.T) {
 			`OTEL_EXPORTER_OTLP_PROTOCOL "foo"`, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"},
 		{"traces protocol", func(c *telemetry.TracingConfig) { c.TracesProtocol = "foo" },
 			`OTEL_EXPORTER_OTLP_TRACES_PROTOCOL "foo"`, "OTEL_EXPORTER_OTLP_PROTOCOL"},
+		{"endpoint", func(c *telemetry.TracingConfig) { c.Endpoint = "collector:4318" },
+			`OTLP endpoint "collector:4318"`, "OTEL_EXPORTER_OTLP_PROTOCOL"},
+		// A user part may hold a password: not shown.
+		{"endpoint with a password", func(c *telemetry.TracingConfig) { c.TracesEndpoint = "grpc://otel:s3cret@collector:4317" },
+			"OTLP endpoint (hidden", "s3cret"},
 		{"traces protocol over a good protocol", func(c *telemetry.TracingConfig) { c.Protocol, c.TracesProtocol = telemetry.ProtocolGRPC, "thrift" },
 			`OTEL_EXPORTER_OTLP_TRACES_PROTOCOL "thrift"`, "OTEL_EXPORTER_OTLP_PROTOCOL"},
 	}
