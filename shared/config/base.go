@@ -38,6 +38,7 @@ func loadTracing(l *Loader, b *Base) {
 	l.String(&t.ServiceName, "OTEL_SERVICE_NAME")
 	l.String(&t.ResourceAttributes, "OTEL_RESOURCE_ATTRIBUTES")
 	l.Bool(&t.Disabled, "OTEL_SDK_DISABLED")
+	l.String(&t.Exporter, "OTEL_TRACES_EXPORTER")
 }
 
 func loadUpstreams(l *Loader, b *Base) {

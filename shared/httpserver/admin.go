@@ -27,7 +27,7 @@ func (s *Server) Admin() http.Handler {
 		_, _ = w.Write([]byte(`{"status":"ok"}`))
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		degraded, p := s.readiness()
+		degraded, p := s.readiness(r.Context())
 		if p != nil {
 			writeHTTPProblem(w, p, r.URL.Path)
 			return

@@ -40,7 +40,7 @@ func (s *Server) Health(checks ...Check) {
 	})
 	s.ready.Store(&readiness{checks: checks})
 	s.App.Get("/readyz", func(c *fiber.Ctx) error {
-		degraded, p := s.readiness()
+		degraded, p := s.readiness(c.UserContext())
 		if p != nil {
 			return p
 		}
@@ -56,8 +56,8 @@ type readyBody struct {
 
 // readiness is /readyz's verdict: the dependencies that fail but leave the
 // replica ready, or the 503 problem of a replica shutting down or missing
-// a Required check.
-func (s *Server) readiness() (degraded []string, notReady *problem.Error) {
+// a Required check. A failing check is logged with ctx, the request's.
+func (s *Server) readiness(ctx context.Context) (degraded []string, notReady *problem.Error) {
 	if s.draining.Load() {
 		return nil, &problem.Error{Code: problem.CodeUnavailable, Detail: "The replica is shutting down.", RetryAfter: time.Second}
 	}
@@ -67,7 +67,7 @@ func (s *Server) readiness() (degraded []string, notReady *problem.Error) {
 	}
 	required, degraded := ready.check()
 	if len(required) > 0 {
-		s.logger.Warn("not ready", "failing", required, "degraded", degraded)
+		s.logger.WarnContext(ctx, "not ready", "failing", required, "degraded", degraded)
 		return nil, (&problem.Error{Code: problem.CodeUnavailable, Detail: "A dependency is not ready.", RetryAfter: time.Second}).With("failing", required)
 	}
 	return degraded, nil

@@ -58,10 +58,14 @@ func TestReadinessFollowsItsDependencies(t *testing.T) {
 	admin := httptest.NewServer(s.Admin())
 	defer admin.Close()
 	for _, base := range []string{s.base, admin.URL} {
-		r := servertest.Do(t, "GET", base+"/readyz", nil)
+		r := servertest.Do(t, "GET", base+"/readyz", nil, "X-Request-ID", "req-ready-1")
 		if p := r.Problem(t); r.Status != 503 || !strings.Contains(string(r.Body), `"failing":["jwks"]`) || r.Header.Get("Retry-After") == "" {
 			t.Fatalf("%s/readyz with the keys missing: %d %v (Retry-After %q), want 503 naming jwks", base, r.Status, p, r.Header.Get("Retry-After"))
 		}
+	}
+	// The public one's log line is the request's.
+	if l := s.logs.entries(t, "not ready"); len(l) == 0 || l[0]["request_id"] != "req-ready-1" || l[0]["trace_id"] == nil {
+		t.Errorf("not ready lines %v, want the first with the request's ids", l)
 	}
 	down.Store(false)
 	// A bound on the test, not a timing assertion.

@@ -75,7 +75,9 @@ func newServer(t *testing.T, edit func(*httpserver.Config)) *testServer {
 	cfg.Name = "test"
 	spans := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
-	s := httpserver.New(cfg, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})), metrics,
+	// The ids' handler, as the gateway's logger has.
+	logger := slog.New(telemetry.LogHandler(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}), httpserver.RequestID))
+	s := httpserver.New(cfg, logger, metrics,
 		httpserver.WithTracerProvider(tp))
 	return &testServer{Server: s, logs: logs, metrics: metrics, spans: spans, tracer: tp}
 }

@@ -159,7 +159,7 @@ func (s *Server) observe(c *fiber.Ctx) error {
 	err := c.Next()
 	if err != nil {
 		if herr := s.handleError(c, err); herr != nil {
-			s.logger.Error("write error response", "err", herr)
+			s.logger.ErrorContext(c.UserContext(), "write error response", "err", herr)
 		}
 	}
 	status := c.Response().StatusCode()

@@ -66,16 +66,29 @@ type TracingConfig struct {
 	// Disabled is OTEL_SDK_DISABLED: no span is made at all, and only a
 	// caller's trace context is passed on. Default false.
 	Disabled bool
+	// Exporter is OTEL_TRACES_EXPORTER: otlp, or none to send no span
+	// whatever the endpoints say (requests still get a trace id, as
+	// without an endpoint). Default otlp.
+	Exporter string
 }
+
+// The exporters OTEL_TRACES_EXPORTER may name.
+const (
+	ExporterOTLP = "otlp"
+	ExporterNone = "none"
+)
 
 // DefaultTracingConfig returns the defaults: no exporter.
 func DefaultTracingConfig() TracingConfig {
-	return TracingConfig{Protocol: ProtocolHTTP, Sampler: "parentbased_always_on"}
+	return TracingConfig{Protocol: ProtocolHTTP, Sampler: "parentbased_always_on", Exporter: ExporterOTLP}
 }
 
 // Validate reports a setting the SDK could not use.
 func (c TracingConfig) Validate() error {
 	var errs []error
+	if c.Exporter != ExporterOTLP && c.Exporter != ExporterNone {
+		errs = append(errs, fmt.Errorf("OTEL_TRACES_EXPORTER %q: want %s or %s", c.Exporter, ExporterOTLP, ExporterNone))
+	}
 	if c.Protocol != ProtocolHTTP && c.Protocol != ProtocolGRPC {
 		errs = append(errs, fmt.Errorf("OTEL_EXPORTER_OTLP_PROTOCOL %q: want %s or %s", c.Protocol, ProtocolHTTP, ProtocolGRPC))
 	}
@@ -110,7 +123,7 @@ func (c TracingConfig) protocol() string {
 
 // Exporting reports whether spans leave the process.
 func (c TracingConfig) Exporting() bool {
-	return !c.Disabled && (c.Endpoint != "" || c.TracesEndpoint != "")
+	return !c.Disabled && c.Exporter != ExporterNone && (c.Endpoint != "" || c.TracesEndpoint != "")
 }
 
 func (c TracingConfig) sampler() (sdktrace.Sampler, error) {

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -77,5 +78,40 @@ func TestTracesProtocolWinsOverProtocol(t *testing.T) {
 		}
 	default:
 		t.Fatal("got no request at the collector, want the span posted over HTTP")
+	}
+}
+
+// TestExporterNoneSendsNothing: OTEL_TRACES_EXPORTER=none keeps every span
+// in the process though an endpoint is set, and requests still get trace
+// ids; otlp, the default, posts them (the test above).
+func TestExporterNoneSendsNothing(t *testing.T) {
+	var posts atomic.Int64
+	collector := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { posts.Add(1) }))
+	defer collector.Close()
+	cfg := telemetry.DefaultTracingConfig()
+	cfg.Endpoint, cfg.Sampler, cfg.Exporter = collector.URL, "always_on", telemetry.ExporterNone
+	if err := cfg.Validate(); err != nil || cfg.Exporting() {
+		t.Fatalf("Validate %v, Exporting %v: want a valid config that exports nothing", err, cfg.Exporting())
+	}
+	tr, err := telemetry.NewTracing(context.Background(), "test", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, span := tr.Provider.Tracer("test").Start(context.Background(), "op")
+	span.End()
+	if !span.SpanContext().HasTraceID() {
+		t.Error("the span has no trace id, want one for the logs and the upstreams")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := tr.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if n := posts.Load(); n != 0 {
+		t.Errorf("the collector got %d requests, want none", n)
+	}
+	cfg.Exporter = "zipkin"
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), `OTEL_TRACES_EXPORTER "zipkin"`) {
+		t.Errorf("Validate with zipkin: %v, want OTEL_TRACES_EXPORTER refused", err)
 	}
 }
