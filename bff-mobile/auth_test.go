@@ -117,7 +117,8 @@ func TestAuthUpstreamRefusals(t *testing.T) {
 // phone's refresh token but its answer is lost on the way back. The phone,
 // told to retry, sends the same token with the same Idempotency-Key and
 // gets the new pair, rather than the revocation a reused token earns; the
-// same token sent with another key is still a reuse.
+// same token sent with another key is still a reuse, which revokes the
+// family, and the first request sent again is then refused too.
 func TestARefreshRetriedWithItsKeyGetsItsAnswer(t *testing.T) {
 	s := startStack(t)
 	var first tokenView
@@ -142,6 +143,11 @@ func TestARefreshRetriedWithItsKeyGetsItsAnswer(t *testing.T) {
 	}
 	if r := servertest.Do(t, "POST", s.Base+"/v1/auth/refresh", body, "Idempotency-Key", "a-thief"); r.Status != http.StatusUnauthorized {
 		t.Errorf("the used token with another key: %d %s, want 401", r.Status, r.Body)
+	}
+	// That reuse revoked the family: its stored answer is not handed out
+	// again to whoever holds the first request.
+	if r := servertest.Do(t, "POST", s.Base+"/v1/auth/refresh", body, keyed...); r.Status != http.StatusUnauthorized {
+		t.Errorf("the first request again once its family was revoked: %d %s, want 401", r.Status, r.Body)
 	}
 	if r := servertest.Do(t, "POST", s.Base+"/v1/auth/refresh", body, "Idempotency-Key", `"unterminated`); r.Status != http.StatusBadRequest {
 		t.Errorf("a malformed key: %d %s, want 400", r.Status, r.Body)

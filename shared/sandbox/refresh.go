@@ -50,8 +50,8 @@ func (u *userService) refreshTokens(_ *http.Request, body []byte) (int, any, err
 	}
 	rt, ok := u.refresh[tokenHash(req.RefreshToken)]
 	switch {
-	case !ok || rt.family.revoked || !u.now().Before(rt.family.expires):
-		return 0, nil, fail(http.StatusUnauthorized, "invalid_grant", "the refresh token is not valid")
+	case !ok || !u.live(rt.family):
+		return 0, nil, errInvalidGrant
 	case rt.used:
 		rt.family.revoked = true
 		return 0, nil, fail(http.StatusUnauthorized, "invalid_grant", "the refresh token was used already; its family is revoked")
@@ -62,6 +62,26 @@ func (u *userService) refreshTokens(_ *http.Request, body []byte) (int, any, err
 		return 0, nil, err
 	}
 	return http.StatusOK, tok, nil
+}
+
+// errInvalidGrant refuses a refresh token unknown, revoked or expired.
+var errInvalidGrant = fail(http.StatusUnauthorized, "invalid_grant", "the refresh token is not valid")
+
+// live reports whether f is neither revoked nor expired.
+func (u *userService) live(f *refreshFamily) bool { return !f.revoked && u.now().Before(f.expires) }
+
+// liveRefresh refuses to replay the answer of a refresh whose family has
+// since been revoked (a logout, a reuse detected) or has expired: the
+// stored answer would hand its tokens out again.
+func (u *userService) liveRefresh(body []byte) error {
+	var req user.RefreshRequest
+	if err := decodeJSON(body, &req); err != nil {
+		return err
+	}
+	if rt, ok := u.refresh[tokenHash(req.RefreshToken)]; !ok || !u.live(rt.family) {
+		return errInvalidGrant
+	}
+	return nil
 }
 
 // revoke answers POST /auth/revoke: the token's family is revoked; an

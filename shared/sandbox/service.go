@@ -51,6 +51,11 @@ type service struct {
 	expire func(now time.Time)
 	// seed restores the seeded data. Called with mu held.
 	seed func()
+	// revalidate, for a route that has it, runs before a stored answer of
+	// that route is replayed, with the request's body: an error it returns
+	// is answered instead, and not stored (a refresh replayed once its
+	// family was revoked). Called with mu held.
+	revalidate map[string]func(body []byte) error
 	// snapshot returns the service's admin state, counters included. It
 	// takes the locks itself (through withState and counters).
 	snapshot func() any
@@ -183,6 +188,11 @@ func (s *service) run(r *http.Request, body []byte, write bool, h handlerFunc) (
 				if prev.fingerprint != fp {
 					return problemReply(fail(http.StatusUnprocessableEntity, string(problem.CodeIdempotencyReused),
 						"idempotency key %q was first used with a different request body", k)), false
+				}
+				if check := s.revalidate[r.Pattern]; check != nil {
+					if err := check(body); err != nil {
+						return errorReply(err), false
+					}
 				}
 				return prev.rep, true
 			}

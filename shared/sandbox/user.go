@@ -125,6 +125,7 @@ func newUserService(now func() time.Time, cfg Config) *userService {
 
 	u.handle(RouteIssueToken, u.issueToken)
 	u.handle(RouteRefreshToken, u.refreshTokens)
+	u.revalidate = map[string]func([]byte) error{RouteRefreshToken: u.liveRefresh}
 	u.handle(RouteRevokeToken, u.revoke)
 	u.handle(RouteJWKS, u.jwks)
 	u.handle(RouteUser, u.getUser)

@@ -237,3 +237,39 @@ func TestRefreshRotation(t *testing.T) {
 	clock.Advance(720 * time.Hour)
 	refresh(late.RefreshToken, http.StatusUnauthorized)
 }
+
+// TestRefreshReplayFollowsItsFamily: a refresh retried with its
+// Idempotency-Key gets its first answer while the family lives, and a 401
+// once the family was revoked (by a logout, or by a used token presented
+// again) or expired: a stored answer must not hand its tokens out again.
+func TestRefreshReplayFollowsItsFamily(t *testing.T) {
+	rn, clock := startManual(t)
+	refresh := func(tok, key string) response {
+		t.Helper()
+		return do(t, "POST", rn.UserURL+"/auth/refresh", user.RefreshRequest{RefreshToken: tok}, "Idempotency-Key", key)
+	}
+	revoke := func(tok string) {
+		t.Helper()
+		do(t, "POST", rn.UserURL+"/auth/revoke", user.RefreshRequest{RefreshToken: tok}).want(t, http.StatusOK)
+	}
+	for _, tc := range []struct {
+		name string
+		end  func(first, second user.Token)
+	}{
+		{"logout", func(_, second user.Token) { revoke(second.RefreshToken) }},
+		{"reuse", func(first, _ user.Token) { refresh(first.RefreshToken, "thief").want(t, http.StatusUnauthorized) }},
+		{"expiry", func(user.Token, user.Token) { clock.Advance(720 * time.Hour) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			first := token(t, rn, sandbox.Ada.Email, sandbox.Ada.Password)
+			var second, again user.Token
+			refresh(first.RefreshToken, "k-"+tc.name).want(t, http.StatusOK).decode(t, &second)
+			refresh(first.RefreshToken, "k-"+tc.name).want(t, http.StatusOK).decode(t, &again)
+			if again != second {
+				t.Fatalf("the retry while the family lives got %+v, want the first answer %+v", again, second)
+			}
+			tc.end(first, second)
+			refresh(first.RefreshToken, "k-"+tc.name).want(t, http.StatusUnauthorized)
+		})
+	}
+}
