@@ -14,9 +14,10 @@ import (
 	"storefront.dev/shared/problem"
 )
 
-// refuseWait bounds the time spent on a connection over the limit: reading
-// what its client sent (so that closing it does not reset the connection
-// before the client reads the answer) and writing the answer.
+// refuseWait bounds each step on a connection over the limit: waiting for
+// what its client sends, writing the answer, and reading what the client
+// still sends after it (so that closing the connection does not reset it
+// before the client reads the answer).
 const refuseWait = 100 * time.Millisecond
 
 // maxRefusing bounds the connections over the limit being answered at
@@ -205,15 +206,31 @@ func (l *connLimit) refused(answered bool) {
 	}
 }
 
+// refuse answers c the overload problem and closes it, each step bounded
+// by refuseWait: a client slow to send its request still gets the answer.
 func (l *connLimit) refuse(c net.Conn) {
 	defer func() { <-l.refusing }()
 	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(refuseWait))
-	// The request line and headers, as far as they came in time: unread
+	// The request line and headers, as far as they come in time: unread
 	// bytes would make the close a reset that can discard the answer.
 	buf := make([]byte, 4096)
+	_ = c.SetReadDeadline(time.Now().Add(refuseWait))
 	_, _ = c.Read(buf)
-	_, _ = c.Write(l.refusal.answer())
+	_ = c.SetWriteDeadline(time.Now().Add(refuseWait))
+	if _, err := c.Write(l.refusal.answer()); err != nil {
+		return
+	}
+	// The answer is whole: say so with a FIN, and read what the client
+	// still sends (a request it was late with) until it closes too.
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	}
+	_ = c.SetReadDeadline(time.Now().Add(refuseWait))
+	for {
+		if _, err := c.Read(buf); err != nil {
+			return
+		}
+	}
 }
 
 // limitedConn gives its place back once, on its first Close.

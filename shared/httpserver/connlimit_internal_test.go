@@ -60,6 +60,22 @@ func TestConnectionRefusalsAreCounted(t *testing.T) {
 		t.Errorf("got a refusal with answered %v, want true", got)
 	}
 
+	// A client that sends its request only after the wait for it still
+	// reads the answer, whole, then the close.
+	late := dialRaw(t, addr)
+	defer late.Close()
+	time.Sleep(refuseWait * 3 / 2)
+	_, _ = io.WriteString(late, "GET /ok HTTP/1.1\r\nHost: bff\r\n\r\n")
+	br := bufio.NewReader(late)
+	if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("a late request over the limit: %v, %v; want the 503", resp, err)
+	} else if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+		t.Errorf("reading the late refusal's body: %v", err)
+	}
+	if got := nextRefusal(t, refusals); got != true {
+		t.Errorf("got a refusal with answered %v, want true", got)
+	}
+
 	// Every place to answer from taken: the next one is closed unanswered.
 	for range maxRefusing {
 		l.refusing <- struct{}{}
