@@ -56,7 +56,9 @@ type Input struct {
 // the schema returns a *problem.Error: CodeMalformedJSON when the body is not
 // JSON, CodeInvalid naming the field ("items[1].quantity") otherwise.
 func DecodeInput(body []byte) (Input, error) {
-	body = bytes.TrimSpace(body)
+	// JSON's whitespace only (RFC 8259): bytes.TrimSpace would take a
+	// no-break space or a line separator around the object for it.
+	body = bytes.Trim(body, " \t\r\n")
 	members, err := objectMembers(body)
 	if err != nil {
 		return Input{}, err

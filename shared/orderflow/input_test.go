@@ -72,6 +72,9 @@ func TestDecodeInputRejects(t *testing.T) {
 	}{
 		{"empty", ``, problem.CodeMalformedJSON, ""},
 		{"blank", " \n\t", problem.CodeMalformedJSON, ""},
+		{"no-break space before", "\u00a0" + `{"items":[{"product_id":1,"quantity":1}],"payment_token":"tok_visa"}`, problem.CodeMalformedJSON, ""},
+		{"line separator after", `{"items":[{"product_id":1,"quantity":1}],"payment_token":"tok_visa"}` + "\u2028", problem.CodeMalformedJSON, ""},
+		{"form feed after", `{"items":[{"product_id":1,"quantity":1}],"payment_token":"tok_visa"}` + "\f", problem.CodeMalformedJSON, ""},
 		{"not json", `items=1`, problem.CodeMalformedJSON, ""},
 		{"truncated", `{"items":[{"product_id":1,"quantity":1}],"payment_token":"tok_vi`, problem.CodeMalformedJSON, ""},
 		{"trailing object", `{"items":[{"product_id":1,"quantity":1}],"payment_token":"tok_visa"}{}`, problem.CodeMalformedJSON, ""},
