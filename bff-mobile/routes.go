@@ -20,11 +20,13 @@ func routes(g *gateway.Gateway, cfg Config) {
 	httpserver.Cacheable(app, "/v1")
 	app.Use("/v1", httpserver.ReadDeadline(cfg.ViewTimeout))
 
-	app.Post("/v1/auth/token", limit.Login, handleToken(g.Users))
-	app.Post("/v1/auth/refresh", limit.Tokens, handleRefresh(g.Users))
-	app.Post("/v1/auth/logout", limit.Tokens, handleLogout(g.Users))
+	// Every body is JSON, declared so: one reading of what a body is.
+	jsonBody := httpserver.JSONBodies
+	app.Post("/v1/auth/token", jsonBody, limit.Login, handleToken(g.Users))
+	app.Post("/v1/auth/refresh", jsonBody, limit.Tokens, handleRefresh(g.Users))
+	app.Post("/v1/auth/logout", jsonBody, limit.Tokens, handleLogout(g.Users))
 
-	app.Post("/v1/orders", authed, limit.Orders, handlePlaceOrder(g.Flow))
+	app.Post("/v1/orders", authed, jsonBody, limit.Orders, handlePlaceOrder(g.Flow))
 	app.Get("/v1/orders", authed, limit.Default, handleListOrders(g.Orders, g.Cursors))
 	app.Get("/v1/orders/:id", authed, limit.Default, handleGetOrder(g.Orders))
 

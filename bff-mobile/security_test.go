@@ -268,6 +268,11 @@ func TestMalformedInput(t *testing.T) {
 		{"login wrong type", "POST", "/v1/auth/token", `{"email":["ada@example.com"],"password":"x"}`, nil, 400, "malformed_json", "email"},
 		{"login without password", "POST", "/v1/auth/token", `{"email":"ada@example.com"}`, nil, 400, "invalid_request", "password"},
 		{"unknown route", "GET", "/v1/admin", nil, nil, 404, "not_found", ""},
+		{"order as plain text", "POST", "/v1/orders", `{"items":[` + okLine + `],"payment_token":"tok_visa"}`, []string{"Content-Type", "text/plain"}, 415, "unsupported_media_type", ""},
+		{"order as a form", "POST", "/v1/orders", `{"items":[` + okLine + `],"payment_token":"tok_visa"}`, []string{"Content-Type", "application/x-www-form-urlencoded"}, 415, "unsupported_media_type", ""},
+		{"login as plain text", "POST", "/v1/auth/token", `{"email":"ada@example.com","password":"correct-horse"}`, []string{"Content-Type", "text/plain"}, 415, "unsupported_media_type", ""},
+		{"refresh as plain text", "POST", "/v1/auth/refresh", `{"refresh_token":"t"}`, []string{"Content-Type", "text/plain"}, 415, "unsupported_media_type", ""},
+		{"logout as plain text", "POST", "/v1/auth/logout", `{"refresh_token":"t"}`, []string{"Content-Type", "text/plain"}, 415, "unsupported_media_type", ""},
 	}
 	before := s.entities(t)
 	t.Run("body over the limit", func(t *testing.T) {

@@ -47,12 +47,13 @@ func identityOnly(v string) bool {
 
 // JSONBodies refuses a request with a body that is not declared
 // application/json (or a +json type) with a 415 problem, before the
-// handlers after it read it. A route whose caller a browser's cookies
-// authenticate carries it: a body sent as text/plain or as a form is what
-// a page of another site can send without a preflight (a login CSRF),
-// which the Origin checks are otherwise the only thing to stop. It goes on
-// the route, after routing and CORS, so that a wrong path is still a 404
-// and an allowed origin can read the refusal.
+// handlers after it read it. Every route that reads a body carries it, so
+// that a body is read one way only; on a route whose caller a browser's
+// cookies authenticate it matters more: a body sent as text/plain or as a
+// form is what a page of another site can send without a preflight (a
+// login CSRF), which the Origin checks are otherwise the only thing to
+// stop. It goes on the route, after routing and CORS, so that a wrong path
+// is still a 404 and an allowed origin can read the refusal.
 func JSONBodies(c *fiber.Ctx) error {
 	if len(c.Request().Body()) == 0 || jsonMedia(c.Request().Header.ContentType()) {
 		return c.Next()
