@@ -29,8 +29,9 @@ func LoadBase(l *Loader, b *Base) {
 // loadTracing reads the OpenTelemetry SDK's standard variables.
 func loadTracing(l *Loader, b *Base) {
 	t := &b.Tracing
-	l.String(&t.Endpoint, "OTEL_EXPORTER_OTLP_ENDPOINT")
-	l.String(&t.TracesEndpoint, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+	// An endpoint may hold a password in its user part.
+	l.Secret(&t.Endpoint, "OTEL_EXPORTER_OTLP_ENDPOINT")
+	l.Secret(&t.TracesEndpoint, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 	l.String(&t.Protocol, "OTEL_EXPORTER_OTLP_PROTOCOL")
 	l.String(&t.TracesProtocol, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
 	l.String(&t.Sampler, "OTEL_TRACES_SAMPLER")

@@ -90,8 +90,11 @@ func (l *Loader) read(dst any, name string) (string, bool) {
 	return v, ok
 }
 
-func (l *Loader) fail(name, v string, err error) {
-	l.errs = append(l.errs, fmt.Errorf("%s=%s: %w", name, quote(v, false), err))
+func (l *Loader) fail(name, v string, err error) { l.failQuoted(name, quote(v, false), err) }
+
+// failQuoted records err for name, whose value errors write as shown.
+func (l *Loader) failQuoted(name, shown string, err error) {
+	l.errs = append(l.errs, fmt.Errorf("%s=%s: %w", name, shown, err))
 }
 
 // String sets *dst from name when it is set.
@@ -186,7 +189,7 @@ func (l *Loader) URLs(dst *[]string, name string) {
 	for _, raw := range list {
 		if err := checkBaseURL(raw); err != nil {
 			// A user part may hold a password: such a URL is hidden.
-			l.errs = append(l.errs, fmt.Errorf("%s=%s: %w", name, quote(raw, strings.Contains(raw, "@")), err))
+			l.failQuoted(name, quote(raw, strings.Contains(raw, "@")), err)
 			ok = false
 		}
 	}

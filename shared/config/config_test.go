@@ -194,3 +194,20 @@ func TestListenAddrs(t *testing.T) {
 		})
 	}
 }
+
+// TestOTLPEndpointPasswordHidden: an endpoint refused at start is named
+// without the password its user part may hold.
+func TestOTLPEndpointPasswordHidden(t *testing.T) {
+	for _, name := range []string{"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"} {
+		b := gateway.DefaultConfig()
+		l := NewLoader(env(map[string]string{name: "grpc://otel:s3cret@collector:4317"}))
+		LoadBase(l, &b)
+		err := l.Err()
+		if err == nil {
+			err = Check(l, &b, gateway.DefaultConfig(), gateway.Config.Validate)
+		}
+		if err == nil || !strings.Contains(err.Error(), name+"=") || strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("%s: got %v, want it refused, named, without the password", name, err)
+		}
+	}
+}

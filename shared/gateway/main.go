@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"storefront.dev/shared/httpserver"
 )
 
 // Command is what a BFF's main hands Main.
@@ -61,7 +63,14 @@ func (cmd Command) main(ctx context.Context, args []string, getenv func(string) 
 	}
 	fs := flag.NewFlagSet(cmd.Name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	addr := fs.String("addr", "", "the public listen address, host:port, in place of "+cmd.AddrVar)
+	addr := ""
+	fs.Func("addr", "the public listen address, host:port, in place of "+cmd.AddrVar, func(v string) error {
+		if err := httpserver.CheckAddr(v); err != nil {
+			return err
+		}
+		addr = v
+		return nil
+	})
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: %s [-addr host:port]\n       %s healthcheck\n\n", cmd.Name, cmd.Name)
 		fs.PrintDefaults()
@@ -78,8 +87,8 @@ func (cmd Command) main(ctx context.Context, args []string, getenv func(string) 
 		fs.Usage()
 		return errUsage
 	}
-	if *addr != "" {
-		getenv = overriding(getenv, cmd.AddrVar, *addr)
+	if addr != "" {
+		getenv = overriding(getenv, cmd.AddrVar, addr)
 	}
 	return cmd.Run(ctx, getenv, stdout)
 }

@@ -38,6 +38,8 @@ func TestMainArguments(t *testing.T) {
 		{name: "addr with =", args: []string{"--addr=:9001"}, wantRun: ":9001 kept"},
 		{name: "healthcheck", args: []string{"healthcheck"}, wantCheck: ":8080"},
 		{name: "help", args: []string{"-h"}, wantErr: flag.ErrHelp, wantUsage: "usage: bff-x [-addr host:port]"},
+		{name: "addr without a port", args: []string{"-addr", "foo"}, wantErr: errUsage, wantUsage: `invalid value "foo" for flag -addr: want host:port`},
+		{name: "empty addr", args: []string{"-addr="}, wantErr: errUsage, wantUsage: `invalid value "" for flag -addr`},
 		{name: "unknown flag", args: []string{"-port", "1"}, wantErr: errUsage, wantUsage: "flag provided but not defined: -port"},
 		{name: "unknown argument", args: []string{"serve"}, wantErr: errUsage, wantUsage: `unknown arguments ["serve"]`},
 		{name: "healthcheck and more", args: []string{"healthcheck", "now"}, wantErr: errUsage, wantUsage: "bff-x healthcheck"},

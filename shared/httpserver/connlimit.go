@@ -14,10 +14,9 @@ import (
 	"storefront.dev/shared/problem"
 )
 
-// refuseWait bounds each step on a connection over the limit: waiting for
-// what its client sends, writing the answer, and reading what the client
-// still sends after it (so that closing the connection does not reset it
-// before the client reads the answer).
+// refuseWait bounds each of the two steps on a connection over the limit:
+// reading what its client sent (so that closing it does not reset the
+// connection before the client reads the answer), then writing the answer.
 const refuseWait = 100 * time.Millisecond
 
 // maxRefusing bounds the connections over the limit being answered at
@@ -141,7 +140,6 @@ func (l *connLimit) Accept() (net.Conn, error) {
 		}
 		select {
 		case l.refusing <- struct{}{}:
-			l.refused(true)
 			go l.refuse(c)
 		default:
 			l.refused(false)
@@ -206,31 +204,20 @@ func (l *connLimit) refused(answered bool) {
 	}
 }
 
-// refuse answers c the overload problem and closes it, each step bounded
-// by refuseWait: a client slow to send its request still gets the answer.
+// refuse answers c the overload problem and closes it, each step under a
+// deadline of its own: a client slow to send its request, whose read spent
+// refuseWait, still gets the answer. It is counted once written.
 func (l *connLimit) refuse(c net.Conn) {
 	defer func() { <-l.refusing }()
 	defer c.Close()
-	// The request line and headers, as far as they come in time: unread
+	// The request line and headers, as far as they came in time: unread
 	// bytes would make the close a reset that can discard the answer.
 	buf := make([]byte, 4096)
 	_ = c.SetReadDeadline(time.Now().Add(refuseWait))
 	_, _ = c.Read(buf)
 	_ = c.SetWriteDeadline(time.Now().Add(refuseWait))
-	if _, err := c.Write(l.refusal.answer()); err != nil {
-		return
-	}
-	// The answer is whole: say so with a FIN, and read what the client
-	// still sends (a request it was late with) until it closes too.
-	if cw, ok := c.(interface{ CloseWrite() error }); ok {
-		_ = cw.CloseWrite()
-	}
-	_ = c.SetReadDeadline(time.Now().Add(refuseWait))
-	for {
-		if _, err := c.Read(buf); err != nil {
-			return
-		}
-	}
+	_, err := c.Write(l.refusal.answer())
+	l.refused(err == nil)
 }
 
 // limitedConn gives its place back once, on its first Close.

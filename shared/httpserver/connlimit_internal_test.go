@@ -61,7 +61,7 @@ func TestConnectionRefusalsAreCounted(t *testing.T) {
 	}
 
 	// A client that sends its request only after the wait for it still
-	// reads the answer, whole, then the close.
+	// reads the answer, whole.
 	late := dialRaw(t, addr)
 	defer late.Close()
 	time.Sleep(refuseWait * 3 / 2)

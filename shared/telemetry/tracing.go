@@ -66,7 +66,7 @@ type TracingConfig struct {
 	// Disabled is OTEL_SDK_DISABLED: no span is made at all, and only a
 	// caller's trace context is passed on. Default false.
 	Disabled bool
-	// Exporter is OTEL_TRACES_EXPORTER: otlp, or none to send no span
+	// Exporter is OTEL_TRACES_EXPORTER, in any case: otlp, or none to send no span
 	// whatever the endpoints say (requests still get a trace id, as
 	// without an endpoint). Default otlp.
 	Exporter string
@@ -86,7 +86,7 @@ func DefaultTracingConfig() TracingConfig {
 // Validate reports a setting the SDK could not use.
 func (c TracingConfig) Validate() error {
 	var errs []error
-	if c.Exporter != ExporterOTLP && c.Exporter != ExporterNone {
+	if e := c.exporter(); e != ExporterOTLP && e != ExporterNone {
 		errs = append(errs, fmt.Errorf("OTEL_TRACES_EXPORTER %q: want %s or %s", c.Exporter, ExporterOTLP, ExporterNone))
 	}
 	if c.Protocol != ProtocolHTTP && c.Protocol != ProtocolGRPC {
@@ -121,9 +121,13 @@ func (c TracingConfig) protocol() string {
 	return c.Protocol
 }
 
+// exporter is Exporter in lower case: the SDK's variables are read
+// without regard to case.
+func (c TracingConfig) exporter() string { return strings.ToLower(c.Exporter) }
+
 // Exporting reports whether spans leave the process.
 func (c TracingConfig) Exporting() bool {
-	return !c.Disabled && c.Exporter != ExporterNone && (c.Endpoint != "" || c.TracesEndpoint != "")
+	return !c.Disabled && c.exporter() != ExporterNone && (c.Endpoint != "" || c.TracesEndpoint != "")
 }
 
 func (c TracingConfig) sampler() (sdktrace.Sampler, error) {

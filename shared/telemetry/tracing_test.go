@@ -110,6 +110,9 @@ func TestExporterNoneSendsNothing(t *testing.T) {
 	if n := posts.Load(); n != 0 {
 		t.Errorf("the collector got %d requests, want none", n)
 	}
+	if cfg.Exporter = "NONE"; cfg.Exporting() || cfg.Validate() != nil {
+		t.Errorf("NONE: Exporting %v, Validate %v; want none, valid", cfg.Exporting(), cfg.Validate())
+	}
 	cfg.Exporter = "zipkin"
 	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), `OTEL_TRACES_EXPORTER "zipkin"`) {
 		t.Errorf("Validate with zipkin: %v, want OTEL_TRACES_EXPORTER refused", err)
