@@ -64,7 +64,7 @@ func (cmd Command) main(ctx context.Context, args []string, getenv func(string) 
 	fs := flag.NewFlagSet(cmd.Name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := ""
-	fs.Func("addr", "the public listen address, host:port, in place of "+cmd.AddrVar, func(v string) error {
+	fs.Func("addr", "the public listen address, `host:port`, in place of "+cmd.AddrVar, func(v string) error {
 		if err := httpserver.CheckAddr(v); err != nil {
 			return err
 		}
