@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	json "github.com/goccy/go-json"
@@ -29,9 +30,9 @@ var shedBody = func() []byte {
 }()
 
 // writeShed answers a shed request: 503 with shedBody and Retry-After. A
-// shed is not logged: it is counted where it happens
-// (bff_admission_shed_total), and a log line for each would add to the
-// very load being shed.
+// shed is counted where it happens (bff_admission_shed_total); a log line
+// for each would add to the very load being shed, so observe writes one a
+// second at most (see shedLines).
 func writeShed(c *fiber.Ctx, retryAfter time.Duration) error {
 	c.Locals(shedKey{}, true)
 	setRetryAfter(c, retryAfter)
@@ -41,8 +42,28 @@ func writeShed(c *fiber.Ctx, retryAfter time.Duration) error {
 }
 
 // shedKey marks, in a request's locals, a request writeShed answered, so
-// that observe writes no access line for it.
+// that observe writes its line only as shedLines allows.
 type shedKey struct{}
+
+// shedLines lets one shed request a second have its log line: the first
+// of each second, which says how many were shed without a line since the
+// line before.
+type shedLines struct {
+	// next is when the next line may be written, in Unix nanoseconds;
+	// unlogged counts the sheds left without a line since the last one.
+	next, unlogged atomic.Int64
+}
+
+// allow reports whether the shed request answered at now gets a line, and
+// if so how many went without one before it.
+func (l *shedLines) allow(now time.Time) (unlogged int64, ok bool) {
+	t, next := now.UnixNano(), l.next.Load()
+	if t < next || !l.next.CompareAndSwap(next, t+int64(time.Second)) {
+		l.unlogged.Add(1)
+		return 0, false
+	}
+	return l.unlogged.Swap(0), true
+}
 
 // Classifier says which admission class a request is of.
 type Classifier func(c *fiber.Ctx) admission.Class

@@ -143,6 +143,25 @@ func TestAdmitShedsByClass(t *testing.T) {
 	if got := s.counter(t, "bff_admission_shed_total", "class", "anonymous"); got != 4 {
 		t.Errorf("bff_admission_shed_total{class=anonymous} = %v, want 4", got)
 	}
+	// The four sheds get no access line; the first gets a line of its
+	// own, then at most one a second, each counting those left out.
+	for _, l := range s.logs.entries(t, "request") {
+		if l["status"] == float64(503) {
+			t.Errorf("a shed request got an access line: %v", l)
+		}
+	}
+	shed := s.logs.entries(t, "request shed")
+	if len(shed) < 1 || len(shed) > 4 || shed[0]["shed_unlogged"] != float64(0) || shed[0]["status"] != float64(503) ||
+		shed[0]["request_id"] == "" || shed[0]["route"] != "/fast" {
+		t.Errorf("shed lines %v, want 1 to 4, the first for /fast with 0 left out", shed)
+	}
+	unlogged := 0.0
+	for _, l := range shed {
+		unlogged += l["shed_unlogged"].(float64)
+	}
+	if n := float64(len(shed)) + unlogged; n > 4 {
+		t.Errorf("shed lines count %v sheds, want at most the 4 there were", n)
+	}
 	if got := s.counter(t, "bff_admission_shed_total", "class", "authenticated") + s.counter(t, "bff_admission_shed_total", "class", "checkout"); got != 0 {
 		t.Errorf("signed-in and checkout sheds = %v, want 0", got)
 	}

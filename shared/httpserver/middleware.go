@@ -177,13 +177,21 @@ func (s *Server) observe(c *fiber.Ctx) error {
 	endSpan(span, method, route, status)
 	s.metrics.ObserveRequest(method, route, statusLabel(status), d)
 	// Checked first: the arguments would otherwise be boxed on every request
-	// even with the access log off. A shed request is counted, not logged
-	// (see writeShed).
-	if s.logger.Enabled(c.UserContext(), slog.LevelInfo) && c.Locals(shedKey{}) == nil {
-		s.logger.LogAttrs(c.UserContext(), slog.LevelInfo, "request",
-			slog.String("request_id", requestIDOf(c)), slog.String("trace_id", TraceID(c.UserContext())),
-			slog.String("method", method), slog.String("route", route), slog.Int("status", status),
-			slog.Float64("duration_ms", float64(d.Microseconds())/1000), slog.Int("bytes", len(c.Response().Body())))
+	// even with the access log off.
+	if !s.logger.Enabled(c.UserContext(), slog.LevelInfo) {
+		return nil
+	}
+	attrs := [...]slog.Attr{slog.String("request_id", requestIDOf(c)), slog.String("trace_id", TraceID(c.UserContext())),
+		slog.String("method", method), slog.String("route", route), slog.Int("status", status),
+		slog.Float64("duration_ms", float64(d.Microseconds())/1000), slog.Int("bytes", len(c.Response().Body())), {}}
+	if c.Locals(shedKey{}) == nil {
+		s.logger.LogAttrs(c.UserContext(), slog.LevelInfo, "request", attrs[:len(attrs)-1]...)
+		return nil
+	}
+	// Shed: one line a second at most, which counts those left out.
+	if unlogged, ok := s.sheds.allow(start); ok {
+		attrs[len(attrs)-1] = slog.Int64("shed_unlogged", unlogged)
+		s.logger.LogAttrs(c.UserContext(), slog.LevelInfo, "request shed", attrs[:]...)
 	}
 	return nil
 }

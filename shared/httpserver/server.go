@@ -172,6 +172,8 @@ type Server struct {
 	// take). localLimits meters requests meanwhile.
 	limitsRestUntil atomic.Int64
 	localLimits     *ratelimit.Memory
+	// sheds thins the log lines of shed requests (see observe).
+	sheds shedLines
 }
 
 // Option gives a Server a collaborator.
