@@ -8,7 +8,6 @@ import (
 	"storefront.dev/shared/idempotency"
 	"storefront.dev/shared/jsonscan"
 	"storefront.dev/shared/problem"
-	"storefront.dev/shared/upstream"
 	"storefront.dev/shared/upstream/user"
 )
 
@@ -58,7 +57,7 @@ func Login(ctx context.Context, users TokenIssuer, body []byte) (user.Token, err
 		return user.Token{}, err
 	}
 	tok, err := users.Token(ctx, creds.Email, creds.Password)
-	if upstream.KindOf(err) == upstream.KindUnauthorized {
+	if user.Refused(err) {
 		return user.Token{}, problem.Wrap(err, problem.CodeUnauthenticated, "The email or password is wrong.")
 	}
 	return tok, err
@@ -121,7 +120,7 @@ func Refresh(ctx context.Context, users Refresher, body []byte, keyLines []strin
 			"Send an Idempotency-Key header: a new value per refresh, the same on its retries.")
 	}
 	pair, err := users.Refresh(ctx, tok, key)
-	if upstream.KindOf(err) == upstream.KindUnauthorized {
+	if user.Refused(err) {
 		return user.Token{}, problem.Wrap(err, problem.CodeUnauthenticated, "The refresh token is not valid; log in again.")
 	}
 	return pair, err

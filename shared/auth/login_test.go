@@ -30,6 +30,7 @@ func (i issuer) Token(_ context.Context, email, password string) (user.Token, er
 // user service its own upstream error, for the edge to map.
 func TestLogin(t *testing.T) {
 	down := &upstream.Error{Service: "user", Op: "token", Kind: upstream.KindUnavailable}
+	forbidden := &upstream.Error{Service: "user", Op: "token", Status: 403, Kind: upstream.KindUnauthorized}
 	tests := []struct {
 		name      string
 		users     issuer
@@ -50,6 +51,8 @@ func TestLogin(t *testing.T) {
 		{"email too long", issuer{}, `{"email":"` + strings.Repeat("é", auth.MaxEmailLength-4) + `@x.ex","password":"p"}`, "", problem.CodeInvalid, upstream.KindUnknown},
 		{"not UTF-8", issuer{}, "{\"email\":\"a\xffb@x\",\"password\":\"\xc3\"}", "", problem.CodeMalformedJSON, upstream.KindUnknown},
 		{"user service down", issuer{err: down}, `{"email":"ada@example.com","password":"correct-horse"}`, "", "", upstream.KindUnavailable},
+		// A 403 forbids the call, whoever's password: the service's failure.
+		{"user service forbids", issuer{err: forbidden}, `{"email":"ada@example.com","password":"correct-horse"}`, "", "", upstream.KindUnauthorized},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -37,8 +37,9 @@ func ConditionalGET(c *fiber.Ctx) error {
 	}
 	var buf quotedTag
 	etag := buf.of(c.Response().Body())
-	if inm := c.Get(fiber.HeaderIfNoneMatch); inm != "" {
-		if etag, ok := noneMatch(inm, string(etag[1:len(etag)-1]), c.Request().Header.HasAcceptEncoding); ok {
+	// A list field may come on several lines, one list (RFC 9110 §5.3).
+	for _, inm := range c.Request().Header.PeekAll(fiber.HeaderIfNoneMatch) {
+		if etag, ok := noneMatch(string(inm), string(etag[1:len(etag)-1]), c.Request().Header.HasAcceptEncoding); ok {
 			c.Status(fiber.StatusNotModified)
 			c.Response().ResetBody()
 			h.Del(fiber.HeaderContentType)

@@ -3,6 +3,7 @@ package httpserver_test
 import (
 	"crypto/sha256"
 	"encoding/base64"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -45,6 +46,23 @@ func TestConditionalGET(t *testing.T) {
 		{"the gzip form, gzip not accepted", []string{"Accept-Encoding", "identity", "If-None-Match", `"` + tag + `-gzip"`}, 200, `"` + tag + `"`, true},
 		{"both forms, gzip not accepted", []string{"Accept-Encoding", "identity", "If-None-Match", `"` + tag + `-gzip", "` + tag + `"`}, 304, `"` + tag + `"`, false},
 	}
+	t.Run("the tag on the second of two If-None-Match lines", func(t *testing.T) {
+		req, err := http.NewRequest("GET", s.base+"/api/screen", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Accept-Encoding", "identity")
+		req.Header.Add("If-None-Match", `"other"`)
+		req.Header.Add("If-None-Match", `"`+tag+`"`)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 304 || resp.Header.Get("ETag") != `"`+tag+`"` {
+			t.Errorf("got %d with ETag %s, want 304 with %q", resp.StatusCode, resp.Header.Get("ETag"), tag)
+		}
+	})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := servertest.Do(t, "GET", s.base+"/api/screen", nil, tt.headers...)

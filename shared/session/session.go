@@ -29,7 +29,6 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"storefront.dev/shared/problem"
-	"storefront.dev/shared/upstream"
 	"storefront.dev/shared/upstream/user"
 )
 
@@ -345,7 +344,7 @@ func (m *Manager) renew(ctx context.Context, h handle, s Session) (Session, erro
 // renewOnce is one exchange of renew.
 func (m *Manager) renewOnce(ctx context.Context, h handle, s Session) (Session, error) {
 	tok, err := m.tokens.Refresh(ctx, s.RefreshToken, h.key)
-	if upstream.KindOf(err) == upstream.KindUnauthorized {
+	if user.Refused(err) {
 		_ = m.store.DeleteSession(ctx, h.key)
 		return Session{}, noSession()
 	}

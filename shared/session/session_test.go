@@ -423,3 +423,41 @@ func TestASpentPairIsRefreshedAgain(t *testing.T) {
 		t.Errorf("%d pairs issued, want 3: the login's and two refreshes", tokens.n)
 	}
 }
+
+// forbidding is a user service that answers every refresh with a 403 while
+// forbid is set: a proxy before it refusing the call, not the token.
+type forbidding struct {
+	*rotating
+	forbid *atomic.Bool
+}
+
+func (f forbidding) Refresh(ctx context.Context, rt, retryKey string) (user.Token, error) {
+	if f.forbid.Load() {
+		return user.Token{}, &upstream.Error{Service: "user", Op: "refresh", Status: 403, Kind: upstream.KindUnauthorized}
+	}
+	return f.rotating.Refresh(ctx, rt, retryKey)
+}
+
+// TestAForbiddenRefreshKeepsTheSession: a 403 to a refresh says nothing of
+// the refresh token, so the session is not ended: the request is a 503 to
+// retry, and once the user service answers again the session refreshes.
+// Only its 401 logs the user out.
+func TestAForbiddenRefreshKeepsTheSession(t *testing.T) {
+	tokens := newRotating()
+	forbid := new(atomic.Bool)
+	forbid.Store(true)
+	m, clock, id, login := loggedIn(t, newMemStore(), forbidding{tokens, forbid}, tokens)
+	clock.Advance(nearExpiry + time.Minute)
+	_, err := m.Resolve(context.Background(), id)
+	if p := problem.From(err); p.Code != problem.CodeUnavailable {
+		t.Fatalf("a refresh answered 403: got %v, want the 503 %s", err, problem.CodeUnavailable)
+	}
+	forbid.Store(false)
+	s, err := m.Resolve(context.Background(), id)
+	if err != nil {
+		t.Fatalf("once the user service answers again: %v, want the session refreshed", err)
+	}
+	if s.AccessToken == login.AccessToken {
+		t.Errorf("got the login's access token %q, want a refreshed one", s.AccessToken)
+	}
+}

@@ -20,10 +20,18 @@ type Client struct {
 // New returns a Client over s.
 func New(s *upstream.Service) *Client { return &Client{s: s} }
 
-// Token signs a user in. Wrong credentials are an *upstream.Error of
-// KindUnauthorized.
+// Token signs a user in. Wrong credentials are an error Refused reports.
 func (c *Client) Token(ctx context.Context, email, password string) (Token, error) {
 	return upstream.Post[Token](ctx, c.s, "token", "/auth/token", TokenRequest{Email: email, Password: password})
+}
+
+// Refused reports whether err is the user service refusing a credential
+// (a password, a refresh token): its 401. A 403 is not: the service (or a
+// proxy before it) forbids the call itself, which says nothing of the
+// credential, and is answered as any other failure of the service.
+func Refused(err error) bool {
+	e, ok := upstream.As(err)
+	return ok && e.Status == http.StatusUnauthorized
 }
 
 // Refresh exchanges a refresh token for a new pair; the old one is used up.
