@@ -130,16 +130,18 @@ func QueryOnce(c *fiber.Ctx, name string) (string, error) {
 
 // PageOf validates a page request. The cursor is opaque but must look like
 // one (URL-safe base64, at most MaxCursorLength characters); the limit is
-// 1..MaxLimit, DefaultLimit when empty. Errors are 400 problems naming the
+// 1..MaxLimit in canonical decimal, DefaultLimit when empty. Errors are 400 problems naming the
 // parameter; the Page owns its strings.
 func PageOf(cur, limit string) (Page, error) {
 	p := Page{Limit: DefaultLimit}
 	if limit != "" {
-		n, err := strconv.Atoi(limit)
-		if err != nil || n < 1 || n > MaxLimit {
-			return Page{}, problem.Invalid("limit", "limit must be an integer from 1 to %d.", MaxLimit)
+		// In canonical decimal, as ParseID reads it: "05" and "5" would be
+		// two URLs, two cache entries, of one page.
+		n, ok := ParseID(limit)
+		if !ok || n > MaxLimit {
+			return Page{}, problem.Invalid("limit", "limit must be an integer from 1 to %d, in decimal without sign or leading zeros.", MaxLimit)
 		}
-		p.Limit = n
+		p.Limit = int(n)
 	}
 	if len(cur) > MaxCursorLength {
 		return Page{}, problem.Invalid("cursor", "The cursor is not valid.")

@@ -91,6 +91,8 @@ func TestHostileInput(t *testing.T) {
 		{"limit zero", "GET", "/page?limit=0", nil, nil, 400, "invalid_request", "limit", "1 to 50"},
 		{"limit too large", "GET", "/page?limit=51", nil, nil, 400, "invalid_request", "limit", "1 to 50"},
 		{"limit not a number", "GET", "/page?limit=ten", nil, nil, 400, "invalid_request", "limit", "1 to 50"},
+		{"limit with a leading zero", "GET", "/page?limit=05", nil, nil, 400, "invalid_request", "limit", "1 to 50"},
+		{"limit with a sign", "GET", "/page?limit=%2B5", nil, nil, 400, "invalid_request", "limit", "1 to 50"},
 		{"cursor with bad characters", "GET", "/page?cursor=abc%22%3Bdrop", nil, nil, 400, "invalid_request", "cursor", "not valid"},
 		{"cursor too long", "GET", "/page?cursor=" + strings.Repeat("A", httpserver.MaxCursorLength+1), nil, nil, 400, "invalid_request", "cursor", "not valid"},
 		{"limit twice, the good one first", "GET", "/page?limit=1&limit=100", nil, nil, 400, "invalid_request", "limit", "more than once"},
