@@ -264,7 +264,7 @@ func TestMalformedInput(t *testing.T) {
 		{"limit huge", "GET", "/v1/orders?limit=99999999999999999999", nil, nil, 400, "invalid_request", "limit"},
 		{"cursor with quotes", "GET", "/v1/orders?cursor=%22%3B--", nil, nil, 400, "invalid_request", "cursor"},
 		{"login repeated member", "POST", "/v1/auth/token", `{"email":"ada@example.com","email":"grace@example.com","password":"x"}`, nil, 400, "malformed_json", "email"},
-		{"login unknown member", "POST", "/v1/auth/token", `{"email":"ada@example.com","password":"x","role":"admin"}`, nil, 400, "malformed_json", ""},
+		{"login unknown member", "POST", "/v1/auth/token", `{"email":"ada@example.com","password":"x","role":"admin"}`, nil, 400, "malformed_json", "role"},
 		{"login wrong type", "POST", "/v1/auth/token", `{"email":["ada@example.com"],"password":"x"}`, nil, 400, "malformed_json", "email"},
 		{"login without password", "POST", "/v1/auth/token", `{"email":"ada@example.com"}`, nil, 400, "invalid_request", "password"},
 		{"unknown route", "GET", "/v1/admin", nil, nil, 404, "not_found", ""},

@@ -100,8 +100,9 @@ func checkStructure(body []byte, sh *shape) error {
 			Detail: "The member " + strconv.Quote(problem.Clip(dup.Name)) + " appears more than once."}
 	case unknown != nil:
 		// Worded as the decoder words the unknown members it finds.
-		return &problem.Error{Code: problem.CodeMalformedJSON, Detail: "The body has an unknown field " + strconv.Quote(problem.Clip(unknown.Name)) + ".",
-			Err: fmt.Errorf("unknown field %q at %s", problem.Clip(unknown.Name), problem.Clip(unknown.Path))}
+		return &problem.Error{Code: problem.CodeMalformedJSON, Field: problem.Clip(unknown.Path),
+			Detail: "The body has an unknown field " + strconv.Quote(problem.Clip(unknown.Name)) + ".",
+			Err:    fmt.Errorf("unknown field %q at %s", problem.Clip(unknown.Name), problem.Clip(unknown.Path))}
 	}
 	return nil
 }

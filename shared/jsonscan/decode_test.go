@@ -91,3 +91,17 @@ func TestDecodeStrictLeavesFreeFormValuesAlone(t *testing.T) {
 		t.Errorf("any: got %v, want no error", err)
 	}
 }
+
+// TestDecodeStrictNamesTheUnknownMember: an unknown member is named in
+// field by its path, as a repeated one is, at any depth.
+func TestDecodeStrictNamesTheUnknownMember(t *testing.T) {
+	for body, want := range map[string]string{
+		`{"x":1}`: "x",
+		`{"lines":[{"product_id":1},{"Product_ID":2}]}`: "lines[1].Product_ID",
+	} {
+		var o order
+		if p := problem.From(jsonscan.DecodeStrict([]byte(body), &o)); p.Field != want {
+			t.Errorf("%s: got field %q (%v), want %q", body, p.Field, p, want)
+		}
+	}
+}
