@@ -197,11 +197,17 @@ func TestAStaleRunnerNeverCaptures(t *testing.T) {
 	go func() { _, err := a.Place(ctx, req); aDone <- err }()
 	<-authA.waiting
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		if rec, _, _ := shared.Get(ctx, sagaOf(t, a, req).ID); len(rec.Items) > 0 {
-			break // priced: B will go backward from the first phase
+		// Priced, so that B goes backward from the first phase, and
+		// reserved: the reservation, sent beside the hold, must have
+		// landed for B to find and release it (one B looked for too soon
+		// it would take as never made, by its clock, and leave to expire,
+		// as it leaves the hold).
+		rec, _, _ := shared.Get(ctx, sagaOf(t, a, req).ID)
+		if len(rec.Items) > 0 && stockOf(q.State(), 7).Reserved == 2 {
+			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("the prices were never journaled")
+			t.Fatal("the prices were never journaled, or the stock never reserved")
 		}
 	}
 	if n, err := b.Recover(ctx); n != 1 || err != nil {
