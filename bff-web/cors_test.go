@@ -45,3 +45,42 @@ func hasToken(list, name string) bool {
 	}
 	return false
 }
+
+// TestCORSOnRefusalsBeforeTheRoutes: a request refused before the API's
+// CORS policy runs (a body over the limit, a body sent gzipped) still
+// carries the allowed origin's grant, so that the SPA reads the problem
+// rather than a CORS failure; another origin gets none.
+func TestCORSOnRefusalsBeforeTheRoutes(t *testing.T) {
+	s := startStack(t, "BFF_ALLOWED_ORIGINS", spaOrigin)
+	tooLarge := `{"email":"` + strings.Repeat("a", 70_000) + `"}`
+	tests := []struct {
+		name    string
+		body    string
+		headers []string
+		status  int
+		grant   string
+	}{
+		{"a body over the limit", tooLarge, []string{"Origin", spaOrigin}, 413, spaOrigin},
+		{"a gzipped body", `{}`, []string{"Origin", spaOrigin, "Content-Encoding", "gzip"}, 415, spaOrigin},
+		{"a body over the limit from elsewhere", tooLarge, []string{"Origin", "https://evil.example"}, 413, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := servertest.Do(t, "POST", s.Base+"/api/session", tt.body, tt.headers...)
+			if r.Status != tt.status {
+				t.Fatalf("got status %d, want %d; body %s", r.Status, tt.status, r.Body)
+			}
+			if got := r.Header.Get("Access-Control-Allow-Origin"); got != tt.grant {
+				t.Errorf("got Access-Control-Allow-Origin %q, want %q", got, tt.grant)
+			}
+			if !hasToken(r.Header.Get("Vary"), "Origin") {
+				t.Errorf("got Vary %q, want Origin in it", r.Header.Get("Vary"))
+			}
+			if tt.grant != "" && (r.Header.Get("Access-Control-Allow-Credentials") != "true" ||
+				!hasToken(r.Header.Get("Access-Control-Expose-Headers"), "X-Request-ID")) {
+				t.Errorf("got Allow-Credentials %q, Expose-Headers %q; want the grant corsPolicy gives",
+					r.Header.Get("Access-Control-Allow-Credentials"), r.Header.Get("Access-Control-Expose-Headers"))
+			}
+		})
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"slices"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/cors"
@@ -16,6 +17,7 @@ import (
 func routes(g *gateway.Gateway, cfg Config) {
 	app := g.Server.App
 	api := app.Group("/api", corsPolicy(cfg.AllowedOrigins))
+	g.Server.RefusalHeaders(corsGrant(cfg.AllowedOrigins))
 	// Every GET answer carries a strong ETag and honours If-None-Match,
 	// under one deadline for its upstream calls.
 	httpserver.Cacheable(app, "/api")
@@ -65,7 +67,7 @@ func corsPolicy(allowed []string) fiber.Handler {
 		AllowCredentials: true,
 		AllowMethods:     "GET,POST,DELETE",
 		AllowHeaders:     "Content-Type,Authorization,Idempotency-Key,X-CSRF-Token,X-Request-ID,If-None-Match",
-		ExposeHeaders:    "Location,Retry-After,Idempotent-Replayed,X-Request-ID,RateLimit,RateLimit-Policy,ETag",
+		ExposeHeaders:    exposedHeaders,
 		MaxAge:           600,
 	})
 	return func(c *fiber.Ctx) error {
@@ -74,5 +76,28 @@ func corsPolicy(allowed []string) fiber.Handler {
 			return c.Next()
 		}
 		return grant(c)
+	}
+}
+
+// exposedHeaders are the answer's fields the SPA's script may read.
+const exposedHeaders = "Location,Retry-After,Idempotent-Replayed,X-Request-ID,RateLimit,RateLimit-Policy,ETag"
+
+// corsGrant gives an answer under /api refused before corsPolicy ran (a
+// body too large, one sent gzipped: see httpserver.Server.RefusalHeaders)
+// the grant corsPolicy gives the allowed origins' requests, so that the
+// SPA can read the problem.
+func corsGrant(allowed []string) func(c *fiber.Ctx) {
+	return func(c *fiber.Ctx) {
+		if p := c.Path(); p != "/api" && !strings.HasPrefix(p, "/api/") {
+			return
+		}
+		c.Vary(fiber.HeaderOrigin)
+		origin := c.Get(fiber.HeaderOrigin)
+		if origin == "" || !slices.Contains(allowed, origin) {
+			return
+		}
+		c.Set(fiber.HeaderAccessControlAllowOrigin, origin)
+		c.Set(fiber.HeaderAccessControlAllowCredentials, "true")
+		c.Set(fiber.HeaderAccessControlExposeHeaders, exposedHeaders)
 	}
 }

@@ -1,6 +1,7 @@
 package httpserver
 
 import (
+	"errors"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
@@ -26,12 +27,17 @@ func identityBodies(c *fiber.Ctx) error {
 	for _, v := range lines {
 		if !identityOnly(string(v)) {
 			c.Set(fiber.HeaderAcceptEncoding, "identity")
-			return problem.New(problem.CodeUnsupportedMedia, "Send the request body without a content coding: Content-Encoding identity or none.")
+			return &problem.Error{Code: problem.CodeUnsupportedMedia, Err: errCodedBody,
+				Detail: "Send the request body without a content coding: Content-Encoding identity or none."}
 		}
 	}
 	c.Request().Header.Del(fiber.HeaderContentEncoding)
 	return c.Next()
 }
+
+// errCodedBody is the cause of identityBodies' refusal, which comes before
+// the routes' middleware (see Server.RefusalHeaders).
+var errCodedBody = errors.New("a request body with a content coding")
 
 // identityOnly reports whether a Content-Encoding value lists no coding but
 // identity (content codings are case-insensitive; empty list elements are

@@ -48,7 +48,8 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 		c.Context().SetConnectionClose()
 		return nil
 	}
-	if requestIDOf(c) == "" {
+	unread := requestIDOf(c) == ""
+	if unread {
 		// The request was refused while being read (too large, malformed),
 		// before any middleware ran: it still gets an id and the headers
 		// every answer carries, and is counted and logged (observe never
@@ -58,6 +59,9 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 		c.Set(HeaderRequestID, id)
 		setSecurityHeaders(c, s.cfg.HSTS)
 		defer s.observeUnread(c)
+	}
+	if s.refusalHeaders != nil && (unread || errors.Is(err, errCodedBody)) {
+		s.refusalHeaders(c)
 	}
 	var p *problem.Error
 	instance := c.Path()

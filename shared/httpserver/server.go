@@ -174,7 +174,18 @@ type Server struct {
 	localLimits     *ratelimit.Memory
 	// sheds thins the log lines of shed requests (see observe).
 	sheds shedLines
+	// refusalHeaders, when set, adds header fields to the answers refused
+	// before the routes' middleware ran (see RefusalHeaders).
+	refusalHeaders func(c *fiber.Ctx)
 }
+
+// RefusalHeaders makes set add header fields to every answer refused
+// before the routes' own middleware ran: a request too large, too slow or
+// not well-formed, an unknown method, a body sent with a content coding.
+// bff-web grants its SPA's origin there as its routes do, so that a
+// browser hands the SPA the problem rather than a CORS failure. Call it
+// before Serve.
+func (s *Server) RefusalHeaders(set func(c *fiber.Ctx)) { s.refusalHeaders = set }
 
 // Option gives a Server a collaborator.
 type Option func(*Server)
