@@ -53,6 +53,10 @@ func TestCheckNamesTheVariables(t *testing.T) {
 			[]string{`REDIS_URL="redis://r:6379" (the rest hidden)`}, []string{"S3cret"}},
 		{"a URL that does not parse", map[string]string{"REDIS_URL": "http//:S3cretPass@r:6379/0", "REDIS_ADDRS": "r:26379"},
 			[]string{`REDIS_URL=(hidden), REDIS_ADDRS="r:26379"`}, []string{"Secret"}},
+		{"a URL the Redis client refuses", map[string]string{"REDIS_URL": "redis://:S3cretPass@r:6379/x"},
+			[]string{`REDIS_URL=(hidden): gateway: RedisURL: not a URL`}, []string{"Secret"}},
+		{"an OTLP endpoint with a key in its query", map[string]string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "https:///v1/traces?api_key=S3cret"},
+			[]string{`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=`, `telemetry: TracesEndpoint`}, []string{"S3cret"}},
 		{"the cursor key", map[string]string{"CURSOR_KEY": "c2hvcnRzZWNyZXQ="}, []string{`CURSOR_KEY=(hidden): gateway: CursorKey`}, []string{"c2hvcnRzZWNyZXQ"}},
 		{"the sentinels' password", map[string]string{"REDIS_SENTINEL_PASSWORD": "SentinelPw"}, []string{`REDIS_SENTINEL_PASSWORD=(hidden): gateway:`}, []string{"SentinelPw"}},
 	}

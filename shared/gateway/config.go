@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"storefront.dev/shared/admission"
 	"storefront.dev/shared/auth"
@@ -199,6 +202,16 @@ func (c Config) Validate() error {
 		if u, err := url.Parse(c.RedisURL); err != nil || u.Host == "" && u.Scheme != "unix" ||
 			u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix" {
 			errs = append(errs, errors.New("gateway: RedisURL: want redis://host:port, rediss://host:port or unix:///path"))
+		} else if _, err := redis.ParseURL(c.RedisURL); err != nil {
+			// What the client would refuse at start (a database that is no
+			// number, an unknown option), said here, where the variable is
+			// named; go-redis's message may quote the URL, password and all.
+			errs = append(errs, errors.New("gateway: RedisURL: not a URL the Redis client takes (redis://[user:password@]host:port[/db])"))
+		}
+	}
+	for _, a := range c.RedisAddrs {
+		if host, port, err := net.SplitHostPort(a); err != nil || host == "" || port == "" {
+			errs = append(errs, fmt.Errorf("gateway: RedisAddrs: %q: want host:port", a))
 		}
 	}
 	if c.Order.CompensationBudget <= c.Upstream.Breaker.OpenTimeout {

@@ -101,13 +101,11 @@ func (c TracingConfig) Validate() error {
 	if _, err := parseAttributes(c.ResourceAttributes); err != nil {
 		errs = append(errs, err)
 	}
-	for _, u := range []string{c.Endpoint, c.TracesEndpoint} {
-		if p, err := url.Parse(u); u != "" && (err != nil || p.Scheme != "http" && p.Scheme != "https" || p.Host == "") {
-			shown := strconv.Quote(u)
-			if strings.Contains(u, "@") {
-				shown = "(hidden: its user part may hold a password)"
-			}
-			errs = append(errs, fmt.Errorf("OTLP endpoint %s: want an http:// or https:// URL", shown))
+	for _, e := range []struct{ field, url string }{{"Endpoint", c.Endpoint}, {"TracesEndpoint", c.TracesEndpoint}} {
+		// Not quoted: a user part or a query may hold a credential. The
+		// loader names the variable, showing its scheme and host at most.
+		if p, err := url.Parse(e.url); e.url != "" && (err != nil || p.Scheme != "http" && p.Scheme != "https" || p.Host == "") {
+			errs = append(errs, fmt.Errorf("telemetry: %s: want an http:// or https:// URL", e.field))
 		}
 	}
 	return errors.Join(errs...)

@@ -25,10 +25,12 @@ func TestProtocolErrorNamesItsVariable(t *testing.T) {
 		{"traces protocol", func(c *telemetry.TracingConfig) { c.TracesProtocol = "foo" },
 			`OTEL_EXPORTER_OTLP_TRACES_PROTOCOL "foo"`, "OTEL_EXPORTER_OTLP_PROTOCOL"},
 		{"endpoint", func(c *telemetry.TracingConfig) { c.Endpoint = "collector:4318" },
-			`OTLP endpoint "collector:4318"`, "OTEL_EXPORTER_OTLP_PROTOCOL"},
-		// A user part may hold a password: not shown.
+			"telemetry: Endpoint: want", "TracesEndpoint"},
+		// A user part or a query may hold a credential: not shown.
 		{"endpoint with a password", func(c *telemetry.TracingConfig) { c.TracesEndpoint = "grpc://otel:s3cret@collector:4317" },
-			"OTLP endpoint (hidden", "s3cret"},
+			"telemetry: TracesEndpoint: want", "s3cret"},
+		{"endpoint with a key in its query", func(c *telemetry.TracingConfig) { c.TracesEndpoint = "https:///v1/traces?api_key=s3cret" },
+			"telemetry: TracesEndpoint: want", "s3cret"},
 		{"traces protocol over a good protocol", func(c *telemetry.TracingConfig) { c.Protocol, c.TracesProtocol = telemetry.ProtocolGRPC, "thrift" },
 			`OTEL_EXPORTER_OTLP_TRACES_PROTOCOL "thrift"`, "OTEL_EXPORTER_OTLP_PROTOCOL"},
 	}
