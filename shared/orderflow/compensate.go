@@ -21,7 +21,10 @@ var errUnsettled = errors.New("compensation unsettled")
 // its own budget on ctx (detached from the request) and journaled once done,
 // so that recovery resumes after it. It reports true when undoing revealed
 // that the saga had in fact completed: the commit was in doubt, the
-// reservation turned out to be committed, and the order was confirmed.
+// reservation turned out to be committed, the order was confirmed, and no
+// undo had run yet (an earlier pass that could not release the stock went
+// on to cancel the order and give the money back: that order no longer
+// stands, and the stock sold for it is reported instead).
 func (s *saga) compensate(ctx context.Context) (completed bool, err error) {
 	undone := s.led.record().Undone
 	released := slices.Contains(undone, UndoReservation)
@@ -35,7 +38,7 @@ func (s *saga) compensate(ctx context.Context) (completed bool, err error) {
 			committed, settled = s.releaseReservation(ctx)
 			return settled
 		})
-		if committed && s.confirmed == done {
+		if committed && s.confirmed == done && len(undone) == 0 {
 			s.resv.Status = product.ReservationCommitted
 			s.f.cfg.logger.LogAttrs(ctx, slog.LevelInfo, "order completed after an ambiguous commit",
 				slog.String("reference", s.ref), slog.String("order_id", s.order.ID))

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"storefront.dev/shared/clocktest"
 	"storefront.dev/shared/problem"
 	"storefront.dev/shared/sandbox"
 	"storefront.dev/shared/upstream"
@@ -163,4 +164,61 @@ func TestUndoOfACreationTheJournalLostTrackOf(t *testing.T) {
 		t.Fatalf("Recover: %d sagas, %v; want 1", n, err)
 	}
 	checkNothingPending(t, q, b)
+}
+
+// TestACommitFoundAfterTheUndoIsNoCompletion: a saga whose commit was in
+// doubt, and whose order and payment an earlier pass of its undo already
+// cancelled and refunded (that pass could not release the stock: the
+// product service was down), is not taken for completed when the next
+// pass finds the reservation committed after all: its order is cancelled
+// and its money given back, so the saga ends failed, and the stock sold
+// for it is reported, rather than a 201 for an order that does not stand.
+func TestACommitFoundAfterTheUndoIsNoCompletion(t *testing.T) {
+	q := startQuietSandbox(t, sandbox.Config{})
+	clock := clocktest.New(time.Now())
+	deps := q.deps(t)
+	deps.Journal = newMemJournal()
+	f := New(deps, DefaultConfig(), WithClock(clock.Now), WithBackoff(time.Millisecond, 5*time.Millisecond))
+	t.Cleanup(func() { _ = f.Close(context.Background()) })
+	ctx := context.Background()
+	req := Request{UserID: ada, Key: "undone, then found committed", Input: visa(Item{ProductID: 7, Quantity: 1})}
+	if _, err := f.Place(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	q.quiesce()
+
+	// What the first pass left: the order cancelled, the payment refunded,
+	// both journaled, the commit still in doubt, the runner gone.
+	rec := sagaOf(t, f, req)
+	for deadline := time.Now().Add(5 * time.Second); rec.State != StateCompleted; rec = sagaOf(t, f, req) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the checkout's record is %s, want it completed", rec.State)
+		}
+		time.Sleep(5 * time.Millisecond) // the completion is journaled just after the answer
+	}
+	if _, err := deps.Orders.Cancel(ctx, rec.OrderID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := deps.Payments.Refund(ctx, rec.PaymentID); err != nil {
+		t.Fatal(err)
+	}
+	rec.State, rec.Step, rec.Undone, rec.Result = StateCompensating, StepConfirmed, []Undo{UndoOrder, UndoPayment}, nil
+	rec.Failure = &Failure{Code: problem.CodeUnavailable, Detail: "The product service is unavailable."}
+	rec.Owner, rec.LeaseUntil = "", clock.Now().Add(-time.Second)
+	rec.Version++
+	if err := deps.Journal.Update(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+
+	if n, err := f.Recover(ctx); n != 1 || err != nil {
+		t.Fatalf("Recover = %d, %v; want the saga taken over", n, err)
+	}
+	if got := sagaOf(t, f, req); got.State != StateFailed {
+		t.Errorf("the saga ended %s, want %s: its order is cancelled and its payment refunded", got.State, StateFailed)
+	}
+	// A 503 runs again on retry, with references of its own: a new order
+	// is fine, the undone one is not.
+	if res, err := f.Place(ctx, req); err == nil && res.Order.ID == rec.OrderID {
+		t.Errorf("the key's retry got the cancelled order %s back", res.Order.ID)
+	}
 }
