@@ -22,9 +22,10 @@ var errUnsettled = errors.New("compensation unsettled")
 // so that recovery resumes after it. It reports true when undoing revealed
 // that the saga had in fact completed: the commit was in doubt, the
 // reservation turned out to be committed, the order was confirmed, and no
-// undo had run yet (an earlier pass that could not release the stock went
-// on to cancel the order and give the money back: that order no longer
-// stands, and the stock sold for it is reported instead).
+// undo had run yet. While that release cannot be made, a confirmed order
+// is left as it is, its money too, and the saga unsettled. (A pass of an
+// earlier version went on to cancel the order and give the money back:
+// that order no longer stands, and the stock sold for it is reported.)
 func (s *saga) compensate(ctx context.Context) (completed bool, err error) {
 	undone := s.led.record().Undone
 	released := slices.Contains(undone, UndoReservation)
@@ -46,6 +47,11 @@ func (s *saga) compensate(ctx context.Context) (completed bool, err error) {
 		}
 		if committed {
 			s.soldForUndone(ctx)
+		}
+		if !ok && s.confirmed == done && len(undone) == 0 {
+			// The checkout may have completed: the confirmed order and
+			// its money stay as they are until the release settles which.
+			return false, errUnsettled
 		}
 		if ok {
 			if err := s.markUndone(ctx, UndoReservation); err != nil {

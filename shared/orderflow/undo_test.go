@@ -11,6 +11,7 @@ import (
 	"storefront.dev/shared/sandbox"
 	"storefront.dev/shared/upstream"
 	"storefront.dev/shared/upstream/order"
+	"storefront.dev/shared/upstream/payment"
 )
 
 // The undo of an order whose creation is in doubt, when the order service
@@ -166,13 +167,40 @@ func TestUndoOfACreationTheJournalLostTrackOf(t *testing.T) {
 	checkNothingPending(t, q, b)
 }
 
+// commitInDoubt places req with f, then journals its completed saga back
+// as being undone from a commit in doubt, its lease gone, with undone the
+// undos already journaled: what a runner that stopped there leaves.
+func commitInDoubt(t *testing.T, f *Flow, req Request, undone ...Undo) Record {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := f.Place(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	rec := sagaOf(t, f, req)
+	for deadline := time.Now().Add(5 * time.Second); rec.State != StateCompleted; rec = sagaOf(t, f, req) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the checkout's record is %s, want it completed", rec.State)
+		}
+		time.Sleep(5 * time.Millisecond) // the completion is journaled just after the answer
+	}
+	rec.State, rec.Step, rec.Undone, rec.Result = StateCompensating, StepConfirmed, undone, nil
+	rec.Failure = &Failure{Code: problem.CodeUnavailable, Detail: "The product service is unavailable."}
+	rec.Owner, rec.LeaseUntil = "", f.cfg.now().Add(-time.Second)
+	rec.Version++
+	if err := f.deps.Journal.Update(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	return rec
+}
+
 // TestACommitFoundAfterTheUndoIsNoCompletion: a saga whose commit was in
 // doubt, and whose order and payment an earlier pass of its undo already
-// cancelled and refunded (that pass could not release the stock: the
-// product service was down), is not taken for completed when the next
-// pass finds the reservation committed after all: its order is cancelled
-// and its money given back, so the saga ends failed, and the stock sold
-// for it is reported, rather than a 201 for an order that does not stand.
+// cancelled and refunded (a pass of an earlier version, which went on
+// when it could not release the stock), is not taken for completed when
+// the next pass finds the reservation committed after all: its order is
+// cancelled and its money given back, so the saga ends failed, and the
+// stock sold for it is reported, rather than a 201 for an order that does
+// not stand.
 func TestACommitFoundAfterTheUndoIsNoCompletion(t *testing.T) {
 	q := startQuietSandbox(t, sandbox.Config{})
 	clock := clocktest.New(time.Now())
@@ -182,31 +210,11 @@ func TestACommitFoundAfterTheUndoIsNoCompletion(t *testing.T) {
 	t.Cleanup(func() { _ = f.Close(context.Background()) })
 	ctx := context.Background()
 	req := Request{UserID: ada, Key: "undone, then found committed", Input: visa(Item{ProductID: 7, Quantity: 1})}
-	if _, err := f.Place(ctx, req); err != nil {
-		t.Fatal(err)
-	}
-	q.quiesce()
-
-	// What the first pass left: the order cancelled, the payment refunded,
-	// both journaled, the commit still in doubt, the runner gone.
-	rec := sagaOf(t, f, req)
-	for deadline := time.Now().Add(5 * time.Second); rec.State != StateCompleted; rec = sagaOf(t, f, req) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the checkout's record is %s, want it completed", rec.State)
-		}
-		time.Sleep(5 * time.Millisecond) // the completion is journaled just after the answer
-	}
+	rec := commitInDoubt(t, f, req, UndoOrder, UndoPayment)
 	if _, err := deps.Orders.Cancel(ctx, rec.OrderID); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := deps.Payments.Refund(ctx, rec.PaymentID); err != nil {
-		t.Fatal(err)
-	}
-	rec.State, rec.Step, rec.Undone, rec.Result = StateCompensating, StepConfirmed, []Undo{UndoOrder, UndoPayment}, nil
-	rec.Failure = &Failure{Code: problem.CodeUnavailable, Detail: "The product service is unavailable."}
-	rec.Owner, rec.LeaseUntil = "", clock.Now().Add(-time.Second)
-	rec.Version++
-	if err := deps.Journal.Update(ctx, rec); err != nil {
 		t.Fatal(err)
 	}
 
@@ -221,4 +229,53 @@ func TestACommitFoundAfterTheUndoIsNoCompletion(t *testing.T) {
 	if res, err := f.Place(ctx, req); err == nil && res.Order.ID == rec.OrderID {
 		t.Errorf("the key's retry got the cancelled order %s back", res.Order.ID)
 	}
+}
+
+// TestAnUndoWaitsForACommitInDoubt: while the release that settles a
+// commit in doubt cannot be made (the product service down), the undo
+// leaves the confirmed order and the captured payment as they are, since
+// the checkout may have completed; once the service answers and the
+// reservation is found committed, the checkout completes.
+func TestAnUndoWaitsForACommitInDoubt(t *testing.T) {
+	q := startQuietSandbox(t, sandbox.Config{})
+	clock := clocktest.New(time.Now())
+	deps := q.deps(t)
+	deps.Journal = newMemJournal()
+	cfg := configWith(func(c *Config) { c.CompensationBudget = 100 * time.Millisecond })
+	f := New(deps, cfg, WithClock(clock.Now), WithBackoff(time.Millisecond, 5*time.Millisecond))
+	t.Cleanup(func() { _ = f.Close(context.Background()) })
+	ctx := context.Background()
+	req := Request{UserID: ada, Key: "commit in doubt, product service down", Input: visa(Item{ProductID: 7, Quantity: 1})}
+	rec := commitInDoubt(t, f, req)
+
+	q.fault(t, sandbox.ServiceProduct, sandbox.Fault{Route: sandbox.RouteRelease, Status: 503})
+	if n, err := f.Recover(ctx); n != 1 || err != nil {
+		t.Fatalf("Recover = %d, %v; want the saga taken over", n, err)
+	}
+	q.quiesce()
+	st := q.State()
+	for _, o := range st.Order.Orders {
+		if o.ID == rec.OrderID && o.Status != order.StatusConfirmed {
+			t.Errorf("order %s %s while its commit was in doubt, want it left confirmed", o.ID, o.Status)
+		}
+	}
+	for _, p := range st.Payment.Payments {
+		if p.ID == rec.PaymentID && p.Status != payment.StatusCaptured {
+			t.Errorf("payment %s %s while its commit was in doubt, want it left captured", p.ID, p.Status)
+		}
+	}
+	if got := sagaOf(t, f, req); got.State.Finished() {
+		t.Fatalf("the saga ended %s with its release unmade, want it left to recovery", got.State)
+	}
+
+	q.clearFaults(t)
+	clock.Advance(DefaultConfig().LeaseTTL + time.Second)
+	if n, err := f.Recover(ctx); n != 1 || err != nil {
+		t.Fatalf("Recover once the service is back = %d, %v; want the saga taken over", n, err)
+	}
+	if got := sagaOf(t, f, req); got.State != StateCompleted {
+		t.Errorf("the saga ended %s, want %s: its reservation was committed", got.State, StateCompleted)
+	}
+	q.quiesce()
+	checkInvariants(t, q.State())
 }
