@@ -164,8 +164,11 @@ func (s *Server) observeUnread(c *fiber.Ctx) {
 		}
 	}
 	status := c.Response().StatusCode()
-	// From when fasthttp began the request; there is no span to trace.
-	d := time.Since(c.Context().Time())
+	// Not timed: fasthttp stamps a request's start only once it has read
+	// it, so a refused one has no start of its own (the zero time, or the
+	// connection's previous request's). It is answered as soon as it is
+	// refused: 0. There is no span to trace.
+	var d time.Duration
 	s.metrics.ObserveRequest(method, unread, statusLabel(status), d)
 	if s.logger.Enabled(c.UserContext(), slog.LevelInfo) {
 		s.logger.LogAttrs(c.UserContext(), slog.LevelInfo, "request",

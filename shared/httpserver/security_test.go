@@ -145,6 +145,15 @@ func TestHostileInput(t *testing.T) {
 		if f, _ := strconv.ParseFloat(status, 64); !logged[f] {
 			t.Errorf("no access line for the %s refused while being read", status)
 		}
+		// Timed as answered at once, not from a start fasthttp never
+		// stamped (the zero time: 292 years).
+		for line := range strings.SplitSeq(metrics, "\n") {
+			if strings.HasPrefix(line, "bff_http_request_duration_seconds_sum{") && strings.Contains(line, `route="unread",status="`+status+`"`) {
+				if sum, _ := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64); sum != 0 {
+					t.Errorf("the %s refused while being read took %v s, want 0: %s", status, sum, line)
+				}
+			}
+		}
 	}
 }
 
