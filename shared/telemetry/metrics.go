@@ -108,7 +108,7 @@ func NewMetrics() *Metrics {
 			"Time of one upstream call, its retries included, by service, operation and outcome (ok or the error kind).",
 			callBuckets, "service", "op", "outcome"),
 		upstreamAttempts: counterVec("bff_upstream_attempts_total",
-			"HTTP requests sent to an upstream (each retry is one more), by service and outcome (ok or the error kind).", "service", "outcome"),
+			"HTTP requests made to an upstream (each retry is one more; one that found no connection free, or no time left, before it was sent counts as a timeout), by service and outcome (ok or the error kind).", "service", "outcome"),
 		breakers: &breakers{
 			desc: prometheus.NewDesc("bff_upstream_breaker_state",
 				"Circuit breaker state per upstream, read at the scrape: 0 closed, 1 half-open, 2 open.",
