@@ -54,7 +54,7 @@ func writeTokens(c *fiber.Ctx, tok user.Token) error {
 
 // orderPlacer runs the checkout.
 type orderPlacer interface {
-	Place(ctx context.Context, r orderflow.Request) (orderflow.Result, error)
+	PlaceReceived(ctx context.Context, r orderflow.Received, keys orderflow.KeyPolicy) (orderflow.Result, error)
 }
 
 // handlePlaceOrder places the caller's order. A phone must send an
@@ -64,11 +64,7 @@ type orderPlacer interface {
 func handlePlaceOrder(flow orderPlacer) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		received := orderflow.Received{UserID: httpserver.UserID(c), IdempotencyKeys: httpserver.HeaderLines(c, httpserver.HeaderIdempotencyKey), Body: c.Body()}
-		req, err := orderflow.ParseRequest(received, orderflow.KeyRequired)
-		if err != nil {
-			return err
-		}
-		res, err := flow.Place(c.UserContext(), req)
+		res, err := flow.PlaceReceived(c.UserContext(), received, orderflow.KeyRequired)
 		if res.Replayed {
 			httpserver.MarkReplayed(c)
 		}

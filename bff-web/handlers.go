@@ -35,7 +35,7 @@ type paymentReader interface {
 
 // orderPlacer runs the checkout.
 type orderPlacer interface {
-	Place(ctx context.Context, r orderflow.Request) (orderflow.Result, error)
+	PlaceReceived(ctx context.Context, r orderflow.Received, keys orderflow.KeyPolicy) (orderflow.Result, error)
 }
 
 // handlePlaceOrder places the caller's order. The Idempotency-Key is
@@ -44,15 +44,11 @@ type orderPlacer interface {
 // Idempotent-Replayed.
 func handlePlaceOrder(flow orderPlacer) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		req, err := orderflow.ParseRequest(orderflow.Received{
+		res, err := flow.PlaceReceived(c.UserContext(), orderflow.Received{
 			UserID:          httpserver.UserID(c),
 			IdempotencyKeys: httpserver.HeaderLines(c, httpserver.HeaderIdempotencyKey),
 			Body:            c.Body(),
 		}, orderflow.KeyOptional)
-		if err != nil {
-			return err
-		}
-		res, err := flow.Place(c.UserContext(), req)
 		if res.Replayed {
 			httpserver.MarkReplayed(c)
 		}

@@ -24,7 +24,7 @@ import (
 // checkout it recovered after a crash.
 type recoveredPlacer struct{ res orderflow.Result }
 
-func (p recoveredPlacer) Place(context.Context, orderflow.Request) (orderflow.Result, error) {
+func (p recoveredPlacer) PlaceReceived(context.Context, orderflow.Received, orderflow.KeyPolicy) (orderflow.Result, error) {
 	return p.res, nil
 }
 

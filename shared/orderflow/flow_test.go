@@ -1039,3 +1039,31 @@ func TestPlaceConcurrentLastUnits(t *testing.T) {
 		t.Errorf("notifications: got %d, want %d", n, units)
 	}
 }
+
+// TestPlaceReceivedCountsARefusedBody: an order whose body is refused
+// before it is priced (no items, not JSON) is an order attempt, counted
+// invalid as one refused when priced (an unknown product) is; a request
+// refused for its key is not, and neither is sent upstream.
+func TestPlaceReceivedCountsARefusedBody(t *testing.T) {
+	obs := newOutcomes()
+	rt, _, f := startFlow(t, nil, WithObserver(obs))
+	ctx := context.Background()
+	key := []string{"refused-body"}
+	for _, r := range []Received{
+		{UserID: ada, IdempotencyKeys: key, Body: []byte(`{"items":[],"payment_token":"tok_visa"}`)},
+		{UserID: ada, IdempotencyKeys: key, Body: []byte(`not json`)},
+		{UserID: ada, IdempotencyKeys: key, Body: []byte(`{"items":[{"product_id":999999,"quantity":1}],"payment_token":"tok_visa"}`)},
+		{UserID: ada, Body: []byte(`{"items":[{"product_id":1,"quantity":1}],"payment_token":"tok_visa"}`)},
+		{UserID: ada, IdempotencyKeys: []string{"a", "b"}, Body: []byte(`{"items":[{"product_id":1,"quantity":1}],"payment_token":"tok_visa"}`)},
+	} {
+		if _, err := f.PlaceReceived(ctx, r, KeyRequired); err == nil {
+			t.Fatalf("PlaceReceived(%s): an order, want a refusal", r.Body)
+		}
+	}
+	if got := obs.ordered(OutcomeInvalid); got != 3 {
+		t.Errorf("%d orders counted invalid, want 3: the two bodies refused and the unknown product", got)
+	}
+	if st := rt.Sandbox.State(); len(st.Order.Orders) != 0 || len(st.Payment.Payments) != 0 {
+		t.Errorf("refused orders reached the upstreams: %d orders, %d payments", len(st.Order.Orders), len(st.Payment.Payments))
+	}
+}

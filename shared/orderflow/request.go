@@ -2,6 +2,7 @@ package orderflow
 
 import (
 	"bytes"
+	"context"
 	"strings"
 
 	"storefront.dev/shared/idempotency"
@@ -50,4 +51,19 @@ func ParseRequest(r Received, keys KeyPolicy) (Request, error) {
 		return Request{}, err
 	}
 	return Request{UserID: strings.Clone(r.UserID), Key: strings.Clone(key), Input: in}, nil
+}
+
+// PlaceReceived places the order r carries, parsed as ParseRequest parses
+// it. A body refused there is an order attempt, counted invalid as one
+// refused when it is priced; a key refused (missing, malformed) is not,
+// as in Place.
+func (f *Flow) PlaceReceived(ctx context.Context, r Received, keys KeyPolicy) (Result, error) {
+	req, err := ParseRequest(r, keys)
+	if err != nil {
+		if code := problem.From(err).Code; code != problem.CodeIdempotencyMissing && code != problem.CodeIdempotencyInvalid {
+			f.cfg.observer.OrderOutcome(outcomeOf(code))
+		}
+		return Result{}, err
+	}
+	return f.Place(ctx, req)
 }
