@@ -183,6 +183,9 @@ func (f *Flow) start(parent context.Context, s *saga, rec Record) (Result, error
 	// Nothing is sent upstream before the record exists and the order is
 	// priced, so pricing that fails needs no undo. The record holds the
 	// prices once the first phase's writes are on their way (see run).
+	// The references are known before pricing, which looks one up (see
+	// inStock).
+	s.ref = f.attemptRef(rec)
 	prepared := s.prepare(ctx)
 	rec.State, rec.Step = StateRunning, StepStarted
 	rec.Trace = traceParent(parent)
@@ -207,7 +210,6 @@ func (f *Flow) start(parent context.Context, s *saga, rec Record) (Result, error
 		return Result{}, err
 	}
 	s.led = f.hold(rec)
-	s.ref = f.attemptRef(rec)
 	return s.run(parent, ctx, prepared)
 }
 

@@ -365,15 +365,19 @@ func (s *saga) price(ctx context.Context) error {
 		}
 		s.total = total
 	}
-	return s.inStock()
+	return s.inStock(ctx)
 }
 
 // inStock refuses the order, as its reservation would be, when the stock the
 // product service gave with the prices falls short of a line: once a sale
 // has run out, a checkout then sends no write at all, where it would
 // otherwise reserve, authorize and create its order, and undo the last two.
-// The reservation still decides when the stock read was enough.
-func (s *saga) inStock() error {
+// The reservation still decides when the stock read was enough, and when
+// this checkout's own reservation exists already: a checkout run again
+// after its record was lost (a Redis restarted without its append-only
+// file) finds the units it is short of held, or sold, by itself, and goes
+// on under the same references, which the services deduplicate.
+func (s *saga) inStock(ctx context.Context) error {
 	var short []upstream.UnavailableLine
 	for _, l := range s.lines {
 		if p := s.products[l.ProductID]; p.Stock < l.Quantity {
@@ -381,6 +385,17 @@ func (s *saga) inStock() error {
 		}
 	}
 	if short == nil {
+		return nil
+	}
+	var r product.Reservation
+	_, err := s.f.step(ctx, forwardSteps, func(c context.Context) (err error) {
+		r, err = s.f.deps.Catalog.ReservationByReference(c, s.reserveRef())
+		return err
+	})
+	if err != nil && !isCode(err, upstream.KindNotFound, "") ||
+		err == nil && (r.Status == product.ReservationActive || r.Status == product.ReservationCommitted) {
+		// Its own units, or the service could not say: the reservation
+		// decides.
 		return nil
 	}
 	return outOfStock(&upstream.Error{Service: "product", Op: "price", Kind: upstream.KindOutOfStock, Unavailable: short})

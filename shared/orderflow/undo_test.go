@@ -279,3 +279,45 @@ func TestAnUndoWaitsForACommitInDoubt(t *testing.T) {
 	q.quiesce()
 	checkInvariants(t, q.State())
 }
+
+// TestALostRecordIsRunAgainPastTheStockRead: a checkout whose record was
+// lost (a Redis restarted without its append-only file) is run again when
+// its key is retried, under the same references, even though the stock
+// read now shows its product sold out: the units are its own. The retry
+// gets the order placed the first time, not a 409 out of stock.
+func TestALostRecordIsRunAgainPastTheStockRead(t *testing.T) {
+	q := startQuietSandbox(t, sandbox.Config{})
+	if err := q.SetStock(7, 2); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	req := Request{UserID: ada, Key: "lost record, last units", Input: visa(Item{ProductID: 7, Quantity: 2})}
+	first := New(withJournal(q.deps(t), newMemJournal()), DefaultConfig())
+	t.Cleanup(func() { _ = first.Close(ctx) })
+	placed, err := first.Place(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.quiesce()
+
+	again := New(withJournal(q.deps(t), newMemJournal()), DefaultConfig())
+	t.Cleanup(func() { _ = again.Close(ctx) })
+	res, err := again.Place(ctx, req)
+	if err != nil {
+		t.Fatalf("the retry after the record was lost: %v, want order %s", err, placed.Order.ID)
+	}
+	if res.Order.ID != placed.Order.ID {
+		t.Errorf("the retry got order %s, want %s, placed the first time", res.Order.ID, placed.Order.ID)
+	}
+	q.quiesce()
+	checkInvariants(t, q.State())
+	if lvl := stockOf(q.State(), 7); lvl.Sold != 2 {
+		t.Errorf("product 7 sold %d units, want 2: one order of 2", lvl.Sold)
+	}
+}
+
+// withJournal returns d with j as its journal.
+func withJournal(d Deps, j Journal) Deps {
+	d.Journal = j
+	return d
+}
