@@ -130,8 +130,8 @@ func QueryOnce(c *fiber.Ctx, name string) (string, error) {
 
 // PageOf validates a page request. The cursor is opaque but must look like
 // one (URL-safe base64, at most MaxCursorLength characters); the limit is
-// 1..MaxLimit in canonical decimal, DefaultLimit when empty. Errors are 400 problems naming the
-// parameter; the Page owns its strings.
+// 1..MaxLimit in canonical decimal, DefaultLimit when empty. Errors are 400
+// problems naming the parameter; the Page owns its strings.
 func PageOf(cur, limit string) (Page, error) {
 	p := Page{Limit: DefaultLimit}
 	if limit != "" {

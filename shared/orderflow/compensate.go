@@ -33,13 +33,14 @@ func (s *saga) compensate(ctx context.Context) (completed bool, err error) {
 		// Releasing first settles the doubt atomically: either the release
 		// wins and an in-flight commit will be refused, or the service says
 		// the reservation is committed and every step has happened.
+		mayHaveCompleted := s.confirmed == done && len(undone) == 0
 		var committed bool
 		ok := s.tracedUndo(ctx, "release", func(ctx context.Context) bool {
 			var settled bool
 			committed, settled = s.releaseReservation(ctx)
 			return settled
 		})
-		if committed && s.confirmed == done && len(undone) == 0 {
+		if committed && mayHaveCompleted {
 			s.resv.Status = product.ReservationCommitted
 			s.f.cfg.logger.LogAttrs(ctx, slog.LevelInfo, "order completed after an ambiguous commit",
 				slog.String("reference", s.ref), slog.String("order_id", s.order.ID))
@@ -48,7 +49,7 @@ func (s *saga) compensate(ctx context.Context) (completed bool, err error) {
 		if committed {
 			s.soldForUndone(ctx)
 		}
-		if !ok && s.confirmed == done && len(undone) == 0 {
+		if !ok && mayHaveCompleted {
 			// The checkout may have completed: the confirmed order and
 			// its money stay as they are until the release settles which.
 			return false, errUnsettled
