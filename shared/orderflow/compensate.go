@@ -3,6 +3,7 @@ package orderflow
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 
@@ -243,9 +244,13 @@ func (s *saga) settlePayment(parent context.Context) bool {
 		if isCode(err, upstream.KindConflict, codePaymentNotCaptured) {
 			err = s.f.settle(ctx, void)
 		}
+	case payment.StatusDeclined, payment.StatusVoided, payment.StatusRefunded, payment.StatusExpired:
+		return true // no money is held
 	default:
-		// Declined, voided, refunded or expired: no money is held.
-		return true
+		// A status the service never documented may hold money: the
+		// saga stays unfinished, in the backlog, logged on every pass.
+		s.gaveUp(ctx, "release payment", fmt.Errorf("payment %s has the unknown status %q", p.ID, problem.Clip(p.Status)))
+		return false
 	}
 	if err != nil {
 		s.gaveUp(ctx, "release payment", err)

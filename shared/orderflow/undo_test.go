@@ -321,3 +321,41 @@ func withJournal(d Deps, j Journal) Deps {
 	d.Journal = j
 	return d
 }
+
+// undocumentedPayment reads every payment back with a status the payment
+// service never documented.
+type undocumentedPayment struct{ Payments }
+
+func (u undocumentedPayment) ByReference(ctx context.Context, ref string) (payment.Payment, error) {
+	p, err := u.Payments.ByReference(ctx, ref)
+	p.Status = "under_review"
+	return p, err
+}
+
+// TestAnUnknownPaymentStatusIsNotSettled: an undo that reads the payment
+// back and finds a status the service never documented does not take it
+// for one that holds no money: the undo is unsettled, for recovery to
+// look again, rather than the checkout ended with money perhaps held.
+func TestAnUnknownPaymentStatusIsNotSettled(t *testing.T) {
+	q := startQuietSandbox(t, sandbox.Config{})
+	deps := q.deps(t)
+	deps.Journal = newMemJournal()
+	ctx := context.Background()
+	req := Request{UserID: ada, Key: "payment of an unknown status", Input: visa(Item{ProductID: 7, Quantity: 1})}
+	placed := New(deps, DefaultConfig())
+	t.Cleanup(func() { _ = placed.Close(ctx) })
+	if _, err := placed.Place(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	deps.Payments = undocumentedPayment{deps.Payments}
+	f := New(deps, DefaultConfig())
+	t.Cleanup(func() { _ = f.Close(ctx) })
+	// Its authorization in doubt, so that the undo reads the payment back.
+	s := f.sagaFrom(f.hold(Record{ID: sagaOf(t, placed, req).ID, UserID: ada, State: StateCompensating, Step: StepStarted}))
+	if s.authorized != unknown {
+		t.Fatalf("authorization %v at the first step, want it in doubt", s.authorized)
+	}
+	if s.settlePayment(ctx) {
+		t.Error("a payment of an undocumented status was taken as holding no money")
+	}
+}
