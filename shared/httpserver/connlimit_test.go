@@ -260,6 +260,18 @@ func waitListening(t *testing.T, s *testServer) string {
 	return ""
 }
 
+// waitLogged waits until the server has logged msg.
+func waitLogged(t *testing.T, s *testServer, msg string) {
+	t.Helper()
+	for range 500 {
+		if len(s.logs.entries(t, msg)) > 0 {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("the server never logged %q", msg)
+}
+
 // dialGet opens a connection, sends GET /ok and checks the answer's status;
 // an overload answer must also be the shed problem.
 func dialGet(t *testing.T, addr string, want int) net.Conn {

@@ -170,6 +170,9 @@ func TestReadinessFailsFromTheDrain(t *testing.T) {
 		}
 	}
 	cancel()
+	// The stop reaches the server on its own goroutine; it logs once
+	// draining is set, and the delay of a second keeps it serving after.
+	waitLogged(t, s, "shutting down")
 	for _, u := range []string{admin.URL, base} {
 		r := servertest.Do(t, "GET", u+"/readyz", nil)
 		if p := r.Problem(t); r.Status != http.StatusServiceUnavailable || p["code"] != string(problem.CodeUnavailable) || r.Header.Get("Retry-After") == "" {
