@@ -555,8 +555,17 @@ func TestRecoveryAfterTheReservationExpired(t *testing.T) {
 		name      string
 		stockGone bool
 		interrupt string
+		// lostAfter loses the record once the checkout is recovered, and
+		// the last units with it, so that the retry's stock read falls
+		// short: its own reservation is the second one.
+		lostAfter bool
+		// lostBefore loses the record before recovery runs: the retry
+		// runs the checkout again and finds its reservation expired.
+		lostBefore bool
 	}{
 		{name: "stock left"},
+		{name: "record lost after", lostAfter: true},
+		{name: "record lost before", stockGone: true, lostBefore: true},
 		{name: "stock gone", stockGone: true},
 		{name: crashWritten, interrupt: crashWritten},
 		{name: crashUnwritten, interrupt: crashUnwritten},
@@ -589,6 +598,10 @@ func TestRecoveryAfterTheReservationExpired(t *testing.T) {
 				if err := rt.SetStock(ctx, 9, 0); err != nil {
 					t.Fatal(err)
 				}
+			}
+			if tt.lostBefore {
+				retryAfterTheRecordIsLost(t, rt, stores[0].setup(t), req, "")
+				return
 			}
 			recoverAt := 2 * time.Minute
 			if tt.interrupt != "" {
@@ -626,7 +639,41 @@ func TestRecoveryAfterTheReservationExpired(t *testing.T) {
 			if committed != 1 {
 				t.Errorf("%d reservations committed, want the order's alone", committed)
 			}
+			if tt.lostAfter {
+				retryAfterTheRecordIsLost(t, rt, stores[0].setup(t), req, res.Order.ID)
+			}
 		})
+	}
+}
+
+// retryAfterTheRecordIsLost retries req on a journal that has no record of
+// it, with no stock left: the checkout is run again and finds its own
+// reservation. With id, the order placed, the retry answers that order, not
+// out of stock; with none (its reservation expired, none made after it),
+// the retry is undone, money included, and told it is out of stock.
+func retryAfterTheRecordIsLost(t *testing.T, rt *sandboxtest.Running, fresh opener, req orderflow.Request, id string) {
+	t.Helper()
+	ctx := context.Background()
+	if err := rt.SetStock(ctx, 9, 0); err != nil {
+		t.Fatal(err)
+	}
+	open, _ := fresh(t)
+	c := newFlow(t, rt, open(), func() time.Time { return time.Now().Add(4 * time.Minute) })
+	res, err := c.Place(ctx, req)
+	st := rt.State(t)
+	checkQuiet(t, st)
+	confirmed := confirmedOrders(st)
+	if id == "" {
+		if code := problemCode(err); code != problem.CodeOutOfStock || len(confirmed) != 0 {
+			t.Errorf("the retry once the record is lost: %v, confirmed %v; want %s and no order", err, confirmed, problem.CodeOutOfStock)
+		}
+		return
+	}
+	if err != nil || res.Order.ID != id {
+		t.Errorf("the retry once the record is lost: order %q, %v; want %s", res.Order.ID, err, id)
+	}
+	if len(confirmed) != 1 || confirmed[0] != id {
+		t.Errorf("confirmed %v, want %s alone", confirmed, id)
 	}
 }
 

@@ -124,8 +124,8 @@ func (s *saga) run(parent, ctx context.Context, prepared <-chan prepared) (Resul
 	}()
 	// The prices are journaled beside the first phase, and on disk before
 	// the second, which recovery may finish: it needs them.
-	items, total, address := s.items, s.total, s.address
-	priced := s.journalBehind(ctx, func(r *Record) { r.Items, r.Total, r.Address = items, total, address })
+	items, total, address, reserves := s.items, s.total, s.address, s.reserves
+	priced := s.journalBehind(ctx, func(r *Record) { r.Items, r.Total, r.Address, r.Reserves = items, total, address, reserves })
 	if err := s.forward(ctx, StepStarted, priced); err != nil {
 		return s.conclude(parent, err)
 	}
@@ -387,18 +387,34 @@ func (s *saga) inStock(ctx context.Context) error {
 	if short == nil {
 		return nil
 	}
-	var r product.Reservation
-	_, err := s.f.step(ctx, forwardSteps, func(c context.Context) (err error) {
-		r, err = s.f.deps.Catalog.ReservationByReference(c, s.reserveRef())
-		return err
-	})
-	if err != nil && !isCode(err, upstream.KindNotFound, "") ||
-		err == nil && (r.Status == product.ReservationActive || r.Status == product.ReservationCommitted) {
-		// Its own units, or the service could not say: the reservation
-		// decides.
-		return nil
+	// One that expired before its commit was followed by another, under
+	// the next reference (see reserveAgain): the last one made is its own.
+	for n := 0; ; n++ {
+		var r product.Reservation
+		_, err := s.f.step(ctx, forwardSteps, func(c context.Context) (err error) {
+			r, err = s.f.deps.Catalog.ReservationByReference(c, s.reserveRefOf(n))
+			return err
+		})
+		switch {
+		case err == nil && r.Status == product.ReservationExpired:
+			continue
+		case isCode(err, upstream.KindNotFound, "") && n > 0:
+			// The last one expired with nothing made after it: the
+			// checkout goes on as recovery would, reserving again, and
+			// is undone, money included, if the stock is gone.
+			s.reserves = n - 1
+			return nil
+		case err != nil && !isCode(err, upstream.KindNotFound, "") ||
+			err == nil && (r.Status == product.ReservationActive || r.Status == product.ReservationCommitted):
+			// Its own units, or the service could not say: the
+			// reservation decides, the one found if it was.
+			s.reserves = n
+			return nil
+		}
+		// None made, or the one made was released (the checkout was
+		// undone): the stock read stands.
+		return outOfStock(&upstream.Error{Service: "product", Op: "price", Kind: upstream.KindOutOfStock, Unavailable: short})
 	}
-	return outOfStock(&upstream.Error{Service: "product", Op: "price", Kind: upstream.KindOutOfStock, Unavailable: short})
 }
 
 func (s *saga) profile(ctx context.Context) error {
@@ -633,11 +649,15 @@ func (s *saga) step(st Step) (string, func(context.Context, int) error) {
 }
 
 // reserveRef is the reference of the saga's current reservation.
-func (s *saga) reserveRef() string {
-	if s.reserves == 0 {
+func (s *saga) reserveRef() string { return s.reserveRefOf(s.reserves) }
+
+// reserveRefOf is the reference of the saga's reservation numbered n: the
+// first is 0, one made again after it expired 1, and so on.
+func (s *saga) reserveRefOf(n int) string {
+	if n == 0 {
 		return s.ref + "-res"
 	}
-	return fmt.Sprintf("%s-res%d", s.ref, s.reserves)
+	return fmt.Sprintf("%s-res%d", s.ref, n)
 }
 
 func (s *saga) reserve(ctx context.Context, left int) error {
