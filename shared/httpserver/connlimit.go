@@ -3,9 +3,11 @@ package httpserver
 import (
 	"container/list"
 	"errors"
+	"io"
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -229,10 +231,44 @@ type limitedConn struct {
 	// was closed to make room (it is never idle again).
 	idle      *list.Element
 	reclaimed bool
+	// linger is set when a request was refused before all of it was read
+	// (see lingerOnClose).
+	linger atomic.Bool
 }
 
+// lingerTime bounds how long a connection refused a request it had not
+// read to its end is read from, and its rest thrown away, before it is
+// closed (see limitedConn.Close).
+const lingerTime = 2 * time.Second
+
+// Close closes the connection and gives its place back. One whose request
+// was refused part read (a body over the limit, headers too large) is
+// closed the way a web server's lingering close does: its answer is
+// written, so the server first says it will send nothing more, then reads
+// and throws away what the client still sends, for lingerTime at most, on
+// a goroutine of its own, keeping its place meanwhile. Closed with bytes
+// unread, the connection would be reset, and a reset can make the client's
+// system throw the answer away before the client reads it.
 func (c *limitedConn) Close() error {
-	err := c.Conn.Close()
-	c.once.Do(c.release)
-	return err
+	hc, ok := c.Conn.(interface{ CloseWrite() error })
+	if !c.linger.CompareAndSwap(true, false) || !ok || hc.CloseWrite() != nil {
+		err := c.Conn.Close()
+		c.once.Do(c.release)
+		return err
+	}
+	go func() {
+		defer c.once.Do(c.release)
+		defer c.Conn.Close()
+		_ = c.Conn.SetReadDeadline(time.Now().Add(lingerTime))
+		_, _ = io.Copy(io.Discard, c.Conn)
+	}()
+	return nil
+}
+
+// lingerOnClose marks nc, the connection of a request refused before it was
+// read to its end, to be closed lingering (see limitedConn.Close).
+func lingerOnClose(nc net.Conn) {
+	if c, ok := nc.(*limitedConn); ok {
+		c.linger.Store(true)
+	}
 }

@@ -59,6 +59,9 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 		c.Set(HeaderRequestID, id)
 		setSecurityHeaders(c, s.cfg.HSTS)
 		defer s.observeUnread(c)
+		// The server closes the connection after the answer; the rest of
+		// the request, unread, is read and thrown away first.
+		lingerOnClose(c.Context().Conn())
 	}
 	if s.refusalHeaders != nil && (unread || errors.Is(err, errCodedBody)) {
 		s.refusalHeaders(c)
