@@ -59,9 +59,6 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 		c.Set(HeaderRequestID, id)
 		setSecurityHeaders(c, s.cfg.HSTS)
 		defer s.observeUnread(c)
-		// The server closes the connection after the answer; the rest of
-		// the request, unread, is read and thrown away first.
-		lingerOnClose(c.Context().Conn())
 	}
 	if s.refusalHeaders != nil && (unread || errors.Is(err, errCodedBody)) {
 		s.refusalHeaders(c)
@@ -78,6 +75,13 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 		p, instance = &fixed, ""
 	default:
 		p = problem.From(err)
+	}
+	if st := p.Status(); unread && (st == fiber.StatusRequestEntityTooLarge || st == fiber.StatusRequestHeaderFieldsTooLarge) {
+		// The connection is closed after the answer, the rest of the
+		// request, still on its way, read and thrown away first; not
+		// after a timeout, which a client too slow to send its request
+		// would only make longer.
+		lingerOnClose(c.Context().Conn())
 	}
 	// A 501 is the client's method, not a failure of the server's.
 	if p.Status() >= 500 && p.Code != problem.CodeNotImplemented && !errors.Is(p.Err, errLogged) {

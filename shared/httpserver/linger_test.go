@@ -12,12 +12,12 @@ import (
 	"storefront.dev/shared/httpserver"
 )
 
-// TestOversizedBodyGetsItsAnswer: a client still sending a body the server
-// refused as too large reads the 413, not a reset. The server stops
-// reading at the limit; closing then with the rest of the body unread
+// TestOversizedBodyGetsItsAnswer: a client still sending a request the
+// server refused as too large reads the 413 (or 431), not a reset. The
+// server stops reading at the limit; closing then with the rest unread
 // would make the close a reset, which can discard the answer in the
-// client's buffers before it is read. Both a declared length and a chunked
-// body, each on a connection of its own.
+// client's buffers before it is read. A declared length, a chunked body,
+// and headers over their limit, each on a connection of its own.
 func TestOversizedBodyGetsItsAnswer(t *testing.T) {
 	s := hostileServer(t, func(c *httpserver.Config) { c.BodyLimit = 1024 })
 	ctx, cancel := context.WithCancel(context.Background())
@@ -30,10 +30,19 @@ func TestOversizedBodyGetsItsAnswer(t *testing.T) {
 	base := "http://" + waitListening(t, s)
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	body := bytes.Repeat([]byte("x"), 4<<20)
-	for _, chunked := range []bool{false, true} {
+	for _, tc := range []struct {
+		name            string
+		chunked, padded bool
+		status          int
+		code            string
+	}{
+		{"declared length", false, false, http.StatusRequestEntityTooLarge, "payload_too_large"},
+		{"chunked", true, false, http.StatusRequestEntityTooLarge, "payload_too_large"},
+		{"headers too large", false, true, http.StatusRequestHeaderFieldsTooLarge, "headers_too_large"},
+	} {
 		for i := range 10 {
 			var r io.Reader = bytes.NewReader(body)
-			if chunked {
+			if tc.chunked {
 				r = io.MultiReader(r) // no length known: sent chunked
 			}
 			req, err := http.NewRequest("POST", base+"/echo", r)
@@ -41,15 +50,18 @@ func TestOversizedBodyGetsItsAnswer(t *testing.T) {
 				t.Fatal(err)
 			}
 			req.Header.Set("Content-Type", "application/json")
+			if tc.padded {
+				req.Header.Set("X-Padding", strings.Repeat("p", 64<<10))
+			}
 			resp, err := client.Do(req)
 			if err != nil {
-				t.Errorf("chunked %v, try %d: %v, want a 413", chunked, i, err)
+				t.Errorf("%s, try %d: %v, want a %d", tc.name, i, err, tc.status)
 				continue
 			}
 			got, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(got), "payload_too_large") {
-				t.Errorf("chunked %v, try %d: %d %s, want 413 payload_too_large", chunked, i, resp.StatusCode, got)
+			if resp.StatusCode != tc.status || !strings.Contains(string(got), tc.code) {
+				t.Errorf("%s, try %d: %d %s, want %d %s", tc.name, i, resp.StatusCode, got, tc.status, tc.code)
 			}
 		}
 	}
