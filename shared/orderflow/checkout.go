@@ -186,6 +186,7 @@ func (f *Flow) start(parent context.Context, s *saga, rec Record) (Result, error
 	// The references are known before pricing, which looks one up (see
 	// inStock).
 	s.ref = f.attemptRef(rec)
+	s.id, s.attempt = rec.ID, rec.Attempt
 	prepared := s.prepare(ctx)
 	rec.State, rec.Step = StateRunning, StepStarted
 	rec.Trace = traceParent(parent)

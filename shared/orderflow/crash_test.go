@@ -555,17 +555,24 @@ func TestRecoveryAfterTheReservationExpired(t *testing.T) {
 		name      string
 		stockGone bool
 		interrupt string
-		// lostAfter loses the record once the checkout is recovered, and
-		// the last units with it, so that the retry's stock read falls
-		// short: its own reservation is the second one.
-		lostAfter bool
-		// lostBefore loses the record before recovery runs: the retry
-		// runs the checkout again and finds its reservation expired.
-		lostBefore bool
+		// lost loses the record: "after" once the checkout is recovered,
+		// its order on the second reservation; "before" recovery runs,
+		// its reservation expired; "mid-move" after a recovery pass cut
+		// short (interrupt), the second reservation made but the order
+		// not yet on it. The key's retry then runs the checkout again,
+		// with stock units on hand (none: the last units were its own).
+		lost  string
+		stock int
+		// onHand is product 9's stock from the start (0: the sandbox's).
+		onHand int
 	}{
 		{name: "stock left"},
-		{name: "record lost after", lostAfter: true},
-		{name: "record lost before", stockGone: true, lostBefore: true},
+		{name: "record lost after", lost: "after"},
+		{name: "record lost after, stock left", lost: "after", stock: 10},
+		{name: "record lost before", stockGone: true, lost: "before"},
+		// The last units, held by the second reservation (the sandbox
+		// sets no stock while units are held: -1 leaves it).
+		{name: "record lost mid-move", interrupt: crashWritten, lost: "mid-move", stock: -1, onHand: 3},
 		{name: "stock gone", stockGone: true},
 		{name: crashWritten, interrupt: crashWritten},
 		{name: crashUnwritten, interrupt: crashUnwritten},
@@ -576,6 +583,11 @@ func TestRecoveryAfterTheReservationExpired(t *testing.T) {
 			ctx := context.Background()
 			clock := clocktest.New(time.Now())
 			rt := sandboxtest.Start(t, sandbox.Config{Clock: clock.Now, ReservationTTL: time.Minute})
+			if tt.onHand > 0 {
+				if err := rt.SetStock(ctx, 9, tt.onHand); err != nil {
+					t.Fatal(err)
+				}
+			}
 			open, _ := stores[0].setup(t)(t)
 			req := orderflow.Request{UserID: "usr_ada", Key: "late",
 				Input: orderflow.Input{Items: []orderflow.Item{{ProductID: 9, Quantity: 3}}, PaymentToken: payment.TokenVisa}}
@@ -599,14 +611,24 @@ func TestRecoveryAfterTheReservationExpired(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if tt.lostBefore {
-				retryAfterTheRecordIsLost(t, rt, stores[0].setup(t), req, "")
+			if tt.lost == "before" {
+				retryAfterTheRecordIsLost(t, rt, stores[0].setup(t), req, "", tt.stock)
 				return
 			}
 			recoverAt := 2 * time.Minute
 			if tt.interrupt != "" {
 				interruptedRecovery(t, rt, open, tt.interrupt)
 				recoverAt = 4 * time.Minute // past the first pass's lease
+			}
+			if tt.lost == "mid-move" {
+				// The order was confirmed before the crash; only its
+				// reservation was left to settle.
+				confirmed := confirmedOrders(rt.State(t))
+				if len(confirmed) != 1 {
+					t.Fatalf("confirmed %v before the retry, want the order", confirmed)
+				}
+				retryAfterTheRecordIsLost(t, rt, stores[0].setup(t), req, confirmed[0], tt.stock)
+				return
 			}
 			b := newFlow(t, rt, open(), func() time.Time { return time.Now().Add(recoverAt) })
 			if n, err := b.Recover(ctx); err != nil || n != 1 {
@@ -639,23 +661,26 @@ func TestRecoveryAfterTheReservationExpired(t *testing.T) {
 			if committed != 1 {
 				t.Errorf("%d reservations committed, want the order's alone", committed)
 			}
-			if tt.lostAfter {
-				retryAfterTheRecordIsLost(t, rt, stores[0].setup(t), req, res.Order.ID)
+			if tt.lost == "after" {
+				retryAfterTheRecordIsLost(t, rt, stores[0].setup(t), req, res.Order.ID, tt.stock)
 			}
 		})
 	}
 }
 
 // retryAfterTheRecordIsLost retries req on a journal that has no record of
-// it, with no stock left: the checkout is run again and finds its own
-// reservation. With id, the order placed, the retry answers that order, not
-// out of stock; with none (its reservation expired, none made after it),
-// the retry is undone, money included, and told it is out of stock.
-func retryAfterTheRecordIsLost(t *testing.T, rt *sandboxtest.Running, fresh opener, req orderflow.Request, id string) {
+// it, with stock units of product 9 on hand (-1: as they are): the checkout is run again and
+// finds its own reservation. With id, the order placed, the retry answers
+// that order, neither out of stock nor undone; with none (its reservation
+// expired, none made after it, no stock left), the retry is undone, money
+// included, and told it is out of stock.
+func retryAfterTheRecordIsLost(t *testing.T, rt *sandboxtest.Running, fresh opener, req orderflow.Request, id string, stock int) {
 	t.Helper()
 	ctx := context.Background()
-	if err := rt.SetStock(ctx, 9, 0); err != nil {
-		t.Fatal(err)
+	if stock >= 0 {
+		if err := rt.SetStock(ctx, 9, stock); err != nil {
+			t.Fatal(err)
+		}
 	}
 	open, _ := fresh(t)
 	c := newFlow(t, rt, open(), func() time.Time { return time.Now().Add(4 * time.Minute) })
@@ -1171,5 +1196,60 @@ func TestAnUnusableAnswerIsNotAskedAgain(t *testing.T) {
 	}
 	if n := rt.State(t).Product.Requests["POST /reservations"]; n != 0 {
 		t.Errorf("%d reservations asked for, want none", n)
+	}
+}
+
+// TestALostRecordOfTheKeysSecondAttempt: a key whose first attempt failed
+// and was undone, and whose retry placed the order, loses its record; its
+// next retry, numbered afresh, finds the first attempt's reservation
+// released and goes on under the second attempt's references, answering
+// the order placed: not out of stock when those were the last units, nor
+// a second authorization and an undo when stock is left.
+func TestALostRecordOfTheKeysSecondAttempt(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		stock int
+	}{{"last units", 3}, {"stock left", 10}} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			rt := sandboxtest.Start(t, sandbox.Config{})
+			if err := rt.SetStock(ctx, 9, tt.stock); err != nil {
+				t.Fatal(err)
+			}
+			open, _ := stores[0].setup(t)(t)
+			req := orderflow.Request{UserID: "usr_ada", Key: "second attempt",
+				Input: orderflow.Input{Items: []orderflow.Item{{ProductID: 9, Quantity: 3}}, PaymentToken: payment.TokenVisa}}
+			if err := rt.InjectFault(ctx, sandbox.ServicePayment, sandbox.Fault{Route: sandbox.RouteAuthorize, Status: 503}); err != nil {
+				t.Fatal(err)
+			}
+			a := newFlow(t, rt, open(), time.Now)
+			if _, err := a.Place(ctx, req); problemCode(err) != problem.CodeUnavailable {
+				t.Fatalf("first attempt: %v, want %s", err, problem.CodeUnavailable)
+			}
+			if err := rt.ClearFaults(ctx); err != nil {
+				t.Fatal(err)
+			}
+			placed, err := a.Place(ctx, req)
+			if err != nil {
+				t.Fatalf("the retry: %v", err)
+			}
+			checkQuiet(t, quietState(t, rt))
+			fresh, _ := stores[0].setup(t)(t)
+			c := newFlow(t, rt, fresh(), time.Now)
+			for _, try := range []string{"the retry once the record is lost", "the one after"} {
+				res, err := c.Place(ctx, req)
+				if err != nil || res.Order.ID != placed.Order.ID {
+					t.Errorf("%s: order %q, %v; want %s", try, res.Order.ID, err, placed.Order.ID)
+				}
+			}
+			final := quietState(t, rt)
+			checkQuiet(t, final)
+			if confirmed := confirmedOrders(final); len(confirmed) != 1 {
+				t.Errorf("confirmed %v, want the key's one order", confirmed)
+			}
+			if n := len(final.Payment.Payments); n != 1 {
+				t.Errorf("%d payments, want the order's alone (the first attempt's authorization never got through)", n)
+			}
+		})
 	}
 }

@@ -39,10 +39,14 @@ type saga struct {
 	f   *Flow
 	led *ledger
 	// ref prefixes the upstream references of this attempt's writes.
-	ref    string
-	userID string
-	lines  []line
-	token  string
+	ref string
+	// id and attempt are the record's, from which ref derives; inStock
+	// moves attempt on past one that was undone (see laterAttempt).
+	id      string
+	attempt int
+	userID  string
+	lines   []line
+	token   string
 
 	products map[int64]product.Product
 	address  *order.Address
@@ -124,6 +128,13 @@ func (s *saga) run(parent, ctx context.Context, prepared <-chan prepared) (Resul
 	}()
 	// The prices are journaled beside the first phase, and on disk before
 	// the second, which recovery may finish: it needs them.
+	if s.attempt != s.led.record().Attempt {
+		// A later attempt of a key whose record was lost (see inStock):
+		// journaled before anything is sent under its references.
+		if err := s.led.save(ctx, func(r *Record) { r.Attempt = s.attempt }); err != nil {
+			return Result{}, s.abandoned(parent, err)
+		}
+	}
 	items, total, address, reserves := s.items, s.total, s.address, s.reserves
 	priced := s.journalBehind(ctx, func(r *Record) { r.Items, r.Total, r.Address, r.Reserves = items, total, address, reserves })
 	if err := s.forward(ctx, StepStarted, priced); err != nil {
@@ -372,20 +383,21 @@ func (s *saga) price(ctx context.Context) error {
 // product service gave with the prices falls short of a line: once a sale
 // has run out, a checkout then sends no write at all, where it would
 // otherwise reserve, authorize and create its order, and undo the last two.
-// The reservation still decides when the stock read was enough, and when
-// this checkout's own reservation exists already: a checkout run again
-// after its record was lost (a Redis restarted without its append-only
-// file) finds the units it is short of held, or sold, by itself, and goes
-// on under the same references, which the services deduplicate.
+// It first looks the checkout's own reservations up by reference, since a
+// checkout run again after its record was lost (a Redis restarted without
+// its append-only file, a failover) must go on under the references it
+// used last, which the services deduplicate: the reservation made again
+// after one expired (see reserveAgain), or the key's next attempt's after
+// this one was undone (see laterAttempt). One of them held or sold, or one
+// expired with none made after it, and the checkout goes on, whatever the
+// stock read; none, or one released, and the stock read decides. The
+// reservation decides too when the service cannot say.
 func (s *saga) inStock(ctx context.Context) error {
 	var short []upstream.UnavailableLine
 	for _, l := range s.lines {
 		if p := s.products[l.ProductID]; p.Stock < l.Quantity {
 			short = append(short, upstream.UnavailableLine{ProductID: p.ID, Requested: l.Quantity, Available: max(p.Stock, 0)})
 		}
-	}
-	if short == nil {
-		return nil
 	}
 	// One that expired before its commit was followed by another, under
 	// the next reference (see reserveAgain): the last one made is its own.
@@ -398,6 +410,14 @@ func (s *saga) inStock(ctx context.Context) error {
 		switch {
 		case err == nil && r.Status == product.ReservationExpired:
 			continue
+		case err == nil && r.Status == product.ReservationReleased && s.laterAttempt(ctx):
+			// This attempt was undone and the key's retry ran the next
+			// one: a record lost since has forgotten its number.
+			n = -1
+			continue
+		case short == nil && (n == 0 && isCode(err, upstream.KindNotFound, "") || err == nil && r.Status == product.ReservationReleased):
+			// A new checkout, or one undone: the stock read was enough.
+			return nil
 		case isCode(err, upstream.KindNotFound, "") && n > 0:
 			// The last one expired with nothing made after it: the
 			// checkout goes on as recovery would, reserving again, and
@@ -415,6 +435,22 @@ func (s *saga) inStock(ctx context.Context) error {
 		// undone): the stock read stands.
 		return outOfStock(&upstream.Error{Service: "product", Op: "price", Kind: upstream.KindOutOfStock, Unavailable: short})
 	}
+}
+
+// laterAttempt reports whether the key's next attempt made a reservation,
+// and if so moves the saga onto that attempt's references.
+func (s *saga) laterAttempt(ctx context.Context) bool {
+	next := s.f.attemptRef(Record{ID: s.id, Attempt: s.attempt + 1})
+	_, err := s.f.step(ctx, forwardSteps, func(c context.Context) error {
+		_, err := s.f.deps.Catalog.ReservationByReference(c, next+"-res")
+		return err
+	})
+	if err != nil {
+		return false
+	}
+	s.attempt++
+	s.ref = next
+	return true
 }
 
 func (s *saga) profile(ctx context.Context) error {
@@ -518,6 +554,12 @@ func (s *saga) forward(ctx context.Context, from Step, priced <-chan error) erro
 		}
 		if errors.Is(err, errReservationExpired) {
 			err = s.reserveAgain(ctx, left)
+		}
+		if err == nil && i == 0 && s.reserves > 0 {
+			// Run again after its record was lost, under a reservation
+			// made after the first expired (see inStock): the order may
+			// not have been moved onto it yet.
+			err = s.moveToReservation(ctx, left)
 		}
 		if err != nil {
 			return err
