@@ -158,6 +158,7 @@ func TestBrowserSessionPastTokenExpiry(t *testing.T) {
 	// the 4.5 s before that (3 s, with a 4 s token, was once not enough),
 	// and the second, 6.5 s later, after its expiry.
 	s := startWithTokenTTL(t, 6*time.Second, "BFF_ALLOWED_ORIGINS", spa.URL)
+	issueFromNow(s)
 
 	ctx, cancel := context.WithTimeout(tab, 30*time.Second)
 	defer cancel()

@@ -217,6 +217,7 @@ func TestLoginRefusesAnotherUsersProfile(t *testing.T) {
 // pair rather than the revocation a reused refresh token earns.
 func TestALostRefreshAnswerKeepsTheSession(t *testing.T) {
 	s := startWithTokenTTL(t, 2*time.Second)
+	issueFromNow(s)
 	ada := s.login(t, sandbox.Ada.Email, sandbox.Ada.Password)
 	s.Inject(t, "user", sandbox.Fault{Route: "POST /auth/refresh", Drop: true, After: true, Count: 1})
 	// The sandbox's clock stands still: every token it issues expires at
@@ -235,6 +236,14 @@ func TestALostRefreshAnswerKeepsTheSession(t *testing.T) {
 	}
 }
 
+// issueFromNow moves the sandbox's standing clock from the stack's start
+// to the next whole second, so that the tokens it issues from now on
+// expire a whole token life from now, rather than a life less the
+// stack's start (long on a loaded machine) and less the second's fraction.
+func issueFromNow(s *stack) {
+	s.Clock.Set(time.Now().Truncate(time.Second).Add(time.Second))
+}
+
 // loseARefreshAnswer starts a stack whose tokens last 4 s (leeway 1 s),
 // logs Ada in, and sends a request 700 ms before her token expires whose
 // refresh loses its answer. It returns the stack, a GET of her orders
@@ -244,6 +253,7 @@ func TestALostRefreshAnswerKeepsTheSession(t *testing.T) {
 func loseARefreshAnswer(t *testing.T) (s *stack, get func(what string), expires time.Time) {
 	t.Helper()
 	s = startWithTokenTTL(t, 4*time.Second, "AUTH_LEEWAY", "1s")
+	issueFromNow(s)
 	ada := s.login(t, sandbox.Ada.Email, sandbox.Ada.Password)
 	s.Inject(t, "user", sandbox.Fault{Route: "POST /auth/refresh", Drop: true, After: true, Count: 1})
 	get = func(what string) {

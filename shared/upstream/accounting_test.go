@@ -58,7 +58,9 @@ func blackholeURL(t *testing.T) string {
 func TestUnreachableServiceOpensTheBreaker(t *testing.T) {
 	cfg := settings(func(c *upstream.Config) {
 		c.Timeout, c.DialTimeout, c.Retries = 150*time.Millisecond, 100*time.Millisecond, 0
-		c.Breaker.ConsecutiveFailures, c.Breaker.OpenTimeout = 3, 50*time.Millisecond
+		// Long enough that a loaded machine's pause between a call and
+		// the check after it does not pass for the open timeout.
+		c.Breaker.ConsecutiveFailures, c.Breaker.OpenTimeout = 3, 500*time.Millisecond
 	})
 	s := newServiceWith(t, []string{blackholeURL(t), blackholeURL(t)}, cfg)
 	get := upstream.Call{Op: "get", Method: http.MethodGet, Path: "/x"}
@@ -71,7 +73,7 @@ func TestUnreachableServiceOpensTheBreaker(t *testing.T) {
 	if st := s.BreakerState(); st != "open" {
 		t.Fatalf("after 3 calls that reached no instance: breaker %s, want open", st)
 	}
-	time.Sleep(60 * time.Millisecond)
+	time.Sleep(600 * time.Millisecond)
 	if st := s.BreakerState(); st != "half-open" {
 		t.Fatalf("after the open timeout: breaker %s, want half-open", st)
 	}
