@@ -383,15 +383,15 @@ func (s *saga) price(ctx context.Context) error {
 // product service gave with the prices falls short of a line: once a sale
 // has run out, a checkout then sends no write at all, where it would
 // otherwise reserve, authorize and create its order, and undo the last two.
-// It first looks the checkout's own reservations up by reference, since a
-// checkout run again after its record was lost (a Redis restarted without
-// its append-only file, a failover) must go on under the references it
-// used last, which the services deduplicate: the reservation made again
-// after one expired (see reserveAgain), or the key's next attempt's after
-// this one was undone (see laterAttempt). One of them held or sold, or one
-// expired with none made after it, and the checkout goes on, whatever the
-// stock read; none, or one released, and the stock read decides. The
-// reservation decides too when the service cannot say.
+// Short, it first looks the checkout's own reservations up by reference,
+// since a checkout run again after its record was lost (a Redis restarted
+// without its append-only file, a failover) may be short of the units it
+// holds, or sold, itself: under the reservation made again after one
+// expired (see reserveAgain), or under the key's next attempt after this
+// one was undone (see laterAttempt). It then goes on under the last one
+// made, held, sold or expired, whose references the services deduplicate
+// (see latestReservation); with none, or one released, the stock read
+// stands. The reservation decides when the service cannot say.
 func (s *saga) inStock(ctx context.Context) error {
 	var short []upstream.UnavailableLine
 	for _, l := range s.lines {
@@ -399,46 +399,50 @@ func (s *saga) inStock(ctx context.Context) error {
 			short = append(short, upstream.UnavailableLine{ProductID: p.ID, Requested: l.Quantity, Available: max(p.Stock, 0)})
 		}
 	}
-	// One that expired before its commit was followed by another, under
-	// the next reference (see reserveAgain): the last one made is its own.
-	for n := 0; ; n++ {
+	if short == nil {
+		return nil
+	}
+	for {
+		n, r, err := s.lastReservation(ctx, 0)
+		switch {
+		case err == nil && r.Status == product.ReservationReleased && s.laterAttempt(ctx):
+			continue
+		case err == nil && r.Status == product.ReservationReleased, isCode(err, upstream.KindNotFound, ""):
+			return outOfStock(&upstream.Error{Service: "product", Op: "price", Kind: upstream.KindOutOfStock, Unavailable: short})
+		}
+		s.reserves = n
+		return nil
+	}
+}
+
+// lastReservation looks up the checkout's reservations by reference from
+// the one numbered from: one that expired before its commit was followed
+// by another under the next number (see reserveAgain), so it follows the
+// expired ones to the last one made and returns it with its number. Not
+// found is the error when none from on was made.
+func (s *saga) lastReservation(ctx context.Context, from int) (int, product.Reservation, error) {
+	var last product.Reservation
+	for n := from; ; n++ {
 		var r product.Reservation
 		_, err := s.f.step(ctx, forwardSteps, func(c context.Context) (err error) {
 			r, err = s.f.deps.Catalog.ReservationByReference(c, s.reserveRefOf(n))
 			return err
 		})
 		switch {
-		case err == nil && r.Status == product.ReservationExpired:
-			continue
-		case err == nil && r.Status == product.ReservationReleased && s.laterAttempt(ctx):
-			// This attempt was undone and the key's retry ran the next
-			// one: a record lost since has forgotten its number.
-			n = -1
-			continue
-		case short == nil && (n == 0 && isCode(err, upstream.KindNotFound, "") || err == nil && r.Status == product.ReservationReleased):
-			// A new checkout, or one undone: the stock read was enough.
-			return nil
-		case isCode(err, upstream.KindNotFound, "") && n > 0:
-			// The last one expired with nothing made after it: the
-			// checkout goes on as recovery would, reserving again, and
-			// is undone, money included, if the stock is gone.
-			s.reserves = n - 1
-			return nil
-		case err != nil && !isCode(err, upstream.KindNotFound, "") ||
-			err == nil && (r.Status == product.ReservationActive || r.Status == product.ReservationCommitted):
-			// Its own units, or the service could not say: the
-			// reservation decides, the one found if it was.
-			s.reserves = n
-			return nil
+		case isCode(err, upstream.KindNotFound, "") && n > from:
+			return n - 1, last, nil
+		case err != nil:
+			return n, r, err
+		case r.Status != product.ReservationExpired:
+			return n, r, nil
 		}
-		// None made, or the one made was released (the checkout was
-		// undone): the stock read stands.
-		return outOfStock(&upstream.Error{Service: "product", Op: "price", Kind: upstream.KindOutOfStock, Unavailable: short})
+		last = r
 	}
 }
 
 // laterAttempt reports whether the key's next attempt made a reservation,
-// and if so moves the saga onto that attempt's references.
+// and if so moves the saga onto that attempt's references; the record
+// takes its number before anything is sent under them (see run).
 func (s *saga) laterAttempt(ctx context.Context) bool {
 	next := s.f.attemptRef(Record{ID: s.id, Attempt: s.attempt + 1})
 	_, err := s.f.step(ctx, forwardSteps, func(c context.Context) error {
@@ -451,6 +455,31 @@ func (s *saga) laterAttempt(ctx context.Context) bool {
 	s.attempt++
 	s.ref = next
 	return true
+}
+
+// onLastReservation puts a checkout run again after its record was lost
+// onto the last reservation it made, once its first phase is done. The
+// service answers a reference it knows with the reservation it first
+// made: one whose time ran out already was made by an earlier run, and
+// recovery may have reserved again under the next number since and moved
+// the order there, so the saga goes on under the last one made (a fresh
+// reservation's time lies ahead: no lookup). A checkout under any but its
+// first reservation then moves the order onto it, which may not have been
+// done yet; the move holds when repeated.
+func (s *saga) onLastReservation(ctx context.Context, left int) error {
+	if !s.resv.ExpiresAt.IsZero() && !s.resv.ExpiresAt.After(s.f.cfg.now()) {
+		n, r, err := s.lastReservation(ctx, s.reserves+1)
+		if err == nil && n > s.reserves {
+			s.reserves, s.resv = n, r
+			if err := s.led.save(ctx, func(rec *Record) { rec.Reserves, rec.ReservationID = n, r.ID }); err != nil {
+				return err
+			}
+		}
+	}
+	if s.reserves == 0 {
+		return nil
+	}
+	return s.moveToReservation(ctx, left)
 }
 
 func (s *saga) profile(ctx context.Context) error {
@@ -555,11 +584,8 @@ func (s *saga) forward(ctx context.Context, from Step, priced <-chan error) erro
 		if errors.Is(err, errReservationExpired) {
 			err = s.reserveAgain(ctx, left)
 		}
-		if err == nil && i == 0 && s.reserves > 0 {
-			// Run again after its record was lost, under a reservation
-			// made after the first expired (see inStock): the order may
-			// not have been moved onto it yet.
-			err = s.moveToReservation(ctx, left)
+		if err == nil && i == 0 {
+			err = s.onLastReservation(ctx, left)
 		}
 		if err != nil {
 			return err
