@@ -390,7 +390,7 @@ func (s *saga) price(ctx context.Context) error {
 // expired (see reserveAgain), or under the key's next attempt after this
 // one was undone (see laterAttempt). It then goes on under the last one
 // made, held, sold or expired, whose references the services deduplicate
-// (see latestReservation); with none, or one released, the stock read
+// (see lastReservation); with none, or one released, the stock read
 // stands. The reservation decides when the service cannot say.
 func (s *saga) inStock(ctx context.Context) error {
 	var short []upstream.UnavailableLine
