@@ -9,21 +9,21 @@ import (
 	"testing"
 	"time"
 
+	"storefront.dev/shared/freeport"
 	"storefront.dev/shared/sandbox"
 	"storefront.dev/shared/sandbox/sandboxtest"
 )
 
-// FreeAddr returns a loopback address nothing listens on: a free port,
-// closed again, for a server that a test starts, or restarts, there later.
+// FreeAddr returns a loopback address nothing listens on, for a server
+// that a test starts, or restarts, there later: below the ephemeral range,
+// where no connection the test makes meanwhile takes it (see freeport).
 func FreeAddr(tb testing.TB) string {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addrs, err := freeport.Addrs(1)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	return addr
+	return addrs[0]
 }
 
 // CheckReadiness checks what /readyz means, on a BFF started through run
