@@ -1210,15 +1210,20 @@ func TestAnUnusableAnswerIsNotAskedAgain(t *testing.T) {
 // references, whose order was cancelled, undoes its own authorization and
 // answers 503, and the retry after, the next attempt, answers the order.
 // Either way the key has one order and no money is taken twice.
+//
+// "released late": the first attempt's reservation expired before its undo
+// could release it (the release refused meanwhile), which tells no less.
 func TestALostRecordOfTheKeysSecondAttempt(t *testing.T) {
 	for _, tt := range []struct {
-		name  string
-		stock int
-		tries int // the retries until the order is answered
-	}{{"last units", 3, 1}, {"stock left", 10, 2}} {
+		name         string
+		stock        int
+		releasedLate bool
+		tries        int // the retries until the order is answered
+	}{{"last units", 3, false, 1}, {"last units, released late", 3, true, 1}, {"stock left", 10, false, 2}} {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := context.Background()
-			rt := sandboxtest.Start(t, sandbox.Config{})
+			clock := clocktest.New(time.Now())
+			rt := sandboxtest.Start(t, sandbox.Config{Clock: clock.Now, ReservationTTL: time.Minute})
 			if err := rt.SetStock(ctx, 9, tt.stock); err != nil {
 				t.Fatal(err)
 			}
@@ -1228,9 +1233,17 @@ func TestALostRecordOfTheKeysSecondAttempt(t *testing.T) {
 			if err := rt.InjectFault(ctx, sandbox.ServicePayment, sandbox.Fault{Route: sandbox.RouteAuthorize, Status: 503}); err != nil {
 				t.Fatal(err)
 			}
+			if tt.releasedLate {
+				if err := rt.InjectFault(ctx, sandbox.ServiceProduct, sandbox.Fault{Route: sandbox.RouteRelease, Status: 503}); err != nil {
+					t.Fatal(err)
+				}
+			}
 			a := newFlow(t, rt, open(), time.Now)
 			if _, err := a.Place(ctx, req); problemCode(err) != problem.CodeUnavailable {
 				t.Fatalf("first attempt: %v, want %s", err, problem.CodeUnavailable)
+			}
+			if tt.releasedLate {
+				clock.Advance(2 * time.Minute)
 			}
 			if err := rt.ClearFaults(ctx); err != nil {
 				t.Fatal(err)

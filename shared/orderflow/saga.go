@@ -388,7 +388,8 @@ func (s *saga) price(ctx context.Context) error {
 // without its append-only file, a failover) may be short of the units it
 // holds, or sold, itself: under the reservation made again after one
 // expired (see reserveAgain), or under the key's next attempt after this
-// one was undone (see laterAttempt). It then goes on under the last one
+// one was undone (see laterAttempt: its reservation released, or expired
+// before the undo released it). It then goes on under the last one
 // made, held, sold or expired, whose references the services deduplicate
 // (see lastReservation); with none, or one released, the stock read
 // stands. The reservation decides when the service cannot say.
@@ -405,7 +406,9 @@ func (s *saga) inStock(ctx context.Context) error {
 	for {
 		n, r, err := s.lastReservation(ctx, 0)
 		switch {
-		case err == nil && r.Status == product.ReservationReleased && s.laterAttempt(ctx):
+		case err == nil && (r.Status == product.ReservationReleased || r.Status == product.ReservationExpired) && s.laterAttempt(ctx):
+			// A next attempt follows only one that failed, whose
+			// reservation was released, or expired before its release.
 			continue
 		case err == nil && r.Status == product.ReservationReleased, isCode(err, upstream.KindNotFound, ""):
 			return outOfStock(&upstream.Error{Service: "product", Op: "price", Kind: upstream.KindOutOfStock, Unavailable: short})
