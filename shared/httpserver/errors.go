@@ -162,13 +162,20 @@ const unread = "unread"
 // observeUnread counts and logs a request refused while being read, as
 // observe does any other, under the route unread and, when its method is
 // not one Fiber routes (a malformed request's may be anything), the
-// method "other", so that clients cannot make label values up.
+// method "other", so that clients cannot make label values up. A request
+// whose request line was not kept has the method "unknown": fasthttp
+// drops a request whose chunked body runs over the limit, and never
+// parses one whose headers do, and its method would read as the default,
+// GET.
 func (s *Server) observeUnread(c *fiber.Ctx) {
 	method := "other"
 	for _, m := range fiber.DefaultMethods {
 		if c.Method() == m {
 			method = m
 		}
+	}
+	if len(c.Request().Header.RawHeaders()) == 0 {
+		method = "unknown"
 	}
 	status := c.Response().StatusCode()
 	// Not timed: fasthttp stamps a request's start only once it has read
