@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -136,6 +137,33 @@ func (s *testServer) counter(t *testing.T, name, label, value string) float64 {
 		}
 	}
 	return 0
+}
+
+// requests is the requests s's metrics counted, summed by the values of
+// the labels named in by, joined by spaces ("POST /echo" by method and
+// route).
+func (s *testServer) requests(t *testing.T, by ...string) map[string]uint64 {
+	t.Helper()
+	families, err := s.metrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]uint64{}
+	for _, f := range families {
+		if f.GetName() != "bff_http_request_duration_seconds" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			values := make([]string, len(by))
+			for _, l := range m.GetLabel() {
+				if i := slices.Index(by, l.GetName()); i >= 0 {
+					values[i] = l.GetValue()
+				}
+			}
+			out[strings.Join(values, " ")] += m.GetHistogram().GetSampleCount()
+		}
+	}
+	return out
 }
 
 // serveOnFreePort serves s on a free loopback port until ctx ends, as the BFFs do:

@@ -256,28 +256,7 @@ func TestMetricLabelsSurviveConnectionReuse(t *testing.T) {
 		servertest.Do(t, "POST", s.base+"/echo", `{"name":"ada"}`)
 		servertest.Do(t, "GET", s.base+"/page", nil)
 	}
-	families, err := s.metrics.Registry.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]uint64{}
-	for _, f := range families {
-		if f.GetName() != "bff_http_request_duration_seconds" {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			var method, route string
-			for _, l := range m.GetLabel() {
-				switch l.GetName() {
-				case "method":
-					method = l.GetValue()
-				case "route":
-					route = l.GetValue()
-				}
-			}
-			got[method+" "+route] += m.GetHistogram().GetSampleCount()
-		}
-	}
+	got := s.requests(t, "method", "route")
 	want := map[string]uint64{"POST /echo": 3, "GET /page": 3}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got requests by method and route %v, want %v", got, want)

@@ -116,23 +116,7 @@ func TestUnmatchedRoutesShareOneLabel(t *testing.T) {
 			t.Fatalf("GET %s: status %d, want 404", path, r.Status)
 		}
 	}
-	families, err := s.metrics.Registry.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	routes := map[string]uint64{}
-	for _, f := range families {
-		if f.GetName() != "bff_http_request_duration_seconds" {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "route" {
-					routes[l.GetValue()] += m.GetHistogram().GetSampleCount()
-				}
-			}
-		}
-	}
+	routes := s.requests(t, "route")
 	if routes["unmatched"] != 2 || routes["/v1"] != 0 {
 		t.Errorf("requests by route label = %v, want both under unmatched", routes)
 	}
