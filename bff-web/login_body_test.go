@@ -28,8 +28,8 @@ func TestLoginTakesOnlyExactMemberNames(t *testing.T) {
 			if r.Status != 400 {
 				t.Fatalf("status %d, body %s; want 400", r.Status, r.Body)
 			}
-			if p := r.Problem(t); p["code"] != "malformed_json" {
-				t.Errorf("problem %v, want code malformed_json", p)
+			if p := r.Problem(t); p["code"] != "invalid_request" {
+				t.Errorf("problem %v, want code invalid_request", p)
 			}
 			if cookies := r.Header.Values("Set-Cookie"); len(cookies) != 0 {
 				t.Errorf("got cookies %v, want no session", cookies)

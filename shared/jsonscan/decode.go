@@ -21,14 +21,17 @@ const MaxDecodeDepth = 16
 
 // DecodeStrict decodes one JSON value into v, refusing unknown or repeated
 // members, wrong types, trailing data and nesting deeper than
-// MaxDecodeDepth, each as a 400 problem (CodeMalformedJSON) naming the
-// problem. A member of an object decoded into a struct must be exactly the
-// JSON name of one of its fields: the decoder alone would match "EMAIL" to
-// "email", so that a body could carry a field twice under two spellings
-// (the last winning) or pass one the document does not know. Bytes that
-// are not UTF-8 are refused too. It is plain
-// Go, so that the packages that own a request body (auth's credentials)
-// decode it without the HTTP edge.
+// MaxDecodeDepth, each as a 400 problem: CodeMalformedJSON when the body
+// is not one JSON value (empty, not UTF-8, a syntax error, trailing data,
+// too deep), CodeInvalid naming the field when it is JSON that breaks the
+// schema (a wrong type, an unknown or repeated member), the codes the
+// order body's decoding (orderflow) gives the same mistakes. A member of
+// an object decoded into a struct must be exactly the JSON name of one of
+// its fields: the decoder alone would match "EMAIL" to "email", so that a
+// body could carry a field twice under two spellings (the last winning) or
+// pass one the document does not know. Bytes that are not UTF-8 are
+// refused too. It is plain Go, so that the packages that own a request
+// body (auth's credentials) decode it without the HTTP edge.
 func DecodeStrict(body []byte, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return problem.New(problem.CodeMalformedJSON, "The request body is empty; a JSON object is expected.")
@@ -44,7 +47,7 @@ func DecodeStrict(body []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return malformed(err)
+		return decodeProblem(err)
 	}
 	var extra json.RawMessage
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
@@ -71,15 +74,16 @@ func jsonType(k reflect.Kind) string {
 	}
 }
 
-func malformed(err error) *problem.Error {
+// decodeProblem is the problem of the decoder's err.
+func decodeProblem(err error) *problem.Error {
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
 		field := fieldPath(te.Field)
-		return &problem.Error{Code: problem.CodeMalformedJSON, Field: field, Detail: "Wrong type for " + quoteField(field) + ": expected " + jsonType(te.Type.Kind()) + ".", Err: err}
+		return &problem.Error{Code: problem.CodeInvalid, Field: field, Detail: "Wrong type for " + quoteField(field) + ": expected " + jsonType(te.Type.Kind()) + ".", Err: err}
 	}
 	msg := err.Error()
 	if i := strings.Index(msg, "unknown field "); i >= 0 {
-		return &problem.Error{Code: problem.CodeMalformedJSON, Detail: "The body has an " + problem.Clip(msg[i:]) + ".", Err: err}
+		return &problem.Error{Code: problem.CodeInvalid, Detail: "The body has an " + problem.Clip(msg[i:]) + ".", Err: err}
 	}
 	return &problem.Error{Code: problem.CodeMalformedJSON, Detail: "The request body is not valid JSON.", Err: err}
 }
@@ -96,11 +100,11 @@ func checkStructure(body []byte, sh *shape) error {
 	case err != nil:
 		return nil
 	case dup != nil:
-		return &problem.Error{Code: problem.CodeMalformedJSON, Field: problem.Clip(dup.Path),
+		return &problem.Error{Code: problem.CodeInvalid, Field: problem.Clip(dup.Path),
 			Detail: "The member " + strconv.Quote(problem.Clip(dup.Name)) + " appears more than once."}
 	case unknown != nil:
 		// Worded as the decoder words the unknown members it finds.
-		return &problem.Error{Code: problem.CodeMalformedJSON, Field: problem.Clip(unknown.Path),
+		return &problem.Error{Code: problem.CodeInvalid, Field: problem.Clip(unknown.Path),
 			Detail: "The body has an unknown field " + strconv.Quote(problem.Clip(unknown.Name)) + ".",
 			Err:    fmt.Errorf("unknown field %q at %s", problem.Clip(unknown.Name), problem.Clip(unknown.Path))}
 	}

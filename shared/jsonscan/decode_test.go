@@ -70,8 +70,8 @@ func TestDecodeStrictTakesOnlyExactNames(t *testing.T) {
 			if !errors.As(err, &pe) {
 				t.Fatalf("got %v, want a problem", err)
 			}
-			if pe.Code != problem.CodeMalformedJSON || pe.Detail != tc.wantDetail {
-				t.Errorf("got %s %q, want %s %q", pe.Code, pe.Detail, problem.CodeMalformedJSON, tc.wantDetail)
+			if pe.Code != problem.CodeInvalid || pe.Detail != tc.wantDetail {
+				t.Errorf("got %s %q, want %s %q", pe.Code, pe.Detail, problem.CodeInvalid, tc.wantDetail)
 			}
 		})
 	}
