@@ -153,7 +153,7 @@ func TestSessionStoredInTheClearIsSealedOnItsNextWrite(t *testing.T) {
 	m := session.New(store, tokens, session.DefaultConfig(), session.WithClock(clock.Now))
 	ctx := context.Background()
 	login := tokens.login()
-	const id = "a-cookie-from-before"
+	const id = "a-cookie-from-before-sealing-of-tokens-0000"
 	now := clock.Now()
 	store.m[storeKey(id)] = session.Session{UserID: "usr_ada", AccessToken: login.AccessToken, RefreshToken: login.RefreshToken,
 		AccessExpires: now.Add(15 * time.Minute), AccessLifetime: 15 * time.Minute, CSRF: "c", Created: now, LastSeen: now}

@@ -189,9 +189,12 @@ func (m *Manager) Expires(s Session) time.Time {
 // it is near its expiry, and records the use. A cookie naming no live
 // session is a 401 problem.
 func (m *Manager) Resolve(ctx context.Context, id string) (Session, error) {
+	if !wellFormed(id) {
+		return Session{}, noSession()
+	}
 	h := handleOf(id)
 	now := m.now()
-	s, err := m.live(ctx, id, h, now)
+	s, err := m.live(ctx, h, now)
 	if err != nil {
 		return Session{}, err
 	}
@@ -218,14 +221,14 @@ func (m *Manager) Resolve(ctx context.Context, id string) (Session, error) {
 // tokens, which may so have expired, nor records the use, so it waits on
 // the store alone. A cookie naming no live session is a 401 problem.
 func (m *Manager) Peek(ctx context.Context, id string) (Session, error) {
-	return m.live(ctx, id, handleOf(id), m.now())
-}
-
-// live returns the session of id, under h, if it is live at now.
-func (m *Manager) live(ctx context.Context, id string, h handle, now time.Time) (Session, error) {
-	if id == "" {
+	if !wellFormed(id) {
 		return Session{}, noSession()
 	}
+	return m.live(ctx, handleOf(id), m.now())
+}
+
+// live returns the session under h if it is live at now.
+func (m *Manager) live(ctx context.Context, h handle, now time.Time) (Session, error) {
 	s, ok, err := m.get(ctx, h)
 	if err != nil {
 		return Session{}, err
@@ -366,7 +369,7 @@ func (m *Manager) renewOnce(ctx context.Context, h handle, s Session) (Session, 
 // refused from now on, and revokes its refresh token upstream. A session
 // already gone is no error.
 func (m *Manager) End(ctx context.Context, id string) error {
-	if id == "" {
+	if !wellFormed(id) {
 		return nil
 	}
 	h := handleOf(id)
@@ -393,6 +396,27 @@ func (m *Manager) End(ctx context.Context, id string) error {
 		_ = m.tokens.Revoke(ctx, ended.RefreshToken)
 	}
 	return nil
+}
+
+// idLength is the length of every id Create makes.
+var idLength = base64.RawURLEncoding.EncodedLen(idBytes)
+
+// wellFormed reports whether id has the shape of an id Create makes:
+// a cookie of any other shape names no session, and is refused without
+// hashing it or asking the store (a flood of made-up cookies costs
+// neither the CPU nor the store a look-up each).
+func wellFormed(id string) bool {
+	if len(id) != idLength {
+		return false
+	}
+	for i := range len(id) {
+		switch c := id[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '_':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // sealInfo names the key derived from a session id to seal its tokens;

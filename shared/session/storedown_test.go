@@ -41,8 +41,8 @@ func TestStoreDownIsRetryable(t *testing.T) {
 			_, _, err := m.Create(ctx, "usr_ada", tokens.login(), time.Now().Add(15*time.Minute))
 			return err
 		},
-		"resolve": func() error { _, err := m.Resolve(ctx, "a-session-id"); return err },
-		"end":     func() error { return m.End(ctx, "a-session-id") },
+		"resolve": func() error { _, err := m.Resolve(ctx, madeUpID); return err },
+		"end":     func() error { return m.End(ctx, madeUpID) },
 	}
 	for name, call := range calls {
 		err := call()
@@ -50,6 +50,35 @@ func TestStoreDownIsRetryable(t *testing.T) {
 		if !errors.As(err, &pe) || pe.Code != problem.CodeUnavailable || pe.RetryAfter <= 0 || !errors.Is(err, errRefused) {
 			t.Errorf("%s with the store down: %v, want %s with a Retry-After, wrapping the store's error", name, err, problem.CodeUnavailable)
 		}
+	}
+}
+
+// madeUpID has the shape of the ids Manager.Create makes.
+const madeUpID = "a-session-id-the-shape-of-one-Create-makes0"
+
+// TestACookieOfAnotherShapeIsRefusedUnread: an id no Create could have
+// made (another length, a character outside base64url) names no session,
+// and is refused without asking the store: with the store down, a 401
+// rather than a 503; and ending it is nothing to do.
+func TestACookieOfAnotherShapeIsRefusedUnread(t *testing.T) {
+	m := session.New(downStore{}, newRotating(), session.DefaultConfig())
+	ctx := context.Background()
+	for _, id := range []string{"", "a-session-id", madeUpID + "0", madeUpID[1:], madeUpID[1:] + "=", madeUpID[1:] + ".", "é" + madeUpID[2:]} {
+		for name, call := range map[string]func() (session.Session, error){
+			"resolve": func() (session.Session, error) { return m.Resolve(ctx, id) },
+			"peek":    func() (session.Session, error) { return m.Peek(ctx, id) },
+		} {
+			if _, err := call(); problem.From(err).Code != problem.CodeUnauthenticated || errors.Is(err, errRefused) {
+				t.Errorf("%s %q with the store down: %v, want %s without asking the store", name, id, err, problem.CodeUnauthenticated)
+			}
+		}
+		if err := m.End(ctx, id); err != nil {
+			t.Errorf("end %q with the store down: %v, want nothing to do", id, err)
+		}
+	}
+	// The same store is asked for an id of the right shape.
+	if _, err := m.Peek(ctx, madeUpID); !errors.Is(err, errRefused) {
+		t.Errorf("peek of a well-formed id with the store down: %v, want the store's error", err)
 	}
 }
 
@@ -71,7 +100,7 @@ func TestAStoreThatHangsFailsALookupSoon(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
-		_, err := m.Resolve(ctx, "a-session-id")
+		_, err := m.Resolve(ctx, madeUpID)
 		done <- err
 	}()
 	select {
