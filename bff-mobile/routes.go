@@ -30,8 +30,8 @@ func routes(g *gateway.Gateway, cfg Config) {
 	app.Get("/v1/orders", authed, limit.Default, handleListOrders(g.Orders, g.Cursors))
 	app.Get("/v1/orders/:id", authed, limit.Default, handleGetOrder(g.Orders))
 
-	app.Get("/v1/products", anyone, limit.Catalog, handleListProducts(g.Catalog))
-	app.Get("/v1/products/:id", anyone, limit.Catalog, handleGetProduct(g.Catalog))
+	app.Get("/v1/products", limit.Public, anyone, limit.Catalog, handleListProducts(g.Catalog))
+	app.Get("/v1/products/:id", limit.Public, anyone, limit.Catalog, handleGetProduct(g.Catalog))
 
 	app.Get("/openapi.json", httpserver.OpenAPI(openAPIDocument))
 }

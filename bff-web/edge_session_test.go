@@ -1,10 +1,17 @@
 package main
 
 import (
+	"bufio"
+	"context"
 	"net"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"storefront.dev/shared/httpserver/servertest"
+	"storefront.dev/shared/redistest"
 	"storefront.dev/shared/sandbox"
 )
 
@@ -82,4 +89,116 @@ func TestEvery401HasAChallenge(t *testing.T) {
 		t.Fatalf("an order of an account gone: %d %s, want the 401 of an account gone", r.Status, r.Body)
 	}
 	check("an account gone at checkout", r)
+}
+
+// TestAShedCatalogReadLooksUpNoSession: admission control takes a catalog
+// read in before its session cookie is looked up, so that a read shed
+// under overload costs the session store nothing; an admitted one looks
+// its session up, so that its quota is its user's. The store's commands
+// are watched with Redis MONITOR, by the test's own key prefix.
+func TestAShedCatalogReadLooksUpNoSession(t *testing.T) {
+	prefix, url := redistest.Prefix(t), redistest.URL(t)
+	// A fixed limit of 2, of which the catalog's class may fill half.
+	s, ada := startAsAda(t, "REDIS_URL", url, "REDIS_KEY_PREFIX", prefix,
+		"ADMISSION_MIN_LIMIT", "2", "ADMISSION_INITIAL_LIMIT", "2", "ADMISSION_MAX_LIMIT", "2")
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := redis.NewClient(opts)
+	t.Cleanup(func() { _ = client.Close() })
+
+	// One anonymous read holds the catalog's place.
+	s.Inject(t, "product", sandbox.Fault{Route: sandbox.RouteProduct, LatencyMS: 3000, Count: 1})
+	held := make(chan servertest.Response, 1)
+	go func() { held <- servertest.Do(t, "GET", s.Base+"/api/products/1", nil) }()
+	waitFor(t, "the held read admitted", func() bool {
+		return strings.Contains(servertest.Metrics(t, s.Base), "bff_admission_in_flight 1\n")
+	})
+
+	sessionGets := func(read func()) int {
+		t.Helper()
+		lines := monitor(t, opts.Addr)
+		read()
+		// Every command sent before the sentinel has been seen once it is.
+		sentinel := prefix + "sentinel"
+		client.Get(context.Background(), sentinel)
+		n := 0
+		for l := range lines {
+			if strings.Contains(l, sentinel) {
+				return n
+			}
+			if strings.Contains(l, `"get" "`+prefix+"session:") {
+				n++
+			}
+		}
+		t.Fatal("MONITOR ended before it showed the sentinel")
+		return 0
+	}
+	if n := sessionGets(func() {
+		r := servertest.Do(t, "GET", s.Base+"/api/products/2", nil, ada.headers(reading)...)
+		if p := r.Problem(t); r.Status != 503 || p["code"] != "overloaded" {
+			t.Fatalf("a catalog read beside a held one: %d %s, want 503 overloaded", r.Status, r.Body)
+		}
+	}); n != 0 {
+		t.Errorf("the shed read looked its session up %d times, want none", n)
+	}
+
+	// Its answer (a 504 once its deadline passes) frees the place.
+	<-held
+	if n := sessionGets(func() {
+		if r := servertest.Do(t, "GET", s.Base+"/api/products/2", nil, ada.headers(reading)...); r.Status != 200 {
+			t.Fatalf("a catalog read alone: %d %s", r.Status, r.Body)
+		}
+	}); n != 1 {
+		t.Errorf("the admitted read looked its session up %d times, want once", n)
+	}
+}
+
+// waitFor polls cond until it holds, failing the test after 10 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not after 10s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// monitor sends MONITOR to the Redis at addr and returns the commands it
+// reports from then on, until the test ends or 10 s pass.
+func monitor(t *testing.T, addr string) <-chan string {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	r := bufio.NewReader(conn)
+	if _, err := conn.Write([]byte("MONITOR\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	// Commands are reported once the +OK is.
+	if l, err := r.ReadString('\n'); err != nil || l != "+OK\r\n" {
+		t.Fatalf("MONITOR: %q, %v", l, err)
+	}
+	lines, done := make(chan string), make(chan struct{})
+	t.Cleanup(func() { close(done) })
+	go func() {
+		defer close(lines)
+		for {
+			l, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			select {
+			case lines <- l:
+			case <-done:
+				return
+			}
+		}
+	}()
+	return lines
 }

@@ -47,8 +47,8 @@ func routes(g *gateway.Gateway, cfg Config) {
 	api.Get("/orders/:id", authed, limit.Default, handleGetOrder(g.Orders, g.Catalog, g.Payments, screens))
 
 	api.Get("/me", authed, limit.Default, handleMe(g.Users, g.Orders, g.Catalog, screens))
-	api.Get("/products", anyone, limit.Catalog, handleListProducts(g.Catalog, screens))
-	api.Get("/products/:id", anyone, limit.Catalog, handleGetProduct(g.Catalog, screens))
+	api.Get("/products", limit.Public, anyone, limit.Catalog, handleListProducts(g.Catalog, screens))
+	api.Get("/products/:id", limit.Public, anyone, limit.Catalog, handleGetProduct(g.Catalog, screens))
 
 	app.Get("/openapi.json", httpserver.OpenAPI(openAPIDocument))
 }

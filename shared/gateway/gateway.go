@@ -215,12 +215,14 @@ func (g *Gateway) newServer(name string, cfg httpserver.Config, limits ratelimit
 // policy over the buckets openStores chose, each behind admission control
 // in its routes' class: order creation is a checkout, the other routes an
 // authenticated read once RequireUser identified the caller, and login,
-// the catalog and anything anonymous the lowest class.
+// the catalog and anything anonymous the lowest class (the catalog's
+// admitted by Public, before its caller is identified).
 func (g *Gateway) limits(cfg ratelimit.Config) httpserver.Limits {
 	s, a := g.Server, g.Admission
 	return httpserver.Limits{
 		Default: s.Guard(a, httpserver.ClassOf(admission.Authenticated), g.RateLimits, cfg.Default),
-		Catalog: s.Guard(a, httpserver.Always(admission.Anonymous), g.RateLimits, cfg.Default),
+		Public:  s.Admit(a, httpserver.Always(admission.Anonymous)),
+		Catalog: s.RateLimit(g.RateLimits, cfg.Default),
 		Login:   s.Guard(a, httpserver.ClassOf(admission.Anonymous), g.RateLimits, cfg.Login),
 		Orders: s.GuardFirst(a, httpserver.ClassOf(admission.Checkout), g.RateLimits, cfg.Orders,
 			httpserver.KeyedRetry(g.Flow.IsRetry)),

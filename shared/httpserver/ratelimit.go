@@ -26,14 +26,19 @@ type Limiter interface {
 
 // Limits are the middleware a BFF mounts on its routes, one per rate-limit
 // policy; each also applies admission control (see Guard), in the class of
-// the route's callers.
+// the route's callers, but Catalog, whose admission is Public.
 type Limits struct {
 	// Default goes on every API route without a stricter policy.
 	Default fiber.Handler
-	// Catalog goes on the public reads (the catalog): Default's quota,
-	// counted per user for a signed-in caller (see OptionalUser), but in
-	// the Anonymous class whoever calls, so that browsing is shed before
-	// signed-in users' own reads and checkouts.
+	// Public goes first on the public reads (the catalog), before anything
+	// identifies their caller: admission control in the Anonymous class
+	// whoever calls, so that browsing is shed before signed-in users' own
+	// reads and checkouts, and a shed read costs no token verification
+	// and no session look-up.
+	Public fiber.Handler
+	// Catalog goes on the public reads once their caller is identified
+	// (see OptionalUser), after Public: Default's quota, counted per user
+	// for a signed-in caller.
 	Catalog fiber.Handler
 	// Login goes on the routes that check a password.
 	Login fiber.Handler
