@@ -25,8 +25,8 @@ type Limiter interface {
 }
 
 // Limits are the middleware a BFF mounts on its routes, one per rate-limit
-// policy; each also applies admission control (see Guard), in the class of
-// the route's callers, but Catalog, whose admission is Public.
+// policy; each also applies admission control (see Guard) in the class of
+// the route's callers, but Catalog, whose routes Public admits.
 type Limits struct {
 	// Default goes on every API route without a stricter policy.
 	Default fiber.Handler
