@@ -400,7 +400,12 @@ func TestReaderJoiningAFetchStopsAtItsDeadline(t *testing.T) {
 		p, err := f.cache.Product(long, 8)
 		first <- result{p, err}
 	}()
-	time.Sleep(50 * time.Millisecond) // the first reader's fetch is in flight
+	// The first reader's fetch is in flight once the service has it.
+	for deadline := time.Now().Add(5 * time.Second); f.requests(t, routeGet) == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the first reader's fetch never reached the product service")
+		}
+	}
 	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
 	defer cancel()
 	start := time.Now()
