@@ -49,11 +49,20 @@ func DecodeStrict(body []byte, v any) error {
 	if err := dec.Decode(v); err != nil {
 		return decodeProblem(err)
 	}
-	var extra json.RawMessage
-	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
-		return problem.New(problem.CodeMalformedJSON, "The request body has data after the JSON object.")
-	}
 	return nil
+}
+
+// syntaxProblem is the problem of a body that is not one JSON value.
+func syntaxProblem(body []byte) *problem.Error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	var first json.RawMessage
+	if err := dec.Decode(&first); err == nil {
+		var extra json.RawMessage
+		if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+			return problem.New(problem.CodeMalformedJSON, "The request body has data after the JSON object.")
+		}
+	}
+	return problem.New(problem.CodeMalformedJSON, "The request body is not valid JSON.")
 }
 
 // jsonType names a Go kind the way a JSON client knows it, so that no Go
@@ -88,17 +97,22 @@ func decodeProblem(err error) *problem.Error {
 	return &problem.Error{Code: problem.CodeMalformedJSON, Detail: "The request body is not valid JSON.", Err: err}
 }
 
-// checkStructure refuses what decoding into a struct would silently accept:
-// a repeated member, which the last occurrence would win, a member that is
-// a field's name but for its case (see DecodeStrict), and pathological
-// nesting. Syntax errors are left to the decoder, which describes them.
+// checkStructure refuses, in this order, pathological nesting, a body
+// that is not one JSON value (a syntax error, trailing data: before any
+// member is named, so that a broken body is malformed_json whatever it
+// holds), and what decoding into a struct would silently accept: a
+// repeated member, which the last occurrence would win, a member that is a
+// field's name but for its case (see DecodeStrict), and a value other than
+// an object (null) for a struct.
 func checkStructure(body []byte, sh *shape) error {
 	dup, unknown, err := scan(body, MaxDecodeDepth, sh)
 	switch {
 	case errors.Is(err, ErrTooDeep):
 		return problem.New(problem.CodeMalformedJSON, "The request body nests deeper than %d levels.", MaxDecodeDepth)
-	case err != nil:
-		return nil
+	case err != nil || !json.Valid(body):
+		return syntaxProblem(body)
+	case sh != nil && sh.fields != nil && bytes.TrimLeft(body, " \t\r\n")[0] != '{':
+		return problem.New(problem.CodeInvalid, "The request body must be a JSON object.")
 	case dup != nil:
 		return &problem.Error{Code: problem.CodeInvalid, Field: problem.Clip(dup.Path),
 			Detail: "The member " + strconv.Quote(problem.Clip(dup.Name)) + " appears more than once."}

@@ -1,6 +1,7 @@
 package jsonscan_test
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -104,4 +105,57 @@ func TestDecodeStrictNamesTheUnknownMember(t *testing.T) {
 			t.Errorf("%s: got field %q (%v), want %q", body, p.Field, p, want)
 		}
 	}
+}
+
+// TestDecodeStrictCodes: a body that is not one JSON value is
+// malformed_json, whatever members or types it holds before it breaks;
+// one that is, but breaks the schema, is invalid_request.
+func TestDecodeStrictCodes(t *testing.T) {
+	cases := []struct {
+		body       string
+		wantCode   problem.Code
+		wantDetail string
+	}{
+		{`{"zzz":`, problem.CodeMalformedJSON, "The request body is not valid JSON."},
+		{`000`, problem.CodeMalformedJSON, "The request body has data after the JSON object."},
+		{`01`, problem.CodeMalformedJSON, "The request body has data after the JSON object."},
+		{`[]]`, problem.CodeMalformedJSON, "The request body has data after the JSON object."},
+		{`{"note" "x"}`, problem.CodeMalformedJSON, "The request body is not valid JSON."},
+		{`{"payment_token":"a","payment_token":"b"} x`, problem.CodeMalformedJSON, "The request body has data after the JSON object."},
+		{`{"payment_token":"a"} {"zzz":1}`, problem.CodeMalformedJSON, "The request body has data after the JSON object."},
+		{`null`, problem.CodeInvalid, "The request body must be a JSON object."},
+		{` [] `, problem.CodeInvalid, "The request body must be a JSON object."},
+		{`{"zzz":1}`, problem.CodeInvalid, `The body has an unknown field "zzz".`},
+		{`{"payment_token":1}`, problem.CodeInvalid, `Wrong type for "payment_token": expected a string.`},
+	}
+	for _, tc := range cases {
+		var o order
+		var pe *problem.Error
+		if err := jsonscan.DecodeStrict([]byte(tc.body), &o); !errors.As(err, &pe) || pe.Code != tc.wantCode || pe.Detail != tc.wantDetail {
+			t.Errorf("%s: got %v, want %s %q", tc.body, err, tc.wantCode, tc.wantDetail)
+		}
+	}
+}
+
+// FuzzDecodeStrict: whatever the body, DecodeStrict answers a problem of
+// the client's, and malformed_json exactly when the body is not one JSON
+// value nested within MaxDecodeDepth.
+func FuzzDecodeStrict(f *testing.F) {
+	for _, seed := range []string{`{"payment_token":"a"}`, `{"zzz":`, `000`, `null`, `{"lines":[{"product_id":1}]}`, `{"a":1} x`} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var o order
+		err := jsonscan.DecodeStrict(body, &o)
+		if err == nil {
+			return
+		}
+		var pe *problem.Error
+		if !errors.As(err, &pe) || (pe.Code != problem.CodeMalformedJSON && pe.Code != problem.CodeInvalid) {
+			t.Fatalf("%q: got %v, want a malformed_json or invalid_request problem", body, err)
+		}
+		if !json.Valid(body) && pe.Code != problem.CodeMalformedJSON {
+			t.Errorf("%q is not JSON: got %s %q, want malformed_json", body, pe.Code, pe.Detail)
+		}
+	})
 }
