@@ -238,6 +238,11 @@ func New(cfg Config, logger *slog.Logger, metrics *telemetry.Metrics, opts ...Op
 		// (which the GC empties) instead of holding them until it closes.
 		Concurrency:       cfg.MaxConns + maxRefusing,
 		ReduceMemoryUsage: true,
+		// No route takes a form: a multipart body is read as the bytes it
+		// is, and refused where a body is not JSON (415), rather than
+		// parsed before routing, where one that does not parse would be a
+		// 400 "not well-formed HTTP" on any path.
+		DisablePreParseMultipartForm: true,
 	})
 	// A connection's goroutine, once it closed, exits soon, so that a
 	// spike's stacks can be returned (see returnMemory).
