@@ -109,8 +109,11 @@ func checkStructure(body []byte, sh *shape) error {
 	switch {
 	case errors.Is(err, ErrTooDeep):
 		return problem.New(problem.CodeMalformedJSON, "The request body nests deeper than %d levels.", MaxDecodeDepth)
-	case err != nil || !json.Valid(body):
+	case !json.Valid(body):
 		return syntaxProblem(body)
+	case err != nil:
+		// Valid JSON the scan could not follow: the decoder judges it.
+		return nil
 	case sh != nil && sh.fields != nil && bytes.TrimLeft(body, " \t\r\n")[0] != '{':
 		return problem.New(problem.CodeInvalid, "The request body must be a JSON object.")
 	case dup != nil:
