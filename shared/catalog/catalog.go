@@ -31,6 +31,7 @@ import (
 	"storefront.dev/shared/cursor"
 	"storefront.dev/shared/upstream"
 	"storefront.dev/shared/upstream/product"
+	"storefront.dev/shared/workers"
 )
 
 // Source is the product service's read API the cache fronts; the product
@@ -64,6 +65,9 @@ type Cache struct {
 	cfg     config
 	items   *gocache.Cache
 	flights flights
+	// workers run the fetches, each on a stack already grown (see
+	// package workers).
+	workers *workers.Pool
 	// purged is when a full cache last freed its expired entries, in
 	// Unix nanoseconds (see full).
 	purged atomic.Int64
@@ -99,7 +103,7 @@ func New(src Source, cfg Config, opts ...Option) *Cache {
 	// Entries carry their own age, checked against cfg.now; go-cache's
 	// expiry only frees their memory.
 	cleanup := max(c.ProductTTL, c.ListTTL, time.Second)
-	return &Cache{src: src, cfg: c, items: gocache.New(gocache.NoExpiration, cleanup)}
+	return &Cache{src: src, cfg: c, items: gocache.New(gocache.NoExpiration, cleanup), workers: workers.New()}
 }
 
 // Product returns the product with id, its stock no older than the stock
@@ -375,12 +379,12 @@ func (c *Cache) fetchMany(ctx context.Context, ids []int64, maxAge time.Duration
 // detached from the caller's cancellation, so that the first caller giving
 // up does not fail the others; each caller still stops waiting at its own
 // deadline or cancellation, with a timeout error like the client's that
-// wraps its context's error. The fetch runs on a goroutine of its own, so
-// that its leader too can stop waiting: a page whose required part failed
-// cancels the others at once, and a far deadline says nothing of that. Only
-// a caller whose context cannot end (ctx.Done() is nil), which would wait
-// for the fetch whatever happens, runs it on its own goroutine, sparing a
-// goroutine, its stack growth and two hand-overs.
+// wraps its context's error. The fetch runs on a worker of its own (whose
+// stack has grown already: see package workers), so that its leader too
+// can stop waiting: a page whose required part failed cancels the others
+// at once, and a far deadline says nothing of that. Only a caller whose
+// context cannot end (ctx.Done() is nil), which would wait for the fetch
+// whatever happens, runs it on its own goroutine, sparing two hand-overs.
 func (c *Cache) flight(ctx context.Context, op, key string, fn func(context.Context) (any, error)) (any, error) {
 	call, leader := c.flights.join(key)
 	if leader {
@@ -392,7 +396,7 @@ func (c *Cache) flight(ctx context.Context, op, key string, fn func(context.Cont
 			}
 			return call.val, call.err
 		}
-		go c.flights.run(key, call, fetch) // a panic is the readers' error
+		c.workers.Go(func() { c.flights.run(key, call, fetch) }) // a panic is the readers' error
 	}
 	select {
 	case <-call.done:

@@ -22,6 +22,7 @@ import (
 	"storefront.dev/shared/upstream/payment"
 	"storefront.dev/shared/upstream/product"
 	"storefront.dev/shared/upstream/user"
+	"storefront.dev/shared/workers"
 )
 
 // Catalog prices products and holds stock for an order.
@@ -94,7 +95,7 @@ type Flow struct {
 	cfg    config
 	outbox *outbox
 	// workers run the goroutines a checkout starts.
-	workers *workers
+	workers *workers.Pool
 	// completions are the completion records being written behind answers.
 	completions completions
 	// owner names this Flow in the leases it writes.
@@ -115,7 +116,7 @@ func New(d Deps, cfg Config, opts ...Option) *Flow {
 	f := &Flow{deps: d, cfg: newConfig(cfg, opts), owner: randomID()[:12]}
 	f.deps.Journal = timedJournal{Journal: d.Journal, observer: f.cfg.observer}
 	f.outbox = newOutbox(d.Notifier, &f.cfg)
-	f.workers = newWorkers(workerIdle)
+	f.workers = workers.New()
 	return f
 }
 

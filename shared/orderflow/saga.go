@@ -261,7 +261,7 @@ func (s *saga) complete(ctx context.Context) (Result, error) {
 func (s *saga) completeBehind(ctx context.Context) Result {
 	res := Result{Order: s.order, Payment: s.payment, Products: s.products}
 	end := s.f.completions.begin(s.led.record().ID)
-	s.f.workers.run(func() {
+	s.f.workers.Go(func() {
 		defer end()
 		s.completed(context.WithoutCancel(ctx), res)
 	})
@@ -308,7 +308,7 @@ type prepared struct {
 // end the process). ctx must outlive the channel's answer.
 func (s *saga) prepare(ctx context.Context) <-chan prepared {
 	out := make(chan prepared, 1)
-	s.f.workers.run(func() {
+	s.f.workers.Go(func() {
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		var once sync.Once
@@ -319,7 +319,7 @@ func (s *saga) prepare(ctx context.Context) <-chan prepared {
 			}
 		}
 		done := make(chan *string, 1)
-		s.f.workers.run(func() { done <- caught(func() { fail(s.price(ctx)) }) })
+		s.f.workers.Go(func() { done <- caught(func() { fail(s.price(ctx)) }) })
 		msg := caught(func() { fail(s.profile(ctx)) })
 		if m := <-done; m != nil {
 			msg = m
@@ -629,7 +629,7 @@ func (s *saga) journalPhase(ctx context.Context, last Step) <-chan error {
 // the error. change must read only what no step will write meanwhile.
 func (s *saga) journalBehind(ctx context.Context, change func(*Record)) <-chan error {
 	done := make(chan error, 1)
-	s.f.workers.run(func() { done <- s.led.save(ctx, change) })
+	s.f.workers.Go(func() { done <- s.led.save(ctx, change) })
 	return done
 }
 
@@ -681,10 +681,10 @@ func (s *saga) concurrently(ctx context.Context, steps []Step, left int) error {
 	last := len(runs) - 1
 	for i := range runs[:last] {
 		wg.Add(1)
-		s.f.workers.run(func() { defer wg.Done(); guarded(i) })
+		s.f.workers.Go(func() { defer wg.Done(); guarded(i) })
 	}
 	// The last step runs on this goroutine, whose stack has grown already
-	// (see workers).
+	// (see package workers).
 	guarded(last)
 	wg.Wait()
 	if msg := panicked.Load(); msg != nil {

@@ -1,4 +1,4 @@
-package orderflow
+package workers
 
 import (
 	"sync"
@@ -6,18 +6,18 @@ import (
 	"time"
 )
 
-// TestWorkersRunAtOnceAndAreKept: run never waits for a busy worker (n
+// TestWorkersRunAtOnceAndAreKept: Go never waits for a busy worker (n
 // functions that wait for each other all run), a worker done with one
 // function takes the next rather than a new one starting, and an idle
 // worker ends.
 func TestWorkersRunAtOnceAndAreKept(t *testing.T) {
-	w := newWorkers(50 * time.Millisecond)
+	w := newPool(50 * time.Millisecond)
 	const n = 8
 	var all, done sync.WaitGroup
 	all.Add(n)
 	done.Add(n)
 	for range n {
-		w.run(func() {
+		w.Go(func() {
 			all.Done()
 			all.Wait() // every one of them runs at once, or none ends
 			done.Done()
@@ -30,7 +30,7 @@ func TestWorkersRunAtOnceAndAreKept(t *testing.T) {
 	time.Sleep(10 * time.Millisecond) // the workers are back waiting
 	for range 100 {
 		ran := make(chan struct{})
-		w.run(func() { close(ran) })
+		w.Go(func() { close(ran) })
 		<-ran
 	}
 	// A worker just done may not be waiting yet when the next function
@@ -41,7 +41,7 @@ func TestWorkersRunAtOnceAndAreKept(t *testing.T) {
 	}
 	time.Sleep(200 * time.Millisecond) // every worker is idle past its time
 	ran := make(chan struct{})
-	w.run(func() { close(ran) })
+	w.Go(func() { close(ran) })
 	<-ran
 	if got := w.started.Load(); got != kept+1 {
 		t.Errorf("%d workers started once the idle ones ended, want %d", got, kept+1)
