@@ -83,7 +83,7 @@ func DecodeInput(body []byte) (Input, error) {
 				return Input{}, problem.Invalid("user_id", "user_id is ignored but must be a string or an integer.")
 			}
 		default:
-			return Input{}, problem.Invalid(problem.Clip(name), "Unknown member %s.", strconv.Quote(problem.Clip(name)))
+			return Input{}, problem.Invalid(problem.Clip(name), "The body has an unknown field %s.", strconv.Quote(problem.Clip(name)))
 		}
 	}
 	if !sawItems {
@@ -116,7 +116,7 @@ func objectMembers(body []byte) (map[string]json.RawMessage, error) {
 		return nil, problem.New(problem.CodeMalformedJSON, "The request body is not valid JSON.")
 	}
 	if dup != nil {
-		return nil, problem.Invalid(problem.Clip(dup.Path), "The member %s appears more than once.", problem.Clip(dup.Path))
+		return nil, problem.Invalid(problem.Clip(dup.Path), "The member %s appears more than once.", strconv.Quote(problem.Clip(dup.Name)))
 	}
 	if body[0] != '{' {
 		return nil, problem.New(problem.CodeInvalid, "The request body must be a JSON object.")
@@ -172,7 +172,7 @@ func decodeItems(raw json.RawMessage) ([]Item, error) {
 				}
 				items[i].Quantity = int(n)
 			default:
-				return nil, problem.Invalid(problem.Clip(field), "Unknown member %s.", strconv.Quote(problem.Clip(name)))
+				return nil, problem.Invalid(problem.Clip(field), "The body has an unknown field %s.", strconv.Quote(problem.Clip(name)))
 			}
 		}
 		if !sawID {

@@ -8,6 +8,7 @@ import (
 
 	json "github.com/goccy/go-json"
 
+	"storefront.dev/shared/jsonscan"
 	"storefront.dev/shared/problem"
 )
 
@@ -216,4 +217,26 @@ func FuzzPaymentToken(f *testing.F) {
 			t.Fatalf("token %q: got %q, %v; want a 400 naming payment_token", tok, in.PaymentToken, err)
 		}
 	})
+}
+
+// TestDecodeInputWordsLikeDecodeStrict: the order body's unknown and
+// repeated members are answered as every other body's are
+// (jsonscan.DecodeStrict): the same code, field and detail.
+func TestDecodeInputWordsLikeDecodeStrict(t *testing.T) {
+	var other struct {
+		Items []struct {
+			ProductID int64 `json:"product_id"`
+		} `json:"items"`
+	}
+	for _, tc := range []struct{ order, other string }{
+		{`{"items":[],"payment_token":"t","x":1}`, `{"items":[],"x":1}`},
+		{`{"items":[{"product_id":1,"quantity":1,"x":1}],"payment_token":"t"}`, `{"items":[{"product_id":1,"x":1}]}`},
+		{`{"items":[{"product_id":1,"product_id":2,"quantity":1}],"payment_token":"t"}`, `{"items":[{"product_id":1,"product_id":2}]}`},
+	} {
+		_, err := DecodeInput([]byte(tc.order))
+		got, want := problem.From(err), problem.From(jsonscan.DecodeStrict([]byte(tc.other), &other))
+		if got.Code != want.Code || got.Field != want.Field || got.Detail != want.Detail {
+			t.Errorf("%s: got %s %q %q, want %s %q %q as %s gets", tc.order, got.Code, got.Field, got.Detail, want.Code, want.Field, want.Detail, tc.other)
+		}
+	}
 }
