@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sort"
 	"strconv"
 	"unicode/utf8"
 
@@ -65,9 +64,9 @@ func DecodeInput(body []byte) (Input, error) {
 	}
 	var in Input
 	sawItems, sawToken := false, false
-	for _, name := range sortedKeys(members) {
-		raw := members[name]
-		switch name {
+	for _, m := range members {
+		raw := m.raw
+		switch name := m.name; name {
 		case "items":
 			sawItems = true
 			if in.Items, err = decodeItems(raw); err != nil {
@@ -100,8 +99,8 @@ func DecodeInput(body []byte) (Input, error) {
 
 // objectMembers checks that body is one JSON object, valid UTF-8, nested
 // at most maxScanDepth deep and naming no member twice, and returns its
-// members.
-func objectMembers(body []byte) (map[string]json.RawMessage, error) {
+// members in the order it names them.
+func objectMembers(body []byte) ([]member, error) {
 	if len(body) == 0 {
 		return nil, problem.New(problem.CodeMalformedJSON, "The request body is empty.")
 	}
@@ -121,12 +120,48 @@ func objectMembers(body []byte) (map[string]json.RawMessage, error) {
 	if body[0] != '{' {
 		return nil, problem.New(problem.CodeInvalid, "The request body must be a JSON object.")
 	}
-	var members map[string]json.RawMessage
-	if err := json.Unmarshal(body, &members); err != nil {
+	members, err := membersOf(body)
+	if err != nil {
 		return nil, problem.Wrap(err, problem.CodeMalformedJSON, "The request body is not valid JSON.")
 	}
 	return members, nil
 }
+
+// member is one member of a JSON object.
+type member struct {
+	name string
+	raw  json.RawMessage
+}
+
+// membersOf returns the members of the JSON object obj in the order it
+// names them, so that a body's first mistake is reported first, as
+// DecodeStrict does.
+func membersOf(obj []byte) ([]member, error) {
+	dec := json.NewDecoder(bytes.NewReader(obj))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, errNotObject
+	}
+	var members []member
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		name, ok := tok.(string)
+		if !ok {
+			return nil, errNotObject
+		}
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return nil, err
+		}
+		members = append(members, member{name: name, raw: raw})
+	}
+	return members, nil
+}
+
+// errNotObject is the cause of a value read as an object that is not one.
+var errNotObject = errors.New("not a JSON object")
 
 func decodeItems(raw json.RawMessage) ([]Item, error) {
 	if firstByte(raw) != '[' {
@@ -146,24 +181,24 @@ func decodeItems(raw json.RawMessage) ([]Item, error) {
 		if firstByte(el) != '{' {
 			return nil, problem.Invalid(at, "%s must be an object.", at)
 		}
-		var members map[string]json.RawMessage
-		if err := json.Unmarshal(el, &members); err != nil {
+		members, err := membersOf(el)
+		if err != nil {
 			return nil, invalidCause(err, at, at+" must be an object.")
 		}
 		var sawID, sawQty bool
-		for _, name := range sortedKeys(members) {
-			field := at + "." + name
-			switch name {
+		for _, m := range members {
+			field := at + "." + m.name
+			switch m.name {
 			case "product_id":
 				sawID = true
-				n, err := decodeInt(members[name], field)
+				n, err := decodeInt(m.raw, field)
 				if err != nil {
 					return nil, err
 				}
 				items[i].ProductID = n
 			case "quantity":
 				sawQty = true
-				n, err := decodeInt(members[name], field)
+				n, err := decodeInt(m.raw, field)
 				if err != nil {
 					return nil, err
 				}
@@ -172,7 +207,7 @@ func decodeItems(raw json.RawMessage) ([]Item, error) {
 				}
 				items[i].Quantity = int(n)
 			default:
-				return nil, problem.Invalid(problem.Clip(field), "The body has an unknown field %s.", strconv.Quote(problem.Clip(name)))
+				return nil, problem.Invalid(problem.Clip(field), "The body has an unknown field %s.", strconv.Quote(problem.Clip(m.name)))
 			}
 		}
 		if !sawID {
@@ -254,15 +289,6 @@ func allDigits(s string) bool {
 		}
 	}
 	return true
-}
-
-func sortedKeys(m map[string]json.RawMessage) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // validToken reports whether a payment token is 1 to MaxTokenLength

@@ -1,6 +1,7 @@
 package orderflow
 
 import (
+	"bytes"
 	"errors"
 	"reflect"
 	"strings"
@@ -239,4 +240,53 @@ func TestDecodeInputWordsLikeDecodeStrict(t *testing.T) {
 			t.Errorf("%s: got %s %q %q, want %s %q %q as %s gets", tc.order, got.Code, got.Field, got.Detail, want.Code, want.Field, want.Detail, tc.other)
 		}
 	}
+}
+
+// TestDecodeInputReportsTheFirstMistake: a body with several mistakes is
+// answered with the first it makes, in the order it names its members, at
+// the top and within a line, as DecodeStrict answers other bodies.
+func TestDecodeInputReportsTheFirstMistake(t *testing.T) {
+	for _, tc := range []struct{ body, field string }{
+		{`{"payment_token":5,"items":"x"}`, "payment_token"},
+		{`{"items":"x","payment_token":5}`, "items"},
+		{`{"zz":1,"items":[]}`, "zz"},
+		{`{"items":[{"quantity":0,"product_id":"x"}],"payment_token":"t"}`, "items[0].quantity"},
+		{`{"items":[{"product_id":"x","quantity":0}],"payment_token":"t"}`, "items[0].product_id"},
+		{`{"items":[{"b":1,"a":1}],"payment_token":"t"}`, "items[0].b"},
+		{"{\"p\\u0061yment_token\" : 5 ,\n \"items\":\"x\"}", "payment_token"},
+	} {
+		_, err := DecodeInput([]byte(tc.body))
+		if got := problem.From(err); got.Code != problem.CodeInvalid || got.Field != tc.field {
+			t.Errorf("%s: got %s naming %q, want %s naming %q", tc.body, got.Code, got.Field, problem.CodeInvalid, tc.field)
+		}
+	}
+}
+
+// FuzzMembersOf: membersOf reads every member of an object a map decode
+// reads, with the same value, and no other.
+func FuzzMembersOf(f *testing.F) {
+	for _, seed := range []string{`{}`, `{"a":1,"b":[{"c":{}}],"\u0041":"x"}`, ` { "a" : null , "b":"\"}" } `, `{"a":1}x`, `[1]`} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, obj []byte) {
+		var want map[string]json.RawMessage
+		if json.Unmarshal(obj, &want) != nil || want == nil {
+			return
+		}
+		if dup, err := jsonscan.Scan(obj, maxScanDepth); dup != nil || err != nil {
+			return
+		}
+		got, err := membersOf(obj)
+		if err != nil {
+			t.Fatalf("membersOf(%q): %v, where a map decode reads %d members", obj, err, len(want))
+		}
+		if len(got) != len(want) {
+			t.Fatalf("membersOf(%q): got %d members, want %d", obj, len(got), len(want))
+		}
+		for _, m := range got {
+			if w, ok := want[m.name]; !ok || !bytes.Equal(bytes.TrimSpace(m.raw), bytes.TrimSpace(w)) {
+				t.Fatalf("membersOf(%q): member %q = %s, want %s", obj, m.name, m.raw, w)
+			}
+		}
+	})
 }
