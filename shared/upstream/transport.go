@@ -44,11 +44,11 @@ import (
 //     counted, backed off and bounded in one place (Service.do).
 //
 // GETs are not pipelined (HTTP/1.1, many on one connection), though on the
-// order page in make bench that cost the sandbox about a quarter less CPU
-// per call and bff-web about a tenth less per page: a server answers a
-// connection's requests one after another, so one slow read, or a service
-// whose reads take milliseconds, would hold up every read behind it, where
-// the sandbox's reads take microseconds.
+// order page in make bench that cost the sandbox a fifth less CPU per call
+// and bff-web a seventh less per page (means of 7 alternated runs): a
+// server answers a connection's requests one after another, so one slow
+// read, or a service whose reads take milliseconds, would hold up every
+// read behind it, where the sandbox's reads take microseconds.
 
 // instance is one base URL of a service.
 type instance struct {
