@@ -88,8 +88,9 @@ func (l *outOfFiles) Accept() (net.Conn, error) {
 // and runs the hooks, and the wait was logged.
 func TestServingOutlivesRunningOutOfFiles(t *testing.T) {
 	s := newServer(t, nil)
-	release := make(chan struct{})
+	started, release := make(chan struct{}), make(chan struct{})
 	s.App.Get("/slow", func(c *fiber.Ctx) error {
+		close(started)
 		<-release
 		return c.SendStatus(http.StatusOK)
 	})
@@ -117,12 +118,22 @@ func TestServingOutlivesRunningOutOfFiles(t *testing.T) {
 		resp.Body.Close()
 		slow <- resp.StatusCode
 	}()
+	<-started
 	lim.exhausted.Store(true)
+	// The server may be waiting in the listener's Accept already, which
+	// fails only when called: a connection wakes it, and the next call
+	// fails.
+	poke, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer poke.Close()
 	for deadline := time.Now().Add(5 * time.Second); lim.failed.Load() < 3; time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("Accept was not tried again after it failed")
 		}
 	}
+	poke.Close() // or the drain would wait for it
 	select {
 	case err := <-served:
 		t.Fatalf("serving ended on running out of file descriptors: %v", err)
