@@ -766,19 +766,28 @@ func TestDoWaitingForAConnectionUntilTheDeadlineSaysNothing(t *testing.T) {
 	<-arrived // the one connection is taken until the test ends
 	defer close(answer)
 	var wg sync.WaitGroup
-	var other atomic.Int32
+	var waited, late, other atomic.Int32
 	for range 600 {
 		wg.Go(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 			defer cancel()
 			err := s.Do(ctx, upstream.Call{Op: "get", Method: http.MethodGet, Path: "/x"}, nil)
-			if err == nil || !strings.Contains(err.Error(), "no connection to the instance freed up") {
+			e, _ := upstream.As(err)
+			switch {
+			case err != nil && strings.Contains(err.Error(), "no connection to the instance freed up"):
+				waited.Add(1)
+			case e != nil && e.NotSent && e.Kind == upstream.KindTimeout && errors.Is(err, context.DeadlineExceeded):
+				// Its goroutine ran past the deadline before the call
+				// could wait: on a loaded machine, 600 of them queue.
+				late.Add(1)
+			default:
 				other.Add(1)
 			}
 		})
 	}
 	wg.Wait()
-	if n := other.Load(); n > 0 || s.BreakerState() != "closed" {
-		t.Errorf("%d of 600 calls ended otherwise than waiting for a connection; breaker %s, want closed", n, s.BreakerState())
+	if n := other.Load(); n > 0 || waited.Load() == 0 || s.BreakerState() != "closed" {
+		t.Errorf("of 600 calls, %d waited for a connection until their deadline, %d ran out of time before, %d ended otherwise; breaker %s; want none otherwise, some waiting, the breaker closed",
+			waited.Load(), late.Load(), n, s.BreakerState())
 	}
 }
