@@ -65,24 +65,23 @@ func DecodeInput(body []byte) (Input, error) {
 	var in Input
 	sawItems, sawToken := false, false
 	for _, m := range members {
-		raw := m.raw
-		switch name := m.name; name {
+		switch m.name {
 		case "items":
 			sawItems = true
-			if in.Items, err = decodeItems(raw); err != nil {
+			if in.Items, err = decodeItems(m.raw); err != nil {
 				return Input{}, err
 			}
 		case "payment_token":
 			sawToken = true
-			if in.PaymentToken, err = decodeString(raw, "payment_token"); err != nil {
+			if in.PaymentToken, err = decodeString(m.raw, "payment_token"); err != nil {
 				return Input{}, err
 			}
 		case "user_id":
-			if !isStringOrInteger(raw) {
+			if !isStringOrInteger(m.raw) {
 				return Input{}, problem.Invalid("user_id", "user_id is ignored but must be a string or an integer.")
 			}
 		default:
-			return Input{}, problem.Invalid(problem.Clip(name), "The body has an unknown field %s.", strconv.Quote(problem.Clip(name)))
+			return Input{}, problem.Invalid(problem.Clip(m.name), "The body has an unknown field %s.", strconv.Quote(problem.Clip(m.name)))
 		}
 	}
 	if !sawItems {
