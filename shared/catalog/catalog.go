@@ -106,6 +106,11 @@ func New(src Source, cfg Config, opts ...Option) *Cache {
 	return &Cache{src: src, cfg: c, items: gocache.New(gocache.NoExpiration, cleanup), workers: workers.New()}
 }
 
+// Close ends the cache's idle fetch workers now, rather than after
+// workers.DefaultIdle. The cache keeps serving after Close; a fetch then
+// runs on a goroutine that ends with it.
+func (c *Cache) Close() { c.workers.Close() }
+
 // Product returns the product with id, its stock no older than the stock
 // TTL. A missing product is the Source's error (KindNotFound), or, within
 // the stock TTL of that answer, the cache's own (see errMissing).

@@ -265,6 +265,7 @@ func (g *Gateway) openStores(name string, cfg Config) (orderflow.Journal, error)
 func (g *Gateway) Close() error {
 	// The flow first: it calls upstream, and traces, until it is closed.
 	errs := []error{g.Flow.Close(context.Background()), g.closeClients()}
+	g.Catalog.Close()
 	if g.stateFile != nil {
 		errs = append(errs, g.stateFile.Close())
 	}
@@ -388,9 +389,11 @@ func (g *Gateway) startRecovery(ctx context.Context) (cancel context.CancelFunc,
 
 // shutdownHooks run once requests have drained: recovery stops, then the
 // notification queue; after them nothing calls an upstream any more, so
-// their idle connections are closed, and the Redis client last.
+// the catalog's idle workers end and the upstreams' idle connections are
+// closed, and the Redis client last.
 func (g *Gateway) shutdownHooks(stopRecovery func(context.Context) error) []func(context.Context) error {
 	hooks := []func(context.Context) error{stopRecovery, g.Flow.Close, func(context.Context) error {
+		g.Catalog.Close()
 		for _, s := range g.services {
 			s.Close()
 		}

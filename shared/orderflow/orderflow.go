@@ -89,7 +89,7 @@ type Result struct {
 }
 
 // Flow places orders. It is safe for concurrent use; Close stops its
-// notification workers.
+// notification workers and its idle checkout workers.
 type Flow struct {
 	deps   Deps
 	cfg    config
@@ -125,8 +125,10 @@ func New(d Deps, cfg Config, opts ...Option) *Flow {
 // until ctx ends; what is still queued then is dropped and reported. It
 // returns ctx's error when either could not be finished in time: a saga
 // whose completion record was cut short is completed again by recovery.
-// Place keeps working after Close, without notifications.
+// Its idle workers end then too. Place keeps working after Close, without
+// notifications.
 func (f *Flow) Close(ctx context.Context) error {
+	defer f.workers.Close()
 	var behind error
 	if err := f.completions.drain(ctx); err != nil {
 		behind = fmt.Errorf("orderflow: completion records left to recovery: %w", err)

@@ -12,6 +12,7 @@
 package workers
 
 import (
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -24,17 +25,26 @@ const DefaultIdle = 10 * time.Second
 // Pool runs functions on its idle workers, or on new ones; it is safe for
 // concurrent use, and its zero value is not: use New.
 type Pool struct {
-	idle    time.Duration
-	work    chan func()
-	started atomic.Int64 // the workers started, for tests
+	idle time.Duration
+	work chan func()
+	// closed is closed by Close: idle workers end at once, and busy ones
+	// when their function returns.
+	closed    chan struct{}
+	closeOnce sync.Once
+	started   atomic.Int64 // the workers started, for tests
 }
 
 // New returns a pool whose workers end after DefaultIdle without work.
 func New() *Pool { return newPool(DefaultIdle) }
 
 func newPool(idle time.Duration) *Pool {
-	return &Pool{idle: idle, work: make(chan func())}
+	return &Pool{idle: idle, work: make(chan func()), closed: make(chan struct{})}
 }
+
+// Close ends the idle workers now, rather than after their idle time, and
+// each busy one when its function returns. Go still runs functions after
+// Close, each on a goroutine that ends with it.
+func (p *Pool) Close() { p.closeOnce.Do(func() { close(p.closed) }) }
 
 // Go runs fn on an idle worker, or on a new one when none is idle: it
 // never waits. As with a go statement, a panic in fn ends the process;
@@ -49,7 +59,7 @@ func (p *Pool) Go(fn func()) {
 }
 
 // loop runs fn, then whatever it is handed, until it has waited idle for
-// more.
+// more or the pool is closed.
 func (p *Pool) loop(fn func()) {
 	t := time.NewTimer(p.idle)
 	defer t.Stop()
@@ -59,6 +69,8 @@ func (p *Pool) loop(fn func()) {
 		select {
 		case fn = <-p.work:
 		case <-t.C:
+			return
+		case <-p.closed:
 			return
 		}
 	}

@@ -1,6 +1,7 @@
 package workers
 
 import (
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -45,5 +46,36 @@ func TestWorkersRunAtOnceAndAreKept(t *testing.T) {
 	<-ran
 	if got := w.started.Load(); got != kept+1 {
 		t.Errorf("%d workers started once the idle ones ended, want %d", got, kept+1)
+	}
+}
+
+// TestCloseEndsTheWorkers: Close ends the idle workers at once, though
+// their idle time is an hour, and a busy one when its function returns;
+// Go still runs a function after Close, and leaves no worker behind.
+func TestCloseEndsTheWorkers(t *testing.T) {
+	before := runtime.NumGoroutine()
+	w := newPool(time.Hour)
+	const n = 4
+	var ran sync.WaitGroup
+	ran.Add(n)
+	release := make(chan struct{})
+	for range n - 1 {
+		w.Go(ran.Done)
+	}
+	w.Go(func() { ran.Done(); <-release }) // busy when the pool is closed
+	ran.Wait()
+	w.Close()
+	close(release)
+	after := make(chan struct{})
+	w.Go(func() { close(after) })
+	<-after
+	w.Close() // a second Close does nothing
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if got := runtime.NumGoroutine(); got > before {
+		buf := make([]byte, 1<<16)
+		t.Fatalf("%d goroutines after Close, %d before:\n%s", got, before, buf[:runtime.Stack(buf, true)])
 	}
 }
