@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -666,6 +667,161 @@ func TestRecoveryAfterTheReservationExpired(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestALateMoveCannotTakeTheOrderBack: a move of the order onto a
+// reservation made again, sent by a runner that then stalled past its lease
+// and landing after recovery moved the order on and committed, is refused
+// (409 reservation_superseded), and the order stays on the reservation
+// committed. Recovery here moves the order twice (see expiredTwice); move
+// 1 is then sent again, as the stalled runner's would land.
+func TestALateMoveCannotTakeTheOrderBack(t *testing.T) {
+	ctx := context.Background()
+	rt, open, req := expiredTwice(t)
+	b := newFlow(t, rt, open(), func() time.Time { return time.Now().Add(4 * time.Minute) })
+	if n, err := b.Recover(ctx); err != nil || n != 1 {
+		t.Fatalf("Recover = %d, %v; want 1 saga", n, err)
+	}
+	st := rt.State(t)
+	checkQuiet(t, st)
+	id, first, second := movedTwice(t, st)
+
+	orders := rt.Clients(t, upstream.DefaultConfig()).Order
+	_, err := orders.Reassign(ctx, id, order.ReassignRequest{ReservationID: first.ID, Sequence: 1})
+	if ue, ok := upstream.As(err); !ok || ue.Status != http.StatusConflict || ue.Code != "reservation_superseded" {
+		t.Errorf("the late move: %v, want 409 reservation_superseded", err)
+	}
+	st = rt.State(t)
+	checkQuiet(t, st)
+	if o := orderOf(st, id); o.ReservationID != second.ID {
+		t.Errorf("the order is on reservation %s after the late move, want %s", o.ReservationID, second.ID)
+	}
+	// The move the order is on, sent again, changes nothing.
+	if o, err := orders.Reassign(ctx, id, order.ReassignRequest{ReservationID: second.ID, Sequence: 2}); err != nil || o.ReservationID != second.ID {
+		t.Errorf("move 2 sent again: reservation %q, %v; want %s", o.ReservationID, err, second.ID)
+	}
+	if res, err := b.Place(ctx, req); err != nil || res.Order.ID != id {
+		t.Errorf("retry: order %q, %v; want %s", res.Order.ID, err, id)
+	}
+}
+
+// TestRecoveryBehindItsOwnMoveGoesOn: a recovery pass whose journal lost
+// its last writes (a Redis failing over to a replica behind it) finds the
+// order moved on by its own earlier run, its move refused as superseded;
+// it goes on under the last reservation made, and the order is completed
+// on it. The pass that moved the order twice (see expiredTwice) had every
+// write from its second reservation's number on acknowledged and lost.
+func TestRecoveryBehindItsOwnMoveGoesOn(t *testing.T) {
+	ctx := context.Background()
+	rt, open, req := expiredTwice(t)
+	losing := &forgetfulJournal{Journal: open(), forget: func(r orderflow.Record) bool { return r.Reserves == 2 }}
+	b := newFlow(t, rt, losing, func() time.Time { return time.Now().Add(4 * time.Minute) })
+	if n, err := b.Recover(ctx); err != nil || n != 1 {
+		t.Fatalf("Recover = %d, %v; want 1 saga", n, err)
+	}
+	_ = b.Close(ctx)
+	if !losing.forgetting.Load() {
+		t.Fatal("the pass never journaled a second reservation")
+	}
+	id, _, second := movedTwice(t, rt.State(t))
+	later := func() time.Time { return time.Now().Add(6 * time.Minute) }
+	if recs, err := open().Expired(ctx, later(), 10); err != nil || len(recs) != 1 || recs[0].Reserves != 1 {
+		t.Fatalf("the journal after the loss: %+v, %v; want the record at the first reservation made again", recs, err)
+	}
+	c := newFlow(t, rt, open(), later)
+	if n, err := c.Recover(ctx); err != nil || n != 1 {
+		t.Fatalf("Recover behind the move = %d, %v; want 1 saga, completed", n, err)
+	}
+	st := quietState(t, rt)
+	checkQuiet(t, st)
+	if o := orderOf(st, id); o.ReservationID != second.ID || o.Status != order.StatusConfirmed {
+		t.Errorf("the order is %s on reservation %s, want confirmed on %s", o.Status, o.ReservationID, second.ID)
+	}
+	if res, err := c.Place(ctx, req); err != nil || res.Order.ID != id || !res.Replayed {
+		t.Errorf("retry: order %q (replayed %v), %v; want %s, replayed", res.Order.ID, res.Replayed, err, id)
+	}
+}
+
+// expiredTwice starts a sandbox whose reservations last a minute and
+// places a checkout that crashes after its capture, its commit refused;
+// then a first recovery pass, 2 minutes on, crashes as it journals the
+// reservation made again, which expires in turn. The next pass moves the
+// order onto that reservation (move 1), finds it expired, reserves a third
+// time and moves the order there (move 2). It returns the sandbox, the
+// journal's opener and the checkout's request.
+func expiredTwice(t *testing.T) (*sandboxtest.Running, func() orderflow.Journal, orderflow.Request) {
+	t.Helper()
+	ctx := context.Background()
+	clock := clocktest.New(time.Now())
+	rt := sandboxtest.Start(t, sandbox.Config{Clock: clock.Now, ReservationTTL: time.Minute})
+	open, _ := stores[0].setup(t)(t)
+	req := orderflow.Request{UserID: "usr_ada", Key: "late-move",
+		Input: orderflow.Input{Items: []orderflow.Item{{ProductID: 9, Quantity: 3}}, PaymentToken: payment.TokenVisa}}
+	if err := rt.InjectFault(ctx, failCommit.service, sandbox.Fault{Route: failCommit.route, Status: 503}); err != nil {
+		t.Fatal(err)
+	}
+	dying := &crashJournal{Journal: open(), at: atStep(orderflow.StepConfirmed), landed: true}
+	a := newFlow(t, rt, dying, time.Now)
+	if _, err := a.Place(ctx, req); err == nil || !dying.dead.Load() {
+		t.Fatalf("Place = %v, want the crash after the capture", err)
+	}
+	_ = a.Close(ctx)
+	if err := rt.ClearFaults(ctx); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(2 * time.Minute)
+	interruptedRecovery(t, rt, open, crashWritten)
+	clock.Advance(2 * time.Minute) // the first new reservation expires too
+	return rt, open, req
+}
+
+// movedTwice returns the one confirmed order of st and the reservations
+// made again for it, the first expired and the second committed.
+func movedTwice(t *testing.T, st sandbox.State) (id string, first, second product.Reservation) {
+	t.Helper()
+	confirmed := confirmedOrders(st)
+	if len(confirmed) != 1 {
+		t.Fatalf("confirmed %v, want the order", confirmed)
+	}
+	for _, r := range st.Product.Reservations {
+		switch {
+		case strings.HasSuffix(r.Reference, "-res1"):
+			first = r
+		case strings.HasSuffix(r.Reference, "-res2"):
+			second = r
+		}
+	}
+	if first.Status != product.ReservationExpired || second.Status != product.ReservationCommitted {
+		t.Fatalf("reservations made again: %+v, %+v; want the first expired, the second committed", first, second)
+	}
+	return confirmed[0], first, second
+}
+
+// orderOf returns the order id of st.
+func orderOf(st sandbox.State, id string) order.Order {
+	for _, o := range st.Order.Orders {
+		if o.ID == id {
+			return o
+		}
+	}
+	return order.Order{}
+}
+
+// forgetfulJournal acknowledges every write from the first that forget
+// matches on without keeping it, as a journal that loses its last writes
+// does (a Redis failing over to a replica behind it).
+type forgetfulJournal struct {
+	orderflow.Journal
+	forget     func(orderflow.Record) bool
+	forgetting atomic.Bool
+}
+
+func (f *forgetfulJournal) Update(ctx context.Context, rec orderflow.Record) error {
+	if f.forgetting.Load() || f.forget(rec) {
+		f.forgetting.Store(true)
+		return nil
+	}
+	return f.Journal.Update(ctx, rec)
 }
 
 // retryAfterTheRecordIsLost retries req on a journal that has no record of

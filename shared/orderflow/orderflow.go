@@ -48,7 +48,7 @@ type Orders interface {
 	Create(ctx context.Context, r order.CreateRequest) (order.Order, error)
 	Confirm(ctx context.Context, id string, r order.ConfirmRequest) (order.Order, error)
 	Cancel(ctx context.Context, id string) (order.Order, error)
-	Reassign(ctx context.Context, id, reservationID string) (order.Order, error)
+	Reassign(ctx context.Context, id string, r order.ReassignRequest) (order.Order, error)
 	ByReference(ctx context.Context, ref string) (order.Order, error)
 }
 

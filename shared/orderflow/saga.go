@@ -32,6 +32,9 @@ const (
 	codePaymentNotCaptured   = "payment_not_captured"
 	codeReservationCommitted = "reservation_committed"
 	codeReservationExpired   = "reservation_expired"
+	// codeReservationSuperseded refuses a move of the order older than the
+	// last one applied to it (see moveToReservation).
+	codeReservationSuperseded = "reservation_superseded"
 )
 
 // saga is the state of one checkout attempt, as journaled in its ledger.
@@ -963,26 +966,47 @@ const movePhases = 2
 // service answers a reference it knows with the reservation it made),
 // journaled, and the order moved onto it. Each part holds when repeated,
 // so recovery runs the whole of it again, wherever a crash cut it short.
+//
+// The move carries the reservation's number, and the order service
+// refuses one below the last it applied, so that the move of a runner
+// that stalled past its lease, landing after recovery moved the order on,
+// cannot take it back (see order.ReassignRequest). Refused so, the saga
+// is behind one of its own runs (a journal that lost its last writes): it
+// goes on under the last reservation made, as a checkout whose record was
+// lost does (see lastReservation).
 func (s *saga) moveToReservation(ctx context.Context, left int) error {
-	if s.resv.ID == "" {
-		if err := s.reserve(ctx, left); err != nil {
-			return err
+	for {
+		if s.resv.ID == "" {
+			if err := s.reserve(ctx, left); err != nil {
+				return err
+			}
+			if err := s.led.save(ctx, func(r *Record) { r.ReservationID = s.resv.ID }); err != nil {
+				return err
+			}
 		}
-		if err := s.led.save(ctx, func(r *Record) { r.ReservationID = s.resv.ID }); err != nil {
+		_, err := s.f.step(ctx, left, func(c context.Context) error {
+			o, err := s.f.deps.Orders.Reassign(c, s.order.ID, order.ReassignRequest{ReservationID: s.resv.ID, Sequence: s.reserves})
+			if err == nil {
+				s.order = o
+			}
 			return err
-		}
-	}
-	_, err := s.f.step(ctx, left, func(c context.Context) error {
-		o, err := s.f.deps.Orders.Reassign(c, s.order.ID, s.resv.ID)
+		})
 		if err == nil {
-			s.order = o
+			return nil
 		}
-		return err
-	})
-	if err != nil {
-		return s.failure(ctx, "move order to the new reservation", err, nil)
+		if !isCode(err, upstream.KindConflict, codeReservationSuperseded) {
+			return s.failure(ctx, "move order to the new reservation", err, nil)
+		}
+		// Found, a later reservation is numbered above s.reserves.
+		n, r, lerr := s.lastReservation(ctx, s.reserves+1)
+		if lerr != nil {
+			return s.failure(ctx, "move order to the new reservation", errors.Join(err, lerr), nil)
+		}
+		s.reserves, s.resv = n, r
+		if err := s.led.save(ctx, func(rec *Record) { rec.Reserves, rec.ReservationID = n, r.ID }); err != nil {
+			return err
+		}
 	}
-	return nil
 }
 
 // failure turns err from the step named what into the *problem.Error Place

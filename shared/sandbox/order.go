@@ -27,6 +27,9 @@ type orderService struct {
 	// Guarded by service.mu.
 	orders table[order.Order]
 	byUser map[string][]string
+	// moves is the sequence of the last move (reassign) of each order
+	// moved, by order id.
+	moves map[string]int
 }
 
 func newOrderService(now func() time.Time, cfg Config) *orderService {
@@ -46,6 +49,7 @@ func newOrderService(now func() time.Time, cfg Config) *orderService {
 func (o *orderService) seedState() {
 	o.orders.reset()
 	o.byUser = map[string][]string{}
+	o.moves = map[string]int{}
 }
 
 func (o *orderService) state() OrderState {
@@ -175,17 +179,20 @@ func (o *orderService) confirm(r *http.Request, body []byte) (int, any, error) {
 }
 
 // reassign names the reservation that holds a live order's units, for an
-// order whose first reservation expired and was made again. Setting the
-// same reservation twice changes nothing.
+// order whose first reservation expired and was made again. Each move
+// carries a sequence, the number of the reservation it moves to, which
+// grows with each reservation made again: a move is applied only when its
+// sequence is above the last move's, so that a move sent long before and
+// landing late cannot take the order back from a later reservation. The
+// same move twice changes nothing; another with the same sequence is a
+// conflict.
 func (o *orderService) reassign(r *http.Request, body []byte) (int, any, error) {
-	var req struct {
-		ReservationID string `json:"reservation_id"`
-	}
+	var req order.ReassignRequest
 	if err := decodeJSON(body, &req); err != nil {
 		return 0, nil, err
 	}
-	if req.ReservationID == "" {
-		return 0, nil, invalid("reservation_id is required")
+	if req.ReservationID == "" || req.Sequence < 1 {
+		return 0, nil, invalid("reservation_id and a sequence of at least 1 are required")
 	}
 	ord, err := o.orders.find(r.PathValue("id"))
 	if err != nil {
@@ -194,9 +201,17 @@ func (o *orderService) reassign(r *http.Request, body []byte) (int, any, error) 
 	if ord.Status == order.StatusCancelled {
 		return 0, nil, conflict("order_cancelled", "order %s is cancelled", ord.ID)
 	}
-	if ord.ReservationID != req.ReservationID {
-		ord.ReservationID = req.ReservationID
-		ord.UpdatedAt = o.now()
+	switch last := o.moves[ord.ID]; {
+	case req.Sequence < last:
+		return 0, nil, conflict("reservation_superseded", "order %s was moved by a later move (%d) than %d", ord.ID, last, req.Sequence)
+	case req.Sequence == last && req.ReservationID != ord.ReservationID:
+		return 0, nil, conflict("order_mismatch", "order %s has reservation_id %s for move %d, not %s", ord.ID, ord.ReservationID, last, req.ReservationID)
+	case req.Sequence > last:
+		o.moves[ord.ID] = req.Sequence
+		if ord.ReservationID != req.ReservationID {
+			ord.ReservationID = req.ReservationID
+			ord.UpdatedAt = o.now()
+		}
 	}
 	return http.StatusOK, ord, nil
 }

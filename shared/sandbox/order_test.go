@@ -99,6 +99,44 @@ func TestOrderTransitions(t *testing.T) {
 	do(t, "POST", rn.OrderURL+"/orders/ord_nope/cancel", nil).problem(t, http.StatusNotFound, "not_found")
 }
 
+// TestOrderMoves: a move onto another reservation is applied only when its
+// sequence is above the last one applied; the same move twice changes
+// nothing, an earlier one is superseded, and another reservation under
+// the same sequence is a conflict.
+func TestOrderMoves(t *testing.T) {
+	rn, clock := startManual(t)
+	o := createOrder(t, rn, orderRequest("move-me", "usr_ada"))
+	move := func(id string, seq int) response {
+		return do(t, "PUT", rn.OrderURL+"/orders/"+o.ID+"/reservation", order.ReassignRequest{ReservationID: id, Sequence: seq})
+	}
+	onto := func(want string) {
+		t.Helper()
+		var got order.Order
+		do(t, "GET", rn.OrderURL+"/orders/"+o.ID, nil).want(t, http.StatusOK).decode(t, &got)
+		if got.ReservationID != want {
+			t.Errorf("the order is on %q, want %q", got.ReservationID, want)
+		}
+	}
+	clock.Advance(time.Second)
+	var got order.Order
+	move("res_a", 1).want(t, http.StatusOK).decode(t, &got)
+	if got.ReservationID != "res_a" || !got.UpdatedAt.Equal(t0.Add(time.Second)) {
+		t.Errorf("move 1: got %+v, want res_a at t0+1s", got)
+	}
+	move("res_b", 3).want(t, http.StatusOK)
+	move("res_b", 3).want(t, http.StatusOK)
+	move("res_a", 1).problem(t, http.StatusConflict, "reservation_superseded")
+	move("res_c", 2).problem(t, http.StatusConflict, "reservation_superseded")
+	move("res_c", 3).problem(t, http.StatusConflict, "order_mismatch")
+	onto("res_b")
+	move("res_b", 0).problem(t, http.StatusBadRequest, "invalid_request")
+	move("", 4).problem(t, http.StatusBadRequest, "invalid_request")
+	do(t, "PUT", rn.OrderURL+"/orders/ord_nope/reservation", order.ReassignRequest{ReservationID: "res_d", Sequence: 4}).problem(t, http.StatusNotFound, "not_found")
+	onto("res_b")
+	do(t, "POST", rn.OrderURL+"/orders/"+o.ID+"/cancel", nil).want(t, http.StatusOK)
+	move("res_d", 4).problem(t, http.StatusConflict, "order_cancelled")
+}
+
 func TestListOrders(t *testing.T) {
 	rn, clock := startManual(t)
 	var want []string // newest first

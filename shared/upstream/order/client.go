@@ -32,15 +32,15 @@ func (c *Client) Confirm(ctx context.Context, id string, r ConfirmRequest) (Orde
 	return upstream.Post[Order](ctx, c.s, "confirm", "/orders/"+url.PathEscape(id)+"/confirm", r)
 }
 
-// Reassign names reservationID as the reservation holding the order's
-// units, for an order whose first reservation expired before it was
-// committed and was made again. It is idempotent.
-func (c *Client) Reassign(ctx context.Context, id, reservationID string) (Order, error) {
-	body := struct {
-		ReservationID string `json:"reservation_id"`
-	}{reservationID}
+// Reassign names r.ReservationID as the reservation holding the order's
+// units, for an order whose reservation expired before it was committed
+// and was made again. It is idempotent; the order service refuses a move
+// whose sequence is below the last one it applied (409
+// reservation_superseded), so that a move landing late cannot undo a
+// later one.
+func (c *Client) Reassign(ctx context.Context, id string, r ReassignRequest) (Order, error) {
 	return upstream.Send[Order](ctx, c.s, upstream.Call{Op: "reassign", Method: http.MethodPut,
-		Path: "/orders/" + url.PathEscape(id) + "/reservation", Body: body})
+		Path: "/orders/" + url.PathEscape(id) + "/reservation", Body: r})
 }
 
 // Cancel marks a pending or confirmed order cancelled.

@@ -54,6 +54,15 @@ type ConfirmRequest struct {
 	ReservationID string `json:"reservation_id,omitempty"`
 }
 
+// ReassignRequest moves an order onto another reservation of its units
+// (see Client.Reassign).
+type ReassignRequest struct {
+	ReservationID string `json:"reservation_id"`
+	// Sequence numbers the move, 1 for the first: a move whose sequence is
+	// below the last one applied to the order is refused.
+	Sequence int `json:"sequence"`
+}
+
 // Order is the order service's record of a purchase.
 type Order struct {
 	ID              string      `json:"id"`
