@@ -10,6 +10,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -91,8 +92,25 @@ func startServer(tb testing.TB, bin string) (string, error) {
 
 // startProcess runs bin with the arguments args gives for a free port and
 // returns the address and a kill function once its log shows ready. The
-// process is killed when tb ends, if it was not before.
-func startProcess(tb testing.TB, bin, ready string, args func(port int) []string) (string, func(), error) {
+// process is killed when tb ends, if it was not before. The port is free
+// when chosen, and may be taken by another test's process before bin
+// listens on it: a process that exits before it is ready is started again
+// on another port, twice at most.
+func startProcess(tb testing.TB, bin, ready string, args func(port int) []string) (addr string, stop func(), err error) {
+	for range 3 {
+		if addr, stop, err = startOnce(tb, bin, ready, args); !errors.Is(err, errExited) {
+			break
+		}
+	}
+	return addr, stop, err
+}
+
+// errExited is startOnce's error for a process that exited before it was
+// ready.
+var errExited = errors.New("exited before it was ready")
+
+// startOnce is one try of startProcess.
+func startOnce(tb testing.TB, bin, ready string, args func(port int) []string) (string, func(), error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", nil, err
@@ -125,7 +143,7 @@ func startProcess(tb testing.TB, bin, ready string, args func(port int) []string
 			}
 			log = append(log, sc.Text())
 		}
-		readyc <- fmt.Errorf("%s on port %d exited: %s", bin, port, strings.Join(log, " | "))
+		readyc <- fmt.Errorf("%s on port %d %w: %s", bin, port, errExited, strings.Join(log, " | "))
 	}()
 	var once sync.Once
 	stop := func() {
