@@ -592,20 +592,7 @@ func TestRecoveryAfterTheReservationExpired(t *testing.T) {
 			open, _ := stores[0].setup(t)(t)
 			req := orderflow.Request{UserID: "usr_ada", Key: "late",
 				Input: orderflow.Input{Items: []orderflow.Item{{ProductID: 9, Quantity: 3}}, PaymentToken: payment.TokenVisa}}
-			// The commit fails as the capture is journaled: the crash
-			// leaves the reservation to expire.
-			if err := rt.InjectFault(ctx, failCommit.service, sandbox.Fault{Route: failCommit.route, Status: 503}); err != nil {
-				t.Fatal(err)
-			}
-			dying := &crashJournal{Journal: open(), at: atStep(orderflow.StepConfirmed), landed: true}
-			a := newFlow(t, rt, dying, time.Now)
-			if _, err := a.Place(ctx, req); err == nil || !dying.dead.Load() {
-				t.Fatalf("Place = %v, want the crash after the capture", err)
-			}
-			_ = a.Close(ctx)
-			if err := rt.ClearFaults(ctx); err != nil {
-				t.Fatal(err)
-			}
+			crashAfterTheCapture(t, rt, open, req)
 			clock.Advance(2 * time.Minute)
 			if tt.stockGone {
 				if err := rt.SetStock(ctx, 9, 0); err != nil {
@@ -751,12 +738,24 @@ func TestRecoveryBehindItsOwnMoveGoesOn(t *testing.T) {
 // journal's opener and the checkout's request.
 func expiredTwice(t *testing.T) (*sandboxtest.Running, func() orderflow.Journal, orderflow.Request) {
 	t.Helper()
-	ctx := context.Background()
 	clock := clocktest.New(time.Now())
 	rt := sandboxtest.Start(t, sandbox.Config{Clock: clock.Now, ReservationTTL: time.Minute})
 	open, _ := stores[0].setup(t)(t)
 	req := orderflow.Request{UserID: "usr_ada", Key: "late-move",
 		Input: orderflow.Input{Items: []orderflow.Item{{ProductID: 9, Quantity: 3}}, PaymentToken: payment.TokenVisa}}
+	crashAfterTheCapture(t, rt, open, req)
+	clock.Advance(2 * time.Minute)
+	interruptedRecovery(t, rt, open, crashWritten)
+	clock.Advance(2 * time.Minute) // the first new reservation expires too
+	return rt, open, req
+}
+
+// crashAfterTheCapture places req and crashes as its capture is
+// journaled, the commit failing meanwhile: the reservation is left to
+// expire.
+func crashAfterTheCapture(t *testing.T, rt *sandboxtest.Running, open func() orderflow.Journal, req orderflow.Request) {
+	t.Helper()
+	ctx := context.Background()
 	if err := rt.InjectFault(ctx, failCommit.service, sandbox.Fault{Route: failCommit.route, Status: 503}); err != nil {
 		t.Fatal(err)
 	}
@@ -769,10 +768,6 @@ func expiredTwice(t *testing.T) (*sandboxtest.Running, func() orderflow.Journal,
 	if err := rt.ClearFaults(ctx); err != nil {
 		t.Fatal(err)
 	}
-	clock.Advance(2 * time.Minute)
-	interruptedRecovery(t, rt, open, crashWritten)
-	clock.Advance(2 * time.Minute) // the first new reservation expires too
-	return rt, open, req
 }
 
 // movedTwice returns the one confirmed order of st and the reservations
