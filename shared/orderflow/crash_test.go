@@ -697,7 +697,9 @@ func TestALateMoveCannotTakeTheOrderBack(t *testing.T) {
 // order moved on by its own earlier run, its move refused as superseded;
 // it goes on under the last reservation made, and the order is completed
 // on it. The pass that moved the order twice (see expiredTwice) had every
-// write from its second reservation's number on acknowledged and lost.
+// write from its second reservation's number on acknowledged and lost. A
+// pass that cannot look the later reservation up (the product service
+// down) leaves the checkout to the next one, its money and order kept.
 func TestRecoveryBehindItsOwnMoveGoesOn(t *testing.T) {
 	ctx := context.Background()
 	rt, open, req := expiredTwice(t)
@@ -715,11 +717,27 @@ func TestRecoveryBehindItsOwnMoveGoesOn(t *testing.T) {
 	if recs, err := open().Expired(ctx, later(), 10); err != nil || len(recs) != 1 || recs[0].Reserves != 1 {
 		t.Fatalf("the journal after the loss: %+v, %v; want the record at the first reservation made again", recs, err)
 	}
-	c := newFlow(t, rt, open(), later)
+	if err := rt.InjectFault(ctx, sandbox.ServiceProduct, sandbox.Fault{Route: sandbox.RouteReservationByReference, Status: 503}); err != nil {
+		t.Fatal(err)
+	}
+	down := newFlow(t, rt, open(), later)
+	if n, err := down.Recover(ctx); err != nil || n != 1 {
+		t.Fatalf("Recover with the lookup down = %d, %v; want 1 saga, left for the next pass", n, err)
+	}
+	_ = down.Close(ctx)
+	if err := rt.ClearFaults(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st := rt.State(t)
+	if o := orderOf(st, id); o.Status != order.StatusConfirmed || o.ReservationID != second.ID || len(refunded(st)) > 0 {
+		t.Fatalf("with the lookup down, the order is %s on %s, refunded %v; want it confirmed on %s, nothing refunded",
+			o.Status, o.ReservationID, refunded(st), second.ID)
+	}
+	c := newFlow(t, rt, open(), func() time.Time { return later().Add(2 * time.Minute) })
 	if n, err := c.Recover(ctx); err != nil || n != 1 {
 		t.Fatalf("Recover behind the move = %d, %v; want 1 saga, completed", n, err)
 	}
-	st := quietState(t, rt)
+	st = quietState(t, rt)
 	checkQuiet(t, st)
 	if o := orderOf(st, id); o.ReservationID != second.ID || o.Status != order.StatusConfirmed {
 		t.Errorf("the order is %s on reservation %s, want confirmed on %s", o.Status, o.ReservationID, second.ID)
@@ -790,6 +808,17 @@ func movedTwice(t *testing.T, st sandbox.State) (id string, first, second produc
 		t.Fatalf("reservations made again: %+v, %+v; want the first expired, the second committed", first, second)
 	}
 	return confirmed[0], first, second
+}
+
+// refunded lists the payments of st refunded.
+func refunded(st sandbox.State) []string {
+	var ids []string
+	for _, p := range st.Payment.Payments {
+		if p.Status == payment.StatusRefunded {
+			ids = append(ids, p.ID)
+		}
+	}
+	return ids
 }
 
 // orderOf returns the order id of st.

@@ -913,6 +913,11 @@ func (s *saga) confirm(id string, req order.ConfirmRequest) func(context.Context
 	}
 }
 
+// errMovedOn is moveToReservation's cause when the order service refused
+// the move as superseded and the saga could not find the later reservation
+// the order was moved onto: a pass that cannot go on, to be tried again.
+var errMovedOn = errors.New("orderflow: the order was moved on by a later run of this checkout")
+
 // errReservationExpired is commit's answer when the reservation expired
 // before it was committed (recovery came after its TTL); forward then
 // reserves again.
@@ -1000,7 +1005,10 @@ func (s *saga) moveToReservation(ctx context.Context, left int) error {
 		// Found, a later reservation is numbered above s.reserves.
 		n, r, lerr := s.lastReservation(ctx, s.reserves+1)
 		if lerr != nil {
-			return s.failure(ctx, "move order to the new reservation", errors.Join(err, lerr), nil)
+			// Not undone, whatever the lookup answered: the run that moved
+			// the order on may have sold its stock. The cause names no
+			// upstream answer, so the saga is left to the next pass.
+			return s.failure(ctx, "move order to the new reservation", fmt.Errorf("%w (looking up the later reservations: %v)", errMovedOn, lerr), nil)
 		}
 		s.reserves, s.resv = n, r
 		if err := s.led.save(ctx, func(rec *Record) { rec.Reserves, rec.ReservationID = n, r.ID }); err != nil {

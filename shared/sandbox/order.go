@@ -185,14 +185,16 @@ func (o *orderService) confirm(r *http.Request, body []byte) (int, any, error) {
 // sequence is above the last move's, so that a move sent long before and
 // landing late cannot take the order back from a later reservation. The
 // same move twice changes nothing; another with the same sequence is a
-// conflict.
+// conflict. A move without a sequence, from a client of before sequences,
+// is applied as it was then, unfenced, so that such a client's recovery
+// does not fail during an upgrade.
 func (o *orderService) reassign(r *http.Request, body []byte) (int, any, error) {
 	var req order.ReassignRequest
 	if err := decodeJSON(body, &req); err != nil {
 		return 0, nil, err
 	}
-	if req.ReservationID == "" || req.Sequence < 1 {
-		return 0, nil, invalid("reservation_id and a sequence of at least 1 are required")
+	if req.ReservationID == "" || req.Sequence < 0 {
+		return 0, nil, invalid("reservation_id is required, and a sequence may not be negative")
 	}
 	ord, err := o.orders.find(r.PathValue("id"))
 	if err != nil {
@@ -202,6 +204,11 @@ func (o *orderService) reassign(r *http.Request, body []byte) (int, any, error) 
 		return 0, nil, conflict("order_cancelled", "order %s is cancelled", ord.ID)
 	}
 	switch last := o.moves[ord.ID]; {
+	case req.Sequence == 0:
+		if ord.ReservationID != req.ReservationID {
+			ord.ReservationID = req.ReservationID
+			ord.UpdatedAt = o.now()
+		}
 	case req.Sequence < last:
 		return 0, nil, conflict("reservation_superseded", "order %s was moved by a later move (%d) than %d", ord.ID, last, req.Sequence)
 	case req.Sequence == last && req.ReservationID != ord.ReservationID:

@@ -102,7 +102,8 @@ func TestOrderTransitions(t *testing.T) {
 // TestOrderMoves: a move onto another reservation is applied only when its
 // sequence is above the last one applied; the same move twice changes
 // nothing, an earlier one is superseded, and another reservation under
-// the same sequence is a conflict.
+// the same sequence is a conflict. A move without a sequence is applied
+// unfenced, as before sequences.
 func TestOrderMoves(t *testing.T) {
 	rn, clock := startManual(t)
 	o := createOrder(t, rn, orderRequest("move-me", "usr_ada"))
@@ -129,12 +130,15 @@ func TestOrderMoves(t *testing.T) {
 	move("res_c", 2).problem(t, http.StatusConflict, "reservation_superseded")
 	move("res_c", 3).problem(t, http.StatusConflict, "order_mismatch")
 	onto("res_b")
-	move("res_b", 0).problem(t, http.StatusBadRequest, "invalid_request")
+	move("res_b", -1).problem(t, http.StatusBadRequest, "invalid_request")
 	move("", 4).problem(t, http.StatusBadRequest, "invalid_request")
-	do(t, "PUT", rn.OrderURL+"/orders/ord_nope/reservation", order.ReassignRequest{ReservationID: "res_d", Sequence: 4}).problem(t, http.StatusNotFound, "not_found")
-	onto("res_b")
+	do(t, "PUT", rn.OrderURL+"/orders/"+o.ID+"/reservation", `{"reservation_id":"res_legacy"}`).want(t, http.StatusOK)
+	onto("res_legacy")
+	move("res_e", 4).want(t, http.StatusOK)
+	onto("res_e")
+	do(t, "PUT", rn.OrderURL+"/orders/ord_nope/reservation", order.ReassignRequest{ReservationID: "res_d", Sequence: 5}).problem(t, http.StatusNotFound, "not_found")
 	do(t, "POST", rn.OrderURL+"/orders/"+o.ID+"/cancel", nil).want(t, http.StatusOK)
-	move("res_d", 4).problem(t, http.StatusConflict, "order_cancelled")
+	move("res_d", 5).problem(t, http.StatusConflict, "order_cancelled")
 }
 
 func TestListOrders(t *testing.T) {

@@ -59,7 +59,9 @@ type ConfirmRequest struct {
 type ReassignRequest struct {
 	ReservationID string `json:"reservation_id"`
 	// Sequence numbers the move, 1 for the first: a move whose sequence is
-	// below the last one applied to the order is refused.
+	// below the last one applied to the order is refused. (The order
+	// service applies a move without one unfenced, for clients of before
+	// sequences.)
 	Sequence int `json:"sequence"`
 }
 
