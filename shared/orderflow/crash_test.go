@@ -848,6 +848,97 @@ func (f *forgetfulJournal) Update(ctx context.Context, rec orderflow.Record) err
 	return f.Journal.Update(ctx, rec)
 }
 
+// TestALostRecordsRerunKeepsTheOrderItFinds: a checkout completed, its
+// record lost (a Redis restarted without its append-only file), is run
+// again by its key's retry under the same references, and that run's
+// capture fails for a while (the payment service down). The run finds the
+// stock sold by the first: it answers 503 and leaves the checkout to
+// recovery, which goes forward; nothing is refunded or cancelled, and the
+// key keeps its one order.
+func TestALostRecordsRerunKeepsTheOrderItFinds(t *testing.T) {
+	ctx := context.Background()
+	rt := sandboxtest.Start(t, sandbox.Config{})
+	open, _ := stores[0].setup(t)(t)
+	req := orderflow.Request{UserID: "usr_ada", Key: "lost-then-down",
+		Input: orderflow.Input{Items: []orderflow.Item{{ProductID: 9, Quantity: 1}}, PaymentToken: payment.TokenVisa}}
+	first, err := newFlow(t, rt, open(), time.Now).Place(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	lost, _ := stores[0].setup(t)(t)
+	if err := rt.InjectFault(ctx, sandbox.ServicePayment, sandbox.Fault{Route: sandbox.RouteCapture, Status: 503}); err != nil {
+		t.Fatal(err)
+	}
+	b := newFlow(t, rt, lost(), time.Now)
+	_, err = b.Place(ctx, req)
+	if code := problemCode(err); code != problem.CodeUnavailable {
+		t.Errorf("the rerun with the capture failing: %v, want %s", err, problem.CodeUnavailable)
+	}
+	st := rt.State(t)
+	if o := orderOf(st, first.Order.ID); o.Status != order.StatusConfirmed || len(refunded(st)) > 0 {
+		t.Fatalf("after the rerun the order is %s, refunded %v; want it confirmed, nothing refunded", o.Status, refunded(st))
+	}
+	_ = b.Close(ctx)
+	if err := rt.ClearFaults(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c := newFlow(t, rt, lost(), func() time.Time { return time.Now().Add(time.Minute) })
+	if n, err := c.Recover(ctx); err != nil || n != 1 {
+		t.Fatalf("Recover = %d, %v; want 1 saga", n, err)
+	}
+	checkQuiet(t, quietState(t, rt))
+	if res, err := c.Place(ctx, req); err != nil || res.Order.ID != first.Order.ID {
+		t.Errorf("the retry: order %q, %v; want %s", res.Order.ID, err, first.Order.ID)
+	}
+	if confirmed := confirmedOrders(rt.State(t)); len(confirmed) != 1 {
+		t.Errorf("confirmed %v, want the first order alone", confirmed)
+	}
+}
+
+// TestACheckoutIsNotUndoneBeforeItsStockIsKnown: a checkout whose capture
+// fails in doubt, while the product service cannot say whether its stock
+// was sold (see soldBefore), answers 503 and is left as it is, its hold and
+// order kept; recovery undoes it once the service answers.
+func TestACheckoutIsNotUndoneBeforeItsStockIsKnown(t *testing.T) {
+	ctx := context.Background()
+	rt := sandboxtest.Start(t, sandbox.Config{})
+	open, _ := stores[0].setup(t)(t)
+	req := orderflow.Request{UserID: "usr_ada", Key: "stock-unknown",
+		Input: orderflow.Input{Items: []orderflow.Item{{ProductID: 9, Quantity: 1}}, PaymentToken: payment.TokenVisa}}
+	for _, f := range []struct {
+		service string
+		route   string
+	}{{sandbox.ServicePayment, sandbox.RouteCapture}, {sandbox.ServiceProduct, sandbox.RouteReservationByReference}} {
+		if err := rt.InjectFault(ctx, f.service, sandbox.Fault{Route: f.route, Status: 503}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := newFlow(t, rt, open(), time.Now)
+	if _, err := a.Place(ctx, req); problemCode(err) != problem.CodeUnavailable {
+		t.Errorf("Place = %v, want %s", err, problem.CodeUnavailable)
+	}
+	_ = a.Close(ctx)
+	st := rt.State(t)
+	// The order was confirmed beside the capture.
+	if len(st.Order.Orders) != 1 || st.Order.Orders[0].Status == order.StatusCancelled ||
+		len(st.Payment.Payments) != 1 || st.Payment.Payments[0].Status != payment.StatusAuthorized {
+		t.Errorf("orders %+v, payments %+v: want the order and its hold kept, nothing undone yet", st.Order.Orders, st.Payment.Payments)
+	}
+	if err := rt.ClearFaults(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b := newFlow(t, rt, open(), func() time.Time { return time.Now().Add(time.Minute) })
+	if n, err := b.Recover(ctx); err != nil || n != 1 {
+		t.Fatalf("Recover = %d, %v; want 1 saga", n, err)
+	}
+	st = quietState(t, rt)
+	checkQuiet(t, st)
+	if confirmed := confirmedOrders(st); len(confirmed) != 0 {
+		t.Errorf("confirmed %v, want the checkout undone", confirmed)
+	}
+}
+
 // retryAfterTheRecordIsLost retries req on a journal that has no record of
 // it, with stock units of product 9 on hand (-1: as they are): the checkout is run again and
 // finds its own reservation. With id, the order placed, the retry answers

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"runtime/debug"
 	"slices"
 	"sync"
@@ -201,6 +202,17 @@ func (s *saga) conclude(parent context.Context, err error) (Result, error) {
 		return Result{}, s.abandoned(parent, err)
 	}
 	pe := problem.From(err)
+	if s.committed == notDone && s.reserved != notDone && transient(err) {
+		switch s.soldBefore(parent) {
+		case done:
+			s.committed = done
+		case unknown:
+			// Not undone before the product service can say: recovery
+			// asks again.
+			_ = s.led.letGo(parent)
+			return Result{}, pe
+		}
+	}
 	if (s.captured == done && s.confirmed == done || s.committed != notDone) && transient(err) {
 		// The order is confirmed and paid, and its stock may be sold, which
 		// cannot be undone: it can only go forward. Recovery takes it over at once and
@@ -220,6 +232,33 @@ func (s *saga) conclude(parent context.Context, err error) (Result, error) {
 		return Result{}, s.abandoned(parent, err)
 	}
 	return s.undo(parent, pe)
+}
+
+// soldBefore settles, for a saga about to be undone after a failure in
+// doubt before it sent its commit, whether an earlier run of the same
+// checkout sold its stock: one whose record was lost (a Redis restarted
+// without its append-only file) may have run to its end, and this run,
+// under the same references, got that run's first answers back and failed
+// on a step it sent again. Undoing would cancel a confirmed order and give
+// its money back while its stock stays sold. It reports done when the last
+// reservation made under the checkout's references is committed, unknown
+// when the product service cannot say, and notDone otherwise. The read has
+// a budget of its own, past the request's deadline.
+func (s *saga) soldBefore(parent context.Context) progress {
+	ctx, cancel := s.budget(context.WithoutCancel(parent))
+	defer cancel()
+	_, r, err := s.lastReservation(ctx, 0)
+	switch {
+	case isCode(err, upstream.KindNotFound, ""):
+		return notDone
+	case err != nil:
+		return unknown
+	case r.Status == product.ReservationCommitted:
+		s.f.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "order found completed by an earlier run",
+			slog.String("reference", s.ref), slog.String("reservation_id", r.ID))
+		return done
+	}
+	return notDone
 }
 
 // undo runs the compensations of a saga journaled as compensating and, once
