@@ -852,47 +852,69 @@ func (f *forgetfulJournal) Update(ctx context.Context, rec orderflow.Record) err
 // record lost (a Redis restarted without its append-only file), is run
 // again by its key's retry under the same references, and that run's
 // capture fails for a while (the payment service down). The run finds the
-// stock sold by the first: it answers 503 and leaves the checkout to
-// recovery, which goes forward; nothing is refunded or cancelled, and the
-// key keeps its one order.
+// stock sold by the first: it answers 503 and leaves the checkout to be
+// finished, going forward, by the key's next retry; nothing is refunded or
+// cancelled, and the key keeps its one order. The first checkout sold its
+// stock under its first reservation, or under one made again after the
+// first expired (recovered after a crash).
 func TestALostRecordsRerunKeepsTheOrderItFinds(t *testing.T) {
-	ctx := context.Background()
-	rt := sandboxtest.Start(t, sandbox.Config{})
-	open, _ := stores[0].setup(t)(t)
-	req := orderflow.Request{UserID: "usr_ada", Key: "lost-then-down",
-		Input: orderflow.Input{Items: []orderflow.Item{{ProductID: 9, Quantity: 1}}, PaymentToken: payment.TokenVisa}}
-	first, err := newFlow(t, rt, open(), time.Now).Place(ctx, req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	for _, remade := range []bool{false, true} {
+		t.Run(map[bool]string{false: "first reservation", true: "reservation made again"}[remade], func(t *testing.T) {
+			ctx := context.Background()
+			clock := clocktest.New(time.Now())
+			rt := sandboxtest.Start(t, sandbox.Config{Clock: clock.Now, ReservationTTL: time.Minute})
+			open, _ := stores[0].setup(t)(t)
+			req := orderflow.Request{UserID: "usr_ada", Key: "lost-then-down",
+				Input: orderflow.Input{Items: []orderflow.Item{{ProductID: 9, Quantity: 1}}, PaymentToken: payment.TokenVisa}}
+			var id string
+			if remade {
+				crashAfterTheCapture(t, rt, open, req)
+				clock.Advance(2 * time.Minute)
+				r := newFlow(t, rt, open(), func() time.Time { return time.Now().Add(2 * time.Minute) })
+				if n, err := r.Recover(ctx); err != nil || n != 1 {
+					t.Fatalf("Recover = %d, %v; want 1 saga", n, err)
+				}
+				confirmed := confirmedOrders(rt.State(t))
+				if len(confirmed) != 1 {
+					t.Fatalf("confirmed %v after the recovery, want the order", confirmed)
+				}
+				id = confirmed[0]
+			} else {
+				first, err := newFlow(t, rt, open(), time.Now).Place(ctx, req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				id = first.Order.ID
+			}
 
-	lost, _ := stores[0].setup(t)(t)
-	if err := rt.InjectFault(ctx, sandbox.ServicePayment, sandbox.Fault{Route: sandbox.RouteCapture, Status: 503}); err != nil {
-		t.Fatal(err)
-	}
-	b := newFlow(t, rt, lost(), time.Now)
-	_, err = b.Place(ctx, req)
-	if code := problemCode(err); code != problem.CodeUnavailable {
-		t.Errorf("the rerun with the capture failing: %v, want %s", err, problem.CodeUnavailable)
-	}
-	st := rt.State(t)
-	if o := orderOf(st, first.Order.ID); o.Status != order.StatusConfirmed || len(refunded(st)) > 0 {
-		t.Fatalf("after the rerun the order is %s, refunded %v; want it confirmed, nothing refunded", o.Status, refunded(st))
-	}
-	_ = b.Close(ctx)
-	if err := rt.ClearFaults(ctx); err != nil {
-		t.Fatal(err)
-	}
-	c := newFlow(t, rt, lost(), func() time.Time { return time.Now().Add(time.Minute) })
-	if n, err := c.Recover(ctx); err != nil || n != 1 {
-		t.Fatalf("Recover = %d, %v; want 1 saga", n, err)
-	}
-	checkQuiet(t, quietState(t, rt))
-	if res, err := c.Place(ctx, req); err != nil || res.Order.ID != first.Order.ID {
-		t.Errorf("the retry: order %q, %v; want %s", res.Order.ID, err, first.Order.ID)
-	}
-	if confirmed := confirmedOrders(rt.State(t)); len(confirmed) != 1 {
-		t.Errorf("confirmed %v, want the first order alone", confirmed)
+			lost, _ := stores[0].setup(t)(t)
+			if err := rt.InjectFault(ctx, sandbox.ServicePayment, sandbox.Fault{Route: sandbox.RouteCapture, Status: 503}); err != nil {
+				t.Fatal(err)
+			}
+			// The replicas' clock is the services' (the first reservation
+			// expired by both).
+			b := newFlow(t, rt, lost(), clock.Now)
+			if _, err := b.Place(ctx, req); problemCode(err) != problem.CodeUnavailable {
+				t.Errorf("the rerun with the capture failing: %v, want %s", err, problem.CodeUnavailable)
+			}
+			st := rt.State(t)
+			if o := orderOf(st, id); o.Status != order.StatusConfirmed || len(refunded(st)) > 0 {
+				t.Fatalf("after the rerun the order is %s, refunded %v; want it confirmed, nothing refunded", o.Status, refunded(st))
+			}
+			_ = b.Close(ctx)
+			if err := rt.ClearFaults(ctx); err != nil {
+				t.Fatal(err)
+			}
+			c := newFlow(t, rt, lost(), clock.Now)
+			if res, err := c.Place(ctx, req); err != nil || res.Order.ID != id {
+				t.Errorf("the retry: order %q, %v; want %s", res.Order.ID, err, id)
+			}
+			st = quietState(t, rt)
+			checkQuiet(t, st)
+			if confirmed := confirmedOrders(st); len(confirmed) != 1 || len(refunded(st)) > 0 {
+				t.Errorf("confirmed %v, refunded %v; want the first order alone, nothing refunded", confirmed, refunded(st))
+			}
+		})
 	}
 }
 

@@ -159,9 +159,12 @@ func (f *Flow) recover(parent context.Context, led *ledger, undos undoScope) (Re
 	}
 	if rec.State == StateRunning && captured {
 		from, err := s.settleFirstPhase(ctx, rec.Step)
-		if err == nil && s.reserves > 0 {
+		if err == nil && s.reserves > 0 && s.order.ID != "" {
 			// The order may not have been moved onto the reservation made
-			// after the first expired: commit only one it is on.
+			// after the first expired: commit only one it is on. (An order
+			// the journal does not name yet, a checkout run again after its
+			// record was lost, is created again by its reference in the
+			// first phase, which moves it: see onLastReservation.)
 			err = s.moveToReservation(ctx, movePhases)
 		}
 		if err == nil {

@@ -512,7 +512,10 @@ func (s *saga) laterAttempt(ctx context.Context) bool {
 // first reservation then moves the order onto it, which may not have been
 // done yet; the move holds when repeated.
 func (s *saga) onLastReservation(ctx context.Context, left int) error {
-	if !s.resv.ExpiresAt.IsZero() && !s.resv.ExpiresAt.After(s.f.cfg.now()) {
+	// Expired by the service's word (a reservation read back) or by its
+	// time (one answered as first made).
+	expired := s.resv.Status == product.ReservationExpired || !s.resv.ExpiresAt.IsZero() && !s.resv.ExpiresAt.After(s.f.cfg.now())
+	if expired {
 		n, r, err := s.lastReservation(ctx, s.reserves+1)
 		if err == nil && n > s.reserves {
 			s.reserves, s.resv = n, r
