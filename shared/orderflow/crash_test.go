@@ -435,10 +435,16 @@ func checkQuiet(t *testing.T, st sandbox.State) {
 }
 
 func confirmedOrders(st sandbox.State) []string {
+	return withStatus(st.Order.Orders, order.StatusConfirmed, func(o order.Order) (string, string) { return o.ID, o.Status })
+}
+
+// withStatus returns the ids of the records among items whose status is
+// status, of reads each one's id and status.
+func withStatus[T any](items []T, status string, of func(T) (id, status string)) []string {
 	var ids []string
-	for _, o := range st.Order.Orders {
-		if o.Status == order.StatusConfirmed {
-			ids = append(ids, o.ID)
+	for _, it := range items {
+		if id, st := of(it); st == status {
+			ids = append(ids, id)
 		}
 	}
 	return ids
@@ -812,13 +818,7 @@ func movedTwice(t *testing.T, st sandbox.State) (id string, first, second produc
 
 // refunded lists the payments of st refunded.
 func refunded(st sandbox.State) []string {
-	var ids []string
-	for _, p := range st.Payment.Payments {
-		if p.Status == payment.StatusRefunded {
-			ids = append(ids, p.ID)
-		}
-	}
-	return ids
+	return withStatus(st.Payment.Payments, payment.StatusRefunded, func(p payment.Payment) (string, string) { return p.ID, p.Status })
 }
 
 // orderOf returns the order id of st.
