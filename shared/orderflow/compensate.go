@@ -236,8 +236,14 @@ func (s *saga) settlePayment(parent context.Context) bool {
 		// Voiding also fences a capture still in flight: whichever lands
 		// second is refused, and a refused void means a refund is due.
 		err = s.f.settle(ctx, void)
-		if isCode(err, upstream.KindConflict, codePaymentCaptured) {
+		switch {
+		case isCode(err, upstream.KindConflict, codePaymentCaptured):
 			err = s.f.settle(ctx, refund)
+		case isCode(err, upstream.KindConflict, codePaymentRefunded):
+			// Captured and refunded since it was answered authorized (by
+			// an earlier run of this checkout, whose record was lost):
+			// nothing is held.
+			err = nil
 		}
 	case payment.StatusCaptured:
 		err = s.f.settle(ctx, refund)

@@ -918,6 +918,52 @@ func TestALostRecordsRerunKeepsTheOrderItFinds(t *testing.T) {
 	}
 }
 
+// TestALostRecordsRerunSettlesWhatWasUndone: a checkout undone after its
+// capture (the capture applied but its answer lost, then refunded), its
+// record lost, is run again by its key's retry under the same references.
+// The rerun's capture is refused (the payment refunded), and its undo finds
+// the hold it was answered as authorized refunded already: nothing is held,
+// and the rerun ends failed rather than left unsettled, so that the key's
+// next retry places the order.
+func TestALostRecordsRerunSettlesWhatWasUndone(t *testing.T) {
+	ctx := context.Background()
+	rt := sandboxtest.Start(t, sandbox.Config{})
+	open, _ := stores[0].setup(t)(t)
+	req := orderflow.Request{UserID: "usr_ada", Key: "undone-then-lost",
+		Input: orderflow.Input{Items: []orderflow.Item{{ProductID: 9, Quantity: 1}}, PaymentToken: payment.TokenVisa}}
+	if err := rt.InjectFault(ctx, sandbox.ServicePayment, sandbox.Fault{Route: sandbox.RouteCapture, Status: 503, After: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := newFlow(t, rt, open(), time.Now).Place(ctx, req); err == nil {
+		t.Fatal("Place succeeded with every capture's answer lost")
+	}
+	if err := rt.ClearFaults(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r := refunded(rt.State(t)); len(r) != 1 {
+		t.Fatalf("refunded %v after the first attempt, want its payment", r)
+	}
+
+	lost, _ := stores[0].setup(t)(t)
+	j := lost()
+	b := newFlow(t, rt, j, time.Now)
+	if _, err := b.Place(ctx, req); err == nil {
+		t.Fatal("the rerun of an undone attempt succeeded")
+	}
+	if recs, err := j.Expired(ctx, time.Now().Add(time.Hour), 10); err != nil || len(recs) != 0 {
+		t.Errorf("unfinished records after the rerun: %+v, %v; want none, its undo settled", recs, err)
+	}
+	res, err := b.Place(ctx, req)
+	if err != nil {
+		t.Fatalf("the next retry: %v, want the order", err)
+	}
+	st := quietState(t, rt)
+	checkQuiet(t, st)
+	if confirmed := confirmedOrders(st); len(confirmed) != 1 || confirmed[0] != res.Order.ID {
+		t.Errorf("confirmed %v, want %s alone", confirmed, res.Order.ID)
+	}
+}
+
 // TestACheckoutIsNotUndoneBeforeItsStockIsKnown: a checkout whose capture
 // fails in doubt, while the product service cannot say whether its stock
 // was sold (see soldBefore), answers 503 and is left as it is, its hold and

@@ -31,6 +31,7 @@ const forwardSteps = 1 + len(phases)
 const (
 	codePaymentCaptured      = "payment_captured"
 	codePaymentNotCaptured   = "payment_not_captured"
+	codePaymentRefunded      = "payment_refunded"
 	codeReservationCommitted = "reservation_committed"
 	codeReservationExpired   = "reservation_expired"
 	// codeReservationSuperseded refuses a move of the order older than the
