@@ -204,21 +204,17 @@ func (o *orderService) reassign(r *http.Request, body []byte) (int, any, error) 
 		return 0, nil, conflict("order_cancelled", "order %s is cancelled", ord.ID)
 	}
 	switch last := o.moves[ord.ID]; {
-	case req.Sequence == 0:
-		if ord.ReservationID != req.ReservationID {
-			ord.ReservationID = req.ReservationID
-			ord.UpdatedAt = o.now()
-		}
+	case req.Sequence == 0: // unfenced
 	case req.Sequence < last:
 		return 0, nil, conflict("reservation_superseded", "order %s was moved by a later move (%d) than %d", ord.ID, last, req.Sequence)
 	case req.Sequence == last && req.ReservationID != ord.ReservationID:
 		return 0, nil, conflict("order_mismatch", "order %s has reservation_id %s for move %d, not %s", ord.ID, ord.ReservationID, last, req.ReservationID)
-	case req.Sequence > last:
+	default:
 		o.moves[ord.ID] = req.Sequence
-		if ord.ReservationID != req.ReservationID {
-			ord.ReservationID = req.ReservationID
-			ord.UpdatedAt = o.now()
-		}
+	}
+	if ord.ReservationID != req.ReservationID {
+		ord.ReservationID = req.ReservationID
+		ord.UpdatedAt = o.now()
 	}
 	return http.StatusOK, ord, nil
 }
