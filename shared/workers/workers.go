@@ -28,7 +28,7 @@ type Pool struct {
 	idle time.Duration
 	work chan func()
 	// closed is closed by Close: idle workers end at once, and busy ones
-	// when their function returns.
+	// once their function returns and no other is waiting for them.
 	closed    chan struct{}
 	closeOnce sync.Once
 	started   atomic.Int64 // the workers started, for tests
@@ -42,7 +42,7 @@ func newPool(idle time.Duration) *Pool {
 }
 
 // Close ends the idle workers now, rather than after their idle time, and
-// each busy one when its function returns. Go still runs functions after
+// each busy one once its function returns and no other is waiting for it. Go still runs functions after
 // Close, each on a goroutine that ends with it.
 func (p *Pool) Close() { p.closeOnce.Do(func() { close(p.closed) }) }
 
